@@ -1,0 +1,37 @@
+# effplan developer entry points. `make lab` and `make test` are the README's quick start:
+# both create .venv from nothing, install torch (pinned here, and only here) and then effplan.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The tested torch release. Installed before the package so that pip takes the local CPU build
+# instead of resolving an open range to the newest CUDA build.
+TORCH_VERSION := 2.13.0
+STAMP := $(VENV)/.effplan-installed
+PYTEST_ARGS ?=
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: setup lab test report app clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install --quiet -e ".[dev,report]"
+	touch $@
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+report: setup
+	$(BIN)/python -m effplan.report --params reports.yaml --out reports
+
+app: setup
+	$(BIN)/voila notebooks/04_quarterly_what_if.ipynb --no-browser $(ROOT_FLAG)
+
+clean:
+	rm -rf $(VENV) reports build dist *.egg-info

@@ -1,0 +1,55 @@
+"""effplan: measure candidate PyTorch models on your hardware and project what they will cost.
+
+The public API is re-exported here lazily (PEP 562), so that ``import effplan`` stays cheap and
+the planning half (numpy/pandas only) never pays for importing torch or touching a GPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # FLOP counting
+    "count_flops": "flops",
+    "FlopCount": "flops",
+    # candidates and measurement
+    "Candidate": "candidates",
+    "measure": "measure",
+    "Measurements": "measure",
+    "EnergyMeter": "energy",
+    "detect_hardware": "hardware",
+    "HardwareInfo": "hardware",
+    # planning
+    "load_catalog": "catalog",
+    "InferenceWorkload": "plan",
+    "TrainingWorkload": "plan",
+    "Prices": "plan",
+    "plan": "plan",
+    "Plan": "plan",
+    # errors
+    "EffplanError": "errors",
+    "EffplanWarning": "errors",
+    "ValidationError": "errors",
+}
+
+_SUBMODULES = ("examples", "store", "widgets", "schema", "catalog", "flops", "energy", "measure",
+               "plan", "hardware", "candidates", "plots", "report", "errors")
+
+__all__ = sorted(_EXPORTS) + ["examples", "store", "widgets", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'effplan' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

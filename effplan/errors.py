@@ -1,0 +1,49 @@
+"""effplan's own exceptions and warnings.
+
+Vendor errors (``pynvml.NVMLError``, CUDA out-of-memory, fvcore/jit tracing errors) are translated
+into these at one boundary each, with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+
+class EffplanError(Exception):
+    """Base class of every error effplan raises on purpose."""
+
+
+class ValidationError(EffplanError, ValueError):
+    """Bad input at a boundary (workload, prices, catalog, stored results, measurement frame).
+
+    ``field`` names the offending field/column; ``where`` (optional) names the file, row or line.
+    The message always contains the field name so that a user can fix it without reading code.
+    """
+
+    def __init__(self, field: str, message: str, *, where: str | None = None) -> None:
+        self.field = field
+        self.where = where
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}{field}: {message}")
+
+
+class FlopCountError(EffplanError):
+    """Neither fvcore nor the dispatch-level counter could count the model."""
+
+
+class MeasurementError(EffplanError):
+    """A measurement could not be taken (recorded on the row; raised only when asked to)."""
+
+
+class EnergyBackendError(EffplanError):
+    """An energy backend failed (NVML missing or failing, RAPL unreadable)."""
+
+
+class EffplanWarning(UserWarning):
+    """Base class of effplan's warnings: a degraded result, with how to fix it."""
+
+
+class UnsupportedOperatorWarning(EffplanWarning):
+    """Some operators were neither counted nor known to be FLOP-free."""
+
+
+class EnergyFallbackWarning(EffplanWarning):
+    """The preferred energy backend is unavailable; a lower-fidelity one is used."""

@@ -1,0 +1,168 @@
+"""The tidy measurements table: the one contract between measuring and planning.
+
+One row per candidate x hardware x mode x batch size. Every column's unit is in its name.
+``effplan.measure`` produces it, ``effplan.store`` writes/reads it, ``effplan.plan`` consumes it,
+and a user may type rows in by hand (``provenance="entered"``).
+
+Conventions
+-----------
+* FLOPs = 2 x multiply-accumulates (see :mod:`effplan.flops`).
+* Latency columns are the wall time of ONE batch: a forward pass for ``mode="inference"``, a
+  forward + backward + optimizer step for ``mode="training"``.
+* ``throughput_items_per_s = batch_size / (latency_p50_ms / 1000)``.
+* ``energy_per_item_j`` is TOTAL energy (idle included) divided by the items actually run;
+  ``idle_power_w`` is measured (or estimated) before the run and reported apart.
+* ``provenance`` is ``measured`` | ``estimated`` | ``projected`` | ``entered`` for the row's
+  timing figures; ``energy_source`` says how energy was got (``nvml-counter``, ``nvml-power``,
+  ``rapl``, ``estimated-tdp``, ``entered``, ``projected``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import ValidationError
+
+SCHEMA_VERSION = 1
+
+#: column -> (dtype kind, description). Order is the column order of ``Measurements.to_frame()``.
+MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
+    "candidate": ("str", "candidate name"),
+    "hardware": ("str", "hardware name (catalog name where known, else the detected model)"),
+    "hardware_id": ("str", "stable id of the machine measured on (hash of host + devices)"),
+    "mode": ("str", "'inference' or 'training'"),
+    "batch_size": ("int", "items per batch"),
+    "device": ("str", "torch device measured on, e.g. 'cpu', 'cuda:0'"),
+    "dtype": ("str", "parameter dtype, e.g. 'float32', 'qint8'"),
+    "threads": ("int", "torch CPU threads used during the measurement"),
+    "latency_mean_ms": ("float", "mean batch latency, ms"),
+    "latency_p50_ms": ("float", "median batch latency, ms"),
+    "latency_p90_ms": ("float", "90th percentile batch latency, ms"),
+    "latency_p95_ms": ("float", "95th percentile batch latency, ms"),
+    "latency_p99_ms": ("float", "99th percentile batch latency, ms"),
+    "latency_ci_rel": ("float", "relative half-width of the ~95% CI of the median"),
+    "repeats": ("int", "number of timed batches"),
+    "throughput_items_per_s": ("float", "items per second at this batch size"),
+    "peak_memory_mb": ("float", "peak memory, MiB (CUDA max allocated; CPU: process peak RSS)"),
+    "memory_source": ("str", "'cuda-max-allocated' or 'process-peak-rss'"),
+    "params": ("int", "number of parameters"),
+    "param_bytes": ("float", "bytes of parameters and buffers"),
+    "bytes_per_item": ("float", "bytes moved per item: param_bytes / batch_size + input/output bytes"),
+    "flops_per_item": ("float", "forward FLOPs per item (2 x MACs)"),
+    "flops_engine": ("str", "'fvcore' or 'dispatch'"),
+    "flops_coverage": ("float", "share of operator calls counted (1.0 = all)"),
+    "achieved_flops_per_s": ("float", "FLOPs per second achieved (training: 3 x forward)"),
+    "peak_flops_per_s": ("float", "catalog peak FLOP/s for this hardware and dtype, NaN if unknown"),
+    "utilization": ("float", "achieved / peak FLOP/s, NaN if peak unknown"),
+    "energy_j": ("float", "total energy over the measured energy window, J"),
+    "energy_window_s": ("float", "length of the energy window, s"),
+    "energy_per_item_j": ("float", "total energy per item, J (idle included)"),
+    "energy_per_batch_j": ("float", "total energy per batch (training: per step), J"),
+    "energy_above_idle_per_item_j": ("float", "energy per item above idle power, J"),
+    "avg_power_w": ("float", "average power over the energy window, W"),
+    "idle_power_w": ("float", "idle power measured (or estimated) before the run, W"),
+    "energy_source": ("str", "nvml-counter | nvml-power | rapl | estimated-tdp | entered | projected"),
+    "provenance": ("str", "measured | estimated | projected | entered"),
+    "quality": ("float", "candidate quality score (e.g. held-out accuracy), NaN if none"),
+    "tags": ("str", "comma-separated candidate tags"),
+    "status": ("str", "'ok' or 'error'"),
+    "error": ("str", "error message when status == 'error'"),
+    "timestamp": ("str", "ISO-8601 UTC time the point finished"),
+    "torch_version": ("str", "torch version"),
+    "schema_version": ("int", "version of this schema"),
+}
+
+#: What the planner needs at minimum (a hand-typed table may hold only these).
+PLAN_REQUIRED_COLUMNS: tuple[str, ...] = (
+    "candidate",
+    "hardware",
+    "mode",
+    "batch_size",
+    "latency_p95_ms",
+    "throughput_items_per_s",
+    "energy_per_item_j",
+    "idle_power_w",
+)
+
+PROVENANCES = ("measured", "estimated", "projected", "entered")
+ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl", "estimated-tdp", "entered", "projected")
+MEASURED_ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl")
+MODES = ("inference", "training")
+
+_DEFAULTS: Mapping[str, object] = {
+    "hardware_id": "",
+    "device": "",
+    "dtype": "",
+    "memory_source": "",
+    "flops_engine": "",
+    "tags": "",
+    "status": "ok",
+    "error": "",
+    "timestamp": "",
+    "torch_version": "",
+    "schema_version": SCHEMA_VERSION,
+}
+
+
+def normalize_measurements(df: pd.DataFrame, *, required: tuple[str, ...] = PLAN_REQUIRED_COLUMNS,
+                           source: str = "measurements") -> pd.DataFrame:
+    """Validate a measurements frame and return it with every schema column present.
+
+    Missing optional columns are filled (NaN for numbers, sensible strings otherwise; a row with
+    no ``provenance`` is ``entered``, with no ``energy_source`` is ``entered``). A missing
+    required column, a non-numeric or negative number, an unknown ``mode`` or ``provenance``
+    raises :class:`ValidationError` naming the column (and the first bad row).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise ValidationError("measurements", f"expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValidationError(missing[0], f"required column missing (missing: {', '.join(missing)})",
+                              where=source)
+    out = df.copy()
+    for col, (kind, _) in MEASUREMENT_COLUMNS.items():
+        if col not in out.columns:
+            if col == "provenance":
+                out[col] = "entered"
+            elif col == "energy_source":
+                out[col] = "entered"
+            elif kind == "str":
+                out[col] = _DEFAULTS.get(col, "")
+            elif kind == "int" and col in _DEFAULTS:
+                out[col] = _DEFAULTS[col]
+            else:
+                out[col] = np.nan
+    ok = out["status"].fillna("ok").astype(str) == "ok"
+    for col, (kind, _) in MEASUREMENT_COLUMNS.items():
+        if kind in ("float", "int"):
+            vals = pd.to_numeric(out[col], errors="coerce")
+            bad = vals.isna() & out[col].notna() & ok
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise ValidationError(col, f"non-numeric value {out[col].iloc[i]!r}",
+                                      where=f"{source} row {i}")
+            neg = (vals < 0) & ok
+            if neg.any():
+                i = int(np.flatnonzero(neg.to_numpy())[0])
+                raise ValidationError(col, f"negative value {vals.iloc[i]!r}", where=f"{source} row {i}")
+            out[col] = vals
+        else:
+            out[col] = out[col].fillna(_DEFAULTS.get(col, "")).astype(str)
+    for col, allowed in (("mode", MODES), ("provenance", PROVENANCES)):
+        bad = ~out[col].isin(allowed)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValidationError(col, f"{out[col].iloc[i]!r} is not one of {allowed}",
+                                  where=f"{source} row {i}")
+    for col in required:
+        if MEASUREMENT_COLUMNS.get(col, ("str",))[0] != "str":
+            nan = out[col].isna() & ok
+            if nan.any():
+                i = int(np.flatnonzero(nan.to_numpy())[0])
+                raise ValidationError(col, "missing value in a required column",
+                                      where=f"{source} row {i}")
+    cols = list(MEASUREMENT_COLUMNS) + [c for c in out.columns if c not in MEASUREMENT_COLUMNS]
+    return out[cols].reset_index(drop=True)
