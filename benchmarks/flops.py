@@ -1,0 +1,142 @@
+"""FLOP counters side by side: fvcore raw, effplan, PyTorch's FlopCounterMode, and the analytic value.
+
+Run: ``.venv/bin/python benchmarks/flops.py`` (CPU is enough; a few seconds).
+
+All FLOP columns are in FLOPs = 2 x multiply-accumulates. fvcore counts one FLOP per MAC, so its
+raw total is multiplied by 2 here ("fvcore_raw_x2"). Times are the fastest of REPEATS counts in
+ms (after one warm-up call), measured with ``time.perf_counter``: the minimum is the figure least
+disturbed by other processes on a shared machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from effplan.flops import count_flops  # noqa: E402
+
+REPEATS = 5
+
+
+def mlp() -> tuple[nn.Module, torch.Tensor, int]:
+    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
+                          nn.Linear(256, 10))
+    b = 64
+    analytic_macs = b * (784 * 512 + 512 * 256 + 256 * 10)
+    return model, torch.randn(b, 784), 2 * analytic_macs
+
+
+def cnn() -> tuple[nn.Module, torch.Tensor, int]:
+    model = nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),        # 32x32 -> 16x16
+        nn.Conv2d(32, 64, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(2),  # -> 8x8
+        nn.Conv2d(64, 64, 3, padding=1, groups=64), nn.ReLU(),             # depthwise
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    b = 16
+    analytic_macs = b * (32 * 3 * 9 * 32 * 32 + 64 * 16 * 9 * 16 * 16 + 64 * 1 * 9 * 8 * 8
+                         + 64 * 10)
+    return model, torch.randn(b, 3, 32, 32), 2 * analytic_macs
+
+
+def encoder(seq: int, train: bool = False) -> tuple[nn.Module, torch.Tensor, int]:
+    d, heads, ff, layers, b = 256, 8, 1024, 4, 8
+    layer = nn.TransformerEncoderLayer(d, heads, ff, batch_first=True)
+    model = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False).train(train)
+    per_layer = b * (4 * seq * d * d + 2 * seq * seq * d + 2 * seq * d * ff)
+    return model, torch.randn(b, seq, d), 2 * layers * per_layer
+
+
+def _time_ms(fn: Callable[[], int]) -> tuple[int, float]:
+    value = fn()  # warm-up
+    times = []
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        value = fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return value, min(times)
+
+
+def fvcore_raw(model: nn.Module, x: torch.Tensor) -> int:
+    from fvcore.nn import FlopCountAnalysis
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fca = FlopCountAnalysis(model, (x,))
+        fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return int(fca.total())
+
+
+def flop_counter_mode(model: nn.Module, x: torch.Tensor) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(x)
+    return int(counter.get_total_flops())
+
+
+def effplan_total(model: nn.Module, x: torch.Tensor, engine: str) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return count_flops(model, x, engine=engine).total
+
+
+def main() -> pd.DataFrame:
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    torch.manual_seed(0)
+    cases = {
+        "MLP 784-512-256-10, b=64": mlp(),
+        "CNN (grouped+depthwise), b=16": cnn(),
+        "TransformerEncoder 4x256, L=128, eval": encoder(128),
+        "TransformerEncoder 4x256, L=512, eval": encoder(512),
+        "TransformerEncoder 4x256, L=128, train": encoder(128, train=True),
+    }
+    rows = []
+    for name, (model, x, analytic) in cases.items():
+        fv, fv_ms = _time_ms(lambda: fvcore_raw(model, x))
+        ef, ef_ms = _time_ms(lambda: effplan_total(model, x, "auto"))
+        efd, efd_ms = _time_ms(lambda: effplan_total(model, x, "dispatch"))
+        fcm, fcm_ms = _time_ms(lambda: flop_counter_mode(model, x))
+        rows.append({
+            "model": name,
+            "analytic": analytic,
+            "fvcore_raw_x2": 2 * fv,
+            "effplan(auto=fvcore)": ef,
+            "effplan(dispatch)": efd,
+            "FlopCounterMode": fcm,
+            "fvcore_ms": fv_ms,
+            "effplan_ms": ef_ms,
+            "effplan_dispatch_ms": efd_ms,
+            "FlopCounterMode_ms": fcm_ms,
+        })
+    df = pd.DataFrame(rows)
+    gflop_cols = ["analytic", "fvcore_raw_x2", "effplan(auto=fvcore)", "effplan(dispatch)",
+                  "FlopCounterMode"]
+    shown = df.copy()
+    for col in gflop_cols:
+        shown[col] = (df[col] / 1e9).map(lambda v: f"{v:.4f}")
+    for col in [c for c in df.columns if c.endswith("_ms")]:
+        shown[col] = df[col].map(lambda v: f"{v:.1f}")
+    shown = shown.rename(columns={c: f"{c} GFLOP" for c in gflop_cols})
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; FLOPs = 2 x MACs "
+          "(fvcore's raw count is per MAC and is shown x2); times: fastest of "
+          f"{REPEATS} after a warm-up, ms")
+    print(shown.to_string(index=False))
+    exact = df["effplan(auto=fvcore)"].eq(df["analytic"]) & df["effplan(dispatch)"].eq(
+        df["analytic"])
+    print(f"effplan == analytic on {int(exact.sum())}/{len(df)} models")
+    return df
+
+
+if __name__ == "__main__":
+    main()
