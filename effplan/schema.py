@@ -65,6 +65,7 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "avg_power_w": ("float", "average power over the energy window, W"),
     "idle_power_w": ("float", "idle power measured (or estimated) before the run, W"),
     "energy_source": ("str", "nvml-counter | nvml-power | rapl | estimated-tdp | entered | projected"),
+    "energy_note": ("str", "why energy fell back to a lower-fidelity source, if it did"),
     "provenance": ("str", "measured | estimated | projected | entered"),
     "quality": ("float", "candidate quality score (e.g. held-out accuracy), NaN if none"),
     "tags": ("str", "comma-separated candidate tags"),

@@ -1,0 +1,346 @@
+"""Measurement results on disk: JSON Lines, one record per measured point, safe to interrupt.
+
+* :func:`append` writes rows (dicts or a DataFrame) as one JSON object per line, each carrying
+  ``schema_version``; the file is flushed and fsync'ed after every append, so a sweep killed
+  half-way keeps every point already measured. NaN is written as ``null``. No pickle.
+* :func:`load` reads and merges many files (several machines: tell them apart by
+  ``hardware_id``) into one frame with the columns of
+  :data:`effplan.schema.MEASUREMENT_COLUMNS` plus ``source_file``. A bad record (bad JSON, not an
+  object, wrong schema version, a value that fails validation) is reported with its
+  ``file:line`` and the other records still load.
+* :func:`save_frame` writes a whole frame atomically (e.g. hand-typed rows).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import EffplanWarning, ValidationError
+from .schema import (
+    ENERGY_SOURCES,
+    MEASUREMENT_COLUMNS,
+    MODES,
+    PROVENANCES,
+    SCHEMA_VERSION,
+    normalize_measurements,
+)
+
+__all__ = ["append", "load", "save_frame", "to_records", "STORE_REQUIRED_COLUMNS", "HARDWARE_FIELDS"]
+
+#: Columns every stored record must have (others are filled with defaults on load).
+STORE_REQUIRED_COLUMNS: tuple[str, ...] = ("candidate", "hardware", "mode", "batch_size")
+
+#: Hardware identity fields written with each record when ``append(..., hardware=info)`` is given
+#: (stored as ``hw_<field>``; ``hardware`` / ``hardware_id`` / ``torch_version`` fill the schema
+#: columns when a row leaves them empty).
+HARDWARE_FIELDS: tuple[str, ...] = ("host_hash", "cpu_model", "cpu_cores_physical", "cpu_cores_logical",
+                                    "gpu_models", "gpu_count", "driver_version", "cuda_version", "os")
+
+PathLike = str | os.PathLike
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+def _jsonable(value: Any, column: str) -> Any:
+    """A JSON-safe scalar: numpy -> Python, NaN/None/NA -> None; infinities refused."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        if math.isnan(f):
+            return None
+        if math.isinf(f):
+            raise ValidationError(column, f"infinite value {f} cannot be stored (JSON has no infinity)")
+        return f
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, column) for v in value]
+    if isinstance(value, (int, str)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    raise ValidationError(column, f"value of type {type(value).__name__} cannot be stored as JSON")
+
+
+def to_records(rows: Mapping[str, Any] | Iterable[Mapping[str, Any]] | pd.DataFrame,
+               *, hardware: Any = None) -> list[dict[str, Any]]:
+    """Rows -> JSON-safe records with ``schema_version`` (and hardware identity if given)."""
+    if isinstance(rows, pd.DataFrame):
+        raw = rows.to_dict(orient="records")
+    elif isinstance(rows, Mapping):
+        raw = [dict(rows)]
+    else:
+        raw = [dict(r) for r in rows]
+    hw: dict[str, Any] = {}
+    if hardware is not None:
+        hw = hardware.to_dict() if hasattr(hardware, "to_dict") else dict(hardware)
+    records = []
+    for row in raw:
+        rec = {str(k): _jsonable(v, str(k)) for k, v in row.items()}
+        version = rec.get("schema_version")
+        if version is None:
+            rec["schema_version"] = SCHEMA_VERSION
+        elif version != SCHEMA_VERSION:
+            raise ValidationError("schema_version", f"row has version {version!r}; this effplan writes "
+                                                    f"version {SCHEMA_VERSION}")
+        if hw:
+            for col, key in (("hardware", "name"), ("hardware_id", "hardware_id"),
+                             ("torch_version", "torch_version")):
+                if not rec.get(col) and hw.get(key):
+                    rec[col] = _jsonable(hw[key], col)
+            for key in HARDWARE_FIELDS:
+                if key in hw:
+                    rec.setdefault(f"hw_{key}", _jsonable(hw[key], key))
+        records.append(rec)
+    return records
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a directory; the data itself is already synced
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def append(path: PathLike, rows: Mapping[str, Any] | Iterable[Mapping[str, Any]] | pd.DataFrame,
+           *, hardware: Any = None) -> int:
+    """Append rows to the JSON Lines results file ``path`` (created with its folder if needed).
+
+    Every record is validated first (:class:`ValidationError` naming the field; nothing is
+    written then), gets ``schema_version``, and, with ``hardware=`` (a
+    :class:`~effplan.hardware.HardwareInfo` or its dict), the machine's identity fields. The
+    file is flushed and fsync'ed before returning. If a previous run died mid-line, the
+    partial line is closed first so it stays one (reported) bad record. Returns rows written.
+    """
+    records = to_records(rows, hardware=hardware)
+    if not records:
+        return 0
+    errors = _validate(pd.DataFrame.from_records(records), [f"row {i}" for i in range(len(records))])
+    if errors:
+        e = errors[0]
+        raise ValidationError(e["field"], e["message"], where=f"{path} {e['where']}")
+    text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    created = not p.exists()
+    with open(p, "a+b") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() > 0:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":
+                text = "\n" + text
+        fh.write(text.encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    if created:
+        _fsync_dir(p.parent)
+    return len(records)
+
+
+def save_frame(df: pd.DataFrame, path: PathLike, *, hardware: Any = None) -> Path:
+    """Write a whole frame to ``path`` as JSON Lines, replacing the file atomically.
+
+    Validated like :func:`append`; typed-in rows without ``provenance`` are stored as
+    ``entered``. Returns the path.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise ValidationError("frame", f"expected a pandas DataFrame, got {type(df).__name__}")
+    records = to_records(df, hardware=hardware)
+    errors = _validate(pd.DataFrame.from_records(records), [f"row {i}" for i in range(len(records))])
+    if errors:
+        e = errors[0]
+        raise ValidationError(e["field"], e["message"], where=f"{path} {e['where']}")
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            for r in records:
+                fh.write(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(p.parent)
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# Validation (vectorised, per row, so one bad record does not stop the others)
+# --------------------------------------------------------------------------------------------
+
+def _show(value: Any) -> str:
+    """repr of a value as the user wrote it (numpy scalars shown as Python ones)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _validate(df: pd.DataFrame, where: list[str]) -> list[dict[str, Any]]:
+    """Per-row problems of a frame of records: ``[{where, field, message}]`` (first per row)."""
+    n = len(df)
+    problems: dict[int, tuple[str, str]] = {}
+
+    def flag(mask: np.ndarray, field: str, message_for) -> None:
+        for i in np.flatnonzero(mask):
+            problems.setdefault(int(i), (field, message_for(int(i))))
+
+    def col(name: str) -> pd.Series:
+        return df[name] if name in df.columns else pd.Series([None] * n, index=df.index, dtype=object)
+
+    version = col("schema_version")
+    vnum = pd.to_numeric(version, errors="coerce")
+    flag(version.isna().to_numpy(), "schema_version", lambda i: "missing")
+    flag((version.notna() & (vnum != SCHEMA_VERSION)).to_numpy(), "schema_version",
+         lambda i: f"is {_show(version.iloc[i])}; this effplan reads version {SCHEMA_VERSION}")
+    status = col("status")
+    ok = (status.isna() | (status.astype(str) == "ok")).to_numpy()
+    for name in STORE_REQUIRED_COLUMNS:
+        values = col(name)
+        empty = values.isna() | (values.astype(str).str.strip() == "")
+        flag(empty.to_numpy(), name, lambda i: "missing value in a required column")
+    for name, (kind, _) in MEASUREMENT_COLUMNS.items():
+        if kind not in ("int", "float") or name not in df.columns:
+            continue
+        raw = df[name]
+        is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)
+        num = pd.to_numeric(raw.where(~is_bool, None), errors="coerce")
+        flag((num.isna() & raw.notna()).to_numpy() | is_bool, name,
+             lambda i, raw=raw: f"non-numeric value {_show(raw.iloc[i])}")
+        flag(((num < 0) & pd.Series(ok, index=df.index)).to_numpy(), name,
+             lambda i, num=num: f"negative value {_show(num.iloc[i])}")
+        if kind == "int":
+            frac = num.notna() & (num != np.floor(num.fillna(0)))
+            flag(frac.to_numpy(), name, lambda i, num=num: f"not a whole number: {_show(num.iloc[i])}")
+    for name, allowed, optional in (("mode", MODES, False), ("provenance", PROVENANCES, True),
+                                    ("energy_source", ENERGY_SOURCES, True),
+                                    ("status", ("ok", "error"), True)):
+        values = col(name)
+        present = values.notna() & (values.astype(str) != "") if optional else values.notna()
+        bad = present & ~values.isin(allowed)
+        flag(bad.to_numpy(), name, lambda i, values=values, allowed=allowed:
+             f"{_show(values.iloc[i])} is not one of {allowed}")
+    return [{"where": where[i], "field": f, "message": m} for i, (f, m) in sorted(problems.items())]
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+def _expand(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    files: list[Path] = []
+    for item in items:
+        text = os.fspath(item)
+        if os.path.isdir(text):
+            found = sorted(glob.glob(os.path.join(glob.escape(text), "*.jsonl")))
+        elif os.path.exists(text):
+            found = [text]
+        else:
+            found = sorted(glob.glob(text, recursive=True))
+            if not found:
+                raise ValidationError("paths", f"no results file matches {text!r}")
+        files.extend(Path(f) for f in found)
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
+
+
+def load(paths: PathLike | Iterable[PathLike], *, on_error: str = "warn") -> pd.DataFrame:
+    """Load and merge results files (paths, folders of ``*.jsonl`` or globs) into one frame.
+
+    Columns: :data:`~effplan.schema.MEASUREMENT_COLUMNS` in order, then any extra fields
+    (e.g. ``hw_*``), then ``source_file``. Bad records are reported by ``file:line``:
+    ``on_error="warn"`` (default) issues ONE :class:`EffplanWarning` listing every bad record,
+    returns the good rows and puts the bad ones in ``frame.attrs["errors"]`` (dicts with
+    ``file``, ``line``, ``field``, ``message``); ``on_error="raise"`` raises
+    :class:`ValidationError` with ``where="file:line"`` at the first bad record.
+    """
+    if on_error not in ("warn", "raise"):
+        raise ValidationError("on_error", f"{on_error!r} is not 'warn' or 'raise'")
+    records: list[dict[str, Any]] = []
+    where: list[str] = []
+    origin: list[tuple[str, int]] = []
+    errors: list[dict[str, Any]] = []
+
+    def bad(file: str, line: int, field: str, message: str) -> None:
+        if on_error == "raise":
+            raise ValidationError(field, message, where=f"{file}:{line}")
+        errors.append({"file": file, "line": line, "field": field, "message": message})
+
+    for path in _expand(paths):
+        name = str(path)
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                text = raw.decode("utf-8", errors="replace").strip()
+                if not text:
+                    continue
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    truncated = " (truncated line: interrupted write?)" if not raw.endswith(b"\n") else ""
+                    bad(name, lineno, "record", f"bad JSON: {exc.msg} at column {exc.colno}{truncated}")
+                    continue
+                if not isinstance(obj, dict):
+                    bad(name, lineno, "record", f"expected a JSON object, got {type(obj).__name__}")
+                    continue
+                records.append(obj)
+                where.append(f"{name}:{lineno}")
+                origin.append((name, lineno))
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=list(MEASUREMENT_COLUMNS))
+    problems = _validate(frame, where)
+    if problems:
+        if on_error == "raise":
+            p = problems[0]
+            raise ValidationError(p["field"], p["message"], where=p["where"])
+        bad_rows = set()
+        index_of = {w: i for i, w in enumerate(where)}
+        for p in problems:
+            i = index_of[p["where"]]
+            bad_rows.add(i)
+            errors.append({"file": origin[i][0], "line": origin[i][1], "field": p["field"],
+                           "message": p["message"]})
+        keep = [i for i in range(len(records)) if i not in bad_rows]
+        frame = frame.iloc[keep].reset_index(drop=True)
+        origin = [origin[i] for i in keep]
+    source_file = [o[0] for o in origin]
+    frame = frame.drop(columns=[c for c in ("source_file",) if c in frame.columns])
+    out = normalize_measurements(frame, required=STORE_REQUIRED_COLUMNS, source="results")
+    out["source_file"] = pd.Series(source_file, dtype=object, index=out.index).astype(str)
+    if errors:
+        errors.sort(key=lambda e: (e["file"], e["line"]))
+        listing = "\n".join(f"  {e['file']}:{e['line']}: {e['field']}: {e['message']}" for e in errors)
+        warnings.warn(f"{len(errors)} bad record(s) skipped while loading results "
+                      f"({len(out)} loaded):\n{listing}", EffplanWarning, stacklevel=2)
+    out.attrs["errors"] = errors
+    return out

@@ -1,0 +1,209 @@
+"""JSON Lines results store: round trip, interrupted sweeps, merging machines, bad records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from effplan import store
+from effplan.errors import EffplanWarning, ValidationError
+from effplan.schema import MEASUREMENT_COLUMNS, SCHEMA_VERSION, normalize_measurements
+
+
+def _row(candidate="mlp", batch_size=8, hardware_id="hw-a", **extra):
+    row = dict(candidate=candidate, hardware="AMD EPYC 7763", hardware_id=hardware_id, mode="inference",
+               batch_size=batch_size, device="cpu", dtype="float32", threads=2, latency_p50_ms=1.25,
+               latency_p95_ms=1.75, throughput_items_per_s=6400.0, energy_per_item_j=0.0125,
+               idle_power_w=4.5, energy_source="rapl", provenance="measured", quality=np.nan,
+               params=1234, status="ok")
+    row.update(extra)
+    return row
+
+
+def test_round_trip_values_and_dtypes(tmp_path):
+    df = normalize_measurements(pd.DataFrame([
+        _row("a", 1), _row("b", 64, mode="training", quality=0.93, energy_source="estimated-tdp",
+                           provenance="estimated", tags="small,fast"),
+    ]))
+    path = store.save_frame(df, tmp_path / "results.jsonl")
+    back = store.load(path)
+    assert list(back.columns) == list(MEASUREMENT_COLUMNS) + ["source_file"]
+    assert (back["source_file"] == str(path)).all()
+    pd.testing.assert_frame_equal(back.drop(columns="source_file"), df)
+    assert back["batch_size"].tolist() == [1, 64]
+    assert back["batch_size"].dtype == np.int64
+    assert back["latency_p95_ms"].tolist() == [1.75, 1.75]
+    assert np.isnan(back["quality"].iloc[0]) and back["quality"].iloc[1] == 0.93
+    assert back.attrs["errors"] == []
+
+
+def test_nan_written_as_null_and_every_record_versioned(tmp_path):
+    path = tmp_path / "r.jsonl"
+    store.append(path, [_row("a"), _row("b", energy_per_item_j=np.float64(0.5))])
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2
+    recs = [json.loads(line) for line in lines]
+    assert all(r["schema_version"] == SCHEMA_VERSION for r in recs)
+    assert recs[0]["quality"] is None and "NaN" not in path.read_text()
+    assert recs[1]["energy_per_item_j"] == 0.5
+
+
+def test_append_adds_hardware_identity(tmp_path):
+    path = tmp_path / "r.jsonl"
+    hw = {"name": "NVIDIA H100 80GB HBM3", "hardware_id": "0123456789ab", "torch_version": "2.13.0",
+          "host_hash": "feedbeef0000", "cpu_model": "AMD EPYC", "gpu_models": ["NVIDIA H100 80GB HBM3"],
+          "gpu_count": 1, "driver_version": "550.54", "cuda_version": "12.4", "os": "Linux"}
+    row = _row(hardware="", hardware_id="")
+    assert store.append(path, pd.DataFrame([row]), hardware=hw) == 1
+    rec = json.loads(path.read_text())
+    assert rec["hardware"] == "NVIDIA H100 80GB HBM3"
+    assert rec["hardware_id"] == "0123456789ab"
+    assert rec["hw_host_hash"] == "feedbeef0000"
+    assert rec["hw_gpu_models"] == ["NVIDIA H100 80GB HBM3"]
+    back = store.load(path)
+    assert back.loc[0, "hardware_id"] == "0123456789ab"
+    assert back.loc[0, "hw_driver_version"] == "550.54"
+
+
+def test_rows_appended_before_a_crash_survive(tmp_path):
+    path = tmp_path / "sweep.jsonl"
+    script = (
+        "import os, sys\n"
+        "from effplan import store\n"
+        f"row = {_row(quality=None)!r}\n"
+        "for bs in (1, 2, 4):\n"
+        f"    row['batch_size'] = bs; store.append({str(path)!r}, row)\n"
+        "os._exit(3)  # dies without any cleanup, as a killed kernel would\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(store.__file__).parents[1],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    back = store.load(path)
+    assert back["batch_size"].tolist() == [1, 2, 4]
+
+
+def test_truncated_last_line_is_reported_not_fatal_and_append_continues(tmp_path):
+    path = tmp_path / "sweep.jsonl"
+    store.append(path, _row(batch_size=1))
+    store.append(path, _row(batch_size=2))
+    with open(path, "a", encoding="utf-8") as fh:  # a write cut off mid-record
+        fh.write('{"candidate": "mlp", "hardware": "AMD EP')
+    with pytest.warns(EffplanWarning, match=r"sweep\.jsonl:3: record: bad JSON.*truncated"):
+        back = store.load(path)
+    assert back["batch_size"].tolist() == [1, 2]
+    # the next append starts on a fresh line, so it is not glued onto the fragment
+    store.append(path, _row(batch_size=4))
+    with pytest.warns(EffplanWarning) as rec:
+        back = store.load(path)
+    assert len(rec) == 1
+    assert back["batch_size"].tolist() == [1, 2, 4]
+    assert [(e["line"], e["field"]) for e in back.attrs["errors"]] == [(3, "record")]
+
+
+def test_merge_two_machines(tmp_path):
+    a, b = tmp_path / "a" / "results.jsonl", tmp_path / "b" / "results.jsonl"
+    store.append(a, [_row("mlp", 8, hardware_id="aaaa"), _row("cnn", 8, hardware_id="aaaa")])
+    store.append(b, pd.DataFrame([_row("mlp", 8, hardware_id="bbbb", hardware="NVIDIA H100 80GB HBM3",
+                                       device="cuda:0", energy_source="nvml-counter")]))
+    merged = store.load(str(tmp_path / "*" / "results.jsonl"))
+    assert len(merged) == 3
+    assert merged.groupby("hardware_id").size().to_dict() == {"aaaa": 2, "bbbb": 1}
+    assert sorted(set(merged["source_file"])) == [str(a), str(b)]
+    assert merged.loc[merged.hardware_id == "bbbb", "energy_source"].item() == "nvml-counter"
+    # a folder loads every *.jsonl inside it; the same file given twice is read once
+    assert len(store.load([tmp_path / "a", a])) == 2
+
+
+BAD_RECORDS = [
+    ("{not json", "record", "bad JSON"),
+    ("[1, 2, 3]", "record", "expected a JSON object, got list"),
+    (json.dumps({k: v for k, v in _row().items() if k != "schema_version"} | {"quality": None}),
+     "schema_version", "missing"),
+    (json.dumps(_row(schema_version=2, quality=None)), "schema_version", "is 2"),
+    (json.dumps(_row(batch_size="big", schema_version=1, quality=None)), "batch_size", "non-numeric value 'big'"),
+    (json.dumps(_row(latency_p95_ms=-3.0, schema_version=1, quality=None)), "latency_p95_ms", "negative"),
+    (json.dumps(_row(mode="serving", schema_version=1, quality=None)), "mode", "'serving' is not one of"),
+    (json.dumps(_row(candidate=None, schema_version=1, quality=None)), "candidate", "missing value"),
+    (json.dumps(_row(energy_source="guess", schema_version=1, quality=None)), "energy_source", "not one of"),
+]
+
+
+@pytest.mark.parametrize("line,field,message", BAD_RECORDS, ids=[b[1] + "-" + b[2][:12] for b in BAD_RECORDS])
+def test_bad_record_names_file_and_line(tmp_path, line, field, message):
+    path = tmp_path / "r.jsonl"
+    store.append(path, _row(batch_size=1))
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+    store.append(path, _row(batch_size=3))
+
+    with pytest.raises(ValidationError) as err:
+        store.load(path, on_error="raise")
+    assert err.value.where == f"{path}:2"
+    assert err.value.field == field
+    assert message in str(err.value)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        back = store.load(path)
+    effplan_warnings = [w for w in caught if issubclass(w.category, EffplanWarning)]
+    assert len(effplan_warnings) == 1
+    assert f"{path}:2: {field}" in str(effplan_warnings[0].message)
+    assert back["batch_size"].tolist() == [1, 3]
+    assert back.attrs["errors"] == [{"file": str(path), "line": 2, "field": field,
+                                     "message": back.attrs["errors"][0]["message"]}]
+    assert message in back.attrs["errors"][0]["message"]
+
+
+def test_one_warning_lists_every_bad_line_across_files(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text(json.dumps(_row(schema_version=1, quality=None)) + "\n{oops\n")
+    b.write_text("42\n" + json.dumps(_row(mode="x", schema_version=1, quality=None)) + "\n")
+    with pytest.warns(EffplanWarning) as rec:
+        back = store.load([a, b])
+    assert len(rec) == 1
+    text = str(rec[0].message)
+    for where in (f"{a}:2", f"{b}:1", f"{b}:2"):
+        assert where in text
+    assert len(back) == 1
+    assert [(e["file"], e["line"]) for e in back.attrs["errors"]] == [(str(a), 2), (str(b), 1), (str(b), 2)]
+
+
+def test_append_validates_and_writes_nothing_on_error(tmp_path):
+    path = tmp_path / "r.jsonl"
+    with pytest.raises(ValidationError, match="batch_size") as err:
+        store.append(path, [_row(batch_size=1), _row(batch_size=-2)])
+    assert err.value.where.endswith("row 1")
+    assert not path.exists()
+    with pytest.raises(ValidationError, match="latency_p95_ms: infinite"):
+        store.append(path, _row(latency_p95_ms=float("inf")))
+    with pytest.raises(ValidationError, match="schema_version"):
+        store.append(path, _row(schema_version=99))
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(ValidationError, match="no results file matches"):
+        store.load(tmp_path / "missing-*.jsonl")
+    with pytest.raises(ValidationError, match="on_error"):
+        store.load([], on_error="ignore")
+    empty = store.load([])
+    assert list(empty.columns) == list(MEASUREMENT_COLUMNS) + ["source_file"] and len(empty) == 0
+
+
+def test_save_frame_of_typed_rows_marks_them_entered(tmp_path):
+    typed = pd.DataFrame({"candidate": ["vendor-model"], "hardware": ["NVIDIA L4"], "mode": ["inference"],
+                          "batch_size": [1], "latency_p95_ms": [12.0], "throughput_items_per_s": [80.0],
+                          "energy_per_item_j": [0.9], "idle_power_w": [16.0]})
+    path = store.save_frame(typed, tmp_path / "typed.jsonl")
+    back = store.load(path)
+    assert back.loc[0, "provenance"] == "entered" and back.loc[0, "energy_source"] == "entered"
+    assert back.loc[0, "energy_per_item_j"] == 0.9
+    # overwriting is atomic: no temp files are left behind
+    store.save_frame(typed, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["typed.jsonl"]
