@@ -24,11 +24,17 @@ _EXPORTS: dict[str, str] = {
     "HardwareInfo": "hardware",
     # planning
     "load_catalog": "catalog",
-    "InferenceWorkload": "plan",
-    "TrainingWorkload": "plan",
-    "Prices": "plan",
-    "plan": "plan",
-    "Plan": "plan",
+    "find_hardware": "catalog",
+    "peak_flops_per_s": "catalog",
+    "rated_power_w": "catalog",
+    "InferenceWorkload": "planning",
+    "TrainingWorkload": "planning",
+    "Prices": "planning",
+    "Uncertainty": "planning",
+    "plan": "planning",
+    "Plan": "planning",
+    "project": "planning",
+    "compare_scenarios": "planning",
     # errors
     "EffplanError": "errors",
     "EffplanWarning": "errors",
@@ -36,7 +42,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 _SUBMODULES = ("examples", "store", "widgets", "schema", "catalog", "flops", "energy", "measure",
-               "plan", "hardware", "candidates", "plots", "report", "errors")
+               "planning", "hardware", "candidates", "plots", "report", "errors")
 
 __all__ = sorted(_EXPORTS) + ["examples", "store", "widgets", "__version__"]
 

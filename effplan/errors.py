@@ -47,3 +47,11 @@ class UnsupportedOperatorWarning(EffplanWarning):
 
 class EnergyFallbackWarning(EffplanWarning):
     """The preferred energy backend is unavailable; a lower-fidelity one is used."""
+
+
+class CatalogFallbackWarning(EffplanWarning):
+    """A catalog figure is an estimate (generic per-core figures, or no detection available)."""
+
+
+class PlanWarning(EffplanWarning):
+    """A plan figure is degraded (e.g. a missing price gives NaN cost); the message says how to fix it."""

@@ -108,14 +108,19 @@ _DEFAULTS: Mapping[str, object] = {
 }
 
 
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
 def normalize_measurements(df: pd.DataFrame, *, required: tuple[str, ...] = PLAN_REQUIRED_COLUMNS,
                            source: str = "measurements") -> pd.DataFrame:
     """Validate a measurements frame and return it with every schema column present.
 
-    Missing optional columns are filled (NaN for numbers, sensible strings otherwise; a row with
-    no ``provenance`` is ``entered``, with no ``energy_source`` is ``entered``). A missing
-    required column, a non-numeric or negative number, an unknown ``mode`` or ``provenance``
-    raises :class:`ValidationError` naming the column (and the first bad row).
+    Missing optional columns are filled (NaN for numbers, sensible strings otherwise). A row
+    with no ``provenance`` or ``energy_source`` (column absent or cell empty) was typed in by
+    hand: both become ``"entered"``. A missing required column, a non-numeric or negative
+    number, an unknown ``mode`` or ``provenance`` raises :class:`ValidationError` naming the
+    column and the first bad row. Rows with ``status == "error"`` may hold NaN figures.
     """
     if not isinstance(df, pd.DataFrame):
         raise ValidationError("measurements", f"expected a pandas DataFrame, got {type(df).__name__}")
@@ -123,47 +128,53 @@ def normalize_measurements(df: pd.DataFrame, *, required: tuple[str, ...] = PLAN
     if missing:
         raise ValidationError(missing[0], f"required column missing (missing: {', '.join(missing)})",
                               where=source)
-    out = df.copy()
+    n = len(df)
+    cols: dict[str, object] = {}
+    status = (df["status"].fillna("ok").astype(str).to_numpy() if "status" in df.columns
+              else np.full(n, "ok", dtype=object))
+    ok = status == "ok"
     for col, (kind, _) in MEASUREMENT_COLUMNS.items():
-        if col not in out.columns:
-            if col == "provenance":
-                out[col] = "entered"
-            elif col == "energy_source":
-                out[col] = "entered"
+        if col not in df.columns:
+            if col in ("provenance", "energy_source"):
+                cols[col] = np.full(n, "entered", dtype=object)
             elif kind == "str":
-                out[col] = _DEFAULTS.get(col, "")
-            elif kind == "int" and col in _DEFAULTS:
-                out[col] = _DEFAULTS[col]
+                cols[col] = np.full(n, _DEFAULTS.get(col, ""), dtype=object)
+            elif col in _DEFAULTS:
+                cols[col] = np.full(n, _DEFAULTS[col])
             else:
-                out[col] = np.nan
-    ok = out["status"].fillna("ok").astype(str) == "ok"
-    for col, (kind, _) in MEASUREMENT_COLUMNS.items():
-        if kind in ("float", "int"):
-            vals = pd.to_numeric(out[col], errors="coerce")
-            bad = vals.isna() & out[col].notna() & ok
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise ValidationError(col, f"non-numeric value {out[col].iloc[i]!r}",
-                                      where=f"{source} row {i}")
-            neg = (vals < 0) & ok
-            if neg.any():
-                i = int(np.flatnonzero(neg.to_numpy())[0])
-                raise ValidationError(col, f"negative value {vals.iloc[i]!r}", where=f"{source} row {i}")
-            out[col] = vals
-        else:
-            out[col] = out[col].fillna(_DEFAULTS.get(col, "")).astype(str)
-    for col, allowed in (("mode", MODES), ("provenance", PROVENANCES)):
-        bad = ~out[col].isin(allowed)
+                cols[col] = np.full(n, np.nan)
+            continue
+        raw = df[col]
+        if kind == "str":
+            fill = "entered" if col in ("provenance", "energy_source") else _DEFAULTS.get(col, "")
+            vals = raw.astype(object).where(raw.notna(), fill).astype(str)
+            if col in ("provenance", "energy_source"):
+                vals = vals.where(vals.str.strip() != "", fill)
+            cols[col] = vals.to_numpy(dtype=object)
+            continue
+        vals = pd.to_numeric(raw, errors="coerce")
+        arr = vals.to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isnan(arr) & raw.notna().to_numpy() & ok
         if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ValidationError(col, f"{out[col].iloc[i]!r} is not one of {allowed}",
+            i = _first_bad(bad)
+            raise ValidationError(col, f"non-numeric value {raw.iloc[i]!r}", where=f"{source} row {i}")
+        with np.errstate(invalid="ignore"):
+            neg = (arr < 0) & ok
+        if neg.any():
+            i = _first_bad(neg)
+            raise ValidationError(col, f"negative value {arr[i]!r}", where=f"{source} row {i}")
+        if col in required and (np.isnan(arr) & ok).any():
+            i = _first_bad(np.isnan(arr) & ok)
+            raise ValidationError(col, "missing value in a required column", where=f"{source} row {i}")
+        cols[col] = arr.astype(np.int64) if kind == "int" and not np.isnan(arr).any() else arr
+    for col, allowed in (("mode", MODES), ("provenance", PROVENANCES)):
+        bad = ~np.isin(cols[col], allowed)
+        if bad.any():
+            i = _first_bad(bad)
+            raise ValidationError(col, f"{cols[col][i]!r} is not one of {allowed}",
                                   where=f"{source} row {i}")
-    for col in required:
-        if MEASUREMENT_COLUMNS.get(col, ("str",))[0] != "str":
-            nan = out[col].isna() & ok
-            if nan.any():
-                i = int(np.flatnonzero(nan.to_numpy())[0])
-                raise ValidationError(col, "missing value in a required column",
-                                      where=f"{source} row {i}")
-    cols = list(MEASUREMENT_COLUMNS) + [c for c in out.columns if c not in MEASUREMENT_COLUMNS]
-    return out[cols].reset_index(drop=True)
+    out = pd.DataFrame(cols)
+    for col in df.columns:
+        if col not in MEASUREMENT_COLUMNS:
+            out[col] = df[col].to_numpy()
+    return out

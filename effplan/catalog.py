@@ -1,0 +1,324 @@
+"""The hardware catalog: peak FLOP/s, memory, power, price and capex of hardware you may rent or buy.
+
+The shipped table is ``effplan/data/hardware.csv`` (loaded through :mod:`importlib.resources`).
+Every figure has a source and a date column next to it:
+
+==========================================================  ===============================
+figures                                                     source / date columns
+==========================================================  ===============================
+``peak_fp32_flops``, ``peak_tf32_flops``, ``peak_fp16_flops``,  ``specs_source``, ``specs_date``
+``peak_int8_ops``, ``memory_gb``, ``memory_bandwidth_gb_s``
+``rated_power_w``                                            ``power_source``, ``power_date``
+``price_per_hour_usd``                                       ``price_source``, ``price_date``
+``capex_usd``                                                ``capex_source``, ``capex_date``
+==========================================================  ===============================
+
+Conventions
+-----------
+* Peak figures are **dense** (no structured sparsity), per device (GPU rows) or per instance
+  (CPU rows), in FLOP/s (``peak_int8_ops`` in integer ops/s). FLOPs = 2 x MACs.
+* ``peak_fp16_flops`` is the fp16/bf16 tensor-core (matrix) peak; ``peak_fp32_flops`` the
+  non-tensor fp32 peak; ``peak_tf32_flops`` the TF32 tensor-core peak.
+* Prices are typical public on-demand prices per device-hour (a multi-GPU instance's price
+  divided by its GPU count); they change often -- override them with :class:`effplan.Prices`.
+* ``capex_usd`` is a rough purchase price per device for the on-premises mode.
+* CPU rows are cloud instances; ``cores`` is their physical core count. The row named
+  ``Generic CPU (per core)`` holds per-core figures used to estimate an unknown CPU.
+* An empty cell means "unknown" (NaN), e.g. the int8 peak of a CPU without a published figure
+  or TF32 on a T4 (not supported). Empty cells are allowed in the figure columns only; a figure
+  that is present must be a non-negative number, and must have its source and date.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import math
+import warnings
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import CatalogFallbackWarning, ValidationError
+
+#: figure column -> (source column, date column)
+FIGURE_SOURCES: dict[str, tuple[str, str]] = {
+    "peak_fp32_flops": ("specs_source", "specs_date"),
+    "peak_tf32_flops": ("specs_source", "specs_date"),
+    "peak_fp16_flops": ("specs_source", "specs_date"),
+    "peak_int8_ops": ("specs_source", "specs_date"),
+    "memory_gb": ("specs_source", "specs_date"),
+    "memory_bandwidth_gb_s": ("specs_source", "specs_date"),
+    "rated_power_w": ("power_source", "power_date"),
+    "price_per_hour_usd": ("price_source", "price_date"),
+    "capex_usd": ("capex_source", "capex_date"),
+}
+
+#: numeric columns (NaN allowed = unknown), in file order
+NUMERIC_COLUMNS: tuple[str, ...] = ("cores",) + tuple(FIGURE_SOURCES)
+
+#: text columns that must be present (``aliases`` and ``notes`` may be empty)
+TEXT_COLUMNS: tuple[str, ...] = (
+    "name", "kind", "aliases", "specs_source", "specs_date", "power_source", "power_date",
+    "price_source", "price_date", "capex_source", "capex_date", "notes",
+)
+
+CATALOG_COLUMNS: tuple[str, ...] = ("name", "kind", "aliases") + NUMERIC_COLUMNS + TEXT_COLUMNS[3:]
+
+KINDS = ("gpu", "cpu")
+
+#: name of the catalog row with per-core figures for an unknown CPU
+GENERIC_CPU = "Generic CPU (per core)"
+
+#: dtype (as torch spells it, or a family name) -> catalog peak column
+DTYPE_PEAK_COLUMN: dict[str, str] = {
+    "float32": "peak_fp32_flops", "fp32": "peak_fp32_flops", "float": "peak_fp32_flops",
+    "torch.float32": "peak_fp32_flops", "": "peak_fp32_flops",
+    "tf32": "peak_tf32_flops",
+    "float16": "peak_fp16_flops", "fp16": "peak_fp16_flops", "half": "peak_fp16_flops",
+    "bfloat16": "peak_fp16_flops", "bf16": "peak_fp16_flops",
+    "torch.float16": "peak_fp16_flops", "torch.bfloat16": "peak_fp16_flops",
+    "qint8": "peak_int8_ops", "int8": "peak_int8_ops", "quint8": "peak_int8_ops",
+    "torch.qint8": "peak_int8_ops", "torch.int8": "peak_int8_ops",
+}
+
+
+
+def _shipped_path() -> Path:
+    return Path(str(importlib.resources.files("effplan") / "data" / "hardware.csv"))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_csv_cached(path: str, mtime: float) -> pd.DataFrame:
+    return _validate(pd.read_csv(path, dtype=str, keep_default_na=False), source=path)
+
+
+def _validate(raw: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """Check columns, numbers and sources; return a typed copy (numbers as float, NaN = unknown)."""
+    missing = [c for c in CATALOG_COLUMNS if c not in raw.columns]
+    if missing:
+        raise ValidationError(missing[0], f"required column missing (missing: {', '.join(missing)})",
+                              where=source)
+    df = raw.copy()
+    # row numbers in messages are 1-based data rows (the header is line 1 of a CSV file, so the
+    # data row N is on line N + 1)
+    for col in NUMERIC_COLUMNS:
+        text = df[col].astype(object).where(df[col].notna(), "")
+        text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
+        empty = text.map(lambda v: v == "" or (isinstance(v, float) and math.isnan(v)))
+        vals = pd.to_numeric(text.where(~empty, np.nan), errors="coerce")
+        bad = vals.isna() & ~empty
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValidationError(col, f"non-numeric value {df[col].iloc[i]!r}",
+                                  where=f"{source} row {i + 1}")
+        neg = vals < 0
+        if neg.any():
+            i = int(np.flatnonzero(neg.to_numpy())[0])
+            raise ValidationError(col, f"negative value {vals.iloc[i]!r}", where=f"{source} row {i + 1}")
+        inf = np.isinf(vals.to_numpy(dtype=float))
+        if inf.any():
+            i = int(np.flatnonzero(inf)[0])
+            raise ValidationError(col, "infinite value", where=f"{source} row {i + 1}")
+        df[col] = vals.astype(float)
+    for col in TEXT_COLUMNS:
+        df[col] = df[col].fillna("").astype(str).str.strip()
+    blank = df["name"] == ""
+    if blank.any():
+        i = int(np.flatnonzero(blank.to_numpy())[0])
+        raise ValidationError("name", "empty hardware name", where=f"{source} row {i + 1}")
+    dup = df["name"].str.lower().duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise ValidationError("name", f"duplicate hardware name {df['name'].iloc[i]!r}",
+                              where=f"{source} row {i + 1}")
+    badkind = ~df["kind"].isin(KINDS)
+    if badkind.any():
+        i = int(np.flatnonzero(badkind.to_numpy())[0])
+        raise ValidationError("kind", f"{df['kind'].iloc[i]!r} is not one of {KINDS}",
+                              where=f"{source} row {i + 1}")
+    for fig, (src, date) in FIGURE_SOURCES.items():
+        for need in (src, date):
+            lacking = df[fig].notna() & (df[need] == "")
+            if lacking.any():
+                i = int(np.flatnonzero(lacking.to_numpy())[0])
+                raise ValidationError(need, f"{fig} is given but {need} is empty (every figure needs "
+                                            "a source and a date)", where=f"{source} row {i + 1}")
+    return df[list(CATALOG_COLUMNS) + [c for c in df.columns if c not in CATALOG_COLUMNS]] \
+        .reset_index(drop=True)
+
+
+def load_catalog(path: str | PathLike | pd.DataFrame | None = None, *,
+                 include_this_machine: bool = False) -> pd.DataFrame:
+    """Load and validate the hardware catalog.
+
+    Parameters
+    ----------
+    path:
+        ``None`` for the shipped ``effplan/data/hardware.csv``; a CSV path or a DataFrame with the
+        same columns (:data:`CATALOG_COLUMNS`) overrides it.
+    include_this_machine:
+        Add a row for the machine this runs on, named after
+        ``effplan.hardware.detect_hardware().name``. Its figures come from the matching catalog
+        row (``specs_source="detected: <row>"``) or, for an unknown CPU, from the generic per-core
+        row times the detected physical core count (sources say ``generic per-core estimate``).
+
+    Returns a new DataFrame (safe to modify). Numbers are floats; an empty cell is NaN (unknown).
+    A missing column, a non-numeric or negative number, a figure without source/date raises
+    :class:`ValidationError` naming the file, the 1-based data row and the column.
+    """
+    if path is None:
+        p = _shipped_path()
+        df = _load_csv_cached(str(p), p.stat().st_mtime).copy()
+    elif isinstance(path, pd.DataFrame):
+        df = _validate(path.astype(object).where(path.notna(), ""), source="catalog DataFrame")
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise ValidationError("path", f"catalog file not found: {p}")
+        df = _load_csv_cached(str(p.resolve()), p.stat().st_mtime).copy()
+    if include_this_machine:
+        row = this_machine_row(df)
+        if row is not None and not (df["name"].str.lower() == row["name"].lower()).any():
+            df = pd.concat([df, pd.DataFrame([row])], ignore_index=True)
+    return df
+
+
+def _aliases(row: pd.Series) -> list[str]:
+    return [a.strip() for a in str(row.get("aliases", "") or "").split("|") if a.strip()]
+
+
+def find_hardware(name: str, catalog: pd.DataFrame | None = None) -> pd.Series | None:
+    """The catalog row for ``name``, or ``None``.
+
+    Match order: exact name or alias; case-insensitive name or alias; substring either way
+    (``"H100"`` finds ``"H100 SXM"``; ``"NVIDIA L4 (24 GB)"`` finds ``"L4"``), preferring the
+    longest matching key so that ``"A100 80GB"`` does not resolve to ``"A100 40GB"``.
+    """
+    if name is None or (isinstance(name, float) and math.isnan(name)):
+        return None
+    cat = load_catalog() if catalog is None else catalog
+    name = str(name).strip()
+    if not name or cat.empty:
+        return None
+    keys: list[tuple[str, int]] = []  # (key, row position)
+    aliases = cat["aliases"].tolist() if "aliases" in cat.columns else [""] * len(cat)
+    for pos, (nm, al) in enumerate(zip(cat["name"].tolist(), aliases)):
+        keys.append((str(nm), pos))
+        keys.extend((a.strip(), pos) for a in str(al or "").split("|") if a.strip())
+    for key, pos in keys:
+        if key == name:
+            return cat.iloc[pos]
+    low = name.lower()
+    for key, pos in keys:
+        if key.lower() == low:
+            return cat.iloc[pos]
+    best: tuple[int, int] | None = None
+    for key, pos in keys:
+        k = key.lower()
+        if len(k) < 2:
+            continue
+        if k in low or low in k:
+            score = len(k) if k in low else len(low)
+            if best is None or score > best[0]:
+                best = (score, pos)
+    return None if best is None else cat.iloc[best[1]]
+
+
+def dtype_peak_column(dtype: str | None) -> str | None:
+    """Catalog peak column for a dtype (``float32`` -> ``peak_fp32_flops``...), None if unknown."""
+    key = "" if dtype is None else str(dtype).strip().lower()
+    return DTYPE_PEAK_COLUMN.get(key)
+
+
+def peak_flops_per_s(name: str, dtype: str = "float32", catalog: pd.DataFrame | None = None) -> float:
+    """Dense catalog peak for ``name`` and the dtype family, FLOP/s (int8: ops/s); NaN if unknown.
+
+    Families: ``float32`` -> fp32, ``tf32``, ``float16``/``bfloat16`` -> fp16, ``qint8``/``int8``
+    -> int8. An unknown hardware name or dtype, or an empty catalog cell, gives NaN.
+    """
+    col = dtype_peak_column(dtype)
+    row = find_hardware(name, catalog)
+    if row is None or col is None:
+        return float("nan")
+    return float(row[col])
+
+
+def rated_power_w(name: str, cores: int | None = None,
+                  catalog: pd.DataFrame | None = None) -> tuple[float, str]:
+    """Rated power of ``name`` in W and where the figure comes from.
+
+    A catalog match returns its ``rated_power_w`` and ``power_source``. An unknown name with
+    ``cores`` given returns ``cores`` x the generic per-core figure, with a source string saying
+    ``generic per-core estimate``. Otherwise ``(nan, "unknown")``.
+    """
+    cat = load_catalog() if catalog is None else catalog
+    row = find_hardware(name, cat)
+    if row is not None and not math.isnan(float(row["rated_power_w"])):
+        return float(row["rated_power_w"]), f"catalog: {row['name']} ({row['power_source']}, {row['power_date']})"
+    if cores is not None and cores > 0:
+        gen = _generic_cpu(cat)
+        if gen is not None:
+            per_core = float(gen["rated_power_w"])
+            return (cores * per_core,
+                    f"generic per-core estimate: {cores} cores x {per_core:g} W ({gen['power_source']})")
+    return float("nan"), "unknown"
+
+
+def _generic_cpu(cat: pd.DataFrame) -> pd.Series | None:
+    hit = cat[cat["name"] == GENERIC_CPU]
+    return None if hit.empty else hit.iloc[0]
+
+
+def this_machine_row(catalog: pd.DataFrame | None = None) -> dict | None:
+    """A catalog row (dict) for the machine this runs on, or None when detection is unavailable.
+
+    Uses ``effplan.hardware.detect_hardware()`` (imported lazily). A GPU or CPU that matches a
+    catalog row copies that row's figures (sources prefixed ``detected:``); an unknown CPU gets
+    the generic per-core figures times its physical core count (sources say
+    ``generic per-core estimate``). Warns once with :class:`CatalogFallbackWarning` when detection
+    is not available.
+    """
+    cat = load_catalog() if catalog is None else catalog
+    try:
+        from .hardware import detect_hardware  # lazy: hardware.py may import torch
+        info = detect_hardware()
+    except ImportError as exc:  # module or its optional dependency missing
+        warnings.warn(f"cannot detect this machine ({exc}); no 'this machine' catalog row added. "
+                      "Add a row to your catalog CSV instead.", CatalogFallbackWarning, stacklevel=2)
+        return None
+    name = str(getattr(info, "name", "") or "this machine")
+    candidates = [name, str(getattr(info, "gpu_name", "") or ""), str(getattr(info, "cpu_model", "") or "")]
+    for cand in candidates:
+        if not cand:
+            continue
+        row = find_hardware(cand, cat)
+        if row is not None and row["name"] != GENERIC_CPU:
+            out = row.to_dict()
+            out.update(name=name, aliases="|".join(a for a in {cand, row["name"]} if a != name),
+                       specs_source=f"detected: {row['name']} ({row['specs_source']})",
+                       notes=f"this machine (detected as {row['name']})")
+            return out
+    cores = None
+    for attr in ("cpu_cores_physical", "cpu_cores", "physical_cores", "cores"):
+        v = getattr(info, attr, None)
+        if isinstance(v, (int, float)) and v and v > 0:
+            cores = int(v)
+            break
+    gen = _generic_cpu(cat)
+    if gen is None or cores is None:
+        warnings.warn(f"this machine ({name}) is not in the catalog and its core count or the generic "
+                      "CPU row is unavailable; no 'this machine' row added", CatalogFallbackWarning,
+                      stacklevel=2)
+        return None
+    out = {c: gen[c] for c in CATALOG_COLUMNS}
+    for col in FIGURE_SOURCES:
+        out[col] = float(gen[col]) * cores
+    label = f"generic per-core estimate x {cores} cores"
+    out.update(name=name, kind="cpu", aliases=str(getattr(info, "cpu_model", "") or ""), cores=float(cores),
+               specs_source=f"detected; {label}", power_source=f"detected; {label}",
+               price_source=f"detected; {label}", capex_source=f"detected; {label}",
+               notes="this machine (unknown CPU: figures are generic per-core estimates)")
+    return out

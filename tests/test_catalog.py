@@ -1,0 +1,149 @@
+"""The hardware catalog: shipped data, validation of bad files, lookups, 'this machine'."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from effplan import catalog as C
+from effplan.errors import ValidationError
+
+
+def test_shipped_catalog_loads_with_sources_for_every_figure():
+    cat = C.load_catalog()
+    assert len(cat) >= 12
+    for name in ("H100 SXM", "H200", "A100 80GB", "L40S", "L4", "A10G", "T4", "MI300X"):
+        assert name in set(cat["name"]), name
+    assert set(cat["kind"]) == {"gpu", "cpu"}
+    assert (cat["kind"] == "cpu").sum() >= 3
+    for fig, (src, date) in C.FIGURE_SOURCES.items():
+        given = cat[fig].notna()
+        assert (cat.loc[given, src] != "").all(), fig
+        assert (cat.loc[given, date].str.match(r"^\d{4}-\d{2}$")).all(), fig
+    # every GPU has the core figures needed for planning and projection
+    gpus = cat[cat["kind"] == "gpu"]
+    for col in ("peak_fp32_flops", "peak_fp16_flops", "memory_gb", "memory_bandwidth_gb_s",
+                "rated_power_w", "price_per_hour_usd", "capex_usd"):
+        assert gpus[col].notna().all(), col
+    # dense, not sparse: H100 SXM dense FP16 tensor peak is 989.4 TFLOP/s (1979 with sparsity)
+    h100 = C.find_hardware("H100 SXM")
+    assert h100["peak_fp16_flops"] == pytest.approx(989.4e12)
+    assert h100["memory_bandwidth_gb_s"] == 3350
+
+
+def test_empty_cells_mean_unknown():
+    assert math.isnan(C.peak_flops_per_s("T4", "tf32"))          # T4 has no TF32
+    assert math.isnan(C.peak_flops_per_s("AWS c7g.4xlarge", "int8"))
+
+
+def _write(tmp_path, df: pd.DataFrame):
+    p = tmp_path / "hw.csv"
+    df.to_csv(p, index=False)
+    return p
+
+
+def _raw():
+    return pd.read_csv(C._shipped_path(), dtype=str, keep_default_na=False)
+
+
+def test_missing_column_names_file_and_column(tmp_path):
+    p = _write(tmp_path, _raw().drop(columns=["memory_gb"]))
+    with pytest.raises(ValidationError) as e:
+        C.load_catalog(p)
+    assert e.value.field == "memory_gb"
+    assert "hw.csv" in str(e.value)
+
+
+def test_negative_value_names_file_row_column(tmp_path):
+    raw = _raw()
+    raw.loc[2, "rated_power_w"] = "-5"
+    p = _write(tmp_path, raw)
+    with pytest.raises(ValidationError) as e:
+        C.load_catalog(p)
+    assert e.value.field == "rated_power_w"
+    assert e.value.where == f"{p.resolve()} row 3"      # 1-based data row
+    assert "negative" in str(e.value)
+
+
+def test_non_numeric_value_names_row(tmp_path):
+    raw = _raw()
+    raw.loc[0, "price_per_hour_usd"] = "about two"
+    p = _write(tmp_path, raw)
+    with pytest.raises(ValidationError, match=r"row 1: price_per_hour_usd: non-numeric value 'about two'"):
+        C.load_catalog(p)
+
+
+def test_figure_without_source_is_rejected(tmp_path):
+    raw = _raw()
+    raw.loc[1, "price_source"] = ""
+    with pytest.raises(ValidationError) as e:
+        C.load_catalog(_write(tmp_path, raw))
+    assert e.value.field == "price_source"
+
+
+def test_dataframe_catalog_override():
+    raw = _raw()
+    raw.loc[raw["name"] == "L4", "price_per_hour_usd"] = "0.5"
+    cat = C.load_catalog(raw)
+    assert C.find_hardware("L4", cat)["price_per_hour_usd"] == 0.5
+
+
+def test_find_hardware_exact_case_substring_and_aliases():
+    assert C.find_hardware("H100 SXM")["name"] == "H100 SXM"
+    assert C.find_hardware("NVIDIA H100 80GB HBM3")["name"] == "H100 SXM"   # NVML name (alias)
+    assert C.find_hardware("l40s")["name"] == "L40S"                         # case-insensitive
+    assert C.find_hardware("NVIDIA A100-SXM4-80GB")["name"] == "A100 80GB"
+    assert C.find_hardware("Tesla T4 (PCIe)")["name"] == "T4"                 # substring of the query
+    assert C.find_hardware("MI300")["name"] == "MI300X"                       # query is a substring
+    assert C.find_hardware("Some Unknown Accelerator 9000") is None
+    assert C.find_hardware("") is None
+
+
+def test_peak_flops_dtype_families():
+    assert C.peak_flops_per_s("A100 80GB", "float32") == 19.5e12
+    assert C.peak_flops_per_s("A100 80GB", "tf32") == 156e12
+    assert C.peak_flops_per_s("A100 80GB", "float16") == 312e12
+    assert C.peak_flops_per_s("A100 80GB", "bfloat16") == 312e12
+    assert C.peak_flops_per_s("A100 80GB", "qint8") == 624e12
+    assert C.peak_flops_per_s("A100 80GB", "int8") == 624e12
+    assert math.isnan(C.peak_flops_per_s("A100 80GB", "float64"))
+    assert math.isnan(C.peak_flops_per_s("nope", "float32"))
+
+
+def test_rated_power_catalog_and_generic_per_core():
+    w, src = C.rated_power_w("NVIDIA L4")
+    assert w == 72 and "L4" in src
+    w, src = C.rated_power_w("Intel(R) Core(TM) i7-1185G7", cores=4)
+    generic = C.find_hardware(C.GENERIC_CPU)["rated_power_w"]
+    assert w == 4 * generic
+    assert "generic per-core estimate" in src
+    w, src = C.rated_power_w("Intel(R) Core(TM) i7-1185G7")
+    assert math.isnan(w) and src == "unknown"
+
+
+def test_this_machine_row_unknown_cpu_uses_generic_per_core(monkeypatch):
+    import effplan.hardware as H
+
+    fake = SimpleNamespace(name="Fancy CPU 3000", cpu_model="Fancy CPU 3000", cpu_cores_physical=6)
+    monkeypatch.setattr(H, "detect_hardware", lambda device="cpu": fake)
+    cat = C.load_catalog(include_this_machine=True)
+    row = C.find_hardware("Fancy CPU 3000", cat)
+    gen = C.find_hardware(C.GENERIC_CPU, cat)
+    assert row is not None and row["kind"] == "cpu"
+    assert row["rated_power_w"] == 6 * gen["rated_power_w"]
+    assert row["peak_fp32_flops"] == 6 * gen["peak_fp32_flops"]
+    assert "generic per-core estimate" in row["power_source"] and "detected" in row["specs_source"]
+    assert len(cat) == len(C.load_catalog()) + 1
+
+
+def test_this_machine_row_known_gpu_copies_catalog(monkeypatch):
+    import effplan.hardware as H
+
+    fake = SimpleNamespace(name="NVIDIA L4", cpu_model="x", cpu_cores_physical=8)
+    monkeypatch.setattr(H, "detect_hardware", lambda device="cpu": fake)
+    row = C.this_machine_row()
+    assert row["name"] == "NVIDIA L4" and row["rated_power_w"] == 72
+    assert row["specs_source"].startswith("detected: L4")

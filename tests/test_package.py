@@ -1,0 +1,62 @@
+"""Package-level checks: the public API, import cost, shipped data, the README's example."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import effplan
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_public_name_resolves():
+    for name in effplan.__all__:
+        assert getattr(effplan, name) is not None, name
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        effplan.nope  # noqa: B018
+
+
+def test_planning_does_not_import_torch():
+    """The what-if half must stay light: importing plan/catalog/schema must not pull torch."""
+    code = (
+        "import sys, effplan, effplan.planning, effplan.catalog, effplan.schema, effplan.store\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "assert 'pynvml' not in sys.modules, 'pynvml imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+@pytest.mark.slow
+def test_wheel_ships_data_files(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(REPO)],
+        check=True,
+    )
+    wheel = next(tmp_path.glob("effplan-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = sorted(p.name for p in (REPO / "effplan" / "data").glob("*.csv"))
+    assert shipped, "no data files in effplan/data"
+    for name in shipped:
+        assert f"effplan/data/{name}" in names
+
+
+@pytest.mark.slow
+def test_readme_python_example_runs():
+    text = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "README has no python example"
+    ns: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), ns)  # noqa: S102 - our own README
+    q = ns["p"].quarterly
+    assert len(q) > 0
+    assert {"cost_usd", "energy_kwh", "co2_kg"} <= set(q.columns)
