@@ -17,8 +17,8 @@ _EXPORTS: dict[str, str] = {
     "FlopCount": "flops",
     # candidates and measurement
     "Candidate": "candidates",
-    "measure": "measure",
-    "Measurements": "measure",
+    "measure": "measurement",
+    "Measurements": "measurement",
     "EnergyMeter": "energy",
     "detect_hardware": "hardware",
     "HardwareInfo": "hardware",
@@ -41,7 +41,7 @@ _EXPORTS: dict[str, str] = {
     "ValidationError": "errors",
 }
 
-_SUBMODULES = ("examples", "store", "widgets", "schema", "catalog", "flops", "energy", "measure",
+_SUBMODULES = ("examples", "store", "widgets", "schema", "catalog", "flops", "energy", "measurement",
                "planning", "hardware", "candidates", "plots", "report", "errors")
 
 __all__ = sorted(_EXPORTS) + ["examples", "store", "widgets", "__version__"]

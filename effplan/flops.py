@@ -509,6 +509,13 @@ def _fv_encoder_layer(inputs: Sequence[Any], outputs: Sequence[Any]) -> tuple[in
                                  _jit_shape(inputs[14]))
 
 
+def _fv_qlinear(inputs: Sequence[Any], outputs: Sequence[Any]) -> tuple[int, int]:
+    # quantized::linear_dynamic(X, packed_W, reduce_range): W is packed (no shape in the graph),
+    # but MACs = items x in_features x out_features follow from the input and output shapes.
+    x, out = _jit_shape(inputs[0]), _jit_shape(outputs[0])
+    return _prod(x) * int(out[-1]), 0
+
+
 def _fv_mv(inputs: Sequence[Any], outputs: Sequence[Any]) -> tuple[int, int]:
     a = _jit_shape(inputs[0])
     return _prod(a), 0
@@ -539,6 +546,8 @@ _FVCORE_MATMUL: dict[str, Callable[[Sequence[Any], Sequence[Any]], tuple[int, in
     "aten::scaled_dot_product_attention": _fv_sdpa,
     "aten::_native_multi_head_attention": _fv_native_mha,
     "aten::_transformer_encoder_layer_fwd": _fv_encoder_layer,
+    "quantized::linear_dynamic": _fv_qlinear,
+    "quantized::linear_dynamic_fp16": _fv_qlinear,
 }
 
 
@@ -727,6 +736,8 @@ _DISPATCH_MATMUL: dict[str, Callable[[Sequence[Any], Any], tuple[int, int]]] = {
     "aten::_scaled_dot_product_fused_attention_overrideable": _d_sdpa,
     "aten::_native_multi_head_attention": _d_native_mha,
     "aten::_transformer_encoder_layer_fwd": _d_encoder_layer,
+    "quantized::linear_dynamic": lambda a, o: (_prod(_shape(a[0])) * _shape(_first_tensor(o))[-1], 0),
+    "quantized::linear_dynamic_fp16": lambda a, o: (_prod(_shape(a[0])) * _shape(_first_tensor(o))[-1], 0),
 }
 
 #: Qualified names of the operators whose MACs go into ``total`` (traced or dispatch-level names).

@@ -47,7 +47,8 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "repeats": ("int", "number of timed batches"),
     "throughput_items_per_s": ("float", "items per second at this batch size"),
     "peak_memory_mb": ("float", "peak memory, MiB (CUDA max allocated; CPU: process peak RSS)"),
-    "memory_source": ("str", "'cuda-max-allocated' or 'process-peak-rss'"),
+    "memory_source": ("str", "'cuda-max-allocated', 'process-peak-rss' (reset per point) or "
+                             "'process-peak-rss-lifetime' (high-water mark since the process began)"),
     "params": ("int", "number of parameters"),
     "param_bytes": ("float", "bytes of parameters and buffers"),
     "bytes_per_item": ("float", "bytes moved per item: param_bytes / batch_size + input/output bytes"),
@@ -64,7 +65,8 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "energy_above_idle_per_item_j": ("float", "energy per item above idle power, J"),
     "avg_power_w": ("float", "average power over the energy window, W"),
     "idle_power_w": ("float", "idle power measured (or estimated) before the run, W"),
-    "energy_source": ("str", "nvml-counter | nvml-power | rapl | estimated-tdp | entered | projected"),
+    "energy_source": ("str", "nvml-counter | nvml-power | rapl | estimated-tdp | entered | projected "
+                             "| none (energy not measured)"),
     "energy_note": ("str", "why energy fell back to a lower-fidelity source, if it did"),
     "provenance": ("str", "measured | estimated | projected | entered"),
     "quality": ("float", "candidate quality score (e.g. held-out accuracy), NaN if none"),
@@ -89,7 +91,7 @@ PLAN_REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 
 PROVENANCES = ("measured", "estimated", "projected", "entered")
-ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl", "estimated-tdp", "entered", "projected")
+ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl", "estimated-tdp", "entered", "projected", "none")
 MEASURED_ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl")
 MODES = ("inference", "training")
 

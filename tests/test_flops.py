@@ -514,3 +514,18 @@ def test_to_frame_and_str():
     assert "1,152 FLOPs" in str(r)
     with pytest.raises(AttributeError):
         r.total = 0  # frozen
+
+
+def test_dynamic_quantized_linear_is_counted():
+    """int8 dynamic-quantized Linear: packed weights have no shape in the graph, but
+    MACs = items x in x out = 8 x (64*256 + 256*10) = 151,552 follow from input/output shapes."""
+    import warnings as _w
+
+    m = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10)).eval()
+    with _w.catch_warnings():
+        _w.simplefilter("ignore")
+        q = torch.ao.quantization.quantize_dynamic(m, {nn.Linear}, dtype=torch.qint8)
+    c = count_flops(q, torch.randn(8, 64))
+    assert c.macs == 8 * (64 * 256 + 256 * 10) == 151_552
+    assert c.total == 2 * 151_552
+    assert c.coverage == 1.0 and not c.unsupported

@@ -1,0 +1,254 @@
+"""Built-in example candidates, trained and scored on real data that ships with scikit-learn.
+
+:func:`digits_candidates` trains a small model family on scikit-learn's ``load_digits``
+(1,797 8x8 handwritten digits, bundled with the package: nothing is downloaded) and scores each
+member on a held-out, seeded, stratified 25% split:
+
+* ``digits-mlp`` (tag ``baseline``): 64 -> 256 -> 256 -> 10 MLP.
+* ``digits-mlp-slim`` (``slim``): the same shape at half width, 64 -> 128 -> 128 -> 10.
+* ``digits-mlp-student`` (``distilled``): 64 -> 64 -> 10, trained by knowledge distillation
+  from the baseline (Hinton et al.: ``T^2 * KL(softmax(s/T) || softmax(t/T))`` at temperature
+  ``T = 4`` mixed 50/50 with cross-entropy on the labels).
+* ``digits-mlp-int8`` (``quantized``): the baseline after
+  ``torch.ao.quantization.quantize_dynamic`` (int8 weights of every ``nn.Linear``, activations
+  quantized on the fly); dynamic int8 runs on CPU only, so this candidate is pinned to ``cpu``.
+
+``quality`` is the real held-out accuracy of each member. Training takes a few seconds of CPU
+once per seed and process (``functools.lru_cache``); trained weights live in memory only. The
+global torch RNG, thread count and grad mode are left as they were.
+
+:func:`transformer_candidates` is an untrained pure-PyTorch transformer text-classifier family
+(``nn.TransformerEncoder``) at two sizes, for sequence workloads; its ``quality`` is ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from .candidates import Candidate
+
+DIGITS_FEATURES = 64
+DIGITS_CLASSES = 10
+#: Hidden widths of the digits family (the student is the small distilled one).
+DIGITS_WIDTHS = {"digits-mlp": (256, 256), "digits-mlp-slim": (128, 128), "digits-mlp-student": (64,)}
+KD_TEMPERATURE = 4.0
+KD_ALPHA = 0.5
+_EPOCHS = 25
+_BATCH = 64
+_LR = 3e-3
+
+
+def _mlp(hidden: tuple[int, ...]) -> Any:
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    width = DIGITS_FEATURES
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    layers.append(nn.Linear(width, DIGITS_CLASSES))
+    return nn.Sequential(*layers)
+
+
+def _quantize(model: Any) -> Any:
+    import torch
+    from torch import nn
+
+    with warnings.catch_warnings():
+        # torch.ao.quantization is deprecated in favour of torchao (not a dependency here); the
+        # eager dynamic-quantization path still works in the pinned torch, so silence the notice.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+
+
+@dataclass(frozen=True)
+class _DigitsFamily:
+    """Trained weights (in memory) and held-out data of one seed."""
+
+    state: dict[str, dict[str, Any]]
+    accuracy: dict[str, float]
+    x_test: Any  # float32 tensor (n, 64), pixel values scaled to [0, 1]
+    y_test: Any  # int64 tensor (n,)
+
+
+def _accuracy(model: Any, x: Any, y: Any) -> float:
+    import torch
+
+    with torch.inference_mode():
+        return float((model(x).argmax(dim=1) == y).float().mean().item())
+
+
+@lru_cache(maxsize=4)
+def _digits_family(seed: int) -> _DigitsFamily:
+    import torch
+    import torch.nn.functional as F
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    data = load_digits()
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        data.data, data.target, test_size=0.25, random_state=seed, stratify=data.target)
+    x_train = torch.tensor(x_tr / 16.0, dtype=torch.float32)
+    y_train = torch.tensor(y_tr, dtype=torch.int64)
+    x_test = torch.tensor(x_te / 16.0, dtype=torch.float32)
+    y_test = torch.tensor(y_te, dtype=torch.int64)
+
+    def train(model: Any, teacher: Any = None) -> Any:
+        gen = torch.Generator().manual_seed(seed + 1)
+        opt = torch.optim.Adam(model.parameters(), lr=_LR)
+        model.train()
+        n = len(x_train)
+        for _ in range(_EPOCHS):
+            order = torch.randperm(n, generator=gen)
+            for i in range(0, n, _BATCH):
+                idx = order[i:i + _BATCH]
+                logits = model(x_train[idx])
+                loss = F.cross_entropy(logits, y_train[idx])
+                if teacher is not None:
+                    with torch.no_grad():
+                        t_logits = teacher(x_train[idx])
+                    kd = F.kl_div(F.log_softmax(logits / KD_TEMPERATURE, dim=1),
+                                  F.softmax(t_logits / KD_TEMPERATURE, dim=1),
+                                  reduction="batchmean") * KD_TEMPERATURE ** 2
+                    loss = KD_ALPHA * kd + (1 - KD_ALPHA) * loss
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        return model.eval()
+
+    state: dict[str, dict[str, Any]] = {}
+    accuracy: dict[str, float] = {}
+    threads = torch.get_num_threads()
+    try:
+        # One thread: these layers are too small to gain from more, and on a busy machine
+        # OpenMP threads waiting on each other make training many times slower.
+        torch.set_num_threads(1)
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+            torch.manual_seed(seed)
+            baseline = train(_mlp(DIGITS_WIDTHS["digits-mlp"]))
+            slim = train(_mlp(DIGITS_WIDTHS["digits-mlp-slim"]))
+            student = train(_mlp(DIGITS_WIDTHS["digits-mlp-student"]), teacher=baseline)
+    finally:
+        torch.set_num_threads(threads)
+    for name, model in (("digits-mlp", baseline), ("digits-mlp-slim", slim),
+                        ("digits-mlp-student", student)):
+        state[name] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        accuracy[name] = _accuracy(model, x_test, y_test)
+    accuracy["digits-mlp-int8"] = _accuracy(_quantize(baseline), x_test, y_test)
+    return _DigitsFamily(state=state, accuracy=accuracy, x_test=x_test, y_test=y_test)
+
+
+def _digits_model_fn(seed: int, name: str) -> Any:
+    def model_fn() -> Any:
+        fam = _digits_family(seed)
+        base = "digits-mlp" if name == "digits-mlp-int8" else name
+        model = _mlp(DIGITS_WIDTHS[base])
+        model.load_state_dict(fam.state[base])
+        model.eval()
+        return _quantize(model) if name == "digits-mlp-int8" else model
+
+    model_fn.__qualname__ = f"digits_model_fn[{name}]"
+    return model_fn
+
+
+def _digits_batch(seed: int, batch_size: int, what: str) -> Any:
+    import torch
+
+    fam = _digits_family(seed)
+    idx = torch.arange(batch_size) % len(fam.x_test)
+    return (fam.x_test if what == "x" else fam.y_test)[idx].clone()
+
+
+def digits_candidates(seed: int = 0) -> list[Candidate]:
+    """The trained digits family (baseline, slim, distilled student, int8) with real accuracy.
+
+    Inputs of a batch are held-out digit images, cycled when ``batch_size`` exceeds the 450
+    held-out images; training-mode targets are their labels (cross-entropy loss).
+    """
+    from functools import partial
+
+    fam = _digits_family(int(seed))
+    x_fn = partial(_digits_batch, int(seed), what="x")
+    y_fn = partial(_digits_batch, int(seed), what="y")
+    specs = (("digits-mlp", ("baseline",), None, None),
+             ("digits-mlp-slim", ("slim",), None, None),
+             ("digits-mlp-student", ("distilled",), None, None),
+             ("digits-mlp-int8", ("quantized",), "qint8", "cpu"))
+    return [Candidate(name, _digits_model_fn(int(seed), name), x_fn, tags=tags,
+                      quality=fam.accuracy[name], quality_metric="accuracy", dtype=dtype,
+                      device=device, target_fn=y_fn)
+            for name, tags, dtype, device in specs]
+
+
+# --------------------------------------------------------------------------- transformers
+#: (d_model, layers, heads, feed-forward width) of the two transformer sizes.
+TRANSFORMER_SIZES = {"transformer-small": (128, 2, 4, 512), "transformer-base": (256, 4, 8, 1024)}
+
+
+def _transformer_classifier(vocab_size: int, seq_len: int, num_classes: int, d_model: int,
+                            layers: int, heads: int, ff: int) -> Any:
+    import torch
+    from torch import nn
+
+    class TransformerClassifier(nn.Module):
+        """Token ids (batch, seq_len) -> class logits (batch, num_classes); mean-pooled encoder."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(vocab_size, d_model)
+            self.pos = nn.Parameter(torch.zeros(1, seq_len, d_model))
+            layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=ff, dropout=0.1,
+                                               batch_first=True, norm_first=True)
+            self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+            self.norm = nn.LayerNorm(d_model)
+            self.head = nn.Linear(d_model, num_classes)
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            h = self.embed(tokens) * math.sqrt(d_model) + self.pos[:, : tokens.shape[1]]
+            return self.head(self.norm(self.encoder(h)).mean(dim=1))
+
+    return TransformerClassifier()
+
+
+def transformer_candidates(seq_len: int = 128, *, vocab_size: int = 8000, num_classes: int = 2,
+                           seed: int = 0) -> list[Candidate]:
+    """An untrained transformer text classifier at two sizes (``quality=None``).
+
+    Inputs are seeded random token ids of shape ``(batch_size, seq_len)`` (int64); training-mode
+    targets are seeded random class ids. The model is built with a fixed seed, so two calls of
+    ``model_fn`` give identical weights.
+    """
+    import torch
+
+    from .errors import ValidationError
+
+    for field_name, value in (("seq_len", seq_len), ("vocab_size", vocab_size),
+                              ("num_classes", num_classes)):
+        if not isinstance(value, int) or value < 1:
+            raise ValidationError(field_name, f"must be a positive integer, got {value!r}",
+                                  where="transformer_candidates")
+
+    def tokens(batch_size: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed)
+        return torch.randint(0, vocab_size, (batch_size, seq_len), generator=gen)
+
+    def labels(batch_size: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed + 1)
+        return torch.randint(0, num_classes, (batch_size,), generator=gen)
+
+    def model_fn_for(size: str) -> Any:
+        def model_fn() -> Any:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return _transformer_classifier(vocab_size, seq_len, num_classes,
+                                               *TRANSFORMER_SIZES[size])
+        return model_fn
+
+    return [Candidate(size, model_fn_for(size), tokens, tags=(tag,), quality=None,
+                      target_fn=labels)
+            for size, tag in (("transformer-small", "slim"), ("transformer-base", "baseline"))]

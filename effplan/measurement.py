@@ -1,0 +1,843 @@
+"""Measure candidates on this machine: latency percentiles, throughput, memory, FLOPs, energy.
+
+``effplan.measure(candidates, batch_sizes=(1, 8, 32), mode="inference")`` sweeps every
+candidate x batch size and returns :class:`Measurements`, whose ``to_frame()`` is the tidy
+frame of :mod:`effplan.schema` that the planner consumes.
+
+How one point (candidate x batch size) is measured
+---------------------------------------------------
+1. A fresh model is built with ``model_fn()``, one batch with ``input_fn(batch_size)``; the same
+   batch is reused for every call. FLOPs are counted once on it (:func:`effplan.flops.count_flops`).
+2. **Warm-up** for at least ``TimingPolicy.warmup_calls`` calls and ``warmup_s`` seconds; the
+   warm-up calls also give a first estimate of the cost of one call.
+3. **Adaptive timing** (as ``torch.utils.benchmark.Timer.adaptive_autorange``): when one call is
+   shorter than ``min_sample_s``, several calls are timed together as one sample and divided
+   (the per-call figure of such a sample is the mean of its calls, so percentiles describe
+   blocks of calls: tail latency of sub-millisecond calls is understated, and
+   ``Timing.calls_per_sample`` says so). Samples are taken until the ~95% distribution-free
+   confidence interval of the median (order statistics) is narrower than ``target_ci_rel`` of
+   the median on each side, or the point's ``time_budget_s`` is spent. On CUDA the device is
+   synchronized before every clock read. Inference runs under ``torch.inference_mode()``.
+   Training runs ``zero_grad`` + forward + loss + backward + ``optimizer.step()`` per call.
+4. **Energy**: the workload is run again inside an :class:`effplan.energy.EnergyMeter` for at
+   least ``energy_window_s`` (and at least the meter's own minimum window); energy is divided
+   by the items actually run. Idle power is measured once per device before the sweep.
+   ``energy_source`` on the row says how energy was got: ``estimated-tdp`` is an ESTIMATE from
+   rated power, not a measurement (``Measurements.summary()`` marks it).
+5. **Peak memory**: on CUDA ``torch.cuda.max_memory_allocated`` (reset per point). On CPU the
+   process peak resident set (Linux ``VmHWM``): effplan resets it at the start of each point
+   through ``/proc/self/clear_refs`` so the figure is the peak of THIS point -- but it is the
+   whole process (interpreter, torch, data already loaded), not the model alone. Where the
+   reset is not possible (non-Linux, restricted ``/proc``), ``ru_maxrss`` is a process-lifetime
+   high-water mark, so a point only shows its own footprint if it exceeds every earlier one;
+   ``memory_source`` is then ``process-peak-rss-lifetime``.
+
+A failure at one point (exception, out of memory, a quantized model asked to train) becomes a
+row with ``status="error"`` and the message; the sweep goes on. With ``results_path``, each
+finished point (ok or error) is appended to a JSON Lines file before the next one starts, so an
+interrupted sweep keeps everything it measured. Global state is restored afterwards: torch's
+CPU thread count, grad mode, and the train/eval flags of the models.
+
+``bytes_per_item`` (for roofline projection) is the simple estimate
+``param_bytes / batch_size + (input bytes + output bytes) / batch_size``: weights are read once
+per batch, activations in and out once per item; intermediate activations are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .candidates import Candidate, call_model, tensor_leaves
+from .errors import EffplanWarning, FlopCountError, MeasurementError, ValidationError
+from .schema import (MEASUREMENT_COLUMNS, MODES, PLAN_REQUIRED_COLUMNS,
+                     SCHEMA_VERSION, normalize_measurements)
+
+__all__ = ["measure", "Measurements", "Timing", "TimingPolicy", "adaptive_time", "median_ci"]
+
+_Z95 = 1.959963984540054
+#: Fewer samples than this have no 95% distribution-free interval for the median.
+_MIN_CI_SAMPLES = 6
+
+
+# =============================================================================== statistics
+def median_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free confidence interval of the median from order statistics.
+
+    1-based ranks ``lo = floor(n/2 - z*sqrt(n)/2)`` (at least 1) and ``hi = n - lo + 1``
+    (normal approximation to the binomial). Returns ``(nan, nan)`` for fewer than 6 values (no 95% interval exists).
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    n = x.size
+    if n < _MIN_CI_SAMPLES:
+        return (math.nan, math.nan)
+    z = _Z95 if confidence == 0.95 else float(_norm_ppf(0.5 + confidence / 2))
+    half = z * math.sqrt(n) / 2
+    lo = max(int(math.floor(n / 2 - half)), 1)  # 1-based ranks
+    hi = n - lo + 1  # symmetric upper rank
+    return float(x[lo - 1]), float(x[hi - 1])
+
+
+def _norm_ppf(p: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(p)
+
+
+def _ci_rel(values: np.ndarray, confidence: float = 0.95) -> float:
+    lo, hi = median_ci(values, confidence)
+    med = float(np.median(values)) if len(values) else math.nan
+    if math.isnan(lo) or not med > 0:
+        return math.nan
+    return (hi - lo) / 2 / med
+
+
+@dataclass(frozen=True)
+class TimingPolicy:
+    """When to stop timing one point.
+
+    Attributes
+    ----------
+    target_ci_rel: stop once the ~95% CI of the median is within this fraction of it (0.02 = 2%).
+    time_budget_s: stop after this much timed wall time per point even if not stable, s.
+    min_repeats / max_repeats: bounds on the number of timed samples.
+    warmup_calls / warmup_s: warm-up lasts at least this many calls and this many seconds.
+    min_sample_s: a timed sample lasts at least this long; shorter calls are grouped, s.
+    max_calls_per_sample: upper bound on the grouping.
+    confidence: confidence level of the interval (0.95).
+    """
+
+    target_ci_rel: float = 0.02
+    time_budget_s: float = 2.0
+    min_repeats: int = 10
+    max_repeats: int = 100_000
+    warmup_calls: int = 3
+    warmup_s: float = 0.02
+    min_sample_s: float = 1e-3
+    max_calls_per_sample: int = 10_000
+    confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        checks = (("target_ci_rel", self.target_ci_rel > 0), ("time_budget_s", self.time_budget_s > 0),
+                  ("min_repeats", self.min_repeats >= _MIN_CI_SAMPLES),
+                  ("max_repeats", self.max_repeats >= self.min_repeats),
+                  ("warmup_calls", self.warmup_calls >= 0), ("warmup_s", self.warmup_s >= 0),
+                  ("min_sample_s", self.min_sample_s >= 0),
+                  ("max_calls_per_sample", self.max_calls_per_sample >= 1),
+                  ("confidence", 0 < self.confidence < 1))
+        for name, ok in checks:
+            if not ok:
+                hint = f" (at least {_MIN_CI_SAMPLES})" if name == "min_repeats" else ""
+                raise ValidationError(name, f"invalid value {getattr(self, name)!r}{hint}",
+                                      where="TimingPolicy")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Raw timed samples of one point; statistics are computed on demand.
+
+    ``sample_times_s[i]`` is the wall time of ``calls_per_sample`` consecutive calls; the
+    per-call latencies are ``sample_times_s / calls_per_sample``.
+    """
+
+    sample_times_s: tuple[float, ...]
+    calls_per_sample: int
+    stop_reason: str  # "stable" | "time-budget" | "max-repeats"
+    elapsed_s: float  # timed phase only
+    warmup_s: float
+    warmup_calls: int
+    confidence: float = 0.95
+
+    @property
+    def times_ms(self) -> np.ndarray:
+        """Per-call latency of every sample, ms."""
+        return np.asarray(self.sample_times_s, dtype=float) * 1e3 / self.calls_per_sample
+
+    def percentile_ms(self, q: float | Sequence[float]) -> Any:
+        """Latency percentile(s) in ms (numpy's linear interpolation)."""
+        return np.percentile(self.times_ms, q)
+
+    @property
+    def median_ms(self) -> float:
+        return float(np.median(self.times_ms))
+
+    @property
+    def mean_ms(self) -> float:
+        return float(np.mean(self.times_ms))
+
+    @property
+    def ci_rel(self) -> float:
+        """Relative half-width of the CI of the median (NaN below 6 samples)."""
+        return _ci_rel(self.times_ms, self.confidence)
+
+    @property
+    def repeats(self) -> int:
+        """Number of timed calls (batches or training steps)."""
+        return len(self.sample_times_s) * self.calls_per_sample
+
+    def meets_target(self, target_ci_rel: float) -> bool:
+        rel = self.ci_rel
+        return not math.isnan(rel) and rel <= target_ci_rel
+
+
+def _noop() -> None:
+    return None
+
+
+def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
+                  clock: Callable[[], float] = time.perf_counter,
+                  synchronize: Callable[[], Any] | None = None) -> Timing:
+    """Warm ``fn`` up, then time it adaptively until its median is stable or the budget is spent.
+
+    ``clock()`` returns seconds; ``synchronize()`` (e.g. ``torch.cuda.synchronize``) is called
+    before every clock read.
+    """
+    p = policy or TimingPolicy()
+    sync = synchronize or _noop
+
+    # --- warm-up (also estimates the cost of one call)
+    call_times: list[float] = []
+    sync()
+    w0 = clock()
+    while len(call_times) < p.warmup_calls or (clock() - w0) < p.warmup_s:
+        if call_times and clock() - w0 >= p.time_budget_s:
+            break  # a very slow call: do not spend more than the budget warming up
+        t0 = clock()
+        fn()
+        sync()
+        call_times.append(clock() - t0)
+    warm_s = clock() - w0
+    if call_times:
+        est = float(np.median(call_times[1:] if len(call_times) > 1 else call_times))
+    else:
+        sync()
+        t0 = clock()
+        fn()
+        sync()
+        est = clock() - t0
+    if p.min_sample_s <= 0 or est >= p.min_sample_s:
+        cps = 1
+    elif est <= 0:
+        cps = p.max_calls_per_sample
+    else:
+        cps = int(min(p.max_calls_per_sample, math.ceil(p.min_sample_s / est)))
+
+    # --- adaptive sampling
+    samples: list[float] = []
+    next_check = p.min_repeats
+    reason = "time-budget"
+    sync()
+    start = clock()
+    while True:
+        t0 = clock()
+        for _ in range(cps):
+            fn()
+        sync()
+        t1 = clock()
+        samples.append(t1 - t0)
+        n = len(samples)
+        if n >= next_check:
+            per_call = np.asarray(samples) / cps
+            rel = _ci_rel(per_call, p.confidence)
+            if not math.isnan(rel) and rel <= p.target_ci_rel:
+                reason = "stable"
+                break
+            # checking costs a sort: check every ~5% more samples, not every sample
+            next_check = n + max(1, n // 20)
+        if n >= p.max_repeats:
+            reason = "max-repeats"
+            break
+        if t1 - start >= p.time_budget_s:
+            reason = "time-budget"
+            break
+    return Timing(sample_times_s=tuple(samples), calls_per_sample=cps, stop_reason=reason,
+                  elapsed_s=clock() - start, warmup_s=warm_s, warmup_calls=len(call_times),
+                  confidence=p.confidence)
+
+
+# =============================================================================== results
+_IDENTITY_COLUMNS = ("candidate", "hardware", "mode", "batch_size")
+#: ``energy_source`` of a row whose energy was not measured (``energy=False`` or an error row):
+NO_ENERGY_SOURCE = "none"
+SampleKey = tuple[str, str, str, int]  # (candidate, device, mode, batch_size)
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """Result of :func:`measure` (or of figures typed in by hand, see :meth:`from_frame`).
+
+    Attributes
+    ----------
+    rows: one dict per candidate x hardware x mode x batch size, keys = schema columns.
+    hardware: device string -> ``HardwareInfo.to_dict()`` of the hardware measured on.
+    samples: ``(candidate, device, mode, batch_size)`` -> raw :class:`Timing` of that point.
+    """
+
+    rows: tuple[Mapping[str, Any], ...]
+    hardware: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    samples: Mapping[SampleKey, Timing] = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The tidy frame: exactly the columns of ``effplan.schema.MEASUREMENT_COLUMNS``."""
+        df = pd.DataFrame(list(self.rows), columns=list(MEASUREMENT_COLUMNS))
+        # Types only: no relabelling (normalize_measurements would call an empty energy_source
+        # "entered", which a measured row with energy=False is not).
+        for col, (kind, _) in MEASUREMENT_COLUMNS.items():
+            if kind == "str":
+                df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)
+                continue
+            vals = pd.to_numeric(df[col], errors="coerce").astype(float)
+            df[col] = vals.astype(np.int64) if kind == "int" and vals.notna().all() else vals
+        return df
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, *,
+                   required: tuple[str, ...] = PLAN_REQUIRED_COLUMNS) -> Measurements:
+        """Measurements from a frame (measured, loaded, or typed in by hand).
+
+        Validated with :func:`effplan.schema.normalize_measurements`: the planner's required
+        columns must be present; rows without ``provenance`` become ``"entered"``.
+        """
+        norm = normalize_measurements(df, required=required, source="from_frame")
+        rows = tuple(norm[list(MEASUREMENT_COLUMNS)].to_dict(orient="records"))
+        hardware = {str(r["device"] or r["hardware"]): {"name": str(r["hardware"]),
+                                                        "hardware_id": str(r["hardware_id"])}
+                    for r in rows}
+        return cls(rows=rows, hardware=hardware, samples={})
+
+    @classmethod
+    def load(cls, paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Measurements:
+        """Measurements from JSON Lines result files written with ``results_path``.
+
+        Only identity columns are required here (a sweep run with ``energy=False`` loads too);
+        the planner checks its own required columns when it consumes the frame.
+        """
+        from . import store
+
+        return cls.from_frame(store.load(paths), required=_IDENTITY_COLUMNS)
+
+    def summary(self) -> pd.DataFrame:
+        """A compact view for notebooks: one row per point, the figures people look at first.
+
+        ``energy`` says ``measured`` or ``ESTIMATED`` (rated power, not a measurement).
+        """
+        df = self.to_frame()
+        cols = ["candidate", "tags", "quality", "mode", "batch_size", "device", "latency_p50_ms",
+                "latency_p95_ms", "throughput_items_per_s", "peak_memory_mb", "flops_per_item",
+                "energy_per_item_j", "avg_power_w", "energy_source", "status", "error"]
+        out = df[cols].copy()
+        src = out["energy_source"].astype(str)
+        out.insert(out.columns.get_loc("energy_source"), "energy",
+                   np.where(src.isin(("nvml-counter", "nvml-power", "rapl")), "measured",
+                            np.where(src == "estimated-tdp", "ESTIMATED",
+                                     np.where(src.isin(("", "none")), "not measured", src))))
+        return out
+
+    def samples_frame(self) -> pd.DataFrame:
+        """Raw per-call latencies, long form (plot-friendly): one row per timed sample."""
+        parts = []
+        for (cand, dev, mode, bs), t in self.samples.items():
+            ms = t.times_ms
+            parts.append(pd.DataFrame({"candidate": cand, "device": dev, "mode": mode,
+                                       "batch_size": bs, "sample": np.arange(ms.size),
+                                       "latency_ms": ms, "calls_per_sample": t.calls_per_sample}))
+        if not parts:
+            return pd.DataFrame(columns=["candidate", "device", "mode", "batch_size", "sample",
+                                         "latency_ms", "calls_per_sample"])
+        return pd.concat(parts, ignore_index=True)
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        """The rows that failed, with their error messages."""
+        df = self.to_frame()
+        return df.loc[df["status"] != "ok", ["candidate", "mode", "batch_size", "device", "error"]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __repr__(self) -> str:
+        n_err = sum(1 for r in self.rows if r.get("status") != "ok")
+        cands = sorted({str(r.get("candidate")) for r in self.rows})
+        return (f"Measurements({len(self.rows)} rows, {n_err} errors, candidates={cands}, "
+                f"hardware={sorted({str(r.get('hardware')) for r in self.rows})})")
+
+    def _repr_html_(self) -> str:
+        note = ""
+        if any(r.get("energy_source") == "estimated-tdp" for r in self.rows):
+            note = ("<p><b>Energy is ESTIMATED</b> from rated power (energy_source="
+                    "'estimated-tdp'), not measured.</p>")
+        return f"<p>{self!r}</p>{note}" + self.summary().to_html(index=False, na_rep="")
+
+
+# =============================================================================== helpers
+def _resolve_device(device: Any) -> str:
+    import torch
+
+    if device is None or str(device) == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(str(device))
+    except (RuntimeError, TypeError) as exc:
+        raise ValidationError("device", f"not a torch device: {device!r} ({exc})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValidationError("device", f"{device!r} asked for but CUDA is not available; "
+                                  "pass device='cpu' or 'auto'")
+        return f"cuda:{dev.index if dev.index is not None else torch.cuda.current_device()}"
+    return str(dev)
+
+
+def _synchronizer(device: str) -> Callable[[], Any] | None:
+    if device.startswith("cuda"):
+        import torch
+
+        return lambda: torch.cuda.synchronize(device)
+    return None
+
+
+def _tensor_bytes(obj: Any) -> int:
+    return int(sum(t.numel() * t.element_size() for t in tensor_leaves(obj)))
+
+
+def _param_stats(model: Any) -> tuple[int, int]:
+    """(parameter count, bytes of parameters + buffers), packed quantized weights included."""
+    import torch
+
+    buffers = {name for name, _ in model.named_buffers()}
+    params = 0
+    nbytes = 0
+
+    def walk(value: Any, is_buffer: bool) -> None:
+        nonlocal params, nbytes
+        if isinstance(value, torch.Tensor):
+            nbytes += value.numel() * value.element_size()
+            if not is_buffer:
+                params += value.numel()
+        elif isinstance(value, tuple | list):
+            for v in value:
+                walk(v, is_buffer)
+
+    for key, value in model.state_dict().items():
+        walk(value, key in buffers or key.endswith((".scale", ".zero_point")))
+    return params, nbytes
+
+
+def _is_quantized_model(model: Any) -> bool:
+    return any(".quantized" in type(m).__module__ for m in model.modules())
+
+
+def _dtype_label(candidate: Candidate, model: Any) -> str:
+    if candidate.dtype:
+        return candidate.dtype
+    if _is_quantized_model(model):
+        return "qint8"
+    for p in model.parameters():
+        if p.is_floating_point():
+            return str(p.dtype).replace("torch.", "")
+    return "float32"
+
+
+def _reset_peak_rss() -> bool:
+    """Reset Linux's per-process peak RSS (VmHWM); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0  # bytes on macOS, KiB else
+
+
+def _make_optimizer(spec: Any, params: list[Any], lr: float) -> Any:
+    import torch
+
+    if callable(spec) and not isinstance(spec, str):
+        return spec(params)
+    if spec == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if spec == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise ValidationError("optimizer", f"{spec!r} is not 'sgd', 'adam' or a callable(params)")
+
+
+# ---- the other effplan modules, looked up through one function each (swappable in tests)
+def _default_meter(device: str) -> Any:
+    from .energy import EnergyMeter
+
+    return EnergyMeter(device=device)
+
+
+def _idle_power(device: str, seconds: float) -> float:
+    from .energy import measure_idle_power
+
+    return float(measure_idle_power(device, seconds).power_w)
+
+
+def _hardware(device: str) -> dict[str, Any]:
+    from .hardware import detect_hardware
+
+    return dict(detect_hardware(device).to_dict())
+
+
+def _count_flops(model: Any, inputs: Any) -> Any:
+    from .flops import count_flops
+
+    return count_flops(model, inputs)
+
+
+def _peak_flops(hardware_name: str, dtype: str) -> float:
+    from .catalog import peak_flops_per_s
+
+    return float(peak_flops_per_s(hardware_name, dtype))
+
+
+def _append(path: Path, rows: list[dict[str, Any]], hardware: Mapping[str, Any]) -> None:
+    from . import store
+
+    store.append(path, rows, hardware=dict(hardware))
+
+
+def _meter_min_window(meter: Any) -> float:
+    for attr in ("min_window_s", "minimum_window_s", "min_duration_s"):
+        value = getattr(meter, attr, None)
+        if value is not None:
+            return float(value)
+    return 0.0
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _empty_row(candidate: Candidate, mode: str, batch_size: int, device: str, hw: Mapping[str, Any],
+               threads: int, idle_w: float) -> dict[str, Any]:
+    import torch
+
+    row: dict[str, Any] = {}
+    for col, (kind, _) in MEASUREMENT_COLUMNS.items():
+        row[col] = math.nan if kind in ("float", "int") else ""
+    row.update(candidate=candidate.name, hardware=str(hw.get("name", device)),
+               hardware_id=str(hw.get("hardware_id", "")), mode=mode, batch_size=int(batch_size),
+               device=device, dtype=candidate.dtype or "", threads=int(threads),
+               idle_power_w=idle_w, provenance="measured", energy_source=NO_ENERGY_SOURCE,
+               quality=math.nan if candidate.quality is None else float(candidate.quality),
+               tags=",".join(candidate.tags), status="ok", error="",
+               torch_version=torch.__version__, schema_version=SCHEMA_VERSION)
+    return row
+
+
+# =============================================================================== the sweep
+def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[int] = (1, 8, 32),
+            mode: str = "inference", device: str = "auto", *,
+            threads: int | None = None,
+            target_ci_rel: float | None = None,
+            time_budget_s: float | None = None,
+            timing: TimingPolicy | None = None,
+            energy: bool = True,
+            energy_window_s: float = 1.0,
+            idle_s: float = 1.0,
+            idle_power_w: float | None = None,
+            optimizer: str | Callable[[list[Any]], Any] = "sgd",
+            learning_rate: float = 1e-3,
+            results_path: str | os.PathLike | None = None,
+            progress: bool = True,
+            raise_errors: bool = False,
+            clock: Callable[[], float] = time.perf_counter,
+            energy_meter: Callable[[str], Any] | None = None) -> Measurements:
+    """Measure every candidate at every batch size on ``device``; see the module docstring.
+
+    Parameters
+    ----------
+    candidates: one :class:`Candidate` or a sequence of them (unique names).
+    batch_sizes: positive batch sizes (items per batch).
+    mode: ``"inference"`` (forward under ``inference_mode``) or ``"training"`` (forward +
+        backward + optimizer step per batch).
+    device: ``"auto"`` (first CUDA device, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        A candidate with its own ``device`` is measured there.
+    threads: torch CPU threads during the sweep (default: the current setting); restored after.
+    target_ci_rel, time_budget_s: shortcuts for the same fields of ``timing``
+        (default 2% and 2 s per point).
+    timing: the full :class:`TimingPolicy`.
+    energy: measure energy (default). ``False`` skips it: energy columns NaN and
+        ``energy_source`` = :data:`NO_ENERGY_SOURCE`.
+    energy_window_s: minimum length of the energy window per point, s (raised to the meter's own
+        minimum where it has one).
+    idle_s: how long idle power is measured per device before the sweep, s.
+    idle_power_w: use this idle power (W) instead of measuring it.
+    optimizer, learning_rate: training mode: ``"sgd"``, ``"adam"`` or ``callable(params)``.
+    results_path: JSON Lines file; each finished point is appended (``effplan.store.append``)
+        before the next starts.
+    progress: show a ``tqdm.auto`` progress bar (notebook-aware).
+    raise_errors: re-raise a point's exception instead of recording it on the row.
+    clock, energy_meter: swappable clock (seconds) and ``energy_meter(device)`` factory
+        returning an ``EnergyMeter``-like context manager (tests, custom meters).
+    """
+    import torch
+
+    # ---- validate at the boundary
+    if isinstance(candidates, Candidate):
+        candidates = [candidates]
+    candidates = list(candidates)
+    if not candidates:
+        raise ValidationError("candidates", "no candidates given")
+    for i, c in enumerate(candidates):
+        if not isinstance(c, Candidate):
+            raise ValidationError("candidates", f"item {i} is a {type(c).__name__}, not a Candidate")
+    names = [c.name for c in candidates]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValidationError("candidates", f"candidate names must be unique; repeated: {dupes}")
+    if isinstance(batch_sizes, int):
+        batch_sizes = (batch_sizes,)
+    bss = list(batch_sizes)
+    if not bss or not all(isinstance(b, int | np.integer) and not isinstance(b, bool) and b > 0
+                          for b in bss):
+        raise ValidationError("batch_sizes", f"must be positive integers, got {batch_sizes!r}")
+    bss = list(dict.fromkeys(int(b) for b in bss))
+    if mode not in MODES:
+        raise ValidationError("mode", f"{mode!r} is not one of {MODES}")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ValidationError("threads", f"must be a positive integer or None, got {threads!r}")
+    if not (energy_window_s > 0):
+        raise ValidationError("energy_window_s", f"must be > 0, got {energy_window_s!r}")
+    if not (idle_s > 0):
+        raise ValidationError("idle_s", f"must be > 0, got {idle_s!r}")
+    if idle_power_w is not None and not (float(idle_power_w) >= 0):
+        raise ValidationError("idle_power_w", f"must be >= 0 W, got {idle_power_w!r}")
+    if not (isinstance(optimizer, str) and optimizer in ("sgd", "adam")) and not callable(optimizer):
+        raise ValidationError("optimizer", f"{optimizer!r} is not 'sgd', 'adam' or a callable(params)")
+    policy = timing or TimingPolicy()
+    overrides = {k: v for k, v in (("target_ci_rel", target_ci_rel), ("time_budget_s", time_budget_s))
+                 if v is not None}
+    if overrides:
+        policy = replace(policy, **overrides)
+    sweep_device = _resolve_device(device)
+    devices = list(dict.fromkeys(_resolve_device(c.device) if c.device else sweep_device
+                                 for c in candidates))
+    meter_factory = energy_meter or _default_meter
+
+    from tqdm.auto import tqdm
+
+    prev_threads = torch.get_num_threads()
+    rows: list[dict[str, Any]] = []
+    samples: dict[SampleKey, Timing] = {}
+    hardware: dict[str, dict[str, Any]] = {}
+    idle: dict[str, float] = {}
+    degraded: list[str] = []
+    bar = None
+    # Warnings raised inside the sweep (energy fallback, unsupported operators) repeat for every
+    # point; they are collected and re-emitted once each when the sweep ends (or is interrupted).
+    caught = warnings.catch_warnings(record=True)
+    recorded = caught.__enter__()
+    warnings.simplefilter("always")
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        used_threads = torch.get_num_threads()
+        for dev in devices:
+            hardware[dev] = _hardware(dev)
+            if not energy:
+                idle[dev] = math.nan
+            elif idle_power_w is not None:
+                idle[dev] = float(idle_power_w)
+            else:
+                idle[dev] = _measure_idle(dev, idle_s, degraded)
+        bar = tqdm(total=len(candidates) * len(bss), desc=f"effplan.measure ({mode})",
+                   disable=not progress, leave=True)
+        for cand in candidates:
+            dev = _resolve_device(cand.device) if cand.device else sweep_device
+            for bs in bss:
+                bar.set_postfix_str(f"{cand.name} bs={bs}")
+                row = _empty_row(cand, mode, bs, dev, hardware[dev], used_threads, idle[dev])
+                try:
+                    timing_result = _measure_point(
+                        cand, bs, mode, dev, row, policy=policy, clock=clock, energy=energy,
+                        energy_window_s=energy_window_s, meter_factory=meter_factory,
+                        optimizer=optimizer, lr=learning_rate, hw_name=row["hardware"],
+                        degraded=degraded)
+                    samples[(cand.name, dev, mode, bs)] = timing_result
+                except Exception as exc:  # recorded on the row, with its type and message
+                    if raise_errors:
+                        raise
+                    row["status"] = "error"
+                    row["error"] = f"{type(exc).__name__}: {exc}"
+                    if dev.startswith("cuda"):
+                        torch.cuda.empty_cache()
+                row["timestamp"] = _now_iso()
+                rows.append(row)
+                if results_path is not None:
+                    _append(Path(results_path), [row], hardware[dev])
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        torch.set_num_threads(prev_threads)
+        caught.__exit__(None, None, None)
+        seen: set[tuple[type, str]] = set()
+        for w in recorded:
+            key = (w.category, str(w.message))
+            if key not in seen:
+                seen.add(key)
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    failed = [f"{r['candidate']} bs={r['batch_size']}" for r in rows if r["status"] != "ok"]
+    if failed:
+        warnings.warn(f"effplan.measure: {len(failed)} of {len(rows)} points failed ({', '.join(failed[:5])}"
+                      f"{', ...' if len(failed) > 5 else ''}); see the 'status' and 'error' columns "
+                      "(Measurements.errors)", EffplanWarning, stacklevel=2)
+    for msg in dict.fromkeys(degraded):
+        warnings.warn(msg, EffplanWarning, stacklevel=2)
+    return Measurements(rows=tuple(rows), hardware=hardware, samples=samples)
+
+
+def _measure_idle(device: str, seconds: float, degraded: list[str]) -> float:
+    try:
+        return _idle_power(device, seconds)
+    except Exception as exc:  # the reason is reported in the warning; the sweep goes on
+        degraded.append(f"effplan.measure: idle power on {device} could not be measured "
+                        f"({type(exc).__name__}: {exc}); idle_power_w is NaN -- pass idle_power_w= "
+                        "to give it")
+        return math.nan
+
+
+def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str, Any], *,
+                   policy: TimingPolicy, clock: Callable[[], float], energy: bool,
+                   energy_window_s: float, meter_factory: Callable[[str], Any], optimizer: Any,
+                   lr: float, hw_name: str, degraded: list[str]) -> Timing:
+    """Measure one point, filling ``row`` in place; raises on failure."""
+    import torch
+
+    is_cuda = dev.startswith("cuda")
+    sync = _synchronizer(dev)
+    if is_cuda:
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        row["memory_source"] = "cuda-max-allocated"
+    else:
+        row["memory_source"] = "process-peak-rss" if _reset_peak_rss() else "process-peak-rss-lifetime"
+
+    model = cand.build_model(dev)
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        inputs = cand.make_inputs(bs, dev)
+        params, param_bytes = _param_stats(model)
+        row.update(params=params, param_bytes=float(param_bytes), dtype=_dtype_label(cand, model))
+        in_bytes = _tensor_bytes(inputs)
+
+        # ---- FLOPs (forward, whole batch -> per item)
+        model.eval()
+        try:
+            with torch.no_grad():
+                fc = _count_flops(model, inputs)
+            coverage = float(fc.coverage)
+            # nothing counted and operators missed: the FLOPs are unknown, not zero
+            fpi = math.nan if (fc.total == 0 and coverage < 1.0) else float(fc.total) / bs
+            row.update(flops_per_item=fpi, flops_engine=str(fc.engine), flops_coverage=coverage)
+        except FlopCountError as exc:
+            degraded.append(f"effplan.measure: FLOPs of {cand.name!r} could not be counted ({exc}); "
+                            "flops_per_item and utilization are NaN")
+
+        # ---- the workload of one call
+        if mode == "inference":
+            model.eval()
+            ctx = torch.inference_mode
+            with ctx():
+                out_bytes = _tensor_bytes(call_model(model, inputs))
+
+            def step() -> None:
+                call_model(model, inputs)
+        else:
+            if _is_quantized_model(model) or cand.dtype in ("qint8", "int8", "quint8"):
+                raise MeasurementError(
+                    f"{cand.name!r} is quantized ({row['dtype']}): quantized models cannot be "
+                    "trained; measure its float baseline in training mode instead")
+            trainable = [p for p in model.parameters() if p.requires_grad]
+            if not trainable:
+                raise MeasurementError(f"{cand.name!r} has no trainable parameters")
+            model.train()
+            opt = _make_optimizer(optimizer, trainable, lr)
+            targets = cand.make_targets(bs, dev)
+            ctx = torch.enable_grad
+
+            def step() -> None:
+                opt.zero_grad(set_to_none=True)
+                loss = cand.loss(call_model(model, inputs), targets)
+                loss.backward()
+                opt.step()
+
+            with ctx(), torch.no_grad():
+                out_bytes = _tensor_bytes(call_model(model, inputs))
+
+        with ctx():
+            t = adaptive_time(step, policy, clock=clock, synchronize=sync)
+            lat = t.percentile_ms([50, 90, 95, 99])
+            p50 = float(lat[0])
+            thr = bs / (p50 / 1e3) if p50 > 0 else math.nan
+            row.update(latency_mean_ms=t.mean_ms, latency_p50_ms=p50, latency_p90_ms=float(lat[1]),
+                       latency_p95_ms=float(lat[2]), latency_p99_ms=float(lat[3]),
+                       latency_ci_rel=t.ci_rel, repeats=t.repeats, throughput_items_per_s=thr,
+                       bytes_per_item=param_bytes / bs + (in_bytes + out_bytes) / bs)
+            fpi = row["flops_per_item"]
+            if not math.isnan(fpi):
+                achieved = fpi * (3.0 if mode == "training" else 1.0) * thr
+                row["achieved_flops_per_s"] = achieved
+                peak = _peak_flops(hw_name, row["dtype"])
+                row["peak_flops_per_s"] = peak
+                row["utilization"] = achieved / peak if peak > 0 else math.nan
+
+            # ---- energy
+            if energy:
+                meter = meter_factory(dev)
+                window = max(float(energy_window_s), _meter_min_window(meter))
+                calls = 0
+                with meter:
+                    e0 = clock()
+                    while True:
+                        for _ in range(t.calls_per_sample):
+                            step()
+                        calls += t.calls_per_sample
+                        if sync is not None:
+                            sync()
+                        if clock() - e0 >= window:
+                            break
+                items = calls * bs
+                energy_j = float(meter.energy_j)
+                duration = float(meter.duration_s)
+                idle_w = row["idle_power_w"]
+                above = (energy_j - idle_w * duration) if not math.isnan(idle_w) else math.nan
+                row.update(energy_j=energy_j, energy_window_s=duration,
+                           energy_per_item_j=energy_j / items, energy_per_batch_j=energy_j / calls,
+                           # clamped at 0: noise can put a tiny workload's total under idle
+                           energy_above_idle_per_item_j=max(0.0, above) / items
+                           if not math.isnan(above) else math.nan,
+                           avg_power_w=float(meter.avg_power_w), energy_source=str(meter.source))
+
+        row["peak_memory_mb"] = (torch.cuda.max_memory_allocated(dev) / 2**20 if is_cuda
+                                 else _peak_rss_mb())
+        return t
+    finally:
+        for m, was_training in modes:
+            m.training = was_training

@@ -1,0 +1,448 @@
+"""The measurement harness, on tiny models with a fake clock: exact statistics, adaptive
+stopping, failure rows, interruption, restored global state, training mode, the tidy frame."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from itertools import cycle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import effplan
+import importlib
+from effplan.candidates import Candidate
+from effplan.errors import EffplanWarning, ValidationError
+from effplan.measurement import Measurements, TimingPolicy, adaptive_time, measure, median_ci
+from effplan.schema import MEASUREMENT_COLUMNS, PLAN_REQUIRED_COLUMNS
+
+measure_mod = importlib.import_module("effplan.measurement")
+
+PEAK = 1e9  # stand-in catalog peak FLOP/s
+
+
+class FakeClock:
+    """Seconds that only move when the fake workload says so."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class ClockedLinear(nn.Module):
+    """Linear 4 -> 2 whose forward advances the fake clock by the next duration."""
+
+    def __init__(self, clock: FakeClock, durations) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+        self.clock = clock
+        self.durations = iter(durations)
+
+    def forward(self, x):
+        self.clock.advance(next(self.durations))
+        return self.fc(x)
+
+
+class FakeFlops:
+    def __init__(self, total):
+        self.total, self.engine, self.coverage, self.params = total, "fake", 1.0, 10
+
+
+class FakeMeter:
+    """EnergyMeter stand-in: constant power over the fake clock; 0.5 s minimum window."""
+
+    min_window_s = 0.5
+
+    def __init__(self, clock: FakeClock, power_w: float = 50.0) -> None:
+        self.clock, self.power_w = clock, power_w
+        self.source = "rapl"
+
+    def __enter__(self):
+        self._t0 = self.clock()
+        return self
+
+    def __exit__(self, *exc):
+        self.duration_s = self.clock() - self._t0
+        self.energy_j = self.power_w * self.duration_s
+        self.avg_power_w = self.power_w
+        return False
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    """Stand-ins for hardware, FLOPs (2 x MACs of the linear layers), catalog and idle power."""
+
+    def count(model, inputs):
+        bs = inputs.shape[0]
+        macs = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
+        return FakeFlops(2 * macs * bs)
+
+    monkeypatch.setattr(measure_mod, "_hardware", lambda dev: {"name": "Test CPU", "hardware_id": "hw1"})
+    monkeypatch.setattr(measure_mod, "_count_flops", count)
+    monkeypatch.setattr(measure_mod, "_peak_flops", lambda name, dtype: PEAK)
+    monkeypatch.setattr(measure_mod, "_idle_power", lambda dev, s: 10.0)
+
+
+def _exact_policy(n: int = 10, warmup: int = 2) -> TimingPolicy:
+    return TimingPolicy(min_repeats=n, max_repeats=n, warmup_calls=warmup, warmup_s=0.0,
+                        min_sample_s=0.0, time_budget_s=1e6)
+
+
+def _tiny(name="tiny", **kw) -> Candidate:
+    return Candidate(name, lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
+                     lambda bs: torch.ones(bs, 4), **kw)
+
+
+# ----------------------------------------------------------------------------- statistics
+def test_median_ci_order_statistics():
+    x = np.arange(1.0, 101.0)  # n = 100: ranks floor(50 - 9.8) = 40 and 100 - 40 + 1 = 61
+    assert median_ci(x) == (40.0, 61.0)
+    assert median_ci(np.arange(10.0)) == (0.0, 9.0)  # n = 10: ranks 1 and 10
+    assert all(math.isnan(v) for v in median_ci([1.0, 2.0, 3.0]))
+
+
+def test_exact_statistics_with_fake_clock(fakes):
+    clock = FakeClock()
+    ms = [k / 1000 for k in range(1, 11)]  # the 10 timed batches: 1..10 ms
+    # 1 call to size the output, 2 warm-up calls, then the 10 timed ones
+    cand = Candidate("lin", lambda: ClockedLinear(clock, [0.5] * 3 + ms), lambda bs: torch.ones(bs, 4))
+    m = measure(cand, batch_sizes=(4,), device="cpu", timing=_exact_policy(), energy=False,
+                clock=clock, progress=False)
+    row = m.to_frame().iloc[0]
+    assert row["status"] == "ok", row["error"]
+    assert row["latency_p50_ms"] == pytest.approx(5.5)
+    assert row["latency_mean_ms"] == pytest.approx(5.5)
+    assert row["latency_p90_ms"] == pytest.approx(9.1)
+    assert row["latency_p95_ms"] == pytest.approx(9.55)
+    assert row["latency_p99_ms"] == pytest.approx(9.91)
+    assert row["repeats"] == 10
+    assert row["latency_ci_rel"] == pytest.approx((10 - 1) / 2 / 5.5)
+    assert row["throughput_items_per_s"] == pytest.approx(4 / 0.0055)
+    # FLOPs: 2 x (4 x 2) MACs per item; achieved = FLOPs/item x items/s; utilization vs peak
+    assert row["flops_per_item"] == 16.0
+    assert row["achieved_flops_per_s"] == pytest.approx(16 * 4 / 0.0055)
+    assert row["utilization"] == pytest.approx(16 * 4 / 0.0055 / PEAK)
+    # params 4*2 + 2 = 10 floats = 40 B; input 4x4 floats = 64 B and output 4x2 floats = 32 B
+    assert (row["params"], row["param_bytes"]) == (10, 40.0)
+    assert row["bytes_per_item"] == pytest.approx(40 / 4 + (64 + 32) / 4)
+    assert (row["dtype"], row["hardware"], row["hardware_id"]) == ("float32", "Test CPU", "hw1")
+    assert row["provenance"] == "measured" and row["energy_source"] == measure_mod.NO_ENERGY_SOURCE
+    assert math.isnan(row["energy_per_item_j"])
+    t = m.samples[("lin", "cpu", "inference", 4)]
+    assert t.calls_per_sample == 1 and t.stop_reason == "max-repeats"
+    np.testing.assert_allclose(t.times_ms, np.arange(1, 11))
+
+
+def test_energy_window_and_per_item_division(fakes):
+    clock = FakeClock()
+    step = 1 / 64  # exact in binary: 0.5 s minimum window = 32 batches exactly
+    cand = Candidate("lin", lambda: ClockedLinear(clock, cycle([step])), lambda bs: torch.ones(bs, 4))
+    m = measure(cand, batch_sizes=(2,), device="cpu", timing=_exact_policy(), energy_window_s=0.1,
+                clock=clock, energy_meter=lambda dev: FakeMeter(clock), progress=False)
+    row = m.to_frame().iloc[0]
+    assert row["energy_window_s"] == 0.5  # the meter's minimum window wins over 0.1 s
+    assert row["energy_j"] == pytest.approx(25.0)  # 50 W x 0.5 s
+    assert row["energy_per_item_j"] == pytest.approx(25.0 / (32 * 2))
+    assert row["energy_per_batch_j"] == pytest.approx(25.0 / 32)
+    assert row["energy_above_idle_per_item_j"] == pytest.approx((25.0 - 10.0 * 0.5) / 64)
+    assert (row["idle_power_w"], row["avg_power_w"], row["energy_source"]) == (10.0, 50.0, "rapl")
+
+
+# ----------------------------------------------------------------------------- adaptive stopping
+def _fn(clock, durations):
+    it = iter(durations)
+    return lambda: clock.advance(next(it))
+
+
+def test_adaptive_stops_early_when_stable():
+    clock = FakeClock()
+    pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, min_sample_s=0.0, time_budget_s=5.0)
+    step = 2.0**-9  # exact in binary, so every sample is exactly equal
+    t = adaptive_time(_fn(clock, cycle([step])), pol, clock=clock)
+    assert t.stop_reason == "stable"
+    assert len(t.sample_times_s) == 10 and t.warmup_calls == 3
+    assert t.ci_rel == 0.0 and t.median_ms == step * 1e3
+    assert t.elapsed_s == 10 * step
+
+
+def test_adaptive_stops_at_budget_when_noisy():
+    clock = FakeClock()
+    pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, min_sample_s=0.0, time_budget_s=0.5)
+    t = adaptive_time(_fn(clock, cycle([0.001, 0.003])), pol, clock=clock)
+    assert t.stop_reason == "time-budget"
+    assert 0.5 <= t.elapsed_s < 0.5 + 0.003 + 1e-12
+    assert t.ci_rel == pytest.approx(0.5)  # interval [1, 3] ms around a 2 ms median
+    assert not t.meets_target(0.02)
+
+
+def test_short_calls_are_grouped_per_sample_and_divided():
+    clock = FakeClock()
+    pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, min_sample_s=1e-3, time_budget_s=5.0)
+    t = adaptive_time(_fn(clock, cycle([1e-5])), pol, clock=clock)
+    assert t.calls_per_sample == 100
+    assert t.median_ms == pytest.approx(0.01)
+    assert t.repeats == 100 * len(t.sample_times_s)
+
+
+def test_slow_call_warmup_does_not_exceed_budget():
+    clock = FakeClock()
+    pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, time_budget_s=1.0)
+    t = adaptive_time(_fn(clock, cycle([2.0])), pol, clock=clock)
+    assert t.warmup_calls == 1 and len(t.sample_times_s) == 1
+    assert t.stop_reason == "time-budget" and math.isnan(t.ci_rel)
+
+
+def test_timing_policy_validation():
+    with pytest.raises(ValidationError) as info:
+        TimingPolicy(min_repeats=3)
+    assert info.value.field == "min_repeats"
+    with pytest.raises(ValidationError) as info:
+        TimingPolicy(target_ci_rel=0)
+    assert info.value.field == "target_ci_rel"
+
+
+# ----------------------------------------------------------------------------- failures
+def _boom():
+    raise RuntimeError("cannot build")
+
+
+def test_failures_are_rows_and_the_sweep_goes_on(fakes):
+    def inputs(bs):
+        if bs == 8:
+            raise MemoryError("out of memory at bs=8")
+        return torch.ones(bs, 4)
+
+    cands = [Candidate("broken", _boom, lambda bs: torch.ones(bs, 4)),
+             Candidate("picky", lambda: nn.Linear(4, 2), inputs), _tiny("fine")]
+    with pytest.warns(EffplanWarning, match="4 of 9 points failed"):
+        m = measure(cands, batch_sizes=(1, 8, 2), device="cpu", energy=False, time_budget_s=0.05,
+                    progress=False)
+    df = m.to_frame()
+    assert list(df["candidate"]) == ["broken"] * 3 + ["picky"] * 3 + ["fine"] * 3
+    assert list(df["status"]) == ["error"] * 3 + ["ok", "error", "ok"] + ["ok"] * 3
+    assert df.loc[0, "error"] == "RuntimeError: cannot build"
+    assert df.loc[4, "error"] == "MemoryError: out of memory at bs=8"
+    assert (df.loc[df.status == "ok", "latency_p50_ms"] > 0).all()
+    assert list(m.errors["batch_size"]) == [1, 8, 2, 8]
+
+
+def test_raise_errors_reraises(fakes):
+    with pytest.raises(RuntimeError, match="cannot build"):
+        measure(Candidate("b", _boom, lambda bs: torch.ones(bs, 4)), batch_sizes=(1,), device="cpu",
+                energy=False, progress=False, raise_errors=True)
+
+
+def test_interruption_keeps_finished_rows_on_disk(fakes, tmp_path):
+    def interrupt(bs):
+        raise KeyboardInterrupt
+
+    path = tmp_path / "results.jsonl"
+    before = torch.get_num_threads()
+    with pytest.raises(KeyboardInterrupt):
+        measure([_tiny("first"), Candidate("second", lambda: nn.Linear(4, 2), interrupt)],
+                batch_sizes=(1, 3), device="cpu", energy=False, time_budget_s=0.05, threads=1,
+                results_path=path, progress=False)
+    assert torch.get_num_threads() == before
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    recs = [r.get("row", r) for r in lines]
+    assert [(r["candidate"], r["batch_size"]) for r in recs] == [("first", 1), ("first", 3)]
+    back = Measurements.load(path).to_frame()
+    assert list(back["batch_size"]) == [1, 3] and set(back["provenance"]) == {"measured"}
+
+
+# ----------------------------------------------------------------------------- global state
+def test_threads_grad_mode_and_model_modes_restored(fakes):
+    shared = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))
+    shared.train()
+    shared[1].eval()  # a mixed state, restored exactly
+    torch.set_num_threads(2)
+    try:
+        m = measure(Candidate("shared", lambda: shared, lambda bs: torch.ones(bs, 4)),
+                    batch_sizes=(2,), device="cpu", threads=1, energy=False, time_budget_s=0.05,
+                    progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(torch.get_num_threads())
+    assert m.to_frame().loc[0, "threads"] == 1
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    assert shared.training is True and shared[0].training is True and shared[1].training is False
+
+
+def test_boundary_validation(fakes):
+    with pytest.raises(ValidationError) as info:
+        measure([_tiny("a"), _tiny("a")], device="cpu", progress=False)
+    assert info.value.field == "candidates"
+    for kwargs, field in (({"batch_sizes": (0,)}, "batch_sizes"), ({"mode": "serving"}, "mode"),
+                          ({"threads": 0}, "threads"), ({"energy_window_s": 0}, "energy_window_s"),
+                          ({"optimizer": "lbfgs"}, "optimizer"), ({"device": "tpu:0"}, "device")):
+        with pytest.raises(ValidationError) as info:
+            measure(_tiny(), progress=False, **({"device": "cpu"} | kwargs))
+        assert info.value.field == field
+
+
+# ----------------------------------------------------------------------------- training
+def test_training_mode_steps_the_optimizer(fakes):
+    built = []
+    opts = []
+
+    def model_fn():
+        built.append(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)))
+        return built[-1]
+
+    def adam(params):
+        opts.append(torch.optim.Adam(params, lr=1e-2))
+        return opts[-1]
+
+    cand = Candidate("mlp", model_fn, lambda bs: torch.randn(bs, 4),
+                     target_fn=lambda bs: torch.zeros(bs, dtype=torch.int64))
+    m = measure(cand, batch_sizes=(4,), mode="training", device="cpu", energy=False,
+                timing=_exact_policy(), optimizer=adam, progress=False)
+    row = m.to_frame().iloc[0]
+    assert row["status"] == "ok", row["error"]
+    assert row["mode"] == "training" and row["repeats"] == 10 and row["latency_p50_ms"] > 0
+    assert row["params"] == 4 * 8 + 8 + 8 * 3 + 3
+    # 3 x forward FLOPs per item for forward + backward
+    assert row["flops_per_item"] == 2 * (4 * 8 + 8 * 3)
+    assert row["achieved_flops_per_s"] == pytest.approx(3 * row["flops_per_item"] * row["throughput_items_per_s"])
+    assert opts[0].state  # Adam kept moments: real optimizer steps were taken
+    assert torch.is_grad_enabled()
+
+
+def test_training_sgd_changes_weights(fakes):
+    built = []
+
+    def model_fn():
+        torch.manual_seed(0)
+        built.append(nn.Linear(4, 2))
+        return built[-1]
+
+    torch.manual_seed(0)
+    ref = nn.Linear(4, 2)  # the same initial weights
+    m = measure(Candidate("lin", model_fn, lambda bs: torch.ones(bs, 4)), batch_sizes=(2,),
+                mode="training", device="cpu", energy=False, time_budget_s=0.05, learning_rate=0.1,
+                progress=False)
+    assert m.to_frame().loc[0, "status"] == "ok"
+    assert not torch.equal(built[0].weight, ref.weight)
+
+
+def test_quantized_candidate_in_training_mode_is_an_error_row(fakes):
+    from effplan.examples import _mlp, _quantize
+
+    cand = Candidate("q", lambda: _quantize(_mlp((16,))), lambda bs: torch.ones(bs, 64),
+                     tags=("quantized",))
+    with pytest.warns(EffplanWarning, match="1 of 1 points failed"):
+        m = measure(cand, batch_sizes=(2,), mode="training", device="cpu", energy=False, progress=False)
+    row = m.to_frame().iloc[0]
+    assert row["status"] == "error"
+    assert "quantized" in row["error"] and "cannot be trained" in row["error"]
+    assert row["dtype"] == "qint8" and row["params"] == 64 * 16 + 16 + 16 * 10 + 10
+
+
+# ----------------------------------------------------------------------------- the frame
+def test_to_frame_has_exactly_the_schema_columns(fakes):
+    m = measure(_tiny(quality=0.9, tags=("baseline", "slim")), batch_sizes=(1, 2), device="cpu",
+                energy=False, time_budget_s=0.05, progress=False)
+    df = m.to_frame()
+    assert list(df.columns) == list(MEASUREMENT_COLUMNS)
+    assert len(df) == 2 and set(df["tags"]) == {"baseline,slim"} and set(df["quality"]) == {0.9}
+    assert (df["throughput_items_per_s"] == df["batch_size"] / (df["latency_p50_ms"] / 1000)).all()
+    s = m.summary()
+    assert list(s["energy"]) == ["not measured"] * 2
+    assert len(m.samples_frame()) == sum(len(t.sample_times_s) for t in m.samples.values())
+
+
+def test_from_frame_accepts_hand_typed_rows():
+    typed = pd.DataFrame({
+        "candidate": ["vendor-model", "vendor-model"],
+        "hardware": ["NVIDIA A100-SXM4-80GB"] * 2,
+        "mode": ["inference", "inference"],
+        "batch_size": [1, 32],
+        "latency_p95_ms": [12.0, 40.0],
+        "throughput_items_per_s": [90.0, 900.0],
+        "energy_per_item_j": [2.5, 0.4],
+        "idle_power_w": [60.0, 60.0],
+    })
+    m = Measurements.from_frame(typed)
+    df = m.to_frame()
+    assert list(df.columns) == list(MEASUREMENT_COLUMNS)
+    assert set(df["provenance"]) == {"entered"} and set(df["energy_source"]) == {"entered"}
+    assert list(df["latency_p95_ms"]) == [12.0, 40.0]
+    assert math.isnan(df.loc[0, "latency_p50_ms"])
+    with pytest.raises(ValidationError) as info:
+        Measurements.from_frame(typed.drop(columns=["energy_per_item_j"]))
+    assert info.value.field == "energy_per_item_j"
+    with pytest.raises(ValidationError) as info:
+        Measurements.from_frame(typed.assign(latency_p95_ms=[-1.0, 2.0]))
+    assert info.value.field == "latency_p95_ms"
+
+
+def test_effplan_measure_is_the_function_after_importing_the_module(fakes):
+    import importlib
+
+    importlib.import_module("effplan.measurement")
+    assert effplan.measure is measure
+    m = effplan.measure(_tiny(), batch_sizes=(1,), device="cpu", energy=False, time_budget_s=0.05,
+                        progress=False)
+    assert len(m) == 1
+
+
+# ----------------------------------------------------------------------------- integration
+def test_real_small_sweep_end_to_end(tmp_path):
+    """Real hardware, FLOPs, energy, catalog and store modules: a small CPU sweep end to end."""
+    path = tmp_path / "sweep.jsonl"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EffplanWarning)  # energy may be estimated on CI
+        m = effplan.measure([_tiny("mlp", quality=0.5)], batch_sizes=(1, 4), device="cpu",
+                            time_budget_s=0.2, energy_window_s=0.2, idle_s=0.2,
+                            results_path=path, progress=False)
+    df = m.to_frame()
+    assert list(df.columns) == list(MEASUREMENT_COLUMNS)
+    assert list(df["status"]) == ["ok", "ok"], list(df["error"])
+    # Linear 4 -> 8 and 8 -> 2: 2 x (32 + 16) FLOPs per item
+    assert list(df["flops_per_item"]) == [96.0, 96.0]
+    assert (df["latency_p50_ms"] > 0).all() and (df["peak_memory_mb"] > 0).all()
+    assert (df["energy_per_item_j"] > 0).all() and (df["energy_window_s"] > 0).all()
+    assert set(df["energy_source"]) <= {"nvml-counter", "nvml-power", "rapl", "estimated-tdp"}
+    assert df["hardware"].iloc[0] and df["hardware_id"].iloc[0]
+    back = Measurements.load(path).to_frame()
+    pd.testing.assert_series_equal(back["latency_p50_ms"], df["latency_p50_ms"])
+    assert list(Measurements.from_frame(df).to_frame()["provenance"]) == ["measured"] * 2
+    for col in PLAN_REQUIRED_COLUMNS:
+        assert df[col].notna().all(), col
+
+
+def test_repeated_warnings_are_emitted_once_per_sweep(fakes):
+    class Noisy(nn.Linear):
+        def forward(self, x):
+            warnings.warn("degraded thing", EffplanWarning)
+            return super().forward(x)
+
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        measure(Candidate("noisy", lambda: Noisy(4, 2), lambda bs: torch.ones(bs, 4)),
+                batch_sizes=(1, 2, 3), device="cpu", energy=False, timing=_exact_policy(),
+                progress=False)
+    assert [str(w.message) for w in got] == ["degraded thing"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_sweep_synchronizes_and_reports_cuda_memory():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EffplanWarning)
+        m = effplan.measure(_tiny("mlp"), batch_sizes=(1, 64), mode="training", device="cuda",
+                            time_budget_s=0.2, energy_window_s=0.2, idle_s=0.2, progress=False)
+    df = m.to_frame()
+    assert list(df["status"]) == ["ok", "ok"], list(df["error"])
+    assert set(df["device"]) == {"cuda:0"} and set(df["memory_source"]) == {"cuda-max-allocated"}
+    assert (df["peak_memory_mb"] > 0).all() and (df["energy_per_item_j"] > 0).all()
