@@ -216,11 +216,14 @@ def find_hardware(name: str, catalog: pd.DataFrame | None = None) -> pd.Series |
         if key.lower() == low:
             return cat.iloc[pos]
     best: tuple[int, int] | None = None
+    kinds = cat["kind"].tolist() if "kind" in cat.columns else [""] * len(cat)
     for key, pos in keys:
         k = key.lower()
         if len(k) < 2:
             continue
-        if k in low or low in k:
+        # A vague CPU name ("AMD EPYC", what many VMs report) must not pick a specific SKU
+        # ("AMD EPYC 9R14"): for CPU rows only the key-inside-the-query direction counts.
+        if k in low or (low in k and kinds[pos] != "cpu"):
             score = len(k) if k in low else len(low)
             if best is None or score > best[0]:
                 best = (score, pos)
@@ -250,14 +253,20 @@ def rated_power_w(name: str, cores: int | None = None,
                   catalog: pd.DataFrame | None = None) -> tuple[float, str]:
     """Rated power of ``name`` in W and where the figure comes from.
 
-    A catalog match returns its ``rated_power_w`` and ``power_source``. An unknown name with
+    A catalog match returns its ``rated_power_w`` and ``power_source`` (a CPU row scaled by
+    ``cores`` / the row's ``cores`` when ``cores`` is given). An unknown name with
     ``cores`` given returns ``cores`` x the generic per-core figure, with a source string saying
     ``generic per-core estimate``. Otherwise ``(nan, "unknown")``.
     """
     cat = load_catalog() if catalog is None else catalog
     row = find_hardware(name, cat)
     if row is not None and not math.isnan(float(row["rated_power_w"])):
-        return float(row["rated_power_w"]), f"catalog: {row['name']} ({row['power_source']}, {row['power_date']})"
+        watts = float(row["rated_power_w"])
+        src = f"catalog: {row['name']} ({row['power_source']}, {row['power_date']})"
+        scale = _core_scale(row, cores)
+        if scale != 1.0:
+            return watts * scale, f"{src} scaled to {cores} of {int(row['cores'])} cores"
+        return watts, src
     if cores is not None and cores > 0:
         gen = _generic_cpu(cat)
         if gen is not None:
@@ -265,6 +274,19 @@ def rated_power_w(name: str, cores: int | None = None,
             return (cores * per_core,
                     f"generic per-core estimate: {cores} cores x {per_core:g} W ({gen['power_source']})")
     return float("nan"), "unknown"
+
+
+#: figures of a CPU instance row that scale with its core count
+_PER_CORE_FIGURES = ("peak_fp32_flops", "peak_tf32_flops", "peak_fp16_flops", "peak_int8_ops",
+                     "memory_bandwidth_gb_s", "rated_power_w", "price_per_hour_usd", "capex_usd")
+
+
+def _core_scale(row: pd.Series, cores: int | None) -> float:
+    """cores / row cores for a CPU row with a known core count, else 1."""
+    row_cores = float(row.get("cores", np.nan)) if "cores" in row else np.nan
+    if row.get("kind") != "cpu" or not cores or not row_cores > 0:
+        return 1.0
+    return float(cores) / row_cores
 
 
 def _generic_cpu(cat: pd.DataFrame) -> pd.Series | None:
@@ -291,22 +313,29 @@ def this_machine_row(catalog: pd.DataFrame | None = None) -> dict | None:
         return None
     name = str(getattr(info, "name", "") or "this machine")
     candidates = [name, str(getattr(info, "gpu_name", "") or ""), str(getattr(info, "cpu_model", "") or "")]
-    for cand in candidates:
-        if not cand:
-            continue
-        row = find_hardware(cand, cat)
-        if row is not None and row["name"] != GENERIC_CPU:
-            out = row.to_dict()
-            out.update(name=name, aliases="|".join(a for a in {cand, row["name"]} if a != name),
-                       specs_source=f"detected: {row['name']} ({row['specs_source']})",
-                       notes=f"this machine (detected as {row['name']})")
-            return out
     cores = None
     for attr in ("cpu_cores_physical", "cpu_cores", "physical_cores", "cores"):
         v = getattr(info, attr, None)
         if isinstance(v, (int, float)) and v and v > 0:
             cores = int(v)
             break
+    for cand in candidates:
+        if not cand:
+            continue
+        row = find_hardware(cand, cat)
+        if row is not None and row["name"] != GENERIC_CPU:
+            out = row.to_dict()
+            note = f"this machine (detected as {row['name']})"
+            scale = _core_scale(row, cores)
+            if scale != 1.0:  # a CPU instance row of another size: per-core figures scale
+                for col in _PER_CORE_FIGURES:
+                    out[col] = float(out[col]) * scale
+                out["cores"] = float(cores)
+                note += f", figures scaled to {cores} of {int(row['cores'])} cores"
+            out.update(name=name, aliases="|".join(a for a in {cand, row["name"]} if a != name),
+                       specs_source=f"detected: {row['name']} ({row['specs_source']})",
+                       notes=note)
+            return out
     gen = _generic_cpu(cat)
     if gen is None or cores is None:
         warnings.warn(f"this machine ({name}) is not in the catalog and its core count or the generic "

@@ -268,7 +268,7 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
 
 # =============================================================================== results
 _IDENTITY_COLUMNS = ("candidate", "hardware", "mode", "batch_size")
-#: ``energy_source`` of a row whose energy was not measured (``energy=False`` or an error row):
+#: ``energy_source`` of a row whose energy was not measured (``energy=False`` or an error row).
 NO_ENERGY_SOURCE = "none"
 SampleKey = tuple[str, str, str, int]  # (candidate, device, mode, batch_size)
 

@@ -1390,7 +1390,8 @@ def _warn_missing(opt: pd.DataFrame, prices: Prices) -> None:
     if len(miss):
         names = ", ".join(repr(m) for m in miss)
         warnings.warn(f"no {what} for {names}: their cost is NaN. Pass Prices({what}={{{miss[0]!r}: ...}}) "
-                      "or a catalog that lists them", PlanWarning, stacklevel=3)
+                      "or a catalog that lists them (for the machine you measured on: "
+                      "catalog=effplan.load_catalog(include_this_machine=True))", PlanWarning, stacklevel=3)
 
 
 def compare_scenarios(scenarios: Mapping[str, Any], measurements: Any, **plan_kwargs: Any) -> pd.DataFrame:

@@ -147,3 +147,20 @@ def test_this_machine_row_known_gpu_copies_catalog(monkeypatch):
     row = C.this_machine_row()
     assert row["name"] == "NVIDIA L4" and row["rated_power_w"] == 72
     assert row["specs_source"].startswith("detected: L4")
+
+
+def test_vague_cpu_name_does_not_pick_a_specific_sku():
+    # Many VMs report only "AMD EPYC": that must not become the 16-core "AMD EPYC 9R14" row.
+    assert C.find_hardware("AMD EPYC") is None
+    assert C.find_hardware("AMD EPYC 9R14 96-Core Processor")["name"] == "AWS c7a.4xlarge"
+    # GPUs keep the query-inside-key direction: "NVIDIA L4 (24 GB)" -> "L4"
+    assert C.find_hardware("NVIDIA L4 (24 GB)")["name"] == "L4"
+
+
+def test_cpu_row_rated_power_scales_with_cores():
+    cat = C.load_catalog()
+    row = C.find_hardware("AWS c7a.4xlarge", cat)
+    watts, src = C.rated_power_w("AMD EPYC 9R14", cores=4)
+    # 4 of the row's 16 cores -> a quarter of its rated power
+    assert watts == pytest.approx(float(row["rated_power_w"]) * 4 / 16)
+    assert "scaled to 4 of 16 cores" in src

@@ -1,0 +1,137 @@
+"""The ``effplan`` command line: measure the built-in candidates, plan from results files, list
+the hardware catalog. Everything here calls the same functions the notebooks call.
+
+Examples::
+
+    effplan measure --family digits --batch-sizes 1 8 32 --out results/measurements.jsonl
+    effplan plan results/*.jsonl --requests-per-day 2e6 --growth 0.05 --slo-p95-ms 50 \\
+        --hardware L4 "H100 SXM" --samples 500 --out plan/
+    effplan catalog
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import EffplanError
+
+
+def _measure(args: argparse.Namespace) -> int:
+    from . import examples
+    from .measurement import measure
+
+    if args.family == "digits":
+        candidates = examples.digits_candidates(seed=args.seed)
+    else:
+        candidates = examples.transformer_candidates(seq_len=args.seq_len, seed=args.seed)
+    if args.candidates:
+        wanted = set(args.candidates)
+        unknown = wanted - {c.name for c in candidates}
+        if unknown:
+            raise EffplanError(f"--candidates: unknown {sorted(unknown)}; "
+                               f"known: {[c.name for c in candidates]}")
+        candidates = [c for c in candidates if c.name in wanted]
+    m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode=args.mode,
+                device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
+                energy_window_s=args.energy_window_s, results_path=args.out,
+                progress=not args.quiet)
+    print(m.summary().to_string(index=False))
+    print(f"\n{len(m.to_frame())} rows appended to {args.out}")
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from . import store
+    from .planning import InferenceWorkload, Prices, TrainingWorkload, plan
+
+    frame = store.load(args.results)
+    inference = InferenceWorkload(
+        requests_per_day=args.requests_per_day, monthly_growth=args.growth,
+        items_per_request=args.items_per_request, peak_to_average=args.peak_to_average,
+        slo_p95_ms=args.slo_p95_ms, target_utilization=args.utilization, months=args.months)
+    training = None
+    if args.training_runs_per_quarter:
+        training = TrainingWorkload(runs_per_quarter=args.training_runs_per_quarter,
+                                    items_per_run=args.training_items_per_run,
+                                    epochs=args.training_epochs)
+    prices = Prices(pue=args.pue, grid_region=args.grid_region)
+    p = plan(frame, inference=inference, training=training, prices=prices,
+             hardware=args.hardware or None, samples=args.samples, seed=args.seed)
+    print(p.summary.to_string(index=False))
+    if args.out:
+        written = p.to_csv(args.out)
+        print("\nwrote " + ", ".join(str(w) for w in written))
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from .catalog import load_catalog
+
+    cat = load_catalog(args.path, include_this_machine=args.this_machine)
+    cols = [c for c in ("name", "kind", "peak_fp32_flops", "peak_fp16_flops", "memory_gb",
+                        "memory_bandwidth_gbps", "rated_power_w", "price_per_hour_usd")
+            if c in cat.columns]
+    print(cat[cols].to_string(index=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="effplan", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("measure", help="measure the built-in candidates on this machine")
+    m.add_argument("--family", choices=("digits", "transformer"), default="digits")
+    m.add_argument("--candidates", nargs="*", help="only these candidate names")
+    m.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32])
+    m.add_argument("--mode", choices=("inference", "training"), default="inference")
+    m.add_argument("--device", default="auto")
+    m.add_argument("--threads", type=int, default=None, help="torch CPU threads (restored after)")
+    m.add_argument("--time-budget-s", type=float, default=None, help="timing budget per point")
+    m.add_argument("--energy-window-s", type=float, default=1.0)
+    m.add_argument("--seq-len", type=int, default=128, help="transformer family only")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--out", type=Path, default=Path("results/measurements.jsonl"))
+    m.add_argument("--quiet", action="store_true", help="no progress bar")
+    m.set_defaults(func=_measure)
+
+    p = sub.add_parser("plan", help="project monthly/quarterly cost from results files")
+    p.add_argument("results", nargs="+", help="JSON Lines results files, folders or globs")
+    p.add_argument("--requests-per-day", type=float, required=True)
+    p.add_argument("--growth", type=float, default=0.0, help="monthly growth, e.g. 0.05")
+    p.add_argument("--items-per-request", type=float, default=1)
+    p.add_argument("--peak-to-average", type=float, default=1.0)
+    p.add_argument("--slo-p95-ms", type=float, default=None)
+    p.add_argument("--utilization", type=float, default=0.7)
+    p.add_argument("--months", type=int, default=12)
+    p.add_argument("--hardware", nargs="*", default=[], help="catalog hardware to project to")
+    p.add_argument("--pue", type=float, default=1.0)
+    p.add_argument("--grid-region", default="world")
+    p.add_argument("--training-runs-per-quarter", type=float, default=0)
+    p.add_argument("--training-items-per-run", type=float, default=0)
+    p.add_argument("--training-epochs", type=float, default=1)
+    p.add_argument("--samples", type=int, default=0, help="Monte Carlo samples (P10/P50/P90)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="folder for monthly/quarterly/summary CSV")
+    p.set_defaults(func=_plan)
+
+    c = sub.add_parser("catalog", help="print the hardware catalog")
+    c.add_argument("--path", default=None, help="your own catalog CSV")
+    c.add_argument("--this-machine", action="store_true", help="add the detected machine")
+    c.set_defaults(func=_catalog)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EffplanError as exc:  # a clear message, not a traceback, for expected failures
+        print(f"effplan {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""The ``effplan`` command line, end to end on typed-in results."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from effplan import store
+from effplan.cli import main
+
+
+@pytest.fixture
+def results(tmp_path):
+    # One candidate measured (typed in) on an "L4": batch 8 at 20 ms p95, 400 items/s.
+    df = pd.DataFrame({
+        "candidate": ["small"], "hardware": ["L4"], "mode": ["inference"], "batch_size": [8],
+        "latency_p95_ms": [20.0], "throughput_items_per_s": [400.0],
+        "energy_per_item_j": [0.1], "idle_power_w": [20.0],
+    })
+    path = tmp_path / "typed.jsonl"
+    store.save_frame(df, path)
+    return path
+
+
+def test_plan_command_writes_hand_checkable_budget(results, tmp_path, capsys):
+    out = tmp_path / "plan"
+    rc = main(["plan", str(results), "--requests-per-day", "2592000", "--months", "3",
+               "--slo-p95-ms", "50", "--utilization", "0.5", "--out", str(out)])
+    assert rc == 0
+    # 2,592,000 requests/day = 30 items/s; capacity = 400 x 0.5 = 200 items/s -> 1 instance;
+    # 3 months x 730 h x 1 instance = 2190 instance-hours.
+    monthly = pd.read_csv(out / "monthly.csv")
+    assert monthly["instances"].tolist() == [1, 1, 1]
+    assert monthly["instance_hours"].sum() == pytest.approx(2190.0)
+    inputs = json.loads((out / "inputs.json").read_text())
+    assert inputs["inference"]["requests_per_day"] == 2592000
+    assert "small" in capsys.readouterr().out
+
+
+def test_bad_input_is_a_clear_error_not_a_traceback(results, capsys):
+    rc = main(["plan", str(results), "--requests-per-day", "-5"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "requests_per_day" in err and "Traceback" not in err
+
+
+def test_catalog_command_lists_hardware(capsys):
+    assert main(["catalog"]) == 0
+    text = capsys.readouterr().out
+    assert "H100" in text and "L4" in text
+
+
+@pytest.mark.slow
+def test_measure_command_appends_results(tmp_path, capsys):
+    out = tmp_path / "m.jsonl"
+    rc = main(["measure", "--candidates", "digits-mlp-student", "--batch-sizes", "1",
+               "--time-budget-s", "0.2", "--energy-window-s", "0.5", "--threads", "1",
+               "--out", str(out), "--quiet"])
+    assert rc == 0
+    df = store.load(out)
+    assert df["candidate"].tolist() == ["digits-mlp-student"]
+    assert df["status"].tolist() == ["ok"]
+    assert df["latency_p50_ms"].iloc[0] > 0
