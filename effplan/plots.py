@@ -1,0 +1,649 @@
+"""Matplotlib figures for plans and measurements, built without pyplot.
+
+Every builder returns a :class:`matplotlib.figure.Figure` created with ``Figure()`` directly, so
+nothing is registered with pyplot's global figure manager: a dashboard that redraws on every
+slider move never leaks figures, and the functions are safe in scripts, notebooks and Voila.
+(In a notebook a returned ``Figure`` is shown through its ``_repr_png_``-less path, so display it
+with ``IPython.display.display(fig)`` or let it be the cell's last value.)
+
+Each builder accepts an optional ``ax`` to draw into an existing Axes (the figure returned is
+then ``ax.figure``).
+
+Honesty conventions, shared by all plots
+-----------------------------------------
+* Rows whose timing ``provenance`` is ``projected`` (scaled to catalog hardware, not measured)
+  are drawn hatched ``xx`` / dashed and listed in the legend as "projected".
+* Rows whose ``provenance`` is ``estimated`` are hatched ``//`` / dotted, legend "estimated".
+* For energy and CO2, the ``energy_source`` decides: ``estimated-tdp`` is labelled
+  "estimated energy", ``projected`` is labelled "projected energy".
+* Monte-Carlo percentiles (``cost_usd_p10`` / ``_p90`` ...) are drawn as P10–P90 error bars
+  whenever the plan carries them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .errors import ValidationError
+from .schema import normalize_measurements
+
+__all__ = [
+    "pareto_front",
+    "cost_per_quarter",
+    "quality_vs_cost",
+    "energy_and_co2",
+    "instances_over_time",
+    "latency_vs_batch",
+    "energy_per_item",
+    "throughput_vs_batch",
+    "PROJECTED_LABEL",
+    "ESTIMATED_LABEL",
+    "ESTIMATED_ENERGY_LABEL",
+    "PROJECTED_ENERGY_LABEL",
+]
+
+#: Legend texts. Tests and the dashboard look for these words.
+PROJECTED_LABEL = "projected (scaled to catalog hardware, not measured)"
+ESTIMATED_LABEL = "estimated (not measured)"
+ESTIMATED_ENERGY_LABEL = "estimated energy (rated power x time, not metered)"
+PROJECTED_ENERGY_LABEL = "projected energy (scaled, not metered)"
+
+_HATCH = {"projected": "xx", "estimated": "//"}
+_LINESTYLE = {"projected": "--", "estimated": ":"}
+_ENERGY_HATCH = {"estimated-tdp": "//", "projected": "xx"}
+_DEFAULT_FIGSIZE = (7.5, 4.0)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float] = _DEFAULT_FIGSIZE
+                     ) -> tuple[Figure, Axes]:
+    """A fresh pyplot-free Figure with one Axes, or the figure of the Axes given."""
+    if ax is not None:
+        if not isinstance(ax, Axes):
+            raise ValidationError("ax", f"expected a matplotlib Axes, got {type(ax).__name__}")
+        return ax.figure, ax  # type: ignore[return-value]
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _frame(plan: Any, attr: str) -> pd.DataFrame:
+    """``plan.<attr>`` (a Plan) or the DataFrame itself, validated to be a DataFrame."""
+    df = plan if isinstance(plan, pd.DataFrame) else getattr(plan, attr, None)
+    if not isinstance(df, pd.DataFrame):
+        raise ValidationError("plan", f"expected a Plan (with .{attr}) or a DataFrame, "
+                                      f"got {type(plan).__name__}")
+    return df
+
+
+def _require(df: pd.DataFrame, cols: Iterable[str], where: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValidationError(missing[0], f"column missing (missing: {', '.join(missing)})",
+                              where=where)
+
+
+def _series_key(df: pd.DataFrame) -> pd.Series:
+    """Legend label per row: ``candidate`` alone when one hardware, else ``candidate @ hw``."""
+    cand = df["candidate"].astype(str)
+    if "hardware" in df.columns and df["hardware"].nunique() > 1:
+        return cand + " @ " + df["hardware"].astype(str)
+    return cand
+
+
+def _provenance_of(group: pd.DataFrame, col: str = "provenance") -> str:
+    """The least trustworthy provenance in a group (projected > estimated > measured/entered)."""
+    if col not in group.columns:
+        return "measured"
+    vals = set(group[col].astype(str))
+    for p in ("projected", "estimated"):
+        if p in vals:
+            return p
+    return "measured" if "measured" in vals else "entered"
+
+
+def _energy_quality_of(group: pd.DataFrame) -> str:
+    """'projected' | 'estimated-tdp' | '' for a group's energy_source (least trustworthy)."""
+    if "energy_source" not in group.columns:
+        return ""
+    vals = set(group["energy_source"].astype(str))
+    for s in ("projected", "estimated-tdp"):
+        if s in vals:
+            return s
+    return ""
+
+
+def _provenance_handles(seen: set[str], *, kind: str = "patch") -> list[Any]:
+    """Legend entries explaining hatching/line styles for the provenances actually drawn."""
+    handles: list[Any] = []
+    for prov, label in (("projected", PROJECTED_LABEL), ("estimated", ESTIMATED_LABEL)):
+        if prov not in seen:
+            continue
+        if kind == "patch":
+            handles.append(Patch(facecolor="white", edgecolor="0.3", hatch=_HATCH[prov], label=label))
+        else:
+            handles.append(Line2D([], [], color="0.3", linestyle=_LINESTYLE[prov], label=label))
+    return handles
+
+
+def _energy_handles(seen: set[str]) -> list[Any]:
+    handles: list[Any] = []
+    for src, label in (("estimated-tdp", ESTIMATED_ENERGY_LABEL), ("projected", PROJECTED_ENERGY_LABEL)):
+        if src in seen:
+            handles.append(Patch(facecolor="white", edgecolor="0.3", hatch=_ENERGY_HATCH[src],
+                                 label=label))
+    return handles
+
+
+def legend_ncols(n_entries: int) -> int:
+    """Columns of a legend placed under the axes (shared with the dashboard's fixed layout)."""
+    return 3 if n_entries > 4 else max(1, min(n_entries, 2))
+
+
+#: gap between the bottom of the axes and the top of a legend placed below it, points
+LEGEND_GAP_PT = 20.0
+LEGEND_GAP_WITH_XLABEL_PT = 34.0
+
+
+def _legend_below(ax: Axes, handles: list[Any]) -> None:
+    """Legend under the axes (never over the bars), a fixed distance in points below them, so a
+    fixed-size figure can reserve room for it without a layout engine (see widgets)."""
+    from matplotlib.transforms import ScaledTranslation
+
+    gap = LEGEND_GAP_WITH_XLABEL_PT if ax.get_xlabel() else LEGEND_GAP_PT
+    trans = ax.transAxes + ScaledTranslation(0, -gap / 72.0, ax.figure.dpi_scale_trans)
+    ax.legend(handles=handles, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, 0.0),
+              bbox_transform=trans, ncols=legend_ncols(len(handles)), frameon=False)
+
+
+def _colors(n: int) -> list[Any]:
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _quarter_order(values: pd.Series) -> list[Any]:
+    """Quarters in chronological order whatever their type (1, 2.. or 'Q1', '2025Q3')."""
+    uniq = list(pd.unique(values))
+    try:
+        return sorted(uniq)
+    except TypeError:
+        return sorted(uniq, key=str)
+
+
+def _pct_cols(df: pd.DataFrame, base: str) -> tuple[str, str] | None:
+    lo, hi = f"{base}_p10", f"{base}_p90"
+    if lo in df.columns and hi in df.columns and df[[lo, hi]].notna().any().any():
+        return lo, hi
+    return None
+
+
+def _grouped_bars(ax: Axes, df: pd.DataFrame, x_col: str, y_col: str, *, band: str | None,
+                  hatch_by: str) -> tuple[set[str], list[Any]]:
+    """Grouped bars: one group per ``x_col`` value, one bar per series; returns styles seen.
+
+    ``hatch_by`` is 'provenance' or 'energy' (uses ``energy_source``). ``band`` is the base
+    column name whose ``_p10``/``_p90`` give error bars, or None.
+    """
+    df = df.assign(_series=_series_key(df))
+    xs = _quarter_order(df[x_col])
+    series = list(pd.unique(df["_series"]))
+    colors = _colors(len(series))
+    width = 0.8 / max(len(series), 1)
+    pos = {x: i for i, x in enumerate(xs)}
+    seen: set[str] = set()
+    handles: list[Any] = []
+    pcols = _pct_cols(df, band) if band else None
+    for k, name in enumerate(series):
+        g = df[df["_series"] == name]
+        agg = {y_col: "sum"}
+        if pcols:
+            agg.update({pcols[0]: "sum", pcols[1]: "sum"})
+        # Sum duplicates (e.g. several rows of one series in a quarter); percentiles of sums are
+        # not sums of percentiles, so the planner is expected to give one row per series and x.
+        per_x = g.groupby(x_col, sort=False).agg(agg)
+        xpos = np.array([pos[x] for x in per_x.index], dtype=float) - 0.4 + width * (k + 0.5)
+        heights = per_x[y_col].to_numpy(dtype=float)
+        if hatch_by == "energy":
+            style = _energy_quality_of(g)
+            hatch = _ENERGY_HATCH.get(style)
+        else:
+            style = _provenance_of(g)
+            hatch = _HATCH.get(style)
+        if style in _HATCH or style in _ENERGY_HATCH:
+            seen.add(style)
+        label = str(name)
+        if not np.isfinite(heights).any():
+            label += " (no figure: infeasible or unpriced)"
+        bars = ax.bar(xpos, heights, width=width * 0.95, color=colors[k], hatch=hatch,
+                      edgecolor="0.25" if hatch else colors[k], linewidth=0.6, label=label)
+        handles.append(bars)
+        if pcols:
+            lo = per_x[pcols[0]].to_numpy(dtype=float)
+            hi = per_x[pcols[1]].to_numpy(dtype=float)
+            yerr = np.vstack([np.clip(heights - lo, 0, None), np.clip(hi - heights, 0, None)])
+            ok = np.isfinite(yerr).all(axis=0)
+            if ok.any():
+                ax.errorbar(xpos[ok], heights[ok], yerr=yerr[:, ok], fmt="none", ecolor="0.15",
+                            elinewidth=1.0, capsize=3)
+    ax.set_xticks(range(len(xs)), [_fmt_quarter(x) for x in xs])
+    return seen, handles
+
+
+def _fmt_quarter(q: Any) -> str:
+    if isinstance(q, (int, np.integer)):
+        return f"Q{int(q)}"
+    if isinstance(q, (float, np.floating)) and float(q).is_integer():
+        return f"Q{int(q)}"
+    return str(q)
+
+
+def _usd_formatter(ax: Axes, axis: str = "y") -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    def fmt(v: float, _pos: int) -> str:
+        a = abs(v)
+        if a >= 1e6:
+            return f"${v / 1e6:,.1f}M"
+        if a >= 1e3:
+            return f"${v / 1e3:,.0f}k"
+        return f"${v:,.0f}" if a >= 10 or a == 0 else f"${v:,.2f}"
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(fmt))
+
+
+# --------------------------------------------------------------------------------------------
+# Pareto
+# --------------------------------------------------------------------------------------------
+def pareto_front(df: pd.DataFrame, cost_col: str = "cost_usd",
+                 quality_col: str = "quality") -> pd.DataFrame:
+    """Rows of ``df`` not dominated in (lower ``cost_col``, higher ``quality_col``).
+
+    A row is dominated when another row costs no more AND is at least as good, and is strictly
+    better in one of the two. Rows with NaN cost or quality are left out. Identical points do
+    not dominate each other (both are kept). The result keeps the original index and columns and
+    is sorted by ascending cost (then descending quality), i.e. in the order to draw the front.
+    """
+    _require(df, (cost_col, quality_col), "pareto_front")
+    cost = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(dtype=float)
+    qual = pd.to_numeric(df[quality_col], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(cost) & np.isfinite(qual)
+    c, q = cost[ok], qual[ok]
+    # dominated[i] = any j: c[j] <= c[i] and q[j] >= q[i] and (c[j] < c[i] or q[j] > q[i])
+    le = c[None, :] <= c[:, None]
+    ge = q[None, :] >= q[:, None]
+    strict = (c[None, :] < c[:, None]) | (q[None, :] > q[:, None])
+    dominated = (le & ge & strict).any(axis=1)
+    front = df[ok][~dominated]
+    order = np.lexsort((-qual[ok][~dominated], cost[ok][~dominated]))
+    return front.iloc[order]
+
+
+# --------------------------------------------------------------------------------------------
+# plan figures
+# --------------------------------------------------------------------------------------------
+def cost_per_quarter(plan: Any, ax: Axes | None = None, *,
+                     candidates: Sequence[str] | None = None,
+                     hardware: Sequence[str] | None = None) -> Figure:
+    """Grouped bars of ``cost_usd`` per quarter, one bar per candidate (x hardware).
+
+    With a Monte-Carlo plan (``cost_usd_p10``/``_p90`` present) each bar carries a P10–P90
+    error bar. Projected / estimated rows are hatched and named in the legend. ``candidates``
+    and ``hardware`` filter the rows drawn. ``plan`` may also be a quarterly DataFrame.
+    """
+    df = _select(_frame(plan, "quarterly"), candidates, hardware)
+    _require(df, ("candidate", "quarter", "cost_usd"), "plan.quarterly")
+    fig, ax = _figure_and_axes(ax)
+    if df.empty:
+        _empty(ax, "no rows to show (check the candidate / hardware selection)")
+        return fig
+    seen, handles = _grouped_bars(ax, df, "quarter", "cost_usd", band="cost_usd",
+                                  hatch_by="provenance")
+    _usd_formatter(ax)
+    ax.set_ylabel("cost per quarter (USD)")
+    title = "Cost per quarter"
+    if _pct_cols(df, "cost_usd"):
+        title += " (error bars: P10–P90)"
+        handles = handles + [Line2D([], [], color="0.15", marker="|", linestyle="none",
+                                    markersize=10, label="P10–P90 (Monte Carlo)")]
+    ax.set_title(title, y=1.0, pad=6)
+    _legend_below(ax, handles + _provenance_handles(seen))
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_usd",
+                    quality_col: str = "quality",
+                    highlight: Sequence[str] | None = None,
+                    highlight_hardware: Sequence[str] | None = None) -> Figure:
+    """Scatter of ``quality`` against horizon ``cost_usd`` from ``plan.summary``, with the
+    Pareto front (lower cost, higher quality) drawn as a step line.
+
+    Projected points are hollow, estimated ones half-filled; rows that miss the latency SLO
+    (``slo_met`` False) or are infeasible are drawn as ``x``. Candidates without a quality score
+    are not placed on the chart; a note says how many. ``highlight`` names candidates to ring
+    (restricted to ``highlight_hardware`` when given).
+    """
+    df = _frame(plan, "summary")
+    _require(df, ("candidate", cost_col, quality_col), "plan.summary")
+    fig, ax = _figure_and_axes(ax)
+    df = df.assign(_series=_series_key(df))
+    qual = pd.to_numeric(df[quality_col], errors="coerce")
+    cost = pd.to_numeric(df[cost_col], errors="coerce")
+    no_quality = int(qual.isna().sum())
+    no_cost = int((qual.notna() & cost.isna()).sum())
+    pts = df[qual.notna() & cost.notna()]
+    if pts.empty:
+        _empty(ax, "nothing to place: no row has both a quality score (quality= on the "
+                   "Candidate or a 'quality' column) and a cost")
+        return fig
+    x = pts[cost_col].to_numpy(float)
+    y = pts[quality_col].to_numpy(float)
+    prov = (pts["provenance"].astype(str) if "provenance" in pts.columns
+            else pd.Series("measured", index=pts.index)).to_numpy()
+    ok = np.array([_truthy(a) and _truthy(b) for a, b in zip(
+        pts["slo_met"] if "slo_met" in pts.columns else [True] * len(pts),
+        pts["feasible"] if "feasible" in pts.columns else [True] * len(pts))], dtype=bool)
+    bad_seen = bool((~ok).any())
+    seen = {p for p in prov if p in _HATCH}
+    # one scatter call per style (not per point): fewer artists, faster redraws
+    if bad_seen:
+        ax.scatter(x[~ok], y[~ok], marker="x", color="tab:red", s=50, zorder=3)
+    face = np.array([{"projected": "none", "estimated": "lightsteelblue"}.get(p, "tab:blue")
+                     for p in prov], dtype=object)
+    for fc in dict.fromkeys(face[ok]):
+        sel = ok & (face == fc)
+        ax.scatter(x[sel], y[sel], marker="o", s=50, facecolors=fc, edgecolors="tab:blue",
+                   linewidths=1.3, zorder=3)
+    if highlight is not None:
+        ring = pts["candidate"].astype(str).isin([str(h) for h in highlight]).to_numpy(copy=True)
+        if highlight_hardware is not None and "hardware" in pts.columns:
+            ring = ring & pts["hardware"].astype(str).isin([str(h) for h in highlight_hardware]).to_numpy()
+        if ring.any():
+            ax.scatter(x[ring], y[ring], marker="o", s=180, facecolors="none",
+                       edgecolors="tab:orange", linewidths=2, zorder=2)
+    for xi, yi, label in zip(x, y, pts["_series"].astype(str)):
+        ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(5, 4), fontsize="x-small")
+    front = pareto_front(pts, cost_col, quality_col)
+    if len(front) >= 1:
+        ax.step(front[cost_col].to_numpy(float), front[quality_col].to_numpy(float), where="post",
+                color="tab:green", linewidth=1.5, zorder=1)
+    handles: list[Any] = [
+        Line2D([], [], color="tab:green", label="Pareto front (cheaper and better)"),
+        Line2D([], [], marker="o", linestyle="none", markerfacecolor="tab:blue",
+               markeredgecolor="tab:blue", label="measured / entered"),
+    ]
+    if "projected" in seen:
+        handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="none",
+                              markeredgecolor="tab:blue", label=PROJECTED_LABEL))
+    if "estimated" in seen:
+        handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="lightsteelblue",
+                              markeredgecolor="tab:blue", label=ESTIMATED_LABEL))
+    if bad_seen:
+        handles.append(Line2D([], [], marker="x", linestyle="none", color="tab:red",
+                              label="misses latency SLO / infeasible"))
+    ax.legend(handles=handles, fontsize="x-small", loc="best")
+    ax.margins(x=0.15, y=0.12)  # room for the point labels
+    _usd_formatter(ax, "x")
+    ax.set_xlabel("cost over the plan horizon (USD)")
+    ax.set_ylabel(quality_col)
+    ax.set_title("Quality vs cost", y=1.0, pad=6)
+    ax.grid(alpha=0.3)
+    notes = []
+    if no_quality:
+        notes.append(f"{no_quality} row(s) without a quality score")
+    if no_cost:
+        notes.append(f"{no_cost} row(s) without a cost (infeasible or unpriced)")
+    if notes:
+        ax.text(0.01, 0.01, "not shown: " + "; ".join(notes), transform=ax.transAxes,
+                fontsize="x-small", color="0.4")
+    return fig
+
+
+def energy_and_co2(plan: Any, ax: Axes | None = None, *,
+                   candidates: Sequence[str] | None = None,
+                   hardware: Sequence[str] | None = None) -> Figure:
+    """Energy (kWh, bars, left axis) and CO2 (kg, diamonds, right axis) per quarter.
+
+    Bars whose energy is not metered are hatched: ``estimated-tdp`` -> "estimated energy",
+    ``projected`` -> "projected energy". P10–P90 error bars on the energy when present.
+    """
+    df = _select(_frame(plan, "quarterly"), candidates, hardware)
+    _require(df, ("candidate", "quarter", "energy_kwh", "co2_kg"), "plan.quarterly")
+    fig, ax = _figure_and_axes(ax)
+    if df.empty:
+        _empty(ax, "no rows to show (check the candidate / hardware selection)")
+        return fig
+    seen, handles = _grouped_bars(ax, df, "quarter", "energy_kwh", band="energy_kwh",
+                                  hatch_by="energy")
+    ax.set_ylabel("energy per quarter (kWh, facility: x PUE)")
+    ax2 = ax.twinx()
+    df = df.assign(_series=_series_key(df))
+    xs = _quarter_order(df["quarter"])
+    pos = {x: i for i, x in enumerate(xs)}
+    series = list(pd.unique(df["_series"]))
+    width = 0.8 / max(len(series), 1)
+    colors = _colors(len(series))
+    for k, name in enumerate(series):
+        per_x = df[df["_series"] == name].groupby("quarter", sort=False)["co2_kg"].sum()
+        xpos = np.array([pos[x] for x in per_x.index], dtype=float) - 0.4 + width * (k + 0.5)
+        ax2.scatter(xpos, per_x.to_numpy(float), marker="D", s=28, color=colors[k],
+                    edgecolors="black", linewidths=0.6, zorder=4)
+    ax2.set_ylabel("CO2 per quarter (kg, diamonds)")
+    ax2.set_ylim(bottom=0)
+    ax.set_ylim(bottom=0)
+    ax.set_title("Energy and CO2 per quarter", y=1.0, pad=6)
+    handles = handles + [Line2D([], [], marker="D", linestyle="none", color="0.5",
+                                markeredgecolor="black", label="CO2 (right axis)")]
+    _legend_below(ax, handles + _energy_handles(seen))
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def instances_over_time(plan: Any, ax: Axes | None = None, *,
+                        candidates: Sequence[str] | None = None,
+                        hardware: Sequence[str] | None = None) -> Figure:
+    """Replicas (instances) per month, one step line per candidate (x hardware).
+
+    Projected rows are dashed, estimated dotted, and named in the legend.
+    """
+    df = _select(_frame(plan, "monthly"), candidates, hardware)
+    _require(df, ("candidate", "month", "instances"), "plan.monthly")
+    fig, ax = _figure_and_axes(ax)
+    if df.empty:
+        _empty(ax, "no rows to show (check the candidate / hardware selection)")
+        return fig
+    df = df.assign(_series=_series_key(df))
+    series = list(pd.unique(df["_series"]))
+    colors = _colors(len(series))
+    seen: set[str] = set()
+    months = _quarter_order(df["month"])
+    mpos = {m: i for i, m in enumerate(months)}
+    for k, name in enumerate(series):
+        g = df[df["_series"] == name]
+        per = g.groupby("month", sort=False)["instances"].sum()
+        x = np.array([mpos[m] for m in per.index], dtype=float)
+        order = np.argsort(x)
+        prov = _provenance_of(g)
+        if prov in _LINESTYLE:
+            seen.add(prov)
+        ax.step(x[order], per.to_numpy(float)[order], where="mid", color=colors[k],
+                linestyle=_LINESTYLE.get(prov, "-"), marker="o", markersize=3, label=str(name))
+    labels = [str(m) for m in months]
+    step = max(1, len(months) // 12)
+    ax.set_xticks(range(0, len(months), step), labels[::step])
+    ax.set_xlabel("month (0 = first month of the plan)")
+    ax.set_ylabel("instances (replicas)")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.set_title("Instances over time", y=1.0, pad=6)
+    handles, _ = ax.get_legend_handles_labels()
+    _legend_below(ax, handles + _provenance_handles(seen, kind="line"))
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _select(df: pd.DataFrame, candidates: Sequence[str] | None,
+            hardware: Sequence[str] | None) -> pd.DataFrame:
+    if candidates is not None:
+        df = df[df["candidate"].astype(str).isin([str(c) for c in candidates])]
+    if hardware is not None and "hardware" in df.columns:
+        hw = [hardware] if isinstance(hardware, str) else list(hardware)
+        df = df[df["hardware"].astype(str).isin([str(h) for h in hw])]
+    return df
+
+
+def _truthy(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and np.isnan(v):
+        return True  # unknown (e.g. no SLO given) is not a miss
+    return bool(v)
+
+
+def _empty(ax: Axes, msg: str) -> None:
+    ax.text(0.5, 0.5, msg, ha="center", va="center", transform=ax.transAxes, color="0.4",
+            wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+# --------------------------------------------------------------------------------------------
+# measurement figures
+# --------------------------------------------------------------------------------------------
+def _measurements(frame: pd.DataFrame, cols: tuple[str, ...], mode: str | None) -> pd.DataFrame:
+    """Validated rows with ``status == 'ok'`` (and ``mode`` when given)."""
+    df = normalize_measurements(frame, required=("candidate", "batch_size") + cols,
+                                source="measurements")
+    df = df[df["status"] == "ok"]
+    if mode is not None:
+        df = df[df["mode"] == mode]
+    return df
+
+
+def _lines_by_batch(ax: Axes, df: pd.DataFrame, y_col: str, *,
+                    band_col: str | None = None) -> set[str]:
+    df = df.assign(_series=_series_key(df))
+    series = list(pd.unique(df["_series"]))
+    colors = _colors(len(series))
+    seen: set[str] = set()
+    for k, name in enumerate(series):
+        g = df[df["_series"] == name].sort_values("batch_size")
+        prov = _provenance_of(g)
+        if prov in _LINESTYLE:
+            seen.add(prov)
+        x = g["batch_size"].to_numpy(float)
+        y = g[y_col].to_numpy(float)
+        ax.plot(x, y, marker="o", markersize=4, color=colors[k],
+                linestyle=_LINESTYLE.get(prov, "-"), label=str(name))
+        if band_col is not None:
+            b = g[band_col].to_numpy(float)
+            ok = np.isfinite(b) & np.isfinite(y)
+            if ok.any():
+                ax.fill_between(x[ok], y[ok], b[ok], color=colors[k], alpha=0.15, linewidth=0)
+    bs = df["batch_size"].to_numpy(float)
+    if bs.size and np.nanmin(bs) > 0 and np.nanmax(bs) / np.nanmin(bs) >= 8:
+        ax.set_xscale("log", base=2)
+        ticks = np.unique(bs)
+        ax.set_xticks(ticks, [f"{int(t)}" for t in ticks])
+    return seen
+
+
+def latency_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
+                     mode: str | None = "inference") -> Figure:
+    """Batch latency against batch size: p50 line with a shaded band up to p95 (when p50 is
+    known; otherwise the p95 line alone). Estimated/projected rows are dotted/dashed."""
+    df = _measurements(frame, ("latency_p95_ms",), mode)
+    fig, ax = _figure_and_axes(ax)
+    if df.empty:
+        _empty(ax, f"no {mode or ''} measurements")
+        return fig
+    has_p50 = df["latency_p50_ms"].notna().all()
+    if has_p50:
+        seen = _lines_by_batch(ax, df, "latency_p50_ms", band_col="latency_p95_ms")
+        ax.set_ylabel("batch latency (ms): p50 line, band to p95")
+    else:
+        seen = _lines_by_batch(ax, df, "latency_p95_ms")
+        ax.set_ylabel("batch latency p95 (ms)")
+    ax.set_xlabel("batch size")
+    ax.set_title("Latency vs batch size" + (f" ({mode})" if mode else ""), y=1.0, pad=6)
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + _provenance_handles(seen, kind="line"), fontsize="small")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def throughput_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
+                        mode: str | None = "inference") -> Figure:
+    """Throughput (items/s) against batch size, one line per candidate (x hardware)."""
+    df = _measurements(frame, ("throughput_items_per_s",), mode)
+    fig, ax = _figure_and_axes(ax)
+    if df.empty:
+        _empty(ax, f"no {mode or ''} measurements")
+        return fig
+    seen = _lines_by_batch(ax, df, "throughput_items_per_s")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("throughput (items/s)")
+    ax.set_title("Throughput vs batch size" + (f" ({mode})" if mode else ""), y=1.0, pad=6)
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + _provenance_handles(seen, kind="line"), fontsize="small")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def energy_per_item(frame: pd.DataFrame, ax: Axes | None = None, *,
+                    mode: str | None = "inference", batch_size: int | None = None) -> Figure:
+    """Energy per item (J) per candidate x hardware at one batch size, labelled by source.
+
+    Uses ``batch_size`` when given, else each series' largest measured batch. Each bar is
+    labelled with its ``energy_source`` and batch size; non-metered sources are hatched and
+    named in the legend ("estimated energy" / "projected energy"). When
+    ``energy_above_idle_per_item_j`` is known, the share above idle is drawn as a darker inner bar.
+    """
+    df = _measurements(frame, ("energy_per_item_j",), mode)
+    fig, ax = _figure_and_axes(ax)
+    if batch_size is not None:
+        df = df[df["batch_size"] == batch_size]
+    if df.empty:
+        _empty(ax, "no measurements" + (f" at batch size {batch_size}" if batch_size else ""))
+        return fig
+    df = df.assign(_series=_series_key(df))
+    # one row per series: the requested batch or the largest
+    rows = df.sort_values("batch_size").groupby("_series", sort=False).tail(1)
+    rows = rows.set_index("_series").loc[list(pd.unique(df["_series"]))].reset_index()
+    colors = _colors(len(rows))
+    x = np.arange(len(rows))
+    y = rows["energy_per_item_j"].to_numpy(float)
+    hatches = [_ENERGY_HATCH.get(s) for s in rows["energy_source"].astype(str)]
+    bars = ax.bar(x, y, color=colors, edgecolor="0.25", linewidth=0.6)
+    for b, h in zip(bars, hatches):
+        if h:
+            b.set_hatch(h)
+    above = rows["energy_above_idle_per_item_j"].to_numpy(float)
+    if np.isfinite(above).any():
+        ax.bar(x, np.where(np.isfinite(above), above, 0.0), width=0.4, color="black", alpha=0.35,
+               label="above idle")
+    labels = [f"{s}\nbatch {int(b)}" for s, b in zip(rows["energy_source"], rows["batch_size"])]
+    ax.bar_label(bars, labels=labels, fontsize="x-small", padding=2)
+    ax.set_xticks(x, rows["_series"].astype(str), rotation=20, ha="right")
+    ax.set_ylabel("energy per item (J, idle included)")
+    ax.set_title("Energy per item" + (f" ({mode})" if mode else ""), y=1.0, pad=6)
+    ax.set_ylim(0, (np.nanmax(y) if np.isfinite(y).any() else 1.0) * 1.25 or 1.0)
+    handles, _ = ax.get_legend_handles_labels()
+    handles += _energy_handles(set(rows["energy_source"].astype(str)))
+    if handles:
+        ax.legend(handles=handles, fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
+    return fig

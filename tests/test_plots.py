@@ -1,0 +1,218 @@
+"""Plots: pyplot-free Figures, provenance labelling, P10–P90 bands and the Pareto front."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (only to check that nothing registers with it)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.container import ErrorbarContainer  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from effplan import plots  # noqa: E402
+from effplan.errors import ValidationError  # noqa: E402
+
+from effplan.planning import InferenceWorkload, Prices  # noqa: E402
+from effplan.planning import plan as make_real_plan  # noqa: E402
+
+
+def hand_measurements() -> pd.DataFrame:
+    """Two candidates typed in by hand on a machine that is not in the catalog."""
+    return pd.DataFrame({
+        "candidate": ["small", "small", "large", "large"],
+        "hardware": "lab-cpu",
+        "mode": "inference",
+        "batch_size": [1, 8, 1, 8],
+        "latency_p50_ms": [3.0, 8.0, 15.0, 40.0],
+        "latency_p95_ms": [4.0, 10.0, 20.0, 50.0],
+        "throughput_items_per_s": [300.0, 1000.0, 60.0, 200.0],
+        "energy_per_item_j": [1.0, 0.5, 2.5, 1.25],
+        "idle_power_w": 20.0,
+        "flops_per_item": [2e9, 2e9, 1e10, 1e10],
+        "quality": [0.90, 0.90, 0.95, 0.95],
+        "provenance": "entered",
+        "energy_source": "entered",
+    })
+
+
+def make_plan(samples: int = 0, project_to: tuple[str, ...] = ()):
+    """The real planner on the hand-typed rows: 1000 req/s, 50% utilization, $2/h."""
+    return make_real_plan(
+        hand_measurements(),
+        inference=InferenceWorkload(requests_per_day=86_400_000, target_utilization=0.5),
+        prices=Prices(price_per_hour={"lab-cpu": 2.0}, grid_gco2_per_kwh=400),
+        hardware=list(project_to) or None, samples=samples, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _no_pyplot_figures():
+    """Every test here must leave pyplot's figure registry empty."""
+    plt.close("all")
+    yield
+    assert plt.get_fignums() == [], "a plot function created a pyplot figure"
+
+
+def _legend_texts(fig: Figure) -> list[str]:
+    out = []
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if leg is not None:
+            out += [t.get_text() for t in leg.get_texts()]
+    return out
+
+
+def _render(fig: Figure) -> None:
+    """Draw to a PNG in memory: catches errors that only show at draw time."""
+    import io
+
+    fig.savefig(io.BytesIO(), format="png", dpi=40)
+
+
+# ------------------------------------------------------------------------------ Pareto
+def test_pareto_front_hand_computed_points():
+    pts = pd.DataFrame({
+        "name": ["a", "b", "c", "d", "e", "f"],
+        "cost_usd": [10.0, 20.0, 15.0, 30.0, 20.0, 5.0],
+        "quality": [0.80, 0.90, 0.70, 0.95, 0.85, 0.60],
+    })
+    # a(10,.80) beats c(15,.70); b(20,.90) beats e(20,.85); f is cheapest; d is best.
+    front = plots.pareto_front(pts, "cost_usd", "quality")
+    assert list(front["name"]) == ["f", "a", "b", "d"]
+    assert list(front.index) == [5, 0, 1, 3]  # original index kept, sorted by cost
+
+
+def test_pareto_front_ties_nan_and_single_point():
+    pts = pd.DataFrame({"cost_usd": [1.0, 1.0, 2.0, np.nan, 1.0],
+                        "quality": [0.5, 0.5, 0.5, 0.99, np.nan]})
+    front = plots.pareto_front(pts)
+    # two identical points do not dominate each other; (2, .5) is dominated; NaNs dropped
+    assert list(front.index) == [0, 1]
+    one = plots.pareto_front(pts.iloc[[2]])
+    assert list(one.index) == [2]
+    with pytest.raises(ValidationError, match="quality"):
+        plots.pareto_front(pts.drop(columns="quality"))
+
+
+def test_pareto_front_same_cost_keeps_only_best_quality():
+    pts = pd.DataFrame({"c": [3.0, 3.0, 4.0], "q": [0.7, 0.9, 0.95]})
+    assert list(plots.pareto_front(pts, "c", "q").index) == [1, 2]
+
+
+# ------------------------------------------------------------------------------ plan figures
+@pytest.mark.parametrize("samples", [0, 64])
+def test_plan_figures_build_for_deterministic_and_mc_plans(samples):
+    plan = make_plan(samples=samples)
+    for fn in (plots.cost_per_quarter, plots.quality_vs_cost, plots.energy_and_co2,
+               plots.instances_over_time):
+        fig = fn(plan)
+        assert isinstance(fig, Figure)
+        assert fig.axes, fn.__name__
+        _render(fig)
+
+
+def test_cost_per_quarter_bars_error_bands_and_values():
+    plan = make_plan(samples=64)
+    q = plan.quarterly
+    fig = plots.cost_per_quarter(plan)
+    ax = fig.axes[0]
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches if p.get_height() > 0)
+    assert heights == sorted(round(v, 6) for v in q["cost_usd"] if v > 0)
+    assert any(isinstance(c, ErrorbarContainer) for c in ax.containers), "no P10–P90 bars"
+    assert any("P10" in t for t in _legend_texts(fig)) or "P10" in ax.get_title()
+    # deterministic plan: no error bars
+    fig0 = plots.cost_per_quarter(make_plan(samples=0))
+    assert not any(isinstance(c, ErrorbarContainer) for c in fig0.axes[0].containers)
+
+
+def test_projected_rows_get_the_projected_label():
+    plan = make_plan(samples=0, project_to=("A100 80GB",))
+    assert (plan.quarterly["provenance"] == "projected").any()
+    for fn in (plots.cost_per_quarter, plots.instances_over_time, plots.quality_vs_cost):
+        texts = _legend_texts(fn(plan))
+        assert any("projected" in t for t in texts), (fn.__name__, texts)
+    energy_texts = _legend_texts(plots.energy_and_co2(plan))
+    assert any("projected energy" in t or "estimated energy" in t for t in energy_texts)
+    # the projected bars are hatched, the measured ones are not
+    ax = plots.cost_per_quarter(plan).axes[0]
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert hatched and len(hatched) < len(ax.patches)
+
+
+def test_plan_without_projection_has_no_projected_label():
+    plan = make_plan(samples=0)
+    assert not (plan.quarterly["provenance"] == "projected").any()
+    assert not any("projected" in t for t in _legend_texts(plots.cost_per_quarter(plan)))
+
+
+def test_quality_vs_cost_draws_pareto_line_through_front():
+    plan = make_plan(samples=0)
+    fig = plots.quality_vs_cost(plan)
+    ax = fig.axes[0]
+    front = plots.pareto_front(plan.summary, "cost_usd", "quality")
+    line = [ln for ln in ax.get_lines() if ln.get_color() == "tab:green"]
+    assert len(line) == 1
+    xs = np.unique(line[0].get_xdata())
+    np.testing.assert_allclose(np.sort(xs), np.sort(front["cost_usd"].to_numpy(float)))
+
+
+def test_filters_and_ax_argument():
+    plan = make_plan(samples=0)
+    fig = Figure()
+    ax = fig.add_subplot()
+    out = plots.cost_per_quarter(plan, ax=ax, candidates=["small"])
+    assert out is fig
+    labels = [t for t in _legend_texts(fig)]
+    assert "small" in labels and "large" not in labels
+    empty = plots.cost_per_quarter(plan, candidates=["nope"])
+    assert any("no rows" in t.get_text() for t in empty.axes[0].texts)
+    with pytest.raises(ValidationError, match="plan"):
+        plots.cost_per_quarter(object())
+
+
+# ------------------------------------------------------------------------------ measurement figures
+def test_measurement_figures_build_and_label_energy_source():
+    m = hand_measurements()
+    m.loc[m["candidate"] == "large", "energy_source"] = "estimated-tdp"
+    for fn in (plots.latency_vs_batch, plots.throughput_vs_batch, plots.energy_per_item):
+        fig = fn(m)
+        assert isinstance(fig, Figure)
+        _render(fig)
+    fig = plots.energy_per_item(m)
+    ax = fig.axes[0]
+    bar_texts = [t.get_text() for t in ax.texts]
+    assert any("estimated-tdp" in t for t in bar_texts)
+    assert any("entered" in t for t in bar_texts)
+    assert any("estimated energy" in t for t in _legend_texts(fig))
+    # largest batch per candidate: small@8 -> 0.5 J, large@8 -> 1.25 J (hand-typed)
+    heights = sorted(p.get_height() for p in ax.patches if p.get_width() > 0.5)
+    assert heights == pytest.approx([0.5, 1.25])
+
+
+def test_latency_vs_batch_plots_hand_values_and_marks_estimated_rows():
+    m = hand_measurements()
+    m.loc[m["candidate"] == "large", "provenance"] = "estimated"
+    fig = plots.latency_vs_batch(m)
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    np.testing.assert_allclose(lines["small"].get_ydata(), [3.0, 8.0])  # p50 line
+    np.testing.assert_allclose(lines["small"].get_xdata(), [1.0, 8.0])
+    # band from p50 up to p95: the top of small's band is its p95 (4, 10)
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].max() == pytest.approx(10.0)
+    assert lines["large"].get_linestyle() == ":"
+    assert lines["small"].get_linestyle() == "-"
+    assert any("estimated" in t for t in _legend_texts(fig))
+    # without p50 the p95 line alone is drawn
+    fig2 = plots.latency_vs_batch(m.drop(columns="latency_p50_ms"))
+    lines2 = {ln.get_label(): ln for ln in fig2.axes[0].get_lines()}
+    np.testing.assert_allclose(lines2["small"].get_ydata(), [4.0, 10.0])
+    assert not fig2.axes[0].collections
+
+
+def test_throughput_vs_batch_rejects_a_bad_frame():
+    with pytest.raises(ValidationError, match="throughput_items_per_s"):
+        plots.throughput_vs_batch(pd.DataFrame({"candidate": ["a"], "batch_size": [1]}))
