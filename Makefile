@@ -30,8 +30,11 @@ test: setup
 report: setup
 	$(BIN)/python -m effplan.report --params reports.yaml --out reports
 
+# Voila serves the dashboard notebook as an app (no code shown). It has no --allow-root flag:
+# unlike JupyterLab it does not refuse to run as root. VOILA_IP=0.0.0.0 to serve other machines.
+VOILA_IP ?= 127.0.0.1
 app: setup
-	$(BIN)/voila notebooks/04_quarterly_what_if.ipynb --no-browser $(ROOT_FLAG)
+	$(BIN)/voila notebooks/04_quarterly_what_if.ipynb --no-browser --Voila.ip=$(VOILA_IP)
 
 clean:
 	rm -rf $(VENV) reports build dist *.egg-info
