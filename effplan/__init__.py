@@ -42,9 +42,9 @@ _EXPORTS: dict[str, str] = {
 }
 
 _SUBMODULES = ("examples", "store", "widgets", "schema", "catalog", "flops", "energy", "measurement",
-               "planning", "hardware", "candidates", "plots", "report", "errors")
+               "planning", "hardware", "candidates", "plots", "report", "notebook", "cli", "errors")
 
-__all__ = sorted(_EXPORTS) + ["examples", "store", "widgets", "__version__"]
+__all__ = sorted(_EXPORTS) + ["examples", "store", "plots", "widgets", "notebook", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

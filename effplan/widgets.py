@@ -124,8 +124,9 @@ class BudgetDashboard:
     ----------
     measurements:
         The tidy measurements frame (:mod:`effplan.schema`) or anything with ``to_frame()``.
-    inference, training, prices, hardware, samples, seed:
-        Passed to :func:`effplan.plan`. ``inference`` and ``prices`` give the starting values
+    inference, training, prices, hardware, samples, seed, catalog:
+        Passed to :func:`effplan.plan` (``catalog=load_catalog(include_this_machine=True)``
+        prices the machine you measured on). ``inference`` and ``prices`` give the starting values
         of the controls (defaults: ``InferenceWorkload(requests_per_day=100_000)`` and
         ``Prices()``); ``hardware`` lists catalog hardware to project to besides the measured.
     export_dir:
@@ -143,7 +144,7 @@ class BudgetDashboard:
 
     def __init__(self, measurements: Any, *, inference: Any = None, training: Any = None,
                  prices: Any = None, hardware: Any = None, samples: int = 200, seed: int = 0,
-                 export_dir: str | Path = "exports") -> None:
+                 catalog: Any = None, export_dir: str | Path = "exports") -> None:
         import ipywidgets as w
 
         pm = _plan_module()
@@ -160,6 +161,7 @@ class BudgetDashboard:
         self._hardware_arg = hardware
         self.samples = int(samples)
         self.seed = int(seed)
+        self.catalog = catalog
         self.export_dir = Path(export_dir)
 
         self.table: pd.DataFrame = pd.DataFrame()
@@ -314,7 +316,7 @@ class BudgetDashboard:
             warnings.simplefilter("always", EffplanWarning)
             new_plan = pm.plan(self.measurements, inference=inference, training=self._training,
                                prices=prices, hardware=self._hardware_arg, samples=self.samples,
-                               seed=self.seed)
+                               seed=self.seed, catalog=self.catalog)
         self.warnings = [str(wm.message) for wm in caught if issubclass(wm.category, EffplanWarning)]
         for wm in caught:  # anything not ours goes on to the usual handlers
             if not issubclass(wm.category, EffplanWarning):

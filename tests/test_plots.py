@@ -15,28 +15,9 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from effplan import plots  # noqa: E402
 from effplan.errors import ValidationError  # noqa: E402
-
 from effplan.planning import InferenceWorkload, Prices  # noqa: E402
 from effplan.planning import plan as make_real_plan  # noqa: E402
-
-
-def hand_measurements() -> pd.DataFrame:
-    """Two candidates typed in by hand on a machine that is not in the catalog."""
-    return pd.DataFrame({
-        "candidate": ["small", "small", "large", "large"],
-        "hardware": "lab-cpu",
-        "mode": "inference",
-        "batch_size": [1, 8, 1, 8],
-        "latency_p50_ms": [3.0, 8.0, 15.0, 40.0],
-        "latency_p95_ms": [4.0, 10.0, 20.0, 50.0],
-        "throughput_items_per_s": [300.0, 1000.0, 60.0, 200.0],
-        "energy_per_item_j": [1.0, 0.5, 2.5, 1.25],
-        "idle_power_w": 20.0,
-        "flops_per_item": [2e9, 2e9, 1e10, 1e10],
-        "quality": [0.90, 0.90, 0.95, 0.95],
-        "provenance": "entered",
-        "energy_source": "entered",
-    })
+from handtyped import hand_measurements  # noqa: E402
 
 
 def make_plan(samples: int = 0, project_to: tuple[str, ...] = ()):

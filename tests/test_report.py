@@ -127,7 +127,7 @@ def _tiny_notebook(path: Path) -> None:
     params.metadata["tags"] = ["parameters"]
     nb = new_notebook(cells=[
         new_markdown_cell("# Tiny"), params,
-        new_code_cell("from effplan.report import show\nimport pandas as pd\n"
+        new_code_cell("from effplan.notebook import show\nimport pandas as pd\n"
                       "from matplotlib.figure import Figure\n"
                       "fig = Figure(); fig.add_subplot().plot([0, 1], [0, factor])\n"
                       "show(pd.DataFrame({'label': [label], 'value': [factor * 21]}))\nshow(fig)")])
@@ -154,7 +154,7 @@ def test_cli_runs_and_exports_a_notebook(tmp_path, monkeypatch, capsys):
     assert "<td>63</td>" in html  # 3 * 21, the parameter reached the kernel
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) == 1
     assert report.remote_scripts(html) == []
-    assert "from effplan.report import show" not in html
+    assert "from effplan.notebook import show" not in html
 
 
 @pytest.mark.slow

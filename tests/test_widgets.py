@@ -23,31 +23,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from effplan.errors import ValidationError  # noqa: E402
 from effplan.planning import InferenceWorkload, Prices  # noqa: E402
 from effplan.widgets import ALL_HARDWARE, BudgetDashboard, budget_table, parse_price  # noqa: E402
+from handtyped import hand_measurements  # noqa: E402
 
 HOURS = 730.0
-
-
-def hand_measurements() -> pd.DataFrame:
-    """Two candidates typed in by hand on a machine that is not in the catalog.
-
-    small: batch 1 -> 300 items/s (p95 4 ms), batch 8 -> 1000 items/s (p95 10 ms)
-    large: batch 1 ->  60 items/s (p95 20 ms), batch 8 ->  200 items/s (p95 50 ms)
-    """
-    return pd.DataFrame({
-        "candidate": ["small", "small", "large", "large"],
-        "hardware": "lab-cpu",
-        "mode": "inference",
-        "batch_size": [1, 8, 1, 8],
-        "latency_p50_ms": [3.0, 8.0, 15.0, 40.0],
-        "latency_p95_ms": [4.0, 10.0, 20.0, 50.0],
-        "throughput_items_per_s": [300.0, 1000.0, 60.0, 200.0],
-        "energy_per_item_j": [1.0, 0.5, 2.5, 1.25],
-        "idle_power_w": 20.0,
-        "flops_per_item": [2e9, 2e9, 1e10, 1e10],
-        "quality": [0.90, 0.90, 0.95, 0.95],
-        "provenance": "entered",
-        "energy_source": "entered",
-    })
 
 
 # 86.4 M requests/day = 1000 requests/s on average; one item per request; peak = average.
@@ -317,3 +295,19 @@ def test_budget_table_on_a_plan_directly(dash):
     assert list(t["candidate"]) == ["large"]
     assert t.attrs["total_usd"] == pytest.approx(4 * quarter_cost(10, 2.0))
     assert budget_table(dash.plan, ["nope"], None).attrs["rows_in_total"] == 0
+
+
+def test_catalog_argument_prices_hardware_from_a_users_catalog(tmp_path):
+    """A user's catalog that lists 'lab-cpu' at $3/h prices it without Prices overrides:
+    small needs 2 instances (see the starting budget) -> Q1 = 3 x 2 x 730 x 3 = 13,140 USD."""
+    from effplan.catalog import load_catalog
+
+    cat = load_catalog()
+    extra = cat[cat["name"] == "AWS c7i.4xlarge"].copy()
+    extra["name"], extra["aliases"], extra["price_per_hour_usd"] = "lab-cpu", "", 3.0
+    d = BudgetDashboard(
+        hand_measurements(),
+        inference=InferenceWorkload(requests_per_day=START_RPD, target_utilization=0.5),
+        samples=0, catalog=pd.concat([cat, extra], ignore_index=True),
+        export_dir=tmp_path / "exports")
+    assert row(d, "small")["Q1"] == pytest.approx(quarter_cost(2, 3.0)) == 13_140.0
