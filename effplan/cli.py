@@ -45,6 +45,7 @@ def _measure(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     from . import store
+    from .catalog import load_catalog
     from .planning import InferenceWorkload, Prices, TrainingWorkload, plan
 
     frame = store.load(args.results)
@@ -59,7 +60,9 @@ def _plan(args: argparse.Namespace) -> int:
                                     epochs=args.training_epochs)
     prices = Prices(pue=args.pue, grid_region=args.grid_region)
     p = plan(frame, inference=inference, training=training, prices=prices,
-             hardware=args.hardware or None, samples=args.samples, seed=args.seed)
+             hardware=args.hardware or None, samples=args.samples, seed=args.seed,
+             # the catalog plus a row for this machine, so results measured here are priced
+             catalog=load_catalog(args.catalog, include_this_machine=True))
     print(p.summary.to_string(index=False))
     if args.out:
         written = p.to_csv(args.out)
@@ -109,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hardware", nargs="*", default=[], help="catalog hardware to project to")
     p.add_argument("--pue", type=float, default=1.0)
     p.add_argument("--grid-region", default="world")
+    p.add_argument("--catalog", default=None, help="your own hardware catalog CSV")
     p.add_argument("--training-runs-per-quarter", type=float, default=0)
     p.add_argument("--training-items-per-run", type=float, default=0)
     p.add_argument("--training-epochs", type=float, default=1)

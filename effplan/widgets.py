@@ -169,6 +169,7 @@ class BudgetDashboard:
         self.error: str = ""
         self.warnings: list[str] = []
         self.last_update_ms = float("nan")
+        self.last_numbers_ms = float("nan")
         self.last_plan_ms = float("nan")
         self.last_draw_ms = float("nan")
         self._hold = False
@@ -502,22 +503,30 @@ class BudgetDashboard:
     def _redraw_timed(self, *, plan_ms: float, t0: float | None = None) -> None:
         t0 = time.perf_counter() if t0 is None else t0
         t_draw = time.perf_counter()
-        self._redraw()
+        # Numbers first: the table and total reach the page as soon as their values are set,
+        # before the (slower) charts are rendered.
+        self._redraw_numbers()
+        self.last_numbers_ms = (time.perf_counter() - t0) * 1e3
+        self._redraw_charts()
         t1 = time.perf_counter()
         self.last_plan_ms = plan_ms
         self.last_draw_ms = (t1 - t_draw) * 1e3
         self.last_update_ms = (t1 - t0) * 1e3
         self._status_html.value = (
             f'<small style="color:#666">updated in {self.last_update_ms:.0f} ms '
-            f"(plan {self.last_plan_ms:.0f} ms, draw {self.last_draw_ms:.0f} ms); "
+            f"(plan {self.last_plan_ms:.0f} ms, table and total after {self.last_numbers_ms:.0f} ms, "
+            f"draw {self.last_draw_ms:.0f} ms); "
             f"{self.samples} Monte-Carlo samples, seed {self.seed}</small>")
 
-    def _redraw(self) -> None:
+    def _redraw_numbers(self) -> None:
         cands, hw = self.selection()
         self.table = budget_table(self.plan, cands, hw)
         self.total_usd = float(self.table.attrs["total_usd"])
         self._table_html.value = _table_html(self.table)
         self._total_html.value = self._total_markup(hw)
+
+    def _redraw_charts(self) -> None:
+        cands, hw = self.selection()
         fig = self._figs["cost"]
         fig.clear()
         ax = fig.add_subplot()
