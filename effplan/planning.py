@@ -360,6 +360,7 @@ def load_grid() -> pd.DataFrame:
     return _grid_cached().copy()
 
 
+@functools.lru_cache(maxsize=64)
 def _grid_row(region: str) -> pd.Series:
     grid = _grid_cached()
     key = str(region).strip().lower()
@@ -598,8 +599,18 @@ class Plan:
         t = "" if self.training is None else f", training rows={len(self.training)}"
         return f"Plan({n} candidate x hardware options, {feas} feasible, months={self.inputs.get('months')}{t})"
 
+    #: the summary columns a notebook shows for a Plan (all columns stay in ``summary``)
+    _REPR_COLUMNS = ("candidate", "hardware", "provenance", "energy_source", "feasible",
+                     "batch_size", "latency_p95_ms", "instances_max", "cost_usd",
+                     "cost_per_1k_requests_usd", "energy_kwh", "co2_kg", "quality",
+                     "training_cost_usd")
+
     def _repr_html_(self) -> str:
-        return f"<p>{self!r}</p>" + self.summary.to_html(index=False, max_rows=30)
+        cols = [c for c in self._REPR_COLUMNS if c in self.summary.columns]
+        return (f"<p>{self!r} &mdash; totals over the horizon; every column is in "
+                "<code>.summary</code>, <code>.quarterly</code>, <code>.monthly</code></p>"
+                + self.summary[cols].to_html(index=False, max_rows=30, float_format="{:,.4g}".format,
+                                             na_rep="n/a"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -867,7 +878,27 @@ def _with_projection(df: pd.DataFrame, mode: str, targets: list[str], cat: pd.Da
     return pd.concat([meas, proj], ignore_index=True)
 
 
+_CHOSEN: dict[tuple, tuple[pd.DataFrame, pd.DataFrame]] = {}
+
+
 def _choose(rows: pd.DataFrame, slo_ms: float | None, order: list[str]) -> pd.DataFrame:
+    """:func:`_choose_uncached`, memoized for the shared prepared frames of :func:`_prepare`.
+
+    A what-if that changes traffic, growth or prices keeps the latency target, so the chosen
+    batches are reused. The cache holds a reference to ``rows`` (so its id cannot be reused by
+    another frame) and hands out copies (callers add columns).
+    """
+    key = (id(rows), slo_ms, tuple(order))
+    hit = _CHOSEN.get(key)
+    if hit is None or hit[0] is not rows:
+        if len(_CHOSEN) >= 16:
+            _CHOSEN.pop(next(iter(_CHOSEN)))
+        hit = (rows, _choose_uncached(rows, slo_ms, order))
+        _CHOSEN[key] = hit
+    return hit[1].copy()
+
+
+def _choose_uncached(rows: pd.DataFrame, slo_ms: float | None, order: list[str]) -> pd.DataFrame:
     """Pick the batch per candidate x hardware (see module docstring); flag infeasible ones."""
     keys = ["candidate", "hardware"]
     rows = rows.copy()
