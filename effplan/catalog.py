@@ -36,7 +36,9 @@ import importlib.resources
 import math
 import warnings
 from os import PathLike
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -55,6 +57,13 @@ FIGURE_SOURCES: dict[str, tuple[str, str]] = {
     "price_per_hour_usd": ("price_source", "price_date"),
     "capex_usd": ("capex_source", "capex_date"),
 }
+
+#: Assumed share of rated power a device draws when idle, by kind. Used where idle power cannot
+#: be measured: the ``estimated-tdp`` energy backend and projection to catalog hardware. Server
+#: CPUs idle at roughly a quarter to a third of TDP, data-centre GPUs at roughly 10-20% of their
+#: board power (vendor idle figures, e.g. H100 SXM ~70-100 W of 700 W) -- an assumption, labelled
+#: as such wherever it is used.
+IDLE_POWER_FRACTION: Mapping[str, float] = MappingProxyType({"gpu": 0.15, "cpu": 0.3})
 
 #: numeric columns (NaN allowed = unknown), in file order
 NUMERIC_COLUMNS: tuple[str, ...] = ("cores",) + tuple(FIGURE_SOURCES)

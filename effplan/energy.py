@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .catalog import IDLE_POWER_FRACTION
 from .errors import EffplanError, EnergyBackendError, EnergyFallbackWarning, ValidationError
 from .hardware import (
     NvmlNotSupportedError,
@@ -406,19 +407,22 @@ class EstimatedTdpBackend(EnergyBackend):
 
         n_cpus      = CPUs this process may use (affinity / container limit)
         utilization = clip(delta_cpu_s / (duration_s * n_cpus), 0, 1)
-        avg_power_w = rated_power_w * utilization
+        avg_power_w = rated_power_w * (idle_fraction + (1 - idle_fraction) * utilization)
         energy_j    = avg_power_w * duration_s
 
     where ``delta_cpu_s`` is this process's user + system CPU time over the window (psutil;
     all threads, e.g. torch's intra-op pool). ``rated_power_w`` is ``rated_power_w=`` when given,
     else the catalog's figure for the CPU model with ``cores=n_cpus`` (an unknown CPU gets
-    ``n_cpus`` x the catalog's generic per-core figure). Idle power is not added: an idle process
-    estimates ~0 W. In a container on part of a big CPU, a known model's whole-chip TDP over
-    ``n_cpus`` overstates the power; pass ``rated_power_w`` for the cores you have.
+    ``n_cpus`` x the catalog's generic per-core figure). ``idle_fraction`` is the assumed share
+    of rated power drawn at idle (:data:`effplan.catalog.IDLE_POWER_FRACTION`: 0.3 for a CPU,
+    0.15 for a GPU), so an idle machine is not estimated at 0 W. In a container on part of a big
+    CPU, a known model's whole-chip TDP over ``n_cpus`` overstates the power; pass
+    ``rated_power_w`` for the cores you have.
 
     For a CUDA device without NVML, GPU utilization cannot be measured: ``utilization=
     "assumed-busy"`` takes the GPU as fully busy (``avg_power_w = rated_power_w``, an upper
-    bound), and ``"assumed-idle"`` (idle measurement) gives 0 W; ``details`` says which.
+    bound), and ``"assumed-idle"`` (idle measurement) gives the idle fraction of rated power;
+    ``details`` says which.
     """
 
     name = "estimated-tdp"
@@ -427,9 +431,15 @@ class EstimatedTdpBackend(EnergyBackend):
 
     def __init__(self, device_name: str, *, rated_power_w: float | None = None,
                  rated_power_source: str = "given (rated_power_w=)", utilization: str = "cpu-time",
-                 cpu_times: Callable[[], float] | None = None, n_cpus: int | None = None) -> None:
+                 cpu_times: Callable[[], float] | None = None, n_cpus: int | None = None,
+                 idle_fraction: float | None = None) -> None:
         if utilization not in ("cpu-time", "assumed-busy", "assumed-idle"):
             raise ValidationError("utilization", f"{utilization!r} is not cpu-time|assumed-busy|assumed-idle")
+        if idle_fraction is None:
+            idle_fraction = IDLE_POWER_FRACTION["cpu" if utilization == "cpu-time" else "gpu"]
+        if not (0.0 <= float(idle_fraction) <= 1.0):
+            raise ValidationError("idle_fraction", f"must be in [0, 1], got {idle_fraction!r}")
+        self.idle_fraction = float(idle_fraction)
         if rated_power_w is not None:
             rated_power_w = float(rated_power_w)
             if not (math.isfinite(rated_power_w) and rated_power_w > 0):
@@ -467,7 +477,9 @@ class EstimatedTdpBackend(EnergyBackend):
             util = 1.0 if self.utilization_basis == "assumed-busy" else 0.0
         self._cpu0 = None
         details["utilization"] = util
-        return rated * util * max(0.0, duration_s), details
+        details["idle_fraction"] = self.idle_fraction
+        power = rated * (self.idle_fraction + (1.0 - self.idle_fraction) * util)
+        return power * max(0.0, duration_s), details
 
 
 # --------------------------------------------------------------------------------------------
@@ -701,9 +713,10 @@ def measure_idle_power(device: Any = "auto", seconds: float = 0.5, *,
     """Average power of ``device`` while this process sleeps for ``seconds``.
 
     For a CUDA device NVML power sampling is preferred (the energy counter's 100 ms steps are
-    coarse for a short idle window). Estimated idle power is rated power x this process's CPU
-    utilization while sleeping (about 0 W) on a CPU, and 0 W for a GPU without NVML (its idle
-    power is unknown; every joule then counts as above idle). The source says which.
+    coarse for a short idle window). Estimated idle power (``estimated-tdp``) is rated power x
+    (idle fraction + the rest x this process's CPU utilization while sleeping, about 0) on a CPU,
+    and the idle fraction of rated power for a GPU without NVML (see
+    :class:`EstimatedTdpBackend`). The source says which.
     """
     if not (seconds > 0 and math.isfinite(seconds)):
         raise ValidationError("seconds", f"idle window must be a positive number of seconds, got {seconds!r}")

@@ -144,10 +144,11 @@ def test_estimate_exact_arithmetic_with_fake_clock_and_cpu_times(monkeypatch, no
     with meter as m:
         pass
     assert len(rec) == 1
-    # utilization = 1.5 CPU-s / (2 s x 4 CPUs) = 0.1875; power = 120 W x 0.1875 = 22.5 W; 2 s -> 45 J
+    # utilization = 1.5 CPU-s / (2 s x 4 CPUs) = 0.1875; CPU idle fraction 0.3:
+    # power = 120 W x (0.3 + 0.7 x 0.1875) = 120 x 0.43125 = 51.75 W; 2 s -> 103.5 J
     assert m.duration_s == 2.0
-    assert m.avg_power_w == pytest.approx(22.5, rel=1e-12)
-    assert m.energy_j == pytest.approx(45.0, rel=1e-12)
+    assert m.avg_power_w == pytest.approx(51.75, rel=1e-12)
+    assert m.energy_j == pytest.approx(103.5, rel=1e-12)
     assert (m.source, m.provenance) == ("estimated-tdp", "estimated")
     assert "powercap" in m.fallback_reason
     r = m.reading
@@ -194,7 +195,8 @@ def test_catalog_lookup_cpu_time_is_not_charged_to_the_window(monkeypatch):
     backend = EstimatedTdpBackend("Some CPU", cpu_times=lambda: cpu["s"], n_cpus=1)
     with EnergyMeter("cpu", backend=backend, clock=fake_clock(0.0, 1.0)) as m:
         cpu["s"] += 0.25
-    assert m.energy_j == pytest.approx(25.0)  # 100 W x 0.25 CPU-s / (1 s x 1 CPU) x 1 s
+    # utilization 0.25 CPU-s / (1 s x 1 CPU) = 0.25; 100 W x (0.3 + 0.7 x 0.25) x 1 s = 47.5 J
+    assert m.energy_j == pytest.approx(47.5)
 
 
 def test_forced_estimate_does_not_warn_and_catalog_failure_says_what_to_do(monkeypatch):
@@ -244,7 +246,8 @@ def test_rapl_unreadable_falls_back_with_one_warning(tmp_path, monkeypatch):
                          cpu_times=fake_clock(0.0, 0.25)) as m:
             pass
     assert len(rec) == 1
-    assert m.source == "estimated-tdp" and m.energy_j == pytest.approx(2.5)
+    # 10 W x (0.3 + 0.7 x 0.25) x 1 s = 4.75 J
+    assert m.source == "estimated-tdp" and m.energy_j == pytest.approx(4.75)
     assert "not readable" in m.fallback_reason
 
 
@@ -395,7 +398,8 @@ def test_meter_state_errors_and_reuse(no_rapl):
     assert m.duration_s == 1.0  # the window is recorded even when the block raised
     with m:
         pass
-    assert m.duration_s == 2.0 and m.energy_j == 0.0
+    # no CPU time: the idle share only, 50 W x 0.3 x 2 s = 30 J
+    assert m.duration_s == 2.0 and m.energy_j == pytest.approx(30.0)
 
 
 def test_validation_at_the_boundary():
@@ -429,9 +433,11 @@ def test_measure_idle_power_with_rapl_and_estimate(tmp_path, no_rapl):
     idle = measure_idle_power("cpu", 0.5, rapl_root=no_rapl, rated_power_w=65.0, warn=False,
                               clock=fake_clock(0.0, 0.5), sleep=lambda s: None,
                               cpu_times=fake_clock(3.0, 3.0))
-    assert (idle.power_w, idle.source, idle.provenance) == (0.0, "estimated-tdp", "estimated")
+    # a sleeping process: the CPU idle share of rated power, 65 W x 0.3 = 19.5 W
+    assert (idle.power_w, idle.source, idle.provenance) == (pytest.approx(19.5), "estimated-tdp",
+                                                            "estimated")
     assert "powercap" in idle.fallback_reason
-    assert idle.to_frame().loc[0, "power_w"] == 0.0
+    assert idle.to_frame().loc[0, "power_w"] == pytest.approx(19.5)
 
 
 def test_idle_on_gpu_prefers_power_sampling(install_nvml):
