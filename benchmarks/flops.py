@@ -135,6 +135,14 @@ def main() -> pd.DataFrame:
     exact = df["effplan(auto=fvcore)"].eq(df["analytic"]) & df["effplan(dispatch)"].eq(
         df["analytic"])
     print(f"effplan == analytic on {int(exact.sum())}/{len(df)} models")
+    ratios = pd.DataFrame({
+        "model": df["model"],
+        "fvcore / analytic": (df["fvcore_raw_x2"] / df["analytic"]).map(lambda v: f"{v:.3f}"),
+        "FlopCounterMode / analytic": (df["FlopCounterMode"] / df["analytic"]).map(lambda v: f"{v:.3f}"),
+        "effplan time / fvcore time": (df["effplan_ms"] / df["fvcore_ms"]).map(lambda v: f"{v:.2f}x"),
+    })
+    print("\nshare of the analytic count each alternative reports, and effplan's extra time:")
+    print(ratios.to_string(index=False))
     return df
 
 

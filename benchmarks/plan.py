@@ -1,7 +1,8 @@
 """Time ``effplan.plan`` against a straightforward per-row pandas implementation of the same formulas.
 
 Synthetic measurements: 20 candidates x 12 catalog hardware x 4 batch sizes; a 12-month plan,
-deterministic and with 1,000 Monte Carlo samples. The reference loops over candidate x hardware
+deterministic and with 1,000 Monte Carlo samples, sized for the peak (baseline) and autoscaled along
+a daily curve of 24 distinct hourly weights. The reference loops over candidate x hardware
 x month rows in Python (numpy only across samples); both must give the same numbers (asserted).
 
     python benchmarks/plan.py [--repeats 5]
@@ -75,18 +76,27 @@ def reference(df: pd.DataFrame, wl: P.InferenceWorkload, pr: P.Prices, samples: 
                 continue
             cap = best["throughput_items_per_s"] * wl.target_utilization
             peak = items / (wl.hours_per_month * 3600) * wl.peak_to_average
-            inst = max(wl.min_replicas, math.ceil(peak / cap - 1e-9))
-            inst_h = inst * wl.hours_per_month
+            if wl.daily_profile is None:
+                inst = max(wl.min_replicas, math.ceil(peak / cap - 1e-9))
+                inst_h = inst * wl.hours_per_month
+            else:  # autoscaling: hour by hour
+                hourly = [max(wl.min_replicas, math.ceil(peak * w / cap - 1e-9)) for w in wl.daily_profile]
+                inst = max(hourly)
+                inst_h = sum(hourly) * wl.hours_per_month / 24
             idle_s = max(0.0, inst_h * 3600 - items / best["throughput_items_per_s"])
             kwh = (items * best["energy_per_item_j"] + best["idle_power_w"] * idle_s) / 3.6e6 * pr.pue
             row.update(instances=inst, cost_usd=inst_h * price, energy_kwh=kwh, co2_kg=kwh * g / 1000)
             if samples:
                 req_s = wl.requests_per_day * tr * (1 + gr) ** m * wl.hours_per_month / 24
                 items_s = req_s * wl.items_per_request
-                inst_s = np.maximum(wl.min_replicas, np.ceil(items_s / (wl.hours_per_month * 3600)
-                                                             * wl.peak_to_average / cap - 1e-9))
-                cost_s = inst_s * wl.hours_per_month * price * pm
-                idle_ss = np.maximum(0.0, inst_s * wl.hours_per_month * 3600 - items_s / best["throughput_items_per_s"])
+                peak_s = items_s / (wl.hours_per_month * 3600) * wl.peak_to_average
+                if wl.daily_profile is None:
+                    inst_h_s = np.maximum(wl.min_replicas, np.ceil(peak_s / cap - 1e-9)) * wl.hours_per_month
+                else:
+                    inst_h_s = sum(np.maximum(wl.min_replicas, np.ceil(peak_s * w / cap - 1e-9))
+                                   for w in wl.daily_profile) * wl.hours_per_month / 24
+                cost_s = inst_h_s * price * pm
+                idle_ss = np.maximum(0.0, inst_h_s * 3600 - items_s / best["throughput_items_per_s"])
                 kwh_s = (items_s * best["energy_per_item_j"] + best["idle_power_w"] * idle_ss) / 3.6e6 * pr.pue
                 for q in (10, 50, 90):
                     row[f"cost_usd_p{q}"] = np.percentile(cost_s, q)
@@ -117,11 +127,15 @@ def main(argv: list[str] | None = None) -> None:
     n_opts = df.groupby(["candidate", "hardware"]).ngroups
     print(f"effplan.plan benchmark: {N_CANDIDATES} candidates x {n_opts // N_CANDIDATES} hardware x "
           f"{wl.months} months ({len(df)} measurement rows)\n")
-    print(f"{'case':<28}{'vectorized ms':>15}{'per-row ms':>14}{'ratio':>9}")
-    for samples in (0, 1000):
-        t_vec, p = timed(lambda: P.plan(df, wl, prices=pr, samples=samples, seed=0, uncertainty=unc),
+    print(f"{'case':<40}{'vectorized ms':>15}{'per-row ms':>14}{'ratio':>9}")
+    # autoscaling along a daily curve: 24 distinct hourly weights (the slowest case)
+    wl_auto = P.InferenceWorkload(5e6, monthly_growth=0.06, slo_p95_ms=25, months=12,
+                                  daily_profile=[0.3 + 0.05 * h for h in range(24)])
+    t_ref_det = math.nan
+    for w, samples in ((wl, 0), (wl, 1000), (wl_auto, 0), (wl_auto, 1000)):
+        t_vec, p = timed(lambda: P.plan(df, w, prices=pr, samples=samples, seed=0, uncertainty=unc),
                          args.repeats)
-        t_ref, ref = timed(lambda: reference(df, wl, pr, samples, 0, unc), 1 if samples else 2)
+        t_ref, ref = timed(lambda: reference(df, w, pr, samples, 0, unc), 1 if samples else 2)
         mon = p.monthly.set_index(["candidate", "hardware", "month"])
         ref = ref.set_index(["candidate", "hardware", "month"]).loc[mon.index]
         cols = ["instances", "cost_usd", "energy_kwh", "co2_kg"]
@@ -130,14 +144,16 @@ def main(argv: list[str] | None = None) -> None:
         for c in cols:
             np.testing.assert_allclose(mon[c].to_numpy(float), ref[c].to_numpy(float), rtol=1e-9,
                                        equal_nan=True, err_msg=c)
-        if samples == 0:
+        if samples == 0 and w is wl:
             t_ref_det = t_ref
         label = "deterministic" if samples == 0 else f"Monte Carlo, {samples} samples"
-        print(f"{label:<28}{t_vec * 1e3:>15.1f}{t_ref * 1e3:>14.1f}{t_ref / t_vec:>8.1f}x")
+        if w is wl_auto:
+            label = "autoscaled, " + label
+        print(f"{label:<40}{t_vec * 1e3:>15.1f}{t_ref * 1e3:>14.1f}{t_ref / t_vec:>8.1f}x")
     # a what-if: same measurements, another growth and price (memoized preparation is reused)
     wl2 = P.InferenceWorkload(5e6, monthly_growth=0.10, peak_to_average=2.5, slo_p95_ms=25, months=12)
     t_wi, _ = timed(lambda: P.plan(df, wl2, prices=P.Prices(pue=1.3)), args.repeats)
-    print(f"{'what-if re-plan (determ.)':<28}{t_wi * 1e3:>15.1f}")
+    print(f"{'what-if re-plan (determ.)':<40}{t_wi * 1e3:>15.1f}")
 
     def cold():  # first plan of a new measurements table: nothing memoized
         P._PREPARED.clear()
@@ -145,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         return P.plan(df, wl2, prices=pr)
 
     t_cold, _ = timed(cold, args.repeats)
-    print(f"{'first plan (cold, determ.)':<28}{t_cold * 1e3:>15.1f}"
+    print(f"{'first plan (cold, determ.)':<40}{t_cold * 1e3:>15.1f}"
           f"{t_ref_det * 1e3:>14.1f}{t_ref_det / t_cold:>8.1f}x")
     print("\nresults identical (rtol 1e-9): instances, cost, energy, CO2 (and P10/P50/P90)")
 

@@ -43,6 +43,13 @@ def _measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def _plan(args: argparse.Namespace) -> int:
     from . import store
     from .catalog import load_catalog
@@ -52,7 +59,8 @@ def _plan(args: argparse.Namespace) -> int:
     inference = InferenceWorkload(
         requests_per_day=args.requests_per_day, monthly_growth=args.growth,
         items_per_request=args.items_per_request, peak_to_average=args.peak_to_average,
-        slo_p95_ms=args.slo_p95_ms, target_utilization=args.utilization, months=args.months)
+        slo_p95_ms=args.slo_p95_ms, target_utilization=args.utilization, months=args.months,
+        daily_profile=args.daily_profile)
     training = None
     if args.training_runs_per_quarter:
         training = TrainingWorkload(runs_per_quarter=args.training_runs_per_quarter,
@@ -106,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--growth", type=float, default=0.0, help="monthly growth, e.g. 0.05")
     p.add_argument("--items-per-request", type=float, default=1)
     p.add_argument("--peak-to-average", type=float, default=1.0)
+    p.add_argument("--daily-profile", type=_floats, default=None, metavar="W0,...,W23",
+                   help="24 comma-separated hourly load weights: instances follow the daily "
+                        "curve (autoscaling) instead of being sized for the peak all month")
     p.add_argument("--slo-p95-ms", type=float, default=None)
     p.add_argument("--utilization", type=float, default=0.7)
     p.add_argument("--months", type=int, default=12)

@@ -598,7 +598,7 @@ class EnergyMeter:
             return
         self._warned = True
         warnings.warn(f"EnergyMeter({self.device}): {reason}. Energy is ESTIMATED (estimated-tdp: rated "
-                      f"power x utilization), not measured. To measure it: {fix}.",
+                      f"power x (assumed idle share + utilization)), not measured. To measure it: {fix}.",
                       EnergyFallbackWarning, stacklevel=stacklevel)
 
     # ---- public API ----------------------------------------------------------------------

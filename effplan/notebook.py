@@ -6,6 +6,8 @@
 * :func:`measured_vs_estimated` -- where every figure of a results frame comes from;
 * :func:`show` -- display a Figure, a frame or a dict of them as static PNG / HTML that
   survives export to HTML (the notebooks' report mode);
+* :func:`scenarios_side_by_side` -- pivot :func:`effplan.compare_scenarios` to one column per
+  scenario;
 * :func:`candidates_table`, :func:`trainable`, :func:`training_figure`.
 """
 
@@ -30,6 +32,7 @@ __all__ = [
     "candidates_table",
     "trainable",
     "training_figure",
+    "scenarios_side_by_side",
     "show",
 ]
 
@@ -145,7 +148,7 @@ def measured_vs_estimated(frame: Any) -> Any:
         if set(src.split(", ")) <= {"nvml-counter", "nvml-power", "rapl"}:
             return f"measured ({src})"
         if "estimated-tdp" in src:
-            return "ESTIMATED (rated power x utilization)"
+            return "ESTIMATED (rated power x (idle share + utilization))"
         return src
 
     def flops_label(s: pd.Series) -> str:
@@ -217,6 +220,25 @@ def training_figure(plan: Any) -> Any:
         title += f" (no cost for: {', '.join(sorted(set(missing['candidate'])))})"
     fig.suptitle(title, fontsize=10)
     return fig
+
+
+#: column of :func:`effplan.compare_scenarios` -> title of its side-by-side table
+SCENARIO_VALUES: Mapping[str, str] = {"cost_usd": "cost over the horizon (USD)",
+                                      "co2_kg": "CO2 over the horizon (kg)"}
+
+
+def scenarios_side_by_side(side: Any, values: Mapping[str, str] = SCENARIO_VALUES) -> dict[str, Any]:
+    """One table per value column of :func:`effplan.compare_scenarios`' frame: a row per
+    candidate x hardware (in plan order), a column per scenario (in the order given). A candidate
+    that is infeasible in a scenario keeps its row with an empty (NaN) cell."""
+    out = {}
+    for col, title in values.items():
+        t = side.pivot_table(index=["candidate", "hardware"], columns="scenario", values=col,
+                             sort=False, dropna=False)
+        t = t.reindex(columns=list(dict.fromkeys(side["scenario"])))
+        t.columns.name = None
+        out[title] = t.reset_index()
+    return out
 
 
 def _has_results(path: str | os.PathLike) -> bool:

@@ -25,6 +25,15 @@ For month ``m`` (0-based; quarter Q1 = months 0-2, Q2 = months 3-5, ...):
   ``idle_s = max(0, instance_hours * 3600 - items / throughput_items_per_s)``;
   ``co2_kg = energy_kwh * grid_gco2_per_kwh / 1000``.
 * ``cost_per_1k_requests_usd = cost_usd / requests * 1000``.
+* Optional autoscaling (``InferenceWorkload(daily_profile=[24 hourly weights])``; the default
+  ``None`` is the baseline above, unchanged): the weights are normalised to mean 1 and hour ``h``
+  of every day carries ``avg_items_per_s * w_h``; ``instances_h = max(min_replicas,
+  ceil(avg_items_per_s * w_h * peak_to_average / capacity_items_per_s))`` (``peak_to_average`` is
+  then the burst within an hour); ``instance_hours = sum_h instances_h * hours_per_month / 24``;
+  ``instances`` is the busiest hour's count, ``instances_avg = instance_hours / hours_per_month``
+  and ``peak_items_per_s = avg_items_per_s * max_h w_h * peak_to_average``. Cost, energy (idle
+  time from these instance-hours) and CO2 follow from ``instance_hours`` as above. Scale-up is
+  taken as instant; queueing delay is not modelled.
 * Quarterly rows sum months (``instances`` is the quarter's peak month); a last, partial quarter
   says so in ``months_in_quarter``.
 
@@ -92,8 +101,8 @@ __all__ = [
 ASSUMED_EFFICIENCY = 0.4
 
 #: idle power of projected hardware as a fraction of its rated power, by catalog ``kind``
-#: (data-centre GPUs idle at roughly 10-20% of TDP; server CPUs at roughly 25-35% of TDP).
-IDLE_POWER_FRACTION: Mapping[str, float] = MappingProxyType({"gpu": 0.15, "cpu": 0.3})
+#: (the same assumption the energy meter's estimate uses; see :mod:`effplan.catalog`).
+IDLE_POWER_FRACTION: Mapping[str, float] = _cat.IDLE_POWER_FRACTION
 
 #: hours per month used for training on-prem amortization and as the workload default
 HOURS_PER_MONTH = 730.0
@@ -112,14 +121,16 @@ MONTHLY_COLUMNS: dict[str, str] = {
     "requests": "requests in the month",
     "items": "items in the month (requests x items_per_request)",
     "avg_items_per_s": "average load, items/s",
-    "peak_items_per_s": "peak load, items/s (average x peak_to_average)",
+    "peak_items_per_s": "peak load, items/s (average x peak_to_average; with a daily_profile also "
+                        "x the busiest hour's weight)",
     "batch_size": "chosen batch size (NaN when infeasible)",
     "latency_p95_ms": "p95 batch latency at the chosen batch (infeasible: the lowest p95 measured)",
     "slo_met": "True when latency_p95_ms <= slo_p95_ms (or no target)",
     "throughput_items_per_s": "throughput per instance at the chosen batch, items/s",
     "capacity_items_per_s": "throughput x target_utilization, items/s per instance",
-    "instances": "instances provisioned all month",
-    "instance_hours": "instances x hours_per_month",
+    "instances": "instances provisioned all month (with a daily_profile: in the busiest hour)",
+    "instance_hours": "instances x hours_per_month (with a daily_profile: summed hour by hour)",
+    "instances_avg": "instance_hours / hours_per_month (equals instances without a daily_profile)",
     "price_per_hour_usd": "price per instance-hour used (cloud mode)",
     "cost_usd": "cost of the month",
     "energy_kwh": "facility energy of the month (PUE included), kWh",
@@ -236,6 +247,20 @@ def _set(obj: Any, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
 
+def _daily_profile(value: Any) -> tuple[float, ...]:
+    """Validate 24 hourly load weights and normalise them to mean 1."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ValidationError("daily_profile", f"expected 24 hourly weights, got {value!r}")
+    vals = list(value)
+    if len(vals) != 24:
+        raise ValidationError("daily_profile", f"expected 24 hourly weights, got {len(vals)}")
+    w = [_num(f"daily_profile[{h}]", v, lo=0) for h, v in enumerate(vals)]
+    total = sum(w)
+    if total <= 0:
+        raise ValidationError("daily_profile", "at least one hourly weight must be > 0")
+    return tuple(x * 24.0 / total for x in w)
+
+
 # --------------------------------------------------------------------------------------------
 # inputs
 # --------------------------------------------------------------------------------------------
@@ -255,6 +280,12 @@ class InferenceWorkload:
     min_replicas: instances kept even at zero traffic (whole number >= 0).
     hours_per_month: billed hours per month (> 0, <= 744; default 730 = 8760 / 12).
     months: planning horizon in months (whole number >= 1).
+    daily_profile: optional 24 hourly load weights (hour 0 = midnight to 1 am, any unit; they
+        are normalised to mean 1 and stored normalised). ``None`` (default) keeps the baseline:
+        capacity for the peak, provisioned all month. Given, instances follow the daily curve
+        hour by hour (autoscaling; see :func:`plan`), and ``peak_to_average`` then means the
+        burst *within* an hour over that hour's mean (leave it at 1 when the curve already
+        holds the peak).
     """
 
     requests_per_day: float
@@ -266,6 +297,7 @@ class InferenceWorkload:
     min_replicas: int = 1
     hours_per_month: float = HOURS_PER_MONTH
     months: int = 12
+    daily_profile: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         _set(self, "requests_per_day", _num("requests_per_day", self.requests_per_day, lo=0))
@@ -281,10 +313,15 @@ class InferenceWorkload:
         _set(self, "hours_per_month", _num("hours_per_month", self.hours_per_month, lo=0,
                                            lo_open=True, hi=744))
         _set(self, "months", _num("months", self.months, lo=1, hi=600, integer=True))
+        if self.daily_profile is not None:
+            _set(self, "daily_profile", _daily_profile(self.daily_profile))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable fields."""
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["daily_profile"] is not None:
+            d["daily_profile"] = list(d["daily_profile"])
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> InferenceWorkload:
@@ -1016,9 +1053,27 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
     hpm = wl.hours_per_month
     peak = items * (wl.peak_to_average / (hpm * 3600.0))        # (M, S) items/s
     cap = opt["capacity"][:, None, None]
-    inst = np.ceil(peak[None] / cap - 1e-9)
-    np.maximum(inst, wl.min_replicas, out=inst)
-    inst_h = inst * hpm
+    if wl.daily_profile is None:
+        inst = np.ceil(peak[None] / cap - 1e-9)
+        np.maximum(inst, wl.min_replicas, out=inst)
+        inst_h = inst * hpm
+    else:
+        # autoscaling: one instance count per hour of the day; hours with the same weight share
+        # one computation (<= 24 array operations, none per option, month or sample)
+        weights, counts = np.unique(np.asarray(wl.daily_profile), return_counts=True)
+        load = peak[None] / cap                                  # (K, M, S) instances at weight 1
+        inst_h = np.zeros_like(load)
+        i_h = np.empty_like(load)
+        for wgt, n in zip(weights, counts):                     # ascending weights
+            np.multiply(load, wgt, out=i_h)
+            i_h -= 1e-9
+            np.ceil(i_h, out=i_h)
+            np.maximum(i_h, wl.min_replicas, out=i_h)
+            if wgt == weights[-1]:
+                inst = i_h.copy()                                # the busiest hour's count
+            i_h *= hpm * n / 24.0
+            inst_h += i_h
+        peak = peak * weights[-1]
     busy_s = items[None] / opt["throughput"][:, None, None]
     idle_s = inst_h * 3600.0 - busy_s
     np.maximum(idle_s, 0.0, out=idle_s)
@@ -1127,6 +1182,7 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
         "slo_met": rep("slo_met"), "throughput_items_per_s": np.repeat(tput, M),
         "capacity_items_per_s": np.repeat(arrs["capacity"], M),
         "instances": inst.ravel(), "instance_hours": inst_h.ravel(),
+        "instances_avg": (inst_h / wl.hours_per_month).ravel(),
         "price_per_hour_usd": rep("price_per_hour_usd"),
         "cost_usd": cost.ravel(), "energy_kwh": energy.ravel(), "co2_kg": co2.ravel(),
         "cost_per_1k_requests_usd": cpk.ravel(),

@@ -46,6 +46,21 @@ def test_bad_input_is_a_clear_error_not_a_traceback(results, capsys):
     assert "requests_per_day" in err and "Traceback" not in err
 
 
+def test_plan_command_daily_profile_autoscales(results, tmp_path, capsys):
+    out = tmp_path / "plan"
+    profile = ",".join(["1"] * 12 + ["3"] * 12)
+    rc = main(["plan", str(results), "--requests-per-day", "25920000", "--months", "1",
+               "--utilization", "0.5", "--daily-profile", profile, "--out", str(out)])
+    assert rc == 0
+    # 300 items/s on average: quiet hours 150/s -> 1 instance, busy hours 450/s -> ceil(2.25) = 3;
+    # (12 x 1 + 12 x 3) / 24 x 730 = 1460 instance-hours (sized for the peak: 3 x 730 = 2190)
+    monthly = pd.read_csv(out / "monthly.csv")
+    assert monthly["instances"].tolist() == [3]
+    assert monthly["instance_hours"].tolist() == pytest.approx([1460.0])
+    rc = main(["plan", str(results), "--requests-per-day", "100", "--daily-profile", "1,2"])
+    assert rc == 2 and "daily_profile" in capsys.readouterr().err
+
+
 def test_catalog_command_lists_hardware(capsys):
     assert main(["catalog"]) == 0
     text = capsys.readouterr().out

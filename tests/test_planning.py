@@ -137,6 +137,74 @@ def test_error_rows_ignored_and_missing_price_warns():
 # ------------------------------------------------------------------------------------------
 
 
+# ------------------------------------------------------------------------------------------
+# optional autoscaling along a daily curve (baseline unchanged without it)
+# ------------------------------------------------------------------------------------------
+
+NIGHT_DAY = [1.0] * 12 + [3.0] * 12          # normalised to 0.5 (12 h) and 1.5 (12 h)
+
+
+def test_daily_profile_hand_computed():
+    p = P.plan(meas(), wl(peak_to_average=1.0, daily_profile=NIGHT_DAY), prices=PRICES)
+    m0 = p.monthly.iloc[0]
+    # average 1000 items/s; quiet hours 500/s -> ceil(500 / 500) = 1 instance,
+    # busy hours 1500/s -> ceil(1500 / 500) = 3; instance-hours = (12 * 1 + 12 * 3) / 24 * 730 = 1460
+    assert m0["instances"] == 3 and m0["instance_hours"] == pytest.approx(1460)
+    assert m0["instances_avg"] == pytest.approx(2.0) and m0["peak_items_per_s"] == pytest.approx(1500)
+    assert m0["cost_usd"] == pytest.approx(1460 * 0.80)
+    # energy: 1.314e9 J of work + idle (1460 * 3600 - 2.628e6 s) * 20 W = 5.256e7 J -> 379.6 kWh
+    assert m0["energy_kwh"] == pytest.approx(379.6) and m0["co2_kg"] == pytest.approx(37.96)
+    assert p.quarterly["instance_hours"].iloc[0] == pytest.approx(3 * 1460)
+    # min_replicas floors the quiet hours: (12 * 2 + 12 * 3) / 24 * 730 = 1825
+    p = P.plan(meas(), wl(peak_to_average=1.0, min_replicas=2, daily_profile=NIGHT_DAY), prices=PRICES)
+    assert p.monthly["instance_hours"].iloc[0] == pytest.approx(1825)
+    # peak_to_average is then a burst within the hour: busy 1500 * 1.2 = 1800/s -> 4; quiet 600/s -> 2
+    p = P.plan(meas(), wl(peak_to_average=1.2, daily_profile=NIGHT_DAY), prices=PRICES)
+    assert p.monthly["instance_hours"].iloc[0] == pytest.approx((12 * 2 + 12 * 4) / 24 * 730)
+
+
+def test_flat_daily_profile_equals_baseline_and_baseline_has_no_autoscaling():
+    base = P.plan(meas(), wl(monthly_growth=0.1), prices=PRICES, samples=200, seed=3,
+                  uncertainty=P.Uncertainty(traffic=(0.5, 2.0)))
+    flat = P.plan(meas(), wl(monthly_growth=0.1, daily_profile=[7.0] * 24), prices=PRICES, samples=200,
+                  seed=3, uncertainty=P.Uncertainty(traffic=(0.5, 2.0)))
+    pd.testing.assert_frame_equal(base.monthly, flat.monthly)
+    pd.testing.assert_frame_equal(base.summary, flat.summary)
+    assert (base.monthly["instances_avg"] == base.monthly["instances"]).all()
+
+
+def test_daily_profile_with_uncertainty_and_infeasible_rows():
+    unc = P.Uncertainty(traffic=(0.5, 2.0), price=(0.8, 1.2))
+    p = P.plan(meas(), wl(daily_profile=NIGHT_DAY), prices=PRICES, samples=300, seed=1, uncertainty=unc)
+    m = p.monthly
+    assert (m["cost_usd_p10"] <= m["cost_usd_p50"]).all() and (m["cost_usd_p10"] < m["cost_usd_p90"]).all()
+    # autoscaling never costs more than provisioning the busiest hour all month
+    fixed = P.plan(meas(), wl(peak_to_average=2.0 * 1.5), prices=PRICES, samples=300, seed=1, uncertainty=unc)
+    assert (m["cost_usd_p90"] <= fixed.monthly["cost_usd_p90"] + 1e-9).all()
+    bad = P.plan(meas(), wl(slo_p95_ms=4, daily_profile=NIGHT_DAY), prices=PRICES)
+    assert bad.monthly["instance_hours"].isna().all() and bad.monthly["cost_usd"].isna().all()
+
+
+@pytest.mark.parametrize("profile, field", [
+    ([1.0] * 23, "daily_profile"),
+    ("flat", "daily_profile"),
+    ([0.0] * 24, "daily_profile"),
+    ([1.0] * 3 + [-1.0] + [1.0] * 20, "daily_profile[3]"),
+    ([1.0] * 5 + [float("nan")] + [1.0] * 18, "daily_profile[5]"),
+])
+def test_bad_daily_profile_names_field(profile, field):
+    with pytest.raises(ValidationError) as e:
+        wl(daily_profile=profile)
+    assert e.value.field == field
+
+
+def test_daily_profile_round_trips_through_json():
+    w = wl(daily_profile=NIGHT_DAY)
+    assert w.daily_profile == tuple([0.5] * 12 + [1.5] * 12)
+    back = P.InferenceWorkload.from_dict(json.loads(json.dumps(w.to_dict())))
+    assert back == w and hash(back) == hash(w)
+
+
 @pytest.mark.parametrize("kw, field", [
     (dict(requests_per_day=-1), "requests_per_day"),
     (dict(requests_per_day=float("nan")), "requests_per_day"),

@@ -1,0 +1,43 @@
+"""The benchmarks in ``benchmarks/`` still run and still print their ratios (smallest settings).
+
+These check that the scripts work, not how fast anything is: no timing is asserted, so a slow
+machine cannot fail them. Each benchmark asserts its own correctness checks (e.g. plan's
+vectorized numbers equal the per-row reference) and would exit non-zero if they broke.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+#: script -> (smallest arguments, a line its output must contain)
+CASES = {
+    "flops.py": ([], r"effplan == analytic on 5/5 models(.|\n)*\d+\.\d+x"),
+    "measure.py": (["--batch-sizes", "1", "--rounds", "1"], r"p50 ratio effplan/torch: median \d\.\d+"),
+    "energy.py": (["--repeats", "3"], r"\d+(\.\d+)?x"),
+    "plan.py": (["--repeats", "1"], r"autoscaled, Monte Carlo, 1000 samples .*\d+(\.\d+)?x"),
+    "dashboard.py": (["--repeats", "2", "--samples", "20"], r"\d+(\.\d+)?x"),
+}
+
+
+def test_every_benchmark_is_covered():
+    assert sorted(p.name for p in (REPO / "benchmarks").glob("*.py")) == sorted(CASES)
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_benchmark_runs_and_prints_a_ratio(script):
+    args, pattern = CASES[script]
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=280, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert re.search(pattern, proc.stdout), proc.stdout[-3000:]
