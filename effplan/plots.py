@@ -575,13 +575,18 @@ def latency_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
     else:
         seen = _lines_by_batch(ax, df, "latency_p95_ms")
         ax.set_ylabel("batch latency p95 (ms)")
+    _finish_batch_axes(ax, seen, "Latency vs batch size", mode)
+    return fig
+
+
+def _finish_batch_axes(ax: Axes, seen: set[str], title: str, mode: str | None) -> None:
+    """x label, title, legend (series + provenance styles), y from 0 and grid of a per-batch plot."""
     ax.set_xlabel("batch size")
-    ax.set_title("Latency vs batch size" + (f" ({mode})" if mode else ""), y=1.0, pad=6)
+    ax.set_title(title + (f" ({mode})" if mode else ""), y=1.0, pad=6)
     handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=handles + _provenance_handles(seen, kind="line"), fontsize="small")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    return fig
 
 
 def throughput_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
@@ -593,13 +598,8 @@ def throughput_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
         _empty(ax, f"no {mode or ''} measurements")
         return fig
     seen = _lines_by_batch(ax, df, "throughput_items_per_s")
-    ax.set_xlabel("batch size")
     ax.set_ylabel("throughput (items/s)")
-    ax.set_title("Throughput vs batch size" + (f" ({mode})" if mode else ""), y=1.0, pad=6)
-    handles, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=handles + _provenance_handles(seen, kind="line"), fontsize="small")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
+    _finish_batch_axes(ax, seen, "Throughput vs batch size", mode)
     return fig
 
 

@@ -527,18 +527,19 @@ class BudgetDashboard:
 
     def _redraw_charts(self) -> None:
         cands, hw = self.selection()
-        fig = self._figs["cost"]
-        fig.clear()
-        ax = fig.add_subplot()
-        plots.cost_per_quarter(self.plan, ax=ax, candidates=cands, hardware=hw)
-        _fixed_margins(fig, ax, legend_below=True)
-        self._images["cost"].value = _png(fig)
-        fig = self._figs["quality"]
-        fig.clear()
-        ax = fig.add_subplot()
-        plots.quality_vs_cost(self.plan, ax=ax, highlight=cands, highlight_hardware=hw)
-        _fixed_margins(fig, ax, legend_below=False)
-        self._images["quality"].value = _png(fig)
+        charts = {
+            "cost": (lambda ax: plots.cost_per_quarter(self.plan, ax=ax, candidates=cands, hardware=hw),
+                     True),
+            "quality": (lambda ax: plots.quality_vs_cost(self.plan, ax=ax, highlight=cands,
+                                                         highlight_hardware=hw), False),
+        }
+        for key, (draw, legend_below) in charts.items():
+            fig = self._figs[key]          # the same Figure every time: nothing piles up
+            fig.clear()
+            ax = fig.add_subplot()
+            draw(ax)
+            _fixed_margins(fig, ax, legend_below=legend_below)
+            self._images[key].value = _png(fig)
 
     def _total_markup(self, hw: list[str] | None) -> str:
         a = self.table.attrs
