@@ -388,7 +388,7 @@ def process_cpu_seconds() -> float:
 def _catalog_rated_power(name: str, cores: int | None) -> tuple[float, str]:
     """Rated power (W) and its source from the catalog; :class:`EnergyBackendError` if unknown."""
     try:
-        from .catalog import rated_power_w  # noqa: PLC0415 - catalog is loaded only when needed
+        from .catalog import rated_power_w  # noqa: PLC0415 - looked up at call time (tests swap it)
 
         watts, source = rated_power_w(name, cores=cores)
     except (ImportError, LookupError, ValueError, EffplanError) as exc:
@@ -592,6 +592,15 @@ class EnergyMeter:
         self._fall_back("; ".join(notes), fix, stacklevel=4)
         return self._estimate()
 
+    def _switch_to_shadow(self, exc: EnergyBackendError, when: str) -> None:
+        """The measured backend failed ``when``: go on with the estimate started beside it (one
+        warning), or re-raise when there is none."""
+        if self._shadow is None:
+            raise exc
+        self._fall_back(f"{self._backend.name} failed {when} ({exc})",
+                        _FIX_NVML if self.device != "cpu" else _FIX_RAPL, stacklevel=5)
+        self._backend, self._shadow = self._shadow, None
+
     def _fall_back(self, reason: str, fix: str, *, stacklevel: int) -> None:
         self._reasons.append(reason)
         if self._warned or not self._warn_enabled:
@@ -637,11 +646,7 @@ class EnergyMeter:
         try:
             self._backend.start()
         except EnergyBackendError as exc:
-            if self._shadow is None:
-                raise
-            self._fall_back(f"{self._backend.name} failed at start ({exc})",
-                            _FIX_NVML if self.device != "cpu" else _FIX_RAPL, stacklevel=4)
-            self._backend, self._shadow = self._shadow, None
+            self._switch_to_shadow(exc, "at start")
         self._running = True
         self._t0 = self._clock()
         return self
@@ -656,11 +661,7 @@ class EnergyMeter:
         try:
             energy, details = self._backend.stop(duration)
         except EnergyBackendError as exc:
-            if self._shadow is None:
-                raise
-            self._fall_back(f"{self._backend.name} failed mid-run ({exc})",
-                            _FIX_NVML if self.device != "cpu" else _FIX_RAPL, stacklevel=4)
-            self._backend, self._shadow = self._shadow, None
+            self._switch_to_shadow(exc, "mid-run")
             energy, details = self._backend.stop(duration)
         self._shadow = None
         b = self._backend

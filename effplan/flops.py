@@ -175,6 +175,22 @@ def _prod(xs: Sequence[int]) -> int:
     return int(math.prod(int(x) for x in xs))
 
 
+def _addmm_macs(a: Shape, b: Shape) -> int:
+    """MACs of the product in addmm / baddbmm / addmv (``a @ b``; ``b`` may be a vector)."""
+    return _prod(a[:-1]) * int(a[-1]) * (int(b[-1]) if len(b) > 1 else 1)
+
+
+def _addbmm_macs(a: Shape, b: Shape) -> int:
+    """MACs of addbmm's batched ``a @ b`` (summed over the batch): B x n x k x m."""
+    return _prod(a) * int(b[-1])
+
+
+def _qlinear_macs(x: Shape, out: Shape) -> int:
+    """MACs of a (dynamic-)quantized linear from its input and output shapes (the packed weight
+    has none): items x in_features x out_features."""
+    return _prod(x) * int(out[-1])
+
+
 def _matmul_macs(a: Shape, b: Shape, out: Shape) -> int:
     """Any (broadcast) matmul: one MAC per output element per contracted index."""
     return _prod(out) * int(a[-1])
@@ -405,6 +421,10 @@ class FlopCount:
 # --------------------------------------------------------------------------------------------
 
 
+#: when one op is seen with several statuses, the most informative one is kept
+_STATUS_RANK = {"flop-free": 0, "elementwise": 1, "counted": 2, "unsupported": 3}
+
+
 class _Tally:
     """Per-operator calls/MACs/elementwise, and per-module MACs/elementwise."""
 
@@ -420,8 +440,7 @@ class _Tally:
         self.calls[op] += 1
         # an op (e.g. aten::dropout) may be flop-free in one call and elementwise in another:
         # keep the most informative status
-        rank = {"flop-free": 0, "elementwise": 1, "counted": 2, "unsupported": 3}
-        if rank[status] >= rank.get(self.status.get(op, "flop-free"), 0):
+        if _STATUS_RANK[status] >= _STATUS_RANK.get(self.status.get(op, "flop-free"), 0):
             self.status[op] = status
         self.macs[op] += int(macs)
         self.ew[op] += int(ew)
@@ -466,7 +485,7 @@ def _fv_linear(inputs: Sequence[Any], outputs: Sequence[Any]) -> tuple[int, int]
 def _fv_addmm_like(inputs: Sequence[Any], outputs: Sequence[Any]) -> tuple[int, int]:
     # addmm/baddbmm/addbmm/addmv(self, a, b, beta, alpha): the add of `self` is elementwise
     a, b, out = _jit_shape(inputs[1]), _jit_shape(inputs[2]), _jit_shape(outputs[0])
-    return _prod(a[:-1]) * int(a[-1]) * (int(b[-1]) if len(b) > 1 else 1), _prod(out)
+    return _addmm_macs(a, b), _prod(out)
 
 
 def _fv_matmul(inputs: Sequence[Any], outputs: Sequence[Any]) -> tuple[int, int]:
@@ -512,8 +531,7 @@ def _fv_encoder_layer(inputs: Sequence[Any], outputs: Sequence[Any]) -> tuple[in
 def _fv_qlinear(inputs: Sequence[Any], outputs: Sequence[Any]) -> tuple[int, int]:
     # quantized::linear_dynamic(X, packed_W, reduce_range): W is packed (no shape in the graph),
     # but MACs = items x in_features x out_features follow from the input and output shapes.
-    x, out = _jit_shape(inputs[0]), _jit_shape(outputs[0])
-    return _prod(x) * int(out[-1]), 0
+    return _qlinear_macs(_jit_shape(inputs[0]), _jit_shape(outputs[0])), 0
 
 
 def _fv_mv(inputs: Sequence[Any], outputs: Sequence[Any]) -> tuple[int, int]:
@@ -525,7 +543,7 @@ _FVCORE_MATMUL: dict[str, Callable[[Sequence[Any], Sequence[Any]], tuple[int, in
     "aten::linear": _fv_linear,
     "aten::addmm": _fv_addmm_like,
     "aten::baddbmm": _fv_addmm_like,
-    "aten::addbmm": lambda i, o: (_prod(_jit_shape(i[1])) * _jit_shape(i[2])[-1],
+    "aten::addbmm": lambda i, o: (_addbmm_macs(_jit_shape(i[1]), _jit_shape(i[2])),
                                   _prod(_jit_shape(o[0]))),
     "aten::addmv": lambda i, o: (_prod(_jit_shape(i[1])), _prod(_jit_shape(o[0]))),
     "aten::mm": _fv_matmul,
@@ -681,8 +699,7 @@ def _out_numel(out: Any) -> int:
 
 
 def _d_addmm_like(args: Sequence[Any], out: Any) -> tuple[int, int]:
-    a, b = _shape(args[1]), _shape(args[2])
-    return _prod(a[:-1]) * int(a[-1]) * (int(b[-1]) if len(b) > 1 else 1), _out_numel(out)
+    return _addmm_macs(_shape(args[1]), _shape(args[2])), _out_numel(out)
 
 
 def _d_mm(args: Sequence[Any], out: Any) -> tuple[int, int]:
@@ -714,12 +731,16 @@ def _d_mv(args: Sequence[Any], out: Any) -> tuple[int, int]:
     return _prod(_shape(args[0])), 0
 
 
+def _d_qlinear(args: Sequence[Any], out: Any) -> tuple[int, int]:
+    return _qlinear_macs(_shape(args[0]), _shape(_first_tensor(out))), 0
+
+
 _DISPATCH_MATMUL: dict[str, Callable[[Sequence[Any], Any], tuple[int, int]]] = {
     "aten::mm": _d_mm,
     "aten::bmm": _d_mm,
     "aten::addmm": _d_addmm_like,
     "aten::baddbmm": _d_addmm_like,
-    "aten::addbmm": lambda a, o: (_prod(_shape(a[1])) * _shape(a[2])[-1], _out_numel(o)),
+    "aten::addbmm": lambda a, o: (_addbmm_macs(_shape(a[1]), _shape(a[2])), _out_numel(o)),
     "aten::addmv": lambda a, o: (_prod(_shape(a[1])), _out_numel(o)),
     "aten::mv": _d_mv,
     "aten::dot": _d_mv,
@@ -736,8 +757,8 @@ _DISPATCH_MATMUL: dict[str, Callable[[Sequence[Any], Any], tuple[int, int]]] = {
     "aten::_scaled_dot_product_fused_attention_overrideable": _d_sdpa,
     "aten::_native_multi_head_attention": _d_native_mha,
     "aten::_transformer_encoder_layer_fwd": _d_encoder_layer,
-    "quantized::linear_dynamic": lambda a, o: (_prod(_shape(a[0])) * _shape(_first_tensor(o))[-1], 0),
-    "quantized::linear_dynamic_fp16": lambda a, o: (_prod(_shape(a[0])) * _shape(_first_tensor(o))[-1], 0),
+    "quantized::linear_dynamic": _d_qlinear,
+    "quantized::linear_dynamic_fp16": _d_qlinear,
 }
 
 #: Qualified names of the operators whose MACs go into ``total`` (traced or dispatch-level names).

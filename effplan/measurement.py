@@ -61,8 +61,8 @@ import pandas as pd
 
 from .candidates import Candidate, call_model, tensor_leaves
 from .errors import EffplanWarning, FlopCountError, MeasurementError, ValidationError
-from .schema import (MEASUREMENT_COLUMNS, MODES, PLAN_REQUIRED_COLUMNS,
-                     SCHEMA_VERSION, normalize_measurements)
+from .schema import (MEASURED_ENERGY_SOURCES, MEASUREMENT_COLUMNS, MODES,
+                     PLAN_REQUIRED_COLUMNS, SCHEMA_VERSION, normalize_measurements)
 
 __all__ = ["measure", "Measurements", "Timing", "TimingPolicy", "adaptive_time", "median_ci"]
 
@@ -267,7 +267,6 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
 
 
 # =============================================================================== results
-_IDENTITY_COLUMNS = ("candidate", "hardware", "mode", "batch_size")
 #: ``energy_source`` of a row whose energy was not measured (``energy=False`` or an error row).
 NO_ENERGY_SOURCE = "none"
 SampleKey = tuple[str, str, str, int]  # (candidate, device, mode, batch_size)
@@ -325,7 +324,7 @@ class Measurements:
         """
         from . import store
 
-        return cls.from_frame(store.load(paths), required=_IDENTITY_COLUMNS)
+        return cls.from_frame(store.load(paths), required=store.STORE_REQUIRED_COLUMNS)
 
     def summary(self) -> pd.DataFrame:
         """A compact view for notebooks: one row per point, the figures people look at first.
@@ -339,7 +338,7 @@ class Measurements:
         out = df[cols].copy()
         src = out["energy_source"].astype(str)
         out.insert(out.columns.get_loc("energy_source"), "energy",
-                   np.where(src.isin(("nvml-counter", "nvml-power", "rapl")), "measured",
+                   np.where(src.isin(MEASURED_ENERGY_SOURCES), "measured",
                             np.where(src == "estimated-tdp", "ESTIMATED",
                                      np.where(src.isin(("", "none")), "not measured", src))))
         return out
@@ -519,14 +518,6 @@ def _append(path: Path, rows: list[dict[str, Any]], hardware: Mapping[str, Any])
     from . import store
 
     store.append(path, rows, hardware=dict(hardware))
-
-
-def _meter_min_window(meter: Any) -> float:
-    for attr in ("min_window_s", "minimum_window_s", "min_duration_s"):
-        value = getattr(meter, attr, None)
-        if value is not None:
-            return float(value)
-    return 0.0
 
 
 def _now_iso() -> str:
@@ -811,7 +802,9 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
             # ---- energy
             if energy:
                 meter = meter_factory(dev)
-                window = max(float(energy_window_s), _meter_min_window(meter))
+                # the shortest window the meter's source resolves (stand-in meters may lack one)
+                meter_min_s = float(getattr(meter, "min_window_s", None) or 0.0)
+                window = max(float(energy_window_s), meter_min_s)
                 calls = 0
                 with meter:
                     e0 = clock()

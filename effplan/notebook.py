@@ -134,7 +134,7 @@ def measured_vs_estimated(frame: Any) -> Any:
     import numpy as np
     import pandas as pd
 
-    from .schema import normalize_measurements
+    from .schema import MEASURED_ENERGY_SOURCES, normalize_measurements
 
     df = frame.to_frame() if hasattr(frame, "to_frame") else frame
     df = normalize_measurements(df, required=("candidate", "hardware", "mode", "batch_size"))
@@ -145,7 +145,7 @@ def measured_vs_estimated(frame: Any) -> Any:
         src = ", ".join(sorted({str(v) for v in s if str(v)}))
         if not src:
             return "not measured"
-        if set(src.split(", ")) <= {"nvml-counter", "nvml-power", "rapl"}:
+        if set(src.split(", ")) <= set(MEASURED_ENERGY_SOURCES):
             return f"measured ({src})"
         if "estimated-tdp" in src:
             return "ESTIMATED (rated power x (idle share + utilization))"

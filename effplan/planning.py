@@ -87,7 +87,7 @@ import pandas as pd
 
 from . import catalog as _cat
 from .errors import PlanWarning, ValidationError
-from .schema import MEASUREMENT_COLUMNS, normalize_measurements
+from .schema import MEASUREMENT_COLUMNS, frame_fingerprint, normalize_measurements
 
 __all__ = [
     "InferenceWorkload", "TrainingWorkload", "Prices", "Uncertainty", "Plan", "plan", "project",
@@ -671,25 +671,16 @@ def _measurement_frame(measurements: Any) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _catalog_frame(catalog: pd.DataFrame | str | Path | None) -> pd.DataFrame:
-    return _cat.load_catalog(catalog)
-
-
-def _fingerprint(df: pd.DataFrame) -> tuple | None:
-    """Content hash of a frame (columns, dtypes, values); None when a cell is unhashable."""
-    try:
-        h = pd.util.hash_pandas_object(df, index=False).to_numpy()
-    except TypeError:
-        return None
-    return (tuple(map(str, df.columns)), tuple(map(str, df.dtypes)), len(df),
-            int(h.sum(dtype=np.uint64)), int(np.bitwise_xor.reduce(h * np.uint64(31))) if len(h) else 0)
+def _catalog_frame(catalog: pd.DataFrame | str | Path | None) -> tuple[pd.DataFrame, tuple | None]:
+    """The validated catalog (shared: never modified here) and a key for its content."""
+    return _cat.validated_catalog(catalog)
 
 
 _PREPARED: dict[tuple, tuple[pd.DataFrame, pd.DataFrame]] = {}
 
 
-def _prepare(measurements: Any, targets: list[str], cat: pd.DataFrame, eff_assumed: float
-             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _prepare(measurements: Any, targets: list[str], cat: pd.DataFrame, cat_key: tuple | None,
+             eff_assumed: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validated measurements and inference rows with their projections.
 
     These depend only on the measurements, the catalog, the targets and the assumed efficiency,
@@ -700,10 +691,10 @@ def _prepare(measurements: Any, targets: list[str], cat: pd.DataFrame, eff_assum
     raw = measurements.to_frame() if hasattr(measurements, "to_frame") and not isinstance(
         measurements, pd.DataFrame) else measurements
     key = None
-    if isinstance(raw, pd.DataFrame):
-        fm, fc = _fingerprint(raw), _fingerprint(cat)
-        if fm is not None and fc is not None:
-            key = (fm, fc, tuple(targets), eff_assumed)
+    if isinstance(raw, pd.DataFrame) and cat_key is not None:
+        fm = frame_fingerprint(raw)
+        if fm is not None:
+            key = (fm, cat_key, tuple(targets), eff_assumed)
             hit = _PREPARED.get(key)
             if hit is not None:
                 return hit
@@ -773,7 +764,7 @@ def project(measurements: Any, hardware: Iterable[str] | str, *,
     throughput). Per candidate and mode one measured hardware is used: a calibrated one (in the
     catalog) first. ``skip_measured`` leaves out targets the candidate was measured on.
     """
-    cat = _catalog_frame(catalog)
+    cat, _ = _catalog_frame(catalog)
     eff_assumed = _num("assumed_efficiency", assumed_efficiency, lo=0, lo_open=True, hi=1)
     df = _measurement_frame(measurements)
     targets = _resolve_targets(hardware, cat)
@@ -1398,12 +1389,11 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     seed = _num("seed", seed, lo=0, integer=True)
     unc = Uncertainty() if uncertainty is None else uncertainty
     eff_assumed = _num("assumed_efficiency", assumed_efficiency, lo=0, lo_open=True, hi=1)
-    cat = _catalog_frame(catalog)
+    cat, cat_key = _catalog_frame(catalog)
     targets = _resolve_targets(hardware, cat)
-    df, inf_rows = _prepare(measurements, targets, cat, eff_assumed)
+    df, inf_rows = _prepare(measurements, targets, cat, cat_key, eff_assumed)
     candidates = list(dict.fromkeys(df["candidate"]))
-    quality = df.groupby("candidate", sort=False)["quality"].agg(
-        lambda s: s.dropna().iloc[-1] if s.notna().any() else np.nan).to_dict()
+    quality = df.groupby("candidate", sort=False)["quality"].last().to_dict()   # last non-NaN
 
     monthly = pd.DataFrame(columns=list(MONTHLY_COLUMNS))
     quarterly = pd.DataFrame(columns=list(QUARTERLY_COLUMNS))
@@ -1428,16 +1418,14 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         topt = _attach_prices(topt, prices, cat)
         _warn_missing(topt[topt["projection_note"] == ""], prices)
         training_df = _training(topt, training, prices, quarters, samples, seed, unc, quality)
-        tot = training_df.groupby(["candidate", "hardware"], sort=False).agg(
-            training_device_hours=("device_hours", lambda s: s.sum(min_count=1)),
-            training_cost_usd=("cost_usd", lambda s: s.sum(min_count=1)),
-            training_energy_kwh=("energy_kwh", lambda s: s.sum(min_count=1)),
-            training_co2_kg=("co2_kg", lambda s: s.sum(min_count=1))).reset_index()
+        sums = ["device_hours", "cost_usd", "energy_kwh", "co2_kg"]
+        tot = training_df.groupby(["candidate", "hardware"], sort=False)[sums].sum(min_count=1) \
+            .rename(columns=lambda c: f"training_{c}").reset_index()
         if inference is None:
             summary = topt[["candidate", "hardware", "catalog_name", "provenance", "energy_source",
                             "efficiency_source"]].copy()
-            summary["feasible"] = ~training_df.groupby(["candidate", "hardware"], sort=False)["feasible"] \
-                .apply(lambda s: not s.all()).to_numpy()
+            summary["feasible"] = training_df.groupby(["candidate", "hardware"], sort=False)[
+                "feasible"].all().to_numpy()
             summary["quality"] = summary["candidate"].map(quality).astype(float)
             summary = summary.merge(tot, on=["candidate", "hardware"], how="left")
             summary["total_cost_usd"] = summary["training_cost_usd"]

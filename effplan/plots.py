@@ -189,11 +189,14 @@ def _pct_cols(df: pd.DataFrame, base: str) -> tuple[str, str] | None:
 
 
 def _grouped_bars(ax: Axes, df: pd.DataFrame, x_col: str, y_col: str, *, band: str | None,
-                  hatch_by: str) -> tuple[set[str], list[Any]]:
-    """Grouped bars: one group per ``x_col`` value, one bar per series; returns styles seen.
+                  hatch_by: str, also: Sequence[str] = ()
+                  ) -> tuple[set[str], list[Any], list[tuple[np.ndarray, pd.DataFrame, Any]]]:
+    """Grouped bars: one group per ``x_col`` value, one bar per series.
 
     ``hatch_by`` is 'provenance' or 'energy' (uses ``energy_source``). ``band`` is the base
-    column name whose ``_p10``/``_p90`` give error bars, or None.
+    column name whose ``_p10``/``_p90`` give error bars, or None. Returns the styles seen, the
+    legend handles and, per series, its bars' x positions, its per-x sums (``y_col`` and the
+    ``also`` columns) and its colour, so that a caller can mark other figures on the same bars.
     """
     df = df.assign(_series=_series_key(df))
     xs = _quarter_order(df[x_col])
@@ -203,10 +206,11 @@ def _grouped_bars(ax: Axes, df: pd.DataFrame, x_col: str, y_col: str, *, band: s
     pos = {x: i for i, x in enumerate(xs)}
     seen: set[str] = set()
     handles: list[Any] = []
+    placed: list[tuple[np.ndarray, pd.DataFrame, Any]] = []
     pcols = _pct_cols(df, band) if band else None
     for k, name in enumerate(series):
         g = df[df["_series"] == name]
-        agg = {y_col: "sum"}
+        agg = {y_col: "sum", **{c: "sum" for c in also}}
         if pcols:
             agg.update({pcols[0]: "sum", pcols[1]: "sum"})
         # Sum duplicates (e.g. several rows of one series in a quarter); percentiles of sums are
@@ -228,6 +232,7 @@ def _grouped_bars(ax: Axes, df: pd.DataFrame, x_col: str, y_col: str, *, band: s
         bars = ax.bar(xpos, heights, width=width * 0.95, color=colors[k], hatch=hatch,
                       edgecolor="0.25" if hatch else colors[k], linewidth=0.6, label=label)
         handles.append(bars)
+        placed.append((xpos, per_x, colors[k]))
         if pcols:
             lo = per_x[pcols[0]].to_numpy(dtype=float)
             hi = per_x[pcols[1]].to_numpy(dtype=float)
@@ -237,7 +242,7 @@ def _grouped_bars(ax: Axes, df: pd.DataFrame, x_col: str, y_col: str, *, band: s
                 ax.errorbar(xpos[ok], heights[ok], yerr=yerr[:, ok], fmt="none", ecolor="0.15",
                             elinewidth=1.0, capsize=3)
     ax.set_xticks(range(len(xs)), [_fmt_quarter(x) for x in xs])
-    return seen, handles
+    return seen, handles, placed
 
 
 def _fmt_quarter(q: Any) -> str:
@@ -301,14 +306,11 @@ def cost_per_quarter(plan: Any, ax: Axes | None = None, *,
     error bar. Projected / estimated rows are hatched and named in the legend. ``candidates``
     and ``hardware`` filter the rows drawn. ``plan`` may also be a quarterly DataFrame.
     """
-    df = _select(_frame(plan, "quarterly"), candidates, hardware)
-    _require(df, ("candidate", "quarter", "cost_usd"), "plan.quarterly")
-    fig, ax = _figure_and_axes(ax)
+    df, fig, ax = _plan_rows(plan, "quarterly", ("candidate", "quarter", "cost_usd"), candidates, hardware, ax)
     if df.empty:
-        _empty(ax, "no rows to show (check the candidate / hardware selection)")
         return fig
-    seen, handles = _grouped_bars(ax, df, "quarter", "cost_usd", band="cost_usd",
-                                  hatch_by="provenance")
+    seen, handles, _ = _grouped_bars(ax, df, "quarter", "cost_usd", band="cost_usd",
+                                     hatch_by="provenance")
     _usd_formatter(ax)
     ax.set_ylabel("cost per quarter (USD)")
     title = "Cost per quarter"
@@ -418,26 +420,15 @@ def energy_and_co2(plan: Any, ax: Axes | None = None, *,
     Bars whose energy is not metered are hatched: ``estimated-tdp`` -> "estimated energy",
     ``projected`` -> "projected energy". P10–P90 error bars on the energy when present.
     """
-    df = _select(_frame(plan, "quarterly"), candidates, hardware)
-    _require(df, ("candidate", "quarter", "energy_kwh", "co2_kg"), "plan.quarterly")
-    fig, ax = _figure_and_axes(ax)
+    df, fig, ax = _plan_rows(plan, "quarterly", ("candidate", "quarter", "energy_kwh", "co2_kg"), candidates, hardware, ax)
     if df.empty:
-        _empty(ax, "no rows to show (check the candidate / hardware selection)")
         return fig
-    seen, handles = _grouped_bars(ax, df, "quarter", "energy_kwh", band="energy_kwh",
-                                  hatch_by="energy")
+    seen, handles, placed = _grouped_bars(ax, df, "quarter", "energy_kwh", band="energy_kwh",
+                                          hatch_by="energy", also=("co2_kg",))
     ax.set_ylabel("energy per quarter (kWh, facility: x PUE)")
     ax2 = ax.twinx()
-    df = df.assign(_series=_series_key(df))
-    xs = _quarter_order(df["quarter"])
-    pos = {x: i for i, x in enumerate(xs)}
-    series = list(pd.unique(df["_series"]))
-    width = 0.8 / max(len(series), 1)
-    colors = _colors(len(series))
-    for k, name in enumerate(series):
-        per_x = df[df["_series"] == name].groupby("quarter", sort=False)["co2_kg"].sum()
-        xpos = np.array([pos[x] for x in per_x.index], dtype=float) - 0.4 + width * (k + 0.5)
-        ax2.scatter(xpos, per_x.to_numpy(float), marker="D", s=28, color=colors[k],
+    for xpos, per_x, color in placed:      # a CO2 diamond on each energy bar
+        ax2.scatter(xpos, per_x["co2_kg"].to_numpy(float), marker="D", s=28, color=color,
                     edgecolors="black", linewidths=0.6, zorder=4)
     ax2.set_ylabel("CO2 per quarter (kg, diamonds)")
     ax2.set_ylim(bottom=0)
@@ -457,11 +448,8 @@ def instances_over_time(plan: Any, ax: Axes | None = None, *,
 
     Projected rows are dashed, estimated dotted, and named in the legend.
     """
-    df = _select(_frame(plan, "monthly"), candidates, hardware)
-    _require(df, ("candidate", "month", "instances"), "plan.monthly")
-    fig, ax = _figure_and_axes(ax)
+    df, fig, ax = _plan_rows(plan, "monthly", ("candidate", "month", "instances"), candidates, hardware, ax)
     if df.empty:
-        _empty(ax, "no rows to show (check the candidate / hardware selection)")
         return fig
     df = df.assign(_series=_series_key(df))
     series = list(pd.unique(df["_series"]))
@@ -491,6 +479,18 @@ def instances_over_time(plan: Any, ax: Axes | None = None, *,
     _legend_below(ax, handles + _provenance_handles(seen, kind="line"))
     ax.grid(alpha=0.3)
     return fig
+
+
+def _plan_rows(plan: Any, attr: str, required: Iterable[str], candidates: Sequence[str] | None,
+               hardware: Sequence[str] | None, ax: Axes | None) -> tuple[pd.DataFrame, Figure, Axes]:
+    """The selected rows of ``plan.<attr>`` (required columns checked) and the figure and axes to
+    draw on. An empty selection comes back empty, with a note already drawn on the axes."""
+    df = _select(_frame(plan, attr), candidates, hardware)
+    _require(df, required, f"plan.{attr}")
+    fig, ax = _figure_and_axes(ax)
+    if df.empty:
+        _empty(ax, "no rows to show (check the candidate / hardware selection)")
+    return df, fig, ax
 
 
 def _select(df: pd.DataFrame, candidates: Sequence[str] | None,

@@ -225,7 +225,7 @@ def run_notebooks(notebooks: Sequence[str | os.PathLike] | None = None, *,
         given = {k: v for k, v in wanted.items() if k in declared}
         dest = out / src.name
         try:
-            papermill.execute_notebook(
+            nb = papermill.execute_notebook(
                 str(src), str(dest), parameters=given, cwd=str(run_dir),
                 kernel_name=kernel_name, execution_timeout=timeout_s,
                 log_output=log_output, progress_bar=progress, report_mode=False)
@@ -233,8 +233,7 @@ def run_notebooks(notebooks: Sequence[str | os.PathLike] | None = None, *,
             raise EffplanError(f"{src.name} failed in cell {exc.exec_count} "
                                f"({exc.ename}: {exc.evalue}); the partly executed notebook is "
                                f"{dest}") from exc
-        nb = nbformat.read(dest, as_version=4)
-        problems = check_widget_metadata(nb)
+        problems = check_widget_metadata(nb)   # the executed notebook papermill just wrote
         if problems:
             raise EffplanError(f"{dest}: invalid widget metadata: " + "; ".join(problems))
         executed.append(dest)

@@ -126,6 +126,15 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _jsonl(records: list[dict[str, Any]], path: PathLike) -> str:
+    """Validated records as JSON Lines text; the first bad field raises, naming ``path`` and row."""
+    errors = _validate(pd.DataFrame.from_records(records), [f"row {i}" for i in range(len(records))])
+    if errors:
+        e = errors[0]
+        raise ValidationError(e["field"], e["message"], where=f"{path} {e['where']}")
+    return "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
+
+
 def append(path: PathLike, rows: Mapping[str, Any] | Iterable[Mapping[str, Any]] | pd.DataFrame,
            *, hardware: Any = None) -> int:
     """Append rows to the JSON Lines results file ``path`` (created with its folder if needed).
@@ -139,11 +148,7 @@ def append(path: PathLike, rows: Mapping[str, Any] | Iterable[Mapping[str, Any]]
     records = to_records(rows, hardware=hardware)
     if not records:
         return 0
-    errors = _validate(pd.DataFrame.from_records(records), [f"row {i}" for i in range(len(records))])
-    if errors:
-        e = errors[0]
-        raise ValidationError(e["field"], e["message"], where=f"{path} {e['where']}")
-    text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
+    text = _jsonl(records, path)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     created = not p.exists()
@@ -169,18 +174,13 @@ def save_frame(df: pd.DataFrame, path: PathLike, *, hardware: Any = None) -> Pat
     """
     if not isinstance(df, pd.DataFrame):
         raise ValidationError("frame", f"expected a pandas DataFrame, got {type(df).__name__}")
-    records = to_records(df, hardware=hardware)
-    errors = _validate(pd.DataFrame.from_records(records), [f"row {i}" for i in range(len(records))])
-    if errors:
-        e = errors[0]
-        raise ValidationError(e["field"], e["message"], where=f"{path} {e['where']}")
+    text = _jsonl(to_records(df, hardware=hardware), path)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for r in records:
-                fh.write(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import planning as pm
 from . import plots
 from .errors import EffplanError, EffplanWarning, ValidationError
 
@@ -65,13 +66,6 @@ _IMG_LAYOUT = {"width": f"{int(_FIG_SIZE_IN[0] * _DPI)}px", "height": f"{int(_FI
 
 # Controls that only change what is shown (no re-plan needed).
 _VIEW_CONTROLS = ("hardware", "candidates")
-
-
-def _plan_module() -> Any:
-    # Imported on first use so that importing effplan.widgets stays cheap.
-    from . import planning
-
-    return planning
 
 
 def parse_price(text: str) -> float | dict[str, float] | None:
@@ -147,7 +141,6 @@ class BudgetDashboard:
                  catalog: Any = None, export_dir: str | Path = "exports") -> None:
         import ipywidgets as w
 
-        pm = _plan_module()
         if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
             measurements = measurements.to_frame()
         if not isinstance(measurements, pd.DataFrame):
@@ -173,7 +166,6 @@ class BudgetDashboard:
         self.last_plan_ms = float("nan")
         self.last_draw_ms = float("nan")
         self._hold = False
-        self._price_overrides: dict[str, float] = dict(self._prices0.price_per_hour)
         # Resolved starting figures: a slider left at its start keeps the caller's setting
         # (e.g. a grid region, with its source) instead of turning it into an "entered" number.
         self._grid0 = float(self._prices0.grid_intensity_gco2_per_kwh)
@@ -312,7 +304,6 @@ class BudgetDashboard:
 
     # ------------------------------------------------------------------ planning
     def _make_plan(self, inference: Any, prices: Any) -> Any:
-        pm = _plan_module()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EffplanWarning)
             new_plan = pm.plan(self.measurements, inference=inference, training=self._training,
@@ -324,8 +315,8 @@ class BudgetDashboard:
                 warnings.warn_explicit(wm.message, wm.category, wm.filename, wm.lineno)
         return new_plan
 
-    def _read_inputs(self) -> tuple[Any, Any, dict[str, float]]:
-        """Workload, prices and price overrides from the controls.
+    def _read_inputs(self) -> tuple[Any, Any]:
+        """Workload and prices (with the price overrides) from the controls.
 
         Raises :class:`ValidationError` naming the field for bad input; the dataclasses validate
         the rest (their ValidationError names the field too).
@@ -353,12 +344,12 @@ class BudgetDashboard:
             grid_gco2_per_kwh=self._prices0.grid_gco2_per_kwh if grid == self._grid0 else grid,
             electricity_usd_per_kwh=(self._prices0.electricity_usd_per_kwh if elec == self._elec0
                                      else elec))
-        return inference, prices, overrides
+        return inference, prices
 
     def _overrides_from_box(self, text: str) -> dict[str, float]:
         """Price overrides after applying the price box to the selected hardware."""
         parsed = parse_price(text)
-        out = dict(self._price_overrides)
+        out = dict(self._prices.price_per_hour)
         if isinstance(parsed, dict):
             out.update(parsed)
             return out
@@ -401,11 +392,10 @@ class BudgetDashboard:
         plan_ms = 0.0
         try:
             if replan:
-                inference, prices, overrides = self._read_inputs()
+                inference, prices = self._read_inputs()
                 new_plan = self._make_plan(inference, prices)
                 plan_ms = (time.perf_counter() - t0) * 1e3
                 self.plan, self._inference, self._prices = new_plan, inference, prices
-                self._price_overrides = overrides
                 self._sync_options()
                 self._sync_price_box()
                 self._show_warnings()
@@ -464,11 +454,11 @@ class BudgetDashboard:
         self._hold = True
         try:
             if hw == ALL_HARDWARE:
-                vals = {self._price_overrides.get(h) for h in self._hardware_options(self.plan)[:-1]}
+                vals = {self._prices.price_per_hour.get(h) for h in self._hardware_options(self.plan)[:-1]}
                 box.value = _fmt_price_text(vals.pop()) if len(vals) == 1 and None not in vals else ""
                 box.placeholder = "per-hardware prices"
             else:
-                ov = self._price_overrides.get(hw)
+                ov = self._prices.price_per_hour.get(hw)
                 box.value = "" if ov is None else _fmt_price_text(ov)
                 s = self.plan.summary
                 used = s.loc[s["hardware"].astype(str) == hw, "price_per_hour_usd"]
