@@ -558,7 +558,10 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             progress: bool = True,
             raise_errors: bool = False,
             clock: Callable[[], float] = time.perf_counter,
-            energy_meter: Callable[[str], Any] | None = None) -> Measurements:
+            energy_meter: Callable[[str], Any] | None = None,
+            executor: str = "local", targets: Sequence[Any] | None = None,
+            ray_address: str | None = None, resume: bool = False,
+            fleet: Any = None) -> Measurements:
     """Measure every candidate at every batch size on ``device``; see the module docstring.
 
     Parameters
@@ -586,7 +589,17 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     raise_errors: re-raise a point's exception instead of recording it on the row.
     clock, energy_meter: swappable clock (seconds) and ``energy_meter(device)`` factory
         returning an ``EnergyMeter``-like context manager (tests, custom meters).
+    executor, targets, ray_address, resume, fleet: ``executor="ray"`` runs the sweep on a Ray
+        cluster, one task per candidate x target, streamed into ``results_path`` (see
+        :mod:`effplan.fleet`; ``pip install 'effplan[ray]'``). The default ``"local"`` needs no Ray.
     """
+    if executor != "local" or targets is not None or ray_address is not None or fleet is not None:
+        params = dict(locals())  # every parameter above, before anything else is bound
+        from .fleet import measure_with_executor
+
+        return measure_with_executor(**params)
+    if resume:
+        raise ValidationError("resume", "resume=True is supported with executor='ray' only")
     import torch
 
     # ---- validate at the boundary

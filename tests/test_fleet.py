@@ -1,0 +1,174 @@
+"""Sweeps on Ray (effplan.fleet): targets, placement, exclusivity per node, streaming into the
+store, failures and resume.
+
+The ``ray`` tests start ONE local ``ray.cluster_utils.Cluster`` for the module: a head node that
+measures nothing and two simulated nodes on this machine carrying ``{"accel_A": 1}`` and
+``{"accel_B": 1}`` (and the exclusive ``effplan_node`` unit). Each node has 2 CPUs, so without
+the exclusive unit Ray WOULD run two one-CPU measurements on a node at once: the overlap check
+can fail. Nothing here contacts another host. The other tests need no Ray running.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from effplan import store
+from effplan.candidates import Candidate
+from effplan.errors import EffplanError, EffplanWarning, ValidationError
+from effplan.fleet import NODE_RESOURCE, FleetOptions, Target, measure_on_ray, resolve_candidates
+from effplan.measurement import TimingPolicy, measure
+
+HERE = Path(__file__).resolve().parent
+SPEC = f"{HERE / 'fleet_candidates.py'}:CANDIDATES"  # shipped by import path (file.py:attr)
+FAST = dict(timing=TimingPolicy(time_budget_s=0.05, min_repeats=6, warmup_calls=1, warmup_s=0.0),
+            energy=False, threads=1)
+
+
+# ------------------------------------------------------------------------- no Ray needed
+def test_target_parse_and_resources():
+    assert Target.parse("L4") == Target(accelerator_type="L4", num_gpus=1)
+    assert Target.parse("H100:2").required_resources() == {
+        NODE_RESOURCE: 1.0, "CPU": 1.0, "GPU": 2.0, "accelerator_type:H100": 0.001}
+    assert Target.parse("gpu").label == "gpu" and Target.parse("gpu").device == "cuda"
+    assert Target.parse("cpu").label == "cpu" and Target.parse("cpu").device == "cpu"
+    pool = Target.parse("pool_a=1+fast=2")
+    assert pool.resources == {"fast": 2.0, "pool_a": 1.0} and pool.label == "fast=2+pool_a"
+    assert pool.ray_options() == {"num_cpus": 1, "num_gpus": 0,
+                                  "resources": {NODE_RESOURCE: 1, "fast": 2.0, "pool_a": 1.0}}
+    assert Target.of({"accel_A": 1}).label == "accel_A"
+    with pytest.raises(ValidationError, match="resources"):
+        Target(resources={"GPU": 1})
+    with pytest.raises(ValidationError, match="num_gpus"):
+        Target(num_gpus=-1)
+    with pytest.raises(ValidationError, match="target"):
+        Target.parse("pool=lots")
+
+
+def test_import_path_candidates_and_bad_paths():
+    assert [c.name for c in resolve_candidates(SPEC)] == ["tiny-linear", "tiny-mlp"]
+    with pytest.raises(ValidationError, match="import path"):
+        resolve_candidates("no_colon_here")
+    with pytest.raises(ValidationError, match="no file"):
+        resolve_candidates("missing_dir/nothing.py:X")
+    with pytest.raises(ValidationError, match="has no 'NOPE'"):
+        resolve_candidates(f"{HERE / 'fleet_candidates.py'}:NOPE")
+
+
+def test_ray_options_need_the_ray_executor_and_ray_missing_says_how_to_install(monkeypatch):
+    cands = resolve_candidates(SPEC)
+    with pytest.raises(ValidationError, match="targets.*executor='ray'"):
+        measure(cands, batch_sizes=(1,), targets=["L4"])
+    with pytest.raises(ValidationError, match="executor"):
+        measure(cands, batch_sizes=(1,), executor="dask")
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(EffplanError, match=r"pip install 'effplan\[ray\]'"):
+        measure(cands, batch_sizes=(1,), executor="ray", targets=["cpu"], progress=False)
+
+
+# ------------------------------------------------------------------------- on a local cluster
+@pytest.fixture(scope="module")
+def cluster():
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    for res in ({"accel_A": 1}, {"accel_B": 1}):
+        c.add_node(num_cpus=2, resources={**res, NODE_RESOURCE: 1},
+                   object_store_memory=80 * 2**20)
+    ray.init(address=c.address, log_to_driver=False)
+    try:
+        c.wait_for_nodes()
+        by_resource = {r: [n["NodeID"] for n in ray.nodes() if n["Alive"] and r in n["Resources"]]
+                       for r in ("accel_A", "accel_B")}
+        yield by_resource
+    finally:
+        ray.shutdown()
+        c.shutdown()
+
+
+def _boom_candidate() -> Candidate:
+    # defined here (not importable by the workers): Ray ships it with cloudpickle.
+    # Linear(4, 2) fed 3 features raises a RuntimeError in forward.
+    return Candidate("boom", model_fn=lambda: nn.Linear(4, 2), input_fn=lambda bs: torch.ones(bs, 3))
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(400)
+def test_sweep_places_points_one_at_a_time_per_node_and_resumes(cluster, tmp_path):
+    path = tmp_path / "fleet.jsonl"
+    targets = [Target(resources={"accel_A": 1}), {"accel_B": 1}]
+    cands = [SPEC, _boom_candidate()]
+    with pytest.warns(EffplanWarning, match="4 of 12 points failed"):
+        m = measure(cands, batch_sizes=(1, 2), executor="ray", targets=targets,
+                    results_path=path, progress=True, **FAST)
+    frame = store.load(path)
+    assert len(frame) == len(m.rows) == 12  # 3 candidates x 2 batch sizes x 2 targets
+
+    ok = frame[frame["status"] == "ok"]
+    assert sorted(zip(ok["candidate"], ok["batch_size"], ok["fleet_target"])) == sorted(
+        (c, b, t) for c in ("tiny-linear", "tiny-mlp") for b in (1, 2) for t in ("accel_A", "accel_B"))
+    assert (ok["latency_p50_ms"] > 0).all() and (ok["provenance"] == "measured").all()
+    # each point ran on a node offering the resource its target asked for
+    for _, row in frame.iterrows():
+        assert row["fleet_node_id"] in cluster[row["fleet_target"]], row.to_dict()
+    # the worker's hardware identity travelled with every row
+    assert (frame["hw_host_hash"].str.len() > 0).all() and (frame["hardware_id"].str.len() > 0).all()
+
+    # a candidate that raises: error rows naming the node and the reason; the others finished
+    err = frame[frame["status"] == "error"]
+    assert set(err["candidate"]) == {"boom"} and len(err) == 4
+    assert err["error"].str.contains("RuntimeError").all()
+
+    # never two points at once on one node (wall clock recorded on the workers)
+    for node, group in frame.groupby("fleet_node_id"):
+        spans = sorted(zip(group["fleet_start_unix_s"], group["fleet_end_unix_s"]))
+        assert len(spans) == 6
+        for (s0, e0), (s1, _) in zip(spans, spans[1:]):
+            assert s0 < e0 <= s1, f"two measurements overlapped on node {node}: {spans}"
+
+    # resume: finished points are skipped; error points are not finished, so they run again
+    with pytest.warns(EffplanWarning, match="4 of 4 points failed"):
+        again = measure(cands, batch_sizes=(1, 2), executor="ray", targets=targets,
+                        results_path=path, resume=True, progress=False, **FAST)
+    assert {r["candidate"] for r in again.rows} == {"boom"} and len(again.rows) == 4
+    only_ok = measure_on_ray(SPEC, (1, 2), targets=targets, results_path=path, resume=True,
+                             progress=False, **FAST)
+    assert len(only_ok.rows) == 0
+    assert len(store.load(path)) == 16
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(400)
+def test_crashed_worker_is_retried_a_bounded_number_of_times_and_infeasible_target_errors(
+        cluster, tmp_path):
+    attempts = tmp_path / "attempts.txt"
+    where = str(attempts)
+
+    def crash() -> nn.Module:  # the worker process dies, as on an OOM kill
+        with open(where, "a") as fh:
+            fh.write("attempt\n")
+        os._exit(1)
+
+    cand = Candidate("crash", model_fn=crash, input_fn=lambda bs: torch.ones(bs, 4))
+    path = tmp_path / "crash.jsonl"
+    with pytest.warns(EffplanWarning, match="4 of 4 points failed"):
+        measure_on_ray([cand], (1, 2), targets=[{"accel_A": 1}, {"accel_C": 1}],
+                       results_path=path, progress=False, fleet=FleetOptions(max_retries=1), **FAST)
+    frame = store.load(path)
+    crashed = frame[frame["fleet_target"] == "accel_A"]
+    # max_retries=1: two attempts, then every point of the task not yet received is an error row
+    assert attempts.read_text().count("attempt") == 2
+    assert sorted(crashed["batch_size"]) == [1, 2] and (crashed["status"] == "error").all()
+    assert crashed["fleet_node_id"].isin(cluster["accel_A"]).all()
+    assert crashed["error"].str.contains("node ").all()
+    assert crashed["error"].str.contains("Worker|died|crash", case=False).all()
+    # no node offers accel_C: an error row at once, not a task that waits forever
+    nowhere = frame[frame["fleet_target"] == "accel_C"]
+    assert sorted(nowhere["batch_size"]) == [1, 2] and (nowhere["fleet_node_id"] == "").all()
+    assert nowhere["error"].str.contains("no live node offers").all()
