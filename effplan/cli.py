@@ -4,6 +4,7 @@ the hardware catalog. Everything here calls the same functions the notebooks cal
 Examples::
 
     effplan measure --family digits --batch-sizes 1 8 32 --out results/measurements.jsonl
+    effplan measure --ray auto --target L4 --target H100 --out results/fleet.jsonl
     effplan plan results/*.jsonl --requests-per-day 2e6 --growth 0.05 --slo-p95-ms 50 \\
         --hardware L4 "H100 SXM" --samples 500 --out plan/
     effplan catalog
@@ -20,6 +21,8 @@ from .errors import EffplanError
 
 
 def _measure(args: argparse.Namespace) -> int:
+    if args.target and args.ray is None:
+        raise EffplanError("--target needs --ray (targets are Ray resources)")
     from . import examples
     from .measurement import measure
 
@@ -34,10 +37,12 @@ def _measure(args: argparse.Namespace) -> int:
             raise EffplanError(f"--candidates: unknown {sorted(unknown)}; "
                                f"known: {[c.name for c in candidates]}")
         candidates = [c for c in candidates if c.name in wanted]
+    fleet = {} if args.ray is None else {"executor": "ray", "targets": args.target or None,
+                                         "ray_address": None if args.ray == "local" else args.ray}
     m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode=args.mode,
                 device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
                 energy_window_s=args.energy_window_s, results_path=args.out,
-                progress=not args.quiet)
+                progress=not args.quiet, **fleet)
     print(m.summary().to_string(index=False))
     print(f"\n{len(m.to_frame())} rows appended to {args.out}")
     return 0
@@ -106,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--out", type=Path, default=Path("results/measurements.jsonl"))
     m.add_argument("--quiet", action="store_true", help="no progress bar")
+    m.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="measure on a Ray cluster (effplan[ray]): 'auto', 'ray://HEAD:10001', "
+                        "or no ADDRESS for a one-node Ray here; see effplan.fleet")
+    m.add_argument("--target", action="append", default=[], metavar="TARGET",
+                   help="with --ray, repeatable: 'L4', 'H100', 'gpu', 'cpu' or 'RESOURCE=N'")
     m.set_defaults(func=_measure)
 
     p = sub.add_parser("plan", help="project monthly/quarterly cost from results files")

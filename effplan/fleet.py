@@ -465,7 +465,7 @@ def _fleet_task(shipped: _Shipped, batch_sizes: list[int], mode: str, device: st
         point_hw = m.hardware.get(row["device"], hw)
         timing = next(iter(m.samples.values()), None)
         yield {"kind": "point", "row": row, "hardware": dict(point_hw), "timing": timing,
-               "warnings": sorted({f"{w.category.__name__}: {w.message}" for w in caught
+               "warnings": sorted({str(w.message) for w in caught
                                    if issubclass(w.category, EffplanWarning)
                                    and "points failed" not in str(w.message)}), **node}
 

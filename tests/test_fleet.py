@@ -2,10 +2,12 @@
 store, failures and resume.
 
 The ``ray`` tests start ONE local ``ray.cluster_utils.Cluster`` for the module: a head node that
-measures nothing and two simulated nodes on this machine carrying ``{"accel_A": 1}`` and
-``{"accel_B": 1}`` (and the exclusive ``effplan_node`` unit). Each node has 2 CPUs, so without
-the exclusive unit Ray WOULD run two one-CPU measurements on a node at once: the overlap check
-can fail. Nothing here contacts another host. The other tests need no Ray running.
+measures nothing and two simulated nodes on this machine, one carrying ``accel_A`` and one
+``accel_B`` (and each the exclusive ``effplan_node`` unit). Each node has 2 CPUs and 2 units of
+its accelerator (like a node with two GPUs) while a target asks for 1, so without the exclusive
+unit Ray WOULD run two measurements on a node at once: the overlap check can fail (it does when
+the unit is left out of the task's resources). Nothing here contacts another host. The other
+tests need no Ray running.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch import nn
 
 from effplan import store
 from effplan.candidates import Candidate
+from effplan.cli import main as cli
 from effplan.errors import EffplanError, EffplanWarning, ValidationError
 from effplan.fleet import NODE_RESOURCE, FleetOptions, Target, measure_on_ray, resolve_candidates
 from effplan.measurement import TimingPolicy, measure
@@ -71,6 +74,12 @@ def test_ray_options_need_the_ray_executor_and_ray_missing_says_how_to_install(m
         measure(cands, batch_sizes=(1,), executor="ray", targets=["cpu"], progress=False)
 
 
+def test_cli_target_needs_ray(tmp_path, capsys):
+    assert cli(["measure", "--target", "L4", "--out", str(tmp_path / "x.jsonl"), "--quiet"]) == 2
+    assert "--target needs --ray" in capsys.readouterr().err
+    assert not (tmp_path / "x.jsonl").exists()
+
+
 # ------------------------------------------------------------------------- on a local cluster
 @pytest.fixture(scope="module")
 def cluster():
@@ -78,7 +87,7 @@ def cluster():
     from ray.cluster_utils import Cluster
 
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    for res in ({"accel_A": 1}, {"accel_B": 1}):
+    for res in ({"accel_A": 2}, {"accel_B": 2}):
         c.add_node(num_cpus=2, resources={**res, NODE_RESOURCE: 1},
                    object_store_memory=80 * 2**20)
     ray.init(address=c.address, log_to_driver=False)
@@ -172,3 +181,20 @@ def test_crashed_worker_is_retried_a_bounded_number_of_times_and_infeasible_targ
     nowhere = frame[frame["fleet_target"] == "accel_C"]
     assert sorted(nowhere["batch_size"]) == [1, 2] and (nowhere["fleet_node_id"] == "").all()
     assert nowhere["error"].str.contains("no live node offers").all()
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(400)
+def test_cli_measures_on_the_fleet(cluster, tmp_path, capsys):
+    # the built-in digits candidate (closures in effplan.examples, cloudpickled) on both targets;
+    # the connection the fixture opened is used as it is
+    out = tmp_path / "cli.jsonl"
+    rc = cli(["measure", "--ray", "auto", "--target", "accel_A=1", "--target", "accel_B=1",
+              "--candidates", "digits-mlp-student", "--batch-sizes", "1", "--time-budget-s", "0.05",
+              "--energy-window-s", "0.2", "--threads", "1", "--out", str(out), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    df = store.load(out)
+    assert sorted(df["fleet_target"]) == ["accel_A", "accel_B"]
+    assert (df["status"] == "ok").all() and (df["latency_p50_ms"] > 0).all()
+    for _, row in df.iterrows():
+        assert row["fleet_node_id"] in cluster[row["fleet_target"]]
