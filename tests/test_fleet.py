@@ -198,3 +198,32 @@ def test_cli_measures_on_the_fleet(cluster, tmp_path, capsys):
     assert (df["status"] == "ok").all() and (df["latency_p50_ms"] > 0).all()
     for _, row in df.iterrows():
         assert row["fleet_node_id"] in cluster[row["fleet_target"]]
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(400)
+def test_interrupted_driver_keeps_every_finished_point_and_resume_completes(cluster, tmp_path,
+                                                                            monkeypatch):
+    path = tmp_path / "interrupted.jsonl"
+    targets = [{"accel_A": 1}, {"accel_B": 1}]
+    real_append = store.append
+    written = []
+
+    def append_then_interrupt(*args, **kwargs):  # Ctrl-C right after the third point is stored
+        written.append(real_append(*args, **kwargs))
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        return written[-1]
+
+    monkeypatch.setattr(store, "append", append_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        measure_on_ray(SPEC, (1, 2, 4), targets=targets, results_path=path, progress=False, **FAST)
+    monkeypatch.setattr(store, "append", real_append)
+    assert len(store.load(path)) == 3  # every point received before the interrupt is on disk
+
+    rest = measure_on_ray(SPEC, (1, 2, 4), targets=targets, results_path=path, resume=True,
+                          progress=False, **FAST)
+    assert len(rest.rows) == 12 - 3
+    frame = store.load(path)
+    keys = list(zip(frame["candidate"], frame["fleet_target"], frame["batch_size"]))
+    assert len(keys) == len(set(keys)) == 12 and (frame["status"] == "ok").all()
