@@ -86,6 +86,10 @@ Failures and retries
   received are not written twice. When the attempts are spent, every point of the task not yet
   received becomes an error row naming the node (``fleet_node_id``, last node seen) and the
   reason (the Ray exception). The sweep goes on.
+* A task left with no live node that offers its target (its node was lost and the retry has
+  nowhere to go, or the cluster shrank) would wait for ever in Ray: the driver checks every
+  few seconds while nothing arrives, cancels such tasks and writes their points as error rows
+  ("no live node offers ... any more: node lost?").
 
 Columns added to each stored row (beside the schema's and the ``hw_*`` identity):
 ``fleet_target`` (target label), ``fleet_node_id``, ``fleet_node_ip``,
@@ -117,6 +121,8 @@ NODE_RESOURCE = "effplan_node"
 _ACCEL_AMOUNT = 0.001
 #: How long the driver waits in one ``ray.wait`` before checking for interruption, s.
 _POLL_S = 1.0
+#: How often the driver checks that every waiting task still has a live node it can run on, s.
+_RECHECK_S = 5.0
 
 FLEET_FIELDS = ("fleet_target", "fleet_node_id", "fleet_node_ip", "fleet_start_unix_s",
                 "fleet_end_unix_s")
@@ -651,8 +657,32 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
                                                    task.target.label, dict(measure_kwargs))
             running[gen] = task
         pending = list(running)
+        last_check = time.monotonic()
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=_POLL_S)
+            if not ready and time.monotonic() - last_check >= _RECHECK_S:
+                # a node that left (lost, scaled down) can leave a task nowhere to run, or to
+                # be retried on: Ray would wait for ever, effplan gives error rows instead
+                last_check = time.monotonic()
+                live = [n for n in ray.nodes() if n.get("Alive")
+                        and n["Resources"].get(opts.node_resource, 0) > 0]
+                for gen in [g for g in pending if not _feasible(running[g].target, live,
+                                                                opts.node_resource)]:
+                    task = running[gen]
+                    try:
+                        ray.cancel(gen, force=True)
+                    except Exception:  # noqa: BLE001 - best effort; its points become error rows
+                        pass
+                    pending.remove(gen)
+                    for bs in list(task.remaining):
+                        record(_error_row(task, bs, mode, "no live node offers "
+                                          f"{task.target.required_resources(opts.node_resource)} "
+                                          f"(target {task.target.label!r}) any more: node lost?"),
+                               task.hardware)
+                        bar.update(1)
+                    task.remaining.clear()
+                    busy.pop(_node_label(task), None)
+                show()
             for gen in ready:
                 task = running[gen]
                 try:

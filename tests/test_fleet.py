@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -86,7 +89,10 @@ def cluster():
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    # a lost node is noticed within ~2 s (Ray's default health check takes ~15 s)
+    c = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "_system_config": {"health_check_period_ms": 500,
+                                          "health_check_failure_threshold": 3}})
     for res in ({"accel_A": 2}, {"accel_B": 2}):
         c.add_node(num_cpus=2, resources={**res, NODE_RESOURCE: 1},
                    object_store_memory=80 * 2**20)
@@ -95,7 +101,7 @@ def cluster():
         c.wait_for_nodes()
         by_resource = {r: [n["NodeID"] for n in ray.nodes() if n["Alive"] and r in n["Resources"]]
                        for r in ("accel_A", "accel_B")}
-        yield by_resource
+        yield SimpleNamespace(cluster=c, nodes=by_resource)
     finally:
         ray.shutdown()
         c.shutdown()
@@ -125,7 +131,7 @@ def test_sweep_places_points_one_at_a_time_per_node_and_resumes(cluster, tmp_pat
     assert (ok["latency_p50_ms"] > 0).all() and (ok["provenance"] == "measured").all()
     # each point ran on a node offering the resource its target asked for
     for _, row in frame.iterrows():
-        assert row["fleet_node_id"] in cluster[row["fleet_target"]], row.to_dict()
+        assert row["fleet_node_id"] in cluster.nodes[row["fleet_target"]], row.to_dict()
     # the worker's hardware identity travelled with every row
     assert (frame["hw_host_hash"].str.len() > 0).all() and (frame["hardware_id"].str.len() > 0).all()
 
@@ -174,7 +180,7 @@ def test_crashed_worker_is_retried_a_bounded_number_of_times_and_infeasible_targ
     # max_retries=1: two attempts, then every point of the task not yet received is an error row
     assert attempts.read_text().count("attempt") == 2
     assert sorted(crashed["batch_size"]) == [1, 2] and (crashed["status"] == "error").all()
-    assert crashed["fleet_node_id"].isin(cluster["accel_A"]).all()
+    assert crashed["fleet_node_id"].isin(cluster.nodes["accel_A"]).all()
     assert crashed["error"].str.contains("node ").all()
     assert crashed["error"].str.contains("Worker|died|crash", case=False).all()
     # no node offers accel_C: an error row at once, not a task that waits forever
@@ -197,7 +203,7 @@ def test_cli_measures_on_the_fleet(cluster, tmp_path, capsys):
     assert sorted(df["fleet_target"]) == ["accel_A", "accel_B"]
     assert (df["status"] == "ok").all() and (df["latency_p50_ms"] > 0).all()
     for _, row in df.iterrows():
-        assert row["fleet_node_id"] in cluster[row["fleet_target"]]
+        assert row["fleet_node_id"] in cluster.nodes[row["fleet_target"]]
 
 
 @pytest.mark.ray
@@ -227,3 +233,44 @@ def test_interrupted_driver_keeps_every_finished_point_and_resume_completes(clus
     frame = store.load(path)
     keys = list(zip(frame["candidate"], frame["fleet_target"], frame["batch_size"]))
     assert len(keys) == len(set(keys)) == 12 and (frame["status"] == "ok").all()
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(400)
+def test_lost_node_gives_error_rows_naming_it_and_the_sweep_ends(cluster, tmp_path):
+    import ray
+
+    node = cluster.cluster.add_node(num_cpus=1, resources={"accel_C": 1, NODE_RESOURCE: 1},
+                                    object_store_memory=80 * 2**20)
+    cluster.cluster.wait_for_nodes()
+    started = tmp_path / "started.txt"
+    where = str(started)
+
+    def slow() -> nn.Module:  # long enough for the node to be removed under it
+        Path(where).write_text("started")
+        time.sleep(120)
+        return nn.Linear(4, 2)
+
+    def remove_once_started() -> None:
+        deadline = time.monotonic() + 120
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        cluster.cluster.remove_node(node, allow_graceful=False)
+
+    lost_id = [n["NodeID"] for n in ray.nodes() if n["Alive"] and "accel_C" in n["Resources"]]
+    remover = threading.Thread(target=remove_once_started, daemon=True)
+    remover.start()
+    path = tmp_path / "lost.jsonl"
+    t0 = time.monotonic()
+    with pytest.warns(EffplanWarning, match="2 of 2 points failed"):
+        measure_on_ray([Candidate("slow", slow, lambda bs: torch.ones(bs, 4))], (1, 2),
+                       targets=[{"accel_C": 1}], results_path=path, progress=False,
+                       fleet=FleetOptions(max_retries=1), **FAST)
+    remover.join(timeout=60)
+    assert time.monotonic() - t0 < 110  # ended well before the 120 s sleep would have
+    frame = store.load(path)
+    assert sorted(frame["batch_size"]) == [1, 2] and (frame["status"] == "error").all()
+    assert (frame["fleet_node_id"] == lost_id[0]).all()
+    # Ray retried the task (max_retries=1) but no live node offers accel_C any more
+    assert frame["error"].str.contains("any more: node lost").all()
+    assert frame["error"].str.startswith(f"node {frame['fleet_node_ip'].iloc[0]}/{lost_id[0][:6]}").all()
