@@ -108,9 +108,12 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import EffplanError, EffplanWarning, ValidationError
+
+if TYPE_CHECKING:
+    from .measurement import Measurements
 
 __all__ = ["Target", "FleetOptions", "measure_on_ray", "measure_with_executor", "resolve_candidates",
            "NODE_RESOURCE"]
@@ -330,6 +333,12 @@ def _load_attr(spec: str) -> Any:
             except BaseException:
                 del sys.modules[modname]
                 raise
+            try:  # its functions are importable nowhere else: ship them by value if asked to
+                import cloudpickle  # noqa: PLC0415 - comes with Ray
+
+                cloudpickle.register_pickle_by_value(module)
+            except ImportError:
+                pass
     else:
         try:
             module = importlib.import_module(target)
@@ -406,17 +415,26 @@ def _point_key(record: Mapping[str, Any]) -> tuple:
         value = record.get(name)
         return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
-    return (text("candidate"), text("hw_host_hash"), text("hardware"), text("mode"), text("dtype"),
-            int(record.get("batch_size")))
+    return (text("candidate"), text("hw_host_hash") or text("hardware_id"), text("hardware"),
+            text("mode"), text("dtype"), int(record.get("batch_size")))
+
+
+def _load_all(path: str | os.PathLike) -> Any:
+    """Every record of ``path``, duplicates of a point included (two targets may share a host)."""
+    import inspect
+
+    from . import store
+
+    if "duplicates" in inspect.signature(store.load).parameters:
+        return store.load(path, duplicates="all")
+    return store.load(path)
 
 
 def _completed_points(path: str | os.PathLike) -> set[tuple]:
     """Fallback of ``effplan.store.completed_points``: keys of the ok rows in ``path``."""
-    from . import store
-
     if not Path(path).exists():
         return set()
-    frame = store.load(path)
+    frame = _load_all(path)
     return {_point_key(r) for r in frame.to_dict(orient="records") if r.get("status") == "ok"}
 
 
@@ -428,7 +446,7 @@ def _finished(path: str | os.PathLike) -> set[tuple[str, str, str, int, str]]:
         return set()
     point_key = getattr(store, "point_key", _point_key)
     completed = getattr(store, "completed_points", _completed_points)(path)
-    frame = store.load(path)
+    frame = _load_all(path)
     if "fleet_target" not in frame.columns:
         return set()
     done = set()
@@ -549,7 +567,7 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
                    targets: Iterable[Target | str | Mapping[str, float]] | None = None,
                    ray_address: str | None = None, resume: bool = False,
                    results_path: str | os.PathLike | None = None, progress: bool = True,
-                   fleet: FleetOptions | None = None, **measure_kwargs: Any) -> Any:
+                   fleet: FleetOptions | None = None, **measure_kwargs: Any) -> Measurements:
     """Measure every candidate x target x batch size on a Ray cluster; see the module docstring.
 
     Parameters
@@ -752,7 +770,7 @@ _DRIVER_PARAMS = ("candidates", "batch_sizes", "mode", "device", "results_path",
                   "executor", "targets", "ray_address", "resume", "fleet")
 
 
-def measure_with_executor(**params: Any) -> Any:
+def measure_with_executor(**params: Any) -> Measurements:
     """``effplan.measure(..., executor=...)`` for an executor other than ``"local"``.
 
     ``params`` are all of :func:`effplan.measure`'s parameters; those the harness takes
