@@ -12,6 +12,7 @@ tests need no Ray running.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import threading
@@ -28,12 +29,28 @@ from effplan.candidates import Candidate
 from effplan.cli import main as cli
 from effplan.errors import EffplanError, EffplanWarning, ValidationError
 from effplan.fleet import NODE_RESOURCE, FleetOptions, Target, measure_on_ray, resolve_candidates
+from effplan.fleet import _load_all as load_all  # every record: two targets here share one host
 from effplan.measurement import TimingPolicy, measure
 
 HERE = Path(__file__).resolve().parent
 SPEC = f"{HERE / 'fleet_candidates.py'}:CANDIDATES"  # shipped by import path (file.py:attr)
-FAST = dict(timing=TimingPolicy(time_budget_s=0.05, min_repeats=6, warmup_calls=1, warmup_s=0.0),
-            energy=False, threads=1)
+
+
+def _fast() -> dict:
+    """Harness settings for tiny models: short budgets, and a stop rule that accepts any spread
+    (these tests are about where and when points run, not about timing quality; a point must be
+    stable to count as finished on resume). One process per task: no per-point process."""
+    fields = TimingPolicy.__dataclass_fields__
+    policy = dict(time_budget_s=0.05, min_repeats=6, warmup_calls=1, warmup_s=0.0, target_ci_rel=10.0)
+    policy.update({k: v for k, v in dict(round_agreement_rel=10.0, stall_factor=1e6,
+                                         max_stall_share=0.99, min_rounds=2).items() if k in fields})
+    kw = dict(timing=TimingPolicy(**policy), energy=False, threads=1)
+    if "isolate" in inspect.signature(measure).parameters:
+        kw["isolate"] = False
+    return kw
+
+
+FAST = _fast()
 
 
 # ------------------------------------------------------------------------- no Ray needed
@@ -78,6 +95,11 @@ def test_ray_options_need_the_ray_executor_and_ray_missing_says_how_to_install(m
 
 
 def test_cli_target_needs_ray(tmp_path, capsys):
+    from effplan.cli import build_parser
+
+    args = build_parser().parse_args(["measure", "--ray", "--target", "L4", "--target", "gpu"])
+    assert args.ray == "local" and args.target == ["L4", "gpu"]
+    assert build_parser().parse_args(["measure", "--ray", "auto"]).ray == "auto"
     assert cli(["measure", "--target", "L4", "--out", str(tmp_path / "x.jsonl"), "--quiet"]) == 2
     assert "--target needs --ray" in capsys.readouterr().err
     assert not (tmp_path / "x.jsonl").exists()
@@ -122,7 +144,7 @@ def test_sweep_places_points_one_at_a_time_per_node_and_resumes(cluster, tmp_pat
     with pytest.warns(EffplanWarning, match="4 of 12 points failed"):
         m = measure(cands, batch_sizes=(1, 2), executor="ray", targets=targets,
                     results_path=path, progress=True, **FAST)
-    frame = store.load(path)
+    frame = load_all(path)
     assert len(frame) == len(m.rows) == 12  # 3 candidates x 2 batch sizes x 2 targets
 
     ok = frame[frame["status"] == "ok"]
@@ -155,7 +177,7 @@ def test_sweep_places_points_one_at_a_time_per_node_and_resumes(cluster, tmp_pat
     only_ok = measure_on_ray(SPEC, (1, 2), targets=targets, results_path=path, resume=True,
                              progress=False, **FAST)
     assert len(only_ok.rows) == 0
-    assert len(store.load(path)) == 16
+    assert len(load_all(path)) == 16
 
 
 @pytest.mark.ray
@@ -175,7 +197,7 @@ def test_crashed_worker_is_retried_a_bounded_number_of_times_and_infeasible_targ
     with pytest.warns(EffplanWarning, match="4 of 4 points failed"):
         measure_on_ray([cand], (1, 2), targets=[{"accel_A": 1}, {"accel_C": 1}],
                        results_path=path, progress=False, fleet=FleetOptions(max_retries=1), **FAST)
-    frame = store.load(path)
+    frame = load_all(path)
     crashed = frame[frame["fleet_target"] == "accel_A"]
     # max_retries=1: two attempts, then every point of the task not yet received is an error row
     assert attempts.read_text().count("attempt") == 2
@@ -192,15 +214,15 @@ def test_crashed_worker_is_retried_a_bounded_number_of_times_and_infeasible_targ
 @pytest.mark.ray
 @pytest.mark.timeout(400)
 def test_cli_measures_on_the_fleet(cluster, tmp_path, capsys):
-    # the built-in digits candidate (closures in effplan.examples, cloudpickled) on both targets;
-    # the connection the fixture opened is used as it is
+    # the built-in digits candidate (closures in effplan.examples, cloudpickled), the harness's
+    # defaults otherwise; the connection the fixture opened is used as it is
     out = tmp_path / "cli.jsonl"
-    rc = cli(["measure", "--ray", "auto", "--target", "accel_A=1", "--target", "accel_B=1",
+    rc = cli(["measure", "--ray", "auto", "--target", "accel_B=1",
               "--candidates", "digits-mlp-student", "--batch-sizes", "1", "--time-budget-s", "0.05",
               "--energy-window-s", "0.2", "--threads", "1", "--out", str(out), "--quiet"])
     assert rc == 0, capsys.readouterr().err
-    df = store.load(out)
-    assert sorted(df["fleet_target"]) == ["accel_A", "accel_B"]
+    df = load_all(out)
+    assert df["fleet_target"].tolist() == ["accel_B"]
     assert (df["status"] == "ok").all() and (df["latency_p50_ms"] > 0).all()
     for _, row in df.iterrows():
         assert row["fleet_node_id"] in cluster.nodes[row["fleet_target"]]
@@ -225,12 +247,12 @@ def test_interrupted_driver_keeps_every_finished_point_and_resume_completes(clus
     with pytest.raises(KeyboardInterrupt):
         measure_on_ray(SPEC, (1, 2, 4), targets=targets, results_path=path, progress=False, **FAST)
     monkeypatch.setattr(store, "append", real_append)
-    assert len(store.load(path)) == 3  # every point received before the interrupt is on disk
+    assert len(load_all(path)) == 3  # every point received before the interrupt is on disk
 
     rest = measure_on_ray(SPEC, (1, 2, 4), targets=targets, results_path=path, resume=True,
                           progress=False, **FAST)
     assert len(rest.rows) == 12 - 3
-    frame = store.load(path)
+    frame = load_all(path)
     keys = list(zip(frame["candidate"], frame["fleet_target"], frame["batch_size"]))
     assert len(keys) == len(set(keys)) == 12 and (frame["status"] == "ok").all()
 
@@ -268,7 +290,7 @@ def test_lost_node_gives_error_rows_naming_it_and_the_sweep_ends(cluster, tmp_pa
                        fleet=FleetOptions(max_retries=1), **FAST)
     remover.join(timeout=60)
     assert time.monotonic() - t0 < 110  # ended well before the 120 s sleep would have
-    frame = store.load(path)
+    frame = load_all(path)
     assert sorted(frame["batch_size"]) == [1, 2] and (frame["status"] == "error").all()
     assert (frame["fleet_node_id"] == lost_id[0]).all()
     # Ray retried the task (max_retries=1) but no live node offers accel_C any more
