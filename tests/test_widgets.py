@@ -163,6 +163,8 @@ def test_no_price_gives_no_total_and_a_warning_in_the_dashboard(dash):
     ("target_utilization", 0.0, "target_utilization"),
     ("price_per_hour", "two dollars", "price_per_hour"),
     ("price_per_hour", "-1", "price_per_hour"),
+    ("price_per_hour", "2,5", "ambiguous"),
+    ("price_per_hour", "0,53", "ambiguous"),
     ("slo_p95_ms", -3.0, "slo_p95_ms"),
 ])
 def test_invalid_input_is_shown_and_keeps_the_last_good_plan(dash, control, bad, field):
@@ -184,10 +186,14 @@ def test_invalid_input_is_shown_and_keeps_the_last_good_plan(dash, control, bad,
 
 def test_parse_price():
     assert parse_price("") is None
-    assert parse_price(" $1,200.50 ") == 1200.5
+    assert parse_price(" $1200.50 ") == 1200.5
     assert parse_price("2.5 USD") == 2.5
     assert parse_price("a=1; b = 2.5") == {"a": 1.0, "b": 2.5}
-    for bad in ("abc", "nan", "-2", "a=", "=3"):
+    # a comma is never guessed (issue 10, case 1: "0,53" once became 53.0 and "2,5" 25.0)
+    for ambiguous in ("0,53", "2,5", "1,200", "$1,200.50", "T4=0,53"):
+        with pytest.raises(ValidationError, match="ambiguous"):
+            parse_price(ambiguous)
+    for bad in ("abc", "nan", "inf", "-2", "a=", "=3"):
         with pytest.raises(ValidationError, match="price_per_hour"):
             parse_price(bad)
 
