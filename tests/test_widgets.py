@@ -317,3 +317,13 @@ def test_catalog_argument_prices_hardware_from_a_users_catalog(tmp_path):
         samples=0, catalog=pd.concat([cat, extra], ignore_index=True),
         export_dir=tmp_path / "exports")
     assert row(d, "small")["Q1"] == pytest.approx(quarter_cost(2, 3.0)) == 13_140.0
+
+
+def test_candidate_named_dollar_dollar_builds_the_dashboard(tmp_path):
+    # issue 10, case 9: "$$" was read as matplotlib mathtext and the dashboard raised ValueError
+    df = hand_measurements()
+    df["candidate"] = df["candidate"].map({"small": "$$", "large": "large"})
+    d = BudgetDashboard(df, inference=InferenceWorkload(requests_per_day=START_RPD, target_utilization=0.5),
+                        prices=Prices(price_per_hour={"lab-cpu": 2.0}), export_dir=tmp_path)
+    assert d.error == ""
+    assert row(d, "$$")["Q1"] == pytest.approx(quarter_cost(2, 2.0))
