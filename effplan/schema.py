@@ -19,6 +19,7 @@ Conventions
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -121,6 +122,9 @@ MAX_EXACT_INT = 2 ** 53
 #: Columns naming what a row is about: never blank, in any row (error rows included).
 IDENTITY_COLUMNS: tuple[str, ...] = ("candidate", "hardware", "mode", "batch_size")
 
+#: Energy figures the planner needs; missing because energy was not measured gets its own message.
+ENERGY_COLUMNS: tuple[str, ...] = ("energy_per_item_j", "idle_power_w")
+
 #: Columns whose value must be > 0 (a batch of 0 items has no latency or throughput).
 POSITIVE_COLUMNS: tuple[str, ...] = ("batch_size",)
 
@@ -200,6 +204,40 @@ def _numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return arr, nonnum, big
 
 
+def number(field: str, value: object, *, lo: float | None = None, hi: float | None = None,
+           lo_open: bool = False, integer: bool = False, where: str | None = None) -> float:
+    """Validate ONE number with the rules of :func:`check_numbers` (the same everywhere: the
+    planner's workloads and prices, ``measure()``'s arguments, the CLI and the dashboard).
+
+    Not a bool, not text that is not a number, finite, within ``[lo, hi]`` (``lo_open``: ``> lo``),
+    and with ``integer=True`` a whole number no larger than :data:`MAX_EXACT_INT` (returned as
+    int). Returns the float (or int); raises :class:`ValidationError` naming ``field``.
+    """
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        raise ValidationError(field, f"expected a number, got {_show(value)}", where=where)
+    if isinstance(value, (int, np.integer)) and abs(int(value)) > MAX_EXACT_INT and \
+            (integer or abs(int(value)) > 10 ** 308):
+        raise ValidationError(field, f"{_show(value)} is too large (at most 2**53 for a whole "
+                                     "number)", where=where)
+    try:
+        v = float(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(field, f"expected a number, got {_show(value)}", where=where) from None
+    if math.isnan(v) or math.isinf(v):
+        raise ValidationError(field, f"must be a finite number, got {_show(value)}", where=where)
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        raise ValidationError(field, f"must be {'>' if lo_open else '>='} {lo:g}, got {v:g}", where=where)
+    if hi is not None and v > hi:
+        raise ValidationError(field, f"must be <= {hi:g}, got {v:g}", where=where)
+    if integer:
+        if v != math.floor(v):
+            raise ValidationError(field, f"must be a whole number, got {v:g}", where=where)
+        if abs(v) > MAX_EXACT_INT:
+            raise ValidationError(field, f"{v:g} is above 2**53 and cannot be kept exact", where=where)
+        return int(v)
+    return v
+
+
 def check_numbers(raw: pd.Series, field: str, *, kind: str = "float", positive: bool = False,
                   check: np.ndarray | None = None) -> list[tuple[int, str]]:
     """Problems of one numeric column as ``[(row position, message)]``, first problem per row.
@@ -275,11 +313,18 @@ def row_problems(df: pd.DataFrame, where: list[str] | None = None, *,
                  lambda i: f"is {_show(version.iloc[i])}; this effplan reads version {SCHEMA_VERSION}")
     status = (df["status"] if "status" in df.columns else pd.Series(["ok"] * n, index=df.index, dtype=object))
     ok = (status.isna() | (status.astype(str) == "ok")).to_numpy()
+    no_energy = (df["energy_source"].astype(str) == "none").to_numpy() if "energy_source" in df.columns \
+        else np.zeros(n, dtype=bool)
     for name in required:
         if name not in df.columns:
             continue
         values = df[name]
         blank = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
+        if name in ENERGY_COLUMNS:
+            flag(blank & ok & no_energy, name, lambda i: (
+                "energy was not measured for this row (energy_source='none': the sweep ran with "
+                "energy=False), so it cannot be planned. Measure again with energy=True, or type "
+                "energy_per_item_j and idle_power_w in (provenance='entered')"))
         flag(blank & (ok | (name in IDENTITY_COLUMNS)), name,
              lambda i: "missing value in a required column")
     for name, (kind, _) in MEASUREMENT_COLUMNS.items():

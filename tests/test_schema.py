@@ -116,3 +116,56 @@ def test_no_warning_for_consistent_rows():
         warnings.simplefilter("error")
         normalize_measurements(pd.DataFrame([_row(), _row(idle_power_w=40.0), _row(status="error",
                                                                                   idle_power_w=np.nan)]))
+
+
+# ---- one scalar rule for arguments (issue 10, case 9) ----
+
+@pytest.mark.parametrize("value, message", [("abc", "expected a number, got 'abc'"), (True, "expected a number"),
+                                            (float("nan"), "finite"), (float("inf"), "finite"),
+                                            (-1.0, "must be >= 0"), (10 ** 400, "too large")])
+def test_number_rules(value, message):
+    from effplan.schema import number
+    with pytest.raises(ValidationError, match=message) as e:
+        number("idle_power_w", value, lo=0)
+    assert e.value.field == "idle_power_w"
+
+
+def test_number_accepts_numeric_text_and_keeps_integers_exact():
+    from effplan.schema import number
+    assert number("x", " 2.5 ", lo=0) == 2.5
+    assert number("n", 2 ** 53, integer=True) == 2 ** 53
+    with pytest.raises(ValidationError, match="above 2\\*\\*53|too large"):
+        number("n", 2 ** 53 + 1, integer=True)
+    with pytest.raises(ValidationError, match="whole number"):
+        number("n", 2.5, integer=True)
+
+
+def _tiny():
+    import torch
+    from torch import nn
+
+    from effplan.candidates import Candidate
+    return Candidate("tiny", lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
+                     lambda bs: torch.ones(bs, 4))
+
+
+@pytest.mark.parametrize("kw, field", [(dict(idle_power_w="abc"), "idle_power_w"),
+                                       (dict(idle_power_w=float("inf")), "idle_power_w"),
+                                       (dict(energy_window_s="1s"), "energy_window_s"),
+                                       (dict(idle_s=None), "idle_s")])
+def test_measure_bad_argument_is_a_named_error(kw, field):
+    from effplan.measurement import measure
+    with pytest.raises(ValidationError) as e:  # was: ValueError/TypeError from float()/comparison
+        measure(_tiny(), batch_sizes=(1,), device="cpu", progress=False, **kw)
+    assert e.value.field == field
+
+
+def test_sweep_without_energy_says_energy_was_not_measured():
+    from effplan.measurement import measure
+    from effplan.planning import InferenceWorkload, plan
+
+    m = measure(_tiny(), batch_sizes=(2,), device="cpu", energy=False, time_budget_s=0.02, progress=False)
+    with pytest.raises(ValidationError) as e:
+        plan(m, inference=InferenceWorkload(requests_per_day=1000))
+    assert e.value.field == "energy_per_item_j"
+    assert "energy was not measured" in str(e.value) and "energy=True" in str(e.value)
