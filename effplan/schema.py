@@ -358,7 +358,8 @@ def idle_above_busy_rows(df: pd.DataFrame) -> np.ndarray:
     if "avg_power_w" in df.columns:
         busy = _numbers(df["avg_power_w"])[0]
     if "energy_per_item_j" in df.columns and "throughput_items_per_s" in df.columns:
-        derived = _numbers(df["energy_per_item_j"])[0] * _numbers(df["throughput_items_per_s"])[0]
+        with np.errstate(over="ignore", invalid="ignore"):
+            derived = _numbers(df["energy_per_item_j"])[0] * _numbers(df["throughput_items_per_s"])[0]
         busy = np.where(np.isnan(busy), derived, busy)
     ok = (df["status"].isna() | (df["status"].astype(str) == "ok")).to_numpy() if "status" in df.columns \
         else np.ones(len(df), dtype=bool)

@@ -109,3 +109,107 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+# --------------------------------------------------------------------------------------------
+# the planner
+# --------------------------------------------------------------------------------------------
+
+@st.composite
+def plan_inputs(draw):
+    throughput = draw(st.floats(min_value=1e-3, max_value=1e7))
+    energy = draw(st.floats(min_value=0.0, max_value=1e4))
+    row = dict(candidate="m", hardware="lab", mode="inference", batch_size=draw(st.integers(1, 4096)),
+               latency_p95_ms=draw(st.floats(min_value=0.0, max_value=1e5)),
+               throughput_items_per_s=throughput, energy_per_item_j=energy,
+               # idle power anywhere, even above busy power (accepted with a warning)
+               idle_power_w=draw(st.floats(min_value=0.0, max_value=2000.0)))
+    workload = dict(
+        requests_per_day=draw(st.floats(min_value=0.0, max_value=1e12)),
+        monthly_growth=draw(st.floats(min_value=-0.5, max_value=0.5)),
+        items_per_request=draw(st.floats(min_value=0.01, max_value=100.0)),
+        peak_to_average=draw(st.floats(min_value=1.0, max_value=10.0)),
+        target_utilization=draw(st.floats(min_value=0.01, max_value=1.0)),
+        min_replicas=draw(st.integers(0, 5)), months=draw(st.integers(1, 24)),
+        daily_profile=draw(st.one_of(st.none(), st.lists(st.floats(min_value=0.0, max_value=10.0),
+                                                         min_size=24, max_size=24)
+                                     .filter(lambda w: sum(w) > 0))))
+    prices = dict(mode=draw(st.sampled_from(["cloud", "on-prem"])),
+                  price=draw(st.floats(min_value=0.0, max_value=100.0)),
+                  capex=draw(st.floats(min_value=0.0, max_value=1e5)),
+                  electricity=draw(st.floats(min_value=0.0, max_value=1.0)))
+    return row, workload, prices
+
+
+def _plan(row, workload, prices, requests_per_day=None):
+    from effplan.planning import InferenceWorkload, Prices, plan
+
+    wl = dict(workload)
+    if requests_per_day is not None:
+        wl["requests_per_day"] = requests_per_day
+    pr = Prices(mode=prices["mode"], price_per_hour={"lab": prices["price"]}, capex_usd={"lab": prices["capex"]},
+                electricity_usd_per_kwh=prices["electricity"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EffplanWarning)
+        return plan(pd.DataFrame([row]), inference=InferenceWorkload(**wl), prices=pr)
+
+
+@SETTINGS
+@given(plan_inputs())
+def test_plan_figures_finite_non_negative_and_instances_cover_traffic(args):
+    row, workload, prices = args
+    try:
+        p = _plan(row, workload, prices)
+    except EffplanError:  # documented (e.g. an overflow named by its input)
+        return
+    m = p.monthly
+    if not m["feasible"].iloc[0]:
+        assert m["cost_usd"].isna().all()
+        return
+    for col in ("cost_usd", "energy_kwh", "co2_kg", "instances", "instance_hours", "requests"):
+        v = m[col].to_numpy(float)
+        assert np.isfinite(v).all() and (v >= 0).all(), col
+    for frame in (m, p.quarterly, p.summary):
+        assert not np.isinf(frame["cost_per_1k_requests_usd"].to_numpy(float)).any()
+    inst = m["instances"].to_numpy(float)
+    assert (inst >= workload["min_replicas"]).all()
+    assert (inst[m["requests"].to_numpy(float) > 0] >= 1).all()
+
+
+@SETTINGS
+@given(plan_inputs(), st.floats(min_value=1.0, max_value=1e3))
+def test_more_traffic_never_costs_less_cloud_and_on_prem(args, factor):
+    row, workload, prices = args
+    low = workload["requests_per_day"]
+    try:
+        a = _plan(row, workload, prices)
+        b = _plan(row, workload, prices, requests_per_day=low * factor)
+    except EffplanError:
+        return
+    ca, cb = a.monthly["cost_usd"].to_numpy(float), b.monthly["cost_usd"].to_numpy(float)
+    if np.isnan(ca).all():
+        return
+    assert (cb >= ca * (1 - 1e-9) - 1e-9).all(), (ca, cb)
+
+
+@SETTINGS
+@given(st.fixed_dictionaries({
+    "requests_per_day": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=4),
+                                  st.integers(), st.booleans(), st.none()),
+    "monthly_growth": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 20)),
+    "months": st.one_of(st.integers(-2, 700), st.floats(allow_nan=True), st.text(max_size=3)),
+    "min_replicas": st.one_of(st.integers(-2, 5), st.floats(), st.booleans()),
+}), st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10 ** 400)))
+def test_only_documented_exceptions(workload, energy):
+    from effplan.planning import InferenceWorkload, plan
+
+    row = dict(candidate="m", hardware="L4", mode="inference", batch_size=8, latency_p95_ms=20.0,
+               throughput_items_per_s=1000.0, energy_per_item_j=energy, idle_power_w=20.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            p = plan(pd.DataFrame([row], dtype=object), inference=InferenceWorkload(**workload))
+        except EffplanError:
+            return
+    v = p.monthly[["cost_usd", "energy_kwh", "instances"]].to_numpy(float)
+    assert not np.isinf(v).any()

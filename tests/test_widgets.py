@@ -144,7 +144,12 @@ def test_price_box_sets_the_selected_hardware_price(dash):
     assert dash.error == ""
     assert row(dash, "small")["Q1"] == pytest.approx(quarter_cost(2, 3.5))
     assert dash.plan.inputs["prices"]["price_per_hour"] == {"lab-cpu": 3.5}
+    # a key naming hardware that is not in the plan is refused, visibly (issue 10, case 3)
     box.value = "lab-cpu=1; T4=0.4"
+    assert "'T4'" in dash.error and "not in this plan" in dash.error
+    assert row(dash, "small")["Q1"] == pytest.approx(quarter_cost(2, 3.5))  # last good plan kept
+    box.value = "LAB-CPU=1"  # exact name, ignoring case
+    assert dash.error == ""
     assert row(dash, "small")["Q1"] == pytest.approx(quarter_cost(2, 1.0))
 
 
