@@ -232,9 +232,11 @@ class Prices:
 
     Attributes
     ----------
-    price_per_hour: hardware name -> price in USD per instance-hour (catalog name, alias or the
-        measured hardware name). Missing names fall back to the catalog's
-        ``price_per_hour_usd``; a name with no price anywhere gives NaN cost and a PlanWarning.
+    price_per_hour: hardware name -> price in USD per instance-hour: a hardware name of the plan,
+        or the catalog name or alias of one, matched exactly ignoring case (a key matching no
+        hardware of the plan raises UnknownHardwareError when planning). Missing names fall back
+        to the catalog's ``price_per_hour_usd``; a name with no price anywhere gives NaN cost and
+        a PlanWarning.
     pue: power usage effectiveness of the data centre (>= 1; 1.0 = count IT energy only).
     grid_gco2_per_kwh: grid carbon intensity in gCO2/kWh, or a region name; None = grid_region.
     grid_region: region in ``effplan/data/grid.csv`` (world, us, eu, france, germany, poland,
