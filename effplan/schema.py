@@ -383,8 +383,8 @@ def warn_idle_above_busy(df: pd.DataFrame, *, source: str = "measurements") -> n
         warnings.warn(f"{source}: idle_power_w is above the busy power (avg_power_w, or "
                       f"energy_per_item_j x throughput_items_per_s) in {', '.join(names)}{more}. Idle "
                       "power is measured before the run and should not exceed it: re-measure idle "
-                      "power or fix the row. The planner counts such rows at their busy power as a "
-                      "floor so that more traffic never costs less.", DataWarning, stacklevel=3)
+                      "power or fix the row. The planner caps their idle power at the busy power so "
+                      "that more traffic never costs less.", DataWarning, stacklevel=3)
     return rows
 
 

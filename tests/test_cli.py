@@ -164,3 +164,10 @@ def test_plan_command_training_items_per_epoch(tmp_path, flag, capsys):
     summary = pd.read_csv(out / "summary.csv")
     assert summary["total_cost_usd"].iloc[0] == pytest.approx(
         summary["cost_usd"].iloc[0] + summary["training_cost_usd"].iloc[0])
+
+
+def test_plan_unknown_hardware_target_says_did_you_mean(results, capsys):
+    # "NVIDIA" once silently became the H100 SXM (issue 10, case 2)
+    rc = main(["plan", str(results), "--requests-per-day", "1000", "--hardware", "l4x"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "hardware: 'l4x'" in err and "did you mean 'L4'" in err and "Traceback" not in err
