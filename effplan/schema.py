@@ -255,7 +255,7 @@ def check_numbers(raw: pd.Series, field: str, *, kind: str = "float", positive: 
         for i in np.flatnonzero(mask):
             found.setdefault(int(i), message_for(int(i)))
 
-    values = raw.tolist()
+    values = raw.to_numpy(dtype=object)  # for messages only
     flag(nonnum, lambda i: (f"too large to be a number: {_show(values[i])}"
                             if isinstance(values[i], (int, np.integer)) and not isinstance(values[i], bool)
                             else f"non-numeric value {_show(values[i])}"))
@@ -272,6 +272,23 @@ def check_numbers(raw: pd.Series, field: str, *, kind: str = "float", positive: 
             frac = np.isfinite(arr) & (arr != np.floor(arr))
         flag(frac, lambda i: f"not a whole number: {_show(values[i])}")
     return sorted(found.items())
+
+
+def _blank(values: pd.Series) -> np.ndarray:
+    """Mask of missing or whitespace-only cells (looked for among the distinct values first: fast
+    for the few names a results table repeats)."""
+    missing = values.isna().to_numpy()
+    if values.dtype.kind in "fiub":
+        return missing
+    try:
+        uniq = pd.unique(values[~missing].to_numpy(dtype=object))
+    except TypeError:  # unhashable cells (a list): they are not blank
+        uniq = [u for u in values[~missing].to_numpy(dtype=object) if isinstance(u, str)]
+    empty = [u for u in uniq if isinstance(u, str) and not u.strip()]
+    if not empty:
+        return missing
+    return missing | np.array([isinstance(v, str) and not v.strip() for v in values.to_numpy(dtype=object)],
+                              dtype=bool)
 
 
 def row_problems(df: pd.DataFrame, where: list[str] | None = None, *,
@@ -319,7 +336,7 @@ def row_problems(df: pd.DataFrame, where: list[str] | None = None, *,
         if name not in df.columns:
             continue
         values = df[name]
-        blank = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
+        blank = _blank(values)
         if name in ENERGY_COLUMNS:
             flag(blank & ok & no_energy, name, lambda i: (
                 "energy was not measured for this row (energy_source='none': the sweep ran with "
@@ -337,9 +354,9 @@ def row_problems(df: pd.DataFrame, where: list[str] | None = None, *,
         if name not in df.columns:
             continue
         values = df[name]
-        present = values.notna() & (values.astype(str).str.strip() != "") if optional else values.notna()
-        bad = present & ~values.isin(allowed)
-        flag(bad.to_numpy(), name, lambda i, values=values, allowed=allowed:
+        present = ~_blank(values) if optional else values.notna().to_numpy()
+        bad = present & ~values.isin(allowed).to_numpy()
+        flag(bad, name, lambda i, values=values, allowed=allowed:
              f"{_show(values.iloc[i])} is not one of {allowed}")
     return [{"row": i, "where": where[i], "field": f, "message": m} for i, (f, m) in sorted(problems.items())]
 

@@ -15,14 +15,16 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from effplan import store
 from effplan.errors import EffplanError, EffplanWarning
 from effplan.schema import MAX_EXACT_INT, MEASUREMENT_COLUMNS, normalize_measurements
 
-SETTINGS = settings(max_examples=60, deadline=None,
+# derandomize: CI explores the same examples every run (no flaky discoveries); the cases hypothesis
+# found while this was written are pinned below with @example
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12) \
@@ -154,8 +156,21 @@ def _plan(row, workload, prices, requests_per_day=None):
         return plan(pd.DataFrame([row]), inference=InferenceWorkload(**wl), prices=pr)
 
 
+_ROW = dict(candidate="m", hardware="lab", mode="inference", batch_size=1, latency_p95_ms=0.0,
+            throughput_items_per_s=1042500.0, energy_per_item_j=0.0, idle_power_w=0.0)
+_WL = dict(requests_per_day=2.2250738585e-313, monthly_growth=0.0, items_per_request=1.0,
+           peak_to_average=1.0, target_utilization=1.0, min_replicas=0, months=1, daily_profile=None)
+_PR = dict(mode="cloud", price=1.0, capex=0.0, electricity=0.0)
+
+
 @SETTINGS
 @given(plan_inputs())
+# found by hypothesis: a load that underflows to 0 gave 0 instances; a per-request cost that
+# overflowed to inf
+@example((_ROW, _WL, _PR))
+@example((dict(_ROW, throughput_items_per_s=1.0), dict(_WL, requests_per_day=1.1125369292536007e-308), _PR))
+@example((dict(_ROW, idle_power_w=300.0, energy_per_item_j=1e-3), dict(_WL, requests_per_day=4.0),
+          dict(_PR, mode="on-prem", capex=1000.0, electricity=0.2)))
 def test_plan_figures_finite_non_negative_and_instances_cover_traffic(args):
     row, workload, prices = args
     try:

@@ -192,6 +192,7 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
         # a RELATIVE margin absorbs floating-point error (3.0000000001 -> 3) without ever
         # rounding a load above 0 down to 0 instances (an absolute 1e-9 did, for tiny loads)
         inst = np.ceil(peak[None] / cap * _CEIL_SHRINK)
+        np.maximum(inst, peak[None] > 0, out=inst)  # a load that underflows to 0 still needs one
         np.maximum(inst, wl.min_replicas, out=inst)
         inst_h = inst * hpm
     else:
@@ -199,11 +200,14 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
         # one computation (<= 24 array operations, none per option, month or sample)
         weights, counts = np.unique(np.asarray(wl.daily_profile), return_counts=True)
         load = peak[None] / cap                                  # (K, M, S) instances at weight 1
+        busy = np.broadcast_to(peak[None] > 0, load.shape)       # traffic > 0 (even if load underflows)
         inst_h = np.zeros_like(load)
         i_h = np.empty_like(load)
         for wgt, n in zip(weights, counts):                     # ascending weights
             np.multiply(load, wgt * _CEIL_SHRINK, out=i_h)
             np.ceil(i_h, out=i_h)
+            if wgt > 0:
+                np.maximum(i_h, busy, out=i_h)
             np.maximum(i_h, wl.min_replicas, out=i_h)
             if wgt == weights[-1]:
                 inst = i_h.copy()                                # the busiest hour's count

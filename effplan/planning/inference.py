@@ -14,9 +14,15 @@ from .inputs import InferenceWorkload, Prices, Uncertainty
 from .result import _PCT
 
 def _per_1k(cost: np.ndarray, requests: np.ndarray) -> np.ndarray:
-    """cost per 1000 requests; NaN (never inf) where there are no requests."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(requests > 0, cost / np.where(requests > 0, requests, 1.0) * 1000.0, np.nan)
+    """cost per 1000 requests; NaN (never inf) where there are no requests. A quotient that
+    overflows (a vanishing but non-zero traffic) is a ValidationError naming requests_per_day."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = np.where(requests > 0, cost / np.where(requests > 0, requests, 1.0) * 1000.0, np.nan)
+    if np.isinf(out).any():
+        raise ValidationError("requests_per_day", "cost_per_1k_requests_usd overflows a float: the "
+                                                  "traffic is vanishingly small (but not 0); give 0 "
+                                                  "or a realistic requests_per_day")
+    return out
 
 
 def _check_finite(res: dict[str, np.ndarray], opt: pd.DataFrame, feasible: np.ndarray,
