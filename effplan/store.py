@@ -5,9 +5,11 @@
   half-way keeps every point already measured. NaN is written as ``null``. No pickle.
 * :func:`load` reads and merges many files (several machines: tell them apart by
   ``hardware_id``) into one frame with the columns of
-  :data:`effplan.schema.MEASUREMENT_COLUMNS` plus ``source_file``. A bad record (bad JSON, not an
-  object, wrong schema version, a value that fails validation) is reported with its
-  ``file:line`` and the other records still load.
+  :data:`effplan.schema.MEASUREMENT_COLUMNS` plus ``source_file``. A bad record (bad JSON, JSON
+  ``Infinity``/``NaN``, a number beyond a float, nesting deeper than :data:`MAX_JSON_DEPTH`,
+  invalid UTF-8, not an object, wrong schema version, a value that fails
+  :func:`effplan.schema.row_problems`) is reported with its ``file:line`` and reason, and the
+  other records still load. A UTF-8 byte-order mark and CRLF line ends are accepted.
 * :func:`save_frame` writes a whole frame atomically (e.g. hand-typed rows).
 """
 
