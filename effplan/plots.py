@@ -271,27 +271,16 @@ def _usd_formatter(ax: Axes, axis: str = "y") -> None:
 # Pareto
 # --------------------------------------------------------------------------------------------
 def pareto_front(df: pd.DataFrame, cost_col: str = "cost_usd",
-                 quality_col: str = "quality") -> pd.DataFrame:
-    """Rows of ``df`` not dominated in (lower ``cost_col``, higher ``quality_col``).
+                 quality_col: str = "quality", higher_is_better: bool = True) -> pd.DataFrame:
+    """Rows of ``df`` not dominated in (lower ``cost_col``, better ``quality_col``).
 
-    A row is dominated when another row costs no more AND is at least as good, and is strictly
-    better in one of the two. Rows with NaN cost or quality are left out. Identical points do
-    not dominate each other (both are kept). The result keeps the original index and columns and
-    is sorted by ascending cost (then descending quality), i.e. in the order to draw the front.
+    The rule lives in :func:`effplan.selection.pareto_front` (ties kept, NaN left out, sorted by
+    ascending cost); ``higher_is_better=False`` for ECE, NLL, latency and the like.
     """
+    from .selection import pareto_front as _front
+
     _require(df, (cost_col, quality_col), "pareto_front")
-    cost = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(dtype=float)
-    qual = pd.to_numeric(df[quality_col], errors="coerce").to_numpy(dtype=float)
-    ok = np.isfinite(cost) & np.isfinite(qual)
-    c, q = cost[ok], qual[ok]
-    # dominated[i] = any j: c[j] <= c[i] and q[j] >= q[i] and (c[j] < c[i] or q[j] > q[i])
-    le = c[None, :] <= c[:, None]
-    ge = q[None, :] >= q[:, None]
-    strict = (c[None, :] < c[:, None]) | (q[None, :] > q[:, None])
-    dominated = (le & ge & strict).any(axis=1)
-    front = df[ok][~dominated]
-    order = np.lexsort((-qual[ok][~dominated], cost[ok][~dominated]))
-    return front.iloc[order]
+    return _front(df, cost=cost_col, metric=quality_col, higher_is_better=higher_is_better)
 
 
 # --------------------------------------------------------------------------------------------
