@@ -107,6 +107,9 @@ class Evaluation:
     frame: pd.DataFrame
     reproducibility: dict[str, dict[str, Any]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: (candidate, metric, condition) -> the metric on each shared bootstrap resample (in memory
+    #: only; not saved). Lets :meth:`versus` test differences paired, resample by resample.
+    bootstrap: Mapping[tuple[str, str, str], np.ndarray] = field(default_factory=dict, repr=False)
 
     def to_frame(self) -> pd.DataFrame:
         """A copy of the tidy frame."""
@@ -126,6 +129,54 @@ class Evaluation:
     def wide(self) -> pd.DataFrame:
         """One row per candidate, one column per :func:`metric_key` (clean first)."""
         return wide(self.frame)
+
+    def versus(self, baseline: str) -> pd.DataFrame:
+        """What each other candidate gives up (or gains) against ``baseline``, per metric and condition.
+
+        Columns: ``candidate, metric, condition, value, baseline_value, change`` (value minus
+        baseline), ``change_ci_low``, ``change_ci_high``, ``verdict``, ``test``.
+
+        With the bootstrap values of :func:`evaluate` in memory the test is **paired**: the
+        change is computed on each shared resample and its percentile interval (at the
+        evaluation's confidence) gives the verdict -- ``worse`` / ``better`` when the whole
+        interval lies on the worse / better side of 0 (with the metric's direction), else
+        ``no clear change``. For a loaded or entered evaluation (no resamples) the test is
+        ``interval overlap``: ``worse`` / ``better`` only when the two intervals do not overlap
+        (more conservative); ``no interval`` when an interval is missing.
+        """
+        f = self.frame
+        if baseline not in set(f["candidate"]):
+            raise ValidationError("baseline", f"{baseline!r} is not an evaluated candidate "
+                                  f"({sorted(set(f['candidate']))})", where="Evaluation.versus")
+        conf = float(self.settings.get("confidence", 0.95))
+        q = [(1 - conf) / 2, 1 - (1 - conf) / 2]
+        base = f[f["candidate"] == baseline][["metric", "condition", "value", "ci_low", "ci_high"]]
+        m = f[f["candidate"] != baseline].merge(base, on=["metric", "condition"], suffixes=("", "_base"))
+        rows = []
+        for r in m.to_dict(orient="records"):
+            sign = 1.0 if r["higher_is_better"] else -1.0
+            a = self.bootstrap.get((r["candidate"], r["metric"], r["condition"]))
+            b = self.bootstrap.get((baseline, r["metric"], r["condition"]))
+            lo = hi = math.nan
+            if a is not None and b is not None and len(a) == len(b) and len(a):
+                lo, hi = (float(v) for v in np.quantile(np.asarray(a) - np.asarray(b), q))
+                test = "paired bootstrap"
+                good, bad = (lo > 0, hi < 0) if sign > 0 else (hi < 0, lo > 0)
+                verdict = "better" if good else "worse" if bad else "no clear change"
+            else:
+                test = "interval overlap"
+                if any(math.isnan(float(r[k])) for k in ("ci_low", "ci_high", "ci_low_base", "ci_high_base")):
+                    verdict = "no interval"
+                else:
+                    above, below = r["ci_low"] > r["ci_high_base"], r["ci_high"] < r["ci_low_base"]
+                    good, bad = (above, below) if sign > 0 else (below, above)
+                    verdict = "better" if good else "worse" if bad else "no clear change"
+            rows.append({"candidate": r["candidate"], "metric": r["metric"], "condition": r["condition"],
+                         "value": r["value"], "baseline_value": r["value_base"],
+                         "change": r["value"] - r["value_base"], "change_ci_low": lo, "change_ci_high": hi,
+                         "verdict": verdict, "test": test})
+        return pd.DataFrame(rows, columns=["candidate", "metric", "condition", "value", "baseline_value",
+                                           "change", "change_ci_low", "change_ci_high", "verdict", "test"])
 
     # ----------------------------------------------------------- storage (JSON, no pickle)
     def to_dict(self) -> dict[str, Any]:
@@ -518,6 +569,7 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
     repro: dict[str, dict[str, Any]] = {}
     # one index matrix per condition, shared by every candidate and metric (paired bootstrap)
     boot: dict[str, list[np.ndarray]] = {}
+    boot_values: dict[tuple[str, str, str], np.ndarray] = {}
     for cand in cands:
         dev = _resolve_device(cand.device) if cand.device else default_device
         model = cand.build_model(dev)
@@ -541,6 +593,7 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
                     vals = np.concatenate([_bootstrap_values(metric, p, lab, conf, corr, idx, n_bins)
                                            for idx in boot[cond]])
                     lo, hi = (float(v) for v in np.quantile(vals, [lo_q, hi_q]))
+                    boot_values[(cand.name, metric.name, cond)] = vals
                 rows.append({"candidate": cand.name, "metric": metric.name, "condition": cond,
                              "value": float(value), "ci_low": lo, "ci_high": hi, "n": float(n),
                              "provenance": "measured", "higher_is_better": bool(metric.higher_is_better)})
@@ -552,4 +605,4 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
                 "seed": int(seed), "n_bootstrap": int(n_bootstrap), "confidence": confidence,
                 "ece_bins": n_bins, "ece_binning": "top-label, equal-width, (b/n, (b+1)/n]",
                 "outputs": outputs}
-    return Evaluation(frame=frame, reproducibility=repro, settings=settings)
+    return Evaluation(frame=frame, reproducibility=repro, settings=settings, bootstrap=boot_values)

@@ -160,3 +160,27 @@ def test_hand_entered_quality_keeps_entered():
         quality_frame({"a": {"accuracy": "high"}})
     assert split_key("expected_calibration_error@noise-0.3") == ("ece", "noise-0.3")
     assert math.isnan(f["ci_low"].iloc[0])
+
+
+def test_versus_paired_bootstrap_and_overlap_after_load(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(4, 3, generator=gen)
+    x = torch.randn(200, 3, generator=gen)
+    y = (x @ w.T).argmax(1)
+    good = torch.nn.Linear(3, 4, bias=False)
+    bad = torch.nn.Linear(3, 4, bias=False)
+    with torch.no_grad():
+        good.weight.copy_(w * 20)           # right and confident
+        bad.weight.copy_(-w)                # wrong on purpose
+    ev = effplan.evaluate({"good": good, "bad": bad}, (x, y), metrics=["accuracy", "nll"], noise=(),
+                          n_bootstrap=200)
+    v = ev.versus("good").set_index("metric")
+    assert (v["test"] == "paired bootstrap").all()
+    assert v.loc["accuracy", "verdict"] == "worse" and v.loc["nll", "verdict"] == "worse"
+    assert v.loc["accuracy", "change"] == pytest.approx(ev.value("bad", "accuracy") - ev.value("good", "accuracy"))
+    assert v.loc["accuracy", "change_ci_high"] < 0
+    back = Evaluation.load(ev.save(tmp_path / "e.json")).versus("bad").set_index("metric")
+    assert (back["test"] == "interval overlap").all()
+    assert back.loc["accuracy", "verdict"] == "better" and back.loc["nll", "verdict"] == "better"
+    with pytest.raises(ValidationError, match="baseline"):
+        ev.versus("nope")
