@@ -405,3 +405,43 @@ def write_cards(measurements: Any, out_dir: str | Path, *, plan: Any = None, qua
     df = _measurement_frame(measurements)
     names = list(dict.fromkeys(df.loc[df["status"] == "ok", "candidate"]))
     return [compute_card(n, df, plan=plan, quality=quality, out_dir=out_dir).markdown_path for n in names]
+
+
+# ----------------------------------------------------------------------------- beside a results file
+def stored_beside(results_path: str | Path) -> tuple[Path, Path]:
+    """Where the quality evaluation and the plan of a results file are kept for its cards:
+    ``<stem>.quality.json`` (:meth:`Evaluation.save`) and the folder ``<stem>.plan/``
+    (``Plan.to_csv``), both beside ``results_path``."""
+    p = Path(results_path)
+    return p.with_name(p.stem + ".quality.json"), p.with_name(p.stem + ".plan")
+
+
+def store_beside(results_path: str | Path, *, plan: Any = None, quality: Any = None) -> list[Path]:
+    """Save ``quality`` (an Evaluation) and ``plan`` beside ``results_path`` (see
+    :func:`stored_beside`) so that :func:`cards_from_results` can build cards later."""
+    q_path, p_dir = stored_beside(results_path)
+    written = []
+    if quality is not None:
+        from .evaluation import Evaluation
+
+        if not isinstance(quality, Evaluation):
+            raise ValidationError("quality", f"expected an Evaluation, got {type(quality).__name__}",
+                                  where="store_beside")
+        written.append(quality.save(q_path))
+    if plan is not None:
+        written += plan.to_csv(p_dir)
+    return written
+
+
+def cards_from_results(results_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """A card per candidate of a results file, with the quality and plan stored beside it
+    (when present); ``[]`` when the results file does not exist. Nothing is re-measured."""
+    results = Path(results_path)
+    if not results.is_file():
+        return []
+    from .evaluation import Evaluation
+
+    q_path, p_dir = stored_beside(results)
+    quality = Evaluation.load(q_path) if q_path.is_file() else None
+    plan = p_dir if (p_dir / "summary.csv").is_file() else None
+    return write_cards(results, out_dir, plan=plan, quality=quality)

@@ -316,9 +316,13 @@ def cost_per_quarter(plan: Any, ax: Axes | None = None, *,
 def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_usd",
                     quality_col: str = "quality",
                     highlight: Sequence[str] | None = None,
-                    highlight_hardware: Sequence[str] | None = None) -> Figure:
+                    highlight_hardware: Sequence[str] | None = None,
+                    higher_is_better: bool | None = None) -> Figure:
     """Scatter of ``quality`` against horizon ``cost_usd`` from ``plan.summary``, with the
-    Pareto front (lower cost, higher quality) drawn as a step line.
+    Pareto front (lower cost, better quality) drawn as a step line.
+
+    ``quality_col`` may be any metric column joined into the plan (``"ece@noise-0.3"``);
+    ``higher_is_better`` defaults to the metric's own direction (built-ins; else higher).
 
     Projected points are hollow, estimated ones half-filled; rows that miss the latency SLO
     (``slo_met`` False) or are infeasible are drawn as ``x``. Candidates without a quality score
@@ -365,7 +369,12 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
                        edgecolors="tab:orange", linewidths=2, zorder=2)
     for xi, yi, label in zip(x, y, pts["_series"].astype(str)):
         ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(5, 4), fontsize="x-small")
-    front = pareto_front(pts, cost_col, quality_col)
+    if higher_is_better is None:
+        from .evaluation import split_key
+        from .metrics import HIGHER_IS_BETTER
+
+        higher_is_better = HIGHER_IS_BETTER.get(split_key(quality_col)[0], True)
+    front = pareto_front(pts, cost_col, quality_col, higher_is_better=higher_is_better)
     if len(front) >= 1:
         ax.step(front[cost_col].to_numpy(float), front[quality_col].to_numpy(float), where="post",
                 color="tab:green", linewidth=1.5, zorder=1)
@@ -387,7 +396,7 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
     ax.margins(x=0.15, y=0.12)  # room for the point labels
     _usd_formatter(ax, "x")
     ax.set_xlabel("cost over the plan horizon (USD)")
-    ax.set_ylabel(quality_col)
+    ax.set_ylabel(quality_col + ("" if higher_is_better else " (lower is better)"))
     ax.set_title("Quality vs cost", y=1.0, pad=6)
     ax.grid(alpha=0.3)
     notes = []

@@ -92,3 +92,24 @@ def test_unknown_candidate_and_write_cards(tmp_path):
     paths = write_cards(hand_measurements(), tmp_path)
     assert sorted(p.name for p in paths) == ["large.card.md", "small.card.md"]
     assert (tmp_path / "small.card.json").exists()
+
+
+def test_report_cards_from_results_and_what_is_stored_beside(tmp_path):
+    from effplan.cards import stored_beside, store_beside
+    from effplan.report import ReportParams, report_cards
+
+    frame = hand_measurements()
+    results = tmp_path / "results" / "hand.jsonl"
+    store.append(results, frame)
+    plan = _plan(frame)
+    written = store_beside(results, plan=plan, quality=_quality())
+    q_path, p_dir = stored_beside(results)
+    assert q_path in written and (p_dir / "summary.csv") in written
+    params = ReportParams(defaults={"results_path": "results/hand.jsonl"}, base_dir=tmp_path)
+    cards = report_cards(params, tmp_path / "reports")
+    assert sorted(p.name for p in cards) == ["large.card.md", "small.card.md"]
+    # the same card as one built from the objects in memory
+    direct = compute_card("small", frame, plan=plan, quality=_quality())
+    assert (tmp_path / "reports" / "small.card.md").read_text() == direct.markdown
+    assert report_cards(ReportParams(defaults={"results_path": "missing.jsonl"}, base_dir=tmp_path),
+                        tmp_path / "r2") == []
