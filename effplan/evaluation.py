@@ -241,6 +241,39 @@ def wide(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def join_quality(frame: pd.DataFrame, quality: Any, *, on: str = "candidate") -> pd.DataFrame:
+    """``frame`` (measurements or plan rows) with the quality metrics joined by candidate.
+
+    One column per :func:`metric_key` (``accuracy``, ``ece@noise-0.3``...) holding that
+    candidate's value (NaN where it has none), plus ``quality_provenance``: the provenances of the
+    candidate's quality rows (``measured``, ``entered`` or ``entered+measured``; ``""`` when none).
+    Row order and every other column are kept; a same-named column from an earlier join is
+    replaced. A metric key that is a measurement column (``latency_p95_ms``...) raises
+    ``ValidationError('metric')``.
+    """
+    from .schema import MEASUREMENT_COLUMNS
+
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError("frame", f"expected a DataFrame, got {type(frame).__name__}", where="join_quality")
+    if on not in frame.columns:
+        raise ValidationError(on, "column missing: quality is joined by candidate", where="join_quality")
+    q = quality_frame(quality)
+    w = wide(q)
+    keys = [c for c in w.columns if c != "candidate"]
+    clash = [k for k in keys if k in MEASUREMENT_COLUMNS]
+    if clash:
+        raise ValidationError("metric", f"quality metric name(s) {clash} clash with measurement columns; "
+                              "rename the metric", where="join_quality")
+    prov = q.groupby("candidate", sort=False)["provenance"].agg(lambda s: "+".join(sorted(set(s))))
+    out = frame.drop(columns=[c for c in [*keys, "quality_provenance"] if c in frame.columns])
+    names = out[on].astype(str)
+    lookup = w.set_index("candidate")
+    for k in keys:
+        out[k] = names.map(lookup[k]).astype(float).to_numpy()
+    out["quality_provenance"] = names.map(prov).fillna("").astype(str).to_numpy()
+    return out
+
+
 # ----------------------------------------------------------------------------- validation
 
 def quality_frame(quality: Any) -> pd.DataFrame:

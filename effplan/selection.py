@@ -161,11 +161,9 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
     lo, hi = _bounds("min", min), _bounds("max", max)
     df = _options_frame(plan)
     if quality is not None:
-        from .evaluation import wide
+        from .evaluation import join_quality
 
-        q = wide(quality)
-        over = [c for c in q.columns if c != "candidate" and c in df.columns]
-        df = df.drop(columns=over).merge(q, on="candidate", how="left")
+        df = join_quality(df, quality)
     for arg, bounds in (("min", lo), ("max", hi)):
         unknown = [k for k in bounds if k not in df.columns]
         if unknown:

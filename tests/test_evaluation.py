@@ -184,3 +184,21 @@ def test_versus_paired_bootstrap_and_overlap_after_load(tmp_path):
     assert back.loc["accuracy", "verdict"] == "better" and back.loc["nll", "verdict"] == "better"
     with pytest.raises(ValidationError, match="baseline"):
         ev.versus("nope")
+
+
+def test_join_quality_by_candidate_keeps_rows_and_provenance():
+    from effplan.evaluation import join_quality
+
+    frame = pd.DataFrame({"candidate": ["a", "b", "a", "c"], "cost_usd": [1.0, 2.0, 3.0, 4.0]})
+    q = pd.concat([quality_frame({"a": {"accuracy": 0.9, "ece@noise-0.3": 0.1}}),
+                   quality_frame({"b": {"accuracy": 0.8}}).assign(provenance="measured")])
+    out = join_quality(frame, q)
+    assert list(out["cost_usd"]) == [1.0, 2.0, 3.0, 4.0]
+    assert list(out["accuracy"].fillna(-1)) == [0.9, 0.8, 0.9, -1]
+    assert out["ece@noise-0.3"].iloc[0] == 0.1 and math.isnan(out["ece@noise-0.3"].iloc[1])
+    assert list(out["quality_provenance"]) == ["entered", "measured", "entered", ""]
+    again = join_quality(out, {"a": {"accuracy": 0.5}})        # replaces, does not duplicate
+    assert list(again.columns).count("accuracy") == 1 and again["accuracy"].iloc[0] == 0.5
+    with pytest.raises(ValidationError, match="metric"):
+        join_quality(frame, pd.DataFrame({"candidate": ["a"], "metric": ["latency_p95_ms"], "value": [1.0],
+                                          "higher_is_better": [False]}))
