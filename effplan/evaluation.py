@@ -130,6 +130,11 @@ class Evaluation:
         """One row per candidate, one column per :func:`metric_key` (clean first)."""
         return wide(self.frame)
 
+    def join(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` (measurements or plan rows) with these metrics joined by candidate
+        (:func:`join_quality`)."""
+        return join_quality(frame, self)
+
     def versus(self, baseline: str) -> pd.DataFrame:
         """What each other candidate gives up (or gains) against ``baseline``, per metric and condition.
 
