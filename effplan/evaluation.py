@@ -422,9 +422,12 @@ def _gather(data: Any, name: str) -> tuple[Any, Any]:
 
 
 def _is_batch_list(data: Any) -> bool:
-    """A list of two (x, y) batches looks like (x, y); tell them apart by the first element."""
-    first = data[0]
-    return isinstance(first, tuple | list) and len(first) == 2 and not isinstance(first[0], int | float)
+    """``[(x, y), (x, y)]`` (two batches) rather than ``(x, y)``: both items are (x, y) pairs
+    whose labels are tensors/arrays (in ``((x1, x2), y)`` the second item is the labels)."""
+    def pair(item: Any) -> bool:
+        return (isinstance(item, tuple | list) and len(item) == 2
+                and hasattr(item[1], "shape") and not isinstance(item[0], int | float))
+    return pair(data[0]) and pair(data[1])
 
 
 def _cat(parts: list[Any]) -> Any:

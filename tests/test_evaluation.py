@@ -202,3 +202,22 @@ def test_join_quality_by_candidate_keeps_rows_and_provenance():
     with pytest.raises(ValidationError, match="metric"):
         join_quality(frame, pd.DataFrame({"candidate": ["a"], "metric": ["latency_p95_ms"], "value": [1.0],
                                           "higher_is_better": [False]}))
+
+
+def test_tuple_inputs_and_a_list_of_two_batches():
+    class Two(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(3, 4), torch.nn.Linear(2, 4)
+
+        def forward(self, x1, x2):
+            return self.a(x1) + self.b(x2)
+
+    torch.manual_seed(0)
+    model = Two().eval()
+    x1, x2, y = torch.randn(10, 3), torch.randn(10, 2), torch.randint(0, 4, (10,))
+    whole = effplan.evaluate({"two": model}, ((x1, x2), y), noise=(0.1,), n_bootstrap=0)
+    halves = [((x1[:5], x2[:5]), y[:5]), ((x1[5:], x2[5:]), y[5:])]
+    split = effplan.evaluate({"two": model}, halves, noise=(0.1,), n_bootstrap=0)
+    pd.testing.assert_frame_equal(whole.frame, split.frame)
+    assert (whole.frame["n"] == 10).all()
