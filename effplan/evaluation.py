@@ -27,7 +27,8 @@ Outputs: the model's output is taken as logits (``outputs="logits"``, softmax ap
 probabilities (``outputs="probs"``); an object with a ``.logits`` attribute (Hugging Face) is
 unwrapped. Sequence outputs ``(batch, tokens, vocab)`` with labels ``(batch, tokens)`` are
 flattened to one row per token (labels < 0 are ignored, the ``-100`` convention), which is how
-perplexity of a language model is computed.
+perplexity of a language model is computed. The probabilities of every row are held in memory
+(rows x classes, float64): for a large vocabulary evaluate a sample of the tokens.
 
 A metric is named ``"<metric>"`` on clean data and ``"<metric>@<condition>"`` otherwise
 (:func:`metric_key`) wherever one column per metric is needed (plan frames,
