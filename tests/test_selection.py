@@ -94,3 +94,25 @@ def test_missing_cost_and_bad_bounds():
     with pytest.raises(ValidationError) as exc:
         effplan.cheapest_meeting(QUARTERLY, max={"ece": "low"}, quality=QUALITY)
     assert exc.value.field == "max"
+
+
+def test_on_a_real_plan_of_hand_typed_measurements():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from handtyped import hand_measurements
+
+    plan = effplan.plan(hand_measurements(),
+                        inference=effplan.InferenceWorkload(requests_per_day=10_000_000, months=6, slo_p95_ms=30),
+                        prices=effplan.Prices(price_per_hour={"lab-cpu": 1.0}))
+    # 115.7 items/s: small at batch 8 (p95 10 ms, 700 items/s usable) needs 1 instance; large only
+    # meets 30 ms at batch 1 (60 x 0.7 = 42 items/s) and needs 3
+    assert set(plan.quarterly.groupby("candidate")["instances"].max().items()) == {("small", 1), ("large", 3)}
+    sel = effplan.cheapest_meeting(plan, min={"accuracy": 0.92},
+                                   quality={"small": {"accuracy": 0.90}, "large": {"accuracy": 0.95}})
+    assert list(sel.chosen["candidate"]) == ["large", "large"]         # two quarters
+    assert (sel.options.loc[sel.options["candidate"] == "small", "reason"] == "accuracy = 0.9 < min 0.92").all()
+    cheap = effplan.cheapest_meeting(plan)
+    assert list(cheap.chosen["candidate"]) == ["small", "small"]
+    assert (cheap.chosen["cost_usd"].to_numpy() <= sel.chosen["cost_usd"].to_numpy()).all()
