@@ -155,8 +155,9 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
 
     An option is rejected when the plan marks it infeasible, its cost is unknown, a bound's
     value is unknown for it, or a bound is not met; the reasons are listed in ``options``.
-    Among the options that meet every bound, the cheapest (ties: candidate then hardware
-    name) is chosen per quarter. An unknown key raises ``ValidationError('min'/'max')``.
+    Among the options that meet every bound, the cheapest is chosen per quarter; on equal
+    cost the one using less energy (``energy_kwh``), then the first by candidate and hardware
+    name. An unknown key raises ``ValidationError('min'/'max')``.
     """
     lo, hi = _bounds("min", min), _bounds("max", max)
     df = _options_frame(plan)
@@ -174,6 +175,8 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
     reasons: list[list[str]] = [[] for _ in range(n)]
     feasible = df["feasible"].fillna(False).astype(bool).to_numpy()
     cost = pd.to_numeric(df["cost_usd"], errors="coerce").to_numpy(dtype=float)
+    energy = (pd.to_numeric(df["energy_kwh"], errors="coerce").fillna(np.inf).to_numpy(dtype=float)
+              if "energy_kwh" in df.columns else np.zeros(n))
     for i in range(n):
         if not feasible[i]:
             why = str(df["infeasible_reason"].iloc[i] or "").strip()
@@ -200,13 +203,22 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
             lines.append(f"{label}: nothing meets every bound ({int(inq.sum())} options rejected; "
                          "see .options['reason'])")
             continue
-        best = builtins.min(ok, key=lambda i: (cost[i], str(df["candidate"].iloc[i]), str(df["hardware"].iloc[i])))
+        best = builtins.min(ok, key=lambda i: (cost[i], energy[i], str(df["candidate"].iloc[i]),
+                                               str(df["hardware"].iloc[i])))
         chosen[best] = True
         name, hw = df["candidate"].iloc[best], df["hardware"].iloc[best]
         for i in ok:
-            if i != best:
+            if i == best:
+                continue
+            if cost[i] > cost[best]:
                 reasons[i].append(f"meets every bound but costs {_fmt(cost[i] - cost[best])} USD more than "
                                   f"{name} on {hw}")
+            elif energy[i] > energy[best]:
+                reasons[i].append(f"meets every bound at the same cost as {name} on {hw}, which uses "
+                                  f"less energy ({_fmt(energy[best])} vs {_fmt(energy[i])} kWh)")
+            else:
+                reasons[i].append(f"meets every bound; ties with {name} on {hw} on cost and energy "
+                                  "(the first by name was chosen)")
         lines.append(f"{label}: {name} on {hw} at {_fmt(cost[best])} USD")
     cols = list(dict.fromkeys(["candidate", "hardware", "quarter", "cost_usd", *lo, *hi]))
     options = df[cols].copy()

@@ -116,3 +116,12 @@ def test_on_a_real_plan_of_hand_typed_measurements():
     cheap = effplan.cheapest_meeting(plan)
     assert list(cheap.chosen["candidate"]) == ["small", "small"]
     assert (cheap.chosen["cost_usd"].to_numpy() <= sel.chosen["cost_usd"].to_numpy()).all()
+
+
+def test_equal_cost_is_broken_by_energy_then_name():
+    q = QUARTERLY.iloc[:3].assign(cost_usd=50.0, energy_kwh=[3.0, 2.0, 2.0])
+    sel = effplan.cheapest_meeting(q)
+    assert sel.chosen["candidate"].tolist() == ["int8"]          # 2 kWh, and "int8" < "slim"
+    why = sel.options.set_index("candidate")["reason"]
+    assert why["big"] == "meets every bound at the same cost as int8 on cpu, which uses less energy (2 vs 3 kWh)"
+    assert why["slim"] == "meets every bound; ties with int8 on cpu on cost and energy (the first by name was chosen)"
