@@ -214,8 +214,11 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
                 reasons[i].append(f"meets every bound but costs {_fmt(cost[i] - cost[best])} USD more than "
                                   f"{name} on {hw}")
             elif energy[i] > energy[best]:
+                a, b = _fmt(energy[best]), _fmt(energy[i])
+                if a == b:  # differs past 4 significant digits: show enough to see it
+                    a, b = f"{energy[best]:.8g}", f"{energy[i]:.8g}"
                 reasons[i].append(f"meets every bound at the same cost as {name} on {hw}, which uses "
-                                  f"less energy ({_fmt(energy[best])} vs {_fmt(energy[i])} kWh)")
+                                  f"less energy ({a} vs {b} kWh)")
             else:
                 reasons[i].append(f"meets every bound; ties with {name} on {hw} on cost and energy "
                                   "(the first by name was chosen)")
