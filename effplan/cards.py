@@ -161,7 +161,7 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
     # ---- operating point
     op: dict[str, Any] = {}
     plan_row = None
-    if summary is not None and not summary.empty:
+    if summary is not None and not summary.empty and inputs.get("inference") and "cost_usd" in summary.columns:
         mine = summary[summary["candidate"] == candidate_name]
         feas = mine[mine["feasible"].astype(str).str.lower().isin(("true", "1"))] if not mine.empty else mine
         if not feas.empty:
@@ -237,8 +237,9 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
                                                       "USD per 1,000 requests", "projected",
                                                       str(plan_row.get("price_source", "")))
     else:
-        serving["cost_per_1k_requests_usd"] = _figure(None, "USD per 1,000 requests", "projected",
-                                                      "no plan given")
+        serving["cost_per_1k_requests_usd"] = _figure(
+            None, "USD per 1,000 requests", "projected",
+            "no plan given" if summary is None else "the plan has no feasible inference option for it")
 
     # ---- quality
     qual: list[dict[str, Any]] = []

@@ -113,3 +113,26 @@ def test_report_cards_from_results_and_what_is_stored_beside(tmp_path):
     assert (tmp_path / "reports" / "small.card.md").read_text() == direct.markdown
     assert report_cards(ReportParams(defaults={"results_path": "missing.jsonl"}, base_dir=tmp_path),
                         tmp_path / "r2") == []
+
+
+def test_training_compute_when_measured_and_planned():
+    import pandas as pd
+
+    frame = pd.concat([hand_measurements(), pd.DataFrame([{
+        "candidate": "small", "hardware": "lab-cpu", "mode": "training", "batch_size": 32,
+        "latency_p95_ms": 40.0, "throughput_items_per_s": 800.0, "energy_per_item_j": 0.2,
+        "idle_power_w": 20.0, "flops_per_item": 2e9, "provenance": "entered", "energy_source": "entered"}])],
+        ignore_index=True)
+    plan = effplan.plan(frame, training=effplan.TrainingWorkload(runs_per_quarter=2, items_per_epoch=2_880_000,
+                                                                 epochs=1, quarters=1),
+                        prices=effplan.Prices(price_per_hour={"lab-cpu": 1.0}))
+    t = compute_card("small", frame, plan=plan).data["training"]
+    assert t["throughput_items_per_s"]["value"] == 800.0
+    assert t["flops_per_item"] == {"value": 6e9, "unit": "FLOPs per item (3 x forward)",
+                                   "provenance": "estimated", "source": "forward + backward ~ 3 x forward"}
+    # 2 runs x 2,880,000 items / 800 items/s = 7,200 s = 2 device-hours
+    assert t["plan_device_hours[lab-cpu]"]["value"] == pytest.approx(2.0)
+    assert t["plan_device_hours[lab-cpu]"]["provenance"] == "projected"
+    card = compute_card("small", frame, plan=plan)
+    assert card.data["serving"]["cost_per_1k_requests_usd"]["source"] == \
+        "the plan has no feasible inference option for it"
