@@ -282,6 +282,10 @@ def join_quality(frame: pd.DataFrame, quality: Any, *, on: str = "candidate") ->
 
 # ----------------------------------------------------------------------------- validation
 
+#: the range of each built-in metric (an entered value outside it is refused)
+_RANGES = {"accuracy": (0.0, 1.0), "ece": (0.0, 1.0), "nll": (0.0, np.inf), "brier": (0.0, 2.0),
+           "perplexity": (1.0, np.inf)}
+
 def quality_frame(quality: Any) -> pd.DataFrame:
     """The one validator of quality: an :class:`Evaluation`, a tidy frame or hand-entered values
     -> the tidy frame (:data:`EVALUATION_COLUMNS`).
@@ -339,6 +343,14 @@ def quality_frame(quality: Any) -> pd.DataFrame:
     if df["value"].isna().any():
         i = int(np.flatnonzero(df["value"].isna().to_numpy())[0])
         raise ValidationError("value", "missing value", where=f"quality row {i}")
+    lo = df["metric"].map(lambda m: _RANGES.get(m, (-np.inf, np.inf))[0]).to_numpy(float)
+    hi = df["metric"].map(lambda m: _RANGES.get(m, (-np.inf, np.inf))[1]).to_numpy(float)
+    v = df["value"].to_numpy(float)
+    out_of_range = ~np.isfinite(v) | (v < lo) | (v > hi)
+    if out_of_range.any():
+        i = int(np.flatnonzero(out_of_range)[0])
+        raise ValidationError("value", f"{df['metric'].iloc[i]} = {float(v[i])!r} is outside its range "
+                              f"[{lo[i]:g}, {hi[i]:g}]", where=f"quality row {i}")
     if "higher_is_better" not in df.columns:
         df["higher_is_better"] = None
     hib = []

@@ -158,6 +158,10 @@ def test_hand_entered_quality_keeps_entered():
         quality_frame({"a": {"f1": 0.5}})
     with pytest.raises(ValidationError, match="value"):
         quality_frame({"a": {"accuracy": "high"}})
+    with pytest.raises(ValidationError, match=r"accuracy = 97.0 is outside its range \[0, 1\]"):
+        quality_frame({"a": {"accuracy": 97.0}})          # a percentage typed as a share
+    with pytest.raises(ValidationError, match="brier"):
+        quality_frame({"a": {"brier": -0.1}})
     assert split_key("expected_calibration_error@noise-0.3") == ("ece", "noise-0.3")
     assert math.isnan(f["ci_low"].iloc[0])
 
