@@ -39,11 +39,13 @@ SPEC = f"{HERE / 'fleet_candidates.py'}:CANDIDATES"  # shipped by import path (f
 def _fast() -> dict:
     """Harness settings for tiny models: short budgets, and a stop rule that accepts any spread
     (these tests are about where and when points run, not about timing quality; a point must be
-    stable to count as finished on resume). One process per task: no per-point process."""
+    stable to count as finished on resume, and here two simulated nodes share this machine's
+    cores, so none would be). One process per task: no per-point process."""
     fields = TimingPolicy.__dataclass_fields__
     policy = dict(time_budget_s=0.05, min_repeats=6, warmup_calls=1, warmup_s=0.0, target_ci_rel=10.0)
     policy.update({k: v for k, v in dict(round_agreement_rel=10.0, stall_factor=1e6,
-                                         max_stall_share=0.99, min_rounds=2).items() if k in fields})
+                                         max_stall_share=0.99, min_rounds=2, min_round_s=0.0,
+                                         max_contention=1e6).items() if k in fields})
     kw = dict(timing=TimingPolicy(**policy), energy=False, threads=1)
     if "isolate" in inspect.signature(measure).parameters:
         kw["isolate"] = False
