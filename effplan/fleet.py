@@ -562,6 +562,18 @@ def _reason(ray: Any, exc: BaseException) -> str:
     return f"{type(cause).__name__}: {first}"[:500]
 
 
+def _save_samples(path: str | os.PathLike, row: Mapping[str, Any], hw: Mapping[str, Any],
+                  timing: Any) -> None:
+    """The point's raw samples beside the results file, as the local executor writes them
+    (where this effplan's store keeps raw samples: ``effplan.store.append_samples``)."""
+    from . import measurement, store
+
+    make = getattr(measurement, "_samples_record", None)
+    if timing is None or make is None or not hasattr(store, "append_samples"):
+        return
+    store.append_samples(path, [make(row, hw, timing)])
+
+
 def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
                    mode: str = "inference", device: str = "auto", *,
                    targets: Iterable[Target | str | Mapping[str, float]] | None = None,
@@ -631,10 +643,11 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
     samples: dict[tuple[str, str, str, int], Any] = {}
     messages: list[str] = []
 
-    def record(row: dict[str, Any], hw: Mapping[str, Any] | None) -> None:
+    def record(row: dict[str, Any], hw: Mapping[str, Any] | None, timing: Any = None) -> None:
         rows.append(row)
         if results_path is not None:
             store.append(results_path, [row], hardware=dict(hw) if hw else None)
+            _save_samples(results_path, row, hw or {}, timing)
 
     tasks: list[_Task] = []
     for s in shipped:
@@ -733,7 +746,7 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
                 if bs not in task.remaining:  # re-sent by a retried attempt: already stored
                     continue
                 task.remaining.remove(bs)
-                record(row, hw)
+                record(row, hw, msg.get("timing"))
                 key = f"{row['device']}@{task.node_id[:8]}"
                 hardware[key] = dict(hw)
                 if msg.get("timing") is not None:

@@ -156,6 +156,8 @@ def test_sweep_places_points_one_at_a_time_per_node_and_resumes(cluster, tmp_pat
     # each point ran on a node offering the resource its target asked for
     for _, row in frame.iterrows():
         assert row["fleet_node_id"] in cluster.nodes[row["fleet_target"]], row.to_dict()
+    if hasattr(store, "samples_path"):  # raw samples beside the results, one line per ok point
+        assert len(store.samples_path(path).read_text().splitlines()) == 8
     # the worker's hardware identity travelled with every row
     assert (frame["hw_host_hash"].str.len() > 0).all() and (frame["hardware_id"].str.len() > 0).all()
 
