@@ -67,13 +67,19 @@ Shipping candidates and effplan
 
 Resume and interruption
 -----------------------
-Each finished point (ok or error) is on disk before the next one is processed, so stopping
+Each point received (ok or error) is on disk before the next one is processed, so stopping
 the driver (Ctrl-C, a closed notebook) loses no finished point; the tasks still running are
-cancelled. With ``resume=True`` a (candidate x target x mode x batch size) is skipped when the
-store already holds a finished point for it: a row whose key (:func:`effplan.store.point_key`:
-candidate, host, hardware, mode, dtype, batch size) is among
+cancelled (a point half-measured on a worker is lost and measured again on resume). Where the
+store keeps raw samples (``effplan.store.append_samples``), they are written beside the
+results as by the local executor. With ``resume=True`` a (candidate x target x mode x batch
+size) is skipped when the store already holds a finished point for it: a row whose key
+(:func:`effplan.store.point_key`: candidate, host, hardware, mode, dtype, batch size) is among
 :func:`effplan.store.completed_points` and that was measured for that target
-(``fleet_target``). Error rows are not finished points: a resumed sweep measures them again.
+(``fleet_target``). Error rows are not finished points (nor not-stable ones, where the store
+judges stability): a resumed sweep measures them again. The host is not known before a task
+lands, so the target, not the host, says which stored points a task would repeat. Until the
+store has ``point_key``/``completed_points``, :func:`_point_key`/:func:`_completed_points`
+here stand in for them (ok rows count as finished).
 
 Failures and retries
 --------------------
