@@ -639,6 +639,9 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
                               "error rows (see the 'error' column)")
     measure_kwargs.pop("raise_errors", None)
 
+    check = getattr(store, "check_results_path", None)  # where the store offers the check
+    if results_path is not None and check is not None:
+        check(results_path)
     ray = require_ray()
     _connect(ray, ray_address, opts)
     nodes = _nodes(ray, opts.node_resource)
@@ -649,11 +652,19 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
     samples: dict[tuple[str, str, str, int], Any] = {}
     messages: list[str] = []
 
+    unsaved: list[str] = []
+
     def record(row: dict[str, Any], hw: Mapping[str, Any] | None, timing: Any = None) -> None:
         rows.append(row)
-        if results_path is not None:
+        if results_path is None:
+            return
+        try:
             store.append(results_path, [row], hardware=dict(hw) if hw else None)
             _save_samples(results_path, row, hw or {}, timing)
+        except (OSError, ValidationError) as exc:  # as the local executor: kept, with the reason
+            msg = f"not saved to {results_path}: {type(exc).__name__}: {exc}"
+            row["error"] = f"{row['error']}; {msg}" if row.get("error") else msg
+            unsaved.append(f"{row['candidate']} bs={row['batch_size']} on {row['fleet_target']}")
 
     tasks: list[_Task] = []
     for s in shipped:
@@ -780,6 +791,12 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
         warnings.warn(f"effplan.measure (ray): {len(failed)} of {len(rows)} points failed "
                       f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); see the "
                       "'status' and 'error' columns (Measurements.errors)", EffplanWarning,
+                      stacklevel=3)
+    if unsaved:
+        warnings.warn(f"effplan.measure (ray): {len(unsaved)} points could not be saved to "
+                      f"{results_path} ({', '.join(unsaved[:5])}{', ...' if len(unsaved) > 5 else ''});"
+                      " they are in the returned Measurements (reason in 'error'): save them with "
+                      "effplan.store.save_frame(m.to_frame(), another_path)", EffplanWarning,
                       stacklevel=3)
     return Measurements(rows=tuple(rows), hardware=hardware, samples=samples)
 

@@ -217,6 +217,23 @@ def test_crashed_worker_is_retried_a_bounded_number_of_times_and_infeasible_targ
 
 @pytest.mark.ray
 @pytest.mark.timeout(400)
+def test_a_point_that_cannot_be_saved_stays_in_the_result_with_the_reason(cluster, tmp_path,
+                                                                         monkeypatch):
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "append", disk_full)
+    path = tmp_path / "full.jsonl"
+    with pytest.warns(EffplanWarning, match="2 points could not be saved"):
+        m = measure_on_ray(SPEC, (1,), targets=[{"accel_C": 1}], results_path=path,
+                           progress=False, **FAST)  # no node offers accel_C: error rows at once
+    assert not path.exists() and len(m.rows) == 2
+    assert all("no live node offers" in r["error"] and "not saved to" in r["error"]
+               and "No space left" in r["error"] for r in m.rows)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(400)
 def test_cli_measures_on_the_fleet(cluster, tmp_path, capsys):
     # the built-in digits candidate (closures in effplan.examples, cloudpickled), the harness's
     # defaults otherwise; the connection the fixture opened is used as it is
