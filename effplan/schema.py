@@ -1,6 +1,9 @@
 """The tidy measurements table: the one contract between measuring and planning.
 
-One row per candidate x hardware x mode x batch size. Every column's unit is in its name.
+One row per candidate x hardware x mode x batch size (x prompt length for ``mode="generation"``,
+whose ``batch_size`` is the number of concurrent sequences and whose figures are the
+``ttft_*``/``tpot_*``/per-token columns, see :mod:`effplan.generation`). Every column's unit is
+in its name.
 ``effplan.measure`` produces it, ``effplan.store`` writes/reads it, ``effplan.plan`` consumes it,
 and a user may type rows in by hand (``provenance="entered"``).
 
@@ -33,7 +36,7 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "candidate": ("str", "candidate name"),
     "hardware": ("str", "hardware name (catalog name where known, else the detected model)"),
     "hardware_id": ("str", "stable id of the machine measured on (hash of host + devices)"),
-    "mode": ("str", "'inference' or 'training'"),
+    "mode": ("str", "'inference', 'training' or 'generation'"),
     "batch_size": ("int", "items per batch"),
     "device": ("str", "torch device measured on, e.g. 'cpu', 'cuda:0'"),
     "dtype": ("str", "parameter dtype, e.g. 'float32', 'qint8'"),
@@ -70,6 +73,21 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "energy_note": ("str", "why energy fell back to a lower-fidelity source, if it did"),
     "provenance": ("str", "measured | estimated | projected | entered"),
     "quality": ("float", "candidate quality score (e.g. held-out accuracy), NaN if none"),
+    # ---- mode="generation" only (see effplan.generation); batch_size = concurrent sequences
+    "prompt_tokens": ("int", "generation: prompt length, tokens"),
+    "output_tokens": ("int", "generation: output tokens per response measured"),
+    "ttft_p50_ms": ("float", "generation: median time to first token (prefill of the batch), ms"),
+    "ttft_p95_ms": ("float", "generation: 95th percentile time to first token, ms"),
+    "tpot_p50_ms": ("float", "generation: median time per output token per sequence (decode step), ms"),
+    "tpot_p95_ms": ("float", "generation: 95th percentile time per output token, ms"),
+    "prefill_tokens_per_s": ("float", "generation: prompt tokens per second in prefill"),
+    "decode_tokens_per_s": ("float", "generation: output tokens per second in decode (all sequences)"),
+    "kv_cache_bytes_per_token": ("float", "generation: KV-cache bytes per token of context per sequence"),
+    "flops_per_prompt_token": ("float", "generation: prefill FLOPs per prompt token (2 x MACs)"),
+    "flops_per_output_token": ("float", "generation: decode-step FLOPs per output token (2 x MACs)"),
+    "energy_per_prompt_token_j": ("float", "generation: total energy per prompt token, J"),
+    "energy_per_output_token_j": ("float", "generation: total energy per output token, J"),
+    "perplexity": ("float", "generation: held-out perplexity (lower is better), NaN if none"),
     "tags": ("str", "comma-separated candidate tags"),
     "status": ("str", "'ok' or 'error'"),
     "error": ("str", "error message when status == 'error'"),
@@ -93,7 +111,15 @@ PLAN_REQUIRED_COLUMNS: tuple[str, ...] = (
 PROVENANCES = ("measured", "estimated", "projected", "entered")
 ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl", "estimated-tdp", "entered", "projected", "none")
 MEASURED_ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl")
-MODES = ("inference", "training")
+MODES = ("inference", "training", "generation")
+
+#: What the generation planner needs from a ``mode="generation"`` row (these replace
+#: :data:`PLAN_REQUIRED_COLUMNS` for such rows: a generation row has no fixed-shape latency).
+GENERATION_REQUIRED_COLUMNS: tuple[str, ...] = (
+    "candidate", "hardware", "mode", "batch_size", "prompt_tokens", "ttft_p50_ms", "ttft_p95_ms",
+    "tpot_p50_ms", "tpot_p95_ms", "kv_cache_bytes_per_token", "param_bytes",
+    "energy_per_prompt_token_j", "energy_per_output_token_j", "idle_power_w",
+)
 
 _DEFAULTS: Mapping[str, object] = {
     "hardware_id": "",
@@ -126,11 +152,20 @@ def normalize_measurements(df: pd.DataFrame, *, required: tuple[str, ...] = PLAN
     """
     if not isinstance(df, pd.DataFrame):
         raise ValidationError("measurements", f"expected a pandas DataFrame, got {type(df).__name__}")
+    n = len(df)
+    # Rows with mode="generation" are checked against GENERATION_REQUIRED_COLUMNS instead of the
+    # planner's fixed-shape columns; every other row against ``required``.
+    gen = (df["mode"].astype(str).to_numpy() == "generation") if "mode" in df.columns else np.zeros(n, bool)
+    need: dict[str, np.ndarray] = {c: np.ones(n, bool) for c in required}
+    if required == PLAN_REQUIRED_COLUMNS and gen.any():
+        need = {c: ~gen for c in required if (~gen).any()}
+        for c in GENERATION_REQUIRED_COLUMNS:
+            need[c] = need.get(c, np.zeros(n, bool)) | gen
+        required = tuple(need)
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ValidationError(missing[0], f"required column missing (missing: {', '.join(missing)})",
                               where=source)
-    n = len(df)
     cols: dict[str, object] = {}
     status = (df["status"].fillna("ok").astype(str).to_numpy() if "status" in df.columns
               else np.full(n, "ok", dtype=object))
@@ -165,8 +200,8 @@ def normalize_measurements(df: pd.DataFrame, *, required: tuple[str, ...] = PLAN
         if neg.any():
             i = _first_bad(neg)
             raise ValidationError(col, f"negative value {arr[i]!r}", where=f"{source} row {i}")
-        if col in required and (np.isnan(arr) & ok).any():
-            i = _first_bad(np.isnan(arr) & ok)
+        if col in required and (np.isnan(arr) & ok & need.get(col, True)).any():
+            i = _first_bad(np.isnan(arr) & ok & need.get(col, True))
             raise ValidationError(col, "missing value in a required column", where=f"{source} row {i}")
         cols[col] = arr.astype(np.int64) if kind == "int" and not np.isnan(arr).any() else arr
     for col, allowed in (("mode", MODES), ("provenance", PROVENANCES)):
