@@ -203,11 +203,16 @@ def corpus_bytes() -> tuple[bytes, bytes]:
     seen: set[int] = set()
     for mod_name in CORPUS_MODULES:
         mod = importlib.import_module(mod_name)
-        objs = [mod] + [obj for _, obj in sorted(vars(mod).items())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            members = sorted(vars(mod).items())
+        objs = [mod] + [obj for _, obj in members
                         if (inspect.isclass(obj) or inspect.isfunction(obj))
                         and getattr(obj, "__module__", None) == mod.__name__]
         for obj in objs:
-            doc = inspect.getdoc(obj)
+            with warnings.catch_warnings():  # typing.io / typing.re announce their removal
+                warnings.simplefilter("ignore", DeprecationWarning)
+                doc = inspect.getdoc(obj)
             if doc and id(doc) not in seen and len(doc) > 40:
                 seen.add(id(doc))
                 docs.append(doc)
