@@ -6,6 +6,8 @@ Examples::
     effplan measure --family digits --batch-sizes 1 8 32 --out results/measurements.jsonl
     effplan plan results/*.jsonl --requests-per-day 2e6 --growth 0.05 --slo-p95-ms 50 \\
         --hardware L4 "H100 SXM" --samples 500 --out plan/
+    effplan measure --mode generation --batch-sizes 1 4 16 --prompt-tokens 128 512 \\
+        --output-tokens 64 --out results/generation.jsonl
     effplan catalog
 """
 
@@ -23,6 +25,8 @@ def _measure(args: argparse.Namespace) -> int:
     from . import examples
     from .measurement import measure
 
+    if args.mode == "generation" or args.family == "decoder":
+        return _measure_generation(args)
     if args.family == "digits":
         candidates = examples.digits_candidates(seed=args.seed)
     else:
@@ -40,6 +44,32 @@ def _measure(args: argparse.Namespace) -> int:
                 progress=not args.quiet)
     print(m.summary().to_string(index=False))
     print(f"\n{len(m.to_frame())} rows appended to {args.out}")
+    return 0
+
+
+def _measure_generation(args: argparse.Namespace) -> int:
+    from .decoders import decoder_candidates
+    from .measurement import measure
+
+    if args.mode != "generation" or args.family not in ("digits", "decoder"):
+        raise EffplanError("--family decoder and --mode generation go together (the decoder family "
+                           "is measured by generation)")
+    candidates = decoder_candidates(seed=args.seed)
+    if args.candidates:
+        unknown = set(args.candidates) - {c.name for c in candidates}
+        if unknown:
+            raise EffplanError(f"--candidates: unknown {sorted(unknown)}; "
+                               f"known: {[c.name for c in candidates]}")
+        candidates = [c for c in candidates if c.name in set(args.candidates)]
+    m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode="generation",
+                prompt_tokens=tuple(args.prompt_tokens), output_tokens=args.output_tokens,
+                device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
+                energy_window_s=args.energy_window_s, results_path=args.out, progress=not args.quiet)
+    cols = ["candidate", "batch_size", "prompt_tokens", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms",
+            "tpot_p95_ms", "decode_tokens_per_s", "kv_cache_bytes_per_token",
+            "energy_per_output_token_j", "energy_source", "perplexity", "status"]
+    print(m.to_frame()[cols].to_string(index=False))
+    print(f"\n{len(m)} rows appended to {args.out}")
     return 0
 
 
@@ -94,10 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     m = sub.add_parser("measure", help="measure the built-in candidates on this machine")
-    m.add_argument("--family", choices=("digits", "transformer"), default="digits")
+    m.add_argument("--family", choices=("digits", "transformer", "decoder"), default="digits",
+                   help="decoder: the built-in language models, measured with --mode generation")
     m.add_argument("--candidates", nargs="*", help="only these candidate names")
     m.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32])
-    m.add_argument("--mode", choices=("inference", "training"), default="inference")
+    m.add_argument("--mode", choices=("inference", "training", "generation"), default="inference",
+                   help="generation: prefill + decode with a KV cache (batch sizes = concurrency)")
+    m.add_argument("--prompt-tokens", nargs="+", type=int, default=[128, 512],
+                   help="generation: prompt lengths")
+    m.add_argument("--output-tokens", type=int, default=64, help="generation: output tokens")
     m.add_argument("--device", default="auto")
     m.add_argument("--threads", type=int, default=None, help="torch CPU threads (restored after)")
     m.add_argument("--time-budget-s", type=float, default=None, help="timing budget per point")
