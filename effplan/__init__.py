@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "Candidate": "candidates",
     "measure": "measurement",
     "Measurements": "measurement",
+    "GenerationCandidate": "generation",
     "EnergyMeter": "energy",
     "detect_hardware": "hardware",
     "HardwareInfo": "hardware",
@@ -41,10 +42,11 @@ _EXPORTS: dict[str, str] = {
     "ValidationError": "errors",
 }
 
-_SUBMODULES = ("examples", "store", "widgets", "schema", "catalog", "flops", "energy", "measurement",
+_SUBMODULES = ("examples", "generation", "decoders",
+               "store", "widgets", "schema", "catalog", "flops", "energy", "measurement",
                "planning", "hardware", "candidates", "plots", "report", "notebook", "cli", "errors")
 
-__all__ = sorted(_EXPORTS) + ["examples", "store", "plots", "widgets", "notebook", "__version__"]
+__all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -77,9 +77,15 @@ from . import measurement as _m
 from .errors import EffplanWarning, FlopCountError, ValidationError
 
 __all__ = ["GenerativeModel", "GenerationCandidate", "HFCausalLM", "hf_candidate", "as_generator",
-           "measure_generation", "cache_bytes"]
+           "measure_generation", "cache_bytes", "notebook_measurements", "SUMMARY_COLUMNS"]
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+#: the generation columns people look at first (a compact view of a generation frame)
+SUMMARY_COLUMNS = ["candidate", "tags", "perplexity", "batch_size", "prompt_tokens", "ttft_p50_ms",
+                   "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms", "decode_tokens_per_s",
+                   "kv_cache_bytes_per_token", "flops_per_output_token", "energy_per_output_token_j",
+                   "energy_source", "provenance", "status"]
 
 
 @runtime_checkable
@@ -554,3 +560,38 @@ def _dtype_of(mod: Any) -> str:
 def with_perplexity(candidate: GenerationCandidate, perplexity: float | None) -> GenerationCandidate:
     """A copy with another held-out perplexity (e.g. on your own data)."""
     return replace(candidate, perplexity=perplexity)
+
+
+#: decoder training steps of a quick notebook run (``quick=True``): fewer than the family's
+#: default, so the notebook trains in seconds; the perplexities say how far training got.
+QUICK_TRAIN_STEPS = 100
+
+
+def notebook_measurements(results_path: str | None, *, quick: bool = True,
+                          concurrency: Sequence[int] = (1, 8), prompt_tokens: Sequence[int] = (64, 256),
+                          output_tokens: int = 16, save: bool = True, progress: bool = False) -> Any:
+    """Generation measurements for a notebook: load ``results_path`` when it holds
+    ``mode="generation"`` rows, else measure the built-in decoder family
+    (:func:`effplan.decoders.decoder_candidates`) on this machine's CPU with one thread; ``quick``
+    trains :data:`QUICK_TRAIN_STEPS` steps and uses :data:`effplan.notebook.QUICK_SETTINGS`
+    timing. With ``save`` the points are appended to ``results_path`` for the next run."""
+    import os
+
+    from . import decoders
+    from .measurement import Measurements
+    from .notebook import measure_settings
+
+    if results_path and os.path.exists(results_path):
+        loaded = Measurements.load(results_path)
+        if any(r.get("mode") == "generation" for r in loaded.rows):
+            return loaded
+        warnings.warn(f"{results_path} has no mode='generation' rows; measuring the built-in decoders "
+                      "instead", EffplanWarning, stacklevel=2)
+    cfg = replace(decoders.BASE_CONFIG, train_steps=QUICK_TRAIN_STEPS) if quick else decoders.BASE_CONFIG
+    policy = replace(_m.TimingPolicy(), **{k: v for k, v in measure_settings(quick).items()
+                                            if k == "time_budget_s"})
+    settings = {k: v for k, v in measure_settings(quick).items() if k in ("energy_window_s", "idle_s")}
+    return measure_generation(decoders.decoder_candidates(config=cfg), batch_sizes=list(concurrency),
+                              prompt_tokens=list(prompt_tokens), output_tokens=output_tokens, device="cpu",
+                              threads=1, timing=policy, progress=progress,
+                              results_path=results_path if (save and results_path) else None, **settings)
