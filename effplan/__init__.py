@@ -30,6 +30,8 @@ _EXPORTS: dict[str, str] = {
     "rated_power_w": "catalog",
     "InferenceWorkload": "planning",
     "TrainingWorkload": "planning",
+    "GenerationWorkload": "planning",
+    "GenerationUncertainty": "planning",
     "Prices": "planning",
     "Uncertainty": "planning",
     "plan": "planning",

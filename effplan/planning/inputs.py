@@ -414,7 +414,8 @@ def _known_fields(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:
 
 def _measurement_frame(measurements: Any) -> pd.DataFrame:
     """Tidy frame from a Measurements-like object (``to_frame()``) or a DataFrame; validated;
-    rows with status 'error' dropped; duplicate candidate x hardware x mode x batch keep the last."""
+    rows with status 'error' dropped; duplicate candidate x hardware x mode x batch (x prompt length
+    for generation rows) keep the last."""
     if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
         measurements = measurements.to_frame()
     if isinstance(measurements, pd.DataFrame):
@@ -425,7 +426,7 @@ def _measurement_frame(measurements: Any) -> pd.DataFrame:
             measurements = measurements.fillna(fill)
     df = normalize_measurements(measurements)
     df = df[df["status"] == "ok"]
-    df = df.drop_duplicates(["candidate", "hardware", "mode", "batch_size"], keep="last")
+    df = df.drop_duplicates(["candidate", "hardware", "mode", "batch_size", "prompt_tokens"], keep="last")
     return df.reset_index(drop=True)
 
 
