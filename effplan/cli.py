@@ -8,6 +8,8 @@ Examples::
         --hardware L4 "H100 SXM" --samples 500 --out plan/
     effplan measure --mode generation --batch-sizes 1 4 16 --prompt-tokens 128 512 \\
         --output-tokens 64 --out results/generation.jsonl
+    effplan plan results/generation.jsonl --requests-per-day 5e5 --prompt-tokens 500 \\
+        --output-tokens 200 --slo-ttft-p95-ms 500 --slo-tpot-p95-ms 50 --hardware L4 "H100 SXM"
     effplan catalog
 """
 
@@ -86,6 +88,8 @@ def _plan(args: argparse.Namespace) -> int:
     from .planning import InferenceWorkload, Prices, TrainingWorkload, plan
 
     frame = store.load(args.results)
+    if args.prompt_tokens is not None or args.output_tokens is not None:
+        return _plan_generation(args, frame)
     inference = InferenceWorkload(
         requests_per_day=args.requests_per_day, monthly_growth=args.growth,
         items_per_request=args.items_per_request, peak_to_average=args.peak_to_average,
@@ -102,6 +106,33 @@ def _plan(args: argparse.Namespace) -> int:
              # the catalog plus a row for this machine, so results measured here are priced
              catalog=load_catalog(args.catalog, include_this_machine=True))
     print(p.summary.to_string(index=False))
+    if args.out:
+        written = p.to_csv(args.out)
+        print("\nwrote " + ", ".join(str(w) for w in written))
+    return 0
+
+
+def _plan_generation(args: argparse.Namespace, frame) -> int:
+    from .catalog import load_catalog
+    from .planning import GenerationWorkload, Prices, plan
+
+    if args.prompt_tokens is None or args.output_tokens is None:
+        raise EffplanError("--prompt-tokens and --output-tokens go together (a generation plan)")
+    if args.training_runs_per_quarter:
+        raise EffplanError("a generation plan (--prompt-tokens) is made on its own: drop --training-*")
+    workload = GenerationWorkload(
+        requests_per_day=args.requests_per_day, prompt_tokens=args.prompt_tokens,
+        output_tokens=args.output_tokens, slo_ttft_p95_ms=args.slo_ttft_p95_ms,
+        slo_tpot_p95_ms=args.slo_tpot_p95_ms, monthly_growth=args.growth,
+        peak_to_average=args.peak_to_average, target_utilization=args.utilization, months=args.months,
+        memory_fraction=args.memory_fraction)
+    p = plan(frame, generation=workload, prices=Prices(pue=args.pue, grid_region=args.grid_region),
+             hardware=args.hardware or None, samples=args.samples, seed=args.seed,
+             catalog=load_catalog(args.catalog, include_this_machine=True))
+    cols = ["candidate", "hardware", "provenance", "feasible", "concurrency", "binding_constraint",
+            "instances_max", "cost_usd", "cost_per_1m_output_tokens_usd", "energy_per_response_wh",
+            "energy_kwh", "co2_kg", "perplexity", "infeasible_reason"]
+    print(p.summary[cols].to_string(index=False))
     if args.out:
         written = p.to_csv(args.out)
         print("\nwrote " + ", ".join(str(w) for w in written))
@@ -153,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="24 comma-separated hourly load weights: instances follow the daily "
                         "curve (autoscaling) instead of being sized for the peak all month")
     p.add_argument("--slo-p95-ms", type=float, default=None)
+    p.add_argument("--prompt-tokens", type=int, default=None,
+                   help="generation plan (LLM serving): prompt tokens per request; needs --output-tokens")
+    p.add_argument("--output-tokens", type=int, default=None, help="generation plan: output tokens per response")
+    p.add_argument("--slo-ttft-p95-ms", type=float, default=None, help="generation: p95 time-to-first-token target")
+    p.add_argument("--slo-tpot-p95-ms", type=float, default=None, help="generation: p95 time-per-output-token target")
+    p.add_argument("--memory-fraction", type=float, default=0.9,
+                   help="generation: share of device memory for weights + KV cache")
     p.add_argument("--utilization", type=float, default=0.7)
     p.add_argument("--months", type=int, default=12)
     p.add_argument("--hardware", nargs="*", default=[], help="catalog hardware to project to")
