@@ -564,7 +564,7 @@ def with_perplexity(candidate: GenerationCandidate, perplexity: float | None) ->
 
 #: decoder training steps of a quick notebook run (``quick=True``): fewer than the family's
 #: default, so the notebook trains in seconds; the perplexities say how far training got.
-QUICK_TRAIN_STEPS = 80
+QUICK_TRAIN_STEPS = 60
 
 
 def notebook_measurements(results_path: str | None, *, quick: bool = True,
