@@ -242,3 +242,19 @@ def test_transformers_causal_lm_from_config_offline():
     per_layer = 2 * (2 * d * d + 2 * d * kv + 3 * d * ff + 4 * T * 16)
     assert r["flops_per_output_token"] == 2 * per_layer + 2 * d * 100
     assert r["ttft_p50_ms"] > 0 and r["tpot_p50_ms"] > 0
+
+
+def test_mixed_frames_check_each_row_against_its_own_mode():
+    inf = {"candidate": "clf", "hardware": "L4", "mode": "inference", "batch_size": 8, "latency_p95_ms": 5,
+           "throughput_items_per_s": 100, "energy_per_item_j": 0.1, "idle_power_w": 20}
+    gen = {"candidate": "llm", "hardware": "L4", "mode": "generation", "batch_size": 4, "prompt_tokens": 128,
+           "ttft_p50_ms": 50, "ttft_p95_ms": 60, "tpot_p50_ms": 10, "tpot_p95_ms": 12,
+           "kv_cache_bytes_per_token": 1e4, "param_bytes": 1e9, "energy_per_prompt_token_j": 0.01,
+           "energy_per_output_token_j": 0.1, "idle_power_w": 20}
+    df = Measurements.from_frame(pd.DataFrame([inf, gen])).to_frame()
+    assert df["mode"].tolist() == ["inference", "generation"]
+    assert math.isnan(df["ttft_p50_ms"].iloc[0]) and math.isnan(df["latency_p95_ms"].iloc[1])
+    with pytest.raises(ValidationError, match="ttft_p95_ms"):
+        Measurements.from_frame(pd.DataFrame([inf, {**gen, "ttft_p95_ms": None}]))
+    with pytest.raises(ValidationError, match="latency_p95_ms"):
+        Measurements.from_frame(pd.DataFrame([{**inf, "latency_p95_ms": None}, gen]))
