@@ -6,9 +6,7 @@ infeasible cases, projection to catalog GPUs, Monte Carlo and the validation of 
 from __future__ import annotations
 
 import math
-import warnings
 
-import numpy as np
 import pandas as pd
 import pytest
 
