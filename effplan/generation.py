@@ -36,8 +36,10 @@ Prompts are seeded random token ids (the cost of a step does not depend on token
   sequence gets one token), timed the same way, in steady state: after warm-up, with the KV
   cache in use, cycling through ``output_tokens`` steps from the prefilled cache (so the context
   runs from ``prompt_tokens + 1`` to ``prompt_tokens + output_tokens``, as in a real response).
-  When one step is shorter than ``min_sample_s``, several steps form one sample (as everywhere
-  in effplan), so percentiles describe blocks of steps. Rewinding the cache every
+  Unlike fixed-shape timing, every timed sample is ONE call (``min_sample_s`` is set to 0 for
+  both phases), so ``ttft_p95_ms`` / ``tpot_p95_ms`` are tails of single prefills and single
+  decode steps, not of blocks of calls (``time.perf_counter`` resolves well below the
+  ~0.1 ms of the shortest step). Rewinding the cache every
   ``output_tokens`` steps is inside the timed loop; it costs nothing for caches that ``step``
   does not modify, and one cache truncation (no copy) for the HF adapter.
 * ``prefill_tokens_per_s = batch * prompt_tokens / ttft_p50_s``;
@@ -479,7 +481,10 @@ def _measure_point(cand: GenerationCandidate, bs: int, p: int, n_out: int, dev: 
         def do_prefill() -> None:
             gen.prefill(ids)
 
-        t_pre = _m.adaptive_time(do_prefill, policy, clock=clock, synchronize=sync)
+        # one call per timed sample (min_sample_s = 0): TTFT and TPOT percentiles are those of
+        # single prefills and single decode steps, not of blocks of them
+        per_call = replace(policy, min_sample_s=0.0)
+        t_pre = _m.adaptive_time(do_prefill, per_call, clock=clock, synchronize=sync)
 
         # ---- TPOT: steady-state decode, cycling through n_out steps from the prefilled cache
         cache0 = gen.prefill(ids)
@@ -501,7 +506,7 @@ def _measure_point(cand: GenerationCandidate, bs: int, p: int, n_out: int, dev: 
             degraded.append(f"effplan.measure: the KV cache of {cand.name!r} did not grow by a decode "
                             "step (a preallocated cache?); kv_cache_bytes_per_token is NaN -- enter it")
             kv = math.nan
-        t_dec = _m.adaptive_time(do_step, policy, clock=clock, synchronize=sync)
+        t_dec = _m.adaptive_time(do_step, per_call, clock=clock, synchronize=sync)
 
         ttft = t_pre.percentile_ms([50, 95])
         tpot = t_dec.percentile_ms([50, 95])
