@@ -391,6 +391,7 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
             continue
         i = int(np.flatnonzero(ok)[-1])
         r = s.iloc[i]
+        rec.update(provenance=r["provenance"], energy_source=r["energy_source"])  # the chosen row's labels
         rec.update(feasible=True, infeasible_reason="", concurrency=c[i],
                    binding_constraint=violated(i + 1) if i + 1 < len(s) else "max-measured",
                    ttft_p50_ms=float(r["ttft_p50_ms"]), ttft_p95_ms=float(r["ttft_p95_ms"]),
