@@ -257,3 +257,21 @@ def test_mixed_frames_check_each_row_against_its_own_mode():
         Measurements.from_frame(pd.DataFrame([inf, {**gen, "ttft_p95_ms": None}]))
     with pytest.raises(ValidationError, match="latency_p95_ms"):
         Measurements.from_frame(pd.DataFrame([{**inf, "latency_p95_ms": None}, gen]))
+
+
+def test_transformers_model_loaded_from_a_local_path(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from effplan.generation import hf_candidate
+
+    cfg = transformers.GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64, n_positions=64)
+    transformers.GPT2LMHeadModel(cfg).save_pretrained(tmp_path / "tiny-gpt2")
+    cand = hf_candidate("tiny-gpt2", path=str(tmp_path / "tiny-gpt2"))
+    assert cand.vocab_size == 64
+    m = measure_generation(cand, batch_sizes=1, prompt_tokens=8, output_tokens=2, device="cpu",
+                           timing=TimingPolicy(min_repeats=6, time_budget_s=0.05, warmup_s=0.0),
+                           energy=False, progress=False, threads=1)
+    r = m.to_frame().iloc[0]
+    assert r["status"] == "ok", r["error"]
+    assert r["kv_cache_bytes_per_token"] == 2 * 1 * 32 * 4  # k and v, 1 layer, 32 wide, float32
+    with pytest.raises(ValidationError, match="exactly one"):
+        hf_candidate("x")
