@@ -38,17 +38,23 @@ _EXPORTS: dict[str, str] = {
     "Plan": "planning",
     "project": "planning",
     "compare_scenarios": "planning",
+    # quality beside cost
+    "evaluate": "evaluation",
+    "Evaluation": "evaluation",
+    "cheapest_meeting": "selection",
+    "compute_card": "cards",
     # errors
     "EffplanError": "errors",
     "EffplanWarning": "errors",
     "ValidationError": "errors",
 }
 
-_SUBMODULES = ("examples", "generation", "decoders",
-               "store", "widgets", "schema", "catalog", "flops", "energy", "measurement",
-               "planning", "hardware", "candidates", "plots", "report", "notebook", "cli", "errors")
+_SUBMODULES = ("examples", "generation", "decoders", "store", "widgets", "schema", "catalog", "flops",
+               "energy", "measurement", "planning", "hardware", "candidates", "plots", "report",
+               "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards", "reproducibility")
 
-__all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook", "__version__"]
+__all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook",
+                               "metrics", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

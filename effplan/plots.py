@@ -248,27 +248,16 @@ def _usd_formatter(ax: Axes, axis: str = "y") -> None:
 # Pareto
 # --------------------------------------------------------------------------------------------
 def pareto_front(df: pd.DataFrame, cost_col: str = "cost_usd",
-                 quality_col: str = "quality") -> pd.DataFrame:
-    """Rows of ``df`` not dominated in (lower ``cost_col``, higher ``quality_col``).
+                 quality_col: str = "quality", higher_is_better: bool = True) -> pd.DataFrame:
+    """Rows of ``df`` not dominated in (lower ``cost_col``, better ``quality_col``).
 
-    A row is dominated when another row costs no more AND is at least as good, and is strictly
-    better in one of the two. Rows with NaN cost or quality are left out. Identical points do
-    not dominate each other (both are kept). The result keeps the original index and columns and
-    is sorted by ascending cost (then descending quality), i.e. in the order to draw the front.
+    The rule lives in :func:`effplan.selection.pareto_front` (ties kept, NaN left out, sorted by
+    ascending cost); ``higher_is_better=False`` for ECE, NLL, latency and the like.
     """
+    from .selection import pareto_front as _front
+
     _require(df, (cost_col, quality_col), "pareto_front")
-    cost = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(dtype=float)
-    qual = pd.to_numeric(df[quality_col], errors="coerce").to_numpy(dtype=float)
-    ok = np.isfinite(cost) & np.isfinite(qual)
-    c, q = cost[ok], qual[ok]
-    # dominated[i] = any j: c[j] <= c[i] and q[j] >= q[i] and (c[j] < c[i] or q[j] > q[i])
-    le = c[None, :] <= c[:, None]
-    ge = q[None, :] >= q[:, None]
-    strict = (c[None, :] < c[:, None]) | (q[None, :] > q[:, None])
-    dominated = (le & ge & strict).any(axis=1)
-    front = df[ok][~dominated]
-    order = np.lexsort((-qual[ok][~dominated], cost[ok][~dominated]))
-    return front.iloc[order]
+    return _front(df, cost=cost_col, metric=quality_col, higher_is_better=higher_is_better)
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,9 +293,13 @@ def cost_per_quarter(plan: Any, ax: Axes | None = None, *,
 def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_usd",
                     quality_col: str = "quality",
                     highlight: Sequence[str] | None = None,
-                    highlight_hardware: Sequence[str] | None = None) -> Figure:
+                    highlight_hardware: Sequence[str] | None = None,
+                    higher_is_better: bool | None = None) -> Figure:
     """Scatter of ``quality`` against horizon ``cost_usd`` from ``plan.summary``, with the
-    Pareto front (lower cost, higher quality) drawn as a step line.
+    Pareto front (lower cost, better quality) drawn as a step line.
+
+    ``quality_col`` may be any metric column joined into the plan (``"ece@noise-0.3"``);
+    ``higher_is_better`` defaults to the metric's own direction (built-ins; else higher).
 
     Projected points are hollow, estimated ones half-filled; rows that miss the latency SLO
     (``slo_met`` False) or are infeasible are drawn as ``x``. Candidates without a quality score
@@ -353,7 +346,12 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
                        edgecolors="tab:orange", linewidths=2, zorder=2)
     for xi, yi, label in zip(x, y, pts["_series"].astype(str)):
         ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(5, 4), fontsize="x-small")
-    front = pareto_front(pts, cost_col, quality_col)
+    if higher_is_better is None:
+        from .evaluation import split_key
+        from .metrics import HIGHER_IS_BETTER
+
+        higher_is_better = HIGHER_IS_BETTER.get(split_key(quality_col)[0], True)
+    front = pareto_front(pts, cost_col, quality_col, higher_is_better=higher_is_better)
     if len(front) >= 1:
         ax.step(front[cost_col].to_numpy(float), front[quality_col].to_numpy(float), where="post",
                 color="tab:green", linewidth=1.5, zorder=1)
@@ -375,7 +373,7 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
     ax.margins(x=0.15, y=0.12)  # room for the point labels
     _usd_formatter(ax, "x")
     ax.set_xlabel("cost over the plan horizon (USD)")
-    ax.set_ylabel(quality_col)
+    ax.set_ylabel(quality_col + ("" if higher_is_better else " (lower is better)"))
     ax.set_title("Quality vs cost", y=1.0, pad=6)
     ax.grid(alpha=0.3)
     notes = []

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ValidationError
+from .reproducibility import REPRODUCIBILITY_COLUMNS
 
 SCHEMA_VERSION = 1
 
@@ -93,6 +94,9 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "error": ("str", "error message when status == 'error'"),
     "timestamp": ("str", "ISO-8601 UTC time the point finished"),
     "torch_version": ("str", "torch version"),
+    # optional: seed, Python/numpy/effplan versions, weights/config hashes, timing policy
+    # (effplan.reproducibility.reproducibility_fields returns them as one flat dict)
+    **REPRODUCIBILITY_COLUMNS,
     "schema_version": ("int", "version of this schema"),
 }
 

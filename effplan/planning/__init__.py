@@ -74,6 +74,13 @@ Each sample draws one traffic multiplier, one monthly growth rate and one price 
 (triangular distributions: low, base, high) held for the whole horizon; P10/P50/P90 are taken
 across samples of each month, each quarter's sum and each horizon total (not sums of percentiles).
 
+Quality (``plan(..., quality=...)``)
+-----------------------------------
+The ``quality`` column is the candidate's own score from the measurements. Several metrics per
+candidate (an ``Evaluation`` or hand-entered values, :mod:`effplan.evaluation`) are joined by
+candidate into every frame: one column per metric key (``accuracy``, ``ece@noise-0.3``) and
+``quality_provenance`` (``measured`` / ``entered``); they do not change any cost figure.
+
 Money
 -----
 Every money column is in US dollars (``_usd``): the catalog prices are USD, and ``Prices`` takes

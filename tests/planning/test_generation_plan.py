@@ -190,3 +190,9 @@ def test_workload_validation():
                                     "idle_power_w": 1}])
     with pytest.raises(ValidationError, match="generation"):
         effplan.plan(inference_rows, generation=_workload())
+
+
+def test_quality_metrics_join_a_generation_plan():
+    p = effplan.plan(_rows(), generation=_workload(), prices=PRICES, quality={"llm-8b": {"accuracy": 0.9}})
+    assert p.summary["accuracy"].tolist() == [0.9] and set(p.monthly["accuracy"]) == {0.9}
+    assert p.inputs["quality"][0]["candidate"] == "llm-8b"
