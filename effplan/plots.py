@@ -22,6 +22,8 @@ Honesty conventions, shared by all plots
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,6 +33,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 from .errors import ValidationError
 from .planning.frames import _fmt_quarter, _pct_cols, _quarter_order, _select
@@ -66,6 +69,19 @@ _DEFAULT_FIGSIZE = (7.5, 4.0)
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+def _literal_text(fn):
+    """Every text a public plot function draws is shown as written: a candidate named ``"$$"`` or
+    ``"a$b$c"`` is not read as matplotlib mathtext (which raised ValueError when the figure was
+    drawn). No effplan label uses mathtext."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Figure:
+        fig = fn(*args, **kwargs)
+        for text in fig.findobj(Text):
+            text.set_parse_math(False)
+        return fig
+    return wrapper
+
+
 def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float] = _DEFAULT_FIGSIZE
                      ) -> tuple[Figure, Axes]:
     """A fresh pyplot-free Figure with one Axes, or the figure of the Axes given."""
@@ -263,6 +279,7 @@ def pareto_front(df: pd.DataFrame, cost_col: str = "cost_usd",
 # --------------------------------------------------------------------------------------------
 # plan figures
 # --------------------------------------------------------------------------------------------
+@_literal_text
 def cost_per_quarter(plan: Any, ax: Axes | None = None, *,
                      candidates: Sequence[str] | None = None,
                      hardware: Sequence[str] | None = None) -> Figure:
@@ -290,6 +307,7 @@ def cost_per_quarter(plan: Any, ax: Axes | None = None, *,
     return fig
 
 
+@_literal_text
 def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_usd",
                     quality_col: str = "quality",
                     highlight: Sequence[str] | None = None,
@@ -387,6 +405,7 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
     return fig
 
 
+@_literal_text
 def energy_and_co2(plan: Any, ax: Axes | None = None, *,
                    candidates: Sequence[str] | None = None,
                    hardware: Sequence[str] | None = None) -> Figure:
@@ -416,6 +435,7 @@ def energy_and_co2(plan: Any, ax: Axes | None = None, *,
     return fig
 
 
+@_literal_text
 def instances_over_time(plan: Any, ax: Axes | None = None, *,
                         candidates: Sequence[str] | None = None,
                         hardware: Sequence[str] | None = None) -> Figure:
@@ -524,6 +544,7 @@ def _lines_by_batch(ax: Axes, df: pd.DataFrame, y_col: str, *,
     return seen
 
 
+@_literal_text
 def latency_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
                      mode: str | None = "inference") -> Figure:
     """Batch latency against batch size: p50 line with a shaded band up to p95 (when p50 is
@@ -554,6 +575,7 @@ def _finish_batch_axes(ax: Axes, seen: set[str], title: str, mode: str | None) -
     ax.grid(alpha=0.3)
 
 
+@_literal_text
 def throughput_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
                         mode: str | None = "inference") -> Figure:
     """Throughput (items/s) against batch size, one line per candidate (x hardware)."""
@@ -568,6 +590,7 @@ def throughput_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
     return fig
 
 
+@_literal_text
 def energy_per_item(frame: pd.DataFrame, ax: Axes | None = None, *,
                     mode: str | None = "inference", batch_size: int | None = None) -> Figure:
     """Energy per item (J) per candidate x hardware at one batch size, labelled by source.

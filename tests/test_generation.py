@@ -245,7 +245,7 @@ def test_transformers_causal_lm_from_config_offline():
 
 def test_mixed_frames_check_each_row_against_its_own_mode():
     inf = {"candidate": "clf", "hardware": "L4", "mode": "inference", "batch_size": 8, "latency_p95_ms": 5,
-           "throughput_items_per_s": 100, "energy_per_item_j": 0.1, "idle_power_w": 20}
+           "throughput_items_per_s": 100, "energy_per_item_j": 1.0, "idle_power_w": 20}
     gen = {"candidate": "llm", "hardware": "L4", "mode": "generation", "batch_size": 4, "prompt_tokens": 128,
            "ttft_p50_ms": 50, "ttft_p95_ms": 60, "tpot_p50_ms": 10, "tpot_p95_ms": 12,
            "kv_cache_bytes_per_token": 1e4, "param_bytes": 1e9, "energy_per_prompt_token_j": 0.01,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PlanWarning, ValidationError
-from .engine import _attach_prices, _choose_uncached, _warn_missing
+from .engine import _attach_prices, _check_price_keys, _choose_uncached, _warn_missing
 from .generation import GenerationUncertainty, GenerationWorkload, plan_generation
 from .inference import _inference
 from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, InferenceWorkload, Prices,
@@ -90,7 +90,7 @@ def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
     eff_assumed = _num("assumed_efficiency", assumed_efficiency, lo=0, lo_open=True, hi=1)
     cat = _catalog_frame(catalog)
     targets = _resolve_targets(hardware, cat)
-    df = _measurement_frame(measurements)
+    df = _measurement_frame(measurements, cat)
     if df.empty:
         raise ValidationError("measurements", "no usable rows (all missing or status 'error')")
     rows = _with_projection(df, "inference", targets, cat, eff_assumed)
@@ -206,6 +206,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     df, inf_rows = prep.measurements, prep.inference_rows
     if generation is not None:
         gunc = GenerationUncertainty() if uncertainty is None else unc
+        _check_price_keys(prices, list(dict.fromkeys(list(df["hardware"]) + targets)), cat)
         monthly, quarterly, summary = plan_generation(df, generation, prices, cat, targets, samples, seed,
                                                       gunc, eff_assumed)
         ginputs = {
@@ -226,6 +227,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     quarterly = pd.DataFrame(columns=list(QUARTERLY_COLUMNS))
     summary = pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     hw_all = list(dict.fromkeys(list(df["hardware"]) + targets))
+    _check_price_keys(prices, hw_all, cat)
     if inference is not None:
         rows = inf_rows
         if rows.empty:
