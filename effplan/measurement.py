@@ -560,10 +560,16 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             raise_errors: bool = False,
             clock: Callable[[], float] = time.perf_counter,
             energy_meter: Callable[[str], Any] | None = None,
+            prompt_tokens: int | Sequence[int] | None = None,
+            output_tokens: int | None = None,
             executor: str = "local", targets: Sequence[Any] | None = None,
             ray_address: str | None = None, resume: bool = False,
             fleet: Any = None) -> Measurements:
     """Measure every candidate at every batch size on ``device``; see the module docstring.
+
+    ``mode="generation"`` measures :class:`effplan.generation.GenerationCandidate` s at every
+    concurrency (``batch_sizes``) x ``prompt_tokens`` with ``output_tokens`` per response:
+    prefill and decode with a KV cache, TTFT/TPOT percentiles (see :mod:`effplan.generation`).
 
     Parameters
     ----------
@@ -603,6 +609,22 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         raise ValidationError("resume", "resume=True is supported with executor='ray' only")
     import torch
 
+    if mode == "generation":
+        from .generation import measure_generation
+
+        policy = timing or TimingPolicy()
+        overrides = {k: v for k, v in (("target_ci_rel", target_ci_rel), ("time_budget_s", time_budget_s))
+                     if v is not None}
+        return measure_generation(
+            candidates, batch_sizes=batch_sizes, prompt_tokens=(128, 512) if prompt_tokens is None
+            else prompt_tokens, output_tokens=64 if output_tokens is None else output_tokens,
+            device=device, threads=threads, timing=replace(policy, **overrides), energy=energy,
+            energy_window_s=energy_window_s, idle_s=idle_s, idle_power_w=idle_power_w,
+            results_path=results_path, progress=progress, raise_errors=raise_errors, clock=clock,
+            energy_meter=energy_meter)
+    if prompt_tokens is not None or output_tokens is not None:
+        raise ValidationError("prompt_tokens", f"prompt_tokens / output_tokens apply to mode='generation' "
+                              f"only, not mode={mode!r}")
     # ---- validate at the boundary
     if isinstance(candidates, Candidate):
         candidates = [candidates]
