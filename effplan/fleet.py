@@ -53,7 +53,9 @@ GPUs (Ray sets ``CUDA_VISIBLE_DEVICES``) and ``"cpu"`` otherwise, unless ``devic
 
 Shipping candidates and effplan
 -------------------------------
-* :class:`~effplan.candidates.Candidate` objects are serialized by Ray with cloudpickle, so
+* :class:`~effplan.candidates.Candidate` objects (and
+  :class:`~effplan.generation.GenerationCandidate` for ``mode="generation"``, whose points are
+  one row per prompt length) are serialized by Ray with cloudpickle, so
   candidates defined in a notebook work. Functions defined in an importable module are pickled
   by reference: that module must be importable on the workers too.
 * A string ``"package.module:attr"`` or ``"path/to/file.py:attr"`` is an import path. ``attr``
@@ -357,16 +359,27 @@ def _load_attr(spec: str) -> Any:
         raise ValidationError("candidates", f"{spec!r}: module {target!r} has no {attr!r}") from None
 
 
-def resolve_candidates(spec: str) -> list[Any]:
-    """The candidates an import path names (``module:attr`` or ``file.py:attr``)."""
+def _candidate_types() -> tuple[type, ...]:
+    """What ``measure`` takes: :class:`~effplan.candidates.Candidate` and, for
+    ``mode="generation"``, :class:`~effplan.generation.GenerationCandidate`."""
     from .candidates import Candidate
 
+    try:
+        from .generation import GenerationCandidate
+    except ImportError:  # an effplan without generation mode
+        return (Candidate,)
+    return (Candidate, GenerationCandidate)
+
+
+def resolve_candidates(spec: str) -> list[Any]:
+    """The candidates an import path names (``module:attr`` or ``file.py:attr``)."""
+    kinds = _candidate_types()
     value = _load_attr(spec)
-    if callable(value) and not isinstance(value, Candidate):
+    if callable(value) and not isinstance(value, kinds):
         value = value()
-    items = [value] if isinstance(value, Candidate) else list(value) if isinstance(
+    items = [value] if isinstance(value, kinds) else list(value) if isinstance(
         value, Sequence | tuple) else None
-    if items is None or not items or not all(isinstance(c, Candidate) for c in items):
+    if items is None or not items or not all(isinstance(c, kinds) for c in items):
         raise ValidationError("candidates", f"{spec!r} must name a Candidate, a sequence of "
                               "Candidates or a callable returning them")
     return items
@@ -392,13 +405,12 @@ class _Shipped:
 
 
 def _ship(candidates: Any) -> list[_Shipped]:
-    from .candidates import Candidate
-
-    if isinstance(candidates, Candidate | str):
+    kinds = _candidate_types()
+    if isinstance(candidates, kinds + (str,)):
         candidates = [candidates]
     shipped: list[_Shipped] = []
     for i, item in enumerate(list(candidates)):
-        if isinstance(item, Candidate):
+        if isinstance(item, kinds):
             shipped.append(_Shipped(item.name, item.dtype, candidate=item))
         elif isinstance(item, str):
             shipped += [_Shipped(c.name, c.dtype, spec=item) for c in resolve_candidates(item)]
@@ -488,13 +500,19 @@ def _fleet_task(shipped: _Shipped, batch_sizes: list[int], mode: str, device: st
             m = measure([cand], batch_sizes=[bs], mode=mode, device=device, progress=False,
                         results_path=None, **kwargs)
         end = time.time()
-        row = dict(m.rows[0])
-        if kwargs.get("idle_power_w") is None and not math.isnan(float(row.get("idle_power_w", math.nan))):
-            kwargs["idle_power_w"] = float(row["idle_power_w"])  # measured once per task
-        row.update(fleet_target=target_label, fleet_start_unix_s=start, fleet_end_unix_s=end, **node)
-        point_hw = m.hardware.get(row["device"], hw)
-        timing = next(iter(m.samples.values()), None)
-        yield {"kind": "point", "row": row, "hardware": dict(point_hw), "timing": timing,
+        # one row per batch size; mode="generation" gives one per prompt length
+        rows = [dict(r, fleet_target=target_label, fleet_start_unix_s=start, fleet_end_unix_s=end,
+                     **node) for r in m.rows]
+        idle = float(rows[0].get("idle_power_w", math.nan))
+        if kwargs.get("idle_power_w") is None and not math.isnan(idle):
+            kwargs["idle_power_w"] = idle  # measured once per task
+        point_hw = m.hardware.get(rows[0]["device"], hw)
+        # raw samples go with a point that is one row (which row a sample belongs to is
+        # otherwise the harness's business)
+        timings = ([next(iter(m.samples.values()))] if len(rows) == 1 and len(m.samples) == 1
+                   else [None] * len(rows))
+        yield {"kind": "point", "batch_size": bs, "rows": rows, "timings": timings,
+               "hardware": dict(point_hw),
                "warnings": sorted({str(w.message) for w in caught
                                    if issubclass(w.category, EffplanWarning)
                                    and "points failed" not in str(w.message)}), **node}
@@ -758,16 +776,16 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
                     task.hardware = msg["hardware"]
                     show()
                     continue
-                row, hw = msg["row"], msg["hardware"]
-                bs = int(row["batch_size"])
+                hw, bs = msg["hardware"], int(msg["batch_size"])
                 if bs not in task.remaining:  # re-sent by a retried attempt: already stored
                     continue
                 task.remaining.remove(bs)
-                record(row, hw, msg.get("timing"))
-                key = f"{row['device']}@{task.node_id[:8]}"
-                hardware[key] = dict(hw)
-                if msg.get("timing") is not None:
-                    samples[(row["candidate"], key, mode, bs)] = msg["timing"]
+                for row, timing in zip(msg["rows"], msg["timings"]):
+                    record(row, hw, timing)
+                    key = f"{row['device']}@{task.node_id[:8]}"
+                    hardware[key] = dict(hw)
+                    if timing is not None:
+                        samples[(row["candidate"], key, mode, bs)] = timing
                 messages += msg.get("warnings", [])
                 if not task.remaining:
                     busy.pop(_node_label(task), None)

@@ -317,3 +317,23 @@ def test_lost_node_gives_error_rows_naming_it_and_the_sweep_ends(cluster, tmp_pa
     # Ray retried the task (max_retries=1) but no live node offers accel_C any more
     assert frame["error"].str.contains("any more: node lost").all()
     assert frame["error"].str.startswith(f"node {frame['fleet_node_ip'].iloc[0]}/{lost_id[0][:6]}").all()
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(400)
+def test_generation_points_on_the_fleet_one_row_per_prompt_length(cluster, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from effplan.generation import hf_candidate
+
+    cfg = transformers.LlamaConfig(num_hidden_layers=1, hidden_size=32, intermediate_size=64,
+                                   num_attention_heads=4, num_key_value_heads=2, vocab_size=100,
+                                   max_position_embeddings=64)
+    path = tmp_path / "gen.jsonl"
+    m = measure(hf_candidate("llama-tiny", cfg), batch_sizes=(1, 2), mode="generation",
+                prompt_tokens=(4, 8), output_tokens=2, executor="ray", targets=[{"accel_A": 1}],
+                results_path=path, progress=False, **FAST)
+    frame = load_all(path)
+    assert len(m.rows) == len(frame) == 4 and (frame["status"] == "ok").all(), frame["error"].tolist()
+    assert sorted(zip(frame["batch_size"], frame["prompt_tokens"])) == [(1, 4), (1, 8), (2, 4), (2, 8)]
+    assert (frame["mode"] == "generation").all() and (frame["ttft_p50_ms"] > 0).all()
+    assert frame["fleet_node_id"].isin(cluster.nodes["accel_A"]).all()
