@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 #: script -> (smallest arguments, a line its output must contain)
 CASES = {
-    "flops.py": ([], r"effplan == analytic on 5/5 models(.|\n)*\d+\.\d+x"),
+    "flops.py": ([], r"effplan == analytic on 9/9 models(.|\n)*\d+\.\d+x"),
     "measure.py": (["--batch-sizes", "1", "--rounds", "1"], r"p50 ratio effplan/torch: median \d\.\d+"),
     "energy.py": (["--repeats", "3"], r"\d+(\.\d+)?x"),
     "plan.py": (["--repeats", "1"], r"autoscaled, Monte Carlo, 1000 samples .*\d+(\.\d+)?x"),
