@@ -25,6 +25,7 @@ CASES = {
     "measure.py": (["--batch-sizes", "1", "--rounds", "1"], r"p50 ratio effplan/torch: median \d\.\d+"),
     "energy.py": (["--repeats", "3"], r"\d+(\.\d+)?x"),
     "plan.py": (["--repeats", "1"], r"autoscaled, Monte Carlo, 1000 samples .*\d+(\.\d+)?x"),
+    "launch_overhead.py": (["--n", "200", "--layers", "4"], r"measured/floor=\d+\.\d+"),
     "dashboard.py": (["--repeats", "2", "--samples", "20"], r"\d+(\.\d+)?x"),
 }
 
