@@ -8,6 +8,11 @@ Two shipped tables, loaded through :mod:`importlib.resources`, each row with a `
     ``cpu``), in microseconds, with a low-high range. Projected latency adds
     ``operators x overhead`` (operators from :attr:`effplan.flops.FlopCount.operator_calls`) to
     the roofline time: a GPU cannot run a forward pass faster than it can launch its kernels.
+``effplan/data/training_utilization.csv``
+    Model FLOPs utilization (achieved / peak FLOP/s) of training, as a low-high range by model
+    size (parameters), with sources (PaLM's MFU table, Llama 3, nanoGPT, this project's own
+    CPU runs). Used only where a candidate has no measured training step to calibrate from:
+    :func:`training_utilization_range`.
 ``effplan/data/mlperf_inference.csv``
     Published MLPerf Inference (closed division) results per accelerator: ResNet-50 and
     BERT-99, offline and server scenarios, with round, submitter, system and the results file.
@@ -37,6 +42,8 @@ __all__ = [
     "mlperf_inference",
     "overhead_per_operator_s",
     "published_peak_share",
+    "training_utilization",
+    "training_utilization_range",
 ]
 
 KERNEL_OVERHEAD_COLUMNS = ("family", "framework", "overhead_us", "overhead_low_us",
@@ -44,6 +51,9 @@ KERNEL_OVERHEAD_COLUMNS = ("family", "framework", "overhead_us", "overhead_low_u
 MLPERF_COLUMNS = ("accelerator", "accelerators_in_system", "model", "model_class", "scenario",
                   "throughput_items_per_s", "precision", "flops_per_item", "flops_basis", "round",
                   "division", "submitter", "system", "source", "date", "notes")
+
+TRAINING_UTILIZATION_COLUMNS = ("params_min", "params_max", "mfu_low", "mfu_high", "source",
+                                "date", "notes")
 
 #: catalog ``kind`` -> overhead family
 _KIND_FAMILY = {"gpu": "cuda", "cpu": "cpu"}
@@ -155,3 +165,38 @@ def published_peak_share(int8_peak_ops: pd.Series, table: pd.DataFrame | None = 
         res.loc[fill, "peak_share_source"] = (f"no published result for this accelerator; the "
                                               f"highest published share ({top['name']}) is used")
     return res.set_index("name")
+
+
+def training_utilization(path: str | PathLike | None = None) -> pd.DataFrame:
+    """Training MFU ranges by model size (``params_min <= params < params_max``)."""
+    df = _load(path, "training_utilization.csv", TRAINING_UTILIZATION_COLUMNS,
+               ("params_min", "params_max", "mfu_low", "mfu_high"), "training_utilization")
+    bad = df.index[~((df["mfu_low"] > 0) & (df["mfu_low"] <= df["mfu_high"])
+                     & (df["mfu_high"] <= 1) & (df["params_min"] < df["params_max"]))].tolist()
+    if bad:
+        raise ValidationError("mfu_low", f"row(s) {[b + 2 for b in bad]}: need 0 < mfu_low <= "
+                              "mfu_high <= 1 and params_min < params_max",
+                              where="training_utilization")
+    return df.sort_values("params_min", ignore_index=True)
+
+
+def training_utilization_range(params: object, table: pd.DataFrame | None = None
+                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(low, central, high, source) training MFU for each parameter count.
+
+    ``central`` is the geometric mean of low and high (the ranges span up to an order of
+    magnitude). Parameter counts outside every row, or unknown (NaN), get NaN and an empty
+    source.
+    """
+    tab = training_utilization() if table is None else table
+    p = np.atleast_1d(np.asarray(params, dtype=float))
+    lo = np.full(p.shape, np.nan)
+    hi = np.full(p.shape, np.nan)
+    src = np.full(p.shape, "", dtype=object)
+    for _, r in tab.iterrows():
+        m = (p >= r["params_min"]) & (p < r["params_max"])
+        lo[m], hi[m] = r["mfu_low"], r["mfu_high"]
+        src[m] = (f"{r['mfu_low']:g}-{r['mfu_high']:g} MFU for "
+                  f"{r['params_min']:.0e}-{r['params_max']:.0e} parameters: {r['source']} "
+                  f"({r['date']})")
+    return lo, np.sqrt(lo * hi), hi, src
