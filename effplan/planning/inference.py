@@ -131,6 +131,9 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
     summary.update({
         "throughput_items_per_s": tput, "capacity_items_per_s": arrs["capacity"],
         "price_per_hour_usd": opt["price_per_hour_usd"].to_numpy(float),
+        **{c: opt[c].to_numpy() for c in ("latency_e2e_p95_ms", "batch_fill_p95_ms",
+                                          "queue_p95_ms", "batch_source", "batch_neighbours",
+                                          "batch_note")},
         "price_source": opt["price_source"].to_numpy() if pr.mode == "cloud" else
         np.char.add("on-prem capex: ", opt["capex_source"].to_numpy(str).astype("U")),
         "instances_first_month": inst[:, 0], "instances_max": inst.max(axis=1),

@@ -97,7 +97,8 @@ class InferenceWorkload:
     monthly_growth: compound growth per month (0.05 = +5%/month; > -1).
     items_per_request: items (e.g. images, sequences) per request (> 0).
     peak_to_average: peak load / average load (>= 1); capacity is sized for the peak.
-    slo_p95_ms: p95 batch latency target in ms, or None for "no target" (> 0).
+    slo_p95_ms: end-to-end p95 latency target in ms (batch formation + queueing + service, see
+        :mod:`effplan.queueing`), or None for "no target" (> 0).
     target_utilization: share of measured throughput an instance may use, in (0, 1].
     min_replicas: instances kept even at zero traffic (whole number >= 0).
     hours_per_month: billed hours per month (> 0, <= 744; default 730 = 8760 / 12).
@@ -108,6 +109,9 @@ class InferenceWorkload:
         hour by hour (autoscaling; see :func:`plan`), and ``peak_to_average`` then means the
         burst *within* an hour over that hour's mean (leave it at 1 when the curve already
         holds the peak).
+    max_batch_wait_ms: the longest a batch waits to fill before it is dispatched (a dynamic
+        batcher's timeout), ms; caps the batch-formation time. ``None`` (default): no timeout. A
+        batch size that on average cannot fill within it is not used.
     """
 
     requests_per_day: float
@@ -120,6 +124,7 @@ class InferenceWorkload:
     hours_per_month: float = HOURS_PER_MONTH
     months: int = 12
     daily_profile: tuple[float, ...] | None = None
+    max_batch_wait_ms: float | None = None
 
     def __post_init__(self) -> None:
         _set(self, "requests_per_day", _num("requests_per_day", self.requests_per_day, lo=0))
@@ -137,6 +142,9 @@ class InferenceWorkload:
         _set(self, "months", _num("months", self.months, lo=1, hi=600, integer=True))
         if self.daily_profile is not None:
             _set(self, "daily_profile", _daily_profile(self.daily_profile))
+        if self.max_batch_wait_ms is not None:
+            _set(self, "max_batch_wait_ms", _num("max_batch_wait_ms", self.max_batch_wait_ms,
+                                                 lo=0))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable fields."""

@@ -61,15 +61,27 @@ class PreparedMeasurements:
     assumed_efficiency: float
     catalog_label: str
     candidates: tuple[str, ...]
-    _chosen: dict[float | None, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _chosen: dict[Any, pd.DataFrame] = field(default_factory=dict, repr=False)
 
-    def choose(self, slo_p95_ms: float | None) -> pd.DataFrame:
-        """The operating point per candidate x hardware for a latency target (a new copy each
-        call: callers add columns)."""
-        hit = self._chosen.get(slo_p95_ms)
+    def choose(self, target: InferenceWorkload | float | None) -> pd.DataFrame:
+        """The operating point per candidate x hardware (a new copy each call: callers add
+        columns). ``target``: an :class:`InferenceWorkload` (its ``slo_p95_ms`` is checked on the
+        end-to-end p95 at its load), or a bare p95 target in ms / None (checked on the batch's
+        own p95, no load)."""
+        if isinstance(target, InferenceWorkload):
+            wl = target
+            key: Any = ("load", wl.slo_p95_ms, wl.requests_per_day, wl.monthly_growth,
+                        wl.items_per_request, wl.peak_to_average, wl.target_utilization,
+                        wl.min_replicas, wl.months, wl.daily_profile, wl.max_batch_wait_ms)
+            slo = wl.slo_p95_ms
+        else:
+            wl, key, slo = None, target, target
+        hit = self._chosen.get(key)
         if hit is None:
-            hit = _choose_uncached(self.inference_rows, slo_p95_ms, list(self.candidates))
-            self._chosen[slo_p95_ms] = hit
+            hit = _choose_uncached(self.inference_rows, slo, list(self.candidates), wl)
+            if len(self._chosen) >= 32:  # a what-if session: keep the memo bounded
+                self._chosen.pop(next(iter(self._chosen)))
+            self._chosen[key] = hit
         return hit.copy()
 
     def __repr__(self) -> str:
@@ -191,7 +203,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         if rows.empty:
             raise ValidationError("mode", "no mode='inference' rows in the measurements for the "
                                           "InferenceWorkload")
-        opt = prep.choose(inference.slo_p95_ms)
+        opt = prep.choose(inference)
         opt["quality"] = opt["candidate"].map(quality).astype(float)
         opt = _attach_prices(opt, prices, cat)
         _warn_missing(opt, prices)
