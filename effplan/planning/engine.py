@@ -115,7 +115,7 @@ def _choose_uncached(rows: pd.DataFrame, slo_ms: float | None, order: list[str],
     cols = keys + ["batch_size", "latency_p95_ms", "throughput_items_per_s", "energy_per_item_j",
                    "idle_power_w", "provenance", "energy_source", "projected_from", "efficiency",
                    "efficiency_source", "batch_source", "batch_neighbours", "latency_e2e_p95_ms",
-                   "batch_fill_p95_ms", "queue_p95_ms"]
+                   "batch_fill_p95_ms", "queue_p95_ms", "latency_ci_rel"]
     opt = groups[keys].merge(chosen[cols], on=keys, how="left")
     # groups without a chosen row take their labels from the first row
     for c in ("provenance", "energy_source", "projected_from", "efficiency", "efficiency_source"):
@@ -239,13 +239,17 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
     """Monthly figures for K options x M months x S samples (arrays shaped (K, M, S)).
 
     ``opt`` holds per-option arrays (K,): capacity, throughput, energy_per_item_j, idle_power_w,
-    price_per_hour, capex_per_month (NaN where infeasible or unknown).
+    price_per_hour, capex_per_month (NaN where infeasible or unknown); capacity, throughput,
+    energy_per_item_j and idle_power_w may also be (K, S), one value per Monte Carlo sample.
     """
+    def kms(a: np.ndarray) -> np.ndarray:
+        return a[:, None, None] if a.ndim == 1 else a[:, None, :]
+
     requests = _traffic(wl, traffic, growth)                    # (M, S)
     items = requests * wl.items_per_request
     hpm = wl.hours_per_month
     peak = items * (wl.peak_to_average / (hpm * 3600.0))        # (M, S) items/s
-    cap = opt["capacity"][:, None, None]
+    cap = kms(opt["capacity"])
     if wl.daily_profile is None:
         inst = np.ceil(peak[None] / cap - 1e-9)
         np.maximum(inst, wl.min_replicas, out=inst)
@@ -267,10 +271,10 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
             i_h *= hpm * n / 24.0
             inst_h += i_h
         peak = peak * weights[-1]
-    busy_s = items[None] / opt["throughput"][:, None, None]
+    busy_s = items[None] / kms(opt["throughput"])
     idle_s = inst_h * 3600.0 - busy_s
     np.maximum(idle_s, 0.0, out=idle_s)
-    energy_j = items[None] * opt["energy_per_item_j"][:, None, None] + opt["idle_power_w"][:, None, None] * idle_s
+    energy_j = items[None] * kms(opt["energy_per_item_j"]) + kms(opt["idle_power_w"]) * idle_s
     energy_kwh = energy_j * (pr.pue / 3.6e6)
     if pr.mode == "cloud":
         cost = inst_h * opt["price_per_hour"][:, None, None]
@@ -297,6 +301,53 @@ def _tri(rng: np.random.Generator, lo: float, mode: float, hi: float, n: int) ->
     if hi <= lo:
         return np.full(n, mode)
     return rng.triangular(lo, mode, hi, size=n)
+
+
+def _tri_inv(u: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Triangular(lo, 1, hi) by inverse CDF of uniforms ``u`` (K, S); ``lo``/``hi`` per row (K,)
+    -- one vectorised draw for options with different ranges; a row with lo == hi gives 1."""
+    lo = lo[:, None]
+    hi = hi[:, None]
+    width = hi - lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fc = np.where(width > 0, (1.0 - lo) / width, 0.0)
+        left = lo + np.sqrt(u * width * (1.0 - lo))
+        right = hi - np.sqrt((1.0 - u) * width * (hi - 1.0))
+    return np.where(width > 0, np.where(u < fc, left, right), 1.0)
+
+
+def _sample_multipliers(opt: pd.DataFrame, unc: Any, samples: int, seed: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(throughput multiplier, energy multiplier), each (K, S), for the options in ``opt``.
+
+    Throughput: measurement spread (latency error ``1 + ci/1.96 * z``, z standard normal clipped
+    to +/-3; the throughput is divided by it) times, for projected rows, the projection
+    efficiency (triangular ``unc.efficiency``). Energy: triangular by ``energy_source``
+    (``unc.energy``). Drawn from their own stream (``default_rng([seed, 2])``) so the traffic,
+    growth and price draws are unchanged.
+    """
+    k = len(opt)
+    rng = np.random.default_rng([seed, 2])
+    z = np.clip(rng.standard_normal((k, samples)), -3.0, 3.0)
+    u_eff = rng.random((k, samples))
+    u_en = rng.random((k, samples))
+    tput_m = np.ones((k, samples))
+    if unc.measurement:
+        ci = opt["latency_ci_rel"].to_numpy(float) if "latency_ci_rel" in opt else np.full(k, np.nan)
+        sig = np.where(np.isfinite(ci) & (ci > 0), ci / 1.96, 0.0)
+        tput_m = 1.0 / np.maximum(1.0 + sig[:, None] * z, 0.05)
+    if unc.efficiency is not None:
+        proj = (opt["provenance"].to_numpy(str) == "projected")
+        lo = np.where(proj, unc.efficiency[0], 1.0)
+        hi = np.where(proj, unc.efficiency[1], 1.0)
+        tput_m = tput_m * _tri_inv(u_eff, lo, hi)
+    en_m = np.ones((k, samples))
+    if unc.energy:
+        src = opt["energy_source"].to_numpy(str)
+        lo = np.array([unc.energy.get(x, (1.0, 1.0))[0] for x in src], dtype=float)
+        hi = np.array([unc.energy.get(x, (1.0, 1.0))[1] for x in src], dtype=float)
+        en_m = _tri_inv(u_en, lo, hi)
+    return tput_m, en_m
 
 
 def _percentiles(x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
-from .engine import _engine, _percentiles, _quarter_sum, _tri
+from .engine import _engine, _percentiles, _quarter_sum, _sample_multipliers, _tri
 from .inputs import InferenceWorkload, Prices, Uncertainty
 from .result import _PCT
 
@@ -53,6 +53,11 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
         pm = _tri(rng, *((unc.price[0], 1.0, unc.price[1]) if unc.price else (1, 1, 1)), samples)
         fk = np.flatnonzero(feasible)
         sub = {k: v[fk] for k, v in arrs.items()}
+        tput_m, en_m = _sample_multipliers(opt.iloc[fk], unc, samples, seed)
+        sub["throughput"] = sub["throughput"][:, None] * tput_m
+        sub["capacity"] = sub["capacity"][:, None] * tput_m
+        sub["energy_per_item_j"] = sub["energy_per_item_j"][:, None] * en_m
+        sub["idle_power_w"] = sub["idle_power_w"][:, None] * en_m
         mc = _engine(sub, wl, pr, tr, gr, pm)
         for name, x in (("cost_usd", mc["cost"]), ("energy_kwh", mc["energy_kwh"])):
             full_m = np.full((3, K, M), np.nan)

@@ -13,7 +13,7 @@ import importlib.resources
 import math
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -379,37 +379,98 @@ class Prices:
         return cls(**_known_fields(cls, {k: v for k, v in d.items() if not k.startswith("resolved_")}))
 
 
+#: Default energy-per-item spread by ``energy_source`` (multipliers, triangular around 1).
+#: ``estimated-tdp`` and ``projected`` figures are rated power x time: TDP is a maximum that real
+#: workloads rarely reach (devsustainability.com, "How useful is GPU manufacturer TDP for
+#: estimating AI workload energy?"), while CPUs under turbo can draw more than TDP (Anandtech,
+#: "Why Intel processors draw more power than expected: TDP and turbo"; a 95 W-TDP i7-8700K drew
+#: 134 W more loaded than idle, utcc.utoronto.ca/~cks TDPAndPowerDraw): 0.5-1.4. NVML power
+#: readings are accurate to about +/-5% (NVML API reference, nvmlDeviceGetPowerUsage). Sources not
+#: listed (rapl, entered) are taken as exact.
+DEFAULT_ENERGY_SPREAD: Mapping[str, tuple[float, float]] = MappingProxyType({
+    "estimated-tdp": (0.5, 1.4), "projected": (0.5, 1.4),
+    "nvml-counter": (0.95, 1.05), "nvml-power": (0.95, 1.05),
+})
+
+#: Default spread of a projected row's throughput (multiplier, triangular around 1): projections
+#: tend to be optimistic (issue 11: calibrated training projections came in 17% fast; roofline
+#: projections to GPUs were far too fast before the launch floor), so the range is skewed low.
+DEFAULT_EFFICIENCY_SPREAD: tuple[float, float] = (0.6, 1.15)
+
+
 @dataclass(frozen=True)
 class Uncertainty:
-    """Ranges for Monte Carlo (triangular distributions: low, base, high).
+    """Ranges for Monte Carlo (triangular distributions: low, base, high). ``plan`` also takes
+    a plain dict of these fields (``uncertainty={"traffic": (0.5, 1.5)}``).
 
     traffic: (low, high) multipliers of the workload's requests_per_day (base 1.0).
     growth: (low, high) monthly growth rates bracketing the workload's monthly_growth (absolute
         rates, e.g. (0.0, 0.08) around 0.04); None = growth is certain.
     price: (low, high) multipliers of every price (hourly, capex, electricity; base 1.0).
+    measurement: draw each option's throughput from its measured spread: the relative half-width
+        of the ~95% CI of the median (``latency_ci_rel``), as a normal error on latency
+        (sigma = ci / 1.96, clipped to +/-3 sigma); rows without a CI are taken as exact.
+    energy: energy-per-item (and idle power) multipliers by ``energy_source``:
+        :data:`DEFAULT_ENERGY_SPREAD` (wide for ``estimated-tdp`` and ``projected``, sourced);
+        None = exact.
+    efficiency: throughput multipliers of projected rows (the projection's own error); FLOPs-only
+        training rows use their utilization range instead. None = exact.
     """
 
     traffic: tuple[float, float] | None = (0.8, 1.2)
     growth: tuple[float, float] | None = None
     price: tuple[float, float] | None = (0.9, 1.1)
+    measurement: bool = True
+    energy: Mapping[str, tuple[float, float]] | None = field(
+        default_factory=lambda: dict(DEFAULT_ENERGY_SPREAD))
+    efficiency: tuple[float, float] | None = DEFAULT_EFFICIENCY_SPREAD
 
     def __post_init__(self) -> None:
-        for name in ("traffic", "growth", "price"):
+        for name in ("traffic", "growth", "price", "efficiency"):
             val = getattr(self, name)
             if val is None:
                 continue
-            if not isinstance(val, (tuple, list)) or len(val) != 2:
-                raise ValidationError(name, f"expected (low, high), got {val!r}")
-            lo = _num(f"{name}[0]", val[0], lo=-1 if name == "growth" else 0, lo_open=True)
-            hi = _num(f"{name}[1]", val[1])
-            if hi < lo:
-                raise ValidationError(name, f"low {lo:g} > high {hi:g}")
-            if name != "growth" and not lo <= 1.0 <= hi:
-                raise ValidationError(name, f"multipliers must bracket 1.0, got ({lo:g}, {hi:g})")
-            _set(self, name, (lo, hi))
+            _set(self, name, _range(name, val, growth=name == "growth"))
+        if not isinstance(self.measurement, bool):
+            raise ValidationError("measurement", f"expected True or False, got {self.measurement!r}")
+        if self.energy is not None:
+            if not isinstance(self.energy, Mapping):
+                raise ValidationError("energy", "expected {energy_source: (low, high)} or None, "
+                                                f"got {self.energy!r}")
+            _set(self, "energy", MappingProxyType(
+                {str(k): _range(f"energy[{k!r}]", v) for k, v in self.energy.items()}))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if v is not None else None) for k, v in dataclasses.asdict(self).items()}
+        d: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "energy":
+                d[f.name] = None if v is None else {k: list(r) for k, r in v.items()}
+            elif isinstance(v, tuple):
+                d[f.name] = list(v)
+            else:
+                d[f.name] = v
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Uncertainty:
+        """From a plain dict of the fields (unknown keys raise ValidationError naming them)."""
+        if not isinstance(d, Mapping):
+            raise ValidationError("uncertainty", f"expected Uncertainty or a dict, got "
+                                                 f"{type(d).__name__}")
+        return cls(**_known_fields(cls, d))
+
+
+def _range(name: str, val: Any, growth: bool = False) -> tuple[float, float]:
+    if not isinstance(val, (tuple, list)) or len(val) != 2:
+        raise ValidationError(name, f"expected (low, high), got {val!r}")
+    lo = _num(f"{name}[0]", val[0], lo=-1 if growth else 0, lo_open=True)
+    hi = _num(f"{name}[1]", val[1])
+    if hi < lo:
+        raise ValidationError(name, f"low {lo:g} > high {hi:g}")
+    if not growth and not lo <= 1.0 <= hi:
+        raise ValidationError(name, f"multipliers must bracket 1.0, got ({lo:g}, {hi:g})")
+    return (lo, hi)
 
 
 def _known_fields(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:

@@ -144,7 +144,7 @@ def total_cost_usd(summary: pd.DataFrame, training: pd.DataFrame | None,
 def plan(measurements: Any, inference: InferenceWorkload | None = None,
          training: TrainingWorkload | None = None, prices: Prices | None = None,
          hardware: Iterable[str] | str | None = None, samples: int = 0, seed: int = 0, *,
-         uncertainty: Uncertainty | None = None, catalog: pd.DataFrame | str | Path | None = None,
+         uncertainty: Uncertainty | Mapping[str, Any] | None = None, catalog: pd.DataFrame | str | Path | None = None,
          assumed_efficiency: float | None = None) -> Plan:
     """Project cost, energy and CO2 of every candidate on every hardware option.
 
@@ -160,7 +160,8 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     hardware: catalog names to project to (roofline, see :func:`project`) besides the hardware
         the candidates were measured on. An unknown name raises ValidationError('hardware').
     samples, seed: Monte Carlo samples (0 = deterministic only) and the RNG seed.
-    uncertainty: ranges for the samples (default :class:`Uncertainty()`).
+    uncertainty: ranges for the samples: an :class:`Uncertainty` or a plain dict of its fields
+        (default ``Uncertainty()``).
     catalog: a catalog DataFrame or CSV path (default: the shipped catalog); pass
         ``load_catalog(include_this_machine=True)`` to price the machine you measured on.
     assumed_efficiency: roofline efficiency used when the measured hardware is not in the catalog
@@ -182,6 +183,8 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     samples = _num("samples", samples, lo=0, hi=1_000_000, integer=True)
     seed = _num("seed", seed, lo=0, integer=True)
     unc = Uncertainty() if uncertainty is None else uncertainty
+    if not isinstance(unc, Uncertainty):
+        unc = Uncertainty.from_dict(unc)
     if isinstance(measurements, PreparedMeasurements):
         prep = measurements
         _check_prepared(prep, hardware, catalog, assumed_efficiency)
