@@ -62,40 +62,44 @@ def interpolate_batches(rows: pd.DataFrame, keys: Sequence[str] = ("candidate", 
         & np.isfinite(out["batch_size"].to_numpy(float))
     if "projection_note" in out.columns:
         good &= out["projection_note"].fillna("").to_numpy(str) == ""
-    usable = out[good].sort_values(keys + ["batch_size"], kind="mergesort")
-    new_parts = []
-    cols = [c for c in INTERPOLATED_COLUMNS if c in usable.columns]
-    for _, grp in usable.groupby(keys, sort=False):
-        grp = grp.drop_duplicates("batch_size", keep="last")
-        if len(grp) < 2:
-            continue
-        b = grp["batch_size"].to_numpy(float)
-        vals = {c: grp[c].to_numpy(float) for c in cols}
-        for c in _LATENCY:
-            if c in vals and np.isfinite(vals[c]).all():
-                vals[c] = np.maximum.accumulate(vals[c])  # latency never falls with batch size
-        for i in range(len(b) - 1):
-            pts = _grid(int(b[i]), int(b[i + 1]), per_gap)
-            if not pts:
-                continue
-            x = (np.log(np.asarray(pts, float)) - np.log(b[i])) / (np.log(b[i + 1]) - np.log(b[i]))
-            block = pd.DataFrame([grp.iloc[i]] * len(pts)).reset_index(drop=True)
-            block["batch_size"] = np.asarray(pts, dtype=block["batch_size"].dtype
-                                             if block["batch_size"].dtype.kind in "iuf" else float)
-            for c in cols:
-                y0, y1 = vals[c][i], vals[c][i + 1]
-                if np.isfinite(y0) and np.isfinite(y1) and y0 > 0 and y1 > 0:
-                    block[c] = np.exp(np.log(y0) + x * (np.log(y1) - np.log(y0)))
-                else:
-                    block[c] = np.nan
-            if "energy_per_batch_j" in block.columns and "energy_per_item_j" in block.columns:
-                block["energy_per_batch_j"] = block["energy_per_item_j"] * block["batch_size"]
-            block["batch_source"] = "interpolated"
-            block["batch_neighbours"] = f"{int(b[i])}-{int(b[i + 1])}"
-            new_parts.append(block)
-    if not new_parts:
+    usable = out[good].drop_duplicates(keys + ["batch_size"], keep="last") \
+        .sort_values(keys + ["batch_size"], kind="mergesort").reset_index(drop=True)
+    if len(usable) < 2:
         return out
-    res = pd.concat([out] + new_parts, ignore_index=True)
+    cols = [c for c in INTERPOLATED_COLUMNS if c in usable.columns]
+    b = usable["batch_size"].to_numpy(float)
+    grp = usable.groupby(keys, sort=False).ngroup().to_numpy()
+    vals = {c: usable[c].to_numpy(float) for c in cols}
+    # latency never falls with batch size: cumulative max within each group
+    for c in _LATENCY:
+        if c in vals:
+            v = pd.Series(vals[c]).groupby(grp).cummax().to_numpy()
+            vals[c] = np.where(np.isfinite(vals[c]), v, vals[c])
+    pair = np.flatnonzero(grp[:-1] == grp[1:])        # row j and j + 1: neighbours in one group
+    lo_idx, pts = [], []
+    for j in pair:
+        g = _grid(int(b[j]), int(b[j + 1]), per_gap)
+        lo_idx += [j] * len(g)
+        pts += g
+    if not pts:
+        return out
+    lo_idx = np.asarray(lo_idx)
+    hi_idx = lo_idx + 1
+    bb = np.asarray(pts, dtype=float)
+    x = (np.log(bb) - np.log(b[lo_idx])) / (np.log(b[hi_idx]) - np.log(b[lo_idx]))
+    block = usable.iloc[lo_idx].reset_index(drop=True)
+    block["batch_size"] = bb.astype(usable["batch_size"].dtype) \
+        if usable["batch_size"].dtype.kind in "iu" else bb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for c in cols:
+            y0, y1 = vals[c][lo_idx], vals[c][hi_idx]
+            okv = np.isfinite(y0) & np.isfinite(y1) & (y0 > 0) & (y1 > 0)
+            block[c] = np.where(okv, np.exp(np.log(y0) + x * (np.log(y1) - np.log(y0))), np.nan)
+    if "energy_per_batch_j" in block.columns and "energy_per_item_j" in block.columns:
+        block["energy_per_batch_j"] = block["energy_per_item_j"] * block["batch_size"]
+    block["batch_source"] = "interpolated"
+    block["batch_neighbours"] = [f"{int(b[i])}-{int(b[i + 1])}" for i in lo_idx]
+    res = pd.concat([out, block], ignore_index=True)
     return res.sort_values(keys + ["batch_size"], kind="mergesort").reset_index(drop=True)
 
 
