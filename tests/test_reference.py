@@ -84,8 +84,8 @@ def test_training_utilization_by_model_size():
     tab = training_utilization()
     assert (tab["source"].str.len() > 20).all()
     lo, mid, hi, src = training_utilization_range([5e5, 1.24e8, 7e10, 5.4e11, float("nan")])
-    # 0.5M params: 0.01-0.15, central sqrt(0.01 * 0.15) = 0.0387
-    assert (lo[0], hi[0]) == (0.01, 0.15) and mid[0] == pytest.approx(0.03873, rel=1e-3)
+    # 0.5M params: 0.01-0.5, central sqrt(0.01 * 0.5) = 0.0707
+    assert (lo[0], hi[0]) == (0.01, 0.5) and mid[0] == pytest.approx(0.07071, rel=1e-3)
     assert (lo[1], hi[1]) == (0.05, 0.40)
     assert (lo[3], hi[3]) == (0.20, 0.50) and "PaLM" in src[3]
     assert all(lo[:4] < mid[:4]) and all(mid[:4] < hi[:4])

@@ -81,14 +81,14 @@ def test_total_note_names_the_inference_part_and_training_only_total():
 
 
 def test_flops_only_training_uses_a_model_size_range_never_a_single_40_percent():
-    """500k parameters: the 0-1e7 row of training_utilization.csv, MFU 0.01-0.15, middle
-    sqrt(0.01 x 0.15) = 0.03873. TestGPU 1e12 FLOP/s x 0.03873 / 3e9 = 12.91 items/s."""
+    """500k parameters: the 0-1e7 row of training_utilization.csv, MFU 0.01-0.5, middle
+    sqrt(0.01 x 0.5) = 0.07071. TestGPU 1e12 FLOP/s x 0.07071 / 3e9 = 23.57 items/s."""
     df = src_rows(1e9, 1e6, 1000.0).assign(params=500_000)
     tw = P.TrainingWorkload(runs_per_quarter=1, items_per_epoch=1.2e6, quarters=1)
     p = P.plan(df, training=tw, hardware=["TestGPU"], catalog=tiny_catalog())
     t = p.training.set_index("hardware").loc["TestGPU"]
-    assert t["throughput_items_per_s"] == pytest.approx(1e12 * (0.01 * 0.15) ** 0.5 / 3e9)
-    assert "range 0.01-0.15" in t["efficiency_source"] and "issue 11" in t["efficiency_source"]
+    assert t["throughput_items_per_s"] == pytest.approx(1e12 * (0.01 * 0.5) ** 0.5 / 3e9)
+    assert "range 0.01-0.5" in t["efficiency_source"] and "issue 11" in t["efficiency_source"]
     # without a parameter count no range applies: an honest infeasible row
     p = P.plan(src_rows(1e9, 1e6, 1000.0), training=tw, hardware=["TestGPU"],
                catalog=tiny_catalog())
