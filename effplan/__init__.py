@@ -35,6 +35,11 @@ _EXPORTS: dict[str, str] = {
     "Plan": "planning",
     "project": "planning",
     "compare_scenarios": "planning",
+    # quality beside cost
+    "evaluate": "evaluation",
+    "Evaluation": "evaluation",
+    "cheapest_meeting": "selection",
+    "compute_card": "cards",
     # errors
     "EffplanError": "errors",
     "EffplanWarning": "errors",
@@ -42,9 +47,11 @@ _EXPORTS: dict[str, str] = {
 }
 
 _SUBMODULES = ("examples", "store", "widgets", "schema", "catalog", "flops", "energy", "measurement",
-               "planning", "hardware", "candidates", "plots", "report", "notebook", "cli", "errors")
+               "planning", "hardware", "candidates", "plots", "report", "notebook", "cli", "errors",
+               "metrics", "evaluation", "selection", "cards", "reproducibility")
 
-__all__ = sorted(_EXPORTS) + ["examples", "store", "plots", "widgets", "notebook", "__version__"]
+__all__ = sorted(_EXPORTS) + ["examples", "store", "plots", "widgets", "notebook", "metrics",
+                               "__version__"]
 
 
 def __getattr__(name: str) -> Any:

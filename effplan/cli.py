@@ -7,6 +7,10 @@ Examples::
     effplan plan results/*.jsonl --requests-per-day 2e6 --growth 0.05 --slo-p95-ms 50 \\
         --hardware L4 "H100 SXM" --samples 500 --out plan/
     effplan catalog
+
+Exit status: 0 on success, 2 for bad input (a named effplan error, no traceback), 3 when
+``plan --strict`` found bad results records (without ``--strict`` they are skipped with a loud
+warning listing each ``file:line`` and reason).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import EffplanError
+from .errors import EffplanError, SkippedRecordsError, ValidationError
 
 
 def _measure(args: argparse.Namespace) -> int:
@@ -55,7 +59,22 @@ def _plan(args: argparse.Namespace) -> int:
     from .catalog import load_catalog
     from .planning import InferenceWorkload, Prices, TrainingWorkload, plan
 
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ValidationError("--out", f"{args.out} is an existing file; --out names a FOLDER that "
+                                       "summary.csv, monthly.csv, quarterly.csv and inputs.json are "
+                                       "written into (give a new or existing folder)")
     frame = store.load(args.results)
+    skipped = frame.attrs.get("errors", [])
+    if skipped:
+        # store.load has listed every skipped record (file:line: field: reason) as a warning
+        if args.strict:
+            raise SkippedRecordsError(
+                f"{len(skipped)} bad record(s) skipped while loading the results (first: "
+                f"{skipped[0]['file']}:{skipped[0]['line']}: {skipped[0]['field']}: "
+                f"{skipped[0]['message']}); fix or remove them, or drop --strict to plan without them")
+        print(f"effplan plan: WARNING: {len(skipped)} bad record(s) were SKIPPED (listed above); "
+              f"this plan uses only the {len(frame)} loaded row(s). Pass --strict to fail instead.",
+              file=sys.stderr)
     inference = InferenceWorkload(
         requests_per_day=args.requests_per_day, monthly_growth=args.growth,
         items_per_request=args.items_per_request, peak_to_average=args.peak_to_average,
@@ -132,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=0, help="Monte Carlo samples (P10/P50/P90)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="folder for monthly/quarterly/summary CSV")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 3 when any results record is bad and skipped (default: "
+                        "plan with the good rows and print a loud warning)")
     p.set_defaults(func=_plan)
 
     c = sub.add_parser("catalog", help="print the hardware catalog")
@@ -145,8 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except SkippedRecordsError as exc:  # --strict: its own status, so scripts can tell it apart
+        print(f"effplan {args.command}: error: {exc}", file=sys.stderr)
+        return 3
     except EffplanError as exc:  # a clear message, not a traceback, for expected failures
         print(f"effplan {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file that cannot be read or written: name it, no traceback
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"effplan {args.command}: error:{where} {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

@@ -63,6 +63,7 @@ from .candidates import Candidate, call_model, tensor_leaves
 from .errors import EffplanWarning, FlopCountError, MeasurementError, ValidationError
 from .schema import (MEASURED_ENERGY_SOURCES, MEASUREMENT_COLUMNS, MODES,
                      PLAN_REQUIRED_COLUMNS, SCHEMA_VERSION, normalize_measurements)
+from .schema import number as schema_number
 
 __all__ = ["measure", "Measurements", "Timing", "TimingPolicy", "adaptive_time", "median_ci"]
 
@@ -613,12 +614,11 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         raise ValidationError("mode", f"{mode!r} is not one of {MODES}")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ValidationError("threads", f"must be a positive integer or None, got {threads!r}")
-    if not (energy_window_s > 0):
-        raise ValidationError("energy_window_s", f"must be > 0, got {energy_window_s!r}")
-    if not (idle_s > 0):
-        raise ValidationError("idle_s", f"must be > 0, got {idle_s!r}")
-    if idle_power_w is not None and not (float(idle_power_w) >= 0):
-        raise ValidationError("idle_power_w", f"must be >= 0 W, got {idle_power_w!r}")
+    # the shared scalar rules of effplan.schema: a number (not text or a bool), finite, in range
+    energy_window_s = schema_number("energy_window_s", energy_window_s, lo=0, lo_open=True)
+    idle_s = schema_number("idle_s", idle_s, lo=0, lo_open=True)
+    if idle_power_w is not None:
+        idle_power_w = schema_number("idle_power_w", idle_power_w, lo=0)
     if not (isinstance(optimizer, str) and optimizer in ("sgd", "adam")) and not callable(optimizer):
         raise ValidationError("optimizer", f"{optimizer!r} is not 'sgd', 'adam' or a callable(params)")
     policy = timing or TimingPolicy()

@@ -28,6 +28,7 @@ CASES = {
     "launch_overhead.py": (["--n", "200", "--layers", "4"], r"measured/floor=\d+\.\d+"),
     "projection.py": (["--quick"], r"published-figure check: (\d+)/\1 projections at or below"),
     "dashboard.py": (["--repeats", "2", "--samples", "20"], r"\d+(\.\d+)?x"),
+    "evaluate.py": (["--examples", "200", "--resamples", "50", "--repeats", "1"], r"loop / effplan = \d+\.\dx"),
 }
 
 

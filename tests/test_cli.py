@@ -9,6 +9,7 @@ import pytest
 
 from effplan import store
 from effplan.cli import main
+from effplan.errors import EffplanWarning
 
 
 @pytest.fixture
@@ -80,6 +81,66 @@ def test_measure_command_appends_results(tmp_path, capsys):
     assert df["latency_p50_ms"].iloc[0] > 0
 
 
+# ---- named errors instead of tracebacks (issue 10, cases 6, 7 and 9) ----
+
+@pytest.mark.parametrize("content, message", [(b"", "is empty"), (b"\x00\xff\xfe\x89PNG\x00", "not UTF-8"),
+                                              (None, "cannot read catalog file")],
+                         ids=["empty", "binary", "directory"])
+def test_catalog_path_unreadable_is_a_named_error(tmp_path, capsys, content, message):
+    p = tmp_path / "hw.csv"
+    if content is None:
+        p.mkdir()
+    else:
+        p.write_bytes(content)
+    rc = main(["catalog", "--path", str(p)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "path:" in err and message in err and "Traceback" not in err
+
+
+def test_plan_out_existing_file_is_a_named_error(results, tmp_path, capsys):
+    out = tmp_path / "plan.csv"
+    out.write_text("keep me\n")
+    rc = main(["plan", str(results), "--requests-per-day", "1000", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--out" in err and "existing file" in err and "Traceback" not in err
+    assert out.read_text() == "keep me\n"
+
+
+def _with_bad_lines(results):
+    with open(results, "ab") as fh:
+        fh.write(b'{"candidate": "x", "latency_p95_ms": Infinity}\n' + b"[" * 50_000 + b"\n")
+    return results
+
+
+def test_plan_warns_loudly_when_records_are_skipped(results, tmp_path, capsys):
+    _with_bad_lines(results)
+    with pytest.warns(EffplanWarning, match=r"typed.jsonl:2: record: bad JSON: Infinity"):
+        rc = main(["plan", str(results), "--requests-per-day", "2592000"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert "WARNING: 2 bad record(s) were SKIPPED" in err and "--strict" in err
+
+
+def test_plan_strict_exits_non_zero_when_records_are_skipped(results, capsys):
+    _with_bad_lines(results)
+    with pytest.warns(EffplanWarning):
+        rc = main(["plan", str(results), "--requests-per-day", "2592000", "--strict"])
+    err = capsys.readouterr().err
+    assert rc == 3
+    assert "2 bad record(s) skipped" in err and "typed.jsonl:2" in err and "Traceback" not in err
+
+
+def test_plan_with_bom_file_keeps_first_row_and_exits_zero(tmp_path, capsys):
+    path = tmp_path / "win.jsonl"
+    rec = {"candidate": "small", "hardware": "L4", "mode": "inference", "batch_size": 8,
+           "latency_p95_ms": 20.0, "throughput_items_per_s": 400.0, "energy_per_item_j": 0.1,
+           "idle_power_w": 20.0, "schema_version": 1}
+    path.write_bytes(b"\xef\xbb\xbf" + (json.dumps(rec) + "\r\n").encode())
+    rc = main(["plan", str(path), "--requests-per-day", "2592000", "--strict"])
+    assert rc == 0 and "small" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("flag", ["--training-items-per-epoch", "--training-items-per-run"])
 def test_plan_command_training_items_per_epoch(tmp_path, flag, capsys):
     # training typed in on the L4: 500 items/s. 1.8e6 items per epoch x 2 epochs = 3.6e6 items
@@ -103,3 +164,10 @@ def test_plan_command_training_items_per_epoch(tmp_path, flag, capsys):
     summary = pd.read_csv(out / "summary.csv")
     assert summary["total_cost_usd"].iloc[0] == pytest.approx(
         summary["cost_usd"].iloc[0] + summary["training_cost_usd"].iloc[0])
+
+
+def test_plan_unknown_hardware_target_says_did_you_mean(results, capsys):
+    # "NVIDIA" once silently became the H100 SXM (issue 10, case 2)
+    rc = main(["plan", str(results), "--requests-per-day", "1000", "--hardware", "l4x"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "hardware: 'l4x'" in err and "did you mean 'L4'" in err and "Traceback" not in err

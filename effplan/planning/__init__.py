@@ -24,14 +24,26 @@ For month ``m`` (0-based; quarter Q1 = months 0-2, Q2 = months 3-5, ...):
 * ``capacity_items_per_s = throughput_items_per_s(chosen batch) * target_utilization``;
   ``peak_items_per_s = items_m / (hours_per_month * 3600) * peak_to_average``;
   ``instances = max(min_replicas, ceil(peak_items_per_s / capacity_items_per_s))``, provisioned
-  all month (the ratio is lowered by 1e-9 before the ceiling to absorb floating-point error).
+  all month (the ratio is multiplied by ``1 - 1e-9`` before the ceiling to absorb floating-point
+  error: a relative margin, so any traffic above 0 gets at least one instance).
 * ``instance_hours = instances * hours_per_month``.
 * cost, cloud mode: ``instance_hours * price_per_hour``; on-premises mode:
   ``instances * capex_usd / lifetime_months + energy_kwh * electricity_usd_per_kwh``.
-* ``energy_kwh = (items * energy_per_item_j + idle_power_w * idle_s) / 3.6e6 * pue`` with
-  ``idle_s = max(0, instance_hours * 3600 - items / throughput_items_per_s)``;
+* ``energy_kwh = (items * energy_per_item_j + idle_w * idle_s) / 3.6e6 * pue`` with
+  ``idle_s = max(0, instance_hours * 3600 - items / throughput_items_per_s)`` and ``idle_w =
+  min(idle_power_w, energy_per_item_j * throughput_items_per_s)`` (idle power counted at most at
+  the busy power, so more traffic never costs less; :mod:`effplan.schema` warns about, and names,
+  rows whose idle power is above their busy power);
   ``co2_kg = energy_kwh * grid_gco2_per_kwh / 1000``.
-* ``cost_per_1k_requests_usd = cost_usd / requests * 1000``.
+* ``cost_per_1k_requests_usd = cost_usd / requests * 1000``; NaN (never inf) when there are no
+  requests, with a PlanWarning saying so.
+* Every figure is finite: an input that would overflow a float (e.g. ``energy_per_item_j=1e308``,
+  growth 10 over 600 months) raises ValidationError naming it.
+* Hardware names: a measured name is catalog hardware only when it equals a catalog name or
+  alias ignoring case (names differing only in case are one hardware); anything else is its own
+  hardware, priced only by ``Prices``. ``plan(hardware=[...])`` and every ``Prices`` key must
+  name hardware exactly (ignoring case): an unknown target, or a price key matching no hardware
+  of the plan, raises :class:`~effplan.errors.UnknownHardwareError` with the closest names.
 * Optional autoscaling (``InferenceWorkload(daily_profile=[24 hourly weights])``; the default
   ``None`` is the baseline above, unchanged): the weights are normalised to mean 1 and hour ``h``
   of every day carries ``avg_items_per_s * w_h``; ``instances_h = max(min_replicas,
@@ -95,6 +107,13 @@ projection efficiency) and an energy multiplier by ``energy_source`` (wide for
 The operating point is not re-chosen per sample. P10/P50/P90 are taken across samples of each
 month, each quarter's sum and each horizon total (not sums of percentiles). ``uncertainty=``
 also takes a plain dict of :class:`Uncertainty` fields.
+
+Quality (``plan(..., quality=...)``)
+-----------------------------------
+The ``quality`` column is the candidate's own score from the measurements. Several metrics per
+candidate (an ``Evaluation`` or hand-entered values, :mod:`effplan.evaluation`) are joined by
+candidate into every frame: one column per metric key (``accuracy``, ``ece@noise-0.3``) and
+``quality_provenance`` (``measured`` / ``entered``); they do not change any cost figure.
 
 Money
 -----
