@@ -100,7 +100,10 @@ def interpolate_batches(rows: pd.DataFrame, keys: Sequence[str] = ("candidate", 
     block["batch_source"] = "interpolated"
     block["batch_neighbours"] = [f"{int(b[i])}-{int(b[i + 1])}" for i in lo_idx]
     res = pd.concat([out, block], ignore_index=True)
-    return res.sort_values(keys + ["batch_size"], kind="mergesort").reset_index(drop=True)
+    # groups keep their first-seen order (candidates, then hardware as given); batch sizes ascend
+    first = res.groupby(keys, sort=False).ngroup()
+    order = np.lexsort((res["batch_size"].to_numpy(float), first.to_numpy()))
+    return res.iloc[order].reset_index(drop=True)
 
 
 def next_batch_to_measure(largest_measured: float) -> int:

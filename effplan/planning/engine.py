@@ -27,7 +27,8 @@ def _load_for_check(wl: InferenceWorkload) -> tuple[float, float, float]:
     Batches fill slowest at the quietest time (lowest-traffic month, quietest hour); queues are
     longest at the busiest (highest-traffic month, busiest hour, ``peak_to_average``). The check
     adds the worst of each, so it holds all horizon long."""
-    g_first, g_last = 1.0, (1.0 + wl.monthly_growth) ** (wl.months - 1)
+    with np.errstate(over="ignore"):   # an overflowing growth is named later, by the engine
+        g_first, g_last = 1.0, float(np.power(1.0 + wl.monthly_growth, wl.months - 1.0))
     avg = wl.requests_per_day * wl.items_per_request / 86_400.0
     hi = max(wl.daily_profile) if wl.daily_profile is not None else 1.0
     lo = min(wl.daily_profile) if wl.daily_profile is not None else 1.0
