@@ -292,8 +292,7 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
     if wl.daily_profile is None:
         # a RELATIVE margin absorbs floating-point error (3.0000000001 -> 3) without ever
         # rounding a load above 0 down to 0 instances (an absolute 1e-9 did, for tiny loads)
-        inst = np.divide(peak[None], cap)
-        inst *= _CEIL_SHRINK
+        inst = np.multiply(peak[None], _CEIL_SHRINK / cap)   # one multiply: cheaper than divide
         np.ceil(inst, out=inst)
         np.maximum(inst, peak[None] > 0, out=inst)  # a load that underflows to 0 still needs one
         np.maximum(inst, wl.min_replicas, out=inst)
@@ -318,7 +317,7 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
             inst_h += i_h
         peak = peak * weights[-1]
     # in place where possible: these (K, M, S) arrays dominate a Monte Carlo plan's time
-    busy_s = np.divide(items[None], kms(opt["throughput"]))
+    busy_s = np.multiply(items[None], kms(1.0 / opt["throughput"]))
     idle_s = inst_h * 3600.0
     idle_s -= busy_s
     np.maximum(idle_s, 0.0, out=idle_s)

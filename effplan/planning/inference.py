@@ -48,7 +48,10 @@ def _check_finite(res: dict[str, np.ndarray], opt: pd.DataFrame, feasible: np.nd
                              ("energy_kwh", "energy_per_item_j", "the energy per item is too large"),
                              ("cost", "price_per_hour" if pr.mode == "cloud" else "capex_usd",
                               "the price is too large")):
-        x = np.asarray(res[key])[feasible]
+        x = np.asarray(res[key])
+        if np.isfinite(x.sum()):
+            continue   # fast path: these figures are >= 0, so a finite total has no inf anywhere
+        x = x if feasible.all() else x[feasible]
         rows = np.isinf(x).any(axis=(1, 2)) | np.isinf(x.sum(axis=1)).any(axis=1)
         if rows.any():
             i = int(np.flatnonzero(rows)[0])
