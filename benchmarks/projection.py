@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 import warnings
@@ -58,20 +59,21 @@ P = importlib.import_module("effplan.planning")
 
 def time_batches(model: nn.Module, make: callable, batches: list[int], reps: int
                  ) -> dict[int, np.ndarray]:
-    """Raw per-batch latencies (s) for each batch size (after 3 warm-up calls)."""
-    out = {}
+    """Raw per-batch latencies (s) for each batch size (after 3 warm-up calls). The batch sizes
+    are timed in interleaved rounds, so that a change in the shared machine's load hits them
+    all alike (the interpolation is judged on their ratios)."""
     model.eval()
+    xs = {b: make(b) for b in batches}
+    out = {b: np.empty(reps) for b in batches}
     with torch.inference_mode():
         for b in batches:
-            x = make(b)
             for _ in range(3):
-                model(x)
-            ts = np.empty(reps)
-            for i in range(reps):
+                model(xs[b])
+        for i in range(reps):
+            for b in batches:
                 t0 = time.perf_counter()
-                model(x)
-                ts[i] = time.perf_counter() - t0
-            out[b] = ts
+                model(xs[b])
+                out[b][i] = time.perf_counter() - t0
     return out
 
 
@@ -329,9 +331,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     shown["error"] = df["error"].map(lambda v: f"{v:+.1%}")
     pd.set_option("display.width", 200)
     pd.set_option("display.max_colwidth", 70)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads on "
-          f"{detect_hardware().name}; error = projected / measured - 1 (published rows: "
-          "projected / published - 1, must be <= 0)")
+          f"{detect_hardware().name} (1-min load average {load:.1f} on {os.cpu_count()} CPUs: a "
+          "shared machine makes the measured side noisy); error = projected / measured - 1 "
+          "(published rows: projected / published - 1, must be <= 0)")
     print(shown.to_string(index=False))
     pub = df[df["figure"].str.startswith("ResNet-50")]
     assert (pub["projected"] <= pub["measured"]).all(), "a projection exceeds a published figure"
