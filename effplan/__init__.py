@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "Candidate": "candidates",
     "measure": "measurement",
     "Measurements": "measurement",
+    "GenerationCandidate": "generation",
     "EnergyMeter": "energy",
     "detect_hardware": "hardware",
     "HardwareInfo": "hardware",
@@ -29,6 +30,8 @@ _EXPORTS: dict[str, str] = {
     "rated_power_w": "catalog",
     "InferenceWorkload": "planning",
     "TrainingWorkload": "planning",
+    "GenerationWorkload": "planning",
+    "GenerationUncertainty": "planning",
     "Prices": "planning",
     "Uncertainty": "planning",
     "plan": "planning",
@@ -46,12 +49,12 @@ _EXPORTS: dict[str, str] = {
     "ValidationError": "errors",
 }
 
-_SUBMODULES = ("examples", "store", "widgets", "schema", "catalog", "flops", "energy", "measurement",
-               "planning", "hardware", "candidates", "plots", "report", "notebook", "cli", "errors",
-               "metrics", "evaluation", "selection", "cards", "reproducibility")
+_SUBMODULES = ("examples", "generation", "decoders", "store", "widgets", "schema", "catalog", "flops",
+               "energy", "measurement", "planning", "hardware", "candidates", "plots", "report",
+               "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards", "reproducibility")
 
-__all__ = sorted(_EXPORTS) + ["examples", "store", "plots", "widgets", "notebook", "metrics",
-                               "__version__"]
+__all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook",
+                               "metrics", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -559,8 +559,14 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             progress: bool = True,
             raise_errors: bool = False,
             clock: Callable[[], float] = time.perf_counter,
-            energy_meter: Callable[[str], Any] | None = None) -> Measurements:
+            energy_meter: Callable[[str], Any] | None = None,
+            prompt_tokens: int | Sequence[int] | None = None,
+            output_tokens: int | None = None) -> Measurements:
     """Measure every candidate at every batch size on ``device``; see the module docstring.
+
+    ``mode="generation"`` measures :class:`effplan.generation.GenerationCandidate` s at every
+    concurrency (``batch_sizes``) x ``prompt_tokens`` with ``output_tokens`` per response:
+    prefill and decode with a KV cache, TTFT/TPOT percentiles (see :mod:`effplan.generation`).
 
     Parameters
     ----------
@@ -590,6 +596,22 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     """
     import torch
 
+    if mode == "generation":
+        from .generation import measure_generation
+
+        policy = timing or TimingPolicy()
+        overrides = {k: v for k, v in (("target_ci_rel", target_ci_rel), ("time_budget_s", time_budget_s))
+                     if v is not None}
+        return measure_generation(
+            candidates, batch_sizes=batch_sizes, prompt_tokens=(128, 512) if prompt_tokens is None
+            else prompt_tokens, output_tokens=64 if output_tokens is None else output_tokens,
+            device=device, threads=threads, timing=replace(policy, **overrides), energy=energy,
+            energy_window_s=energy_window_s, idle_s=idle_s, idle_power_w=idle_power_w,
+            results_path=results_path, progress=progress, raise_errors=raise_errors, clock=clock,
+            energy_meter=energy_meter)
+    if prompt_tokens is not None or output_tokens is not None:
+        raise ValidationError("prompt_tokens", f"prompt_tokens / output_tokens apply to mode='generation' "
+                              f"only, not mode={mode!r}")
     # ---- validate at the boundary
     if isinstance(candidates, Candidate):
         candidates = [candidates]

@@ -1,6 +1,9 @@
 """The tidy measurements table: the one contract between measuring and planning.
 
-One row per candidate x hardware x mode x batch size. Every column's unit is in its name.
+One row per candidate x hardware x mode x batch size (x prompt length for ``mode="generation"``,
+whose ``batch_size`` is the number of concurrent sequences and whose figures are the
+``ttft_*``/``tpot_*``/per-token columns, see :mod:`effplan.generation`). Every column's unit is
+in its name.
 ``effplan.measure`` produces it, ``effplan.store`` writes/reads it, ``effplan.plan`` consumes it,
 and a user may type rows in by hand (``provenance="entered"``).
 
@@ -35,7 +38,7 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "candidate": ("str", "candidate name"),
     "hardware": ("str", "hardware name (catalog name where known, else the detected model)"),
     "hardware_id": ("str", "stable id of the machine measured on (hash of host + devices)"),
-    "mode": ("str", "'inference' or 'training'"),
+    "mode": ("str", "'inference', 'training' or 'generation'"),
     "batch_size": ("int", "items per batch"),
     "device": ("str", "torch device measured on, e.g. 'cpu', 'cuda:0'"),
     "dtype": ("str", "parameter dtype, e.g. 'float32', 'qint8'"),
@@ -74,6 +77,21 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "energy_note": ("str", "why energy fell back to a lower-fidelity source, if it did"),
     "provenance": ("str", "measured | estimated | projected | entered"),
     "quality": ("float", "candidate quality score (e.g. held-out accuracy), NaN if none"),
+    # ---- mode="generation" only (see effplan.generation); batch_size = concurrent sequences
+    "prompt_tokens": ("int", "generation: prompt length, tokens"),
+    "output_tokens": ("int", "generation: output tokens per response measured"),
+    "ttft_p50_ms": ("float", "generation: median time to first token (prefill of the batch), ms"),
+    "ttft_p95_ms": ("float", "generation: 95th percentile time to first token, ms"),
+    "tpot_p50_ms": ("float", "generation: median time per output token per sequence (decode step), ms"),
+    "tpot_p95_ms": ("float", "generation: 95th percentile time per output token, ms"),
+    "prefill_tokens_per_s": ("float", "generation: prompt tokens per second in prefill"),
+    "decode_tokens_per_s": ("float", "generation: output tokens per second in decode (all sequences)"),
+    "kv_cache_bytes_per_token": ("float", "generation: KV-cache bytes per token of context per sequence"),
+    "flops_per_prompt_token": ("float", "generation: prefill FLOPs per prompt token (2 x MACs)"),
+    "flops_per_output_token": ("float", "generation: decode-step FLOPs per output token (2 x MACs)"),
+    "energy_per_prompt_token_j": ("float", "generation: total energy per prompt token, J"),
+    "energy_per_output_token_j": ("float", "generation: total energy per output token, J"),
+    "perplexity": ("float", "generation: held-out perplexity (lower is better), NaN if none"),
     "tags": ("str", "comma-separated candidate tags"),
     "status": ("str", "'ok' or 'error'"),
     "error": ("str", "error message when status == 'error'"),
@@ -100,7 +118,15 @@ PLAN_REQUIRED_COLUMNS: tuple[str, ...] = (
 PROVENANCES = ("measured", "estimated", "projected", "entered")
 ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl", "estimated-tdp", "entered", "projected", "none")
 MEASURED_ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl")
-MODES = ("inference", "training")
+MODES = ("inference", "training", "generation")
+
+#: What the generation planner needs from a ``mode="generation"`` row (these replace
+#: :data:`PLAN_REQUIRED_COLUMNS` for such rows: a generation row has no fixed-shape latency).
+GENERATION_REQUIRED_COLUMNS: tuple[str, ...] = (
+    "candidate", "hardware", "mode", "batch_size", "prompt_tokens", "ttft_p50_ms", "ttft_p95_ms",
+    "tpot_p50_ms", "tpot_p95_ms", "kv_cache_bytes_per_token", "param_bytes",
+    "energy_per_prompt_token_j", "energy_per_output_token_j", "idle_power_w",
+)
 
 _DEFAULTS: Mapping[str, object] = {
     "hardware_id": "",
@@ -297,6 +323,21 @@ def _blank(values: pd.Series) -> np.ndarray:
                               dtype=bool)
 
 
+def _required_rows(df: pd.DataFrame, required: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Required column -> mask of the rows that need it. With the planner's default
+    :data:`PLAN_REQUIRED_COLUMNS`, rows with ``mode="generation"`` need
+    :data:`GENERATION_REQUIRED_COLUMNS` instead (a generation row has no fixed-shape latency);
+    any other ``required`` applies to every row."""
+    n = len(df)
+    gen = (df["mode"].astype(str).to_numpy() == "generation") if "mode" in df.columns else np.zeros(n, bool)
+    if required != PLAN_REQUIRED_COLUMNS or not gen.any():
+        return {c: np.ones(n, bool) for c in required}
+    need = {c: ~gen for c in required} if (~gen).any() else {}
+    for c in GENERATION_REQUIRED_COLUMNS:
+        need[c] = need.get(c, np.zeros(n, bool)) | gen
+    return need
+
+
 def row_problems(df: pd.DataFrame, where: list[str] | None = None, *,
                  required: tuple[str, ...] = PLAN_REQUIRED_COLUMNS,
                  schema_version: bool = False) -> list[dict[str, object]]:
@@ -307,7 +348,8 @@ def row_problems(df: pd.DataFrame, where: list[str] | None = None, *,
     is good or bad the same way everywhere. Rules:
 
     * :data:`IDENTITY_COLUMNS` are never blank; other ``required`` columns are not missing in
-      rows with ``status == "ok"``;
+      rows with ``status == "ok"`` (``mode="generation"`` rows: :data:`GENERATION_REQUIRED_COLUMNS`
+      in place of the default :data:`PLAN_REQUIRED_COLUMNS`);
     * every numeric column of :data:`MEASUREMENT_COLUMNS` holds finite numbers (not text, not
       bools), >= 0 in ok rows; ``batch_size`` > 0; integer columns whole and <= 2**53;
     * ``mode``, ``provenance``, ``energy_source`` and ``status`` take their allowed values;
@@ -338,11 +380,11 @@ def row_problems(df: pd.DataFrame, where: list[str] | None = None, *,
     ok = (status.isna() | (status.astype(str) == "ok")).to_numpy()
     no_energy = (df["energy_source"].astype(str) == "none").to_numpy() if "energy_source" in df.columns \
         else np.zeros(n, dtype=bool)
-    for name in required:
+    for name, rows in _required_rows(df, required).items():
         if name not in df.columns:
             continue
         values = df[name]
-        blank = _blank(values)
+        blank = _blank(values) & rows
         if name in ENERGY_COLUMNS:
             flag(blank & ok & no_energy, name, lambda i: (
                 "energy was not measured for this row (energy_source='none': the sweep ran with "
@@ -425,7 +467,9 @@ def normalize_measurements(df: pd.DataFrame, *, required: tuple[str, ...] = PLAN
     """
     if not isinstance(df, pd.DataFrame):
         raise ValidationError("measurements", f"expected a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in required if c not in df.columns]
+    n = len(df)
+    needed = tuple(_required_rows(df, required))  # generation rows need their own columns
+    missing = [c for c in needed if c not in df.columns]
     if missing:
         raise ValidationError(missing[0], f"required column missing (missing: {', '.join(missing)})",
                               where=source)
@@ -433,7 +477,6 @@ def normalize_measurements(df: pd.DataFrame, *, required: tuple[str, ...] = PLAN
     if problems:
         p = problems[0]
         raise ValidationError(str(p["field"]), str(p["message"]), where=str(p["where"]))
-    n = len(df)
     cols: dict[str, object] = {}
     for col, (kind, _) in MEASUREMENT_COLUMNS.items():
         if col not in df.columns:

@@ -173,3 +173,49 @@ def test_plan_unknown_hardware_target_says_did_you_mean(results, capsys):
     rc = main(["plan", str(results), "--requests-per-day", "1000", "--hardware", "l4x"])
     err = capsys.readouterr().err
     assert rc == 2 and "hardware: 'l4x'" in err and "did you mean 'L4'" in err and "Traceback" not in err
+
+
+@pytest.fixture
+def generation_results(tmp_path):
+    # Typed in from a serving benchmark on an L4: concurrency 4 and 8 at a 512-token prompt.
+    df = pd.DataFrame({
+        "candidate": ["chat"] * 2, "hardware": ["L4"] * 2, "mode": ["generation"] * 2, "batch_size": [4, 8],
+        "prompt_tokens": [512] * 2, "ttft_p50_ms": [100.0, 200.0], "ttft_p95_ms": [120.0, 240.0],
+        "tpot_p50_ms": [20.0, 30.0], "tpot_p95_ms": [25.0, 40.0], "kv_cache_bytes_per_token": [1e5] * 2,
+        "param_bytes": [2e9] * 2, "energy_per_prompt_token_j": [0.01] * 2,
+        "energy_per_output_token_j": [0.2] * 2, "idle_power_w": [20.0] * 2,
+    })
+    path = tmp_path / "gen.jsonl"
+    store.save_frame(df, path)
+    return path
+
+
+def test_plan_command_generation_workload(generation_results, tmp_path, capsys):
+    out = tmp_path / "plan"
+    rc = main(["plan", str(generation_results), "--requests-per-day", "86400", "--months", "1",
+               "--prompt-tokens", "500", "--output-tokens", "100", "--slo-tpot-p95-ms", "30",
+               "--utilization", "1.0", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    # TPOT p95 40 ms > 30 at c = 8 -> c = 4; rate = 4 / ((100 + 100 x 20) / 1000) = 1.905 req/s;
+    # 86,400/day = 1 req/s -> 1 instance, 730 instance-hours at the L4's catalog price
+    monthly = pd.read_csv(out / "monthly.csv")
+    assert monthly["concurrency"].tolist() == [4] and monthly["binding_constraint"].tolist() == ["tpot"]
+    assert monthly["instances"].tolist() == [1]
+    assert monthly["requests_per_s_per_instance"].iloc[0] == pytest.approx(4 / 2.1)
+    assert json.loads((out / "inputs.json").read_text())["generation"]["prompt_tokens"] == 500
+    assert "chat" in capsys.readouterr().out
+    rc = main(["plan", str(generation_results), "--requests-per-day", "10", "--prompt-tokens", "500"])
+    assert rc == 2 and "--output-tokens" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_measure_command_generation(tmp_path, capsys):
+    out = tmp_path / "g.jsonl"
+    rc = main(["measure", "--mode", "generation", "--candidates", "decoder-slim", "--batch-sizes", "2",
+               "--prompt-tokens", "16", "--output-tokens", "4", "--time-budget-s", "0.1",
+               "--energy-window-s", "0.1", "--threads", "1", "--out", str(out), "--quiet"])
+    assert rc == 0
+    df = store.load(out)
+    assert df["candidate"].tolist() == ["decoder-slim"] and df["status"].tolist() == ["ok"]
+    assert df["tpot_p50_ms"].iloc[0] > 0 and df["prompt_tokens"].iloc[0] == 16
+    assert main(["measure", "--family", "decoder", "--mode", "inference"]) == 2

@@ -127,12 +127,18 @@ targets and assumed efficiency. ``prep = prepare(measurements, hardware=...)`` d
 ``plan(prep, inference=..., prices=...)`` reuses them (the dashboard holds one). ``plan`` given
 plain measurements prepares them afresh; nothing is cached at module level.
 
+Generation (LLM serving per token, :class:`GenerationWorkload`)
+--------------------------------------------------------------
+``plan(measurements, generation=GenerationWorkload(...))`` plans ``mode="generation"`` rows:
+TTFT/TPOT targets, a KV-cache memory limit, cost per 1M output tokens, energy per response; the
+documented baseline, projection and Monte Carlo are in :mod:`effplan.planning.generation`.
+
 Layout (one job per file, imported bottom-up)
 ---------------------------------------------
 ``inputs`` (workloads, prices, uncertainty, grid, validation, frames, name matching, constants)
 and ``result`` (``Plan``, column lists) at the ground; ``engine`` (operating point, prices,
 vectorized months x samples) and ``projection`` (roofline) above them; ``inference`` and
-``training`` (one workload kind each); ``planner`` (``plan``, ``compare_scenarios``,
+``training``, ``generation`` (one workload kind each); ``planner`` (``plan``, ``compare_scenarios``,
 ``PreparedMeasurements``) on top; ``frames`` (``budget_table``) reads a ``Plan``.
 """
 
@@ -141,6 +147,8 @@ from __future__ import annotations
 
 from ..errors import PlanWarning
 from .frames import budget_table
+from .generation import (GenerationUncertainty, GenerationWorkload, memory_fit, project_generation,
+                         token_economics)
 from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, InferenceWorkload,
                      Prices, TrainingWorkload, Uncertainty, load_grid)
 from .planner import PreparedMeasurements, compare_scenarios, plan, prepare, total_cost_usd
@@ -149,7 +157,8 @@ from .result import (MONTHLY_COLUMNS, PERCENTILE_COLUMNS, QUARTERLY_COLUMNS, SUM
                      SUMMARY_TRAINING_COLUMNS, TRAINING_COLUMNS, Plan)
 
 __all__ = [
-    "InferenceWorkload", "TrainingWorkload", "Prices", "Uncertainty", "Plan", "plan", "project",
+    "InferenceWorkload", "TrainingWorkload", "GenerationWorkload", "GenerationUncertainty", "Prices",
+    "Uncertainty", "Plan", "plan", "project", "project_generation", "memory_fit", "token_economics",
     "prepare", "PreparedMeasurements", "compare_scenarios", "budget_table", "total_cost_usd",
     "load_grid", "PlanWarning", "ASSUMED_EFFICIENCY", "IDLE_POWER_FRACTION", "HOURS_PER_MONTH",
     "MONTHLY_COLUMNS", "QUARTERLY_COLUMNS", "SUMMARY_COLUMNS", "SUMMARY_TRAINING_COLUMNS",

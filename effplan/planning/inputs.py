@@ -498,7 +498,8 @@ def _canonical_hardware(names: pd.Series, cat: pd.DataFrame | None) -> pd.Series
 def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None) -> pd.DataFrame:
     """Tidy frame from a Measurements-like object (``to_frame()``) or a DataFrame; validated;
     rows with status 'error' dropped; hardware names differing only in case made one
-    (:func:`_canonical_hardware`); duplicate candidate x hardware x mode x batch keep the last."""
+    (:func:`_canonical_hardware`); duplicate candidate x hardware x mode x batch (x prompt length for
+    generation rows) keep the last."""
     if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
         measurements = measurements.to_frame()
     if isinstance(measurements, pd.DataFrame):
@@ -510,7 +511,7 @@ def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None) -> pd
     df = normalize_measurements(measurements)
     df = df[df["status"] == "ok"]
     df = df.assign(hardware=_canonical_hardware(df["hardware"], cat))
-    df = df.drop_duplicates(["candidate", "hardware", "mode", "batch_size"], keep="last")
+    df = df.drop_duplicates(["candidate", "hardware", "mode", "batch_size", "prompt_tokens"], keep="last")
     return df.reset_index(drop=True)
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..errors import PlanWarning, ValidationError
 from .engine import _attach_prices, _check_price_keys, _choose_uncached, _warn_missing
+from .generation import GenerationUncertainty, GenerationWorkload, plan_generation
 from .inference import _inference
 from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, InferenceWorkload, Prices,
                      TrainingWorkload, Uncertainty, _catalog_frame, _measurement_frame, _num,
@@ -148,7 +149,8 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
          hardware: Iterable[str] | str | None = None, samples: int = 0, seed: int = 0, *,
          uncertainty: Uncertainty | Mapping[str, Any] | None = None,
          catalog: pd.DataFrame | str | Path | None = None,
-         assumed_efficiency: float | None = None, quality: Any = None) -> Plan:
+         assumed_efficiency: float | None = None, quality: Any = None,
+         generation: GenerationWorkload | None = None) -> Plan:
     """Project cost, energy and CO2 of every candidate on every hardware option.
 
     Parameters
@@ -174,13 +176,24 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         (provenance ``entered``). Every frame of the plan gets one column per metric key
         (:func:`effplan.evaluation.join_quality`) and ``quality_provenance``; ``inputs["quality"]``
         holds the rows. A candidate in ``quality`` but not in the measurements gives a PlanWarning.
+    generation: a :class:`GenerationWorkload` (LLM serving per token) planned from the
+        ``mode="generation"`` rows, on its own (not with ``inference`` / ``training``); the
+        frames are then :data:`~effplan.planning.generation.GENERATION_MONTHLY_COLUMNS` and its
+        siblings, and ``uncertainty`` may be a :class:`GenerationUncertainty` (the default).
 
     Returns a :class:`Plan`; see the module docstring for every formula and :class:`Plan` for the
     columns. A candidate that cannot meet the latency target on some hardware is a flagged row
     (``feasible=False``, NaN cost), never an error.
     """
-    if inference is None and training is None:
-        raise ValidationError("inference", "give an InferenceWorkload and/or a TrainingWorkload")
+    if generation is not None:
+        if not isinstance(generation, GenerationWorkload):
+            raise ValidationError("generation", f"expected GenerationWorkload, got {type(generation).__name__}")
+        if inference is not None or training is not None:
+            raise ValidationError("generation", "plan a GenerationWorkload on its own: give it without "
+                                                "inference= / training= (plan those in another call)")
+    elif inference is None and training is None:
+        raise ValidationError("inference", "give an InferenceWorkload and/or a TrainingWorkload "
+                                           "(or generation=GenerationWorkload(...))")
     if inference is not None and not isinstance(inference, InferenceWorkload):
         raise ValidationError("inference", f"expected InferenceWorkload, got {type(inference).__name__}")
     if training is not None and not isinstance(training, TrainingWorkload):
@@ -191,8 +204,8 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     samples = _num("samples", samples, lo=0, hi=1_000_000, integer=True)
     seed = _num("seed", seed, lo=0, integer=True)
     unc = Uncertainty() if uncertainty is None else uncertainty
-    if not isinstance(unc, Uncertainty):
-        unc = Uncertainty.from_dict(unc)
+    if not isinstance(unc, Uncertainty):   # a plain dict of the fields
+        unc = (GenerationUncertainty if generation is not None else Uncertainty).from_dict(unc)
     quality_rows = None
     if quality is not None:
         from ..evaluation import quality_frame
@@ -207,6 +220,22 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
                        else assumed_efficiency)
     eff_assumed, cat, targets = prep.assumed_efficiency, prep.catalog, list(prep.hardware)
     df, inf_rows = prep.measurements, prep.inference_rows
+    if generation is not None:
+        gunc = GenerationUncertainty() if uncertainty is None else unc
+        _check_price_keys(prices, list(dict.fromkeys(list(df["hardware"]) + targets)), cat)
+        monthly, quarterly, summary = plan_generation(df, generation, prices, cat, targets, samples, seed,
+                                                      gunc, eff_assumed)
+        ginputs = {
+            "effplan_plan_version": 1, "generation": generation.to_dict(), "inference": None,
+            "training": None, "prices": prices.to_dict(), "hardware": targets, "samples": samples,
+            "seed": seed, "uncertainty": gunc.to_dict() if samples > 0 else None,
+            "assumed_efficiency": eff_assumed, "idle_power_fraction": dict(IDLE_POWER_FRACTION),
+            "months": generation.months, "catalog": prep.catalog_label}
+        if quality_rows is not None:
+            monthly, quarterly, summary = _join_quality(quality_rows, list(prep.candidates), monthly,
+                                                        quarterly, summary)
+            ginputs["quality"] = json.loads(quality_rows.to_json(orient="records"))
+        return Plan(monthly=monthly, quarterly=quarterly, summary=summary, training=None, inputs=ginputs)
     candidates = list(prep.candidates)
     score = df.groupby("candidate", sort=False)["quality"].last().to_dict()   # last non-NaN
 
