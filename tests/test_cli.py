@@ -50,7 +50,8 @@ def test_plan_command_daily_profile_autoscales(results, tmp_path, capsys):
     out = tmp_path / "plan"
     profile = ",".join(["1"] * 12 + ["3"] * 12)
     rc = main(["plan", str(results), "--requests-per-day", "25920000", "--months", "1",
-               "--utilization", "0.5", "--daily-profile", profile, "--out", str(out)])
+               "--utilization", "0.5", "--daily-profile", profile, "--out", str(out),
+               "--peak-to-average", "1", "--growth", "0"])
     assert rc == 0
     # 300 items/s on average: quiet hours 150/s -> 1 instance, busy hours 450/s -> ceil(2.25) = 3;
     # (12 x 1 + 12 x 3) / 24 x 730 = 1460 instance-hours (sized for the peak: 3 x 730 = 2190)
@@ -78,3 +79,69 @@ def test_measure_command_appends_results(tmp_path, capsys):
     assert df["candidate"].tolist() == ["digits-mlp-student"]
     assert df["status"].tolist() == ["ok"]
     assert df["latency_p50_ms"].iloc[0] > 0
+
+
+# ------------------------------------------------------------------------------ output formats
+def test_default_table_is_formatted_and_fits_the_width(results, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    rc = main(["plan", str(results), "--requests-per-day", "2592000", "--months", "3",
+               "--slo-p95-ms", "50", "--utilization", "0.5"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert max(len(ln) for ln in lines[:-1]) <= 100
+    # L4 catalog price x 2190 instance-hours, shown as money with 3 significant figures
+    from effplan.catalog import find_hardware, load_catalog
+    price = float(find_hardware("L4", load_catalog())["price_per_hour_usd"])
+    from effplan.formatting import usd
+    assert usd(2190 * price) in out
+    assert "cost (horizon)" in out and "price from" in out
+    assert "--format wide" in lines[-1]  # names what it left out
+
+
+def test_csv_and_json_formats_are_machine_readable(results, capsys):
+    import io
+
+    rc = main(["plan", str(results), "--requests-per-day", "2592000", "--months", "3",
+               "--utilization", "0.5", "--pue", "1.0", "--format", "csv"])
+    assert rc == 0
+    df = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert df["instance_hours"].tolist() == pytest.approx([2190.0])
+    assert "price_source" in df.columns and "energy_source" in df.columns
+    rc = main(["plan", str(results), "--requests-per-day", "2592000", "--months", "3",
+               "--utilization", "0.5", "--format", "json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["candidate"] == "small" and rows[0]["instance_hours"] == pytest.approx(2190.0)
+
+
+def test_plan_defaults_come_from_effplan_defaults(results, tmp_path, capsys):
+    from effplan import defaults
+
+    out = tmp_path / "plan"
+    assert main(["plan", str(results), "--requests-per-day", "1000", "--out", str(out)]) == 0
+    inputs = json.loads((out / "inputs.json").read_text())
+    assert inputs["prices"]["pue"] == defaults.PUE == 1.2
+    assert inputs["inference"]["target_utilization"] == defaults.TARGET_UTILIZATION == 0.6
+    assert inputs["inference"]["peak_to_average"] == defaults.PEAK_TO_AVERAGE == 2.0
+
+
+def test_plan_without_traffic_uses_demo_traffic_where_instances_exceed_one(results, capsys):
+    # demo: baseline (here the only candidate: 400 items/s within 50 ms) needs 4 instances at
+    # peak: 4 x 400 x 0.6 / 2.0 x 86400 = 41,472,000 -> rounded down to 41,000,000 per day
+    assert main(["plan", str(results), "--format", "json", "--months", "1",
+                 "--growth", "0"]) == 0
+    cap = capsys.readouterr()
+    assert "41,000,000" in cap.err
+    rows = json.loads(cap.out)
+    assert rows[0]["instances_max"] == 4
+
+
+def test_catalog_prints_memory_bandwidth(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["catalog"]) == 0
+    out = capsys.readouterr().out
+    assert "mem BW GB/s" in out and "3,350" in out  # H100 SXM: 3,350 GB/s
+    assert main(["catalog", "--format", "csv"]) == 0
+    import io
+    cat = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert cat.loc[cat["name"] == "H100 SXM", "memory_bandwidth_gb_s"].item() == 3350
