@@ -94,3 +94,70 @@ def test_scenarios_side_by_side_pivots_in_given_order_and_keeps_infeasible_rows(
     # no target: "a" uses batch 8 (1600/s -> 800/s usable) -> 2 instances -> 1460
     assert cost.loc[("a", "L4"), "loose"] == pytest.approx(1460)
     assert "CO2 over the horizon (kg)" in tables
+
+
+def test_report_mode_only_without_a_live_front_end(monkeypatch):
+    for k in [k for k in __import__("os").environ if k.startswith("VOILA_") or k == "JPY_SESSION_NAME"]:
+        monkeypatch.delenv(k)
+    assert notebook.report_mode(None) is True          # papermill / nbconvert
+    assert notebook.report_mode(False) is False        # an explicit parameter wins
+    monkeypatch.setenv("JPY_SESSION_NAME", "/x/04.ipynb")  # JupyterLab kernel
+    assert notebook.report_mode(None) is False
+    assert notebook.report_mode(True) is True
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    monkeypatch.setenv("VOILA_KERNEL_ID", "abc")       # Voila kernel
+    assert notebook.report_mode(None) is False
+
+
+def test_training_views_leave_out_int8_models_with_the_reason():
+    import effplan
+
+    rows = _frame(candidate=["fp", "fp", "q8"], mode=["training"] * 3, dtype=["float32"] * 2 + ["qint8"],
+                  flops_per_item=[1e6] * 3, status=["ok", "ok", "ok"])
+    assert set(notebook.untrainable(rows)) == {"q8"}
+    assert "quantized" in notebook.untrainable(rows)["q8"]
+    p = effplan.plan(rows, training=effplan.TrainingWorkload(runs_per_quarter=1, items_per_run=1e6),
+                     prices=effplan.Prices(price_per_hour={"L4": 1.0}))
+    assert "q8" in set(p.training["candidate"])  # the planner alone would rank it
+    kept, left_out = notebook.training_rows(p, rows)
+    assert set(kept["candidate"]) == {"fp"} and list(left_out) == ["q8"]
+    fig = notebook.training_figure(p, rows)
+    title = fig._suptitle.get_text()
+    assert "left out, cannot be trained: q8" in title
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["fp @ L4"]
+
+
+def test_table_is_formatted_and_long_tables_collapse():
+    df = pd.DataFrame({"candidate": ["a", "b"], "cost_usd": [743.695971, 11720270.0],
+                       "energy_kwh": [12.3456, 4567.0], "instances_max": [1.0, 3.0]})
+    html = notebook.table(df).data
+    assert "$744" in html and "$11,700,000" in html
+    assert "12.3 kWh" in html and "4.57 MWh" in html
+    assert ">1<" in html and "1.0" not in html and "743.69" not in html
+    long = pd.DataFrame({"month": range(48), "cost_usd": 1.0})
+    assert "<details" in notebook.table(long).data and "48 rows" in notebook.table(long).data
+    assert "<details" not in html
+
+
+def test_setup_turns_warnings_into_one_short_note(monkeypatch):
+    import warnings
+
+    from effplan.errors import EffplanWarning
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    old = warnings.showwarning
+    try:
+        notebook.setup()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = notebook._note_warning
+            for _ in range(3):
+                warnings.warn("energy is estimated from rated power", EffplanWarning)
+    finally:
+        warnings.showwarning = old
+    assert len(shown) == 1
+    html = shown[0].data
+    assert "energy is estimated from rated power" in html
+    assert ".py" not in html and "test_notebook" not in html and "lineno" not in html
