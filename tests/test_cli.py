@@ -145,3 +145,45 @@ def test_catalog_prints_memory_bandwidth(capsys, monkeypatch):
     import io
     cat = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert cat.loc[cat["name"] == "H100 SXM", "memory_bandwidth_gb_s"].item() == 3350
+
+
+@pytest.mark.parametrize("flag", ["--training-items-per-epoch", "--training-items-per-run"])
+def test_plan_command_training_items_per_epoch(tmp_path, flag, capsys):
+    # training typed in on the L4: 500 items/s. 1.8e6 items per epoch x 2 epochs = 3.6e6 items
+    # -> 7200 s = 2 device-hours per run, one run per quarter (--training-items-per-run: old name)
+    df = pd.DataFrame({
+        "candidate": ["small"] * 2, "hardware": ["L4"] * 2, "mode": ["inference", "training"],
+        "batch_size": [8, 32], "latency_p95_ms": [20.0, 70.0],
+        "throughput_items_per_s": [400.0, 500.0], "energy_per_item_j": [0.1, 0.144],
+        "idle_power_w": [20.0, 20.0],
+    })
+    path = tmp_path / "typed.jsonl"
+    store.save_frame(df, path)
+    out = tmp_path / "plan"
+    rc = main(["plan", str(path), "--requests-per-day", "2592000", "--months", "3",
+               "--training-runs-per-quarter", "1", flag, "1.8e6", "--training-epochs", "2",
+               "--out", str(out)])
+    assert rc == 0
+    training = pd.read_csv(out / "training.csv")
+    assert training["items_per_epoch"].tolist() == [1.8e6]
+    assert training["device_hours"].tolist() == pytest.approx([2.0])
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["total_cost_usd"].iloc[0] == pytest.approx(
+        summary["cost_usd"].iloc[0] + summary["training_cost_usd"].iloc[0])
+
+
+def test_table_format_starts_with_the_answer(tmp_path, capsys):
+    # two candidates typed in on the L4; "big" is the baseline. 2,592,000 req/day = 30 items/s,
+    # peak 60/s at the default peak-to-average 2: small (400/s x 0.6) 1 instance, big (40/s x 0.6)
+    # 3 instances -> small saves 2 of 3 instance-quarters (67%)
+    df = pd.DataFrame({
+        "candidate": ["small", "big"], "hardware": ["L4", "L4"], "mode": ["inference"] * 2,
+        "batch_size": [8, 8], "latency_p95_ms": [20.0, 40.0],
+        "throughput_items_per_s": [400.0, 40.0], "energy_per_item_j": [0.1, 1.0],
+        "idle_power_w": [20.0, 20.0], "tags": ["distilled", "baseline"],
+    })
+    path = tmp_path / "two.jsonl"
+    store.save_frame(df, path)
+    assert main(["plan", str(path), "--requests-per-day", "2592000", "--growth", "0"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("Run small on L4: $") and "(67%) against the baseline big on L4" in first

@@ -116,7 +116,7 @@ def test_training_views_leave_out_int8_models_with_the_reason():
                   flops_per_item=[1e6] * 3, status=["ok", "ok", "ok"])
     assert set(notebook.untrainable(rows)) == {"q8"}
     assert "quantized" in notebook.untrainable(rows)["q8"]
-    p = effplan.plan(rows, training=effplan.TrainingWorkload(runs_per_quarter=1, items_per_run=1e6),
+    p = effplan.plan(rows, training=effplan.TrainingWorkload(runs_per_quarter=1, items_per_epoch=1e6),
                      prices=effplan.Prices(price_per_hour={"L4": 1.0}))
     assert "q8" in set(p.training["candidate"])  # the planner alone would rank it
     kept, left_out = notebook.training_rows(p, rows)

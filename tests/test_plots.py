@@ -317,7 +317,7 @@ def test_every_chart_is_readable_on_edge_case_data(kind):
     }
     tp = make_real_plan(frame.assign(mode="training"),
                         training=__import__("effplan").TrainingWorkload(
-                            runs_per_quarter=2, items_per_run=1e6),
+                            runs_per_quarter=2, items_per_epoch=1e6),
                         prices=Prices(price_per_hour={"lab-cpu": 2.0}))
     figs["training_figure"] = training_figure(tp)
     for name, fig in figs.items():
