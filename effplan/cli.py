@@ -109,10 +109,8 @@ def _catalog(args: argparse.Namespace) -> int:
 
 #: ``plan``'s default table: what a reader needs, most important first (``text_table`` drops
 #: columns from the right to fit the terminal; ``--format wide`` prints every column)
-SUMMARY_COLUMNS = ["candidate", "hardware", "cost_usd", "cost_usd_p10", "cost_usd_p90",
-                   "price_source", "provenance", "instances_max", "energy_kwh",
-                   "energy_source", "co2_kg", "latency_p95_ms", "batch_size", "cost_per_1k_requests_usd",
-                   "quality", "infeasible_reason"]
+from .formatting import SUMMARY_COLUMNS  # noqa: E402 - one list for the CLI and notebooks
+
 #: short headers of the default table (units stay visible)
 HEADERS = {"cost_usd": "cost (horizon)", "cost_usd_p10": "P10", "cost_usd_p90": "P90",
            "price_source": "price from", "provenance": "timing", "instances_max": "max inst.",

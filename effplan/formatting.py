@@ -17,10 +17,18 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["sig", "si", "usd", "kwh", "pct", "column_formatter", "format_frame", "styled", "text_table",
+__all__ = ["SUMMARY_COLUMNS", "sig", "si", "usd", "kwh", "pct", "column_formatter", "format_frame", "styled", "text_table",
            "MISSING"]
 
 MISSING = "–"
+
+#: the columns of a plan summary a person reads first, most important first (the CLI's default
+#: table and the notebooks' summary; every cost comes with where its price came from, every
+#: energy figure with its source)
+SUMMARY_COLUMNS = ["candidate", "hardware", "cost_usd", "cost_usd_p10", "cost_usd_p90",
+                   "price_source", "provenance", "instances_max", "energy_kwh",
+                   "energy_source", "co2_kg", "latency_p95_ms", "batch_size",
+                   "cost_per_1k_requests_usd", "quality", "infeasible_reason"]
 
 
 def _num(v: Any) -> float | None:

@@ -37,8 +37,12 @@ __all__ = [
     "candidates_table",
     "trainable",
     "untrainable",
+    "reasons_frame",
     "training_rows",
     "report_mode",
+    "workload_and_prices",
+    "answer",
+    "summary_view",
     "setup",
     "table",
     "training_figure",
@@ -64,9 +68,11 @@ def notebook_measurements(results_path: str | os.PathLike | Iterable[str | os.Pa
     ``measurements.attrs``-like provenance is in the frame itself (``provenance``,
     ``energy_source`` columns): nothing here turns an estimate into a measurement.
     """
-    from . import examples
+    from . import defaults, examples
     from .measurement import Measurements, measure
 
+    if results_path is None or (isinstance(results_path, str) and not results_path.strip()):
+        results_path = defaults.results_file()  # the one results folder (CLI and notebooks)
     single: Path | None = None
     if results_path is not None:
         items = ([results_path] if isinstance(results_path, (str, os.PathLike))
@@ -130,6 +136,59 @@ def prices_for(measurements: Any, price_per_hour: Mapping[str, float] | None = N
             if price is not None and price == price:
                 given[hw] = float(price)
     return Prices(price_per_hour=given or None, **prices_kwargs)
+
+
+def workload_and_prices(measurements: Any, *, requests_per_day: float = 0.0,
+                        price_per_hour: Mapping[str, float] | None = None,
+                        **settings: Any) -> tuple[Any, Any]:
+    """(:class:`effplan.InferenceWorkload`, :class:`effplan.Prices`) for a notebook, from
+    :mod:`effplan.defaults` plus the notebook's parameters.
+
+    ``requests_per_day`` 0 means the demo traffic (:func:`effplan.defaults.demo_requests_per_day`:
+    the baseline needs several instances, so the candidates differ). ``settings`` are
+    ``monthly_growth``, ``peak_to_average``, ``slo_p95_ms`` (0: no target),
+    ``target_utilization``, ``months`` (workload) and ``pue``, ``grid_region`` (prices); prices
+    also cover this machine (:func:`prices_for`)."""
+    from . import defaults
+
+    price_keys = {"pue", "grid_region", "grid_gco2_per_kwh", "electricity_usd_per_kwh", "mode"}
+    wl_kw = {k: v for k, v in settings.items() if k not in price_keys}
+    pr_kw = {"pue": defaults.PUE, "grid_region": defaults.GRID_REGION,
+             **{k: v for k, v in settings.items() if k in price_keys}}
+    if "slo_p95_ms" in wl_kw and not wl_kw["slo_p95_ms"]:
+        wl_kw["slo_p95_ms"] = None
+    if not requests_per_day:
+        demo_kw = {k: wl_kw[k] for k in ("slo_p95_ms", "target_utilization", "peak_to_average")
+                   if k in wl_kw}
+        requests_per_day = defaults.demo_requests_per_day(measurements, **demo_kw)
+    return (defaults.workload(requests_per_day=float(requests_per_day), **wl_kw),
+            prices_for(measurements, price_per_hour, **pr_kw))
+
+
+def answer(plan: Any, measurements: Any = None, *, min_quality: float | None = None,
+           baseline: str | None = None, bars: bool = True) -> Any:
+    """The answer as HTML for a notebook or report: the headline (one choice, its next-quarter
+    cost, its savings against the baseline) and every option ranked (never summed), with where
+    each price, timing and energy figure came from. The baseline is the candidate tagged
+    ``baseline`` in ``measurements`` unless named."""
+    from IPython.display import HTML
+
+    from .planning.frames import baseline_candidate, headline, rank_options
+    from .widgets import _headline_markup, _ranking_html, _ranking_bars_html
+
+    if baseline is None and measurements is not None:
+        baseline = baseline_candidate(measurements)
+    r = rank_options(plan, baseline=baseline, min_quality=min_quality)
+    h = headline(plan, ranking=r, min_quality=min_quality)
+    return HTML(_headline_markup(h, None, r) + _ranking_html(r, fold=False)
+                + (_ranking_bars_html(r, h) if bars else ""))
+
+
+def summary_view(summary: Any) -> Any:
+    """The columns of a plan summary a person reads (:data:`effplan.formatting.SUMMARY_COLUMNS`)."""
+    from .formatting import SUMMARY_COLUMNS
+
+    return summary[[c for c in SUMMARY_COLUMNS if c in summary.columns]]
 
 
 def measured_vs_estimated(frame: Any) -> Any:
@@ -237,6 +296,13 @@ def training_rows(plan: Any, measurements: Any) -> tuple[Any, dict[str, str]]:
                                              if k in set(tr["candidate"].astype(str))}
 
 
+def reasons_frame(reasons: Mapping[str, str]) -> Any:
+    """candidate -> reason as a two-column table (e.g. the models left out of training)."""
+    import pandas as pd
+
+    return pd.DataFrame({"candidate": list(reasons), "why": list(reasons.values())})
+
+
 def training_figure(plan: Any, measurements: Any = None) -> Any:
     """Training over the horizon per candidate x hardware: device-hours and cost (bars), one
     row each, cheapest first. Candidates that cannot be trained (see :func:`untrainable`, needs
@@ -306,14 +372,18 @@ def scenarios_side_by_side(side: Any, values: Mapping[str, str] = SCENARIO_VALUE
     return out
 
 
-def report_mode(report: bool | None = None) -> bool:
+def report_mode(report: bool | str | None = None) -> bool:
     """Whether a notebook should render its static report copy.
 
-    ``report`` True/False (a papermill parameter) wins. ``None`` (the notebooks' default) means:
+    ``report`` True/False or "yes"/"no" (a papermill parameter) wins. ``None`` or ``"auto"``
+    (notebook 04's default) means:
     only when no live front end is attached -- a kernel started by JupyterLab / Jupyter Server
     (``JPY_SESSION_NAME`` in its environment) or by Voila (``VOILA_*``) is live: the dashboard
     is there, a second, static total under it would go stale on the first slider move. Papermill
     and nbconvert start kernels without either, so their runs get the static copy."""
+    if isinstance(report, str):
+        word = report.strip().lower()
+        report = None if word in ("", "auto") else word in ("1", "true", "yes", "on")
     if report is not None:
         return bool(report)
     env = os.environ
@@ -338,9 +408,14 @@ def _note_warning(message: Any, category: Any, filename: str, lineno: int, file:
         print(f"note: {text}")
         return
     kind = "note" if issubclass(category, EffplanWarning) else category.__name__
+    from .widgets import _first_sentence
+
+    first, rest = _first_sentence(text)
+    more = (f'<details style="display:inline"><summary>more</summary>{_html.escape(rest)}'
+            "</details>" if rest else "")
     display(HTML('<div class="effplan-note" style="color:#6b5500;background:#fffbe6;'
                  'border-left:3px solid #e6c84a;padding:2px 8px;margin:2px 0;font-size:0.9em">'
-                 f"<b>{_html.escape(kind)}:</b> {_html.escape(text)}</div>"))
+                 f"<b>{_html.escape(kind)}:</b> {_html.escape(first)} {more}</div>"))
 
 
 def setup(debug: bool = False) -> None:

@@ -290,6 +290,9 @@ def money_labels(values: Any, prefix: str = "$") -> list[str]:
                 continue
             x = v / scale
             text = f"{abs(x):,.{d}f}"
+            if float(x) == 0.0:
+                labels.append(f"{prefix}0")
+                continue
             labels.append(("-" if x < 0 and float(text.replace(",", "")) != 0 else "")
                           + f"{prefix}{text}{suffix}")
         if len(set(labels)) == len(labels):
@@ -611,6 +614,8 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
                               label="misses latency SLO / infeasible"))
     if not _auto_log(ax, x, "x"):
         ax.margins(x=0.25, y=0.2)  # room for the point labels
+        if np.nanmin(x) >= 0:  # a cost axis never shows negative money
+            ax.set_xlim(left=0.0)
     else:
         ax.margins(x=0.1, y=0.2)
     _usd_formatter(ax, "x")

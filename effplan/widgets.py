@@ -595,11 +595,14 @@ class BudgetDashboard:
         if not msgs:
             self._warning_html.value = ""
             return
-        first = html.escape(msgs[0])
+        first, rest = _first_sentence(msgs[0])
+        hidden = ([rest] if rest else []) + msgs[1:]
         more = ""
-        if len(msgs) > 1:
-            more = (f'<details style="display:inline"><summary>+{len(msgs) - 1} more</summary>'
-                    + "".join(f"<div>{html.escape(m)}</div>" for m in msgs[1:]) + "</details>")
+        if hidden:
+            label = "more" if len(msgs) == 1 else f"+{len(msgs) - 1} more"
+            more = (f'<details style="display:inline"><summary>{label}</summary>'
+                    + "".join(f"<div>{html.escape(m)}</div>" for m in hidden) + "</details>")
+        first = html.escape(first)
         self._warning_html.value = (
             '<div class="effplan-warning-message" style="color:#6b5500;background:#fffbe6;'
             'border-left:3px solid #e6c84a;padding:2px 8px;margin:2px 0;font-size:0.85em">'
@@ -680,10 +683,22 @@ class BudgetDashboard:
     # ------------------------------------------------------------------ outputs
     def static_report(self) -> tuple[pd.DataFrame, dict[str, Any]]:
         """(ranking, {name: Figure}) for a report without a kernel (papermill + nbconvert).
-        The figures are fresh pyplot-free Figures owned by the caller."""
+        The per-quarter charts show only the chosen option and the baseline option (two bars,
+        not every candidate on every hardware). The figures are fresh pyplot-free Figures owned
+        by the caller."""
         cands, hw = self.selection()
         h = self.headline
-        chosen = [c for c in (h.candidate if h else None, h.baseline if h else None) if c]
+        pairs = {(h.candidate, h.hardware)} if h and h.found else set()
+        if h and h.baseline:
+            pairs.add((h.baseline, str(h.baseline_hardware)))
+
+        def rows(df: pd.DataFrame) -> pd.DataFrame:
+            if not pairs:
+                return plots._select(df, cands, hw)
+            key = list(zip(df["candidate"].astype(str), df["hardware"].astype(str)))
+            return df[[k in pairs for k in key]]
+
+        what = "the choice and the baseline" if len(pairs) == 2 else "the choice"
         figs = {
             "every option, ranked": plots.cost_ranking(self.ranking.assign(
                 is_choice=lambda d: (d["candidate"] == (h.candidate if h else None))
@@ -692,12 +707,9 @@ class BudgetDashboard:
                 self.plan, cost_col="cost_per_1k_requests_usd", candidates=cands, hardware=hw,
                 highlight=[h.candidate] if h else None,
                 highlight_hardware=[h.hardware] if h else None),
-            "cost per quarter: the choice and the baseline": plots.cost_per_quarter(
-                self.plan, candidates=chosen or cands, hardware=hw),
-            "energy and CO2: the choice and the baseline": plots.energy_and_co2(
-                self.plan, candidates=chosen or cands, hardware=hw),
-            "instances over time: the choice and the baseline": plots.instances_over_time(
-                self.plan, candidates=chosen or cands, hardware=hw),
+            f"cost per quarter: {what}": plots.cost_per_quarter(rows(self.plan.quarterly)),
+            f"energy and CO2: {what}": plots.energy_and_co2(rows(self.plan.quarterly)),
+            f"instances over time: {what}": plots.instances_over_time(rows(self.plan.monthly)),
         }
         ranking = self.ranking.copy()
         ranking.attrs = dict(self.ranking.attrs)
@@ -759,6 +771,16 @@ class BudgetDashboard:
 
 # ------------------------------------------------------------------------------ markup
 _MUTED = "color:#555"
+
+
+def _first_sentence(text: str, limit: int = 160) -> tuple[str, str]:
+    """(the first sentence, the rest) of a message, so that a note stays one short line."""
+    t = " ".join(str(text).split())
+    for sep in (". ", "; "):
+        i = t.find(sep)
+        if 0 < i < limit:
+            return t[:i + 1], t[i + 2:]
+    return (t, "") if len(t) <= limit else (t[:limit - 1] + "…", t)
 
 
 def _source_words(provenance: str, energy_source: str, price_source: str) -> str:
@@ -854,12 +876,13 @@ _TABLE_STYLE = (
     ".effplan-rank th,.effplan-rank td{padding:2px 6px;text-align:right;"
     "border-bottom:1px solid #ddd;white-space:nowrap}"
     ".effplan-rank td.l,.effplan-rank th.l{text-align:left}"
+    ".effplan-rank td.w{white-space:normal;min-width:90px;max-width:170px}"
     ".effplan-rank tr.choice td{background:#fff3e0;font-weight:600}"
     ".effplan-rank tr.base td{background:#f2f2f2}"
     ".effplan-rank tr.miss td{color:#888}</style>")
 
 
-def _ranking_html(r: pd.DataFrame) -> str:
+def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
     """The ranked options as a compact HTML table: money first, then the service figures and
     where every number came from. The first rows are shown, the rest folded away."""
     if r.empty:
@@ -867,7 +890,7 @@ def _ranking_html(r: pd.DataFrame) -> str:
                 "hardware.</i></p>")
     quarter = r.attrs.get("quarter") or "Q1"
     heads = [("#", "l"), ("option", "l"), (f"{quarter} cost", ""), ("P10–P90", ""),
-             ("vs baseline", ""), ("meets targets", "l"), ("price from", "l"), ("timing", "l"),
+             ("vs baseline", ""), ("meets targets", "l w"), ("price from", "l w"), ("timing", "l"),
              ("p95 ms", ""), ("max inst.", ""), ("energy", ""), ("energy from", "l"),
              ("CO2 kg", ""), ("quality", "")]
     has_band = r["quarter_cost_usd_p10"].notna().any()
@@ -905,9 +928,10 @@ def _ranking_html(r: pd.DataFrame) -> str:
     head = "<tr>" + "".join(f'<th class="{a}">{html.escape(h)}</th>' for h, a in heads) + "</tr>"
     first_ok = r.index[r["meets_targets"]].min() if r["meets_targets"].any() else None
     rows = [tr(row, i == first_ok) for i, row in r.iterrows()]
-    top = "".join(rows[:_TABLE_ROWS])
+    n_top = _TABLE_ROWS if fold else len(rows)
+    top = "".join(rows[:n_top])
     rest = ""
-    if len(rows) > _TABLE_ROWS:
+    if len(rows) > n_top:
         rest = (f'<details class="effplan-more"><summary>{len(rows) - _TABLE_ROWS} more option(s)'
                 f'</summary><table class="effplan-rank">{head}{"".join(rows[_TABLE_ROWS:])}'
                 "</table></details>")
