@@ -247,12 +247,13 @@ class BudgetDashboard:
         lg = math.log10(max(rpd, 1.0))
         lo, hi = math.floor(lg) - 2, math.ceil(lg) + 2  # four decades around the start
         slo = inf.slo_p95_ms
-        wide = {"width": "100%"}
+        wide = {"width": "calc(100% - 6px)"}
         c: dict[str, Any] = {
             "requests_per_day": w.FloatLogSlider(
                 value=rpd, base=10, min=lo, max=hi, step=0.02, readout=False,
-                description="Requests / day", continuous_update=False,
-                layout=w.Layout(flex="1 1 auto", min_width="120px")),
+                description="", continuous_update=False,
+                tooltip="requests per day in the first month (log scale: 4 decades)",
+                layout=w.Layout(width="100%")),
             "requests_per_day_text": w.FloatText(
                 value=rpd, description="", continuous_update=False,
                 tooltip="type an exact number of requests per day and press Enter",
@@ -299,8 +300,9 @@ class BudgetDashboard:
                                            rows=min(6, max(3, len(cands))),
                                            description="Candidates")
         c["portfolio"] = w.Checkbox(value=False, indent=False,
-                                    description="Portfolio: I run the selected models side by "
-                                                "side (show their sum)")
+                                    description="Portfolio: run the selected models side by side",
+                                    tooltip="show the SUM of the selected candidates, each on its "
+                                            "cheapest option (only if you really run them all)")
         c["quarters"] = w.ToggleButton(value=False, description="Quarter by quarter",
                                        icon="table", tooltip="show every option's cost per "
                                                              "quarter (a long table)")
@@ -313,8 +315,10 @@ class BudgetDashboard:
                           if name.endswith("_text") else f"effplan-{name}")
             if name not in ("requests_per_day", "requests_per_day_text"):
                 ctl.layout = w.Layout(**wide)
-            if name not in ("save", "portfolio", "requests_per_day_text", "quarters"):
+            if name not in ("save", "portfolio", "requests_per_day_text", "quarters",
+                            "requests_per_day"):
                 ctl.style = style
+        c["requests_per_day"].style = {"description_width": "0px"}
         return c
 
     def _build_layout(self, w: Any) -> Any:
@@ -323,8 +327,16 @@ class BudgetDashboard:
         def section(title: str) -> Any:
             return w.HTML(f'<b style="display:block;margin-top:6px">{html.escape(title)}</b>')
 
-        traffic = w.HBox([c["requests_per_day"], c["requests_per_day_text"]],
-                         layout=w.Layout(width="100%", align_items="center"))
+        # the traffic slider gets the column's whole width (no description beside it); its
+        # label and the box for an exact number sit on the row above
+        traffic = w.VBox([
+            w.HBox([w.HTML('<span style="display:inline-block;width:130px;text-align:right;'
+                           'padding-right:8px">Requests / day</span>'),
+                    c["requests_per_day_text"],
+                    w.HTML('<span style="font-size:0.8em;color:#666;padding-left:6px">type an '
+                           "exact number, Enter</span>")],
+                   layout=w.Layout(align_items="center")),
+            c["requests_per_day"]], layout=w.Layout(width="100%"))
         elec_note = w.HTML(
             '<div class="effplan-disabled-note" style="font-size:0.8em;color:#666;'
             'margin:-2px 0 4px 136px">used in on-prem mode only (Prices(mode="on-prem")); '
@@ -335,20 +347,23 @@ class BudgetDashboard:
             section("Options considered"), c["hardware"], c["candidates"], c["portfolio"],
             section("Prices and carbon"), c["price_per_hour"], c["electricity_usd_per_kwh"],
             elec_note, c["pue"], c["grid_gco2_per_kwh"],
-        ], layout=w.Layout(flex="1 1 300px", min_width="280px", max_width="440px"))
+        ], layout=w.Layout(flex="1 1 320px", min_width="300px", max_width="460px",
+                           overflow="hidden", padding="0 4px 0 0"))
         left.add_class("effplan-controls")
-        right = w.VBox([self._error_html, self._warning_html, self._table_html, self._tabs,
+        right = w.VBox([self._tabs,
                         w.HBox([self._download_html, c["save"], c["quarters"]],
                                layout=w.Layout(align_items="center", flex_flow="row wrap")),
                         self._quarters_html, self._status_html],
-                       layout=w.Layout(flex="3 1 460px", min_width="0", overflow="hidden"))
+                       layout=w.Layout(flex="3 1 420px", min_width="0", overflow="hidden"))
         right.add_class("effplan-results")
         body = w.Box([left, right], layout=w.Layout(display="flex", flex_flow="row wrap",
                                                     width="100%", align_items="flex-start",
                                                     grid_gap="12px"))
         c["save"].layout = w.Layout(width="auto")
         c["quarters"].layout = w.Layout(width="auto", margin="0 0 0 6px")
-        box = w.VBox([self._headline_html, body], layout=w.Layout(width="100%"))
+        # the answer and the ranked options use the full width; controls and charts below
+        box = w.VBox([self._headline_html, self._error_html, self._warning_html,
+                      self._table_html, body], layout=w.Layout(width="100%"))
         box.add_class("effplan-dashboard")
         return box
 
@@ -641,8 +656,9 @@ class BudgetDashboard:
         self.portfolio = (portfolio_total(self.ranking, cands)
                           if self.controls["portfolio"].value else None)
         self.table = budget_table(self.plan, cands, hw)
-        self._headline_html.value = _headline_markup(self.headline, self.portfolio,
-                                                     self.ranking)
+        self._headline_html.value = _headline_markup(
+            self.headline, self.portfolio, self.ranking,
+            requests_per_day=float(self._inference.requests_per_day))
         self._table_html.value = _ranking_html(self.ranking)
         self._quarters_html.value = (_quarters_html(self.table)
                                      if self.controls["quarters"].value else "")
@@ -794,19 +810,8 @@ def _source_words(provenance: str, energy_source: str, price_source: str) -> str
             f"energy {html.escape(energy)}")
 
 
-def _usd0(v: Any) -> str:
-    """Whole dollars for the headline (the one number a reader copies): $30,660."""
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return "–"
-    if not math.isfinite(f):
-        return "–"
-    return f"-${abs(f):,.0f}" if f < 0 else f"${f:,.0f}"
-
-
 def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
-                     ranking: pd.DataFrame) -> str:
+                     ranking: pd.DataFrame, requests_per_day: float | None = None) -> str:
     if h is None:
         return ""
     box = ("border:1px solid #c9d7e8;background:#f5f9ff;border-radius:6px;padding:8px 12px;"
@@ -825,7 +830,7 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     band = ""
     if math.isfinite(h.quarter_cost_usd_p10) and math.isfinite(h.quarter_cost_usd_p90):
         band = (f' <span style="{_MUTED};font-size:0.7em">P10–P90 '
-                f"{_usd0(h.quarter_cost_usd_p10)} – {_usd0(h.quarter_cost_usd_p90)}</span>")
+                f"{usd(h.quarter_cost_usd_p10)} – {usd(h.quarter_cost_usd_p90)}</span>")
     if h.baseline and math.isfinite(h.savings_usd):
         good = h.savings_usd >= 0
         verb = "saves" if good else "costs"
@@ -835,10 +840,10 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
                    f'data-savings-pct="{h.savings_pct:.6f}" style="font-size:1.2em;color:{color}">'
                    + ("the baseline itself is the cheapest option that meets the targets"
                       if base_is_choice else
-                      f"<b>{verb} {_usd0(abs(h.savings_usd))} ({abs(h.savings_pct):.0%})</b> per "
+                      f"<b>{verb} {usd(abs(h.savings_usd))} ({abs(h.savings_pct):.0%})</b> per "
                       f"quarter {'against' if good else 'more than'} the baseline "
                       f"<b>{html.escape(h.baseline)}</b> on {html.escape(str(h.baseline_hardware))}"
-                      f" ({_usd0(h.baseline_quarter_cost_usd)})") + "</div>")
+                      f" ({usd(h.baseline_quarter_cost_usd)})") + "</div>")
     else:
         savings = (f'<div class="effplan-savings" data-savings-usd="" style="{_MUTED}">'
                    f"{html.escape(h.message or 'no baseline: savings not computed')}</div>")
@@ -846,28 +851,29 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     main = (f'<div style="font-size:1.5em;line-height:1.3">Run <b>{html.escape(h.candidate)}</b> '
             f"on <b>{html.escape(h.hardware)}</b>: "
             f'<span class="effplan-headline-cost" data-quarter-cost-usd="{h.quarter_cost_usd:.2f}">'
-            f"<b>{_usd0(h.quarter_cost_usd)}</b></span> in {html.escape(h.quarter)}{band}</div>")
+            f"<b>{usd(h.quarter_cost_usd)}</b></span> in {html.escape(h.quarter)}{band}</div>")
     lead = (f'<div style="{_MUTED};font-size:0.9em">Recommended: the cheapest of '
             f"{h.options_meeting_targets} option(s) (of {h.options}) that meet "
             f"{html.escape(tgt)}; {html.escape(h.quarter)} = the first quarter of the plan</div>")
     detail = (f'<div style="{_MUTED};font-size:0.8em">p95 {sig(h.latency_p95_ms)} ms{quality}; '
-              f"{h.months or ''}-month horizon {_usd0(h.horizon_cost_usd)}; "
+              f"{h.months or ''}-month horizon {usd(h.horizon_cost_usd)}; "
               f"{_source_words(h.provenance, h.energy_source, h.price_source)}</div>")
     port = ""
     if portfolio is not None:
-        rows = "; ".join(f"{html.escape(c)} on {html.escape(hw)} {_usd0(v)}"
+        rows = "; ".join(f"{html.escape(c)} on {html.escape(hw)} {usd(v)}"
                          for c, hw, v in portfolio["rows"])
         miss = (f"; not placed (no option meets the targets): "
                 f"{html.escape(', '.join(portfolio['missing']))}" if portfolio["missing"] else "")
         port = (f'<div class="effplan-portfolio" data-portfolio-usd="'
                 f'{portfolio["quarter_cost_usd"]:.2f}" style="margin-top:4px;padding-top:4px;'
                 f'border-top:1px dashed #c9d7e8">Portfolio: <b>SUM of {len(portfolio["rows"])} '
-                f"models run side by side: {_usd0(portfolio['quarter_cost_usd'])}</b> in "
+                f"models run side by side: {usd(portfolio['quarter_cost_usd'])}</b> in "
                 f"{html.escape(h.quarter)} <span style=\"{_MUTED};font-size:0.85em\">({rows}{miss})"
                 "</span></div>")
+    rpd = "" if requests_per_day is None else f' data-requests-per-day="{requests_per_day:.6g}"'
     return (f'<div class="effplan-headline" data-found="true" '
             f'data-candidate="{html.escape(h.candidate)}" data-hardware="{html.escape(h.hardware)}" '
-            f'data-quarter-cost-usd="{h.quarter_cost_usd:.2f}" style="{box}">'
+            f'data-quarter-cost-usd="{h.quarter_cost_usd:.2f}"{rpd} style="{box}">'
             f"{lead}{main}{savings}{detail}{port}</div>")
 
 
@@ -880,6 +886,14 @@ _TABLE_STYLE = (
     ".effplan-rank tr.choice td{background:#fff3e0;font-weight:600}"
     ".effplan-rank tr.base td{background:#f2f2f2}"
     ".effplan-rank tr.miss td{color:#888}</style>")
+
+
+def _int(v: Any) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "–"
+    return f"{f:,.0f}" if math.isfinite(f) else "–"
 
 
 def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
@@ -914,7 +928,7 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
         out += [vs, "yes" if row["meets_targets"] else f"no: {html.escape(str(row['why_not']))}",
                 f'<span title="{html.escape(price)}">{html.escape(short)}</span>',
                 html.escape(str(row.get("provenance", ""))), sig(row.get("latency_p95_ms")),
-                sig(row.get("instances_max")), kwh(row.get("energy_kwh")),
+                _int(row.get("instances_max")), kwh(row.get("energy_kwh")),
                 html.escape(str(row.get("energy_source", ""))), sig(row.get("co2_kg")),
                 sig(row.get("quality"))]
         return out
