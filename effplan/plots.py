@@ -386,32 +386,39 @@ def place_labels(ax: Axes, xs: Any, ys: Any, labels: Sequence[str], *,
     offsets = [(6, 3, "left", "bottom"), (6, -3, "left", "top"), (-6, 3, "right", "bottom"),
                (-6, -3, "right", "top"), (0, 8, "center", "bottom"), (0, -8, "center", "top")]
     offsets += [(dx, dy * k, ha, va) for k in (3, 5, 7) for dx, dy, ha, va in offsets[:4]]
+    px_per_pt = fig.dpi / 72.0
+    to_px = ax.transData
     for (x, y), names in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
         text = ", ".join(dict.fromkeys(names))
         if len(text) > 60:  # many identical points: name a few, count the rest
             uniq = list(dict.fromkeys(names))
             text = ", ".join(uniq[:2]) + f" +{len(uniq) - 2} more"
+        ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=offsets[0][:2],
+                          ha="left", va="bottom", fontsize=fontsize)
+        # the text's size is measured once; each candidate spot is then plain arithmetic
+        size = ann.get_window_extent(renderer)
+        w_px, h_px = size.width, size.height
+        px, py = to_px.transform((x, y))
         best, best_cost = None, None
         for dx, dy, ha, va in offsets:
-            ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy),
-                              ha=ha, va=va, fontsize=fontsize)
-            bb = ann.get_window_extent(renderer)
+            x0 = px + dx * px_per_pt - {"left": 0.0, "center": w_px / 2, "right": w_px}[ha]
+            y0 = py + dy * px_per_pt - {"bottom": 0.0, "top": h_px}[va]
+            bb = Bbox.from_bounds(x0, y0, w_px, h_px)
             outside = max(0.0, ax_box.x0 - bb.x0) + max(0.0, bb.x1 - ax_box.x1) \
                 + max(0.0, ax_box.y0 - bb.y0) + max(0.0, bb.y1 - ax_box.y1)
-            overlap = sum(max(0.0, min(bb.x1, o.x1) - max(bb.x0, o.x0))
-                          * max(0.0, min(bb.y1, o.y1) - max(bb.y0, o.y0)) for o in placed)
+            overlap = sum(max(0.0, min(bb.x1, o.x1) - max(bb.x0, o.x0) + 1)
+                          * max(0.0, min(bb.y1, o.y1) - max(bb.y0, o.y0) + 1) for o in placed)
             cost = outside * 1e3 + overlap
             if best_cost is None or cost < best_cost:
-                if best is not None:
-                    best[0].remove()
-                best, best_cost = (ann, Bbox(bb.get_points())), cost
-            else:
-                ann.remove()
+                best, best_cost = (dx, dy, ha, va, bb), cost
             if cost == 0:
                 break
-        if best is not None:
-            placed.append(best[1])
-            out.append(best[0])
+        dx, dy, ha, va, bb = best
+        ann.set_position((dx, dy))
+        ann.set_ha(ha)
+        ann.set_va(va)
+        placed.append(bb)
+        out.append(ann)
     return out
 
 

@@ -19,7 +19,7 @@ What it shows, top to bottom
   alternatives: they are never added up. Only **portfolio mode** (a checkbox: "I run the
   selected models side by side") shows a total, labelled as a sum.
 * Two charts in tabs (the options ranked; quality vs cost per 1,000 requests), the quarter-by-
-  quarter table (collapsed), and the **export**: "Download CSV" / "Download JSON" are links
+  quarter table (on demand), and the **export**: "Download CSV" / "Download JSON" are links
   whose content is embedded in the page (``data:`` URLs), so the browser downloads them in
   JupyterLab, Voila and Binder alike, with no file served from the kernel's disk;
   "Save on the server" also writes them under ``export_dir`` where that is possible.
@@ -30,10 +30,13 @@ Design
   one gesture is one re-plan. The traffic slider is logarithmic and wide, paired with a typed
   box for exact numbers (a typed value outside the slider's range widens it).
 * The measurements are prepared once (``dash.prepared``) and every re-plan reuses them.
-* Charts are long-lived pyplot-free Figures of fixed size shown as PNG images; a change updates
-  the ranking chart's artists in place (:class:`effplan.plots.LiveCostRanking`) and draws only
-  the chart tab that is visible (the other is drawn when its tab is opened).
-  ``benchmarks/dashboard.py`` measures a slider change against a full redraw.
+* The live charts are HTML/SVG drawn by the browser (the options as bars, quality vs cost per
+  1,000 requests as a scatter with the Pareto front): a change rewrites a few kB of markup
+  instead of re-rendering matplotlib figures, they reflow with the page, and long names are
+  cut or placed so that nothing overprints. Only the visible tab is rebuilt (the other when it
+  is opened). ``benchmarks/dashboard.py`` measures a slider change against the previous full
+  matplotlib redraw. Reports (no browser at hand) get matplotlib figures from
+  :meth:`static_report`.
 * Invalid input never raises out of a callback: the message is shown (``dash.error``) and the
   last good plan stays. Plan warnings are shown as one short note. Timings
   (``last_update_ms``...) are shown only with ``debug=True``.
@@ -73,8 +76,6 @@ log = logging.getLogger(__name__)
 #: Dropdown entry that shows every hardware in the plan at once.
 ALL_HARDWARE = "(all hardware)"
 
-_FIG_SIZE_IN = (7.6, 3.9)
-_DPI = 96
 #: ranking rows shown before the rest is folded away
 _TABLE_ROWS = 8
 
@@ -199,7 +200,6 @@ class BudgetDashboard:
         self._prices = self._prices0
         self.plan: Any = self._make_plan(self._inference0, self._prices0)
 
-        self._figs = {"quality": _new_figure()}
         self._stale = {"ranking": True, "quality": True}
         self.controls: dict[str, Any] = self._build_controls(w, min_quality)
         self._headline_html = w.HTML(layout=w.Layout(width="100%"))
@@ -216,14 +216,11 @@ class BudgetDashboard:
         self._download_html.add_class("effplan-downloads")
         self._status_html = w.HTML()
         self._status_html.add_class("effplan-status")
-        self._images = {name: w.Image(format="png", layout=w.Layout(
-            width="100%", max_width=f"{int(_FIG_SIZE_IN[0] * _DPI)}px", height="auto"))
-            for name in self._figs}
-        for name, img in self._images.items():
-            img.add_class(f"effplan-chart-{name}")
         self._bars_html = w.HTML(layout=w.Layout(width="100%"))
         self._bars_html.add_class("effplan-chart-ranking")
-        self._tabs = w.Tab(children=[self._bars_html, self._images["quality"]],
+        self._quality_html = w.HTML(layout=w.Layout(width="100%"))
+        self._quality_html.add_class("effplan-chart-quality")
+        self._tabs = w.Tab(children=[self._bars_html, self._quality_html],
                            layout=w.Layout(width="100%"))
         self._tabs.titles = ("Options ranked", "Quality vs cost")
         self._tabs.add_class("effplan-charts")
@@ -665,21 +662,24 @@ class BudgetDashboard:
         self._download_html.value = self._download_links()
 
     def _draw_chart(self, name: str) -> None:
-        if name == "ranking":  # HTML bars: drawn by the browser, they reflow with the page
+        """Both charts are HTML/SVG drawn by the browser (they reflow with the page and cost a
+        few ms); only the visible tab is rebuilt, the other when it is opened."""
+        if name == "ranking":
             self._bars_html.value = _ranking_bars_html(self.ranking, self.headline)
         else:
             cands, hw = self.selection()
-            fig = self._figs[name]
-            fig.clear()
-            ax = fig.add_subplot()
-            plots.quality_vs_cost(self.plan, ax=ax, cost_col="cost_per_1k_requests_usd",
-                                  candidates=cands, hardware=hw,
-                                  highlight=[self.headline.candidate] if self.headline else None,
-                                  highlight_hardware=[self.headline.hardware]
-                                  if self.headline else None)
-            _fixed_margins(fig, ax, legend_below=True)
-            self._images[name].value = _png(fig)
+            self._quality_html.value = _quality_svg(plots._select(self.plan.summary, cands, hw),
+                                                    self.headline)
         self._stale[name] = False
+
+    def quality_figure(self) -> Any:
+        """The quality-vs-cost chart as a matplotlib Figure (PNG for reports)."""
+        cands, hw = self.selection()
+        h = self.headline
+        return plots.quality_vs_cost(self.plan, cost_col="cost_per_1k_requests_usd",
+                                     candidates=cands, hardware=hw,
+                                     highlight=[h.candidate] if h else None,
+                                     highlight_hardware=[h.hardware] if h else None)
 
     def _download_links(self) -> str:
         """Two links that download the scenario from the page itself (``data:`` URLs)."""
@@ -994,7 +994,7 @@ def _ranking_bars_html(r: pd.DataFrame, h: Headline | None, max_rows: int = 10) 
         if str(d.get("provenance")) == "projected":
             fill = (f"repeating-linear-gradient(45deg,{color} 0 5px,#ffffff 5px 7px)")
         name = f"{d['candidate']} @ {d['hardware']}"
-        tag = " ← chosen" if choice else " (baseline)" if base else ""
+        tag = " ← chosen" if choice else " baseline" if base else ""
         w_ = pos(d["cq"])
         p10, p90 = pos(d.get("quarter_cost_usd_p10")), pos(d.get("quarter_cost_usd_p90"))
         whisker = ""
@@ -1003,16 +1003,17 @@ def _ranking_bars_html(r: pd.DataFrame, h: Headline | None, max_rows: int = 10) 
                        'top:50%;height:0;border-top:1.5px solid #222"></div>')
         rows.append(
             '<div style="display:flex;align-items:center;margin:3px 0">'
-            f'<div title="{html.escape(name + tag)}" style="flex:0 0 38%;max-width:260px;'
+            f'<div title="{html.escape(name)}" style="flex:0 0 36%;max-width:260px;'
             'overflow:hidden;text-overflow:ellipsis;white-space:nowrap;text-align:right;'
             f'padding-right:6px;font-size:0.85em{";font-weight:600" if choice else ""}">'
-            f"{html.escape(name)}{html.escape(tag)}</div>"
+            f"{html.escape(name)}</div>"
             '<div style="flex:1 1 auto;position:relative;height:16px;min-width:60px">'
             f'<div style="position:absolute;left:0;width:{w_:.2f}%;top:1px;bottom:1px;'
             f'background:{fill};border:1px solid {color}"></div>{whisker}'
-            f'<span style="position:absolute;left:calc({min(w_, 80):.2f}% + 4px);top:0;'
-            f'font-size:0.75em;line-height:16px;background:rgba(255,255,255,0.7)">{usd(d["cq"])}</span>'
-            "</div></div>")
+            f'<span style="position:absolute;left:calc({min(max(w_, p90 if math.isfinite(p90) else 0), 78):.2f}% + 4px);'
+            f'top:0;font-size:0.75em;line-height:16px;white-space:nowrap;'
+            f'background:rgba(255,255,255,0.85){";font-weight:600" if choice else ""}">'
+            f"{usd(d['cq'])}{html.escape(tag)}</span></div></div>")
     missing = int(cost.isna().sum())
     notes = ["orange: chosen", "grey: baseline", "hatched: projected (not measured)"]
     if have["quarter_cost_usd_p10"].notna().any():
@@ -1031,6 +1032,148 @@ def _ranking_bars_html(r: pd.DataFrame, h: Headline | None, max_rows: int = 10) 
             + f'<div style="{_MUTED};font-size:0.78em;margin-top:4px">{"; ".join(notes)}</div></div>')
 
 
+_SVG_W, _SVG_H = 720, 330
+_SVG_M = {"l": 64, "r": 16, "t": 26, "b": 46}
+_CHAR_PX = 6.0   # average width of a character at the labels' 11 px font (for placement)
+
+
+def _quality_svg(summary: pd.DataFrame, h: Headline | None, *,
+                 cost_col: str = "cost_per_1k_requests_usd") -> str:
+    """Quality against cost per 1,000 requests as inline SVG (drawn by the browser, scales
+    with the page), with the Pareto front, the chosen option ringed and point labels placed
+    so that they do not overprint (same rule as :func:`effplan.plots.place_labels`, with
+    text widths estimated from the character count). Projected points are hollow."""
+    df = summary.copy()
+    if "quality" not in df.columns or cost_col not in df.columns:
+        return "<p><i>No quality scores: nothing to place.</i></p>"
+    x = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(float)
+    y = pd.to_numeric(df["quality"], errors="coerce").to_numpy(float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    missing = int((~ok).sum())
+    df, x, y = df[ok], x[ok], y[ok]
+    if len(df) == 0:
+        return "<p><i>No option has both a quality score and a cost.</i></p>"
+    W, H, M = _SVG_W, _SVG_H, _SVG_M
+    pw, ph = W - M["l"] - M["r"], H - M["t"] - M["b"]
+    pos = x[x > 0]
+    log = pos.size >= 2 and pos.max() / pos.min() > 1e3 and (x > 0).all()
+    if log:
+        lo, hi = np.log10(x.min()) - 0.2, np.log10(x.max()) + 0.2
+        fx = lambda v: M["l"] + pw * (np.log10(v) - lo) / (hi - lo)  # noqa: E731
+        ticks = 10.0 ** np.arange(np.ceil(lo), np.floor(hi) + 1)
+    else:
+        span = float(x.max() - 0.0) or (abs(float(x.max())) or 1.0)
+        lo, hi = 0.0, float(x.max()) + 0.25 * span
+        fx = lambda v: M["l"] + pw * (v - lo) / (hi - lo)  # noqa: E731
+        from matplotlib.ticker import MaxNLocator
+
+        ticks = np.array([t for t in MaxNLocator(5).tick_values(lo, hi) if lo <= t <= hi])
+    ylo, yhi = float(y.min()), float(y.max())
+    pad = (yhi - ylo) * 0.15 or max(abs(yhi) * 0.01, 1e-3)
+    ylo, yhi = ylo - pad, yhi + pad
+    fy = lambda v: M["t"] + ph * (1 - (v - ylo) / (yhi - ylo))  # noqa: E731
+    from matplotlib.ticker import MaxNLocator
+
+    yt = [t for t in MaxNLocator(5).tick_values(ylo, yhi) if ylo <= t <= yhi]
+    parts = [f'<svg class="effplan-quality-svg" viewBox="0 0 {W} {H}" width="100%" '
+             f'style="max-width:{W}px;font-family:sans-serif;font-size:11px" '
+             'xmlns="http://www.w3.org/2000/svg">',
+             f'<rect x="{M["l"]}" y="{M["t"]}" width="{pw}" height="{ph}" fill="none" '
+             'stroke="#888"/>']
+    for t, lab in zip(ticks, plots.money_labels(ticks)):
+        X = fx(t)
+        parts.append(f'<line x1="{X:.1f}" x2="{X:.1f}" y1="{M["t"]}" y2="{M["t"] + ph}" '
+                     'stroke="#eee"/>')
+        parts.append(f'<text x="{X:.1f}" y="{M["t"] + ph + 14}" text-anchor="middle">'
+                     f"{html.escape(lab)}</text>")
+    ylabels = [sig(v) for v in yt]
+    if len(set(ylabels)) < len(ylabels):
+        ylabels = [f"{v:.4g}" for v in yt]
+    for t, lab in zip(yt, ylabels):
+        Y = fy(t)
+        parts.append(f'<line x1="{M["l"]}" x2="{M["l"] + pw}" y1="{Y:.1f}" y2="{Y:.1f}" '
+                     'stroke="#eee"/>')
+        parts.append(f'<text x="{M["l"] - 6}" y="{Y + 4:.1f}" text-anchor="end">'
+                     f"{html.escape(lab)}</text>")
+    xlabel = plots.cost_axis_label(cost_col) + (" — log scale" if log else "")
+    parts.append(f'<text x="{M["l"] + pw / 2:.0f}" y="{H - 8}" text-anchor="middle">'
+                 f"{html.escape(xlabel)}</text>")
+    parts.append(f'<text transform="translate(14,{M["t"] + ph / 2:.0f}) rotate(-90)" '
+                 'text-anchor="middle">quality</text>')
+    parts.append(f'<text x="{M["l"]}" y="16" font-weight="bold" font-size="12px">Quality vs '
+                 "cost per 1,000 requests (up and to the left is better)</text>")
+    front = plots.pareto_front(df.assign(_x=x, _y=y), "_x", "_y")
+    if len(front):
+        pts, prev = [], None
+        for fxv, fyv in zip(front["_x"], front["_y"]):
+            X, Y = fx(fxv), fy(fyv)
+            if prev is not None:
+                pts.append(f"{X:.1f},{prev:.1f}")
+            pts.append(f"{X:.1f},{Y:.1f}")
+            prev = Y
+        parts.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="#59a14f" '
+                     'stroke-width="1.5"/>')
+    boxes: list[tuple[float, float, float, float]] = []
+    groups: dict[tuple[float, float], list[str]] = {}
+    for r, xv, yv in zip(df.itertuples(index=False), x, y):
+        d = r._asdict()
+        X, Y = fx(xv), fy(yv)
+        choice = bool(h and h.found and d["candidate"] == h.candidate
+                      and d["hardware"] == h.hardware)
+        hollow = str(d.get("provenance")) == "projected"
+        ok_slo = d.get("slo_met") is not False and d.get("feasible") is not False
+        color = "#4e79a7" if ok_slo else "#e15759"
+        tip = html.escape(f"{d['candidate']} @ {d['hardware']}: {usd(xv)} per 1,000 requests, "
+                          f"quality {sig(yv)}")
+        parts.append(f'<circle cx="{X:.1f}" cy="{Y:.1f}" r="5" stroke="{color}" '
+                     f'stroke-width="1.5" fill="{"white" if hollow else color}">'
+                     f"<title>{tip}</title></circle>")
+        if choice:
+            parts.append(f'<circle cx="{X:.1f}" cy="{Y:.1f}" r="10" stroke="#f28e2b" '
+                         'stroke-width="2.5" fill="none"/>')
+        groups.setdefault((round(X, 1), round(Y, 1)), []).append(
+            f"{d['candidate']} @ {d['hardware']}")
+        boxes.append((X - 5, Y - 5, X + 5, Y + 5))
+    offsets = [(8, -4, "start"), (8, 12, "start"), (-8, -4, "end"), (-8, 12, "end"),
+               (0, -10, "middle"), (0, 20, "middle")]
+    offsets += [(dx, dy * k, a) for k in (2, 3, 4) for dx, dy, a in offsets[:4]]
+    unlabelled: list[str] = []
+    for (X, Y), names in sorted(groups.items()):
+        uniq = list(dict.fromkeys(names))
+        text = ", ".join(uniq)
+        if len(text) > 60 and len(uniq) > 2:
+            text = ", ".join(uniq[:2]) + f" +{len(uniq) - 2} more"
+        w_ = _CHAR_PX * len(text)
+        best = None
+        for dx, dy, anchor in offsets:
+            x0 = X + dx - {"start": 0.0, "middle": w_ / 2, "end": w_}[anchor]
+            y1 = Y + dy
+            bb = (x0, y1 - 11, x0 + w_, y1 + 3)
+            inside = (bb[0] >= M["l"] and bb[2] <= M["l"] + pw and bb[1] >= M["t"]
+                      and bb[3] <= M["t"] + ph)
+            if inside and not any(min(bb[2], o[2]) > max(bb[0], o[0])
+                                  and min(bb[3], o[3]) > max(bb[1], o[1]) for o in boxes):
+                best = (x0, y1, bb)
+                break
+        if best is None:  # no free spot: no label rather than an overprinted one
+            unlabelled.append(text)
+            continue
+        x0, y1, bb = best
+        boxes.append(bb)
+        parts.append(f'<text x="{x0:.1f}" y="{y1:.1f}" font-size="11px">{html.escape(text)}'
+                     "</text>")
+    parts.append("</svg>")
+    notes = ["green: Pareto front (cheaper and better)", "hollow: projected (not measured)",
+             "orange ring: chosen", "red: misses the latency target"]
+    if unlabelled:
+        notes.append("too crowded to label (hover a point for its name): "
+                     + "; ".join(unlabelled))
+    if missing:
+        notes.append(f"{missing} option(s) without a cost or a quality score not shown")
+    return ('<div class="effplan-quality">' + "".join(parts)
+            + f'<div style="{_MUTED};font-size:0.78em">{"; ".join(notes)}</div></div>')
+
+
 def _quarters_html(table: pd.DataFrame) -> str:
     """The quarter-by-quarter rows, folded away (details on demand)."""
     if table.empty:
@@ -1042,49 +1185,6 @@ def _quarters_html(table: pd.DataFrame) -> str:
     return ('<details class="effplan-quarters" open><summary>Quarter by quarter, every option '
             f"({len(table)} rows)</summary>"
             f'<div style="overflow-x:auto;max-width:100%;font-size:0.8em">{body}</div></details>')
-
-
-def _new_figure() -> Any:
-    # No layout engine: it re-measures every text on every draw; the dashboard's figures have a
-    # fixed size, so fixed margins do (see below).
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=_FIG_SIZE_IN, dpi=_DPI)
-
-
-def _fit_left_margin(fig: Any, ax: Any) -> None:
-    """Left margin wide enough for the longest y tick label (measured), bottom for the legend."""
-    renderer = plots._renderer(fig)
-    widths = [t.get_window_extent(renderer).width for t in ax.get_yticklabels()
-              if t.get_text()]
-    w_px = fig.get_figwidth() * fig.dpi
-    left = min(0.55, (max(widths, default=40.0) + 14.0) / w_px)
-    _fixed_margins(fig, ax, legend_below=True, left=left)
-
-
-def _fixed_margins(fig: Any, ax: Any, *, legend_below: bool, left: float | None = None) -> None:
-    """Margins in points for a fixed-size figure: room for the title, the y tick labels and
-    label, and below either the x tick labels + label or a legend of known row count."""
-    h_pt = fig.get_figheight() * 72.0
-    w_pt = fig.get_figwidth() * 72.0
-    leg = ax.get_legend()
-    if legend_below and leg is not None:
-        n = len(leg.get_texts())
-        rows = math.ceil(n / plots.legend_ncols(n))
-        gap = plots.LEGEND_GAP_WITH_XLABEL_PT if ax.get_xlabel() else plots.LEGEND_GAP_PT
-        bottom_pt = gap + rows * 10.5 + 6.0
-    else:
-        bottom_pt = 36.0
-    fig.subplots_adjust(left=left if left is not None else 70.0 / w_pt,
-                        right=1 - 14.0 / w_pt, top=1 - 22.0 / h_pt,
-                        bottom=min(0.6, bottom_pt / h_pt))
-
-
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    # compress_level 1: a few % larger file, noticeably less CPU per redraw than the default 6
-    fig.savefig(buf, format="png", dpi=_DPI, pil_kwargs={"compress_level": 1})
-    return buf.getvalue()
 
 
 def _fmt_price_text(v: Any) -> str:

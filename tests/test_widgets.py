@@ -380,9 +380,12 @@ def test_static_report_charts_and_no_pyplot_leaks(dash):
     ranking, figs = dash.static_report()
     assert len(figs) == 5 and all(isinstance(f, Figure) for f in figs.values())
     pd.testing.assert_frame_equal(ranking, dash.ranking)
-    dash._tabs.selected_index = 1  # the quality chart is drawn when its tab is opened
-    assert dash._images["quality"].value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert dash._quality_html.value == ""  # drawn only when its tab is opened
+    dash._tabs.selected_index = 1
+    svg = dash._quality_html.value
+    assert "<svg" in svg and "small @ lab-cpu" in svg and "cost per 1,000 requests" in svg
     assert "small @ lab-cpu" in dash._bars_html.value
+    assert isinstance(dash.quality_figure(), Figure)
     # the autouse fixture checks plt.get_fignums() == [] afterwards
 
 
