@@ -407,6 +407,11 @@ def _check_dashboard(page, ws: Workspace, out: Path, prefix: str) -> None:
     page.locator(_HEADLINE).first.scroll_into_view_if_needed()
     page.screenshot(path=str(out / f"{prefix}_3_typed.png"), full_page=True)
     _receive_downloads(page, out, prefix, exp)
+    page.locator(".effplan-charts .lm-TabBar-tab:has-text('Quality vs cost'), "
+                 ".effplan-charts .p-TabBar-tab:has-text('Quality vs cost')").first.click()
+    page.locator(".effplan-quality-svg").first.wait_for(state="visible", timeout=60_000)
+    page.locator(".effplan-quality-svg").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(out / f"{prefix}_4_quality_tab.png"), full_page=False)
     assert page.locator(".effplan-error-message").count() == 0
     # report="auto": a live kernel renders no static copy (no second, stale headline) ...
     assert page.locator(".effplan-headline").count() == 1
@@ -460,4 +465,4 @@ def test_dashboard_in_voila(workspace: Workspace, page, test_output: Path):
         results = page.locator(".effplan-results").first.bounding_box()
         assert results["y"] >= controls["y"] + controls["height"] - 1
         assert results["x"] + results["width"] <= 640 + 1
-        page.screenshot(path=str(test_output / "voila_4_narrow.png"), full_page=True)
+        page.screenshot(path=str(test_output / "voila_5_narrow.png"), full_page=True)

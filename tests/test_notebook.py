@@ -161,3 +161,52 @@ def test_setup_turns_warnings_into_one_short_note(monkeypatch):
     html = shown[0].data
     assert "energy is estimated from rated power" in html
     assert ".py" not in html and "test_notebook" not in html and "lineno" not in html
+
+
+@pytest.mark.parametrize("name", ["02_inference_budget.ipynb", "04_quarterly_what_if.ipynb"])
+def test_notebook_parameters_start_from_effplan_defaults(name):
+    """The notebooks show their defaults in the parameters cell (papermill needs literals);
+    they must be the ones of effplan.defaults, which the CLI and the dashboard read."""
+    import ast
+    from pathlib import Path
+
+    from effplan import defaults, report
+
+    declared = report.declared_parameters(Path(__file__).resolve().parents[1] / "notebooks" / name)
+    expected = {"monthly_growth": defaults.MONTHLY_GROWTH,
+                "peak_to_average": defaults.PEAK_TO_AVERAGE,
+                "target_utilization": defaults.TARGET_UTILIZATION, "months": defaults.MONTHS,
+                "slo_p95_ms": defaults.SLO_P95_MS, "pue": defaults.PUE,
+                "samples": defaults.SAMPLES}
+    for key, value in expected.items():
+        if key in declared:
+            assert ast.literal_eval(declared[key]["default"]) == value, key
+    assert ast.literal_eval(declared["requests_per_day"]["default"]) == 0.0  # demo traffic
+    assert ast.literal_eval(declared["results_path"]["default"]) == ""        # shared folder
+
+
+def test_workload_and_prices_use_defaults_and_demo_traffic():
+    from effplan import defaults
+
+    m = _frame(tags=["baseline", "baseline", ""])
+    wl, pr = notebook.workload_and_prices(m, slo_p95_ms=10.0)
+    # baseline "a": best throughput within 10 ms is 1600/s (batch 8):
+    # 4 x 1600 x 0.6 / 2.0 x 86400 = 165,888,000 -> 160,000,000 requests/day
+    assert wl.requests_per_day == 160_000_000
+    assert (wl.peak_to_average, wl.target_utilization, pr.pue) == (
+        defaults.PEAK_TO_AVERAGE, defaults.TARGET_UTILIZATION, defaults.PUE)
+    wl, _ = notebook.workload_and_prices(m, requests_per_day=5e5, slo_p95_ms=0.0)
+    assert wl.requests_per_day == 5e5 and wl.slo_p95_ms is None
+
+
+def test_results_folder_is_shared(tmp_path, monkeypatch):
+    from effplan import defaults
+
+    (tmp_path / "proj" / "notebooks").mkdir(parents=True)
+    (tmp_path / "proj" / "pyproject.toml").write_text("[project]\nname='x'\n")
+    monkeypatch.delenv(defaults.RESULTS_DIR_ENV, raising=False)
+    # from the project root (the CLI) and from notebooks/ (JupyterLab): the same folder
+    assert defaults.results_dir(tmp_path / "proj") == tmp_path / "proj" / "results"
+    assert defaults.results_dir(tmp_path / "proj" / "notebooks") == tmp_path / "proj" / "results"
+    monkeypatch.setenv(defaults.RESULTS_DIR_ENV, str(tmp_path / "elsewhere"))
+    assert defaults.results_file() == tmp_path / "elsewhere" / "measurements.jsonl"
