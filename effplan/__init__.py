@@ -42,7 +42,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 _SUBMODULES = ("examples", "store", "widgets", "schema", "catalog", "flops", "energy", "measurement",
-               "planning", "hardware", "candidates", "plots", "report", "notebook", "cli", "errors")
+               "planning", "hardware", "candidates", "plots", "report", "notebook", "cli", "errors",
+               "defaults", "formatting")
 
 __all__ = sorted(_EXPORTS) + ["examples", "store", "plots", "widgets", "notebook", "__version__"]
 
