@@ -1032,7 +1032,7 @@ def _ranking_bars_html(r: pd.DataFrame, h: Headline | None, max_rows: int = 10) 
             + f'<div style="{_MUTED};font-size:0.78em;margin-top:4px">{"; ".join(notes)}</div></div>')
 
 
-_SVG_W, _SVG_H = 720, 330
+_SVG_W, _SVG_H = 600, 320
 _SVG_M = {"l": 64, "r": 16, "t": 26, "b": 46}
 _CHAR_PX = 6.0   # average width of a character at the labels' 11 px font (for placement)
 

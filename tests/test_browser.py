@@ -382,10 +382,18 @@ def _receive_downloads(page, out: Path, prefix: str, expected: dict) -> None:
 
 
 def _dismiss_popups(page) -> None:
-    """JupyterLab's "get notified about news?" toast covers the page corner: answer No."""
-    no = page.locator(".jp-Notification-Toast button:has-text('No')")
+    """JupyterLab's "get notified about news?" toast covers the page corner: answer No (best
+    effort: the toast animates in; a miss only leaves it on a screenshot)."""
+    no = page.locator(".jp-toast-button:has-text('No')")
     if no.count():
-        no.first.click()
+        with contextlib.suppress(Exception):
+            no.first.click(force=True, timeout=3000)
+            page.wait_for_timeout(300)
+
+
+def _shot(page, path: Path, *, full_page: bool = True) -> None:
+    _dismiss_popups(page)
+    page.screenshot(path=str(path), full_page=full_page)
 
 
 def _check_dashboard(page, ws: Workspace, out: Path, prefix: str) -> None:
@@ -393,25 +401,25 @@ def _check_dashboard(page, ws: Workspace, out: Path, prefix: str) -> None:
     page.locator(_HEADLINE).first.wait_for(state="attached")
     page.locator(_HEADLINE).first.scroll_into_view_if_needed()
     _check_headline(page, ws, START_REQUESTS_PER_DAY)
-    page.screenshot(path=str(out / f"{prefix}_1_start.png"), full_page=True)
+    _shot(page, out / f"{prefix}_1_start.png", full_page=True)
 
     dragged = _drag_traffic_slider(page, 60)
     assert dragged > START_REQUESTS_PER_DAY
     _check_headline(page, ws, dragged)
-    page.screenshot(path=str(out / f"{prefix}_2_slider_moved.png"), full_page=True)
+    _shot(page, out / f"{prefix}_2_slider_moved.png", full_page=True)
 
     _type_traffic(page, TYPED_REQUESTS_PER_DAY)
     exp = _check_headline(page, ws, TYPED_REQUESTS_PER_DAY)
     # 5M requests/day: small needs 4 instances, large (the baseline) 10-11: a real saving
     assert exp["candidate"] == "cand-small" and exp["savings"] > 0.5 * exp["q1"]["cand-large"]
     page.locator(_HEADLINE).first.scroll_into_view_if_needed()
-    page.screenshot(path=str(out / f"{prefix}_3_typed.png"), full_page=True)
+    _shot(page, out / f"{prefix}_3_typed.png", full_page=True)
     _receive_downloads(page, out, prefix, exp)
     page.locator(".effplan-charts .lm-TabBar-tab:has-text('Quality vs cost'), "
                  ".effplan-charts .p-TabBar-tab:has-text('Quality vs cost')").first.click()
     page.locator(".effplan-quality-svg").first.wait_for(state="visible", timeout=60_000)
     page.locator(".effplan-quality-svg").first.scroll_into_view_if_needed()
-    page.screenshot(path=str(out / f"{prefix}_4_quality_tab.png"), full_page=False)
+    _shot(page, out / f"{prefix}_4_quality_tab.png", full_page=False)
     assert page.locator(".effplan-error-message").count() == 0
     # report="auto": a live kernel renders no static copy (no second, stale headline) ...
     assert page.locator(".effplan-headline").count() == 1
