@@ -360,15 +360,26 @@ SCENARIO_VALUES: Mapping[str, str] = {"cost_usd": "cost over the horizon (USD)",
 
 def scenarios_side_by_side(side: Any, values: Mapping[str, str] = SCENARIO_VALUES) -> dict[str, Any]:
     """One table per value column of :func:`effplan.compare_scenarios`' frame: a row per
-    candidate x hardware (in plan order), a column per scenario (in the order given). A candidate
-    that is infeasible in a scenario keeps its row with an empty (NaN) cell."""
+    candidate x hardware (in plan order), where its price (cost table) or its energy figure (CO2
+    table) came from, then a column per scenario (in the order given). A candidate that is
+    infeasible in a scenario keeps its row with an empty (NaN) cell."""
     out = {}
+    #: the source shown beside each value: where the price / the energy figure came from
+    source = {"cost_usd": ("price_source", "price from"),
+              "co2_kg": ("energy_source", "energy from")}
     for col, title in values.items():
         t = side.pivot_table(index=["candidate", "hardware"], columns="scenario", values=col,
                              sort=False, dropna=False)
         t = t.reindex(columns=list(dict.fromkeys(side["scenario"])))
         t.columns.name = None
-        out[title] = t.reset_index()
+        t = t.reset_index()
+        src, label = source.get(col, (None, None))
+        if src and src in side.columns:
+            per = side.groupby(["candidate", "hardware"], sort=False)[src].agg(
+                lambda v: "; ".join(dict.fromkeys(str(x) for x in v if str(x))))
+            t.insert(2, label, [per.get((c, h), "") for c, h in
+                                zip(t["candidate"], t["hardware"])])
+        out[title] = t
     return out
 
 

@@ -86,7 +86,8 @@ def test_scenarios_side_by_side_pivots_in_given_order_and_keeps_infeasible_rows(
                                                                     months=1), prices)}, meas)
     tables = notebook.scenarios_side_by_side(side)
     cost = tables["cost over the horizon (USD)"].set_index(["candidate", "hardware"])
-    assert list(cost.columns) == ["tight", "loose"]
+    assert list(cost.columns) == ["price from", "tight", "loose"]
+    assert cost["price from"].str.len().min() > 0  # where each price came from, beside it
     # 1000 items/s. "a" misses 1.5 ms at every batch (best p95 2 ms): empty cell, row kept.
     # "b" at batch 1 (1 ms): capacity 450/s -> 3 instances x 730 h x $1 = 2190.
     assert pd.isna(cost.loc[("a", "L4"), "tight"])
