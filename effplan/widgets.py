@@ -142,6 +142,10 @@ class BudgetDashboard:
         instances, so the candidates really differ); ``prices`` to ``defaults.prices()``.
     min_quality:
         Starting minimum quality for the headline (None / 0: no minimum).
+    quality, metric, condition:
+        Optional tidy quality frame (one row per candidate x metric x condition, see
+        :func:`effplan.plots.quality_points`) and the metric / condition the quality-vs-cost
+        chart plots; without it the measurements' single ``quality`` column is used.
     export_dir:
         Folder for :meth:`export` / "Save on the server" (created on first save).
     debug:
@@ -157,7 +161,8 @@ class BudgetDashboard:
                  prices: Any = None, hardware: Any = None, samples: int = defaults.SAMPLES,
                  seed: int = 0, catalog: Any = None, baseline: str | None = None,
                  min_quality: float | None = None, export_dir: str | Path = "exports",
-                 debug: bool = False) -> None:
+                 quality: pd.DataFrame | None = None, metric: str | None = None,
+                 condition: str | None = None, debug: bool = False) -> None:
         import ipywidgets as w
 
         if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
@@ -178,6 +183,9 @@ class BudgetDashboard:
         self.catalog = catalog
         self.export_dir = Path(export_dir)
         self.debug = bool(debug)
+        #: optional tidy quality frame (candidate, metric, condition, value, ci_low, ci_high, n,
+        #: provenance, higher_is_better) and the metric / condition the quality chart plots
+        self.quality, self.metric, self.condition = quality, metric, condition
         self.baseline = baseline if baseline is not None else baseline_candidate(measurements)
         self.prepared: Any = None
         self._prepare_warnings: list[str] = []
@@ -668,8 +676,9 @@ class BudgetDashboard:
             self._bars_html.value = _ranking_bars_html(self.ranking, self.headline)
         else:
             cands, hw = self.selection()
-            self._quality_html.value = _quality_svg(plots._select(self.plan.summary, cands, hw),
-                                                    self.headline)
+            self._quality_html.value = _quality_svg(
+                plots._select(self.plan.summary, cands, hw), self.headline,
+                quality=self.quality, metric=self.metric, condition=self.condition)
         self._stale[name] = False
 
     def quality_figure(self) -> Any:
@@ -677,7 +686,8 @@ class BudgetDashboard:
         cands, hw = self.selection()
         h = self.headline
         return plots.quality_vs_cost(self.plan, cost_col="cost_per_1k_requests_usd",
-                                     candidates=cands, hardware=hw,
+                                     candidates=cands, hardware=hw, quality=self.quality,
+                                     metric=self.metric, condition=self.condition,
                                      highlight=[h.candidate] if h else None,
                                      highlight_hardware=[h.hardware] if h else None)
 
@@ -719,10 +729,7 @@ class BudgetDashboard:
             "every option, ranked": plots.cost_ranking(self.ranking.assign(
                 is_choice=lambda d: (d["candidate"] == (h.candidate if h else None))
                 & (d["hardware"] == (h.hardware if h else None))), cost_col="quarter_cost_usd"),
-            "quality vs cost per 1,000 requests": plots.quality_vs_cost(
-                self.plan, cost_col="cost_per_1k_requests_usd", candidates=cands, hardware=hw,
-                highlight=[h.candidate] if h else None,
-                highlight_hardware=[h.hardware] if h else None),
+            "quality vs cost per 1,000 requests": self.quality_figure(),
             f"cost per quarter: {what}": plots.cost_per_quarter(rows(self.plan.quarterly)),
             f"energy and CO2: {what}": plots.energy_and_co2(rows(self.plan.quarterly)),
             f"instances over time: {what}": plots.instances_over_time(rows(self.plan.monthly)),
@@ -1038,16 +1045,18 @@ _CHAR_PX = 6.0   # average width of a character at the labels' 11 px font (for p
 
 
 def _quality_svg(summary: pd.DataFrame, h: Headline | None, *,
-                 cost_col: str = "cost_per_1k_requests_usd") -> str:
+                 cost_col: str = "cost_per_1k_requests_usd", quality: pd.DataFrame | None = None,
+                 metric: str | None = None, condition: str | None = None) -> str:
     """Quality against cost per 1,000 requests as inline SVG (drawn by the browser, scales
     with the page), with the Pareto front, the chosen option ringed and point labels placed
     so that they do not overprint (same rule as :func:`effplan.plots.place_labels`, with
     text widths estimated from the character count). Projected points are hollow."""
-    df = summary.copy()
-    if "quality" not in df.columns or cost_col not in df.columns:
+    if (quality is None and "quality" not in summary.columns) or cost_col not in summary.columns:
         return "<p><i>No quality scores: nothing to place.</i></p>"
+    # the summary's single quality column, or metric / condition of a tidy quality frame
+    df, ylabel, hib = plots.quality_points(summary, quality, metric=metric, condition=condition)
     x = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(float)
-    y = pd.to_numeric(df["quality"], errors="coerce").to_numpy(float)
+    y = pd.to_numeric(df["_q"], errors="coerce").to_numpy(float)
     ok = np.isfinite(x) & np.isfinite(y)
     missing = int((~ok).sum())
     df, x, y = df[ok], x[ok], y[ok]
@@ -1099,10 +1108,11 @@ def _quality_svg(summary: pd.DataFrame, h: Headline | None, *,
     parts.append(f'<text x="{M["l"] + pw / 2:.0f}" y="{H - 8}" text-anchor="middle">'
                  f"{html.escape(xlabel)}</text>")
     parts.append(f'<text transform="translate(14,{M["t"] + ph / 2:.0f}) rotate(-90)" '
-                 'text-anchor="middle">quality</text>')
+                 f'text-anchor="middle">{html.escape(ylabel)}</text>')
+    better = "up" if hib else "down"
     parts.append(f'<text x="{M["l"]}" y="16" font-weight="bold" font-size="12px">Quality vs '
-                 "cost per 1,000 requests (up and to the left is better)</text>")
-    front = plots.pareto_front(df.assign(_x=x, _y=y), "_x", "_y")
+                 f"cost per 1,000 requests ({better} and to the left is better)</text>")
+    front = plots.pareto_front(df.assign(_x=x, _y=y), "_x", "_y", higher_is_better=hib)
     if len(front):
         pts, prev = [], None
         for fxv, fyv in zip(front["_x"], front["_y"]):

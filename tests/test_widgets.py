@@ -449,3 +449,17 @@ def test_catalog_argument_prices_hardware_from_a_users_catalog(tmp_path):
         samples=0, catalog=pd.concat([cat, extra], ignore_index=True),
         export_dir=tmp_path / "exports")
     assert row(d, "small")["Q1"] == pytest.approx(quarter_cost(2, 3.0)) == 13_140.0
+
+
+def test_quality_chart_takes_metric_and_condition_from_a_tidy_quality_frame(tmp_path):
+    q = pd.DataFrame({"candidate": ["small", "large"], "metric": "accuracy",
+                      "condition": "noisy", "value": [0.71, 0.64], "ci_low": [0.69, 0.60],
+                      "ci_high": [0.73, 0.68], "n": 500, "provenance": "measured",
+                      "higher_is_better": True})
+    d = BudgetDashboard(hand_measurements(), inference=InferenceWorkload(START_RPD),
+                        prices=Prices(price_per_hour={"lab-cpu": 2.0}), samples=0,
+                        quality=q, metric="accuracy", condition="noisy", export_dir=tmp_path)
+    d._tabs.selected_index = 1
+    svg = d._quality_html.value
+    assert "accuracy (noisy)" in svg and "0.710" in svg  # the noisy score, not the summary's
+    assert d.quality_figure().axes[0].get_ylabel() == "accuracy (noisy)"
