@@ -22,6 +22,8 @@ Honesty conventions, shared by all plots
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,6 +33,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 from .errors import ValidationError
 from .planning.frames import _fmt_quarter, _pct_cols, _quarter_order, _select
@@ -70,6 +73,19 @@ _DEFAULT_FIGSIZE = (7.5, 4.0)
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+def _literal_text(fn):
+    """Every text a public plot function draws is shown as written: a candidate named ``"$$"`` or
+    ``"a$b$c"`` is not read as matplotlib mathtext (which raised ValueError when the figure was
+    drawn). No effplan label uses mathtext."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Figure:
+        fig = fn(*args, **kwargs)
+        for text in fig.findobj(Text):
+            text.set_parse_math(False)
+        return fig
+    return wrapper
+
+
 def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float] = _DEFAULT_FIGSIZE
                      ) -> tuple[Figure, Axes]:
     """A fresh pyplot-free Figure with one Axes, or the figure of the Axes given."""
@@ -394,7 +410,7 @@ def place_labels(ax: Axes, xs: Any, ys: Any, labels: Sequence[str], *,
             uniq = list(dict.fromkeys(names))
             text = ", ".join(uniq[:2]) + f" +{len(uniq) - 2} more"
         ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=offsets[0][:2],
-                          ha="left", va="bottom", fontsize=fontsize)
+                          ha="left", va="bottom", fontsize=fontsize, parse_math=False)
         # the text's size is measured once; each candidate spot is then plain arithmetic
         size = ann.get_window_extent(renderer)
         w_px, h_px = size.width, size.height
@@ -426,35 +442,23 @@ def place_labels(ax: Axes, xs: Any, ys: Any, labels: Sequence[str], *,
 # Pareto
 # --------------------------------------------------------------------------------------------
 def pareto_front(df: pd.DataFrame, cost_col: str = "cost_usd",
-                 quality_col: str = "quality", *, higher_is_better: bool = True) -> pd.DataFrame:
-    """Rows of ``df`` not dominated in (lower ``cost_col``, higher ``quality_col``; lower quality
-    when ``higher_is_better`` is False, e.g. an error rate or a perplexity).
+                 quality_col: str = "quality", higher_is_better: bool = True) -> pd.DataFrame:
+    """Rows of ``df`` not dominated in (lower ``cost_col``, better ``quality_col``: higher, or
+    lower when ``higher_is_better`` is False, e.g. an error rate or a perplexity).
 
-    A row is dominated when another row costs no more AND is at least as good, and is strictly
-    better in one of the two. Rows with NaN cost or quality are left out. Identical points do
-    not dominate each other (both are kept). The result keeps the original index and columns and
-    is sorted by ascending cost (then descending quality), i.e. in the order to draw the front.
+    The rule lives in :func:`effplan.selection.pareto_front` (ties kept, NaN left out, sorted by
+    ascending cost); ``higher_is_better=False`` for ECE, NLL, latency and the like.
     """
+    from .selection import pareto_front as _front
+
     _require(df, (cost_col, quality_col), "pareto_front")
-    cost = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(dtype=float)
-    qual = pd.to_numeric(df[quality_col], errors="coerce").to_numpy(dtype=float)
-    if not higher_is_better:
-        qual = -qual
-    ok = np.isfinite(cost) & np.isfinite(qual)
-    c, q = cost[ok], qual[ok]
-    # dominated[i] = any j: c[j] <= c[i] and q[j] >= q[i] and (c[j] < c[i] or q[j] > q[i])
-    le = c[None, :] <= c[:, None]
-    ge = q[None, :] >= q[:, None]
-    strict = (c[None, :] < c[:, None]) | (q[None, :] > q[:, None])
-    dominated = (le & ge & strict).any(axis=1)
-    front = df[ok][~dominated]
-    order = np.lexsort((-qual[ok][~dominated], cost[ok][~dominated]))
-    return front.iloc[order]
+    return _front(df, cost=cost_col, metric=quality_col, higher_is_better=higher_is_better)
 
 
 # --------------------------------------------------------------------------------------------
 # plan figures
 # --------------------------------------------------------------------------------------------
+@_literal_text
 def cost_per_quarter(plan: Any, ax: Axes | None = None, *,
                      candidates: Sequence[str] | None = None,
                      hardware: Sequence[str] | None = None) -> Figure:
@@ -532,6 +536,7 @@ def quality_points(summary: pd.DataFrame, quality: pd.DataFrame | None = None, *
     return out, label + ("" if hib else " (lower is better)"), hib
 
 
+@_literal_text
 def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_usd",
                     quality_col: str = "quality",
                     highlight: Sequence[str] | None = None,
@@ -539,10 +544,14 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
                     quality: pd.DataFrame | None = None, metric: str | None = None,
                     condition: str | None = None,
                     candidates: Sequence[str] | None = None,
-                    hardware: Sequence[str] | None = None) -> Figure:
+                    hardware: Sequence[str] | None = None,
+                    higher_is_better: bool | None = None) -> Figure:
     """Scatter of quality against cost (``cost_col`` of ``plan.summary``: ``cost_usd`` over the
     horizon, or ``cost_per_1k_requests_usd``...; the x label says which), with the Pareto front
     (cheaper and better) drawn as a step line.
+
+    ``quality_col`` may be any metric column joined into the plan (``"ece@noise-0.3"``);
+    ``higher_is_better`` defaults to the metric's own direction (built-ins; else higher).
 
     Quality: the summary's ``quality_col`` or, with ``quality=`` a tidy quality frame (see
     :func:`quality_points`), ``metric`` under ``condition`` with its CI as error bars.
@@ -601,6 +610,15 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
         if ring.any():
             ax.scatter(x[ring], y[ring], marker="o", s=180, facecolors="none",
                        edgecolors="tab:orange", linewidths=2, zorder=2)
+    if higher_is_better is None and quality is None:
+        from .evaluation import split_key
+        from .metrics import HIGHER_IS_BETTER
+
+        hib = HIGHER_IS_BETTER.get(split_key(quality_col)[0], True)
+    elif higher_is_better is not None:
+        hib = bool(higher_is_better)
+    if not hib and quality is None:
+        ylabel = quality_col + " (lower is better)"
     front = pareto_front(pts, cost_col, "_q", higher_is_better=hib)
     if len(front) >= 1:
         ax.step(front[cost_col].to_numpy(float), front["_q"].to_numpy(float), where="post",
@@ -649,6 +667,7 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
     return fig
 
 
+@_literal_text
 def cost_ranking(ranking: Any, ax: Axes | None = None, *, cost_col: str = "cost_usd",
                  title: str | None = None, max_rows: int = 12) -> Figure:
     """Every option (candidate @ hardware) as one horizontal bar, cheapest on top, with its
@@ -776,6 +795,7 @@ class LiveCostRanking:
         self._legend_key = ()
 
 
+@_literal_text
 def energy_and_co2(plan: Any, ax: Axes | None = None, *,
                    candidates: Sequence[str] | None = None,
                    hardware: Sequence[str] | None = None) -> Figure:
@@ -805,6 +825,7 @@ def energy_and_co2(plan: Any, ax: Axes | None = None, *,
     return fig
 
 
+@_literal_text
 def instances_over_time(plan: Any, ax: Axes | None = None, *,
                         candidates: Sequence[str] | None = None,
                         hardware: Sequence[str] | None = None) -> Figure:
@@ -913,6 +934,7 @@ def _lines_by_batch(ax: Axes, df: pd.DataFrame, y_col: str, *,
     return seen
 
 
+@_literal_text
 def latency_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
                      mode: str | None = "inference") -> Figure:
     """Batch latency against batch size: p50 line with a shaded band up to p95 (when p50 is
@@ -943,6 +965,7 @@ def _finish_batch_axes(ax: Axes, seen: set[str], title: str, mode: str | None) -
     ax.grid(alpha=0.3)
 
 
+@_literal_text
 def throughput_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
                         mode: str | None = "inference") -> Figure:
     """Throughput (items/s) against batch size, one line per candidate (x hardware)."""
@@ -957,6 +980,7 @@ def throughput_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
     return fig
 
 
+@_literal_text
 def energy_per_item(frame: pd.DataFrame, ax: Axes | None = None, *,
                     mode: str | None = "inference", batch_size: int | None = None) -> Figure:
     """Energy per item (J) per candidate x hardware at one batch size, labelled by source.
