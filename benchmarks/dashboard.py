@@ -13,7 +13,7 @@ Measured in the same run, each the median of ``--repeats`` updates after warm-up
 * ``dashboard, quality tab open``: the same with the "quality vs cost" tab visible (an SVG
   scatter with the Pareto front and placed labels, rebuilt on every change).
 * ``dashboard, view change``: a candidate-selection change (no re-plan).
-* ``full redraw`` (the previous dashboard's way): the same re-plan, then the budget table and
+* ``full redraw`` (how the previous dashboard worked, with today's chart code): the same re-plan, then the budget table and
   BOTH charts (cost per quarter, quality vs cost) redrawn from scratch into fresh pyplot-free
   Figures with constrained layout and encoded as PNG.
 * ``pyplot, fresh figures``: the same with ``plt.subplots`` / ``plt.close`` per chart, as a
@@ -191,7 +191,7 @@ def main() -> None:
          statistics.median(q_pln), statistics.median(q_drw)),
         ("dashboard, view change (no re-plan)", statistics.median(view), 0.0,
          statistics.median(view)),
-        ("full redraw (previous dashboard)", _median_ms(fr_tot), _median_ms(fr_p),
+        ("full redraw, both charts (matplotlib)", _median_ms(fr_tot), _median_ms(fr_p),
          _median_ms(fr_d)),
         ("pyplot, fresh figures each update", _median_ms(py_tot), _median_ms(py_p),
          _median_ms(py_d)),
