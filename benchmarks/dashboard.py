@@ -13,8 +13,8 @@ Measured in the same run, each the median of ``--repeats`` updates after warm-up
 * ``dashboard, quality tab open``: the same with the "quality vs cost" tab visible (an SVG
   scatter with the Pareto front and placed labels, rebuilt on every change).
 * ``dashboard, view change``: a candidate-selection change (no re-plan).
-* ``full redraw`` (how the previous dashboard worked, with today's chart code): the same re-plan, then the budget table and
-  BOTH charts (cost per quarter, quality vs cost) redrawn from scratch into fresh pyplot-free
+* ``full redraw`` (how the previous dashboard worked, with today's chart code): the same
+  re-plan, then the budget table and BOTH charts (cost per quarter, quality vs cost) redrawn from scratch into fresh pyplot-free
   Figures with constrained layout and encoded as PNG.
 * ``pyplot, fresh figures``: the same with ``plt.subplots`` / ``plt.close`` per chart, as a
   notebook callback usually does (without the close every update leaks figures: counted).
