@@ -832,7 +832,7 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     if h is None:
         return ""
     box = ("border:1px solid #c9d7e8;background:#f5f9ff;border-radius:6px;padding:8px 12px;"
-           "margin:0 0 8px 0")
+           "margin:0 0 8px 0;white-space:normal")
     targets = []
     if h.slo_p95_ms:
         targets.append(f"p95 ≤ {h.slo_p95_ms:g} ms")
@@ -966,7 +966,7 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
         rest = (f'<details class="effplan-more"><summary>{len(rows) - _TABLE_ROWS} more option(s)'
                 f'</summary><table class="effplan-rank">{head}{"".join(rows[_TABLE_ROWS:])}'
                 "</table></details>")
-    note = (f'<div style="{_MUTED};font-size:0.8em">Options are alternatives (never added up). '
+    note = (f'<div style="{_MUTED};font-size:0.8em;white-space:normal">Options are alternatives (never added up). '
             f"{html.escape(quarter)} cost: the first quarter of the plan"
             + ("; P10–P90: Monte-Carlo range (traffic, growth, price)" if has_band else "")
             + "; vs baseline: difference to the baseline's cost in the same quarter.</div>")
@@ -1046,7 +1046,8 @@ def _ranking_bars_html(r: pd.DataFrame, h: Headline | None, max_rows: int = 10) 
             f'<div style="font-weight:600;margin-bottom:2px">Cost in {quarter} per option, '
             "cheapest first (alternatives, not a sum)</div>"
             + "".join(rows)
-            + f'<div style="{_MUTED};font-size:0.78em;margin-top:4px">{"; ".join(notes)}</div></div>')
+            + f'<div style="{_MUTED};font-size:0.78em;margin-top:4px;white-space:normal">'
+            f'{"; ".join(notes)}</div></div>')
 
 
 _SVG_W, _SVG_H = 600, 320
@@ -1191,7 +1192,8 @@ def _quality_svg(summary: pd.DataFrame, h: Headline | None, *,
     if missing:
         notes.append(f"{missing} option(s) without a cost or a quality score not shown")
     return ('<div class="effplan-quality">' + "".join(parts)
-            + f'<div style="{_MUTED};font-size:0.78em">{"; ".join(notes)}</div></div>')
+            + f'<div style="{_MUTED};font-size:0.78em;white-space:normal">{"; ".join(notes)}'
+            "</div></div>")
 
 
 def _quarters_html(table: pd.DataFrame) -> str:
