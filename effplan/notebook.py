@@ -336,13 +336,19 @@ def training_figure(plan: Any, measurements: Any = None) -> Any:
     ax2.barh(y, tot["cost_usd"], color="#dd8452")
     ax2.tick_params(axis="y", labelleft=False)
     ax2.set_xlabel("training cost over the horizon (USD)")
-    from .plots import _usd_formatter
+    from .plots import _auto_log, _usd_formatter
 
+    logs = [_auto_log(ax1, tot["device_hours"], "x"), _auto_log(ax2, tot["cost_usd"], "x")]
     _usd_formatter(ax2, "x")
-    for ax in (ax1, ax2):
+    for ax, log in zip((ax1, ax2), logs):
         ax.invert_yaxis() if not ax.yaxis_inverted() else None
         ax.grid(axis="x", alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(nbins=5)
+        if not log:
+            ax.xaxis.get_major_locator().set_params(nbins=5)
+    if any(logs):  # bars spanning orders of magnitude: a log axis, said in the label
+        for ax, log in zip((ax1, ax2), logs):
+            if log:
+                ax.set_xlabel(ax.get_xlabel() + " (log scale)")
     lines = ["Training budget over the horizon, cheapest first"]
     if excluded:
         lines.append("left out, cannot be trained: " + "; ".join(
