@@ -355,6 +355,7 @@ def _auto_log(ax: Axes, values: Any, axis: str = "y", ratio: float = 1e3) -> boo
 COST_AXIS_LABELS = {
     "cost_usd": "cost over the plan horizon (USD)",
     "first_quarter_cost_usd": "cost in the first quarter (USD)",
+    "quarter_cost_usd": "cost in the first quarter (USD)",
     "cost_per_1k_requests_usd": "cost per 1,000 requests (USD)",
     "total_usd": "cost over the plan horizon (USD)",
 }

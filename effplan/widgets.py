@@ -921,7 +921,7 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
                 "hardware.</i></p>")
     quarter = r.attrs.get("quarter") or "Q1"
     heads = [("#", "l"), ("option", "l"), (f"{quarter} cost", ""), ("P10–P90", ""),
-             ("vs baseline", ""), ("meets targets", "l w"), ("price from", "l w"), ("timing", "l"),
+             ("vs baseline", ""), ("meets targets", "l w"), ("price from", "l"), ("timing", "l"),
              ("p95 ms", ""), ("max inst.", ""), ("energy", ""), ("energy from", "l"),
              ("CO2 kg", ""), ("quality", "")]
     has_band = r["quarter_cost_usd_p10"].notna().any()
@@ -936,7 +936,7 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
         band = (f"{usd(row['quarter_cost_usd_p10'])}–{usd(row['quarter_cost_usd_p90'])}"
                 if math.isfinite(float(row["quarter_cost_usd_p10"])) else "–")
         price = str(row.get("price_source", "") or "")
-        short = price if len(price) <= 26 else price[:25] + "…"
+        short = price if len(price) <= 24 else price[:23] + "…"  # the full text on hover
         out = [str(int(row["rank"])), f"{html.escape(str(row['candidate']))} @ "
                                       f"{html.escape(str(row['hardware']))}",
                usd(row["quarter_cost_usd"])]
