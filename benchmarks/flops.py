@@ -15,6 +15,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import pandas as pd
@@ -56,6 +57,36 @@ def encoder(seq: int, train: bool = False) -> tuple[nn.Module, torch.Tensor, int
     return model, torch.randn(b, seq, d), 2 * layers * per_layer
 
 
+def lstm() -> tuple[nn.Module, torch.Tensor, int]:
+    """2-layer bidirectional LSTM(64, 128), batch 8, 50 steps: gates' matmuls only."""
+    model = nn.LSTM(64, 128, num_layers=2, bidirectional=True, batch_first=True)
+    steps = 8 * 50
+    per_step = 2 * (4 * 128 * 64 + 4 * 128 * 128) + 2 * (4 * 128 * 256 + 4 * 128 * 128)
+    return model, torch.randn(8, 50, 64), 2 * steps * per_step
+
+
+def gru() -> tuple[nn.Module, torch.Tensor, int]:
+    model = nn.GRU(64, 128)
+    return model, torch.randn(50, 8, 64), 2 * 400 * (3 * 128 * 64 + 3 * 128 * 128)
+
+
+def bilinear() -> tuple[nn.Module, tuple[torch.Tensor, torch.Tensor], int]:
+    """Bilinear(32, 48, 16), batch 64: N*O*I2*(I1 + 1) MACs (PyTorch's _trilinear order)."""
+    return (nn.Bilinear(32, 48, 16), (torch.randn(64, 32), torch.randn(64, 48)),
+            2 * 64 * 16 * 48 * 33)
+
+
+def conv_same() -> tuple[nn.Module, torch.Tensor, int]:
+    model = nn.Sequential(nn.Conv2d(3, 16, 5, padding="same"), nn.ReLU(),
+                          nn.Conv2d(16, 16, 3, padding="same"))
+    return (model, torch.randn(4, 3, 32, 32),
+            2 * 4 * 32 * 32 * (16 * 3 * 25 + 16 * 16 * 9))
+
+
+def _args(x: Any) -> tuple[Any, ...]:
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
 def _time_ms(fn: Callable[[], int]) -> tuple[int, float]:
     value = fn()  # warm-up
     times = []
@@ -66,26 +97,26 @@ def _time_ms(fn: Callable[[], int]) -> tuple[int, float]:
     return value, min(times)
 
 
-def fvcore_raw(model: nn.Module, x: torch.Tensor) -> int:
+def fvcore_raw(model: nn.Module, x: Any) -> int:
     from fvcore.nn import FlopCountAnalysis
 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fca = FlopCountAnalysis(model, (x,))
+        fca = FlopCountAnalysis(model, _args(x))
         fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         return int(fca.total())
 
 
-def flop_counter_mode(model: nn.Module, x: torch.Tensor) -> int:
+def flop_counter_mode(model: nn.Module, x: Any) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        model(x)
+        model(*_args(x))
     return int(counter.get_total_flops())
 
 
-def effplan_total(model: nn.Module, x: torch.Tensor, engine: str) -> int:
+def effplan_total(model: nn.Module, x: Any, engine: str) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return count_flops(model, x, engine=engine).total
@@ -100,6 +131,10 @@ def main() -> pd.DataFrame:
         "TransformerEncoder 4x256, L=128, eval": encoder(128),
         "TransformerEncoder 4x256, L=512, eval": encoder(512),
         "TransformerEncoder 4x256, L=128, train": encoder(128, train=True),
+        "LSTM 2x128 bidirectional, b=8, T=50": lstm(),
+        "GRU 128, b=8, T=50": gru(),
+        "Bilinear(32, 48, 16), b=64": bilinear(),
+        "Conv2d padding='same', b=4": conv_same(),
     }
     rows = []
     for name, (model, x, analytic) in cases.items():
@@ -111,7 +146,7 @@ def main() -> pd.DataFrame:
             "model": name,
             "analytic": analytic,
             "fvcore_raw_x2": 2 * fv,
-            "effplan(auto=fvcore)": ef,
+            "effplan(auto)": ef,
             "effplan(dispatch)": efd,
             "FlopCounterMode": fcm,
             "fvcore_ms": fv_ms,
@@ -120,7 +155,7 @@ def main() -> pd.DataFrame:
             "FlopCounterMode_ms": fcm_ms,
         })
     df = pd.DataFrame(rows)
-    gflop_cols = ["analytic", "fvcore_raw_x2", "effplan(auto=fvcore)", "effplan(dispatch)",
+    gflop_cols = ["analytic", "fvcore_raw_x2", "effplan(auto)", "effplan(dispatch)",
                   "FlopCounterMode"]
     shown = df.copy()
     for col in gflop_cols:
@@ -132,7 +167,7 @@ def main() -> pd.DataFrame:
           "(fvcore's raw count is per MAC and is shown x2); times: fastest of "
           f"{REPEATS} after a warm-up, ms")
     print(shown.to_string(index=False))
-    exact = df["effplan(auto=fvcore)"].eq(df["analytic"]) & df["effplan(dispatch)"].eq(
+    exact = df["effplan(auto)"].eq(df["analytic"]) & df["effplan(dispatch)"].eq(
         df["analytic"])
     print(f"effplan == analytic on {int(exact.sum())}/{len(df)} models")
     ratios = pd.DataFrame({

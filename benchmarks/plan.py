@@ -50,29 +50,33 @@ def synthetic_measurements(seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def reference(df: pd.DataFrame, wl: P.InferenceWorkload, pr: P.Prices, samples: int, seed: int,
+def reference(opt: pd.DataFrame, wl: P.InferenceWorkload, pr: P.Prices, samples: int, seed: int,
               unc: P.Uncertainty) -> pd.DataFrame:
-    """Per-row implementation of the documented baseline (cloud mode)."""
+    """Per-row implementation of the documented baseline (cloud mode), one operating point per
+    candidate x hardware as the planner chose it (``opt``; the choice itself is tested in
+    tests/planning). Monte Carlo: the same draws (traffic, price; then the per-option
+    throughput and energy multipliers of ``_sample_multipliers``), looped row by row."""
+    from effplan.planning.engine import _sample_multipliers
+
     cat = load_catalog().set_index("name")
     g = pr.grid_intensity_gco2_per_kwh
+    feas = opt[opt["feasible"]]
     if samples:
         rng = np.random.default_rng(seed)
         tr = rng.triangular(unc.traffic[0], 1.0, unc.traffic[1], samples)
         gr = np.full(samples, wl.monthly_growth)
         pm = rng.triangular(unc.price[0], 1.0, unc.price[1], samples)
+        tput_m, en_m = _sample_multipliers(feas, unc, samples, seed)
+        k_of = {(c, h): k for k, (c, h) in enumerate(zip(feas["candidate"], feas["hardware"]))}
     out = []
-    for (cand, hw), grp in df.groupby(["candidate", "hardware"], sort=False):
-        best = None
-        for _, r in grp.iterrows():
-            if wl.slo_p95_ms is None or r["latency_p95_ms"] <= wl.slo_p95_ms:
-                if best is None or r["batch_size"] > best["batch_size"]:
-                    best = r
+    for _, best in opt.iterrows():
+        cand, hw = best["candidate"], best["hardware"]
         price = float(cat.loc[hw, "price_per_hour_usd"])
         for m in range(wl.months):
             req = wl.requests_per_day * (1 + wl.monthly_growth) ** m * wl.hours_per_month / 24
             items = req * wl.items_per_request
             row = {"candidate": cand, "hardware": hw, "month": m}
-            if best is None:
+            if not best["feasible"]:
                 row.update(instances=np.nan, cost_usd=np.nan, energy_kwh=np.nan, co2_kg=np.nan)
                 out.append(row)
                 continue
@@ -91,17 +95,22 @@ def reference(df: pd.DataFrame, wl: P.InferenceWorkload, pr: P.Prices, samples: 
             kwh = (items * best["energy_per_item_j"] + idle_w * idle_s) / 3.6e6 * pr.pue
             row.update(instances=inst, cost_usd=inst_h * price, energy_kwh=kwh, co2_kg=kwh * g / 1000)
             if samples:
+                k = k_of[(cand, hw)]
+                tput_s = best["throughput_items_per_s"] * tput_m[k]
+                cap_s = tput_s * wl.target_utilization
                 req_s = wl.requests_per_day * tr * (1 + gr) ** m * wl.hours_per_month / 24
                 items_s = req_s * wl.items_per_request
                 peak_s = items_s / (wl.hours_per_month * 3600) * wl.peak_to_average
                 if wl.daily_profile is None:
-                    inst_h_s = np.maximum(wl.min_replicas, np.ceil(peak_s / cap * (1 - 1e-9))) * wl.hours_per_month
+                    inst_h_s = np.maximum(wl.min_replicas, np.ceil(peak_s / cap_s * (1 - 1e-9))) * wl.hours_per_month
                 else:
-                    inst_h_s = sum(np.maximum(wl.min_replicas, np.ceil(peak_s * w / cap * (1 - 1e-9)))
+                    inst_h_s = sum(np.maximum(wl.min_replicas, np.ceil(peak_s * w / cap_s * (1 - 1e-9)))
                                    for w in wl.daily_profile) * wl.hours_per_month / 24
                 cost_s = inst_h_s * price * pm
-                idle_ss = np.maximum(0.0, inst_h_s * 3600 - items_s / best["throughput_items_per_s"])
-                kwh_s = (items_s * best["energy_per_item_j"] + idle_w * idle_ss) / 3.6e6 * pr.pue
+                idle_ss = np.maximum(0.0, inst_h_s * 3600 - items_s / tput_s)
+                epi_s = best["energy_per_item_j"] * en_m[k]
+                idle_w_s = np.minimum(best["idle_power_w"] * en_m[k], epi_s * tput_s)
+                kwh_s = (items_s * epi_s + idle_w_s * idle_ss) / 3.6e6 * pr.pue
                 for q in (10, 50, 90):
                     row[f"cost_usd_p{q}"] = np.percentile(cost_s, q)
                     row[f"energy_kwh_p{q}"] = np.percentile(kwh_s, q)
@@ -142,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     for w, samples in ((wl, 0), (wl, 1000), (wl_auto, 0), (wl_auto, 1000)):
         t_vec, p = timed(lambda: P.plan(prep, w, prices=pr, samples=samples, seed=0, uncertainty=unc),
                          args.repeats)
-        t_ref, ref = timed(lambda: reference(df, w, pr, samples, 0, unc), 1 if samples else 2)
+        opt = prep.choose(w)
+        t_ref, ref = timed(lambda: reference(opt, w, pr, samples, 0, unc), 1 if samples else 2)
         mon = p.monthly.set_index(["candidate", "hardware", "month"])
         ref = ref.set_index(["candidate", "hardware", "month"]).loc[mon.index]
         cols = ["instances", "cost_usd", "energy_kwh", "co2_kg"]

@@ -101,6 +101,25 @@ DTYPE_PEAK_COLUMN: dict[str, str] = {
     "torch.qint8": "peak_int8_ops", "torch.int8": "peak_int8_ops",
 }
 
+#: dtypes whose PyTorch kernels run only on some hardware kinds, with the reason. A projection of
+#: such a row to another kind is infeasible (``dtype_runs_on``). Dynamic int8 quantization
+#: (``torch.ao.quantization.quantize_dynamic``, dtype ``qint8``/``quint8``) has CPU kernels only
+#: (fbgemm / qnnpack); fp8 has no catalog peak column, so it is never projected at all.
+DTYPE_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
+    d: (("cpu",), "PyTorch's dynamic int8 (qint8) kernels run only on CPU (fbgemm/qnnpack)")
+    for d in ("qint8", "quint8", "torch.qint8", "torch.quint8")
+}
+
+
+def dtype_runs_on(dtype: str | None, kind: str) -> tuple[bool, str]:
+    """Whether a model of ``dtype`` can run on hardware of ``kind`` (``"gpu"``/``"cpu"``), and
+    why not ("" when it can)."""
+    key = "" if dtype is None else str(dtype).strip().lower()
+    rule = DTYPE_KINDS.get(key)
+    if rule is None or str(kind).lower() in rule[0]:
+        return True, ""
+    return False, f"{dtype} cannot run on a {kind}: {rule[1]}"
+
 
 
 def _shipped_path() -> Path:

@@ -126,8 +126,8 @@ def _plan(args: argparse.Namespace) -> int:
         requests_per_day=args.requests_per_day, monthly_growth=args.growth,
         items_per_request=args.items_per_request, peak_to_average=args.peak_to_average,
         slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
-        months=args.months,
-        daily_profile=args.daily_profile)
+        months=args.months, daily_profile=args.daily_profile,
+        max_batch_wait_ms=args.max_batch_wait_ms)
     training = None
     if args.training_runs_per_quarter:
         training = TrainingWorkload(runs_per_quarter=args.training_runs_per_quarter,
@@ -264,7 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="24 comma-separated hourly load weights: instances follow the daily "
                         "curve (autoscaling) instead of being sized for the peak all month")
     p.add_argument("--slo-p95-ms", type=float, default=defaults.SLO_P95_MS,
-                   help="p95 latency target, ms (0: none)")
+                   help="end-to-end p95 target, ms: batch fill + queueing + batch latency "
+                        "(0: none)")
+    p.add_argument("--max-batch-wait-ms", type=float, default=None,
+                   help="longest a batch waits to fill before it is dispatched, ms")
     p.add_argument("--prompt-tokens", type=int, default=None,
                    help="generation plan (LLM serving): prompt tokens per request; needs --output-tokens")
     p.add_argument("--output-tokens", type=int, default=None, help="generation plan: output tokens per response")

@@ -90,14 +90,21 @@ def demo_requests_per_day(measurements: Any, *, slo_p95_ms: float | None = SLO_P
                           peak_to_average: float = PEAK_TO_AVERAGE,
                           instances: int = DEMO_BASELINE_INSTANCES,
                           items_per_request: float = 1.0) -> float:
-    """Requests per day at which the ``baseline``-tagged candidate (else the slowest candidate)
-    needs ``instances`` instances at peak on its measured hardware, rounded down to 2 significant
-    figures (so it reads as a round number and stays just within ``instances``).
+    """Requests per day (2 significant figures) at which the ``baseline``-tagged candidate (else
+    the slowest candidate) needs at least ``instances`` instances in the first month, on the
+    hardware it was measured on, under the planner's own rules (batch choice against the
+    end-to-end ``slo_p95_ms``: batch fill + queueing + batch latency).
 
-    Uses the same rule as the planner: the highest-throughput inference batch size whose
-    ``latency_p95_ms`` meets ``slo_p95_ms``. Raises :class:`~effplan.errors.ValidationError`
-    when no inference row qualifies (nothing to scale the demo to).
+    A first guess from the best throughput within the target is refined by planning the
+    baseline alone at traffic levels a factor 2^(1/4) apart; the lowest level that needs
+    ``instances`` (and is feasible) is returned. When the baseline misses the latency target at
+    every level, the level is found without the target (the plan itself still applies it and
+    shows the baseline as infeasible). Raises
+    :class:`~effplan.errors.ValidationError` when no inference row qualifies or no level up to
+    1,000x the guess is feasible (give ``requests_per_day`` yourself).
     """
+    import warnings
+
     import numpy as np
     import pandas as pd
 
@@ -112,20 +119,53 @@ def demo_requests_per_day(measurements: Any, *, slo_p95_ms: float | None = SLO_P
         ok &= df["mode"].astype(str) == "inference"
     if "provenance" in df.columns:
         ok &= df["provenance"].astype(str) != "projected"
-    if slo_p95_ms:
-        ok &= pd.to_numeric(df["latency_p95_ms"], errors="coerce") <= float(slo_p95_ms)
-    df = df[ok]
-    tput = pd.to_numeric(df.get("throughput_items_per_s"), errors="coerce")
-    df = df.assign(_tput=tput)[np.isfinite(tput)]
-    if df.empty:
-        raise ValidationError("measurements", "no inference row meets the latency target; "
-                                              "demo traffic cannot be scaled (give requests_per_day)")
-    best = df.groupby("candidate", sort=False)["_tput"].max()
-    tags = df.groupby("candidate", sort=False)["tags"].first() if "tags" in df.columns else None
+    rows = df[ok]
+    tput = pd.to_numeric(rows.get("throughput_items_per_s"), errors="coerce")
+    rows = rows.assign(_tput=tput)[np.isfinite(tput)]
+    if rows.empty:
+        raise ValidationError("measurements", "no inference row to scale the demo traffic to; "
+                                              "give requests_per_day")
+    best = rows.groupby("candidate", sort=False)["_tput"].max()
+    tags = rows.groupby("candidate", sort=False)["tags"].first() if "tags" in rows.columns else None
     base = [c for c in best.index
             if tags is not None and "baseline" in [t.strip() for t in str(tags[c]).split(",")]]
-    tput_base = float(best[base[0]]) if base else float(best.min())
-    peak_items_s = instances * tput_base * float(target_utilization)
-    per_day = peak_items_s / float(peak_to_average) * 86_400.0 / float(items_per_request)
-    digits = 10 ** max(0, int(math.floor(math.log10(per_day))) - 1)
-    return float(math.floor(per_day / digits) * digits)
+    cand = base[0] if base else str(best.idxmin())
+    mine = rows[rows["candidate"] == cand]
+    hw = str(mine["hardware"].iloc[0]) if "hardware" in mine.columns else None
+    if hw is not None:
+        mine = mine[mine["hardware"].astype(str) == hw]
+    guess = (instances * float(mine["_tput"].max()) * float(target_utilization)
+             / float(peak_to_average) * 86_400.0 / float(items_per_request))
+
+    def first_month_instances(rpd: float) -> float:
+        from .planning import InferenceWorkload, Prices, plan
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            p = plan(mine.drop(columns="_tput"),
+                     inference=InferenceWorkload(
+                         requests_per_day=rpd, items_per_request=items_per_request,
+                         peak_to_average=peak_to_average, slo_p95_ms=slo_p95_ms or None,
+                         target_utilization=target_utilization, months=1),
+                     prices=Prices(price_per_hour={hw: 1.0} if hw else None))
+        m = p.monthly
+        return float(m["instances"].iloc[0]) if len(m) and bool(m["feasible"].iloc[0]) \
+            else float("nan")
+
+    for target in ([slo_p95_ms, None] if slo_p95_ms else [None]):
+        slo_p95_ms = target  # the baseline misses the target at any traffic: size it without
+        for k in range(-8, 41):  # 2^(-2) .. 2^10 times the guess, in steps of 2^(1/4)
+            rpd = _two_sig(guess * 2.0 ** (k / 4))
+            n = first_month_instances(rpd)
+            if np.isfinite(n) and n >= instances:
+                return rpd
+    raise ValidationError("requests_per_day", f"no demo traffic found at which {cand} meets the "
+                                              "latency target; give requests_per_day")
+
+
+def _two_sig(x: float) -> float:
+    """Round to 2 significant figures (a readable traffic figure)."""
+    if x <= 0:
+        return x
+    digits = 10 ** (int(math.floor(math.log10(x))) - 1)
+    return float(round(x / digits) * digits)

@@ -768,7 +768,8 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
             coverage = float(fc.coverage)
             # nothing counted and operators missed: the FLOPs are unknown, not zero
             fpi = math.nan if (fc.total == 0 and coverage < 1.0) else float(fc.total) / bs
-            row.update(flops_per_item=fpi, flops_engine=str(fc.engine), flops_coverage=coverage)
+            row.update(flops_per_item=fpi, flops_engine=str(fc.engine), flops_coverage=coverage,
+                       operator_calls=int(getattr(fc, "operator_calls", 0)) or math.nan)
         except FlopCountError as exc:
             degraded.append(f"effplan.measure: FLOPs of {cand.name!r} could not be counted ({exc}); "
                             "flops_per_item and utilization are NaN")

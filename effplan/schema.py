@@ -60,6 +60,8 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "flops_per_item": ("float", "forward FLOPs per item (2 x MACs)"),
     "flops_engine": ("str", "'fvcore' or 'dispatch'"),
     "flops_coverage": ("float", "share of operator calls counted (1.0 = all)"),
+    "operator_calls": ("int", "operator calls that launch work in one forward pass of the batch "
+                              "(FlopCount.operator_calls); the launch floor of projections"),
     "achieved_flops_per_s": ("float", "FLOPs per second achieved (training: 3 x forward)"),
     "peak_flops_per_s": ("float", "catalog peak FLOP/s for this hardware and dtype, NaN if unknown"),
     "utilization": ("float", "achieved / peak FLOP/s, NaN if peak unknown"),

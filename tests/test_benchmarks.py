@@ -21,10 +21,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 #: script -> (smallest arguments, a line its output must contain)
 CASES = {
-    "flops.py": ([], r"effplan == analytic on 5/5 models(.|\n)*\d+\.\d+x"),
+    "flops.py": ([], r"effplan == analytic on 9/9 models(.|\n)*\d+\.\d+x"),
     "measure.py": (["--batch-sizes", "1", "--rounds", "1"], r"p50 ratio effplan/torch: median \d\.\d+"),
     "energy.py": (["--repeats", "3"], r"\d+(\.\d+)?x"),
     "plan.py": (["--repeats", "1"], r"autoscaled, Monte Carlo, 1000 samples .*\d+(\.\d+)?x"),
+    "launch_overhead.py": (["--n", "200", "--layers", "4"], r"measured/floor=\d+\.\d+"),
+    "projection.py": (["--quick"], r"published-figure check: (\d+)/\1 projections at or below"),
     "dashboard.py": (["--repeats", "2", "--samples", "20"], r"\d+(\.\d+)?x"),
     "evaluate.py": (["--examples", "200", "--resamples", "50", "--repeats", "1"], r"loop / effplan = \d+\.\dx"),
     "generation.py": (["--concurrency", "1", "--prompt-tokens", "16", "--output-tokens", "4", "--rounds", "1",

@@ -529,3 +529,150 @@ def test_dynamic_quantized_linear_is_counted():
     assert c.macs == 8 * (64 * 256 + 256 * 10) == 151_552
     assert c.total == 2 * 151_552
     assert c.coverage == 1.0 and not c.unsupported
+
+
+# ---------------------------------------------------------------------------------------------
+# recurrent layers, cells, bilinear, padding="same", engine choice, operator calls
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_lstm_bidirectional_two_layers(engine):
+    """LSTM(4, 5, num_layers=2, bidirectional), batch 2, 3 steps -> steps = 6.
+    Layer 0, per direction: W_ih 20x4 = 80, W_hh 20x5 = 100 -> 180, x2 directions = 360.
+    Layer 1 (input 2*5 = 10): W_ih 20x10 = 200, W_hh 100 -> 300, x2 = 600.
+    MACs = 6 * 960 = 5760, FLOPs = 11,520.
+    Elementwise per hidden unit per step per cell: 13 + biases 2*4 = 21 ->
+    6 steps * 4 cells * 5 units * 21 = 2520."""
+    r = _count(nn.LSTM(4, 5, num_layers=2, bidirectional=True, batch_first=True),
+               torch.randn(2, 3, 4), engine=engine)
+    assert (r.macs, r.total) == (5760, 11_520)
+    assert r.elementwise == 2520
+    assert r.coverage == 1.0 and not r.unsupported
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_gru_unidirectional(engine):
+    """GRU(4, 5), 3 steps x batch 2: W_ih 15x4 = 60, W_hh 15x5 = 75 -> 6 * 135 = 810 MACs.
+    Elementwise: (10 + 2*3 biases) * 5 units * 6 steps = 480."""
+    r = _count(nn.GRU(4, 5), torch.randn(3, 2, 4), engine=engine)
+    assert (r.macs, r.total, r.elementwise) == (810, 1620, 480)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_gru_bidirectional_multilayer_no_bias(engine):
+    """GRU(3, 4, num_layers=2, bidirectional, bias=False), 5 steps x batch 1.
+    Layer 0 per direction: 12x3 + 12x4 = 84, x2 = 168; layer 1 (input 8): 12x8 + 48 = 144, x2 = 288.
+    MACs = 5 * 456 = 2280. Elementwise: 10 * 4 units * 4 cells * 5 steps = 800."""
+    r = _count(nn.GRU(3, 4, num_layers=2, bidirectional=True, bias=False),
+               torch.randn(5, 1, 3), engine=engine)
+    assert (r.macs, r.total, r.elementwise) == (2280, 4560, 800)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_lstm_with_projection(engine):
+    """LSTM(4, 5, proj_size=3, num_layers=2), 3 steps x batch 2.
+    Layer 0: W_ih 20x4 = 80, W_hh 20x3 = 60, W_hr 3x5 = 15 -> 155;
+    layer 1 (input 3): 60 + 60 + 15 = 135. MACs = 6 * 290 = 1740."""
+    r = _count(nn.LSTM(4, 5, proj_size=3, num_layers=2), torch.randn(3, 2, 4), engine=engine)
+    assert (r.macs, r.total) == (1740, 3480)
+
+
+def test_packed_sequence_counts_only_real_steps():
+    """Packed lengths 3 and 1 -> 4 steps (not 2 x 3): LSTM(4, 5) MACs = 4 * (80 + 100) = 720."""
+    class Packed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.LSTM(4, 5)
+
+        def forward(self, x):
+            p = nn.utils.rnn.pack_padded_sequence(x, [3, 1], enforce_sorted=True)
+            return self.rnn(p)[0].data
+
+    r = _count(Packed(), torch.randn(3, 2, 4), engine="dispatch")
+    assert r.macs == 720
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_lstm_cell(engine):
+    """LSTMCell(4, 5), batch 2: 2*(4*20 + 5*20) = 360 MACs; elementwise 2*5*21 = 210.
+    No unsupported-operator warning for aten::unsafe_chunk (a view)."""
+    r = _count(nn.LSTMCell(4, 5), torch.randn(2, 4), engine=engine)
+    assert (r.macs, r.total, r.elementwise) == (360, 720, 210)
+    assert r.coverage == 1.0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_gru_cell(engine):
+    """GRUCell(4, 5), batch 2: 2*(4*15 + 5*15) = 270 MACs; elementwise 2*5*16 = 160."""
+    r = _count(nn.GRUCell(4, 5), torch.randn(2, 4), engine=engine)
+    assert (r.macs, r.total, r.elementwise) == (270, 540, 160)
+    assert r.coverage == 1.0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bilinear(engine):
+    """Bilinear(3, 4, 5), batch 2: x1 @ A = 2*5*3*4 = 120, then with x2: 2*5*4 = 40 -> 160 MACs;
+    the bias add is elementwise, 2*5 = 10."""
+    r = _count(nn.Bilinear(3, 4, 5), (torch.randn(2, 3), torch.randn(2, 4)), engine=engine)
+    assert (r.macs, r.total) == (160, 320)
+    assert r.coverage == 1.0
+
+
+@pytest.mark.parametrize("engine", ["fvcore", "dispatch", "auto"])
+def test_conv_padding_same(engine):
+    """Conv2d(3, 4, 3, padding='same') on 1x3x8x8: 4*3*9 weights * 64 pixels = 6912 MACs."""
+    r = _count(nn.Conv2d(3, 4, 3, padding="same"), torch.randn(1, 3, 8, 8), engine=engine)
+    assert (r.macs, r.total) == (6912, 13_824)
+    assert r.coverage == 1.0
+
+
+class TensorDot(nn.Module):
+    """torch.tensordot: traced as one aten::tensordot (unknown to the tracer path), dispatched as
+    a matmul."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 5))
+
+    def forward(self, x):
+        return torch.tensordot(x, self.w, dims=1)
+
+
+def test_auto_picks_dispatch_when_fvcore_leaves_gaps():
+    with pytest.warns(UnsupportedOperatorWarning, match="tensordot"):
+        forced = count_flops(TensorDot(), torch.randn(3, 4), engine="fvcore")
+    assert forced.total == 0 and forced.coverage == 0.0
+    r = _count(TensorDot(), torch.randn(3, 4))  # no warning: the dispatch count is complete
+    # 3 x 4 x 5 = 60 MACs
+    assert (r.engine, r.macs, r.coverage) == ("dispatch", 60, 1.0)
+    assert "aten::tensordot" in r.fallback_reason and "100.0%" in r.fallback_reason
+
+
+def test_auto_keeps_fvcore_when_both_have_the_same_gap():
+    with pytest.warns(UnsupportedOperatorWarning):
+        r = count_flops(WithFFT(), torch.randn(2, 8))
+    assert r.engine == "fvcore" and r.macs == 128
+
+
+def test_operator_calls_count_work_not_views():
+    """mlp: linear, relu, linear under fvcore = 3; under dispatch addmm, relu, addmm (the
+    transposes t() are views) = 3. Views / reshapes add none."""
+    for engine in ENGINES:
+        r = _count(mlp(), torch.randn(3, 8), engine=engine)
+        assert r.operator_calls == 3
+    model = nn.Sequential(nn.Flatten(), nn.Unflatten(1, (2, 4)), nn.Flatten(), nn.Linear(8, 2))
+    assert _count(model, torch.randn(3, 8), engine="dispatch").operator_calls == 1
+    assert _count(mlp(), torch.randn(3, 8)).to_frame().loc[0, "operator_calls"] == 3
+
+
+def test_lstm_operator_calls_dispatch():
+    """Dispatch sees one oneDNN kernel per layer and direction (2 x 2 = 4) plus the work around
+    it; the traced aten::lstm is a single call, so fvcore gives a lower figure."""
+    m, x = nn.LSTM(4, 5, num_layers=2, bidirectional=True), torch.randn(3, 2, 4)
+    d = _count(m, x, engine="dispatch")
+    f = _count(m, x, engine="fvcore")
+    ops = d.by_operator.set_index("operator")
+    if "aten::mkldnn_rnn_layer" in ops.index:
+        assert ops.loc["aten::mkldnn_rnn_layer", "calls"] == 4
+    assert d.operator_calls > f.operator_calls >= 1

@@ -9,11 +9,18 @@ For month ``m`` (0-based; quarter Q1 = months 0-2, Q2 = months 3-5, ...):
 
 * ``requests_m = requests_per_day * (1 + monthly_growth) ** m * hours_per_month / 24``;
   ``items_m = requests_m * items_per_request``.
-* chosen batch size, per candidate x hardware: the **largest** measured batch size whose
-  ``latency_p95_ms <= slo_p95_ms``; with no target, the batch size with the highest
-  ``throughput_items_per_s`` (ties: the smaller batch). None meets the target -> the row is
-  *infeasible*: ``feasible=False``, ``infeasible_reason`` says why, and instances, cost, energy
-  and CO2 are NaN (never a silent zero).
+* operating point, per candidate x hardware: among the measured batch sizes and the points
+  interpolated between measured neighbours (:mod:`effplan.batching`: log-log, monotone,
+  ``batch_source``/``batch_neighbours``; never extrapolated, ``batch_note`` says "measure batch
+  N to go further"), the highest ``throughput_items_per_s`` (ties: the smaller batch) whose
+  **end-to-end** p95 meets ``slo_p95_ms``: ``latency_e2e_p95_ms = batch_fill_p95_ms +
+  queue_p95_ms + latency_p95_ms`` (:mod:`effplan.queueing`): batch formation at the quietest
+  per-instance rate (capped by ``max_batch_wait_ms``; a batch that cannot fill on average within
+  it is not used), Allen-Cunneen queueing at the busiest per-instance utilization (at most
+  ``target_utilization``), plus the batch's own p95. Without a target: the highest throughput
+  among batches that fill. None qualifies -> the row is *infeasible*: ``feasible=False``,
+  ``infeasible_reason`` says why (fill + queue + service at the best point), and instances,
+  cost, energy and CO2 are NaN (never a silent zero).
 * ``capacity_items_per_s = throughput_items_per_s(chosen batch) * target_utilization``;
   ``peak_items_per_s = items_m / (hours_per_month * 3600) * peak_to_average``;
   ``instances = max(min_replicas, ceil(peak_items_per_s / capacity_items_per_s))``, provisioned
@@ -45,18 +52,26 @@ For month ``m`` (0-based; quarter Q1 = months 0-2, Q2 = months 3-5, ...):
   ``instances`` is the busiest hour's count, ``instances_avg = instance_hours / hours_per_month``
   and ``peak_items_per_s = avg_items_per_s * max_h w_h * peak_to_average``. Cost, energy (idle
   time from these instance-hours) and CO2 follow from ``instance_hours`` as above. Scale-up is
-  taken as instant; queueing delay is not modelled.
+  taken as instant.
 * Quarterly rows sum months (``instances`` is the quarter's peak month); a last, partial quarter
   says so in ``months_in_quarter``.
 
 Projection to hardware you do not own (:func:`project`)
 -------------------------------------------------------
 Roofline time per item ``t_roof(hw) = max(flops / peak(hw, dtype), bytes / bandwidth(hw))``
-(``flops = flops_per_item``, ``bytes = bytes_per_item``; training rows use 3x both; an unknown
-``bytes_per_item`` drops the memory term). The efficiency measured locally,
-``efficiency = t_roof(measured hw) / measured time per item`` (capped at 1), calibrates the target:
-``t(target) = t_roof(target) / efficiency``. When the measured hardware is not in the catalog the
-efficiency is :data:`ASSUMED_EFFICIENCY` (labelled ``assumed`` in ``efficiency_source``).
+(``flops = flops_per_item``, ``bytes = bytes_per_item``; training rows use 3x both, and 3x the
+operator calls; an unknown ``bytes_per_item`` drops the memory term). Launch floor per item
+``launch(hw) = operator_calls / batch_size x overhead(kind)`` (``effplan/data/kernel_overhead.csv``,
+:func:`effplan.reference.overhead_per_operator_s`; an unknown ``operator_calls`` drops it and
+``efficiency_source`` says the projection is then optimistic). The efficiency measured locally,
+``efficiency = t_roof(measured hw) / (measured time per item - launch(measured hw))`` (the launch
+share counted at most half the measured time; capped at 1), calibrates the target:
+``t(target) = t_roof(target) / min(efficiency, ceiling) + launch(target)``, where ``ceiling`` (GPU
+targets) is the best share of int8 peak a published MLPerf Inference result reached on that
+accelerator (:func:`effplan.reference.published_peak_share`). When the measured hardware is not
+in the catalog the efficiency is :data:`ASSUMED_EFFICIENCY` (labelled ``assumed`` in
+``efficiency_source``). A dtype the target kind cannot run (``effplan.catalog.dtype_runs_on``:
+dynamic int8 on a GPU) makes the row infeasible with the reason.
 Projected energy per item ``= rated_power_w * t(target)``; projected idle power
 ``= IDLE_POWER_FRACTION[kind] * rated_power_w``. Latencies scale by ``t(target) / t(measured)``.
 Every projected row has ``provenance="projected"`` and ``energy_source="projected"``.
@@ -64,8 +79,10 @@ Every projected row has ``provenance="projected"`` and ``energy_source="projecte
 Training (:class:`TrainingWorkload`)
 ------------------------------------
 ``throughput`` = measured training throughput (rows with ``mode="training"``, best batch size),
-or, for a candidate with no training rows, ``peak(hw, dtype) * assumed_utilization /
-(3 * flops_per_item)`` (labelled projected). Per run: ``items = items_per_epoch * epochs``;
+or, for a candidate with no training rows, ``peak(hw, dtype) * utilization / (3 *
+flops_per_item)`` (labelled projected), ``utilization`` the geometric middle of the
+model-size range of ``effplan/data/training_utilization.csv`` (or an entered
+``assumed_utilization``); no parameter count -> infeasible with the reason. Per run: ``items = items_per_epoch * epochs``;
 ``wall_clock_s = items / (throughput * devices_per_run * scaling_efficiency)``;
 ``device_hours = devices_per_run * wall_clock_s / 3600``;
 ``energy_kwh = device_hours * 3600 * energy_per_item_j * throughput / 3.6e6 * pue`` (each device
@@ -83,8 +100,13 @@ counted as 0 -- and ``total_note`` names the part and the reason.
 Uncertainty (:class:`Uncertainty`, ``samples > 0``)
 --------------------------------------------------
 Each sample draws one traffic multiplier, one monthly growth rate and one price multiplier
-(triangular distributions: low, base, high) held for the whole horizon; P10/P50/P90 are taken
-across samples of each month, each quarter's sum and each horizon total (not sums of percentiles).
+(triangular distributions: low, base, high) held for the whole horizon, and per option a
+throughput multiplier (measurement spread from ``latency_ci_rel``; projected rows also the
+projection efficiency) and an energy multiplier by ``energy_source`` (wide for
+``estimated-tdp``/``projected``, sourced in :data:`~effplan.planning.inputs.DEFAULT_ENERGY_SPREAD`).
+The operating point is not re-chosen per sample. P10/P50/P90 are taken across samples of each
+month, each quarter's sum and each horizon total (not sums of percentiles). ``uncertainty=``
+also takes a plain dict of :class:`Uncertainty` fields.
 
 Quality (``plan(..., quality=...)``)
 -----------------------------------

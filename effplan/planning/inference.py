@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PlanWarning, ValidationError
-from .engine import _engine, _percentiles, _quarter_sum, _tri
+from .engine import _engine, _percentiles, _quarter_sum, _sample_multipliers, _tri
 from .inputs import InferenceWorkload, Prices, Uncertainty
 from .result import _PCT
 
@@ -48,7 +48,10 @@ def _check_finite(res: dict[str, np.ndarray], opt: pd.DataFrame, feasible: np.nd
                              ("energy_kwh", "energy_per_item_j", "the energy per item is too large"),
                              ("cost", "price_per_hour" if pr.mode == "cloud" else "capex_usd",
                               "the price is too large")):
-        x = np.asarray(res[key])[feasible]
+        x = np.asarray(res[key])
+        if np.isfinite(x.sum()):
+            continue   # fast path: these figures are >= 0, so a finite total has no inf anywhere
+        x = x if feasible.all() else x[feasible]
         rows = np.isinf(x).any(axis=(1, 2)) | np.isinf(x.sum(axis=1)).any(axis=1)
         if rows.any():
             i = int(np.flatnonzero(rows)[0])
@@ -103,6 +106,11 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
         pm = _tri(rng, *((unc.price[0], 1.0, unc.price[1]) if unc.price else (1, 1, 1)), samples)
         fk = np.flatnonzero(feasible)
         sub = {k: v[fk] for k, v in arrs.items()}
+        tput_m, en_m = _sample_multipliers(opt.iloc[fk], unc, samples, seed)
+        sub["throughput"] = sub["throughput"][:, None] * tput_m
+        sub["capacity"] = sub["capacity"][:, None] * tput_m
+        sub["energy_per_item_j"] = sub["energy_per_item_j"][:, None] * en_m
+        sub["idle_power_w"] = sub["idle_power_w"][:, None] * en_m
         with np.errstate(over="ignore", invalid="ignore"):
             mc = _engine(sub, wl, pr, tr, gr, pm)
         _check_finite(mc, opt.iloc[fk], np.ones(len(fk), dtype=bool), wl, pr, " (Monte Carlo sample)")
@@ -181,6 +189,9 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
     summary.update({
         "throughput_items_per_s": tput, "capacity_items_per_s": arrs["capacity"],
         "price_per_hour_usd": opt["price_per_hour_usd"].to_numpy(float),
+        **{c: opt[c].to_numpy() for c in ("latency_e2e_p95_ms", "batch_fill_p95_ms",
+                                          "queue_p95_ms", "batch_source", "batch_neighbours",
+                                          "batch_note")},
         "price_source": opt["price_source"].to_numpy() if pr.mode == "cloud" else
         np.char.add("on-prem capex: ", opt["capex_source"].to_numpy(str).astype("U")),
         "instances_first_month": inst[:, 0], "instances_max": inst.max(axis=1),

@@ -13,7 +13,7 @@ import importlib.resources
 import math
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -82,7 +82,8 @@ class InferenceWorkload:
     monthly_growth: compound growth per month (0.05 = +5%/month; > -1).
     items_per_request: items (e.g. images, sequences) per request (> 0).
     peak_to_average: peak load / average load (>= 1); capacity is sized for the peak.
-    slo_p95_ms: p95 batch latency target in ms, or None for "no target" (> 0).
+    slo_p95_ms: end-to-end p95 latency target in ms (batch formation + queueing + service, see
+        :mod:`effplan.queueing`), or None for "no target" (> 0).
     target_utilization: share of measured throughput an instance may use, in (0, 1].
     min_replicas: instances kept even at zero traffic (whole number >= 0).
     hours_per_month: billed hours per month (> 0, <= 744; default 730 = 8760 / 12).
@@ -93,6 +94,9 @@ class InferenceWorkload:
         hour by hour (autoscaling; see :func:`plan`), and ``peak_to_average`` then means the
         burst *within* an hour over that hour's mean (leave it at 1 when the curve already
         holds the peak).
+    max_batch_wait_ms: the longest a batch waits to fill before it is dispatched (a dynamic
+        batcher's timeout), ms; caps the batch-formation time. ``None`` (default): no timeout. A
+        batch size that on average cannot fill within it is not used.
     """
 
     requests_per_day: float
@@ -105,6 +109,7 @@ class InferenceWorkload:
     hours_per_month: float = HOURS_PER_MONTH
     months: int = 12
     daily_profile: tuple[float, ...] | None = None
+    max_batch_wait_ms: float | None = None
 
     def __post_init__(self) -> None:
         _set(self, "requests_per_day", _num("requests_per_day", self.requests_per_day, lo=0))
@@ -122,6 +127,9 @@ class InferenceWorkload:
         _set(self, "months", _num("months", self.months, lo=1, hi=600, integer=True))
         if self.daily_profile is not None:
             _set(self, "daily_profile", _daily_profile(self.daily_profile))
+        if self.max_batch_wait_ms is not None:
+            _set(self, "max_batch_wait_ms", _num("max_batch_wait_ms", self.max_batch_wait_ms,
+                                                 lo=0))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable fields."""
@@ -153,7 +161,10 @@ class TrainingWorkload:
     epochs: epochs per run (> 0).
     devices_per_run: devices (GPUs, or instances for CPU rows) per run (whole number >= 1).
     scaling_efficiency: multi-device throughput / (devices x single-device throughput), (0, 1].
-    assumed_utilization: share of catalog peak assumed where only FLOPs are known, (0, 1].
+    assumed_utilization: share of catalog peak (model FLOPs utilization) where only FLOPs are
+        known, (0, 1]. ``None`` (default): a model-size-dependent range from
+        ``effplan/data/training_utilization.csv`` (sourced), its geometric middle as the figure
+        and the range drawn in Monte Carlo -- never a single 40%.
     quarters: horizon in quarters; None = the inference horizon (ceil(months / 3)) or 4.
     """
 
@@ -162,7 +173,7 @@ class TrainingWorkload:
     epochs: float = 1
     devices_per_run: int = 1
     scaling_efficiency: float = 1.0
-    assumed_utilization: float = 0.4
+    assumed_utilization: float | None = None
     quarters: int | None = None
 
     def __post_init__(self) -> None:
@@ -172,8 +183,9 @@ class TrainingWorkload:
         _set(self, "devices_per_run", _num("devices_per_run", self.devices_per_run, lo=1, integer=True))
         _set(self, "scaling_efficiency", _num("scaling_efficiency", self.scaling_efficiency, lo=0,
                                               lo_open=True, hi=1))
-        _set(self, "assumed_utilization", _num("assumed_utilization", self.assumed_utilization, lo=0,
-                                               lo_open=True, hi=1))
+        if self.assumed_utilization is not None:
+            _set(self, "assumed_utilization", _num("assumed_utilization", self.assumed_utilization,
+                                                   lo=0, lo_open=True, hi=1))
         if self.quarters is not None:
             _set(self, "quarters", _num("quarters", self.quarters, lo=1, hi=200, integer=True))
 
@@ -354,37 +366,98 @@ class Prices:
         return cls(**_known_fields(cls, {k: v for k, v in d.items() if not k.startswith("resolved_")}))
 
 
+#: Default energy-per-item spread by ``energy_source`` (multipliers, triangular around 1).
+#: ``estimated-tdp`` and ``projected`` figures are rated power x time: TDP is a maximum that real
+#: workloads rarely reach (devsustainability.com, "How useful is GPU manufacturer TDP for
+#: estimating AI workload energy?"), while CPUs under turbo can draw more than TDP (Anandtech,
+#: "Why Intel processors draw more power than expected: TDP and turbo"; a 95 W-TDP i7-8700K drew
+#: 134 W more loaded than idle, utcc.utoronto.ca/~cks TDPAndPowerDraw): 0.5-1.4. NVML power
+#: readings are accurate to about +/-5% (NVML API reference, nvmlDeviceGetPowerUsage). Sources not
+#: listed (rapl, entered) are taken as exact.
+DEFAULT_ENERGY_SPREAD: Mapping[str, tuple[float, float]] = MappingProxyType({
+    "estimated-tdp": (0.5, 1.4), "projected": (0.5, 1.4),
+    "nvml-counter": (0.95, 1.05), "nvml-power": (0.95, 1.05),
+})
+
+#: Default spread of a projected row's throughput (multiplier, triangular around 1): projections
+#: tend to be optimistic (issue 11: calibrated training projections came in 17% fast; roofline
+#: projections to GPUs were far too fast before the launch floor), so the range is skewed low.
+DEFAULT_EFFICIENCY_SPREAD: tuple[float, float] = (0.6, 1.15)
+
+
 @dataclass(frozen=True)
 class Uncertainty:
-    """Ranges for Monte Carlo (triangular distributions: low, base, high).
+    """Ranges for Monte Carlo (triangular distributions: low, base, high). ``plan`` also takes
+    a plain dict of these fields (``uncertainty={"traffic": (0.5, 1.5)}``).
 
     traffic: (low, high) multipliers of the workload's requests_per_day (base 1.0).
     growth: (low, high) monthly growth rates bracketing the workload's monthly_growth (absolute
         rates, e.g. (0.0, 0.08) around 0.04); None = growth is certain.
     price: (low, high) multipliers of every price (hourly, capex, electricity; base 1.0).
+    measurement: draw each option's throughput from its measured spread: the relative half-width
+        of the ~95% CI of the median (``latency_ci_rel``), as a normal error on latency
+        (sigma = ci / 1.96, clipped to +/-3 sigma); rows without a CI are taken as exact.
+    energy: energy-per-item (and idle power) multipliers by ``energy_source``:
+        :data:`DEFAULT_ENERGY_SPREAD` (wide for ``estimated-tdp`` and ``projected``, sourced);
+        None = exact.
+    efficiency: throughput multipliers of projected rows (the projection's own error); FLOPs-only
+        training rows use their utilization range instead. None = exact.
     """
 
     traffic: tuple[float, float] | None = (0.8, 1.2)
     growth: tuple[float, float] | None = None
     price: tuple[float, float] | None = (0.9, 1.1)
+    measurement: bool = True
+    energy: Mapping[str, tuple[float, float]] | None = field(
+        default_factory=lambda: dict(DEFAULT_ENERGY_SPREAD))
+    efficiency: tuple[float, float] | None = DEFAULT_EFFICIENCY_SPREAD
 
     def __post_init__(self) -> None:
-        for name in ("traffic", "growth", "price"):
+        for name in ("traffic", "growth", "price", "efficiency"):
             val = getattr(self, name)
             if val is None:
                 continue
-            if not isinstance(val, (tuple, list)) or len(val) != 2:
-                raise ValidationError(name, f"expected (low, high), got {val!r}")
-            lo = _num(f"{name}[0]", val[0], lo=-1 if name == "growth" else 0, lo_open=True)
-            hi = _num(f"{name}[1]", val[1])
-            if hi < lo:
-                raise ValidationError(name, f"low {lo:g} > high {hi:g}")
-            if name != "growth" and not lo <= 1.0 <= hi:
-                raise ValidationError(name, f"multipliers must bracket 1.0, got ({lo:g}, {hi:g})")
-            _set(self, name, (lo, hi))
+            _set(self, name, _range(name, val, growth=name == "growth"))
+        if not isinstance(self.measurement, bool):
+            raise ValidationError("measurement", f"expected True or False, got {self.measurement!r}")
+        if self.energy is not None:
+            if not isinstance(self.energy, Mapping):
+                raise ValidationError("energy", "expected {energy_source: (low, high)} or None, "
+                                                f"got {self.energy!r}")
+            _set(self, "energy", MappingProxyType(
+                {str(k): _range(f"energy[{k!r}]", v) for k, v in self.energy.items()}))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if v is not None else None) for k, v in dataclasses.asdict(self).items()}
+        d: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "energy":
+                d[f.name] = None if v is None else {k: list(r) for k, r in v.items()}
+            elif isinstance(v, tuple):
+                d[f.name] = list(v)
+            else:
+                d[f.name] = v
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Uncertainty:
+        """From a plain dict of the fields (unknown keys raise ValidationError naming them)."""
+        if not isinstance(d, Mapping):
+            raise ValidationError("uncertainty", f"expected Uncertainty or a dict, got "
+                                                 f"{type(d).__name__}")
+        return cls(**_known_fields(cls, d))
+
+
+def _range(name: str, val: Any, growth: bool = False) -> tuple[float, float]:
+    if not isinstance(val, (tuple, list)) or len(val) != 2:
+        raise ValidationError(name, f"expected (low, high), got {val!r}")
+    lo = _num(f"{name}[0]", val[0], lo=-1 if growth else 0, lo_open=True)
+    hi = _num(f"{name}[1]", val[1])
+    if hi < lo:
+        raise ValidationError(name, f"low {lo:g} > high {hi:g}")
+    if not growth and not lo <= 1.0 <= hi:
+        raise ValidationError(name, f"multipliers must bracket 1.0, got ({lo:g}, {hi:g})")
+    return (lo, hi)
 
 
 def _known_fields(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:

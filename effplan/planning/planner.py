@@ -64,15 +64,27 @@ class PreparedMeasurements:
     assumed_efficiency: float
     catalog_label: str
     candidates: tuple[str, ...]
-    _chosen: dict[float | None, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _chosen: dict[Any, pd.DataFrame] = field(default_factory=dict, repr=False)
 
-    def choose(self, slo_p95_ms: float | None) -> pd.DataFrame:
-        """The operating point per candidate x hardware for a latency target (a new copy each
-        call: callers add columns)."""
-        hit = self._chosen.get(slo_p95_ms)
+    def choose(self, target: InferenceWorkload | float | None) -> pd.DataFrame:
+        """The operating point per candidate x hardware (a new copy each call: callers add
+        columns). ``target``: an :class:`InferenceWorkload` (its ``slo_p95_ms`` is checked on the
+        end-to-end p95 at its load), or a bare p95 target in ms / None (checked on the batch's
+        own p95, no load)."""
+        if isinstance(target, InferenceWorkload):
+            wl = target
+            key: Any = ("load", wl.slo_p95_ms, wl.requests_per_day, wl.monthly_growth,
+                        wl.items_per_request, wl.peak_to_average, wl.target_utilization,
+                        wl.min_replicas, wl.months, wl.daily_profile, wl.max_batch_wait_ms)
+            slo = wl.slo_p95_ms
+        else:
+            wl, key, slo = None, target, target
+        hit = self._chosen.get(key)
         if hit is None:
-            hit = _choose_uncached(self.inference_rows, slo_p95_ms, list(self.candidates))
-            self._chosen[slo_p95_ms] = hit
+            hit = _choose_uncached(self.inference_rows, slo, list(self.candidates), wl)
+            if len(self._chosen) >= 32:  # a what-if session: keep the memo bounded
+                self._chosen.pop(next(iter(self._chosen)))
+            self._chosen[key] = hit
         return hit.copy()
 
     def __repr__(self) -> str:
@@ -135,7 +147,8 @@ def total_cost_usd(summary: pd.DataFrame, training: pd.DataFrame | None,
 def plan(measurements: Any, inference: InferenceWorkload | None = None,
          training: TrainingWorkload | None = None, prices: Prices | None = None,
          hardware: Iterable[str] | str | None = None, samples: int = 0, seed: int = 0, *,
-         uncertainty: Uncertainty | None = None, catalog: pd.DataFrame | str | Path | None = None,
+         uncertainty: Uncertainty | Mapping[str, Any] | None = None,
+         catalog: pd.DataFrame | str | Path | None = None,
          assumed_efficiency: float | None = None, quality: Any = None,
          generation: GenerationWorkload | None = None) -> Plan:
     """Project cost, energy and CO2 of every candidate on every hardware option.
@@ -152,7 +165,8 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     hardware: catalog names to project to (roofline, see :func:`project`) besides the hardware
         the candidates were measured on. An unknown name raises ValidationError('hardware').
     samples, seed: Monte Carlo samples (0 = deterministic only) and the RNG seed.
-    uncertainty: ranges for the samples (default :class:`Uncertainty()`).
+    uncertainty: ranges for the samples: an :class:`Uncertainty` or a plain dict of its fields
+        (default ``Uncertainty()``).
     catalog: a catalog DataFrame or CSV path (default: the shipped catalog); pass
         ``load_catalog(include_this_machine=True)`` to price the machine you measured on.
     assumed_efficiency: roofline efficiency used when the measured hardware is not in the catalog
@@ -190,6 +204,8 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     samples = _num("samples", samples, lo=0, hi=1_000_000, integer=True)
     seed = _num("seed", seed, lo=0, integer=True)
     unc = Uncertainty() if uncertainty is None else uncertainty
+    if not isinstance(unc, Uncertainty):   # a plain dict of the fields
+        unc = (GenerationUncertainty if generation is not None else Uncertainty).from_dict(unc)
     quality_rows = None
     if quality is not None:
         from ..evaluation import quality_frame
@@ -233,7 +249,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         if rows.empty:
             raise ValidationError("mode", "no mode='inference' rows in the measurements for the "
                                           "InferenceWorkload")
-        opt = prep.choose(inference.slo_p95_ms)
+        opt = prep.choose(inference)
         opt["quality"] = opt["candidate"].map(score).astype(float)
         opt = _attach_prices(opt, prices, cat)
         _warn_missing(opt, prices)

@@ -1,5 +1,6 @@
-"""Projection to hardware you do not own: the roofline, calibrated by the local measurement
-(:func:`project`; formulas in the docstring of :mod:`effplan.planning`)."""
+"""Projection to hardware you do not own: the roofline plus a per-operator launch floor,
+calibrated by the local measurement and capped by published results (:func:`project`; formulas
+in the docstring of :mod:`effplan.planning`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import catalog as _cat
+from .. import reference as _ref
 from ..schema import MEASUREMENT_COLUMNS
 from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, _catalog_frame, _match_map,
                      _measurement_frame, _num, _peak_array, _resolve_targets)
@@ -50,13 +52,24 @@ def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assume
     flops = src["flops_per_item"].to_numpy(float) * mult
     byts = src["bytes_per_item"].to_numpy(float) * mult
     t_meas = 1.0 / src["throughput_items_per_s"].to_numpy(float)
+    batch = src["batch_size"].to_numpy(float)
+    # operator calls per item (training: forward + backward ~ 3x the forward's operators)
+    ops_item = src["operator_calls"].to_numpy(float) * mult / batch
+    overhead = _ref.kernel_overhead()
+    ovh = {k: _ref.overhead_per_operator_s(k, overhead) for k in ("gpu", "cpu")}
+    src_kind = np.array([("gpu" if str(d).startswith("cuda") else "cpu") if str(d) else
+                         (str(cidx.at[n, "kind"]) if n else "cpu")
+                         for d, n in zip(src["device"].astype(str), src["_cat"])])
+    ovh_src = np.where(src_kind == "gpu", ovh["gpu"][0], ovh["cpu"][0])
+    # the local launch/dispatch share: at most half of the measured time (the rest is compute)
+    launch_src = np.where(np.isfinite(ops_item), np.minimum(ops_item * ovh_src, 0.5 * t_meas), 0.0)
     dtypes = src["dtype"].to_numpy(str)
     peak_src = _peak_array(cidx, src["_cat"].to_numpy(str), dtypes)
     bw_src = np.array([cidx.at[n, "memory_bandwidth_gb_s"] if n else np.nan for n in src["_cat"]]) * 1e9
     mem_term = np.where(np.isfinite(byts), byts / bw_src, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_roof_src = np.fmax(flops / peak_src, np.where(np.isfinite(mem_term), mem_term, 0.0))
-        eff_meas = t_roof_src / t_meas
+        eff_meas = t_roof_src / (t_meas - launch_src)
     calibrated = np.isfinite(eff_meas) & (eff_meas > 0)
     eff = np.where(calibrated, np.minimum(eff_meas, 1.0), eff_assumed)
     srcname = src["hardware"].to_numpy(str)
@@ -77,6 +90,7 @@ def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assume
     src["_t_meas"] = t_meas
     src["_flops"] = flops
     src["_bytes"] = byts
+    src["_ops_item"] = ops_item
     # one measured hardware per candidate x mode: calibrated first, then most rows, then name
     g = src.groupby(["candidate", "mode", "hardware"], sort=False).agg(
         calib=("_calib", "mean"), n=("_calib", "size")).reset_index()
@@ -85,6 +99,9 @@ def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assume
     best = g.drop_duplicates(["candidate", "mode"])[["candidate", "mode", "hardware"]]
     src = src.merge(best, on=["candidate", "mode", "hardware"], how="inner")
     measured_on = set(zip(df["candidate"], df["mode"], df["hardware"].map(match)))
+    gpu_targets = [t for t in targets if str(cidx.at[t, "kind"]) == "gpu"]
+    ceiling = _ref.published_peak_share(cidx.loc[gpu_targets, "peak_int8_ops"].astype(float)) \
+        if gpu_targets else pd.DataFrame(columns=["peak_share", "peak_share_source"])
     frames = []
     for tgt in targets:
         part = src
@@ -101,11 +118,30 @@ def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assume
         kind = str(row["kind"])
         f = part["_flops"].to_numpy(float)
         b = part["_bytes"].to_numpy(float)
+        eff_t = part["_eff"].to_numpy(float)
+        esrc_t = part["_esrc"].to_numpy(str).astype(object)
+        share = float(ceiling.at[tgt, "peak_share"]) if tgt in ceiling.index else np.nan
+        if np.isfinite(share):
+            capped = eff_t > share
+            eff_t = np.where(capped, share, eff_t)
+            esrc_t = np.where(capped, esrc_t + f"; capped at {share:.3g} of peak, the best "
+                              f"published share ({ceiling.at[tgt, 'peak_share_source']})", esrc_t)
+        ops_t = part["_ops_item"].to_numpy(float)
+        launch_t = np.where(np.isfinite(ops_t), ops_t * ovh[kind][0], 0.0)
+        esrc_t = np.where(np.isfinite(ops_t),
+                          esrc_t + f"; + operator calls x {ovh[kind][0] * 1e6:g} us launch floor "
+                                   f"({'cuda' if kind == 'gpu' else 'cpu'} row of kernel_overhead.csv)",
+                          esrc_t + "; launch floor not applied: operator_calls unknown (a lower "
+                                   "bound on time is missing, so this projection is optimistic)")
         with np.errstate(divide="ignore", invalid="ignore"):
             mem_t = np.where(np.isfinite(b) & np.isfinite(bw_t), b / bw_t, 0.0)
-            t_t = np.fmax(f / peak_t, mem_t) / part["_eff"].to_numpy(float)
+            t_t = np.fmax(f / peak_t, mem_t) / eff_t + launch_t
         note = np.full(len(part), "", dtype=object)
-        note[~np.isfinite(f) | (f <= 0)] = "cannot project: flops_per_item unknown"
+        for i, d in enumerate(part["dtype"].to_numpy(str)):
+            runs, why = _cat.dtype_runs_on(d, kind)
+            if not runs:
+                note[i] = f"infeasible on {tgt}: {why}"
+        note[(~np.isfinite(f) | (f <= 0)) & (note == "")] = "cannot project: flops_per_item unknown"
         col_names = [(_cat.dtype_peak_column(d) or "unknown dtype") for d in part["dtype"]]
         nopeak = ~np.isfinite(peak_t) & (note == "")
         for i in np.flatnonzero(nopeak):
@@ -143,8 +179,8 @@ def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assume
         out["energy_source"] = "projected"
         out["provenance"] = "projected"
         out["timestamp"] = ""
-        out["efficiency"] = part["_eff"].to_numpy(float)
-        out["efficiency_source"] = part["_esrc"].to_numpy()
+        out["efficiency"] = eff_t
+        out["efficiency_source"] = esrc_t
         out["projection_note"] = note
         frames.append(out)
     if not frames:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import catalog as _cat
+from .. import reference as _ref
 from .engine import _tri
 from .inputs import HOURS_PER_MONTH, Prices, TrainingWorkload, Uncertainty, _match_map
 from .projection import _with_projection
@@ -20,13 +21,15 @@ def _training_options(df: pd.DataFrame, candidates: list[str], hardware: list[st
     projected, or FLOPs-only projected)."""
     rows = _with_projection(df, "training", targets, cat, eff_assumed)
     cols = ["candidate", "hardware", "batch_size", "throughput_items_per_s", "energy_per_item_j",
-            "provenance", "energy_source", "efficiency_source", "projection_note"]
+            "provenance", "energy_source", "efficiency_source", "projection_note",
+            "utilization_low", "utilization_high"]
     have = pd.DataFrame(columns=cols)
     if not rows.empty:
         ok = (rows["projection_note"] == "") & (rows["throughput_items_per_s"] > 0) \
             & rows["energy_per_item_j"].notna()
         have = rows[ok].sort_values(["candidate", "hardware", "throughput_items_per_s"], kind="mergesort") \
-            .drop_duplicates(["candidate", "hardware"], keep="last")[cols]
+            .drop_duplicates(["candidate", "hardware"], keep="last") \
+            .assign(utilization_low=np.nan, utilization_high=np.nan)[cols]
     cidx = cat.set_index("name")
     match = _match_map(list(hardware), cat)
     trained = set(rows["candidate"]) if not rows.empty else set()
@@ -42,12 +45,20 @@ def _training_options(df: pd.DataFrame, candidates: list[str], hardware: list[st
         flops_rows = inf[(inf["candidate"] == c) & inf["flops_per_item"].notna()]
         fpi = float(flops_rows["flops_per_item"].iloc[-1]) if not flops_rows.empty else np.nan
         dtype = str(flops_rows["dtype"].iloc[-1]) if not flops_rows.empty else ""
+        params = float(flops_rows["params"].iloc[-1]) if not flops_rows.empty else np.nan
+        if tw.assumed_utilization is not None:
+            u_lo = u_mid = u_hi = tw.assumed_utilization
+            u_src = f"entered utilization {tw.assumed_utilization:g}"
+        else:
+            lo_a, mid_a, hi_a, src_a = _ref.training_utilization_range(params)
+            u_lo, u_mid, u_hi, u_src = float(lo_a[0]), float(mid_a[0]), float(hi_a[0]), str(src_a[0])
         for h in hardware:
             if (c, h) in have_keys:
                 continue
             base = {"candidate": c, "hardware": h, "batch_size": np.nan, "throughput_items_per_s": np.nan,
                     "energy_per_item_j": np.nan, "provenance": "projected", "energy_source": "projected",
-                    "efficiency_source": "", "projection_note": ""}
+                    "efficiency_source": "", "projection_note": "", "utilization_low": np.nan,
+                    "utilization_high": np.nan}
             cname = match[h]
             if c in trained:
                 base["projection_note"] = notes.get((c, h), f"no training measurement for {c} on {h}")
@@ -60,12 +71,18 @@ def _training_options(df: pd.DataFrame, candidates: list[str], hardware: list[st
                 peak = float(cidx.at[cname, col])
                 if not np.isfinite(peak):
                     base["projection_note"] = f"no {col} for {cname} in the catalog"
+                elif not np.isfinite(u_mid):
+                    base["projection_note"] = (f"no training measurement for {c}, and its "
+                                               "parameter count is unknown: no utilization range "
+                                               "applies; measure a few training steps")
                 else:
-                    tp = peak * tw.assumed_utilization / (3.0 * fpi)
+                    tp = peak * u_mid / (3.0 * fpi)
                     base.update(throughput_items_per_s=tp,
                                 energy_per_item_j=float(cidx.at[cname, "rated_power_w"]) / tp,
-                                efficiency_source=(f"assumed utilization {tw.assumed_utilization:g} of "
-                                                   f"{cname} {col} (3 x forward FLOPs per item)"))
+                                utilization_low=u_lo, utilization_high=u_hi,
+                                efficiency_source=(f"FLOPs only: utilization {u_mid:.3g} of "
+                                                   f"{cname} {col} (range {u_lo:g}-{u_hi:g}; "
+                                                   f"3 x forward FLOPs per item); {u_src}"))
             out.append(base)
     opt = pd.concat([have, pd.DataFrame(out, columns=cols)], ignore_index=True) if out else have.copy()
     cand_rank = {c: i for i, c in enumerate(candidates)}

@@ -32,7 +32,7 @@ PRICES = P.Prices(price_per_hour={"L4": 0.80}, grid_gco2_per_kwh=100)
 
 
 def wl(**kw) -> P.InferenceWorkload:
-    base = dict(requests_per_day=86_400_000, peak_to_average=2.0, slo_p95_ms=25,
+    base = dict(requests_per_day=86_400_000, peak_to_average=2.0, slo_p95_ms=60,
                 target_utilization=0.5, months=3)
     base.update(kw)
     return P.InferenceWorkload(**base)

@@ -32,5 +32,5 @@ def test_budget_table_without_training_keeps_the_infeasible_reason():
     p = P.plan(with_t4_inference(), wl(slo_p95_ms=4), prices=PRICES)
     t = P.budget_table(p, ["m"], ["T4"])
     assert len(t) == 1 and math.isnan(t["total_usd"].iloc[0])
-    assert "no measured batch size meets p95 <= 4 ms" in t["note"].iloc[0]
+    assert "no measured batch size" in t["note"].iloc[0] and "p95 <= 4 ms" in t["note"].iloc[0]
     assert math.isnan(t.attrs["total_usd"]) and t.attrs["rows_in_total"] == 0

@@ -25,8 +25,18 @@ def test_hand_computed_month():
     assert m0["requests"] == pytest.approx(2.628e9)
     assert m0["avg_items_per_s"] == pytest.approx(1000)
     assert m0["peak_items_per_s"] == pytest.approx(2000)
-    # largest batch with p95 <= 25 ms is 8 (20 ms); capacity = 1000 * 0.5 = 500 items/s
+    # end-to-end p95 <= 60 ms: batch 8 (service p95 20 ms). At batch 8, 4 instances
+    # (ceil(2000 / (1000 * 0.5))) each see 1000 / 4 = 250 items/s on average: the batch-fill p95
+    # t solves (1/8) sum_{i=0..6} (7 - i) Poisson(i; 250 t) = 0.05 -> 36.12 ms; queueing at
+    # rho = 0.5 with ca2 = 1/8, cs2 = 0, S = 8/1000 s: (1/8 + 0)/2 * 8 ms / 0.5 * ln(0.5/0.05)
+    # = 2.303 ms; total 36.12 + 2.30 + 20 = 58.42 ms. The next point, batch 11 (interpolated
+    # between 8 and 32), needs 77.8 ms. Capacity = 1000 * 0.5 = 500 items/s.
     assert m0["batch_size"] == 8 and m0["latency_p95_ms"] == 20 and m0["slo_met"]
+    s0 = p.summary.iloc[0]
+    assert s0["queue_p95_ms"] == pytest.approx(0.0625 * 8 / 0.5 * math.log(10))
+    assert s0["batch_fill_p95_ms"] == pytest.approx(36.12, abs=0.01)
+    assert s0["latency_e2e_p95_ms"] == pytest.approx(36.12 + 2.3026 + 20, abs=0.01)
+    assert s0["batch_source"] == "measured"
     assert m0["capacity_items_per_s"] == 500
     # instances = ceil(2000 / 500) = 4; instance-hours = 4 * 730 = 2920; cost = 2920 * 0.80
     assert m0["instances"] == 4 and m0["instance_hours"] == 2920
@@ -100,7 +110,11 @@ def test_error_rows_ignored_and_missing_price_warns():
 
 
 def test_daily_profile_hand_computed():
-    p = P.plan(meas(), wl(peak_to_average=1.0, daily_profile=NIGHT_DAY), prices=PRICES)
+    # quiet hours fill batches at half the average rate: batch 8's end-to-end p95 is 76.5 ms
+    # (the interpolated batch 11 needs 101.6 ms), so a 100 ms target keeps batch 8
+    p = P.plan(meas(), wl(peak_to_average=1.0, daily_profile=NIGHT_DAY, slo_p95_ms=100),
+               prices=PRICES)
+    assert p.summary["batch_size"].iloc[0] == 8
     m0 = p.monthly.iloc[0]
     # average 1000 items/s; quiet hours 500/s -> ceil(500 / 500) = 1 instance,
     # busy hours 1500/s -> ceil(1500 / 500) = 3; instance-hours = (12 * 1 + 12 * 3) / 24 * 730 = 1460
@@ -111,10 +125,12 @@ def test_daily_profile_hand_computed():
     assert m0["energy_kwh"] == pytest.approx(379.6) and m0["co2_kg"] == pytest.approx(37.96)
     assert p.quarterly["instance_hours"].iloc[0] == pytest.approx(3 * 1460)
     # min_replicas floors the quiet hours: (12 * 2 + 12 * 3) / 24 * 730 = 1825
-    p = P.plan(meas(), wl(peak_to_average=1.0, min_replicas=2, daily_profile=NIGHT_DAY), prices=PRICES)
+    p = P.plan(meas(), wl(peak_to_average=1.0, min_replicas=2, daily_profile=NIGHT_DAY,
+                          slo_p95_ms=100), prices=PRICES)
     assert p.monthly["instance_hours"].iloc[0] == pytest.approx(1825)
     # peak_to_average is then a burst within the hour: busy 1500 * 1.2 = 1800/s -> 4; quiet 600/s -> 2
-    p = P.plan(meas(), wl(peak_to_average=1.2, daily_profile=NIGHT_DAY), prices=PRICES)
+    p = P.plan(meas(), wl(peak_to_average=1.2, daily_profile=NIGHT_DAY, slo_p95_ms=100),
+               prices=PRICES)
     assert p.monthly["instance_hours"].iloc[0] == pytest.approx((12 * 2 + 12 * 4) / 24 * 730)
 
 
@@ -130,11 +146,15 @@ def test_flat_daily_profile_equals_baseline_and_baseline_has_no_autoscaling():
 
 def test_daily_profile_with_uncertainty_and_infeasible_rows():
     unc = P.Uncertainty(traffic=(0.5, 2.0), price=(0.8, 1.2))
-    p = P.plan(meas(), wl(daily_profile=NIGHT_DAY), prices=PRICES, samples=300, seed=1, uncertainty=unc)
+    # no latency target: the same operating point (highest throughput) whatever the load
+    p = P.plan(meas(), wl(daily_profile=NIGHT_DAY, slo_p95_ms=None), prices=PRICES, samples=300,
+               seed=1, uncertainty=unc)
     m = p.monthly
     assert (m["cost_usd_p10"] <= m["cost_usd_p50"]).all() and (m["cost_usd_p10"] < m["cost_usd_p90"]).all()
     # autoscaling never costs more than provisioning the busiest hour all month
-    fixed = P.plan(meas(), wl(peak_to_average=2.0 * 1.5), prices=PRICES, samples=300, seed=1, uncertainty=unc)
+    fixed = P.plan(meas(), wl(peak_to_average=2.0 * 1.5, slo_p95_ms=None), prices=PRICES,
+                   samples=300, seed=1, uncertainty=unc)
+    assert fixed.summary["batch_size"].iloc[0] == p.summary["batch_size"].iloc[0]
     assert (m["cost_usd_p90"] <= fixed.monthly["cost_usd_p90"] + 1e-9).all()
     bad = P.plan(meas(), wl(slo_p95_ms=4, daily_profile=NIGHT_DAY), prices=PRICES)
     assert bad.monthly["instance_hours"].isna().all() and bad.monthly["cost_usd"].isna().all()
@@ -148,11 +168,14 @@ def _total(p: P.Plan) -> float:
 @given(rpd=st.floats(1e3, 1e9), growth=st.floats(0, 0.3), price=st.floats(0.01, 50),
        bump=st.floats(1.0, 3.0))
 def test_cost_never_falls_when_traffic_growth_or_price_rise(rpd, growth, price, bump):
-    w = P.InferenceWorkload(rpd, monthly_growth=growth, slo_p95_ms=25, months=6)
+    # without a latency target the operating point does not depend on the load (with one, more
+    # traffic fills batches faster and may allow a cheaper, larger batch: cost may then fall)
+    w = P.InferenceWorkload(rpd, monthly_growth=growth, slo_p95_ms=None, months=6)
     pr = P.Prices(price_per_hour={"L4": price})
     base = _total(P.plan(meas(), w, prices=pr))
-    more_traffic = P.InferenceWorkload(rpd * bump, monthly_growth=growth, slo_p95_ms=25, months=6)
-    more_growth = P.InferenceWorkload(rpd, monthly_growth=growth * bump + 0.001, slo_p95_ms=25, months=6)
+    more_traffic = P.InferenceWorkload(rpd * bump, monthly_growth=growth, slo_p95_ms=None, months=6)
+    more_growth = P.InferenceWorkload(rpd, monthly_growth=growth * bump + 0.001, slo_p95_ms=None,
+                                      months=6)
     assert _total(P.plan(meas(), more_traffic, prices=pr)) >= base
     assert _total(P.plan(meas(), more_growth, prices=pr)) >= base
     assert _total(P.plan(meas(), w, prices=P.Prices(price_per_hour={"L4": price * bump}))) >= base
@@ -162,7 +185,7 @@ def test_cost_never_falls_when_traffic_growth_or_price_rise(rpd, growth, price, 
 @given(rpd=st.floats(1e3, 1e9), pue=st.floats(1.0, 3.0), grid=st.floats(0, 1000),
        growth=st.floats(0, 0.2), months=st.integers(1, 14))
 def test_energy_linear_in_pue_co2_linear_in_grid_quarters_sum_months(rpd, pue, grid, growth, months):
-    w = P.InferenceWorkload(rpd, monthly_growth=growth, slo_p95_ms=25, months=months)
+    w = P.InferenceWorkload(rpd, monthly_growth=growth, slo_p95_ms=None, months=months)
     one = P.plan(meas(), w, prices=P.Prices(price_per_hour={"L4": 1}, pue=1.0, grid_gco2_per_kwh=1.0))
     p = P.plan(meas(), w, prices=P.Prices(price_per_hour={"L4": 1}, pue=pue, grid_gco2_per_kwh=grid))
     np.testing.assert_allclose(p.monthly["energy_kwh"], one.monthly["energy_kwh"] * pue, rtol=1e-12)

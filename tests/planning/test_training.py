@@ -34,14 +34,16 @@ def test_training_hand_computed():
 
 
 def test_training_from_flops_only_is_projected():
-    # TestGPU: 1e12 FLOP/s x 0.4 / (3 x 1e9) = 133.33 items/s; 1.2e6 items -> 9000 s = 2.5 h
-    tw = P.TrainingWorkload(runs_per_quarter=1, items_per_epoch=1.2e6, quarters=2)
+    # an entered utilization: TestGPU 1e12 FLOP/s x 0.4 / (3 x 1e9) = 133.33 items/s;
+    # 1.2e6 items -> 9000 s = 2.5 h
+    tw = P.TrainingWorkload(runs_per_quarter=1, items_per_epoch=1.2e6, quarters=2,
+                            assumed_utilization=0.4)
     p = P.plan(src_rows(1e9, 1e6, 1000.0), training=tw, hardware=["TestGPU"], catalog=tiny_catalog())
     t = p.training.set_index(["hardware", "quarter"]).loc[("TestGPU", 1)]
     assert t["throughput_items_per_s"] == pytest.approx(400 / 3)
     assert t["device_hours"] == pytest.approx(2.5) and t["cost_usd"] == pytest.approx(2.5)
     assert t["energy_kwh"] == pytest.approx(0.25)             # 100 W x 2.5 h
-    assert t["provenance"] == "projected" and "assumed utilization 0.4" in t["efficiency_source"]
+    assert t["provenance"] == "projected" and "entered utilization 0.4" in t["efficiency_source"]
     assert len(p.training) == 4                                # 2 hardware x 2 quarters
     assert p.summary["training_cost_usd"].notna().all()
 
@@ -76,3 +78,19 @@ def test_total_note_names_the_inference_part_and_training_only_total():
         throughput_items_per_s=500.0, energy_per_item_j=0.144, idle_power_w=20.0)]),
         training=tw, prices=PRICES)
     assert p.summary["total_cost_usd"].iloc[0] == pytest.approx(4 * 0.8)
+
+
+def test_flops_only_training_uses_a_model_size_range_never_a_single_40_percent():
+    """500k parameters: the 0-1e7 row of training_utilization.csv, MFU 0.01-0.5, middle
+    sqrt(0.01 x 0.5) = 0.07071. TestGPU 1e12 FLOP/s x 0.07071 / 3e9 = 23.57 items/s."""
+    df = src_rows(1e9, 1e6, 1000.0).assign(params=500_000)
+    tw = P.TrainingWorkload(runs_per_quarter=1, items_per_epoch=1.2e6, quarters=1)
+    p = P.plan(df, training=tw, hardware=["TestGPU"], catalog=tiny_catalog())
+    t = p.training.set_index("hardware").loc["TestGPU"]
+    assert t["throughput_items_per_s"] == pytest.approx(1e12 * (0.01 * 0.5) ** 0.5 / 3e9)
+    assert "range 0.01-0.5" in t["efficiency_source"] and "issue 11" in t["efficiency_source"]
+    # without a parameter count no range applies: an honest infeasible row
+    p = P.plan(src_rows(1e9, 1e6, 1000.0), training=tw, hardware=["TestGPU"],
+               catalog=tiny_catalog())
+    t = p.training.set_index("hardware").loc["TestGPU"]
+    assert not t["feasible"] and "parameter count is unknown" in t["infeasible_reason"]
