@@ -26,9 +26,9 @@ MISSING = "–"
 #: table and the notebooks' summary; every cost comes with where its price came from, every
 #: energy figure with its source)
 SUMMARY_COLUMNS = ["candidate", "hardware", "cost_usd", "cost_usd_p10", "cost_usd_p90",
-                   "price_source", "provenance", "instances_max", "energy_kwh",
-                   "energy_source", "co2_kg", "latency_p95_ms", "batch_size",
-                   "cost_per_1k_requests_usd", "quality", "infeasible_reason"]
+                   "price_source", "energy_kwh", "energy_source", "provenance", "instances_max",
+                   "co2_kg", "latency_p95_ms", "batch_size", "cost_per_1k_requests_usd",
+                   "quality", "infeasible_reason"]
 
 
 def _num(v: Any) -> float | None:
@@ -167,7 +167,7 @@ def styled(df: Any, caption: str | None = None) -> Any:
 
 
 def text_table(df: Any, width: int | None = None, *, keep: int = 2,
-               headers: dict[str, str] | None = None, max_text: int = 28) -> str:
+               headers: dict[str, str] | None = None, max_text: int = 20) -> str:
     """``df`` as formatted, aligned plain text no wider than ``width`` (default: the
     terminal's). Columns are dropped from the right, never the first ``keep``; a last line names
     the ones dropped (``--format wide`` shows everything). ``headers`` renames columns for
