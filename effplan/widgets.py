@@ -470,8 +470,10 @@ class BudgetDashboard:
             return
         owner = change.get("owner") if isinstance(change, Mapping) else getattr(change, "owner", None)
         if owner is self.controls["requests_per_day"]:
-            self._set_quietly(self.controls["requests_per_day_text"],
-                              float(self.controls["requests_per_day"].value))
+            # a dragged value is snapped to 4 significant figures (readable, and what is planned)
+            v = _snap4(float(self.controls["requests_per_day"].value))
+            self._set_quietly(self.controls["requests_per_day"], v)
+            self._set_quietly(self.controls["requests_per_day_text"], v)
         if owner is self.controls["hardware"]:
             self._sync_price_box()
         view_only = any(owner is self.controls[n] for n in _VIEW_CONTROLS)
@@ -1207,6 +1209,14 @@ def _quarters_html(table: pd.DataFrame) -> str:
     return ('<details class="effplan-quarters" open><summary>Quarter by quarter, every option '
             f"({len(table)} rows)</summary>"
             f'<div style="overflow-x:auto;max-width:100%;font-size:0.8em">{body}</div></details>')
+
+
+def _snap4(v: float) -> float:
+    """``v`` rounded to 4 significant figures (9,549,925.86 -> 9,550,000)."""
+    if not math.isfinite(v) or v <= 0:
+        return v
+    step = 10.0 ** (math.floor(math.log10(v)) - 3)
+    return float(round(v / step) * step)
 
 
 def _fmt_price_text(v: Any) -> str:

@@ -124,6 +124,10 @@ def test_moving_the_traffic_slider_replans(dash):
     dash.controls["requests_per_day"].value = 2 * START_RPD  # 2000 req/s -> small 4, large 20
     assert dash.plan is not before
     assert dash.controls["requests_per_day_text"].value == pytest.approx(2 * START_RPD)
+    dash.controls["requests_per_day"].value = 9_549_925.86  # a drag lands anywhere: snapped
+    assert dash.controls["requests_per_day_text"].value == 9_550_000.0
+    assert dash.plan.inputs["inference"]["requests_per_day"] == 9_550_000.0
+    dash.controls["requests_per_day"].value = 2 * START_RPD
     assert row(dash, "small")["Q1"] == pytest.approx(quarter_cost(4, 2.0))   # 17,520
     assert dash.headline.quarter_cost_usd == pytest.approx(17_520.0)
     assert dash.headline.savings_usd == pytest.approx(87_600.0 - 17_520.0)
