@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[dev,report,ray]"
 	touch $@
 
+# PORT=8899 make lab / make app PORT=9000: the port to serve on (lab: 8888, app: 8866)
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(if $(PORT),--ServerApp.port=$(PORT) --ServerApp.port_retries=0,)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -34,7 +35,8 @@ report: setup
 # unlike JupyterLab it does not refuse to run as root. VOILA_IP=0.0.0.0 to serve other machines.
 VOILA_IP ?= 127.0.0.1
 app: setup
-	$(BIN)/voila notebooks/04_quarterly_what_if.ipynb --no-browser --Voila.ip=$(VOILA_IP)
+	$(BIN)/voila notebooks/04_quarterly_what_if.ipynb --no-browser --Voila.ip=$(VOILA_IP) \
+		$(if $(PORT),--Voila.port=$(PORT) --Voila.port_retries=0,)
 
 clean:
 	rm -rf $(VENV) reports build dist *.egg-info

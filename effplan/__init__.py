@@ -52,7 +52,7 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = ("examples", "generation", "decoders", "store", "widgets", "schema", "catalog", "flops",
                "energy", "measurement", "planning", "hardware", "candidates", "plots", "report",
                "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards", "reproducibility",
-               "fleet")
+               "defaults", "formatting", "fleet")
 
 __all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook",
                                "metrics", "__version__"]

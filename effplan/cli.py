@@ -3,15 +3,18 @@ the hardware catalog. Everything here calls the same functions the notebooks cal
 
 Examples::
 
-    effplan measure --family digits --batch-sizes 1 8 32 --out results/measurements.jsonl
+    effplan measure --family digits --batch-sizes 1 8 32     # -> results/measurements.jsonl
     effplan measure --ray auto --target L4 --target H100 --out results/fleet.jsonl
-    effplan plan results/*.jsonl --requests-per-day 2e6 --growth 0.05 --slo-p95-ms 50 \\
-        --hardware L4 "H100 SXM" --samples 500 --out plan/
+    effplan plan results/ --hardware L4 "H100 SXM" --samples 500 --out plan/
+    effplan plan results/ --requests-per-day 2e6 --format csv > summary.csv
     effplan measure --mode generation --batch-sizes 1 4 16 --prompt-tokens 128 512 \\
         --output-tokens 64 --out results/generation.jsonl
     effplan plan results/generation.jsonl --requests-per-day 5e5 --prompt-tokens 500 \\
         --output-tokens 200 --slo-ttft-p95-ms 500 --slo-tpot-p95-ms 50 --hardware L4 "H100 SXM"
     effplan catalog
+
+Defaults (PUE, utilisation, peak-to-average, growth, horizon, latency target, the results
+folder, the demo traffic) come from :mod:`effplan.defaults`, as in the notebooks and dashboard.
 
 Exit status: 0 on success, 2 for bad input (a named effplan error, no traceback), 3 when
 ``plan --strict`` found bad results records (without ``--strict`` they are skipped with a loud
@@ -25,6 +28,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import defaults
 from .errors import EffplanError, SkippedRecordsError, ValidationError
 
 
@@ -47,6 +51,8 @@ def _measure(args: argparse.Namespace) -> int:
             raise EffplanError(f"--candidates: unknown {sorted(unknown)}; "
                                f"known: {[c.name for c in candidates]}")
         candidates = [c for c in candidates if c.name in wanted]
+    if args.out is None:
+        args.out = defaults.results_file()
     fleet = {} if args.ray is None else {"executor": "ray", "targets": args.target or None,
                                          "ray_address": None if args.ray == "local" else args.ray}
     m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode=args.mode,
@@ -114,11 +120,19 @@ def _plan(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.prompt_tokens is not None or args.output_tokens is not None:
         return _plan_generation(args, frame)
+    if args.requests_per_day is None:
+        args.requests_per_day = defaults.demo_requests_per_day(
+            frame, slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
+            peak_to_average=args.peak_to_average, items_per_request=args.items_per_request)
+        print(f"--requests-per-day not given: demo traffic {args.requests_per_day:,.0f}/day "
+              f"(the baseline needs {defaults.DEMO_BASELINE_INSTANCES} instances at peak)",
+              file=sys.stderr)
     inference = InferenceWorkload(
         requests_per_day=args.requests_per_day, monthly_growth=args.growth,
         items_per_request=args.items_per_request, peak_to_average=args.peak_to_average,
-        slo_p95_ms=args.slo_p95_ms, target_utilization=args.utilization, months=args.months,
-        daily_profile=args.daily_profile, max_batch_wait_ms=args.max_batch_wait_ms)
+        slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
+        months=args.months, daily_profile=args.daily_profile,
+        max_batch_wait_ms=args.max_batch_wait_ms)
     training = None
     if args.training_runs_per_quarter:
         training = TrainingWorkload(runs_per_quarter=args.training_runs_per_quarter,
@@ -129,7 +143,11 @@ def _plan(args: argparse.Namespace) -> int:
              hardware=args.hardware or None, samples=args.samples, seed=args.seed,
              # the catalog plus a row for this machine, so results measured here are priced
              catalog=load_catalog(args.catalog, include_this_machine=True))
-    print(p.summary.to_string(index=False))
+    if args.format == "table":  # the answer first: one choice, its savings vs the baseline
+        from .planning.frames import baseline_candidate, headline
+
+        print(headline(p, baseline=baseline_candidate(frame)).sentence() + "\n")
+    _print_frame(p.summary, args.format, SUMMARY_COLUMNS)
     if args.out:
         written = p.to_csv(args.out)
         print("\nwrote " + ", ".join(str(w) for w in written))
@@ -144,6 +162,9 @@ def _plan_generation(args: argparse.Namespace, frame) -> int:
         raise EffplanError("--prompt-tokens and --output-tokens go together (a generation plan)")
     if args.training_runs_per_quarter:
         raise EffplanError("a generation plan (--prompt-tokens) is made on its own: drop --training-*")
+    if args.requests_per_day is None:
+        raise EffplanError("--requests-per-day: give the traffic of a generation plan "
+                           "(the demo traffic covers inference plans only)")
     workload = GenerationWorkload(
         requests_per_day=args.requests_per_day, prompt_tokens=args.prompt_tokens,
         output_tokens=args.output_tokens, slo_ttft_p95_ms=args.slo_ttft_p95_ms,
@@ -170,8 +191,43 @@ def _catalog(args: argparse.Namespace) -> int:
     # every column below is guaranteed by the catalog's validation
     cols = ["name", "kind", "peak_fp32_flops", "peak_fp16_flops", "memory_gb",
             "memory_bandwidth_gb_s", "rated_power_w", "price_per_hour_usd"]
-    print(cat[cols].to_string(index=False))
+    _print_frame(cat[cols], args.format, cols)
     return 0
+
+
+#: ``plan``'s default table: what a reader needs, most important first (``text_table`` drops
+#: columns from the right to fit the terminal; ``--format wide`` prints every column)
+from .formatting import SUMMARY_COLUMNS  # noqa: E402 - one list for the CLI and notebooks
+
+#: short headers of the default table (units stay visible)
+HEADERS = {"cost_usd": "cost (horizon)", "cost_usd_p10": "P10", "cost_usd_p90": "P90",
+           "price_source": "price from", "provenance": "timing", "instances_max": "max inst.",
+           "energy_kwh": "energy", "co2_kg": "CO2 kg", "energy_source": "energy from",
+           "latency_p95_ms": "p95 ms", "batch_size": "batch",
+           "cost_per_1k_requests_usd": "$/1k req", "infeasible_reason": "why no cost",
+           "memory_bandwidth_gb_s": "mem BW GB/s", "peak_fp32_flops": "fp32 FLOP/s",
+           "peak_fp16_flops": "fp16 FLOP/s", "price_per_hour_usd": "$/hour",
+           "rated_power_w": "power W", "memory_gb": "mem GB"}
+
+
+def _print_frame(df, fmt: str, columns: list[str]) -> None:
+    """Print ``df`` as ``table`` (width-aware, formatted), ``wide`` (every column, formatted),
+    ``csv`` or ``json`` (records, raw numbers)."""
+    from .formatting import format_frame, text_table
+
+    if fmt == "csv":
+        df.to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        print(df.to_json(orient="records", indent=1))
+    elif fmt == "wide":
+        print(format_frame(df).to_string(index=False))
+    else:
+        print(text_table(df[[c for c in columns if c in df.columns]], headers=HEADERS))
+
+
+FORMATS = ("table", "wide", "csv", "json")
+FORMAT_HELP = ("table: readable summary fitted to the terminal (default); wide: every column; "
+               "csv / json: machine-readable, raw numbers")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,7 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--energy-window-s", type=float, default=1.0)
     m.add_argument("--seq-len", type=int, default=128, help="transformer family only")
     m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--out", type=Path, default=Path("results/measurements.jsonl"))
+    m.add_argument("--out", type=Path, default=None,
+                   help=f"results file (default: {defaults.RESULTS_FILENAME} in the shared results "
+                        f"folder, see effplan.defaults.results_dir)")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="measure on a Ray cluster (effplan[ray]): 'auto', 'ray://HEAD:10001', "
@@ -205,15 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="project monthly/quarterly cost from results files")
     p.add_argument("results", nargs="+", help="JSON Lines results files, folders or globs")
-    p.add_argument("--requests-per-day", type=float, required=True)
-    p.add_argument("--growth", type=float, default=0.0, help="monthly growth, e.g. 0.05")
+    p.add_argument("--requests-per-day", type=float, default=None,
+                   help="requests per day in month 1 (default: demo traffic at which the "
+                        f"baseline needs {defaults.DEMO_BASELINE_INSTANCES} instances)")
+    p.add_argument("--growth", type=float, default=defaults.MONTHLY_GROWTH,
+                   help="monthly growth, e.g. 0.05")
     p.add_argument("--items-per-request", type=float, default=1)
-    p.add_argument("--peak-to-average", type=float, default=1.0)
+    p.add_argument("--peak-to-average", type=float, default=defaults.PEAK_TO_AVERAGE)
     p.add_argument("--daily-profile", type=_floats, default=None, metavar="W0,...,W23",
                    help="24 comma-separated hourly load weights: instances follow the daily "
                         "curve (autoscaling) instead of being sized for the peak all month")
-    p.add_argument("--slo-p95-ms", type=float, default=None,
-                   help="end-to-end p95 target, ms: batch fill + queueing + batch latency")
+    p.add_argument("--slo-p95-ms", type=float, default=defaults.SLO_P95_MS,
+                   help="end-to-end p95 target, ms: batch fill + queueing + batch latency "
+                        "(0: none)")
     p.add_argument("--max-batch-wait-ms", type=float, default=None,
                    help="longest a batch waits to fill before it is dispatched, ms")
     p.add_argument("--prompt-tokens", type=int, default=None,
@@ -223,11 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slo-tpot-p95-ms", type=float, default=None, help="generation: p95 time-per-output-token target")
     p.add_argument("--memory-fraction", type=float, default=0.9,
                    help="generation: share of device memory for weights + KV cache")
-    p.add_argument("--utilization", type=float, default=0.7)
-    p.add_argument("--months", type=int, default=12)
+    p.add_argument("--utilization", type=float, default=defaults.TARGET_UTILIZATION)
+    p.add_argument("--months", type=int, default=defaults.MONTHS)
     p.add_argument("--hardware", nargs="*", default=[], help="catalog hardware to project to")
-    p.add_argument("--pue", type=float, default=1.0)
-    p.add_argument("--grid-region", default="world")
+    p.add_argument("--pue", type=float, default=defaults.PUE)
+    p.add_argument("--grid-region", default=defaults.GRID_REGION)
     p.add_argument("--catalog", default=None, help="your own hardware catalog CSV")
     p.add_argument("--training-runs-per-quarter", type=float, default=0)
     p.add_argument("--training-items-per-epoch", "--training-items-per-run", type=float, default=0,
@@ -237,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=0, help="Monte Carlo samples (P10/P50/P90)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="folder for monthly/quarterly/summary CSV")
+    p.add_argument("--format", choices=FORMATS, default="table", help=FORMAT_HELP)
     p.add_argument("--strict", action="store_true",
                    help="exit with status 3 when any results record is bad and skipped (default: "
                         "plan with the good rows and print a loud warning)")
@@ -245,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("catalog", help="print the hardware catalog")
     c.add_argument("--path", default=None, help="your own catalog CSV")
     c.add_argument("--this-machine", action="store_true", help="add the detected machine")
+    c.add_argument("--format", choices=FORMATS, default="table", help=FORMAT_HELP)
     c.set_defaults(func=_catalog)
     return parser
 

@@ -8,7 +8,12 @@
   survives export to HTML (the notebooks' report mode);
 * :func:`scenarios_side_by_side` -- pivot :func:`effplan.compare_scenarios` to one column per
   scenario;
-* :func:`candidates_table`, :func:`trainable`, :func:`training_figure`.
+* :func:`candidates_table`, :func:`trainable`, :func:`untrainable`, :func:`training_rows`,
+  :func:`training_figure` (training views leave out models that cannot be trained, with why);
+* :func:`report_mode` -- the static copy only where no kernel will run (papermill, nbconvert),
+  never under a live JupyterLab or Voila kernel;
+* :func:`setup` -- warnings reach the reader as one short note each (no stderr block, no paths);
+* :func:`table` -- a formatted Styler (3 s.f., $, kWh/MWh); long tables collapsed.
 """
 
 from __future__ import annotations
@@ -31,6 +36,15 @@ __all__ = [
     "measured_vs_estimated",
     "candidates_table",
     "trainable",
+    "untrainable",
+    "reasons_frame",
+    "training_rows",
+    "report_mode",
+    "workload_and_prices",
+    "answer",
+    "summary_view",
+    "setup",
+    "table",
     "training_figure",
     "scenarios_side_by_side",
     "show",
@@ -54,9 +68,11 @@ def notebook_measurements(results_path: str | os.PathLike | Iterable[str | os.Pa
     ``measurements.attrs``-like provenance is in the frame itself (``provenance``,
     ``energy_source`` columns): nothing here turns an estimate into a measurement.
     """
-    from . import examples
+    from . import defaults, examples
     from .measurement import Measurements, measure
 
+    if results_path is None or (isinstance(results_path, str) and not results_path.strip()):
+        results_path = defaults.results_file()  # the one results folder (CLI and notebooks)
     single: Path | None = None
     if results_path is not None:
         items = ([results_path] if isinstance(results_path, (str, os.PathLike))
@@ -120,6 +136,59 @@ def prices_for(measurements: Any, price_per_hour: Mapping[str, float] | None = N
             if price is not None and price == price:
                 given[hw] = float(price)
     return Prices(price_per_hour=given or None, **prices_kwargs)
+
+
+def workload_and_prices(measurements: Any, *, requests_per_day: float = 0.0,
+                        price_per_hour: Mapping[str, float] | None = None,
+                        **settings: Any) -> tuple[Any, Any]:
+    """(:class:`effplan.InferenceWorkload`, :class:`effplan.Prices`) for a notebook, from
+    :mod:`effplan.defaults` plus the notebook's parameters.
+
+    ``requests_per_day`` 0 means the demo traffic (:func:`effplan.defaults.demo_requests_per_day`:
+    the baseline needs several instances, so the candidates differ). ``settings`` are
+    ``monthly_growth``, ``peak_to_average``, ``slo_p95_ms`` (0: no target),
+    ``target_utilization``, ``months`` (workload) and ``pue``, ``grid_region`` (prices); prices
+    also cover this machine (:func:`prices_for`)."""
+    from . import defaults
+
+    price_keys = {"pue", "grid_region", "grid_gco2_per_kwh", "electricity_usd_per_kwh", "mode"}
+    wl_kw = {k: v for k, v in settings.items() if k not in price_keys}
+    pr_kw = {"pue": defaults.PUE, "grid_region": defaults.GRID_REGION,
+             **{k: v for k, v in settings.items() if k in price_keys}}
+    if "slo_p95_ms" in wl_kw and not wl_kw["slo_p95_ms"]:
+        wl_kw["slo_p95_ms"] = None
+    if not requests_per_day:
+        demo_kw = {k: wl_kw[k] for k in ("slo_p95_ms", "target_utilization", "peak_to_average")
+                   if k in wl_kw}
+        requests_per_day = defaults.demo_requests_per_day(measurements, **demo_kw)
+    return (defaults.workload(requests_per_day=float(requests_per_day), **wl_kw),
+            prices_for(measurements, price_per_hour, **pr_kw))
+
+
+def answer(plan: Any, measurements: Any = None, *, min_quality: float | None = None,
+           baseline: str | None = None, bars: bool = True) -> Any:
+    """The answer as HTML for a notebook or report: the headline (one choice, its next-quarter
+    cost, its savings against the baseline) and every option ranked (never summed), with where
+    each price, timing and energy figure came from. The baseline is the candidate tagged
+    ``baseline`` in ``measurements`` unless named."""
+    from IPython.display import HTML
+
+    from .planning.frames import baseline_candidate, headline, rank_options
+    from .widgets import _headline_markup, _ranking_html, _ranking_bars_html
+
+    if baseline is None and measurements is not None:
+        baseline = baseline_candidate(measurements)
+    r = rank_options(plan, baseline=baseline, min_quality=min_quality)
+    h = headline(plan, ranking=r, min_quality=min_quality)
+    return HTML(_headline_markup(h, None, r) + _ranking_html(r, fold=False)
+                + (_ranking_bars_html(r, h) if bars else ""))
+
+
+def summary_view(summary: Any) -> Any:
+    """The columns of a plan summary a person reads (:data:`effplan.formatting.SUMMARY_COLUMNS`)."""
+    from .formatting import SUMMARY_COLUMNS
+
+    return summary[[c for c in SUMMARY_COLUMNS if c in summary.columns]]
 
 
 def measured_vs_estimated(frame: Any) -> Any:
@@ -187,38 +256,106 @@ def candidates_table(candidates: Iterable[Any]) -> Any:
         for c in candidates])
 
 
-def training_figure(plan: Any) -> Any:
-    """Training over the horizon per candidate x hardware: device-hours and cost (bars).
+#: dtypes whose weights cannot be trained (dynamic / static quantization)
+UNTRAINABLE_DTYPES = ("qint8", "quint8", "int8", "qint32")
 
-    Rows that could not be projected (NaN) are left out and named in the title."""
+
+def untrainable(measurements: Any) -> dict[str, str]:
+    """candidate -> why it cannot be trained, from a measurements frame: quantized weights
+    (``dtype`` qint8/int8) or only failed training points."""
+    import pandas as pd
+
+    df = measurements.to_frame() if hasattr(measurements, "to_frame") else measurements
+    out: dict[str, str] = {}
+    if df is None or len(df) == 0:
+        return out
+    for cand, g in df.groupby(df["candidate"].astype(str), sort=False):
+        dtypes = set(g["dtype"].astype(str)) if "dtype" in g.columns else set()
+        q = sorted(dtypes & set(UNTRAINABLE_DTYPES))
+        if q:
+            out[cand] = (f"quantized weights ({q[0]}) cannot be trained: train the float model, "
+                         "then quantize it")
+            continue
+        if "mode" in g.columns and "status" in g.columns:
+            t = g[g["mode"].astype(str) == "training"]
+            if len(t) and not (t["status"].astype(str) == "ok").any():
+                err = str(t["error"].iloc[0]) if "error" in t.columns else ""
+                out[cand] = "every training measurement failed" + (f": {err[:80]}" if err else "")
+    return out
+
+
+def training_rows(plan: Any, measurements: Any) -> tuple[Any, dict[str, str]]:
+    """``plan.training`` without the candidates that cannot be trained, and those left out
+    (candidate -> reason). A training view must never rank an int8 model as the cheapest."""
+    tr = getattr(plan, "training", None)
+    excluded = untrainable(measurements)
+    if tr is None or tr.empty:
+        return tr, excluded
+    keep = ~tr["candidate"].astype(str).isin(list(excluded))
+    return tr[keep].reset_index(drop=True), {k: v for k, v in excluded.items()
+                                             if k in set(tr["candidate"].astype(str))}
+
+
+def reasons_frame(reasons: Mapping[str, str]) -> Any:
+    """candidate -> reason as a two-column table (e.g. the models left out of training)."""
+    import pandas as pd
+
+    return pd.DataFrame({"candidate": list(reasons), "why": list(reasons.values())})
+
+
+def training_figure(plan: Any, measurements: Any = None) -> Any:
+    """Training over the horizon per candidate x hardware: device-hours and cost (bars), one
+    row each, cheapest first. Candidates that cannot be trained (see :func:`untrainable`, needs
+    ``measurements``) and rows without a cost are left out and named under the title. The
+    figure grows with the number of rows, so labels never overlap."""
     import numpy as np
     from matplotlib.figure import Figure
 
     tr = getattr(plan, "training", None)
-    fig = Figure(figsize=(9, 3.6), layout="constrained")
-    ax1, ax2 = fig.subplots(1, 2)
+    excluded: dict[str, str] = {}
+    if measurements is not None:
+        tr, excluded = training_rows(plan, measurements)
     if tr is None or tr.empty:
-        ax1.text(0.5, 0.5, "no training workload", ha="center", va="center")
+        fig = Figure(figsize=(9, 2.0), layout="constrained")
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "no training workload", ha="center", va="center")
+        ax.set_axis_off()
         return fig
     tot = tr.groupby(["candidate", "hardware", "provenance"], sort=False)[
         ["device_hours", "cost_usd"]].sum(min_count=1).reset_index()
     missing = tot[tot["cost_usd"].isna()]
-    tot = tot[tot["cost_usd"].notna()]
-    labels = [f"{c}\n{h}" + (" (projected)" if p == "projected" else "")
+    tot = tot[tot["cost_usd"].notna()].sort_values("cost_usd", kind="stable")
+    labels = [f"{c} @ {h}" + (" (projected)" if p == "projected" else "")
               for c, h, p in tot[["candidate", "hardware", "provenance"]].itertuples(index=False)]
+    fig = Figure(figsize=(9, 1.6 + 0.32 * max(len(tot), 1)), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2, sharey=True)
     y = np.arange(len(tot))
     ax1.barh(y, tot["device_hours"], color="#4c72b0")
-    ax1.set_yticks(y, labels, fontsize=7)
+    ax1.set_yticks(y, labels, fontsize="small")
     ax1.set_xlabel("device-hours over the horizon")
     ax2.barh(y, tot["cost_usd"], color="#dd8452")
-    ax2.set_yticks(y, [""] * len(y))
+    ax2.tick_params(axis="y", labelleft=False)
     ax2.set_xlabel("training cost over the horizon (USD)")
-    for ax in (ax1, ax2):
-        ax.invert_yaxis()
-    title = "Training budget"
+    from .plots import _auto_log, _usd_formatter
+
+    logs = [_auto_log(ax1, tot["device_hours"], "x"), _auto_log(ax2, tot["cost_usd"], "x")]
+    _usd_formatter(ax2, "x")
+    for ax, log in zip((ax1, ax2), logs):
+        ax.invert_yaxis() if not ax.yaxis_inverted() else None
+        ax.grid(axis="x", alpha=0.3)
+        if not log:
+            ax.xaxis.get_major_locator().set_params(nbins=5)
+    if any(logs):  # bars spanning orders of magnitude: a log axis, said in the label
+        for ax, log in zip((ax1, ax2), logs):
+            if log:
+                ax.set_xlabel(ax.get_xlabel() + " (log scale)")
+    lines = ["Training budget over the horizon, cheapest first"]
+    if excluded:
+        lines.append("left out, cannot be trained: " + "; ".join(
+            f"{c} ({r.split(':')[0]})" for c, r in excluded.items()))
     if len(missing):
-        title += f" (no cost for: {', '.join(sorted(set(missing['candidate'])))})"
-    fig.suptitle(title, fontsize=10)
+        lines.append("no cost for: " + ", ".join(sorted(set(missing["candidate"]))))
+    fig.suptitle("\n".join(lines), fontsize=9)
     return fig
 
 
@@ -229,16 +366,103 @@ SCENARIO_VALUES: Mapping[str, str] = {"cost_usd": "cost over the horizon (USD)",
 
 def scenarios_side_by_side(side: Any, values: Mapping[str, str] = SCENARIO_VALUES) -> dict[str, Any]:
     """One table per value column of :func:`effplan.compare_scenarios`' frame: a row per
-    candidate x hardware (in plan order), a column per scenario (in the order given). A candidate
-    that is infeasible in a scenario keeps its row with an empty (NaN) cell."""
+    candidate x hardware (in plan order), where its price (cost table) or its energy figure (CO2
+    table) came from, then a column per scenario (in the order given). A candidate that is
+    infeasible in a scenario keeps its row with an empty (NaN) cell."""
     out = {}
+    #: the source shown beside each value: where the price / the energy figure came from
+    source = {"cost_usd": ("price_source", "price from"),
+              "co2_kg": ("energy_source", "energy from")}
     for col, title in values.items():
         t = side.pivot_table(index=["candidate", "hardware"], columns="scenario", values=col,
                              sort=False, dropna=False)
         t = t.reindex(columns=list(dict.fromkeys(side["scenario"])))
         t.columns.name = None
-        out[title] = t.reset_index()
+        t = t.reset_index()
+        src, label = source.get(col, (None, None))
+        if src and src in side.columns:
+            per = side.groupby(["candidate", "hardware"], sort=False)[src].agg(
+                lambda v: "; ".join(dict.fromkeys(str(x) for x in v if str(x))))
+            t.insert(2, label, [per.get((c, h), "") for c, h in
+                                zip(t["candidate"], t["hardware"])])
+        out[title] = t
     return out
+
+
+def report_mode(report: bool | str | None = None) -> bool:
+    """Whether a notebook should render its static report copy.
+
+    ``report`` True/False or "yes"/"no" (a papermill parameter) wins. ``None`` or ``"auto"``
+    (notebook 04's default) means:
+    only when no live front end is attached -- a kernel started by JupyterLab / Jupyter Server
+    (``JPY_SESSION_NAME`` in its environment) or by Voila (``VOILA_*``) is live: the dashboard
+    is there, a second, static total under it would go stale on the first slider move. Papermill
+    and nbconvert start kernels without either, so their runs get the static copy."""
+    if isinstance(report, str):
+        word = report.strip().lower()
+        report = None if word in ("", "auto") else word in ("1", "true", "yes", "on")
+    if report is not None:
+        return bool(report)
+    env = os.environ
+    live = "JPY_SESSION_NAME" in env or any(k.startswith("VOILA_") for k in env)
+    return not live
+
+
+_NOTED: set[str] = set()
+
+
+def _note_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+                  line: Any = None) -> None:
+    """``warnings.showwarning`` for notebooks: one short note per distinct message, as HTML
+    output; no file path, no line number, no stderr block."""
+    text = str(message).strip()
+    if text in _NOTED:
+        return
+    _NOTED.add(text)
+    try:
+        from IPython.display import HTML, display
+    except ImportError:  # pragma: no cover - outside IPython: the usual one-liner
+        print(f"note: {text}")
+        return
+    kind = "note" if issubclass(category, EffplanWarning) else category.__name__
+    from .widgets import _first_sentence
+
+    first, rest = _first_sentence(text)
+    more = (f'<details style="display:inline"><summary>more</summary>{_html.escape(rest)}'
+            "</details>" if rest else "")
+    display(HTML('<div class="effplan-note" style="color:#6b5500;background:#fffbe6;'
+                 'border-left:3px solid #e6c84a;padding:2px 8px;margin:2px 0;font-size:0.9em">'
+                 f"<b>{_html.escape(kind)}:</b> {_html.escape(first)} {more}</div>"))
+
+
+def setup(debug: bool = False) -> None:
+    """Call once at the top of a notebook: warnings become one short note each (see
+    :func:`_note_warning`); ``debug=True`` keeps Python's usual warning output."""
+    if debug:
+        return
+    _NOTED.clear()
+    warnings.showwarning = _note_warning
+    warnings.filterwarnings("default", category=EffplanWarning)
+
+
+#: tables longer than this are shown collapsed (a <details> block with the first rows visible)
+COLLAPSE_ROWS = 15
+
+
+def table(df: Any, caption: str | None = None, *, collapse_rows: int = COLLAPSE_ROWS) -> Any:
+    """HTML of ``df`` for people: :func:`effplan.formatting.styled` (3 s.f., $, kWh/MWh, no
+    index); longer than ``collapse_rows`` it is folded into a ``<details>`` block whose summary
+    says how many rows it holds (the summary tables come first in the notebooks)."""
+    from IPython.display import HTML
+
+    from .formatting import styled
+
+    body = styled(df).to_html()
+    head = f"<b>{_html.escape(caption)}</b> " if caption else ""
+    if len(df) > collapse_rows:
+        return HTML(f'<details class="effplan-collapsed"><summary>{head}({len(df):,} rows: click '
+                    f"to show)</summary>{body}</details>")
+    return HTML((f"<div>{head}</div>" if head else "") + body)
 
 
 def _has_results(path: str | os.PathLike) -> bool:
@@ -277,10 +501,15 @@ def show(obj: Any, title: str | None = None) -> None:
     if hasattr(obj, "savefig"):
         display(Image(data=_png_bytes(obj), format="png"))
         return
-    if hasattr(obj, "to_html"):
+    import pandas as pd
+
+    if isinstance(obj, pd.DataFrame):
+        display(table(obj))
+        return
+    if hasattr(obj, "to_html"):  # a Styler, a Plan...
         try:
-            display(HTML(obj.to_html(index=False, na_rep="")))
-        except TypeError:  # a pandas Styler takes no index/na_rep
             display(HTML(obj.to_html()))
+        except TypeError:
+            display(obj)
         return
     display(obj)

@@ -41,6 +41,10 @@ from .schema import normalize_measurements
 
 __all__ = [
     "pareto_front",
+    "cost_ranking",
+    "LiveCostRanking",
+    "money_labels",
+    "place_labels",
     "cost_per_quarter",
     "quality_vs_cost",
     "energy_and_co2",
@@ -246,18 +250,193 @@ def _grouped_bars(ax: Axes, df: pd.DataFrame, x_col: str, y_col: str, *, band: s
     return seen, handles, placed
 
 
+class UniqueMoneyFormatter:
+    """Tick labels in USD that never repeat: the decimals follow the tick spacing (``$1.5k $2k
+    $2.5k``, not ``$2k $2k $2k``), large values scaled to ``k`` / ``M``. Works on linear and log
+    axes (minor ticks on a log axis get no label). ``prefix`` "" for plain numbers."""
+
+    def __new__(cls, prefix: str = "$"):  # a matplotlib Formatter subclass, built lazily
+        from matplotlib.ticker import Formatter
+
+        class _F(Formatter):
+            def __init__(self, prefix: str) -> None:
+                self.prefix = prefix
+
+            def __call__(self, x: float, pos: int | None = None) -> str:
+                labels = self.format_ticks(list(self.locs) or [x]) if self.locs is not None else []
+                if pos is not None and 0 <= pos < len(labels):
+                    return labels[pos]
+                return money_labels([x], self.prefix)[0]
+
+            def format_ticks(self, values: Any) -> list[str]:
+                return money_labels(values, self.prefix)
+
+        return _F(prefix)
+
+
+def money_labels(values: Any, prefix: str = "$") -> list[str]:
+    """Distinct labels for tick values (see :class:`UniqueMoneyFormatter`)."""
+    vals = np.asarray(list(values), dtype=float)
+    finite = vals[np.isfinite(vals)]
+    if finite.size == 0:
+        return ["" for _ in vals]
+    big = float(np.max(np.abs(finite)))
+    pos = np.abs(finite[finite != 0])
+    if pos.size >= 2 and pos.max() / pos.min() >= 100:  # log-like spread: each value its own scale
+        labels = [_money_one(v, prefix) if np.isfinite(v) else "" for v in vals]
+        if len(set(labels)) == len(labels):
+            return labels
+    scale, suffix = ((1e9, "B") if big >= 1e9 else (1e6, "M") if big >= 1e6
+                     else (1e3, "k") if big >= 1e4 else (1.0, ""))
+    u = np.unique(finite / scale)
+    diffs = np.diff(u)
+    step = float(np.min(diffs)) if diffs.size else 0.0
+    nz = np.abs(u[u != 0])
+    # the fewest decimals that show every tick value to within 1% of the tick spacing (or of
+    # the value itself for a lone tick): 2.5k steps need one decimal, $0.02 needs two
+    tol = 0.01 * step if step > 0 else (0.01 * float(np.min(nz)) if nz.size else 0.5)
+    dec = 0
+    while dec < 12 and np.max(np.abs(np.round(u, dec) - u)) > tol:
+        dec += 1
+    for d in range(dec, dec + 12):
+        labels = []
+        for v in vals:
+            if not np.isfinite(v):
+                labels.append("")
+                continue
+            x = v / scale
+            text = f"{abs(x):,.{d}f}"
+            if float(x) == 0.0:
+                labels.append(f"{prefix}0")
+                continue
+            labels.append(("-" if x < 0 and float(text.replace(",", "")) != 0 else "")
+                          + f"{prefix}{text}{suffix}")
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
+
+
+def _money_one(v: float, prefix: str = "$") -> str:
+    """One value, 3 significant figures, scaled: $1.5k, $20M, $0.0021."""
+    from .formatting import sig
+
+    a = abs(v)
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if a >= scale:
+            text = sig(a / scale).rstrip("0").rstrip(".") if "." in sig(a / scale) else sig(a / scale)
+            return ("-" if v < 0 else "") + f"{prefix}{text}{suffix}"
+    text = sig(a)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return ("-" if v < 0 else "") + f"{prefix}{text}"
+
+
 def _usd_formatter(ax: Axes, axis: str = "y") -> None:
-    from matplotlib.ticker import FuncFormatter
+    """Unique money tick labels on ``axis`` (and no minor-tick labels)."""
+    from matplotlib.ticker import NullFormatter
 
-    def fmt(v: float, _pos: int) -> str:
-        a = abs(v)
-        if a >= 1e6:
-            return f"${v / 1e6:,.1f}M"
-        if a >= 1e3:
-            return f"${v / 1e3:,.0f}k"
-        return f"${v:,.0f}" if a >= 10 or a == 0 else f"${v:,.2f}"
+    a = ax.yaxis if axis == "y" else ax.xaxis
+    a.set_major_formatter(UniqueMoneyFormatter())
+    a.set_minor_formatter(NullFormatter())
 
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(fmt))
+
+def _auto_log(ax: Axes, values: Any, axis: str = "y", ratio: float = 1e3) -> bool:
+    """A log scale when the positive ``values`` span more than ``ratio`` (e.g. costs over 5
+    orders of magnitude): a linear axis would flatten the small ones to nothing."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size >= 2 and v.max() / v.min() > ratio:
+        (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+        return True
+    return False
+
+
+#: label of each cost column a chart can use as an axis
+COST_AXIS_LABELS = {
+    "cost_usd": "cost over the plan horizon (USD)",
+    "first_quarter_cost_usd": "cost in the first quarter (USD)",
+    "quarter_cost_usd": "cost in the first quarter (USD)",
+    "cost_per_1k_requests_usd": "cost per 1,000 requests (USD)",
+    "total_usd": "cost over the plan horizon (USD)",
+}
+
+
+def cost_axis_label(col: str, months: int | None = None) -> str:
+    """What a cost axis shows, from the column plotted (never a fixed text)."""
+    if col in ("cost_usd", "total_usd") and months:
+        return f"cost over the {months}-month plan horizon (USD)"
+    return COST_AXIS_LABELS.get(col, col.replace("_usd", " (USD)").replace("_", " "))
+
+
+def _renderer(fig: Figure) -> Any:
+    """The figure's renderer (an Agg canvas is attached to a pyplot-free Figure that has none)."""
+    if not hasattr(fig.canvas, "get_renderer"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    return fig.canvas.get_renderer()
+
+
+def place_labels(ax: Axes, xs: Any, ys: Any, labels: Sequence[str], *,
+                 fontsize: Any = "x-small", avoid: Sequence[Any] = ()) -> list[Any]:
+    """Annotate points without overprinting or clipping.
+
+    Points at the same place get ONE label (names joined with ", "). Each label tries offsets
+    around its point (right, left, above, below, then further out) and takes the first whose
+    box, measured with the renderer, lies inside the axes and overlaps no label already placed
+    (nor the extents in ``avoid``). A label that fits nowhere takes the least-overlapping spot.
+    Returns the annotation artists."""
+    from matplotlib.transforms import Bbox
+
+    fig = ax.figure
+    engine = fig.get_layout_engine()
+    if engine is not None:  # final axes position first: boxes are measured in pixels
+        engine.execute(fig)
+    renderer = _renderer(fig)
+    groups: dict[tuple[float, float], list[str]] = {}
+    for x, y, lab in zip(np.asarray(xs, float), np.asarray(ys, float), labels):
+        if np.isfinite(x) and np.isfinite(y):
+            groups.setdefault((float(x), float(y)), []).append(str(lab))
+    ax_box = ax.get_window_extent(renderer)
+    placed: list[Any] = [b for b in avoid]
+    out = []
+    offsets = [(6, 3, "left", "bottom"), (6, -3, "left", "top"), (-6, 3, "right", "bottom"),
+               (-6, -3, "right", "top"), (0, 8, "center", "bottom"), (0, -8, "center", "top")]
+    offsets += [(dx, dy * k, ha, va) for k in (3, 5, 7) for dx, dy, ha, va in offsets[:4]]
+    px_per_pt = fig.dpi / 72.0
+    to_px = ax.transData
+    for (x, y), names in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+        text = ", ".join(dict.fromkeys(names))
+        if len(text) > 60:  # many identical points: name a few, count the rest
+            uniq = list(dict.fromkeys(names))
+            text = ", ".join(uniq[:2]) + f" +{len(uniq) - 2} more"
+        ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=offsets[0][:2],
+                          ha="left", va="bottom", fontsize=fontsize, parse_math=False)
+        # the text's size is measured once; each candidate spot is then plain arithmetic
+        size = ann.get_window_extent(renderer)
+        w_px, h_px = size.width, size.height
+        px, py = to_px.transform((x, y))
+        best, best_cost = None, None
+        for dx, dy, ha, va in offsets:
+            x0 = px + dx * px_per_pt - {"left": 0.0, "center": w_px / 2, "right": w_px}[ha]
+            y0 = py + dy * px_per_pt - {"bottom": 0.0, "top": h_px}[va]
+            bb = Bbox.from_bounds(x0, y0, w_px, h_px)
+            outside = max(0.0, ax_box.x0 - bb.x0) + max(0.0, bb.x1 - ax_box.x1) \
+                + max(0.0, ax_box.y0 - bb.y0) + max(0.0, bb.y1 - ax_box.y1)
+            overlap = sum(max(0.0, min(bb.x1, o.x1) - max(bb.x0, o.x0) + 1)
+                          * max(0.0, min(bb.y1, o.y1) - max(bb.y0, o.y0) + 1) for o in placed)
+            cost = outside * 1e3 + overlap
+            if best_cost is None or cost < best_cost:
+                best, best_cost = (dx, dy, ha, va, bb), cost
+            if cost == 0:
+                break
+        dx, dy, ha, va, bb = best
+        ann.set_position((dx, dy))
+        ann.set_ha(ha)
+        ann.set_va(va)
+        placed.append(bb)
+        out.append(ann)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,7 +444,8 @@ def _usd_formatter(ax: Axes, axis: str = "y") -> None:
 # --------------------------------------------------------------------------------------------
 def pareto_front(df: pd.DataFrame, cost_col: str = "cost_usd",
                  quality_col: str = "quality", higher_is_better: bool = True) -> pd.DataFrame:
-    """Rows of ``df`` not dominated in (lower ``cost_col``, better ``quality_col``).
+    """Rows of ``df`` not dominated in (lower ``cost_col``, better ``quality_col``: higher, or
+    lower when ``higher_is_better`` is False, e.g. an error rate or a perplexity).
 
     The rule lives in :func:`effplan.selection.pareto_front` (ties kept, NaN left out, sorted by
     ascending cost); ``higher_is_better=False`` for ECE, NLL, latency and the like.
@@ -294,6 +474,7 @@ def cost_per_quarter(plan: Any, ax: Axes | None = None, *,
         return fig
     seen, handles, _ = _grouped_bars(ax, df, "quarter", "cost_usd", band="cost_usd",
                                      hatch_by="provenance")
+    _auto_log(ax, df["cost_usd"])
     _usd_formatter(ax)
     ax.set_ylabel("cost per quarter (USD)")
     title = "Cost per quarter"
@@ -307,28 +488,90 @@ def cost_per_quarter(plan: Any, ax: Axes | None = None, *,
     return fig
 
 
+QUALITY_COLUMNS = ("candidate", "metric", "condition", "value", "ci_low", "ci_high", "n",
+                   "provenance", "higher_is_better")
+
+
+def quality_points(summary: pd.DataFrame, quality: pd.DataFrame | None = None, *,
+                   metric: str | None = None, condition: str | None = None
+                   ) -> tuple[pd.DataFrame, str, bool]:
+    """``summary`` with the quality to plot in ``_q`` (and ``_q_lo`` / ``_q_hi``), its axis label
+    and whether higher is better.
+
+    Without ``quality`` the summary's single ``quality`` column is used (higher is better). With
+    a tidy quality frame (:data:`QUALITY_COLUMNS`: one row per candidate x metric x condition),
+    the rows of ``metric`` (default: the first metric) and ``condition`` (default: the first
+    condition of that metric) are joined by candidate, with their confidence interval."""
+    if quality is None:
+        _require(summary, ("quality",), "plan.summary")
+        return (summary.assign(_q=pd.to_numeric(summary["quality"], errors="coerce"),
+                               _q_lo=np.nan, _q_hi=np.nan), "quality", True)
+    _require(quality, ("candidate", "metric", "value"), "quality")
+    q = quality
+    metrics = list(pd.unique(q["metric"].astype(str)))
+    if metric is None:
+        metric = metrics[0] if metrics else ""
+    if metric not in metrics:
+        raise ValidationError("metric", f"{metric!r} not in the quality frame; known: {metrics}")
+    q = q[q["metric"].astype(str) == metric]
+    label = metric
+    if "condition" in q.columns:
+        conds = list(pd.unique(q["condition"].astype(str)))
+        if condition is None:
+            condition = conds[0]
+        if condition not in conds:
+            raise ValidationError("condition", f"{condition!r} not measured for {metric!r}; "
+                                               f"known: {conds}")
+        q = q[q["condition"].astype(str) == condition]
+        if condition and condition not in ("", "nan", "None"):
+            label = f"{metric} ({condition})"
+    hib = True
+    if "higher_is_better" in q.columns and len(q):
+        hib = bool(q["higher_is_better"].iloc[0])
+    per = q.groupby(q["candidate"].astype(str), sort=False).agg(
+        _q=("value", "first"),
+        _q_lo=("ci_low", "first") if "ci_low" in q.columns else ("value", lambda s: np.nan),
+        _q_hi=("ci_high", "first") if "ci_high" in q.columns else ("value", lambda s: np.nan))
+    out = summary.drop(columns=[c for c in ("_q", "_q_lo", "_q_hi") if c in summary.columns])
+    out = out.assign(_cand=out["candidate"].astype(str)).join(per, on="_cand").drop(columns="_cand")
+    return out, label + ("" if hib else " (lower is better)"), hib
+
+
 @_literal_text
 def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_usd",
                     quality_col: str = "quality",
                     highlight: Sequence[str] | None = None,
                     highlight_hardware: Sequence[str] | None = None,
+                    quality: pd.DataFrame | None = None, metric: str | None = None,
+                    condition: str | None = None,
+                    candidates: Sequence[str] | None = None,
+                    hardware: Sequence[str] | None = None,
                     higher_is_better: bool | None = None) -> Figure:
-    """Scatter of ``quality`` against horizon ``cost_usd`` from ``plan.summary``, with the
-    Pareto front (lower cost, better quality) drawn as a step line.
+    """Scatter of quality against cost (``cost_col`` of ``plan.summary``: ``cost_usd`` over the
+    horizon, or ``cost_per_1k_requests_usd``...; the x label says which), with the Pareto front
+    (cheaper and better) drawn as a step line.
 
     ``quality_col`` may be any metric column joined into the plan (``"ece@noise-0.3"``);
     ``higher_is_better`` defaults to the metric's own direction (built-ins; else higher).
 
-    Projected points are hollow, estimated ones half-filled; rows that miss the latency SLO
-    (``slo_met`` False) or are infeasible are drawn as ``x``. Candidates without a quality score
-    are not placed on the chart; a note says how many. ``highlight`` names candidates to ring
-    (restricted to ``highlight_hardware`` when given).
+    Quality: the summary's ``quality_col`` or, with ``quality=`` a tidy quality frame (see
+    :func:`quality_points`), ``metric`` under ``condition`` with its CI as error bars.
+    Projected points are hollow, estimated ones half-filled; rows that miss the latency SLO or are
+    infeasible are drawn as ``x``. Points at the same place share one label; labels are placed
+    so that they neither overprint each other nor leave the axes. Rows without a quality or a
+    cost are not placed; a note says how many. ``highlight`` rings candidates (restricted to
+    ``highlight_hardware`` when given); ``candidates`` / ``hardware`` filter the rows.
     """
-    df = _frame(plan, "summary")
-    _require(df, ("candidate", cost_col, quality_col), "plan.summary")
+    df = _select(_frame(plan, "summary"), candidates, hardware)
+    _require(df, ("candidate", cost_col), "plan.summary")
+    if quality is None and quality_col != "quality":
+        df = df.assign(quality=df[quality_col])
+    df, ylabel, hib = quality_points(df, quality, metric=metric, condition=condition)
+    if quality is None and quality_col != "quality":
+        ylabel = quality_col
     fig, ax = _figure_and_axes(ax)
     df = df.assign(_series=_series_key(df))
-    qual = pd.to_numeric(df[quality_col], errors="coerce")
+    qual = pd.to_numeric(df["_q"], errors="coerce")
     cost = pd.to_numeric(df[cost_col], errors="coerce")
     no_quality = int(qual.isna().sum())
     no_cost = int((qual.notna() & cost.isna()).sum())
@@ -338,7 +581,7 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
                    "Candidate or a 'quality' column) and a cost")
         return fig
     x = pts[cost_col].to_numpy(float)
-    y = pts[quality_col].to_numpy(float)
+    y = pts["_q"].to_numpy(float)
     prov = (pts["provenance"].astype(str) if "provenance" in pts.columns
             else pd.Series("measured", index=pts.index)).to_numpy()
     ok = np.array([_truthy(a) and _truthy(b) for a, b in zip(
@@ -346,6 +589,12 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
         pts["feasible"] if "feasible" in pts.columns else [True] * len(pts))], dtype=bool)
     bad_seen = bool((~ok).any())
     seen = {p for p in prov if p in _HATCH}
+    lo, hi = pts["_q_lo"].to_numpy(float), pts["_q_hi"].to_numpy(float)
+    has_ci = np.isfinite(lo) & np.isfinite(hi)
+    if has_ci.any():
+        ax.errorbar(x[has_ci], y[has_ci], yerr=np.vstack([np.clip(y - lo, 0, None),
+                                                          np.clip(hi - y, 0, None)])[:, has_ci],
+                    fmt="none", ecolor="0.5", elinewidth=0.8, capsize=2, zorder=2)
     # one scatter call per style (not per point): fewer artists, faster redraws
     if bad_seen:
         ax.scatter(x[~ok], y[~ok], marker="x", color="tab:red", s=50, zorder=3)
@@ -362,16 +611,18 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
         if ring.any():
             ax.scatter(x[ring], y[ring], marker="o", s=180, facecolors="none",
                        edgecolors="tab:orange", linewidths=2, zorder=2)
-    for xi, yi, label in zip(x, y, pts["_series"].astype(str)):
-        ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(5, 4), fontsize="x-small")
-    if higher_is_better is None:
+    if higher_is_better is None and quality is None:
         from .evaluation import split_key
         from .metrics import HIGHER_IS_BETTER
 
-        higher_is_better = HIGHER_IS_BETTER.get(split_key(quality_col)[0], True)
-    front = pareto_front(pts, cost_col, quality_col, higher_is_better=higher_is_better)
+        hib = HIGHER_IS_BETTER.get(split_key(quality_col)[0], True)
+    elif higher_is_better is not None:
+        hib = bool(higher_is_better)
+    if not hib and quality is None:
+        ylabel = quality_col + " (lower is better)"
+    front = pareto_front(pts, cost_col, "_q", higher_is_better=hib)
     if len(front) >= 1:
-        ax.step(front[cost_col].to_numpy(float), front[quality_col].to_numpy(float), where="post",
+        ax.step(front[cost_col].to_numpy(float), front["_q"].to_numpy(float), where="post",
                 color="tab:green", linewidth=1.5, zorder=1)
     handles: list[Any] = [
         Line2D([], [], color="tab:green", label="Pareto front (cheaper and better)"),
@@ -387,22 +638,162 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
     if bad_seen:
         handles.append(Line2D([], [], marker="x", linestyle="none", color="tab:red",
                               label="misses latency SLO / infeasible"))
-    ax.legend(handles=handles, fontsize="x-small", loc="best")
-    ax.margins(x=0.15, y=0.12)  # room for the point labels
+    if not _auto_log(ax, x, "x"):
+        ax.margins(x=0.25, y=0.2)  # room for the point labels
+        if np.nanmin(x) >= 0:  # a cost axis never shows negative money
+            ax.set_xlim(left=0.0)
+    else:
+        ax.margins(x=0.1, y=0.2)
     _usd_formatter(ax, "x")
-    ax.set_xlabel("cost over the plan horizon (USD)")
-    ax.set_ylabel(quality_col + ("" if higher_is_better else " (lower is better)"))
-    ax.set_title("Quality vs cost", y=1.0, pad=6)
+    yv = y[np.isfinite(y)]
+    if yv.size and np.ptp(yv) == 0:  # one value: a readable band around it, not 1e-16 ticks
+        c = float(yv[0])
+        ax.set_ylim(c - max(abs(c) * 0.01, 1e-3), c + max(abs(c) * 0.01, 1e-3))
+    months = None
+    if hasattr(plan, "inputs") and isinstance(getattr(plan, "inputs"), dict):
+        months = plan.inputs.get("months")
+    ax.set_xlabel(cost_axis_label(cost_col, months))
+    ax.set_ylabel(ylabel)
+    ax.set_title("Quality vs " + cost_axis_label(cost_col, months).split(" (")[0], y=1.0, pad=6)
     ax.grid(alpha=0.3)
     notes = []
     if no_quality:
         notes.append(f"{no_quality} row(s) without a quality score")
     if no_cost:
         notes.append(f"{no_cost} row(s) without a cost (infeasible or unpriced)")
-    if notes:
-        ax.text(0.01, 0.01, "not shown: " + "; ".join(notes), transform=ax.transAxes,
-                fontsize="x-small", color="0.4")
+    if notes:  # in the legend, so it can collide with nothing
+        handles.append(Line2D([], [], linestyle="none", label="not shown: " + "; ".join(notes)))
+    _legend_below(ax, handles)
+    place_labels(ax, x, y, pts["_series"].astype(str).tolist())
     return fig
+
+
+@_literal_text
+def cost_ranking(ranking: Any, ax: Axes | None = None, *, cost_col: str = "cost_usd",
+                 title: str | None = None, max_rows: int = 12) -> Figure:
+    """Every option (candidate @ hardware) as one horizontal bar, cheapest on top, with its
+    P10-P90 range when known. The chosen option (``is_choice``) is orange, the baseline
+    (``is_baseline``) grey and named so; projected rows are hatched. Options without a cost
+    (infeasible / unpriced) get no bar; they are counted in the legend. At most ``max_rows``
+    bars (the cheapest), the rest counted. ``ranking`` is :func:`effplan.planning.rank_options`'
+    frame (or a plan summary). Alternatives are never added up."""
+    df = _frame(ranking, "summary")
+    _require(df, ("candidate", cost_col), "ranking")
+    fig, ax = _figure_and_axes(ax)
+    live = LiveCostRanking(ax, cost_col=cost_col, title=title, max_rows=max_rows)
+    live.update(df)
+    return fig
+
+
+class LiveCostRanking:
+    """The artists of :func:`cost_ranking`, updated in place: a new ranking with the same number
+    of bars changes bar widths, colours, error bars and texts; nothing is re-created, so a
+    dashboard redraw costs one canvas draw."""
+
+    def __init__(self, ax: Axes, *, cost_col: str = "cost_usd", title: str | None = None,
+                 max_rows: int = 12) -> None:
+        self.ax, self.cost_col, self.max_rows = ax, cost_col, max_rows
+        self.title = title
+        self._n = -1
+        self._bars: Any = None
+        self._err: Any = None
+        self._value_texts: list[Any] = []
+        self._legend_key: tuple = ()
+        self.months: int | None = None
+
+    def update(self, df: pd.DataFrame) -> None:
+        ax, col = self.ax, self.cost_col
+        cost = pd.to_numeric(df[col], errors="coerce")
+        have = df[cost.notna()].copy()
+        have["_c"] = cost[cost.notna()].astype(float)
+        have = have.sort_values("_c", kind="stable")
+        missing = int(cost.isna().sum())
+        shown = have.head(self.max_rows)
+        hidden = len(have) - len(shown)
+        n = len(shown)
+        labels = (shown["candidate"].astype(str)
+                  + (" @ " + shown["hardware"].astype(str) if "hardware" in shown.columns else "")
+                  ).tolist()
+        flags = []
+        for r in shown.itertuples(index=False):
+            d = r._asdict()
+            flags.append((bool(d.get("is_choice", False)), bool(d.get("is_baseline", False)),
+                          str(d.get("provenance", "")) == "projected"))
+        labels = [lab + (" (baseline)" if b else "") + (" ← chosen" if c else "")
+                  for lab, (c, b, _p) in zip(labels, flags)]
+        widths = shown["_c"].to_numpy(float)
+        pc = _pct_cols(shown, col)
+        lo = shown[pc[0]].to_numpy(float) if pc else np.full(n, np.nan)
+        hi = shown[pc[1]].to_numpy(float) if pc else np.full(n, np.nan)
+        colors = ["tab:orange" if c else "0.6" if b else "tab:blue" for c, b, _ in flags]
+        hatches = ["xx" if p else "" for _, _, p in flags]
+        if n != self._n:
+            self._build(n)
+        y = np.arange(n)
+        for bar, w_, c_, h_ in zip(self._bars, widths, colors, hatches):
+            bar.set_width(w_)
+            bar.set_facecolor(c_)
+            bar.set_hatch(h_ or None)
+            bar.set_edgecolor("0.25" if h_ else c_)
+        segs = [np.array([[l_, yy], [h_, yy]]) for l_, h_, yy in zip(lo, hi, y)
+                if np.isfinite(l_) and np.isfinite(h_)]
+        self._err.set_segments(segs)
+        ax.set_yticks(y, labels, fontsize="small")
+        for t, v in zip(self._value_texts, widths):
+            t.set_text(_money_one(v) if np.isfinite(v) else "")
+            t.xy = (v, t.xy[1])
+        top = np.nanmax(np.concatenate([widths, hi[np.isfinite(hi)]])) if n else 1.0
+        log = n >= 2 and np.nanmin(widths) > 0 and top / np.nanmin(widths) > 1e3
+        ax.set_autoscalex_on(False)
+        if log:
+            ax.set_xlim(np.nanmin(widths) / 2, top * 8)
+            ax.set_xscale("log")
+        else:
+            ax.set_xscale("linear")
+            ax.set_xlim(0, top * 1.3 if top > 0 else 1.0)
+        _usd_formatter(ax, "x")
+        ax.set_ylim(n - 0.5, -0.5)
+        ax.set_xlabel(cost_axis_label(col, self.months))
+        key = (pc is not None, missing, hidden, any(p for *_x, p in flags))
+        if key != self._legend_key:
+            handles: list[Any] = [Patch(color="tab:orange", label="chosen"),
+                                  Patch(color="0.6", label="baseline")]
+            if pc:
+                handles.append(Line2D([], [], color="0.15", label="P10–P90 (Monte Carlo)"))
+            if key[3]:
+                handles.append(Patch(facecolor="white", edgecolor="0.3", hatch="xx",
+                                     label="projected (not measured)"))
+            if missing:
+                handles.append(Patch(color="none", label=f"{missing} option(s) without a cost "
+                                                           "(infeasible or unpriced)"))
+            if hidden:
+                handles.append(Patch(color="none", label=f"{hidden} more expensive option(s) "
+                                                          "not shown"))
+            _legend_below(ax, handles)
+            self._legend_key = key
+
+    def _build(self, n: int) -> None:
+        from matplotlib.collections import LineCollection
+
+        ax = self.ax
+        ax.clear()
+        self._n = n
+        if n == 0:
+            _empty(ax, "no option has a cost (all infeasible or unpriced)")
+            self._bars, self._value_texts = [], []
+            self._err = LineCollection([], colors="0.15", linewidths=1.2)
+            ax.add_collection(self._err)
+            return
+        self._bars = list(ax.barh(np.arange(n), np.zeros(n), height=0.6))
+        self._err = LineCollection([], colors="0.15", linewidths=1.2, zorder=3)
+        ax.add_collection(self._err)
+        self._value_texts = [ax.annotate("", (0, i), xytext=(4, 0), textcoords="offset points",
+                                         va="center", ha="left", fontsize="x-small")
+                             for i in range(n)]
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_title(self.title or "Every option, cheapest first (alternatives, not a sum)",
+                     y=1.0, pad=6)
+        self._legend_key = ()
 
 
 @_literal_text

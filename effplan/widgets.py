@@ -1,40 +1,50 @@
-"""The what-if budget dashboard: ``BudgetDashboard(measurements, ...)``.
+"""The what-if dashboard: ``BudgetDashboard(measurements, ...)`` answers "which candidate, on
+which hardware, and what does it save".
 
 One object, usable in JupyterLab, classic notebooks and Voila, built on ipywidgets 8::
 
     from effplan.widgets import BudgetDashboard
-    dash = BudgetDashboard(measurements, inference=effplan.InferenceWorkload(2e6))
-    dash            # last value of a cell: shows the dashboard
+    dash = BudgetDashboard(measurements)   # demo traffic and effplan.defaults when not given
+    dash                                   # last value of a cell: shows the dashboard
+
+What it shows, top to bottom
+----------------------------
+* **The headline** (``dash.headline``, :class:`effplan.planning.Headline`): ONE choice -- the
+  cheapest candidate x hardware that meets the p95 latency target and, when set, the minimum
+  quality -- with its cost for the next quarter (P10-P90 with Monte Carlo) and its savings
+  against the candidate tagged ``baseline``, in dollars and per cent. Markup:
+  ``<div class="effplan-headline" data-quarter-cost-usd=... data-savings-usd=...>``.
+* **Every option ranked** (``dash.ranking``, :func:`effplan.planning.rank_options`), with a
+  "vs baseline" column and where each price, timing and energy figure came from. Options are
+  alternatives: they are never added up. Only **portfolio mode** (a checkbox: "I run the
+  selected models side by side") shows a total, labelled as a sum.
+* Two charts in tabs (the options ranked; quality vs cost per 1,000 requests), the quarter-by-
+  quarter table (on demand), and the **export**: "Download CSV" / "Download JSON" are links
+  whose content is embedded in the page (``data:`` URLs), so the browser downloads them in
+  JupyterLab, Voila and Binder alike, with no file served from the kernel's disk;
+  "Save on the server" also writes them under ``export_dir`` where that is possible.
 
 Design
 ------
-* Sliders use ``continuous_update=False`` and text inputs fire on Enter / leaving the field, so
-  one gesture is one re-plan.
-* The measurements are prepared once (:func:`effplan.planning.prepare`, held as ``prepared``);
-  a workload or price change re-plans from them (:func:`effplan.plan`) and redraws; a change of the
-  candidate selection or of the hardware shown only redraws (the plan already has every row).
-* Charts are drawn into two long-lived ``matplotlib.figure.Figure`` objects (never pyplot: no
-  figure leaks however many updates) and shown as PNG ``widgets.Image`` of fixed size. PNG
-  images work the same in JupyterLab, Voila and in HTML exported with the widget state.
-* Invalid input (utilization 0, a price that is not a number, ...) never raises out of a
-  callback: the message is shown in the dashboard (``dash.error``) and the last good plan stays.
-* ``dash.last_update_ms`` (split into ``last_plan_ms`` and ``last_draw_ms``) is the time of the
-  last callback, shown in the footer; ``benchmarks/dashboard.py`` measures it.
-
-Totals
-------
-``dash.total_usd`` (shown in ``<span class="effplan-total" data-total-usd="...">``) is the
-inference cost over the WHOLE plan horizon (every month of ``InferenceWorkload.months``, i.e. the
-sum of all quarter columns of the table) plus the training cost over the same horizon, summed
-over the rows of the table: the selected candidates on the selected hardware. Each row's total
-is the plan's ``total_cost_usd`` (one definition, :func:`effplan.planning.total_cost_usd`).
-Rows without a cost (infeasible: no batch size meets the latency target; no price; or a
-training part without a cost) are left out and listed next to the total, never counted as 0. Select the candidate(s) you will deploy to read it as a
-budget; with several selected it is the cost of running all of them.
+* Sliders use ``continuous_update=False`` and text boxes fire on Enter / leaving the field, so
+  one gesture is one re-plan. The traffic slider is logarithmic and wide, paired with a typed
+  box for exact numbers (a typed value outside the slider's range widens it).
+* The measurements are prepared once (``dash.prepared``) and every re-plan reuses them.
+* The live charts are HTML/SVG drawn by the browser (the options as bars, quality vs cost per
+  1,000 requests as a scatter with the Pareto front): a change rewrites a few kB of markup
+  instead of re-rendering matplotlib figures, they reflow with the page, and long names are
+  cut or placed so that nothing overprints. Only the visible tab is rebuilt (the other when it
+  is opened). ``benchmarks/dashboard.py`` measures a slider change against the previous full
+  matplotlib redraw. Reports (no browser at hand) get matplotlib figures from
+  :meth:`static_report`.
+* Invalid input never raises out of a callback: the message is shown (``dash.error``) and the
+  last good plan stays. Plan warnings are shown as one short note. Timings
+  (``last_update_ms``...) are shown only with ``debug=True``.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as _dt
 import html
@@ -51,24 +61,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import defaults
 from . import planning as pm
-from .planning.frames import budget_table
 from . import plots
 from .errors import EffplanError, EffplanWarning, ValidationError
+from .formatting import kwh, sig, usd
+from .planning.frames import (Headline, baseline_candidate, budget_table, headline,
+                              portfolio_total, rank_options)
 
-__all__ = ["BudgetDashboard", "budget_table", "parse_price", "ALL_HARDWARE", "TOTAL_DEFINITION"]
+__all__ = ["BudgetDashboard", "budget_table", "parse_price", "ALL_HARDWARE"]
 
 log = logging.getLogger(__name__)
 
 #: Dropdown entry that shows every hardware in the plan at once.
 ALL_HARDWARE = "(all hardware)"
 
-_FIG_SIZE_IN = (7.5, 3.8)
-_DPI = 96
-_IMG_LAYOUT = {"width": f"{int(_FIG_SIZE_IN[0] * _DPI)}px", "height": f"{int(_FIG_SIZE_IN[1] * _DPI)}px"}
+#: ranking rows shown before the rest is folded away
+_TABLE_ROWS = 8
 
 # Controls that only change what is shown (no re-plan needed).
-_VIEW_CONTROLS = ("hardware", "candidates")
+_VIEW_CONTROLS = ("hardware", "candidates", "min_quality", "portfolio", "quarters")
 
 
 def parse_price(text: str) -> float | dict[str, float] | None:
@@ -125,35 +137,42 @@ def _one_price(s: str, text: str) -> float | None:
 
 
 class BudgetDashboard:
-    """Sliders and dropdowns for a quarterly inference budget, with live table and charts.
+    """Controls for a quarterly inference budget, with the answer, the ranked options, charts
+    and a browser download of the scenario.
 
     Parameters
     ----------
     measurements:
         The tidy measurements frame (:mod:`effplan.schema`) or anything with ``to_frame()``.
+        The candidate tagged ``baseline`` (``tags`` column) is what savings are measured against
+        (``baseline=`` names another).
     inference, training, prices, hardware, samples, seed, catalog:
-        Passed to :func:`effplan.plan` (``catalog=load_catalog(include_this_machine=True)``
-        prices the machine you measured on). ``inference`` and ``prices`` give the starting values
-        of the controls (defaults: ``InferenceWorkload(requests_per_day=100_000)`` and
-        ``Prices()``); ``hardware`` lists catalog hardware to project to besides the measured.
+        Passed to :func:`effplan.plan`. ``inference`` defaults to :mod:`effplan.defaults` with the
+        demo traffic (:func:`effplan.defaults.demo_requests_per_day`: the baseline needs several
+        instances, so the candidates really differ); ``prices`` to ``defaults.prices()``.
+    min_quality:
+        Starting minimum quality for the headline (None / 0: no minimum).
+    quality, metric, condition:
+        Optional tidy quality frame (one row per candidate x metric x condition, see
+        :func:`effplan.plots.quality_points`) and the metric / condition the quality-vs-cost
+        chart plots; without it the measurements' single ``quality`` column is used.
     export_dir:
-        Folder for :meth:`export` (created on first export).
+        Folder for :meth:`export` / "Save on the server" (created on first save).
+    debug:
+        Show the timing line under the charts (developers; managers do not need it).
 
-    Attributes for code and tests: ``controls`` (name -> widget), ``plan`` (current
-    :class:`~effplan.planning.Plan`), ``prepared`` (the
-    :class:`~effplan.planning.PreparedMeasurements` every re-plan reuses), ``table`` (the budget
-    table shown, see :func:`effplan.planning.budget_table`),
-    ``total_usd`` (see the module docstring), ``error`` (validation message shown, ``""`` when
-    none), ``warnings`` (plan warnings shown, e.g. a missing price), ``last_update_ms`` /
-    ``last_plan_ms`` / ``last_draw_ms``, ``widget`` (the top-level Box).
-
-    The price box applies to the hardware selected in the dropdown (empty = catalog price);
-    ``name=price; name2=price`` sets several at once.
+    Attributes for code and tests: ``controls`` (name -> widget), ``plan``, ``prepared``,
+    ``headline``, ``ranking``, ``portfolio`` (dict, or None outside portfolio mode), ``table``
+    (quarter-by-quarter rows of the selection, :func:`effplan.planning.budget_table`), ``error``,
+    ``warnings``, ``last_update_ms`` / ``last_plan_ms`` / ``last_draw_ms``, ``widget``.
     """
 
     def __init__(self, measurements: Any, *, inference: Any = None, training: Any = None,
-                 prices: Any = None, hardware: Any = None, samples: int = 200, seed: int = 0,
-                 catalog: Any = None, export_dir: str | Path = "exports") -> None:
+                 prices: Any = None, hardware: Any = None, samples: int = defaults.SAMPLES,
+                 seed: int = 0, catalog: Any = None, baseline: str | None = None,
+                 min_quality: float | None = None, export_dir: str | Path = "exports",
+                 quality: pd.DataFrame | None = None, metric: str | None = None,
+                 condition: str | None = None, debug: bool = False) -> None:
         import ipywidgets as w
 
         if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
@@ -162,22 +181,29 @@ class BudgetDashboard:
             raise ValidationError("measurements", "expected a DataFrame or Measurements, got "
                                                   f"{type(measurements).__name__}")
         self.measurements = measurements
-        self._inference0 = inference if inference is not None else pm.InferenceWorkload(
-            requests_per_day=100_000)
+        if inference is None:
+            inference = defaults.workload(requests_per_day=defaults.demo_requests_per_day(
+                measurements))
+        self._inference0 = inference
         self._training = training
-        self._prices0 = prices if prices is not None else pm.Prices()
+        self._prices0 = prices if prices is not None else defaults.prices()
         self._hardware_arg = hardware
         self.samples = int(samples)
         self.seed = int(seed)
         self.catalog = catalog
         self.export_dir = Path(export_dir)
-        #: the measurements prepared once (:class:`effplan.planning.PreparedMeasurements`) and
-        #: passed to every re-plan; built by the first plan
+        self.debug = bool(debug)
+        #: optional tidy quality frame (candidate, metric, condition, value, ci_low, ci_high, n,
+        #: provenance, higher_is_better) and the metric / condition the quality chart plots
+        self.quality, self.metric, self.condition = quality, metric, condition
+        self.baseline = baseline if baseline is not None else baseline_candidate(measurements)
         self.prepared: Any = None
         self._prepare_warnings: list[str] = []
 
         self.table: pd.DataFrame = pd.DataFrame()
-        self.total_usd: float = float("nan")
+        self.ranking: pd.DataFrame = pd.DataFrame()
+        self.headline: Headline | None = None
+        self.portfolio: dict[str, Any] | None = None
         self.error: str = ""
         self.warnings: list[str] = []
         self.last_update_ms = float("nan")
@@ -185,37 +211,44 @@ class BudgetDashboard:
         self.last_plan_ms = float("nan")
         self.last_draw_ms = float("nan")
         self._hold = False
-        # Resolved starting figures: a slider left at its start keeps the caller's setting
-        # (e.g. a grid region, with its source) instead of turning it into an "entered" number.
         self._grid0 = float(self._prices0.grid_intensity_gco2_per_kwh)
         self._elec0 = float(self._prices0.electricity_price_per_kwh)
 
-        # The first plan must succeed: a bad starting workload is the caller's error, raise it.
         self._inference = self._inference0
         self._prices = self._prices0
         self.plan: Any = self._make_plan(self._inference0, self._prices0)
 
-        self._figs = {name: _new_figure() for name in ("cost", "quality")}
-        self.controls: dict[str, Any] = self._build_controls(w)
-        self._total_html = w.HTML()
-        self._total_html.add_class("effplan-total-box")
+        self._stale = {"ranking": True, "quality": True}
+        self.controls: dict[str, Any] = self._build_controls(w, min_quality)
+        self._headline_html = w.HTML(layout=w.Layout(width="100%"))
+        self._headline_html.add_class("effplan-headline-box")
         self._error_html = w.HTML()
         self._error_html.add_class("effplan-error")
         self._warning_html = w.HTML()
         self._warning_html.add_class("effplan-warning")
         self._table_html = w.HTML(layout=w.Layout(width="100%", overflow="auto"))
         self._table_html.add_class("effplan-table")
+        self._quarters_html = w.HTML(layout=w.Layout(width="100%", overflow="auto"))
+        self._quarters_html.add_class("effplan-quarters")
+        self._download_html = w.HTML()
+        self._download_html.add_class("effplan-downloads")
         self._status_html = w.HTML()
         self._status_html.add_class("effplan-status")
-        self._images = {name: w.Image(format="png", layout=w.Layout(**_IMG_LAYOUT,
-                                                                    object_fit="contain"))
-                        for name in self._figs}
-        for name, img in self._images.items():
-            img.add_class(f"effplan-chart-{name}")
+        self._bars_html = w.HTML(layout=w.Layout(width="100%"))
+        self._bars_html.add_class("effplan-chart-ranking")
+        self._quality_html = w.HTML(layout=w.Layout(width="100%"))
+        self._quality_html.add_class("effplan-chart-quality")
+        self._tabs = w.Tab(children=[self._bars_html, self._quality_html],
+                           layout=w.Layout(width="100%"))
+        self._tabs.titles = ("Options ranked", "Quality vs cost")
+        self._tabs.add_class("effplan-charts")
+        self._tabs.observe(self._on_tab, names="selected_index")
         self.widget = self._build_layout(w)
         for name, ctl in self.controls.items():
-            if name == "export":
-                ctl.on_click(self._on_export_click)
+            if name == "save":
+                ctl.on_click(self._on_save_click)
+            elif name == "requests_per_day_text":
+                ctl.observe(self._on_typed_traffic, names="value")
             else:
                 ctl.observe(self._on_change, names="value")
         self._sync_price_box()
@@ -223,16 +256,23 @@ class BudgetDashboard:
         self._redraw_timed(plan_ms=0.0)
 
     # ------------------------------------------------------------------ construction
-    def _build_controls(self, w: Any) -> dict[str, Any]:
+    def _build_controls(self, w: Any, min_quality: float | None) -> dict[str, Any]:
         inf, pr = self._inference0, self._prices0
         rpd = float(inf.requests_per_day)
-        lo = min(1, math.floor(math.log10(max(rpd, 1.0))))
-        hi = max(10, math.ceil(math.log10(max(rpd, 1.0))))
+        lg = math.log10(max(rpd, 1.0))
+        lo, hi = math.floor(lg) - 2, math.ceil(lg) + 2  # four decades around the start
         slo = inf.slo_p95_ms
+        wide = {"width": "calc(100% - 6px)"}
         c: dict[str, Any] = {
             "requests_per_day": w.FloatLogSlider(
-                value=max(rpd, 10.0 ** lo), base=10, min=lo, max=hi, step=0.01,
-                description="Requests / day", readout_format=".3s", continuous_update=False),
+                value=rpd, base=10, min=lo, max=hi, step=0.02, readout=False,
+                description="", continuous_update=False,
+                tooltip="requests per day in the first month (log scale: 4 decades)",
+                layout=w.Layout(width="100%")),
+            "requests_per_day_text": w.FloatText(
+                value=rpd, description="", continuous_update=False,
+                tooltip="type an exact number of requests per day and press Enter",
+                layout=w.Layout(width="130px", flex="0 0 130px")),
             "monthly_growth": w.FloatSlider(
                 value=float(inf.monthly_growth), min=min(-0.2, inf.monthly_growth),
                 max=max(0.5, inf.monthly_growth), step=0.01,
@@ -241,11 +281,15 @@ class BudgetDashboard:
                 value=float(inf.peak_to_average), min=1.0, max=max(5.0, float(inf.peak_to_average)),
                 step=0.1, description="Peak / average", continuous_update=False),
             "months": w.IntSlider(
-                value=int(inf.months), min=1, max=max(36, int(inf.months)), step=1,
+                value=int(inf.months), min=3, max=max(36, int(inf.months)), step=3,
                 description="Horizon (months)", continuous_update=False),
             "slo_p95_ms": w.FloatText(
                 value=float(slo) if slo else 0.0, description="p95 target (ms)",
                 tooltip="p95 batch latency target; 0 = no target", continuous_update=False),
+            "min_quality": w.FloatText(
+                value=float(min_quality or 0.0), description="Min quality",
+                tooltip="the headline only picks candidates at least this good; 0 = no minimum",
+                continuous_update=False),
             "target_utilization": w.FloatSlider(
                 value=float(inf.target_utilization), min=0.0, max=1.0, step=0.05,
                 description="Target utilization", readout_format=".0%", continuous_update=False),
@@ -264,58 +308,85 @@ class BudgetDashboard:
                 description="Grid gCO2/kWh", readout_format=".0f", continuous_update=False),
         }
         hw_opts = self._hardware_options(self.plan)
-        c["hardware"] = w.Dropdown(options=hw_opts, value=self._default_hardware(self.plan, hw_opts),
-                                   description="Hardware")
+        c["hardware"] = w.Dropdown(options=hw_opts, value=hw_opts[-1] if len(hw_opts) > 1
+                                   else hw_opts[0], description="Hardware")
         cands = self._candidate_options(self.plan)
         c["candidates"] = w.SelectMultiple(options=cands, value=tuple(cands),
-                                           rows=min(6, max(3, len(cands))), description="Candidates")
-        c["export"] = w.Button(description="Export scenario (CSV + JSON)", icon="download",
-                               tooltip="Write the budget rows (CSV) and the inputs (JSON) to "
-                                       f"{self.export_dir}/")
-        style = {"description_width": "150px"}
+                                           rows=min(6, max(3, len(cands))),
+                                           description="Candidates")
+        c["portfolio"] = w.Checkbox(value=False, indent=False,
+                                    description="Portfolio: run the selected models side by side",
+                                    tooltip="show the SUM of the selected candidates, each on its "
+                                            "cheapest option (only if you really run them all)")
+        c["quarters"] = w.ToggleButton(value=False, description="Quarter by quarter",
+                                       icon="table", tooltip="show every option's cost per "
+                                                             "quarter (a long table)")
+        c["save"] = w.Button(description="Save on the server", icon="save",
+                             tooltip=f"also write the CSV and JSON to {self.export_dir}/ on the "
+                                     "machine running the kernel")
+        style = {"description_width": "130px"}
         for name, ctl in c.items():
-            ctl.add_class(f"effplan-{name}")
-            ctl.layout = w.Layout(width="330px")
-            if name != "export":
+            ctl.add_class(f"effplan-{name.replace('_text', '-text')}"
+                          if name.endswith("_text") else f"effplan-{name}")
+            if name not in ("requests_per_day", "requests_per_day_text"):
+                ctl.layout = w.Layout(**wide)
+            if name not in ("save", "portfolio", "requests_per_day_text", "quarters",
+                            "requests_per_day"):
                 ctl.style = style
-        if pr.mode != "on-prem":
-            c["electricity_usd_per_kwh"].tooltip = "used in on-prem mode only (Prices(mode='on-prem'))"
+        c["requests_per_day"].style = {"description_width": "0px"}
         return c
 
     def _build_layout(self, w: Any) -> Any:
         c = self.controls
 
         def section(title: str) -> Any:
-            return w.HTML(f"<b>{html.escape(title)}</b>")
+            return w.HTML(f'<b style="display:block;margin-top:6px">{html.escape(title)}</b>')
 
+        # the traffic slider gets the column's whole width (no description beside it); its
+        # label and the box for an exact number sit on the row above
+        traffic = w.VBox([
+            w.HBox([w.HTML('<span style="display:inline-block;width:130px;text-align:right;'
+                           'padding-right:8px">Requests / day</span>'),
+                    c["requests_per_day_text"],
+                    w.HTML('<span style="font-size:0.8em;color:#666;padding-left:6px">type an '
+                           "exact number, Enter</span>")],
+                   layout=w.Layout(align_items="center")),
+            c["requests_per_day"]], layout=w.Layout(width="100%"))
+        elec_note = w.HTML(
+            '<div class="effplan-disabled-note" style="font-size:0.8em;color:#666;'
+            'margin:-2px 0 4px 136px">used in on-prem mode only (Prices(mode="on-prem")); '
+            "cloud prices include power</div>" if c["electricity_usd_per_kwh"].disabled else "")
         left = w.VBox([
-            section("Traffic"), c["requests_per_day"], c["monthly_growth"], c["peak_to_average"],
-            c["months"],
-            section("Service"), c["slo_p95_ms"], c["target_utilization"], c["hardware"],
-            c["candidates"],
+            section("Traffic"), traffic, c["monthly_growth"], c["peak_to_average"], c["months"],
+            section("Targets"), c["slo_p95_ms"], c["min_quality"], c["target_utilization"],
+            section("Options considered"), c["hardware"], c["candidates"], c["portfolio"],
             section("Prices and carbon"), c["price_per_hour"], c["electricity_usd_per_kwh"],
-            c["pue"], c["grid_gco2_per_kwh"],
-            c["export"],
-        ], layout=w.Layout(width="345px", flex="0 0 345px"))
-        right = w.VBox([self._total_html, self._error_html, self._warning_html, self._table_html,
-                        self._images["cost"], self._images["quality"], self._status_html],
-                       layout=w.Layout(flex="1 1 0%", min_width="0", overflow="auto"))
-        box = w.HBox([left, right], layout=w.Layout(width="100%", align_items="flex-start"))
+            elec_note, c["pue"], c["grid_gco2_per_kwh"],
+        ], layout=w.Layout(flex="1 1 320px", min_width="300px", max_width="460px",
+                           overflow="hidden", padding="0 4px 0 0"))
+        left.add_class("effplan-controls")
+        right = w.VBox([self._tabs,
+                        w.HBox([self._download_html, c["save"], c["quarters"]],
+                               layout=w.Layout(align_items="center", flex_flow="row wrap")),
+                        self._quarters_html, self._status_html],
+                       layout=w.Layout(flex="3 1 420px", min_width="0", overflow="hidden"))
+        right.add_class("effplan-results")
+        body = w.Box([left, right], layout=w.Layout(display="flex", flex_flow="row wrap",
+                                                    width="100%", align_items="flex-start",
+                                                    grid_gap="12px"))
+        c["save"].layout = w.Layout(width="auto")
+        c["quarters"].layout = w.Layout(width="auto", margin="0 0 0 6px")
+        # the answer and the ranked options use the full width; controls and charts below
+        box = w.VBox([self._headline_html, self._error_html, self._warning_html,
+                      self._table_html, body], layout=w.Layout(width="100%"))
         box.add_class("effplan-dashboard")
         return box
 
     @staticmethod
     def _hardware_options(plan: Any) -> list[str]:
         hws = [str(h) for h in pd.unique(plan.summary["hardware"].astype(str))]
-        hws = [h for h in pd.unique(plan.quarterly["hardware"].astype(str))] or hws
+        hws = [str(h) for h in pd.unique(plan.quarterly["hardware"].astype(str))] or hws
         return hws + ([ALL_HARDWARE] if len(hws) > 1 else [])
-
-    @staticmethod
-    def _default_hardware(plan: Any, options: Sequence[str]) -> str:
-        """First hardware that was measured/entered (not projected), else the first option."""
-        q = plan.quarterly
-        own = q.loc[q["provenance"].astype(str) != "projected", "hardware"]
-        return str(own.iloc[0]) if len(own) else str(options[0])
 
     @staticmethod
     def _candidate_options(plan: Any) -> list[str]:
@@ -371,6 +442,12 @@ class BudgetDashboard:
                                      else elec))
         return inference, prices
 
+    def _min_quality(self) -> float | None:
+        v = float(self.controls["min_quality"].value)
+        if not math.isfinite(v) or v < 0:
+            raise ValidationError("min_quality", f"{v:g} must be >= 0 (0 = no minimum)")
+        return v if v > 0 else None
+
     def _overrides_from_box(self, text: str) -> dict[str, float]:
         """Price overrides after applying the price box to the selected hardware."""
         parsed = parse_price(text)
@@ -392,19 +469,59 @@ class BudgetDashboard:
         if self._hold:
             return
         owner = change.get("owner") if isinstance(change, Mapping) else getattr(change, "owner", None)
+        if owner is self.controls["requests_per_day"]:
+            # a dragged value is snapped to 4 significant figures (readable, and what is planned)
+            v = _snap4(float(self.controls["requests_per_day"].value))
+            self._set_quietly(self.controls["requests_per_day"], v)
+            self._set_quietly(self.controls["requests_per_day_text"], v)
         if owner is self.controls["hardware"]:
             self._sync_price_box()
         view_only = any(owner is self.controls[n] for n in _VIEW_CONTROLS)
         self.update(replan=not view_only)
 
-    def _on_export_click(self, _button: Any) -> None:
+    def _on_typed_traffic(self, change: Mapping[str, Any]) -> None:
+        """An exact number typed in the box: widen the slider's range when needed, move it."""
+        if self._hold:
+            return
+        value = float(self.controls["requests_per_day_text"].value)
+        if not math.isfinite(value) or value <= 0:
+            self._set_error(str(ValidationError(
+                "requests_per_day", f"{value:g} must be a number > 0 (requests per day)")))
+            return
+        sl = self.controls["requests_per_day"]
+        lg = math.log10(value)
+        self._hold = True
+        try:
+            if lg < sl.min:
+                sl.min = math.floor(lg)
+            if lg > sl.max:
+                sl.max = math.ceil(lg)
+            sl.value = value
+        finally:
+            self._hold = False
+        self.update(replan=True)
+
+    def _set_quietly(self, ctl: Any, value: Any) -> None:
+        self._hold = True
+        try:
+            ctl.value = value
+        finally:
+            self._hold = False
+
+    def _on_tab(self, change: Mapping[str, Any]) -> None:
+        name = ("ranking", "quality")[int(self._tabs.selected_index or 0)]
+        if self._stale.get(name):
+            self._draw_chart(name)
+
+    def _on_save_click(self, _button: Any) -> None:
         try:
             csv_path, json_path = self.export()
         except (OSError, EffplanError, ValueError) as exc:
-            self._set_error(f"export failed: {exc}")
+            self._set_error(f"saving on the server failed: {exc}")
             return
-        self._status_html.value = (f"<span>exported <code>{html.escape(str(csv_path))}</code> and "
-                                   f"<code>{html.escape(str(json_path))}</code></span>")
+        self._status_html.value = (f"<small>saved <code>{html.escape(str(csv_path))}</code> and "
+                                   f"<code>{html.escape(json_path.name)}</code> on the server"
+                                   "</small>")
 
     def update(self, *, replan: bool = True) -> bool:
         """Re-plan (when ``replan``) and redraw from the controls; True when it succeeded.
@@ -424,6 +541,7 @@ class BudgetDashboard:
                 self._sync_options()
                 self._sync_price_box()
                 self._show_warnings()
+            self._min_quality()
             self._set_error("")
             self._redraw_timed(plan_ms=plan_ms, t0=t0)
             return True
@@ -440,14 +558,16 @@ class BudgetDashboard:
 
         Returns what :meth:`update` returns (False when the input was rejected; see ``error``).
         """
-        unknown = [k for k in values if k not in self.controls or k == "export"]
+        unknown = [k for k in values if k not in self.controls or k == "save"]
         if unknown:
             raise ValidationError(unknown[0], f"no such control; known: "
-                                              f"{sorted(k for k in self.controls if k != 'export')}")
+                                              f"{sorted(k for k in self.controls if k != 'save')}")
         self._hold = True
         try:
             for k, v in values.items():
                 self.controls[k].value = tuple(v) if k == "candidates" else v
+            if "requests_per_day" in values:
+                self.controls["requests_per_day_text"].value = float(values["requests_per_day"])
             if "hardware" in values and "price_per_hour" not in values:
                 self._sync_price_box()
         finally:
@@ -463,7 +583,7 @@ class BudgetDashboard:
             if list(c["hardware"].options) != hw:
                 cur = c["hardware"].value
                 c["hardware"].options = hw
-                c["hardware"].value = cur if cur in hw else self._default_hardware(self.plan, hw)
+                c["hardware"].value = cur if cur in hw else hw[-1]
             cands = self._candidate_options(self.plan)
             if list(c["candidates"].options) != cands:
                 cur = [x for x in c["candidates"].value if x in cands]
@@ -478,10 +598,10 @@ class BudgetDashboard:
         hw = self.controls["hardware"].value
         self._hold = True
         try:
-            if hw == ALL_HARDWARE:
-                vals = {self._prices.price_per_hour.get(h) for h in self._hardware_options(self.plan)[:-1]}
-                box.value = _fmt_price_text(vals.pop()) if len(vals) == 1 and None not in vals else ""
-                box.placeholder = "per-hardware prices"
+            if hw == ALL_HARDWARE:  # every override, as text that parses back to the same
+                box.value = "; ".join(f"{k}={_fmt_price_text(v)}"
+                                      for k, v in self._prices.price_per_hour.items())
+                box.placeholder = "catalog prices (name=price; name2=price)"
             else:
                 ov = self._prices.price_per_hour.get(hw)
                 box.value = "" if ov is None else _fmt_price_text(ov)
@@ -503,10 +623,22 @@ class BudgetDashboard:
             "<small>Showing the last valid plan.</small></div>")
 
     def _show_warnings(self) -> None:
-        self._warning_html.value = "".join(
-            '<div class="effplan-warning-message" style="color:#7a5b00;background:#fffbe6;'
-            'border:1px solid #e6d38a;padding:2px 8px;margin:2px 0;border-radius:3px">'
-            f"{html.escape(msg)}</div>" for msg in dict.fromkeys(self.warnings))
+        msgs = list(dict.fromkeys(self.warnings))
+        if not msgs:
+            self._warning_html.value = ""
+            return
+        first, rest = _first_sentence(msgs[0])
+        hidden = ([rest] if rest else []) + msgs[1:]
+        more = ""
+        if hidden:
+            label = "more" if len(msgs) == 1 else f"+{len(msgs) - 1} more"
+            more = (f'<details style="display:inline"><summary>{label}</summary>'
+                    + "".join(f"<div>{html.escape(m)}</div>" for m in hidden) + "</details>")
+        first = html.escape(first)
+        self._warning_html.value = (
+            '<div class="effplan-warning-message" style="color:#6b5500;background:#fffbe6;'
+            'border-left:3px solid #e6c84a;padding:2px 8px;margin:2px 0;font-size:0.85em">'
+            f"<b>Note:</b> {first} {more}</div>")
 
     # ------------------------------------------------------------------ drawing
     def selection(self) -> tuple[list[str], list[str] | None]:
@@ -518,106 +650,136 @@ class BudgetDashboard:
     def _redraw_timed(self, *, plan_ms: float, t0: float | None = None) -> None:
         t0 = time.perf_counter() if t0 is None else t0
         t_draw = time.perf_counter()
-        # Numbers first: the table and total reach the page as soon as their values are set,
-        # before the (slower) charts are rendered.
-        self._redraw_numbers()
+        self._redraw_numbers()  # the answer and the table reach the page before the charts
         self.last_numbers_ms = (time.perf_counter() - t0) * 1e3
-        self._redraw_charts()
+        self._stale = {"ranking": True, "quality": True}
+        self._draw_chart(("ranking", "quality")[int(self._tabs.selected_index or 0)])
         t1 = time.perf_counter()
         self.last_plan_ms = plan_ms
         self.last_draw_ms = (t1 - t_draw) * 1e3
         self.last_update_ms = (t1 - t0) * 1e3
-        self._status_html.value = (
+        self._status_html.value = "" if not self.debug else (
             f'<small style="color:#666">updated in {self.last_update_ms:.0f} ms '
-            f"(plan {self.last_plan_ms:.0f} ms, table and total after {self.last_numbers_ms:.0f} ms, "
-            f"draw {self.last_draw_ms:.0f} ms); "
-            f"{self.samples} Monte-Carlo samples, seed {self.seed}</small>")
+            f"(plan {self.last_plan_ms:.0f} ms, numbers after {self.last_numbers_ms:.0f} ms, "
+            f"draw {self.last_draw_ms:.0f} ms); {self.samples} Monte-Carlo samples, "
+            f"seed {self.seed}</small>")
 
     def _redraw_numbers(self) -> None:
         cands, hw = self.selection()
+        mq = self._min_quality()
+        self.ranking = rank_options(self.plan, baseline=self.baseline, min_quality=mq,
+                                    candidates=cands, hardware=hw)
+        self.headline = headline(self.plan, ranking=self.ranking, min_quality=mq)
+        self.portfolio = (portfolio_total(self.ranking, cands)
+                          if self.controls["portfolio"].value else None)
         self.table = budget_table(self.plan, cands, hw)
-        self.total_usd = float(self.table.attrs["total_usd"])
-        self._table_html.value = _table_html(self.table)
-        self._total_html.value = self._total_markup(hw)
+        self._headline_html.value = _headline_markup(
+            self.headline, self.portfolio, self.ranking,
+            requests_per_day=float(self._inference.requests_per_day))
+        self._table_html.value = _ranking_html(self.ranking)
+        self._quarters_html.value = (_quarters_html(self.table)
+                                     if self.controls["quarters"].value else "")
+        self._download_html.value = self._download_links()
 
-    def _redraw_charts(self) -> None:
+    def _draw_chart(self, name: str) -> None:
+        """Both charts are HTML/SVG drawn by the browser (they reflow with the page and cost a
+        few ms); only the visible tab is rebuilt, the other when it is opened."""
+        if name == "ranking":
+            self._bars_html.value = _ranking_bars_html(self.ranking, self.headline)
+        else:
+            cands, hw = self.selection()
+            self._quality_html.value = _quality_svg(
+                plots._select(self.plan.summary, cands, hw), self.headline,
+                quality=self.quality, metric=self.metric, condition=self.condition)
+        self._stale[name] = False
+
+    def quality_figure(self) -> Any:
+        """The quality-vs-cost chart as a matplotlib Figure (PNG for reports)."""
         cands, hw = self.selection()
-        charts = {
-            "cost": (lambda ax: plots.cost_per_quarter(self.plan, ax=ax, candidates=cands, hardware=hw),
-                     True),
-            "quality": (lambda ax: plots.quality_vs_cost(self.plan, ax=ax, highlight=cands,
-                                                         highlight_hardware=hw), False),
-        }
-        for key, (draw, legend_below) in charts.items():
-            fig = self._figs[key]          # the same Figure every time: nothing piles up
-            fig.clear()
-            ax = fig.add_subplot()
-            draw(ax)
-            _fixed_margins(fig, ax, legend_below=legend_below)
-            self._images[key].value = _png(fig)
+        h = self.headline
+        return plots.quality_vs_cost(self.plan, cost_col="cost_per_1k_requests_usd",
+                                     candidates=cands, hardware=hw, quality=self.quality,
+                                     metric=self.metric, condition=self.condition,
+                                     highlight=[h.candidate] if h else None,
+                                     highlight_hardware=[h.hardware] if h else None)
 
-    def _total_markup(self, hw: list[str] | None) -> str:
-        a = self.table.attrs
-        months = int(self._inference.months)
-        total = self.total_usd
-        shown = "n/a" if not math.isfinite(total) else f"${total:,.0f}"
-        where = "all hardware" if hw is None else html.escape(hw[0])
-        band = ""
-        lo, hi = a.get("total_usd_p10"), a.get("total_usd_p90")
-        if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
-            band = (f' <span style="color:#555">(inference P10–P90 ${lo:,.0f} – ${hi:,.0f})'
-                    "</span>")
-        parts = [f"sum over {a['rows_in_total']} selected candidate row(s) on {where}"]
-        if a.get("training_usd"):
-            parts.append(f"incl. training ${a['training_usd']:,.0f}")
-        excluded = a.get("excluded", [])
-        warn = ""
-        if excluded:
-            warn = ('<div style="color:#a40000;font-size:0.9em">not in the total (no cost): '
-                    + html.escape("; ".join(excluded)) + "</div>")
-        return (f'<div style="font-size:1.25em">Budget, {months} months '
-                f"({a['quarters']} quarters): "
-                f'<span class="effplan-total" data-total-usd="{total:.2f}"><b>{shown}</b></span>'
-                f"{band}</div>"
-                f'<div style="color:#555;font-size:0.9em">{"; ".join(parts)}</div>{warn}')
+    def _download_links(self) -> str:
+        """Two links that download the scenario from the page itself (``data:`` URLs)."""
+        csv_text, json_text = self.export_payload()
+        stem = "effplan_scenario_" + _dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+        btn = ("display:inline-block;padding:4px 10px;margin:4px 6px 4px 0;border:1px solid "
+               "#888;border-radius:3px;background:#f3f3f3;color:#111;text-decoration:none")
+        out = []
+        for kind, text, mime in (("csv", csv_text, "text/csv"), ("json", json_text,
+                                                                 "application/json")):
+            b64 = base64.b64encode(text.encode("utf-8")).decode("ascii")
+            out.append(f'<a class="effplan-download effplan-download-{kind}" style="{btn}" '
+                       f'download="{stem}.{kind}" href="data:{mime};charset=utf-8;base64,{b64}">'
+                       f"&#x2B07; Download {kind.upper()}</a>")
+        return "".join(out)
 
     # ------------------------------------------------------------------ outputs
     def static_report(self) -> tuple[pd.DataFrame, dict[str, Any]]:
-        """(budget table, {name: Figure}) for a report without a kernel (e.g. papermill +
-        nbconvert). The figures are fresh pyplot-free Figures owned by the caller:
-        ``cost_per_quarter``, ``quality_vs_cost``, ``energy_and_co2``, ``instances_over_time``."""
+        """(ranking, {name: Figure}) for a report without a kernel (papermill + nbconvert).
+        The per-quarter charts show only the chosen option and the baseline option (two bars,
+        not every candidate on every hardware). The figures are fresh pyplot-free Figures owned
+        by the caller."""
         cands, hw = self.selection()
+        h = self.headline
+        pairs = {(h.candidate, h.hardware)} if h and h.found else set()
+        if h and h.baseline:
+            pairs.add((h.baseline, str(h.baseline_hardware)))
+
+        def rows(df: pd.DataFrame) -> pd.DataFrame:
+            if not pairs:
+                return plots._select(df, cands, hw)
+            key = list(zip(df["candidate"].astype(str), df["hardware"].astype(str)))
+            return df[[k in pairs for k in key]]
+
+        what = "the choice and the baseline" if len(pairs) == 2 else "the choice"
         figs = {
-            "cost_per_quarter": plots.cost_per_quarter(self.plan, candidates=cands, hardware=hw),
-            "quality_vs_cost": plots.quality_vs_cost(self.plan, highlight=cands,
-                                                  highlight_hardware=hw),
-            "energy_and_co2": plots.energy_and_co2(self.plan, candidates=cands, hardware=hw),
-            "instances_over_time": plots.instances_over_time(self.plan, candidates=cands,
-                                                             hardware=hw),
+            "every option, ranked": plots.cost_ranking(self.ranking.assign(
+                is_choice=lambda d: (d["candidate"] == (h.candidate if h else None))
+                & (d["hardware"] == (h.hardware if h else None))), cost_col="quarter_cost_usd"),
+            "quality vs cost per 1,000 requests": self.quality_figure(),
+            f"cost per quarter: {what}": plots.cost_per_quarter(rows(self.plan.quarterly)),
+            f"energy and CO2: {what}": plots.energy_and_co2(rows(self.plan.quarterly)),
+            f"instances over time: {what}": plots.instances_over_time(rows(self.plan.monthly)),
         }
-        table = self.table.copy()
-        table.attrs = dict(self.table.attrs)
-        return table, figs
+        ranking = self.ranking.copy()
+        ranking.attrs = dict(self.ranking.attrs)
+        return ranking, figs
+
+    def headline_html(self) -> str:
+        """The headline card as HTML (for a static report)."""
+        return _headline_markup(self.headline, self.portfolio, self.ranking)
 
     def inputs(self) -> dict[str, Any]:
-        """The current scenario as a JSON-able dict (what :meth:`export` writes)."""
+        """The current scenario as a JSON-able dict (what the JSON download holds)."""
         cands, hw = self.selection()
-        a = self.table.attrs
         return {
-            "effplan_scenario_version": 1,
+            "effplan_scenario_version": 2,
             "exported_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "plan_inputs": _jsonable(self.plan.inputs),
-            "selection": {"candidates": cands, "hardware": hw if hw is not None else "all"},
-            "total_usd": None if not math.isfinite(self.total_usd) else round(self.total_usd, 2),
-            "total_definition": TOTAL_DEFINITION,
-            "total_excludes": list(a.get("excluded", [])),
+            "selection": {"candidates": cands, "hardware": hw if hw is not None else "all",
+                          "min_quality": self._min_quality(), "baseline": self.baseline},
+            "headline": _jsonable(self.headline.to_dict()) if self.headline else None,
+            "headline_sentence": self.headline.sentence() if self.headline else "",
+            "portfolio": _jsonable(self.portfolio),
             "months": int(self._inference.months),
+            "note": "options are alternatives; costs are never summed except in 'portfolio'",
         }
 
+    def export_payload(self) -> tuple[str, str]:
+        """(CSV text, JSON text) of the scenario: CSV = every option ranked (raw numbers, with
+        price / timing / energy sources), JSON = :meth:`inputs`."""
+        buf = io.StringIO()
+        self.ranking.to_csv(buf, index=False)
+        return buf.getvalue(), json.dumps(self.inputs(), indent=2, sort_keys=True) + "\n"
+
     def export(self, directory: str | Path | None = None) -> tuple[Path, Path]:
-        """Write the scenario: CSV = the plan's quarterly rows of the selection (every column,
-        machine-readable), JSON = :meth:`inputs`. Returns ``(csv_path, json_path)``; names are
-        ``effplan_scenario_<local time>[_n].csv/.json`` and never overwrite."""
+        """Write :meth:`export_payload` to ``directory`` (default ``export_dir``) as
+        ``effplan_scenario_<local time>[_n].csv/.json`` (never overwriting). Returns the paths."""
         out = Path(directory) if directory is not None else self.export_dir
         out.mkdir(parents=True, exist_ok=True)
         stamp = _dt.datetime.now().strftime("%Y%m%dT%H%M%S")
@@ -625,12 +787,10 @@ class BudgetDashboard:
         while (out / f"{stem}.csv").exists() or (out / f"{stem}.json").exists():
             n += 1
             stem = f"effplan_scenario_{stamp}_{n}"
-        cands, hw = self.selection()
-        rows = plots._select(self.plan.quarterly, cands, hw)
+        csv_text, json_text = self.export_payload()
         csv_path, json_path = out / f"{stem}.csv", out / f"{stem}.json"
-        rows.to_csv(csv_path, index=False)
-        json_path.write_text(json.dumps(self.inputs(), indent=2, sort_keys=True) + "\n",
-                             encoding="utf-8")
+        csv_path.write_text(csv_text, encoding="utf-8")
+        json_path.write_text(json_text, encoding="utf-8")
         return csv_path, json_path
 
     def _ipython_display_(self) -> None:
@@ -639,114 +799,424 @@ class BudgetDashboard:
         display(self.widget)
 
     def __repr__(self) -> str:
-        return (f"BudgetDashboard(total_usd={self.total_usd:,.2f}, rows={len(self.table)}, "
-                f"error={self.error!r})")
+        h = self.headline
+        what = h.sentence() if h else "no plan"
+        return f"BudgetDashboard({what!r}, options={len(self.ranking)}, error={self.error!r})"
 
 
-TOTAL_DEFINITION = ("inference cost over the whole plan horizon (all months) plus training cost "
-                    "over the same horizon, summed over the selected candidate x hardware rows; "
-                    "rows without a cost (infeasible or unpriced) are excluded and listed")
+# ------------------------------------------------------------------------------ markup
+_MUTED = "color:#555"
 
 
-# ------------------------------------------------------------------------------ helpers
-def _fmt_usd(v: Any) -> str:
+def _first_sentence(text: str, limit: int = 160) -> tuple[str, str]:
+    """(the first sentence, the rest) of a message, so that a note stays one short line."""
+    t = " ".join(str(text).split())
+    for sep in (". ", "; "):
+        i = t.find(sep)
+        if 0 < i < limit:
+            return t[:i + 1], t[i + 2:]
+    return (t, "") if len(t) <= limit else (t[:limit - 1] + "…", t)
+
+
+def _source_words(provenance: str, energy_source: str, price_source: str) -> str:
+    timing = {"measured": "measured", "entered": "entered by hand",
+              "projected": "projected (roofline, not measured)",
+              "estimated": "estimated"}.get(provenance, provenance or "unknown")
+    energy = {"estimated-tdp": "estimated from rated power (not metered)",
+              "projected": "projected (not metered)", "entered": "entered by hand"}.get(
+        energy_source, f"measured ({energy_source})" if energy_source else "unknown")
+    return (f"timing {html.escape(timing)}; price: {html.escape(price_source or 'unknown')}; "
+            f"energy {html.escape(energy)}")
+
+
+def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
+                     ranking: pd.DataFrame, requests_per_day: float | None = None) -> str:
+    if h is None:
+        return ""
+    box = ("border:1px solid #c9d7e8;background:#f5f9ff;border-radius:6px;padding:8px 12px;"
+           "margin:0 0 8px 0;white-space:normal")
+    targets = []
+    if h.slo_p95_ms:
+        targets.append(f"p95 ≤ {h.slo_p95_ms:g} ms")
+    if h.min_quality:
+        targets.append(f"quality ≥ {h.min_quality:g}")
+    tgt = " and ".join(targets) if targets else "no latency or quality target"
+    if not h.found:
+        return (f'<div class="effplan-headline" data-found="false" style="{box}">'
+                f'<div style="font-size:1.3em;color:#a40000"><b>{html.escape(h.message)}</b></div>'
+                f'<div style="{_MUTED}">Relax the targets ({html.escape(tgt)}) or add hardware.'
+                "</div></div>")
+    band = ""
+    if math.isfinite(h.quarter_cost_usd_p10) and math.isfinite(h.quarter_cost_usd_p90):
+        band = (f' <span style="{_MUTED};font-size:0.7em">P10–P90 '
+                f"{usd(h.quarter_cost_usd_p10)} – {usd(h.quarter_cost_usd_p90)}</span>")
+    if h.baseline and math.isfinite(h.savings_usd):
+        good = h.savings_usd >= 0
+        verb = "saves" if good else "costs"
+        color = "#1a7f37" if good else "#a40000"
+        base_is_choice = h.baseline == h.candidate and h.baseline_hardware == h.hardware
+        savings = (f'<div class="effplan-savings" data-savings-usd="{h.savings_usd:.2f}" '
+                   f'data-savings-pct="{h.savings_pct:.6f}" style="font-size:1.2em;color:{color}">'
+                   + ("the baseline itself is the cheapest option that meets the targets"
+                      if base_is_choice else
+                      f"<b>{verb} {usd(abs(h.savings_usd))} ({abs(h.savings_pct):.0%})</b> per "
+                      f"quarter {'against' if good else 'more than'} the baseline "
+                      f"<b>{html.escape(h.baseline)}</b> on {html.escape(str(h.baseline_hardware))}"
+                      f" ({usd(h.baseline_quarter_cost_usd)})") + "</div>")
+    else:
+        savings = (f'<div class="effplan-savings" data-savings-usd="" style="{_MUTED}">'
+                   f"{html.escape(h.message or 'no baseline: savings not computed')}</div>")
+    quality = f"; quality {sig(h.quality)}" if math.isfinite(h.quality) else ""
+    main = (f'<div style="font-size:1.5em;line-height:1.3">Run <b>{html.escape(h.candidate)}</b> '
+            f"on <b>{html.escape(h.hardware)}</b>: "
+            f'<span class="effplan-headline-cost" data-quarter-cost-usd="{h.quarter_cost_usd:.2f}">'
+            f"<b>{usd(h.quarter_cost_usd)}</b></span> in {html.escape(h.quarter)}{band}</div>")
+    lead = (f'<div style="{_MUTED};font-size:0.9em">Recommended: the cheapest of '
+            f"{h.options_meeting_targets} option(s) (of {h.options}) that meet "
+            f"{html.escape(tgt)}; {html.escape(h.quarter)} = the first quarter of the plan</div>")
+    detail = (f'<div style="{_MUTED};font-size:0.8em">p95 {sig(h.latency_p95_ms)} ms{quality}; '
+              f"{h.months or ''}-month horizon {usd(h.horizon_cost_usd)}; "
+              f"{_source_words(h.provenance, h.energy_source, h.price_source)}</div>")
+    port = ""
+    if portfolio is not None:
+        rows = "; ".join(f"{html.escape(c)} on {html.escape(hw)} {usd(v)}"
+                         for c, hw, v in portfolio["rows"])
+        miss = (f"; not placed (no option meets the targets): "
+                f"{html.escape(', '.join(portfolio['missing']))}" if portfolio["missing"] else "")
+        port = (f'<div class="effplan-portfolio" data-portfolio-usd="'
+                f'{portfolio["quarter_cost_usd"]:.2f}" style="margin-top:4px;padding-top:4px;'
+                f'border-top:1px dashed #c9d7e8">Portfolio: <b>SUM of {len(portfolio["rows"])} '
+                f"models run side by side: {usd(portfolio['quarter_cost_usd'])}</b> in "
+                f"{html.escape(h.quarter)} <span style=\"{_MUTED};font-size:0.85em\">({rows}{miss})"
+                "</span></div>")
+    rpd = "" if requests_per_day is None else f' data-requests-per-day="{requests_per_day:.6g}"'
+    return (f'<div class="effplan-headline" data-found="true" '
+            f'data-candidate="{html.escape(h.candidate)}" data-hardware="{html.escape(h.hardware)}" '
+            f'data-quarter-cost-usd="{h.quarter_cost_usd:.2f}"{rpd} style="{box}">'
+            f"{lead}{main}{savings}{detail}{port}</div>")
+
+
+_TABLE_STYLE = (
+    "<style>.effplan-rank{border-collapse:collapse;font-size:0.82em}"
+    ".effplan-rank th,.effplan-rank td{padding:2px 6px;text-align:right;"
+    "border-bottom:1px solid #ddd;white-space:nowrap}"
+    ".effplan-rank td.l,.effplan-rank th.l{text-align:left}"
+    ".effplan-rank td.w{white-space:normal;min-width:90px;max-width:170px}"
+    ".effplan-rank tr.choice td{background:#fff3e0;font-weight:600}"
+    ".effplan-rank tr.base td{background:#f2f2f2}"
+    ".effplan-rank tr.miss td{color:#888}</style>")
+
+
+def _int(v: Any) -> str:
     try:
         f = float(v)
     except (TypeError, ValueError):
-        return html.escape(str(v))
-    return "–" if not math.isfinite(f) else f"${f:,.0f}"
+        return "–"
+    return f"{f:,.0f}" if math.isfinite(f) else "–"
 
 
-def _fmt_num(fmt: str) -> Any:
-    def f(v: Any) -> str:
+def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
+    """The ranked options as a compact HTML table: money first, then the service figures and
+    where every number came from. The first rows are shown, the rest folded away."""
+    if r.empty:
+        return ("<p><i>No options: select at least one candidate that has rows on this "
+                "hardware.</i></p>")
+    quarter = r.attrs.get("quarter") or "Q1"
+    heads = [("#", "l"), ("option", "l"), (f"{quarter} cost", ""), ("P10–P90", ""),
+             ("vs baseline", ""), ("meets targets", "l w"), ("price from", "l"), ("timing", "l"),
+             ("p95 ms", ""), ("max inst.", ""), ("energy", ""), ("energy from", "l"),
+             ("CO2 kg", ""), ("quality", "")]
+    has_band = r["quarter_cost_usd_p10"].notna().any()
+    if not has_band:
+        heads = [h for h in heads if h[0] != "P10–P90"]
+
+    def cells(row: Any) -> list[str]:
+        vs = ""
+        if math.isfinite(float(row["vs_baseline_usd"])):
+            vs = ("baseline" if row["is_baseline"] else
+                  f"{usd(row['vs_baseline_usd'])} ({float(row['vs_baseline_pct']):+.0%})")
+        band = (f"{usd(row['quarter_cost_usd_p10'])}–{usd(row['quarter_cost_usd_p90'])}"
+                if math.isfinite(float(row["quarter_cost_usd_p10"])) else "–")
+        price = str(row.get("price_source", "") or "")
+        short = price if len(price) <= 24 else price[:23] + "…"  # the full text on hover
+        out = [str(int(row["rank"])), f"{html.escape(str(row['candidate']))} @ "
+                                      f"{html.escape(str(row['hardware']))}",
+               usd(row["quarter_cost_usd"])]
+        if has_band:
+            out.append(band)
+        out += [vs, "yes" if row["meets_targets"] else f"no: {html.escape(str(row['why_not']))}",
+                f'<span title="{html.escape(price)}">{html.escape(short)}</span>',
+                html.escape(str(row.get("provenance", ""))), sig(row.get("latency_p95_ms")),
+                _int(row.get("instances_max")), kwh(row.get("energy_kwh")),
+                html.escape(str(row.get("energy_source", ""))), sig(row.get("co2_kg")),
+                sig(row.get("quality"))]
+        return out
+
+    def tr(row: Any, choice: bool) -> str:
+        cls = "choice" if choice else "base" if row["is_baseline"] else (
+            "miss" if not row["meets_targets"] else "")
+        tds = "".join(f'<td class="{a}">{v}</td>' for (_h, a), v in zip(heads, cells(row)))
+        return f'<tr class="{cls}">{tds}</tr>'
+
+    head = "<tr>" + "".join(f'<th class="{a}">{html.escape(h)}</th>' for h, a in heads) + "</tr>"
+    first_ok = r.index[r["meets_targets"]].min() if r["meets_targets"].any() else None
+    rows = [tr(row, i == first_ok) for i, row in r.iterrows()]
+    n_top = _TABLE_ROWS if fold else len(rows)
+    top = "".join(rows[:n_top])
+    rest = ""
+    if len(rows) > n_top:
+        rest = (f'<details class="effplan-more"><summary>{len(rows) - _TABLE_ROWS} more option(s)'
+                f'</summary><table class="effplan-rank">{head}{"".join(rows[_TABLE_ROWS:])}'
+                "</table></details>")
+    note = (f'<div style="{_MUTED};font-size:0.8em;white-space:normal">Options are alternatives (never added up). '
+            f"{html.escape(quarter)} cost: the first quarter of the plan"
+            + ("; P10–P90: Monte-Carlo range (traffic, growth, price)" if has_band else "")
+            + "; vs baseline: difference to the baseline's cost in the same quarter.</div>")
+    return (f'{_TABLE_STYLE}<div style="overflow-x:auto;max-width:100%">'
+            f'<table class="effplan-rank">{head}{top}</table>{rest}</div>{note}')
+
+
+def _ranking_bars_html(r: pd.DataFrame, h: Headline | None, max_rows: int = 10) -> str:
+    """Every option as a horizontal bar, cheapest first (HTML/CSS, drawn by the browser: long
+    names are cut with an ellipsis and never overprint; the chart reflows with the page). The
+    chosen option is orange, the baseline grey, projected rows hatched; P10-P90 as a whisker.
+    Costs spanning more than 1,000x use a log scale (said under the chart)."""
+    cost = pd.to_numeric(r.get("quarter_cost_usd"), errors="coerce") if len(r) else pd.Series(dtype=float)
+    have = r[cost.notna()].assign(cq=cost[cost.notna()]).sort_values("cq", kind="stable")
+    if have.empty:
+        return '<p><i>No option has a cost (all infeasible or unpriced).</i></p>'
+    shown = have.head(max_rows)
+    hi_col = shown["quarter_cost_usd_p90"] if "quarter_cost_usd_p90" in shown else shown["cq"]
+    top = float(np.nanmax(np.r_[shown["cq"].to_numpy(float), pd.to_numeric(hi_col, errors="coerce").to_numpy(float)]))
+    low = float(shown["cq"].min())
+    log = low > 0 and top / low > 1e3
+    lo_ref = low / 2 if log else 0.0
+
+    def pos(v: Any) -> float:
         try:
             x = float(v)
         except (TypeError, ValueError):
-            return html.escape(str(v))
-        return "–" if not math.isfinite(x) else format(x, fmt)
+            return float("nan")
+        if not math.isfinite(x) or top <= 0:
+            return float("nan")
+        if log:
+            return 100.0 * max(0.0, math.log10(max(x, lo_ref) / lo_ref)) / math.log10(top * 1.05 / lo_ref)
+        return 100.0 * x / (top * 1.05)
 
-    return f
-
-
-def _fmt_bool(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    return "yes" if bool(v) else "NO"
-
-
-_HEADERS = {"batch_size": "batch", "latency_p95_ms": "p95 ms", "slo_met": "meets SLO",
-            "instances_max": "max inst.", "inference_usd": "inference", "inference_usd_p10": "P10",
-            "inference_usd_p90": "P90", "training_usd": "training", "total_usd": "total",
-            "energy_kwh": "kWh", "co2_kg": "CO2 kg"}
-
-
-def _table_html(table: pd.DataFrame) -> str:
-    if table.empty:
-        return ("<p><i>No rows: select at least one candidate that has rows on this "
-                "hardware.</i></p>")
-    df = table.rename(columns=_HEADERS)
-    money = [c for c in df.columns if c.startswith("Q") or c in
-             ("inference", "P10", "P90", "training", "total")]
-    fmt: dict[str, Any] = {c: _fmt_usd for c in money}
-    fmt.update({"batch": _fmt_num(".0f"), "p95 ms": _fmt_num(",.1f"), "max inst.": _fmt_num(",.0f"),
-                "kWh": _fmt_num(",.0f"), "CO2 kg": _fmt_num(",.0f"), "meets SLO": _fmt_bool})
-    if not (df["note"].astype(str) != "").any():
-        df = df.drop(columns="note")
-    if "training" not in df.columns:
-        df = df.drop(columns="inference")  # equal to the total without training
-    # the money first (visible without scrolling on a narrow screen), then the service figures
-    first = ["candidate", "hardware", "provenance", "total", "P10", "P90", "training", "inference"]
-    first = [c for c in first if c in df.columns]
-    quarters = [c for c in df.columns if c.startswith("Q")]
-    df = df[first + quarters + [c for c in df.columns if c not in first and c not in quarters]]
-    body = df.to_html(index=False, formatters=fmt, escape=True, border=0,
-                      classes="effplan-budget", na_rep="–")
-    style = ("<style>.effplan-budget{border-collapse:collapse;font-size:0.85em}"
-             ".effplan-budget th,.effplan-budget td{padding:2px 6px;text-align:right;"
-             "border-bottom:1px solid #ddd;white-space:nowrap}"
-             ".effplan-budget td:nth-child(-n+3),.effplan-budget th:nth-child(-n+3)"
-             "{text-align:left}</style>")
-    note = ""
-    if (table["provenance"].astype(str) == "projected").any():
-        note = ('<div style="font-size:0.85em;color:#555">rows marked <i>projected</i> are '
-                "scaled to catalog hardware (roofline), not measured.</div>")
-    if "inference_usd_p10" in table.columns:
-        note += ('<div style="font-size:0.85em;color:#555">total: cost over the horizon. '
-                 "P10 / P90: Monte-Carlo range of each row's inference cost over the horizon (traffic, growth and price "
-                 "uncertainty).</div>")
-    return f'{style}<div style="overflow-x:auto;max-width:100%">{body}</div>{note}'
-
-
-def _new_figure() -> Any:
-    # No layout engine: constrained layout re-measures every text on every draw and doubles the
-    # redraw time; the dashboard's figures have a fixed size, so fixed margins do (see below).
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=_FIG_SIZE_IN, dpi=_DPI)
+    rows = []
+    for row in shown.itertuples(index=False):
+        d = row._asdict()
+        choice = bool(h and h.found and d["candidate"] == h.candidate and d["hardware"] == h.hardware)
+        base = bool(d.get("is_baseline"))
+        color = "#f28e2b" if choice else "#9e9e9e" if base else "#4e79a7"
+        fill = color
+        if str(d.get("provenance")) == "projected":
+            fill = (f"repeating-linear-gradient(45deg,{color} 0 5px,#ffffff 5px 7px)")
+        name = f"{d['candidate']} @ {d['hardware']}"
+        tag = " ← chosen" if choice else " baseline" if base else ""
+        w_ = pos(d["cq"])
+        p10, p90 = pos(d.get("quarter_cost_usd_p10")), pos(d.get("quarter_cost_usd_p90"))
+        whisker = ""
+        if math.isfinite(p10) and math.isfinite(p90):
+            whisker = (f'<div style="position:absolute;left:{p10:.2f}%;width:{max(p90 - p10, 0.3):.2f}%;'
+                       'top:50%;height:0;border-top:1.5px solid #222"></div>')
+        rows.append(
+            '<div style="display:flex;align-items:center;margin:3px 0">'
+            f'<div title="{html.escape(name)}" style="flex:0 0 36%;max-width:260px;'
+            'overflow:hidden;text-overflow:ellipsis;white-space:nowrap;text-align:right;'
+            f'padding-right:6px;font-size:0.85em{";font-weight:600" if choice else ""}">'
+            f"{html.escape(name)}</div>"
+            '<div style="flex:1 1 auto;position:relative;height:16px;min-width:60px">'
+            f'<div style="position:absolute;left:0;width:{w_:.2f}%;top:1px;bottom:1px;'
+            f'background:{fill};border:1px solid {color}"></div>{whisker}'
+            f'<span style="position:absolute;left:calc({min(max(w_, p90 if math.isfinite(p90) else 0), 78):.2f}% + 4px);'
+            f'top:0;font-size:0.75em;line-height:16px;white-space:nowrap;'
+            f'background:rgba(255,255,255,0.85){";font-weight:600" if choice else ""}">'
+            f"{usd(d['cq'])}{html.escape(tag)}</span></div></div>")
+    missing = int(cost.isna().sum())
+    notes = ["orange: chosen", "grey: baseline", "hatched: projected (not measured)"]
+    if have["quarter_cost_usd_p10"].notna().any():
+        notes.append("whisker: P10–P90")
+    if log:
+        notes.append("log scale (costs span more than 1,000×)")
+    if len(have) > max_rows:
+        notes.append(f"{len(have) - max_rows} more expensive option(s) in the table")
+    if missing:
+        notes.append(f"{missing} option(s) without a cost (see the table)")
+    quarter = html.escape(r.attrs.get("quarter") or "Q1")
+    return (f'<div class="effplan-bars" data-log="{str(log).lower()}" style="padding:4px 0">'
+            f'<div style="font-weight:600;margin-bottom:2px">Cost in {quarter} per option, '
+            "cheapest first (alternatives, not a sum)</div>"
+            + "".join(rows)
+            + f'<div style="{_MUTED};font-size:0.78em;margin-top:4px;white-space:normal">'
+            f'{"; ".join(notes)}</div></div>')
 
 
-def _fixed_margins(fig: Any, ax: Any, *, legend_below: bool) -> None:
-    """Margins in points for a fixed-size figure: room for the title, the y tick labels and
-    label, and below either the x tick labels + label or a legend of known row count."""
-    h_pt = fig.get_figheight() * 72.0
-    w_pt = fig.get_figwidth() * 72.0
-    leg = ax.get_legend()
-    if legend_below and leg is not None:
-        n = len(leg.get_texts())
-        rows = math.ceil(n / plots.legend_ncols(n))
-        gap = plots.LEGEND_GAP_WITH_XLABEL_PT if ax.get_xlabel() else plots.LEGEND_GAP_PT
-        bottom_pt = gap + rows * 10.5 + 6.0
+_SVG_W, _SVG_H = 600, 320
+_SVG_M = {"l": 64, "r": 16, "t": 26, "b": 46}
+_CHAR_PX = 6.0   # average width of a character at the labels' 11 px font (for placement)
+
+
+def _quality_svg(summary: pd.DataFrame, h: Headline | None, *,
+                 cost_col: str = "cost_per_1k_requests_usd", quality: pd.DataFrame | None = None,
+                 metric: str | None = None, condition: str | None = None) -> str:
+    """Quality against cost per 1,000 requests as inline SVG (drawn by the browser, scales
+    with the page), with the Pareto front, the chosen option ringed and point labels placed
+    so that they do not overprint (same rule as :func:`effplan.plots.place_labels`, with
+    text widths estimated from the character count). Projected points are hollow."""
+    if (quality is None and "quality" not in summary.columns) or cost_col not in summary.columns:
+        return "<p><i>No quality scores: nothing to place.</i></p>"
+    # the summary's single quality column, or metric / condition of a tidy quality frame
+    df, ylabel, hib = plots.quality_points(summary, quality, metric=metric, condition=condition)
+    x = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(float)
+    y = pd.to_numeric(df["_q"], errors="coerce").to_numpy(float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    missing = int((~ok).sum())
+    df, x, y = df[ok], x[ok], y[ok]
+    if len(df) == 0:
+        return "<p><i>No option has both a quality score and a cost.</i></p>"
+    W, H, M = _SVG_W, _SVG_H, _SVG_M
+    pw, ph = W - M["l"] - M["r"], H - M["t"] - M["b"]
+    pos = x[x > 0]
+    log = pos.size >= 2 and pos.max() / pos.min() > 1e3 and (x > 0).all()
+    if log:
+        lo, hi = np.log10(x.min()) - 0.2, np.log10(x.max()) + 0.2
+        fx = lambda v: M["l"] + pw * (np.log10(v) - lo) / (hi - lo)  # noqa: E731
+        ticks = 10.0 ** np.arange(np.ceil(lo), np.floor(hi) + 1)
     else:
-        bottom_pt = 36.0
-    fig.subplots_adjust(left=62.0 / w_pt, right=1 - 12.0 / w_pt, top=1 - 22.0 / h_pt,
-                        bottom=min(0.6, bottom_pt / h_pt))
+        span = float(x.max() - 0.0) or (abs(float(x.max())) or 1.0)
+        lo, hi = 0.0, float(x.max()) + 0.25 * span
+        fx = lambda v: M["l"] + pw * (v - lo) / (hi - lo)  # noqa: E731
+        from matplotlib.ticker import MaxNLocator
+
+        ticks = np.array([t for t in MaxNLocator(5).tick_values(lo, hi) if lo <= t <= hi])
+    ylo, yhi = float(y.min()), float(y.max())
+    pad = (yhi - ylo) * 0.15 or max(abs(yhi) * 0.01, 1e-3)
+    ylo, yhi = ylo - pad, yhi + pad
+    fy = lambda v: M["t"] + ph * (1 - (v - ylo) / (yhi - ylo))  # noqa: E731
+    from matplotlib.ticker import MaxNLocator
+
+    yt = [t for t in MaxNLocator(5).tick_values(ylo, yhi) if ylo <= t <= yhi]
+    parts = [f'<svg class="effplan-quality-svg" viewBox="0 0 {W} {H}" width="100%" '
+             f'style="max-width:{W}px;font-family:sans-serif;font-size:11px" '
+             'xmlns="http://www.w3.org/2000/svg">',
+             f'<rect x="{M["l"]}" y="{M["t"]}" width="{pw}" height="{ph}" fill="none" '
+             'stroke="#888"/>']
+    for t, lab in zip(ticks, plots.money_labels(ticks)):
+        X = fx(t)
+        parts.append(f'<line x1="{X:.1f}" x2="{X:.1f}" y1="{M["t"]}" y2="{M["t"] + ph}" '
+                     'stroke="#eee"/>')
+        parts.append(f'<text x="{X:.1f}" y="{M["t"] + ph + 14}" text-anchor="middle">'
+                     f"{html.escape(lab)}</text>")
+    ylabels = [sig(v) for v in yt]
+    if len(set(ylabels)) < len(ylabels):
+        ylabels = [f"{v:.4g}" for v in yt]
+    for t, lab in zip(yt, ylabels):
+        Y = fy(t)
+        parts.append(f'<line x1="{M["l"]}" x2="{M["l"] + pw}" y1="{Y:.1f}" y2="{Y:.1f}" '
+                     'stroke="#eee"/>')
+        parts.append(f'<text x="{M["l"] - 6}" y="{Y + 4:.1f}" text-anchor="end">'
+                     f"{html.escape(lab)}</text>")
+    xlabel = plots.cost_axis_label(cost_col) + (" — log scale" if log else "")
+    parts.append(f'<text x="{M["l"] + pw / 2:.0f}" y="{H - 8}" text-anchor="middle">'
+                 f"{html.escape(xlabel)}</text>")
+    parts.append(f'<text transform="translate(14,{M["t"] + ph / 2:.0f}) rotate(-90)" '
+                 f'text-anchor="middle">{html.escape(ylabel)}</text>')
+    better = "up" if hib else "down"
+    parts.append(f'<text x="{M["l"]}" y="16" font-weight="bold" font-size="12px">Quality vs '
+                 f"cost per 1,000 requests ({better} and to the left is better)</text>")
+    front = plots.pareto_front(df.assign(_x=x, _y=y), "_x", "_y", higher_is_better=hib)
+    if len(front):
+        pts, prev = [], None
+        for fxv, fyv in zip(front["_x"], front["_y"]):
+            X, Y = fx(fxv), fy(fyv)
+            if prev is not None:
+                pts.append(f"{X:.1f},{prev:.1f}")
+            pts.append(f"{X:.1f},{Y:.1f}")
+            prev = Y
+        parts.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="#59a14f" '
+                     'stroke-width="1.5"/>')
+    boxes: list[tuple[float, float, float, float]] = []
+    groups: dict[tuple[float, float], list[str]] = {}
+    for r, xv, yv in zip(df.itertuples(index=False), x, y):
+        d = r._asdict()
+        X, Y = fx(xv), fy(yv)
+        choice = bool(h and h.found and d["candidate"] == h.candidate
+                      and d["hardware"] == h.hardware)
+        hollow = str(d.get("provenance")) == "projected"
+        ok_slo = d.get("slo_met") is not False and d.get("feasible") is not False
+        color = "#4e79a7" if ok_slo else "#e15759"
+        tip = html.escape(f"{d['candidate']} @ {d['hardware']}: {usd(xv)} per 1,000 requests, "
+                          f"quality {sig(yv)}")
+        parts.append(f'<circle cx="{X:.1f}" cy="{Y:.1f}" r="5" stroke="{color}" '
+                     f'stroke-width="1.5" fill="{"white" if hollow else color}">'
+                     f"<title>{tip}</title></circle>")
+        if choice:
+            parts.append(f'<circle cx="{X:.1f}" cy="{Y:.1f}" r="10" stroke="#f28e2b" '
+                         'stroke-width="2.5" fill="none"/>')
+        groups.setdefault((round(X, 1), round(Y, 1)), []).append(
+            f"{d['candidate']} @ {d['hardware']}")
+        boxes.append((X - 5, Y - 5, X + 5, Y + 5))
+    offsets = [(8, -4, "start"), (8, 12, "start"), (-8, -4, "end"), (-8, 12, "end"),
+               (0, -10, "middle"), (0, 20, "middle")]
+    offsets += [(dx, dy * k, a) for k in (2, 3, 4) for dx, dy, a in offsets[:4]]
+    unlabelled: list[str] = []
+    for (X, Y), names in sorted(groups.items()):
+        uniq = list(dict.fromkeys(names))
+        text = ", ".join(uniq)
+        if len(text) > 60 and len(uniq) > 2:
+            text = ", ".join(uniq[:2]) + f" +{len(uniq) - 2} more"
+        w_ = _CHAR_PX * len(text)
+        best = None
+        for dx, dy, anchor in offsets:
+            x0 = X + dx - {"start": 0.0, "middle": w_ / 2, "end": w_}[anchor]
+            y1 = Y + dy
+            bb = (x0, y1 - 11, x0 + w_, y1 + 3)
+            inside = (bb[0] >= M["l"] and bb[2] <= M["l"] + pw and bb[1] >= M["t"]
+                      and bb[3] <= M["t"] + ph)
+            if inside and not any(min(bb[2], o[2]) > max(bb[0], o[0])
+                                  and min(bb[3], o[3]) > max(bb[1], o[1]) for o in boxes):
+                best = (x0, y1, bb)
+                break
+        if best is None:  # no free spot: no label rather than an overprinted one
+            unlabelled.append(text)
+            continue
+        x0, y1, bb = best
+        boxes.append(bb)
+        parts.append(f'<text x="{x0:.1f}" y="{y1:.1f}" font-size="11px">{html.escape(text)}'
+                     "</text>")
+    parts.append("</svg>")
+    notes = ["green: Pareto front (cheaper and better)", "hollow: projected (not measured)",
+             "orange ring: chosen", "red: misses the latency target"]
+    if unlabelled:
+        notes.append("too crowded to label (hover a point for its name): "
+                     + "; ".join(unlabelled))
+    if missing:
+        notes.append(f"{missing} option(s) without a cost or a quality score not shown")
+    return ('<div class="effplan-quality">' + "".join(parts)
+            + f'<div style="{_MUTED};font-size:0.78em;white-space:normal">{"; ".join(notes)}'
+            "</div></div>")
 
 
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    # compress_level 1: a few % larger file, noticeably less CPU per redraw than the default 6
-    fig.savefig(buf, format="png", dpi=_DPI, pil_kwargs={"compress_level": 1})
-    return buf.getvalue()
+def _quarters_html(table: pd.DataFrame) -> str:
+    """The quarter-by-quarter rows, folded away (details on demand)."""
+    if table.empty:
+        return ""
+    from .formatting import styled
+
+    cols = [c for c in table.columns if c not in ("note",) or table["note"].astype(str).ne("").any()]
+    body = styled(table[cols]).to_html()
+    return ('<details class="effplan-quarters" open><summary>Quarter by quarter, every option '
+            f"({len(table)} rows)</summary>"
+            f'<div style="overflow-x:auto;max-width:100%;font-size:0.8em">{body}</div></details>')
+
+
+def _snap4(v: float) -> float:
+    """``v`` rounded to 4 significant figures (9,549,925.86 -> 9,550,000)."""
+    if not math.isfinite(v) or v <= 0:
+        return v
+    step = 10.0 ** (math.floor(math.log10(v)) - 3)
+    return float(round(v / step) * step)
 
 
 def _fmt_price_text(v: Any) -> str:

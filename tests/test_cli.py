@@ -53,7 +53,8 @@ def test_plan_command_daily_profile_autoscales(results, tmp_path, capsys):
     out = tmp_path / "plan"
     profile = ",".join(["1"] * 12 + ["3"] * 12)
     rc = main(["plan", str(results), "--requests-per-day", "25920000", "--months", "1",
-               "--utilization", "0.5", "--daily-profile", profile, "--out", str(out)])
+               "--utilization", "0.5", "--daily-profile", profile, "--out", str(out),
+               "--peak-to-average", "1", "--growth", "0", "--slo-p95-ms", "0"])
     assert rc == 0
     # 300 items/s on average: quiet hours 150/s -> 1 instance, busy hours 450/s -> ceil(2.25) = 3;
     # (12 x 1 + 12 x 3) / 24 x 730 = 1460 instance-hours (sized for the peak: 3 x 730 = 2190)
@@ -81,6 +82,73 @@ def test_measure_command_appends_results(tmp_path, capsys):
     assert df["candidate"].tolist() == ["digits-mlp-student"]
     assert df["status"].tolist() == ["ok"]
     assert df["latency_p50_ms"].iloc[0] > 0
+
+
+# ------------------------------------------------------------------------------ output formats
+def test_default_table_is_formatted_and_fits_the_width(results, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    rc = main(["plan", str(results), "--requests-per-day", "2592000", "--months", "3",
+               "--slo-p95-ms", "0", "--utilization", "0.5"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert max(len(ln) for ln in lines[:-1]) <= 100
+    # L4 catalog price x 2190 instance-hours, shown as money with 3 significant figures
+    from effplan.catalog import find_hardware, load_catalog
+    price = float(find_hardware("L4", load_catalog())["price_per_hour_usd"])
+    from effplan.formatting import usd
+    assert usd(2190 * price) in out
+    assert "cost (horizon)" in out and "price from" in out
+    assert "--format wide" in lines[-1]  # names what it left out
+
+
+def test_csv_and_json_formats_are_machine_readable(results, capsys):
+    import io
+
+    rc = main(["plan", str(results), "--requests-per-day", "2592000", "--months", "3",
+               "--utilization", "0.5", "--pue", "1.0", "--slo-p95-ms", "0", "--format", "csv"])
+    assert rc == 0
+    df = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert df["instance_hours"].tolist() == pytest.approx([2190.0])
+    assert "price_source" in df.columns and "energy_source" in df.columns
+    rc = main(["plan", str(results), "--requests-per-day", "2592000", "--months", "3",
+               "--utilization", "0.5", "--slo-p95-ms", "0", "--format", "json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["candidate"] == "small" and rows[0]["instance_hours"] == pytest.approx(2190.0)
+
+
+def test_plan_defaults_come_from_effplan_defaults(results, tmp_path, capsys):
+    from effplan import defaults
+
+    out = tmp_path / "plan"
+    assert main(["plan", str(results), "--requests-per-day", "1000", "--out", str(out)]) == 0
+    inputs = json.loads((out / "inputs.json").read_text())
+    assert inputs["prices"]["pue"] == defaults.PUE == 1.2
+    assert inputs["inference"]["target_utilization"] == defaults.TARGET_UTILIZATION == 0.6
+    assert inputs["inference"]["peak_to_average"] == defaults.PEAK_TO_AVERAGE == 2.0
+
+
+def test_plan_without_traffic_uses_demo_traffic_where_instances_exceed_one(results, capsys):
+    # demo: the baseline (here the only candidate, 400 items/s at batch 8) sized at 4 instances:
+    # first guess 4 x 400 x 0.6 / 2.0 x 86,400 = 41,472,000/day, refined with the planner (end-to-
+    # end latency target): the lowest level 2^(1/4) apart that needs 4 instances
+    assert main(["plan", str(results), "--format", "json", "--months", "1",
+                 "--growth", "0", "--slo-p95-ms", "0"]) == 0
+    cap = capsys.readouterr()
+    assert "demo traffic" in cap.err
+    rows = json.loads(cap.out)
+    assert rows[0]["instances_max"] >= 4 and rows[0]["feasible"]
+
+
+def test_catalog_prints_memory_bandwidth(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["catalog"]) == 0
+    out = capsys.readouterr().out
+    assert "mem BW GB/s" in out and "3,350" in out  # H100 SXM: 3,350 GB/s
+    assert main(["catalog", "--format", "csv"]) == 0
+    import io
+    cat = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert cat.loc[cat["name"] == "H100 SXM", "memory_bandwidth_gb_s"].item() == 3350
 
 
 # ---- named errors instead of tracebacks (issue 10, cases 6, 7 and 9) ----
@@ -158,7 +226,7 @@ def test_plan_command_training_items_per_epoch(tmp_path, flag, capsys):
     out = tmp_path / "plan"
     rc = main(["plan", str(path), "--requests-per-day", "2592000", "--months", "3",
                "--training-runs-per-quarter", "1", flag, "1.8e6", "--training-epochs", "2",
-               "--out", str(out)])
+               "--slo-p95-ms", "0", "--out", str(out)])
     assert rc == 0
     training = pd.read_csv(out / "training.csv")
     assert training["items_per_epoch"].tolist() == [1.8e6]
@@ -166,6 +234,24 @@ def test_plan_command_training_items_per_epoch(tmp_path, flag, capsys):
     summary = pd.read_csv(out / "summary.csv")
     assert summary["total_cost_usd"].iloc[0] == pytest.approx(
         summary["cost_usd"].iloc[0] + summary["training_cost_usd"].iloc[0])
+
+
+def test_table_format_starts_with_the_answer(tmp_path, capsys):
+    # two candidates typed in on the L4; "big" is the baseline. 2,592,000 req/day = 30 items/s,
+    # peak 60/s at the default peak-to-average 2: small (400/s x 0.6) 1 instance, big (40/s x 0.6)
+    # 3 instances -> small saves 2 of 3 instance-quarters (67%)
+    df = pd.DataFrame({
+        "candidate": ["small", "big"], "hardware": ["L4", "L4"], "mode": ["inference"] * 2,
+        "batch_size": [8, 8], "latency_p95_ms": [20.0, 40.0],
+        "throughput_items_per_s": [400.0, 40.0], "energy_per_item_j": [0.1, 1.0],
+        "idle_power_w": [20.0, 20.0], "tags": ["distilled", "baseline"],
+    })
+    path = tmp_path / "two.jsonl"
+    store.save_frame(df, path)
+    assert main(["plan", str(path), "--requests-per-day", "2592000", "--growth", "0",
+                 "--slo-p95-ms", "0"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("Run small on L4: $") and "(67%) against the baseline big on L4" in first
 
 
 def test_plan_unknown_hardware_target_says_did_you_mean(results, capsys):
@@ -194,7 +280,7 @@ def test_plan_command_generation_workload(generation_results, tmp_path, capsys):
     out = tmp_path / "plan"
     rc = main(["plan", str(generation_results), "--requests-per-day", "86400", "--months", "1",
                "--prompt-tokens", "500", "--output-tokens", "100", "--slo-tpot-p95-ms", "30",
-               "--utilization", "1.0", "--out", str(out)])
+               "--utilization", "1.0", "--peak-to-average", "1", "--out", str(out)])
     assert rc == 0, capsys.readouterr().err
     # TPOT p95 40 ms > 30 at c = 8 -> c = 4; rate = 4 / ((100 + 100 x 20) / 1000) = 1.905 req/s;
     # 86,400/day = 1 req/s -> 1 instance, 730 instance-hours at the L4's catalog price

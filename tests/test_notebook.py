@@ -87,7 +87,8 @@ def test_scenarios_side_by_side_pivots_in_given_order_and_keeps_infeasible_rows(
                                                                     months=1), prices)}, meas)
     tables = notebook.scenarios_side_by_side(side)
     cost = tables["cost over the horizon (USD)"].set_index(["candidate", "hardware"])
-    assert list(cost.columns) == ["tight", "loose"]
+    assert list(cost.columns) == ["price from", "tight", "loose"]
+    assert cost["price from"].str.len().min() > 0  # where each price came from, beside it
     # 1000 items/s. "a" misses 3 ms end to end at every batch (best 6.6 ms): empty cell, row kept.
     # "b" at batch 1 (1 ms): capacity 450/s -> 3 instances x 730 h x $1 = 2190.
     assert pd.isna(cost.loc[("a", "L4"), "tight"])
@@ -95,3 +96,125 @@ def test_scenarios_side_by_side_pivots_in_given_order_and_keeps_infeasible_rows(
     # no target: "a" uses batch 8 (1600/s -> 800/s usable) -> 2 instances -> 1460
     assert cost.loc[("a", "L4"), "loose"] == pytest.approx(1460)
     assert "CO2 over the horizon (kg)" in tables
+
+
+def test_report_mode_only_without_a_live_front_end(monkeypatch):
+    for k in [k for k in __import__("os").environ if k.startswith("VOILA_") or k == "JPY_SESSION_NAME"]:
+        monkeypatch.delenv(k)
+    assert notebook.report_mode(None) is True          # papermill / nbconvert
+    assert notebook.report_mode(False) is False        # an explicit parameter wins
+    monkeypatch.setenv("JPY_SESSION_NAME", "/x/04.ipynb")  # JupyterLab kernel
+    assert notebook.report_mode(None) is False
+    assert notebook.report_mode(True) is True
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    monkeypatch.setenv("VOILA_KERNEL_ID", "abc")       # Voila kernel
+    assert notebook.report_mode(None) is False
+
+
+def test_training_views_leave_out_int8_models_with_the_reason():
+    import effplan
+
+    rows = _frame(candidate=["fp", "fp", "q8"], mode=["training"] * 3, dtype=["float32"] * 2 + ["qint8"],
+                  flops_per_item=[1e6] * 3, status=["ok", "ok", "ok"])
+    assert set(notebook.untrainable(rows)) == {"q8"}
+    assert "quantized" in notebook.untrainable(rows)["q8"]
+    p = effplan.plan(rows, training=effplan.TrainingWorkload(runs_per_quarter=1, items_per_epoch=1e6),
+                     prices=effplan.Prices(price_per_hour={"L4": 1.0}))
+    assert "q8" in set(p.training["candidate"])  # the planner alone would rank it
+    kept, left_out = notebook.training_rows(p, rows)
+    assert set(kept["candidate"]) == {"fp"} and list(left_out) == ["q8"]
+    fig = notebook.training_figure(p, rows)
+    title = fig._suptitle.get_text()
+    assert "left out, cannot be trained: q8" in title
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["fp @ L4"]
+
+
+def test_table_is_formatted_and_long_tables_collapse():
+    df = pd.DataFrame({"candidate": ["a", "b"], "cost_usd": [743.695971, 11720270.0],
+                       "energy_kwh": [12.3456, 4567.0], "instances_max": [1.0, 3.0]})
+    html = notebook.table(df).data
+    assert "$744" in html and "$11,700,000" in html
+    assert "12.3 kWh" in html and "4.57 MWh" in html
+    assert ">1<" in html and "1.0" not in html and "743.69" not in html
+    long = pd.DataFrame({"month": range(48), "cost_usd": 1.0})
+    assert "<details" in notebook.table(long).data and "48 rows" in notebook.table(long).data
+    assert "<details" not in html
+
+
+def test_setup_turns_warnings_into_one_short_note(monkeypatch):
+    import warnings
+
+    from effplan.errors import EffplanWarning
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    old = warnings.showwarning
+    try:
+        notebook.setup()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = notebook._note_warning
+            for _ in range(3):
+                warnings.warn("energy is estimated from rated power", EffplanWarning)
+    finally:
+        warnings.showwarning = old
+    assert len(shown) == 1
+    html = shown[0].data
+    assert "energy is estimated from rated power" in html
+    assert ".py" not in html and "test_notebook" not in html and "lineno" not in html
+
+
+@pytest.mark.parametrize("name", ["02_inference_budget.ipynb", "04_quarterly_what_if.ipynb"])
+def test_notebook_parameters_start_from_effplan_defaults(name):
+    """The notebooks show their defaults in the parameters cell (papermill needs literals);
+    they must be the ones of effplan.defaults, which the CLI and the dashboard read."""
+    import ast
+    from pathlib import Path
+
+    from effplan import defaults, report
+
+    declared = report.declared_parameters(Path(__file__).resolve().parents[1] / "notebooks" / name)
+    expected = {"monthly_growth": defaults.MONTHLY_GROWTH,
+                "peak_to_average": defaults.PEAK_TO_AVERAGE,
+                "target_utilization": defaults.TARGET_UTILIZATION, "months": defaults.MONTHS,
+                "slo_p95_ms": defaults.SLO_P95_MS, "pue": defaults.PUE,
+                "samples": defaults.SAMPLES}
+    for key, value in expected.items():
+        if key in declared:
+            assert ast.literal_eval(declared[key]["default"]) == value, key
+    assert ast.literal_eval(declared["requests_per_day"]["default"]) == 0.0  # demo traffic
+    assert ast.literal_eval(declared["results_path"]["default"]) == ""        # shared folder
+
+
+def test_workload_and_prices_use_defaults_and_demo_traffic():
+    from effplan import defaults
+
+    m = _frame(tags=["baseline", "baseline", ""])
+    wl, pr = notebook.workload_and_prices(m, slo_p95_ms=10.0)
+    assert wl.requests_per_day == defaults.demo_requests_per_day(m, slo_p95_ms=10.0)
+    # at that traffic the baseline "a" needs at least 4 instances in the first month
+    import effplan
+
+    p = effplan.plan(m, inference=effplan.InferenceWorkload(
+        requests_per_day=wl.requests_per_day, peak_to_average=2.0, target_utilization=0.6,
+        slo_p95_ms=10.0, months=1), prices=effplan.Prices(price_per_hour={"L4": 1.0}))
+    month0 = p.monthly.set_index("candidate").loc["a"]
+    assert bool(month0["feasible"]) and month0["instances"] >= defaults.DEMO_BASELINE_INSTANCES
+    assert (wl.peak_to_average, wl.target_utilization, pr.pue) == (
+        defaults.PEAK_TO_AVERAGE, defaults.TARGET_UTILIZATION, defaults.PUE)
+    wl, _ = notebook.workload_and_prices(m, requests_per_day=5e5, slo_p95_ms=0.0)
+    assert wl.requests_per_day == 5e5 and wl.slo_p95_ms is None
+
+
+def test_results_folder_is_shared(tmp_path, monkeypatch):
+    from effplan import defaults
+
+    (tmp_path / "proj" / "notebooks").mkdir(parents=True)
+    (tmp_path / "proj" / "pyproject.toml").write_text("[project]\nname='x'\n")
+    monkeypatch.delenv(defaults.RESULTS_DIR_ENV, raising=False)
+    # from the project root (the CLI) and from notebooks/ (JupyterLab): the same folder
+    assert defaults.results_dir(tmp_path / "proj") == tmp_path / "proj" / "results"
+    assert defaults.results_dir(tmp_path / "proj" / "notebooks") == tmp_path / "proj" / "results"
+    monkeypatch.setenv(defaults.RESULTS_DIR_ENV, str(tmp_path / "elsewhere"))
+    assert defaults.results_file() == tmp_path / "elsewhere" / "measurements.jsonl"

@@ -199,6 +199,184 @@ def test_throughput_vs_batch_rejects_a_bad_frame():
         plots.throughput_vs_batch(pd.DataFrame({"candidate": ["a"], "batch_size": [1]}))
 
 
+# ------------------------------------------------------------------------------ readability
+def _visible_texts(fig: Figure):
+    """(kind, Text) of every text the renderer draws: titles, axis labels, tick labels in view,
+    annotations, legend entries, figure texts."""
+    out = []
+    for t in dict.fromkeys([fig._suptitle] + list(fig.texts)):
+        if t is not None and t.get_visible() and t.get_text().strip():
+            out.append(("figure", t))
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for kind, t in (("title", ax.title), ("title", ax._left_title), ("title", ax._right_title),
+                        ("xlabel", ax.xaxis.label), ("ylabel", ax.yaxis.label)):
+            if t.get_visible() and t.get_text().strip():
+                out.append((kind, t))
+        for name, axis in (("xtick", ax.xaxis), ("ytick", ax.yaxis)):
+            if not axis.get_visible():
+                continue
+            for tick in axis._update_ticks():
+                for lab in (tick.label1, tick.label2):
+                    if lab.get_visible() and lab.get_text().strip():
+                        out.append((name, lab))
+        for t in ax.texts:
+            if t.get_visible() and t.get_text().strip():
+                out.append(("annotation", t))
+        leg = ax.get_legend()
+        if leg is not None:
+            out += [("legend", t) for t in leg.get_texts() if t.get_text().strip()]
+    return out
+
+
+def assert_readable(fig: Figure, name: str) -> None:
+    """Unique tick labels on every axis; no two drawn texts overlap; nothing clipped by the
+    figure edge. Extents come from the renderer after a real draw."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    fig.savefig(io.BytesIO(), format="png")  # runs the layout engine and a full draw
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if not axis.get_visible():
+                continue
+            labels = [t.label1.get_text() for t in axis._update_ticks()
+                      if t.label1.get_visible() and t.label1.get_text().strip()]
+            labels += [t.label2.get_text() for t in axis._update_ticks()
+                       if t.label2.get_visible() and t.label2.get_text().strip()]
+            assert len(labels) == len(set(labels)), f"{name}: repeated tick labels {labels}"
+    texts = _visible_texts(fig)
+    boxes = [(k, t.get_text(), t.get_window_extent(renderer)) for k, t in texts]
+    fb = fig.bbox
+    for k, text, b in boxes:
+        assert b.x0 >= fb.x0 - 1 and b.x1 <= fb.x1 + 1 and b.y0 >= fb.y0 - 1 and b.y1 <= fb.y1 + 1, \
+            f"{name}: {k} {text!r} clipped by the figure edge ({b} vs {fb})"
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            (k1, t1, b1), (k2, t2, b2) = boxes[i], boxes[j]
+            w = min(b1.x1, b2.x1) - max(b1.x0, b2.x0)
+            h = min(b1.y1, b2.y1) - max(b1.y0, b2.y0)
+            assert not (w > 1 and h > 1), f"{name}: {k1} {t1!r} overlaps {k2} {t2!r}"
+
+
+def _edge_rows(kind: str) -> pd.DataFrame:
+    """Measurements for the edge cases: one candidate; four identical candidates; four whose
+    throughput (so cost at the demo traffic) spans 5 orders of magnitude."""
+    if kind == "one":
+        specs = [("only-model", 500.0, 0.9)]
+    elif kind == "identical":
+        specs = [(f"twin-{i}", 500.0, 0.9) for i in range(4)]
+    else:
+        specs = [("tiny", 1e5, 0.80), ("small", 1e4, 0.85), ("medium", 1e2, 0.9),
+                 ("huge", 0.05, 0.95)]
+    rows = []
+    for name, tput, q in specs:
+        for bs in (1, 8):
+            rows.append(dict(candidate=name, hardware="lab-cpu", mode="inference", batch_size=bs,
+                             latency_p50_ms=bs / tput * 800, latency_p95_ms=bs / tput * 1000,
+                             throughput_items_per_s=tput, energy_per_item_j=50.0 / tput,
+                             idle_power_w=20.0, flops_per_item=1e9, quality=q,
+                             provenance="entered", energy_source="entered",
+                             tags="baseline" if name in ("only-model", "twin-0", "huge") else ""))
+    return pd.DataFrame(rows)
+
+
+def _edge_plan(kind: str, samples: int = 0):
+    # 86.4M requests/day = 1000 items/s: "huge" (0.05 item/s) needs 40,000+ instances, "tiny" one
+    return make_real_plan(_edge_rows(kind),
+                          inference=InferenceWorkload(requests_per_day=86_400_000,
+                                                      target_utilization=0.5, months=12),
+                          prices=Prices(price_per_hour={"lab-cpu": 2.0}, grid_gco2_per_kwh=400),
+                          samples=samples, seed=0)
+
+
+@pytest.mark.parametrize("kind", ["one", "identical", "five-orders"])
+def test_every_chart_is_readable_on_edge_case_data(kind):
+    from effplan.notebook import training_figure
+
+    p = _edge_plan(kind, samples=50)
+    if kind == "five-orders":
+        c = p.summary["cost_usd"]
+        assert c.max() / c.min() > 1e4  # the case really spans 5 orders of magnitude
+    frame = _edge_rows(kind)
+    figs = {
+        "cost_per_quarter": plots.cost_per_quarter(p),
+        "quality_vs_cost": plots.quality_vs_cost(p),
+        "quality_vs_cost_per_1k": plots.quality_vs_cost(p, cost_col="cost_per_1k_requests_usd"),
+        "energy_and_co2": plots.energy_and_co2(p),
+        "instances_over_time": plots.instances_over_time(p),
+        "cost_ranking": plots.cost_ranking(p.summary),
+        "latency_vs_batch": plots.latency_vs_batch(frame),
+        "throughput_vs_batch": plots.throughput_vs_batch(frame),
+        "energy_per_item": plots.energy_per_item(frame),
+    }
+    tp = make_real_plan(frame.assign(mode="training"),
+                        training=__import__("effplan").TrainingWorkload(
+                            runs_per_quarter=2, items_per_epoch=1e6),
+                        prices=Prices(price_per_hour={"lab-cpu": 2.0}))
+    figs["training_figure"] = training_figure(tp)
+    for name, fig in figs.items():
+        assert_readable(fig, f"{kind}/{name}")
+
+
+def test_money_ticks_never_repeat_and_axis_says_per_1000_requests():
+    labels = plots.money_labels([1000, 1500, 2000, 2500])
+    assert labels == ["$1,000", "$1,500", "$2,000", "$2,500"]
+    assert plots.money_labels([15000, 17500, 20000]) == ["$15.0k", "$17.5k", "$20.0k"]
+    assert len(set(plots.money_labels([0.0200, 0.0201, 0.0202]))) == 3
+    assert plots.money_labels([0.02]) == ["$0.02"]
+    fig = plots.quality_vs_cost(make_plan(), cost_col="cost_per_1k_requests_usd")
+    assert fig.axes[0].get_xlabel() == "cost per 1,000 requests (USD)"
+    fig = plots.quality_vs_cost(make_plan())
+    assert fig.axes[0].get_xlabel() == "cost over the 12-month plan horizon (USD)"
+
+
+def test_identical_points_share_one_label():
+    p = _edge_plan("identical")
+    fig = plots.quality_vs_cost(p)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["twin-0, twin-1, twin-2, twin-3"]
+
+
+def test_quality_metric_and_condition_from_a_tidy_quality_frame():
+    p = make_plan()
+    q = pd.DataFrame({
+        "candidate": ["small", "large", "small", "large", "small", "large"],
+        "metric": ["accuracy", "accuracy", "accuracy", "accuracy", "error_rate", "error_rate"],
+        "condition": ["clean", "clean", "noisy", "noisy", "clean", "clean"],
+        "value": [0.90, 0.95, 0.70, 0.60, 0.10, 0.05],
+        "ci_low": [0.88, 0.94, 0.65, 0.55, 0.08, 0.04],
+        "ci_high": [0.92, 0.96, 0.75, 0.65, 0.12, 0.06],
+        "n": 500, "provenance": "measured",
+        "higher_is_better": [True, True, True, True, False, False],
+    })
+    fig = plots.quality_vs_cost(p, quality=q, metric="accuracy", condition="noisy")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "accuracy (noisy)"
+    from matplotlib.collections import PathCollection
+
+    ys = sorted(float(v) for c in ax.collections if isinstance(c, PathCollection)
+                for v in np.asarray(c.get_offsets())[:, 1])
+    assert ys == pytest.approx([0.60, 0.70])  # the noisy values, not the summary's quality
+    # under noise the cheaper "small" model is also better: it alone is on the front
+    s = p.summary.assign(acc=lambda d: d["candidate"].map({"small": 0.70, "large": 0.60}))
+    assert plots.pareto_front(s, quality_col="acc")["candidate"].tolist() == ["small"]
+    # lower is better: the front flips to prefer the lower error rate
+    s = p.summary.assign(err=lambda d: d["candidate"].map({"small": 0.10, "large": 0.05}))
+    front = plots.pareto_front(s, quality_col="err", higher_is_better=False)
+    assert set(front["candidate"]) == {"small", "large"}
+    fig = plots.quality_vs_cost(p, quality=q, metric="error_rate")
+    assert fig.axes[0].get_ylabel() == "error_rate (clean) (lower is better)"
+    with pytest.raises(ValidationError) as e:
+        plots.quality_vs_cost(p, quality=q, metric="bleu")
+    assert e.value.field == "metric"
+
+
 @pytest.mark.parametrize("names", [("$$", "a$b$c"), ("$x^2$", r"\frac")])
 def test_dollar_signs_in_names_are_drawn_literally_not_as_mathtext(names):
     # a candidate named "$$" once raised ValueError from matplotlib's mathtext parser when the

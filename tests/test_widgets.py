@@ -1,4 +1,4 @@
-"""The what-if dashboard, driven from Python: controls -> re-plan -> table, total, charts.
+"""The what-if dashboard, driven from Python: controls -> re-plan -> headline, ranking, charts.
 
 Expected budgets are computed by hand from the hand-typed measurements below with the planner's
 documented formulas (``effplan.planning``): for each month,
@@ -49,7 +49,7 @@ def dash(tmp_path) -> BudgetDashboard:
         hand_measurements(),
         inference=InferenceWorkload(requests_per_day=START_RPD, target_utilization=0.5),
         prices=Prices(price_per_hour={"lab-cpu": 2.0}, grid_gco2_per_kwh=400),
-        samples=0, export_dir=tmp_path / "exports")
+        samples=0, export_dir=tmp_path / "exports", baseline="large")
 
 
 def row(d: BudgetDashboard, candidate: str) -> pd.Series:
@@ -59,34 +59,93 @@ def row(d: BudgetDashboard, candidate: str) -> pd.Series:
     return hit.iloc[0]
 
 
-# ------------------------------------------------------------------------------ hand-checked budget
-def test_initial_budget_is_hand_checked(dash):
+def rank_row(d: BudgetDashboard, candidate: str, hardware: str = "lab-cpu") -> pd.Series:
+    r = d.ranking
+    hit = r[(r["candidate"] == candidate) & (r["hardware"] == hardware)]
+    assert len(hit) == 1, r
+    return hit.iloc[0]
+
+
+def headline_attr(d: BudgetDashboard, name: str) -> str:
+    import re
+
+    m = re.search(rf'{name}="([^"]*)"', d._headline_html.value)
+    assert m, d._headline_html.value
+    return m.group(1)
+
+
+# ------------------------------------------------------------------------------ the answer
+def test_headline_is_one_choice_with_savings_against_the_baseline(dash):
     # small: no latency target -> batch 8, 1000 items/s x 0.5 = 500/s per instance -> 2 instances
     # large: batch 8, 200 x 0.5 = 100/s -> 10 instances
     assert row(dash, "small")["Q1"] == pytest.approx(quarter_cost(2, 2.0))   # 8,760
     assert row(dash, "large")["Q1"] == pytest.approx(quarter_cost(10, 2.0))  # 43,800
     assert row(dash, "small")["batch_size"] == 8
-    expected = 4 * (quarter_cost(2, 2.0) + quarter_cost(10, 2.0))            # 210,240 over 12 months
-    assert dash.total_usd == pytest.approx(expected)
-    html = dash._total_html.value
-    assert 'class="effplan-total"' in html
-    assert f'data-total-usd="{expected:.2f}"' in html
-    assert "$210,240" in html
-    assert "$8,760" in dash._table_html.value
+    h = dash.headline
+    assert (h.candidate, h.hardware, h.quarter) == ("small", "lab-cpu", "Q1")
+    assert h.quarter_cost_usd == pytest.approx(8_760.0)
+    assert (h.baseline, h.baseline_quarter_cost_usd) == ("large", pytest.approx(43_800.0))
+    assert h.savings_usd == pytest.approx(35_040.0)
+    assert h.savings_pct == pytest.approx(0.8)
+    assert headline_attr(dash, "data-quarter-cost-usd") == "8760.00"
+    assert headline_attr(dash, "data-savings-usd") == "35040.00"
+    html = dash._headline_html.value
+    assert "$8,760" in html and "$35,000 (80%)" in html and "baseline <b>large</b>" in html
+    assert "price:" in html and "energy" in html  # where the numbers came from
     assert dash.error == ""
+
+
+def test_options_are_ranked_never_summed(dash):
+    r = dash.ranking
+    assert list(r["candidate"]) == ["small", "large"]
+    assert rank_row(dash, "small")["vs_baseline_usd"] == pytest.approx(-35_040.0)
+    assert rank_row(dash, "small")["vs_baseline_pct"] == pytest.approx(-0.8)
+    assert bool(rank_row(dash, "large")["is_baseline"])
+    table = dash._table_html.value
+    assert "vs baseline" in table and "-$35,000 (-80%)" in table
+    # nowhere a sum of the two alternatives (8,760 + 43,800 = 52,560)
+    page = dash._headline_html.value + table + dash._bars_html.value
+    assert "52,560" not in page and "52,600" not in page
+    assert "alternatives" in dash._bars_html.value
+    assert dash.portfolio is None
+
+
+def test_portfolio_mode_is_an_explicit_labelled_sum(dash):
+    dash.controls["portfolio"].value = True
+    assert dash.portfolio["quarter_cost_usd"] == pytest.approx(8_760.0 + 43_800.0)
+    html = dash._headline_html.value
+    assert 'data-portfolio-usd="52560.00"' in html and "SUM of 2 models run side by side" in html
+    dash.controls["portfolio"].value = False
+    assert "SUM" not in dash._headline_html.value
 
 
 def test_moving_the_traffic_slider_replans(dash):
     before = dash.plan
     dash.controls["requests_per_day"].value = 2 * START_RPD  # 2000 req/s -> small 4, large 20
     assert dash.plan is not before
+    assert dash.controls["requests_per_day_text"].value == pytest.approx(2 * START_RPD)
+    dash.controls["requests_per_day"].value = 9_549_925.86  # a drag lands anywhere: snapped
+    assert dash.controls["requests_per_day_text"].value == 9_550_000.0
+    assert dash.plan.inputs["inference"]["requests_per_day"] == 9_550_000.0
+    dash.controls["requests_per_day"].value = 2 * START_RPD
     assert row(dash, "small")["Q1"] == pytest.approx(quarter_cost(4, 2.0))   # 17,520
-    assert row(dash, "large")["Q1"] == pytest.approx(quarter_cost(20, 2.0))  # 87,600
-    assert dash.total_usd == pytest.approx(4 * (17_520 + 87_600))
-    assert 'data-total-usd="420480.00"' in dash._total_html.value
+    assert dash.headline.quarter_cost_usd == pytest.approx(17_520.0)
+    assert dash.headline.savings_usd == pytest.approx(87_600.0 - 17_520.0)
     assert dash.last_plan_ms > 0 and dash.last_draw_ms > 0
     assert dash.last_update_ms >= dash.last_plan_ms
-    assert "updated in" in dash._status_html.value
+    assert dash._status_html.value == ""  # no developer timing line without debug
+
+
+def test_typed_exact_traffic_moves_the_slider_and_widens_its_range(dash):
+    box, slider = dash.controls["requests_per_day_text"], dash.controls["requests_per_day"]
+    box.value = 3 * START_RPD  # 3000 req/s -> small ceil(3000/500) = 6 instances
+    assert slider.value == pytest.approx(3 * START_RPD)
+    assert dash.headline.quarter_cost_usd == pytest.approx(quarter_cost(6, 2.0))
+    box.value = 1e13  # beyond the slider's four decades: the range grows, the value is exact
+    assert slider.max >= 13 and slider.value == pytest.approx(1e13)
+    assert dash.plan.inputs["inference"]["requests_per_day"] == pytest.approx(1e13)
+    box.value = -5.0
+    assert "requests_per_day" in dash.error
 
 
 def test_latency_target_changes_batch_and_flags_infeasible(dash):
@@ -95,12 +154,27 @@ def test_latency_target_changes_batch_and_flags_infeasible(dash):
     # batch 2 already 21.4 ms -> batch 1: 300 x 0.5 = 150/s -> ceil(1000/150) = 7
     assert row(dash, "small")["batch_size"] == 1
     assert row(dash, "small")["Q1"] == pytest.approx(quarter_cost(7, 2.0))   # 30,660
-    # large: no batch meets 12 ms (best 57 ms) -> no cost (NaN, not 0), left out of the total
+    # large: no batch meets 12 ms (best 57 ms) -> no cost (NaN, not 0); the baseline has no
+    # cost: no savings
     large = row(dash, "large")
     assert math.isnan(large["Q1"]) and math.isnan(large["total_usd"])
-    assert large["note"] != ""
-    assert dash.total_usd == pytest.approx(4 * quarter_cost(7, 2.0))
-    assert "not in the total" in dash._total_html.value and "large @ lab-cpu" in dash._total_html.value
+    assert rank_row(dash, "large")["why_not"] != ""
+    assert not bool(rank_row(dash, "large")["meets_targets"])
+    assert dash.headline.candidate == "small"
+    assert math.isnan(dash.headline.savings_usd)
+    assert "baseline large has no cost" in dash._headline_html.value
+    assert "p95 ≤ 12 ms" in dash._headline_html.value
+
+
+def test_minimum_quality_changes_the_choice(dash):
+    dash.controls["min_quality"].value = 0.93  # small scores 0.90: not good enough
+    assert dash.headline.candidate == "large"
+    assert dash.headline.savings_usd == pytest.approx(0.0)
+    assert "quality 0.9 < 0.93" in rank_row(dash, "small")["why_not"]
+    assert "the baseline itself is the cheapest" in dash._headline_html.value
+    dash.controls["min_quality"].value = 0.99
+    assert not dash.headline.found
+    assert 'data-found="false"' in dash._headline_html.value
 
 
 def test_utilization_growth_and_horizon(dash):
@@ -108,14 +182,14 @@ def test_utilization_growth_and_horizon(dash):
     # small: 1000 x 0.25 = 250/s -> 4 instances; 6 months = 2 quarters
     assert row(dash, "small")["Q1"] == pytest.approx(quarter_cost(4, 2.0))
     assert list(c for c in dash.table.columns if c.startswith("Q")) == ["Q1", "Q2"]
-    assert dash.total_usd == pytest.approx(2 * (quarter_cost(4, 2.0) + quarter_cost(20, 2.0)))
+    assert dash.headline.horizon_cost_usd == pytest.approx(2 * quarter_cost(4, 2.0))
     dash.set(monthly_growth=0.5, months=3)
     # small at 0.25 utilization: months 0, 1, 2 carry 1000, 1500, 2250 req/s -> 4, 6, 9 instances
     assert row(dash, "small")["Q1"] == pytest.approx((4 + 6 + 9) * HOURS * 2.0)
 
 
 def test_pue_and_grid_change_energy_and_co2_not_cost(dash):
-    cost = dash.total_usd
+    cost = dash.headline.quarter_cost_usd
     # small, one month: 2.628e9 items x 0.5 J + 20 W x idle s (2 x 730 h x 3600 - 2.628e6 s busy)
     items = 1000.0 * HOURS * 3600
     e_month_kwh = (items * 0.5 + 20.0 * (2 * HOURS * 3600 - items / 1000.0)) / 3.6e6
@@ -125,7 +199,9 @@ def test_pue_and_grid_change_energy_and_co2_not_cost(dash):
     assert row(dash, "small")["co2_kg"] == pytest.approx(12 * e_month_kwh * 1.5 * 0.400)
     dash.controls["grid_gco2_per_kwh"].value = 100.0
     assert row(dash, "small")["co2_kg"] == pytest.approx(12 * e_month_kwh * 1.5 * 0.100)
-    assert dash.total_usd == pytest.approx(cost)
+    assert dash.headline.quarter_cost_usd == pytest.approx(cost)
+    assert rank_row(dash, "small")["energy_source"] == "entered"
+    assert "energy from" in dash._table_html.value
 
 
 def test_candidate_selection_only_redraws(dash):
@@ -133,8 +209,9 @@ def test_candidate_selection_only_redraws(dash):
     dash.controls["candidates"].value = ("small",)
     assert dash.plan is plan  # no re-plan for a view change
     assert list(dash.table["candidate"]) == ["small"]
-    assert dash.total_usd == pytest.approx(4 * quarter_cost(2, 2.0))  # 35,040
-    assert 'data-total-usd="35040.00"' in dash._total_html.value
+    assert list(dash.ranking["candidate"]) == ["small"]
+    assert dash.headline.baseline is None  # the baseline is not among the options shown
+    assert "savings not computed" in dash._headline_html.value
 
 
 # ------------------------------------------------------------------------------ prices
@@ -154,14 +231,16 @@ def test_price_box_sets_the_selected_hardware_price(dash):
     assert row(dash, "small")["Q1"] == pytest.approx(quarter_cost(2, 1.0))
 
 
-def test_no_price_gives_no_total_and_a_warning_in_the_dashboard(dash):
+def test_no_price_gives_no_answer_and_one_short_note(dash):
     dash.controls["price_per_hour"].value = ""  # lab-cpu is not in the catalog: no price at all
     assert dash.error == ""
-    assert math.isnan(dash.total_usd)
+    assert not dash.headline.found
     assert any("lab-cpu" in w for w in dash.warnings)
-    assert "lab-cpu" in dash._warning_html.value
-    assert 'data-total-usd="nan"' in dash._total_html.value
+    note = dash._warning_html.value
+    assert "lab-cpu" in note and note.count("effplan-warning-message") == 1
+    assert ".py" not in note  # a note, not a traceback
     assert all(dash.table["note"] == "no price for this hardware")
+    assert set(dash.ranking["why_not"]) == {"no price for this hardware"}
 
 
 # ------------------------------------------------------------------------------ validation
@@ -172,22 +251,24 @@ def test_no_price_gives_no_total_and_a_warning_in_the_dashboard(dash):
     ("price_per_hour", "2,5", "ambiguous"),
     ("price_per_hour", "0,53", "ambiguous"),
     ("slo_p95_ms", -3.0, "slo_p95_ms"),
+    ("min_quality", -1.0, "min_quality"),
 ])
 def test_invalid_input_is_shown_and_keeps_the_last_good_plan(dash, control, bad, field):
     dash.controls["requests_per_day"].value = 2 * START_RPD
-    plan, table, total = dash.plan, dash.table.copy(), dash.total_usd
+    plan, table, cost = dash.plan, dash.table.copy(), dash.headline.quarter_cost_usd
     dash.controls[control].value = bad  # must not raise
     assert field in dash.error
     assert "Input not applied" in dash._error_html.value
     assert field in dash._error_html.value
     assert dash.plan is plan
-    assert dash.total_usd == total
+    assert dash.headline.quarter_cost_usd == cost
     pd.testing.assert_frame_equal(dash.table, table)
     # fixing the input clears the message
-    good = {"target_utilization": 0.5, "price_per_hour": "2", "slo_p95_ms": 0.0}[control]
+    good = {"target_utilization": 0.5, "price_per_hour": "2", "slo_p95_ms": 0.0,
+            "min_quality": 0.0}[control]
     dash.controls[control].value = good
     assert dash.error == "" and dash._error_html.value == ""
-    assert dash.total_usd == pytest.approx(total)
+    assert dash.headline.quarter_cost_usd == pytest.approx(cost)
 
 
 def test_replans_reuse_the_prepared_measurements_and_match_a_fresh_plan(dash):
@@ -220,6 +301,23 @@ def test_bad_construction_raises_named_field():
         BudgetDashboard([1, 2, 3])
 
 
+def test_default_workload_is_demo_traffic_where_candidates_differ(tmp_path):
+    from effplan import defaults
+
+    m = hand_measurements().assign(tags=["", "", "baseline", "baseline"])
+    d = BudgetDashboard(m, prices=Prices(price_per_hour={"lab-cpu": 2.0}), samples=0)
+    # large (the baseline) misses the default 50 ms end to end at any traffic, so the demo level
+    # is sized without it: first guess 4 x 200 x 0.6 / 2.0 x 86,400 = 20,736,000/day; 17M is the
+    # lowest level (2^(1/4) steps, 2 s.f.) where it needs 4 instances: 17M/day = 196.8/s, peak
+    # 393.5/s over 200 x 0.6 = 120/s per instance -> 4 (15M: 347/120 -> 3)
+    assert d.plan.inputs["inference"]["requests_per_day"] == pytest.approx(17_000_000)
+    assert d.plan.inputs["inference"]["target_utilization"] == defaults.TARGET_UTILIZATION
+    assert d.baseline == "large"
+    assert d.ranking["instances_max"].max() > 1
+    assert d.set(slo_p95_ms=0.0)  # without the target both run: the candidates really differ
+    assert d.headline.candidate == "small" and d.headline.savings_usd > 0
+
+
 # ------------------------------------------------------------------------------ hardware, MC
 def test_projected_hardware_in_the_dropdown(tmp_path):
     d = BudgetDashboard(
@@ -228,14 +326,17 @@ def test_projected_hardware_in_the_dropdown(tmp_path):
         export_dir=tmp_path)
     hw = d.controls["hardware"]
     assert list(hw.options) == ["lab-cpu", "T4", ALL_HARDWARE]
-    assert hw.value == "lab-cpu"  # the measured hardware first
+    assert hw.value == ALL_HARDWARE  # the headline chooses the hardware too
+    assert d.controls["price_per_hour"].value == "lab-cpu=2"
+    assert len(d.ranking) == 4
     hw.value = "T4"
     assert set(d.table["provenance"]) == {"projected"}
     assert d.controls["price_per_hour"].value == ""  # T4 has no override: catalog price
     assert d.controls["price_per_hour"].placeholder.startswith("catalog")
     q = d.plan.quarterly
-    t4 = q[q["hardware"] == "T4"]
-    assert d.total_usd == pytest.approx(float(t4["cost_usd"].sum()))
+    t4 = q[(q["hardware"] == "T4") & (q["candidate"] == d.headline.candidate)]
+    assert d.headline.hardware == "T4"
+    assert d.headline.quarter_cost_usd == pytest.approx(float(t4["cost_usd"].iloc[0]))
     price = float(d.plan.summary.set_index("hardware").loc["T4", "price_per_hour_usd"].iloc[0])
     assert t4["cost_usd"].to_numpy() == pytest.approx(t4["instances"].to_numpy() * 3 * HOURS * price)
     assert "projected" in d._table_html.value
@@ -243,64 +344,98 @@ def test_projected_hardware_in_the_dropdown(tmp_path):
     assert len(d.table) == 4
 
 
-def test_monte_carlo_band_in_table_and_total(tmp_path):
+def test_monte_carlo_band_in_headline_and_table(tmp_path):
     d = BudgetDashboard(
         hand_measurements(), inference=InferenceWorkload(START_RPD, target_utilization=0.5),
         prices=Prices(price_per_hour={"lab-cpu": 2.0}), samples=64, seed=1, export_dir=tmp_path)
-    t = d.table
-    assert {"inference_usd_p10", "inference_usd_p90"} <= set(t.columns)
-    assert (t["inference_usd_p10"] <= t["inference_usd_p90"]).all()
-    s = d.plan.summary.set_index("candidate")
-    assert row(d, "small")["inference_usd_p90"] == pytest.approx(s.loc["small", "cost_usd_p90"])
-    assert "P10–P90" in d._total_html.value
+    q = d.plan.quarterly.set_index(["candidate", "quarter"])
+    h = d.headline
+    first = d.plan.quarterly["quarter"].iloc[0]
+    assert h.quarter_cost_usd_p10 == pytest.approx(q.loc[(h.candidate, first), "cost_usd_p10"])
+    assert h.quarter_cost_usd_p90 == pytest.approx(q.loc[(h.candidate, first), "cost_usd_p90"])
+    assert h.quarter_cost_usd_p10 <= h.quarter_cost_usd <= h.quarter_cost_usd_p90
+    assert "P10–P90" in d._headline_html.value and "P10–P90" in d._table_html.value
 
 
 # ------------------------------------------------------------------------------ export and report
-def test_export_writes_csv_and_json_with_the_inputs(dash, tmp_path):
+def test_export_payload_download_links_and_disk(dash, tmp_path):
+    import base64
+    import io
+    import re
+
     dash.controls["requests_per_day"].value = 2 * START_RPD
-    dash.controls["candidates"].value = ("small",)
-    csv_path, json_path = dash.export(tmp_path / "out")
-    df = pd.read_csv(csv_path)
-    assert list(df["candidate"].unique()) == ["small"]
-    assert df["cost_usd"].tolist() == pytest.approx([quarter_cost(4, 2.0)] * 4)
-    meta = json.loads(json_path.read_text())
+    csv_text, json_text = dash.export_payload()
+    df = pd.read_csv(io.StringIO(csv_text))
+    assert list(df["candidate"]) == ["small", "large"]
+    assert df["quarter_cost_usd"].tolist() == pytest.approx([17_520.0, 87_600.0])
+    assert {"price_source", "energy_source", "provenance", "vs_baseline_usd"} <= set(df.columns)
+    meta = json.loads(json_text)
     assert meta["plan_inputs"]["inference"]["requests_per_day"] == pytest.approx(2 * START_RPD)
-    assert meta["plan_inputs"]["prices"]["price_per_hour"] == {"lab-cpu": 2.0}
-    assert meta["selection"] == {"candidates": ["small"], "hardware": ["lab-cpu"]}
-    assert meta["total_usd"] == pytest.approx(4 * quarter_cost(4, 2.0))
-    # a second export never overwrites the first
+    assert meta["headline"]["candidate"] == "small"
+    assert meta["headline"]["savings_usd"] == pytest.approx(70_080.0)
+    assert meta["selection"]["baseline"] == "large"
+    # the page's links carry the same bytes (a browser download, no server file)
+    links = dict(re.findall(r'effplan-download-(csv|json)".*?base64,([A-Za-z0-9+/=]+)"',
+                            dash._download_html.value))
+    assert base64.b64decode(links["csv"]).decode() == csv_text
+    assert json.loads(base64.b64decode(links["json"]))["headline"] == meta["headline"]
+    assert 'download="effplan_scenario_' in dash._download_html.value
+    # and on disk where possible; never overwriting
+    csv_path, json_path = dash.export(tmp_path / "out")
+    assert pd.read_csv(csv_path)["candidate"].tolist() == ["small", "large"]
     csv2, json2 = dash.export(tmp_path / "out")
     assert csv2 != csv_path and json2 != json_path and csv_path.exists()
 
 
-def test_export_button_writes_into_export_dir(dash, tmp_path):
-    dash.controls["export"].click()
+def test_save_button_writes_into_export_dir(dash, tmp_path):
+    dash.controls["save"].click()
     files = sorted(p.suffix for p in (tmp_path / "exports").iterdir())
     assert files == [".csv", ".json"]
-    assert "exported" in dash._status_html.value
+    assert "saved" in dash._status_html.value
 
 
-def test_static_report_and_no_pyplot_leaks(dash):
+def test_static_report_charts_and_no_pyplot_leaks(dash):
     for v in (1e6, 1e7, 1e8, 5e7):
         dash.controls["requests_per_day"].value = v
-    table, figs = dash.static_report()
-    assert set(figs) == {"cost_per_quarter", "quality_vs_cost", "energy_and_co2",
-                         "instances_over_time"}
-    assert all(isinstance(f, Figure) for f in figs.values())
-    pd.testing.assert_frame_equal(table, dash.table)
-    assert dash._images["cost"].value[:8] == b"\x89PNG\r\n\x1a\n"
+    ranking, figs = dash.static_report()
+    assert len(figs) == 5 and all(isinstance(f, Figure) for f in figs.values())
+    pd.testing.assert_frame_equal(ranking, dash.ranking)
+    assert dash._quality_html.value == ""  # drawn only when its tab is opened
+    dash._tabs.selected_index = 1
+    svg = dash._quality_html.value
+    assert "<svg" in svg and "small @ lab-cpu" in svg and "cost per 1,000 requests" in svg
+    assert "small @ lab-cpu" in dash._bars_html.value
+    assert isinstance(dash.quality_figure(), Figure)
     # the autouse fixture checks plt.get_fignums() == [] afterwards
 
 
-def test_widget_tree_classes_and_display(dash):
+def test_widget_tree_classes_debug_line_and_disabled_reason(dash, tmp_path):
     for name in ("requests_per_day", "monthly_growth", "slo_p95_ms", "target_utilization",
                  "hardware", "price_per_hour", "pue", "grid_gco2_per_kwh", "candidates"):
         ctl = dash.controls[name]
         assert f"effplan-{name}" in ctl._dom_classes
         if name not in ("hardware", "candidates", "price_per_hour", "slo_p95_ms"):
             assert ctl.continuous_update is False, name
-    assert dash.controls["requests_per_day"].description == "Requests / day"
+    assert "effplan-requests_per_day-text" in dash.controls["requests_per_day_text"]._dom_classes
+    assert dash.controls["requests_per_day"].layout.width == "100%"  # wide: the column's width
     assert "effplan-dashboard" in dash.widget._dom_classes
+    body = dash.widget.children[-1]
+    assert body.layout.flex_flow == "row wrap"  # reflows: controls above results when narrow
+    assert dash.controls["electricity_usd_per_kwh"].disabled
+    texts = []
+
+    def walk(wd):
+        if hasattr(wd, "value") and isinstance(wd.value, str):
+            texts.append(wd.value)
+        for ch in getattr(wd, "children", ()):
+            walk(ch)
+
+    walk(dash.widget)
+    assert any("used in on-prem mode only" in t for t in texts)
+    d = BudgetDashboard(hand_measurements(), inference=InferenceWorkload(START_RPD),
+                        prices=Prices(price_per_hour={"lab-cpu": 2.0}), samples=0, debug=True,
+                        export_dir=tmp_path)
+    assert "updated in" in d._status_html.value
     shown = []
     import IPython.display
 
@@ -334,6 +469,20 @@ def test_catalog_argument_prices_hardware_from_a_users_catalog(tmp_path):
         samples=0, catalog=pd.concat([cat, extra], ignore_index=True),
         export_dir=tmp_path / "exports")
     assert row(d, "small")["Q1"] == pytest.approx(quarter_cost(2, 3.0)) == 13_140.0
+
+
+def test_quality_chart_takes_metric_and_condition_from_a_tidy_quality_frame(tmp_path):
+    q = pd.DataFrame({"candidate": ["small", "large"], "metric": "accuracy",
+                      "condition": "noisy", "value": [0.71, 0.64], "ci_low": [0.69, 0.60],
+                      "ci_high": [0.73, 0.68], "n": 500, "provenance": "measured",
+                      "higher_is_better": True})
+    d = BudgetDashboard(hand_measurements(), inference=InferenceWorkload(START_RPD),
+                        prices=Prices(price_per_hour={"lab-cpu": 2.0}), samples=0,
+                        quality=q, metric="accuracy", condition="noisy", export_dir=tmp_path)
+    d._tabs.selected_index = 1
+    svg = d._quality_html.value
+    assert "accuracy (noisy)" in svg and "0.710" in svg  # the noisy score, not the summary's
+    assert d.quality_figure().axes[0].get_ylabel() == "accuracy (noisy)"
 
 
 def test_candidate_named_dollar_dollar_builds_the_dashboard(tmp_path):

@@ -146,7 +146,7 @@ vectorized months x samples) and ``projection`` (roofline) above them; ``inferen
 from __future__ import annotations
 
 from ..errors import PlanWarning
-from .frames import budget_table
+from .frames import Headline, baseline_candidate, budget_table, headline, portfolio_total, rank_options
 from .generation import (GenerationUncertainty, GenerationWorkload, memory_fit, project_generation,
                          token_economics)
 from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, InferenceWorkload,
@@ -163,4 +163,5 @@ __all__ = [
     "load_grid", "PlanWarning", "ASSUMED_EFFICIENCY", "IDLE_POWER_FRACTION", "HOURS_PER_MONTH",
     "MONTHLY_COLUMNS", "QUARTERLY_COLUMNS", "SUMMARY_COLUMNS", "SUMMARY_TRAINING_COLUMNS",
     "PERCENTILE_COLUMNS", "TRAINING_COLUMNS",
+    "rank_options", "headline", "Headline", "baseline_candidate", "portfolio_total",
 ]

@@ -1,17 +1,21 @@
 """Tables read off a :class:`~effplan.planning.Plan` for people: the quarterly budget table
-(:func:`budget_table`, shown by the dashboard and the notebooks) and the row selection and quarter
-helpers the plots share. numpy/pandas only: it formats, the arithmetic stays in the planner.
+(:func:`budget_table`), the answer -- every option ranked with its cost against the baseline
+(:func:`rank_options`) and the one choice with its savings (:func:`headline`; portfolio sums only
+in :func:`portfolio_total`) -- shown by the dashboard, the notebooks and the CLI, and the row
+selection and quarter helpers the plots share. numpy/pandas only: it formats, the arithmetic stays in the planner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["budget_table"]
+__all__ = ["budget_table", "rank_options", "headline", "Headline", "baseline_candidate",
+           "portfolio_total", "BASELINE_TAG"]
 
 
 def budget_table(plan: Any, candidates: Sequence[str] | None = None,
@@ -19,7 +23,8 @@ def budget_table(plan: Any, candidates: Sequence[str] | None = None,
     """The quarterly budget: one row per selected candidate x hardware, in ``plan.summary``
     order (feasible first, then cheapest).
 
-    Columns: ``candidate``, ``hardware``, ``provenance``, ``batch_size``, ``latency_p95_ms``,
+    Columns: ``candidate``, ``hardware``, ``provenance``, ``price_source``, ``energy_source``
+    (where the cost's price and the energy figure came from), ``batch_size``, ``latency_p95_ms``,
     ``slo_met``, ``instances_max``, one inference-cost column per quarter (``Q1``, ``Q2`` ..,
     USD), ``inference_usd`` (horizon), with Monte Carlo ``inference_usd_p10`` / ``_p90`` (the
     plan's percentiles of each row's horizon total), with training ``training_usd``, then
@@ -36,7 +41,8 @@ def budget_table(plan: Any, candidates: Sequence[str] | None = None,
     keys = ["candidate", "hardware"]
     quarters = _quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
     labels = [_fmt_quarter(x) for x in quarters]
-    out = s[keys + [c for c in ("provenance", "batch_size", "latency_p95_ms", "slo_met",
+    out = s[keys + [c for c in ("provenance", "price_source", "energy_source", "batch_size",
+                                "latency_p95_ms", "slo_met",
                                 "instances_max") if c in s.columns]].copy()
     if not q.empty:
         wide = q.set_index(keys + ["quarter"])["cost_usd"].unstack("quarter")
@@ -110,3 +116,251 @@ def _fmt_quarter(q: Any) -> str:
     if isinstance(q, (float, np.floating)) and float(q).is_integer():
         return f"Q{int(q)}"
     return str(q)
+
+
+# ------------------------------------------------------------------------------ the answer
+#: tag that marks the candidate every saving is measured against
+BASELINE_TAG = "baseline"
+
+
+def baseline_candidate(measurements: Any) -> str | None:
+    """The candidate tagged ``baseline`` in a measurements frame (``tags`` column, comma-
+    separated), or None. Several tagged: the first in the frame's order."""
+    df = measurements.to_frame() if hasattr(measurements, "to_frame") else measurements
+    if df is None or "tags" not in getattr(df, "columns", ()):
+        return None
+    for cand, tags in zip(df["candidate"].astype(str), df["tags"].astype(str)):
+        if BASELINE_TAG in [t.strip() for t in tags.split(",")]:
+            return cand
+    return None
+
+
+def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float | None = None,
+                 candidates: Sequence[str] | None = None,
+                 hardware: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every option (candidate x hardware) of ``plan``, ranked: those that meet the targets
+    first, cheapest first. Options are ALTERNATIVES: nothing here adds them up.
+
+    The quarterly figure is the first quarter of the plan ("next quarter"): ``quarter_cost_usd``
+    with its Monte-Carlo ``quarter_cost_usd_p10`` / ``_p90`` when the plan has samples.
+    ``cost_usd`` (+ ``_p10``/``_p90``) is the whole horizon.
+
+    Targets: feasible (a batch size meets the p95 latency target and the hardware has a price),
+    ``slo_met``, and ``quality >= min_quality`` when given. ``why_not`` says which target an
+    option misses ("" when it meets them all); ``meets_targets`` is the boolean.
+
+    Baseline: the cheapest option of the ``baseline`` candidate (the one tagged ``baseline``,
+    see :func:`baseline_candidate`) that has a cost -- meeting the targets when it can.
+    ``vs_baseline_usd`` = option's quarter cost - baseline's (negative = a saving),
+    ``vs_baseline_pct`` = that / baseline's quarter cost (a fraction). NaN without a baseline.
+
+    Also carried, so every cost shows where it came from: ``price_source``, ``provenance``
+    (timing), ``energy_source``, ``energy_kwh``, ``co2_kg``, ``latency_p95_ms``,
+    ``instances_max``, ``quality``. ``is_baseline`` marks the baseline row, ``rank`` counts from 1.
+    ``attrs``: ``baseline`` (candidate), ``baseline_hardware``, ``baseline_quarter_cost_usd``,
+    ``quarter`` (label of the quarter costed), ``months``, ``min_quality``, ``slo_p95_ms``.
+    """
+    s = _select(plan.summary, candidates, hardware).copy()
+    q = _select(plan.quarterly, candidates, hardware)
+    keys = ["candidate", "hardware"]
+    quarters = _quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
+    first = quarters[0] if quarters else None
+    cols = keys + [c for c in ("cost_usd", "cost_usd_p10", "cost_usd_p90") if c in q.columns]
+    q1 = q[q["quarter"] == first][cols].rename(columns={
+        "cost_usd": "quarter_cost_usd", "cost_usd_p10": "quarter_cost_usd_p10",
+        "cost_usd_p90": "quarter_cost_usd_p90"}) if first is not None else pd.DataFrame(columns=keys)
+    out = s.merge(q1, on=keys, how="left")
+    for c in ("quarter_cost_usd_p10", "quarter_cost_usd_p90", "cost_usd_p10", "cost_usd_p90"):
+        if c not in out.columns:
+            out[c] = np.nan
+    cost = pd.to_numeric(out["quarter_cost_usd"], errors="coerce")
+    feasible = out["feasible"].astype(bool) if "feasible" in out.columns else pd.Series(True, index=out.index)
+    slo = (out["slo_met"].map(lambda v: True if v is None or (isinstance(v, float) and np.isnan(v))
+                              else bool(v)) if "slo_met" in out.columns
+           else pd.Series(True, index=out.index))
+    qual = pd.to_numeric(out["quality"], errors="coerce") if "quality" in out.columns \
+        else pd.Series(np.nan, index=out.index)
+    reason = out["infeasible_reason"].astype(str).replace({"nan": "", "None": ""}) \
+        if "infeasible_reason" in out.columns else pd.Series("", index=out.index)
+    why = np.where(~feasible, np.where(reason.str.len() > 0, reason, "infeasible"), "")
+    why = np.where((why == "") & ~slo.astype(bool), "misses the p95 latency target", why)
+    why = np.where((why == "") & cost.isna(), "no price for this hardware", why)
+    if min_quality is not None:
+        low = ~(qual >= float(min_quality))
+        text = np.where(qual.isna(), "no quality score",
+                        "quality " + qual.map(lambda v: f"{v:.3g}") + f" < {min_quality:g}")
+        why = np.where((why == "") & low, text, why)
+    out["why_not"] = why
+    out["meets_targets"] = out["why_not"] == ""
+    out["_sort_cost"] = cost.fillna(np.inf)
+    out = out.sort_values(["meets_targets", "_sort_cost", "cost_usd"],
+                          ascending=[False, True, True], kind="stable").reset_index(drop=True)
+    out = out.drop(columns="_sort_cost")
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    base_row = None
+    if baseline is not None:
+        b = out[(out["candidate"].astype(str) == str(baseline))
+                & pd.to_numeric(out["quarter_cost_usd"], errors="coerce").notna()]
+        if len(b):
+            bm = b[b["meets_targets"]]
+            base_row = (bm if len(bm) else b).iloc[0]
+    out["is_baseline"] = False
+    if base_row is not None:
+        bc = float(base_row["quarter_cost_usd"])
+        out.loc[(out["candidate"] == base_row["candidate"])
+                & (out["hardware"] == base_row["hardware"]), "is_baseline"] = True
+        out["vs_baseline_usd"] = pd.to_numeric(out["quarter_cost_usd"], errors="coerce") - bc
+        out["vs_baseline_pct"] = out["vs_baseline_usd"] / bc if bc else np.nan
+    else:
+        out["vs_baseline_usd"] = np.nan
+        out["vs_baseline_pct"] = np.nan
+    first_cols = ["rank", "candidate", "hardware", "quarter_cost_usd", "quarter_cost_usd_p10",
+                  "quarter_cost_usd_p90", "vs_baseline_usd", "vs_baseline_pct", "meets_targets",
+                  "why_not", "cost_usd", "cost_usd_p10", "cost_usd_p90", "price_source",
+                  "provenance", "latency_p95_ms", "instances_max", "quality", "energy_kwh",
+                  "energy_source", "co2_kg", "is_baseline"]
+    out = out[[c for c in first_cols if c in out.columns]
+              + [c for c in out.columns if c not in first_cols]]
+    inputs = getattr(plan, "inputs", {}) or {}
+    inf = inputs.get("inference") or {}
+    out.attrs.update({
+        "baseline": None if base_row is None else str(base_row["candidate"]),
+        "baseline_wanted": baseline,
+        "baseline_hardware": None if base_row is None else str(base_row["hardware"]),
+        "baseline_quarter_cost_usd": (float("nan") if base_row is None
+                                      else float(base_row["quarter_cost_usd"])),
+        "quarter": _fmt_quarter(first) if first is not None else "",
+        "months": inputs.get("months", inf.get("months") if isinstance(inf, dict) else None),
+        "min_quality": min_quality,
+        "slo_p95_ms": inf.get("slo_p95_ms") if isinstance(inf, dict) else None,
+    })
+    return out
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The one answer: which candidate, on which hardware, and what it saves.
+
+    ``candidate`` / ``hardware`` are empty and ``quarter_cost_usd`` NaN when no option meets
+    the targets (``message`` says why). Money is USD for the first quarter of the plan
+    (``quarter``), with the Monte-Carlo P10-P90 when the plan has samples; ``horizon_cost_usd``
+    covers all ``months``. ``savings_usd`` = baseline - choice for that quarter (positive = a
+    saving), ``savings_pct`` a fraction of the baseline's cost; NaN without a baseline."""
+
+    candidate: str
+    hardware: str
+    quarter: str
+    quarter_cost_usd: float
+    quarter_cost_usd_p10: float
+    quarter_cost_usd_p90: float
+    horizon_cost_usd: float
+    months: int | None
+    baseline: str | None
+    baseline_hardware: str | None
+    baseline_quarter_cost_usd: float
+    savings_usd: float
+    savings_pct: float
+    provenance: str
+    price_source: str
+    energy_source: str
+    latency_p95_ms: float
+    quality: float
+    min_quality: float | None
+    slo_p95_ms: float | None
+    options: int
+    options_meeting_targets: int
+    message: str
+
+    @property
+    def found(self) -> bool:
+        return bool(self.candidate)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def sentence(self) -> str:
+        """The answer in one sentence (plain text)."""
+        if not self.found:
+            return self.message
+        s = (f"Run {self.candidate} on {self.hardware}: ${self.quarter_cost_usd:,.0f} in "
+             f"{self.quarter}")
+        if np.isfinite(self.quarter_cost_usd_p10) and np.isfinite(self.quarter_cost_usd_p90):
+            s += f" (P10-P90 ${self.quarter_cost_usd_p10:,.0f}-${self.quarter_cost_usd_p90:,.0f})"
+        if self.baseline and np.isfinite(self.savings_usd):
+            verb = "saves" if self.savings_usd >= 0 else "costs"
+            s += (f", {verb} ${abs(self.savings_usd):,.0f} ({abs(self.savings_pct):.0%}) "
+                  f"{'against' if self.savings_usd >= 0 else 'more than'} the baseline "
+                  f"{self.baseline} on {self.baseline_hardware}")
+        return s + "."
+
+
+def headline(plan: Any, *, baseline: str | None = None, min_quality: float | None = None,
+             candidates: Sequence[str] | None = None, hardware: Sequence[str] | None = None,
+             ranking: pd.DataFrame | None = None) -> Headline:
+    """The cheapest option (candidate x hardware) that meets the targets -- the p95 latency
+    target of the plan's workload and, when given, ``min_quality`` -- with its first-quarter
+    cost and its savings against the ``baseline`` candidate (see :func:`rank_options`, whose
+    frame can be passed as ``ranking`` to avoid recomputing it)."""
+    r = ranking if ranking is not None else rank_options(
+        plan, baseline=baseline, min_quality=min_quality, candidates=candidates,
+        hardware=hardware)
+    a = r.attrs
+    ok = r[r["meets_targets"]] if len(r) else r
+    nan = float("nan")
+
+    def f(row: Any, col: str) -> float:
+        try:
+            return float(row[col])
+        except (KeyError, TypeError, ValueError):
+            return nan
+
+    if len(ok) == 0:
+        why = "; ".join(dict.fromkeys(r["why_not"].astype(str))) if len(r) else "no options"
+        return Headline("", "", a.get("quarter", ""), nan, nan, nan, nan, a.get("months"),
+                        a.get("baseline"), a.get("baseline_hardware"),
+                        a.get("baseline_quarter_cost_usd", nan), nan, nan, "", "", "", nan, nan,
+                        min_quality, a.get("slo_p95_ms"), len(r), 0,
+                        f"No option meets the targets ({why}).")
+    row = ok.iloc[0]
+    base = a.get("baseline_quarter_cost_usd", nan)
+    cost = f(row, "quarter_cost_usd")
+    sav = base - cost if base == base else nan
+    msg = ""
+    if a.get("baseline") is None:
+        msg = ("no candidate tagged 'baseline' among these options: savings not computed"
+               if a.get("baseline_wanted") is None else
+               f"baseline {a.get('baseline_wanted')} has no cost here: savings not computed")
+    return Headline(
+        candidate=str(row["candidate"]), hardware=str(row["hardware"]),
+        quarter=a.get("quarter", ""), quarter_cost_usd=cost,
+        quarter_cost_usd_p10=f(row, "quarter_cost_usd_p10"),
+        quarter_cost_usd_p90=f(row, "quarter_cost_usd_p90"),
+        horizon_cost_usd=f(row, "cost_usd"), months=a.get("months"),
+        baseline=a.get("baseline"), baseline_hardware=a.get("baseline_hardware"),
+        baseline_quarter_cost_usd=base, savings_usd=sav,
+        savings_pct=sav / base if base == base and base else nan,
+        provenance=str(row.get("provenance", "")), price_source=str(row.get("price_source", "")),
+        energy_source=str(row.get("energy_source", "")),
+        latency_p95_ms=f(row, "latency_p95_ms"), quality=f(row, "quality"),
+        min_quality=min_quality, slo_p95_ms=a.get("slo_p95_ms"), options=len(r),
+        options_meeting_targets=int(r["meets_targets"].sum()), message=msg)
+
+
+def portfolio_total(ranking: pd.DataFrame, candidates: Sequence[str]) -> dict[str, Any]:
+    """Portfolio mode: the named candidates run SIDE BY SIDE (not alternatives), each on its
+    cheapest option that meets the targets; returns ``{"rows": [...], "quarter_cost_usd": sum,
+    "missing": [candidates with no such option]}``. The only place effplan adds options up."""
+    rows, missing = [], []
+    for c in candidates:
+        g = ranking[(ranking["candidate"].astype(str) == str(c)) & ranking["meets_targets"]]
+        if len(g):
+            rows.append(g.iloc[0])
+        else:
+            missing.append(str(c))
+    total = float(sum(float(r["quarter_cost_usd"]) for r in rows)) if rows else float("nan")
+    horizon = float(sum(float(r["cost_usd"]) for r in rows)) if rows else float("nan")
+    return {"rows": [(str(r["candidate"]), str(r["hardware"]), float(r["quarter_cost_usd"]))
+                     for r in rows],
+            "quarter_cost_usd": total, "horizon_cost_usd": horizon, "missing": missing,
+            "definition": "SUM of the selected models run side by side, each on its cheapest "
+                          "option meeting the targets"}
