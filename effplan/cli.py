@@ -53,15 +53,21 @@ def _measure(args: argparse.Namespace) -> int:
         candidates = [c for c in candidates if c.name in wanted]
     if args.out is None:
         args.out = defaults.results_file()
-    fleet = {} if args.ray is None else {"executor": "ray", "targets": args.target or None,
-                                         "ray_address": None if args.ray == "local" else args.ray}
     m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode=args.mode,
                 device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
                 energy_window_s=args.energy_window_s, results_path=args.out,
-                progress=not args.quiet, **fleet)
+                progress=not args.quiet, **_fleet(args))
     print(m.summary().to_string(index=False))
     print(f"\n{len(m.to_frame())} rows appended to {args.out}")
     return 0
+
+
+def _fleet(args: argparse.Namespace) -> dict:
+    """``measure`` keywords of ``--ray [ADDRESS]`` / ``--target`` (none without ``--ray``)."""
+    if args.ray is None:
+        return {}
+    return {"executor": "ray", "targets": args.target or None,
+            "ray_address": None if args.ray == "local" else args.ray}
 
 
 def _measure_generation(args: argparse.Namespace) -> int:
@@ -81,7 +87,8 @@ def _measure_generation(args: argparse.Namespace) -> int:
     m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode="generation",
                 prompt_tokens=tuple(args.prompt_tokens), output_tokens=args.output_tokens,
                 device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
-                energy_window_s=args.energy_window_s, results_path=args.out, progress=not args.quiet)
+                energy_window_s=args.energy_window_s, results_path=args.out, progress=not args.quiet,
+                **_fleet(args))
     cols = ["candidate", "batch_size", "prompt_tokens", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms",
             "tpot_p95_ms", "decode_tokens_per_s", "kv_cache_bytes_per_token",
             "energy_per_output_token_j", "energy_source", "perplexity", "status"]

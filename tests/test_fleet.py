@@ -107,6 +107,29 @@ def test_cli_target_needs_ray(tmp_path, capsys):
     assert not (tmp_path / "x.jsonl").exists()
 
 
+def test_cli_passes_ray_and_targets_to_measure_in_both_modes(monkeypatch, tmp_path):
+    import effplan.decoders
+    import effplan.examples
+    import effplan.measurement
+
+    seen = []
+
+    def fake_measure(candidates, **kwargs):
+        seen.append(kwargs)
+        return effplan.measurement.Measurements(rows=())
+
+    monkeypatch.setattr(effplan.measurement, "measure", fake_measure)
+    monkeypatch.setattr(effplan.examples, "digits_candidates", lambda seed=0: [])
+    monkeypatch.setattr(effplan.decoders, "decoder_candidates", lambda seed=0: [])
+    out = str(tmp_path / "x.jsonl")
+    assert cli(["measure", "--ray", "--target", "L4", "--target", "H100", "--out", out, "--quiet"]) == 0
+    assert cli(["measure", "--mode", "generation", "--ray", "ray://head:10001", "--out", out,
+                "--quiet"]) == 0
+    assert cli(["measure", "--out", out, "--quiet"]) == 0
+    assert [(k.get("executor"), k.get("ray_address", "-"), k.get("targets", "-")) for k in seen] == [
+        ("ray", None, ["L4", "H100"]), ("ray", "ray://head:10001", None), (None, "-", "-")]
+
+
 # ------------------------------------------------------------------------- on a local cluster
 @pytest.fixture(scope="module")
 def cluster():
