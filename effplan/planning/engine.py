@@ -377,11 +377,24 @@ def _tri_inv(u: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     lo = lo[:, None]
     hi = hi[:, None]
     width = hi - lo
+    # left branch lo + sqrt(u width (1 - lo)) where u < (1 - lo) / width, else the right branch
+    # hi - sqrt((1 - u) width (hi - 1)): each element computes only the square root of its own
+    # branch, in two (K, S) buffers (fresh large arrays cost page faults on a VM)
     with np.errstate(divide="ignore", invalid="ignore"):
         fc = np.where(width > 0, (1.0 - lo) / width, 0.0)
-        left = lo + np.sqrt(u * width * (1.0 - lo))
-        right = hi - np.sqrt((1.0 - u) * width * (hi - 1.0))
-    return np.where(width > 0, np.where(u < fc, left, right), 1.0)
+        right = u >= fc
+        out = np.multiply(u, width)
+        out *= 1.0 - lo
+        tmp = np.subtract(1.0, u)
+        tmp *= width
+        tmp *= hi - 1.0
+        np.copyto(out, tmp, where=right)
+        np.sqrt(out, out=out)
+        np.subtract(hi, out, out=tmp)
+        out += lo
+        np.copyto(out, tmp, where=right)
+    out[~(width[:, 0] > 0)] = 1.0
+    return out
 
 
 def _sample_multipliers(opt: pd.DataFrame, unc: Any, samples: int, seed: int

@@ -56,15 +56,18 @@ def _check_traffic(requests: np.ndarray, items: np.ndarray, wl: InferenceWorkloa
 _OPTION_FIGURES = ("instances", "instance_hours", "energy_kwh", "cost")
 
 
-def _first_overflow(res: Mapping[str, np.ndarray]) -> dict[str, int]:
+def _first_overflow(res: Mapping[str, np.ndarray],
+                    month_sums: Mapping[str, np.ndarray] | None = None) -> dict[str, int]:
     """For each of :data:`_OPTION_FIGURES` with an inf in some option's month or in its sum over
-    the months: the first such option (row index into ``res``). Keys without one are absent."""
+    the months: the first such option (row index into ``res``). Keys without one are absent.
+    ``month_sums``: ``res[key].sum(axis=1)`` for keys the caller has already summed."""
     out: dict[str, int] = {}
     for key in _OPTION_FIGURES:
         x = res[key]
-        if np.isfinite(x.sum()):
-            continue   # fast path: these figures are >= 0, so a finite total has no inf anywhere
-        rows = np.isinf(x).any(axis=(1, 2)) | np.isinf(x.sum(axis=1)).any(axis=1)
+        msum = month_sums[key] if month_sums and key in month_sums else x.sum(axis=1)
+        if np.isfinite(msum).all():
+            continue   # fast path: an inf (or NaN) month would make its sum inf or NaN
+        rows = np.isinf(x).any(axis=(1, 2)) | np.isinf(msum).any(axis=1)
         if rows.any():
             out[key] = int(np.flatnonzero(rows)[0])
     return out
@@ -92,12 +95,20 @@ def _raise_overflow(first: Mapping[str, int], opt: pd.DataFrame, pr: Prices, not
 _CHUNK_ELEMENTS = 1 << 16
 
 
-def _monte_carlo(sub: Mapping[str, np.ndarray], fk: np.ndarray, opt: pd.DataFrame,
-                 wl: InferenceWorkload, pr: Prices, tr: np.ndarray, gr: np.ndarray, pm: np.ndarray
+#: per-option arrays of :func:`_engine` drawn per sample, and the multiplier each is scaled by
+_SAMPLED = {"throughput": "throughput", "capacity": "throughput", "energy_per_item_j": "energy",
+            "idle_power_w": "energy"}
+
+
+def _monte_carlo(sub: Mapping[str, np.ndarray], mult: Mapping[str, np.ndarray], fk: np.ndarray,
+                 opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, tr: np.ndarray,
+                 gr: np.ndarray, pm: np.ndarray
                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """P10/P50/P90 of cost and energy -- monthly (3, K, M), quarterly (3, K, Q) and over the
-    horizon (3, K) -- for the feasible options ``fk`` (rows of ``opt``) whose per-sample arrays
-    are ``sub``; NaN for the other options.
+    horizon (3, K) -- for the feasible options ``fk`` (rows of ``opt``) whose per-option arrays
+    are ``sub`` (k,) and whose (k, S) throughput and energy multipliers are ``mult``
+    (:func:`_sample_multipliers`; applied chunk by chunk, see :data:`_SAMPLED`); NaN for the
+    other options.
 
     The options go through :func:`_engine` in chunks of about :data:`_CHUNK_ELEMENTS` per
     (k, M, S) array, and each chunk's percentiles are taken before the next is computed: every
@@ -117,18 +128,24 @@ def _monte_carlo(sub: Mapping[str, np.ndarray], fk: np.ndarray, opt: pd.DataFram
     first: dict[str, int] = {}
     step = max(1, _CHUNK_ELEMENTS // max(1, M * S))
     for i in range(0, len(fk), step):
-        part = {k: v[i:i + step] for k, v in sub.items()}
+        part = {k: v[i:i + step] if k not in _SAMPLED else
+                v[i:i + step, None] * mult[_SAMPLED[k]][i:i + step] for k, v in sub.items()}
         rows = fk[i:i + step]
         with np.errstate(over="ignore", invalid="ignore"):
             mc = _engine(part, wl, pr, tr, gr, pm, demand=demand)
-            for key, r in _first_overflow(mc).items():
-                first.setdefault(key, i + r)   # chunks in order: the first chunk's is the first
             # months, quarter sums and the horizon sum of cost and energy side by side: one sort
             stack = np.empty((2, len(rows), M + Q + 1, S))
-            for j, x in enumerate((mc["cost"], mc["energy_kwh"])):
+            for j, key in enumerate(("cost", "energy_kwh")):
+                x = mc[key]
                 stack[j, :, :M] = x
-                stack[j, :, M:M + Q] = _quarter_sum(x, M)
-                stack[j, :, M + Q] = x.sum(axis=1)
+                if M % 3 == 0:
+                    x.reshape(len(rows), Q, 3, S).sum(axis=2, out=stack[j, :, M:M + Q])
+                else:
+                    stack[j, :, M:M + Q] = _quarter_sum(x, M)
+                x.sum(axis=1, out=stack[j, :, M + Q])
+            sums = {"cost": stack[0, :, M + Q], "energy_kwh": stack[1, :, M + Q]}
+            for key, r in _first_overflow(mc, sums).items():
+                first.setdefault(key, i + r)   # chunks in order: the first chunk's is the first
             pc = _percentiles(stack, overwrite=True)           # (3, 2, k, M + Q + 1)
             for j, name in enumerate(("cost_usd", "energy_kwh")):
                 out_m[name][:, rows] = pc[:, j, :, :M]
@@ -185,12 +202,8 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
         pm = _tri(rng, *((unc.price[0], 1.0, unc.price[1]) if unc.price else (1, 1, 1)), samples)
         fk = np.flatnonzero(feasible)
         sub = {k: v[fk] for k, v in arrs.items()}
-        tput_m, en_m = _sample_multipliers(opt.iloc[fk], unc, samples, seed)
-        sub["throughput"] = sub["throughput"][:, None] * tput_m
-        sub["capacity"] = sub["capacity"][:, None] * tput_m
-        sub["energy_per_item_j"] = sub["energy_per_item_j"][:, None] * en_m
-        sub["idle_power_w"] = sub["idle_power_w"][:, None] * en_m
-        pct_m, pct_q, pct_t = _monte_carlo(sub, fk, opt, wl, pr, tr, gr, pm)
+        mult = dict(zip(("throughput", "energy"), _sample_multipliers(opt.iloc[fk], unc, samples, seed)))
+        pct_m, pct_q, pct_t = _monte_carlo(sub, mult, fk, opt, wl, pr, tr, gr, pm)
         for d in (pct_m, pct_q, pct_t):
             d["co2_kg"] = d["energy_kwh"] * g   # CO2 is energy x a constant: same percentiles
 
