@@ -374,26 +374,30 @@ def _tri(rng: np.random.Generator, lo: float, mode: float, hi: float, n: int) ->
 def _tri_inv(u: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Triangular(lo, 1, hi) by inverse CDF of uniforms ``u`` (K, S); ``lo``/``hi`` per row (K,)
     -- one vectorised draw for options with different ranges; a row with lo == hi gives 1."""
-    lo = lo[:, None]
-    hi = hi[:, None]
-    width = hi - lo
     # left branch lo + sqrt(u width (1 - lo)) where u < (1 - lo) / width, else the right branch
     # hi - sqrt((1 - u) width (hi - 1)): each element computes only the square root of its own
-    # branch, in two (K, S) buffers (fresh large arrays cost page faults on a VM)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fc = np.where(width > 0, (1.0 - lo) / width, 0.0)
-        right = u >= fc
-        out = np.multiply(u, width)
-        out *= 1.0 - lo
-        tmp = np.subtract(1.0, u)
-        tmp *= width
-        tmp *= hi - 1.0
-        np.copyto(out, tmp, where=right)
-        np.sqrt(out, out=out)
-        np.subtract(hi, out, out=tmp)
-        out += lo
-        np.copyto(out, tmp, where=right)
-    out[~(width[:, 0] > 0)] = 1.0
+    # branch; blocks of rows small enough for the CPU cache, in two reused buffers
+    out = np.empty(u.shape)
+    step = max(1, (1 << 15) // max(1, u.shape[1]))
+    tmp = np.empty((min(step, len(u)), u.shape[1]))
+    for i in range(0, len(u), step):
+        ub, o, t = u[i:i + step], out[i:i + step], tmp[:len(u[i:i + step])]
+        lb, hb = lo[i:i + step, None], hi[i:i + step, None]
+        width = hb - lb
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fc = np.where(width > 0, (1.0 - lb) / width, 0.0)
+            right = ub >= fc
+            np.multiply(ub, width, out=o)
+            o *= 1.0 - lb
+            np.subtract(1.0, ub, out=t)
+            t *= width
+            t *= hb - 1.0
+            np.copyto(o, t, where=right)
+            np.sqrt(o, out=o)
+            np.subtract(hb, o, out=t)
+            o += lb
+            np.copyto(o, t, where=right)
+        o[~(width[:, 0] > 0)] = 1.0
     return out
 
 

@@ -127,14 +127,16 @@ def _monte_carlo(sub: Mapping[str, np.ndarray], mult: Mapping[str, np.ndarray], 
     out_t = {n: np.full((3, K), np.nan) for n in ("cost_usd", "energy_kwh")}
     first: dict[str, int] = {}
     step = max(1, _CHUNK_ELEMENTS // max(1, M * S))
+    # months, quarter sums and the horizon sum of cost and energy side by side: one sort per
+    # chunk, in one buffer reused by every chunk
+    buf = np.empty((2, min(step, len(fk)), M + Q + 1, S))
     for i in range(0, len(fk), step):
         part = {k: v[i:i + step] if k not in _SAMPLED else
                 v[i:i + step, None] * mult[_SAMPLED[k]][i:i + step] for k, v in sub.items()}
         rows = fk[i:i + step]
         with np.errstate(over="ignore", invalid="ignore"):
             mc = _engine(part, wl, pr, tr, gr, pm, demand=demand)
-            # months, quarter sums and the horizon sum of cost and energy side by side: one sort
-            stack = np.empty((2, len(rows), M + Q + 1, S))
+            stack = buf[:, :len(rows)]
             for j, key in enumerate(("cost", "energy_kwh")):
                 x = mc[key]
                 stack[j, :, :M] = x
