@@ -169,11 +169,19 @@ def _choose_uncached(rows: pd.DataFrame, slo_ms: float | None, order: list[str],
     return opt.drop(columns=[c for c in opt.columns if c.startswith("_")])
 
 
-def _attach_prices(opt: pd.DataFrame, prices: Prices, cat: pd.DataFrame) -> pd.DataFrame:
-    """Price per hour, capex and their sources per option (override > catalog > NaN)."""
-    cidx = cat.set_index("name")
+def _attach_prices(opt: pd.DataFrame, prices: Prices, cat: pd.DataFrame,
+                   match: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Price per hour, capex and their sources per option (override > catalog > NaN).
+    ``match``: :func:`_match_map` of (at least) the options' hardware on ``cat``, when the
+    caller holds it (:meth:`PreparedMeasurements.catalog_match`)."""
+    # catalog columns as plain lists, one position per name (names are unique in a catalog):
+    # a few list look-ups per hardware instead of pandas scalar access
+    pos = dict(zip(cat["name"].tolist(), range(len(cat))))
+    ccol = {c: cat[c].tolist() for c in ("price_per_hour_usd", "price_source", "price_date",
+                                         "capex_usd", "capex_source", "capex_date")}
     uniq = list(dict.fromkeys(opt["hardware"]))
-    match = _match_map(uniq, cat)
+    if match is None or any(hw not in match for hw in uniq):
+        match = _match_map(uniq, cat)
     over_h = _resolve_overrides(prices.price_per_hour, cat)
     over_c = _resolve_overrides(prices.capex_usd, cat)
     table: dict[str, tuple] = {}
@@ -187,9 +195,9 @@ def _attach_prices(opt: pd.DataFrame, prices: Prices, cat: pd.DataFrame) -> pd.D
                 rec += [over[hw.strip().lower()], "entered"]
             elif cname and cname.lower() in over:
                 rec += [over[cname.lower()], "entered"]
-            elif cname and pd.notna(cidx.at[cname, col]):
-                rec += [float(cidx.at[cname, col]),
-                        f"catalog: {cidx.at[cname, src_col]} ({cidx.at[cname, date_col]})"]
+            elif cname and pd.notna(ccol[col][pos[cname]]):
+                i = pos[cname]
+                rec += [float(ccol[col][i]), f"catalog: {ccol[src_col][i]} ({ccol[date_col][i]})"]
             else:
                 rec += [np.nan, "missing"]
         table[hw] = tuple(rec)
@@ -216,14 +224,18 @@ def _resolve_overrides(over: Mapping[str, float], cat: pd.DataFrame) -> dict[str
     return out
 
 
-def _check_price_keys(prices: Prices, hardware: list[str], cat: pd.DataFrame) -> None:
+def _check_price_keys(prices: Prices, hardware: list[str], cat: pd.DataFrame,
+                      match: Mapping[str, str] | None = None) -> None:
     """Every key of ``price_per_hour`` and ``capex_usd`` must name hardware of this plan: one of
     ``hardware`` (ignoring case), or a catalog name/alias of the catalog row one of them matches.
     Anything else (a typo, a substring such as 'my-l4-box', hardware not in the plan) raises
     :class:`~effplan.errors.UnknownHardwareError` listing the plan's hardware and the closest
     names -- a price is never silently dropped or applied to other hardware."""
+    if not prices.price_per_hour and not prices.capex_usd:
+        return   # no keys to check
     plan_keys = {h.strip().lower() for h in hardware}
-    match = _match_map(hardware, cat)
+    if match is None or any(hw not in match for hw in hardware):
+        match = _match_map(hardware, cat)
     plan_catalog = {c for c in match.values() if c}
     for field_name in ("price_per_hour", "capex_usd"):
         for k in getattr(prices, field_name):
