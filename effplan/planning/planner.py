@@ -22,8 +22,8 @@ from .engine import _attach_prices, _check_price_keys, _choose_uncached, _warn_m
 from .generation import GenerationUncertainty, GenerationWorkload, plan_generation
 from .inference import _inference
 from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, InferenceWorkload, Prices,
-                     TrainingWorkload, Uncertainty, _catalog_frame, _measurement_frame, _num,
-                     _resolve_targets)
+                     TrainingWorkload, Uncertainty, _catalog_frame, _match_map, _measurement_frame,
+                     _num, _resolve_targets)
 from .projection import _with_projection
 from .result import MONTHLY_COLUMNS, QUARTERLY_COLUMNS, SUMMARY_COLUMNS, Plan
 from .training import _training, _training_options
@@ -41,9 +41,10 @@ class PreparedMeasurements:
     and drops it. Nothing is cached at module level: the caller owns this object and its lifetime.
 
     Frozen. The frames are shared by every plan made from it: never modify them in place (a
-    changed measurement needs a new ``prepare``). The one mutable part is the private memo of the
-    chosen operating points per latency target (:meth:`choose`); it is a pure function of the
-    frozen fields and the target, so it cannot go stale.
+    changed measurement needs a new ``prepare``). The mutable parts are the private memos of the
+    chosen operating points per latency target (:meth:`choose`) and of the catalog name per
+    hardware name (:meth:`catalog_match`); each is a pure function of the frozen fields and its
+    key, so it cannot go stale.
 
     Attributes
     ----------
@@ -65,6 +66,17 @@ class PreparedMeasurements:
     catalog_label: str
     candidates: tuple[str, ...]
     _chosen: dict[Any, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _matches: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def catalog_match(self, names: Iterable[str]) -> dict[str, str]:
+        """hardware name -> its catalog name in :attr:`catalog` ('' when not in it), for each of
+        ``names`` (first-seen order). Memoised per name like :meth:`choose` (a pure function of
+        the frozen catalog and the name): a re-plan skips the catalog look-ups."""
+        names = list(dict.fromkeys(names))
+        missing = [n for n in names if n not in self._matches]
+        if missing:
+            self._matches.update(_match_map(missing, self.catalog))
+        return {n: self._matches[n] for n in names}
 
     def choose(self, target: InferenceWorkload | float | None) -> pd.DataFrame:
         """The operating point per candidate x hardware (a new copy each call: callers add
@@ -243,7 +255,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     quarterly = pd.DataFrame(columns=list(QUARTERLY_COLUMNS))
     summary = pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     hw_all = list(dict.fromkeys(list(df["hardware"]) + targets))
-    _check_price_keys(prices, hw_all, cat)
+    _check_price_keys(prices, hw_all, cat, prep.catalog_match(hw_all))
     if inference is not None:
         rows = inf_rows
         if rows.empty:
@@ -251,7 +263,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
                                           "InferenceWorkload")
         opt = prep.choose(inference)
         opt["quality"] = opt["candidate"].map(score).astype(float)
-        opt = _attach_prices(opt, prices, cat)
+        opt = _attach_prices(opt, prices, cat, prep.catalog_match(hw_all))
         _warn_missing(opt, prices)
         monthly, quarterly, summary = _inference(opt, inference, prices, samples, seed, unc)
         hw_all = list(dict.fromkeys(list(opt["hardware"])))
