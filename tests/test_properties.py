@@ -169,6 +169,9 @@ _PR = dict(mode="cloud", price=1.0, capex=0.0, electricity=0.0)
 # overflowed to inf
 @example((_ROW, _WL, _PR))
 @example((dict(_ROW, throughput_items_per_s=1.0), dict(_WL, requests_per_day=1.1125369292536007e-308), _PR))
+# the peak load (items/s) underflows to 0 while requests per month stay > 0: still 1 instance
+@example((dict(_ROW, throughput_items_per_s=1.0), dict(_WL, requests_per_day=5e-324),
+          dict(_PR, price=0.0)))
 @example((dict(_ROW, idle_power_w=300.0, energy_per_item_j=1e-3), dict(_WL, requests_per_day=4.0),
           dict(_PR, mode="on-prem", capex=1000.0, electricity=0.2)))
 def test_plan_figures_finite_non_negative_and_instances_cover_traffic(args):

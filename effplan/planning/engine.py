@@ -319,9 +319,10 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
         # rounding a load above 0 down to 0 instances (an absolute 1e-9 did, for tiny loads)
         inst = np.multiply(peak[None], _CEIL_SHRINK / cap)   # one multiply: cheaper than divide
         np.ceil(inst, out=inst)
-        # at least one instance for a load that underflows to 0, and at least min_replicas:
-        # one maximum against the (M, S) floor max(peak > 0, min_replicas) (same values as two)
-        np.maximum(inst, np.maximum(peak > 0, wl.min_replicas), out=inst)
+        # at least one instance wherever there are requests (also when the peak load underflows
+        # to 0), and at least min_replicas: one maximum against the (M, S) floor
+        # max(requests > 0, min_replicas) (same values as two)
+        np.maximum(inst, np.maximum(requests > 0, wl.min_replicas), out=inst)
         inst_h = inst * hpm
     else:
         # autoscaling: one instance count per hour of the day; hours with the same weight share
@@ -330,7 +331,7 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
         load = peak[None] / cap                                  # (K, M, S) instances at weight 1
         # floor of an hour with weight > 0: one instance where there is traffic (even if the load
         # underflows), and min_replicas -- one (M, S) maximum instead of two per hour and option
-        busy_floor = np.maximum(peak > 0, wl.min_replicas)
+        busy_floor = np.maximum(requests > 0, wl.min_replicas)
         inst_h = np.zeros_like(load)
         i_h = np.empty_like(load)
         for wgt, n in zip(weights, counts):                     # ascending weights
