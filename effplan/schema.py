@@ -45,6 +45,13 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "latency_p99_ms": ("float", "99th percentile batch latency, ms"),
     "latency_ci_rel": ("float", "relative half-width of the ~95% CI of the median"),
     "repeats": ("int", "number of timed batches"),
+    "rounds": ("int", "separate timing rounds the samples came from"),
+    "stable": ("bool", "True only when the rounds agree, no stalls were seen and the CI target was "
+                       "met; False = do not trust the latency figures (plan() leaves the row out); "
+                       "empty = unknown (typed in, or stored by an older effplan)"),
+    "stop_reason": ("str", "why timing stopped: ci-met | time-budget | unstable (empty if unknown)"),
+    "timing_note": ("str", "what made the point not stable (stalls, two modes, rounds disagree...)"),
+    "background_load": ("float", "CPU cores' worth of work by OTHER processes while timing (0 = quiet)"),
     "throughput_items_per_s": ("float", "items per second at this batch size"),
     "peak_memory_mb": ("float", "peak memory, MiB (CUDA max allocated; CPU: process peak RSS)"),
     "memory_source": ("str", "'cuda-max-allocated', 'process-peak-rss' (reset per point) or "
@@ -71,6 +78,7 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "provenance": ("str", "measured | estimated | projected | entered"),
     "quality": ("float", "candidate quality score (e.g. held-out accuracy), NaN if none"),
     "tags": ("str", "comma-separated candidate tags"),
+    "isolation": ("str", "'worker' (own worker process) or 'in-process: <why>'"),
     "status": ("str", "'ok' or 'error'"),
     "error": ("str", "error message when status == 'error'"),
     "timestamp": ("str", "ISO-8601 UTC time the point finished"),
@@ -94,6 +102,8 @@ PROVENANCES = ("measured", "estimated", "projected", "entered")
 ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl", "estimated-tdp", "entered", "projected", "none")
 MEASURED_ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl")
 MODES = ("inference", "training")
+#: ``stop_reason`` values (see :mod:`effplan.timing`); only ``ci-met`` is stable.
+STOP_REASONS = ("ci-met", "time-budget", "unstable")
 
 _DEFAULTS: Mapping[str, object] = {
     "hardware_id": "",
@@ -175,10 +185,19 @@ def normalize_measurements(df: pd.DataFrame, *, required: tuple[str, ...] = PLAN
             i = _first_bad(bad)
             raise ValidationError(col, f"{cols[col][i]!r} is not one of {allowed}",
                                   where=f"{source} row {i}")
-    out = pd.DataFrame(cols)
+    out = _bool_columns(pd.DataFrame(cols))
     for col in df.columns:
         if col not in MEASUREMENT_COLUMNS:
             out[col] = df[col].to_numpy()
+    return out
+
+
+def _bool_columns(out: pd.DataFrame) -> pd.DataFrame:
+    """Columns of kind ``bool`` as pandas' nullable boolean (missing = unknown, never False)."""
+    for col, (kind, _) in MEASUREMENT_COLUMNS.items():
+        if kind == "bool" and col in out.columns:
+            vals = pd.to_numeric(out[col], errors="coerce")
+            out[col] = pd.array([pd.NA if v != v else bool(v) for v in vals], dtype="boolean")
     return out
 
 

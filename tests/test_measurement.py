@@ -91,11 +91,14 @@ def fakes(monkeypatch):
     monkeypatch.setattr(measure_mod, "_count_flops", count)
     monkeypatch.setattr(measure_mod, "_peak_flops", lambda name, dtype: PEAK)
     monkeypatch.setattr(measure_mod, "_idle_power", lambda dev, s: 10.0)
+    # in-process (the stand-ins above are patched into THIS process) and no 0.2 s load probe
+    monkeypatch.setattr(measure_mod, "ISOLATE_DEFAULT", False)
+    monkeypatch.setattr(measure_mod, "default_threads", lambda: 1)
 
 
 def _exact_policy(n: int = 10, warmup: int = 2) -> TimingPolicy:
     return TimingPolicy(min_repeats=n, max_repeats=n, warmup_calls=warmup, warmup_s=0.0,
-                        min_sample_s=0.0, time_budget_s=1e6)
+                        min_sample_s=0.0, time_budget_s=1e6, min_rounds=1, samples_per_round=n)
 
 
 def _tiny(name="tiny", **kw) -> Candidate:
@@ -116,8 +119,9 @@ def test_exact_statistics_with_fake_clock(fakes):
     ms = [k / 1000 for k in range(1, 11)]  # the 10 timed batches: 1..10 ms
     # 1 call to size the output, 2 warm-up calls, then the 10 timed ones
     cand = Candidate("lin", lambda: ClockedLinear(clock, [0.5] * 3 + ms), lambda bs: torch.ones(bs, 4))
-    m = measure(cand, batch_sizes=(4,), device="cpu", timing=_exact_policy(), energy=False,
-                clock=clock, progress=False)
+    with pytest.warns(EffplanWarning, match="1 of 1 points are NOT stable: lin bs=4"):
+        m = measure(cand, batch_sizes=(4,), device="cpu", timing=_exact_policy(), energy=False,
+                    clock=clock, progress=False, retries=0)
     row = m.to_frame().iloc[0]
     assert row["status"] == "ok", row["error"]
     assert row["latency_p50_ms"] == pytest.approx(5.5)
@@ -139,7 +143,10 @@ def test_exact_statistics_with_fake_clock(fakes):
     assert row["provenance"] == "measured" and row["energy_source"] == measure_mod.NO_ENERGY_SOURCE
     assert math.isnan(row["energy_per_item_j"])
     t = m.samples[("lin", "cpu", "inference", 4)]
-    assert t.calls_per_sample == 1 and t.stop_reason == "max-repeats"
+    # 1..10 ms is no stable figure: half the samples are over 3x the 10th percentile (1.9 ms)
+    assert t.calls_per_sample == 1 and t.stop_reason == "unstable" and not t.stable
+    assert (row["stop_reason"], row["stable"], row["rounds"]) == ("unstable", False, 1)
+    assert "50% of samples are stalls" in row["timing_note"]
     np.testing.assert_allclose(t.times_ms, np.arange(1, 11))
 
 
@@ -169,20 +176,34 @@ def test_adaptive_stops_early_when_stable():
     pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, min_sample_s=0.0, time_budget_s=5.0)
     step = 2.0**-9  # exact in binary, so every sample is exactly equal
     t = adaptive_time(_fn(clock, cycle([step])), pol, clock=clock)
-    assert t.stop_reason == "stable"
-    assert len(t.sample_times_s) == 10 and t.warmup_calls == 3
+    assert t.stop_reason == "ci-met" and t.stable
+    # judged after the 3rd round of 10 samples
+    assert len(t.sample_times_s) == 30 and t.rounds == 3 and t.warmup_calls == 3
+    assert t.sample_rounds == (0,) * 10 + (1,) * 10 + (2,) * 10
     assert t.ci_rel == 0.0 and t.median_ms == step * 1e3
-    assert t.elapsed_s == 10 * step
+    assert t.elapsed_s == 30 * step
 
 
-def test_adaptive_stops_at_budget_when_noisy():
+def test_adaptive_two_modes_are_unstable_at_the_budget():
     clock = FakeClock()
     pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, min_sample_s=0.0, time_budget_s=0.5)
     t = adaptive_time(_fn(clock, cycle([0.001, 0.003])), pol, clock=clock)
-    assert t.stop_reason == "time-budget"
-    assert 0.5 <= t.elapsed_s < 0.5 + 0.003 + 1e-12
+    assert t.stop_reason == "unstable" and not t.stable
+    assert "two modes" in t.why
     assert t.ci_rel == pytest.approx(0.5)  # interval [1, 3] ms around a 2 ms median
     assert not t.meets_target(0.02)
+
+
+def test_adaptive_imprecise_but_steady_stops_at_time_budget():
+    clock = FakeClock()
+    pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, min_sample_s=0.0,
+                       time_budget_s=0.5, target_ci_rel=1e-4, max_rounds=1000)
+    # 1.00 .. 1.09 ms in even steps, each round the same: no stalls, no gap, rounds agree, CI
+    # never within 0.01%
+    t = adaptive_time(_fn(clock, cycle([1e-3 + k * 1e-5 for k in range(10)])), pol, clock=clock)
+    assert t.stop_reason == "time-budget" and not t.stable
+    assert 0.5 <= t.elapsed_s < 0.5 + 0.0015 + 1e-12
+    assert "confidence target not met" in t.why
 
 
 def test_short_calls_are_grouped_per_sample_and_divided():
@@ -432,7 +453,7 @@ def test_repeated_warnings_are_emitted_once_per_sweep(fakes):
         measure(Candidate("noisy", lambda: Noisy(4, 2), lambda bs: torch.ones(bs, 4)),
                 batch_sizes=(1, 2, 3), device="cpu", energy=False, timing=_exact_policy(),
                 progress=False)
-    assert [str(w.message) for w in got] == ["degraded thing"]
+    assert [str(w.message) for w in got if "NOT stable" not in str(w.message)] == ["degraded thing"]
 
 
 @pytest.mark.gpu
