@@ -6,36 +6,48 @@ frame of :mod:`effplan.schema` that the planner consumes.
 
 How one point (candidate x batch size) is measured
 ---------------------------------------------------
+0. **Isolation**: by default each point runs in its own worker process (:mod:`effplan.worker`:
+   forkserver/spawn, the candidate shipped with cloudpickle, so notebook lambdas work). A crash,
+   ``os._exit``, segfault or out-of-memory kill becomes an error row; the kernel lives on. A
+   candidate that cannot be shipped is measured in this process and ``isolation`` says why.
+   Threads: ``threads`` (default :func:`default_threads`: capped at the cores free now).
 1. A fresh model is built with ``model_fn()``, one batch with ``input_fn(batch_size)``; the same
    batch is reused for every call. FLOPs are counted once on it (:func:`effplan.flops.count_flops`).
 2. **Warm-up** for at least ``TimingPolicy.warmup_calls`` calls and ``warmup_s`` seconds; the
    warm-up calls also give a first estimate of the cost of one call.
-3. **Adaptive timing** (as ``torch.utils.benchmark.Timer.adaptive_autorange``): when one call is
-   shorter than ``min_sample_s``, several calls are timed together as one sample and divided
-   (the per-call figure of such a sample is the mean of its calls, so percentiles describe
-   blocks of calls: tail latency of sub-millisecond calls is understated, and
-   ``Timing.calls_per_sample`` says so). Samples are taken until the ~95% distribution-free
-   confidence interval of the median (order statistics) is narrower than ``target_ci_rel`` of
-   the median on each side, or the point's ``time_budget_s`` is spent. On CUDA the device is
-   synchronized before every clock read. Inference runs under ``torch.inference_mode()``.
-   Training runs ``zero_grad`` + forward + loss + backward + ``optimizer.step()`` per call.
+3. **Timing in rounds** (:func:`effplan.timing.adaptive_time`): when one call is shorter than
+   ``min_sample_s``, several calls are timed together as one sample and divided (percentiles
+   then describe blocks of calls: tail latency of sub-millisecond calls is understated, and
+   ``Timing.calls_per_sample`` says so). Samples are taken in separate rounds until the point
+   is **stable** -- the ~95% confidence interval of the median within ``target_ci_rel``, the
+   rounds' medians agreeing, no stalls or two modes -- or ``time_budget_s`` is spent
+   (``stop_reason`` ``ci-met`` | ``time-budget`` | ``unstable``, ``stable``, ``rounds``,
+   ``timing_note`` on the row). ``background_load`` is the CPU work of other processes while
+   timing. Not-stable points are measured again after the rest of the sweep (``retries``),
+   and one warning names those still not stable. On CUDA the device is synchronized before
+   every clock read. Inference runs under ``torch.inference_mode()``. Training runs
+   ``zero_grad`` + forward + loss + backward + ``optimizer.step()`` per call.
 4. **Energy**: the workload is run again inside an :class:`effplan.energy.EnergyMeter` for at
    least ``energy_window_s`` (and at least the meter's own minimum window); energy is divided
    by the items actually run. Idle power is measured once per device before the sweep.
    ``energy_source`` on the row says how energy was got: ``estimated-tdp`` is an ESTIMATE from
-   rated power, not a measurement (``Measurements.summary()`` marks it).
-5. **Peak memory**: on CUDA ``torch.cuda.max_memory_allocated`` (reset per point). On CPU the
-   process peak resident set (Linux ``VmHWM``): effplan resets it at the start of each point
-   through ``/proc/self/clear_refs`` so the figure is the peak of THIS point -- but it is the
-   whole process (interpreter, torch, data already loaded), not the model alone. Where the
-   reset is not possible (non-Linux, restricted ``/proc``), ``ru_maxrss`` is a process-lifetime
-   high-water mark, so a point only shows its own footprint if it exceeds every earlier one;
-   ``memory_source`` is then ``process-peak-rss-lifetime``.
+   rated power, not a measurement (``Measurements.summary()`` marks it); ``energy_note`` says
+   why a better source was not used.
+5. **Peak memory** (``peak_memory_source`` says which): on CUDA
+   ``torch.cuda.max_memory_allocated`` (reset per point). On CPU the peak resident set (Linux
+   ``VmHWM``, reset per point through ``/proc/self/clear_refs``) minus the resident set at the
+   start of the point (after imports; objects captured by the candidate's functions count as
+   baseline): the point's own footprint (model, inputs, activations, FLOP-counting traces).
+   Where the reset is not possible (non-Linux, restricted ``/proc``) it is the whole
+   process's lifetime high-water mark, ``process-peak-rss-lifetime``.
 
-A failure at one point (exception, out of memory, a quantized model asked to train) becomes a
-row with ``status="error"`` and the message; the sweep goes on. With ``results_path``, each
-finished point (ok or error) is appended to a JSON Lines file before the next one starts, so an
-interrupted sweep keeps everything it measured. Global state is restored afterwards: torch's
+A failure at one point (exception, out of memory, a quantized model asked to train, a crashed
+worker) becomes a row with ``status="error"`` and the message; the sweep goes on. With
+``results_path`` (checked before the first point; the candidates' own fields are validated
+too), each finished point is appended to a JSON Lines file, and its raw samples beside it
+(:func:`effplan.store.samples_path`), so an interrupted sweep keeps everything it measured and
+``resume=True`` skips it next time. A point that cannot be saved stays in the returned
+:class:`Measurements` with the reason in ``error``. Global state is restored afterwards: torch's
 CPU thread count, grad mode, and the train/eval flags of the models.
 
 ``bytes_per_item`` (for roofline projection) is the simple estimate
@@ -732,15 +744,15 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
     if is_cuda:
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
-        row["memory_source"] = "cuda-max-allocated"
+        row["peak_memory_source"] = "cuda-max-allocated"
     elif _reset_peak_rss():
         # peak resident set since here, minus the resident set here: the point's own footprint
         # (the model, its inputs, activations; plus FLOP counting's tracing)
         baseline_mib = _rss_mib("VmRSS")
-        row["memory_source"] = ("worker-peak-rss-minus-baseline" if isolated
+        row["peak_memory_source"] = ("worker-peak-rss-minus-baseline" if isolated
                                      else "process-peak-rss-minus-baseline")
     else:
-        row["memory_source"] = "process-peak-rss-lifetime"
+        row["peak_memory_source"] = "process-peak-rss-lifetime"
 
     model = cand.build_model(dev)
     modes = [(m, m.training) for m in model.modules()]

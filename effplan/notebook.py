@@ -162,7 +162,7 @@ def measured_vs_estimated(frame: Any) -> Any:
                 timing=("provenance", lambda s: ", ".join(sorted(set(map(str, s))))),
                 energy=("energy_source", energy_label),
                 flops=("flops_coverage", flops_label),
-                memory=("memory_source", lambda s: ", ".join(sorted({str(v) for v in s if str(v)}))),
+                memory=("peak_memory_source", lambda s: ", ".join(sorted({str(v) for v in s if str(v)}))),
                 failed=("status", lambda s: int((s.astype(str) != "ok").sum())),
                 ).reset_index()
     errs = df[df["status"].astype(str) != "ok"].groupby(keys, sort=False)["error"].first()

@@ -54,8 +54,12 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "background_load": ("float", "CPU cores' worth of work by OTHER processes while timing (0 = quiet)"),
     "throughput_items_per_s": ("float", "items per second at this batch size"),
     "peak_memory_mb": ("float", "peak memory, MiB (CUDA max allocated; CPU: process peak RSS)"),
-    "memory_source": ("str", "'cuda-max-allocated', 'process-peak-rss' (reset per point) or "
-                             "'process-peak-rss-lifetime' (high-water mark since the process began)"),
+    "peak_memory_source": ("str", "what the peak memory is: 'cuda-max-allocated' (torch.cuda.max_memory_"
+                                  "allocated, reset per point), 'worker-peak-rss-minus-baseline' (peak "
+                                  "resident set of the point's worker process minus its resident set "
+                                  "after imports), 'process-peak-rss-minus-baseline' (the same, measured "
+                                  "in this process) or 'process-peak-rss-lifetime' (whole-process "
+                                  "high-water mark: no per-point reset possible)"),
     "params": ("int", "number of parameters"),
     "param_bytes": ("float", "bytes of parameters and buffers"),
     "bytes_per_item": ("float", "bytes moved per item: param_bytes / batch_size + input/output bytes"),
@@ -109,7 +113,7 @@ _DEFAULTS: Mapping[str, object] = {
     "hardware_id": "",
     "device": "",
     "dtype": "",
-    "memory_source": "",
+    "peak_memory_source": "",
     "flops_engine": "",
     "tags": "",
     "status": "ok",
@@ -118,6 +122,18 @@ _DEFAULTS: Mapping[str, object] = {
     "torch_version": "",
     "schema_version": SCHEMA_VERSION,
 }
+
+
+#: Columns renamed since they were first written: old name -> current name (read on load).
+LEGACY_COLUMN_NAMES: Mapping[str, str] = {"memory_source": "peak_memory_source"}
+
+
+def rename_legacy_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with columns of :data:`LEGACY_COLUMN_NAMES` under their current names (a current
+    column, when both are present, wins)."""
+    old = {o: n for o, n in LEGACY_COLUMN_NAMES.items() if o in df.columns and n not in df.columns}
+    drop = [o for o, n in LEGACY_COLUMN_NAMES.items() if o in df.columns and n in df.columns]
+    return df.rename(columns=old).drop(columns=drop) if (old or drop) else df
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -136,6 +152,7 @@ def normalize_measurements(df: pd.DataFrame, *, required: tuple[str, ...] = PLAN
     """
     if not isinstance(df, pd.DataFrame):
         raise ValidationError("measurements", f"expected a pandas DataFrame, got {type(df).__name__}")
+    df = rename_legacy_columns(df)
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ValidationError(missing[0], f"required column missing (missing: {', '.join(missing)})",

@@ -499,7 +499,7 @@ def samples_path(path: PathLike) -> Path:
 def append_samples(path: PathLike, records: Iterable[Mapping[str, Any]]) -> int:
     """Append raw-sample records (point identity + :meth:`effplan.timing.Timing.to_record`) to
     :func:`samples_path` of the results file ``path``; flushed and fsync'ed. Returns lines written."""
-    recs = [dict(r) for r in records]
+    recs = [{str(k): _jsonable(v, str(k)) for k, v in r.items()} for r in records]
     if not recs:
         return 0
     text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in recs)

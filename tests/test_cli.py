@@ -78,3 +78,22 @@ def test_measure_command_appends_results(tmp_path, capsys):
     assert df["candidate"].tolist() == ["digits-mlp-student"]
     assert df["status"].tolist() == ["ok"]
     assert df["latency_p50_ms"].iloc[0] > 0
+
+
+def test_measure_ctrl_c_ends_with_one_line_and_resume_is_passed(tmp_path, capsys, monkeypatch):
+    import effplan.measurement as measure_mod
+
+    out = tmp_path / "m.jsonl"
+    seen = {}
+
+    def interrupted(candidates, **kwargs):
+        seen.update(kwargs)
+        store.append(kwargs["results_path"], [{"candidate": "a", "hardware": "x", "mode": "inference",
+                                               "batch_size": b} for b in (1, 8)])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(measure_mod, "measure", interrupted)
+    rc = main(["measure", "--candidates", "digits-mlp-student", "--out", str(out), "--resume", "--quiet"])
+    assert rc == 130 and seen["resume"] is True
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"2 points saved to {out}; re-run with --resume"]

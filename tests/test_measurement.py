@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from dataclasses import replace
 from itertools import cycle
 
 import numpy as np
@@ -465,5 +466,173 @@ def test_cuda_sweep_synchronizes_and_reports_cuda_memory():
                             time_budget_s=0.2, energy_window_s=0.2, idle_s=0.2, progress=False)
     df = m.to_frame()
     assert list(df["status"]) == ["ok", "ok"], list(df["error"])
-    assert set(df["device"]) == {"cuda:0"} and set(df["memory_source"]) == {"cuda-max-allocated"}
+    assert set(df["device"]) == {"cuda:0"} and set(df["peak_memory_source"]) == {"cuda-max-allocated"}
     assert (df["peak_memory_mb"] > 0).all() and (df["energy_per_item_j"] > 0).all()
+
+
+# ----------------------------------------------------------------------------- issue 9: trust
+def _steady(clock, built, step=2.0**-10):
+    """A candidate whose every call takes exactly ``step`` s on the fake clock (stable)."""
+    def model_fn():
+        built.append(1)
+        return ClockedLinear(clock, cycle([step]))
+    return model_fn
+
+
+def test_resume_skips_exactly_the_finished_points(fakes, tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "r.jsonl"
+    built: list[int] = []
+    cand = Candidate("lin", _steady(clock, built), lambda bs: torch.ones(bs, 4))
+    first = measure(cand, batch_sizes=(1, 2), device="cpu", timing=_exact_policy(), energy=False,
+                    clock=clock, results_path=path, progress=False)
+    assert list(first.to_frame()["stable"]) == [True, True] and len(built) == 2
+    built.clear()
+    again = measure(cand, batch_sizes=(1, 2, 3, 4), device="cpu", timing=_exact_policy(), energy=False,
+                    clock=clock, results_path=path, resume=True, progress=False)
+    assert len(built) == 2  # only bs 3 and 4 were measured
+    df = again.to_frame()
+    assert sorted(df["batch_size"]) == [1, 2, 3, 4]
+    assert sorted(again.samples) == [("lin", "cpu", "inference", 3), ("lin", "cpu", "inference", 4)]
+    from effplan import store
+
+    assert len(store.load(path)) == 4  # no duplicates appended
+    built.clear()
+    measure(cand, batch_sizes=(1, 2, 3, 4), device="cpu", timing=_exact_policy(), energy=False,
+            clock=clock, results_path=path, resume=True, progress=False)
+    assert built == []  # everything finished: nothing measured
+    with pytest.raises(ValidationError) as info:
+        measure(cand, device="cpu", resume=True, progress=False)
+    assert info.value.field == "resume"
+
+
+def test_resume_measures_unstable_and_failed_points_again(fakes, tmp_path):
+    from effplan import store
+
+    path = tmp_path / "r.jsonl"
+    base = dict(hardware="Test CPU", hardware_id="hw1", mode="inference", dtype="", device="cpu",
+                latency_p50_ms=1.0, status="ok", timestamp="2026-01-01T00:00:00+00:00")
+    store.append(path, [dict(base, candidate="lin", batch_size=1, stable=False, stop_reason="unstable"),
+                        dict(base, candidate="lin", batch_size=2, status="error", error="boom"),
+                        dict(base, candidate="lin", batch_size=3, stable=True, stop_reason="ci-met")])
+    clock = FakeClock()
+    built: list[int] = []
+    cand = Candidate("lin", _steady(clock, built), lambda bs: torch.ones(bs, 4))
+    m = measure(cand, batch_sizes=(1, 2, 3), device="cpu", timing=_exact_policy(), energy=False,
+                clock=clock, results_path=path, resume=True, progress=False)
+    assert sorted(bs for (_, _, _, bs) in m.samples) == [1, 2]
+    assert len(built) == 2 and len(m) == 3
+
+
+def test_a_point_that_cannot_be_saved_stays_in_memory(fakes, tmp_path, monkeypatch):
+    clock = FakeClock()
+    built: list[int] = []
+    path = tmp_path / "r.jsonl"
+
+    def full_disk(p, rows, hw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(measure_mod, "_append", full_disk)
+    cand = Candidate("lin", _steady(clock, built), lambda bs: torch.ones(bs, 4))
+    with pytest.warns(EffplanWarning, match="2 points could not be saved"):
+        m = measure(cand, batch_sizes=(1, 2), device="cpu", timing=_exact_policy(), energy=False,
+                    clock=clock, results_path=path, progress=False)
+    df = m.to_frame()
+    assert len(built) == 2 and list(df["status"]) == ["ok", "ok"]  # the sweep went on
+    assert df["error"].str.contains("not saved to .*No space left on device").all()
+    assert (df["latency_p50_ms"] == 2.0**-10 * 1e3).all()
+
+
+def test_a_non_finite_figure_from_a_custom_meter_keeps_the_point(fakes, tmp_path):
+    clock = FakeClock()
+
+    class InfMeter(FakeMeter):
+        def __exit__(self, *exc):
+            super().__exit__(*exc)
+            self.energy_j = float("inf")
+            return False
+
+    path = tmp_path / "r.jsonl"
+    cand = Candidate("lin", _steady(clock, []), lambda bs: torch.ones(bs, 4))
+    with pytest.warns(EffplanWarning, match="could not be saved"):
+        other = Candidate("other", _steady(clock, []), lambda bs: torch.ones(bs, 4))
+        m = measure([cand, other], batch_sizes=(1,), device="cpu", timing=_exact_policy(),
+                    clock=clock, energy_meter=lambda dev: InfMeter(clock), results_path=path,
+                    progress=False)
+    df = m.to_frame()
+    assert len(df) == 2 and math.isinf(df.loc[0, "energy_j"])
+    assert "infinite value" in df.loc[0, "error"]
+
+
+def test_results_path_and_candidate_fields_are_checked_before_measuring(fakes, tmp_path):
+    built: list[int] = []
+    cand = Candidate("lin", _steady(FakeClock(), built), lambda bs: torch.ones(bs, 4))
+    with pytest.raises(ValidationError) as info:
+        measure(cand, device="cpu", results_path=tmp_path, progress=False)  # a folder
+    assert info.value.field == "results_path" and "is a folder" in str(info.value)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ValidationError) as info:
+        measure(cand, device="cpu", results_path=blocker / "r.jsonl", progress=False)
+    assert info.value.field == "results_path"
+    bad = Candidate("inf-quality", _steady(FakeClock(), built), lambda bs: torch.ones(bs, 4),
+                    quality=float("inf"))
+    with pytest.raises(ValidationError) as info:
+        measure(bad, device="cpu", results_path=tmp_path / "r.jsonl", progress=False)
+    assert info.value.field == "quality"
+    assert built == []  # nothing was measured
+
+
+def test_unstable_point_is_retried_after_the_sweep(fakes, tmp_path):
+    clock = FakeClock()
+    attempts = iter([cycle([1e-3, 1e-3, 50e-3]),  # first try: a third of calls stall
+                     cycle([2.0**-10])])           # the retry: steady
+    order: list[str] = []
+
+    def flaky():
+        order.append("flaky")
+        return ClockedLinear(clock, next(attempts))
+
+    def steady():
+        order.append("steady")
+        return ClockedLinear(clock, cycle([2.0**-10]))
+
+    cands = [Candidate("flaky", flaky, lambda bs: torch.ones(bs, 4)),
+             Candidate("steady", steady, lambda bs: torch.ones(bs, 4))]
+    path = tmp_path / "r.jsonl"
+    pol = replace(_exact_policy(30), samples_per_round=10, min_rounds=3)
+    m = measure(cands, batch_sizes=(1,), device="cpu", timing=pol, energy=False, clock=clock,
+                results_path=path, progress=False)
+    assert order == ["flaky", "steady", "flaky"]  # retried after the other candidate
+    df = m.to_frame()
+    assert list(df["stable"]) == [True, True]
+    from effplan import store
+
+    assert len(path.read_text().splitlines()) == 2  # the unstable first try was never saved
+    assert list(store.load(path)["stable"]) == [True, True]
+
+
+def test_not_shippable_candidate_is_measured_here_and_says_so(fakes):
+    import threading
+
+    lock = threading.Lock()
+    clock = FakeClock()
+
+    def model_fn():
+        with lock:
+            return ClockedLinear(clock, cycle([2.0**-10]))
+
+    with pytest.warns(EffplanWarning, match="could not be shipped to a worker"):
+        m = measure(Candidate("locked", model_fn, lambda bs: torch.ones(bs, 4)), batch_sizes=(1,),
+                    device="cpu", timing=_exact_policy(), energy=False, clock=clock, isolate=True,
+                    progress=False)
+    row = m.to_frame().iloc[0]
+    assert row["status"] == "ok" and row["isolation"].startswith("in-process: could not be shipped")
+    assert "lock" in row["isolation"]
+
+
+def test_default_threads_leave_busy_cores(monkeypatch):
+    monkeypatch.setattr(measure_mod, "free_cores", lambda: 1)
+    assert measure_mod.default_threads() == 1
+    monkeypatch.setattr(measure_mod, "free_cores", lambda: 64)
+    assert measure_mod.default_threads() == torch.get_num_threads()
