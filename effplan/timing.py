@@ -322,8 +322,9 @@ class Timing:
 
     ``sample_times_s[i]`` is the wall time of ``calls_per_sample`` consecutive calls, taken in
     round ``sample_rounds[i]``; per-call latencies are ``sample_times_s / calls_per_sample``.
-    ``load_before`` / ``load_rounds`` are the background load (cores of other processes' work)
-    over the warm-up and during each round.
+    ``load_before`` / ``load_rounds`` / ``load_during`` are the background load (cores of other
+    processes' work) over the warm-up, during each round (NaN for rounds too short to resolve)
+    and over the whole timed phase.
     """
 
     sample_times_s: tuple[float, ...]
@@ -337,6 +338,7 @@ class Timing:
     why: str = ""
     load_before: float = math.nan
     load_rounds: tuple[float, ...] = ()
+    load_during: float = math.nan
 
     def __post_init__(self) -> None:
         if not self.sample_rounds:  # one round (e.g. samples typed in or from an older store)
@@ -379,7 +381,10 @@ class Timing:
 
     @property
     def background_load(self) -> float:
-        """Mean background load over the timed rounds (NaN if unresolved), cores."""
+        """Background load over the timed phase, cores (else the rounds' mean, else the
+        warm-up's; NaN when no interval was long enough to resolve)."""
+        if not math.isnan(self.load_during):
+            return float(self.load_during)
         vals = [v for v in self.load_rounds if not math.isnan(v)]
         return float(np.mean(vals)) if vals else self.load_before
 
@@ -404,7 +409,8 @@ class Timing:
                 "elapsed_s": float(self.elapsed_s), "warmup_s": float(self.warmup_s),
                 "warmup_calls": int(self.warmup_calls), "confidence": float(self.confidence),
                 "why": self.why, "load_before": nan(float(self.load_before)),
-                "load_rounds": [nan(float(v)) for v in self.load_rounds]}
+                "load_rounds": [nan(float(v)) for v in self.load_rounds],
+                "load_during": nan(float(self.load_during))}
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> Timing:
@@ -416,7 +422,8 @@ class Timing:
                    confidence=float(rec.get("confidence", 0.95)),
                    sample_rounds=tuple(int(v) for v in rec.get("sample_rounds", ())),
                    why=str(rec.get("why", "")), load_before=f(rec.get("load_before")),
-                   load_rounds=tuple(f(v) for v in rec.get("load_rounds", ())))
+                   load_rounds=tuple(f(v) for v in rec.get("load_rounds", ())),
+                   load_during=f(rec.get("load_during")))
 
 
 def _noop(*_: Any) -> None:
@@ -472,6 +479,7 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
     rounds: list[int] = []
     load_rounds: list[float] = []
     round_cap_s = p.time_budget_s / p.min_rounds
+    whole = load.snapshot() if load is not None else None
     sync()
     start = clock()
     result: Verdict | None = None
@@ -507,4 +515,5 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
     return Timing(sample_times_s=tuple(samples), calls_per_sample=cps, stop_reason=result.reason,
                   elapsed_s=clock() - start, warmup_s=warm_s, warmup_calls=len(call_times),
                   confidence=p.confidence, sample_rounds=tuple(rounds), why=result.why,
-                  load_before=load_before, load_rounds=tuple(load_rounds))
+                  load_before=load_before, load_rounds=tuple(load_rounds),
+                  load_during=load.since(whole) if load is not None else math.nan)

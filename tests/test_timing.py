@@ -148,7 +148,9 @@ def test_adaptive_time_records_load_per_round():
     clock = FakeClock()
     pol = TimingPolicy(min_sample_s=0.0, warmup_calls=1, warmup_s=0.0)
     t = adaptive_time(_fn(clock, cycle([2.0**-10])), pol, clock=clock, load=FakeLoad())
-    assert t.load_before == 2.0 and t.load_rounds == (1.0, 1.0, 1.0) and t.background_load == 1.0
+    # since() calls: warm-up, 3 rounds, then the whole timed phase
+    assert t.load_before == 2.0 and t.load_rounds == (1.0, 1.0, 1.0) and t.load_during == 1.0
+    assert t.background_load == 1.0
 
 
 def test_policy_validation_names_the_field():
