@@ -106,10 +106,11 @@ def main() -> None:
         view.append(dash.last_update_ms)
 
     # ---- alternatives: same plan call, different drawing
+    prepared = planning.prepare(m, PROJECT_TO)  # what the dashboard holds for its re-plans
+
     def replan(v: float):
         w = planning.InferenceWorkload(**{**wl.to_dict(), "requests_per_day": v})
-        return planning.plan(m, inference=w, prices=pr, hardware=PROJECT_TO,
-                             samples=args.samples, seed=0)
+        return planning.plan(prepared, inference=w, prices=pr, samples=args.samples, seed=0)
 
     cands, hw = dash.selection()
 

@@ -44,7 +44,6 @@ import numpy as np
 import pandas as pd
 
 from .errors import CatalogFallbackWarning, ValidationError
-from .schema import frame_fingerprint
 
 #: figure column -> (source column, date column)
 FIGURE_SOURCES: dict[str, tuple[str, str]] = {
@@ -160,36 +159,23 @@ def _validate(raw: pd.DataFrame, *, source: str) -> pd.DataFrame:
         .reset_index(drop=True)
 
 
-#: validated catalog DataFrames by content: a what-if re-plan passes the same frame every time
-_VALIDATED_FRAMES: dict[tuple, pd.DataFrame] = {}
+def validated_catalog(path: str | PathLike | pd.DataFrame | None = None) -> pd.DataFrame:
+    """The validated catalog for ``path`` (as :func:`load_catalog`, without this machine's row).
 
-
-def validated_catalog(path: str | PathLike | pd.DataFrame | None = None
-                      ) -> tuple[pd.DataFrame, tuple | None]:
-    """The validated catalog for ``path`` (as :func:`load_catalog`, without this machine's row)
-    and a key for its content (``None`` when it has none), each validated once per content.
-
-    The frame is shared with later calls: copy it before modifying it (:func:`load_catalog` does).
+    A CSV file is validated once per modification time (``lru_cache`` on path and mtime), so the
+    frame may be shared with later calls: copy it before modifying it (:func:`load_catalog`
+    does). A DataFrame is validated on every call; a caller that re-plans holds the result
+    (``effplan.planning.PreparedMeasurements``) instead of asking again.
     """
     if path is None:
         p = _shipped_path()
-        mtime = p.stat().st_mtime
-        return _load_csv_cached(str(p), mtime), ("file", str(p), mtime)
+        return _load_csv_cached(str(p), p.stat().st_mtime)
     if isinstance(path, pd.DataFrame):
-        fp = frame_fingerprint(path)
-        df = _VALIDATED_FRAMES.get(fp) if fp is not None else None
-        if df is None:
-            df = _validate(path.astype(object).where(path.notna(), ""), source="catalog DataFrame")
-            if fp is not None:
-                if len(_VALIDATED_FRAMES) >= 8:
-                    _VALIDATED_FRAMES.pop(next(iter(_VALIDATED_FRAMES)))
-                _VALIDATED_FRAMES[fp] = df
-        return df, (None if fp is None else ("frame", *fp))
+        return _validate(path.astype(object).where(path.notna(), ""), source="catalog DataFrame")
     p = Path(path)
     if not p.exists():
         raise ValidationError("path", f"catalog file not found: {p}")
-    resolved, mtime = str(p.resolve()), p.stat().st_mtime
-    return _load_csv_cached(resolved, mtime), ("file", resolved, mtime)
+    return _load_csv_cached(str(p.resolve()), p.stat().st_mtime)
 
 
 def load_catalog(path: str | PathLike | pd.DataFrame | None = None, *,
@@ -211,7 +197,7 @@ def load_catalog(path: str | PathLike | pd.DataFrame | None = None, *,
     A missing column, a non-numeric or negative number, a figure without source/date raises
     :class:`ValidationError` naming the file, the 1-based data row and the column.
     """
-    df = validated_catalog(path)[0].copy()
+    df = validated_catalog(path).copy()
     if include_this_machine:
         row = this_machine_row(df)
         if row is not None and not (df["name"].str.lower() == row["name"].lower()).any():

@@ -78,7 +78,7 @@ def _plan(args: argparse.Namespace) -> int:
     training = None
     if args.training_runs_per_quarter:
         training = TrainingWorkload(runs_per_quarter=args.training_runs_per_quarter,
-                                    items_per_run=args.training_items_per_run,
+                                    items_per_epoch=args.training_items_per_epoch,
                                     epochs=args.training_epochs)
     prices = Prices(pue=args.pue, grid_region=args.grid_region)
     p = plan(frame, inference=inference, training=training, prices=prices,
@@ -142,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid-region", default="world")
     p.add_argument("--catalog", default=None, help="your own hardware catalog CSV")
     p.add_argument("--training-runs-per-quarter", type=float, default=0)
-    p.add_argument("--training-items-per-run", type=float, default=0)
+    p.add_argument("--training-items-per-epoch", "--training-items-per-run", type=float, default=0,
+                   dest="training_items_per_epoch",
+                   help="training items per epoch (--training-items-per-run: its old name)")
     p.add_argument("--training-epochs", type=float, default=1)
     p.add_argument("--samples", type=int, default=0, help="Monte Carlo samples (P10/P50/P90)")
     p.add_argument("--seed", type=int, default=0)

@@ -33,6 +33,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .errors import ValidationError
+from .planning.frames import _fmt_quarter, _pct_cols, _quarter_order, _select
 from .schema import normalize_measurements
 
 __all__ = [
@@ -172,22 +173,6 @@ def _colors(n: int) -> list[Any]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _quarter_order(values: pd.Series) -> list[Any]:
-    """Quarters in chronological order whatever their type (1, 2.. or 'Q1', '2025Q3')."""
-    uniq = list(pd.unique(values))
-    try:
-        return sorted(uniq)
-    except TypeError:
-        return sorted(uniq, key=str)
-
-
-def _pct_cols(df: pd.DataFrame, base: str) -> tuple[str, str] | None:
-    lo, hi = f"{base}_p10", f"{base}_p90"
-    if lo in df.columns and hi in df.columns and df[[lo, hi]].notna().any().any():
-        return lo, hi
-    return None
-
-
 def _grouped_bars(ax: Axes, df: pd.DataFrame, x_col: str, y_col: str, *, band: str | None,
                   hatch_by: str, also: Sequence[str] = ()
                   ) -> tuple[set[str], list[Any], list[tuple[np.ndarray, pd.DataFrame, Any]]]:
@@ -243,14 +228,6 @@ def _grouped_bars(ax: Axes, df: pd.DataFrame, x_col: str, y_col: str, *, band: s
                             elinewidth=1.0, capsize=3)
     ax.set_xticks(range(len(xs)), [_fmt_quarter(x) for x in xs])
     return seen, handles, placed
-
-
-def _fmt_quarter(q: Any) -> str:
-    if isinstance(q, (int, np.integer)):
-        return f"Q{int(q)}"
-    if isinstance(q, (float, np.floating)) and float(q).is_integer():
-        return f"Q{int(q)}"
-    return str(q)
 
 
 def _usd_formatter(ax: Axes, axis: str = "y") -> None:
@@ -491,16 +468,6 @@ def _plan_rows(plan: Any, attr: str, required: Iterable[str], candidates: Sequen
     if df.empty:
         _empty(ax, "no rows to show (check the candidate / hardware selection)")
     return df, fig, ax
-
-
-def _select(df: pd.DataFrame, candidates: Sequence[str] | None,
-            hardware: Sequence[str] | None) -> pd.DataFrame:
-    if candidates is not None:
-        df = df[df["candidate"].astype(str).isin([str(c) for c in candidates])]
-    if hardware is not None and "hardware" in df.columns:
-        hw = [hardware] if isinstance(hardware, str) else list(hardware)
-        df = df[df["hardware"].astype(str).isin([str(h) for h in hw])]
-    return df
 
 
 def _truthy(v: Any) -> bool:

@@ -216,14 +216,3 @@ def _bool_columns(out: pd.DataFrame) -> pd.DataFrame:
             vals = pd.to_numeric(out[col], errors="coerce")
             out[col] = pd.array([pd.NA if v != v else bool(v) for v in vals], dtype="boolean")
     return out
-
-
-def frame_fingerprint(df: pd.DataFrame) -> tuple | None:
-    """Content key of a frame (columns, dtypes, length, hashed values) for memoizing work on it;
-    ``None`` when a cell is unhashable (then nothing is memoized)."""
-    try:
-        h = pd.util.hash_pandas_object(df, index=False).to_numpy()
-    except TypeError:
-        return None
-    return (tuple(map(str, df.columns)), tuple(map(str, df.dtypes)), len(df),
-            int(h.sum(dtype=np.uint64)), int(np.bitwise_xor.reduce(h * np.uint64(31))) if len(h) else 0)

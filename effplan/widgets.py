@@ -10,7 +10,8 @@ Design
 ------
 * Sliders use ``continuous_update=False`` and text inputs fire on Enter / leaving the field, so
   one gesture is one re-plan.
-* A workload or price change re-plans (:func:`effplan.plan`) and redraws; a change of the
+* The measurements are prepared once (:func:`effplan.planning.prepare`, held as ``prepared``);
+  a workload or price change re-plans from them (:func:`effplan.plan`) and redraws; a change of the
   candidate selection or of the hardware shown only redraws (the plan already has every row).
 * Charts are drawn into two long-lived ``matplotlib.figure.Figure`` objects (never pyplot: no
   figure leaks however many updates) and shown as PNG ``widgets.Image`` of fixed size. PNG
@@ -25,9 +26,10 @@ Totals
 ``dash.total_usd`` (shown in ``<span class="effplan-total" data-total-usd="...">``) is the
 inference cost over the WHOLE plan horizon (every month of ``InferenceWorkload.months``, i.e. the
 sum of all quarter columns of the table) plus the training cost over the same horizon, summed
-over the rows of the table: the selected candidates on the selected hardware. Rows without a
-cost (infeasible: no batch size meets the latency target; or no price) are left out and listed
-next to the total, never counted as 0. Select the candidate(s) you will deploy to read it as a
+over the rows of the table: the selected candidates on the selected hardware. Each row's total
+is the plan's ``total_cost_usd`` (one definition, :func:`effplan.planning.total_cost_usd`).
+Rows without a cost (infeasible: no batch size meets the latency target; no price; or a
+training part without a cost) are left out and listed next to the total, never counted as 0. Select the candidate(s) you will deploy to read it as a
 budget; with several selected it is the cost of running all of them.
 """
 
@@ -50,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from . import planning as pm
+from .planning.frames import budget_table
 from . import plots
 from .errors import EffplanError, EffplanWarning, ValidationError
 
@@ -127,7 +130,9 @@ class BudgetDashboard:
         Folder for :meth:`export` (created on first export).
 
     Attributes for code and tests: ``controls`` (name -> widget), ``plan`` (current
-    :class:`~effplan.planning.Plan`), ``table`` (the budget table shown, see :func:`budget_table`),
+    :class:`~effplan.planning.Plan`), ``prepared`` (the
+    :class:`~effplan.planning.PreparedMeasurements` every re-plan reuses), ``table`` (the budget
+    table shown, see :func:`effplan.planning.budget_table`),
     ``total_usd`` (see the module docstring), ``error`` (validation message shown, ``""`` when
     none), ``warnings`` (plan warnings shown, e.g. a missing price), ``last_update_ms`` /
     ``last_plan_ms`` / ``last_draw_ms``, ``widget`` (the top-level Box).
@@ -156,6 +161,10 @@ class BudgetDashboard:
         self.seed = int(seed)
         self.catalog = catalog
         self.export_dir = Path(export_dir)
+        #: the measurements prepared once (:class:`effplan.planning.PreparedMeasurements`) and
+        #: passed to every re-plan; built by the first plan
+        self.prepared: Any = None
+        self._prepare_warnings: list[str] = []
 
         self.table: pd.DataFrame = pd.DataFrame()
         self.total_usd: float = float("nan")
@@ -306,10 +315,16 @@ class BudgetDashboard:
     def _make_plan(self, inference: Any, prices: Any) -> Any:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EffplanWarning)
-            new_plan = pm.plan(self.measurements, inference=inference, training=self._training,
-                               prices=prices, hardware=self._hardware_arg, samples=self.samples,
-                               seed=self.seed, catalog=self.catalog)
-        self.warnings = [str(wm.message) for wm in caught if issubclass(wm.category, EffplanWarning)]
+            if self.prepared is None:  # once: validation and projection do not depend on controls
+                self.prepared = pm.prepare(self.measurements, self._hardware_arg,
+                                           catalog=self.catalog)
+                self._prepare_warnings = [str(wm.message) for wm in caught
+                                          if issubclass(wm.category, EffplanWarning)]
+            new_plan = pm.plan(self.prepared, inference=inference, training=self._training,
+                               prices=prices, samples=self.samples, seed=self.seed)
+        self.warnings = list(dict.fromkeys(
+            self._prepare_warnings
+            + [str(wm.message) for wm in caught if issubclass(wm.category, EffplanWarning)]))
         for wm in caught:  # anything not ours goes on to the usual handlers
             if not issubclass(wm.category, EffplanWarning):
                 warnings.warn_explicit(wm.message, wm.category, wm.filename, wm.lineno)
@@ -624,67 +639,6 @@ TOTAL_DEFINITION = ("inference cost over the whole plan horizon (all months) plu
 
 
 # ------------------------------------------------------------------------------ helpers
-def budget_table(plan: Any, candidates: Sequence[str] | None = None,
-                 hardware: Sequence[str] | None = None) -> pd.DataFrame:
-    """The quarterly budget: one row per selected candidate x hardware, in ``plan.summary``
-    order (feasible first, then cheapest).
-
-    Columns: ``candidate``, ``hardware``, ``provenance``, ``batch_size``, ``latency_p95_ms``,
-    ``slo_met``, ``instances_max``, one inference-cost column per quarter (``Q1``, ``Q2`` ..,
-    USD), ``inference_usd`` (horizon), with Monte Carlo ``inference_usd_p10`` / ``_p90`` (the
-    plan's percentiles of each row's horizon total), with training ``training_usd``, then
-    ``total_usd`` (inference + training), ``energy_kwh``, ``co2_kg`` (inference, horizon) and
-    ``note`` (why a row has no cost). Costs stay NaN where the plan has none (never 0).
-
-    ``attrs``: ``quarters``, ``total_usd`` (sum of ``total_usd`` over rows that have one),
-    ``rows_in_total``, ``excluded`` (rows left out, with the reason), ``training_usd`` and,
-    with Monte Carlo, ``total_usd_p10``/``_p90`` (sums of the rows' inference percentiles).
-    """
-    s = plots._select(plan.summary, candidates, hardware)
-    q = plots._select(plan.quarterly, candidates, hardware)
-    keys = ["candidate", "hardware"]
-    quarters = plots._quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
-    labels = [plots._fmt_quarter(x) for x in quarters]
-    out = s[keys + [c for c in ("provenance", "batch_size", "latency_p95_ms", "slo_met",
-                                "instances_max") if c in s.columns]].copy()
-    if not q.empty:
-        wide = q.set_index(keys + ["quarter"])["cost_usd"].unstack("quarter")
-        wide = wide.reindex(columns=quarters)
-        wide.columns = labels
-        out = out.join(wide, on=keys)
-    out["inference_usd"] = s["cost_usd"].astype(float)
-    band = plots._pct_cols(s, "cost_usd")
-    if band:
-        out["inference_usd_p10"] = s[band[0]].astype(float)
-        out["inference_usd_p90"] = s[band[1]].astype(float)
-    has_training = "training_cost_usd" in s.columns
-    if has_training:
-        out["training_usd"] = s["training_cost_usd"].astype(float)
-        out["total_usd"] = out["inference_usd"] + out["training_usd"].fillna(0.0).where(
-            out["training_usd"].notna() | out["inference_usd"].isna(), np.nan)
-    else:
-        out["total_usd"] = out["inference_usd"]
-    out["energy_kwh"] = s["energy_kwh"].astype(float)
-    out["co2_kg"] = s["co2_kg"].astype(float)
-    reason = s["infeasible_reason"].astype(str) if "infeasible_reason" in s.columns else ""
-    out["note"] = np.where(out["total_usd"].isna(),
-                           np.where(pd.Series(reason, index=s.index).str.len() > 0,
-                                    reason, "no price for this hardware"), "")
-    out = out.reset_index(drop=True)
-    ok = out["total_usd"].notna()
-    out.attrs["quarters"] = len(quarters)
-    out.attrs["total_usd"] = float(out.loc[ok, "total_usd"].sum()) if ok.any() else float("nan")
-    out.attrs["rows_in_total"] = int(ok.sum())
-    out.attrs["excluded"] = [f"{r.candidate} @ {r.hardware}: {r.note}"
-                             for r in out[~ok].itertuples()]
-    out.attrs["training_usd"] = (float(out.loc[ok, "training_usd"].fillna(0).sum())
-                                 if has_training else 0.0)
-    if band and ok.any():
-        out.attrs["total_usd_p10"] = float(out.loc[ok, "inference_usd_p10"].sum())
-        out.attrs["total_usd_p90"] = float(out.loc[ok, "inference_usd_p90"].sum())
-    return out
-
-
 def _fmt_usd(v: Any) -> str:
     try:
         f = float(v)

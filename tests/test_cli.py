@@ -97,3 +97,28 @@ def test_measure_ctrl_c_ends_with_one_line_and_resume_is_passed(tmp_path, capsys
     assert rc == 130 and seen["resume"] is True
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"2 points saved to {out}; re-run with --resume"]
+
+
+@pytest.mark.parametrize("flag", ["--training-items-per-epoch", "--training-items-per-run"])
+def test_plan_command_training_items_per_epoch(tmp_path, flag, capsys):
+    # training typed in on the L4: 500 items/s. 1.8e6 items per epoch x 2 epochs = 3.6e6 items
+    # -> 7200 s = 2 device-hours per run, one run per quarter (--training-items-per-run: old name)
+    df = pd.DataFrame({
+        "candidate": ["small"] * 2, "hardware": ["L4"] * 2, "mode": ["inference", "training"],
+        "batch_size": [8, 32], "latency_p95_ms": [20.0, 70.0],
+        "throughput_items_per_s": [400.0, 500.0], "energy_per_item_j": [0.1, 0.144],
+        "idle_power_w": [20.0, 20.0],
+    })
+    path = tmp_path / "typed.jsonl"
+    store.save_frame(df, path)
+    out = tmp_path / "plan"
+    rc = main(["plan", str(path), "--requests-per-day", "2592000", "--months", "3",
+               "--training-runs-per-quarter", "1", flag, "1.8e6", "--training-epochs", "2",
+               "--out", str(out)])
+    assert rc == 0
+    training = pd.read_csv(out / "training.csv")
+    assert training["items_per_epoch"].tolist() == [1.8e6]
+    assert training["device_hours"].tolist() == pytest.approx([2.0])
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["total_cost_usd"].iloc[0] == pytest.approx(
+        summary["cost_usd"].iloc[0] + summary["training_cost_usd"].iloc[0])

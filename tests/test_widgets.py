@@ -182,6 +182,17 @@ def test_invalid_input_is_shown_and_keeps_the_last_good_plan(dash, control, bad,
     assert dash.total_usd == pytest.approx(total)
 
 
+def test_replans_reuse_the_prepared_measurements_and_match_a_fresh_plan(dash):
+    from effplan.planning import PreparedMeasurements, plan
+
+    prep = dash.prepared
+    assert isinstance(prep, PreparedMeasurements) and len(prep.measurements) == len(hand_measurements())
+    assert dash.set(requests_per_day=3 * START_RPD, slo_p95_ms=30.0, pue=1.4)
+    assert dash.prepared is prep            # held by the dashboard, not rebuilt per gesture
+    fresh = plan(hand_measurements(), inference=dash._inference, prices=dash._prices, samples=0)
+    pd.testing.assert_frame_equal(dash.plan.summary, fresh.summary)
+
+
 def test_parse_price():
     assert parse_price("") is None
     assert parse_price(" $1,200.50 ") == 1200.5

@@ -1,0 +1,116 @@
+"""Project what candidates will cost, per month and per quarter: inference and training.
+
+numpy/pandas only (never imports torch). Everything is vectorized over
+candidates x hardware x months x Monte Carlo samples.
+
+Baseline inference model (the default; every figure below is in the output frames)
+---------------------------------------------------------------------------------
+For month ``m`` (0-based; quarter Q1 = months 0-2, Q2 = months 3-5, ...):
+
+* ``requests_m = requests_per_day * (1 + monthly_growth) ** m * hours_per_month / 24``;
+  ``items_m = requests_m * items_per_request``.
+* chosen batch size, per candidate x hardware: the **largest** measured batch size whose
+  ``latency_p95_ms <= slo_p95_ms``; with no target, the batch size with the highest
+  ``throughput_items_per_s`` (ties: the smaller batch). None meets the target -> the row is
+  *infeasible*: ``feasible=False``, ``infeasible_reason`` says why, and instances, cost, energy
+  and CO2 are NaN (never a silent zero).
+* ``capacity_items_per_s = throughput_items_per_s(chosen batch) * target_utilization``;
+  ``peak_items_per_s = items_m / (hours_per_month * 3600) * peak_to_average``;
+  ``instances = max(min_replicas, ceil(peak_items_per_s / capacity_items_per_s))``, provisioned
+  all month (the ratio is lowered by 1e-9 before the ceiling to absorb floating-point error).
+* ``instance_hours = instances * hours_per_month``.
+* cost, cloud mode: ``instance_hours * price_per_hour``; on-premises mode:
+  ``instances * capex_usd / lifetime_months + energy_kwh * electricity_usd_per_kwh``.
+* ``energy_kwh = (items * energy_per_item_j + idle_power_w * idle_s) / 3.6e6 * pue`` with
+  ``idle_s = max(0, instance_hours * 3600 - items / throughput_items_per_s)``;
+  ``co2_kg = energy_kwh * grid_gco2_per_kwh / 1000``.
+* ``cost_per_1k_requests_usd = cost_usd / requests * 1000``.
+* Optional autoscaling (``InferenceWorkload(daily_profile=[24 hourly weights])``; the default
+  ``None`` is the baseline above, unchanged): the weights are normalised to mean 1 and hour ``h``
+  of every day carries ``avg_items_per_s * w_h``; ``instances_h = max(min_replicas,
+  ceil(avg_items_per_s * w_h * peak_to_average / capacity_items_per_s))`` (``peak_to_average`` is
+  then the burst within an hour); ``instance_hours = sum_h instances_h * hours_per_month / 24``;
+  ``instances`` is the busiest hour's count, ``instances_avg = instance_hours / hours_per_month``
+  and ``peak_items_per_s = avg_items_per_s * max_h w_h * peak_to_average``. Cost, energy (idle
+  time from these instance-hours) and CO2 follow from ``instance_hours`` as above. Scale-up is
+  taken as instant; queueing delay is not modelled.
+* Quarterly rows sum months (``instances`` is the quarter's peak month); a last, partial quarter
+  says so in ``months_in_quarter``.
+
+Projection to hardware you do not own (:func:`project`)
+-------------------------------------------------------
+Roofline time per item ``t_roof(hw) = max(flops / peak(hw, dtype), bytes / bandwidth(hw))``
+(``flops = flops_per_item``, ``bytes = bytes_per_item``; training rows use 3x both; an unknown
+``bytes_per_item`` drops the memory term). The efficiency measured locally,
+``efficiency = t_roof(measured hw) / measured time per item`` (capped at 1), calibrates the target:
+``t(target) = t_roof(target) / efficiency``. When the measured hardware is not in the catalog the
+efficiency is :data:`ASSUMED_EFFICIENCY` (labelled ``assumed`` in ``efficiency_source``).
+Projected energy per item ``= rated_power_w * t(target)``; projected idle power
+``= IDLE_POWER_FRACTION[kind] * rated_power_w``. Latencies scale by ``t(target) / t(measured)``.
+Every projected row has ``provenance="projected"`` and ``energy_source="projected"``.
+
+Training (:class:`TrainingWorkload`)
+------------------------------------
+``throughput`` = measured training throughput (rows with ``mode="training"``, best batch size),
+or, for a candidate with no training rows, ``peak(hw, dtype) * assumed_utilization /
+(3 * flops_per_item)`` (labelled projected). Per run: ``items = items_per_epoch * epochs``;
+``wall_clock_s = items / (throughput * devices_per_run * scaling_efficiency)``;
+``device_hours = devices_per_run * wall_clock_s / 3600``;
+``energy_kwh = device_hours * 3600 * energy_per_item_j * throughput / 3.6e6 * pue`` (each device
+draws its measured average power for the whole run); cost = ``device_hours * price_per_hour``
+(cloud) or ``device_hours * capex / (lifetime_months * 730) + energy_kwh * electricity price``
+(on-prem). Per quarter: ``runs_per_quarter`` x per run.
+
+Inference + training total (``summary.total_cost_usd``, defined once in
+:func:`~effplan.planning.planner.total_cost_usd`; the dashboard's budget table reads it)
+-------------------------------------------------------------------------------------------
+``total_cost_usd = cost_usd + training_cost_usd`` over the horizon, for each workload planned.
+A planned part without a cost (infeasible, or no price) makes the total NaN -- it is never
+counted as 0 -- and ``total_note`` names the part and the reason.
+
+Uncertainty (:class:`Uncertainty`, ``samples > 0``)
+--------------------------------------------------
+Each sample draws one traffic multiplier, one monthly growth rate and one price multiplier
+(triangular distributions: low, base, high) held for the whole horizon; P10/P50/P90 are taken
+across samples of each month, each quarter's sum and each horizon total (not sums of percentiles).
+
+Money
+-----
+Every money column is in US dollars (``_usd``): the catalog prices are USD, and ``Prices`` takes
+its overrides in USD (``Prices(currency=...)`` accepts only ``"USD"``).
+
+Re-planning (:class:`PreparedMeasurements`)
+-------------------------------------------
+Validation, roofline projection and the batch choice depend only on the measurements, catalog,
+targets and assumed efficiency. ``prep = prepare(measurements, hardware=...)`` does them once;
+``plan(prep, inference=..., prices=...)`` reuses them (the dashboard holds one). ``plan`` given
+plain measurements prepares them afresh; nothing is cached at module level.
+
+Layout (one job per file, imported bottom-up)
+---------------------------------------------
+``inputs`` (workloads, prices, uncertainty, grid, validation, frames, name matching, constants)
+and ``result`` (``Plan``, column lists) at the ground; ``engine`` (operating point, prices,
+vectorized months x samples) and ``projection`` (roofline) above them; ``inference`` and
+``training`` (one workload kind each); ``planner`` (``plan``, ``compare_scenarios``,
+``PreparedMeasurements``) on top; ``frames`` (``budget_table``) reads a ``Plan``.
+"""
+
+
+from __future__ import annotations
+
+from ..errors import PlanWarning
+from .frames import budget_table
+from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, InferenceWorkload,
+                     Prices, TrainingWorkload, Uncertainty, load_grid)
+from .planner import PreparedMeasurements, compare_scenarios, plan, prepare, total_cost_usd
+from .projection import project
+from .result import (MONTHLY_COLUMNS, PERCENTILE_COLUMNS, QUARTERLY_COLUMNS, SUMMARY_COLUMNS,
+                     SUMMARY_TRAINING_COLUMNS, TRAINING_COLUMNS, Plan)
+
+__all__ = [
+    "InferenceWorkload", "TrainingWorkload", "Prices", "Uncertainty", "Plan", "plan", "project",
+    "prepare", "PreparedMeasurements", "compare_scenarios", "budget_table", "total_cost_usd",
+    "load_grid", "PlanWarning", "ASSUMED_EFFICIENCY", "IDLE_POWER_FRACTION", "HOURS_PER_MONTH",
+    "MONTHLY_COLUMNS", "QUARTERLY_COLUMNS", "SUMMARY_COLUMNS", "SUMMARY_TRAINING_COLUMNS",
+    "PERCENTILE_COLUMNS", "TRAINING_COLUMNS",
+]

@@ -1,0 +1,148 @@
+"""Inference workloads: monthly, quarterly and summary frames from the chosen operating points
+(formulas in the docstring of :mod:`effplan.planning`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ValidationError
+from .engine import _engine, _percentiles, _quarter_sum, _tri
+from .inputs import InferenceWorkload, Prices, Uncertainty
+from .result import _PCT
+
+def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: int, seed: int,
+               unc: Uncertainty) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    K, M = len(opt), wl.months
+    feasible = opt["feasible"].to_numpy(bool)
+    tput = np.where(feasible, opt["throughput_items_per_s"].to_numpy(float), np.nan)
+    arrs = {
+        "capacity": tput * wl.target_utilization,
+        "throughput": tput,
+        "energy_per_item_j": opt["energy_per_item_j"].to_numpy(float),
+        "idle_power_w": opt["idle_power_w"].to_numpy(float),
+        "price_per_hour": opt["price_per_hour_usd"].to_numpy(float),
+        "capex_per_month": opt["capex_usd"].to_numpy(float) / pr.lifetime_months,
+    }
+    base = _engine(arrs, wl, pr, np.ones(1), np.full(1, wl.monthly_growth), np.ones(1))
+    inst = base["instances"][..., 0]
+    inst_h = base["instance_hours"][..., 0]
+    cost = base["cost"][..., 0]
+    energy = base["energy_kwh"][..., 0]
+    g = pr.grid_intensity_gco2_per_kwh / 1000.0
+    co2 = energy * g
+    requests = np.broadcast_to(base["requests"][:, 0], (K, M))
+    items = np.broadcast_to(base["items"][:, 0], (K, M))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cpk = cost / requests * 1000.0
+
+    pct_m: dict[str, np.ndarray] = {}
+    pct_q: dict[str, np.ndarray] = {}
+    pct_t: dict[str, np.ndarray] = {}
+    if samples > 0:
+        rng = np.random.default_rng(seed)
+        tr = _tri(rng, *((unc.traffic[0], 1.0, unc.traffic[1]) if unc.traffic else (1, 1, 1)), samples)
+        if unc.growth:
+            lo, hi = unc.growth
+            if not lo <= wl.monthly_growth <= hi:
+                raise ValidationError("growth", f"uncertainty range ({lo:g}, {hi:g}) must bracket the "
+                                                f"workload's monthly_growth {wl.monthly_growth:g}")
+            gr = _tri(rng, lo, wl.monthly_growth, hi, samples)
+        else:
+            gr = np.full(samples, wl.monthly_growth)
+        pm = _tri(rng, *((unc.price[0], 1.0, unc.price[1]) if unc.price else (1, 1, 1)), samples)
+        fk = np.flatnonzero(feasible)
+        sub = {k: v[fk] for k, v in arrs.items()}
+        mc = _engine(sub, wl, pr, tr, gr, pm)
+        for name, x in (("cost_usd", mc["cost"]), ("energy_kwh", mc["energy_kwh"])):
+            full_m = np.full((3, K, M), np.nan)
+            full_m[:, fk] = _percentiles(x)
+            pct_m[name] = full_m
+            qs = _quarter_sum(x, M)
+            full_q = np.full((3, K, qs.shape[1]), np.nan)
+            full_q[:, fk] = _percentiles(qs)
+            pct_q[name] = full_q
+            full_t = np.full((3, K), np.nan)
+            full_t[:, fk] = _percentiles(x.sum(axis=1))
+            pct_t[name] = full_t
+        for d in (pct_m, pct_q, pct_t):
+            d["co2_kg"] = d["energy_kwh"] * g   # CO2 is energy x a constant: same percentiles
+
+    # ---------------- monthly frame
+    rep = lambda col: np.repeat(opt[col].to_numpy(), M)  # noqa: E731
+    month = np.tile(np.arange(M), K)
+    monthly = {
+        "candidate": rep("candidate"), "hardware": rep("hardware"), "catalog_name": rep("catalog_name"),
+        "provenance": rep("provenance"), "energy_source": rep("energy_source"),
+        "month": month, "quarter": month // 3 + 1,
+        "requests": requests.ravel(), "items": items.ravel(),
+        "avg_items_per_s": (items / (wl.hours_per_month * 3600.0)).ravel(),
+        "peak_items_per_s": np.broadcast_to(base["peak"][:, 0], (K, M)).ravel(),
+        "batch_size": rep("batch_size"), "latency_p95_ms": rep("latency_p95_ms"),
+        "slo_met": rep("slo_met"), "throughput_items_per_s": np.repeat(tput, M),
+        "capacity_items_per_s": np.repeat(arrs["capacity"], M),
+        "instances": inst.ravel(), "instance_hours": inst_h.ravel(),
+        "instances_avg": (inst_h / wl.hours_per_month).ravel(),
+        "price_per_hour_usd": rep("price_per_hour_usd"),
+        "cost_usd": cost.ravel(), "energy_kwh": energy.ravel(), "co2_kg": co2.ravel(),
+        "cost_per_1k_requests_usd": cpk.ravel(),
+        "feasible": rep("feasible"), "infeasible_reason": rep("infeasible_reason"),
+        "quality": rep("quality"),
+    }
+    for name, p in pct_m.items():
+        for j, q in enumerate(_PCT):
+            monthly[f"{name}_p{q}"] = p[j].ravel()
+    monthly_df = pd.DataFrame(monthly)
+
+    # ---------------- quarterly frame
+    Q = -(-M // 3)
+    qrep = lambda col: np.repeat(opt[col].to_numpy(), Q)  # noqa: E731
+    q_req = _quarter_sum(np.ascontiguousarray(requests), M)
+    q_cost = _quarter_sum(cost, M)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_cpk = q_cost / q_req * 1000.0
+    q_months = np.minimum(3, M - 3 * np.arange(Q))
+    quarterly = {
+        "candidate": qrep("candidate"), "hardware": qrep("hardware"), "catalog_name": qrep("catalog_name"),
+        "provenance": qrep("provenance"), "energy_source": qrep("energy_source"),
+        "quarter": np.tile(np.arange(1, Q + 1), K), "months_in_quarter": np.tile(q_months, K),
+        "requests": q_req.ravel(), "items": _quarter_sum(np.ascontiguousarray(items), M).ravel(),
+        "instances": _quarter_sum(inst, M, "max").ravel(),
+        "instance_hours": _quarter_sum(inst_h, M).ravel(),
+        "cost_usd": q_cost.ravel(), "energy_kwh": _quarter_sum(energy, M).ravel(),
+        "co2_kg": _quarter_sum(co2, M).ravel(), "cost_per_1k_requests_usd": q_cpk.ravel(),
+        "batch_size": qrep("batch_size"), "latency_p95_ms": qrep("latency_p95_ms"),
+        "slo_met": qrep("slo_met"), "feasible": qrep("feasible"),
+        "infeasible_reason": qrep("infeasible_reason"), "quality": qrep("quality"),
+    }
+    for name, p in pct_q.items():
+        for j, q in enumerate(_PCT):
+            quarterly[f"{name}_p{q}"] = p[j].ravel()
+    quarterly_df = pd.DataFrame(quarterly)
+
+    # ---------------- summary frame
+    tot_req = requests.sum(axis=1)
+    tot_cost = cost.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tot_cpk = tot_cost / tot_req * 1000.0
+    summary = {c: opt[c].to_numpy() for c in (
+        "candidate", "hardware", "catalog_name", "provenance", "energy_source", "feasible",
+        "infeasible_reason", "batch_size", "latency_p95_ms", "slo_met")}
+    summary.update({
+        "throughput_items_per_s": tput, "capacity_items_per_s": arrs["capacity"],
+        "price_per_hour_usd": opt["price_per_hour_usd"].to_numpy(float),
+        "price_source": opt["price_source"].to_numpy() if pr.mode == "cloud" else
+        np.char.add("on-prem capex: ", opt["capex_source"].to_numpy(str).astype("U")),
+        "instances_first_month": inst[:, 0], "instances_max": inst.max(axis=1),
+        "requests": tot_req, "instance_hours": inst_h.sum(axis=1), "cost_usd": tot_cost,
+        "first_quarter_cost_usd": q_cost[:, 0], "cost_per_1k_requests_usd": tot_cpk,
+        "energy_kwh": energy.sum(axis=1), "co2_kg": co2.sum(axis=1),
+        "quality": opt["quality"].to_numpy(float), "efficiency": opt["efficiency"].to_numpy(float),
+        "efficiency_source": opt["efficiency_source"].to_numpy(),
+        "projected_from": opt["projected_from"].to_numpy(),
+    })
+    for name, p in pct_t.items():
+        for j, q in enumerate(_PCT):
+            summary[f"{name}_p{q}"] = p[j]
+    summary_df = pd.DataFrame(summary)
+    return monthly_df, quarterly_df, summary_df

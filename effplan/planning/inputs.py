@@ -1,0 +1,472 @@
+"""Planning inputs: workloads, prices, uncertainty, grid data, number validation, the
+measurement and catalog frames planning reads, hardware-name matching and the constants.
+
+numpy/pandas only. Every dataclass here is frozen and validates itself: a bad field raises
+:class:`~effplan.errors.ValidationError` naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.resources
+import math
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import catalog as _cat
+from ..errors import ValidationError
+from ..schema import normalize_measurements
+
+#: efficiency (fraction of the roofline time achieved) assumed when the measured hardware is not
+#: in the catalog, so the local run cannot calibrate it. A rough, deliberately modest default:
+#: small models at small batch sizes often reach far less; pass ``assumed_efficiency=`` to change.
+ASSUMED_EFFICIENCY = 0.4
+
+#: idle power of projected hardware as a fraction of its rated power, by catalog ``kind``
+#: (the same assumption the energy meter's estimate uses; see :mod:`effplan.catalog`).
+IDLE_POWER_FRACTION: Mapping[str, float] = _cat.IDLE_POWER_FRACTION
+
+#: hours per month used for training on-prem amortization and as the workload default
+HOURS_PER_MONTH = 730.0
+
+
+# --------------------------------------------------------------------------------------------
+# validation helpers
+# --------------------------------------------------------------------------------------------
+
+def _num(field_name: str, value: Any, *, lo: float | None = None, hi: float | None = None,
+         lo_open: bool = False, integer: bool = False, where: str | None = None) -> float:
+    """Validate one number: finite, in range; returns it as float (or int when ``integer``)."""
+    if isinstance(value, bool) or value is None:
+        raise ValidationError(field_name, f"expected a number, got {value!r}", where=where)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(field_name, f"expected a number, got {value!r}", where=where) from None
+    if math.isnan(v) or math.isinf(v):
+        raise ValidationError(field_name, f"must be a finite number, got {value!r}", where=where)
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        raise ValidationError(field_name, f"must be {'>' if lo_open else '>='} {lo:g}, got {v:g}",
+                              where=where)
+    if hi is not None and v > hi:
+        raise ValidationError(field_name, f"must be <= {hi:g}, got {v:g}", where=where)
+    if integer:
+        if v != int(v):
+            raise ValidationError(field_name, f"must be a whole number, got {v:g}", where=where)
+        return int(v)
+    return v
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+def _daily_profile(value: Any) -> tuple[float, ...]:
+    """Validate 24 hourly load weights and normalise them to mean 1."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ValidationError("daily_profile", f"expected 24 hourly weights, got {value!r}")
+    vals = list(value)
+    if len(vals) != 24:
+        raise ValidationError("daily_profile", f"expected 24 hourly weights, got {len(vals)}")
+    w = [_num(f"daily_profile[{h}]", v, lo=0) for h, v in enumerate(vals)]
+    total = sum(w)
+    if total <= 0:
+        raise ValidationError("daily_profile", "at least one hourly weight must be > 0")
+    return tuple(x * 24.0 / total for x in w)
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InferenceWorkload:
+    """Inference traffic to serve. Frozen and validated (a bad field raises ValidationError naming it).
+
+    Attributes
+    ----------
+    requests_per_day: requests per day in month 0 (>= 0).
+    monthly_growth: compound growth per month (0.05 = +5%/month; > -1).
+    items_per_request: items (e.g. images, sequences) per request (> 0).
+    peak_to_average: peak load / average load (>= 1); capacity is sized for the peak.
+    slo_p95_ms: p95 batch latency target in ms, or None for "no target" (> 0).
+    target_utilization: share of measured throughput an instance may use, in (0, 1].
+    min_replicas: instances kept even at zero traffic (whole number >= 0).
+    hours_per_month: billed hours per month (> 0, <= 744; default 730 = 8760 / 12).
+    months: planning horizon in months (whole number >= 1).
+    daily_profile: optional 24 hourly load weights (hour 0 = midnight to 1 am, any unit; they
+        are normalised to mean 1 and stored normalised). ``None`` (default) keeps the baseline:
+        capacity for the peak, provisioned all month. Given, instances follow the daily curve
+        hour by hour (autoscaling; see :func:`plan`), and ``peak_to_average`` then means the
+        burst *within* an hour over that hour's mean (leave it at 1 when the curve already
+        holds the peak).
+    """
+
+    requests_per_day: float
+    monthly_growth: float = 0.0
+    items_per_request: float = 1
+    peak_to_average: float = 1.0
+    slo_p95_ms: float | None = None
+    target_utilization: float = 0.7
+    min_replicas: int = 1
+    hours_per_month: float = HOURS_PER_MONTH
+    months: int = 12
+    daily_profile: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "requests_per_day", _num("requests_per_day", self.requests_per_day, lo=0))
+        _set(self, "monthly_growth", _num("monthly_growth", self.monthly_growth, lo=-1, lo_open=True))
+        _set(self, "items_per_request", _num("items_per_request", self.items_per_request, lo=0,
+                                             lo_open=True))
+        _set(self, "peak_to_average", _num("peak_to_average", self.peak_to_average, lo=1))
+        if self.slo_p95_ms is not None:
+            _set(self, "slo_p95_ms", _num("slo_p95_ms", self.slo_p95_ms, lo=0, lo_open=True))
+        _set(self, "target_utilization", _num("target_utilization", self.target_utilization, lo=0,
+                                              lo_open=True, hi=1))
+        _set(self, "min_replicas", _num("min_replicas", self.min_replicas, lo=0, integer=True))
+        _set(self, "hours_per_month", _num("hours_per_month", self.hours_per_month, lo=0,
+                                           lo_open=True, hi=744))
+        _set(self, "months", _num("months", self.months, lo=1, hi=600, integer=True))
+        if self.daily_profile is not None:
+            _set(self, "daily_profile", _daily_profile(self.daily_profile))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable fields."""
+        d = dataclasses.asdict(self)
+        if d["daily_profile"] is not None:
+            d["daily_profile"] = list(d["daily_profile"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InferenceWorkload:
+        """Inverse of :meth:`to_dict` (unknown keys raise ValidationError)."""
+        return cls(**_known_fields(cls, d))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row with the fields (for display and export)."""
+        return pd.DataFrame([self.to_dict()])
+
+
+@dataclass(frozen=True)
+class TrainingWorkload:
+    """Training to run each quarter. Frozen and validated.
+
+    Attributes
+    ----------
+    runs_per_quarter: training runs per quarter (>= 0).
+    items_per_epoch: items in one epoch, i.e. one pass over the training data (> 0). Until
+        0.1 this was called ``items_per_run``; :meth:`from_dict` still reads that key, with a
+        DeprecationWarning.
+    epochs: epochs per run (> 0).
+    devices_per_run: devices (GPUs, or instances for CPU rows) per run (whole number >= 1).
+    scaling_efficiency: multi-device throughput / (devices x single-device throughput), (0, 1].
+    assumed_utilization: share of catalog peak assumed where only FLOPs are known, (0, 1].
+    quarters: horizon in quarters; None = the inference horizon (ceil(months / 3)) or 4.
+    """
+
+    runs_per_quarter: float
+    items_per_epoch: float
+    epochs: float = 1
+    devices_per_run: int = 1
+    scaling_efficiency: float = 1.0
+    assumed_utilization: float = 0.4
+    quarters: int | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "runs_per_quarter", _num("runs_per_quarter", self.runs_per_quarter, lo=0))
+        _set(self, "items_per_epoch", _num("items_per_epoch", self.items_per_epoch, lo=0, lo_open=True))
+        _set(self, "epochs", _num("epochs", self.epochs, lo=0, lo_open=True))
+        _set(self, "devices_per_run", _num("devices_per_run", self.devices_per_run, lo=1, integer=True))
+        _set(self, "scaling_efficiency", _num("scaling_efficiency", self.scaling_efficiency, lo=0,
+                                              lo_open=True, hi=1))
+        _set(self, "assumed_utilization", _num("assumed_utilization", self.assumed_utilization, lo=0,
+                                               lo_open=True, hi=1))
+        if self.quarters is not None:
+            _set(self, "quarters", _num("quarters", self.quarters, lo=1, hi=200, integer=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainingWorkload:
+        """Inverse of :meth:`to_dict`; the old key ``items_per_run`` (it always meant items per
+        epoch) is read as ``items_per_epoch`` with a DeprecationWarning."""
+        if "items_per_run" in d:
+            if "items_per_epoch" in d:
+                raise ValidationError("items_per_run", "give items_per_epoch only (items_per_run is "
+                                                       "its old name)")
+            warnings.warn("TrainingWorkload: 'items_per_run' is renamed 'items_per_epoch' (it is "
+                          "the items in one epoch); rename the key", DeprecationWarning, stacklevel=2)
+            d = {("items_per_epoch" if k == "items_per_run" else k): v for k, v in d.items()}
+        return cls(**_known_fields(cls, d))
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.to_dict()])
+
+
+@functools.lru_cache(maxsize=1)
+def _grid_cached() -> pd.DataFrame:
+    path = Path(str(importlib.resources.files("effplan") / "data" / "grid.csv"))
+    df = pd.read_csv(path, dtype={"region": str})
+    for col in ("region", "name", "gco2_per_kwh", "source", "year"):
+        if col not in df.columns:
+            raise ValidationError(col, "required column missing", where=str(path))
+    df["region"] = df["region"].str.strip().str.lower()
+    return df
+
+
+def load_grid() -> pd.DataFrame:
+    """Regional grid carbon intensity (gCO2/kWh) and electricity prices, with sources and years
+    (``effplan/data/grid.csv``: region, name, gco2_per_kwh, source, year, electricity_usd_per_kwh,
+    electricity_source, electricity_year; an empty price = unknown)."""
+    return _grid_cached().copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_row(region: str) -> pd.Series:
+    grid = _grid_cached()
+    key = str(region).strip().lower()
+    hit = grid[(grid["region"] == key) | (grid["name"].str.lower() == key)]
+    if hit.empty:
+        raise ValidationError("grid_region", f"unknown region {region!r}; known: "
+                                             f"{', '.join(grid['region'])} (or pass grid_gco2_per_kwh=<number>)")
+    return hit.iloc[0]
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Prices, power overheads and grid carbon intensity. Frozen and validated.
+
+    Attributes
+    ----------
+    price_per_hour: hardware name -> price in USD per instance-hour (catalog name, alias or the
+        measured hardware name). Missing names fall back to the catalog's
+        ``price_per_hour_usd``; a name with no price anywhere gives NaN cost and a PlanWarning.
+    pue: power usage effectiveness of the data centre (>= 1; 1.0 = count IT energy only).
+    grid_gco2_per_kwh: grid carbon intensity in gCO2/kWh, or a region name; None = grid_region.
+    grid_region: region in ``effplan/data/grid.csv`` (world, us, eu, france, germany, poland,
+        sweden, uk, india, china) used when grid_gco2_per_kwh is None.
+    electricity_usd_per_kwh: electricity price (on-premises mode); None = the region's price in
+        grid.csv, else the US average (labelled so in ``electricity_source``).
+    mode: ``"cloud"`` (pay per instance-hour) or ``"on-prem"`` (capex amortization + electricity).
+    capex_usd: hardware name -> purchase price per instance in USD (on-prem); missing -> catalog.
+    lifetime_months: depreciation period of purchased hardware (on-prem), months.
+    currency: ``"USD"`` only. Every money figure and column is in US dollars (``_usd``) and the
+        catalog's prices are USD, so another label would be a lie; convert your prices to USD
+        first (another currency raises ValidationError).
+    """
+
+    price_per_hour: Mapping[str, float] | None = None
+    pue: float = 1.0
+    grid_gco2_per_kwh: float | str | None = None
+    grid_region: str = "world"
+    electricity_usd_per_kwh: float | None = None
+    mode: str = "cloud"
+    capex_usd: Mapping[str, float] | None = None
+    lifetime_months: float = 48
+    currency: str = "USD"
+
+    def __post_init__(self) -> None:
+        for name in ("price_per_hour", "capex_usd"):
+            raw = getattr(self, name)
+            if raw is None:
+                _set(self, name, MappingProxyType({}))
+                continue
+            if not isinstance(raw, Mapping):
+                raise ValidationError(name, f"expected a mapping hardware name -> number, got "
+                                            f"{type(raw).__name__}")
+            _set(self, name, MappingProxyType({str(k): _num(f"{name}[{k!r}]", v, lo=0)
+                                               for k, v in raw.items()}))
+        _set(self, "pue", _num("pue", self.pue, lo=1, hi=10))
+        if isinstance(self.grid_gco2_per_kwh, str):
+            _grid_row(self.grid_gco2_per_kwh)  # validates the name
+        elif self.grid_gco2_per_kwh is not None:
+            _set(self, "grid_gco2_per_kwh", _num("grid_gco2_per_kwh", self.grid_gco2_per_kwh, lo=0))
+        if not isinstance(self.grid_region, str):
+            raise ValidationError("grid_region", f"expected a region name, got {self.grid_region!r}")
+        _grid_row(self.grid_region)
+        if self.electricity_usd_per_kwh is not None:
+            _set(self, "electricity_usd_per_kwh",
+                 _num("electricity_usd_per_kwh", self.electricity_usd_per_kwh, lo=0))
+        if self.mode not in ("cloud", "on-prem"):
+            raise ValidationError("mode", f"must be 'cloud' or 'on-prem', got {self.mode!r}")
+        _set(self, "lifetime_months", _num("lifetime_months", self.lifetime_months, lo=0, lo_open=True))
+        if not isinstance(self.currency, str) or self.currency.strip().upper() != "USD":
+            raise ValidationError("currency", f"{self.currency!r}: effplan plans in US dollars only "
+                                              "(every money column is _usd and catalog prices are "
+                                              "USD); convert your prices to USD and pass them in USD")
+        _set(self, "currency", "USD")
+
+    def __hash__(self) -> int:
+        return hash((tuple(sorted(self.price_per_hour.items())), self.pue, self.grid_gco2_per_kwh,
+                     self.grid_region, self.electricity_usd_per_kwh, self.mode,
+                     tuple(sorted(self.capex_usd.items())), self.lifetime_months, self.currency))
+
+    # resolved figures --------------------------------------------------------------------
+    @property
+    def grid_intensity_gco2_per_kwh(self) -> float:
+        """The grid carbon intensity used, gCO2/kWh."""
+        if isinstance(self.grid_gco2_per_kwh, (int, float)):
+            return float(self.grid_gco2_per_kwh)
+        region = self.grid_gco2_per_kwh if isinstance(self.grid_gco2_per_kwh, str) else self.grid_region
+        return float(_grid_row(region)["gco2_per_kwh"])
+
+    @property
+    def grid_source(self) -> str:
+        """Where the grid intensity comes from."""
+        if isinstance(self.grid_gco2_per_kwh, (int, float)):
+            return "entered"
+        region = self.grid_gco2_per_kwh if isinstance(self.grid_gco2_per_kwh, str) else self.grid_region
+        row = _grid_row(region)
+        return f"{row['name']}: {row['source']} ({int(row['year'])})"
+
+    @property
+    def electricity_price_per_kwh(self) -> float:
+        """Electricity price used in on-prem mode, per kWh."""
+        return self._electricity()[0]
+
+    @property
+    def electricity_source(self) -> str:
+        return self._electricity()[1]
+
+    def _electricity(self) -> tuple[float, str]:
+        if self.electricity_usd_per_kwh is not None:
+            return float(self.electricity_usd_per_kwh), "entered"
+        region = self.grid_gco2_per_kwh if isinstance(self.grid_gco2_per_kwh, str) else self.grid_region
+        row = _grid_row(region)
+        val = row.get("electricity_usd_per_kwh", np.nan)
+        if pd.notna(val):
+            return float(val), f"{row['name']}: {row['electricity_source']} ({int(row['electricity_year'])})"
+        us = _grid_row("us")
+        return (float(us["electricity_usd_per_kwh"]),
+                f"no price for {row['name']}; US average used: {us['electricity_source']} "
+                f"({int(us['electricity_year'])})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable fields plus the resolved grid/electricity figures and sources."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["price_per_hour"] = dict(self.price_per_hour)
+        d["capex_usd"] = dict(self.capex_usd)
+        d["resolved_grid_gco2_per_kwh"] = self.grid_intensity_gco2_per_kwh
+        d["resolved_grid_source"] = self.grid_source
+        d["resolved_electricity_per_kwh"] = self.electricity_price_per_kwh
+        d["resolved_electricity_source"] = self.electricity_source
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Prices:
+        """Inverse of :meth:`to_dict` (the ``resolved_*`` keys are ignored)."""
+        return cls(**_known_fields(cls, {k: v for k, v in d.items() if not k.startswith("resolved_")}))
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """Ranges for Monte Carlo (triangular distributions: low, base, high).
+
+    traffic: (low, high) multipliers of the workload's requests_per_day (base 1.0).
+    growth: (low, high) monthly growth rates bracketing the workload's monthly_growth (absolute
+        rates, e.g. (0.0, 0.08) around 0.04); None = growth is certain.
+    price: (low, high) multipliers of every price (hourly, capex, electricity; base 1.0).
+    """
+
+    traffic: tuple[float, float] | None = (0.8, 1.2)
+    growth: tuple[float, float] | None = None
+    price: tuple[float, float] | None = (0.9, 1.1)
+
+    def __post_init__(self) -> None:
+        for name in ("traffic", "growth", "price"):
+            val = getattr(self, name)
+            if val is None:
+                continue
+            if not isinstance(val, (tuple, list)) or len(val) != 2:
+                raise ValidationError(name, f"expected (low, high), got {val!r}")
+            lo = _num(f"{name}[0]", val[0], lo=-1 if name == "growth" else 0, lo_open=True)
+            hi = _num(f"{name}[1]", val[1])
+            if hi < lo:
+                raise ValidationError(name, f"low {lo:g} > high {hi:g}")
+            if name != "growth" and not lo <= 1.0 <= hi:
+                raise ValidationError(name, f"multipliers must bracket 1.0, got ({lo:g}, {hi:g})")
+            _set(self, name, (lo, hi))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if v is not None else None) for k, v in dataclasses.asdict(self).items()}
+
+
+def _known_fields(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = [k for k in d if k not in names]
+    if unknown:
+        raise ValidationError(unknown[0], f"unknown field for {cls.__name__} (known: {', '.join(sorted(names))})")
+    return dict(d)
+
+
+# --------------------------------------------------------------------------------------------
+# measurements and catalog
+# --------------------------------------------------------------------------------------------
+
+def _measurement_frame(measurements: Any) -> pd.DataFrame:
+    """Tidy frame from a Measurements-like object (``to_frame()``) or a DataFrame; validated;
+    rows with status 'error' dropped; duplicate candidate x hardware x mode x batch keep the last."""
+    if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
+        measurements = measurements.to_frame()
+    if isinstance(measurements, pd.DataFrame):
+        # a hand-typed table that mixes rows with and without provenance: empty = entered
+        fill = {c: "entered" for c in ("provenance", "energy_source")
+                if c in measurements.columns and measurements[c].isna().any()}
+        if fill:
+            measurements = measurements.fillna(fill)
+    df = normalize_measurements(measurements)
+    df = df[df["status"] == "ok"]
+    df = df.drop_duplicates(["candidate", "hardware", "mode", "batch_size"], keep="last")
+    return df.reset_index(drop=True)
+
+
+def _catalog_frame(catalog: pd.DataFrame | str | Path | None) -> pd.DataFrame:
+    """The validated catalog (shared with the catalog's file cache: never modified here)."""
+    return _cat.validated_catalog(catalog)
+
+
+def _match_map(names: Iterable[str], cat: pd.DataFrame) -> dict[str, str]:
+    """hardware name -> catalog name ('' when not in the catalog), each unique name looked up once."""
+    out: dict[str, str] = {}
+    for n in dict.fromkeys(names):
+        row = _cat.find_hardware(n, cat)
+        out[n] = "" if row is None or row["name"] == _cat.GENERIC_CPU else str(row["name"])
+    return out
+
+
+def _resolve_targets(hardware: Iterable[str] | str | None, cat: pd.DataFrame) -> list[str]:
+    if hardware is None:
+        return []
+    if isinstance(hardware, str):
+        hardware = [hardware]
+    out = []
+    for h in hardware:
+        row = _cat.find_hardware(h, cat)
+        if row is None or row["name"] == _cat.GENERIC_CPU:
+            raise ValidationError("hardware", f"unknown hardware {h!r}; catalog names: "
+                                              f"{', '.join(n for n in cat['name'] if n != _cat.GENERIC_CPU)}")
+        if row["name"] not in out:
+            out.append(str(row["name"]))
+    return out
+
+
+def _peak_array(cat_idx: pd.DataFrame, names: np.ndarray, dtypes: np.ndarray) -> np.ndarray:
+    """Catalog peak for each (catalog name, dtype) pair; NaN when unknown."""
+    out = np.full(len(names), np.nan)
+    for i, (n, d) in enumerate(zip(names, dtypes)):
+        if not n:
+            continue
+        col = _cat.dtype_peak_column(d)
+        if col is not None:
+            out[i] = cat_idx.at[n, col]
+    return out
+

@@ -1,0 +1,289 @@
+"""The entry points: :func:`plan`, :func:`compare_scenarios`, and :class:`PreparedMeasurements`,
+the work a what-if re-plan reuses (held explicitly by the caller, never in a module-level cache).
+
+Formulas: the docstring of :mod:`effplan.planning`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ValidationError
+from .engine import _attach_prices, _choose_uncached, _warn_missing
+from .inference import _inference
+from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, InferenceWorkload, Prices,
+                     TrainingWorkload, Uncertainty, _catalog_frame, _measurement_frame, _num,
+                     _resolve_targets)
+from .projection import _with_projection
+from .result import MONTHLY_COLUMNS, QUARTERLY_COLUMNS, SUMMARY_COLUMNS, Plan
+from .training import _training, _training_options
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedMeasurements:
+    """Measurements made ready for planning, once: everything that depends only on the
+    measurements, the catalog, the projection targets and the assumed efficiency -- not on the
+    workloads or prices.
+
+    Build one with :func:`prepare` and pass it to :func:`plan` in place of the measurements for
+    every what-if re-plan (``BudgetDashboard`` holds one): validation, roofline projection and
+    the batch choice are not repeated. :func:`plan` given plain measurements builds a fresh one
+    and drops it. Nothing is cached at module level: the caller owns this object and its lifetime.
+
+    Frozen. The frames are shared by every plan made from it: never modify them in place (a
+    changed measurement needs a new ``prepare``). The one mutable part is the private memo of the
+    chosen operating points per latency target (:meth:`choose`); it is a pure function of the
+    frozen fields and the target, so it cannot go stale.
+
+    Attributes
+    ----------
+    measurements: the validated tidy rows (status ``ok``; duplicate candidate x hardware x mode x
+        batch keep the last).
+    inference_rows: ``mode="inference"`` rows plus their projections to ``hardware``.
+    catalog: the validated catalog used for projection, prices and hardware-name matching.
+    hardware: catalog names projected to (besides the measured hardware).
+    assumed_efficiency: roofline efficiency used where the measured hardware is not in the catalog.
+    catalog_label: ``"shipped"``, the catalog path, or ``"DataFrame"`` (recorded in ``Plan.inputs``).
+    candidates: candidate names in first-seen order.
+    """
+
+    measurements: pd.DataFrame
+    inference_rows: pd.DataFrame
+    catalog: pd.DataFrame
+    hardware: tuple[str, ...]
+    assumed_efficiency: float
+    catalog_label: str
+    candidates: tuple[str, ...]
+    _chosen: dict[float | None, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    def choose(self, slo_p95_ms: float | None) -> pd.DataFrame:
+        """The operating point per candidate x hardware for a latency target (a new copy each
+        call: callers add columns)."""
+        hit = self._chosen.get(slo_p95_ms)
+        if hit is None:
+            hit = _choose_uncached(self.inference_rows, slo_p95_ms, list(self.candidates))
+            self._chosen[slo_p95_ms] = hit
+        return hit.copy()
+
+    def __repr__(self) -> str:
+        return (f"PreparedMeasurements({len(self.measurements)} rows, {len(self.candidates)} "
+                f"candidates, hardware={list(self.hardware)}, catalog={self.catalog_label!r})")
+
+
+def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
+            catalog: pd.DataFrame | str | Path | None = None,
+            assumed_efficiency: float = ASSUMED_EFFICIENCY) -> PreparedMeasurements:
+    """Validate ``measurements`` and project them to ``hardware`` once (see
+    :class:`PreparedMeasurements`); the arguments mean what they mean for :func:`plan`."""
+    if isinstance(measurements, PreparedMeasurements):
+        raise ValidationError("measurements", "already prepared: pass it to plan() as it is")
+    eff_assumed = _num("assumed_efficiency", assumed_efficiency, lo=0, lo_open=True, hi=1)
+    cat = _catalog_frame(catalog)
+    targets = _resolve_targets(hardware, cat)
+    df = _measurement_frame(measurements)
+    if df.empty:
+        raise ValidationError("measurements", "no usable rows (all missing or status 'error')")
+    rows = _with_projection(df, "inference", targets, cat, eff_assumed)
+    label = "shipped" if catalog is None else (str(catalog) if not isinstance(catalog, pd.DataFrame)
+                                               else "DataFrame")
+    return PreparedMeasurements(measurements=df, inference_rows=rows, catalog=cat,
+                                hardware=tuple(targets), assumed_efficiency=eff_assumed,
+                                catalog_label=label, candidates=tuple(dict.fromkeys(df["candidate"])))
+
+
+def total_cost_usd(summary: pd.DataFrame, training: pd.DataFrame | None,
+                   with_inference: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The one definition of the inference + training total, per summary row.
+
+    ``total_cost_usd = cost_usd + training_cost_usd`` (only the part that was planned when one
+    workload is given). A planned part without a cost (infeasible, or no price) makes the total
+    NaN -- never counted as 0 -- and ``total_note`` says which part and why ("" when the total is
+    a number). Returns ``(total, note)`` aligned with ``summary``.
+    """
+    n = len(summary)
+    total = np.zeros(n)
+    notes: list[list[str]] = [[] for _ in range(n)]
+    parts = []
+    if with_inference:
+        reason = summary["infeasible_reason"].astype(str).to_numpy()
+        parts.append(("inference", summary["cost_usd"].to_numpy(float), reason))
+    if training is not None:
+        keys = ["candidate", "hardware"]
+        why = training.assign(_r=training["infeasible_reason"].astype(str)).groupby(
+            keys, sort=False)["_r"].agg(lambda r: next((x for x in r if x), ""))
+        idx = pd.MultiIndex.from_arrays([summary["candidate"], summary["hardware"]])
+        reason = why.reindex(idx).fillna("no training row for this candidate x hardware").to_numpy(str)
+        parts.append(("training", summary["training_cost_usd"].to_numpy(float), reason))
+    hw = summary["hardware"].astype(str).to_numpy()
+    for name, cost, reason in parts:
+        total = total + cost
+        for i in np.flatnonzero(~np.isfinite(cost)):
+            notes[i].append(f"{name}: {reason[i] or f'no price for {hw[i]}'}")
+    return total, np.array(["; ".join(x) for x in notes], dtype=object)
+
+
+def plan(measurements: Any, inference: InferenceWorkload | None = None,
+         training: TrainingWorkload | None = None, prices: Prices | None = None,
+         hardware: Iterable[str] | str | None = None, samples: int = 0, seed: int = 0, *,
+         uncertainty: Uncertainty | None = None, catalog: pd.DataFrame | str | Path | None = None,
+         assumed_efficiency: float | None = None) -> Plan:
+    """Project cost, energy and CO2 of every candidate on every hardware option.
+
+    Parameters
+    ----------
+    measurements: a ``Measurements`` (anything with ``to_frame()``) or the tidy DataFrame
+        (:mod:`effplan.schema`); validated by ``normalize_measurements``; rows with status
+        ``error`` are ignored. Or a :class:`PreparedMeasurements` from :func:`prepare` (then
+        ``hardware``, ``catalog`` and ``assumed_efficiency`` are the prepared ones; passing a
+        different one raises ValidationError): what-if re-plans skip validation and projection.
+    inference / training: the workloads (at least one).
+    prices: :class:`Prices` (default ``Prices()``: catalog prices, PUE 1.0, world-average grid).
+    hardware: catalog names to project to (roofline, see :func:`project`) besides the hardware
+        the candidates were measured on. An unknown name raises ValidationError('hardware').
+    samples, seed: Monte Carlo samples (0 = deterministic only) and the RNG seed.
+    uncertainty: ranges for the samples (default :class:`Uncertainty()`).
+    catalog: a catalog DataFrame or CSV path (default: the shipped catalog); pass
+        ``load_catalog(include_this_machine=True)`` to price the machine you measured on.
+    assumed_efficiency: roofline efficiency used when the measured hardware is not in the catalog
+        (None: :data:`ASSUMED_EFFICIENCY`, or the prepared one).
+
+    Returns a :class:`Plan`; see the module docstring for every formula and :class:`Plan` for the
+    columns. A candidate that cannot meet the latency target on some hardware is a flagged row
+    (``feasible=False``, NaN cost), never an error.
+    """
+    if inference is None and training is None:
+        raise ValidationError("inference", "give an InferenceWorkload and/or a TrainingWorkload")
+    if inference is not None and not isinstance(inference, InferenceWorkload):
+        raise ValidationError("inference", f"expected InferenceWorkload, got {type(inference).__name__}")
+    if training is not None and not isinstance(training, TrainingWorkload):
+        raise ValidationError("training", f"expected TrainingWorkload, got {type(training).__name__}")
+    prices = Prices() if prices is None else prices
+    if not isinstance(prices, Prices):
+        raise ValidationError("prices", f"expected Prices, got {type(prices).__name__}")
+    samples = _num("samples", samples, lo=0, hi=1_000_000, integer=True)
+    seed = _num("seed", seed, lo=0, integer=True)
+    unc = Uncertainty() if uncertainty is None else uncertainty
+    if isinstance(measurements, PreparedMeasurements):
+        prep = measurements
+        _check_prepared(prep, hardware, catalog, assumed_efficiency)
+    else:
+        prep = prepare(measurements, hardware, catalog=catalog,
+                       assumed_efficiency=ASSUMED_EFFICIENCY if assumed_efficiency is None
+                       else assumed_efficiency)
+    eff_assumed, cat, targets = prep.assumed_efficiency, prep.catalog, list(prep.hardware)
+    df, inf_rows = prep.measurements, prep.inference_rows
+    candidates = list(prep.candidates)
+    quality = df.groupby("candidate", sort=False)["quality"].last().to_dict()   # last non-NaN
+
+    monthly = pd.DataFrame(columns=list(MONTHLY_COLUMNS))
+    quarterly = pd.DataFrame(columns=list(QUARTERLY_COLUMNS))
+    summary = pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    hw_all = list(dict.fromkeys(list(df["hardware"]) + targets))
+    if inference is not None:
+        rows = inf_rows
+        if rows.empty:
+            raise ValidationError("mode", "no mode='inference' rows in the measurements for the "
+                                          "InferenceWorkload")
+        opt = prep.choose(inference.slo_p95_ms)
+        opt["quality"] = opt["candidate"].map(quality).astype(float)
+        opt = _attach_prices(opt, prices, cat)
+        _warn_missing(opt, prices)
+        monthly, quarterly, summary = _inference(opt, inference, prices, samples, seed, unc)
+        hw_all = list(dict.fromkeys(list(opt["hardware"])))
+
+    training_df = None
+    if training is not None:
+        quarters = training.quarters or (-(-inference.months // 3) if inference is not None else 4)
+        topt = _training_options(df, candidates, hw_all, targets, cat, training, eff_assumed)
+        topt = _attach_prices(topt, prices, cat)
+        _warn_missing(topt[topt["projection_note"] == ""], prices)
+        training_df = _training(topt, training, prices, quarters, samples, seed, unc, quality)
+        sums = ["device_hours", "cost_usd", "energy_kwh", "co2_kg"]
+        tot = training_df.groupby(["candidate", "hardware"], sort=False)[sums].sum(min_count=1) \
+            .rename(columns=lambda c: f"training_{c}").reset_index()
+        if inference is None:
+            summary = topt[["candidate", "hardware", "catalog_name", "provenance", "energy_source",
+                            "efficiency_source"]].copy()
+            summary["feasible"] = training_df.groupby(["candidate", "hardware"], sort=False)[
+                "feasible"].all().to_numpy()
+            summary["quality"] = summary["candidate"].map(quality).astype(float)
+            summary = summary.merge(tot, on=["candidate", "hardware"], how="left")
+        else:
+            summary = summary.merge(tot, on=["candidate", "hardware"], how="left")
+        summary["total_cost_usd"], summary["total_note"] = total_cost_usd(
+            summary, training_df, inference is not None)
+
+    sort_col = "cost_usd" if inference is not None else "total_cost_usd"
+    if not summary.empty:
+        summary = summary.sort_values(["feasible", sort_col], ascending=[False, True], kind="mergesort",
+                                      na_position="last").reset_index(drop=True)
+    inputs = {
+        "effplan_plan_version": 1,
+        "inference": inference.to_dict() if inference is not None else None,
+        "training": training.to_dict() if training is not None else None,
+        "prices": prices.to_dict(),
+        "hardware": targets,
+        "samples": samples, "seed": seed,
+        "uncertainty": unc.to_dict() if samples > 0 else None,
+        "assumed_efficiency": eff_assumed,
+        "idle_power_fraction": dict(IDLE_POWER_FRACTION),
+        "months": inference.months if inference is not None else None,
+        "catalog": prep.catalog_label,
+    }
+    return Plan(monthly=monthly, quarterly=quarterly, summary=summary, training=training_df, inputs=inputs)
+
+
+def _check_prepared(prep: PreparedMeasurements, hardware: Any, catalog: Any,
+                    assumed_efficiency: float | None) -> None:
+    """Arguments given with a PreparedMeasurements must not contradict it (it would be ignored)."""
+    if catalog is not None:
+        raise ValidationError("catalog", "the catalog is fixed in the PreparedMeasurements: pass "
+                                         "it to prepare(), not to plan()")
+    if hardware is not None:
+        want = [hardware] if isinstance(hardware, str) else list(hardware)
+        if _resolve_targets(want, prep.catalog) != list(prep.hardware):
+            raise ValidationError("hardware", f"{want} differs from the prepared hardware "
+                                              f"{list(prep.hardware)}: prepare() again with it")
+    if assumed_efficiency is not None and not math.isclose(float(assumed_efficiency),
+                                                           prep.assumed_efficiency):
+        raise ValidationError("assumed_efficiency", f"{assumed_efficiency!r} differs from the "
+                                                    f"prepared {prep.assumed_efficiency:g}: "
+                                                    "prepare() again with it")
+
+
+def compare_scenarios(scenarios: Mapping[str, Any], measurements: Any, **plan_kwargs: Any) -> pd.DataFrame:
+    """Plan each named scenario and stack the summaries side by side (first column ``scenario``).
+
+    Each value is ``(InferenceWorkload, Prices)``, ``(InferenceWorkload, Prices, TrainingWorkload)``,
+    a dict of :func:`plan` keyword arguments, or an already computed :class:`Plan`.
+    ``plan_kwargs`` (e.g. ``hardware=``, ``samples=``) apply to every scenario unless a dict
+    overrides them. ``measurements`` may be a :class:`PreparedMeasurements` (from :func:`prepare`)
+    so that the scenarios share one validation and projection.
+    """
+    if not scenarios:
+        raise ValidationError("scenarios", "give at least one named scenario")
+    frames = []
+    for name, sc in scenarios.items():
+        if isinstance(sc, Plan):
+            p = sc
+        elif isinstance(sc, Mapping):
+            p = plan(measurements, **{**plan_kwargs, **sc})
+        elif isinstance(sc, (tuple, list)) and len(sc) in (2, 3):
+            kw = dict(plan_kwargs, inference=sc[0], prices=sc[1])
+            if len(sc) == 3:
+                kw["training"] = sc[2]
+            p = plan(measurements, **kw)
+        else:
+            raise ValidationError("scenarios", f"scenario {name!r}: expected (inference, prices[, training]), "
+                                               "a dict of plan() arguments or a Plan")
+        s = p.summary.copy()
+        s.insert(0, "scenario", name)
+        frames.append(s)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,168 @@
+"""Projection to hardware you do not own: the roofline, calibrated by the local measurement
+(:func:`project`; formulas in the docstring of :mod:`effplan.planning`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import catalog as _cat
+from ..schema import MEASUREMENT_COLUMNS
+from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, _catalog_frame, _match_map,
+                     _measurement_frame, _num, _peak_array, _resolve_targets)
+
+def project(measurements: Any, hardware: Iterable[str] | str, *,
+            catalog: pd.DataFrame | str | Path | None = None,
+            assumed_efficiency: float = ASSUMED_EFFICIENCY, skip_measured: bool = True) -> pd.DataFrame:
+    """Project measured rows onto catalog hardware by the roofline (see the module docstring).
+
+    Returns measurement-schema rows (one per candidate x mode x batch size x target) with
+    ``provenance="projected"``, ``energy_source="projected"`` and extra columns
+    ``projected_from`` (measured hardware), ``efficiency`` (fraction of the roofline),
+    ``efficiency_source`` (``calibrated on <hw>`` or ``assumed <x>: <why>``) and
+    ``projection_note`` (non-empty when the row could not be projected -- unknown FLOPs, no peak
+    for the dtype, or the measured peak memory exceeds the target's memory; those rows have NaN
+    throughput). Per candidate and mode one measured hardware is used: a calibrated one (in the
+    catalog) first. ``skip_measured`` leaves out targets the candidate was measured on.
+    """
+    cat = _catalog_frame(catalog)
+    eff_assumed = _num("assumed_efficiency", assumed_efficiency, lo=0, lo_open=True, hi=1)
+    df = _measurement_frame(measurements)
+    targets = _resolve_targets(hardware, cat)
+    return _project(df, targets, cat, eff_assumed, skip_measured)
+
+
+def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assumed: float,
+             skip_measured: bool) -> pd.DataFrame:
+    extra = ["projected_from", "efficiency", "efficiency_source", "projection_note"]
+    if df.empty or not targets:
+        return pd.DataFrame(columns=list(MEASUREMENT_COLUMNS) + extra)
+    cidx = cat.set_index("name")
+    match = _match_map(df["hardware"], cat)
+    src = df.copy()
+    src["_cat"] = src["hardware"].map(match)
+    train = (src["mode"] == "training").to_numpy()
+    mult = np.where(train, 3.0, 1.0)
+    flops = src["flops_per_item"].to_numpy(float) * mult
+    byts = src["bytes_per_item"].to_numpy(float) * mult
+    t_meas = 1.0 / src["throughput_items_per_s"].to_numpy(float)
+    dtypes = src["dtype"].to_numpy(str)
+    peak_src = _peak_array(cidx, src["_cat"].to_numpy(str), dtypes)
+    bw_src = np.array([cidx.at[n, "memory_bandwidth_gb_s"] if n else np.nan for n in src["_cat"]]) * 1e9
+    mem_term = np.where(np.isfinite(byts), byts / bw_src, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_roof_src = np.fmax(flops / peak_src, np.where(np.isfinite(mem_term), mem_term, 0.0))
+        eff_meas = t_roof_src / t_meas
+    calibrated = np.isfinite(eff_meas) & (eff_meas > 0)
+    eff = np.where(calibrated, np.minimum(eff_meas, 1.0), eff_assumed)
+    srcname = src["hardware"].to_numpy(str)
+    esrc = np.where(
+        calibrated,
+        np.where(eff_meas > 1.0,
+                 np.char.add(np.char.add("calibrated on ", srcname.astype("U")),
+                             " (clipped to 1.0: measured faster than the roofline; check peak/dtype)"),
+                 np.char.add("calibrated on ", srcname.astype("U"))),
+        np.where(src["_cat"].to_numpy(str) == "",
+                 np.char.add(np.char.add(f"assumed {eff_assumed:g}: ", srcname.astype("U")),
+                             " is not in the catalog"),
+                 np.char.add(np.char.add(f"assumed {eff_assumed:g}: no catalog peak or FLOPs for ",
+                                         srcname.astype("U")), "")))
+    src["_eff"] = eff
+    src["_esrc"] = esrc
+    src["_calib"] = calibrated
+    src["_t_meas"] = t_meas
+    src["_flops"] = flops
+    src["_bytes"] = byts
+    # one measured hardware per candidate x mode: calibrated first, then most rows, then name
+    g = src.groupby(["candidate", "mode", "hardware"], sort=False).agg(
+        calib=("_calib", "mean"), n=("_calib", "size")).reset_index()
+    g = g.sort_values(["candidate", "mode", "calib", "n", "hardware"],
+                      ascending=[True, True, False, False, True], kind="mergesort")
+    best = g.drop_duplicates(["candidate", "mode"])[["candidate", "mode", "hardware"]]
+    src = src.merge(best, on=["candidate", "mode", "hardware"], how="inner")
+    measured_on = set(zip(df["candidate"], df["mode"], df["hardware"].map(match)))
+    frames = []
+    for tgt in targets:
+        part = src
+        if skip_measured:
+            keep = [(c, m, tgt) not in measured_on for c, m in zip(part["candidate"], part["mode"])]
+            part = part[np.asarray(keep, dtype=bool)]
+        if part.empty:
+            continue
+        part = part.copy()
+        row = cidx.loc[tgt]
+        peak_t = _peak_array(cidx, np.full(len(part), tgt, dtype=object), part["dtype"].to_numpy(str))
+        bw_t = float(row["memory_bandwidth_gb_s"]) * 1e9
+        rated = float(row["rated_power_w"])
+        kind = str(row["kind"])
+        f = part["_flops"].to_numpy(float)
+        b = part["_bytes"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mem_t = np.where(np.isfinite(b) & np.isfinite(bw_t), b / bw_t, 0.0)
+            t_t = np.fmax(f / peak_t, mem_t) / part["_eff"].to_numpy(float)
+        note = np.full(len(part), "", dtype=object)
+        note[~np.isfinite(f) | (f <= 0)] = "cannot project: flops_per_item unknown"
+        col_names = [(_cat.dtype_peak_column(d) or "unknown dtype") for d in part["dtype"]]
+        nopeak = ~np.isfinite(peak_t) & (note == "")
+        for i in np.flatnonzero(nopeak):
+            note[i] = f"cannot project: no {col_names[i]} for {tgt} in the catalog"
+        mem_gb = float(row["memory_gb"])
+        need_mb = part["peak_memory_mb"].to_numpy(float)
+        over = np.isfinite(need_mb) & np.isfinite(mem_gb) & (need_mb > mem_gb * 1024) & (note == "")
+        for i in np.flatnonzero(over):
+            note[i] = f"needs {need_mb[i]:.0f} MiB > {tgt} memory {mem_gb:g} GB"
+        bad = note != ""
+        t_t = np.where(bad, np.nan, t_t)
+        factor = t_t / part["_t_meas"].to_numpy(float)
+        out = part[list(MEASUREMENT_COLUMNS)].copy()
+        out["projected_from"] = part["hardware"].to_numpy()
+        out["hardware"] = tgt
+        out["hardware_id"] = ""
+        out["device"] = ""
+        out["threads"] = np.nan
+        for c in ("latency_mean_ms", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms"):
+            out[c] = part[c].to_numpy(float) * factor
+        out["latency_ci_rel"] = np.nan
+        out["repeats"] = np.nan
+        out["throughput_items_per_s"] = 1.0 / t_t
+        out["peak_flops_per_s"] = peak_t
+        out["achieved_flops_per_s"] = f / t_t
+        out["utilization"] = f / t_t / peak_t
+        idle = IDLE_POWER_FRACTION.get(kind, IDLE_POWER_FRACTION["gpu"]) * rated
+        out["energy_per_item_j"] = rated * t_t
+        out["energy_per_batch_j"] = rated * t_t * part["batch_size"].to_numpy(float)
+        out["energy_above_idle_per_item_j"] = (rated - idle) * t_t
+        out["avg_power_w"] = np.where(bad, np.nan, rated)
+        out["idle_power_w"] = np.where(bad, np.nan, idle)
+        out["energy_j"] = np.nan
+        out["energy_window_s"] = np.nan
+        out["energy_source"] = "projected"
+        out["provenance"] = "projected"
+        out["timestamp"] = ""
+        out["efficiency"] = part["_eff"].to_numpy(float)
+        out["efficiency_source"] = part["_esrc"].to_numpy()
+        out["projection_note"] = note
+        frames.append(out)
+    if not frames:
+        return pd.DataFrame(columns=list(MEASUREMENT_COLUMNS) + extra)
+    return pd.concat(frames, ignore_index=True)
+
+
+
+def _with_projection(df: pd.DataFrame, mode: str, targets: list[str], cat: pd.DataFrame,
+                     eff_assumed: float) -> pd.DataFrame:
+    """Measured rows of ``mode`` plus their projections to ``targets``, with projection columns."""
+    meas = df[df["mode"] == mode].copy()
+    meas["projected_from"] = ""
+    meas["efficiency"] = np.nan
+    meas["efficiency_source"] = np.where(meas["provenance"] == "projected", "entered as projected",
+                                         "measured")
+    meas["projection_note"] = ""
+    proj = _project(meas[list(MEASUREMENT_COLUMNS)], targets, cat, eff_assumed, True)
+    if proj.empty:
+        return meas.reset_index(drop=True)
+    return pd.concat([meas, proj], ignore_index=True)

@@ -1,0 +1,122 @@
+"""Training workloads: per-quarter training rows from measured, roofline-projected or
+FLOPs-only throughput (formulas in the docstring of :mod:`effplan.planning`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import catalog as _cat
+from .engine import _tri
+from .inputs import HOURS_PER_MONTH, Prices, TrainingWorkload, Uncertainty, _match_map
+from .projection import _with_projection
+from .result import _PCT
+
+def _training_options(df: pd.DataFrame, candidates: list[str], hardware: list[str], targets: list[str],
+                      cat: pd.DataFrame, tw: TrainingWorkload, eff_assumed: float) -> pd.DataFrame:
+    """One row per candidate x hardware with training throughput/energy (measured, roofline
+    projected, or FLOPs-only projected)."""
+    rows = _with_projection(df, "training", targets, cat, eff_assumed)
+    cols = ["candidate", "hardware", "batch_size", "throughput_items_per_s", "energy_per_item_j",
+            "provenance", "energy_source", "efficiency_source", "projection_note"]
+    have = pd.DataFrame(columns=cols)
+    if not rows.empty:
+        ok = (rows["projection_note"] == "") & (rows["throughput_items_per_s"] > 0) \
+            & rows["energy_per_item_j"].notna()
+        have = rows[ok].sort_values(["candidate", "hardware", "throughput_items_per_s"], kind="mergesort") \
+            .drop_duplicates(["candidate", "hardware"], keep="last")[cols]
+    cidx = cat.set_index("name")
+    match = _match_map(list(hardware), cat)
+    trained = set(rows["candidate"]) if not rows.empty else set()
+    inf = df[df["mode"] == "inference"]
+    out = []
+    have_keys = set(zip(have["candidate"], have["hardware"]))
+    notes = {}
+    if not rows.empty:
+        for c, h, n in zip(rows["candidate"], rows["hardware"], rows["projection_note"]):
+            if n:
+                notes.setdefault((c, h), n)
+    for c in candidates:
+        flops_rows = inf[(inf["candidate"] == c) & inf["flops_per_item"].notna()]
+        fpi = float(flops_rows["flops_per_item"].iloc[-1]) if not flops_rows.empty else np.nan
+        dtype = str(flops_rows["dtype"].iloc[-1]) if not flops_rows.empty else ""
+        for h in hardware:
+            if (c, h) in have_keys:
+                continue
+            base = {"candidate": c, "hardware": h, "batch_size": np.nan, "throughput_items_per_s": np.nan,
+                    "energy_per_item_j": np.nan, "provenance": "projected", "energy_source": "projected",
+                    "efficiency_source": "", "projection_note": ""}
+            cname = match[h]
+            if c in trained:
+                base["projection_note"] = notes.get((c, h), f"no training measurement for {c} on {h}")
+            elif not np.isfinite(fpi):
+                base["projection_note"] = f"no training measurement and flops_per_item unknown for {c}"
+            elif not cname:
+                base["projection_note"] = f"no training measurement and {h} is not in the catalog"
+            else:
+                col = _cat.dtype_peak_column(dtype) or "peak_fp32_flops"
+                peak = float(cidx.at[cname, col])
+                if not np.isfinite(peak):
+                    base["projection_note"] = f"no {col} for {cname} in the catalog"
+                else:
+                    tp = peak * tw.assumed_utilization / (3.0 * fpi)
+                    base.update(throughput_items_per_s=tp,
+                                energy_per_item_j=float(cidx.at[cname, "rated_power_w"]) / tp,
+                                efficiency_source=(f"assumed utilization {tw.assumed_utilization:g} of "
+                                                   f"{cname} {col} (3 x forward FLOPs per item)"))
+            out.append(base)
+    opt = pd.concat([have, pd.DataFrame(out, columns=cols)], ignore_index=True) if out else have.copy()
+    cand_rank = {c: i for i, c in enumerate(candidates)}
+    hw_rank = {h: i for i, h in enumerate(hardware)}
+    opt = opt[opt["candidate"].isin(cand_rank) & opt["hardware"].isin(hw_rank)]
+    opt = opt.assign(_cr=opt["candidate"].map(cand_rank), _hr=opt["hardware"].map(hw_rank)) \
+        .sort_values(["_cr", "_hr"], kind="mergesort").drop(columns=["_cr", "_hr"]).reset_index(drop=True)
+    return opt
+
+
+def _training(opt: pd.DataFrame, tw: TrainingWorkload, pr: Prices, quarters: int, samples: int,
+              seed: int, unc: Uncertainty, quality: Mapping[str, float]) -> pd.DataFrame:
+    tput = opt["throughput_items_per_s"].to_numpy(float)
+    feasible = np.isfinite(tput) & (tput > 0) & (opt["projection_note"].to_numpy(str) == "")
+    tput = np.where(feasible, tput, np.nan)
+    epi = opt["energy_per_item_j"].to_numpy(float)
+    items = tw.items_per_epoch * tw.epochs
+    wall_s = items / (tput * tw.devices_per_run * tw.scaling_efficiency)
+    dev_h = tw.devices_per_run * wall_s / 3600.0
+    energy_run = dev_h * 3600.0 * epi * tput / 3.6e6 * pr.pue
+    if pr.mode == "cloud":
+        cost_run = dev_h * opt["price_per_hour_usd"].to_numpy(float)
+    else:
+        cost_run = dev_h * opt["capex_usd"].to_numpy(float) / (pr.lifetime_months * HOURS_PER_MONTH) \
+            + energy_run * pr.electricity_price_per_kwh
+    K = len(opt)
+    rep = lambda a: np.repeat(np.asarray(a), quarters)  # noqa: E731
+    runs = tw.runs_per_quarter
+    g = pr.grid_intensity_gco2_per_kwh / 1000.0
+    out = {
+        "candidate": rep(opt["candidate"]), "hardware": rep(opt["hardware"]),
+        "catalog_name": rep(opt["catalog_name"]), "provenance": rep(opt["provenance"]),
+        "energy_source": rep(opt["energy_source"]), "quarter": np.tile(np.arange(1, quarters + 1), K),
+        "runs": np.full(K * quarters, runs), "items_per_epoch": np.full(K * quarters, tw.items_per_epoch),
+        "epochs": np.full(K * quarters, tw.epochs), "devices_per_run": np.full(K * quarters, tw.devices_per_run),
+        "batch_size": rep(opt["batch_size"].to_numpy(float)), "throughput_items_per_s": rep(tput),
+        "wall_clock_days_per_run": rep(wall_s / 86400.0), "device_hours_per_run": rep(dev_h),
+        "device_hours": rep(dev_h * runs), "cost_per_run_usd": rep(cost_run), "cost_usd": rep(cost_run * runs),
+        "energy_kwh": rep(energy_run * runs), "co2_kg": rep(energy_run * runs * g),
+        "feasible": rep(feasible),
+        "infeasible_reason": rep(np.where(feasible, "", opt["projection_note"].to_numpy(str)).astype(object)),
+        "efficiency_source": rep(opt["efficiency_source"]),
+        "quality": rep(opt["candidate"].map(quality).to_numpy(float)),
+    }
+    if samples > 0:
+        rng = np.random.default_rng([seed, 1])
+        pm = _tri(rng, *((unc.price[0], 1.0, unc.price[1]) if unc.price else (1, 1, 1)), samples)
+        pc = np.percentile(np.asarray(out["cost_usd"])[:, None] * pm[None, :], _PCT, axis=-1)
+        for j, q in enumerate(_PCT):
+            out[f"cost_usd_p{q}"] = pc[j]
+            out[f"energy_kwh_p{q}"] = out["energy_kwh"]
+            out[f"co2_kg_p{q}"] = out["co2_kg"]
+    return pd.DataFrame(out)
+
