@@ -154,7 +154,7 @@ class Measurements:
         """
         df = self.to_frame()
         cols = ["candidate", "tags", "quality", "mode", "batch_size", "device", "latency_p50_ms",
-                "latency_p95_ms", "throughput_items_per_s", "peak_memory_mb", "flops_per_item",
+                "latency_p95_ms", "throughput_items_per_s", "peak_memory_mib", "flops_per_item",
                 "energy_per_item_j", "avg_power_w", "energy_source", "status", "error"]
         out = df[cols].copy()
         src = out["energy_source"].astype(str)
@@ -863,11 +863,11 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
                            energy_note=str(getattr(meter, "fallback_reason", "") or ""))
 
         if is_cuda:
-            row["peak_memory_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
+            row["peak_memory_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
         elif not math.isnan(baseline_mib):
-            row["peak_memory_mb"] = max(0.0, _rss_mib("VmHWM") - baseline_mib)
+            row["peak_memory_mib"] = max(0.0, _rss_mib("VmHWM") - baseline_mib)
         else:
-            row["peak_memory_mb"] = _peak_rss_mb()
+            row["peak_memory_mib"] = _peak_rss_mb()
         return t
     finally:
         for m, was_training in modes:

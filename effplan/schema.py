@@ -53,7 +53,8 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "timing_note": ("str", "what made the point not stable (stalls, two modes, rounds disagree...)"),
     "background_load": ("float", "CPU cores' worth of work by OTHER processes while timing (0 = quiet)"),
     "throughput_items_per_s": ("float", "items per second at this batch size"),
-    "peak_memory_mb": ("float", "peak memory, MiB (CUDA max allocated; CPU: process peak RSS)"),
+    "peak_memory_mib": ("float", "peak memory of the point, MiB (2**20 bytes); what it covers: "
+                                 "peak_memory_source"),
     "peak_memory_source": ("str", "what the peak memory is: 'cuda-max-allocated' (torch.cuda.max_memory_"
                                   "allocated, reset per point), 'worker-peak-rss-minus-baseline' (peak "
                                   "resident set of the point's worker process minus its resident set "
@@ -125,7 +126,8 @@ _DEFAULTS: Mapping[str, object] = {
 
 
 #: Columns renamed since they were first written: old name -> current name (read on load).
-LEGACY_COLUMN_NAMES: Mapping[str, str] = {"memory_source": "peak_memory_source"}
+LEGACY_COLUMN_NAMES: Mapping[str, str] = {"memory_source": "peak_memory_source",
+                                          "peak_memory_mb": "peak_memory_mib"}
 
 
 def rename_legacy_columns(df: pd.DataFrame) -> pd.DataFrame:

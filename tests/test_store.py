@@ -300,3 +300,11 @@ def test_legacy_memory_source_column_is_read_under_its_new_name(tmp_path):
                                 "memory_source": "process-peak-rss", "schema_version": SCHEMA_VERSION}) + "\n")
     df = store.load(path)
     assert df["peak_memory_source"].tolist() == ["process-peak-rss"] and "memory_source" not in df
+
+
+def test_legacy_peak_memory_mb_is_read_as_mib(tmp_path):
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps({**{k: v for k, v in _row().items() if k != "quality"},
+                                "peak_memory_mb": 12.5, "schema_version": SCHEMA_VERSION}) + "\n")
+    df = store.load(path)
+    assert df["peak_memory_mib"].tolist() == [12.5] and "peak_memory_mb" not in df

@@ -115,7 +115,7 @@ def test_real_isolated_point_completes_and_labels_itself(tmp_path):
     assert row["background_load"] >= 0 or row["background_load"] != row["background_load"]  # NaN
     # the point's own footprint, not the ~400 MiB Python+torch process
     assert row["peak_memory_source"] == "worker-peak-rss-minus-baseline"
-    assert 0 <= row["peak_memory_mb"] < 200
+    assert 0 <= row["peak_memory_mib"] < 200
     assert row["energy_note"] == "energy not measured (energy=False)"
     # raw samples came back from the worker and were stored beside the results
     t = m.samples[("tiny", "cpu", "inference", 2)]

@@ -52,6 +52,7 @@ class PreparedMeasurements:
     assumed_efficiency: roofline efficiency used where the measured hardware is not in the catalog.
     catalog_label: ``"shipped"``, the catalog path, or ``"DataFrame"`` (recorded in ``Plan.inputs``).
     candidates: candidate names in first-seen order.
+    allow_unstable: whether measured rows with ``stable=False`` are used (marked) or refused.
     """
 
     measurements: pd.DataFrame
@@ -61,6 +62,7 @@ class PreparedMeasurements:
     assumed_efficiency: float
     catalog_label: str
     candidates: tuple[str, ...]
+    allow_unstable: bool = False
     _chosen: dict[float | None, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def choose(self, slo_p95_ms: float | None) -> pd.DataFrame:
@@ -79,7 +81,8 @@ class PreparedMeasurements:
 
 def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
             catalog: pd.DataFrame | str | Path | None = None,
-            assumed_efficiency: float = ASSUMED_EFFICIENCY) -> PreparedMeasurements:
+            assumed_efficiency: float = ASSUMED_EFFICIENCY,
+            allow_unstable: bool = False) -> PreparedMeasurements:
     """Validate ``measurements`` and project them to ``hardware`` once (see
     :class:`PreparedMeasurements`); the arguments mean what they mean for :func:`plan`."""
     if isinstance(measurements, PreparedMeasurements):
@@ -87,7 +90,7 @@ def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
     eff_assumed = _num("assumed_efficiency", assumed_efficiency, lo=0, lo_open=True, hi=1)
     cat = _catalog_frame(catalog)
     targets = _resolve_targets(hardware, cat)
-    df = _measurement_frame(measurements)
+    df = _measurement_frame(measurements, allow_unstable=bool(allow_unstable))
     if df.empty:
         raise ValidationError("measurements", "no usable rows (all missing or status 'error')")
     rows = _with_projection(df, "inference", targets, cat, eff_assumed)
@@ -95,7 +98,8 @@ def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
                                                else "DataFrame")
     return PreparedMeasurements(measurements=df, inference_rows=rows, catalog=cat,
                                 hardware=tuple(targets), assumed_efficiency=eff_assumed,
-                                catalog_label=label, candidates=tuple(dict.fromkeys(df["candidate"])))
+                                catalog_label=label, candidates=tuple(dict.fromkeys(df["candidate"])),
+                                allow_unstable=bool(allow_unstable))
 
 
 def total_cost_usd(summary: pd.DataFrame, training: pd.DataFrame | None,
@@ -133,7 +137,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
          training: TrainingWorkload | None = None, prices: Prices | None = None,
          hardware: Iterable[str] | str | None = None, samples: int = 0, seed: int = 0, *,
          uncertainty: Uncertainty | None = None, catalog: pd.DataFrame | str | Path | None = None,
-         assumed_efficiency: float | None = None) -> Plan:
+         assumed_efficiency: float | None = None, allow_unstable: bool | None = None) -> Plan:
     """Project cost, energy and CO2 of every candidate on every hardware option.
 
     Parameters
@@ -153,6 +157,12 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         ``load_catalog(include_this_machine=True)`` to price the machine you measured on.
     assumed_efficiency: roofline efficiency used when the measured hardware is not in the catalog
         (None: :data:`ASSUMED_EFFICIENCY`, or the prepared one).
+    allow_unstable: measured rows with ``stable=False`` (see :mod:`effplan.timing`) are refused
+        by default: unusable, with the reason as ``infeasible_reason`` where a candidate x
+        hardware has nothing else, and one :class:`PlanWarning`. ``True`` uses them, marked in
+        ``efficiency_source``. (None: False, or the prepared setting.) Rows of several hosts with
+        the same hardware name are all used, combined by the median; duplicates keep the newest
+        (both said in a warning and in ``Plan.inputs["measurement_notes"]``).
 
     Returns a :class:`Plan`; see the module docstring for every formula and :class:`Plan` for the
     columns. A candidate that cannot meet the latency target on some hardware is a flagged row
@@ -173,10 +183,13 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     if isinstance(measurements, PreparedMeasurements):
         prep = measurements
         _check_prepared(prep, hardware, catalog, assumed_efficiency)
+        if allow_unstable is not None and bool(allow_unstable) != prep.allow_unstable:
+            raise ValidationError("allow_unstable", f"{allow_unstable!r} differs from the prepared "
+                                                    f"{prep.allow_unstable}: prepare() again with it")
     else:
         prep = prepare(measurements, hardware, catalog=catalog,
                        assumed_efficiency=ASSUMED_EFFICIENCY if assumed_efficiency is None
-                       else assumed_efficiency)
+                       else assumed_efficiency, allow_unstable=bool(allow_unstable))
     eff_assumed, cat, targets = prep.assumed_efficiency, prep.catalog, list(prep.hardware)
     df, inf_rows = prep.measurements, prep.inference_rows
     candidates = list(prep.candidates)
@@ -236,6 +249,8 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         "idle_power_fraction": dict(IDLE_POWER_FRACTION),
         "months": inference.months if inference is not None else None,
         "catalog": prep.catalog_label,
+        "allow_unstable": prep.allow_unstable,
+        "measurement_notes": list(df.attrs.get("measurement_notes", [])),
     }
     return Plan(monthly=monthly, quarterly=quarterly, summary=summary, training=training_df, inputs=inputs)
 
