@@ -150,12 +150,14 @@ class Measurements:
     def summary(self) -> pd.DataFrame:
         """A compact view for notebooks: one row per point, the figures people look at first.
 
-        ``energy`` says ``measured`` or ``ESTIMATED`` (rated power, not a measurement).
+        ``energy`` says ``measured`` or ``ESTIMATED`` (rated power, not a measurement);
+        ``stable`` False marks latency figures not to trust (``stop_reason`` says why).
         """
         df = self.to_frame()
         cols = ["candidate", "tags", "quality", "mode", "batch_size", "device", "latency_p50_ms",
-                "latency_p95_ms", "throughput_items_per_s", "peak_memory_mib", "flops_per_item",
-                "energy_per_item_j", "avg_power_w", "energy_source", "status", "error"]
+                "latency_p95_ms", "throughput_items_per_s", "stable", "stop_reason", "background_load",
+                "peak_memory_mib", "flops_per_item", "energy_per_item_j", "avg_power_w",
+                "energy_source", "status", "error"]
         out = df[cols].copy()
         src = out["energy_source"].astype(str)
         out.insert(out.columns.get_loc("energy_source"), "energy",
@@ -197,6 +199,11 @@ class Measurements:
         if any(r.get("energy_source") == "estimated-tdp" for r in self.rows):
             note = ("<p><b>Energy is ESTIMATED</b> from rated power (energy_source="
                     "'estimated-tdp'), not measured.</p>")
+        shaky = [r for r in self.rows if r.get("status") == "ok" and r.get("stable") is False]
+        if shaky:
+            note += (f"<p><b>{len(shaky)} point(s) NOT stable</b> (stable=False: stalls, two modes or "
+                     "rounds that disagree, see stop_reason / background_load); plan() leaves them "
+                     "out unless allow_unstable=True.</p>")
         return f"<p>{self!r}</p>{note}" + self.summary().to_html(index=False, na_rep="")
 
 

@@ -148,6 +148,7 @@ def test_exact_statistics_with_fake_clock(fakes):
     assert t.calls_per_sample == 1 and t.stop_reason == "unstable" and not t.stable
     assert (row["stop_reason"], row["stable"], row["rounds"]) == ("unstable", False, 1)
     assert "50% of samples are stalls" in row["timing_note"]
+    assert "1 point(s) NOT stable" in m._repr_html_() and m.summary()["stable"].tolist() == [False]
     np.testing.assert_allclose(t.times_ms, np.arange(1, 11))
 
 
