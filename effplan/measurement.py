@@ -818,8 +818,9 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
                 report(spent)
 
         with ctx():
+            # contention is judged on the CPU threads a CPU workload runs on
             t = adaptive_time(step, policy, clock=clock, synchronize=sync, load=LoadMonitor(),
-                              on_round=on_round)
+                              on_round=on_round, threads=0 if is_cuda else torch.get_num_threads())
             lat = t.percentile_ms([50, 90, 95, 99])
             p50 = float(lat[0])
             thr = bs / (p50 / 1e3) if p50 > 0 else math.nan

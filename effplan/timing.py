@@ -10,8 +10,9 @@ and stops by a rule that is computed from the raw samples only:
   shows no stalls (see :func:`diagnose`). Only such a point is **stable**.
 * ``time-budget``: ``time_budget_s`` (or ``max_repeats`` / ``max_rounds``) was spent first while
   the rounds agreed and no stall was seen: a usable but imprecise figure. Not stable.
-* ``unstable``: the budget was spent while rounds disagreed, or stalls / two modes were seen.
-  A descheduled thread, a noisy neighbour or a frequency change looks like this.
+* ``unstable``: the budget was spent while rounds disagreed, stalls / two modes were seen, or
+  the point was **contended** (other processes' load left fewer free cores than it had
+  threads). A descheduled thread, a noisy neighbour or a frequency change looks like this.
 
 Stalls and bimodality (:func:`diagnose`), on per-call times ``x``:
 
@@ -132,12 +133,16 @@ class TimingPolicy:
     time_budget_s: timed wall time per point after which timing stops even if not stable, s.
     min_repeats / max_repeats: bounds on the number of timed samples.
     min_rounds / max_rounds: a point is judged after ``min_rounds`` rounds; at most ``max_rounds``.
-    samples_per_round: samples taken per round (a round also ends after
-        ``time_budget_s / min_rounds`` so that ``min_rounds`` rounds fit the budget).
+    samples_per_round / min_round_s: a round takes at least this many samples and lasts at least
+        this long (so rounds are spread in time and the background load is resolved); it ends
+        after ``time_budget_s / min_rounds`` at the latest, so ``min_rounds`` rounds fit the budget.
     round_agreement_rel: the 10th-90th percentile range of the rounds' medians must be within this
         fraction of the overall median.
     max_stall_share: more stalled samples than this (or two modes) make the point unstable.
     stall_factor: a sample above this multiple of the 10th percentile is a stall.
+    max_contention: the point is contended -- not stable -- when other processes used more than
+        ``usable cores - threads + max_contention`` cores while it was timed (its threads had to
+        share cores with them).
     warmup_calls / warmup_s: warm-up lasts at least this many calls and this many seconds.
     min_sample_s: a timed sample lasts at least this long; shorter calls are grouped, s.
     max_calls_per_sample: upper bound on the grouping.
@@ -151,9 +156,11 @@ class TimingPolicy:
     min_rounds: int = 3
     max_rounds: int = 50
     samples_per_round: int = 10
+    min_round_s: float = 0.05
     round_agreement_rel: float = 0.05
     max_stall_share: float = 0.05
     stall_factor: float = STALL_FACTOR
+    max_contention: float = 0.25
     warmup_calls: int = 3
     warmup_s: float = 0.02
     min_sample_s: float = 1e-3
@@ -167,6 +174,8 @@ class TimingPolicy:
                   ("min_rounds", self.min_rounds >= 1),
                   ("max_rounds", self.max_rounds >= self.min_rounds),
                   ("samples_per_round", self.samples_per_round >= 1),
+                  ("min_round_s", self.min_round_s >= 0),
+                  ("max_contention", self.max_contention >= 0),
                   ("round_agreement_rel", self.round_agreement_rel > 0),
                   ("max_stall_share", 0 <= self.max_stall_share < 1),
                   ("stall_factor", self.stall_factor > 1),
@@ -211,9 +220,12 @@ def round_spread_rel(per_call: np.ndarray, rounds: np.ndarray) -> float:
 
 
 def verdict(per_call: Sequence[float] | np.ndarray, rounds: Sequence[int] | np.ndarray,
-            policy: TimingPolicy, *, budget_spent: bool = True) -> Verdict:
+            policy: TimingPolicy, *, budget_spent: bool = True, load: float = math.nan,
+            threads: int = 0, cores: int = 0) -> Verdict:
     """Apply the stop rule (module docstring) to per-call times and the round of each.
 
+    ``load`` (cores of other processes' work while timing), ``threads`` (threads the workload
+    ran on) and ``cores`` (usable cores) judge contention; unknown (NaN / 0) is not judged.
     With ``budget_spent=False`` a not-yet-stable set gets ``reason=""`` (keep timing).
     """
     x = np.asarray(per_call, dtype=float)
@@ -228,6 +240,9 @@ def verdict(per_call: Sequence[float] | np.ndarray, rounds: Sequence[int] | np.n
                         "10th percentile)")
     if d.bimodal:
         problems.append(f"two modes (a x{d.gap_ratio:.1f} gap between sample clusters)")
+    if threads > 0 and cores > 0 and load > cores - threads + policy.max_contention:
+        problems.append(f"contended: other processes used {load:.2f} of {cores} usable cores while "
+                        f"timing on {threads} thread(s)")
     if n_rounds >= 2 and not (spread <= policy.round_agreement_rel):
         problems.append(f"rounds disagree (medians spread {spread:.1%} > "
                         f"{policy.round_agreement_rel:.0%})")
@@ -339,6 +354,8 @@ class Timing:
     load_before: float = math.nan
     load_rounds: tuple[float, ...] = ()
     load_during: float = math.nan
+    threads: int = 0
+    cores: int = 0
 
     def __post_init__(self) -> None:
         if not self.sample_rounds:  # one round (e.g. samples typed in or from an older store)
@@ -394,7 +411,8 @@ class Timing:
 
     def verdict(self, policy: TimingPolicy | None = None) -> Verdict:
         """Re-judge the raw samples under another policy (another target, stall rule...)."""
-        return verdict(self.times_ms, self.sample_rounds, policy or TimingPolicy())
+        return verdict(self.times_ms, self.sample_rounds, policy or TimingPolicy(),
+                       load=self.background_load, threads=self.threads, cores=self.cores)
 
     def meets_target(self, target_ci_rel: float) -> bool:
         rel = self.ci_rel
@@ -410,7 +428,8 @@ class Timing:
                 "warmup_calls": int(self.warmup_calls), "confidence": float(self.confidence),
                 "why": self.why, "load_before": nan(float(self.load_before)),
                 "load_rounds": [nan(float(v)) for v in self.load_rounds],
-                "load_during": nan(float(self.load_during))}
+                "load_during": nan(float(self.load_during)), "threads": int(self.threads),
+                "cores": int(self.cores)}
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> Timing:
@@ -423,7 +442,8 @@ class Timing:
                    sample_rounds=tuple(int(v) for v in rec.get("sample_rounds", ())),
                    why=str(rec.get("why", "")), load_before=f(rec.get("load_before")),
                    load_rounds=tuple(f(v) for v in rec.get("load_rounds", ())),
-                   load_during=f(rec.get("load_during")))
+                   load_during=f(rec.get("load_during")), threads=int(rec.get("threads", 0)),
+                   cores=int(rec.get("cores", 0)))
 
 
 def _noop(*_: Any) -> None:
@@ -434,11 +454,13 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
                   clock: Callable[[], float] = time.perf_counter,
                   synchronize: Callable[[], Any] | None = None,
                   load: LoadMonitor | None = None,
-                  on_round: Callable[[int, float], Any] | None = None) -> Timing:
+                  on_round: Callable[[int, float], Any] | None = None,
+                  threads: int = 0) -> Timing:
     """Warm ``fn`` up, then time it in rounds until the stop rule (module docstring) ends it.
 
     ``clock()`` returns seconds; ``synchronize()`` (e.g. ``torch.cuda.synchronize``) is called
-    before every clock read. ``load`` records the background load (none without it).
+    before every clock read. ``load`` records the background load (none without it); with
+    ``threads`` (the threads ``fn`` runs on) it also judges contention.
     ``on_round(round_index, budget_fraction_spent)`` is called after each round (progress).
     """
     p = policy or TimingPolicy()
@@ -480,6 +502,7 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
     load_rounds: list[float] = []
     round_cap_s = p.time_budget_s / p.min_rounds
     whole = load.snapshot() if load is not None else None
+    cores = usable_cores() if load is not None else 0
     sync()
     start = clock()
     result: Verdict | None = None
@@ -497,8 +520,8 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
             samples.append(t1 - t0)
             rounds.append(r)
             taken += 1
-            if (taken >= p.samples_per_round or t1 - r0 >= round_cap_s or t1 - start >= p.time_budget_s
-                    or len(samples) >= p.max_repeats):
+            if ((taken >= p.samples_per_round and t1 - r0 >= p.min_round_s) or t1 - r0 >= round_cap_s
+                    or t1 - start >= p.time_budget_s or len(samples) >= p.max_repeats):
                 break
         if load is not None:
             load_rounds.append(load.since(snap))
@@ -508,7 +531,9 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
         report(r, min(1.0, (now - start) / p.time_budget_s))
         r += 1
         if r >= p.min_rounds or spent:
-            v = verdict(np.asarray(samples) / cps, rounds, p, budget_spent=spent)
+            so_far = load.since(whole) if load is not None else math.nan
+            v = verdict(np.asarray(samples) / cps, rounds, p, budget_spent=spent, load=so_far,
+                        threads=threads, cores=cores)
             if v.reason:
                 result = v
                 break
@@ -516,4 +541,5 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
                   elapsed_s=clock() - start, warmup_s=warm_s, warmup_calls=len(call_times),
                   confidence=p.confidence, sample_rounds=tuple(rounds), why=result.why,
                   load_before=load_before, load_rounds=tuple(load_rounds),
-                  load_during=load.since(whole) if load is not None else math.nan)
+                  load_during=load.since(whole) if load is not None else math.nan,
+                  threads=int(threads), cores=int(cores))

@@ -99,7 +99,8 @@ def fakes(monkeypatch):
 
 def _exact_policy(n: int = 10, warmup: int = 2) -> TimingPolicy:
     return TimingPolicy(min_repeats=n, max_repeats=n, warmup_calls=warmup, warmup_s=0.0,
-                        min_sample_s=0.0, time_budget_s=1e6, min_rounds=1, samples_per_round=n)
+                        min_sample_s=0.0, time_budget_s=1e6, min_rounds=1, samples_per_round=n,
+                        min_round_s=0.0)
 
 
 def _tiny(name="tiny", **kw) -> Candidate:
@@ -175,7 +176,8 @@ def _fn(clock, durations):
 
 def test_adaptive_stops_early_when_stable():
     clock = FakeClock()
-    pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, min_sample_s=0.0, time_budget_s=5.0)
+    pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, min_sample_s=0.0, time_budget_s=5.0,
+                       min_round_s=0.0)
     step = 2.0**-9  # exact in binary, so every sample is exactly equal
     t = adaptive_time(_fn(clock, cycle([step])), pol, clock=clock)
     assert t.stop_reason == "ci-met" and t.stable

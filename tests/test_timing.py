@@ -93,6 +93,25 @@ def test_ci_met_needs_min_rounds_and_min_repeats():
     assert verdict(x[:20], np.repeat([0, 1], 10), pol, budget_spent=False).reason == ""
 
 
+def test_a_contended_point_is_not_stable_however_clean_its_samples():
+    x, r = np.ones(30), np.repeat([0, 1, 2], 10)
+    pol = TimingPolicy()  # max_contention 0.25 core
+    # 2 usable cores, 1 thread: up to 1.25 cores of other work leaves our thread its own core
+    assert verdict(x, r, pol, load=1.2, threads=1, cores=2).reason == "ci-met"
+    v = verdict(x, r, pol, load=1.9, threads=1, cores=2)
+    assert v.reason == "unstable" and "contended: other processes used 1.90 of 2 usable cores" in v.why
+    assert verdict(x, r, pol, load=0.5, threads=2, cores=2).reason == "unstable"  # 2 threads, 1.5 free
+    assert verdict(x, r, pol, load=float("nan"), threads=2, cores=2).reason == "ci-met"  # unknown load
+
+
+def test_rounds_last_min_round_s_so_they_are_spread_in_time():
+    clock = FakeClock()
+    pol = TimingPolicy(min_sample_s=0.0, warmup_calls=1, warmup_s=0.0, min_round_s=0.05)
+    t = adaptive_time(_fn(clock, cycle([2.0**-10])), pol, clock=clock)
+    # ~0.98 ms calls: 52 samples reach 0.05 s, so each of the 3 rounds has 52 samples, not 10
+    assert t.stop_reason == "ci-met" and t.rounds == 3 and len(t.sample_times_s) == 3 * 52
+
+
 def test_time_budget_when_steady_but_imprecise():
     x = np.tile(np.linspace(1.0, 1.5, 10), 3)  # no gap, no stall, rounds equal, CI ~ +-10%
     v = verdict(x, np.repeat([0, 1, 2], 10), TimingPolicy(target_ci_rel=0.02))
@@ -125,7 +144,7 @@ def test_adaptive_time_flags_a_descheduled_thread():
 def test_adaptive_time_reports_progress_per_round():
     clock = FakeClock()
     seen = []
-    pol = TimingPolicy(min_sample_s=0.0, warmup_calls=1, warmup_s=0.0, time_budget_s=1.0)
+    pol = TimingPolicy(min_sample_s=0.0, warmup_calls=1, warmup_s=0.0, time_budget_s=1.0, min_round_s=0.0)
     t = adaptive_time(_fn(clock, cycle([2.0**-10])), pol, clock=clock,
                       on_round=lambda r, spent: seen.append((r, spent)))
     assert t.stop_reason == "ci-met"
@@ -146,8 +165,8 @@ def test_adaptive_time_records_load_per_round():
             return 2.0 if self.calls == 1 else 1.0  # before: 2 cores busy, rounds: 1
 
     clock = FakeClock()
-    pol = TimingPolicy(min_sample_s=0.0, warmup_calls=1, warmup_s=0.0)
-    t = adaptive_time(_fn(clock, cycle([2.0**-10])), pol, clock=clock, load=FakeLoad())
+    pol = TimingPolicy(min_sample_s=0.0, warmup_calls=1, warmup_s=0.0, min_round_s=0.0)
+    t = adaptive_time(_fn(clock, cycle([2.0**-10])), pol, clock=clock, load=FakeLoad(), threads=1)
     # since() calls: warm-up, 3 rounds, then the whole timed phase
     assert t.load_before == 2.0 and t.load_rounds == (1.0, 1.0, 1.0) and t.load_during == 1.0
     assert t.background_load == 1.0
@@ -180,3 +199,23 @@ def test_free_cores_leaves_the_busy_ones(monkeypatch):
     assert free_cores(load=7.0) == 1  # never below one
     assert free_cores(load=float("nan")) == 4  # unknown load: all usable cores
     assert free_cores(load=0.0) == 4
+
+
+def test_adaptive_time_flags_contention_from_the_load(monkeypatch):
+    class Busy(LoadMonitor):
+        def __init__(self):
+            pass
+
+        def snapshot(self):
+            return ("snap",)
+
+        def since(self, snap):
+            return 1.9  # two CPU-bound neighbours on a 2-core machine
+
+    monkeypatch.setattr(timing, "usable_cores", lambda: 2)
+    clock = FakeClock()
+    pol = TimingPolicy(min_sample_s=0.0, warmup_calls=1, warmup_s=0.0, min_round_s=0.0, time_budget_s=0.1)
+    t = adaptive_time(_fn(clock, cycle([2.0**-10])), pol, clock=clock, load=Busy(), threads=1)
+    assert t.stop_reason == "unstable" and "contended" in t.why
+    assert (t.threads, t.cores, t.background_load) == (1, 2, 1.9)
+    assert Timing.from_record(t.to_record()).verdict(pol).reason == "unstable"  # re-judged the same
