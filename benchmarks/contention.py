@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/contention.py [--candidates digits-mlp ...]
 [--batch-sizes 1,32] [--hogs 2] [--time-budget-s 2]``
 
 The same built-in digits candidates are measured twice, first as the machine is ("quiet"), then
-with ``--hogs`` CPU-bound background processes (``while True: pass``) running:
+with ``--hogs`` CPU-bound background processes (a busy loop each) running:
 
 * effplan: ``effplan.measure(..., energy=False)`` with its defaults (worker process per point,
   rounds, stall detection, default thread count from the free cores, one retry);
@@ -81,7 +81,9 @@ def _torch(cands, bss, threads):
 
 
 def _hogs(n):
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    # CPU-bound until this process ends (it also stops if the benchmark is killed: parent gone)
+    spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass\n"
+    return [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(n)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,12 +115,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{threads} (chosen from free cores); load = {args.hogs} CPU-bound processes; effplan "
           f"budget {args.time_budget_s} s/point; torch adaptive_autorange defaults")
     print("bg q / bg l: background load (cores of other processes' work) effplan recorded quiet / "
-          "loaded; effplan s: its warm-up + timed rounds of the loaded point (sweep wall per point "
-          "in brackets: worker start, FLOP count, retries); torch s: adaptive_autorange call")
-    head = ("candidate", "bs", "quiet ms", "bg q", "load ms", "bg l", "effplan l/q", "flagged",
-            "ok?", "torch l/q", "effplan s", "torch s", "time ratio")
-    fmt = "{:<16} {:>3} {:>9.4f} {:>5.2f} {:>9.4f} {:>5.2f} {:>11.3f} {:>14} {:>4} {:>9.3f} {:>15} {:>7.2f} {:>10.2f}"
-    print("{:<16} {:>3} {:>9} {:>5} {:>9} {:>5} {:>11} {:>14} {:>4} {:>9} {:>15} {:>7} {:>10}".format(*head))
+          "loaded; q stable: effplan's verdict on the quiet point; quiet s e/t: time to a figure "
+          "quiet, effplan / torch; effplan s: its warm-up + timed rounds of the loaded point (sweep "
+          "wall per point in brackets: worker start, FLOP count, retries); torch s: its "
+          "adaptive_autorange call under load. Under load effplan spends its budget and flags the "
+          "point instead of returning a figure it cannot vouch for")
+    head = ("candidate", "bs", "quiet ms", "bg q", "q stable", "load ms", "bg l", "effplan l/q", "flagged",
+            "ok?", "torch l/q", "quiet s e/t", "effplan s", "torch s", "time ratio")
+    fmt = ("{:<16} {:>3} {:>9.4f} {:>5.2f} {:>8} {:>9.4f} {:>5.2f} {:>11.3f} {:>14} {:>4} {:>9.3f} {:>11} "
+           "{:>15} {:>7.2f} {:>10.2f}")
+    print("{:<16} {:>3} {:>9} {:>5} {:>8} {:>9} {:>5} {:>11} {:>14} {:>4} {:>9} {:>11} {:>15} {:>7} {:>10}"
+          .format(*head))
     silent = []
     ratios_e, ratios_t, took_ratio = [], [], []
     for key in quiet:
@@ -136,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         ratios_t.append(rt)
         tr = lo["took"] / loaded_t[key]["took"]
         took_ratio.append(tr)
-        print(fmt.format(key[0], key[1], q["p50"], q["load"], lo["p50"], lo["load"], re_,
+        print(fmt.format(key[0], key[1], q["p50"], q["load"], "yes" if q["stable"] else "no",
+                         lo["p50"], lo["load"], re_,
                          f"yes ({lo['reason']})" if flagged else "no", "yes" if good else "NO", rt,
+                         f"{q['took']:.2f}/{quiet_t[key]['took']:.2f}",
                          f"{lo['took']:.2f} ({lo['wall']:.1f})", loaded_t[key]["took"], tr))
     if ratios_e:
         print(f"p50 under load / quiet: effplan median {statistics.median(ratios_e):.3f} "
