@@ -437,7 +437,8 @@ def completed_points(path: PathLike) -> set[tuple[str, str, str, str, str, int]]
 
 
 def _newest_first_order(frame: pd.DataFrame) -> np.ndarray:
-    ts = pd.to_datetime(frame["timestamp"].replace("", None), errors="coerce", utc=True)
+    # empty or unparseable timestamps are NaT (then the file order decides)
+    ts = pd.to_datetime(frame["timestamp"].astype(object), errors="coerce", utc=True, format="ISO8601")
     order = pd.DataFrame({"ts": ts, "pos": np.arange(len(frame))})
     # newest timestamp wins; equal or missing timestamps: the later record in the files wins
     return order.sort_values(["ts", "pos"], ascending=False, na_position="last", kind="mergesort")["pos"].to_numpy()

@@ -44,8 +44,9 @@ class PreparedMeasurements:
 
     Attributes
     ----------
-    measurements: the validated tidy rows (status ``ok``; duplicate candidate x hardware x mode x
-        batch keep the last).
+    measurements: the validated tidy rows (status ``ok``; the newest of duplicate points; several
+        hosts with the same hardware name combined by median; ``plan_note`` on refused not-stable
+        rows, ``plan_mark`` on included ones -- see ``inputs._measurement_frame``).
     inference_rows: ``mode="inference"`` rows plus their projections to ``hardware``.
     catalog: the validated catalog used for projection, prices and hardware-name matching.
     hardware: catalog names projected to (besides the measured hardware).
