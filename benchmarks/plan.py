@@ -79,27 +79,29 @@ def reference(df: pd.DataFrame, wl: P.InferenceWorkload, pr: P.Prices, samples: 
             cap = best["throughput_items_per_s"] * wl.target_utilization
             peak = items / (wl.hours_per_month * 3600) * wl.peak_to_average
             if wl.daily_profile is None:
-                inst = max(wl.min_replicas, math.ceil(peak / cap - 1e-9))
+                inst = max(wl.min_replicas, math.ceil(peak / cap * (1 - 1e-9)))
                 inst_h = inst * wl.hours_per_month
             else:  # autoscaling: hour by hour
-                hourly = [max(wl.min_replicas, math.ceil(peak * w / cap - 1e-9)) for w in wl.daily_profile]
+                hourly = [max(wl.min_replicas, math.ceil(peak * w / cap * (1 - 1e-9))) for w in wl.daily_profile]
                 inst = max(hourly)
                 inst_h = sum(hourly) * wl.hours_per_month / 24
             idle_s = max(0.0, inst_h * 3600 - items / best["throughput_items_per_s"])
-            kwh = (items * best["energy_per_item_j"] + best["idle_power_w"] * idle_s) / 3.6e6 * pr.pue
+            # idle power counted at most at the busy power (as effplan.planning does)
+            idle_w = min(best["idle_power_w"], best["energy_per_item_j"] * best["throughput_items_per_s"])
+            kwh = (items * best["energy_per_item_j"] + idle_w * idle_s) / 3.6e6 * pr.pue
             row.update(instances=inst, cost_usd=inst_h * price, energy_kwh=kwh, co2_kg=kwh * g / 1000)
             if samples:
                 req_s = wl.requests_per_day * tr * (1 + gr) ** m * wl.hours_per_month / 24
                 items_s = req_s * wl.items_per_request
                 peak_s = items_s / (wl.hours_per_month * 3600) * wl.peak_to_average
                 if wl.daily_profile is None:
-                    inst_h_s = np.maximum(wl.min_replicas, np.ceil(peak_s / cap - 1e-9)) * wl.hours_per_month
+                    inst_h_s = np.maximum(wl.min_replicas, np.ceil(peak_s / cap * (1 - 1e-9))) * wl.hours_per_month
                 else:
-                    inst_h_s = sum(np.maximum(wl.min_replicas, np.ceil(peak_s * w / cap - 1e-9))
+                    inst_h_s = sum(np.maximum(wl.min_replicas, np.ceil(peak_s * w / cap * (1 - 1e-9)))
                                    for w in wl.daily_profile) * wl.hours_per_month / 24
                 cost_s = inst_h_s * price * pm
                 idle_ss = np.maximum(0.0, inst_h_s * 3600 - items_s / best["throughput_items_per_s"])
-                kwh_s = (items_s * best["energy_per_item_j"] + best["idle_power_w"] * idle_ss) / 3.6e6 * pr.pue
+                kwh_s = (items_s * best["energy_per_item_j"] + idle_w * idle_ss) / 3.6e6 * pr.pue
                 for q in (10, 50, 90):
                     row[f"cost_usd_p{q}"] = np.percentile(cost_s, q)
                     row[f"energy_kwh_p{q}"] = np.percentile(kwh_s, q)

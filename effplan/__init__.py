@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "Candidate": "candidates",
     "measure": "measurement",
     "Measurements": "measurement",
+    "GenerationCandidate": "generation",
     "EnergyMeter": "energy",
     "detect_hardware": "hardware",
     "HardwareInfo": "hardware",
@@ -29,22 +30,31 @@ _EXPORTS: dict[str, str] = {
     "rated_power_w": "catalog",
     "InferenceWorkload": "planning",
     "TrainingWorkload": "planning",
+    "GenerationWorkload": "planning",
+    "GenerationUncertainty": "planning",
     "Prices": "planning",
     "Uncertainty": "planning",
     "plan": "planning",
     "Plan": "planning",
     "project": "planning",
     "compare_scenarios": "planning",
+    # quality beside cost
+    "evaluate": "evaluation",
+    "Evaluation": "evaluation",
+    "cheapest_meeting": "selection",
+    "compute_card": "cards",
     # errors
     "EffplanError": "errors",
     "EffplanWarning": "errors",
     "ValidationError": "errors",
 }
 
-_SUBMODULES = ("examples", "store", "widgets", "schema", "catalog", "flops", "energy", "measurement",
-               "planning", "hardware", "candidates", "plots", "report", "notebook", "cli", "errors")
+_SUBMODULES = ("examples", "generation", "decoders", "store", "widgets", "schema", "catalog", "flops",
+               "energy", "measurement", "planning", "hardware", "candidates", "plots", "report",
+               "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards", "reproducibility")
 
-__all__ = sorted(_EXPORTS) + ["examples", "store", "plots", "widgets", "notebook", "__version__"]
+__all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook",
+                               "metrics", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -31,9 +31,11 @@ Conventions
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.resources
 import math
+import re
 import warnings
 from os import PathLike
 from collections.abc import Mapping
@@ -43,7 +45,8 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from .errors import CatalogFallbackWarning, ValidationError
+from .errors import CatalogFallbackWarning, UnknownHardwareError, ValidationError
+from .schema import check_numbers
 
 #: figure column -> (source column, date column)
 FIGURE_SOURCES: dict[str, tuple[str, str]] = {
@@ -64,6 +67,11 @@ FIGURE_SOURCES: dict[str, tuple[str, str]] = {
 #: board power (vendor idle figures, e.g. H100 SXM ~70-100 W of 700 W) -- an assumption, labelled
 #: as such wherever it is used.
 IDLE_POWER_FRACTION: Mapping[str, float] = MappingProxyType({"gpu": 0.15, "cpu": 0.3})
+
+#: figures that must be > 0 when present (a peak or bandwidth of 0 would make every row
+#: "infeasible" for the wrong reason); the others must be >= 0
+POSITIVE_COLUMNS: tuple[str, ...] = ("cores", "peak_fp32_flops", "peak_tf32_flops", "peak_fp16_flops",
+                                     "peak_int8_ops", "memory_gb", "memory_bandwidth_gb_s")
 
 #: numeric columns (NaN allowed = unknown), in file order
 NUMERIC_COLUMNS: tuple[str, ...] = ("cores",) + tuple(FIGURE_SOURCES)
@@ -101,7 +109,25 @@ def _shipped_path() -> Path:
 
 @functools.lru_cache(maxsize=8)
 def _load_csv_cached(path: str, mtime: float) -> pd.DataFrame:
-    return _validate(pd.read_csv(path, dtype=str, keep_default_na=False), source=path)
+    return _validate(_read_csv(path), source=path)
+
+
+def _read_csv(path: str) -> pd.DataFrame:
+    """The catalog CSV as text cells; an empty, binary or unreadable file is a named error.
+
+    A UTF-8 byte-order mark (as Windows editors write it) is accepted."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise ValidationError("path", f"catalog file {path} is empty; it needs a header row with the "
+                                      f"columns {', '.join(CATALOG_COLUMNS)}") from None
+    except UnicodeDecodeError as exc:
+        raise ValidationError("path", f"catalog file {path} is not UTF-8 text (byte {exc.start + 1}); "
+                                      "give a CSV file") from None
+    except pd.errors.ParserError as exc:
+        raise ValidationError("path", f"catalog file {path} is not a readable CSV: {exc}") from None
+    except OSError as exc:
+        raise ValidationError("path", f"cannot read catalog file {path}: {exc.strerror or exc}") from None
 
 
 def _validate(raw: pd.DataFrame, *, source: str) -> pd.DataFrame:
@@ -116,22 +142,14 @@ def _validate(raw: pd.DataFrame, *, source: str) -> pd.DataFrame:
     for col in NUMERIC_COLUMNS:
         text = df[col].astype(object).where(df[col].notna(), "")
         text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
-        empty = text.map(lambda v: v == "" or (isinstance(v, float) and math.isnan(v)))
-        vals = pd.to_numeric(text.where(~empty, np.nan), errors="coerce")
-        bad = vals.isna() & ~empty
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ValidationError(col, f"non-numeric value {df[col].iloc[i]!r}",
-                                  where=f"{source} row {i + 1}")
-        neg = vals < 0
-        if neg.any():
-            i = int(np.flatnonzero(neg.to_numpy())[0])
-            raise ValidationError(col, f"negative value {vals.iloc[i]!r}", where=f"{source} row {i + 1}")
-        inf = np.isinf(vals.to_numpy(dtype=float))
-        if inf.any():
-            i = int(np.flatnonzero(inf)[0])
-            raise ValidationError(col, "infinite value", where=f"{source} row {i + 1}")
-        df[col] = vals.astype(float)
+        # the shared rules of effplan.schema: a number, finite, >= 0 (peaks, bandwidth, memory
+        # and cores > 0); an empty cell means unknown
+        problems = check_numbers(text, col, positive=col in POSITIVE_COLUMNS)
+        if problems:
+            i, message = problems[0]
+            raise ValidationError(col, message, where=f"{source} row {i + 1}")
+        empty = text.map(lambda v: v == "" or v is None or (isinstance(v, float) and math.isnan(v)))
+        df[col] = pd.to_numeric(text.where(~empty, np.nan), errors="coerce").astype(float)
     for col in TEXT_COLUMNS:
         df[col] = df[col].fillna("").astype(str).str.strip()
     blank = df["name"] == ""
@@ -143,6 +161,14 @@ def _validate(raw: pd.DataFrame, *, source: str) -> pd.DataFrame:
         i = int(np.flatnonzero(dup.to_numpy())[0])
         raise ValidationError("name", f"duplicate hardware name {df['name'].iloc[i]!r}",
                               where=f"{source} row {i + 1}")
+    seen: dict[str, int] = {}
+    for pos, keys in enumerate(_row_keys(df["name"].tolist(), df["aliases"].tolist())):
+        for key in keys:
+            other = seen.setdefault(key.lower(), pos)
+            if other != pos:
+                raise ValidationError("aliases", f"{key!r} names both {df['name'].iloc[other]!r} and "
+                                                 f"{df['name'].iloc[pos]!r}; a name or alias must be unique",
+                                      where=f"{source} row {pos + 1}")
     badkind = ~df["kind"].isin(KINDS)
     if badkind.any():
         i = int(np.flatnonzero(badkind.to_numpy())[0])
@@ -205,44 +231,100 @@ def load_catalog(path: str | PathLike | pd.DataFrame | None = None, *,
     return df
 
 
-def find_hardware(name: str, catalog: pd.DataFrame | None = None) -> pd.Series | None:
-    """The catalog row for ``name``, or ``None``.
+def _row_keys(names: list, aliases: list) -> list[list[str]]:
+    """Per row: its name and its ``|``-separated aliases (stripped, non-empty)."""
+    return [[str(nm).strip()] + [a.strip() for a in str(al or "").split("|") if a.strip()]
+            for nm, al in zip(names, aliases)]
 
-    Match order: exact name or alias; case-insensitive name or alias; substring either way
-    (``"H100"`` finds ``"H100 SXM"``; ``"NVIDIA L4 (24 GB)"`` finds ``"L4"``), preferring the
-    longest matching key so that ``"A100 80GB"`` does not resolve to ``"A100 40GB"``.
+
+def _key_index(cat: pd.DataFrame) -> dict[str, int]:
+    """lower-cased name or alias -> row position."""
+    aliases = cat["aliases"].tolist() if "aliases" in cat.columns else [""] * len(cat)
+    out: dict[str, int] = {}
+    for pos, keys in enumerate(_row_keys(cat["name"].tolist(), aliases)):
+        for key in keys:
+            out.setdefault(key.lower(), pos)
+    return out
+
+
+def find_hardware(name: str, catalog: pd.DataFrame | None = None) -> pd.Series | None:
+    """The catalog row whose name or alias (column ``aliases``, ``|``-separated) equals ``name``
+    ignoring case and surrounding spaces, or ``None``.
+
+    Nothing else matches: ``"t4g.xlarge"`` is not the T4 and ``"NVIDIA"`` is not the H100. A
+    name that is not in the catalog is its own hardware (priced only by what the user gives);
+    use :func:`resolve_hardware` where a catalog row is required, to get an error that lists
+    the closest names. Add an alias to the catalog CSV to make another spelling match.
     """
     if name is None or (isinstance(name, float) and math.isnan(name)):
         return None
     cat = load_catalog() if catalog is None else catalog
-    name = str(name).strip()
-    if not name or cat.empty:
+    key = str(name).strip().lower()
+    if not key or cat.empty:
         return None
-    keys: list[tuple[str, int]] = []  # (key, row position)
-    aliases = cat["aliases"].tolist() if "aliases" in cat.columns else [""] * len(cat)
-    for pos, (nm, al) in enumerate(zip(cat["name"].tolist(), aliases)):
-        keys.append((str(nm), pos))
-        keys.extend((a.strip(), pos) for a in str(al or "").split("|") if a.strip())
-    for key, pos in keys:
-        if key == name:
-            return cat.iloc[pos]
-    low = name.lower()
-    for key, pos in keys:
-        if key.lower() == low:
-            return cat.iloc[pos]
-    best: tuple[int, int] | None = None
-    kinds = cat["kind"].tolist() if "kind" in cat.columns else [""] * len(cat)
-    for key, pos in keys:
-        k = key.lower()
-        if len(k) < 2:
-            continue
-        # A vague CPU name ("AMD EPYC", what many VMs report) must not pick a specific SKU
-        # ("AMD EPYC 9R14"): for CPU rows only the key-inside-the-query direction counts.
-        if k in low or (low in k and kinds[pos] != "cpu"):
-            score = len(k) if k in low else len(low)
-            if best is None or score > best[0]:
-                best = (score, pos)
-    return None if best is None else cat.iloc[best[1]]
+    pos = _key_index(cat).get(key)
+    return None if pos is None else cat.iloc[pos]
+
+
+def closest_names(name: str, catalog: pd.DataFrame | None = None, n: int = 3) -> list[str]:
+    """Up to ``n`` catalog names whose name or an alias is closest to ``name`` (:mod:`difflib`)."""
+    cat = load_catalog() if catalog is None else catalog
+    index = _key_index(cat)
+    low = str(name).strip().lower()
+    hits = difflib.get_close_matches(low, list(index), n=n * 3, cutoff=0.5)
+    # a short query ("l4 gpu", "h100") may sit inside a longer key: also offer keys sharing a word
+    words = [w for w in re.split(r"[^0-9a-z]+", low) if len(w) >= 2]
+    hits += [k for k in index if any(w in re.split(r"[^0-9a-z]+", k) for w in words)]
+    out: list[str] = []
+    for k in hits:
+        nm = str(cat["name"].iloc[index[k]])
+        if nm not in out:
+            out.append(nm)
+    return out[:n]
+
+
+def unknown_hardware_error(name: str, catalog: pd.DataFrame | None = None, *, field: str = "hardware",
+                           what: str = "is not a catalog name or alias",
+                           hint: str = "") -> UnknownHardwareError:
+    """The error for a name that matches no catalog row: it lists the closest catalog names."""
+    near = closest_names(name, catalog)
+    guess = f"; did you mean {' or '.join(repr(x) for x in near)}?" if near else ""
+    return UnknownHardwareError(field, f"{str(name)!r} {what}{guess}{hint}", suggestions=tuple(near))
+
+
+def resolve_hardware(name: str, catalog: pd.DataFrame | None = None, *,
+                     field: str = "hardware") -> pd.Series:
+    """The catalog row for ``name`` (as :func:`find_hardware`), or :class:`UnknownHardwareError`
+    naming ``field`` and listing the closest catalog names ("did you mean 'L4'?")."""
+    row = find_hardware(name, catalog)
+    if row is None:
+        raise unknown_hardware_error(name, catalog, field=field,
+                                     hint=" (names match exactly, ignoring case; add an alias to the "
+                                          "catalog CSV for another spelling)")
+    return row
+
+
+#: vendor decorations removed from a DETECTED device name before it is looked up
+_DETECTED_NOISE = (r"\((?:r|tm)\)", "\u00ae", "\u2122", r"\bcpu\s*@\s*[\d.]+\s*ghz",
+                   r"\b\d+-core processor\b", r"\bprocessor\b", r"\([^)]*\)")
+
+
+def match_detected(name: str, catalog: pd.DataFrame | None = None) -> pd.Series | None:
+    """The catalog row for a device name as hardware detection reports it, or ``None``.
+
+    Used only for THIS machine's row: vendor decorations (``(R)``, ``(TM)``, ``CPU @ 3.20GHz``,
+    ``96-Core Processor``, a parenthesised suffix such as ``(PCIe)``) are removed, then the
+    name must equal a catalog name or alias exactly (ignoring case): ``"AMD EPYC 9R14 96-Core
+    Processor"`` finds the row aliased ``AMD EPYC 9R14``, a vague ``"AMD EPYC"`` finds nothing.
+    """
+    row = find_hardware(name, catalog)
+    if row is not None or name is None:
+        return row
+    text = str(name).lower()
+    for pattern in _DETECTED_NOISE:
+        text = re.sub(pattern, " ", text)
+    text = " ".join(text.split())
+    return find_hardware(text, catalog) if text else None
 
 
 def dtype_peak_column(dtype: str | None) -> str | None:
@@ -255,10 +337,11 @@ def peak_flops_per_s(name: str, dtype: str = "float32", catalog: pd.DataFrame | 
     """Dense catalog peak for ``name`` and the dtype family, FLOP/s (int8: ops/s); NaN if unknown.
 
     Families: ``float32`` -> fp32, ``tf32``, ``float16``/``bfloat16`` -> fp16, ``qint8``/``int8``
-    -> int8. An unknown hardware name or dtype, or an empty catalog cell, gives NaN.
+    -> int8. ``name`` is matched as :func:`match_detected` (a detected device name). An unknown
+    hardware name or dtype, or an empty catalog cell, gives NaN.
     """
     col = dtype_peak_column(dtype)
-    row = find_hardware(name, catalog)
+    row = match_detected(name, catalog)
     if row is None or col is None:
         return float("nan")
     return float(row[col])
@@ -268,13 +351,14 @@ def rated_power_w(name: str, cores: int | None = None,
                   catalog: pd.DataFrame | None = None) -> tuple[float, str]:
     """Rated power of ``name`` in W and where the figure comes from.
 
-    A catalog match returns its ``rated_power_w`` and ``power_source`` (a CPU row scaled by
+    ``name`` is matched as :func:`match_detected` (a detected device name). A catalog match
+    returns its ``rated_power_w`` and ``power_source`` (a CPU row scaled by
     ``cores`` / the row's ``cores`` when ``cores`` is given). An unknown name with
     ``cores`` given returns ``cores`` x the generic per-core figure, with a source string saying
     ``generic per-core estimate``. Otherwise ``(nan, "unknown")``.
     """
     cat = load_catalog() if catalog is None else catalog
-    row = find_hardware(name, cat)
+    row = match_detected(name, cat)
     if row is not None and not math.isnan(float(row["rated_power_w"])):
         watts = float(row["rated_power_w"])
         src = f"catalog: {row['name']} ({row['power_source']}, {row['power_date']})"
@@ -337,7 +421,7 @@ def this_machine_row(catalog: pd.DataFrame | None = None) -> dict | None:
     for cand in candidates:
         if not cand:
             continue
-        row = find_hardware(cand, cat)
+        row = match_detected(cand, cat)
         if row is not None and row["name"] != GENERIC_CPU:
             out = row.to_dict()
             note = f"this machine (detected as {row['name']})"

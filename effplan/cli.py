@@ -6,7 +6,15 @@ Examples::
     effplan measure --family digits --batch-sizes 1 8 32 --out results/measurements.jsonl
     effplan plan results/*.jsonl --requests-per-day 2e6 --growth 0.05 --slo-p95-ms 50 \\
         --hardware L4 "H100 SXM" --samples 500 --out plan/
+    effplan measure --mode generation --batch-sizes 1 4 16 --prompt-tokens 128 512 \\
+        --output-tokens 64 --out results/generation.jsonl
+    effplan plan results/generation.jsonl --requests-per-day 5e5 --prompt-tokens 500 \\
+        --output-tokens 200 --slo-ttft-p95-ms 500 --slo-tpot-p95-ms 50 --hardware L4 "H100 SXM"
     effplan catalog
+
+Exit status: 0 on success, 2 for bad input (a named effplan error, no traceback), 3 when
+``plan --strict`` found bad results records (without ``--strict`` they are skipped with a loud
+warning listing each ``file:line`` and reason).
 """
 
 from __future__ import annotations
@@ -16,13 +24,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import EffplanError
+from .errors import EffplanError, SkippedRecordsError, ValidationError
 
 
 def _measure(args: argparse.Namespace) -> int:
     from . import examples
     from .measurement import measure
 
+    if args.mode == "generation" or args.family == "decoder":
+        return _measure_generation(args)
     if args.family == "digits":
         candidates = examples.digits_candidates(seed=args.seed)
     else:
@@ -57,6 +67,32 @@ def _count_lines(path: Path) -> int:
         return 0
 
 
+def _measure_generation(args: argparse.Namespace) -> int:
+    from .decoders import decoder_candidates
+    from .measurement import measure
+
+    if args.mode != "generation" or args.family not in ("digits", "decoder"):
+        raise EffplanError("--family decoder and --mode generation go together (the decoder family "
+                           "is measured by generation)")
+    candidates = decoder_candidates(seed=args.seed)
+    if args.candidates:
+        unknown = set(args.candidates) - {c.name for c in candidates}
+        if unknown:
+            raise EffplanError(f"--candidates: unknown {sorted(unknown)}; "
+                               f"known: {[c.name for c in candidates]}")
+        candidates = [c for c in candidates if c.name in set(args.candidates)]
+    m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode="generation",
+                prompt_tokens=tuple(args.prompt_tokens), output_tokens=args.output_tokens,
+                device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
+                energy_window_s=args.energy_window_s, results_path=args.out, progress=not args.quiet)
+    cols = ["candidate", "batch_size", "prompt_tokens", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms",
+            "tpot_p95_ms", "decode_tokens_per_s", "kv_cache_bytes_per_token",
+            "energy_per_output_token_j", "energy_source", "perplexity", "status"]
+    print(m.to_frame()[cols].to_string(index=False))
+    print(f"\n{len(m)} rows appended to {args.out}")
+    return 0
+
+
 def _floats(text: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",")]
@@ -69,7 +105,24 @@ def _plan(args: argparse.Namespace) -> int:
     from .catalog import load_catalog
     from .planning import InferenceWorkload, Prices, TrainingWorkload, plan
 
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ValidationError("--out", f"{args.out} is an existing file; --out names a FOLDER that "
+                                       "summary.csv, monthly.csv, quarterly.csv and inputs.json are "
+                                       "written into (give a new or existing folder)")
     frame = store.load(args.results)
+    skipped = frame.attrs.get("errors", [])
+    if skipped:
+        # store.load has listed every skipped record (file:line: field: reason) as a warning
+        if args.strict:
+            raise SkippedRecordsError(
+                f"{len(skipped)} bad record(s) skipped while loading the results (first: "
+                f"{skipped[0]['file']}:{skipped[0]['line']}: {skipped[0]['field']}: "
+                f"{skipped[0]['message']}); fix or remove them, or drop --strict to plan without them")
+        print(f"effplan plan: WARNING: {len(skipped)} bad record(s) were SKIPPED (listed above); "
+              f"this plan uses only the {len(frame)} loaded row(s). Pass --strict to fail instead.",
+              file=sys.stderr)
+    if args.prompt_tokens is not None or args.output_tokens is not None:
+        return _plan_generation(args, frame)
     inference = InferenceWorkload(
         requests_per_day=args.requests_per_day, monthly_growth=args.growth,
         items_per_request=args.items_per_request, peak_to_average=args.peak_to_average,
@@ -92,6 +145,33 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan_generation(args: argparse.Namespace, frame) -> int:
+    from .catalog import load_catalog
+    from .planning import GenerationWorkload, Prices, plan
+
+    if args.prompt_tokens is None or args.output_tokens is None:
+        raise EffplanError("--prompt-tokens and --output-tokens go together (a generation plan)")
+    if args.training_runs_per_quarter:
+        raise EffplanError("a generation plan (--prompt-tokens) is made on its own: drop --training-*")
+    workload = GenerationWorkload(
+        requests_per_day=args.requests_per_day, prompt_tokens=args.prompt_tokens,
+        output_tokens=args.output_tokens, slo_ttft_p95_ms=args.slo_ttft_p95_ms,
+        slo_tpot_p95_ms=args.slo_tpot_p95_ms, monthly_growth=args.growth,
+        peak_to_average=args.peak_to_average, target_utilization=args.utilization, months=args.months,
+        memory_fraction=args.memory_fraction)
+    p = plan(frame, generation=workload, prices=Prices(pue=args.pue, grid_region=args.grid_region),
+             hardware=args.hardware or None, samples=args.samples, seed=args.seed,
+             catalog=load_catalog(args.catalog, include_this_machine=True))
+    cols = ["candidate", "hardware", "provenance", "feasible", "concurrency", "binding_constraint",
+            "instances_max", "cost_usd", "cost_per_1m_output_tokens_usd", "energy_per_response_wh",
+            "energy_kwh", "co2_kg", "perplexity", "infeasible_reason"]
+    print(p.summary[cols].to_string(index=False))
+    if args.out:
+        written = p.to_csv(args.out)
+        print("\nwrote " + ", ".join(str(w) for w in written))
+    return 0
+
+
 def _catalog(args: argparse.Namespace) -> int:
     from .catalog import load_catalog
 
@@ -108,10 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     m = sub.add_parser("measure", help="measure the built-in candidates on this machine")
-    m.add_argument("--family", choices=("digits", "transformer"), default="digits")
+    m.add_argument("--family", choices=("digits", "transformer", "decoder"), default="digits",
+                   help="decoder: the built-in language models, measured with --mode generation")
     m.add_argument("--candidates", nargs="*", help="only these candidate names")
     m.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32])
-    m.add_argument("--mode", choices=("inference", "training"), default="inference")
+    m.add_argument("--mode", choices=("inference", "training", "generation"), default="inference",
+                   help="generation: prefill + decode with a KV cache (batch sizes = concurrency)")
+    m.add_argument("--prompt-tokens", nargs="+", type=int, default=[128, 512],
+                   help="generation: prompt lengths")
+    m.add_argument("--output-tokens", type=int, default=64, help="generation: output tokens")
     m.add_argument("--device", default="auto")
     m.add_argument("--threads", type=int, default=None, help="torch CPU threads (restored after)")
     m.add_argument("--time-budget-s", type=float, default=None, help="timing budget per point")
@@ -135,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="24 comma-separated hourly load weights: instances follow the daily "
                         "curve (autoscaling) instead of being sized for the peak all month")
     p.add_argument("--slo-p95-ms", type=float, default=None)
+    p.add_argument("--prompt-tokens", type=int, default=None,
+                   help="generation plan (LLM serving): prompt tokens per request; needs --output-tokens")
+    p.add_argument("--output-tokens", type=int, default=None, help="generation plan: output tokens per response")
+    p.add_argument("--slo-ttft-p95-ms", type=float, default=None, help="generation: p95 time-to-first-token target")
+    p.add_argument("--slo-tpot-p95-ms", type=float, default=None, help="generation: p95 time-per-output-token target")
+    p.add_argument("--memory-fraction", type=float, default=0.9,
+                   help="generation: share of device memory for weights + KV cache")
     p.add_argument("--utilization", type=float, default=0.7)
     p.add_argument("--months", type=int, default=12)
     p.add_argument("--hardware", nargs="*", default=[], help="catalog hardware to project to")
@@ -149,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=0, help="Monte Carlo samples (P10/P50/P90)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="folder for monthly/quarterly/summary CSV")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 3 when any results record is bad and skipped (default: "
+                        "plan with the good rows and print a loud warning)")
     p.set_defaults(func=_plan)
 
     c = sub.add_parser("catalog", help="print the hardware catalog")
@@ -162,8 +257,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except SkippedRecordsError as exc:  # --strict: its own status, so scripts can tell it apart
+        print(f"effplan {args.command}: error: {exc}", file=sys.stderr)
+        return 3
     except EffplanError as exc:  # a clear message, not a traceback, for expected failures
         print(f"effplan {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file that cannot be read or written: name it, no traceback
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"effplan {args.command}: error:{where} {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

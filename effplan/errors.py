@@ -55,3 +55,23 @@ class CatalogFallbackWarning(EffplanWarning):
 
 class PlanWarning(EffplanWarning):
     """A plan figure is degraded (e.g. a missing price gives NaN cost); the message says how to fix it."""
+
+
+class UnknownHardwareError(ValidationError):
+    """A hardware name or price key matches no catalog name or alias (exactly, ignoring case).
+
+    ``suggestions`` holds the closest catalog names (``difflib``), also shown in the message.
+    """
+
+    def __init__(self, field: str, message: str, *, where: str | None = None,
+                 suggestions: tuple[str, ...] = ()) -> None:
+        self.suggestions = tuple(suggestions)
+        super().__init__(field, message, where=where)
+
+
+class SkippedRecordsError(EffplanError):
+    """Records were skipped while loading results and the caller asked for strict loading."""
+
+
+class DataWarning(EffplanWarning):
+    """Input data is accepted but suspicious (e.g. idle power above busy power); rows are named."""

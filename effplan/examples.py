@@ -13,7 +13,8 @@ member on a held-out, seeded, stratified 25% split:
   ``torch.ao.quantization.quantize_dynamic`` (int8 weights of every ``nn.Linear``, activations
   quantized on the fly); dynamic int8 runs on CPU only, so this candidate is pinned to ``cpu``.
 
-``quality`` is the real held-out accuracy of each member. Training takes a few seconds of CPU
+``quality`` is the real held-out accuracy of each member; :func:`digits_eval_data` returns that
+held-out split for :func:`effplan.evaluate` (calibration, noise robustness). Training takes a few seconds of CPU
 once per seed and process (``functools.lru_cache``); trained weights live in memory only. The
 global torch RNG, thread count and grad mode are left as they were.
 
@@ -184,6 +185,15 @@ def digits_candidates(seed: int = 0) -> list[Candidate]:
                       quality=fam.accuracy[name], quality_metric="accuracy", dtype=dtype,
                       device=device, target_fn=y_fn)
             for name, tags, dtype, device in specs]
+
+
+def digits_eval_data(seed: int = 0) -> tuple[Any, Any]:
+    """The held-out digits split of ``seed`` as ``(x, y)``: float32 (450, 64) pixels in [0, 1]
+    and int64 (450,) labels -- the data :func:`digits_candidates` were scored on, never trained
+    on. Pass it to :func:`effplan.evaluate`. Copies: changing them changes nothing here.
+    """
+    fam = _digits_family(int(seed))
+    return fam.x_test.clone(), fam.y_test.clone()
 
 
 # --------------------------------------------------------------------------- transformers

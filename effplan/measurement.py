@@ -78,6 +78,7 @@ from .schema import (MEASURED_ENERGY_SOURCES, MEASUREMENT_COLUMNS, MODES,
 from .worker import rss_mib as _rss_mib
 from .timing import (LoadMonitor, Timing, TimingPolicy, adaptive_time, free_cores,  # noqa: F401
                      median_ci)
+from .schema import number as schema_number
 
 __all__ = ["measure", "Measurements", "Timing", "TimingPolicy", "adaptive_time", "median_ci",
            "default_threads"]
@@ -398,8 +399,14 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             progress: bool = True,
             raise_errors: bool = False,
             clock: Callable[[], float] = time.perf_counter,
-            energy_meter: Callable[[str], Any] | None = None) -> Measurements:
+            energy_meter: Callable[[str], Any] | None = None,
+            prompt_tokens: int | Sequence[int] | None = None,
+            output_tokens: int | None = None) -> Measurements:
     """Measure every candidate at every batch size on ``device``; see the module docstring.
+
+    ``mode="generation"`` measures :class:`effplan.generation.GenerationCandidate` s at every
+    concurrency (``batch_sizes``) x ``prompt_tokens`` with ``output_tokens`` per response:
+    prefill and decode with a KV cache, TTFT/TPOT percentiles (see :mod:`effplan.generation`).
 
     Parameters
     ----------
@@ -442,6 +449,22 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
 
     from . import store
 
+    if mode == "generation":
+        from .generation import measure_generation
+
+        policy = timing or TimingPolicy()
+        overrides = {k: v for k, v in (("target_ci_rel", target_ci_rel), ("time_budget_s", time_budget_s))
+                     if v is not None}
+        return measure_generation(
+            candidates, batch_sizes=batch_sizes, prompt_tokens=(128, 512) if prompt_tokens is None
+            else prompt_tokens, output_tokens=64 if output_tokens is None else output_tokens,
+            device=device, threads=threads, timing=replace(policy, **overrides), energy=energy,
+            energy_window_s=energy_window_s, idle_s=idle_s, idle_power_w=idle_power_w,
+            results_path=results_path, progress=progress, raise_errors=raise_errors, clock=clock,
+            energy_meter=energy_meter)
+    if prompt_tokens is not None or output_tokens is not None:
+        raise ValidationError("prompt_tokens", f"prompt_tokens / output_tokens apply to mode='generation' "
+                              f"only, not mode={mode!r}")
     # ---- validate at the boundary
     if isinstance(candidates, Candidate):
         candidates = [candidates]
@@ -466,12 +489,11 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         raise ValidationError("mode", f"{mode!r} is not one of {MODES}")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ValidationError("threads", f"must be a positive integer or None, got {threads!r}")
-    if not (energy_window_s > 0):
-        raise ValidationError("energy_window_s", f"must be > 0, got {energy_window_s!r}")
-    if not (idle_s > 0):
-        raise ValidationError("idle_s", f"must be > 0, got {idle_s!r}")
-    if idle_power_w is not None and not (float(idle_power_w) >= 0):
-        raise ValidationError("idle_power_w", f"must be >= 0 W, got {idle_power_w!r}")
+    # the shared scalar rules of effplan.schema: a number (not text or a bool), finite, in range
+    energy_window_s = schema_number("energy_window_s", energy_window_s, lo=0, lo_open=True)
+    idle_s = schema_number("idle_s", idle_s, lo=0, lo_open=True)
+    if idle_power_w is not None:
+        idle_power_w = schema_number("idle_power_w", idle_power_w, lo=0)
     if not (isinstance(optimizer, str) and optimizer in ("sgd", "adam")) and not callable(optimizer):
         raise ValidationError("optimizer", f"{optimizer!r} is not 'sgd', 'adam' or a callable(params)")
     retries = RETRIES_DEFAULT if retries is None else retries

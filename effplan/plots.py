@@ -22,6 +22,8 @@ Honesty conventions, shared by all plots
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,6 +33,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 from .errors import ValidationError
 from .planning.frames import _fmt_quarter, _pct_cols, _quarter_order, _select
@@ -66,6 +69,19 @@ _DEFAULT_FIGSIZE = (7.5, 4.0)
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+def _literal_text(fn):
+    """Every text a public plot function draws is shown as written: a candidate named ``"$$"`` or
+    ``"a$b$c"`` is not read as matplotlib mathtext (which raised ValueError when the figure was
+    drawn). No effplan label uses mathtext."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Figure:
+        fig = fn(*args, **kwargs)
+        for text in fig.findobj(Text):
+            text.set_parse_math(False)
+        return fig
+    return wrapper
+
+
 def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float] = _DEFAULT_FIGSIZE
                      ) -> tuple[Figure, Axes]:
     """A fresh pyplot-free Figure with one Axes, or the figure of the Axes given."""
@@ -248,32 +264,22 @@ def _usd_formatter(ax: Axes, axis: str = "y") -> None:
 # Pareto
 # --------------------------------------------------------------------------------------------
 def pareto_front(df: pd.DataFrame, cost_col: str = "cost_usd",
-                 quality_col: str = "quality") -> pd.DataFrame:
-    """Rows of ``df`` not dominated in (lower ``cost_col``, higher ``quality_col``).
+                 quality_col: str = "quality", higher_is_better: bool = True) -> pd.DataFrame:
+    """Rows of ``df`` not dominated in (lower ``cost_col``, better ``quality_col``).
 
-    A row is dominated when another row costs no more AND is at least as good, and is strictly
-    better in one of the two. Rows with NaN cost or quality are left out. Identical points do
-    not dominate each other (both are kept). The result keeps the original index and columns and
-    is sorted by ascending cost (then descending quality), i.e. in the order to draw the front.
+    The rule lives in :func:`effplan.selection.pareto_front` (ties kept, NaN left out, sorted by
+    ascending cost); ``higher_is_better=False`` for ECE, NLL, latency and the like.
     """
+    from .selection import pareto_front as _front
+
     _require(df, (cost_col, quality_col), "pareto_front")
-    cost = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(dtype=float)
-    qual = pd.to_numeric(df[quality_col], errors="coerce").to_numpy(dtype=float)
-    ok = np.isfinite(cost) & np.isfinite(qual)
-    c, q = cost[ok], qual[ok]
-    # dominated[i] = any j: c[j] <= c[i] and q[j] >= q[i] and (c[j] < c[i] or q[j] > q[i])
-    le = c[None, :] <= c[:, None]
-    ge = q[None, :] >= q[:, None]
-    strict = (c[None, :] < c[:, None]) | (q[None, :] > q[:, None])
-    dominated = (le & ge & strict).any(axis=1)
-    front = df[ok][~dominated]
-    order = np.lexsort((-qual[ok][~dominated], cost[ok][~dominated]))
-    return front.iloc[order]
+    return _front(df, cost=cost_col, metric=quality_col, higher_is_better=higher_is_better)
 
 
 # --------------------------------------------------------------------------------------------
 # plan figures
 # --------------------------------------------------------------------------------------------
+@_literal_text
 def cost_per_quarter(plan: Any, ax: Axes | None = None, *,
                      candidates: Sequence[str] | None = None,
                      hardware: Sequence[str] | None = None) -> Figure:
@@ -301,12 +307,17 @@ def cost_per_quarter(plan: Any, ax: Axes | None = None, *,
     return fig
 
 
+@_literal_text
 def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_usd",
                     quality_col: str = "quality",
                     highlight: Sequence[str] | None = None,
-                    highlight_hardware: Sequence[str] | None = None) -> Figure:
+                    highlight_hardware: Sequence[str] | None = None,
+                    higher_is_better: bool | None = None) -> Figure:
     """Scatter of ``quality`` against horizon ``cost_usd`` from ``plan.summary``, with the
-    Pareto front (lower cost, higher quality) drawn as a step line.
+    Pareto front (lower cost, better quality) drawn as a step line.
+
+    ``quality_col`` may be any metric column joined into the plan (``"ece@noise-0.3"``);
+    ``higher_is_better`` defaults to the metric's own direction (built-ins; else higher).
 
     Projected points are hollow, estimated ones half-filled; rows that miss the latency SLO
     (``slo_met`` False) or are infeasible are drawn as ``x``. Candidates without a quality score
@@ -353,7 +364,12 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
                        edgecolors="tab:orange", linewidths=2, zorder=2)
     for xi, yi, label in zip(x, y, pts["_series"].astype(str)):
         ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(5, 4), fontsize="x-small")
-    front = pareto_front(pts, cost_col, quality_col)
+    if higher_is_better is None:
+        from .evaluation import split_key
+        from .metrics import HIGHER_IS_BETTER
+
+        higher_is_better = HIGHER_IS_BETTER.get(split_key(quality_col)[0], True)
+    front = pareto_front(pts, cost_col, quality_col, higher_is_better=higher_is_better)
     if len(front) >= 1:
         ax.step(front[cost_col].to_numpy(float), front[quality_col].to_numpy(float), where="post",
                 color="tab:green", linewidth=1.5, zorder=1)
@@ -375,7 +391,7 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
     ax.margins(x=0.15, y=0.12)  # room for the point labels
     _usd_formatter(ax, "x")
     ax.set_xlabel("cost over the plan horizon (USD)")
-    ax.set_ylabel(quality_col)
+    ax.set_ylabel(quality_col + ("" if higher_is_better else " (lower is better)"))
     ax.set_title("Quality vs cost", y=1.0, pad=6)
     ax.grid(alpha=0.3)
     notes = []
@@ -389,6 +405,7 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
     return fig
 
 
+@_literal_text
 def energy_and_co2(plan: Any, ax: Axes | None = None, *,
                    candidates: Sequence[str] | None = None,
                    hardware: Sequence[str] | None = None) -> Figure:
@@ -418,6 +435,7 @@ def energy_and_co2(plan: Any, ax: Axes | None = None, *,
     return fig
 
 
+@_literal_text
 def instances_over_time(plan: Any, ax: Axes | None = None, *,
                         candidates: Sequence[str] | None = None,
                         hardware: Sequence[str] | None = None) -> Figure:
@@ -526,6 +544,7 @@ def _lines_by_batch(ax: Axes, df: pd.DataFrame, y_col: str, *,
     return seen
 
 
+@_literal_text
 def latency_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
                      mode: str | None = "inference") -> Figure:
     """Batch latency against batch size: p50 line with a shaded band up to p95 (when p50 is
@@ -556,6 +575,7 @@ def _finish_batch_axes(ax: Axes, seen: set[str], title: str, mode: str | None) -
     ax.grid(alpha=0.3)
 
 
+@_literal_text
 def throughput_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
                         mode: str | None = "inference") -> Figure:
     """Throughput (items/s) against batch size, one line per candidate (x hardware)."""
@@ -570,6 +590,7 @@ def throughput_vs_batch(frame: pd.DataFrame, ax: Axes | None = None, *,
     return fig
 
 
+@_literal_text
 def energy_per_item(frame: pd.DataFrame, ax: Axes | None = None, *,
                     mode: str | None = "inference", batch_size: int | None = None) -> Figure:
     """Energy per item (J) per candidate x hardware at one batch size, labelled by source.

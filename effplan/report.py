@@ -15,6 +15,9 @@
    HTML tables and embedded PNG images (:func:`effplan.notebook.show`). ``widgets="embed"`` keeps the saved
    widget state and loads the widget manager from ``widget_renderer_url`` (a vendored copy
    next to the HTML, or the CDN when empty) for readers who are online.
+3. :func:`report_cards` writes a compute card per candidate (``<name>.card.md`` and
+   ``.card.json``, :mod:`effplan.cards`) beside the HTML, from the results file and the quality
+   evaluation and plan notebook 01 stored beside it.
 
 ``reports.yaml``::
 
@@ -376,6 +379,18 @@ def remote_scripts(html_text: str) -> list[str]:
                       html_text, flags=re.I)
 
 
+def report_cards(params: ReportParams, out_dir: Path) -> list[Path]:
+    """A compute card per candidate (:mod:`effplan.cards`) in ``out_dir``, beside the HTML, from the
+    results file of the ``results_path`` parameter and what notebook 01 stored beside it."""
+    from .cards import cards_from_results
+
+    results = params.for_notebook("01_measure_candidates.ipynb").get("results_path")
+    if not results:
+        return []
+    path = Path(results) if Path(results).is_absolute() else params.base_dir / results
+    return cards_from_results(path, out_dir)
+
+
 # ------------------------------------------------------------------------------ CLI
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m effplan.report``: run notebooks, check widget metadata, export HTML."""
@@ -406,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for page in export_html(executed, out, widgets=args.widgets,
                                     widget_renderer_url=args.widget_renderer_url):
                 print(f"wrote    {page}")
+        for card in report_cards(params, out):
+            print(f"wrote    {card}")
     except EffplanError as exc:
         print(f"effplan.report: {exc}", file=sys.stderr)
         return 1

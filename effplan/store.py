@@ -5,9 +5,11 @@
   half-way keeps every point already measured. NaN is written as ``null``. No pickle.
 * :func:`load` reads and merges many files (several machines: tell them apart by
   ``hardware_id``) into one frame with the columns of
-  :data:`effplan.schema.MEASUREMENT_COLUMNS` plus ``source_file``. A bad record (bad JSON, not an
-  object, wrong schema version, a value that fails validation) is reported with its
-  ``file:line`` and the other records still load.
+  :data:`effplan.schema.MEASUREMENT_COLUMNS` plus ``source_file``. A bad record (bad JSON, JSON
+  ``Infinity``/``NaN``, a number beyond a float, nesting deeper than :data:`MAX_JSON_DEPTH`,
+  invalid UTF-8, not an object, wrong schema version, a value that fails
+  :func:`effplan.schema.row_problems`) is reported with its ``file:line`` and reason, and the
+  other records still load. A UTF-8 byte-order mark and CRLF line ends are accepted.
 * :func:`save_frame` writes a whole frame atomically (e.g. hand-typed rows).
 * Duplicates: :func:`point_key` is a point's identity (candidate, host, hardware, mode, dtype,
   batch size). :func:`load` keeps the newest record of each point and warns with the count,
@@ -36,12 +38,10 @@ import pandas as pd
 
 from .errors import EffplanWarning, ValidationError
 from .schema import (
-    ENERGY_SOURCES,
     MEASUREMENT_COLUMNS,
-    MODES,
-    PROVENANCES,
     SCHEMA_VERSION,
     normalize_measurements,
+    row_problems,
 )
 
 __all__ = ["append", "load", "save_frame", "to_records", "STORE_REQUIRED_COLUMNS", "HARDWARE_FIELDS",
@@ -206,56 +206,13 @@ def save_frame(df: pd.DataFrame, path: PathLike, *, hardware: Any = None) -> Pat
 # Validation (vectorised, per row, so one bad record does not stop the others)
 # --------------------------------------------------------------------------------------------
 
-def _show(value: Any) -> str:
-    """repr of a value as the user wrote it (numpy scalars shown as Python ones)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
-
-
 def _validate(df: pd.DataFrame, where: list[str]) -> list[dict[str, Any]]:
-    """Per-row problems of a frame of records: ``[{where, field, message}]`` (first per row)."""
-    n = len(df)
-    problems: dict[int, tuple[str, str]] = {}
+    """Per-row problems of a frame of records: ``[{where, field, message}]`` (first per row).
 
-    def flag(mask: np.ndarray, field: str, message_for) -> None:
-        for i in np.flatnonzero(mask):
-            problems.setdefault(int(i), (field, message_for(int(i))))
-
-    def col(name: str) -> pd.Series:
-        return df[name] if name in df.columns else pd.Series([None] * n, index=df.index, dtype=object)
-
-    version = col("schema_version")
-    vnum = pd.to_numeric(version, errors="coerce")
-    flag(version.isna().to_numpy(), "schema_version", lambda i: "missing")
-    flag((version.notna() & (vnum != SCHEMA_VERSION)).to_numpy(), "schema_version",
-         lambda i: f"is {_show(version.iloc[i])}; this effplan reads version {SCHEMA_VERSION}")
-    status = col("status")
-    ok = (status.isna() | (status.astype(str) == "ok")).to_numpy()
-    for name in STORE_REQUIRED_COLUMNS:
-        values = col(name)
-        empty = values.isna() | (values.astype(str).str.strip() == "")
-        flag(empty.to_numpy(), name, lambda i: "missing value in a required column")
-    for name, (kind, _) in MEASUREMENT_COLUMNS.items():
-        if kind not in ("int", "float") or name not in df.columns:
-            continue
-        raw = df[name]
-        is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)
-        num = pd.to_numeric(raw.where(~is_bool, None), errors="coerce")
-        flag((num.isna() & raw.notna()).to_numpy() | is_bool, name,
-             lambda i, raw=raw: f"non-numeric value {_show(raw.iloc[i])}")
-        flag(((num < 0) & pd.Series(ok, index=df.index)).to_numpy(), name,
-             lambda i, num=num: f"negative value {_show(num.iloc[i])}")
-        if kind == "int":
-            frac = num.notna() & (num != np.floor(num.fillna(0)))
-            flag(frac.to_numpy(), name, lambda i, num=num: f"not a whole number: {_show(num.iloc[i])}")
-    for name, allowed, optional in (("mode", MODES, False), ("provenance", PROVENANCES, True),
-                                    ("energy_source", ENERGY_SOURCES, True),
-                                    ("status", ("ok", "error"), True)):
-        values = col(name)
-        present = values.notna() & (values.astype(str) != "") if optional else values.notna()
-        bad = present & ~values.isin(allowed)
-        flag(bad.to_numpy(), name, lambda i, values=values, allowed=allowed:
-             f"{_show(values.iloc[i])} is not one of {allowed}")
-    return [{"where": where[i], "field": f, "message": m} for i, (f, m) in sorted(problems.items())]
+    The rules are :func:`effplan.schema.row_problems` (the one validator), plus the schema
+    version that every stored record carries.
+    """
+    return row_problems(df, where, required=STORE_REQUIRED_COLUMNS, schema_version=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,6 +241,73 @@ def _expand(paths: PathLike | Iterable[PathLike]) -> list[Path]:
             seen.add(key)
             unique.append(f)
     return unique
+
+
+#: JSON nesting depth above which a line is skipped unread (a results record is flat, with at
+#: most a list of GPU names inside: depth 2). Checked before parsing so that a hostile line
+#: cannot exhaust the interpreter's recursion limit.
+MAX_JSON_DEPTH = 32
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (JSON has no infinity or NaN; write null)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]!r} is out of range (larger than a float can hold)")
+    return value
+
+
+def _depth(text: str) -> int:
+    """Largest bracket nesting depth of a JSON text (brackets inside strings ignored)."""
+    depth = best = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > best:
+                best = depth
+        elif ch in "]}":
+            depth -= 1
+    return best
+
+
+def _parse_line(raw: bytes, *, first: bool) -> tuple[dict[str, Any] | None, str | None]:
+    """One line of a results file -> ``(record, None)``, ``(None, None)`` for a blank line, or
+    ``(None, reason)`` for a line to skip. Never raises: a UTF-8 byte-order mark on the first line
+    and CRLF line ends are accepted; invalid UTF-8, JSON ``Infinity``/``NaN``, numbers beyond a
+    float, nesting deeper than :data:`MAX_JSON_DEPTH` and anything but a JSON object are reasons."""
+    if first and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        return None, f"not valid UTF-8 (byte {exc.start + 1}: {raw[exc.start:exc.start + 1]!r})"
+    if not text:
+        return None, None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:
+        return None, f"nested deeper than {MAX_JSON_DEPTH} levels (a results record is flat)"
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as exc:
+        truncated = " (truncated line: interrupted write?)" if not raw.endswith(b"\n") else ""
+        return None, f"bad JSON: {exc.msg} at column {exc.colno}{truncated}"
+    except (ValueError, RecursionError, OverflowError) as exc:  # constants, huge numbers, depth
+        return None, f"bad JSON: {str(exc)[:200]}"
+    if not isinstance(obj, dict):
+        return None, f"expected a JSON object, got {type(obj).__name__}"
+    return obj, None
 
 
 def load(paths: PathLike | Iterable[PathLike], *, on_error: str = "warn",
@@ -317,19 +341,20 @@ def load(paths: PathLike | Iterable[PathLike], *, on_error: str = "warn",
 
     for path in _expand(paths):
         name = str(path)
-        with open(path, "rb") as fh:
+        try:
+            fh = open(path, "rb")
+        except IsADirectoryError:
+            raise ValidationError("paths", f"{name} is a folder inside a folder; give its *.jsonl "
+                                           "files or a glob") from None
+        except OSError as exc:
+            raise ValidationError("paths", f"cannot read {name}: {exc.strerror or exc}") from None
+        with fh:
             for lineno, raw in enumerate(fh, start=1):
-                text = raw.decode("utf-8", errors="replace").strip()
-                if not text:
+                obj, problem = _parse_line(raw, first=lineno == 1)
+                if problem is not None:
+                    bad(name, lineno, "record", problem)
                     continue
-                try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    truncated = " (truncated line: interrupted write?)" if not raw.endswith(b"\n") else ""
-                    bad(name, lineno, "record", f"bad JSON: {exc.msg} at column {exc.colno}{truncated}")
-                    continue
-                if not isinstance(obj, dict):
-                    bad(name, lineno, "record", f"expected a JSON object, got {type(obj).__name__}")
+                if obj is None:  # blank line
                     continue
                 records.append(obj)
                 where.append(f"{name}:{lineno}")
@@ -403,18 +428,23 @@ def point_key(record: Mapping[str, Any]) -> tuple[str, str, str, str, str, int]:
 
     ``host`` is the record's ``hw_host_hash`` (written by :func:`append` with ``hardware=``),
     else its ``hardware_id`` (itself host-specific), else ``""``. Two hosts with the same
-    hardware name are two points; the same point measured twice is a duplicate.
+    hardware name are two points; the same point measured twice is a duplicate. A
+    ``mode="generation"`` point has a 7th element, its ``prompt_tokens``.
     """
     def text(key: str) -> str:
         v = record.get(key)
         return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
+    def whole(key: str) -> int:
+        try:
+            return int(record.get(key))
+        except (TypeError, ValueError):
+            return -1
+
     host = text("hw_host_hash") or text("hardware_id")
-    try:
-        bs = int(record.get("batch_size"))
-    except (TypeError, ValueError):
-        bs = -1
-    return (text("candidate"), host, text("hardware"), text("mode"), text("dtype"), bs)
+    key = (text("candidate"), host, text("hardware"), text("mode"), text("dtype"), whole("batch_size"))
+    # a generation point is also its prompt length (one sweep measures several)
+    return key + (whole("prompt_tokens"),) if key[3] == "generation" else key
 
 
 def _truthy(v: Any) -> bool:

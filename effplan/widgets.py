@@ -74,10 +74,15 @@ _VIEW_CONTROLS = ("hardware", "candidates")
 def parse_price(text: str) -> float | dict[str, float] | None:
     """Parse the price box.
 
-    ``""`` -> None (catalog price); ``"2.5"``, ``"$2.50"``, ``"1,200"`` -> a float in USD per
+    ``""`` -> None (catalog price); ``"2.5"``, ``"$2.50"``, ``"2.5 USD"`` -> a float in USD per
     instance-hour (for the hardware selected in the dashboard); ``"lab-cpu=2.5; T4=0.53"`` ->
-    a mapping hardware name -> price. Raises :class:`ValidationError` (field
-    ``price_per_hour``) for anything else, or a negative / non-finite price.
+    a mapping hardware name -> price (names are resolved by the planner: exactly, ignoring
+    case, or through a catalog alias).
+
+    One rule for the decimal mark: **a point, and no thousands separator**. A comma is refused
+    with a message (``"2,5"`` could be 2.5 or 25, ``"1,200"`` 1.2 or 1200: effplan never guesses
+    a 10x or 1000x error). Raises :class:`ValidationError` (field ``price_per_hour``) for a
+    comma, anything that is not a number, or a negative / non-finite price.
     """
     s = str(text).strip()
     if s == "":
@@ -100,9 +105,14 @@ def parse_price(text: str) -> float | dict[str, float] | None:
 
 
 def _one_price(s: str, text: str) -> float | None:
-    s = s.strip().replace(",", "").replace("$", "").replace("USD", "").strip()
+    s = s.strip().replace("$", "").replace("USD", "").strip()
     if s == "":
         return None
+    if "," in s:
+        raise ValidationError("price_per_hour",
+                              f"{s!r} is ambiguous: a comma may be a decimal mark or a thousands "
+                              "separator. Type the price with a decimal point and no separators "
+                              "(e.g. 2.5 or 1200)")
     try:
         value = float(s)
     except ValueError:

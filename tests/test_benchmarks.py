@@ -28,6 +28,9 @@ CASES = {
     "energy.py": (["--repeats", "3"], r"\d+(\.\d+)?x"),
     "plan.py": (["--repeats", "1"], r"autoscaled, Monte Carlo, 1000 samples .*\d+(\.\d+)?x"),
     "dashboard.py": (["--repeats", "2", "--samples", "20"], r"\d+(\.\d+)?x"),
+    "evaluate.py": (["--examples", "200", "--resamples", "50", "--repeats", "1"], r"loop / effplan = \d+\.\dx"),
+    "generation.py": (["--concurrency", "1", "--prompt-tokens", "16", "--output-tokens", "4", "--rounds", "1",
+                       "--train-steps", "5"], r"TPOT ratio effplan/plain: median \d+\.\d+x"),
 }
 
 

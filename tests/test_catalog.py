@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from effplan import catalog as C
-from effplan.errors import ValidationError
+from effplan.errors import UnknownHardwareError, ValidationError
 
 
 def test_shipped_catalog_loads_with_sources_for_every_figure():
@@ -91,15 +91,92 @@ def test_dataframe_catalog_override():
     assert C.find_hardware("L4", cat)["price_per_hour_usd"] == 0.5
 
 
-def test_find_hardware_exact_case_substring_and_aliases():
+def test_find_hardware_exact_case_and_aliases_only():
     assert C.find_hardware("H100 SXM")["name"] == "H100 SXM"
     assert C.find_hardware("NVIDIA H100 80GB HBM3")["name"] == "H100 SXM"   # NVML name (alias)
     assert C.find_hardware("l40s")["name"] == "L40S"                         # case-insensitive
+    assert C.find_hardware("  l4 ")["name"] == "L4"                           # spaces ignored
     assert C.find_hardware("NVIDIA A100-SXM4-80GB")["name"] == "A100 80GB"
-    assert C.find_hardware("Tesla T4 (PCIe)")["name"] == "T4"                 # substring of the query
-    assert C.find_hardware("MI300")["name"] == "MI300X"                       # query is a substring
+    # no substring matching either way (issue 10, case 2)
+    assert C.find_hardware("Tesla T4 (PCIe)") is None
+    assert C.find_hardware("MI300") is None
     assert C.find_hardware("Some Unknown Accelerator 9000") is None
     assert C.find_hardware("") is None
+
+
+@pytest.mark.parametrize("name", ["t4g.xlarge", "cpu-pool4", "NVIDIA", "my-l4-box", "g6-box",
+                                  "Azure NC A100 v4"])
+def test_substrings_of_catalog_names_are_not_catalog_hardware(name):
+    # each of these once silently became a catalog GPU (T4, L4, H100 SXM, A100 40GB)
+    assert C.find_hardware(name) is None
+    with pytest.raises(UnknownHardwareError) as e:
+        C.resolve_hardware(name)
+    assert e.value.field == "hardware" and repr(name) in str(e.value)
+
+
+def test_unknown_name_error_says_did_you_mean():
+    with pytest.raises(UnknownHardwareError) as e:
+        C.resolve_hardware("L4x")
+    assert "did you mean 'L4'" in str(e.value)
+    assert e.value.suggestions[0] == "L4"
+    with pytest.raises(UnknownHardwareError) as e:
+        C.resolve_hardware("H100 PCIe", field="price_per_hour")
+    assert e.value.field == "price_per_hour" and "H100 SXM" in e.value.suggestions
+    assert C.closest_names("zzzzzzzz") == []
+
+
+def test_alias_naming_two_rows_is_rejected():
+    raw = _raw()
+    raw.loc[raw["name"] == "T4", "aliases"] = "L4"
+    with pytest.raises(ValidationError) as e:
+        C.load_catalog(raw)
+    assert e.value.field == "aliases" and "'L4' names both" in str(e.value)
+
+
+@pytest.mark.parametrize("col", ["peak_fp32_flops", "peak_fp16_flops", "memory_bandwidth_gb_s", "memory_gb"])
+def test_zero_peak_or_bandwidth_is_rejected(col):
+    raw = _raw()
+    raw.loc[raw["name"] == "L4", col] = "0"
+    with pytest.raises(ValidationError) as e:
+        C.load_catalog(raw)
+    assert e.value.field == col and "must be > 0" in str(e.value) and "row 6" in str(e.value)
+
+
+@pytest.mark.parametrize("value, message", [("inf", "not a finite number"), ("1e400", "not a finite number"),
+                                            ("true", "non-numeric"), ("-1", "negative")])
+def test_catalog_numbers_use_schema_rules(value, message):
+    raw = _raw()
+    raw.loc[raw["name"] == "L4", "price_per_hour_usd"] = value
+    with pytest.raises(ValidationError, match=message):
+        C.load_catalog(raw)
+
+
+def test_price_of_zero_is_allowed():
+    raw = _raw()
+    raw.loc[raw["name"] == "L4", "price_per_hour_usd"] = "0"
+    assert C.find_hardware("L4", C.load_catalog(raw))["price_per_hour_usd"] == 0.0
+
+
+@pytest.mark.parametrize("content, message", [(b"", "is empty"), (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not UTF-8"),
+                                              (None, "cannot read")])
+def test_unreadable_catalog_file_is_a_named_error(tmp_path, content, message):
+    p = tmp_path / "hw.csv"
+    if content is None:
+        p.mkdir()  # a directory
+    else:
+        p.write_bytes(content)
+    with pytest.raises(ValidationError, match=message) as e:
+        C.load_catalog(p)
+    assert e.value.field == "path"
+
+
+def test_catalog_csv_with_bom_and_crlf_loads(tmp_path):
+    p = tmp_path / "hw.csv"
+    text = C._shipped_path().read_text(encoding="utf-8")
+    p.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    cat = C.load_catalog(p)
+    assert list(cat["name"]) == list(C.load_catalog()["name"])
+    assert C.find_hardware("L4", cat)["price_per_hour_usd"] == 0.80
 
 
 def test_peak_flops_dtype_families():
@@ -152,9 +229,13 @@ def test_this_machine_row_known_gpu_copies_catalog(monkeypatch):
 def test_vague_cpu_name_does_not_pick_a_specific_sku():
     # Many VMs report only "AMD EPYC": that must not become the 16-core "AMD EPYC 9R14" row.
     assert C.find_hardware("AMD EPYC") is None
-    assert C.find_hardware("AMD EPYC 9R14 96-Core Processor")["name"] == "AWS c7a.4xlarge"
-    # GPUs keep the query-inside-key direction: "NVIDIA L4 (24 GB)" -> "L4"
-    assert C.find_hardware("NVIDIA L4 (24 GB)")["name"] == "L4"
+    assert C.match_detected("AMD EPYC") is None
+    # a DETECTED name loses its vendor decorations, then must equal a name or alias exactly
+    assert C.match_detected("AMD EPYC 9R14 96-Core Processor")["name"] == "AWS c7a.4xlarge"
+    assert C.match_detected("Intel(R) Xeon(R) Platinum 8488C CPU @ 3.20GHz")["name"] == "AWS c7i.4xlarge"
+    assert C.match_detected("NVIDIA L4 (24 GB)")["name"] == "L4"
+    assert C.match_detected("Tesla T4 (PCIe)")["name"] == "T4"
+    assert C.match_detected("NVIDIA") is None and C.match_detected("t4g.xlarge") is None
 
 
 def test_cpu_row_rated_power_scales_with_cores():

@@ -9,6 +9,7 @@ import pytest
 
 from effplan import store
 from effplan.cli import main
+from effplan.errors import EffplanWarning
 
 
 @pytest.fixture
@@ -99,6 +100,66 @@ def test_measure_ctrl_c_ends_with_one_line_and_resume_is_passed(tmp_path, capsys
     assert err == [f"2 points saved to {out}; re-run with --resume"]
 
 
+# ---- named errors instead of tracebacks (issue 10, cases 6, 7 and 9) ----
+
+@pytest.mark.parametrize("content, message", [(b"", "is empty"), (b"\x00\xff\xfe\x89PNG\x00", "not UTF-8"),
+                                              (None, "cannot read catalog file")],
+                         ids=["empty", "binary", "directory"])
+def test_catalog_path_unreadable_is_a_named_error(tmp_path, capsys, content, message):
+    p = tmp_path / "hw.csv"
+    if content is None:
+        p.mkdir()
+    else:
+        p.write_bytes(content)
+    rc = main(["catalog", "--path", str(p)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "path:" in err and message in err and "Traceback" not in err
+
+
+def test_plan_out_existing_file_is_a_named_error(results, tmp_path, capsys):
+    out = tmp_path / "plan.csv"
+    out.write_text("keep me\n")
+    rc = main(["plan", str(results), "--requests-per-day", "1000", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--out" in err and "existing file" in err and "Traceback" not in err
+    assert out.read_text() == "keep me\n"
+
+
+def _with_bad_lines(results):
+    with open(results, "ab") as fh:
+        fh.write(b'{"candidate": "x", "latency_p95_ms": Infinity}\n' + b"[" * 50_000 + b"\n")
+    return results
+
+
+def test_plan_warns_loudly_when_records_are_skipped(results, tmp_path, capsys):
+    _with_bad_lines(results)
+    with pytest.warns(EffplanWarning, match=r"typed.jsonl:2: record: bad JSON: Infinity"):
+        rc = main(["plan", str(results), "--requests-per-day", "2592000"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert "WARNING: 2 bad record(s) were SKIPPED" in err and "--strict" in err
+
+
+def test_plan_strict_exits_non_zero_when_records_are_skipped(results, capsys):
+    _with_bad_lines(results)
+    with pytest.warns(EffplanWarning):
+        rc = main(["plan", str(results), "--requests-per-day", "2592000", "--strict"])
+    err = capsys.readouterr().err
+    assert rc == 3
+    assert "2 bad record(s) skipped" in err and "typed.jsonl:2" in err and "Traceback" not in err
+
+
+def test_plan_with_bom_file_keeps_first_row_and_exits_zero(tmp_path, capsys):
+    path = tmp_path / "win.jsonl"
+    rec = {"candidate": "small", "hardware": "L4", "mode": "inference", "batch_size": 8,
+           "latency_p95_ms": 20.0, "throughput_items_per_s": 400.0, "energy_per_item_j": 0.1,
+           "idle_power_w": 20.0, "schema_version": 1}
+    path.write_bytes(b"\xef\xbb\xbf" + (json.dumps(rec) + "\r\n").encode())
+    rc = main(["plan", str(path), "--requests-per-day", "2592000", "--strict"])
+    assert rc == 0 and "small" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("flag", ["--training-items-per-epoch", "--training-items-per-run"])
 def test_plan_command_training_items_per_epoch(tmp_path, flag, capsys):
     # training typed in on the L4: 500 items/s. 1.8e6 items per epoch x 2 epochs = 3.6e6 items
@@ -122,3 +183,56 @@ def test_plan_command_training_items_per_epoch(tmp_path, flag, capsys):
     summary = pd.read_csv(out / "summary.csv")
     assert summary["total_cost_usd"].iloc[0] == pytest.approx(
         summary["cost_usd"].iloc[0] + summary["training_cost_usd"].iloc[0])
+
+
+def test_plan_unknown_hardware_target_says_did_you_mean(results, capsys):
+    # "NVIDIA" once silently became the H100 SXM (issue 10, case 2)
+    rc = main(["plan", str(results), "--requests-per-day", "1000", "--hardware", "l4x"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "hardware: 'l4x'" in err and "did you mean 'L4'" in err and "Traceback" not in err
+
+
+@pytest.fixture
+def generation_results(tmp_path):
+    # Typed in from a serving benchmark on an L4: concurrency 4 and 8 at a 512-token prompt.
+    df = pd.DataFrame({
+        "candidate": ["chat"] * 2, "hardware": ["L4"] * 2, "mode": ["generation"] * 2, "batch_size": [4, 8],
+        "prompt_tokens": [512] * 2, "ttft_p50_ms": [100.0, 200.0], "ttft_p95_ms": [120.0, 240.0],
+        "tpot_p50_ms": [20.0, 30.0], "tpot_p95_ms": [25.0, 40.0], "kv_cache_bytes_per_token": [1e5] * 2,
+        "param_bytes": [2e9] * 2, "energy_per_prompt_token_j": [0.01] * 2,
+        "energy_per_output_token_j": [0.2] * 2, "idle_power_w": [20.0] * 2,
+    })
+    path = tmp_path / "gen.jsonl"
+    store.save_frame(df, path)
+    return path
+
+
+def test_plan_command_generation_workload(generation_results, tmp_path, capsys):
+    out = tmp_path / "plan"
+    rc = main(["plan", str(generation_results), "--requests-per-day", "86400", "--months", "1",
+               "--prompt-tokens", "500", "--output-tokens", "100", "--slo-tpot-p95-ms", "30",
+               "--utilization", "1.0", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    # TPOT p95 40 ms > 30 at c = 8 -> c = 4; rate = 4 / ((100 + 100 x 20) / 1000) = 1.905 req/s;
+    # 86,400/day = 1 req/s -> 1 instance, 730 instance-hours at the L4's catalog price
+    monthly = pd.read_csv(out / "monthly.csv")
+    assert monthly["concurrency"].tolist() == [4] and monthly["binding_constraint"].tolist() == ["tpot"]
+    assert monthly["instances"].tolist() == [1]
+    assert monthly["requests_per_s_per_instance"].iloc[0] == pytest.approx(4 / 2.1)
+    assert json.loads((out / "inputs.json").read_text())["generation"]["prompt_tokens"] == 500
+    assert "chat" in capsys.readouterr().out
+    rc = main(["plan", str(generation_results), "--requests-per-day", "10", "--prompt-tokens", "500"])
+    assert rc == 2 and "--output-tokens" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_measure_command_generation(tmp_path, capsys):
+    out = tmp_path / "g.jsonl"
+    rc = main(["measure", "--mode", "generation", "--candidates", "decoder-slim", "--batch-sizes", "2",
+               "--prompt-tokens", "16", "--output-tokens", "4", "--time-budget-s", "0.1",
+               "--energy-window-s", "0.1", "--threads", "1", "--out", str(out), "--quiet"])
+    assert rc == 0
+    df = store.load(out)
+    assert df["candidate"].tolist() == ["decoder-slim"] and df["status"].tolist() == ["ok"]
+    assert df["tpot_p50_ms"].iloc[0] > 0 and df["prompt_tokens"].iloc[0] == 16
+    assert main(["measure", "--family", "decoder", "--mode", "inference"]) == 2

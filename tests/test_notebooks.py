@@ -29,6 +29,9 @@ SMALL = {
                                  "compare_hardware": []},
     "04_quarterly_what_if.ipynb": {"batch_sizes": [4], "months": 3, "samples": 0,
                                    "hardware": []},
+    "05_llm_serving_budget.ipynb": {"concurrency": [2], "prompt_lengths": [32], "prompt_tokens": 32,
+                                    "output_tokens": 16, "measured_output_tokens": 4, "months": 3,
+                                    "samples": 0, "compare_hardware": ["L4"]},
 }
 
 
@@ -40,9 +43,10 @@ def _kernel_env(monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
 
 
-def test_the_four_notebooks_exist():
+def test_the_five_notebooks_exist():
     assert NAMES == ["01_measure_candidates.ipynb", "02_inference_budget.ipynb",
-                     "03_training_budget.ipynb", "04_quarterly_what_if.ipynb"]
+                     "03_training_budget.ipynb", "04_quarterly_what_if.ipynb",
+                     "05_llm_serving_budget.ipynb"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -97,7 +101,8 @@ def test_runs_standalone_with_defaults(name, tmp_path, test_output):
 
 
 def test_small_parameters_chain_through_one_results_file(tmp_path, test_output):
-    """01 writes the results file; 02-04 load it (they do not measure again)."""
+    """01 writes the results file; 02-04 load it (they do not measure again); 05 finds no
+    generation rows there, so it measures the decoders and appends them."""
     executed, results = _run(NAMES, tmp_path, SMALL)
     from effplan import store
 
@@ -114,6 +119,6 @@ def test_small_parameters_chain_through_one_results_file(tmp_path, test_output):
         nb = nbformat.read(path, as_version=4)
         nbformat.write(nb, test_output / path.name)
         assert report.check_widget_metadata(nb) == []
-    dash = nbformat.read(executed[-1], as_version=4)
+    dash = nbformat.read(executed[NAMES.index("04_quarterly_what_if.ipynb")], as_version=4)
     assert "widgets" in dash.metadata  # the dashboard's state is saved with the notebook
     assert _outputs(dash, report.WIDGET_VIEW_MIME)

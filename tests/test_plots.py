@@ -197,3 +197,22 @@ def test_latency_vs_batch_plots_hand_values_and_marks_estimated_rows():
 def test_throughput_vs_batch_rejects_a_bad_frame():
     with pytest.raises(ValidationError, match="throughput_items_per_s"):
         plots.throughput_vs_batch(pd.DataFrame({"candidate": ["a"], "batch_size": [1]}))
+
+
+@pytest.mark.parametrize("names", [("$$", "a$b$c"), ("$x^2$", r"\frac")])
+def test_dollar_signs_in_names_are_drawn_literally_not_as_mathtext(names):
+    # a candidate named "$$" once raised ValueError from matplotlib's mathtext parser when the
+    # figure was drawn, and so when the dashboard was built (issue 10, case 9)
+    import io
+
+    df = hand_measurements()
+    df["candidate"] = df["candidate"].map({"small": names[0], "large": names[1]})
+    p = make_real_plan(df, inference=InferenceWorkload(requests_per_day=86_400),
+                       prices=Prices(price_per_hour={"lab-cpu": 2.0}))
+    figs = [plots.cost_per_quarter(p), plots.quality_vs_cost(p), plots.energy_and_co2(p),
+            plots.instances_over_time(p), plots.latency_vs_batch(df), plots.throughput_vs_batch(df),
+            plots.energy_per_item(df)]
+    for fig in figs:
+        fig.savefig(io.BytesIO(), format="png")  # draws every text: must not raise
+    texts = [t.get_text() for t in figs[1].findobj(matplotlib.text.Text)]
+    assert names[0] in texts and names[1] in texts  # shown as typed, not escaped or parsed

@@ -308,3 +308,96 @@ def test_legacy_peak_memory_mb_is_read_as_mib(tmp_path):
                                 "peak_memory_mb": 12.5, "schema_version": SCHEMA_VERSION}) + "\n")
     df = store.load(path)
     assert df["peak_memory_mib"].tolist() == [12.5] and "peak_memory_mb" not in df
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile lines (issue 10, cases 4, 6, 7 and 10): each is skipped with file:line and a reason,
+# and the good rows around it still load.
+# --------------------------------------------------------------------------------------------
+
+def _good_line(batch_size):
+    return json.dumps(_row(batch_size=batch_size, schema_version=SCHEMA_VERSION, quality=None))
+
+
+HOSTILE_LINES = [
+    ("deep-nesting", ("[" * 100_000 + "]" * 100_000).encode(), "nested deeper than"),
+    ("deep-object", ('{"a":' * 5000 + "1" + "}" * 5000).encode(), "nested deeper than"),
+    ("400-digit-batch", _good_line(1).replace('"batch_size": 1', '"batch_size": ' + "9" * 400).encode(),
+     "batch_size: too large to be a number"),
+    ("5000-digit-int", _good_line(1).replace('"batch_size": 1', '"batch_size": ' + "9" * 5000).encode(),
+     "bad JSON"),
+    ("float-overflow", _good_line(1).replace('"latency_p95_ms": 1.75', '"latency_p95_ms": 1e400').encode(),
+     "out of range"),
+    ("json-infinity", _good_line(1).replace('"latency_p95_ms": 1.75', '"latency_p95_ms": Infinity').encode(),
+     "Infinity is not valid JSON"),
+    ("json-neg-infinity", _good_line(1).replace('"energy_per_item_j": 0.0125',
+                                                '"energy_per_item_j": -Infinity').encode(),
+     "-Infinity is not valid JSON"),
+    ("json-nan", _good_line(1).replace('"latency_p95_ms": 1.75', '"latency_p95_ms": NaN').encode(),
+     "NaN is not valid JSON"),
+    ("invalid-utf8", _good_line(1).replace("mlp", "ml\udcff", 1).encode("utf-8", "surrogateescape"),
+     "not valid UTF-8"),
+    ("int-above-2**53", _good_line(1).replace('"params": 1234', f'"params": {2 ** 53 + 1}').encode(),
+     "params: integer 9007199254740993 is above 2**53"),
+    ("bool-batch", _good_line(1).replace('"batch_size": 1', '"batch_size": true').encode(),
+     "batch_size: non-numeric value True"),
+    ("fractional-batch", _good_line(1).replace('"batch_size": 1', '"batch_size": 2.5').encode(),
+     "batch_size: not a whole number"),
+    ("blank-name", _good_line(1).replace('"candidate": "mlp"', '"candidate": "  "').encode(),
+     "candidate: missing value"),
+]
+
+
+@pytest.mark.parametrize("line, reason", [h[1:] for h in HOSTILE_LINES], ids=[h[0] for h in HOSTILE_LINES])
+def test_hostile_line_is_skipped_with_file_line_and_reason(tmp_path, line, reason):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(_good_line(1).encode() + b"\n" + line + b"\n" + _good_line(3).encode() + b"\n")
+    with pytest.warns(EffplanWarning) as rec:
+        back = store.load(path)
+    assert back["batch_size"].tolist() == [1, 3]
+    assert len(back.attrs["errors"]) == 1
+    err = back.attrs["errors"][0]
+    assert (err["file"], err["line"]) == (str(path), 2)
+    assert reason in f"{err['field']}: {err['message']}"
+    assert f"{path}:2" in str(rec[0].message)
+    assert len(str(rec[0].message)) < 2000  # the reason does not echo a huge line
+    with pytest.raises(ValidationError) as e:
+        store.load(path, on_error="raise")
+    assert e.value.where == f"{path}:2"
+
+
+def test_byte_order_mark_and_crlf_load_every_row(tmp_path):
+    # a Windows editor's UTF-8 BOM once dropped the first row (issue 10, case 6)
+    path = tmp_path / "win.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (_good_line(1) + "\r\n" + _good_line(3) + "\r\n").encode())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        back = store.load(path)
+    assert back["batch_size"].tolist() == [1, 3]
+    assert back.attrs["errors"] == []
+    assert back.loc[0, "candidate"] == "mlp"
+
+
+def test_bom_in_the_middle_of_a_file_is_an_error_not_silent(tmp_path):
+    path = tmp_path / "cat.jsonl"
+    path.write_bytes((_good_line(1) + "\n").encode() + b"\xef\xbb\xbf" + (_good_line(3) + "\n").encode())
+    with pytest.warns(EffplanWarning):
+        back = store.load(path)
+    assert back["batch_size"].tolist() == [1] and back.attrs["errors"][0]["line"] == 2
+
+
+def test_integers_up_to_2_53_round_trip_exactly_and_larger_are_refused(tmp_path):
+    path = tmp_path / "r.jsonl"
+    store.append(path, _row(params=2 ** 53, batch_size=1))
+    assert store.load(path).loc[0, "params"] == 2 ** 53
+    with pytest.raises(ValidationError, match=r"params: integer 9007199254740993 is above 2\*\*53"):
+        store.append(path, _row(params=2 ** 53 + 1))
+    with pytest.raises(ValidationError, match="batch_size"):
+        store.append(path, _row(batch_size=True))
+    assert len(path.read_text().splitlines()) == 1
+
+
+def test_folder_inside_a_glob_is_a_named_error(tmp_path):
+    (tmp_path / "sub.jsonl").mkdir()
+    with pytest.raises(ValidationError, match="is a folder"):
+        store.load(str(tmp_path / "*.jsonl"))

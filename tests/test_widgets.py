@@ -144,7 +144,12 @@ def test_price_box_sets_the_selected_hardware_price(dash):
     assert dash.error == ""
     assert row(dash, "small")["Q1"] == pytest.approx(quarter_cost(2, 3.5))
     assert dash.plan.inputs["prices"]["price_per_hour"] == {"lab-cpu": 3.5}
+    # a key naming hardware that is not in the plan is refused, visibly (issue 10, case 3)
     box.value = "lab-cpu=1; T4=0.4"
+    assert "'T4'" in dash.error and "not in this plan" in dash.error
+    assert row(dash, "small")["Q1"] == pytest.approx(quarter_cost(2, 3.5))  # last good plan kept
+    box.value = "LAB-CPU=1"  # exact name, ignoring case
+    assert dash.error == ""
     assert row(dash, "small")["Q1"] == pytest.approx(quarter_cost(2, 1.0))
 
 
@@ -163,6 +168,8 @@ def test_no_price_gives_no_total_and_a_warning_in_the_dashboard(dash):
     ("target_utilization", 0.0, "target_utilization"),
     ("price_per_hour", "two dollars", "price_per_hour"),
     ("price_per_hour", "-1", "price_per_hour"),
+    ("price_per_hour", "2,5", "ambiguous"),
+    ("price_per_hour", "0,53", "ambiguous"),
     ("slo_p95_ms", -3.0, "slo_p95_ms"),
 ])
 def test_invalid_input_is_shown_and_keeps_the_last_good_plan(dash, control, bad, field):
@@ -195,10 +202,14 @@ def test_replans_reuse_the_prepared_measurements_and_match_a_fresh_plan(dash):
 
 def test_parse_price():
     assert parse_price("") is None
-    assert parse_price(" $1,200.50 ") == 1200.5
+    assert parse_price(" $1200.50 ") == 1200.5
     assert parse_price("2.5 USD") == 2.5
     assert parse_price("a=1; b = 2.5") == {"a": 1.0, "b": 2.5}
-    for bad in ("abc", "nan", "-2", "a=", "=3"):
+    # a comma is never guessed (issue 10, case 1: "0,53" once became 53.0 and "2,5" 25.0)
+    for ambiguous in ("0,53", "2,5", "1,200", "$1,200.50", "T4=0,53"):
+        with pytest.raises(ValidationError, match="ambiguous"):
+            parse_price(ambiguous)
+    for bad in ("abc", "nan", "inf", "-2", "a=", "=3"):
         with pytest.raises(ValidationError, match="price_per_hour"):
             parse_price(bad)
 
@@ -337,3 +348,13 @@ def test_not_stable_rows_are_flagged_in_the_dashboard(tmp_path):
     assert row(d, "small")["Q1"] == pytest.approx(quarter_cost(7, 2.0))
     assert any("NOT stable" in w and "small on lab-cpu (inference, bs=8)" in w for w in d.warnings)
     assert "NOT stable" in d._warning_html.value
+
+
+def test_candidate_named_dollar_dollar_builds_the_dashboard(tmp_path):
+    # issue 10, case 9: "$$" was read as matplotlib mathtext and the dashboard raised ValueError
+    df = hand_measurements()
+    df["candidate"] = df["candidate"].map({"small": "$$", "large": "large"})
+    d = BudgetDashboard(df, inference=InferenceWorkload(requests_per_day=START_RPD, target_utilization=0.5),
+                        prices=Prices(price_per_hour={"lab-cpu": 2.0}), export_dir=tmp_path)
+    assert d.error == ""
+    assert row(d, "$$")["Q1"] == pytest.approx(quarter_cost(2, 2.0))

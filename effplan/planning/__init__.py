@@ -17,14 +17,26 @@ For month ``m`` (0-based; quarter Q1 = months 0-2, Q2 = months 3-5, ...):
 * ``capacity_items_per_s = throughput_items_per_s(chosen batch) * target_utilization``;
   ``peak_items_per_s = items_m / (hours_per_month * 3600) * peak_to_average``;
   ``instances = max(min_replicas, ceil(peak_items_per_s / capacity_items_per_s))``, provisioned
-  all month (the ratio is lowered by 1e-9 before the ceiling to absorb floating-point error).
+  all month (the ratio is multiplied by ``1 - 1e-9`` before the ceiling to absorb floating-point
+  error: a relative margin, so any traffic above 0 gets at least one instance).
 * ``instance_hours = instances * hours_per_month``.
 * cost, cloud mode: ``instance_hours * price_per_hour``; on-premises mode:
   ``instances * capex_usd / lifetime_months + energy_kwh * electricity_usd_per_kwh``.
-* ``energy_kwh = (items * energy_per_item_j + idle_power_w * idle_s) / 3.6e6 * pue`` with
-  ``idle_s = max(0, instance_hours * 3600 - items / throughput_items_per_s)``;
+* ``energy_kwh = (items * energy_per_item_j + idle_w * idle_s) / 3.6e6 * pue`` with
+  ``idle_s = max(0, instance_hours * 3600 - items / throughput_items_per_s)`` and ``idle_w =
+  min(idle_power_w, energy_per_item_j * throughput_items_per_s)`` (idle power counted at most at
+  the busy power, so more traffic never costs less; :mod:`effplan.schema` warns about, and names,
+  rows whose idle power is above their busy power);
   ``co2_kg = energy_kwh * grid_gco2_per_kwh / 1000``.
-* ``cost_per_1k_requests_usd = cost_usd / requests * 1000``.
+* ``cost_per_1k_requests_usd = cost_usd / requests * 1000``; NaN (never inf) when there are no
+  requests, with a PlanWarning saying so.
+* Every figure is finite: an input that would overflow a float (e.g. ``energy_per_item_j=1e308``,
+  growth 10 over 600 months) raises ValidationError naming it.
+* Hardware names: a measured name is catalog hardware only when it equals a catalog name or
+  alias ignoring case (names differing only in case are one hardware); anything else is its own
+  hardware, priced only by ``Prices``. ``plan(hardware=[...])`` and every ``Prices`` key must
+  name hardware exactly (ignoring case): an unknown target, or a price key matching no hardware
+  of the plan, raises :class:`~effplan.errors.UnknownHardwareError` with the closest names.
 * Optional autoscaling (``InferenceWorkload(daily_profile=[24 hourly weights])``; the default
   ``None`` is the baseline above, unchanged): the weights are normalised to mean 1 and hour ``h``
   of every day carries ``avg_items_per_s * w_h``; ``instances_h = max(min_replicas,
@@ -74,6 +86,13 @@ Each sample draws one traffic multiplier, one monthly growth rate and one price 
 (triangular distributions: low, base, high) held for the whole horizon; P10/P50/P90 are taken
 across samples of each month, each quarter's sum and each horizon total (not sums of percentiles).
 
+Quality (``plan(..., quality=...)``)
+-----------------------------------
+The ``quality`` column is the candidate's own score from the measurements. Several metrics per
+candidate (an ``Evaluation`` or hand-entered values, :mod:`effplan.evaluation`) are joined by
+candidate into every frame: one column per metric key (``accuracy``, ``ece@noise-0.3``) and
+``quality_provenance`` (``measured`` / ``entered``); they do not change any cost figure.
+
 Money
 -----
 Every money column is in US dollars (``_usd``): the catalog prices are USD, and ``Prices`` takes
@@ -86,12 +105,18 @@ targets and assumed efficiency. ``prep = prepare(measurements, hardware=...)`` d
 ``plan(prep, inference=..., prices=...)`` reuses them (the dashboard holds one). ``plan`` given
 plain measurements prepares them afresh; nothing is cached at module level.
 
+Generation (LLM serving per token, :class:`GenerationWorkload`)
+--------------------------------------------------------------
+``plan(measurements, generation=GenerationWorkload(...))`` plans ``mode="generation"`` rows:
+TTFT/TPOT targets, a KV-cache memory limit, cost per 1M output tokens, energy per response; the
+documented baseline, projection and Monte Carlo are in :mod:`effplan.planning.generation`.
+
 Layout (one job per file, imported bottom-up)
 ---------------------------------------------
 ``inputs`` (workloads, prices, uncertainty, grid, validation, frames, name matching, constants)
 and ``result`` (``Plan``, column lists) at the ground; ``engine`` (operating point, prices,
 vectorized months x samples) and ``projection`` (roofline) above them; ``inference`` and
-``training`` (one workload kind each); ``planner`` (``plan``, ``compare_scenarios``,
+``training``, ``generation`` (one workload kind each); ``planner`` (``plan``, ``compare_scenarios``,
 ``PreparedMeasurements``) on top; ``frames`` (``budget_table``) reads a ``Plan``.
 """
 
@@ -100,6 +125,8 @@ from __future__ import annotations
 
 from ..errors import PlanWarning
 from .frames import budget_table
+from .generation import (GenerationUncertainty, GenerationWorkload, memory_fit, project_generation,
+                         token_economics)
 from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, InferenceWorkload,
                      Prices, TrainingWorkload, Uncertainty, load_grid)
 from .planner import PreparedMeasurements, compare_scenarios, plan, prepare, total_cost_usd
@@ -108,7 +135,8 @@ from .result import (MONTHLY_COLUMNS, PERCENTILE_COLUMNS, QUARTERLY_COLUMNS, SUM
                      SUMMARY_TRAINING_COLUMNS, TRAINING_COLUMNS, Plan)
 
 __all__ = [
-    "InferenceWorkload", "TrainingWorkload", "Prices", "Uncertainty", "Plan", "plan", "project",
+    "InferenceWorkload", "TrainingWorkload", "GenerationWorkload", "GenerationUncertainty", "Prices",
+    "Uncertainty", "Plan", "plan", "project", "project_generation", "memory_fit", "token_economics",
     "prepare", "PreparedMeasurements", "compare_scenarios", "budget_table", "total_cost_usd",
     "load_grid", "PlanWarning", "ASSUMED_EFFICIENCY", "IDLE_POWER_FRACTION", "HOURS_PER_MONTH",
     "MONTHLY_COLUMNS", "QUARTERLY_COLUMNS", "SUMMARY_COLUMNS", "SUMMARY_TRAINING_COLUMNS",

@@ -6,6 +6,7 @@ Formulas: the docstring of :mod:`effplan.planning`.
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import catalog as _cat
-from ..errors import PlanWarning
+from ..errors import PlanWarning, UnknownHardwareError
 from .inputs import InferenceWorkload, Prices, _match_map
 from .result import _PCT
 
@@ -85,10 +86,10 @@ def _attach_prices(opt: pd.DataFrame, prices: Prices, cat: pd.DataFrame) -> pd.D
         for over, col, src_col, date_col in (
                 (over_h, "price_per_hour_usd", "price_source", "price_date"),
                 (over_c, "capex_usd", "capex_source", "capex_date")):
-            if hw in over:
-                rec += [over[hw], "entered"]
-            elif cname and cname in over:
-                rec += [over[cname], "entered"]
+            if hw.strip().lower() in over:
+                rec += [over[hw.strip().lower()], "entered"]
+            elif cname and cname.lower() in over:
+                rec += [over[cname.lower()], "entered"]
             elif cname and pd.notna(cidx.at[cname, col]):
                 rec += [float(cidx.at[cname, col]),
                         f"catalog: {cidx.at[cname, src_col]} ({cidx.at[cname, date_col]})"]
@@ -105,13 +106,46 @@ def _attach_prices(opt: pd.DataFrame, prices: Prices, cat: pd.DataFrame) -> pd.D
 
 
 def _resolve_overrides(over: Mapping[str, float], cat: pd.DataFrame) -> dict[str, float]:
-    """User price keys, plus their catalog names as keys (so 'NVIDIA L4' also prices 'L4')."""
-    out = dict(over)
+    """User price keys by lower-cased name, plus the catalog name of a key that is a catalog name
+    or alias (so 'NVIDIA L4' also prices the measured 'L4'). Exact names only, ignoring case:
+    :func:`_check_price_keys` has already refused keys that match nothing in the plan."""
+    out: dict[str, float] = {}
+    for k, v in over.items():
+        out[str(k).strip().lower()] = v
     for k, v in over.items():
         row = _cat.find_hardware(k, cat)
-        if row is not None and row["name"] not in over:
-            out[str(row["name"])] = v
+        if row is not None:
+            out.setdefault(str(row["name"]).lower(), v)
     return out
+
+
+def _check_price_keys(prices: Prices, hardware: list[str], cat: pd.DataFrame) -> None:
+    """Every key of ``price_per_hour`` and ``capex_usd`` must name hardware of this plan: one of
+    ``hardware`` (ignoring case), or a catalog name/alias of the catalog row one of them matches.
+    Anything else (a typo, a substring such as 'my-l4-box', hardware not in the plan) raises
+    :class:`~effplan.errors.UnknownHardwareError` listing the plan's hardware and the closest
+    names -- a price is never silently dropped or applied to other hardware."""
+    plan_keys = {h.strip().lower() for h in hardware}
+    match = _match_map(hardware, cat)
+    plan_catalog = {c for c in match.values() if c}
+    for field_name in ("price_per_hour", "capex_usd"):
+        for k in getattr(prices, field_name):
+            if str(k).strip().lower() in plan_keys:
+                continue
+            row = _cat.find_hardware(k, cat)
+            if row is not None and str(row["name"]) in plan_catalog:
+                continue
+            near = difflib.get_close_matches(str(k), list(hardware), n=3, cutoff=0.3)
+            near += [n for n in _cat.closest_names(k, cat) if n in plan_catalog and n not in near]
+            guess = f"; did you mean {' or '.join(repr(x) for x in near)}?" if near else ""
+            where = ("is catalog hardware, but not in this plan" if row is not None
+                     else "matches no hardware in this plan")
+            raise UnknownHardwareError(
+                field_name, f"key {str(k)!r} {where} (plan hardware: "
+                            f"{', '.join(repr(h) for h in hardware)}){guess}. Keys match a hardware "
+                            "name of the plan or its catalog name/alias exactly, ignoring case; "
+                            "add the hardware with plan(hardware=[...]) to price a catalog GPU",
+                suggestions=tuple(near))
 
 
 def _warn_missing(opt: pd.DataFrame, prices: Prices) -> None:
@@ -132,6 +166,10 @@ def _warn_missing(opt: pd.DataFrame, prices: Prices) -> None:
 # the vectorized engine
 # --------------------------------------------------------------------------------------------
 
+#: instances = ceil(load x (1 - 1e-9)): a relative margin for floating-point error in the ratio
+_CEIL_SHRINK = 1.0 - 1e-9
+
+
 def _traffic(wl: InferenceWorkload, traffic: np.ndarray, growth: np.ndarray) -> np.ndarray:
     """requests per month, shape (months, samples)."""
     m = np.arange(wl.months, dtype=float)[:, None]
@@ -151,7 +189,10 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
     peak = items * (wl.peak_to_average / (hpm * 3600.0))        # (M, S) items/s
     cap = opt["capacity"][:, None, None]
     if wl.daily_profile is None:
-        inst = np.ceil(peak[None] / cap - 1e-9)
+        # a RELATIVE margin absorbs floating-point error (3.0000000001 -> 3) without ever
+        # rounding a load above 0 down to 0 instances (an absolute 1e-9 did, for tiny loads)
+        inst = np.ceil(peak[None] / cap * _CEIL_SHRINK)
+        np.maximum(inst, peak[None] > 0, out=inst)  # a load that underflows to 0 still needs one
         np.maximum(inst, wl.min_replicas, out=inst)
         inst_h = inst * hpm
     else:
@@ -159,12 +200,14 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
         # one computation (<= 24 array operations, none per option, month or sample)
         weights, counts = np.unique(np.asarray(wl.daily_profile), return_counts=True)
         load = peak[None] / cap                                  # (K, M, S) instances at weight 1
+        busy = np.broadcast_to(peak[None] > 0, load.shape)       # traffic > 0 (even if load underflows)
         inst_h = np.zeros_like(load)
         i_h = np.empty_like(load)
         for wgt, n in zip(weights, counts):                     # ascending weights
-            np.multiply(load, wgt, out=i_h)
-            i_h -= 1e-9
+            np.multiply(load, wgt * _CEIL_SHRINK, out=i_h)
             np.ceil(i_h, out=i_h)
+            if wgt > 0:
+                np.maximum(i_h, busy, out=i_h)
             np.maximum(i_h, wl.min_replicas, out=i_h)
             if wgt == weights[-1]:
                 inst = i_h.copy()                                # the busiest hour's count
@@ -174,7 +217,11 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
     busy_s = items[None] / opt["throughput"][:, None, None]
     idle_s = inst_h * 3600.0 - busy_s
     np.maximum(idle_s, 0.0, out=idle_s)
-    energy_j = items[None] * opt["energy_per_item_j"][:, None, None] + opt["idle_power_w"][:, None, None] * idle_s
+    # idle power counted at most at the busy power (energy_per_item_j x throughput): a row with
+    # idle above busy power (schema warns, naming it) would make more traffic cost less
+    busy_w = opt["energy_per_item_j"] * opt["throughput"]
+    idle_w = np.where(opt["idle_power_w"] > busy_w, busy_w, opt["idle_power_w"])
+    energy_j = items[None] * opt["energy_per_item_j"][:, None, None] + idle_w[:, None, None] * idle_s
     energy_kwh = energy_j * (pr.pue / 3.6e6)
     if pr.mode == "cloud":
         cost = inst_h * opt["price_per_hour"][:, None, None]

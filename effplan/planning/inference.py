@@ -3,13 +3,58 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from ..errors import ValidationError
+from ..errors import PlanWarning, ValidationError
 from .engine import _engine, _percentiles, _quarter_sum, _tri
 from .inputs import InferenceWorkload, Prices, Uncertainty
 from .result import _PCT
+
+def _per_1k(cost: np.ndarray, requests: np.ndarray) -> np.ndarray:
+    """cost per 1000 requests; NaN (never inf) where there are no requests. A quotient that
+    overflows (a vanishing but non-zero traffic) is a ValidationError naming requests_per_day."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = np.where(requests > 0, cost / np.where(requests > 0, requests, 1.0) * 1000.0, np.nan)
+    if np.isinf(out).any():
+        raise ValidationError("requests_per_day", "cost_per_1k_requests_usd overflows a float: the "
+                                                  "traffic is vanishingly small (but not 0); give 0 "
+                                                  "or a realistic requests_per_day")
+    return out
+
+
+def _check_finite(res: dict[str, np.ndarray], opt: pd.DataFrame, feasible: np.ndarray,
+                  wl: InferenceWorkload, pr: Prices, note: str = "") -> None:
+    """Every figure of a feasible option is finite -- each month and the sum over the horizon --
+    or a ValidationError names the input that overflowed it (a float holds at most ~1.8e308):
+    never an inf in a budget. ``res`` holds (M, S) traffic and (K, M, S) per-option arrays."""
+    for key, field in (("requests", None), ("items", "items_per_request")):
+        x = np.asarray(res[key])
+        if np.isinf(x).any() or np.isinf(x.sum(axis=0)).any():
+            if field is None:
+                field = "monthly_growth" if wl.monthly_growth > 0 and wl.months > 1 else "requests_per_day"
+            raise ValidationError(field, f"{key} over {wl.months} months overflow a float "
+                                         f"(requests_per_day={wl.requests_per_day:g}, monthly_growth="
+                                         f"{wl.monthly_growth:g}, items_per_request="
+                                         f"{wl.items_per_request:g}){note}: lower {field}")
+    if not feasible.any():
+        return
+    labels = (opt["candidate"].astype(str) + " on " + opt["hardware"].astype(str)).to_numpy()[feasible]
+    small = "the throughput is too small for this traffic"
+    for key, field, hint in (("instances", "throughput_items_per_s", small),
+                             ("instance_hours", "throughput_items_per_s", small),
+                             ("energy_kwh", "energy_per_item_j", "the energy per item is too large"),
+                             ("cost", "price_per_hour" if pr.mode == "cloud" else "capex_usd",
+                              "the price is too large")):
+        x = np.asarray(res[key])[feasible]
+        rows = np.isinf(x).any(axis=(1, 2)) | np.isinf(x.sum(axis=1)).any(axis=1)
+        if rows.any():
+            i = int(np.flatnonzero(rows)[0])
+            raise ValidationError(field, f"{key} overflows a float for {labels[i]}{note}: {hint}",
+                                  where=labels[i])
+
 
 def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: int, seed: int,
                unc: Uncertainty) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -24,7 +69,9 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
         "price_per_hour": opt["price_per_hour_usd"].to_numpy(float),
         "capex_per_month": opt["capex_usd"].to_numpy(float) / pr.lifetime_months,
     }
-    base = _engine(arrs, wl, pr, np.ones(1), np.full(1, wl.monthly_growth), np.ones(1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        base = _engine(arrs, wl, pr, np.ones(1), np.full(1, wl.monthly_growth), np.ones(1))
+    _check_finite(base, opt, feasible, wl, pr)
     inst = base["instances"][..., 0]
     inst_h = base["instance_hours"][..., 0]
     cost = base["cost"][..., 0]
@@ -33,8 +80,11 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
     co2 = energy * g
     requests = np.broadcast_to(base["requests"][:, 0], (K, M))
     items = np.broadcast_to(base["items"][:, 0], (K, M))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cpk = cost / requests * 1000.0
+    cpk = _per_1k(cost, requests)
+    if not (requests > 0).all():
+        warnings.warn("requests_per_day is 0: there are no requests to divide by, so "
+                      "cost_per_1k_requests_usd is NaN (the cost of min_replicas is still counted "
+                      "in cost_usd)", PlanWarning, stacklevel=4)
 
     pct_m: dict[str, np.ndarray] = {}
     pct_q: dict[str, np.ndarray] = {}
@@ -53,7 +103,9 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
         pm = _tri(rng, *((unc.price[0], 1.0, unc.price[1]) if unc.price else (1, 1, 1)), samples)
         fk = np.flatnonzero(feasible)
         sub = {k: v[fk] for k, v in arrs.items()}
-        mc = _engine(sub, wl, pr, tr, gr, pm)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mc = _engine(sub, wl, pr, tr, gr, pm)
+        _check_finite(mc, opt.iloc[fk], np.ones(len(fk), dtype=bool), wl, pr, " (Monte Carlo sample)")
         for name, x in (("cost_usd", mc["cost"]), ("energy_kwh", mc["energy_kwh"])):
             full_m = np.full((3, K, M), np.nan)
             full_m[:, fk] = _percentiles(x)
@@ -99,8 +151,7 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
     qrep = lambda col: np.repeat(opt[col].to_numpy(), Q)  # noqa: E731
     q_req = _quarter_sum(np.ascontiguousarray(requests), M)
     q_cost = _quarter_sum(cost, M)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q_cpk = q_cost / q_req * 1000.0
+    q_cpk = _per_1k(q_cost, q_req)
     q_months = np.minimum(3, M - 3 * np.arange(Q))
     quarterly = {
         "candidate": qrep("candidate"), "hardware": qrep("hardware"), "catalog_name": qrep("catalog_name"),
@@ -123,8 +174,7 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
     # ---------------- summary frame
     tot_req = requests.sum(axis=1)
     tot_cost = cost.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tot_cpk = tot_cost / tot_req * 1000.0
+    tot_cpk = _per_1k(tot_cost, tot_req)
     summary = {c: opt[c].to_numpy() for c in (
         "candidate", "hardware", "catalog_name", "provenance", "energy_source", "feasible",
         "infeasible_reason", "batch_size", "latency_p95_ms", "slo_met")}

@@ -24,6 +24,7 @@ import pandas as pd
 from .. import catalog as _cat
 from ..errors import PlanWarning, ValidationError
 from ..schema import normalize_measurements
+from ..schema import number as schema_number
 
 #: efficiency (fraction of the roofline time achieved) assumed when the measured hardware is not
 #: in the catalog, so the local run cannot calibrate it. A rough, deliberately modest default:
@@ -44,25 +45,9 @@ HOURS_PER_MONTH = 730.0
 
 def _num(field_name: str, value: Any, *, lo: float | None = None, hi: float | None = None,
          lo_open: bool = False, integer: bool = False, where: str | None = None) -> float:
-    """Validate one number: finite, in range; returns it as float (or int when ``integer``)."""
-    if isinstance(value, bool) or value is None:
-        raise ValidationError(field_name, f"expected a number, got {value!r}", where=where)
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(field_name, f"expected a number, got {value!r}", where=where) from None
-    if math.isnan(v) or math.isinf(v):
-        raise ValidationError(field_name, f"must be a finite number, got {value!r}", where=where)
-    if lo is not None and (v <= lo if lo_open else v < lo):
-        raise ValidationError(field_name, f"must be {'>' if lo_open else '>='} {lo:g}, got {v:g}",
-                              where=where)
-    if hi is not None and v > hi:
-        raise ValidationError(field_name, f"must be <= {hi:g}, got {v:g}", where=where)
-    if integer:
-        if v != int(v):
-            raise ValidationError(field_name, f"must be a whole number, got {v:g}", where=where)
-        return int(v)
-    return v
+    """Validate one number with the shared rules of :func:`effplan.schema.number` (not a bool or
+    text, finite, in range, whole when ``integer``); returns it as float (or int)."""
+    return schema_number(field_name, value, lo=lo, hi=hi, lo_open=lo_open, integer=integer, where=where)
 
 
 def _set(obj: Any, name: str, value: Any) -> None:
@@ -247,9 +232,11 @@ class Prices:
 
     Attributes
     ----------
-    price_per_hour: hardware name -> price in USD per instance-hour (catalog name, alias or the
-        measured hardware name). Missing names fall back to the catalog's
-        ``price_per_hour_usd``; a name with no price anywhere gives NaN cost and a PlanWarning.
+    price_per_hour: hardware name -> price in USD per instance-hour: a hardware name of the plan,
+        or the catalog name or alias of one, matched exactly ignoring case (a key matching no
+        hardware of the plan raises UnknownHardwareError when planning). Missing names fall back
+        to the catalog's ``price_per_hour_usd``; a name with no price anywhere gives NaN cost and
+        a PlanWarning.
     pue: power usage effectiveness of the data centre (>= 1; 1.0 = count IT energy only).
     grid_gco2_per_kwh: grid carbon intensity in gCO2/kWh, or a region name; None = grid_region.
     grid_region: region in ``effplan/data/grid.csv`` (world, us, eu, france, germany, poland,
@@ -401,10 +388,22 @@ class Uncertainty:
 
 
 def _known_fields(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in dataclasses.fields(cls)}
+    """The fields of ``d`` for ``cls(**...)``: a mapping, no unknown key, every required field."""
+    if not isinstance(d, Mapping):
+        raise ValidationError(cls.__name__, f"from_dict expects a mapping of field -> value, got "
+                                            f"{type(d).__name__}")
+    fields = dataclasses.fields(cls)
+    names = {f.name for f in fields}
     unknown = [k for k in d if k not in names]
     if unknown:
-        raise ValidationError(unknown[0], f"unknown field for {cls.__name__} (known: {', '.join(sorted(names))})")
+        raise ValidationError(str(unknown[0]), f"unknown field for {cls.__name__} (known: "
+                                               f"{', '.join(sorted(names))})")
+    required = [f.name for f in fields if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING and f.init]
+    missing = [n for n in required if n not in d]
+    if missing:
+        raise ValidationError(missing[0], f"required field missing for {cls.__name__} (required: "
+                                          f"{', '.join(required)})")
     return dict(d)
 
 
@@ -412,15 +411,30 @@ def _known_fields(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:
 # measurements and catalog
 # --------------------------------------------------------------------------------------------
 
-def _measurement_frame(measurements: Any, allow_unstable: bool = False) -> pd.DataFrame:
+def _canonical_hardware(names: pd.Series, cat: pd.DataFrame | None) -> pd.Series:
+    """One spelling per hardware name that differs only in case or surrounding spaces ("l4" and
+    "L4" are one hardware): the catalog name when it is one, else the first spelling seen."""
+    canon: dict[str, str] = {}
+    cat_names = {} if cat is None else {str(n).lower(): str(n) for n in cat["name"]}
+    for n in dict.fromkeys(names.astype(str)):
+        key = n.strip().lower()
+        canon.setdefault(key, cat_names.get(key, n.strip()))
+    return names.astype(str).map(lambda n: canon[n.strip().lower()])
+
+
+def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None,
+                       allow_unstable: bool = False) -> pd.DataFrame:
     """Tidy frame from a Measurements-like object (``to_frame()``) or a DataFrame; validated;
-    rows with status 'error' dropped; then, with a :class:`PlanWarning` for each that applies:
+    rows with status 'error' dropped; hardware names differing only in case made one
+    (:func:`_canonical_hardware`); then, with a :class:`PlanWarning` for each that applies:
 
     * duplicates of a point (:func:`effplan.store.point_key`: candidate, host, hardware, mode,
-      dtype, batch size) keep the newest (:func:`effplan.store.dedupe`);
+      dtype, batch size, and prompt length for generation rows) keep the newest
+      (:func:`effplan.store.dedupe`);
     * rows of several hosts with the same hardware name are combined per candidate x hardware x
-      mode x batch size: every figure is the median over the hosts (:func:`_combine_hosts`);
-      none is dropped, and the spread is in the warning and ``attrs["measurement_notes"]``;
+      mode x batch size (x prompt length): every figure is the median over the hosts
+      (:func:`_combine_hosts`); none is dropped, and the spread is in the warning and
+      ``attrs["measurement_notes"]``;
     * rows measured ``stable=False`` get ``plan_note`` (why they are refused: the planner treats
       them as unusable, so a candidate x hardware with only such rows is infeasible with that
       reason), unless ``allow_unstable`` -- then they are used and ``plan_mark`` says so (it
@@ -437,7 +451,8 @@ def _measurement_frame(measurements: Any, allow_unstable: bool = False) -> pd.Da
         if fill:
             measurements = measurements.fillna(fill)
     df = normalize_measurements(measurements)
-    df = df[df["status"] == "ok"].reset_index(drop=True)
+    df = df[df["status"] == "ok"]
+    df = df.assign(hardware=_canonical_hardware(df["hardware"], cat)).reset_index(drop=True)
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as got:
         warnings.simplefilter("always")
@@ -453,8 +468,8 @@ def _measurement_frame(measurements: Any, allow_unstable: bool = False) -> pd.Da
     return df
 
 
-#: Figures combined by the median when several hosts measured the same point.
-_HOST_KEYS = ["candidate", "hardware", "mode", "batch_size"]
+#: What one point is, across hosts (generation rows also by prompt length; -1 = not generation).
+_HOST_KEYS = ["candidate", "hardware", "mode", "batch_size", "_prompt"]
 
 
 def _combine_hosts(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -464,9 +479,11 @@ def _combine_hosts(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     the frame and one note per combined point with the throughput and p95 spread."""
     if df.empty:
         return df, []
+    prompt = df["prompt_tokens"] if "prompt_tokens" in df.columns else pd.Series(np.nan, index=df.index)
+    df = df.assign(_prompt=pd.to_numeric(prompt, errors="coerce").fillna(-1).to_numpy())
     size = df.groupby(_HOST_KEYS, sort=False)["candidate"].transform("size").to_numpy()
     if not (size > 1).any():
-        return df, []
+        return df.drop(columns="_prompt"), []
     from ..schema import MEASUREMENT_COLUMNS
 
     multi = df[size > 1]
@@ -486,11 +503,12 @@ def _combine_hosts(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                                                               sort=False)], dtype="boolean")
     tput = g["throughput_items_per_s"].agg(["min", "max", "size"])
     p95 = g["latency_p95_ms"].agg(["min", "max"])
-    notes = [f"{c} on {hw} ({mode}, bs={int(bs)}): median of {int(t['size'])} hosts with the same "
-             f"hardware name; throughput {t['min']:.4g}-{t['max']:.4g} items/s (median "
-             f"{combined.at[(c, hw, mode, bs), 'throughput_items_per_s']:.4g}), p95 "
-             f"{p95.at[(c, hw, mode, bs), 'min']:.4g}-{p95.at[(c, hw, mode, bs), 'max']:.4g} ms"
-             for (c, hw, mode, bs), t in tput.iterrows()]
+    notes = [f"{c} on {hw} ({mode}, bs={int(bs)}{'' if pt < 0 else f', prompt {int(pt)}'}): median "
+             f"of {int(t['size'])} hosts with the same hardware name; throughput "
+             f"{t['min']:.4g}-{t['max']:.4g} items/s (median "
+             f"{combined.at[(c, hw, mode, bs, pt), 'throughput_items_per_s']:.4g}), p95 "
+             f"{p95.at[(c, hw, mode, bs, pt), 'min']:.4g}-{p95.at[(c, hw, mode, bs, pt), 'max']:.4g} ms"
+             for (c, hw, mode, bs, pt), t in tput.iterrows()]
     warnings.warn(f"plan(): {len(notes)} measured point(s) come from several hosts with the same "
                   "hardware name; every host's row is used, combined by the median (spread shown): "
                   + "; ".join(notes[:6]) + ("; ..." if len(notes) > 6 else "") + ". A wide spread "
@@ -501,7 +519,7 @@ def _combine_hosts(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     order = {k: i for i, k in enumerate(dict.fromkeys(zip(*(df[k] for k in _HOST_KEYS))))}
     rank = [order[k] for k in zip(*(out[k] for k in _HOST_KEYS))]
     out = out.iloc[np.argsort(rank, kind="mergesort")].reset_index(drop=True)
-    return out, notes
+    return out.drop(columns="_prompt"), notes
 
 
 def _mark_unstable(df: pd.DataFrame, allow_unstable: bool, notes: list[str]) -> pd.DataFrame:
@@ -554,6 +572,9 @@ def _match_map(names: Iterable[str], cat: pd.DataFrame) -> dict[str, str]:
 
 
 def _resolve_targets(hardware: Iterable[str] | str | None, cat: pd.DataFrame) -> list[str]:
+    """Catalog names to project to: each name must equal a catalog name or alias (ignoring
+    case); anything else raises :class:`~effplan.errors.UnknownHardwareError` listing the closest
+    catalog names ("did you mean 'L4'?")."""
     if hardware is None:
         return []
     if isinstance(hardware, str):
@@ -562,8 +583,10 @@ def _resolve_targets(hardware: Iterable[str] | str | None, cat: pd.DataFrame) ->
     for h in hardware:
         row = _cat.find_hardware(h, cat)
         if row is None or row["name"] == _cat.GENERIC_CPU:
-            raise ValidationError("hardware", f"unknown hardware {h!r}; catalog names: "
-                                              f"{', '.join(n for n in cat['name'] if n != _cat.GENERIC_CPU)}")
+            raise _cat.unknown_hardware_error(
+                h, cat, field="hardware", what="is not catalog hardware to project to",
+                hint=" (names match a catalog name or alias exactly, ignoring case; catalog: "
+                     f"{', '.join(n for n in cat['name'] if n != _cat.GENERIC_CPU)})")
         if row["name"] not in out:
             out.append(str(row["name"]))
     return out

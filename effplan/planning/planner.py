@@ -6,7 +6,9 @@ Formulas: the docstring of :mod:`effplan.planning`.
 
 from __future__ import annotations
 
+import json
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ValidationError
-from .engine import _attach_prices, _choose_uncached, _warn_missing
+from ..errors import PlanWarning, ValidationError
+from .engine import _attach_prices, _check_price_keys, _choose_uncached, _warn_missing
+from .generation import GenerationUncertainty, GenerationWorkload, plan_generation
 from .inference import _inference
 from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, InferenceWorkload, Prices,
                      TrainingWorkload, Uncertainty, _catalog_frame, _measurement_frame, _num,
@@ -91,7 +94,7 @@ def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
     eff_assumed = _num("assumed_efficiency", assumed_efficiency, lo=0, lo_open=True, hi=1)
     cat = _catalog_frame(catalog)
     targets = _resolve_targets(hardware, cat)
-    df = _measurement_frame(measurements, allow_unstable=bool(allow_unstable))
+    df = _measurement_frame(measurements, cat, allow_unstable=bool(allow_unstable))
     if df.empty:
         raise ValidationError("measurements", "no usable rows (all missing or status 'error')")
     rows = _with_projection(df, "inference", targets, cat, eff_assumed)
@@ -138,7 +141,8 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
          training: TrainingWorkload | None = None, prices: Prices | None = None,
          hardware: Iterable[str] | str | None = None, samples: int = 0, seed: int = 0, *,
          uncertainty: Uncertainty | None = None, catalog: pd.DataFrame | str | Path | None = None,
-         assumed_efficiency: float | None = None, allow_unstable: bool | None = None) -> Plan:
+         assumed_efficiency: float | None = None, quality: Any = None,
+         generation: GenerationWorkload | None = None, allow_unstable: bool | None = None) -> Plan:
     """Project cost, energy and CO2 of every candidate on every hardware option.
 
     Parameters
@@ -158,6 +162,15 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         ``load_catalog(include_this_machine=True)`` to price the machine you measured on.
     assumed_efficiency: roofline efficiency used when the measured hardware is not in the catalog
         (None: :data:`ASSUMED_EFFICIENCY`, or the prepared one).
+    quality: several quality metrics per candidate -- an :class:`~effplan.Evaluation`, its tidy
+        frame, or hand-entered ``{candidate: {"accuracy": 0.97, "ece@noise-0.1": 0.05}}``
+        (provenance ``entered``). Every frame of the plan gets one column per metric key
+        (:func:`effplan.evaluation.join_quality`) and ``quality_provenance``; ``inputs["quality"]``
+        holds the rows. A candidate in ``quality`` but not in the measurements gives a PlanWarning.
+    generation: a :class:`GenerationWorkload` (LLM serving per token) planned from the
+        ``mode="generation"`` rows, on its own (not with ``inference`` / ``training``); the
+        frames are then :data:`~effplan.planning.generation.GENERATION_MONTHLY_COLUMNS` and its
+        siblings, and ``uncertainty`` may be a :class:`GenerationUncertainty` (the default).
     allow_unstable: measured rows with ``stable=False`` (see :mod:`effplan.timing`) are refused
         by default: unusable, with the reason as ``infeasible_reason`` where a candidate x
         hardware has nothing else, and one :class:`PlanWarning`. ``True`` uses them, marked in
@@ -169,8 +182,15 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     columns. A candidate that cannot meet the latency target on some hardware is a flagged row
     (``feasible=False``, NaN cost), never an error.
     """
-    if inference is None and training is None:
-        raise ValidationError("inference", "give an InferenceWorkload and/or a TrainingWorkload")
+    if generation is not None:
+        if not isinstance(generation, GenerationWorkload):
+            raise ValidationError("generation", f"expected GenerationWorkload, got {type(generation).__name__}")
+        if inference is not None or training is not None:
+            raise ValidationError("generation", "plan a GenerationWorkload on its own: give it without "
+                                                "inference= / training= (plan those in another call)")
+    elif inference is None and training is None:
+        raise ValidationError("inference", "give an InferenceWorkload and/or a TrainingWorkload "
+                                           "(or generation=GenerationWorkload(...))")
     if inference is not None and not isinstance(inference, InferenceWorkload):
         raise ValidationError("inference", f"expected InferenceWorkload, got {type(inference).__name__}")
     if training is not None and not isinstance(training, TrainingWorkload):
@@ -181,6 +201,11 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     samples = _num("samples", samples, lo=0, hi=1_000_000, integer=True)
     seed = _num("seed", seed, lo=0, integer=True)
     unc = Uncertainty() if uncertainty is None else uncertainty
+    quality_rows = None
+    if quality is not None:
+        from ..evaluation import quality_frame
+
+        quality_rows = quality_frame(quality)   # validated before any work
     if isinstance(measurements, PreparedMeasurements):
         prep = measurements
         _check_prepared(prep, hardware, catalog, assumed_efficiency)
@@ -193,20 +218,40 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
                        else assumed_efficiency, allow_unstable=bool(allow_unstable))
     eff_assumed, cat, targets = prep.assumed_efficiency, prep.catalog, list(prep.hardware)
     df, inf_rows = prep.measurements, prep.inference_rows
+    if generation is not None:
+        gunc = GenerationUncertainty() if uncertainty is None else unc
+        _check_price_keys(prices, list(dict.fromkeys(list(df["hardware"]) + targets)), cat)
+        # not-stable generation rows refused by the measurement frame are left out (its warning
+        # names them); allow_unstable=True keeps them
+        usable = df[df["plan_note"] == ""] if "plan_note" in df.columns else df
+        monthly, quarterly, summary = plan_generation(usable, generation, prices, cat, targets, samples,
+                                                      seed, gunc, eff_assumed)
+        ginputs = {
+            "effplan_plan_version": 1, "generation": generation.to_dict(), "inference": None,
+            "training": None, "prices": prices.to_dict(), "hardware": targets, "samples": samples,
+            "seed": seed, "uncertainty": gunc.to_dict() if samples > 0 else None,
+            "assumed_efficiency": eff_assumed, "idle_power_fraction": dict(IDLE_POWER_FRACTION),
+            "months": generation.months, "catalog": prep.catalog_label}
+        if quality_rows is not None:
+            monthly, quarterly, summary = _join_quality(quality_rows, list(prep.candidates), monthly,
+                                                        quarterly, summary)
+            ginputs["quality"] = json.loads(quality_rows.to_json(orient="records"))
+        return Plan(monthly=monthly, quarterly=quarterly, summary=summary, training=None, inputs=ginputs)
     candidates = list(prep.candidates)
-    quality = df.groupby("candidate", sort=False)["quality"].last().to_dict()   # last non-NaN
+    score = df.groupby("candidate", sort=False)["quality"].last().to_dict()   # last non-NaN
 
     monthly = pd.DataFrame(columns=list(MONTHLY_COLUMNS))
     quarterly = pd.DataFrame(columns=list(QUARTERLY_COLUMNS))
     summary = pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     hw_all = list(dict.fromkeys(list(df["hardware"]) + targets))
+    _check_price_keys(prices, hw_all, cat)
     if inference is not None:
         rows = inf_rows
         if rows.empty:
             raise ValidationError("mode", "no mode='inference' rows in the measurements for the "
                                           "InferenceWorkload")
         opt = prep.choose(inference.slo_p95_ms)
-        opt["quality"] = opt["candidate"].map(quality).astype(float)
+        opt["quality"] = opt["candidate"].map(score).astype(float)
         opt = _attach_prices(opt, prices, cat)
         _warn_missing(opt, prices)
         monthly, quarterly, summary = _inference(opt, inference, prices, samples, seed, unc)
@@ -218,7 +263,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         topt = _training_options(df, candidates, hw_all, targets, cat, training, eff_assumed)
         topt = _attach_prices(topt, prices, cat)
         _warn_missing(topt[topt["projection_note"] == ""], prices)
-        training_df = _training(topt, training, prices, quarters, samples, seed, unc, quality)
+        training_df = _training(topt, training, prices, quarters, samples, seed, unc, score)
         sums = ["device_hours", "cost_usd", "energy_kwh", "co2_kg"]
         tot = training_df.groupby(["candidate", "hardware"], sort=False)[sums].sum(min_count=1) \
             .rename(columns=lambda c: f"training_{c}").reset_index()
@@ -227,7 +272,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
                             "efficiency_source"]].copy()
             summary["feasible"] = training_df.groupby(["candidate", "hardware"], sort=False)[
                 "feasible"].all().to_numpy()
-            summary["quality"] = summary["candidate"].map(quality).astype(float)
+            summary["quality"] = summary["candidate"].map(score).astype(float)
             summary = summary.merge(tot, on=["candidate", "hardware"], how="left")
         else:
             summary = summary.merge(tot, on=["candidate", "hardware"], how="left")
@@ -253,7 +298,23 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         "allow_unstable": prep.allow_unstable,
         "measurement_notes": list(df.attrs.get("measurement_notes", [])),
     }
+    if quality_rows is not None:
+        monthly, quarterly, summary, training_df = _join_quality(
+            quality_rows, candidates, monthly, quarterly, summary, training_df)
+        inputs["quality"] = json.loads(quality_rows.to_json(orient="records"))
     return Plan(monthly=monthly, quarterly=quarterly, summary=summary, training=training_df, inputs=inputs)
+
+
+def _join_quality(rows: pd.DataFrame, candidates: list[str], *frames: pd.DataFrame | None) -> list[Any]:
+    """Every plan frame with the quality metrics joined by candidate (one home:
+    :func:`effplan.evaluation.join_quality`); a warning for quality of unknown candidates."""
+    from ..evaluation import join_quality
+
+    unknown = sorted(set(rows["candidate"]) - set(candidates))
+    if unknown:
+        warnings.warn(f"quality given for candidate(s) {unknown} that are not in the measurements "
+                      f"(candidates: {candidates}); check the names", PlanWarning, stacklevel=3)
+    return [None if f is None else join_quality(f, rows) for f in frames]
 
 
 def _check_prepared(prep: PreparedMeasurements, hardware: Any, catalog: Any,

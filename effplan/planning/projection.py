@@ -31,7 +31,7 @@ def project(measurements: Any, hardware: Iterable[str] | str, *,
     """
     cat = _catalog_frame(catalog)
     eff_assumed = _num("assumed_efficiency", assumed_efficiency, lo=0, lo_open=True, hi=1)
-    df = _measurement_frame(measurements)
+    df = _measurement_frame(measurements, cat)
     targets = _resolve_targets(hardware, cat)
     return _project(df, targets, cat, eff_assumed, skip_measured)
 

@@ -186,7 +186,8 @@ class Plan:
     _REPR_COLUMNS = ("candidate", "hardware", "provenance", "energy_source", "feasible",
                      "batch_size", "latency_p95_ms", "instances_max", "cost_usd",
                      "cost_per_1k_requests_usd", "energy_kwh", "co2_kg", "quality",
-                     "training_cost_usd")
+                     "training_cost_usd", "concurrency", "binding_constraint",
+                     "cost_per_1m_output_tokens_usd", "energy_per_response_wh", "perplexity")
 
     def _repr_html_(self) -> str:
         cols = [c for c in self._REPR_COLUMNS if c in self.summary.columns]

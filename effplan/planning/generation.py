@@ -1,0 +1,646 @@
+"""Plan generative (LLM) serving per token: TTFT and TPOT targets, a KV-cache memory limit.
+
+``effplan.plan(measurements, generation=GenerationWorkload(...), prices=...)`` uses the rows with
+``mode="generation"`` (measured by :mod:`effplan.generation`, projected, or typed in by hand with
+``provenance="entered"``): ``batch_size`` is the concurrency ``c`` (sequences decoded together)
+and ``prompt_tokens`` the measured prompt length. numpy/pandas only.
+
+The documented baseline (a hand calculation matches it; ``tests/planning/test_generation.py``)
+--------------------------------------------------------------------------------------------
+Per candidate x hardware option, with ``P = prompt_tokens``, ``N = output_tokens`` of the workload:
+
+* The measured prompt length used is the **nearest at or above** ``P`` (none: infeasible, "measure
+  a prompt length >= P"). Concurrency ``c`` is feasible when all hold:
+  ``ttft_p95_ms(c) <= slo_ttft_p95_ms``; ``tpot_p95_ms(c) <= slo_tpot_p95_ms`` (a target of None
+  is no constraint); ``param_bytes + c * (P + N) * kv_cache_bytes_per_token <= memory_fraction *
+  memory`` (memory = the catalog's ``memory_gb * 1e9`` bytes; ``memory_fraction`` 0.9). Hardware
+  whose memory the catalog does not know is not memory-checked, and ``memory_check`` says so.
+* The **largest feasible measured** ``c`` is chosen. ``binding_constraint`` names what stops a
+  larger one: the constraints (``ttft``, ``tpot``, ``memory``, joined by ``+``) that the next larger
+  measured concurrency violates, or ``max-measured`` when the chosen ``c`` is the largest measured
+  (a larger one was not measured, so nothing is claimed about it). No feasible ``c``: the option is
+  infeasible (``feasible=False``, NaN cost, energy, CO2; never a silent zero) and
+  ``binding_constraint`` names what the smallest measured ``c`` violates.
+* Requests per second per instance: ``rate = c / ((ttft_p50_ms(c) + N * tpot_p50_ms(c)) / 1000)``.
+* Month ``m`` (0-based): ``peak = requests_per_day * (1 + monthly_growth)**m / 86400 *
+  peak_to_average``; ``instances = max(min_replicas, ceil(peak / (rate * target_utilization)))``
+  (the ratio is lowered by 1e-9 before the ceiling to absorb floating-point error);
+  ``instance_hours = instances * hours_per_month``; cloud ``cost = instance_hours *
+  price_per_hour``; on-premises ``cost = instances * capex / lifetime_months + energy_kwh *
+  electricity price``.
+* ``requests = requests_per_day * (1 + monthly_growth)**m * hours_per_month / 24``;
+  ``energy_per_request_j = P * energy_per_prompt_token_j + N * energy_per_output_token_j``;
+  ``idle_s = max(0, instance_hours * 3600 - requests / rate)``;
+  ``energy_kwh = (requests * energy_per_request_j + idle_power_w * idle_s) / 3.6e6 * pue``;
+  ``co2_kg = energy_kwh * grid_gco2_per_kwh / 1000``.
+* ``cost_per_1m_output_tokens_usd = cost_usd / (requests * N) * 1e6``;
+  ``energy_per_response_wh = energy_per_request_j / 3600`` (device energy of one response while
+  serving; idle time and PUE are in ``energy_kwh``, not here).
+* Quarterly rows sum months (``instances`` is the quarter's peak month).
+
+Projection to catalog hardware (``hardware=[...]``)
+--------------------------------------------------
+Each measured generation row is projected by a roofline with two phases, for a batch of ``c``
+sequences, a prompt of ``P_row`` tokens and the middle of the response
+``T = P_row + output_tokens_row / 2`` tokens of context (``P_row`` when ``output_tokens`` is
+unknown):
+
+* prefill (compute-bound): ``t_pre = max(c * P_row * flops_per_prompt_token / peak,
+  (param_bytes + c * P_row * kv) / bandwidth)``;
+* decode step (memory-bound): ``t_dec = max(c * flops_per_output_token / peak,
+  (param_bytes + c * T * kv) / bandwidth)`` -- the weights and the KV cache are read per step;
+* calibrated by the local measurement: ``efficiency = t_roof(measured hw) / measured p50``
+  (capped at 1; per phase), or :data:`ASSUMED_EFFICIENCY` when the measured hardware is not in the
+  catalog (``efficiency_source`` says which); ``t(target) = t_roof(target) / efficiency``;
+* TTFT / TPOT p50 are ``t_pre`` / ``t_dec``; p95 keep the measured p95/p50 ratio; energy per
+  prompt token ``= rated_power_w * t_pre / (c * P_row)``, per output token
+  ``= rated_power_w * t_dec / c``; idle power ``= IDLE_POWER_FRACTION[kind] * rated_power_w``.
+* The memory-fit check above uses the target's memory. Rows are ``provenance="projected"``.
+
+Monte Carlo (``samples > 0``, :class:`GenerationUncertainty`)
+-----------------------------------------------------------
+Each sample draws a traffic multiplier, a monthly growth rate, a price multiplier, and prompt and
+output length multipliers (triangular: low, 1, high), held for the horizon. The concurrency chosen
+at the base lengths is kept; in a sample ``ttft_p50`` scales with the sampled prompt length
+(prefill is linear in it to first order), ``rate`` and ``energy_per_request_j`` use the sampled
+lengths. P10/P50/P90 of cost, energy and CO2 are taken across samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import catalog as _cat
+from ..errors import PlanWarning, ValidationError
+from .engine import _attach_prices, _percentiles, _quarter_sum, _tri
+from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, Prices, Uncertainty,
+                     _known_fields, _match_map, _measurement_frame, _num, _set)
+from .result import _PCT
+
+__all__ = ["GenerationWorkload", "GenerationUncertainty", "plan_generation", "project_generation",
+           "memory_fit", "token_economics", "GENERATION_MONTHLY_COLUMNS", "GENERATION_QUARTERLY_COLUMNS",
+           "GENERATION_SUMMARY_COLUMNS", "MEMORY_FRACTION"]
+
+MEMORY_FRACTION = 0.9
+CONSTRAINTS = ("ttft", "tpot", "memory")
+
+GENERATION_MONTHLY_COLUMNS: dict[str, str] = {
+    "candidate": "candidate name",
+    "hardware": "hardware name (as measured, or the catalog name for projected rows)",
+    "catalog_name": "matching catalog row ('' when the hardware is not in the catalog)",
+    "provenance": "measured | estimated | entered | projected (timing figures of the row)",
+    "energy_source": "how the per-token energy was got",
+    "month": "0-based month index",
+    "quarter": "1-based quarter index (Q1 = months 0-2)",
+    "requests": "requests (responses) in the month",
+    "output_tokens": "output tokens in the month (requests x output_tokens)",
+    "avg_requests_per_s": "average load, requests/s",
+    "peak_requests_per_s": "peak load, requests/s (average x peak_to_average)",
+    "concurrency": "chosen concurrency c: sequences decoded together per instance (NaN: infeasible)",
+    "prompt_tokens_measured": "measured prompt length used (nearest at or above the workload's)",
+    "ttft_p95_ms": "p95 time to first token at the chosen concurrency, ms",
+    "tpot_p95_ms": "p95 time per output token at the chosen concurrency, ms",
+    "memory_needed_gb": "param_bytes + c x (P + N) x kv_cache_bytes_per_token, GB (1e9 bytes)",
+    "memory_limit_gb": "memory_fraction x device memory, GB (NaN: unknown, not checked)",
+    "requests_per_s_per_instance": "c / ((ttft_p50_ms + N x tpot_p50_ms) / 1000)",
+    "capacity_requests_per_s": "requests_per_s_per_instance x target_utilization",
+    "instances": "instances provisioned all month",
+    "instance_hours": "instances x hours_per_month",
+    "price_per_hour_usd": "price per instance-hour used (cloud mode)",
+    "cost_usd": "cost of the month",
+    "energy_kwh": "facility energy of the month (PUE included), kWh",
+    "co2_kg": "CO2 of the month, kg",
+    "cost_per_1m_output_tokens_usd": "cost_usd / output tokens x 1e6",
+    "energy_per_response_wh": "P x energy_per_prompt_token_j + N x energy_per_output_token_j, Wh",
+    "binding_constraint": "what stops a larger concurrency: ttft | tpot | memory (joined by '+') | "
+                          "max-measured",
+    "feasible": "False when no measured concurrency meets every constraint",
+    "infeasible_reason": "why the row is infeasible ('' when feasible)",
+    "perplexity": "held-out perplexity of the candidate (lower is better; NaN if none)",
+    "quality": "candidate quality score (NaN if none)",
+}
+_QUARTER_SUMS = ("requests", "output_tokens", "instance_hours", "cost_usd", "energy_kwh", "co2_kg")
+GENERATION_QUARTERLY_COLUMNS: dict[str, str] = {
+    **{k: GENERATION_MONTHLY_COLUMNS[k] for k in ("candidate", "hardware", "catalog_name", "provenance",
+                                                   "energy_source", "quarter")},
+    "months_in_quarter": "months of the plan in this quarter (3 except a last partial quarter)",
+    **{k: GENERATION_MONTHLY_COLUMNS[k].replace("month", "quarter") for k in _QUARTER_SUMS},
+    "instances": "peak instances in any month of the quarter",
+    "cost_per_1m_output_tokens_usd": "quarter cost / quarter output tokens x 1e6",
+    **{k: GENERATION_MONTHLY_COLUMNS[k] for k in ("concurrency", "energy_per_response_wh",
+                                                   "binding_constraint", "feasible", "infeasible_reason",
+                                                   "perplexity", "quality")},
+}
+GENERATION_SUMMARY_COLUMNS: dict[str, str] = {
+    **{k: GENERATION_MONTHLY_COLUMNS[k] for k in (
+        "candidate", "hardware", "catalog_name", "provenance", "energy_source", "feasible",
+        "infeasible_reason", "concurrency", "binding_constraint", "prompt_tokens_measured",
+        "ttft_p95_ms", "tpot_p95_ms", "memory_needed_gb", "memory_limit_gb",
+        "requests_per_s_per_instance", "capacity_requests_per_s", "price_per_hour_usd")},
+    "memory_check": "'checked' or why memory was not checked",
+    "price_source": "where the price came from",
+    "instances_first_month": "instances in month 0",
+    "instances_max": "most instances in any month",
+    "requests": "requests over the horizon",
+    "output_tokens": "output tokens over the horizon",
+    "instance_hours": "instance-hours over the horizon",
+    "cost_usd": "cost over the horizon",
+    "first_quarter_cost_usd": "cost of Q1",
+    "cost_per_1m_output_tokens_usd": "horizon cost / horizon output tokens x 1e6",
+    "energy_kwh": "energy over the horizon, kWh",
+    "co2_kg": "CO2 over the horizon, kg",
+    "energy_per_response_wh": GENERATION_MONTHLY_COLUMNS["energy_per_response_wh"],
+    "perplexity": GENERATION_MONTHLY_COLUMNS["perplexity"],
+    "quality": GENERATION_MONTHLY_COLUMNS["quality"],
+    "efficiency": "projected rows: fraction of the roofline assumed achieved, prefill / decode mean",
+    "efficiency_source": "'measured', 'calibrated on <hw>' or 'assumed ...'",
+    "projected_from": "projected rows: the measured hardware it was projected from",
+}
+
+
+# ------------------------------------------------------------------------------------- inputs
+@dataclass(frozen=True)
+class GenerationWorkload:
+    """Generative traffic to serve. Frozen and validated (a bad field raises ValidationError).
+
+    requests_per_day: responses per day in month 0. prompt_tokens / output_tokens: tokens per
+    request in and out. slo_ttft_p95_ms / slo_tpot_p95_ms: p95 targets, ms (None: no target).
+    monthly_growth, peak_to_average, target_utilization, min_replicas, months, hours_per_month:
+    as :class:`effplan.InferenceWorkload`. memory_fraction: share of device memory that weights and
+    KV cache may use (0.9).
+    """
+
+    requests_per_day: float
+    prompt_tokens: int
+    output_tokens: int
+    slo_ttft_p95_ms: float | None = None
+    slo_tpot_p95_ms: float | None = None
+    monthly_growth: float = 0.0
+    peak_to_average: float = 1.0
+    target_utilization: float = 0.7
+    min_replicas: int = 1
+    months: int = 12
+    hours_per_month: float = HOURS_PER_MONTH
+    memory_fraction: float = MEMORY_FRACTION
+
+    def __post_init__(self) -> None:
+        w = "GenerationWorkload"
+        _set(self, "requests_per_day", _num("requests_per_day", self.requests_per_day, lo=0, where=w))
+        _set(self, "prompt_tokens", _num("prompt_tokens", self.prompt_tokens, lo=1, integer=True, where=w))
+        _set(self, "output_tokens", _num("output_tokens", self.output_tokens, lo=1, integer=True, where=w))
+        for name in ("slo_ttft_p95_ms", "slo_tpot_p95_ms"):
+            if getattr(self, name) is not None:
+                _set(self, name, _num(name, getattr(self, name), lo=0, lo_open=True, where=w))
+        _set(self, "monthly_growth", _num("monthly_growth", self.monthly_growth, lo=-1, lo_open=True, where=w))
+        _set(self, "peak_to_average", _num("peak_to_average", self.peak_to_average, lo=1, where=w))
+        _set(self, "target_utilization", _num("target_utilization", self.target_utilization, lo=0,
+                                              lo_open=True, hi=1, where=w))
+        _set(self, "min_replicas", _num("min_replicas", self.min_replicas, lo=0, integer=True, where=w))
+        _set(self, "months", _num("months", self.months, lo=1, hi=600, integer=True, where=w))
+        _set(self, "hours_per_month", _num("hours_per_month", self.hours_per_month, lo=0, lo_open=True,
+                                           hi=744, where=w))
+        _set(self, "memory_fraction", _num("memory_fraction", self.memory_fraction, lo=0, lo_open=True,
+                                           hi=1, where=w))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GenerationWorkload:
+        return cls(**_known_fields(cls, d))
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.to_dict()])
+
+
+@dataclass(frozen=True)
+class GenerationUncertainty(Uncertainty):
+    """:class:`effplan.Uncertainty` plus (low, high) multipliers of the prompt and output lengths
+    (triangular around 1.0; None = certain)."""
+
+    prompt_tokens: tuple[float, float] | None = (0.75, 1.25)
+    output_tokens: tuple[float, float] | None = (0.5, 1.5)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("prompt_tokens", "output_tokens"):
+            val = getattr(self, name)
+            if val is None:
+                continue
+            if not isinstance(val, tuple | list) or len(val) != 2:
+                raise ValidationError(name, f"expected (low, high) multipliers, got {val!r}",
+                                      where="GenerationUncertainty")
+            lo = _num(f"{name}[0]", val[0], lo=0, lo_open=True)
+            hi = _num(f"{name}[1]", val[1])
+            if not lo <= 1.0 <= hi:
+                raise ValidationError(name, f"multipliers must bracket 1.0, got ({lo:g}, {hi:g})",
+                                      where="GenerationUncertainty")
+            _set(self, name, (lo, hi))
+
+
+# ----------------------------------------------------------------------------------- projection
+def _roof(flops: np.ndarray, nbytes: np.ndarray, peak: np.ndarray, bw: np.ndarray) -> np.ndarray:
+    """max(flops / peak, bytes / bandwidth), each term dropped when unknown (NaN when both are)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.fmax(flops / peak, nbytes / bw)
+    return np.where(np.isfinite(t) & (t > 0), t, np.nan)
+
+
+def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame,
+                       assumed_efficiency: float = ASSUMED_EFFICIENCY) -> pd.DataFrame:
+    """Generation rows (measured or entered) projected onto catalog ``targets`` (see the module
+    docstring). Returns schema rows with ``provenance="projected"`` plus ``projected_from``,
+    ``efficiency`` and ``efficiency_source``; rows with too little data to project are left out."""
+    if not targets or rows.empty:
+        return rows.iloc[0:0].assign(projected_from="", efficiency=np.nan, efficiency_source="")
+    cidx = cat.set_index("name")
+    match = _match_map(rows["hardware"], cat)
+    src_cat = rows["hardware"].map(match).to_numpy(str)
+
+    def spec(names: np.ndarray, dtypes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        peak = np.full(len(names), np.nan)
+        bw = np.full(len(names), np.nan)
+        for i, (n, d) in enumerate(zip(names, dtypes, strict=True)):
+            if n:
+                col = _cat.dtype_peak_column(d)
+                peak[i] = float(cidx.at[n, col]) if col is not None else np.nan
+                bw[i] = float(cidx.at[n, "memory_bandwidth_gb_s"]) * 1e9
+        return peak, bw
+
+    c = rows["batch_size"].to_numpy(float)
+    P = rows["prompt_tokens"].to_numpy(float)
+    n_out = rows["output_tokens"].to_numpy(float)
+    T = P + np.where(np.isnan(n_out), 0.0, n_out / 2.0)
+    pb = rows["param_bytes"].to_numpy(float)
+    kv = rows["kv_cache_bytes_per_token"].to_numpy(float)
+    f_pre = c * P * rows["flops_per_prompt_token"].to_numpy(float)
+    f_dec = c * rows["flops_per_output_token"].to_numpy(float)
+    b_pre = pb + c * P * kv
+    b_dec = pb + c * T * kv
+    dtypes = rows["dtype"].to_numpy(str)
+    peak0, bw0 = spec(src_cat, dtypes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eff_pre = np.minimum(1.0, _roof(f_pre, b_pre, peak0, bw0) / (rows["ttft_p50_ms"].to_numpy(float) / 1e3))
+        eff_dec = np.minimum(1.0, _roof(f_dec, b_dec, peak0, bw0) / (rows["tpot_p50_ms"].to_numpy(float) / 1e3))
+    calibrated = np.isfinite(eff_pre) & np.isfinite(eff_dec) & (eff_pre > 0) & (eff_dec > 0)
+    eff_pre = np.where(calibrated, eff_pre, assumed_efficiency)
+    eff_dec = np.where(calibrated, eff_dec, assumed_efficiency)
+    eff_src = np.where(calibrated, np.char.add("calibrated on ", rows["hardware"].to_numpy(str)),
+                       f"assumed {assumed_efficiency:g} (measured hardware not in the catalog)")
+    parts = []
+    for t in targets:
+        keep = src_cat != t
+        if not keep.any():
+            continue
+        peak_t, bw_t = spec(np.full(len(rows), t), dtypes)
+        tp = _roof(f_pre, b_pre, peak_t, bw_t) / eff_pre
+        td = _roof(f_dec, b_dec, peak_t, bw_t) / eff_dec
+        keep &= np.isfinite(tp) & np.isfinite(td)
+        if not keep.any():
+            continue
+        rated = float(cidx.at[t, "rated_power_w"])
+        kind = str(cidx.at[t, "kind"])
+        out = rows.copy()
+        ttft50, tpot50 = out["ttft_p50_ms"].to_numpy(float), out["tpot_p50_ms"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["ttft_p95_ms"] = out["ttft_p95_ms"].to_numpy(float) * (tp * 1e3 / ttft50)
+            out["tpot_p95_ms"] = out["tpot_p95_ms"].to_numpy(float) * (td * 1e3 / tpot50)
+        out["ttft_p50_ms"] = tp * 1e3
+        out["tpot_p50_ms"] = td * 1e3
+        out["prefill_tokens_per_s"] = c * P / tp
+        out["decode_tokens_per_s"] = c / td
+        out["energy_per_prompt_token_j"] = rated * tp / (c * P)
+        out["energy_per_output_token_j"] = rated * td / c
+        out["idle_power_w"] = IDLE_POWER_FRACTION.get(kind, 0.0) * rated
+        out["projected_from"] = out["hardware"]
+        out["hardware"] = t
+        out["provenance"] = "projected"
+        out["energy_source"] = "projected"
+        out["efficiency"] = (eff_pre + eff_dec) / 2.0
+        out["efficiency_source"] = eff_src
+        parts.append(out[keep])
+    if not parts:
+        return rows.iloc[0:0].assign(projected_from="", efficiency=np.nan, efficiency_source="")
+    return pd.concat(parts, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------- options
+def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> pd.DataFrame:
+    """One option per candidate x hardware: the chosen concurrency and its figures."""
+    cidx = cat.set_index("name")
+    match = _match_map(rows["hardware"], cat)
+    P, N = wl.prompt_tokens, wl.output_tokens
+    out = []
+    for (cand, hw), g in rows.groupby(["candidate", "hardware"], sort=False):
+        cname = match[hw]
+        mem_gb = float(cidx.at[cname, "memory_gb"]) if cname and pd.notna(cidx.at[cname, "memory_gb"]) else np.nan
+        limit = wl.memory_fraction * mem_gb * 1e9
+        rec: dict[str, Any] = {"candidate": cand, "hardware": hw, "catalog_name": cname,
+                               "provenance": g["provenance"].iloc[-1], "energy_source": g["energy_source"].iloc[-1],
+                               "memory_limit_gb": limit / 1e9,
+                               "memory_check": "checked" if np.isfinite(limit) else
+                               f"not checked: the memory of {hw!r} is not in the catalog",
+                               "projected_from": g["projected_from"].iloc[-1] if "projected_from" in g else "",
+                               "efficiency": g["efficiency"].iloc[-1] if "efficiency" in g else np.nan,
+                               "efficiency_source": g["efficiency_source"].iloc[-1]
+                               if "efficiency_source" in g else "measured",
+                               "perplexity": g["perplexity"].dropna().iloc[-1] if g["perplexity"].notna().any()
+                               else np.nan,
+                               "quality": g["quality"].dropna().iloc[-1] if g["quality"].notna().any() else np.nan}
+        at_or_above = g.loc[g["prompt_tokens"] >= P, "prompt_tokens"]
+        if at_or_above.empty:
+            rec.update(feasible=False, binding_constraint="",
+                       infeasible_reason=f"no measured prompt length >= {P} (measured: "
+                                         f"{sorted(int(x) for x in g['prompt_tokens'].unique())}); "
+                                         "measure one at or above the workload's prompt_tokens")
+            out.append(rec)
+            continue
+        p_row = float(at_or_above.min())
+        s = g[g["prompt_tokens"] == p_row].sort_values("batch_size", kind="mergesort")
+        s = s.drop_duplicates("batch_size", keep="last")
+        c = s["batch_size"].to_numpy(float)
+        need = s["param_bytes"].to_numpy(float) + c * (P + N) * s["kv_cache_bytes_per_token"].to_numpy(float)
+        bad = {
+            "ttft": s["ttft_p95_ms"].to_numpy(float) > wl.slo_ttft_p95_ms if wl.slo_ttft_p95_ms else
+            np.zeros(len(s), bool),
+            "tpot": s["tpot_p95_ms"].to_numpy(float) > wl.slo_tpot_p95_ms if wl.slo_tpot_p95_ms else
+            np.zeros(len(s), bool),
+            "memory": need > limit if np.isfinite(limit) else np.zeros(len(s), bool),
+        }
+        ok = ~(bad["ttft"] | bad["tpot"] | bad["memory"])
+
+        def violated(i: int) -> str:
+            return "+".join(k for k in CONSTRAINTS if bad[k][i])
+
+        rec["prompt_tokens_measured"] = p_row
+        if not ok.any():
+            why = violated(0)
+            rec.update(feasible=False, binding_constraint=why, ttft_p95_ms=float(s["ttft_p95_ms"].iloc[0]),
+                       tpot_p95_ms=float(s["tpot_p95_ms"].iloc[0]), memory_needed_gb=need[0] / 1e9,
+                       infeasible_reason=f"even the smallest measured concurrency ({int(c[0])}) violates "
+                                         f"{why} at prompt length {int(p_row)}")
+            out.append(rec)
+            continue
+        i = int(np.flatnonzero(ok)[-1])
+        r = s.iloc[i]
+        rec.update(provenance=r["provenance"], energy_source=r["energy_source"])  # the chosen row's labels
+        rec.update(feasible=True, infeasible_reason="", concurrency=c[i],
+                   binding_constraint=violated(i + 1) if i + 1 < len(s) else "max-measured",
+                   ttft_p50_ms=float(r["ttft_p50_ms"]), ttft_p95_ms=float(r["ttft_p95_ms"]),
+                   tpot_p50_ms=float(r["tpot_p50_ms"]), tpot_p95_ms=float(r["tpot_p95_ms"]),
+                   memory_needed_gb=need[i] / 1e9,
+                   energy_per_prompt_token_j=float(r["energy_per_prompt_token_j"]),
+                   energy_per_output_token_j=float(r["energy_per_output_token_j"]),
+                   idle_power_w=float(r["idle_power_w"]))
+        out.append(rec)
+    opt = pd.DataFrame(out)
+    for col in ("concurrency", "prompt_tokens_measured", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms",
+                "tpot_p95_ms", "memory_needed_gb", "energy_per_prompt_token_j",
+                "energy_per_output_token_j", "idle_power_w"):
+        if col not in opt:
+            opt[col] = np.nan
+        opt[col] = opt[col].astype(float)
+    return opt
+
+
+# ---------------------------------------------------------------------------------------- engine
+def _engine(a: Mapping[str, np.ndarray], wl: GenerationWorkload, pr: Prices, traffic: np.ndarray,
+            growth: np.ndarray, pmult: np.ndarray, plen: np.ndarray, olen: np.ndarray) -> dict[str, np.ndarray]:
+    """Monthly figures for K options x M months x S samples (arrays (K, M, S))."""
+    m = np.arange(wl.months, dtype=float)[:, None]
+    daily = wl.requests_per_day * traffic[None, :] * (1.0 + growth[None, :]) ** m     # (M, S)
+    requests = daily * wl.hours_per_month / 24.0
+    peak = daily / 86400.0 * wl.peak_to_average
+    P = wl.prompt_tokens * plen[None, None, :]                                        # (1, 1, S)
+    N = wl.output_tokens * olen[None, None, :]
+    ttft = a["ttft_p50_ms"][:, None, None] * plen[None, None, :]
+    rate = a["concurrency"][:, None, None] / ((ttft + N * a["tpot_p50_ms"][:, None, None]) / 1000.0)
+    inst = np.ceil(peak[None] / (rate * wl.target_utilization) - 1e-9)
+    np.maximum(inst, wl.min_replicas, out=inst)
+    inst_h = inst * wl.hours_per_month
+    epr = P * a["energy_per_prompt_token_j"][:, None, None] + N * a["energy_per_output_token_j"][:, None, None]
+    idle_s = np.maximum(inst_h * 3600.0 - requests[None] / rate, 0.0)
+    energy_kwh = (requests[None] * epr + a["idle_power_w"][:, None, None] * idle_s) / 3.6e6 * pr.pue
+    if pr.mode == "cloud":
+        cost = inst_h * a["price_per_hour"][:, None, None]
+    else:
+        cost = inst * a["capex_per_month"][:, None, None] + energy_kwh * pr.electricity_price_per_kwh
+    cost = cost * pmult[None, None, :]
+    return {"requests": requests, "peak": peak, "rate": rate, "instances": inst, "instance_hours": inst_h,
+            "cost": cost, "energy_kwh": energy_kwh, "output_tokens": requests[None] * N, "epr": epr}
+
+
+def _samples(unc: Uncertainty, wl: GenerationWorkload, samples: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    tri = lambda rngs: _tri(rng, rngs[0], 1.0, rngs[1], samples) if rngs else np.ones(samples)  # noqa: E731
+    tr = tri(unc.traffic)
+    if unc.growth:
+        lo, hi = unc.growth
+        if not lo <= wl.monthly_growth <= hi:
+            raise ValidationError("growth", f"uncertainty range ({lo:g}, {hi:g}) must bracket the "
+                                            f"workload's monthly_growth {wl.monthly_growth:g}")
+        gr = _tri(rng, lo, wl.monthly_growth, hi, samples)
+    else:
+        gr = np.full(samples, wl.monthly_growth)
+    pm = tri(unc.price)
+    pl = tri(getattr(unc, "prompt_tokens", None))
+    ol = tri(getattr(unc, "output_tokens", None))
+    return tr, gr, pm, pl, ol
+
+
+def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat: pd.DataFrame,
+                    targets: list[str], samples: int = 0, seed: int = 0, unc: Uncertainty | None = None,
+                    assumed_efficiency: float = ASSUMED_EFFICIENCY
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(monthly, quarterly, summary) frames of a generation plan from validated schema ``rows``
+    (any mode; the ``mode="generation"`` ones are used). See the module docstring."""
+    gen = rows[rows["mode"] == "generation"]
+    if gen.empty:
+        raise ValidationError("mode", "no mode='generation' rows in the measurements for the "
+                                      "GenerationWorkload: measure with effplan.measure(..., "
+                                      "mode='generation') or type rows in by hand")
+    gen = gen.drop_duplicates(["candidate", "hardware", "batch_size", "prompt_tokens"], keep="last")
+    gen = gen.assign(projected_from="", efficiency=np.nan, efficiency_source=np.where(
+        gen["provenance"] == "measured", "measured", gen["provenance"]))
+    allrows = pd.concat([gen, project_generation(gen.drop(columns=["projected_from", "efficiency",
+                                                                   "efficiency_source"]),
+                                                 targets, cat, assumed_efficiency)], ignore_index=True)
+    opt = _attach_prices(_options(allrows, wl, cat), pr, cat)
+    unchecked = opt.loc[opt["memory_check"] != "checked", "hardware"].unique()
+    if len(unchecked):
+        warnings.warn(f"effplan.plan: the memory of {', '.join(map(repr, unchecked))} is not in the catalog, "
+                      "so the KV-cache memory fit is NOT checked there (memory_check says so); pass a "
+                      "catalog with memory_gb for it", PlanWarning, stacklevel=3)
+    if pr.mode == "cloud":
+        miss = opt.loc[opt["price_per_hour_usd"].isna() & opt["feasible"], "hardware"].unique()
+        if len(miss):
+            warnings.warn(f"effplan.plan: no price per hour for {', '.join(map(repr, miss))}: their cost "
+                          "is NaN; pass Prices(price_per_hour={...})", PlanWarning, stacklevel=3)
+    K, M = len(opt), wl.months
+    feasible = opt["feasible"].to_numpy(bool)
+    arrs = {k: np.where(feasible, opt[k].to_numpy(float), np.nan) for k in (
+        "concurrency", "ttft_p50_ms", "tpot_p50_ms", "energy_per_prompt_token_j",
+        "energy_per_output_token_j", "idle_power_w")}
+    arrs["price_per_hour"] = opt["price_per_hour_usd"].to_numpy(float)
+    arrs["capex_per_month"] = opt["capex_usd"].to_numpy(float) / pr.lifetime_months
+    one = np.ones(1)
+    base = _engine(arrs, wl, pr, one, np.full(1, wl.monthly_growth), one, one, one)
+    sq = {k: v[..., 0] for k, v in base.items()}
+    requests = np.broadcast_to(sq["requests"], (K, M))
+    out_tok = np.broadcast_to(sq["output_tokens"], (K, M))
+    cost, energy, inst, inst_h = sq["cost"], sq["energy_kwh"], sq["instances"], sq["instance_hours"]
+    g = pr.grid_intensity_gco2_per_kwh / 1000.0
+    co2 = energy * g
+    rate = base["rate"][:, 0, 0]
+    epr = base["epr"][:, 0, 0]
+
+    pct_m: dict[str, np.ndarray] = {}
+    pct_q: dict[str, np.ndarray] = {}
+    pct_t: dict[str, np.ndarray] = {}
+    if samples > 0:
+        draws = _samples(unc or GenerationUncertainty(), wl, samples, seed)
+        fk = np.flatnonzero(feasible)
+        mc = _engine({k: v[fk] for k, v in arrs.items()}, wl, pr, *draws)
+        for name, x in (("cost_usd", mc["cost"]), ("energy_kwh", mc["energy_kwh"])):
+            for d, val, shape in ((pct_m, x, (3, K, M)), (pct_q, _quarter_sum(x, M), None),
+                                  (pct_t, x.sum(axis=1), (3, K))):
+                pc = _percentiles(val)
+                full = np.full(shape or (3, K, pc.shape[-1]), np.nan)
+                full[:, fk] = pc
+                d[name] = full
+        for d in (pct_m, pct_q, pct_t):
+            d["co2_kg"] = d["energy_kwh"] * g
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cpm = cost / out_tok * 1e6
+    rep = lambda col: np.repeat(opt[col].to_numpy(), M)  # noqa: E731
+    month = np.tile(np.arange(M), K)
+    wh = epr / 3600.0
+    monthly = {
+        "candidate": rep("candidate"), "hardware": rep("hardware"), "catalog_name": rep("catalog_name"),
+        "provenance": rep("provenance"), "energy_source": rep("energy_source"),
+        "month": month, "quarter": month // 3 + 1, "requests": requests.ravel(), "output_tokens": out_tok.ravel(),
+        "avg_requests_per_s": (requests / (wl.hours_per_month * 3600.0)).ravel(),
+        "peak_requests_per_s": np.broadcast_to(sq["peak"], (K, M)).ravel(),
+        "concurrency": rep("concurrency"), "prompt_tokens_measured": rep("prompt_tokens_measured"),
+        "ttft_p95_ms": rep("ttft_p95_ms"), "tpot_p95_ms": rep("tpot_p95_ms"),
+        "memory_needed_gb": rep("memory_needed_gb"), "memory_limit_gb": rep("memory_limit_gb"),
+        "requests_per_s_per_instance": np.repeat(rate, M),
+        "capacity_requests_per_s": np.repeat(rate * wl.target_utilization, M),
+        "instances": inst.ravel(), "instance_hours": inst_h.ravel(),
+        "price_per_hour_usd": rep("price_per_hour_usd"), "cost_usd": cost.ravel(),
+        "energy_kwh": energy.ravel(), "co2_kg": co2.ravel(), "cost_per_1m_output_tokens_usd": cpm.ravel(),
+        "energy_per_response_wh": np.repeat(wh, M), "binding_constraint": rep("binding_constraint"),
+        "feasible": rep("feasible"), "infeasible_reason": rep("infeasible_reason"),
+        "perplexity": rep("perplexity"), "quality": rep("quality"),
+    }
+    for name, p in pct_m.items():
+        for j, q in enumerate(_PCT):
+            monthly[f"{name}_p{q}"] = p[j].ravel()
+
+    Q = -(-M // 3)
+    qrep = lambda col: np.repeat(opt[col].to_numpy(), Q)  # noqa: E731
+    qs = {k: _quarter_sum(np.ascontiguousarray(v), M) for k, v in (
+        ("requests", requests), ("output_tokens", out_tok), ("instance_hours", inst_h), ("cost_usd", cost),
+        ("energy_kwh", energy), ("co2_kg", co2))}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_cpm = qs["cost_usd"] / qs["output_tokens"] * 1e6
+    quarterly = {
+        "candidate": qrep("candidate"), "hardware": qrep("hardware"), "catalog_name": qrep("catalog_name"),
+        "provenance": qrep("provenance"), "energy_source": qrep("energy_source"),
+        "quarter": np.tile(np.arange(1, Q + 1), K),
+        "months_in_quarter": np.tile(np.minimum(3, M - 3 * np.arange(Q)), K),
+        **{k: v.ravel() for k, v in qs.items()},
+        "instances": _quarter_sum(inst, M, "max").ravel(), "cost_per_1m_output_tokens_usd": q_cpm.ravel(),
+        "concurrency": qrep("concurrency"), "energy_per_response_wh": np.repeat(wh, Q),
+        "binding_constraint": qrep("binding_constraint"), "feasible": qrep("feasible"),
+        "infeasible_reason": qrep("infeasible_reason"), "perplexity": qrep("perplexity"),
+        "quality": qrep("quality"),
+    }
+    for name, p in pct_q.items():
+        for j, q in enumerate(_PCT):
+            quarterly[f"{name}_p{q}"] = p[j].ravel()
+
+    tot_cost = cost.sum(axis=1)
+    tot_tok = out_tok.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tot_cpm = tot_cost / tot_tok * 1e6
+    summary = {c: opt[c].to_numpy() for c in (
+        "candidate", "hardware", "catalog_name", "provenance", "energy_source", "feasible",
+        "infeasible_reason", "concurrency", "binding_constraint", "prompt_tokens_measured", "ttft_p95_ms",
+        "tpot_p95_ms", "memory_needed_gb", "memory_limit_gb")}
+    summary.update({
+        "requests_per_s_per_instance": rate, "capacity_requests_per_s": rate * wl.target_utilization,
+        "price_per_hour_usd": opt["price_per_hour_usd"].to_numpy(float),
+        "memory_check": opt["memory_check"].to_numpy(),
+        "price_source": opt["price_source"].to_numpy() if pr.mode == "cloud" else
+        np.char.add("on-prem capex: ", opt["capex_source"].to_numpy(str).astype("U")),
+        "instances_first_month": inst[:, 0], "instances_max": inst.max(axis=1),
+        "requests": requests.sum(axis=1), "output_tokens": tot_tok, "instance_hours": inst_h.sum(axis=1),
+        "cost_usd": tot_cost, "first_quarter_cost_usd": qs["cost_usd"][:, 0],
+        "cost_per_1m_output_tokens_usd": tot_cpm, "energy_kwh": energy.sum(axis=1), "co2_kg": co2.sum(axis=1),
+        "energy_per_response_wh": wh, "perplexity": opt["perplexity"].to_numpy(float),
+        "quality": opt["quality"].to_numpy(float), "efficiency": opt["efficiency"].to_numpy(float),
+        "efficiency_source": opt["efficiency_source"].to_numpy(), "projected_from": opt["projected_from"].to_numpy(),
+    })
+    for name, p in pct_t.items():
+        for j, q in enumerate(_PCT):
+            summary[f"{name}_p{q}"] = p[j]
+    summary_df = pd.DataFrame(summary).sort_values(["feasible", "cost_usd"], ascending=[False, True],
+                                                   kind="mergesort", na_position="last").reset_index(drop=True)
+    return pd.DataFrame(monthly), pd.DataFrame(quarterly), summary_df
+
+
+# ------------------------------------------------------------------------------- notebook views
+def memory_fit(measurements: Any, hardware: Iterable[str], prompt_tokens: int, output_tokens: int, *,
+               memory_fraction: float = MEMORY_FRACTION, catalog: Any = None) -> pd.DataFrame:
+    """Where the KV cache makes memory bind: per candidate x catalog hardware, the largest
+    concurrency whose weights + KV cache fit, ``floor((memory_fraction * memory_gb * 1e9 -
+    param_bytes) / ((prompt_tokens + output_tokens) * kv_cache_bytes_per_token))`` (0 when the
+    weights alone do not fit), from each candidate's measured (or entered) generation rows."""
+    df = _measurement_frame(measurements)
+    gen = df[df["mode"] == "generation"].groupby("candidate", sort=False)[
+        ["param_bytes", "kv_cache_bytes_per_token"]].last()
+    if gen.empty:
+        raise ValidationError("mode", "no mode='generation' rows to read the KV-cache size from")
+    cat = _cat.load_catalog(catalog)
+    ctx = int(prompt_tokens) + int(output_tokens)
+    rows = []
+    for hw in hardware:
+        row = _cat.find_hardware(hw, cat)
+        if row is None:
+            raise ValidationError("hardware", f"unknown hardware {hw!r}")
+        limit = memory_fraction * float(row["memory_gb"]) * 1e9
+        for cand, r in gen.iterrows():
+            per_seq = ctx * r["kv_cache_bytes_per_token"]
+            c = max(0.0, math.floor((limit - r["param_bytes"]) / per_seq)) if per_seq > 0 else np.nan
+            rows.append({"candidate": cand, "hardware": str(row["name"]), "param_gb": r["param_bytes"] / 1e9,
+                         "kv_cache_mb_per_sequence": per_seq / 1e6, "context_tokens": ctx,
+                         "memory_limit_gb": limit / 1e9, "max_concurrency_memory": c})
+    return pd.DataFrame(rows)
+
+
+def token_economics(plan: Any, baseline: str) -> pd.DataFrame:
+    """Per feasible candidate x hardware of a generation plan: cost per 1M output tokens, energy per
+    response, perplexity, and each as a ratio to ``baseline`` on the same hardware."""
+    s = plan.summary
+    if "cost_per_1m_output_tokens_usd" not in s.columns:
+        raise ValidationError("plan", "not a generation plan (no cost_per_1m_output_tokens_usd)")
+    cols = ["candidate", "hardware", "provenance", "concurrency", "binding_constraint",
+            "cost_per_1m_output_tokens_usd", "energy_per_response_wh", "perplexity"]
+    out = s.loc[s["feasible"].astype(bool), cols].copy()
+    base = out[out["candidate"] == baseline].set_index("hardware")
+    if base.empty:
+        raise ValidationError("baseline", f"{baseline!r} has no feasible option in the plan")
+    for col, name in (("cost_per_1m_output_tokens_usd", "cost_vs_baseline"),
+                      ("energy_per_response_wh", "energy_vs_baseline"), ("perplexity", "perplexity_vs_baseline")):
+        out[name] = out[col] / out["hardware"].map(base[col])
+    return out.reset_index(drop=True)

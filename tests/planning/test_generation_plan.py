@@ -1,0 +1,198 @@
+"""Generation planning by hand: entered rows (as a team would type them from a vLLM benchmark on
+its own GPUs), a case where the KV-cache memory binds and one where TPOT binds -- instances, cost,
+energy and CO2 per month computed here with the documented formulas written out -- plus
+infeasible cases, projection to catalog GPUs, Monte Carlo and the validation of the inputs."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+import effplan
+from effplan.errors import PlanWarning, ValidationError
+from effplan.planning import GenerationUncertainty, GenerationWorkload, Prices
+
+KV = 131072.0          # bytes per token of context per sequence
+PARAMS = 16e9          # bytes of weights
+E_PROMPT, E_OUT, IDLE_W = 0.002, 0.5, 30.0
+#  c: (ttft_p50, ttft_p95, tpot_p50, tpot_p95) at prompt length 1024, on an L4 (24 GB)
+FIG = {8: (200, 250, 20, 25), 16: (400, 500, 25, 30), 32: (800, 1000, 35, 40), 64: (1600, 1900, 60, 70)}
+
+
+def _rows(hardware: str = "L4") -> pd.DataFrame:
+    rows = [{"candidate": "llm-8b", "hardware": hardware, "mode": "generation", "batch_size": c,
+             "prompt_tokens": 1024, "ttft_p50_ms": t50, "ttft_p95_ms": t95, "tpot_p50_ms": d50,
+             "tpot_p95_ms": d95, "kv_cache_bytes_per_token": KV, "param_bytes": PARAMS,
+             "energy_per_prompt_token_j": E_PROMPT, "energy_per_output_token_j": E_OUT, "idle_power_w": IDLE_W}
+            for c, (t50, t95, d50, d95) in FIG.items()]
+    # a shorter prompt length, fast at high concurrency: must NOT be used for a 1000-token prompt
+    rows.append({**rows[-1], "prompt_tokens": 512, "ttft_p95_ms": 10, "tpot_p95_ms": 1, "ttft_p50_ms": 5,
+                 "tpot_p50_ms": 1, "batch_size": 128})
+    return pd.DataFrame(rows)
+
+
+PRICES = Prices(price_per_hour={"L4": 1.0}, pue=1.0, grid_gco2_per_kwh=400)
+
+
+def _workload(**kw) -> GenerationWorkload:
+    base = dict(requests_per_day=1_000_000, prompt_tokens=1000, output_tokens=200, slo_ttft_p95_ms=2000,
+                slo_tpot_p95_ms=100, monthly_growth=0.1, peak_to_average=2.0, target_utilization=0.5,
+                min_replicas=1, months=3, hours_per_month=730)
+    base.update(kw)
+    return GenerationWorkload(**base)
+
+
+def _hand(c: int, months: int = 3) -> dict[str, list[float]]:
+    """The documented baseline, written out for the entered row at concurrency c."""
+    t50, _, d50, _ = FIG[c]
+    rate = c / ((t50 + 200 * d50) / 1000)                       # requests/s per instance
+    out = {"instances": [], "cost": [], "energy": [], "co2": []}
+    for m in range(months):
+        daily = 1_000_000 * 1.1 ** m
+        peak = daily / 86400 * 2.0
+        inst = max(1, math.ceil(peak / (rate * 0.5)))
+        requests = daily * 730 / 24
+        epr = 1000 * E_PROMPT + 200 * E_OUT                     # 102 J per response
+        idle_s = inst * 730 * 3600 - requests / rate
+        kwh = (requests * epr + IDLE_W * idle_s) / 3.6e6 * 1.0
+        out["instances"].append(inst)
+        out["cost"].append(inst * 730 * 1.0)
+        out["energy"].append(kwh)
+        out["co2"].append(kwh * 400 / 1000)
+    return out
+
+
+def test_memory_binds_hand_computed():
+    # memory: 16e9 + c * 1200 * 131072 <= 0.9 * 24e9 -> c <= 35.6: c = 32 fits, c = 64 does not;
+    # the SLOs hold at every c, so memory is what binds
+    p = effplan.plan(_rows(), generation=_workload(), prices=PRICES)
+    mo = p.monthly
+    assert set(mo["concurrency"]) == {32.0}
+    assert set(mo["binding_constraint"]) == {"memory"} and mo["feasible"].all()
+    assert set(mo["prompt_tokens_measured"]) == {1024.0}
+    h = _hand(32)
+    assert h["instances"] == [12, 13, 14]                       # ceil(11.28), ceil(12.41), ceil(13.65)
+    assert mo["instances"].tolist() == h["instances"]
+    assert mo["cost_usd"].tolist() == pytest.approx([8760.0, 9490.0, 10220.0])
+    assert mo["energy_kwh"].tolist() == pytest.approx(h["energy"], rel=1e-12)
+    assert mo["energy_kwh"].iloc[0] == pytest.approx(1062.8217, rel=1e-6)
+    assert mo["co2_kg"].tolist() == pytest.approx(h["co2"], rel=1e-12)
+    assert mo["memory_needed_gb"].iloc[0] == pytest.approx((16e9 + 32 * 1200 * KV) / 1e9)
+    assert mo["memory_limit_gb"].iloc[0] == pytest.approx(21.6)
+    # cost per 1M output tokens and energy per response
+    assert mo["cost_per_1m_output_tokens_usd"].iloc[0] == pytest.approx(8760 / (1e6 * 730 / 24 * 200) * 1e6)
+    assert mo["energy_per_response_wh"].iloc[0] == pytest.approx(102 / 3600)
+    # quarterly: one quarter = the three months
+    q = p.quarterly.iloc[0]
+    assert q["cost_usd"] == pytest.approx(8760 + 9490 + 10220) and q["instances"] == 14
+    assert q["energy_kwh"] == pytest.approx(sum(h["energy"])) and q["co2_kg"] == pytest.approx(sum(h["co2"]))
+    s = p.summary.iloc[0]
+    assert s["provenance"] == "entered" and s["concurrency"] == 32 and s["memory_check"] == "checked"
+
+
+def test_tpot_binds_hand_computed():
+    # TPOT p95 <= 32 ms: c = 16 (30 ms) holds, c = 32 (40 ms) does not -> c = 16, TPOT binds
+    p = effplan.plan(_rows(), generation=_workload(slo_tpot_p95_ms=32), prices=PRICES)
+    mo = p.monthly
+    assert set(mo["concurrency"]) == {16.0} and set(mo["binding_constraint"]) == {"tpot"}
+    h = _hand(16)
+    assert h["instances"] == [16, 18, 19]                       # ceil(15.63), ceil(17.19), ceil(18.91)
+    assert mo["instances"].tolist() == h["instances"]
+    assert mo["cost_usd"].tolist() == pytest.approx([11680.0, 13140.0, 13870.0])
+    assert mo["energy_kwh"].tolist() == pytest.approx(h["energy"], rel=1e-12)
+    assert mo["co2_kg"].tolist() == pytest.approx(h["co2"], rel=1e-12)
+    assert mo["requests_per_s_per_instance"].iloc[0] == pytest.approx(16 / 5.4)
+
+
+def test_ttft_binds_and_largest_measured():
+    p = effplan.plan(_rows(), generation=_workload(slo_ttft_p95_ms=600), prices=PRICES)
+    assert p.summary["concurrency"].iloc[0] == 16 and p.summary["binding_constraint"].iloc[0] == "ttft"
+    # on an 80 GB H100 with loose targets nothing binds up to the largest measured concurrency
+    prices = Prices(price_per_hour={"H100 SXM": 2.0})
+    p = effplan.plan(_rows("H100 SXM"), generation=_workload(), prices=prices)
+    assert p.summary["concurrency"].iloc[0] == 64 and p.summary["binding_constraint"].iloc[0] == "max-measured"
+
+
+def test_infeasible_is_flagged_not_zero():
+    p = effplan.plan(_rows(), generation=_workload(slo_ttft_p95_ms=100), prices=PRICES)
+    s = p.summary.iloc[0]
+    assert not s["feasible"] and s["binding_constraint"] == "ttft" and "violates ttft" in s["infeasible_reason"]
+    assert p.monthly["cost_usd"].isna().all() and p.monthly["energy_kwh"].isna().all()
+    p = effplan.plan(_rows(), generation=_workload(prompt_tokens=2000), prices=PRICES)
+    s = p.summary.iloc[0]
+    assert not s["feasible"] and "no measured prompt length >= 2000" in s["infeasible_reason"]
+    assert math.isnan(s["cost_usd"])
+
+
+def test_projection_decode_is_memory_bound():
+    """Entered A100 rows projected to an H100: with FLOPs known but tiny, both phases are
+    memory-bound, so times scale by the bandwidth ratio (calibrated on the A100)."""
+    cat = effplan.load_catalog().set_index("name")
+    rows = _rows("A100 80GB").assign(flops_per_prompt_token=1.0, flops_per_output_token=1.0,
+                                     output_tokens=200, dtype="float16")
+    p = effplan.plan(rows, generation=_workload(), hardware=["H100 SXM"],
+                     prices=Prices(price_per_hour={"A100 80GB": 1.0, "H100 SXM": 2.0}))
+    s = p.summary.set_index("hardware")
+    assert s.loc["H100 SXM", "provenance"] == "projected" and s.loc["H100 SXM", "projected_from"] == "A100 80GB"
+    assert s.loc["H100 SXM", "efficiency_source"] == "calibrated on A100 80GB"
+    ratio = cat.at["A100 80GB", "memory_bandwidth_gb_s"] / cat.at["H100 SXM", "memory_bandwidth_gb_s"]
+    c = s.loc["H100 SXM", "concurrency"]
+    assert s.loc["H100 SXM", "tpot_p95_ms"] == pytest.approx(FIG[int(c)][3] * ratio)
+    rated = cat.at["H100 SXM", "rated_power_w"]
+    # projected energy per response = rated power x projected time
+    t_pre = FIG[int(c)][0] * ratio / 1000
+    t_dec = FIG[int(c)][2] * ratio / 1000
+    e = 1000 * rated * t_pre / (c * 1024) + 200 * rated * t_dec / c
+    assert s.loc["H100 SXM", "energy_per_response_wh"] == pytest.approx(e / 3600)
+
+
+def test_unknown_memory_is_not_checked_and_says_so():
+    with pytest.warns(PlanWarning, match="NOT checked"):
+        p = effplan.plan(_rows("my laptop"), generation=_workload(),
+                         prices=Prices(price_per_hour={"my laptop": 0.1}))
+    s = p.summary.iloc[0]
+    assert s["memory_check"].startswith("not checked") and s["binding_constraint"] == "max-measured"
+    assert math.isnan(s["memory_limit_gb"])
+
+
+def test_monte_carlo_brackets_the_baseline():
+    wl = _workload()
+    p = effplan.plan(_rows(), generation=wl, prices=PRICES, samples=300, seed=1)
+    s = p.summary.iloc[0]
+    assert s["cost_usd_p10"] <= s["cost_usd_p50"] <= s["cost_usd_p90"]
+    assert s["energy_kwh_p10"] < s["energy_kwh_p90"]
+    # with every range closed, the samples equal the deterministic plan
+    unc = GenerationUncertainty(traffic=None, price=None, prompt_tokens=None, output_tokens=None)
+    p0 = effplan.plan(_rows(), generation=wl, prices=PRICES, samples=20, uncertainty=unc)
+    m = p0.monthly
+    assert m["cost_usd_p50"].tolist() == pytest.approx(m["cost_usd"].tolist())
+    assert m["energy_kwh_p90"].tolist() == pytest.approx(m["energy_kwh"].tolist())
+    # longer responses only (output x 1.5): energy per month rises
+    unc = GenerationUncertainty(traffic=None, price=None, prompt_tokens=None, output_tokens=(1.0, 1.5))
+    p1 = effplan.plan(_rows(), generation=wl, prices=PRICES, samples=50, uncertainty=unc)
+    assert (p1.monthly["energy_kwh_p90"] > p1.monthly["energy_kwh"]).all()
+
+
+def test_workload_validation():
+    with pytest.raises(ValidationError, match="prompt_tokens"):
+        _workload(prompt_tokens=0)
+    with pytest.raises(ValidationError, match="memory_fraction"):
+        _workload(memory_fraction=1.5)
+    with pytest.raises(ValidationError, match="slo_tpot_p95_ms"):
+        _workload(slo_tpot_p95_ms=-1)
+    with pytest.raises(ValidationError, match="output_tokens"):
+        GenerationUncertainty(output_tokens=(1.2, 2.0))
+    assert GenerationWorkload.from_dict(_workload().to_dict()) == _workload()
+    inference_rows = pd.DataFrame([{"candidate": "a", "hardware": "L4", "mode": "inference", "batch_size": 1,
+                                    "latency_p95_ms": 1, "throughput_items_per_s": 1, "energy_per_item_j": 1,
+                                    "idle_power_w": 1}])
+    with pytest.raises(ValidationError, match="generation"):
+        effplan.plan(inference_rows, generation=_workload())
+
+
+def test_quality_metrics_join_a_generation_plan():
+    p = effplan.plan(_rows(), generation=_workload(), prices=PRICES, quality={"llm-8b": {"accuracy": 0.9}})
+    assert p.summary["accuracy"].tolist() == [0.9] and set(p.monthly["accuracy"]) == {0.9}
+    assert p.inputs["quality"][0]["candidate"] == "llm-8b"

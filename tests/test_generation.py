@@ -1,0 +1,277 @@
+"""Generation measurement on a protocol model with a fake clock: exact TTFT/TPOT, tokens/s,
+KV-cache bytes, per-token FLOPs and energy, the steady-state decode cycle, rewind, the frame,
+hand-typed rows, and the transformers adapter (built from a config, offline)."""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import effplan
+from effplan.errors import ValidationError
+from effplan.generation import GenerationCandidate, as_generator, cache_bytes, measure_generation
+from effplan.measurement import Measurements, TimingPolicy
+from effplan.schema import GENERATION_REQUIRED_COLUMNS, MEASUREMENT_COLUMNS
+
+measure_mod = importlib.import_module("effplan.measurement")
+
+V, H = 10, 8  # vocabulary, hidden width of the fake model
+PREFILL_S, STEP_S = 0.020, 0.002
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, s: float) -> None:
+        self.t += s
+
+
+class FakeMeter:
+    min_window_s = 0.0
+
+    def __init__(self, clock: FakeClock, power_w: float = 50.0) -> None:
+        self.clock, self.power_w, self.source = clock, power_w, "rapl"
+
+    def __enter__(self):
+        self._t0 = self.clock()
+        return self
+
+    def __exit__(self, *exc):
+        self.duration_s = self.clock() - self._t0
+        self.energy_j = self.power_w * self.duration_s
+        self.avg_power_w = self.power_w
+        return False
+
+
+class ProtocolLM(nn.Module):
+    """prefill: embed, keep 4 floats per token as the cache, logits of the last position.
+    step: one token, appends 4 floats (16 bytes) per sequence. Advances the fake clock."""
+
+    def __init__(self, clock: FakeClock, contexts: list[int], in_place: bool = False) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(V, H)
+        self.lin = nn.Linear(H, V, bias=False)
+        self.clock, self.contexts, self.in_place = clock, contexts, in_place
+
+    def prefill(self, ids):
+        self.clock.advance(PREFILL_S)
+        h = self.emb(ids)
+        return [h[..., :4].float().clone()]
+
+    def step(self, tok, cache):
+        self.clock.advance(STEP_S)
+        self.contexts.append(cache[0].shape[1])
+        h = self.emb(tok.reshape(-1, 1))
+        logits = self.lin(h[:, -1])
+        new = torch.cat([cache[0], h[..., :4].float()], dim=1)
+        if self.in_place:
+            cache[0] = new
+            return logits, cache
+        return logits, [new]
+
+
+class RewindLM(ProtocolLM):
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, in_place=True, **kw)
+        self.rewinds = 0
+
+    def rewind(self, cache, tokens):
+        self.rewinds += 1
+        cache[0] = cache[0][:, :tokens]
+        return cache
+
+
+@pytest.fixture
+def env(monkeypatch):
+    monkeypatch.setattr(measure_mod, "_hardware", lambda dev: {"name": "Test CPU", "hardware_id": "hw1"})
+    clock = FakeClock()
+    return clock
+
+
+def _policy(n: int = 10) -> TimingPolicy:
+    return TimingPolicy(min_repeats=n, max_repeats=n, warmup_calls=2, warmup_s=0.0, min_sample_s=0.0,
+                        time_budget_s=1e6)
+
+
+def _run(clock, model_cls=ProtocolLM, bs=(2,), prompts=(6,), n_out=4, energy=True, **kw):
+    contexts: list[int] = []
+    models: list = []
+
+    def model_fn():
+        m = model_cls(clock, contexts)
+        models.append(m)
+        return m
+
+    cand = GenerationCandidate("fake-lm", model_fn, vocab_size=V, tags=("baseline",), perplexity=12.5)
+    m = measure_generation(cand, batch_sizes=bs, prompt_tokens=prompts, output_tokens=n_out, device="cpu",
+                           timing=_policy(), energy=energy, energy_window_s=0.1, idle_power_w=5.0,
+                           progress=False, clock=clock, energy_meter=lambda dev: FakeMeter(clock), **kw)
+    return m, contexts, models
+
+
+def test_exact_ttft_tpot_tokens_per_s_kv_flops_energy(env):
+    m, contexts, _ = _run(env)
+    df = m.to_frame()
+    assert list(df.columns) == list(MEASUREMENT_COLUMNS)
+    r = df.iloc[0]
+    assert (r["mode"], r["batch_size"], r["prompt_tokens"], r["output_tokens"]) == ("generation", 2, 6, 4)
+    assert r["status"] == "ok", r["error"]
+    assert r["ttft_p50_ms"] == pytest.approx(20.0) and r["ttft_p95_ms"] == pytest.approx(20.0)
+    assert r["tpot_p50_ms"] == pytest.approx(2.0) and r["tpot_p95_ms"] == pytest.approx(2.0)
+    assert r["prefill_tokens_per_s"] == pytest.approx(2 * 6 / 0.020)
+    assert r["decode_tokens_per_s"] == pytest.approx(2 / 0.002)
+    assert r["kv_cache_bytes_per_token"] == 16.0  # 4 float32 per token per sequence
+    # prefill: the LM head is not run in prefill of this fake -> 0 matmul FLOPs; step: 2*H*V
+    assert r["flops_per_prompt_token"] == 0.0
+    assert r["flops_per_output_token"] == 2 * H * V
+    # energy: 50 W; prefill 20 ms per call of 12 tokens, decode 2 ms per step of 2 tokens
+    assert r["energy_per_prompt_token_j"] == pytest.approx(50 * 0.020 / 12)
+    assert r["energy_per_output_token_j"] == pytest.approx(50 * 0.002 / 2)
+    assert r["energy_source"] == "rapl" and r["provenance"] == "measured"
+    assert r["perplexity"] == 12.5 and r["param_bytes"] == (V * H + H * V) * 4
+    # generation rows leave the fixed-shape columns empty rather than guessing an "item"
+    assert math.isnan(r["latency_p50_ms"]) and math.isnan(r["energy_per_item_j"])
+    assert len(m.samples) == 2
+
+
+def test_decode_cycles_through_the_response_in_steady_state(env):
+    _, contexts, _ = _run(env, n_out=4)
+    # contexts seen by step(): FLOP count at prompt + n_out // 2 = 8, then cycles 6, 7, 8, 9, 6, ...
+    timed = contexts[1:]
+    assert timed[:9] == [6, 7, 8, 9, 6, 7, 8, 9, 6]
+    assert set(timed) == {6, 7, 8, 9}
+
+
+def test_in_place_cache_is_rewound(env):
+    _, contexts, models = _run(env, model_cls=RewindLM, n_out=3, energy=False)
+    assert set(contexts[1:]) == {6, 7, 8}
+    assert models[0].rewinds > 0
+
+
+def test_several_points_and_results_file(env, tmp_path):
+    path = tmp_path / "gen.jsonl"
+    m, _, _ = _run(env, bs=(1, 3), prompts=(4, 8), results_path=path)
+    df = m.to_frame()
+    assert sorted(zip(df["batch_size"], df["prompt_tokens"], strict=True)) == [(1, 4), (1, 8), (3, 4), (3, 8)]
+    back = Measurements.load(path).to_frame()
+    assert len(back) == 4 and set(back["mode"]) == {"generation"}
+    assert back["ttft_p50_ms"].tolist() == pytest.approx([20.0] * 4)
+
+
+def test_failures_become_error_rows(env):
+    def bad():
+        raise RuntimeError("boom")
+
+    cand = GenerationCandidate("bad", bad, vocab_size=V)
+    with pytest.warns(effplan.EffplanWarning, match="1 of 1 generation points failed"):
+        m = measure_generation(cand, batch_sizes=1, prompt_tokens=4, output_tokens=2, device="cpu",
+                               timing=_policy(), energy=False, progress=False, clock=env)
+    r = m.to_frame().iloc[0]
+    assert r["status"] == "error" and "boom" in r["error"]
+
+
+def test_measure_delegates_and_validates(env):
+    contexts: list[int] = []
+    cand = GenerationCandidate("fake-lm", lambda: ProtocolLM(env, contexts), vocab_size=V)
+    m = effplan.measure(cand, mode="generation", prompt_tokens=5, output_tokens=2, batch_sizes=(1,),
+                        device="cpu", timing=_policy(), energy=False, progress=False, clock=env)
+    assert m.to_frame()["prompt_tokens"].tolist() == [5]
+    with pytest.raises(ValidationError, match="prompt_tokens"):
+        effplan.measure(cand, mode="inference", prompt_tokens=5)
+    with pytest.raises(ValidationError, match="output_tokens"):
+        measure_generation(cand, prompt_tokens=4, output_tokens=0)
+    with pytest.raises(ValidationError, match="GenerationCandidate"):
+        measure_generation([object()], prompt_tokens=4, output_tokens=2)
+    with pytest.raises(ValidationError, match="prefill"):
+        as_generator(nn.Linear(2, 2))
+    with pytest.raises(ValidationError, match="perplexity"):
+        GenerationCandidate("x", lambda: None, vocab_size=3, perplexity=0.5)
+
+
+def test_cache_bytes_walks_nested_objects():
+    class Obj:
+        def __init__(self):
+            self.layers = [torch.zeros(2, 3), (torch.zeros(4, dtype=torch.float64),)]
+
+    t = torch.zeros(5, dtype=torch.int8)
+    assert cache_bytes((Obj(), {"a": t, "b": t})) == 2 * 3 * 4 + 4 * 8 + 5
+
+
+def test_hand_typed_generation_rows_validate():
+    rows = pd.DataFrame([{"candidate": "vllm-8b", "hardware": "L4", "mode": "generation", "batch_size": 8,
+                          "prompt_tokens": 512, "ttft_p50_ms": 80, "ttft_p95_ms": 120, "tpot_p50_ms": 20,
+                          "tpot_p95_ms": 25, "kv_cache_bytes_per_token": 131072, "param_bytes": 16e9,
+                          "energy_per_prompt_token_j": 0.01, "energy_per_output_token_j": 0.3,
+                          "idle_power_w": 20}])
+    m = Measurements.from_frame(rows)
+    r = m.to_frame().iloc[0]
+    assert r["provenance"] == "entered" and r["tpot_p95_ms"] == 25
+    with pytest.raises(ValidationError, match="tpot_p95_ms"):
+        Measurements.from_frame(rows.drop(columns=["tpot_p95_ms"]))
+    assert set(GENERATION_REQUIRED_COLUMNS) <= set(MEASUREMENT_COLUMNS)
+
+
+def test_transformers_causal_lm_from_config_offline():
+    transformers = pytest.importorskip("transformers")
+    from effplan.generation import hf_candidate
+
+    cfg = transformers.LlamaConfig(num_hidden_layers=2, hidden_size=32, intermediate_size=64,
+                                   num_attention_heads=4, num_key_value_heads=2, vocab_size=100,
+                                   max_position_embeddings=64)
+    cand = hf_candidate("llama-tiny", cfg)
+    m = measure_generation(cand, batch_sizes=2, prompt_tokens=8, output_tokens=4, device="cpu",
+                           timing=TimingPolicy(min_repeats=6, time_budget_s=0.05, warmup_s=0.0),
+                           energy=False, progress=False, threads=1)
+    r = m.to_frame().iloc[0]
+    assert r["status"] == "ok", r["error"]
+    # GQA: k and v of 2 kv heads x 8 dims x 2 layers, float32
+    assert r["kv_cache_bytes_per_token"] == 2 * 2 * 2 * 8 * 4
+    # decode step at context 8 + 4 // 2 + 1 = 11: projections q,o 32x32, k,v 32x16, MLP 3 x 32x64,
+    # attention 4 heads x 11 x (8 + 8), LM head 32 x 100 (MACs; FLOPs = 2x)
+    d, kv, ff, T = 32, 16, 64, 11
+    per_layer = 2 * (2 * d * d + 2 * d * kv + 3 * d * ff + 4 * T * 16)
+    assert r["flops_per_output_token"] == 2 * per_layer + 2 * d * 100
+    assert r["ttft_p50_ms"] > 0 and r["tpot_p50_ms"] > 0
+
+
+def test_mixed_frames_check_each_row_against_its_own_mode():
+    inf = {"candidate": "clf", "hardware": "L4", "mode": "inference", "batch_size": 8, "latency_p95_ms": 5,
+           "throughput_items_per_s": 100, "energy_per_item_j": 1.0, "idle_power_w": 20}
+    gen = {"candidate": "llm", "hardware": "L4", "mode": "generation", "batch_size": 4, "prompt_tokens": 128,
+           "ttft_p50_ms": 50, "ttft_p95_ms": 60, "tpot_p50_ms": 10, "tpot_p95_ms": 12,
+           "kv_cache_bytes_per_token": 1e4, "param_bytes": 1e9, "energy_per_prompt_token_j": 0.01,
+           "energy_per_output_token_j": 0.1, "idle_power_w": 20}
+    df = Measurements.from_frame(pd.DataFrame([inf, gen])).to_frame()
+    assert df["mode"].tolist() == ["inference", "generation"]
+    assert math.isnan(df["ttft_p50_ms"].iloc[0]) and math.isnan(df["latency_p95_ms"].iloc[1])
+    with pytest.raises(ValidationError, match="ttft_p95_ms"):
+        Measurements.from_frame(pd.DataFrame([inf, {**gen, "ttft_p95_ms": None}]))
+    with pytest.raises(ValidationError, match="latency_p95_ms"):
+        Measurements.from_frame(pd.DataFrame([{**inf, "latency_p95_ms": None}, gen]))
+
+
+def test_transformers_model_loaded_from_a_local_path(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from effplan.generation import hf_candidate
+
+    cfg = transformers.GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64, n_positions=64)
+    transformers.GPT2LMHeadModel(cfg).save_pretrained(tmp_path / "tiny-gpt2")
+    cand = hf_candidate("tiny-gpt2", path=str(tmp_path / "tiny-gpt2"))
+    assert cand.vocab_size == 64
+    m = measure_generation(cand, batch_sizes=1, prompt_tokens=8, output_tokens=2, device="cpu",
+                           timing=TimingPolicy(min_repeats=6, time_budget_s=0.05, warmup_s=0.0),
+                           energy=False, progress=False, threads=1)
+    r = m.to_frame().iloc[0]
+    assert r["status"] == "ok", r["error"]
+    assert r["kv_cache_bytes_per_token"] == 2 * 1 * 32 * 4  # k and v, 1 layer, 32 wide, float32
+    with pytest.raises(ValidationError, match="exactly one"):
+        hf_candidate("x")
