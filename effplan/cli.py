@@ -74,6 +74,8 @@ def _measure_generation(args: argparse.Namespace) -> int:
     if args.mode != "generation" or args.family not in ("digits", "decoder"):
         raise EffplanError("--family decoder and --mode generation go together (the decoder family "
                            "is measured by generation)")
+    if args.resume:
+        raise EffplanError("--resume: generation sweeps cannot resume yet; leave it off")
     candidates = decoder_candidates(seed=args.seed)
     if args.candidates:
         unknown = set(args.candidates) - {c.name for c in candidates}

@@ -452,6 +452,10 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     if mode == "generation":
         from .generation import measure_generation
 
+        if resume:  # never silently ignored
+            raise ValidationError("resume", "mode='generation' sweeps cannot resume yet (they run in "
+                                            "this process, without retries); leave resume off")
+
         policy = timing or TimingPolicy()
         overrides = {k: v for k, v in (("target_ci_rel", target_ci_rel), ("time_budget_s", time_budget_s))
                      if v is not None}

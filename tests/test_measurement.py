@@ -642,3 +642,10 @@ def test_default_threads_leave_busy_cores(monkeypatch):
     assert measure_mod.default_threads() == 1
     monkeypatch.setattr(measure_mod, "free_cores", lambda: 64)
     assert measure_mod.default_threads() == torch.get_num_threads()
+
+
+def test_generation_mode_refuses_resume_instead_of_ignoring_it(tmp_path):
+    with pytest.raises(ValidationError) as info:
+        measure(_tiny(), mode="generation", device="cpu", results_path=tmp_path / "r.jsonl",
+                resume=True, progress=False)
+    assert info.value.field == "resume"
