@@ -10,6 +10,8 @@ How one point (candidate x batch size) is measured
    forkserver/spawn, the candidate shipped with cloudpickle, so notebook lambdas work). A crash,
    ``os._exit``, segfault or out-of-memory kill becomes an error row; the kernel lives on. A
    candidate that cannot be shipped is measured in this process and ``isolation`` says why.
+   (``mode="generation"`` points, :mod:`effplan.generation`, still run in this process, without
+   retries or resume; they do get the rounds, stall and contention verdict.)
    Threads: ``threads`` (default :func:`default_threads`: capped at the cores free now).
 1. A fresh model is built with ``model_fn()``, one batch with ``input_fn(batch_size)``; the same
    batch is reused for every call. FLOPs are counted once on it (:func:`effplan.flops.count_flops`).
