@@ -120,6 +120,10 @@ class Measurements:
             if kind == "str":
                 df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)
                 continue
+            if kind == "bool":  # nullable: missing means unknown, never False
+                df[col] = pd.array([v if isinstance(v, (bool, np.bool_)) else pd.NA for v in df[col]],
+                                   dtype="boolean")
+                continue
             vals = pd.to_numeric(df[col], errors="coerce").astype(float)
             df[col] = vals.astype(np.int64) if kind == "int" and vals.notna().all() else vals
         return df
@@ -361,7 +365,7 @@ def _empty_row(candidate: Candidate, mode: str, batch_size: int, device: str, hw
 
     row: dict[str, Any] = {}
     for col, (kind, _) in MEASUREMENT_COLUMNS.items():
-        row[col] = math.nan if kind in ("float", "int") else ""
+        row[col] = math.nan if kind in ("float", "int", "bool") else ""
     row.update(candidate=candidate.name, hardware=str(hw.get("name", device)),
                hardware_id=str(hw.get("hardware_id", "")), mode=mode, batch_size=int(batch_size),
                device=device, dtype=candidate.dtype or "", threads=int(threads),
@@ -742,7 +746,12 @@ def _point_job(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str, Any
     degraded: list[str] = []
     caught: list[tuple[type, str]] = []
     if isolated:
+        # what measuring imports lazily is imported BEFORE the point's memory baseline, so the
+        # peak above it is the point's own (model, inputs, activations), not fvcore or pandas
+        from . import catalog, energy, flops, hardware  # noqa: F401
+
         torch.set_num_threads(int(opts["threads"]))
+        _warm_runtime()
         with warnings.catch_warnings(record=True) as got:
             warnings.simplefilter("always")
             t = _measure_point(cand, bs, mode, dev, row, degraded=degraded, report=report,
@@ -753,6 +762,26 @@ def _point_job(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str, Any
         t = _measure_point(cand, bs, mode, dev, row, degraded=degraded, report=report, isolated=False,
                            **{k: v for k, v in opts.items() if k != "threads"})
     return {"row": row, "timing": t, "degraded": degraded, "warnings": list(dict.fromkeys(caught))}
+
+
+def _warm_runtime() -> None:
+    """One-time costs of a fresh worker, paid BEFORE the point's memory baseline: torch's first
+    operations and autograd, FLOP counting's tracing machinery, the catalog. Without this a
+    64 x 10 linear layer showed ~60 MiB of "peak memory" that was the runtime's, not its own."""
+    import torch
+
+    tiny = torch.nn.Linear(2, 2)
+    x = torch.ones(1, 2)
+    tiny(x).sum().backward()
+    with torch.no_grad():
+        try:
+            _count_flops(tiny, x)
+        except FlopCountError:  # only a warm-up: a failure here is reported at the point itself
+            pass
+    try:
+        _peak_flops("", "float32")
+    except Exception:  # the catalog lookup of an empty name may refuse it; loading is the point
+        pass
 
 
 def _measure_idle(device: str, seconds: float, degraded: list[str]) -> float:

@@ -48,7 +48,8 @@ def _context() -> Any:
     if start_method() == "forkserver":
         # the server imports these once; each worker is forked from it with torch already
         # imported but no thread pool started (importing torch starts none)
-        ctx.set_forkserver_preload(["torch", "effplan.measurement"])
+        ctx.set_forkserver_preload(["torch", "effplan.measurement", "effplan.flops", "effplan.energy",
+                                    "effplan.catalog", "effplan.hardware"])
     return ctx
 
 

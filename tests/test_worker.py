@@ -125,3 +125,16 @@ def test_real_isolated_point_completes_and_labels_itself(tmp_path):
     [back] = store.load_samples(path).values()
     assert (back.sample_times_s, back.sample_rounds, back.stop_reason) == (
         t.sample_times_s, t.sample_rounds, t.stop_reason)
+
+
+def test_peak_memory_is_the_points_own_footprint():
+    # 4096 x 6400 float32 weights = 100 MiB; a 64 x 10 layer = 2.5 KiB
+    big = Candidate("big", lambda: nn.Linear(4096, 6400), lambda bs: torch.ones(bs, 4096))
+    small = Candidate("small", lambda: nn.Linear(64, 10), lambda bs: torch.ones(bs, 64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EffplanWarning)
+        m = effplan.measure([big, small], batch_sizes=(1,), device="cpu", energy=False,
+                            time_budget_s=0.05, retries=0, threads=1, progress=False)
+    mem = dict(zip(m.to_frame()["candidate"], m.to_frame()["peak_memory_mib"]))
+    assert 100 <= mem["big"] < 140  # the weights (+ bias, input, output), not the ~400 MiB process
+    assert 0 <= mem["small"] < 20   # torch's and the FLOP counter's start-up are in the baseline
