@@ -531,6 +531,8 @@ def _mark_unstable(df: pd.DataFrame, allow_unstable: bool, notes: list[str]) -> 
     if df.empty or "stable" not in df.columns:
         return df
     bad = (df["stable"].astype("boolean") == False).fillna(False).to_numpy(bool)  # noqa: E712
+    # generation rows: the generation planner warns about them itself (it cannot leave rows out)
+    bad &= (df["mode"].astype(str) != "generation").to_numpy()
     if not bad.any():
         return df
     why = [f"measurement not stable ({r or 'unknown'}{': ' + n if n else ''})"

@@ -221,10 +221,18 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     if generation is not None:
         gunc = GenerationUncertainty() if uncertainty is None else unc
         _check_price_keys(prices, list(dict.fromkeys(list(df["hardware"]) + targets)), cat)
-        # not-stable generation rows refused by the measurement frame are left out (its warning
-        # names them); allow_unstable=True keeps them
-        usable = df[df["plan_note"] == ""] if "plan_note" in df.columns else df
-        monthly, quarterly, summary = plan_generation(usable, generation, prices, cat, targets, samples,
+        # The generation planner cannot leave rows out yet (a candidate would vanish from the plan
+        # instead of showing why): not-stable generation rows are used, and said so -- never silently.
+        shaky = df[(df["mode"] == "generation")
+                   & (df["stable"].astype("boolean") == False).fillna(False)]  # noqa: E712
+        if len(shaky):
+            warnings.warn(f"plan(): {len(shaky)} generation row(s) are NOT stable and are USED anyway "
+                          "(the generation planner cannot leave them out yet): "
+                          + "; ".join(f"{c} bs={int(b)} prompt {int(p)}" for c, b, p in
+                                      zip(shaky["candidate"], shaky["batch_size"], shaky["prompt_tokens"]))
+                          + ". Re-measure them on a quiet machine before trusting these figures",
+                          PlanWarning, stacklevel=2)
+        monthly, quarterly, summary = plan_generation(df, generation, prices, cat, targets, samples,
                                                       seed, gunc, eff_assumed)
         ginputs = {
             "effplan_plan_version": 1, "generation": generation.to_dict(), "inference": None,

@@ -183,3 +183,28 @@ def test_duplicate_points_keep_the_newest_and_warn():
     with pytest.warns(PlanWarning, match=r"3 duplicate measured point\(s\)"):
         p = P.plan(df, wl(), prices=PRICES)
     assert p.summary.iloc[0]["throughput_items_per_s"] == 1010.0
+
+
+def test_not_stable_generation_rows_are_used_and_said_so(monkeypatch):
+    import effplan.planning.planner as planner
+
+    seen = {}
+
+    def fake_plan_generation(df, *args):
+        seen["rows"] = len(df)
+        empty = pd.DataFrame()
+        return empty, empty, empty
+
+    monkeypatch.setattr(planner, "plan_generation", fake_plan_generation)
+    rows = pd.DataFrame([dict(candidate="d", hardware="NVIDIA L4", mode="generation", batch_size=1,
+                              prompt_tokens=p, ttft_p50_ms=5.0, ttft_p95_ms=6.0, tpot_p50_ms=1.0,
+                              tpot_p95_ms=1.2, kv_cache_bytes_per_token=1024.0, param_bytes=1e6,
+                              energy_per_prompt_token_j=0.01, energy_per_output_token_j=0.02,
+                              idle_power_w=20.0, stable=s, stop_reason=r)
+                         for p, s, r in ((128, True, "ci-met"), (512, False, "unstable"))])
+    with pytest.warns(PlanWarning, match=r"1 generation row\(s\) are NOT stable and are USED anyway.*"
+                                         r"d bs=1 prompt 512") as rec:
+        P.plan(rows, generation=P.GenerationWorkload(requests_per_day=1000, prompt_tokens=128,
+                                                     output_tokens=64), prices=PRICES)
+    assert seen["rows"] == 2
+    assert not any("left out" in str(w.message) for w in rec)
