@@ -59,7 +59,8 @@ def test_store_round_trip_equals_what_was_written(tmp_path_factory, data):
     store.save_frame(written, path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing skipped, nothing suspicious
-        back = store.load(path)
+        # every record back, duplicates included (the default keeps the newest of a point)
+        back = store.load(path, duplicates="all")
     pd.testing.assert_frame_equal(back.drop(columns="source_file"), written)
     assert back["batch_size"].tolist() == [r["batch_size"] for r in data]  # exact, even near 2**53
 
@@ -91,7 +92,7 @@ def test_loader_never_raises_and_good_rows_always_load(tmp_path_factory, lines, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EffplanWarning)
         try:
-            back = store.load(path)
+            back = store.load(path, duplicates="all")  # the two GOOD lines are one point
         except EffplanError:  # documented; but a good first and last line must never be lost
             pytest.fail("load(on_error='warn') raised for a file with good rows")
     good = back[(back["candidate"] == "m") & (back["hardware"] == "h")]
