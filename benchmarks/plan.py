@@ -6,6 +6,8 @@ a daily curve of 24 distinct hourly weights; the measurements are prepared once
 (``effplan.planning.prepare``) as a what-if session holds them, and the "cold" row times a plan
 from the raw table. The reference loops over candidate x hardware
 x month rows in Python (numpy only across samples); both must give the same numbers (asserted).
+Vectorized times: the fastest and the median of ``--repeats`` runs (the machine may be shared:
+the load average is printed); per-row: the fastest of 1-2 runs.
 
     python benchmarks/plan.py [--repeats 5]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -118,15 +121,16 @@ def reference(opt: pd.DataFrame, wl: P.InferenceWorkload, pr: P.Prices, samples:
     return pd.DataFrame(out)
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
+def timed(fn, repeats: int) -> tuple[float, float, object]:
+    """(min, median, last result) of ``repeats`` timed calls after one warm-up call."""
     fn()  # warm-up
-    best = math.inf
+    times = []
     res = None
     for _ in range(repeats):
         t0 = time.perf_counter()
         res = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, res
+        times.append(time.perf_counter() - t0)
+    return min(times), float(np.median(times)), res
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,9 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     pr = P.Prices(pue=1.2, grid_region="eu")
     unc = P.Uncertainty(traffic=(0.7, 1.4), price=(0.9, 1.1))
     n_opts = df.groupby(["candidate", "hardware"]).ngroups
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     print(f"effplan.plan benchmark: {N_CANDIDATES} candidates x {n_opts // N_CANDIDATES} hardware x "
-          f"{wl.months} months ({len(df)} measurement rows)\n")
-    print(f"{'case':<40}{'vectorized ms':>15}{'per-row ms':>14}{'ratio':>9}")
+          f"{wl.months} months ({len(df)} measurement rows); {args.repeats} timed runs each, "
+          f"load average {load:.2f} on {os.cpu_count()} CPUs\n")
+    print(f"{'case':<40}{'vectorized ms':>15}{'(median)':>10}{'per-row ms':>14}{'ratio':>9}")
     # autoscaling along a daily curve: 24 distinct hourly weights (the slowest case)
     wl_auto = P.InferenceWorkload(5e6, monthly_growth=0.06, slo_p95_ms=25, months=12,
                                   daily_profile=[0.3 + 0.05 * h for h in range(24)])
@@ -149,10 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     # them; the cold row below times a plan from the raw table, preparation included
     prep = P.prepare(df)
     for w, samples in ((wl, 0), (wl, 1000), (wl_auto, 0), (wl_auto, 1000)):
-        t_vec, p = timed(lambda: P.plan(prep, w, prices=pr, samples=samples, seed=0, uncertainty=unc),
-                         args.repeats)
+        t_vec, med, p = timed(lambda: P.plan(prep, w, prices=pr, samples=samples, seed=0, uncertainty=unc),
+                              args.repeats)
         opt = prep.choose(w)
-        t_ref, ref = timed(lambda: reference(opt, w, pr, samples, 0, unc), 1 if samples else 2)
+        t_ref, _, ref = timed(lambda: reference(opt, w, pr, samples, 0, unc), 1 if samples else 2)
         mon = p.monthly.set_index(["candidate", "hardware", "month"])
         ref = ref.set_index(["candidate", "hardware", "month"]).loc[mon.index]
         cols = ["instances", "cost_usd", "energy_kwh", "co2_kg"]
@@ -166,17 +172,17 @@ def main(argv: list[str] | None = None) -> None:
         label = "deterministic" if samples == 0 else f"Monte Carlo, {samples} samples"
         if w is wl_auto:
             label = "autoscaled, " + label
-        print(f"{label:<40}{t_vec * 1e3:>15.1f}{t_ref * 1e3:>14.1f}{t_ref / t_vec:>8.1f}x")
+        print(f"{label:<40}{t_vec * 1e3:>15.1f}{med * 1e3:>10.1f}{t_ref * 1e3:>14.1f}{t_ref / t_vec:>8.1f}x")
     # a what-if: same measurements, another growth and price (the prepared measurements are reused)
     wl2 = P.InferenceWorkload(5e6, monthly_growth=0.10, peak_to_average=2.5, slo_p95_ms=25, months=12)
-    t_wi, _ = timed(lambda: P.plan(prep, wl2, prices=P.Prices(pue=1.3)), args.repeats)
-    print(f"{'what-if re-plan (determ.)':<40}{t_wi * 1e3:>15.1f}")
+    t_wi, med, _ = timed(lambda: P.plan(prep, wl2, prices=P.Prices(pue=1.3)), args.repeats)
+    print(f"{'what-if re-plan (determ.)':<40}{t_wi * 1e3:>15.1f}{med * 1e3:>10.1f}")
 
     def cold():  # first plan of a new measurements table: prepared afresh inside plan()
         return P.plan(df, wl2, prices=pr)
 
-    t_cold, _ = timed(cold, args.repeats)
-    print(f"{'first plan (cold, determ.)':<40}{t_cold * 1e3:>15.1f}"
+    t_cold, med, _ = timed(cold, args.repeats)
+    print(f"{'first plan (cold, determ.)':<40}{t_cold * 1e3:>15.1f}{med * 1e3:>10.1f}"
           f"{t_ref_det * 1e3:>14.1f}{t_ref_det / t_cold:>8.1f}x")
     print("\nresults identical (rtol 1e-9): instances, cost, energy, CO2 (and P10/P50/P90)")
 

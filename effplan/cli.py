@@ -38,6 +38,8 @@ def _measure(args: argparse.Namespace) -> int:
     from . import examples
     from .measurement import measure
 
+    if args.out is None:
+        args.out = defaults.results_file()
     if args.mode == "generation" or args.family == "decoder":
         return _measure_generation(args)
     if args.family == "digits":
@@ -51,12 +53,16 @@ def _measure(args: argparse.Namespace) -> int:
             raise EffplanError(f"--candidates: unknown {sorted(unknown)}; "
                                f"known: {[c.name for c in candidates]}")
         candidates = [c for c in candidates if c.name in wanted]
-    if args.out is None:
-        args.out = defaults.results_file()
-    m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode=args.mode,
-                device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
-                energy_window_s=args.energy_window_s, results_path=args.out,
-                progress=not args.quiet, **_fleet(args))
+    before = _count_lines(args.out)
+    try:
+        m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode=args.mode,
+                    device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
+                    energy_window_s=args.energy_window_s, results_path=args.out,
+                    resume=args.resume, progress=not args.quiet, **_fleet(args))
+    except KeyboardInterrupt:
+        print(f"\n{_count_lines(args.out) - before} points saved to {args.out}; re-run with --resume",
+              file=sys.stderr)
+        return 130
     print(m.summary().to_string(index=False))
     print(f"\n{len(m.to_frame())} rows appended to {args.out}")
     return 0
@@ -70,6 +76,14 @@ def _fleet(args: argparse.Namespace) -> dict:
             "ray_address": None if args.ray == "local" else args.ray}
 
 
+def _count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except OSError:
+        return 0
+
+
 def _measure_generation(args: argparse.Namespace) -> int:
     from .decoders import decoder_candidates
     from .measurement import measure
@@ -77,6 +91,8 @@ def _measure_generation(args: argparse.Namespace) -> int:
     if args.mode != "generation" or args.family not in ("digits", "decoder"):
         raise EffplanError("--family decoder and --mode generation go together (the decoder family "
                            "is measured by generation)")
+    if args.resume:
+        raise EffplanError("--resume: generation sweeps cannot resume yet; leave it off")
     candidates = decoder_candidates(seed=args.seed)
     if args.candidates:
         unknown = set(args.candidates) - {c.name for c in candidates}
@@ -260,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, default=None,
                    help=f"results file (default: {defaults.RESULTS_FILENAME} in the shared results "
                         f"folder, see effplan.defaults.results_dir)")
+    m.add_argument("--resume", action="store_true",
+                   help="skip the points already finished in --out (same candidate, host, hardware, "
+                        "mode, dtype, batch size)")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="measure on a Ray cluster (effplan[ray]): 'auto', 'ray://HEAD:10001', "

@@ -144,9 +144,10 @@ def _digits_family(seed: int) -> _DigitsFamily:
     return _DigitsFamily(state=state, accuracy=accuracy, x_test=x_test, y_test=y_test)
 
 
-def _digits_model_fn(seed: int, name: str) -> Any:
+def _digits_model_fn(fam: _DigitsFamily, name: str) -> Any:
+    # the trained weights travel WITH the function (a worker process gets them by value and does
+    # not train the family again)
     def model_fn() -> Any:
-        fam = _digits_family(seed)
         base = "digits-mlp" if name == "digits-mlp-int8" else name
         model = _mlp(DIGITS_WIDTHS[base])
         model.load_state_dict(fam.state[base])
@@ -157,12 +158,11 @@ def _digits_model_fn(seed: int, name: str) -> Any:
     return model_fn
 
 
-def _digits_batch(seed: int, batch_size: int, what: str) -> Any:
+def _digits_batch(data: Any, batch_size: int) -> Any:
     import torch
 
-    fam = _digits_family(seed)
-    idx = torch.arange(batch_size) % len(fam.x_test)
-    return (fam.x_test if what == "x" else fam.y_test)[idx].clone()
+    idx = torch.arange(batch_size) % len(data)
+    return data[idx].clone()
 
 
 def digits_candidates(seed: int = 0) -> list[Candidate]:
@@ -174,13 +174,14 @@ def digits_candidates(seed: int = 0) -> list[Candidate]:
     from functools import partial
 
     fam = _digits_family(int(seed))
-    x_fn = partial(_digits_batch, int(seed), what="x")
-    y_fn = partial(_digits_batch, int(seed), what="y")
+    # the held-out tensors are bound by value, so a worker process needs no retraining
+    x_fn = partial(_digits_batch, fam.x_test)
+    y_fn = partial(_digits_batch, fam.y_test)
     specs = (("digits-mlp", ("baseline",), None, None),
              ("digits-mlp-slim", ("slim",), None, None),
              ("digits-mlp-student", ("distilled",), None, None),
              ("digits-mlp-int8", ("quantized",), "qint8", "cpu"))
-    return [Candidate(name, _digits_model_fn(int(seed), name), x_fn, tags=tags,
+    return [Candidate(name, _digits_model_fn(fam, name), x_fn, tags=tags,
                       quality=fam.accuracy[name], quality_metric="accuracy", dtype=dtype,
                       device=device, target_fn=y_fn)
             for name, tags, dtype, device in specs]

@@ -71,17 +71,17 @@ Resume and interruption
 -----------------------
 Each point received (ok or error) is on disk before the next one is processed, so stopping
 the driver (Ctrl-C, a closed notebook) loses no finished point; the tasks still running are
-cancelled (a point half-measured on a worker is lost and measured again on resume). Where the
-store keeps raw samples (``effplan.store.append_samples``), they are written beside the
-results as by the local executor. With ``resume=True`` a (candidate x target x mode x batch
-size) is skipped when the store already holds a finished point for it: a row whose key
+cancelled (a point half-measured on a worker is lost and measured again on resume). Raw
+samples are written beside the results (``effplan.store.append_samples``) as by the local
+executor, for points that are one row. With ``resume=True`` a (candidate x target x mode x
+batch size) is skipped when the store already holds a finished point for it: a row whose key
 (:func:`effplan.store.point_key`: candidate, host, hardware, mode, dtype, batch size) is among
-:func:`effplan.store.completed_points` and that was measured for that target
-(``fleet_target``). Error rows are not finished points (nor not-stable ones, where the store
-judges stability): a resumed sweep measures them again. The host is not known before a task
-lands, so the target, not the host, says which stored points a task would repeat. Until the
-store has ``point_key``/``completed_points``, :func:`_point_key`/:func:`_completed_points`
-here stand in for them (ok rows count as finished).
+:func:`effplan.store.completed_points` (status ok and stable) and that was measured for that
+target (``fleet_target``). Error rows and not-stable points are not finished: a resumed sweep
+measures them again. The host is not known before a task lands, so the target, not the host,
+says which stored points a task would repeat. ``effplan.store.load`` keeps the newest record of
+a point by default: two targets served by one host (e.g. simulated nodes) are one point there;
+``load(path, duplicates="all")`` shows every record.
 
 Failures and retries
 --------------------
@@ -427,50 +427,29 @@ def _ship(candidates: Any) -> list[_Shipped]:
 
 
 # =============================================================================== resume keys
-def _point_key(record: Mapping[str, Any]) -> tuple:
-    """Fallback of ``effplan.store.point_key`` (same key) until it is on main."""
-    def text(name: str) -> str:
-        value = record.get(name)
-        return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-
-    return (text("candidate"), text("hw_host_hash") or text("hardware_id"), text("hardware"),
-            text("mode"), text("dtype"), int(record.get("batch_size")))
-
-
 def _load_all(path: str | os.PathLike) -> Any:
     """Every record of ``path``, duplicates of a point included (two targets may share a host)."""
-    import inspect
-
     from . import store
 
-    if "duplicates" in inspect.signature(store.load).parameters:
-        return store.load(path, duplicates="all")
-    return store.load(path)
-
-
-def _completed_points(path: str | os.PathLike) -> set[tuple]:
-    """Fallback of ``effplan.store.completed_points``: keys of the ok rows in ``path``."""
-    if not Path(path).exists():
-        return set()
-    frame = _load_all(path)
-    return {_point_key(r) for r in frame.to_dict(orient="records") if r.get("status") == "ok"}
+    return store.load(path, duplicates="all")
 
 
 def _finished(path: str | os.PathLike) -> set[tuple[str, str, str, int, str]]:
-    """(candidate, target label, mode, batch size, dtype) of the finished fleet points in ``path``."""
+    """(candidate, target label, mode, batch size, dtype) of the finished fleet points in ``path``:
+    rows measured for a target whose :func:`effplan.store.point_key` is among
+    :func:`effplan.store.completed_points` (status ok and stable)."""
     from . import store
 
     if not Path(path).exists():
         return set()
-    point_key = getattr(store, "point_key", _point_key)
-    completed = getattr(store, "completed_points", _completed_points)(path)
+    completed = store.completed_points(path)
     frame = _load_all(path)
     if "fleet_target" not in frame.columns:
         return set()
     done = set()
     for rec in frame.to_dict(orient="records"):
         target = rec.get("fleet_target")
-        if isinstance(target, str) and target and point_key(rec) in completed:
+        if isinstance(target, str) and target and store.point_key(rec) in completed:
             done.add((str(rec["candidate"]), target, str(rec["mode"]), int(rec["batch_size"]),
                       str(rec.get("dtype") or "")))
     return done
@@ -588,14 +567,13 @@ def _reason(ray: Any, exc: BaseException) -> str:
 
 def _save_samples(path: str | os.PathLike, row: Mapping[str, Any], hw: Mapping[str, Any],
                   timing: Any) -> None:
-    """The point's raw samples beside the results file, as the local executor writes them
-    (where this effplan's store keeps raw samples: ``effplan.store.append_samples``)."""
-    from . import measurement, store
+    """The point's raw samples beside the results file (``effplan.store.append_samples``), in
+    the record the local executor writes."""
+    from . import store
+    from .measurement import _samples_record
 
-    make = getattr(measurement, "_samples_record", None)
-    if timing is None or make is None or not hasattr(store, "append_samples"):
-        return
-    store.append_samples(path, [make(row, hw, timing)])
+    if timing is not None:
+        store.append_samples(path, [_samples_record(row, hw, timing)])
 
 
 def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
@@ -657,9 +635,8 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
                               "error rows (see the 'error' column)")
     measure_kwargs.pop("raise_errors", None)
 
-    check = getattr(store, "check_results_path", None)  # where the store offers the check
-    if results_path is not None and check is not None:
-        check(results_path)
+    if results_path is not None:  # writable, not a folder: checked before anything runs
+        store.check_results_path(results_path)
     ray = require_ray()
     _connect(ray, ray_address, opts)
     nodes = _nodes(ray, opts.node_resource)

@@ -54,7 +54,9 @@ Prompts are seeded random token ids (the cost of a step does not depend on token
   at least ``energy_window_s`` each; ``energy_per_prompt_token_j`` = prefill energy / prompt
   tokens processed, ``energy_per_output_token_j`` = decode energy / tokens generated (total
   energy, idle included, as ``energy_per_item_j``). ``energy_source`` says how it was got.
-* **Peak memory** as in :mod:`effplan.measurement` (``peak_memory_mb`` holds MiB).
+* **Peak memory** (``peak_memory_mib``): CUDA max allocated, else the whole process's peak
+  resident set reset per point (``peak_memory_source`` = ``process-peak-rss``; generation
+  points run in this process, not in a worker).
 
 Generation rows leave the fixed-shape columns (``latency_*_ms``, ``throughput_items_per_s``,
 ``flops_per_item``, ``energy_per_item_j``) empty: a generation row has no single "item".
@@ -449,9 +451,10 @@ def _measure_point(cand: GenerationCandidate, bs: int, p: int, n_out: int, dev: 
     if is_cuda:
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
-        row["memory_source"] = "cuda-max-allocated"
+        row["peak_memory_source"] = "cuda-max-allocated"
     else:
-        row["memory_source"] = "process-peak-rss" if _m._reset_peak_rss() else "process-peak-rss-lifetime"
+        row["peak_memory_source"] = ("process-peak-rss" if _m._reset_peak_rss()
+                                     else "process-peak-rss-lifetime")
 
     gen = cand.build(dev)
     mod = _module_of(gen)
@@ -484,7 +487,10 @@ def _measure_point(cand: GenerationCandidate, bs: int, p: int, n_out: int, dev: 
         # one call per timed sample (min_sample_s = 0): TTFT and TPOT percentiles are those of
         # single prefills and single decode steps, not of blocks of them
         per_call = replace(policy, min_sample_s=0.0)
-        t_pre = _m.adaptive_time(do_prefill, per_call, clock=clock, synchronize=sync)
+        # the rounds, stall and contention verdict of effplan.timing (CPU threads judged on CPU)
+        threads = 0 if is_cuda else torch.get_num_threads()
+        t_pre = _m.adaptive_time(do_prefill, per_call, clock=clock, synchronize=sync,
+                                 load=_m.LoadMonitor(), threads=threads)
 
         # ---- TPOT: steady-state decode, cycling through n_out steps from the prefilled cache
         cache0 = gen.prefill(ids)
@@ -506,7 +512,14 @@ def _measure_point(cand: GenerationCandidate, bs: int, p: int, n_out: int, dev: 
             degraded.append(f"effplan.measure: the KV cache of {cand.name!r} did not grow by a decode "
                             "step (a preallocated cache?); kv_cache_bytes_per_token is NaN -- enter it")
             kv = math.nan
-        t_dec = _m.adaptive_time(do_step, per_call, clock=clock, synchronize=sync)
+        t_dec = _m.adaptive_time(do_step, per_call, clock=clock, synchronize=sync,
+                                 load=_m.LoadMonitor(), threads=threads)
+        reasons = (t_pre.stop_reason, t_dec.stop_reason)
+        row.update(stable=t_pre.stable and t_dec.stable,
+                   stop_reason=next((r for r in ("unstable", "time-budget") if r in reasons), "ci-met"),
+                   rounds=min(t_pre.rounds, t_dec.rounds), background_load=t_dec.background_load,
+                   timing_note="; ".join(f"{n}: {t.why}" for n, t in (("TTFT", t_pre), ("TPOT", t_dec))
+                                         if t.why))
 
         ttft = t_pre.percentile_ms([50, 95])
         tpot = t_dec.percentile_ms([50, 95])
@@ -530,7 +543,7 @@ def _measure_point(cand: GenerationCandidate, bs: int, p: int, n_out: int, dev: 
                        avg_power_w=(e_pre + e_dec) / (d_pre + d_dec) if d_pre + d_dec > 0 else math.nan,
                        energy_source=src if src == src2 else f"{src}+{src2}")
 
-    row["peak_memory_mb"] = (torch.cuda.max_memory_allocated(dev) / 2**20 if is_cuda else _m._peak_rss_mb())
+    row["peak_memory_mib"] = (torch.cuda.max_memory_allocated(dev) / 2**20 if is_cuda else _m._peak_rss_mb())
     return t_pre, t_dec
 
 

@@ -6,36 +6,50 @@ frame of :mod:`effplan.schema` that the planner consumes.
 
 How one point (candidate x batch size) is measured
 ---------------------------------------------------
+0. **Isolation**: by default each point runs in its own worker process (:mod:`effplan.worker`:
+   forkserver/spawn, the candidate shipped with cloudpickle, so notebook lambdas work). A crash,
+   ``os._exit``, segfault or out-of-memory kill becomes an error row; the kernel lives on. A
+   candidate that cannot be shipped is measured in this process and ``isolation`` says why.
+   (``mode="generation"`` points, :mod:`effplan.generation`, still run in this process, without
+   retries or resume; they do get the rounds, stall and contention verdict.)
+   Threads: ``threads`` (default :func:`default_threads`: capped at the cores free now).
 1. A fresh model is built with ``model_fn()``, one batch with ``input_fn(batch_size)``; the same
    batch is reused for every call. FLOPs are counted once on it (:func:`effplan.flops.count_flops`).
 2. **Warm-up** for at least ``TimingPolicy.warmup_calls`` calls and ``warmup_s`` seconds; the
    warm-up calls also give a first estimate of the cost of one call.
-3. **Adaptive timing** (as ``torch.utils.benchmark.Timer.adaptive_autorange``): when one call is
-   shorter than ``min_sample_s``, several calls are timed together as one sample and divided
-   (the per-call figure of such a sample is the mean of its calls, so percentiles describe
-   blocks of calls: tail latency of sub-millisecond calls is understated, and
-   ``Timing.calls_per_sample`` says so). Samples are taken until the ~95% distribution-free
-   confidence interval of the median (order statistics) is narrower than ``target_ci_rel`` of
-   the median on each side, or the point's ``time_budget_s`` is spent. On CUDA the device is
-   synchronized before every clock read. Inference runs under ``torch.inference_mode()``.
-   Training runs ``zero_grad`` + forward + loss + backward + ``optimizer.step()`` per call.
+3. **Timing in rounds** (:func:`effplan.timing.adaptive_time`): when one call is shorter than
+   ``min_sample_s``, several calls are timed together as one sample and divided (percentiles
+   then describe blocks of calls: tail latency of sub-millisecond calls is understated, and
+   ``Timing.calls_per_sample`` says so). Samples are taken in separate rounds until the point
+   is **stable** -- the ~95% confidence interval of the median within ``target_ci_rel``, the
+   rounds' medians agreeing, no stalls or two modes -- or ``time_budget_s`` is spent
+   (``stop_reason`` ``ci-met`` | ``time-budget`` | ``unstable``, ``stable``, ``rounds``,
+   ``timing_note`` on the row). ``background_load`` is the CPU work of other processes while
+   timing. Not-stable points are measured again after the rest of the sweep (``retries``),
+   and one warning names those still not stable. On CUDA the device is synchronized before
+   every clock read. Inference runs under ``torch.inference_mode()``. Training runs
+   ``zero_grad`` + forward + loss + backward + ``optimizer.step()`` per call.
 4. **Energy**: the workload is run again inside an :class:`effplan.energy.EnergyMeter` for at
    least ``energy_window_s`` (and at least the meter's own minimum window); energy is divided
    by the items actually run. Idle power is measured once per device before the sweep.
    ``energy_source`` on the row says how energy was got: ``estimated-tdp`` is an ESTIMATE from
-   rated power, not a measurement (``Measurements.summary()`` marks it).
-5. **Peak memory**: on CUDA ``torch.cuda.max_memory_allocated`` (reset per point). On CPU the
-   process peak resident set (Linux ``VmHWM``): effplan resets it at the start of each point
-   through ``/proc/self/clear_refs`` so the figure is the peak of THIS point -- but it is the
-   whole process (interpreter, torch, data already loaded), not the model alone. Where the
-   reset is not possible (non-Linux, restricted ``/proc``), ``ru_maxrss`` is a process-lifetime
-   high-water mark, so a point only shows its own footprint if it exceeds every earlier one;
-   ``memory_source`` is then ``process-peak-rss-lifetime``.
+   rated power, not a measurement (``Measurements.summary()`` marks it); ``energy_note`` says
+   why a better source was not used.
+5. **Peak memory** (``peak_memory_source`` says which): on CUDA
+   ``torch.cuda.max_memory_allocated`` (reset per point). On CPU the peak resident set (Linux
+   ``VmHWM``, reset per point through ``/proc/self/clear_refs``) minus the resident set at the
+   start of the point (after imports; objects captured by the candidate's functions count as
+   baseline): the point's own footprint (model, inputs, activations, FLOP-counting traces).
+   Where the reset is not possible (non-Linux, restricted ``/proc``) it is the whole
+   process's lifetime high-water mark, ``process-peak-rss-lifetime``.
 
-A failure at one point (exception, out of memory, a quantized model asked to train) becomes a
-row with ``status="error"`` and the message; the sweep goes on. With ``results_path``, each
-finished point (ok or error) is appended to a JSON Lines file before the next one starts, so an
-interrupted sweep keeps everything it measured. Global state is restored afterwards: torch's
+A failure at one point (exception, out of memory, a quantized model asked to train, a crashed
+worker) becomes a row with ``status="error"`` and the message; the sweep goes on. With
+``results_path`` (checked before the first point; the candidates' own fields are validated
+too), each finished point is appended to a JSON Lines file, and its raw samples beside it
+(:func:`effplan.store.samples_path`), so an interrupted sweep keeps everything it measured and
+``resume=True`` skips it next time. A point that cannot be saved stays in the returned
+:class:`Measurements` with the reason in ``error``. Global state is restored afterwards: torch's
 CPU thread count, grad mode, and the train/eval flags of the models.
 
 ``bytes_per_item`` (for roofline projection) is the simple estimate
@@ -63,209 +77,18 @@ from .candidates import Candidate, call_model, tensor_leaves
 from .errors import EffplanWarning, FlopCountError, MeasurementError, ValidationError
 from .schema import (MEASURED_ENERGY_SOURCES, MEASUREMENT_COLUMNS, MODES,
                      PLAN_REQUIRED_COLUMNS, SCHEMA_VERSION, normalize_measurements)
+from .worker import rss_mib as _rss_mib
+from .timing import (LoadMonitor, Timing, TimingPolicy, adaptive_time, free_cores,  # noqa: F401
+                     median_ci)
 from .schema import number as schema_number
 
-__all__ = ["measure", "Measurements", "Timing", "TimingPolicy", "adaptive_time", "median_ci"]
+__all__ = ["measure", "Measurements", "Timing", "TimingPolicy", "adaptive_time", "median_ci",
+           "default_threads"]
 
-_Z95 = 1.959963984540054
-#: Fewer samples than this have no 95% distribution-free interval for the median.
-_MIN_CI_SAMPLES = 6
-
-
-# =============================================================================== statistics
-def median_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """Distribution-free confidence interval of the median from order statistics.
-
-    1-based ranks ``lo = floor(n/2 - z*sqrt(n)/2)`` (at least 1) and ``hi = n - lo + 1``
-    (normal approximation to the binomial). Returns ``(nan, nan)`` for fewer than 6 values (no 95% interval exists).
-    """
-    x = np.sort(np.asarray(values, dtype=float))
-    n = x.size
-    if n < _MIN_CI_SAMPLES:
-        return (math.nan, math.nan)
-    z = _Z95 if confidence == 0.95 else float(_norm_ppf(0.5 + confidence / 2))
-    half = z * math.sqrt(n) / 2
-    lo = max(int(math.floor(n / 2 - half)), 1)  # 1-based ranks
-    hi = n - lo + 1  # symmetric upper rank
-    return float(x[lo - 1]), float(x[hi - 1])
-
-
-def _norm_ppf(p: float) -> float:
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(p)
-
-
-def _ci_rel(values: np.ndarray, confidence: float = 0.95) -> float:
-    lo, hi = median_ci(values, confidence)
-    med = float(np.median(values)) if len(values) else math.nan
-    if math.isnan(lo) or not med > 0:
-        return math.nan
-    return (hi - lo) / 2 / med
-
-
-@dataclass(frozen=True)
-class TimingPolicy:
-    """When to stop timing one point.
-
-    Attributes
-    ----------
-    target_ci_rel: stop once the ~95% CI of the median is within this fraction of it (0.02 = 2%).
-    time_budget_s: stop after this much timed wall time per point even if not stable, s.
-    min_repeats / max_repeats: bounds on the number of timed samples.
-    warmup_calls / warmup_s: warm-up lasts at least this many calls and this many seconds.
-    min_sample_s: a timed sample lasts at least this long; shorter calls are grouped, s.
-    max_calls_per_sample: upper bound on the grouping.
-    confidence: confidence level of the interval (0.95).
-    """
-
-    target_ci_rel: float = 0.02
-    time_budget_s: float = 2.0
-    min_repeats: int = 10
-    max_repeats: int = 100_000
-    warmup_calls: int = 3
-    warmup_s: float = 0.02
-    min_sample_s: float = 1e-3
-    max_calls_per_sample: int = 10_000
-    confidence: float = 0.95
-
-    def __post_init__(self) -> None:
-        checks = (("target_ci_rel", self.target_ci_rel > 0), ("time_budget_s", self.time_budget_s > 0),
-                  ("min_repeats", self.min_repeats >= _MIN_CI_SAMPLES),
-                  ("max_repeats", self.max_repeats >= self.min_repeats),
-                  ("warmup_calls", self.warmup_calls >= 0), ("warmup_s", self.warmup_s >= 0),
-                  ("min_sample_s", self.min_sample_s >= 0),
-                  ("max_calls_per_sample", self.max_calls_per_sample >= 1),
-                  ("confidence", 0 < self.confidence < 1))
-        for name, ok in checks:
-            if not ok:
-                hint = f" (at least {_MIN_CI_SAMPLES})" if name == "min_repeats" else ""
-                raise ValidationError(name, f"invalid value {getattr(self, name)!r}{hint}",
-                                      where="TimingPolicy")
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Raw timed samples of one point; statistics are computed on demand.
-
-    ``sample_times_s[i]`` is the wall time of ``calls_per_sample`` consecutive calls; the
-    per-call latencies are ``sample_times_s / calls_per_sample``.
-    """
-
-    sample_times_s: tuple[float, ...]
-    calls_per_sample: int
-    stop_reason: str  # "stable" | "time-budget" | "max-repeats"
-    elapsed_s: float  # timed phase only
-    warmup_s: float
-    warmup_calls: int
-    confidence: float = 0.95
-
-    @property
-    def times_ms(self) -> np.ndarray:
-        """Per-call latency of every sample, ms."""
-        return np.asarray(self.sample_times_s, dtype=float) * 1e3 / self.calls_per_sample
-
-    def percentile_ms(self, q: float | Sequence[float]) -> Any:
-        """Latency percentile(s) in ms (numpy's linear interpolation)."""
-        return np.percentile(self.times_ms, q)
-
-    @property
-    def median_ms(self) -> float:
-        return float(np.median(self.times_ms))
-
-    @property
-    def mean_ms(self) -> float:
-        return float(np.mean(self.times_ms))
-
-    @property
-    def ci_rel(self) -> float:
-        """Relative half-width of the CI of the median (NaN below 6 samples)."""
-        return _ci_rel(self.times_ms, self.confidence)
-
-    @property
-    def repeats(self) -> int:
-        """Number of timed calls (batches or training steps)."""
-        return len(self.sample_times_s) * self.calls_per_sample
-
-    def meets_target(self, target_ci_rel: float) -> bool:
-        rel = self.ci_rel
-        return not math.isnan(rel) and rel <= target_ci_rel
-
-
-def _noop() -> None:
-    return None
-
-
-def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
-                  clock: Callable[[], float] = time.perf_counter,
-                  synchronize: Callable[[], Any] | None = None) -> Timing:
-    """Warm ``fn`` up, then time it adaptively until its median is stable or the budget is spent.
-
-    ``clock()`` returns seconds; ``synchronize()`` (e.g. ``torch.cuda.synchronize``) is called
-    before every clock read.
-    """
-    p = policy or TimingPolicy()
-    sync = synchronize or _noop
-
-    # --- warm-up (also estimates the cost of one call)
-    call_times: list[float] = []
-    sync()
-    w0 = clock()
-    while len(call_times) < p.warmup_calls or (clock() - w0) < p.warmup_s:
-        if call_times and clock() - w0 >= p.time_budget_s:
-            break  # a very slow call: do not spend more than the budget warming up
-        t0 = clock()
-        fn()
-        sync()
-        call_times.append(clock() - t0)
-    warm_s = clock() - w0
-    if call_times:
-        est = float(np.median(call_times[1:] if len(call_times) > 1 else call_times))
-    else:
-        sync()
-        t0 = clock()
-        fn()
-        sync()
-        est = clock() - t0
-    if p.min_sample_s <= 0 or est >= p.min_sample_s:
-        cps = 1
-    elif est <= 0:
-        cps = p.max_calls_per_sample
-    else:
-        cps = int(min(p.max_calls_per_sample, math.ceil(p.min_sample_s / est)))
-
-    # --- adaptive sampling
-    samples: list[float] = []
-    next_check = p.min_repeats
-    reason = "time-budget"
-    sync()
-    start = clock()
-    while True:
-        t0 = clock()
-        for _ in range(cps):
-            fn()
-        sync()
-        t1 = clock()
-        samples.append(t1 - t0)
-        n = len(samples)
-        if n >= next_check:
-            per_call = np.asarray(samples) / cps
-            rel = _ci_rel(per_call, p.confidence)
-            if not math.isnan(rel) and rel <= p.target_ci_rel:
-                reason = "stable"
-                break
-            # checking costs a sort: check every ~5% more samples, not every sample
-            next_check = n + max(1, n // 20)
-        if n >= p.max_repeats:
-            reason = "max-repeats"
-            break
-        if t1 - start >= p.time_budget_s:
-            reason = "time-budget"
-            break
-    return Timing(sample_times_s=tuple(samples), calls_per_sample=cps, stop_reason=reason,
-                  elapsed_s=clock() - start, warmup_s=warm_s, warmup_calls=len(call_times),
-                  confidence=p.confidence)
-
+#: Measure each point in its own worker process (see :mod:`effplan.worker`) unless told not to.
+ISOLATE_DEFAULT = True
+#: Not-stable points are measured again, after the rest of the sweep, at most this many times.
+RETRIES_DEFAULT = 1
 
 # =============================================================================== results
 #: ``energy_source`` of a row whose energy was not measured (``energy=False`` or an error row).
@@ -296,6 +119,10 @@ class Measurements:
         for col, (kind, _) in MEASUREMENT_COLUMNS.items():
             if kind == "str":
                 df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)
+                continue
+            if kind == "bool":  # nullable: missing means unknown, never False
+                df[col] = pd.array([v if isinstance(v, (bool, np.bool_)) else pd.NA for v in df[col]],
+                                   dtype="boolean")
                 continue
             vals = pd.to_numeric(df[col], errors="coerce").astype(float)
             df[col] = vals.astype(np.int64) if kind == "int" and vals.notna().all() else vals
@@ -330,12 +157,14 @@ class Measurements:
     def summary(self) -> pd.DataFrame:
         """A compact view for notebooks: one row per point, the figures people look at first.
 
-        ``energy`` says ``measured`` or ``ESTIMATED`` (rated power, not a measurement).
+        ``energy`` says ``measured`` or ``ESTIMATED`` (rated power, not a measurement);
+        ``stable`` False marks latency figures not to trust (``stop_reason`` says why).
         """
         df = self.to_frame()
         cols = ["candidate", "tags", "quality", "mode", "batch_size", "device", "latency_p50_ms",
-                "latency_p95_ms", "throughput_items_per_s", "peak_memory_mb", "flops_per_item",
-                "energy_per_item_j", "avg_power_w", "energy_source", "status", "error"]
+                "latency_p95_ms", "throughput_items_per_s", "stable", "stop_reason", "background_load",
+                "peak_memory_mib", "flops_per_item", "energy_per_item_j", "avg_power_w",
+                "energy_source", "status", "error"]
         out = df[cols].copy()
         src = out["energy_source"].astype(str)
         out.insert(out.columns.get_loc("energy_source"), "energy",
@@ -377,6 +206,11 @@ class Measurements:
         if any(r.get("energy_source") == "estimated-tdp" for r in self.rows):
             note = ("<p><b>Energy is ESTIMATED</b> from rated power (energy_source="
                     "'estimated-tdp'), not measured.</p>")
+        shaky = [r for r in self.rows if r.get("status") == "ok" and r.get("stable") is False]
+        if shaky:
+            note += (f"<p><b>{len(shaky)} point(s) NOT stable</b> (stable=False: stalls, two modes or "
+                     "rounds that disagree, see stop_reason / background_load); plan() leaves them "
+                     "out unless allow_unstable=True.</p>")
         return f"<p>{self!r}</p>{note}" + self.summary().to_html(index=False, na_rep="")
 
 
@@ -531,7 +365,7 @@ def _empty_row(candidate: Candidate, mode: str, batch_size: int, device: str, hw
 
     row: dict[str, Any] = {}
     for col, (kind, _) in MEASUREMENT_COLUMNS.items():
-        row[col] = math.nan if kind in ("float", "int") else ""
+        row[col] = math.nan if kind in ("float", "int", "bool") else ""
     row.update(candidate=candidate.name, hardware=str(hw.get("name", device)),
                hardware_id=str(hw.get("hardware_id", "")), mode=mode, batch_size=int(batch_size),
                device=device, dtype=candidate.dtype or "", threads=int(threads),
@@ -543,6 +377,15 @@ def _empty_row(candidate: Candidate, mode: str, batch_size: int, device: str, hw
 
 
 # =============================================================================== the sweep
+def default_threads() -> int:
+    """torch CPU threads for a sweep: torch's current setting, capped at the cores that are free
+    now (usable cores minus other processes' load, :func:`effplan.timing.free_cores`), so the
+    measurement does not oversubscribe a busy machine."""
+    import torch
+
+    return max(1, min(torch.get_num_threads(), free_cores()))
+
+
 def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[int] = (1, 8, 32),
             mode: str = "inference", device: str = "auto", *,
             threads: int | None = None,
@@ -556,6 +399,9 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             optimizer: str | Callable[[list[Any]], Any] = "sgd",
             learning_rate: float = 1e-3,
             results_path: str | os.PathLike | None = None,
+            resume: bool = False,
+            isolate: bool | None = None,
+            retries: int | None = None,
             progress: bool = True,
             raise_errors: bool = False,
             clock: Callable[[], float] = time.perf_counter,
@@ -563,8 +409,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             prompt_tokens: int | Sequence[int] | None = None,
             output_tokens: int | None = None,
             executor: str = "local", targets: Sequence[Any] | None = None,
-            ray_address: str | None = None, resume: bool = False,
-            fleet: Any = None) -> Measurements:
+            ray_address: str | None = None, fleet: Any = None) -> Measurements:
     """Measure every candidate at every batch size on ``device``; see the module docstring.
 
     ``mode="generation"`` measures :class:`effplan.generation.GenerationCandidate` s at every
@@ -579,10 +424,11 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         backward + optimizer step per batch).
     device: ``"auto"`` (first CUDA device, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         A candidate with its own ``device`` is measured there.
-    threads: torch CPU threads during the sweep (default: the current setting); restored after.
+    threads: torch CPU threads during the sweep (default :func:`default_threads`: torch's
+        setting capped at the cores free now); restored after. Recorded on each row.
     target_ci_rel, time_budget_s: shortcuts for the same fields of ``timing``
         (default 2% and 2 s per point).
-    timing: the full :class:`TimingPolicy`.
+    timing: the full :class:`TimingPolicy` (rounds, stall rule...).
     energy: measure energy (default). ``False`` skips it: energy columns NaN and
         ``energy_source`` = :data:`NO_ENERGY_SOURCE`.
     energy_window_s: minimum length of the energy window per point, s (raised to the meter's own
@@ -590,13 +436,23 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     idle_s: how long idle power is measured per device before the sweep, s.
     idle_power_w: use this idle power (W) instead of measuring it.
     optimizer, learning_rate: training mode: ``"sgd"``, ``"adam"`` or ``callable(params)``.
-    results_path: JSON Lines file; each finished point is appended (``effplan.store.append``)
-        before the next starts.
-    progress: show a ``tqdm.auto`` progress bar (notebook-aware).
+    results_path: JSON Lines file; checked before the first point (writable, not a folder),
+        each finished point is appended (``effplan.store.append``) and its raw samples to
+        ``effplan.store.samples_path(results_path)``. A point that cannot be saved stays in the
+        returned :class:`Measurements`, with the reason in ``error``; the sweep goes on.
+    resume: skip the points already finished in ``results_path`` (same candidate, host,
+        hardware, mode, dtype and batch size, status ok and stable; see
+        :func:`effplan.store.completed_points`); their stored rows are returned with the rest.
+    isolate: measure each point in its own worker process (default :data:`ISOLATE_DEFAULT`):
+        a crash is an error row, peak memory is the point's own. A candidate that cannot be
+        shipped to a worker is measured here, and ``isolation`` on its rows says why.
+    retries: not-stable points are measured again after the rest of the sweep, at most this
+        many times (default :data:`RETRIES_DEFAULT`); the last attempt is kept.
+    progress: show a ``tqdm.auto`` progress bar (notebook-aware); it moves with each round.
     raise_errors: re-raise a point's exception instead of recording it on the row.
     clock, energy_meter: swappable clock (seconds) and ``energy_meter(device)`` factory
         returning an ``EnergyMeter``-like context manager (tests, custom meters).
-    executor, targets, ray_address, resume, fleet: ``executor="ray"`` runs the sweep on a Ray
+    executor, targets, ray_address, fleet: ``executor="ray"`` runs the sweep on a Ray
         cluster, one task per candidate x target, streamed into ``results_path`` (see
         :mod:`effplan.fleet`; ``pip install 'effplan[ray]'``). The default ``"local"`` needs no Ray.
     """
@@ -605,12 +461,16 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         from .fleet import measure_with_executor
 
         return measure_with_executor(**params)
-    if resume:
-        raise ValidationError("resume", "resume=True is supported with executor='ray' only")
     import torch
+
+    from . import store
 
     if mode == "generation":
         from .generation import measure_generation
+
+        if resume:  # never silently ignored
+            raise ValidationError("resume", "mode='generation' sweeps cannot resume yet (they run in "
+                                            "this process, without retries); leave resume off")
 
         policy = timing or TimingPolicy()
         overrides = {k: v for k, v in (("target_ci_rel", target_ci_rel), ("time_budget_s", time_budget_s))
@@ -656,6 +516,12 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         idle_power_w = schema_number("idle_power_w", idle_power_w, lo=0)
     if not (isinstance(optimizer, str) and optimizer in ("sgd", "adam")) and not callable(optimizer):
         raise ValidationError("optimizer", f"{optimizer!r} is not 'sgd', 'adam' or a callable(params)")
+    retries = RETRIES_DEFAULT if retries is None else retries
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise ValidationError("retries", f"must be a whole number >= 0, got {retries!r}")
+    if resume and results_path is None:
+        raise ValidationError("resume", "resume=True needs results_path= (the file to resume)")
+    isolate = ISOLATE_DEFAULT if isolate is None else bool(isolate)
     policy = timing or TimingPolicy()
     overrides = {k: v for k, v in (("target_ci_rel", target_ci_rel), ("time_budget_s", time_budget_s))
                  if v is not None}
@@ -665,6 +531,9 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     devices = list(dict.fromkeys(_resolve_device(c.device) if c.device else sweep_device
                                  for c in candidates))
     meter_factory = energy_meter or _default_meter
+    path = Path(results_path) if results_path is not None else None
+    if path is not None:  # before the first point: never measure into a file that cannot be written
+        store.check_results_path(path)
 
     from tqdm.auto import tqdm
 
@@ -674,51 +543,133 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     hardware: dict[str, dict[str, Any]] = {}
     idle: dict[str, float] = {}
     degraded: list[str] = []
+    unsaved: list[str] = []
+    held: list[tuple[dict[str, Any], Timing | None]] = []  # not stable: saved after their retries
     bar = None
     # Warnings raised inside the sweep (energy fallback, unsupported operators) repeat for every
     # point; they are collected and re-emitted once each when the sweep ends (or is interrupted).
     caught = warnings.catch_warnings(record=True)
     recorded = caught.__enter__()
     warnings.simplefilter("always")
+
+    def save(row: dict[str, Any], t: Timing | None) -> None:
+        if path is None:
+            return
+        try:
+            _append(path, [row], hardware[row["device"]])
+            if t is not None:
+                store.append_samples(path, [_samples_record(row, hardware[row["device"]], t)])
+        except (OSError, ValidationError) as exc:  # the point stays in memory, with the reason
+            msg = f"not saved to {path}: {type(exc).__name__}: {exc}"
+            row["error"] = f"{row['error']}; {msg}" if row["error"] else msg
+            unsaved.append(f"{row['candidate']} bs={row['batch_size']}")
+
     try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        used_threads = torch.get_num_threads()
+        used_threads = threads if threads is not None else default_threads()
+        torch.set_num_threads(used_threads)
         for dev in devices:
             hardware[dev] = _hardware(dev)
+        # non-measured fields (name, quality, tags...) are validated before anything is measured
+        store.validate_rows([_empty_row(c, mode, bs, dev, hardware[dev], used_threads, math.nan)
+                             for c in candidates for bs in bss[:1]
+                             for dev in [_resolve_device(c.device) if c.device else sweep_device]],
+                            where="measure()")
+        points = [(c, _resolve_device(c.device) if c.device else sweep_device, bs)
+                  for c in candidates for bs in bss]
+        if resume:
+            points, kept = _resume(path, points, mode, hardware)
+            rows.extend(kept)
+        for dev in dict.fromkeys(d for _, d, _ in points):
             if not energy:
                 idle[dev] = math.nan
             elif idle_power_w is not None:
                 idle[dev] = float(idle_power_w)
             else:
                 idle[dev] = _measure_idle(dev, idle_s, degraded)
-        bar = tqdm(total=len(candidates) * len(bss), desc=f"effplan.measure ({mode})",
-                   disable=not progress, leave=True)
-        for cand in candidates:
-            dev = _resolve_device(cand.device) if cand.device else sweep_device
-            for bs in bss:
-                bar.set_postfix_str(f"{cand.name} bs={bs}")
-                row = _empty_row(cand, mode, bs, dev, hardware[dev], used_threads, idle[dev])
-                try:
-                    timing_result = _measure_point(
-                        cand, bs, mode, dev, row, policy=policy, clock=clock, energy=energy,
-                        energy_window_s=energy_window_s, meter_factory=meter_factory,
-                        optimizer=optimizer, lr=learning_rate, hw_name=row["hardware"],
-                        degraded=degraded)
-                    samples[(cand.name, dev, mode, bs)] = timing_result
-                except Exception as exc:  # recorded on the row, with its type and message
-                    if raise_errors:
-                        raise
-                    row["status"] = "error"
-                    row["error"] = f"{type(exc).__name__}: {exc}"
-                    if dev.startswith("cuda"):
-                        torch.cuda.empty_cache()
-                row["timestamp"] = _now_iso()
-                rows.append(row)
-                if results_path is not None:
-                    _append(Path(results_path), [row], hardware[dev])
-                bar.update(1)
+        shippable: dict[str, str] = {}
+        if isolate:
+            from .worker import can_ship
+
+            for c in dict.fromkeys(c for c, _, _ in points):
+                ok, why = can_ship((_point_job, c, clock, meter_factory, optimizer))
+                shippable[c.name] = "" if ok else why
+                if not ok:
+                    degraded.append(f"effplan.measure: candidate {c.name!r} could not be shipped to a "
+                                    f"worker process ({why}); it was measured in this process "
+                                    "('isolation' on its rows): define its functions at module level "
+                                    "or avoid capturing locks, files or generators")
+        bar = tqdm(total=len(points), desc=f"effplan.measure ({mode})", disable=not progress, leave=True)
+        opts = dict(policy=policy, clock=clock, energy=energy, energy_window_s=energy_window_s,
+                    meter_factory=meter_factory, optimizer=optimizer, lr=learning_rate,
+                    threads=used_threads)
+
+        def run(cand: Candidate, dev: str, bs: int, done: float) -> tuple[dict[str, Any], Timing | None]:
+            bar.set_postfix_str(f"{cand.name} bs={bs}")
+            row = _empty_row(cand, mode, bs, dev, hardware[dev], used_threads, idle[dev])
+            why = shippable.get(cand.name, "")
+            in_worker = isolate and not why
+            row["isolation"] = ("worker" if in_worker else "in-process: isolate=False" if not isolate
+                                else f"in-process: could not be shipped to a worker ({why})")
+
+            def moved(message: Any) -> None:  # progress from the point: the bar moves per round
+                bar.n = round(done + 0.9 * float(message), 3)
+                bar.refresh()
+
+            t = None
+            try:
+                if in_worker:
+                    from .worker import run_isolated
+
+                    out = run_isolated(_point_job, cand, bs, mode, dev, row, opts, True,
+                                       on_progress=moved)
+                    for category, text in out["warnings"]:
+                        warnings.warn(text, category)
+                else:
+                    out = _point_job(cand, bs, mode, dev, row, opts, False, report=moved)
+                row, t = out["row"], out["timing"]
+                degraded.extend(out["degraded"])
+                samples[(cand.name, dev, mode, bs)] = t
+            except Exception as exc:  # recorded on the row, with its type and message
+                if raise_errors:
+                    raise
+                row["status"] = "error"
+                row["error"] = f"{type(exc).__name__}: {exc}"
+                if dev.startswith("cuda") and not in_worker:
+                    torch.cuda.empty_cache()
+            row["timestamp"] = _now_iso()
+            bar.n = round(done + 1, 3)
+            bar.refresh()
+            return row, t
+
+        def settled(row: Mapping[str, Any]) -> bool:
+            return row["status"] != "ok" or row["stable"] is True
+
+        for i, (cand, dev, bs) in enumerate(points):
+            row, t = run(cand, dev, bs, float(i))
+            rows.append(row)
+            if settled(row) or retries == 0:
+                save(row, t)
+            else:
+                held.append((row, t))
+        # ---- retries: not-stable points again, after the rest of the sweep (time apart)
+        for attempt in range(1, retries + 1):
+            again = [(k, r) for k, (r, _) in enumerate(held) if not settled(r)]
+            if not again:
+                break
+            bar.total = bar.total + len(again)
+            for k, old in again:
+                cand = next(c for c in candidates if c.name == old["candidate"])
+                new, t = run(cand, old["device"], int(old["batch_size"]), float(bar.n))
+                if new["timing_note"]:
+                    new["timing_note"] += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
+                rows[next(j for j, r in enumerate(rows) if r is old)] = new
+                held[k] = (new, t)
+        for row, t in held:
+            save(row, t)
+        held.clear()
     finally:
+        for row, t in held:  # interrupted: what was measured is still saved
+            save(row, t)
         if bar is not None:
             bar.close()
         torch.set_num_threads(prev_threads)
@@ -734,9 +685,113 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         warnings.warn(f"effplan.measure: {len(failed)} of {len(rows)} points failed ({', '.join(failed[:5])}"
                       f"{', ...' if len(failed) > 5 else ''}); see the 'status' and 'error' columns "
                       "(Measurements.errors)", EffplanWarning, stacklevel=2)
+    shaky = [r for r in rows if r["status"] == "ok" and r["stable"] is not True]
+    if shaky:
+        named = "; ".join(f"{r['candidate']} bs={r['batch_size']} ({r['stop_reason'] or 'unknown'}"
+                          f"{': ' + r['timing_note'] if r['timing_note'] else ''})" for r in shaky[:6])
+        warnings.warn(f"effplan.measure: {len(shaky)} of {len(rows)} points are NOT stable: {named}"
+                      f"{'; ...' if len(shaky) > 6 else ''}. They are kept with stable=False and "
+                      "plan() leaves them out (allow_unstable=True includes them, marked). To fix: "
+                      "close other programs (background_load shows how busy the machine was), use "
+                      "fewer threads (threads=1), a longer time_budget_s, or re-measure them later "
+                      "with resume=True", EffplanWarning, stacklevel=2)
+    if unsaved:
+        warnings.warn(f"effplan.measure: {len(unsaved)} points could not be saved to {path} "
+                      f"({', '.join(unsaved[:5])}{', ...' if len(unsaved) > 5 else ''}); they are in "
+                      "the returned Measurements (reason in 'error'): save them with "
+                      "effplan.store.save_frame(m.to_frame(), another_path)", EffplanWarning, stacklevel=2)
     for msg in dict.fromkeys(degraded):
         warnings.warn(msg, EffplanWarning, stacklevel=2)
     return Measurements(rows=tuple(rows), hardware=hardware, samples=samples)
+
+
+def _resume(path: Path | None, points: list[tuple[Candidate, str, int]], mode: str,
+            hardware: Mapping[str, Mapping[str, Any]]) -> tuple[list[tuple[Candidate, str, int]],
+                                                              list[dict[str, Any]]]:
+    """Points still to measure, and the stored rows of those already finished in ``path``."""
+    from . import store
+
+    done = store.completed_points(path)
+    if not done:
+        return points, []
+    # a candidate that does not declare its dtype matches a stored point of any dtype
+    any_dtype = {k[:4] + k[5:] for k in done}
+    todo, skipped = [], set()
+    for cand, dev, bs in points:
+        probe = {"candidate": cand.name, "hardware": hardware[dev].get("name", dev),
+                 "hardware_id": hardware[dev].get("hardware_id", ""),
+                 "hw_host_hash": hardware[dev].get("host_hash", ""), "mode": mode,
+                 "dtype": cand.dtype or "", "batch_size": bs}
+        key = store.point_key(probe)
+        if key in done or (not cand.dtype and key[:4] + key[5:] in any_dtype):
+            skipped.add(key if cand.dtype else key[:4] + key[5:])
+        else:
+            todo.append((cand, dev, bs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EffplanWarning)  # duplicates are expected in a resumed file
+        stored = store.load(path)
+    kept = []
+    for rec in stored.to_dict(orient="records"):
+        key = store.point_key(rec)
+        if key in skipped or key[:4] + key[5:] in skipped:
+            kept.append({c: rec.get(c) for c in MEASUREMENT_COLUMNS})
+    return todo, kept
+
+
+def _samples_record(row: Mapping[str, Any], hw: Mapping[str, Any], t: Timing) -> dict[str, Any]:
+    """One line of the samples file: the point's identity (as :func:`store.point_key` reads it)
+    and its raw timing."""
+    ident = {k: row[k] for k in ("candidate", "hardware", "hardware_id", "mode", "dtype", "batch_size",
+                                 "device", "timestamp")}
+    ident["hw_host_hash"] = hw.get("host_hash", "")
+    return {**ident, **t.to_record()}
+
+
+def _point_job(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str, Any],
+               opts: Mapping[str, Any], isolated: bool, *, report: Callable[[Any], Any]) -> dict[str, Any]:
+    """Measure one point (in a worker process when ``isolated``); returns the filled row, the
+    raw :class:`Timing`, degradation messages and (isolated) the warnings raised."""
+    import torch
+
+    degraded: list[str] = []
+    caught: list[tuple[type, str]] = []
+    if isolated:
+        # what measuring imports lazily is imported BEFORE the point's memory baseline, so the
+        # peak above it is the point's own (model, inputs, activations), not fvcore or pandas
+        from . import catalog, energy, flops, hardware  # noqa: F401
+
+        torch.set_num_threads(int(opts["threads"]))
+        _warm_runtime()
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            t = _measure_point(cand, bs, mode, dev, row, degraded=degraded, report=report,
+                               isolated=True, **{k: v for k, v in opts.items() if k != "threads"})
+        for w in got:
+            caught.append((w.category, str(w.message)))
+    else:
+        t = _measure_point(cand, bs, mode, dev, row, degraded=degraded, report=report, isolated=False,
+                           **{k: v for k, v in opts.items() if k != "threads"})
+    return {"row": row, "timing": t, "degraded": degraded, "warnings": list(dict.fromkeys(caught))}
+
+
+def _warm_runtime() -> None:
+    """One-time costs of a fresh worker, paid BEFORE the point's memory baseline: torch's first
+    operations and autograd, FLOP counting's tracing machinery, the catalog. Without this a
+    64 x 10 linear layer showed ~60 MiB of "peak memory" that was the runtime's, not its own."""
+    import torch
+
+    tiny = torch.nn.Linear(2, 2)
+    x = torch.ones(1, 2)
+    tiny(x).sum().backward()
+    with torch.no_grad():
+        try:
+            _count_flops(tiny, x)
+        except FlopCountError:  # only a warm-up: a failure here is reported at the point itself
+            pass
+    try:
+        _peak_flops("", "float32")
+    except Exception:  # the catalog lookup of an empty name may refuse it; loading is the point
+        pass
 
 
 def _measure_idle(device: str, seconds: float, degraded: list[str]) -> float:
@@ -752,18 +807,26 @@ def _measure_idle(device: str, seconds: float, degraded: list[str]) -> float:
 def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str, Any], *,
                    policy: TimingPolicy, clock: Callable[[], float], energy: bool,
                    energy_window_s: float, meter_factory: Callable[[str], Any], optimizer: Any,
-                   lr: float, hw_name: str, degraded: list[str]) -> Timing:
+                   lr: float, degraded: list[str], report: Callable[[Any], Any] | None = None,
+                   isolated: bool = False) -> Timing:
     """Measure one point, filling ``row`` in place; raises on failure."""
     import torch
 
     is_cuda = dev.startswith("cuda")
     sync = _synchronizer(dev)
+    baseline_mib = math.nan
     if is_cuda:
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
-        row["memory_source"] = "cuda-max-allocated"
+        row["peak_memory_source"] = "cuda-max-allocated"
+    elif _reset_peak_rss():
+        # peak resident set since here, minus the resident set here: the point's own footprint
+        # (the model, its inputs, activations; plus FLOP counting's tracing)
+        baseline_mib = _rss_mib("VmRSS")
+        row["peak_memory_source"] = ("worker-peak-rss-minus-baseline" if isolated
+                                     else "process-peak-rss-minus-baseline")
     else:
-        row["memory_source"] = "process-peak-rss" if _reset_peak_rss() else "process-peak-rss-lifetime"
+        row["peak_memory_source"] = "process-peak-rss-lifetime"
 
     model = cand.build_model(dev)
     modes = [(m, m.training) for m in model.modules()]
@@ -818,25 +881,35 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
             with ctx(), torch.no_grad():
                 out_bytes = _tensor_bytes(call_model(model, inputs))
 
+        def on_round(r: int, spent: float) -> None:
+            if report is not None:
+                report(spent)
+
         with ctx():
-            t = adaptive_time(step, policy, clock=clock, synchronize=sync)
+            # contention is judged on the CPU threads a CPU workload runs on
+            t = adaptive_time(step, policy, clock=clock, synchronize=sync, load=LoadMonitor(),
+                              on_round=on_round, threads=0 if is_cuda else torch.get_num_threads())
             lat = t.percentile_ms([50, 90, 95, 99])
             p50 = float(lat[0])
             thr = bs / (p50 / 1e3) if p50 > 0 else math.nan
             row.update(latency_mean_ms=t.mean_ms, latency_p50_ms=p50, latency_p90_ms=float(lat[1]),
                        latency_p95_ms=float(lat[2]), latency_p99_ms=float(lat[3]),
                        latency_ci_rel=t.ci_rel, repeats=t.repeats, throughput_items_per_s=thr,
-                       bytes_per_item=param_bytes / bs + (in_bytes + out_bytes) / bs)
+                       bytes_per_item=param_bytes / bs + (in_bytes + out_bytes) / bs,
+                       rounds=t.rounds, stable=t.stable, stop_reason=t.stop_reason,
+                       timing_note=t.why, background_load=t.background_load)
             fpi = row["flops_per_item"]
             if not math.isnan(fpi):
                 achieved = fpi * (3.0 if mode == "training" else 1.0) * thr
                 row["achieved_flops_per_s"] = achieved
-                peak = _peak_flops(hw_name, row["dtype"])
+                peak = _peak_flops(row["hardware"], row["dtype"])
                 row["peak_flops_per_s"] = peak
                 row["utilization"] = achieved / peak if peak > 0 else math.nan
 
             # ---- energy
-            if energy:
+            if not energy:
+                row["energy_note"] = "energy not measured (energy=False)"
+            else:
                 meter = meter_factory(dev)
                 # the shortest window the meter's source resolves (stand-in meters may lack one)
                 meter_min_s = float(getattr(meter, "min_window_s", None) or 0.0)
@@ -862,10 +935,15 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
                            # clamped at 0: noise can put a tiny workload's total under idle
                            energy_above_idle_per_item_j=max(0.0, above) / items
                            if not math.isnan(above) else math.nan,
-                           avg_power_w=float(meter.avg_power_w), energy_source=str(meter.source))
+                           avg_power_w=float(meter.avg_power_w), energy_source=str(meter.source),
+                           energy_note=str(getattr(meter, "fallback_reason", "") or ""))
 
-        row["peak_memory_mb"] = (torch.cuda.max_memory_allocated(dev) / 2**20 if is_cuda
-                                 else _peak_rss_mb())
+        if is_cuda:
+            row["peak_memory_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
+        elif not math.isnan(baseline_mib):
+            row["peak_memory_mib"] = max(0.0, _rss_mib("VmHWM") - baseline_mib)
+        else:
+            row["peak_memory_mib"] = _peak_rss_mb()
         return t
     finally:
         for m, was_training in modes:

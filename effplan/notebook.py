@@ -198,7 +198,8 @@ def measured_vs_estimated(frame: Any) -> Any:
     ``energy`` is ``measured (<source>)`` for NVML/RAPL, ``ESTIMATED (rated power)`` for
     ``estimated-tdp``, else the source; ``flops`` is ``counted`` when every operator was
     counted, else ``lower bound (<coverage>% of operator calls counted)``; ``memory`` is the
-    memory source. Failed points are listed with their error.
+    memory source; ``not_stable`` counts points measured ``stable=False`` (plan() leaves them
+    out unless ``allow_unstable=True``). Failed points are listed with their error.
     """
     import numpy as np
     import pandas as pd
@@ -231,8 +232,10 @@ def measured_vs_estimated(frame: Any) -> Any:
                 timing=("provenance", lambda s: ", ".join(sorted(set(map(str, s))))),
                 energy=("energy_source", energy_label),
                 flops=("flops_coverage", flops_label),
-                memory=("memory_source", lambda s: ", ".join(sorted({str(v) for v in s if str(v)}))),
+                memory=("peak_memory_source", lambda s: ", ".join(sorted({str(v) for v in s if str(v)}))),
                 failed=("status", lambda s: int((s.astype(str) != "ok").sum())),
+                # measured but not stable (stalls, two modes, rounds disagree): plan() leaves them out
+                not_stable=("stable", lambda s: int((s.astype("boolean") == False).fillna(False).sum())),  # noqa: E712
                 ).reset_index()
     errs = df[df["status"].astype(str) != "ok"].groupby(keys, sort=False)["error"].first()
     out["error"] = [errs.get(tuple(k), "") for k in out[keys].itertuples(index=False)]

@@ -50,10 +50,23 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "latency_p99_ms": ("float", "99th percentile batch latency, ms"),
     "latency_ci_rel": ("float", "relative half-width of the ~95% CI of the median"),
     "repeats": ("int", "number of timed batches"),
+    "rounds": ("int", "separate timing rounds the samples came from"),
+    "stable": ("bool", "True only when the rounds agree, no stalls were seen and the CI target was "
+                       "met; False = do not trust the latency figures (plan() leaves the row out); "
+                       "empty = unknown (typed in, or stored by an older effplan)"),
+    "stop_reason": ("str", "why timing stopped: ci-met | time-budget | unstable (empty if unknown)"),
+    "timing_note": ("str", "what made the point not stable (stalls, two modes, rounds disagree...)"),
+    "background_load": ("float", "CPU cores' worth of work by OTHER processes while timing (0 = quiet)"),
     "throughput_items_per_s": ("float", "items per second at this batch size"),
-    "peak_memory_mb": ("float", "peak memory, MiB (CUDA max allocated; CPU: process peak RSS)"),
-    "memory_source": ("str", "'cuda-max-allocated', 'process-peak-rss' (reset per point) or "
-                             "'process-peak-rss-lifetime' (high-water mark since the process began)"),
+    "peak_memory_mib": ("float", "peak memory of the point, MiB (2**20 bytes); what it covers: "
+                                 "peak_memory_source"),
+    "peak_memory_source": ("str", "what the peak memory is: 'cuda-max-allocated' (torch.cuda.max_memory_"
+                                  "allocated, reset per point), 'worker-peak-rss-minus-baseline' (peak "
+                                  "resident set of the point's worker process minus its resident set "
+                                  "after imports), 'process-peak-rss-minus-baseline' (the same, measured "
+                                  "in this process), 'process-peak-rss' (the whole process's peak, "
+                                  "reset per point: generation points) or 'process-peak-rss-lifetime' "
+                                  "(whole-process high-water mark: no per-point reset possible)"),
     "params": ("int", "number of parameters"),
     "param_bytes": ("float", "bytes of parameters and buffers"),
     "bytes_per_item": ("float", "bytes moved per item: param_bytes / batch_size + input/output bytes"),
@@ -93,6 +106,7 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "energy_per_output_token_j": ("float", "generation: total energy per output token, J"),
     "perplexity": ("float", "generation: held-out perplexity (lower is better), NaN if none"),
     "tags": ("str", "comma-separated candidate tags"),
+    "isolation": ("str", "'worker' (own worker process) or 'in-process: <why>'"),
     "status": ("str", "'ok' or 'error'"),
     "error": ("str", "error message when status == 'error'"),
     "timestamp": ("str", "ISO-8601 UTC time the point finished"),
@@ -119,6 +133,8 @@ PROVENANCES = ("measured", "estimated", "projected", "entered")
 ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl", "estimated-tdp", "entered", "projected", "none")
 MEASURED_ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl")
 MODES = ("inference", "training", "generation")
+#: ``stop_reason`` values (see :mod:`effplan.timing`); only ``ci-met`` is stable.
+STOP_REASONS = ("ci-met", "time-budget", "unstable")
 
 #: What the generation planner needs from a ``mode="generation"`` row (these replace
 #: :data:`PLAN_REQUIRED_COLUMNS` for such rows: a generation row has no fixed-shape latency).
@@ -132,7 +148,7 @@ _DEFAULTS: Mapping[str, object] = {
     "hardware_id": "",
     "device": "",
     "dtype": "",
-    "memory_source": "",
+    "peak_memory_source": "",
     "flops_engine": "",
     "tags": "",
     "status": "ok",
@@ -141,6 +157,19 @@ _DEFAULTS: Mapping[str, object] = {
     "torch_version": "",
     "schema_version": SCHEMA_VERSION,
 }
+
+
+#: Columns renamed since they were first written: old name -> current name (read on load).
+LEGACY_COLUMN_NAMES: Mapping[str, str] = {"memory_source": "peak_memory_source",
+                                          "peak_memory_mb": "peak_memory_mib"}
+
+
+def rename_legacy_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with columns of :data:`LEGACY_COLUMN_NAMES` under their current names (a current
+    column, when both are present, wins)."""
+    old = {o: n for o, n in LEGACY_COLUMN_NAMES.items() if o in df.columns and n not in df.columns}
+    drop = [o for o, n in LEGACY_COLUMN_NAMES.items() if o in df.columns and n in df.columns]
+    return df.rename(columns=old).drop(columns=drop) if (old or drop) else df
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -467,6 +496,7 @@ def normalize_measurements(df: pd.DataFrame, *, required: tuple[str, ...] = PLAN
     """
     if not isinstance(df, pd.DataFrame):
         raise ValidationError("measurements", f"expected a pandas DataFrame, got {type(df).__name__}")
+    df = rename_legacy_columns(df)
     n = len(df)
     needed = tuple(_required_rows(df, required))  # generation rows need their own columns
     missing = [c for c in needed if c not in df.columns]
@@ -497,11 +527,36 @@ def normalize_measurements(df: pd.DataFrame, *, required: tuple[str, ...] = PLAN
                 vals = vals.where(vals.str.strip() != "", fill)
             cols[col] = vals.to_numpy(dtype=object)
             continue
+        if kind == "bool":
+            cols[col] = _bool_values(raw)
+            continue
         arr = _numbers(raw)[0]
         cols[col] = arr.astype(np.int64) if kind == "int" and not np.isnan(arr).any() else arr
-    out = pd.DataFrame(cols)
+    out = _bool_columns(pd.DataFrame(cols))
     for col in df.columns:
         if col not in MEASUREMENT_COLUMNS:
             out[col] = df[col].to_numpy()
     warn_idle_above_busy(out, source=source)
+    return out
+
+
+def _bool_values(raw: pd.Series) -> np.ndarray:
+    """A ``bool`` column's cells as 1.0 / 0.0 / NaN (unknown): booleans, 0/1, 'true'/'false'."""
+    out = np.full(len(raw), np.nan)
+    for i, v in enumerate(raw.tolist()):
+        if isinstance(v, (bool, np.bool_)):
+            out[i] = float(bool(v))
+        elif isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1):
+            out[i] = float(v)
+        elif isinstance(v, str) and v.strip().lower() in ("true", "false"):
+            out[i] = float(v.strip().lower() == "true")
+    return out
+
+
+def _bool_columns(out: pd.DataFrame) -> pd.DataFrame:
+    """Columns of kind ``bool`` as pandas' nullable boolean (missing = unknown, never False)."""
+    for col, (kind, _) in MEASUREMENT_COLUMNS.items():
+        if kind == "bool" and col in out.columns:
+            vals = pd.to_numeric(out[col], errors="coerce")
+            out[col] = pd.array([pd.NA if v != v else bool(v) for v in vals], dtype="boolean")
     return out

@@ -11,6 +11,14 @@
   :func:`effplan.schema.row_problems`) is reported with its ``file:line`` and reason, and the
   other records still load. A UTF-8 byte-order mark and CRLF line ends are accepted.
 * :func:`save_frame` writes a whole frame atomically (e.g. hand-typed rows).
+* Duplicates: :func:`point_key` is a point's identity (candidate, host, hardware, mode, dtype,
+  batch size). :func:`load` keeps the newest record of each point and warns with the count,
+  louder when duplicates disagree beyond their stated uncertainty (:func:`dedupe`); rows of
+  two hosts with the same hardware name are different points and are all kept.
+  :func:`completed_points` lists the finished points of a file, for ``measure(resume=True)``.
+* Raw samples of each point go to a file beside the results (:func:`samples_path`,
+  :func:`append_samples`, :func:`load_samples`), so a stored point can be re-summarised.
+* :func:`check_results_path` and :func:`validate_rows` let a sweep fail BEFORE measuring.
 """
 
 from __future__ import annotations
@@ -36,7 +44,9 @@ from .schema import (
     row_problems,
 )
 
-__all__ = ["append", "load", "save_frame", "to_records", "STORE_REQUIRED_COLUMNS", "HARDWARE_FIELDS"]
+__all__ = ["append", "load", "save_frame", "to_records", "STORE_REQUIRED_COLUMNS", "HARDWARE_FIELDS",
+           "check_results_path", "validate_rows", "point_key", "completed_points", "dedupe",
+           "samples_path", "append_samples", "load_samples"]
 
 #: Columns every stored record must have (others are filled with defaults on load).
 STORE_REQUIRED_COLUMNS: tuple[str, ...] = ("candidate", "hardware", "mode", "batch_size")
@@ -300,7 +310,8 @@ def _parse_line(raw: bytes, *, first: bool) -> tuple[dict[str, Any] | None, str 
     return obj, None
 
 
-def load(paths: PathLike | Iterable[PathLike], *, on_error: str = "warn") -> pd.DataFrame:
+def load(paths: PathLike | Iterable[PathLike], *, on_error: str = "warn",
+         duplicates: str = "newest") -> pd.DataFrame:
     """Load and merge results files (paths, folders of ``*.jsonl`` or globs) into one frame.
 
     Columns: :data:`~effplan.schema.MEASUREMENT_COLUMNS` in order, then any extra fields
@@ -309,7 +320,13 @@ def load(paths: PathLike | Iterable[PathLike], *, on_error: str = "warn") -> pd.
     returns the good rows and puts the bad ones in ``frame.attrs["errors"]`` (dicts with
     ``file``, ``line``, ``field``, ``message``); ``on_error="raise"`` raises
     :class:`ValidationError` with ``where="file:line"`` at the first bad record.
+
+    ``duplicates="newest"`` (default) keeps the newest record of each point (:func:`point_key`)
+    and warns with the count -- louder when duplicates disagree (:func:`dedupe`);
+    ``duplicates="all"`` keeps every record.
     """
+    if duplicates not in ("newest", "all"):
+        raise ValidationError("duplicates", f"{duplicates!r} is not 'newest' or 'all'")
     if on_error not in ("warn", "raise"):
         raise ValidationError("on_error", f"{on_error!r} is not 'warn' or 'raise'")
     records: list[dict[str, Any]] = []
@@ -367,5 +384,184 @@ def load(paths: PathLike | Iterable[PathLike], *, on_error: str = "warn") -> pd.
         listing = "\n".join(f"  {e['file']}:{e['line']}: {e['field']}: {e['message']}" for e in errors)
         warnings.warn(f"{len(errors)} bad record(s) skipped while loading results "
                       f"({len(out)} loaded):\n{listing}", EffplanWarning, stacklevel=2)
+    if duplicates == "newest":
+        out = dedupe(out)
     out.attrs["errors"] = errors
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Before a sweep, resume, duplicates and raw samples (issue 9)
+# --------------------------------------------------------------------------------------------
+
+def check_results_path(path: PathLike) -> Path:
+    """Check BEFORE measuring that ``path`` can take results: not a folder, its folder exists
+    (created if missing) and it can be opened for appending. :class:`ValidationError` naming
+    ``results_path`` and what to do otherwise. Returns the path."""
+    p = Path(path)
+    if p.is_dir():
+        raise ValidationError("results_path", f"{p} is a folder; give a file such as {p / 'results.jsonl'}")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValidationError("results_path", f"its folder {p.parent} cannot be created ({exc}); "
+                              "choose a writable folder") from None
+    try:
+        with open(p, "ab"):
+            pass
+    except OSError as exc:
+        raise ValidationError("results_path", f"{p} cannot be written ({exc.strerror or exc}); choose "
+                              "a writable file") from None
+    return p
+
+
+def validate_rows(rows: Iterable[Mapping[str, Any]], *, where: str = "rows") -> None:
+    """Raise :class:`ValidationError` (field named) if any row could not be stored -- the same
+    check :func:`append` makes; ``measure`` runs it on the candidates' fields before measuring."""
+    records = to_records(list(rows))
+    if records:
+        _jsonl(records, where)
+
+
+def point_key(record: Mapping[str, Any]) -> tuple[str, str, str, str, str, int]:
+    """Identity of a measured point: ``(candidate, host, hardware, mode, dtype, batch_size)``.
+
+    ``host`` is the record's ``hw_host_hash`` (written by :func:`append` with ``hardware=``),
+    else its ``hardware_id`` (itself host-specific), else ``""``. Two hosts with the same
+    hardware name are two points; the same point measured twice is a duplicate. A
+    ``mode="generation"`` point has a 7th element, its ``prompt_tokens``.
+    """
+    def text(key: str) -> str:
+        v = record.get(key)
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+    def whole(key: str) -> int:
+        try:
+            return int(record.get(key))
+        except (TypeError, ValueError):
+            return -1
+
+    host = text("hw_host_hash") or text("hardware_id")
+    key = (text("candidate"), host, text("hardware"), text("mode"), text("dtype"), whole("batch_size"))
+    # a generation point is also its prompt length (one sweep measures several)
+    return key + (whole("prompt_tokens"),) if key[3] == "generation" else key
+
+
+def _truthy(v: Any) -> bool:
+    return v is True or (isinstance(v, (bool, np.bool_)) and bool(v))
+
+
+def completed_points(path: PathLike) -> set[tuple[str, str, str, str, str, int]]:
+    """:func:`point_key` of every finished point in the results file ``path``: status ``ok`` and
+    ``stable`` true (an error or a not-stable point is measured again on resume). An absent
+    file has none. Bad records are skipped (and reported by :func:`load`)."""
+    p = Path(path)
+    if not p.exists() or p.stat().st_size == 0:
+        return set()
+    frame = load(p, duplicates="all")
+    done = set()
+    for rec in frame.to_dict(orient="records"):
+        if str(rec.get("status") or "ok") == "ok" and _truthy(rec.get("stable")):
+            done.add(point_key(rec))
+    return done
+
+
+def _newest_first_order(frame: pd.DataFrame) -> np.ndarray:
+    # empty or unparseable timestamps are NaT (then the file order decides)
+    ts = pd.to_datetime(frame["timestamp"].astype(object), errors="coerce", utc=True, format="ISO8601")
+    order = pd.DataFrame({"ts": ts, "pos": np.arange(len(frame))})
+    # newest timestamp wins; equal or missing timestamps: the later record in the files wins
+    return order.sort_values(["ts", "pos"], ascending=False, na_position="last", kind="mergesort")["pos"].to_numpy()
+
+
+def dedupe(frame: pd.DataFrame, *, warn: bool = True) -> pd.DataFrame:
+    """Keep the newest record of each :func:`point_key`; warn with the count. The warning is
+    louder (``CONFLICTING``, the points named) when duplicates of a point disagree on
+    ``latency_p50_ms`` by more than their stated uncertainty (``latency_ci_rel`` of each, 0 when
+    not stated). Rows from different hosts are different points and are all kept."""
+    if len(frame) < 2:
+        return frame
+    keys = [point_key(r) for r in frame.to_dict(orient="records")]
+    order = _newest_first_order(frame)
+    seen: dict[tuple, int] = {}
+    drop: list[int] = []
+    for pos in order:
+        k = keys[pos]
+        if k in seen:
+            drop.append(int(pos))
+        else:
+            seen[k] = int(pos)
+    if not drop:
+        return frame
+    p50 = pd.to_numeric(frame["latency_p50_ms"], errors="coerce").to_numpy(float)
+    ci = pd.to_numeric(frame["latency_ci_rel"], errors="coerce").fillna(0.0).to_numpy(float)
+    conflicts: list[str] = []
+    for pos in drop:
+        keep = seen[keys[pos]]
+        a, b = p50[keep], p50[pos]
+        if np.isnan(a) or np.isnan(b):
+            continue
+        # the two intervals around each median must overlap
+        if abs(a - b) > a * ci[keep] + b * ci[pos] + 1e-12 * max(a, b):
+            c, host, hw, mode, dtype, bs = keys[pos]
+            conflicts.append(f"{c} on {hw} ({mode}, {dtype or '?'}, bs={bs}): {b:.4g} ms vs kept {a:.4g} ms")
+    out = frame.drop(index=frame.index[sorted(drop)]).reset_index(drop=True)
+    if warn:
+        msg = (f"{len(drop)} duplicate measured point(s) in the results: the newest of each is kept "
+               f"({len(out)} rows). Re-run sweeps with resume=True (effplan measure --resume) to "
+               "avoid duplicates")
+        if conflicts:
+            listing = "; ".join(dict.fromkeys(conflicts))
+            msg = (f"CONFLICTING duplicates: {len(conflicts)} of the {len(drop)} older duplicate(s) "
+                   f"disagree with the kept point by more than their stated uncertainty -- the "
+                   f"machine was not in the same state: {listing}. " + msg +
+                   "; look at background_load and stable on those rows, and re-measure them quietly")
+        warnings.warn(msg, EffplanWarning, stacklevel=3)
+    return out
+
+
+def samples_path(path: PathLike) -> Path:
+    """The raw-samples file beside a results file: ``<results>.samples`` (JSON Lines; not
+    matched by a ``*.jsonl`` glob, so loading a folder of results does not read it)."""
+    p = Path(path)
+    return p.with_name(p.name + ".samples")
+
+
+def append_samples(path: PathLike, records: Iterable[Mapping[str, Any]]) -> int:
+    """Append raw-sample records (point identity + :meth:`effplan.timing.Timing.to_record`) to
+    :func:`samples_path` of the results file ``path``; flushed and fsync'ed. Returns lines written."""
+    recs = [{str(k): _jsonable(v, str(k)) for k, v in r.items()} for r in records]
+    if not recs:
+        return 0
+    text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in recs)
+    sp = samples_path(path)
+    with open(sp, "a", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return len(recs)
+
+
+def load_samples(path: PathLike) -> dict[tuple, Any]:
+    """Raw samples stored beside the results file ``path``: ``(point_key, timestamp)`` ->
+    :class:`effplan.timing.Timing` (re-summarise with ``timing.percentile_ms(...)`` or
+    ``timing.verdict(other_policy)``). Unreadable lines are skipped with one warning."""
+    from .timing import Timing
+
+    sp = Path(path) if str(path).endswith(".samples") else samples_path(path)
+    out: dict[tuple, Any] = {}
+    if not sp.exists():
+        return out
+    bad = 0
+    with open(sp, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                out[(point_key(rec), str(rec.get("timestamp", "")))] = Timing.from_record(rec)
+            except (ValueError, KeyError, TypeError):
+                bad += 1
+    if bad:
+        warnings.warn(f"{bad} unreadable line(s) skipped in {sp}", EffplanWarning, stacklevel=2)
     return out

@@ -21,6 +21,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 #: script -> (smallest arguments, a line its output must contain)
 CASES = {
+    "contention.py": (["--candidates", "digits-mlp", "--batch-sizes", "1", "--hogs", "1",
+                       "--time-budget-s", "0.2"], r"p50 under load / quiet: effplan median \d+\.\d+"),
     "flops.py": ([], r"effplan == analytic on 9/9 models(.|\n)*\d+\.\d+x"),
     "measure.py": (["--batch-sizes", "1", "--rounds", "1"], r"p50 ratio effplan/torch: median \d\.\d+"),
     "energy.py": (["--repeats", "3"], r"\d+(\.\d+)?x"),

@@ -151,6 +151,25 @@ def test_catalog_prints_memory_bandwidth(capsys, monkeypatch):
     assert cat.loc[cat["name"] == "H100 SXM", "memory_bandwidth_gb_s"].item() == 3350
 
 
+def test_measure_ctrl_c_ends_with_one_line_and_resume_is_passed(tmp_path, capsys, monkeypatch):
+    import effplan.measurement as measure_mod
+
+    out = tmp_path / "m.jsonl"
+    seen = {}
+
+    def interrupted(candidates, **kwargs):
+        seen.update(kwargs)
+        store.append(kwargs["results_path"], [{"candidate": "a", "hardware": "x", "mode": "inference",
+                                               "batch_size": b} for b in (1, 8)])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(measure_mod, "measure", interrupted)
+    rc = main(["measure", "--candidates", "digits-mlp-student", "--out", str(out), "--resume", "--quiet"])
+    assert rc == 130 and seen["resume"] is True
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"2 points saved to {out}; re-run with --resume"]
+
+
 # ---- named errors instead of tracebacks (issue 10, cases 6, 7 and 9) ----
 
 @pytest.mark.parametrize("content, message", [(b"", "is empty"), (b"\x00\xff\xfe\x89PNG\x00", "not UTF-8"),

@@ -12,7 +12,6 @@ tests need no Ray running.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import threading
@@ -41,15 +40,10 @@ def _fast() -> dict:
     (these tests are about where and when points run, not about timing quality; a point must be
     stable to count as finished on resume, and here two simulated nodes share this machine's
     cores, so none would be). One process per task: no per-point process."""
-    fields = TimingPolicy.__dataclass_fields__
-    policy = dict(time_budget_s=0.05, min_repeats=6, warmup_calls=1, warmup_s=0.0, target_ci_rel=10.0)
-    policy.update({k: v for k, v in dict(round_agreement_rel=10.0, stall_factor=1e6,
-                                         max_stall_share=0.99, min_rounds=2, min_round_s=0.0,
-                                         max_contention=1e6).items() if k in fields})
-    kw = dict(timing=TimingPolicy(**policy), energy=False, threads=1)
-    if "isolate" in inspect.signature(measure).parameters:
-        kw["isolate"] = False
-    return kw
+    policy = TimingPolicy(time_budget_s=0.05, min_repeats=6, warmup_calls=1, warmup_s=0.0,
+                          target_ci_rel=10.0, round_agreement_rel=10.0, stall_factor=1e6,
+                          max_stall_share=0.99, min_rounds=2, min_round_s=0.0, max_contention=1e6)
+    return dict(timing=policy, energy=False, threads=1, isolate=False)
 
 
 FAST = _fast()
@@ -179,8 +173,8 @@ def test_sweep_places_points_one_at_a_time_per_node_and_resumes(cluster, tmp_pat
     # each point ran on a node offering the resource its target asked for
     for _, row in frame.iterrows():
         assert row["fleet_node_id"] in cluster.nodes[row["fleet_target"]], row.to_dict()
-    if hasattr(store, "samples_path"):  # raw samples beside the results, one line per ok point
-        assert len(store.samples_path(path).read_text().splitlines()) == 8
+    # raw samples beside the results, one line per ok point
+    assert len(store.samples_path(path).read_text().splitlines()) == 8
     # the worker's hardware identity travelled with every row
     assert (frame["hw_host_hash"].str.len() > 0).all() and (frame["hardware_id"].str.len() > 0).all()
 

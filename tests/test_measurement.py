@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from dataclasses import replace
 from itertools import cycle
 
 import numpy as np
@@ -91,11 +92,15 @@ def fakes(monkeypatch):
     monkeypatch.setattr(measure_mod, "_count_flops", count)
     monkeypatch.setattr(measure_mod, "_peak_flops", lambda name, dtype: PEAK)
     monkeypatch.setattr(measure_mod, "_idle_power", lambda dev, s: 10.0)
+    # in-process (the stand-ins above are patched into THIS process) and no 0.2 s load probe
+    monkeypatch.setattr(measure_mod, "ISOLATE_DEFAULT", False)
+    monkeypatch.setattr(measure_mod, "default_threads", lambda: 1)
 
 
 def _exact_policy(n: int = 10, warmup: int = 2) -> TimingPolicy:
     return TimingPolicy(min_repeats=n, max_repeats=n, warmup_calls=warmup, warmup_s=0.0,
-                        min_sample_s=0.0, time_budget_s=1e6)
+                        min_sample_s=0.0, time_budget_s=1e6, min_rounds=1, samples_per_round=n,
+                        min_round_s=0.0)
 
 
 def _tiny(name="tiny", **kw) -> Candidate:
@@ -116,8 +121,9 @@ def test_exact_statistics_with_fake_clock(fakes):
     ms = [k / 1000 for k in range(1, 11)]  # the 10 timed batches: 1..10 ms
     # 1 call to size the output, 2 warm-up calls, then the 10 timed ones
     cand = Candidate("lin", lambda: ClockedLinear(clock, [0.5] * 3 + ms), lambda bs: torch.ones(bs, 4))
-    m = measure(cand, batch_sizes=(4,), device="cpu", timing=_exact_policy(), energy=False,
-                clock=clock, progress=False)
+    with pytest.warns(EffplanWarning, match="1 of 1 points are NOT stable: lin bs=4"):
+        m = measure(cand, batch_sizes=(4,), device="cpu", timing=_exact_policy(), energy=False,
+                    clock=clock, progress=False, retries=0)
     row = m.to_frame().iloc[0]
     assert row["status"] == "ok", row["error"]
     assert row["latency_p50_ms"] == pytest.approx(5.5)
@@ -139,7 +145,11 @@ def test_exact_statistics_with_fake_clock(fakes):
     assert row["provenance"] == "measured" and row["energy_source"] == measure_mod.NO_ENERGY_SOURCE
     assert math.isnan(row["energy_per_item_j"])
     t = m.samples[("lin", "cpu", "inference", 4)]
-    assert t.calls_per_sample == 1 and t.stop_reason == "max-repeats"
+    # 1..10 ms is no stable figure: half the samples are over 3x the 10th percentile (1.9 ms)
+    assert t.calls_per_sample == 1 and t.stop_reason == "unstable" and not t.stable
+    assert (row["stop_reason"], row["stable"], row["rounds"]) == ("unstable", False, 1)
+    assert "50% of samples are stalls" in row["timing_note"]
+    assert "1 point(s) NOT stable" in m._repr_html_() and m.summary()["stable"].tolist() == [False]
     np.testing.assert_allclose(t.times_ms, np.arange(1, 11))
 
 
@@ -166,23 +176,38 @@ def _fn(clock, durations):
 
 def test_adaptive_stops_early_when_stable():
     clock = FakeClock()
-    pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, min_sample_s=0.0, time_budget_s=5.0)
+    pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, min_sample_s=0.0, time_budget_s=5.0,
+                       min_round_s=0.0)
     step = 2.0**-9  # exact in binary, so every sample is exactly equal
     t = adaptive_time(_fn(clock, cycle([step])), pol, clock=clock)
-    assert t.stop_reason == "stable"
-    assert len(t.sample_times_s) == 10 and t.warmup_calls == 3
+    assert t.stop_reason == "ci-met" and t.stable
+    # judged after the 3rd round of 10 samples
+    assert len(t.sample_times_s) == 30 and t.rounds == 3 and t.warmup_calls == 3
+    assert t.sample_rounds == (0,) * 10 + (1,) * 10 + (2,) * 10
     assert t.ci_rel == 0.0 and t.median_ms == step * 1e3
-    assert t.elapsed_s == 10 * step
+    assert t.elapsed_s == 30 * step
 
 
-def test_adaptive_stops_at_budget_when_noisy():
+def test_adaptive_two_modes_are_unstable_at_the_budget():
     clock = FakeClock()
     pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, min_sample_s=0.0, time_budget_s=0.5)
     t = adaptive_time(_fn(clock, cycle([0.001, 0.003])), pol, clock=clock)
-    assert t.stop_reason == "time-budget"
-    assert 0.5 <= t.elapsed_s < 0.5 + 0.003 + 1e-12
+    assert t.stop_reason == "unstable" and not t.stable
+    assert "two modes" in t.why
     assert t.ci_rel == pytest.approx(0.5)  # interval [1, 3] ms around a 2 ms median
     assert not t.meets_target(0.02)
+
+
+def test_adaptive_imprecise_but_steady_stops_at_time_budget():
+    clock = FakeClock()
+    pol = TimingPolicy(min_repeats=10, warmup_calls=3, warmup_s=0.0, min_sample_s=0.0,
+                       time_budget_s=0.5, target_ci_rel=1e-4, max_rounds=1000)
+    # 1.00 .. 1.09 ms in even steps, each round the same: no stalls, no gap, rounds agree, CI
+    # never within 0.01%
+    t = adaptive_time(_fn(clock, cycle([1e-3 + k * 1e-5 for k in range(10)])), pol, clock=clock)
+    assert t.stop_reason == "time-budget" and not t.stable
+    assert 0.5 <= t.elapsed_s < 0.5 + 0.0015 + 1e-12
+    assert "confidence target not met" in t.why
 
 
 def test_short_calls_are_grouped_per_sample_and_divided():
@@ -410,12 +435,15 @@ def test_real_small_sweep_end_to_end(tmp_path):
     assert list(df["status"]) == ["ok", "ok"], list(df["error"])
     # Linear 4 -> 8 and 8 -> 2: 2 x (32 + 16) FLOPs per item
     assert list(df["flops_per_item"]) == [96.0, 96.0]
-    assert (df["latency_p50_ms"] > 0).all() and (df["peak_memory_mb"] > 0).all()
+    assert (df["latency_p50_ms"] > 0).all() and (df["peak_memory_mib"] > 0).all()
     assert (df["energy_per_item_j"] > 0).all() and (df["energy_window_s"] > 0).all()
     assert set(df["energy_source"]) <= {"nvml-counter", "nvml-power", "rapl", "estimated-tdp"}
     assert df["hardware"].iloc[0] and df["hardware_id"].iloc[0]
     back = Measurements.load(path).to_frame()
+    # a not-stable point is saved after its retry, so the file order may differ from the sweep's
+    back = back.sort_values("batch_size", ignore_index=True)
     pd.testing.assert_series_equal(back["latency_p50_ms"], df["latency_p50_ms"])
+    assert list(back["stable"]) == list(df["stable"])
     assert list(Measurements.from_frame(df).to_frame()["provenance"]) == ["measured"] * 2
     for col in PLAN_REQUIRED_COLUMNS:
         assert df[col].notna().all(), col
@@ -432,7 +460,7 @@ def test_repeated_warnings_are_emitted_once_per_sweep(fakes):
         measure(Candidate("noisy", lambda: Noisy(4, 2), lambda bs: torch.ones(bs, 4)),
                 batch_sizes=(1, 2, 3), device="cpu", energy=False, timing=_exact_policy(),
                 progress=False)
-    assert [str(w.message) for w in got] == ["degraded thing"]
+    assert [str(w.message) for w in got if "NOT stable" not in str(w.message)] == ["degraded thing"]
 
 
 @pytest.mark.gpu
@@ -444,5 +472,180 @@ def test_cuda_sweep_synchronizes_and_reports_cuda_memory():
                             time_budget_s=0.2, energy_window_s=0.2, idle_s=0.2, progress=False)
     df = m.to_frame()
     assert list(df["status"]) == ["ok", "ok"], list(df["error"])
-    assert set(df["device"]) == {"cuda:0"} and set(df["memory_source"]) == {"cuda-max-allocated"}
-    assert (df["peak_memory_mb"] > 0).all() and (df["energy_per_item_j"] > 0).all()
+    assert set(df["device"]) == {"cuda:0"} and set(df["peak_memory_source"]) == {"cuda-max-allocated"}
+    assert (df["peak_memory_mib"] > 0).all() and (df["energy_per_item_j"] > 0).all()
+
+
+# ----------------------------------------------------------------------------- issue 9: trust
+def _steady(clock, built, step=2.0**-10):
+    """A candidate whose every call takes exactly ``step`` s on the fake clock (stable)."""
+    def model_fn():
+        built.append(1)
+        return ClockedLinear(clock, cycle([step]))
+    return model_fn
+
+
+def test_resume_skips_exactly_the_finished_points(fakes, tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "r.jsonl"
+    built: list[int] = []
+    cand = Candidate("lin", _steady(clock, built), lambda bs: torch.ones(bs, 4))
+    first = measure(cand, batch_sizes=(1, 2), device="cpu", timing=_exact_policy(), energy=False,
+                    clock=clock, results_path=path, progress=False)
+    assert list(first.to_frame()["stable"]) == [True, True] and len(built) == 2
+    built.clear()
+    again = measure(cand, batch_sizes=(1, 2, 3, 4), device="cpu", timing=_exact_policy(), energy=False,
+                    clock=clock, results_path=path, resume=True, progress=False)
+    assert len(built) == 2  # only bs 3 and 4 were measured
+    df = again.to_frame()
+    assert sorted(df["batch_size"]) == [1, 2, 3, 4]
+    assert sorted(again.samples) == [("lin", "cpu", "inference", 3), ("lin", "cpu", "inference", 4)]
+    from effplan import store
+
+    assert len(store.load(path)) == 4  # no duplicates appended
+    built.clear()
+    measure(cand, batch_sizes=(1, 2, 3, 4), device="cpu", timing=_exact_policy(), energy=False,
+            clock=clock, results_path=path, resume=True, progress=False)
+    assert built == []  # everything finished: nothing measured
+    with pytest.raises(ValidationError) as info:
+        measure(cand, device="cpu", resume=True, progress=False)
+    assert info.value.field == "resume"
+
+
+def test_resume_measures_unstable_and_failed_points_again(fakes, tmp_path):
+    from effplan import store
+
+    path = tmp_path / "r.jsonl"
+    base = dict(hardware="Test CPU", hardware_id="hw1", mode="inference", dtype="", device="cpu",
+                latency_p50_ms=1.0, status="ok", timestamp="2026-01-01T00:00:00+00:00")
+    store.append(path, [dict(base, candidate="lin", batch_size=1, stable=False, stop_reason="unstable"),
+                        dict(base, candidate="lin", batch_size=2, status="error", error="boom"),
+                        dict(base, candidate="lin", batch_size=3, stable=True, stop_reason="ci-met")])
+    clock = FakeClock()
+    built: list[int] = []
+    cand = Candidate("lin", _steady(clock, built), lambda bs: torch.ones(bs, 4))
+    m = measure(cand, batch_sizes=(1, 2, 3), device="cpu", timing=_exact_policy(), energy=False,
+                clock=clock, results_path=path, resume=True, progress=False)
+    assert sorted(bs for (_, _, _, bs) in m.samples) == [1, 2]
+    assert len(built) == 2 and len(m) == 3
+
+
+def test_a_point_that_cannot_be_saved_stays_in_memory(fakes, tmp_path, monkeypatch):
+    clock = FakeClock()
+    built: list[int] = []
+    path = tmp_path / "r.jsonl"
+
+    def full_disk(p, rows, hw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(measure_mod, "_append", full_disk)
+    cand = Candidate("lin", _steady(clock, built), lambda bs: torch.ones(bs, 4))
+    with pytest.warns(EffplanWarning, match="2 points could not be saved"):
+        m = measure(cand, batch_sizes=(1, 2), device="cpu", timing=_exact_policy(), energy=False,
+                    clock=clock, results_path=path, progress=False)
+    df = m.to_frame()
+    assert len(built) == 2 and list(df["status"]) == ["ok", "ok"]  # the sweep went on
+    assert df["error"].str.contains("not saved to .*No space left on device").all()
+    assert (df["latency_p50_ms"] == 2.0**-10 * 1e3).all()
+
+
+def test_a_non_finite_figure_from_a_custom_meter_keeps_the_point(fakes, tmp_path):
+    clock = FakeClock()
+
+    class InfMeter(FakeMeter):
+        def __exit__(self, *exc):
+            super().__exit__(*exc)
+            self.energy_j = float("inf")
+            return False
+
+    path = tmp_path / "r.jsonl"
+    cand = Candidate("lin", _steady(clock, []), lambda bs: torch.ones(bs, 4))
+    with pytest.warns(EffplanWarning, match="could not be saved"):
+        other = Candidate("other", _steady(clock, []), lambda bs: torch.ones(bs, 4))
+        m = measure([cand, other], batch_sizes=(1,), device="cpu", timing=_exact_policy(),
+                    clock=clock, energy_meter=lambda dev: InfMeter(clock), results_path=path,
+                    progress=False)
+    df = m.to_frame()
+    assert len(df) == 2 and math.isinf(df.loc[0, "energy_j"])
+    assert "infinite value" in df.loc[0, "error"]
+
+
+def test_results_path_and_candidate_fields_are_checked_before_measuring(fakes, tmp_path):
+    built: list[int] = []
+    cand = Candidate("lin", _steady(FakeClock(), built), lambda bs: torch.ones(bs, 4))
+    with pytest.raises(ValidationError) as info:
+        measure(cand, device="cpu", results_path=tmp_path, progress=False)  # a folder
+    assert info.value.field == "results_path" and "is a folder" in str(info.value)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ValidationError) as info:
+        measure(cand, device="cpu", results_path=blocker / "r.jsonl", progress=False)
+    assert info.value.field == "results_path"
+    bad = Candidate("inf-quality", _steady(FakeClock(), built), lambda bs: torch.ones(bs, 4),
+                    quality=float("inf"))
+    with pytest.raises(ValidationError) as info:
+        measure(bad, device="cpu", results_path=tmp_path / "r.jsonl", progress=False)
+    assert info.value.field == "quality"
+    assert built == []  # nothing was measured
+
+
+def test_unstable_point_is_retried_after_the_sweep(fakes, tmp_path):
+    clock = FakeClock()
+    attempts = iter([cycle([1e-3, 1e-3, 50e-3]),  # first try: a third of calls stall
+                     cycle([2.0**-10])])           # the retry: steady
+    order: list[str] = []
+
+    def flaky():
+        order.append("flaky")
+        return ClockedLinear(clock, next(attempts))
+
+    def steady():
+        order.append("steady")
+        return ClockedLinear(clock, cycle([2.0**-10]))
+
+    cands = [Candidate("flaky", flaky, lambda bs: torch.ones(bs, 4)),
+             Candidate("steady", steady, lambda bs: torch.ones(bs, 4))]
+    path = tmp_path / "r.jsonl"
+    pol = replace(_exact_policy(30), samples_per_round=10, min_rounds=3)
+    m = measure(cands, batch_sizes=(1,), device="cpu", timing=pol, energy=False, clock=clock,
+                results_path=path, progress=False)
+    assert order == ["flaky", "steady", "flaky"]  # retried after the other candidate
+    df = m.to_frame()
+    assert list(df["stable"]) == [True, True]
+    from effplan import store
+
+    assert len(path.read_text().splitlines()) == 2  # the unstable first try was never saved
+    assert list(store.load(path)["stable"]) == [True, True]
+
+
+def test_not_shippable_candidate_is_measured_here_and_says_so(fakes):
+    import threading
+
+    lock = threading.Lock()
+    clock = FakeClock()
+
+    def model_fn():
+        with lock:
+            return ClockedLinear(clock, cycle([2.0**-10]))
+
+    with pytest.warns(EffplanWarning, match="could not be shipped to a worker"):
+        m = measure(Candidate("locked", model_fn, lambda bs: torch.ones(bs, 4)), batch_sizes=(1,),
+                    device="cpu", timing=_exact_policy(), energy=False, clock=clock, isolate=True,
+                    progress=False)
+    row = m.to_frame().iloc[0]
+    assert row["status"] == "ok" and row["isolation"].startswith("in-process: could not be shipped")
+    assert "lock" in row["isolation"]
+
+
+def test_default_threads_leave_busy_cores(monkeypatch):
+    monkeypatch.setattr(measure_mod, "free_cores", lambda: 1)
+    assert measure_mod.default_threads() == 1
+    monkeypatch.setattr(measure_mod, "free_cores", lambda: 64)
+    assert measure_mod.default_threads() == torch.get_num_threads()
+
+
+def test_generation_mode_refuses_resume_instead_of_ignoring_it(tmp_path):
+    with pytest.raises(ValidationError) as info:
+        measure(_tiny(), mode="generation", device="cpu", results_path=tmp_path / "r.jsonl",
+                resume=True, progress=False)
+    assert info.value.field == "resume"

@@ -59,7 +59,8 @@ def test_store_round_trip_equals_what_was_written(tmp_path_factory, data):
     store.save_frame(written, path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing skipped, nothing suspicious
-        back = store.load(path)
+        # every record back, duplicates included (the default keeps the newest of a point)
+        back = store.load(path, duplicates="all")
     pd.testing.assert_frame_equal(back.drop(columns="source_file"), written)
     assert back["batch_size"].tolist() == [r["batch_size"] for r in data]  # exact, even near 2**53
 
@@ -91,7 +92,7 @@ def test_loader_never_raises_and_good_rows_always_load(tmp_path_factory, lines, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EffplanWarning)
         try:
-            back = store.load(path)
+            back = store.load(path, duplicates="all")  # the two GOOD lines are one point
         except EffplanError:  # documented; but a good first and last line must never be lost
             pytest.fail("load(on_error='warn') raised for a file with good rows")
     good = back[(back["candidate"] == "m") & (back["hardware"] == "h")]
@@ -169,6 +170,9 @@ _PR = dict(mode="cloud", price=1.0, capex=0.0, electricity=0.0)
 # overflowed to inf
 @example((_ROW, _WL, _PR))
 @example((dict(_ROW, throughput_items_per_s=1.0), dict(_WL, requests_per_day=1.1125369292536007e-308), _PR))
+# the peak load (items/s) underflows to 0 while requests per month stay > 0: still 1 instance
+@example((dict(_ROW, throughput_items_per_s=1.0), dict(_WL, requests_per_day=5e-324),
+          dict(_PR, price=0.0)))
 @example((dict(_ROW, idle_power_w=300.0, energy_per_item_j=1e-3), dict(_WL, requests_per_day=4.0),
           dict(_PR, mode="on-prem", capex=1000.0, electricity=0.2)))
 def test_plan_figures_finite_non_negative_and_instances_cover_traffic(args):

@@ -209,6 +209,107 @@ def test_save_frame_of_typed_rows_marks_them_entered(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["typed.jsonl"]
 
 
+# ----------------------------------------------------------------------------- issue 9
+def _pt(candidate="mlp", batch_size=8, host="host-a", p50=1.0, ci=0.01, ts="2026-01-01T00:00:00+00:00",
+        **extra):
+    return _row(candidate, batch_size, hardware_id=f"id-{host}", hw_host_hash=host, latency_p50_ms=p50,
+                latency_ci_rel=ci, timestamp=ts, **extra)
+
+
+def test_point_key_is_candidate_host_hardware_mode_dtype_batch():
+    assert store.point_key(_pt()) == ("mlp", "host-a", "AMD EPYC 7763", "inference", "float32", 8)
+    no_host = {k: v for k, v in _pt().items() if k != "hw_host_hash"}
+    assert store.point_key(no_host)[1] == "id-host-a"  # hardware_id stands in for the host
+
+
+def test_completed_points_are_ok_and_stable_only(tmp_path):
+    path = tmp_path / "r.jsonl"
+    assert store.completed_points(path) == set()  # no file yet
+    store.append(path, [_pt(batch_size=1, stable=True), _pt(batch_size=2, stable=False),
+                        _pt(batch_size=4, stable=True, status="error", error="boom"),
+                        _pt(batch_size=8)])  # stability unknown (older effplan)
+    assert store.completed_points(path) == {("mlp", "host-a", "AMD EPYC 7763", "inference", "float32", 1)}
+
+
+def test_duplicates_keep_the_newest_and_warn_with_the_count(tmp_path):
+    path = tmp_path / "r.jsonl"
+    store.append(path, [_pt(p50=1.00, ts="2026-01-02T00:00:00+00:00"),
+                        _pt(p50=1.01, ts="2026-01-01T00:00:00+00:00"),  # older, written later
+                        _pt(p50=1.005, ts="2026-01-01T12:00:00+00:00"),
+                        _pt(batch_size=1)])
+    with pytest.warns(EffplanWarning, match=r"2 duplicate measured point\(s\).*newest of each is kept \(2 rows\)") as rec:
+        df = store.load(path)
+    assert not any("CONFLICTING" in str(w.message) for w in rec)  # within +-1% of each other
+    assert sorted(df["batch_size"]) == [1, 8]
+    assert df.loc[df.batch_size == 8, "latency_p50_ms"].item() == 1.00
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(store.load(path, duplicates="all")) == 4
+
+
+def test_duplicates_that_disagree_warn_louder(tmp_path):
+    path = tmp_path / "r.jsonl"
+    # 333 vs 338,988 items/s for the same point: 48 ms vs 0.047 ms, each +-1%
+    store.append(path, [_pt(p50=48.0, ts="2026-01-01T00:00:00+00:00"),
+                        _pt(p50=0.047, ts="2026-01-02T00:00:00+00:00")])
+    with pytest.warns(EffplanWarning, match=r"CONFLICTING duplicates: 1 of the 1 .*48 ms vs kept 0.047 ms"):
+        df = store.load(path)
+    assert df["latency_p50_ms"].tolist() == [0.047]
+
+
+def test_two_hosts_with_the_same_hardware_name_are_both_kept(tmp_path):
+    path = tmp_path / "r.jsonl"
+    store.append(path, [_pt(host="host-a", p50=1.0), _pt(host="host-b", p50=10.0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not duplicates: no warning
+        df = store.load(path)
+    assert sorted(df["latency_p50_ms"]) == [1.0, 10.0]
+    assert set(df["hardware"]) == {"AMD EPYC 7763"}
+
+
+def test_raw_samples_round_trip_beside_the_results(tmp_path):
+    from effplan.timing import Timing
+
+    path = tmp_path / "r.jsonl"
+    t = Timing(sample_times_s=(1e-3, 2e-3, 1.5e-3), calls_per_sample=2, stop_reason="time-budget",
+               elapsed_s=0.0045, warmup_s=0.001, warmup_calls=3, sample_rounds=(0, 1, 1), load_before=0.5,
+               load_rounds=(0.25, 0.75))
+    rec = _pt()
+    assert store.append_samples(path, [{**rec, **t.to_record()}]) == 1
+    assert store.samples_path(path).name == "r.jsonl.samples"
+    back = store.load_samples(path)
+    assert back == {(store.point_key(rec), rec["timestamp"]): t}
+    assert back[(store.point_key(rec), rec["timestamp"])].percentile_ms(50) == pytest.approx(0.75)
+
+
+def test_results_path_checked_before_a_sweep(tmp_path):
+    with pytest.raises(ValidationError) as info:
+        store.check_results_path(tmp_path)
+    assert info.value.field == "results_path" and "folder" in str(info.value)
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ValidationError) as info:
+        store.check_results_path(tmp_path / "f" / "r.jsonl")
+    assert info.value.field == "results_path"
+    ok = store.check_results_path(tmp_path / "new" / "r.jsonl")
+    assert ok.parent.is_dir()
+
+
+def test_legacy_memory_source_column_is_read_under_its_new_name(tmp_path):
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps({**{k: v for k, v in _row().items() if k != "quality"},
+                                "memory_source": "process-peak-rss", "schema_version": SCHEMA_VERSION}) + "\n")
+    df = store.load(path)
+    assert df["peak_memory_source"].tolist() == ["process-peak-rss"] and "memory_source" not in df
+
+
+def test_legacy_peak_memory_mb_is_read_as_mib(tmp_path):
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps({**{k: v for k, v in _row().items() if k != "quality"},
+                                "peak_memory_mb": 12.5, "schema_version": SCHEMA_VERSION}) + "\n")
+    df = store.load(path)
+    assert df["peak_memory_mib"].tolist() == [12.5] and "peak_memory_mb" not in df
+
+
 # --------------------------------------------------------------------------------------------
 # Hostile lines (issue 10, cases 4, 6, 7 and 10): each is skipped with file:line and a reason,
 # and the good rows around it still load.

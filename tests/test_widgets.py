@@ -485,6 +485,21 @@ def test_quality_chart_takes_metric_and_condition_from_a_tidy_quality_frame(tmp_
     assert d.quality_figure().axes[0].get_ylabel() == "accuracy (noisy)"
 
 
+def test_not_stable_rows_are_flagged_in_the_dashboard(tmp_path):
+    df = hand_measurements()
+    df["stable"] = [True, False, True, True]  # small at batch 8 was measured under contention
+    df["stop_reason"] = ["ci-met", "unstable", "ci-met", "ci-met"]
+    df["timing_note"] = ["", "contended: other processes used 1.90 of 2 usable cores", "", ""]
+    d = BudgetDashboard(df, inference=InferenceWorkload(requests_per_day=START_RPD, target_utilization=0.5),
+                        prices=Prices(price_per_hour={"lab-cpu": 2.0}, grid_gco2_per_kwh=400),
+                        samples=0, export_dir=tmp_path / "exports")
+    # small falls back to batch 1: 300 items/s x 0.5 = 150/s per instance -> 7 instances
+    assert row(d, "small")["batch_size"] == 1
+    assert row(d, "small")["Q1"] == pytest.approx(quarter_cost(7, 2.0))
+    assert any("NOT stable" in w and "small on lab-cpu (inference, bs=8)" in w for w in d.warnings)
+    assert "NOT stable" in d._warning_html.value
+
+
 def test_candidate_named_dollar_dollar_builds_the_dashboard(tmp_path):
     # issue 10, case 9: "$$" was read as matplotlib mathtext and the dashboard raised ValueError
     df = hand_measurements()

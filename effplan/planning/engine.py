@@ -169,11 +169,19 @@ def _choose_uncached(rows: pd.DataFrame, slo_ms: float | None, order: list[str],
     return opt.drop(columns=[c for c in opt.columns if c.startswith("_")])
 
 
-def _attach_prices(opt: pd.DataFrame, prices: Prices, cat: pd.DataFrame) -> pd.DataFrame:
-    """Price per hour, capex and their sources per option (override > catalog > NaN)."""
-    cidx = cat.set_index("name")
+def _attach_prices(opt: pd.DataFrame, prices: Prices, cat: pd.DataFrame,
+                   match: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Price per hour, capex and their sources per option (override > catalog > NaN).
+    ``match``: :func:`_match_map` of (at least) the options' hardware on ``cat``, when the
+    caller holds it (:meth:`PreparedMeasurements.catalog_match`)."""
+    # catalog columns as plain lists, one position per name (names are unique in a catalog):
+    # a few list look-ups per hardware instead of pandas scalar access
+    pos = dict(zip(cat["name"].tolist(), range(len(cat))))
+    ccol = {c: cat[c].tolist() for c in ("price_per_hour_usd", "price_source", "price_date",
+                                         "capex_usd", "capex_source", "capex_date")}
     uniq = list(dict.fromkeys(opt["hardware"]))
-    match = _match_map(uniq, cat)
+    if match is None or any(hw not in match for hw in uniq):
+        match = _match_map(uniq, cat)
     over_h = _resolve_overrides(prices.price_per_hour, cat)
     over_c = _resolve_overrides(prices.capex_usd, cat)
     table: dict[str, tuple] = {}
@@ -187,9 +195,9 @@ def _attach_prices(opt: pd.DataFrame, prices: Prices, cat: pd.DataFrame) -> pd.D
                 rec += [over[hw.strip().lower()], "entered"]
             elif cname and cname.lower() in over:
                 rec += [over[cname.lower()], "entered"]
-            elif cname and pd.notna(cidx.at[cname, col]):
-                rec += [float(cidx.at[cname, col]),
-                        f"catalog: {cidx.at[cname, src_col]} ({cidx.at[cname, date_col]})"]
+            elif cname and pd.notna(ccol[col][pos[cname]]):
+                i = pos[cname]
+                rec += [float(ccol[col][i]), f"catalog: {ccol[src_col][i]} ({ccol[date_col][i]})"]
             else:
                 rec += [np.nan, "missing"]
         table[hw] = tuple(rec)
@@ -216,14 +224,18 @@ def _resolve_overrides(over: Mapping[str, float], cat: pd.DataFrame) -> dict[str
     return out
 
 
-def _check_price_keys(prices: Prices, hardware: list[str], cat: pd.DataFrame) -> None:
+def _check_price_keys(prices: Prices, hardware: list[str], cat: pd.DataFrame,
+                      match: Mapping[str, str] | None = None) -> None:
     """Every key of ``price_per_hour`` and ``capex_usd`` must name hardware of this plan: one of
     ``hardware`` (ignoring case), or a catalog name/alias of the catalog row one of them matches.
     Anything else (a typo, a substring such as 'my-l4-box', hardware not in the plan) raises
     :class:`~effplan.errors.UnknownHardwareError` listing the plan's hardware and the closest
     names -- a price is never silently dropped or applied to other hardware."""
+    if not prices.price_per_hour and not prices.capex_usd:
+        return   # no keys to check
     plan_keys = {h.strip().lower() for h in hardware}
-    match = _match_map(hardware, cat)
+    if match is None or any(hw not in match for hw in hardware):
+        match = _match_map(hardware, cat)
     plan_catalog = {c for c in match.values() if c}
     for field_name in ("price_per_hour", "capex_usd"):
         for k in getattr(prices, field_name):
@@ -273,44 +285,59 @@ def _traffic(wl: InferenceWorkload, traffic: np.ndarray, growth: np.ndarray) -> 
     return wl.requests_per_day * traffic[None, :] * (1.0 + growth[None, :]) ** m * wl.hours_per_month / 24.0
 
 
+def _demand(wl: InferenceWorkload, traffic: np.ndarray, growth: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(requests per month, items per month, peak items/s), each (M, S): the part of
+    :func:`_engine` shared by every option (computed once when the options come in chunks)."""
+    requests = _traffic(wl, traffic, growth)                    # (M, S)
+    items = requests * wl.items_per_request
+    peak = items * (wl.peak_to_average / (wl.hours_per_month * 3600.0))   # (M, S) items/s
+    return requests, items, peak
+
+
 def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
-            traffic: np.ndarray, growth: np.ndarray, pmult: np.ndarray) -> dict[str, np.ndarray]:
+            traffic: np.ndarray, growth: np.ndarray, pmult: np.ndarray,
+            demand: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Monthly figures for K options x M months x S samples (arrays shaped (K, M, S)).
 
     ``opt`` holds per-option arrays (K,): capacity, throughput, energy_per_item_j, idle_power_w,
     price_per_hour, capex_per_month (NaN where infeasible or unknown); capacity, throughput,
     energy_per_item_j and idle_power_w may also be (K, S), one value per Monte Carlo sample.
+    ``demand``: :func:`_demand` of the same workload and draws, when the caller already has it
+    (a Monte Carlo plan runs the options in cache-sized chunks, see
+    :func:`effplan.planning.inference._monte_carlo`); each option's figures depend only on its
+    own arrays, so a chunk gives the same numbers as the whole.
     """
     def kms(a: np.ndarray) -> np.ndarray:
         return a[:, None, None] if a.ndim == 1 else a[:, None, :]
 
-    requests = _traffic(wl, traffic, growth)                    # (M, S)
-    items = requests * wl.items_per_request
+    requests, items, peak = _demand(wl, traffic, growth) if demand is None else demand
     hpm = wl.hours_per_month
-    peak = items * (wl.peak_to_average / (hpm * 3600.0))        # (M, S) items/s
     cap = kms(opt["capacity"])
     if wl.daily_profile is None:
         # a RELATIVE margin absorbs floating-point error (3.0000000001 -> 3) without ever
         # rounding a load above 0 down to 0 instances (an absolute 1e-9 did, for tiny loads)
         inst = np.multiply(peak[None], _CEIL_SHRINK / cap)   # one multiply: cheaper than divide
         np.ceil(inst, out=inst)
-        np.maximum(inst, peak[None] > 0, out=inst)  # a load that underflows to 0 still needs one
-        np.maximum(inst, wl.min_replicas, out=inst)
+        # at least one instance wherever there are requests (also when the peak load underflows
+        # to 0), and at least min_replicas: one maximum against the (M, S) floor
+        # max(requests > 0, min_replicas) (same values as two)
+        np.maximum(inst, np.maximum(requests > 0, wl.min_replicas), out=inst)
         inst_h = inst * hpm
     else:
         # autoscaling: one instance count per hour of the day; hours with the same weight share
         # one computation (<= 24 array operations, none per option, month or sample)
         weights, counts = np.unique(np.asarray(wl.daily_profile), return_counts=True)
         load = peak[None] / cap                                  # (K, M, S) instances at weight 1
-        busy = np.broadcast_to(peak[None] > 0, load.shape)       # traffic > 0 (even if load underflows)
+        # floor of an hour with weight > 0: one instance where there is traffic (even if the load
+        # underflows), and min_replicas -- one (M, S) maximum instead of two per hour and option
+        busy_floor = np.maximum(requests > 0, wl.min_replicas)
         inst_h = np.zeros_like(load)
         i_h = np.empty_like(load)
         for wgt, n in zip(weights, counts):                     # ascending weights
             np.multiply(load, wgt * _CEIL_SHRINK, out=i_h)
             np.ceil(i_h, out=i_h)
-            if wgt > 0:
-                np.maximum(i_h, busy, out=i_h)
-            np.maximum(i_h, wl.min_replicas, out=i_h)
+            np.maximum(i_h, busy_floor if wgt > 0 else wl.min_replicas, out=i_h)
             if wgt == weights[-1]:
                 inst = i_h.copy()                                # the busiest hour's count
             i_h *= hpm * n / 24.0
@@ -360,14 +387,31 @@ def _tri(rng: np.random.Generator, lo: float, mode: float, hi: float, n: int) ->
 def _tri_inv(u: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Triangular(lo, 1, hi) by inverse CDF of uniforms ``u`` (K, S); ``lo``/``hi`` per row (K,)
     -- one vectorised draw for options with different ranges; a row with lo == hi gives 1."""
-    lo = lo[:, None]
-    hi = hi[:, None]
-    width = hi - lo
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fc = np.where(width > 0, (1.0 - lo) / width, 0.0)
-        left = lo + np.sqrt(u * width * (1.0 - lo))
-        right = hi - np.sqrt((1.0 - u) * width * (hi - 1.0))
-    return np.where(width > 0, np.where(u < fc, left, right), 1.0)
+    # left branch lo + sqrt(u width (1 - lo)) where u < (1 - lo) / width, else the right branch
+    # hi - sqrt((1 - u) width (hi - 1)): each element computes only the square root of its own
+    # branch; blocks of rows small enough for the CPU cache, in two reused buffers
+    out = np.empty(u.shape)
+    step = max(1, (1 << 15) // max(1, u.shape[1]))
+    tmp = np.empty((min(step, len(u)), u.shape[1]))
+    for i in range(0, len(u), step):
+        ub, o, t = u[i:i + step], out[i:i + step], tmp[:len(u[i:i + step])]
+        lb, hb = lo[i:i + step, None], hi[i:i + step, None]
+        width = hb - lb
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fc = np.where(width > 0, (1.0 - lb) / width, 0.0)
+            right = ub >= fc
+            np.multiply(ub, width, out=o)
+            o *= 1.0 - lb
+            np.subtract(1.0, ub, out=t)
+            t *= width
+            t *= hb - 1.0
+            np.copyto(o, t, where=right)
+            np.sqrt(o, out=o)
+            np.subtract(hb, o, out=t)
+            o += lb
+            np.copyto(o, t, where=right)
+        o[~(width[:, 0] > 0)] = 1.0
+    return out
 
 
 def _sample_multipliers(opt: pd.DataFrame, unc: Any, samples: int, seed: int
@@ -406,16 +450,21 @@ def _sample_multipliers(opt: pd.DataFrame, unc: Any, samples: int, seed: int
     return np.broadcast_to(tput_m, (k, samples)), np.broadcast_to(en_m, (k, samples))
 
 
-def _percentiles(x: np.ndarray) -> np.ndarray:
+def _percentiles(x: np.ndarray, overwrite: bool = False) -> np.ndarray:
     """P10/P50/P90 along the last axis -> (3, ...): numpy's default ("linear") percentiles.
 
     One ``np.sort`` along the samples and the two order statistics either side of each
     percentile, interpolated as ``np.percentile`` does (same values): sorting many short rows
     is several times faster than ``np.percentile``'s multi-``kth`` partition. Arrays holding
-    NaN take ``np.percentile`` (NaN propagates per row as it does there)."""
+    NaN take ``np.percentile`` (NaN propagates per row as it does there). ``overwrite``: ``x``
+    is scratch the caller no longer needs -- sorted in place, saving a copy."""
     if np.isnan(x).any():
-        return np.percentile(x, _PCT, axis=-1)
-    s = np.sort(x, axis=-1)
+        return np.percentile(x, _PCT, axis=-1, overwrite_input=overwrite)
+    if overwrite:
+        x.sort(axis=-1)
+        s = x
+    else:
+        s = np.sort(x, axis=-1)
     n = x.shape[-1]
     out = np.empty((len(_PCT),) + x.shape[:-1])
     for j, q in enumerate(_PCT):

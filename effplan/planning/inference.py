@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..errors import PlanWarning, ValidationError
-from .engine import _engine, _percentiles, _quarter_sum, _sample_multipliers, _tri
+from .engine import _demand, _engine, _percentiles, _quarter_sum, _sample_multipliers, _tri
 from .inputs import InferenceWorkload, Prices, Uncertainty
 from .result import _PCT
 
@@ -30,8 +31,18 @@ def _check_finite(res: dict[str, np.ndarray], opt: pd.DataFrame, feasible: np.nd
     """Every figure of a feasible option is finite -- each month and the sum over the horizon --
     or a ValidationError names the input that overflowed it (a float holds at most ~1.8e308):
     never an inf in a budget. ``res`` holds (M, S) traffic and (K, M, S) per-option arrays."""
-    for key, field in (("requests", None), ("items", "items_per_request")):
-        x = np.asarray(res[key])
+    _check_traffic(res["requests"], res["items"], wl, note)
+    if not feasible.any():
+        return
+    first = _first_overflow({k: np.asarray(res[k]) if feasible.all() else np.asarray(res[k])[feasible]
+                             for k in _OPTION_FIGURES})
+    _raise_overflow(first, opt[feasible] if not feasible.all() else opt, pr, note)
+
+
+def _check_traffic(requests: np.ndarray, items: np.ndarray, wl: InferenceWorkload, note: str = "") -> None:
+    """The (M, S) requests and items per month, and their sums over the horizon, are finite."""
+    for key, x, field in (("requests", requests, None), ("items", items, "items_per_request")):
+        x = np.asarray(x)
         if np.isinf(x).any() or np.isinf(x.sum(axis=0)).any():
             if field is None:
                 field = "monthly_growth" if wl.monthly_growth > 0 and wl.months > 1 else "requests_per_day"
@@ -39,24 +50,111 @@ def _check_finite(res: dict[str, np.ndarray], opt: pd.DataFrame, feasible: np.nd
                                          f"(requests_per_day={wl.requests_per_day:g}, monthly_growth="
                                          f"{wl.monthly_growth:g}, items_per_request="
                                          f"{wl.items_per_request:g}){note}: lower {field}")
-    if not feasible.any():
-        return
-    labels = (opt["candidate"].astype(str) + " on " + opt["hardware"].astype(str)).to_numpy()[feasible]
+
+
+#: the per-option (K, M, S) figures checked for overflow, in the order their errors are raised
+_OPTION_FIGURES = ("instances", "instance_hours", "energy_kwh", "cost")
+
+
+def _first_overflow(res: Mapping[str, np.ndarray],
+                    month_sums: Mapping[str, np.ndarray] | None = None) -> dict[str, int]:
+    """For each of :data:`_OPTION_FIGURES` with an inf in some option's month or in its sum over
+    the months: the first such option (row index into ``res``). Keys without one are absent.
+    ``month_sums``: ``res[key].sum(axis=1)`` for keys the caller has already summed."""
+    out: dict[str, int] = {}
+    for key in _OPTION_FIGURES:
+        x = res[key]
+        msum = month_sums[key] if month_sums and key in month_sums else x.sum(axis=1)
+        if np.isfinite(msum).all():
+            continue   # fast path: an inf (or NaN) month would make its sum inf or NaN
+        rows = np.isinf(x).any(axis=(1, 2)) | np.isinf(msum).any(axis=1)
+        if rows.any():
+            out[key] = int(np.flatnonzero(rows)[0])
+    return out
+
+
+def _raise_overflow(first: Mapping[str, int], opt: pd.DataFrame, pr: Prices, note: str = "") -> None:
+    """The ValidationError for the first figure (in :data:`_OPTION_FIGURES` order) that
+    :func:`_first_overflow` found overflowing, naming the option (a row of ``opt``)."""
     small = "the throughput is too small for this traffic"
     for key, field, hint in (("instances", "throughput_items_per_s", small),
                              ("instance_hours", "throughput_items_per_s", small),
                              ("energy_kwh", "energy_per_item_j", "the energy per item is too large"),
                              ("cost", "price_per_hour" if pr.mode == "cloud" else "capex_usd",
                               "the price is too large")):
-        x = np.asarray(res[key])
-        if np.isfinite(x.sum()):
-            continue   # fast path: these figures are >= 0, so a finite total has no inf anywhere
-        x = x if feasible.all() else x[feasible]
-        rows = np.isinf(x).any(axis=(1, 2)) | np.isinf(x.sum(axis=1)).any(axis=1)
-        if rows.any():
-            i = int(np.flatnonzero(rows)[0])
-            raise ValidationError(field, f"{key} overflows a float for {labels[i]}{note}: {hint}",
-                                  where=labels[i])
+        if key in first:
+            i = first[key]
+            label = f"{opt['candidate'].iat[i]} on {opt['hardware'].iat[i]}"
+            raise ValidationError(field, f"{key} overflows a float for {label}{note}: {hint}",
+                                  where=label)
+
+
+#: float64 elements of one option chunk's (k, M, S) array in a Monte Carlo plan (~0.5 MiB): the
+#: dozen passes of :func:`_engine` and the sorts of :func:`_percentiles` then run in the CPU
+#: cache instead of streaming (K, M, S) arrays of tens of MiB through memory
+_CHUNK_ELEMENTS = 1 << 16
+
+
+#: per-option arrays of :func:`_engine` drawn per sample, and the multiplier each is scaled by
+_SAMPLED = {"throughput": "throughput", "capacity": "throughput", "energy_per_item_j": "energy",
+            "idle_power_w": "energy"}
+
+
+def _monte_carlo(sub: Mapping[str, np.ndarray], mult: Mapping[str, np.ndarray], fk: np.ndarray,
+                 opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, tr: np.ndarray,
+                 gr: np.ndarray, pm: np.ndarray
+                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """P10/P50/P90 of cost and energy -- monthly (3, K, M), quarterly (3, K, Q) and over the
+    horizon (3, K) -- for the feasible options ``fk`` (rows of ``opt``) whose per-option arrays
+    are ``sub`` (k,) and whose (k, S) throughput and energy multipliers are ``mult``
+    (:func:`_sample_multipliers`; applied chunk by chunk, see :data:`_SAMPLED`); NaN for the
+    other options.
+
+    The options go through :func:`_engine` in chunks of about :data:`_CHUNK_ELEMENTS` per
+    (k, M, S) array, and each chunk's percentiles are taken before the next is computed: every
+    figure of an option depends only on that option (and the shared draws), and the percentiles,
+    quarter sums and overflow checks are per option, so the numbers are those of one
+    whole-array pass -- with a fraction of the memory traffic. An overflow is raised after the
+    last chunk, for the first figure and option a whole-array check would name."""
+    K, M, S = len(opt), wl.months, len(tr)
+    Q = -(-M // 3)
+    note = " (Monte Carlo sample)"
+    with np.errstate(over="ignore", invalid="ignore"):
+        demand = _demand(wl, tr, gr)
+    _check_traffic(demand[0], demand[1], wl, note)
+    out_m = {n: np.full((3, K, M), np.nan) for n in ("cost_usd", "energy_kwh")}
+    out_q = {n: np.full((3, K, Q), np.nan) for n in ("cost_usd", "energy_kwh")}
+    out_t = {n: np.full((3, K), np.nan) for n in ("cost_usd", "energy_kwh")}
+    first: dict[str, int] = {}
+    step = max(1, _CHUNK_ELEMENTS // max(1, M * S))
+    # months, quarter sums and the horizon sum of cost and energy side by side: one sort per
+    # chunk, in one buffer reused by every chunk
+    buf = np.empty((2, min(step, len(fk)), M + Q + 1, S))
+    for i in range(0, len(fk), step):
+        part = {k: v[i:i + step] if k not in _SAMPLED else
+                v[i:i + step, None] * mult[_SAMPLED[k]][i:i + step] for k, v in sub.items()}
+        rows = fk[i:i + step]
+        with np.errstate(over="ignore", invalid="ignore"):
+            mc = _engine(part, wl, pr, tr, gr, pm, demand=demand)
+            stack = buf[:, :len(rows)]
+            for j, key in enumerate(("cost", "energy_kwh")):
+                x = mc[key]
+                stack[j, :, :M] = x
+                if M % 3 == 0:
+                    x.reshape(len(rows), Q, 3, S).sum(axis=2, out=stack[j, :, M:M + Q])
+                else:
+                    stack[j, :, M:M + Q] = _quarter_sum(x, M)
+                x.sum(axis=1, out=stack[j, :, M + Q])
+            sums = {"cost": stack[0, :, M + Q], "energy_kwh": stack[1, :, M + Q]}
+            for key, r in _first_overflow(mc, sums).items():
+                first.setdefault(key, i + r)   # chunks in order: the first chunk's is the first
+            pc = _percentiles(stack, overwrite=True)           # (3, 2, k, M + Q + 1)
+            for j, name in enumerate(("cost_usd", "energy_kwh")):
+                out_m[name][:, rows] = pc[:, j, :, :M]
+                out_q[name][:, rows] = pc[:, j, :, M:M + Q]
+                out_t[name][:, rows] = pc[:, j, :, M + Q]
+    _raise_overflow(first, opt.iloc[fk], pr, note)
+    return out_m, out_q, out_t
 
 
 def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: int, seed: int,
@@ -106,25 +204,8 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
         pm = _tri(rng, *((unc.price[0], 1.0, unc.price[1]) if unc.price else (1, 1, 1)), samples)
         fk = np.flatnonzero(feasible)
         sub = {k: v[fk] for k, v in arrs.items()}
-        tput_m, en_m = _sample_multipliers(opt.iloc[fk], unc, samples, seed)
-        sub["throughput"] = sub["throughput"][:, None] * tput_m
-        sub["capacity"] = sub["capacity"][:, None] * tput_m
-        sub["energy_per_item_j"] = sub["energy_per_item_j"][:, None] * en_m
-        sub["idle_power_w"] = sub["idle_power_w"][:, None] * en_m
-        with np.errstate(over="ignore", invalid="ignore"):
-            mc = _engine(sub, wl, pr, tr, gr, pm)
-        _check_finite(mc, opt.iloc[fk], np.ones(len(fk), dtype=bool), wl, pr, " (Monte Carlo sample)")
-        for name, x in (("cost_usd", mc["cost"]), ("energy_kwh", mc["energy_kwh"])):
-            full_m = np.full((3, K, M), np.nan)
-            full_m[:, fk] = _percentiles(x)
-            pct_m[name] = full_m
-            qs = _quarter_sum(x, M)
-            full_q = np.full((3, K, qs.shape[1]), np.nan)
-            full_q[:, fk] = _percentiles(qs)
-            pct_q[name] = full_q
-            full_t = np.full((3, K), np.nan)
-            full_t[:, fk] = _percentiles(x.sum(axis=1))
-            pct_t[name] = full_t
+        mult = dict(zip(("throughput", "energy"), _sample_multipliers(opt.iloc[fk], unc, samples, seed)))
+        pct_m, pct_q, pct_t = _monte_carlo(sub, mult, fk, opt, wl, pr, tr, gr, pm)
         for d in (pct_m, pct_q, pct_t):
             d["co2_kg"] = d["energy_kwh"] * g   # CO2 is energy x a constant: same percentiles
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .. import catalog as _cat
-from ..errors import ValidationError
+from ..errors import PlanWarning, ValidationError
 from ..schema import normalize_measurements
 from ..schema import number as schema_number
 
@@ -495,11 +495,26 @@ def _canonical_hardware(names: pd.Series, cat: pd.DataFrame | None) -> pd.Series
     return names.astype(str).map(lambda n: canon[n.strip().lower()])
 
 
-def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None) -> pd.DataFrame:
+def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None,
+                       allow_unstable: bool = False) -> pd.DataFrame:
     """Tidy frame from a Measurements-like object (``to_frame()``) or a DataFrame; validated;
     rows with status 'error' dropped; hardware names differing only in case made one
-    (:func:`_canonical_hardware`); duplicate candidate x hardware x mode x batch (x prompt length for
-    generation rows) keep the last."""
+    (:func:`_canonical_hardware`); then, with a :class:`PlanWarning` for each that applies:
+
+    * duplicates of a point (:func:`effplan.store.point_key`: candidate, host, hardware, mode,
+      dtype, batch size, and prompt length for generation rows) keep the newest
+      (:func:`effplan.store.dedupe`);
+    * rows of several hosts with the same hardware name are combined per candidate x hardware x
+      mode x batch size (x prompt length): every figure is the median over the hosts
+      (:func:`_combine_hosts`); none is dropped, and the spread is in the warning and
+      ``attrs["measurement_notes"]``;
+    * rows measured ``stable=False`` get ``plan_note`` (why they are refused: the planner treats
+      them as unusable, so a candidate x hardware with only such rows is infeasible with that
+      reason), unless ``allow_unstable`` -- then they are used and ``plan_mark`` says so (it
+      reaches ``efficiency_source`` in the plan).
+    """
+    from ..store import dedupe
+
     if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
         measurements = measurements.to_frame()
     if isinstance(measurements, pd.DataFrame):
@@ -510,9 +525,111 @@ def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None) -> pd
             measurements = measurements.fillna(fill)
     df = normalize_measurements(measurements)
     df = df[df["status"] == "ok"]
-    df = df.assign(hardware=_canonical_hardware(df["hardware"], cat))
-    df = df.drop_duplicates(["candidate", "hardware", "mode", "batch_size", "prompt_tokens"], keep="last")
-    return df.reset_index(drop=True)
+    df = df.assign(hardware=_canonical_hardware(df["hardware"], cat)).reset_index(drop=True)
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        df = dedupe(df)
+    for w in got:  # re-issued as the planner's own warning, and kept with the plan's inputs
+        notes.append(str(w.message))
+        warnings.warn(f"plan(): {w.message}", PlanWarning, stacklevel=4)
+    df, combined = _combine_hosts(df)
+    notes.extend(combined)
+    df = _mark_unstable(df, allow_unstable, notes)
+    df = df.reset_index(drop=True)
+    df.attrs["measurement_notes"] = notes
+    return df
+
+
+#: What one point is, across hosts (generation rows also by prompt length; -1 = not generation).
+_HOST_KEYS = ["candidate", "hardware", "mode", "batch_size", "_prompt"]
+
+
+def _combine_hosts(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """One row per candidate x hardware x mode x batch size: where several hosts (after
+    de-duplication, so: several hosts) measured it, each numeric figure is the median of theirs
+    (``hardware_id`` lists them joined by '+'; ``stable`` is False if any host's was). Returns
+    the frame and one note per combined point with the throughput and p95 spread."""
+    if df.empty:
+        return df, []
+    prompt = df["prompt_tokens"] if "prompt_tokens" in df.columns else pd.Series(np.nan, index=df.index)
+    df = df.assign(_prompt=pd.to_numeric(prompt, errors="coerce").fillna(-1).to_numpy())
+    size = df.groupby(_HOST_KEYS, sort=False)["candidate"].transform("size").to_numpy()
+    if not (size > 1).any():
+        return df.drop(columns="_prompt"), []
+    from ..schema import MEASUREMENT_COLUMNS
+
+    multi = df[size > 1]
+    g = multi.groupby(_HOST_KEYS, sort=False)
+    first = g.first()
+    num = [c for c, (kind, _) in MEASUREMENT_COLUMNS.items()
+           if kind in ("float", "int") and c not in _HOST_KEYS and c in df.columns]
+    med = g[num].median()
+    combined = first.copy()
+    combined[num] = med[num]
+    combined["hardware_id"] = g["hardware_id"].agg(lambda s: "+".join(dict.fromkeys(map(str, s))))
+    if "stable" in df.columns:
+        st = multi["stable"].astype("boolean")
+        combined["stable"] = pd.array([pd.NA if x.isna().any() and not (x == False).any()  # noqa: E712
+                                       else not bool((x == False).any())  # noqa: E712
+                                       for _, x in st.groupby([multi[k] for k in _HOST_KEYS],
+                                                              sort=False)], dtype="boolean")
+    tput = g["throughput_items_per_s"].agg(["min", "max", "size"])
+    p95 = g["latency_p95_ms"].agg(["min", "max"])
+    notes = [f"{c} on {hw} ({mode}, bs={int(bs)}{'' if pt < 0 else f', prompt {int(pt)}'}): median "
+             f"of {int(t['size'])} hosts with the same hardware name; throughput "
+             f"{t['min']:.4g}-{t['max']:.4g} items/s (median "
+             f"{combined.at[(c, hw, mode, bs, pt), 'throughput_items_per_s']:.4g}), p95 "
+             f"{p95.at[(c, hw, mode, bs, pt), 'min']:.4g}-{p95.at[(c, hw, mode, bs, pt), 'max']:.4g} ms"
+             for (c, hw, mode, bs, pt), t in tput.iterrows()]
+    warnings.warn(f"plan(): {len(notes)} measured point(s) come from several hosts with the same "
+                  "hardware name; every host's row is used, combined by the median (spread shown): "
+                  + "; ".join(notes[:6]) + ("; ..." if len(notes) > 6 else "") + ". A wide spread "
+                  "means the hosts differ (load, clocks, setup): check background_load and stable",
+                  PlanWarning, stacklevel=5)
+    out = pd.concat([df[size == 1], combined.reset_index()[df.columns]], ignore_index=True)
+    # back in the order the points were first seen
+    order = {k: i for i, k in enumerate(dict.fromkeys(zip(*(df[k] for k in _HOST_KEYS))))}
+    rank = [order[k] for k in zip(*(out[k] for k in _HOST_KEYS))]
+    out = out.iloc[np.argsort(rank, kind="mergesort")].reset_index(drop=True)
+    return out.drop(columns="_prompt"), notes
+
+
+def _mark_unstable(df: pd.DataFrame, allow_unstable: bool, notes: list[str]) -> pd.DataFrame:
+    """``plan_note`` (refused, with the reason) or ``plan_mark`` (used, marked) on rows
+    measured ``stable=False``; one :class:`PlanWarning` naming them."""
+    df = df.copy()
+    df["plan_note"] = ""
+    df["plan_mark"] = ""
+    if df.empty or "stable" not in df.columns:
+        return df
+    bad = (df["stable"].astype("boolean") == False).fillna(False).to_numpy(bool)  # noqa: E712
+    # generation rows: the generation planner warns about them itself (it cannot leave rows out)
+    bad &= (df["mode"].astype(str) != "generation").to_numpy()
+    if not bad.any():
+        return df
+    why = [f"measurement not stable ({r or 'unknown'}{': ' + n if n else ''})"
+           for r, n in zip(df["stop_reason"].astype(str), df["timing_note"].astype(str))]
+    names = [f"{c} on {h} ({m}, bs={int(b)})" for c, h, m, b in
+             zip(df["candidate"], df["hardware"], df["mode"], df["batch_size"])]
+    listed = "; ".join(f"{names[i]}: {why[i]}" for i in np.flatnonzero(bad)[:6])
+    more = "; ..." if bad.sum() > 6 else ""
+    if allow_unstable:
+        df.loc[bad, "plan_mark"] = [f"NOT stable, included (allow_unstable=True): {why[i]}"
+                                    for i in np.flatnonzero(bad)]
+        msg = (f"plan(): {int(bad.sum())} measured row(s) that are NOT stable are included "
+               f"(allow_unstable=True; marked in efficiency_source): {listed}{more}. Their latency "
+               "and throughput may be off by a large factor")
+    else:
+        df.loc[bad, "plan_note"] = [f"{why[i]}: re-measure on a quiet machine (effplan measure "
+                                    "--resume) or plan(..., allow_unstable=True)"
+                                    for i in np.flatnonzero(bad)]
+        msg = (f"plan(): {int(bad.sum())} measured row(s) are NOT stable and are left out: "
+               f"{listed}{more}. Re-measure them on a quiet machine (measure(..., resume=True) "
+               "re-measures exactly those), or pass allow_unstable=True to include them, marked")
+    notes.append(msg)
+    warnings.warn(msg, PlanWarning, stacklevel=4)
+    return df
 
 
 def _catalog_frame(catalog: pd.DataFrame | str | Path | None) -> pd.DataFrame:

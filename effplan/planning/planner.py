@@ -22,8 +22,8 @@ from .engine import _attach_prices, _check_price_keys, _choose_uncached, _warn_m
 from .generation import GenerationUncertainty, GenerationWorkload, plan_generation
 from .inference import _inference
 from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, InferenceWorkload, Prices,
-                     TrainingWorkload, Uncertainty, _catalog_frame, _measurement_frame, _num,
-                     _resolve_targets)
+                     TrainingWorkload, Uncertainty, _catalog_frame, _match_map, _measurement_frame,
+                     _num, _resolve_targets)
 from .projection import _with_projection
 from .result import MONTHLY_COLUMNS, QUARTERLY_COLUMNS, SUMMARY_COLUMNS, Plan
 from .training import _training, _training_options
@@ -41,20 +41,23 @@ class PreparedMeasurements:
     and drops it. Nothing is cached at module level: the caller owns this object and its lifetime.
 
     Frozen. The frames are shared by every plan made from it: never modify them in place (a
-    changed measurement needs a new ``prepare``). The one mutable part is the private memo of the
-    chosen operating points per latency target (:meth:`choose`); it is a pure function of the
-    frozen fields and the target, so it cannot go stale.
+    changed measurement needs a new ``prepare``). The mutable parts are the private memos of the
+    chosen operating points per latency target (:meth:`choose`) and of the catalog name per
+    hardware name (:meth:`catalog_match`); each is a pure function of the frozen fields and its
+    key, so it cannot go stale.
 
     Attributes
     ----------
-    measurements: the validated tidy rows (status ``ok``; duplicate candidate x hardware x mode x
-        batch keep the last).
+    measurements: the validated tidy rows (status ``ok``; the newest of duplicate points; several
+        hosts with the same hardware name combined by median; ``plan_note`` on refused not-stable
+        rows, ``plan_mark`` on included ones -- see ``inputs._measurement_frame``).
     inference_rows: ``mode="inference"`` rows plus their projections to ``hardware``.
     catalog: the validated catalog used for projection, prices and hardware-name matching.
     hardware: catalog names projected to (besides the measured hardware).
     assumed_efficiency: roofline efficiency used where the measured hardware is not in the catalog.
     catalog_label: ``"shipped"``, the catalog path, or ``"DataFrame"`` (recorded in ``Plan.inputs``).
     candidates: candidate names in first-seen order.
+    allow_unstable: whether measured rows with ``stable=False`` are used (marked) or refused.
     """
 
     measurements: pd.DataFrame
@@ -64,7 +67,19 @@ class PreparedMeasurements:
     assumed_efficiency: float
     catalog_label: str
     candidates: tuple[str, ...]
+    allow_unstable: bool = False
     _chosen: dict[Any, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _matches: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def catalog_match(self, names: Iterable[str]) -> dict[str, str]:
+        """hardware name -> its catalog name in :attr:`catalog` ('' when not in it), for each of
+        ``names`` (first-seen order). Memoised per name like :meth:`choose` (a pure function of
+        the frozen catalog and the name): a re-plan skips the catalog look-ups."""
+        names = list(dict.fromkeys(names))
+        missing = [n for n in names if n not in self._matches]
+        if missing:
+            self._matches.update(_match_map(missing, self.catalog))
+        return {n: self._matches[n] for n in names}
 
     def choose(self, target: InferenceWorkload | float | None) -> pd.DataFrame:
         """The operating point per candidate x hardware (a new copy each call: callers add
@@ -94,7 +109,8 @@ class PreparedMeasurements:
 
 def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
             catalog: pd.DataFrame | str | Path | None = None,
-            assumed_efficiency: float = ASSUMED_EFFICIENCY) -> PreparedMeasurements:
+            assumed_efficiency: float = ASSUMED_EFFICIENCY,
+            allow_unstable: bool = False) -> PreparedMeasurements:
     """Validate ``measurements`` and project them to ``hardware`` once (see
     :class:`PreparedMeasurements`); the arguments mean what they mean for :func:`plan`."""
     if isinstance(measurements, PreparedMeasurements):
@@ -102,7 +118,7 @@ def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
     eff_assumed = _num("assumed_efficiency", assumed_efficiency, lo=0, lo_open=True, hi=1)
     cat = _catalog_frame(catalog)
     targets = _resolve_targets(hardware, cat)
-    df = _measurement_frame(measurements, cat)
+    df = _measurement_frame(measurements, cat, allow_unstable=bool(allow_unstable))
     if df.empty:
         raise ValidationError("measurements", "no usable rows (all missing or status 'error')")
     rows = _with_projection(df, "inference", targets, cat, eff_assumed)
@@ -110,7 +126,8 @@ def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
                                                else "DataFrame")
     return PreparedMeasurements(measurements=df, inference_rows=rows, catalog=cat,
                                 hardware=tuple(targets), assumed_efficiency=eff_assumed,
-                                catalog_label=label, candidates=tuple(dict.fromkeys(df["candidate"])))
+                                catalog_label=label, candidates=tuple(dict.fromkeys(df["candidate"])),
+                                allow_unstable=bool(allow_unstable))
 
 
 def total_cost_usd(summary: pd.DataFrame, training: pd.DataFrame | None,
@@ -150,7 +167,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
          uncertainty: Uncertainty | Mapping[str, Any] | None = None,
          catalog: pd.DataFrame | str | Path | None = None,
          assumed_efficiency: float | None = None, quality: Any = None,
-         generation: GenerationWorkload | None = None) -> Plan:
+         generation: GenerationWorkload | None = None, allow_unstable: bool | None = None) -> Plan:
     """Project cost, energy and CO2 of every candidate on every hardware option.
 
     Parameters
@@ -180,6 +197,12 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         ``mode="generation"`` rows, on its own (not with ``inference`` / ``training``); the
         frames are then :data:`~effplan.planning.generation.GENERATION_MONTHLY_COLUMNS` and its
         siblings, and ``uncertainty`` may be a :class:`GenerationUncertainty` (the default).
+    allow_unstable: measured rows with ``stable=False`` (see :mod:`effplan.timing`) are refused
+        by default: unusable, with the reason as ``infeasible_reason`` where a candidate x
+        hardware has nothing else, and one :class:`PlanWarning`. ``True`` uses them, marked in
+        ``efficiency_source``. (None: False, or the prepared setting.) Rows of several hosts with
+        the same hardware name are all used, combined by the median; duplicates keep the newest
+        (both said in a warning and in ``Plan.inputs["measurement_notes"]``).
 
     Returns a :class:`Plan`; see the module docstring for every formula and :class:`Plan` for the
     columns. A candidate that cannot meet the latency target on some hardware is a flagged row
@@ -214,17 +237,31 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     if isinstance(measurements, PreparedMeasurements):
         prep = measurements
         _check_prepared(prep, hardware, catalog, assumed_efficiency)
+        if allow_unstable is not None and bool(allow_unstable) != prep.allow_unstable:
+            raise ValidationError("allow_unstable", f"{allow_unstable!r} differs from the prepared "
+                                                    f"{prep.allow_unstable}: prepare() again with it")
     else:
         prep = prepare(measurements, hardware, catalog=catalog,
                        assumed_efficiency=ASSUMED_EFFICIENCY if assumed_efficiency is None
-                       else assumed_efficiency)
+                       else assumed_efficiency, allow_unstable=bool(allow_unstable))
     eff_assumed, cat, targets = prep.assumed_efficiency, prep.catalog, list(prep.hardware)
     df, inf_rows = prep.measurements, prep.inference_rows
     if generation is not None:
         gunc = GenerationUncertainty() if uncertainty is None else unc
         _check_price_keys(prices, list(dict.fromkeys(list(df["hardware"]) + targets)), cat)
-        monthly, quarterly, summary = plan_generation(df, generation, prices, cat, targets, samples, seed,
-                                                      gunc, eff_assumed)
+        # The generation planner cannot leave rows out yet (a candidate would vanish from the plan
+        # instead of showing why): not-stable generation rows are used, and said so -- never silently.
+        shaky = df[(df["mode"] == "generation")
+                   & (df["stable"].astype("boolean") == False).fillna(False)]  # noqa: E712
+        if len(shaky):
+            warnings.warn(f"plan(): {len(shaky)} generation row(s) are NOT stable and are USED anyway "
+                          "(the generation planner cannot leave them out yet): "
+                          + "; ".join(f"{c} bs={int(b)} prompt {int(p)}" for c, b, p in
+                                      zip(shaky["candidate"], shaky["batch_size"], shaky["prompt_tokens"]))
+                          + ". Re-measure them on a quiet machine before trusting these figures",
+                          PlanWarning, stacklevel=2)
+        monthly, quarterly, summary = plan_generation(df, generation, prices, cat, targets, samples,
+                                                      seed, gunc, eff_assumed)
         ginputs = {
             "effplan_plan_version": 1, "generation": generation.to_dict(), "inference": None,
             "training": None, "prices": prices.to_dict(), "hardware": targets, "samples": samples,
@@ -243,7 +280,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     quarterly = pd.DataFrame(columns=list(QUARTERLY_COLUMNS))
     summary = pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     hw_all = list(dict.fromkeys(list(df["hardware"]) + targets))
-    _check_price_keys(prices, hw_all, cat)
+    _check_price_keys(prices, hw_all, cat, prep.catalog_match(hw_all))
     if inference is not None:
         rows = inf_rows
         if rows.empty:
@@ -251,7 +288,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
                                           "InferenceWorkload")
         opt = prep.choose(inference)
         opt["quality"] = opt["candidate"].map(score).astype(float)
-        opt = _attach_prices(opt, prices, cat)
+        opt = _attach_prices(opt, prices, cat, prep.catalog_match(hw_all))
         _warn_missing(opt, prices)
         monthly, quarterly, summary = _inference(opt, inference, prices, samples, seed, unc)
         hw_all = list(dict.fromkeys(list(opt["hardware"])))
@@ -294,6 +331,8 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         "idle_power_fraction": dict(IDLE_POWER_FRACTION),
         "months": inference.months if inference is not None else None,
         "catalog": prep.catalog_label,
+        "allow_unstable": prep.allow_unstable,
+        "measurement_notes": list(df.attrs.get("measurement_notes", [])),
     }
     if quality_rows is not None:
         monthly, quarterly, summary, training_df = _join_quality(

@@ -41,6 +41,8 @@ def project(measurements: Any, hardware: Iterable[str] | str, *,
 def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assumed: float,
              skip_measured: bool) -> pd.DataFrame:
     extra = ["projected_from", "efficiency", "efficiency_source", "projection_note"]
+    if "plan_note" in df.columns:  # never project from a refused (not stable) measurement
+        df = df[df["plan_note"].astype(str) == ""]
     if df.empty or not targets:
         return pd.DataFrame(columns=list(MEASUREMENT_COLUMNS) + extra)
     cidx = cat.set_index("name")
@@ -147,10 +149,10 @@ def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assume
         for i in np.flatnonzero(nopeak):
             note[i] = f"cannot project: no {col_names[i]} for {tgt} in the catalog"
         mem_gb = float(row["memory_gb"])
-        need_mb = part["peak_memory_mb"].to_numpy(float)
-        over = np.isfinite(need_mb) & np.isfinite(mem_gb) & (need_mb > mem_gb * 1024) & (note == "")
+        need_mib = part["peak_memory_mib"].to_numpy(float)
+        over = np.isfinite(need_mib) & np.isfinite(mem_gb) & (need_mib > mem_gb * 1024) & (note == "")
         for i in np.flatnonzero(over):
-            note[i] = f"needs {need_mb[i]:.0f} MiB > {tgt} memory {mem_gb:g} GB"
+            note[i] = f"needs {need_mib[i]:.0f} MiB > {tgt} memory {mem_gb:g} GB"
         bad = note != ""
         t_t = np.where(bad, np.nan, t_t)
         factor = t_t / part["_t_meas"].to_numpy(float)
@@ -198,7 +200,16 @@ def _with_projection(df: pd.DataFrame, mode: str, targets: list[str], cat: pd.Da
     meas["efficiency_source"] = np.where(meas["provenance"] == "projected", "entered as projected",
                                          "measured")
     meas["projection_note"] = ""
-    proj = _project(meas[list(MEASUREMENT_COLUMNS)], targets, cat, eff_assumed, True)
+    # rows refused by the measurement frame (not stable) are unusable, with the reason; rows
+    # included although not stable carry the mark into efficiency_source
+    if "plan_note" in meas.columns:
+        meas["projection_note"] = meas["plan_note"].astype(str).to_numpy()
+    if "plan_mark" in meas.columns:
+        mark = meas["plan_mark"].astype(str).to_numpy()
+        meas["efficiency_source"] = np.where(mark != "", "measured, " + mark.astype(object),
+                                             meas["efficiency_source"].to_numpy(object))
+    proj = _project(meas.loc[meas["projection_note"] == "", list(MEASUREMENT_COLUMNS)], targets, cat,
+                    eff_assumed, True)
     if proj.empty:
         return meas.reset_index(drop=True)
     return pd.concat([meas, proj], ignore_index=True)

@@ -6,6 +6,8 @@ import importlib
 import json
 import warnings
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from effplan.errors import ValidationError
@@ -105,3 +107,109 @@ def test_items_per_epoch_and_the_old_key():
     with pytest.raises(ValidationError) as e:
         P.TrainingWorkload(runs_per_quarter=1, items_per_epoch=0)
     assert e.value.field == "items_per_epoch"
+
+
+# ----------------------------------------------------------------------------- measurement frame (issue 9)
+from effplan.errors import PlanWarning  # noqa: E402
+from planning_data import PRICES  # noqa: E402
+
+
+def _flag(df, bs, stable, reason, note=""):
+    df = df.copy()
+    if "stable" not in df:
+        df["stable"], df["stop_reason"], df["timing_note"] = True, "ci-met", ""
+    i = df.index[df["batch_size"] == bs]
+    df.loc[i, "stable"], df.loc[i, "stop_reason"], df.loc[i, "timing_note"] = stable, reason, note
+    return df
+
+
+def test_plan_refuses_unstable_rows_with_a_named_reason():
+    df = _flag(meas(), 8, False, "unstable", "30% of samples are stalls")
+    with pytest.warns(PlanWarning, match=r"1 measured row\(s\) are NOT stable and are left out: "
+                                         r"m on NVIDIA L4 \(inference, bs=8\)"):
+        p = P.plan(df, wl(), prices=PRICES)
+    row = p.summary.iloc[0]
+    # bs=8 is left out, so the operating point is interpolated between the stable neighbours
+    # bs=1 (5 ms, 200/s) and bs=32 (80 ms, 1600/s), log-log: at bs=2 the p95 is
+    # 5 x 2^(log 16 / log 32) = 5 x 2^0.8 ms and the throughput 200 x 2^(log 8 / log 32) = 200 x 2^0.6
+    assert row["batch_neighbours"] == "1-32" and row["batch_source"] == "interpolated"
+    assert row["batch_size"] == 2
+    assert row["latency_p95_ms"] == pytest.approx(5 * 2 ** 0.8)
+    assert row["throughput_items_per_s"] == pytest.approx(200 * 2 ** 0.6)
+    assert p.inputs["allow_unstable"] is False
+    assert any("left out" in n for n in p.inputs["measurement_notes"])
+
+
+def test_plan_with_only_unstable_rows_is_infeasible_with_the_reason():
+    df = meas()
+    df["stable"], df["stop_reason"], df["timing_note"] = False, "unstable", "two modes (a x1600 gap)"
+    with pytest.warns(PlanWarning, match="NOT stable"):
+        p = P.plan(df, wl(), prices=PRICES)
+    row = p.summary.iloc[0]
+    assert not row["feasible"] and np.isnan(row["cost_usd"])
+    assert row["infeasible_reason"].startswith("measurement not stable (unstable: two modes (a x1600 gap))")
+    assert "allow_unstable=True" in row["infeasible_reason"]
+
+
+def test_allow_unstable_includes_them_marked():
+    df = _flag(meas(), 8, False, "time-budget", "confidence target not met")
+    with pytest.warns(PlanWarning, match="included"):
+        p = P.plan(df, wl(), prices=PRICES, allow_unstable=True)
+    row = p.summary.iloc[0]
+    assert (row["batch_size"], row["throughput_items_per_s"]) == (8, 1000.0)
+    assert row["efficiency_source"].startswith("measured, NOT stable, included (allow_unstable=True)")
+    prep = P.prepare(df, allow_unstable=True)
+    with pytest.raises(ValidationError) as e:
+        P.plan(prep, wl(), prices=PRICES, allow_unstable=False)
+    assert e.value.field == "allow_unstable"
+
+
+def test_two_hosts_with_the_same_hardware_name_both_reach_the_plan():
+    a = meas().assign(hw_host_hash="host-a", hardware_id="id-a")
+    b = meas().assign(hw_host_hash="host-b", hardware_id="id-b")
+    # the issue's case: 24,963/s measured on one host, 249,632/s on the other
+    a.loc[a.batch_size == 8, "throughput_items_per_s"] = 24_963.0
+    b.loc[b.batch_size == 8, "throughput_items_per_s"] = 249_632.0
+    with pytest.warns(PlanWarning, match=r"3 measured point\(s\) come from several hosts") as rec:
+        p = P.plan(pd.concat([a, b], ignore_index=True), wl(), prices=PRICES)
+    row = p.summary.iloc[0]
+    assert len(p.summary) == 1 and row["batch_size"] == 8
+    assert row["throughput_items_per_s"] == (24_963.0 + 249_632.0) / 2  # median of two = mean
+    assert any("throughput 2.496e+04-2.496e+05 items/s" in str(w.message) for w in rec)
+    notes = p.inputs["measurement_notes"]
+    assert any("m on NVIDIA L4 (inference, bs=8): median of 2 hosts" in n for n in notes)
+
+
+def test_duplicate_points_keep_the_newest_and_warn():
+    old = meas().assign(timestamp="2026-01-01T00:00:00+00:00")
+    new = meas().assign(timestamp="2026-02-01T00:00:00+00:00")
+    new.loc[new.batch_size == 8, "throughput_items_per_s"] = 1010.0
+    df = pd.concat([new, old], ignore_index=True)  # the newest first in the table
+    with pytest.warns(PlanWarning, match=r"3 duplicate measured point\(s\)"):
+        p = P.plan(df, wl(), prices=PRICES)
+    assert p.summary.iloc[0]["throughput_items_per_s"] == 1010.0
+
+
+def test_not_stable_generation_rows_are_used_and_said_so(monkeypatch):
+    import effplan.planning.planner as planner
+
+    seen = {}
+
+    def fake_plan_generation(df, *args):
+        seen["rows"] = len(df)
+        empty = pd.DataFrame()
+        return empty, empty, empty
+
+    monkeypatch.setattr(planner, "plan_generation", fake_plan_generation)
+    rows = pd.DataFrame([dict(candidate="d", hardware="NVIDIA L4", mode="generation", batch_size=1,
+                              prompt_tokens=p, ttft_p50_ms=5.0, ttft_p95_ms=6.0, tpot_p50_ms=1.0,
+                              tpot_p95_ms=1.2, kv_cache_bytes_per_token=1024.0, param_bytes=1e6,
+                              energy_per_prompt_token_j=0.01, energy_per_output_token_j=0.02,
+                              idle_power_w=20.0, stable=s, stop_reason=r)
+                         for p, s, r in ((128, True, "ci-met"), (512, False, "unstable"))])
+    with pytest.warns(PlanWarning, match=r"1 generation row\(s\) are NOT stable and are USED anyway.*"
+                                         r"d bs=1 prompt 512") as rec:
+        P.plan(rows, generation=P.GenerationWorkload(requests_per_day=1000, prompt_tokens=128,
+                                                     output_tokens=64), prices=PRICES)
+    assert seen["rows"] == 2
+    assert not any("left out" in str(w.message) for w in rec)
