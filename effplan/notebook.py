@@ -242,6 +242,36 @@ def measured_vs_estimated(frame: Any) -> Any:
     return out
 
 
+def machines(frame: Any) -> Any:
+    """One row per hardware name x machine that measured it: where a merged results store (a
+    fleet sweep, or files copied from several machines) came from.
+
+    A machine is the rows' ``hardware_id`` (a hash of host and devices; the raw host name is
+    never stored). Several machines under one hardware name stay apart here and in the store;
+    ``plan()`` combines them per hardware name by the median and says so in a warning and in
+    ``Plan.inputs["measurement_notes"]``. Columns: hardware, machine, points, candidates, ok,
+    not_stable, and ``plan_uses`` ("median of N machines" or "this machine").
+    """
+    import pandas as pd
+
+    from .schema import normalize_measurements
+
+    df = frame.to_frame() if hasattr(frame, "to_frame") else frame
+    df = normalize_measurements(df, required=("candidate", "hardware", "mode", "batch_size"))
+    machine = df["hardware_id"].astype(str).replace("", "(unknown)") if "hardware_id" in df \
+        else pd.Series("(unknown)", index=df.index)
+    stable = df["stable"].astype("boolean") if "stable" in df else pd.Series(pd.NA, index=df.index, dtype="boolean")
+    df = df.assign(_machine=machine, _ok=df["status"].astype(str) == "ok",
+                   _not_stable=(stable == False).fillna(False))  # noqa: E712
+    out = df.groupby(["hardware", "_machine"], sort=False).agg(
+        points=("batch_size", "size"), candidates=("candidate", "nunique"),
+        ok=("_ok", "sum"), not_stable=("_not_stable", "sum")).reset_index() \
+        .rename(columns={"_machine": "machine"})
+    n = out.groupby("hardware")["machine"].transform("size")
+    out["plan_uses"] = ["this machine" if k == 1 else f"median of {k} machines" for k in n]
+    return out
+
+
 def trainable(candidates: Iterable[Any]) -> list[Any]:
     """The candidates that can be trained: a (dynamic-)quantized model cannot, and measuring it
     in training mode would only give error rows."""

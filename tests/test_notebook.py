@@ -218,3 +218,26 @@ def test_results_folder_is_shared(tmp_path, monkeypatch):
     assert defaults.results_dir(tmp_path / "proj" / "notebooks") == tmp_path / "proj" / "results"
     monkeypatch.setenv(defaults.RESULTS_DIR_ENV, str(tmp_path / "elsewhere"))
     assert defaults.results_file() == tmp_path / "elsewhere" / "measurements.jsonl"
+
+
+def test_machines_keeps_two_hosts_apart_and_plan_uses_their_median():
+    import effplan
+    from effplan.errors import PlanWarning
+
+    base = dict(candidate="m", hardware="lab-cpu", mode="inference", batch_size=8, latency_p95_ms=5.0,
+                energy_per_item_j=0.1, idle_power_w=1.0, provenance="measured",
+                energy_source="estimated-tdp", status="ok", stable=True)
+    df = pd.DataFrame([dict(base, hardware_id="host-a", throughput_items_per_s=100.0),
+                       dict(base, hardware_id="host-b", throughput_items_per_s=300.0),
+                       dict(base, hardware_id="host-c", hardware="other-cpu", throughput_items_per_s=50.0)])
+    m = notebook.machines(df)
+    assert m[["hardware", "machine", "points", "plan_uses"]].values.tolist() == [
+        ["lab-cpu", "host-a", 1, "median of 2 machines"],
+        ["lab-cpu", "host-b", 1, "median of 2 machines"],
+        ["other-cpu", "host-c", 1, "this machine"]]
+    with pytest.warns(PlanWarning, match="several hosts"):
+        p = effplan.plan(df[df["hardware"] == "lab-cpu"],
+                         inference=effplan.InferenceWorkload(requests_per_day=1000, slo_p95_ms=None),
+                         prices=effplan.Prices(price_per_hour={"lab-cpu": 1.0}))
+    # both hosts reach the plan: the median of 100 and 300 items/s
+    assert p.summary["throughput_items_per_s"].tolist() == [200.0]
