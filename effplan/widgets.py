@@ -215,6 +215,16 @@ class BudgetDashboard:
                 raise ValidationError("quality", "expected a tidy quality frame or an "
                                                  f"Evaluation, got {type(quality).__name__}")
             metric, condition = _metric_condition(quality, metric, condition)
+        self._quality_note = ""
+        if quality is not None and not set(quality["candidate"].astype(str)) & set(
+                measurements["candidate"].astype(str)):
+            # e.g. the built-in digits evaluation beside someone else's measurements: a chart of
+            # NaN would say nothing; the measurements' own quality column is used, and said so
+            self._quality_note = ("the quality frame names none of the measured candidates ("
+                                  + ", ".join(sorted(set(quality["candidate"].astype(str)))[:4])
+                                  + "): the metric selector is off and the measurements' "
+                                  "quality column is used")
+            quality, metric, condition = None, None, None
         self.quality, self.metric, self.condition = quality, metric, condition
         self.baseline = baseline if baseline is not None else baseline_candidate(measurements)
         self.prepared: Any = None
@@ -457,7 +467,8 @@ class BudgetDashboard:
                 new_plan = pm.plan(self.prepared, inference=inference, training=self._training,
                                    prices=prices, samples=self.samples, seed=self.seed)
         self.warnings = list(dict.fromkeys(
-            self._prepare_warnings
+            ([self._quality_note] if getattr(self, "_quality_note", "") else [])
+            + self._prepare_warnings
             + [str(wm.message) for wm in caught if issubclass(wm.category, EffplanWarning)]))
         for wm in caught:  # anything not ours goes on to the usual handlers
             if not issubclass(wm.category, EffplanWarning):

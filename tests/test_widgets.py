@@ -706,3 +706,15 @@ def test_generation_rows_select_generation_mode_by_default(tmp_path):
     assert d.generation_mode and d.controls["prompt_tokens"].value == 1024  # largest measured
     assert d.controls["output_tokens"].value == 256 and d.error == ""
     assert d.headline.workload == "generation"
+
+
+def test_quality_frame_of_other_candidates_is_not_used_and_said_so(tmp_path):
+    other = _quality_frame().assign(candidate=lambda d: "digits-" + d["candidate"])
+    d = BudgetDashboard(hand_measurements(),
+                        inference=InferenceWorkload(requests_per_day=START_RPD,
+                                                    target_utilization=0.5),
+                        prices=Prices(price_per_hour={"lab-cpu": 2.0}), samples=0,
+                        export_dir=tmp_path, quality=other)
+    assert d.quality is None and "metric" not in d.controls
+    assert any("names none of the measured candidates" in w for w in d.warnings)
+    assert rank_row(d, "small")["quality"] == pytest.approx(0.90)  # the measurements' column
