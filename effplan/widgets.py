@@ -18,6 +18,17 @@ What it shows, top to bottom
   "vs baseline" column and where each price, timing and energy figure came from. Options are
   alternatives: they are never added up. Only **portfolio mode** (a checkbox: "I run the
   selected models side by side") shows a total, labelled as a sum.
+* **Quality metrics**: with ``quality=`` (an :class:`effplan.Evaluation` or its tidy frame),
+  *Metric* and *Condition* dropdowns choose what the quality chart plots and what the quality
+  bar judges (``dash.quality_choice()``): a minimum for a higher-is-better metric, a maximum for
+  a lower-is-better one (ECE, NLL, Brier, perplexity). A view change: no re-plan.
+* **Generation workloads** (``generation=GenerationWorkload(...)``, or measurements with
+  ``mode="generation"`` rows and no ``inference=``: ``dash.generation_mode``): prompt and output
+  token sliders and TTFT / TPOT p95 targets (0 = none) replace the p95 latency target; every
+  change re-plans with ``effplan.plan(prepared, generation=...)``. The table shows concurrency,
+  the binding constraint, cost per 1M output tokens, energy per response (Wh) and perplexity
+  (lower is better; the quality bar is then a maximum); the quality chart plots cost per 1M
+  output tokens.
 * Two charts in tabs (the options ranked; quality vs cost per 1,000 requests), the quarter-by-
   quarter table (on demand), and the **export**: "Download CSV" / "Download JSON" are links
   whose content is embedded in the page (``data:`` URLs), so the browser downloads them in
@@ -155,8 +166,15 @@ class BudgetDashboard:
         Starting minimum quality for the headline (None / 0: no minimum).
     quality, metric, condition:
         Optional tidy quality frame (one row per candidate x metric x condition, see
-        :func:`effplan.plots.quality_points`) and the metric / condition the quality-vs-cost
-        chart plots; without it the measurements' single ``quality`` column is used.
+        :func:`effplan.plots.quality_points`) or an :class:`effplan.Evaluation`, and the metric /
+        condition to start on (default: the first metric, condition ``clean``); the dashboard
+        then has Metric / Condition dropdowns. Without it the measurements' single ``quality``
+        column is used (``perplexity`` for a generation plan). A frame naming none of the
+        measured candidates is not used (a note says so).
+    generation:
+        A :class:`effplan.planning.GenerationWorkload` to start from (LLM serving per token);
+        default when the measurements have ``mode="generation"`` rows and no ``inference`` is
+        given: :func:`effplan.defaults.generation_workload`. Not with ``inference``.
     export_dir:
         Folder for :meth:`export` / "Save on the server" (created on first save).
     debug:
