@@ -1149,7 +1149,7 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
         heads = [("#", "l"), ("option", "l"), (f"{quarter} cost", ""), ("P10–P90", ""),
                  ("vs baseline", ""), ("meets targets", "l w"), ("price from", "l"),
                  ("timing", "l"), ("concurrency", ""), ("binds", "l"), ("$ / 1M out tok", ""),
-                 ("Wh / response", ""), ("max inst.", ""), ("energy from", "l"), (qhead, "")]
+                 ("Wh / response", ""), ("energy from", "l"), (qhead, "")]
     else:
         heads = [("#", "l"), ("option", "l"), (f"{quarter} cost", ""), ("P10–P90", ""),
                  ("vs baseline", ""), ("meets targets", "l w"), ("price from", "l"),
@@ -1181,7 +1181,7 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
             out += [_int(row.get("concurrency")),
                     html.escape(str(row.get("binding_constraint", "") or "")),
                     "–" if not _finite(cpm) else f"${float(cpm):,.4g}",
-                    sig(row.get("energy_per_response_wh")), _int(row.get("instances_max")),
+                    sig(row.get("energy_per_response_wh")),
                     html.escape(str(row.get("energy_source", ""))), sig(row.get("quality"))]
         else:
             out += [sig(row.get("latency_p95_ms")), _int(row.get("instances_max")),
