@@ -19,6 +19,10 @@ counts IT energy only; these are the *planning assumptions* a user starts from.)
   hardware it was measured on. The built-in digits models serve hundreds of thousands of items
   per second on one CPU, so any fixed "realistic" traffic fits every candidate on one instance
   and they all cost the same; scaled traffic makes the candidates differ on any machine.
+* :func:`generation_workload` -- the chat workload the dashboard starts from for generation rows:
+  :data:`GENERATION_REQUESTS_PER_DAY` responses a day, the largest measured prompt length (so a
+  measured prompt length at or above it exists), :data:`GENERATION_OUTPUT_TOKENS` tokens out, no
+  TTFT / TPOT target, and the growth / peak / utilisation / horizon above.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ __all__ = [
     "PUE", "TARGET_UTILIZATION", "PEAK_TO_AVERAGE", "MONTHLY_GROWTH", "MONTHS", "SLO_P95_MS",
     "GRID_REGION", "SAMPLES", "DEMO_BASELINE_INSTANCES", "RESULTS_DIR_ENV", "RESULTS_FILENAME",
     "results_dir", "results_file", "demo_requests_per_day", "workload", "prices",
+    "GENERATION_REQUESTS_PER_DAY", "GENERATION_OUTPUT_TOKENS", "generation_workload",
 ]
 
 PUE: float = 1.2
@@ -44,6 +49,10 @@ GRID_REGION: str = "world"
 SAMPLES: int = 200
 #: instances the baseline candidate needs at the first month's peak under the demo traffic
 DEMO_BASELINE_INSTANCES: int = 4
+#: chat responses per day the generation dashboard starts from
+GENERATION_REQUESTS_PER_DAY: float = 1_000_000.0
+#: tokens generated per response the generation dashboard starts from
+GENERATION_OUTPUT_TOKENS: int = 256
 RESULTS_DIR_ENV = "EFFPLAN_RESULTS_DIR"
 RESULTS_FILENAME = "measurements.jsonl"
 
@@ -74,6 +83,28 @@ def workload(**overrides: Any) -> Any:
               slo_p95_ms=SLO_P95_MS, target_utilization=TARGET_UTILIZATION, months=MONTHS)
     kw.update(overrides)
     return InferenceWorkload(**kw)
+
+
+def generation_workload(measurements: Any = None, **overrides: Any) -> Any:
+    """:class:`effplan.GenerationWorkload` with these defaults; ``prompt_tokens`` is the largest
+    prompt length of the ``mode="generation"`` rows of ``measurements`` (512 without them)."""
+    from .planning import GenerationWorkload
+
+    prompt = 512
+    df = measurements.to_frame() if hasattr(measurements, "to_frame") else measurements
+    if df is not None and {"mode", "prompt_tokens"} <= set(getattr(df, "columns", ())):
+        import pandas as pd
+
+        p = pd.to_numeric(df.loc[df["mode"].astype(str) == "generation", "prompt_tokens"],
+                          errors="coerce").dropna()
+        if len(p):
+            prompt = int(p.max())
+    kw = dict(requests_per_day=GENERATION_REQUESTS_PER_DAY, prompt_tokens=prompt,
+              output_tokens=GENERATION_OUTPUT_TOKENS, monthly_growth=MONTHLY_GROWTH,
+              peak_to_average=PEAK_TO_AVERAGE, target_utilization=TARGET_UTILIZATION,
+              months=MONTHS)
+    kw.update(overrides)
+    return GenerationWorkload(**kw)
 
 
 def prices(**overrides: Any) -> Any:

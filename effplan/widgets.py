@@ -18,6 +18,17 @@ What it shows, top to bottom
   "vs baseline" column and where each price, timing and energy figure came from. Options are
   alternatives: they are never added up. Only **portfolio mode** (a checkbox: "I run the
   selected models side by side") shows a total, labelled as a sum.
+* **Quality metrics**: with ``quality=`` (an :class:`effplan.Evaluation` or its tidy frame),
+  *Metric* and *Condition* dropdowns choose what the quality chart plots and what the quality
+  bar judges (``dash.quality_choice()``): a minimum for a higher-is-better metric, a maximum for
+  a lower-is-better one (ECE, NLL, Brier, perplexity). A view change: no re-plan.
+* **Generation workloads** (``generation=GenerationWorkload(...)``, or measurements with
+  ``mode="generation"`` rows and no ``inference=``: ``dash.generation_mode``): prompt and output
+  token sliders and TTFT / TPOT p95 targets (0 = none) replace the p95 latency target; every
+  change re-plans with ``effplan.plan(prepared, generation=...)``. The table shows concurrency,
+  the binding constraint, cost per 1M output tokens, energy per response (Wh) and perplexity
+  (lower is better; the quality bar is then a maximum); the quality chart plots cost per 1M
+  output tokens.
 * Two charts in tabs (the options ranked; quality vs cost per 1,000 requests), the quarter-by-
   quarter table (on demand), and the **export**: "Download CSV" / "Download JSON" are links
   whose content is embedded in the page (``data:`` URLs), so the browser downloads them in
@@ -67,7 +78,7 @@ from . import plots
 from .errors import EffplanError, EffplanWarning, ValidationError
 from .formatting import kwh, sig, usd
 from .planning.frames import (Headline, baseline_candidate, budget_table, headline,
-                              portfolio_total, rank_options)
+                              is_generation_plan, portfolio_total, rank_options)
 
 __all__ = ["BudgetDashboard", "budget_table", "parse_price", "ALL_HARDWARE"]
 
@@ -80,7 +91,8 @@ ALL_HARDWARE = "(all hardware)"
 _TABLE_ROWS = 8
 
 # Controls that only change what is shown (no re-plan needed).
-_VIEW_CONTROLS = ("hardware", "candidates", "min_quality", "portfolio", "quarters")
+_VIEW_CONTROLS = ("hardware", "candidates", "min_quality", "portfolio", "quarters", "metric",
+                  "condition")
 
 
 def parse_price(text: str) -> float | dict[str, float] | None:
@@ -154,8 +166,15 @@ class BudgetDashboard:
         Starting minimum quality for the headline (None / 0: no minimum).
     quality, metric, condition:
         Optional tidy quality frame (one row per candidate x metric x condition, see
-        :func:`effplan.plots.quality_points`) and the metric / condition the quality-vs-cost
-        chart plots; without it the measurements' single ``quality`` column is used.
+        :func:`effplan.plots.quality_points`) or an :class:`effplan.Evaluation`, and the metric /
+        condition to start on (default: the first metric, condition ``clean``); the dashboard
+        then has Metric / Condition dropdowns. Without it the measurements' single ``quality``
+        column is used (``perplexity`` for a generation plan). A frame naming none of the
+        measured candidates is not used (a note says so).
+    generation:
+        A :class:`effplan.planning.GenerationWorkload` to start from (LLM serving per token);
+        default when the measurements have ``mode="generation"`` rows and no ``inference`` is
+        given: :func:`effplan.defaults.generation_workload`. Not with ``inference``.
     export_dir:
         Folder for :meth:`export` / "Save on the server" (created on first save).
     debug:
@@ -171,8 +190,9 @@ class BudgetDashboard:
                  prices: Any = None, hardware: Any = None, samples: int = defaults.SAMPLES,
                  seed: int = 0, catalog: Any = None, baseline: str | None = None,
                  min_quality: float | None = None, export_dir: str | Path = "exports",
-                 quality: pd.DataFrame | None = None, metric: str | None = None,
-                 condition: str | None = None, debug: bool = False) -> None:
+                 quality: Any = None, metric: str | None = None,
+                 condition: str | None = None, generation: Any = None,
+                 debug: bool = False) -> None:
         import ipywidgets as w
 
         if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
@@ -181,7 +201,18 @@ class BudgetDashboard:
             raise ValidationError("measurements", "expected a DataFrame or Measurements, got "
                                                   f"{type(measurements).__name__}")
         self.measurements = measurements
-        if inference is None:
+        has_gen = "mode" in measurements.columns and bool(
+            (measurements["mode"].astype(str) == "generation").any())
+        #: True: the dashboard plans a GenerationWorkload (per-token LLM serving)
+        self.generation_mode = generation is not None or (inference is None and has_gen)
+        if self.generation_mode:
+            if inference is not None:
+                raise ValidationError("generation", "give either inference= or generation=: a "
+                                                    "generation workload is planned on its own")
+            inference = (generation if generation is not None
+                         else defaults.generation_workload(measurements))
+            training = None
+        elif inference is None:
             inference = defaults.workload(requests_per_day=defaults.demo_requests_per_day(
                 measurements))
         self._inference0 = inference
@@ -195,6 +226,23 @@ class BudgetDashboard:
         self.debug = bool(debug)
         #: optional tidy quality frame (candidate, metric, condition, value, ci_low, ci_high, n,
         #: provenance, higher_is_better) and the metric / condition the quality chart plots
+        if quality is not None and not isinstance(quality, pd.DataFrame):
+            quality = getattr(quality, "frame", quality)  # an effplan.Evaluation
+        if quality is not None:
+            if not isinstance(quality, pd.DataFrame):
+                raise ValidationError("quality", "expected a tidy quality frame or an "
+                                                 f"Evaluation, got {type(quality).__name__}")
+            metric, condition = _metric_condition(quality, metric, condition)
+        self._quality_note = ""
+        if quality is not None and not set(quality["candidate"].astype(str)) & set(
+                measurements["candidate"].astype(str)):
+            # e.g. the built-in digits evaluation beside someone else's measurements: a chart of
+            # NaN would say nothing; the measurements' own quality column is used, and said so
+            self._quality_note = ("the quality frame names none of the measured candidates ("
+                                  + ", ".join(sorted(set(quality["candidate"].astype(str)))[:4])
+                                  + "): the metric selector is off and the measurements' "
+                                  "quality column is used")
+            quality, metric, condition = None, None, None
         self.quality, self.metric, self.condition = quality, metric, condition
         self.baseline = baseline if baseline is not None else baseline_candidate(measurements)
         self.prepared: Any = None
@@ -252,6 +300,7 @@ class BudgetDashboard:
             else:
                 ctl.observe(self._on_change, names="value")
         self._sync_price_box()
+        self._label_quality_box()
         self._show_warnings()
         self._redraw_timed(plan_ms=0.0)
 
@@ -259,9 +308,9 @@ class BudgetDashboard:
     def _build_controls(self, w: Any, min_quality: float | None) -> dict[str, Any]:
         inf, pr = self._inference0, self._prices0
         rpd = float(inf.requests_per_day)
+        slo = getattr(inf, "slo_p95_ms", None)
         lg = math.log10(max(rpd, 1.0))
         lo, hi = math.floor(lg) - 2, math.ceil(lg) + 2  # four decades around the start
-        slo = inf.slo_p95_ms
         wide = {"width": "calc(100% - 6px)"}
         c: dict[str, Any] = {
             "requests_per_day": w.FloatLogSlider(
@@ -283,12 +332,9 @@ class BudgetDashboard:
             "months": w.IntSlider(
                 value=int(inf.months), min=3, max=max(36, int(inf.months)), step=3,
                 description="Horizon (months)", continuous_update=False),
-            "slo_p95_ms": w.FloatText(
-                value=float(slo) if slo else 0.0, description="p95 target (ms)",
-                tooltip="p95 batch latency target; 0 = no target", continuous_update=False),
             "min_quality": w.FloatText(
                 value=float(min_quality or 0.0), description="Min quality",
-                tooltip="the headline only picks candidates at least this good; 0 = no minimum",
+                tooltip="the headline only picks candidates at least this good; 0 = no bar",
                 continuous_update=False),
             "target_utilization": w.FloatSlider(
                 value=float(inf.target_utilization), min=0.0, max=1.0, step=0.05,
@@ -307,6 +353,32 @@ class BudgetDashboard:
                 value=self._grid0, min=0.0, max=max(1000.0, self._grid0), step=5,
                 description="Grid gCO2/kWh", readout_format=".0f", continuous_update=False),
         }
+        if self.generation_mode:
+            p0, n0 = int(inf.prompt_tokens), int(inf.output_tokens)
+            c["prompt_tokens"] = w.IntSlider(
+                value=p0, min=1, max=max(4096, 4 * p0), step=1, description="Prompt tokens",
+                continuous_update=False,
+                tooltip="tokens in per request; the plan uses the measured prompt length at or "
+                        "above it")
+            c["output_tokens"] = w.IntSlider(
+                value=n0, min=1, max=max(2048, 4 * n0), step=1, description="Output tokens",
+                continuous_update=False, tooltip="tokens generated per response")
+            for name, label, what in (("slo_ttft_p95_ms", "TTFT p95 (ms)", "time to first token"),
+                                      ("slo_tpot_p95_ms", "TPOT p95 (ms)",
+                                       "time per output token")):
+                v = getattr(inf, name)
+                c[name] = w.FloatText(value=float(v) if v else 0.0, description=label,
+                                      tooltip=f"p95 {what} target; 0 = no target",
+                                      continuous_update=False)
+        else:
+            c["slo_p95_ms"] = w.FloatText(
+                value=float(slo) if slo else 0.0, description="p95 target (ms)",
+                tooltip="p95 batch latency target; 0 = no target", continuous_update=False)
+        if self.quality is not None:
+            metrics = [str(m) for m in pd.unique(self.quality["metric"].astype(str))]
+            c["metric"] = w.Dropdown(options=metrics, value=self.metric, description="Metric")
+            c["condition"] = w.Dropdown(options=self._conditions(self.metric),
+                                        value=self.condition, description="Condition")
         hw_opts = self._hardware_options(self.plan)
         c["hardware"] = w.Dropdown(options=hw_opts, value=hw_opts[-1] if len(hw_opts) > 1
                                    else hw_opts[0], description="Hardware")
@@ -356,9 +428,14 @@ class BudgetDashboard:
             '<div class="effplan-disabled-note" style="font-size:0.8em;color:#666;'
             'margin:-2px 0 4px 136px">used in on-prem mode only (Prices(mode="on-prem")); '
             "cloud prices include power</div>" if c["electricity_usd_per_kwh"].disabled else "")
+        gen = ([section("Generation"), c["prompt_tokens"], c["output_tokens"]]
+               if self.generation_mode else [])
+        slos = ([c["slo_ttft_p95_ms"], c["slo_tpot_p95_ms"]] if self.generation_mode
+                else [c["slo_p95_ms"]])
+        qual = [c["metric"], c["condition"]] if "metric" in c else []
         left = w.VBox([
             section("Traffic"), traffic, c["monthly_growth"], c["peak_to_average"], c["months"],
-            section("Targets"), c["slo_p95_ms"], c["min_quality"], c["target_utilization"],
+            *gen, section("Targets"), *slos, *qual, c["min_quality"], c["target_utilization"],
             section("Options considered"), c["hardware"], c["candidates"], c["portfolio"],
             section("Prices and carbon"), c["price_per_hour"], c["electricity_usd_per_kwh"],
             elec_note, c["pue"], c["grid_gco2_per_kwh"],
@@ -401,10 +478,15 @@ class BudgetDashboard:
                                            catalog=self.catalog)
                 self._prepare_warnings = [str(wm.message) for wm in caught
                                           if issubclass(wm.category, EffplanWarning)]
-            new_plan = pm.plan(self.prepared, inference=inference, training=self._training,
-                               prices=prices, samples=self.samples, seed=self.seed)
+            if self.generation_mode:
+                new_plan = pm.plan(self.prepared, generation=inference, prices=prices,
+                                   samples=self.samples, seed=self.seed)
+            else:
+                new_plan = pm.plan(self.prepared, inference=inference, training=self._training,
+                                   prices=prices, samples=self.samples, seed=self.seed)
         self.warnings = list(dict.fromkeys(
-            self._prepare_warnings
+            ([self._quality_note] if getattr(self, "_quality_note", "") else [])
+            + self._prepare_warnings
             + [str(wm.message) for wm in caught if issubclass(wm.category, EffplanWarning)]))
         for wm in caught:  # anything not ours goes on to the usual handlers
             if not issubclass(wm.category, EffplanWarning):
@@ -423,15 +505,21 @@ class BudgetDashboard:
             raise ValidationError("target_utilization",
                                   f"{util:g} must be in (0, 1]: the share of each replica's "
                                   "measured throughput you plan to use")
-        slo = float(c["slo_p95_ms"].value)
-        if not math.isfinite(slo) or slo < 0:
-            raise ValidationError("slo_p95_ms", f"{slo:g} must be >= 0 (0 = no latency target)")
+        slos: dict[str, float | None] = {}
+        for name in (("slo_ttft_p95_ms", "slo_tpot_p95_ms") if self.generation_mode
+                     else ("slo_p95_ms",)):
+            slo = float(c[name].value)
+            if not math.isfinite(slo) or slo < 0:
+                raise ValidationError(name, f"{slo:g} must be >= 0 (0 = no latency target)")
+            slos[name] = slo if slo > 0 else None
+        if self.generation_mode:
+            slos.update(prompt_tokens=int(c["prompt_tokens"].value),
+                        output_tokens=int(c["output_tokens"].value))
         inference = dataclasses.replace(
             self._inference0, requests_per_day=float(c["requests_per_day"].value),
             monthly_growth=float(c["monthly_growth"].value),
             peak_to_average=float(c["peak_to_average"].value),
-            slo_p95_ms=slo if slo > 0 else None, target_utilization=util,
-            months=int(c["months"].value))
+            target_utilization=util, months=int(c["months"].value), **slos)
         overrides = self._overrides_from_box(c["price_per_hour"].value)
         grid = float(c["grid_gco2_per_kwh"].value)
         elec = float(c["electricity_usd_per_kwh"].value)
@@ -443,10 +531,40 @@ class BudgetDashboard:
         return inference, prices
 
     def _min_quality(self) -> float | None:
+        """The quality bar: a minimum for a higher-is-better metric, a maximum for a lower-is-
+        better one (perplexity, ECE, NLL...); None when the box holds 0."""
         v = float(self.controls["min_quality"].value)
         if not math.isfinite(v) or v < 0:
-            raise ValidationError("min_quality", f"{v:g} must be >= 0 (0 = no minimum)")
+            raise ValidationError("min_quality", f"{v:g} must be >= 0 (0 = no quality bar)")
         return v if v > 0 else None
+
+    def _conditions(self, metric: str | None) -> list[str]:
+        q = self.quality
+        q = q[q["metric"].astype(str) == str(metric)]
+        return ([str(x) for x in pd.unique(q["condition"].astype(str))]
+                if "condition" in q.columns else [""])
+
+    def quality_choice(self) -> tuple[dict[str, float] | None, str, bool]:
+        """(candidate -> value, label, higher is better) of the quality the headline judges:
+        the selected metric x condition of the quality frame; without one, None (the plan's
+        own column: ``quality``, or ``perplexity`` for a generation plan)."""
+        if self.quality is None:
+            gen = self.generation_mode
+            return None, "perplexity" if gen else "quality", not gen
+        cands = pd.DataFrame({"candidate": self._candidate_options(self.plan)})
+        df, _label, hib = plots.quality_points(cands, self.quality, metric=self.metric,
+                                               condition=self.condition)
+        label = str(self.metric) + (f" ({self.condition})" if self.condition
+                                    and self.condition not in ("nan", "None") else "")
+        return dict(zip(df["candidate"].astype(str), df["_q"].astype(float))), label, hib
+
+    def _label_quality_box(self) -> None:
+        _v, label, hib = self.quality_choice()
+        box = self.controls["min_quality"]
+        box.description = f"{'Min' if hib else 'Max'} {label}"[:24]
+        box.tooltip = (f"the headline only picks candidates with {label} "
+                       f"{'at least' if hib else 'at most'} this (0 = no bar)"
+                       + ("" if hib else "; lower is better"))
 
     def _overrides_from_box(self, text: str) -> dict[str, float]:
         """Price overrides after applying the price box to the selected hardware."""
@@ -476,7 +594,17 @@ class BudgetDashboard:
             self._set_quietly(self.controls["requests_per_day_text"], v)
         if owner is self.controls["hardware"]:
             self._sync_price_box()
-        view_only = any(owner is self.controls[n] for n in _VIEW_CONTROLS)
+        if "metric" in self.controls and owner is self.controls["metric"]:
+            self.metric = str(self.controls["metric"].value)
+            conds = self._conditions(self.metric)
+            self._set_quietly_options(self.controls["condition"], conds,
+                                      self.condition if self.condition in conds else conds[0])
+            self.condition = str(self.controls["condition"].value)
+            self._label_quality_box()
+        if "condition" in self.controls and owner is self.controls["condition"]:
+            self.condition = str(self.controls["condition"].value)
+            self._label_quality_box()
+        view_only = any(owner is self.controls.get(n) for n in _VIEW_CONTROLS)
         self.update(replan=not view_only)
 
     def _on_typed_traffic(self, change: Mapping[str, Any]) -> None:
@@ -500,6 +628,14 @@ class BudgetDashboard:
         finally:
             self._hold = False
         self.update(replan=True)
+
+    def _set_quietly_options(self, ctl: Any, options: list[str], value: Any) -> None:
+        self._hold = True
+        try:
+            ctl.options = options
+            ctl.value = value
+        finally:
+            self._hold = False
 
     def _set_quietly(self, ctl: Any, value: Any) -> None:
         self._hold = True
@@ -564,14 +700,25 @@ class BudgetDashboard:
                                               f"{sorted(k for k in self.controls if k != 'save')}")
         self._hold = True
         try:
+            if "metric" in values or "condition" in values:
+                metric, condition = _metric_condition(
+                    self.quality, values.get("metric", self.metric),
+                    values.get("condition", None if "metric" in values else self.condition))
+                self.controls["metric"].value = metric
+                self.controls["condition"].options = self._conditions(metric)
+                self.controls["condition"].value = condition
+                self.metric, self.condition = metric, condition
             for k, v in values.items():
-                self.controls[k].value = tuple(v) if k == "candidates" else v
+                if k not in ("metric", "condition"):
+                    self.controls[k].value = tuple(v) if k == "candidates" else v
             if "requests_per_day" in values:
                 self.controls["requests_per_day_text"].value = float(values["requests_per_day"])
             if "hardware" in values and "price_per_hour" not in values:
                 self._sync_price_box()
         finally:
             self._hold = False
+        if "metric" in values or "condition" in values:
+            self._label_quality_box()
         return self.update(replan=bool(set(values) - set(_VIEW_CONTROLS)))
 
     def _sync_options(self) -> None:
@@ -667,8 +814,10 @@ class BudgetDashboard:
     def _redraw_numbers(self) -> None:
         cands, hw = self.selection()
         mq = self._min_quality()
+        qv, qlabel, hib = self.quality_choice()
         self.ranking = rank_options(self.plan, baseline=self.baseline, min_quality=mq,
-                                    candidates=cands, hardware=hw)
+                                    candidates=cands, hardware=hw, quality_values=qv,
+                                    quality_label=qlabel, higher_is_better=hib)
         self.headline = headline(self.plan, ranking=self.ranking, min_quality=mq)
         self.portfolio = (portfolio_total(self.ranking, cands)
                           if self.controls["portfolio"].value else None)
@@ -690,16 +839,35 @@ class BudgetDashboard:
             cands, hw = self.selection()
             self._quality_html.value = _quality_svg(
                 plots._select(self.plan.summary, cands, hw), self.headline,
-                quality=self.quality, metric=self.metric, condition=self.condition)
+                cost_col=self._cost_per_unit_col(), quality=self._quality_frame(),
+                metric=self.metric if self.quality is not None else "perplexity",
+                condition=self.condition if self.quality is not None else "")
         self._stale[name] = False
+
+    def _cost_per_unit_col(self) -> str:
+        return ("cost_per_1m_output_tokens_usd" if is_generation_plan(self.plan)
+                else "cost_per_1k_requests_usd")
+
+    def _quality_frame(self) -> pd.DataFrame | None:
+        """The quality frame the chart plots: the one given, or for a generation plan without
+        one, the plan's perplexity per candidate (lower is better, as its rows say)."""
+        if self.quality is not None or not self.generation_mode:
+            return self.quality
+        s = self.plan.summary.drop_duplicates("candidate")
+        return pd.DataFrame({"candidate": s["candidate"].astype(str), "metric": "perplexity",
+                             "condition": "", "value": pd.to_numeric(s["perplexity"],
+                                                                     errors="coerce"),
+                             "higher_is_better": False})
 
     def quality_figure(self) -> Any:
         """The quality-vs-cost chart as a matplotlib Figure (PNG for reports)."""
         cands, hw = self.selection()
         h = self.headline
-        return plots.quality_vs_cost(self.plan, cost_col="cost_per_1k_requests_usd",
-                                     candidates=cands, hardware=hw, quality=self.quality,
-                                     metric=self.metric, condition=self.condition,
+        gen_only = self.quality is None and self.generation_mode
+        return plots.quality_vs_cost(self.plan, cost_col=self._cost_per_unit_col(),
+                                     candidates=cands, hardware=hw, quality=self._quality_frame(),
+                                     metric="perplexity" if gen_only else self.metric,
+                                     condition="" if gen_only else self.condition,
                                      highlight=[h.candidate] if h else None,
                                      highlight_hardware=[h.hardware] if h else None)
 
@@ -741,7 +909,8 @@ class BudgetDashboard:
             "every option, ranked": plots.cost_ranking(self.ranking.assign(
                 is_choice=lambda d: (d["candidate"] == (h.candidate if h else None))
                 & (d["hardware"] == (h.hardware if h else None))), cost_col="quarter_cost_usd"),
-            "quality vs cost per 1,000 requests": self.quality_figure(),
+            f"quality vs cost{_PER_UNIT.get(self._cost_per_unit_col(), '')}":
+                self.quality_figure(),
             f"cost per quarter: {what}": plots.cost_per_quarter(rows(self.plan.quarterly)),
             f"energy and CO2: {what}": plots.energy_and_co2(rows(self.plan.quarterly)),
             f"instances over time: {what}": plots.instances_over_time(rows(self.plan.monthly)),
@@ -762,7 +931,9 @@ class BudgetDashboard:
             "exported_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "plan_inputs": _jsonable(self.plan.inputs),
             "selection": {"candidates": cands, "hardware": hw if hw is not None else "all",
-                          "min_quality": self._min_quality(), "baseline": self.baseline},
+                          "min_quality": self._min_quality(), "baseline": self.baseline,
+                          "quality_metric": self.quality_choice()[1],
+                          "quality_higher_is_better": self.quality_choice()[2]},
             "headline": _jsonable(self.headline.to_dict()) if self.headline else None,
             "headline_sentence": self.headline.sentence() if self.headline else "",
             "portfolio": _jsonable(self.portfolio),
@@ -804,6 +975,32 @@ class BudgetDashboard:
         return f"BudgetDashboard({what!r}, options={len(self.ranking)}, error={self.error!r})"
 
 
+def _metric_condition(quality: pd.DataFrame, metric: str | None,
+                      condition: str | None) -> tuple[str, str]:
+    """The metric (default: the first) and condition (default: ``clean`` when measured, else
+    the first) of a tidy quality frame; an unknown one raises ValidationError naming it."""
+    for col in ("candidate", "metric", "value"):
+        if col not in quality.columns:
+            raise ValidationError("quality", f"the quality frame has no {col!r} column; pass "
+                                             "effplan.evaluate(...) or its .frame")
+    metrics = [str(m) for m in pd.unique(quality["metric"].astype(str))]
+    if not metrics:
+        raise ValidationError("quality", "the quality frame has no rows")
+    metric = metrics[0] if metric is None else str(metric)
+    if metric not in metrics:
+        raise ValidationError("metric", f"{metric!r} not in the quality frame; known: {metrics}")
+    if "condition" not in quality.columns:
+        return metric, ""
+    conds = [str(x) for x in pd.unique(
+        quality.loc[quality["metric"].astype(str) == metric, "condition"].astype(str))]
+    if condition is None:
+        condition = "clean" if "clean" in conds else conds[0]
+    if str(condition) not in conds:
+        raise ValidationError("condition", f"{condition!r} not measured for {metric!r}; "
+                                           f"known: {conds}")
+    return metric, str(condition)
+
+
 # ------------------------------------------------------------------------------ markup
 _MUTED = "color:#555"
 
@@ -838,8 +1035,15 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     targets = []
     if h.slo_p95_ms:
         targets.append(f"p95 ≤ {h.slo_p95_ms:g} ms")
+    if h.slo_ttft_p95_ms:
+        targets.append(f"TTFT p95 ≤ {h.slo_ttft_p95_ms:g} ms")
+    if h.slo_tpot_p95_ms:
+        targets.append(f"TPOT p95 ≤ {h.slo_tpot_p95_ms:g} ms")
     if h.min_quality:
-        targets.append(f"quality ≥ {h.min_quality:g}")
+        targets.append(f"{h.quality_label} {'≥' if h.quality_higher_is_better else '≤'} "
+                       f"{h.min_quality:g}")
+    if h.workload == "generation":
+        targets.append("the KV cache fits memory")
     tgt = " and ".join(targets) if targets else "no latency or quality target"
     if not h.found:
         return (f'<div class="effplan-headline" data-found="false" style="{box}">'
@@ -866,7 +1070,9 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     else:
         savings = (f'<div class="effplan-savings" data-savings-usd="" style="{_MUTED}">'
                    f"{html.escape(h.message or 'no baseline: savings not computed')}</div>")
-    quality = f"; quality {sig(h.quality)}" if math.isfinite(h.quality) else ""
+    quality = (f"; {html.escape(h.quality_label)} {sig(h.quality)}"
+               + ("" if h.quality_higher_is_better else " (lower is better)")
+               if math.isfinite(h.quality) else "")
     main = (f'<div style="font-size:1.5em;line-height:1.3">Run <b>{html.escape(h.candidate)}</b> '
             f"on <b>{html.escape(h.hardware)}</b>: "
             f'<span class="effplan-headline-cost" data-quarter-cost-usd="{h.quarter_cost_usd:.2f}">'
@@ -874,7 +1080,14 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     lead = (f'<div style="{_MUTED};font-size:0.9em">Recommended: the cheapest of '
             f"{h.options_meeting_targets} option(s) (of {h.options}) that meet "
             f"{html.escape(tgt)}; {html.escape(h.quarter)} = the first quarter of the plan</div>")
-    detail = (f'<div style="{_MUTED};font-size:0.8em">p95 {sig(h.latency_p95_ms)} ms{quality}; '
+    if h.workload == "generation":
+        service = (f"{usd(h.cost_per_1m_output_tokens_usd)} per 1M output tokens; "
+                   f"{sig(h.energy_per_response_wh)} Wh per response; concurrency "
+                   f"{_int(h.concurrency)} (limited by {html.escape(h.binding_constraint)})"
+                   f"{quality}")
+    else:
+        service = f"p95 {sig(h.latency_p95_ms)} ms{quality}"
+    detail = (f'<div style="{_MUTED};font-size:0.8em">{service}; '
               f"{h.months or ''}-month horizon {usd(h.horizon_cost_usd)}; "
               f"{_source_words(h.provenance, h.energy_source, h.price_source)}</div>")
     port = ""
@@ -907,6 +1120,13 @@ _TABLE_STYLE = (
     ".effplan-rank tr.miss td{color:#888}</style>")
 
 
+def _finite(v: Any) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
 def _int(v: Any) -> str:
     try:
         f = float(v)
@@ -922,10 +1142,19 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
         return ("<p><i>No options: select at least one candidate that has rows on this "
                 "hardware.</i></p>")
     quarter = r.attrs.get("quarter") or "Q1"
-    heads = [("#", "l"), ("option", "l"), (f"{quarter} cost", ""), ("P10–P90", ""),
-             ("vs baseline", ""), ("meets targets", "l w"), ("price from", "l"), ("timing", "l"),
-             ("p95 ms", ""), ("max inst.", ""), ("energy", ""), ("energy from", "l"),
-             ("CO2 kg", ""), ("quality", "")]
+    gen = r.attrs.get("workload") == "generation"
+    qlabel = str(r.attrs.get("quality_label") or "quality")
+    qhead = qlabel + ("" if r.attrs.get("higher_is_better", True) else " ↓")
+    if gen:  # per-token serving: what limits concurrency, and the per-token economics
+        heads = [("#", "l"), ("option", "l"), (f"{quarter} cost", ""), ("P10–P90", ""),
+                 ("vs baseline", ""), ("meets targets", "l w"), ("price from", "l"),
+                 ("timing", "l"), ("concurrency", ""), ("binds", "l"), ("$ / 1M out tok", ""),
+                 ("Wh / response", ""), ("energy from", "l"), (qhead, "")]
+    else:
+        heads = [("#", "l"), ("option", "l"), (f"{quarter} cost", ""), ("P10–P90", ""),
+                 ("vs baseline", ""), ("meets targets", "l w"), ("price from", "l"),
+                 ("timing", "l"), ("p95 ms", ""), ("max inst.", ""), ("energy", ""),
+                 ("energy from", "l"), ("CO2 kg", ""), (qhead, "")]
     has_band = r["quarter_cost_usd_p10"].notna().any()
     if not has_band:
         heads = [h for h in heads if h[0] != "P10–P90"]
@@ -946,10 +1175,18 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
             out.append(band)
         out += [vs, "yes" if row["meets_targets"] else f"no: {html.escape(str(row['why_not']))}",
                 f'<span title="{html.escape(price)}">{html.escape(short)}</span>',
-                html.escape(str(row.get("provenance", ""))), sig(row.get("latency_p95_ms")),
-                _int(row.get("instances_max")), kwh(row.get("energy_kwh")),
-                html.escape(str(row.get("energy_source", ""))), sig(row.get("co2_kg")),
-                sig(row.get("quality"))]
+                html.escape(str(row.get("provenance", "")))]
+        if gen:
+            cpm = row.get("cost_per_1m_output_tokens_usd")
+            out += [_int(row.get("concurrency")),
+                    html.escape(str(row.get("binding_constraint", "") or "")),
+                    "–" if not _finite(cpm) else f"${float(cpm):,.4g}",
+                    sig(row.get("energy_per_response_wh")),
+                    html.escape(str(row.get("energy_source", ""))), sig(row.get("quality"))]
+        else:
+            out += [sig(row.get("latency_p95_ms")), _int(row.get("instances_max")),
+                    kwh(row.get("energy_kwh")), html.escape(str(row.get("energy_source", ""))),
+                    sig(row.get("co2_kg")), sig(row.get("quality"))]
         return out
 
     def tr(row: Any, choice: bool) -> str:
@@ -1053,6 +1290,9 @@ def _ranking_bars_html(r: pd.DataFrame, h: Headline | None, max_rows: int = 10) 
 
 
 _SVG_W, _SVG_H = 600, 320
+#: the unit of the quality chart's cost axis, from the column plotted
+_PER_UNIT = {"cost_per_1k_requests_usd": " per 1,000 requests",
+             "cost_per_1m_output_tokens_usd": " per 1M output tokens"}
 _SVG_M = {"l": 64, "r": 16, "t": 26, "b": 46}
 _CHAR_PX = 6.0   # average width of a character at the labels' 11 px font (for placement)
 
@@ -1123,8 +1363,10 @@ def _quality_svg(summary: pd.DataFrame, h: Headline | None, *,
     parts.append(f'<text transform="translate(14,{M["t"] + ph / 2:.0f}) rotate(-90)" '
                  f'text-anchor="middle">{html.escape(ylabel)}</text>')
     better = "up" if hib else "down"
-    parts.append(f'<text x="{M["l"]}" y="16" font-weight="bold" font-size="12px">Quality vs '
-                 f"cost per 1,000 requests ({better} and to the left is better)</text>")
+    per = _PER_UNIT.get(cost_col, "")
+    parts.append(f'<text x="{M["l"]}" y="16" font-weight="bold" font-size="12px">'
+                 f"{html.escape(ylabel.replace(' (lower is better)', ''))} vs cost{per} "
+                 f"({better} and to the left is better)</text>")
     front = plots.pareto_front(df.assign(_x=x, _y=y), "_x", "_y", higher_is_better=hib)
     if len(front):
         pts, prev = [], None
@@ -1146,8 +1388,8 @@ def _quality_svg(summary: pd.DataFrame, h: Headline | None, *,
         hollow = str(d.get("provenance")) == "projected"
         ok_slo = d.get("slo_met") is not False and d.get("feasible") is not False
         color = "#4e79a7" if ok_slo else "#e15759"
-        tip = html.escape(f"{d['candidate']} @ {d['hardware']}: {usd(xv)} per 1,000 requests, "
-                          f"quality {sig(yv)}")
+        tip = html.escape(f"{d['candidate']} @ {d['hardware']}: {usd(xv)}{per}, "
+                          f"{ylabel} {sig(yv)}")
         parts.append(f'<circle cx="{X:.1f}" cy="{Y:.1f}" r="5" stroke="{color}" '
                      f'stroke-width="1.5" fill="{"white" if hollow else color}">'
                      f"<title>{tip}</title></circle>")

@@ -508,3 +508,213 @@ def test_candidate_named_dollar_dollar_builds_the_dashboard(tmp_path):
                         prices=Prices(price_per_hour={"lab-cpu": 2.0}), export_dir=tmp_path)
     assert d.error == ""
     assert row(d, "$$")["Q1"] == pytest.approx(quarter_cost(2, 2.0))
+
+
+# ------------------------------------------------------------------------------ quality metrics
+def _quality_frame() -> pd.DataFrame:
+    """Two metrics x conditions per candidate, as effplan.evaluate(...).frame has them."""
+    rows = []
+    for cand, acc, acc_noise, ece in (("small", 0.90, 0.70, 0.08), ("large", 0.95, 0.85, 0.02)):
+        for metric, cond, v, hib in (("accuracy", "clean", acc, True),
+                                     ("accuracy", "noise-0.3", acc_noise, True),
+                                     ("ece", "clean", ece, False)):
+            rows.append({"candidate": cand, "metric": metric, "condition": cond, "value": v,
+                         "ci_low": v - 0.01, "ci_high": v + 0.01, "n": 500,
+                         "provenance": "measured", "higher_is_better": hib})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def qdash(tmp_path) -> BudgetDashboard:
+    return BudgetDashboard(
+        hand_measurements(),
+        inference=InferenceWorkload(requests_per_day=START_RPD, target_utilization=0.5),
+        prices=Prices(price_per_hour={"lab-cpu": 2.0}, grid_gco2_per_kwh=400),
+        samples=0, export_dir=tmp_path / "exports", baseline="large", quality=_quality_frame())
+
+
+def test_no_metric_selector_without_a_quality_frame(dash):
+    assert "metric" not in dash.controls and "condition" not in dash.controls
+    assert dash.controls["min_quality"].description == "Min quality"
+
+
+def test_metric_selector_switches_metric_condition_and_the_quality_chart(qdash):
+    c = qdash.controls
+    assert list(c["metric"].options) == ["accuracy", "ece"]
+    assert (c["metric"].value, c["condition"].value) == ("accuracy", "clean")
+    assert list(c["condition"].options) == ["clean", "noise-0.3"]
+    qdash._tabs.selected_index = 1
+    assert "accuracy (clean)" in qdash._quality_html.value
+    c["condition"].value = "noise-0.3"
+    assert qdash.condition == "noise-0.3" and "accuracy (noise-0.3)" in qdash._quality_html.value
+    assert rank_row(qdash, "small")["quality"] == pytest.approx(0.70)
+    plan = qdash.plan
+    c["metric"].value = "ece"  # only measured clean: the condition follows
+    assert list(c["condition"].options) == ["clean"] and qdash.condition == "clean"
+    assert "ece (clean) (lower is better)" in qdash._quality_html.value
+    assert "down and to the left is better" in qdash._quality_html.value
+    assert rank_row(qdash, "large")["quality"] == pytest.approx(0.02)
+    assert c["min_quality"].description.startswith("Max ece")
+    assert qdash.plan is plan  # a view change: no re-plan
+
+
+def test_minimum_quality_bar_on_the_chosen_metric(qdash):
+    # no bar: small (Q1 $8,760) is the cheapest; large (baseline) $43,800
+    assert qdash.headline.candidate == "small"
+    # accuracy under noise >= 0.8: small (0.70) fails -> large, the plan's own cost for it
+    assert qdash.set(condition="noise-0.3", min_quality=0.8)
+    h = qdash.headline
+    assert (h.candidate, h.quarter_cost_usd) == ("large", pytest.approx(quarter_cost(10, 2.0)))
+    assert h.savings_usd == pytest.approx(0.0)
+    assert rank_row(qdash, "small")["why_not"] == "accuracy (noise-0.3) 0.7 < 0.8"
+    q1 = qdash.plan.quarterly
+    assert h.quarter_cost_usd == pytest.approx(float(q1[(q1["candidate"] == "large")
+                                                        & (q1["quarter"] == 1)]["cost_usd"].iloc[0]))
+    # ece is lower-is-better: the bar is a MAXIMUM. ece <= 0.05: small (0.08) fails
+    assert qdash.set(metric="ece", min_quality=0.05)
+    assert qdash.headline.candidate == "large"
+    assert "ece (clean) 0.08 > 0.05 (lower is better)" in rank_row(qdash, "small")["why_not"]
+    assert "ece (clean) ≤ 0.05" in qdash._headline_html.value
+    # ece <= 0.1: both pass, small is the cheapest again (a minimum would have excluded both)
+    assert qdash.set(min_quality=0.1)
+    assert (qdash.headline.candidate, qdash.headline.quarter_cost_usd) == (
+        "small", pytest.approx(quarter_cost(2, 2.0)))
+    assert qdash.headline.savings_usd == pytest.approx(35_040.0)
+    assert json.loads(qdash.export_payload()[1])["selection"]["quality_metric"] == "ece (clean)"
+
+
+def test_unknown_metric_is_refused_with_the_known_ones(tmp_path):
+    with pytest.raises(ValidationError, match="metric"):
+        BudgetDashboard(hand_measurements(), quality=_quality_frame(), metric="f1", samples=0,
+                        export_dir=tmp_path)
+
+
+# ------------------------------------------------------------------------------ generation
+KV, PARAMS = 131072.0, 16e9
+# c: (ttft_p50, ttft_p95, tpot_p50, tpot_p95) ms at prompt length 1024 on an L4 (24 GB): entered
+GEN_FIG = {8: (200, 250, 20, 25), 16: (400, 500, 25, 30), 32: (800, 1000, 35, 40),
+           64: (1600, 1900, 60, 70)}
+
+
+def _gen_rows() -> pd.DataFrame:
+    rows = []
+    for cand, slow, tags, ppl in (("llm-8b", 1.0, "", 12.0), ("llm-big", 2.0, "baseline", 9.0)):
+        for c, (t50, t95, d50, d95) in GEN_FIG.items():
+            rows.append({"candidate": cand, "hardware": "L4", "mode": "generation",
+                         "batch_size": c, "prompt_tokens": 1024, "ttft_p50_ms": t50 * slow,
+                         "ttft_p95_ms": t95 * slow, "tpot_p50_ms": d50, "tpot_p95_ms": d95,
+                         "kv_cache_bytes_per_token": KV, "param_bytes": PARAMS,
+                         "energy_per_prompt_token_j": 0.002, "energy_per_output_token_j": 0.5,
+                         "idle_power_w": 30.0, "tags": tags, "perplexity": ppl})
+    return pd.DataFrame(rows)
+
+
+GEN_PRICES = Prices(price_per_hour={"L4": 1.0}, pue=1.0, grid_gco2_per_kwh=400)
+
+
+def _gen_workload(**kw):
+    from effplan.planning import GenerationWorkload
+
+    base = dict(requests_per_day=1_000_000, prompt_tokens=1000, output_tokens=200,
+                slo_ttft_p95_ms=2000, slo_tpot_p95_ms=100, monthly_growth=0.1,
+                peak_to_average=2.0, target_utilization=0.5, months=3)
+    base.update(kw)
+    return GenerationWorkload(**base)
+
+
+def _hand_instances(c: int, ttft_p50: float, tpot_p50: float, out_tokens: int) -> list[int]:
+    """The documented baseline: rate = c / ((ttft_p50 + N tpot_p50) / 1000) per instance,
+    instances = ceil(peak / (rate x 0.5)), peak = 1e6 x 1.1^m / 86400 x 2."""
+    rate = c / ((ttft_p50 + out_tokens * tpot_p50) / 1000)
+    return [max(1, math.ceil(1e6 * 1.1 ** m / 86400 * 2 / (rate * 0.5))) for m in range(3)]
+
+
+@pytest.fixture
+def gdash(tmp_path) -> BudgetDashboard:
+    return BudgetDashboard(_gen_rows(), generation=_gen_workload(), prices=GEN_PRICES,
+                           samples=0, export_dir=tmp_path / "exports")
+
+
+def test_generation_dashboard_headline_hand_computed(gdash):
+    import effplan
+
+    assert gdash.generation_mode and gdash.error == ""
+    c = gdash.controls
+    assert {"prompt_tokens", "output_tokens", "slo_ttft_p95_ms", "slo_tpot_p95_ms"} <= set(c)
+    assert "slo_p95_ms" not in c
+    # memory binds: 16e9 + c x 1200 x 131072 <= 0.9 x 24e9 -> c = 32 (64 does not fit)
+    assert _hand_instances(32, 800, 35, 200) == [12, 13, 14]       # llm-8b
+    assert _hand_instances(32, 1600, 35, 200) == [13, 14, 16]      # llm-big (baseline)
+    h = gdash.headline
+    assert (h.candidate, h.hardware, h.workload) == ("llm-8b", "L4", "generation")
+    assert h.quarter_cost_usd == pytest.approx((12 + 13 + 14) * 730 * 1.0)   # 28,470
+    assert (h.baseline, h.baseline_quarter_cost_usd) == ("llm-big", pytest.approx(43 * 730.0))
+    assert h.savings_usd == pytest.approx(4 * 730.0)
+    assert (h.concurrency, h.binding_constraint) == (32.0, "memory")
+    # the same figure as effplan.plan for the chosen option
+    p = effplan.plan(_gen_rows(), generation=_gen_workload(), prices=GEN_PRICES)
+    q = p.quarterly
+    assert h.quarter_cost_usd == pytest.approx(float(
+        q[(q["candidate"] == "llm-8b") & (q["quarter"] == 1)]["cost_usd"].iloc[0]))
+    # cost per 1M output tokens: 28,470 / (requests x 200) x 1e6
+    requests = sum(1e6 * 1.1 ** m * 730 / 24 for m in range(3))
+    assert h.cost_per_1m_output_tokens_usd == pytest.approx(28_470 / (requests * 200) * 1e6)
+    assert h.energy_per_response_wh == pytest.approx((1000 * 0.002 + 200 * 0.5) / 3600)
+    table = gdash._table_html.value
+    for head in ("concurrency", "binds", "$ / 1M out tok", "Wh / response", "perplexity ↓",
+                 "energy from", "price from", "meets targets"):
+        assert head in table
+    html = gdash._headline_html.value
+    assert "TTFT p95 ≤ 2000 ms" in html and "TPOT p95 ≤ 100 ms" in html
+    assert "limited by memory" in html and 'data-quarter-cost-usd="28470.00"' in html
+
+
+def test_generation_controls_replan_with_hand_computed_instances(gdash):
+    # TPOT target 35 ms: c = 32 (p95 40) misses, c = 16 (p95 30) is the largest that meets it
+    assert gdash.set(slo_tpot_p95_ms=35)
+    assert _hand_instances(16, 400, 25, 200) == [16, 18, 19]
+    h = gdash.headline
+    assert (h.candidate, h.concurrency, h.binding_constraint) == ("llm-8b", 16.0, "tpot")
+    assert h.quarter_cost_usd == pytest.approx((16 + 18 + 19) * 730.0)
+    assert gdash.plan.inputs["generation"]["slo_tpot_p95_ms"] == 35
+    # shorter responses, no TPOT target (0): memory c <= 5.6e9 / (1100 x 131072) -> c = 32
+    assert gdash.set(slo_tpot_p95_ms=0, output_tokens=100)
+    assert gdash.plan.inputs["generation"]["slo_tpot_p95_ms"] is None
+    assert _hand_instances(32, 800, 35, 100) == [7, 7, 8]
+    assert gdash.headline.quarter_cost_usd == pytest.approx(22 * 730.0)
+    assert rank_row(gdash, "llm-8b", "L4")["instances_max"] == 8
+    # a prompt longer than any measured one: every option is infeasible, said so (no zero)
+    assert gdash.set(prompt_tokens=2000)
+    assert not gdash.headline.found and "No option meets the targets" in gdash.headline.message
+    assert 'data-found="false"' in gdash._headline_html.value
+
+
+def test_generation_perplexity_bar_is_a_maximum(gdash):
+    # llm-8b perplexity 12 (cheaper), llm-big 9: perplexity <= 10 leaves the baseline
+    assert gdash.controls["min_quality"].description == "Max perplexity"
+    assert gdash.set(min_quality=10)
+    h = gdash.headline
+    assert (h.candidate, h.quarter_cost_usd) == ("llm-big", pytest.approx(43 * 730.0))
+    assert "perplexity 12 > 10 (lower is better)" in rank_row(gdash, "llm-8b", "L4")["why_not"]
+    gdash._tabs.selected_index = 1
+    svg = gdash._quality_html.value
+    assert "per 1M output tokens" in svg and "perplexity" in svg
+
+
+def test_generation_rows_select_generation_mode_by_default(tmp_path):
+    d = BudgetDashboard(_gen_rows(), prices=GEN_PRICES, samples=0, export_dir=tmp_path)
+    assert d.generation_mode and d.controls["prompt_tokens"].value == 1024  # largest measured
+    assert d.controls["output_tokens"].value == 256 and d.error == ""
+    assert d.headline.workload == "generation"
+
+
+def test_quality_frame_of_other_candidates_is_not_used_and_said_so(tmp_path):
+    other = _quality_frame().assign(candidate=lambda d: "digits-" + d["candidate"])
+    d = BudgetDashboard(hand_measurements(),
+                        inference=InferenceWorkload(requests_per_day=START_RPD,
+                                                    target_utilization=0.5),
+                        prices=Prices(price_per_hour={"lab-cpu": 2.0}), samples=0,
+                        export_dir=tmp_path, quality=other)
+    assert d.quality is None and "metric" not in d.controls
+    assert any("names none of the measured candidates" in w for w in d.warnings)
+    assert rank_row(d, "small")["quality"] == pytest.approx(0.90)  # the measurements' column

@@ -7,7 +7,7 @@ selection and quarter helpers the plots share. numpy/pandas only: it formats, th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -129,15 +129,25 @@ def baseline_candidate(measurements: Any) -> str | None:
     df = measurements.to_frame() if hasattr(measurements, "to_frame") else measurements
     if df is None or "tags" not in getattr(df, "columns", ()):
         return None
-    for cand, tags in zip(df["candidate"].astype(str), df["tags"].astype(str)):
+    for cand, tags in zip(df["candidate"].astype(str), df["tags"].fillna("").astype(str)):
         if BASELINE_TAG in [t.strip() for t in tags.split(",")]:
             return cand
     return None
 
 
+def is_generation_plan(plan: Any) -> bool:
+    """True for a plan of a :class:`~effplan.planning.GenerationWorkload` (per-token serving)."""
+    inputs = getattr(plan, "inputs", None) or {}
+    return bool(inputs.get("generation")) or (
+        "cost_per_1m_output_tokens_usd" in getattr(plan, "summary", pd.DataFrame()).columns)
+
+
 def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float | None = None,
                  candidates: Sequence[str] | None = None,
-                 hardware: Sequence[str] | None = None) -> pd.DataFrame:
+                 hardware: Sequence[str] | None = None,
+                 quality_values: Mapping[str, float] | None = None,
+                 quality_label: str | None = None,
+                 higher_is_better: bool | None = None) -> pd.DataFrame:
     """Every option (candidate x hardware) of ``plan``, ranked: those that meet the targets
     first, cheapest first. Options are ALTERNATIVES: nothing here adds them up.
 
@@ -145,8 +155,15 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
     with its Monte-Carlo ``quarter_cost_usd_p10`` / ``_p90`` when the plan has samples.
     ``cost_usd`` (+ ``_p10``/``_p90``) is the whole horizon.
 
-    Targets: feasible (a batch size meets the p95 latency target and the hardware has a price),
-    ``slo_met``, and ``quality >= min_quality`` when given. ``why_not`` says which target an
+    Targets: feasible (a batch size meets the p95 latency target -- for a generation plan a
+    concurrency meets the TTFT / TPOT targets and fits memory -- and the hardware has a price),
+    ``slo_met``, and the quality bar ``min_quality`` when given: ``quality >= min_quality`` for a
+    higher-is-better metric, ``quality <= min_quality`` (a maximum) for a lower-is-better one.
+
+    Quality: the summary's ``quality`` column (higher is better); for a generation plan its
+    ``perplexity`` (lower is better). ``quality_values`` (candidate -> value, e.g. one metric x
+    condition of an evaluation) replaces it, with ``quality_label`` and ``higher_is_better``
+    (default True) describing it. ``why_not`` says which target an
     option misses ("" when it meets them all); ``meets_targets`` is the boolean.
 
     Baseline: the cheapest option of the ``baseline`` candidate (the one tagged ``baseline``,
@@ -178,17 +195,32 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
     slo = (out["slo_met"].map(lambda v: True if v is None or (isinstance(v, float) and np.isnan(v))
                               else bool(v)) if "slo_met" in out.columns
            else pd.Series(True, index=out.index))
-    qual = pd.to_numeric(out["quality"], errors="coerce") if "quality" in out.columns \
-        else pd.Series(np.nan, index=out.index)
+    generation = is_generation_plan(plan)
+    if quality_values is not None:
+        qual = pd.to_numeric(out["candidate"].astype(str).map(
+            {str(k): v for k, v in dict(quality_values).items()}), errors="coerce")
+        label = quality_label or "quality"
+        hib = True if higher_is_better is None else bool(higher_is_better)
+    elif generation and "perplexity" in out.columns:
+        qual = pd.to_numeric(out["perplexity"], errors="coerce")
+        label, hib = quality_label or "perplexity", (False if higher_is_better is None
+                                                     else bool(higher_is_better))
+    else:
+        qual = pd.to_numeric(out["quality"], errors="coerce") if "quality" in out.columns \
+            else pd.Series(np.nan, index=out.index)
+        label = quality_label or "quality"
+        hib = True if higher_is_better is None else bool(higher_is_better)
+    out["quality"] = qual
     reason = out["infeasible_reason"].astype(str).replace({"nan": "", "None": ""}) \
         if "infeasible_reason" in out.columns else pd.Series("", index=out.index)
     why = np.where(~feasible, np.where(reason.str.len() > 0, reason, "infeasible"), "")
     why = np.where((why == "") & ~slo.astype(bool), "misses the p95 latency target", why)
     why = np.where((why == "") & cost.isna(), "no price for this hardware", why)
     if min_quality is not None:
-        low = ~(qual >= float(min_quality))
-        text = np.where(qual.isna(), "no quality score",
-                        "quality " + qual.map(lambda v: f"{v:.3g}") + f" < {min_quality:g}")
+        low = ~(qual >= float(min_quality)) if hib else ~(qual <= float(min_quality))
+        text = np.where(qual.isna(), f"no {label} score",
+                        f"{label} " + qual.map(lambda v: f"{v:.3g}")
+                        + (f" < {min_quality:g}" if hib else f" > {min_quality:g} (lower is better)"))
         why = np.where((why == "") & low, text, why)
     out["why_not"] = why
     out["meets_targets"] = out["why_not"] == ""
@@ -217,8 +249,9 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
     first_cols = ["rank", "candidate", "hardware", "quarter_cost_usd", "quarter_cost_usd_p10",
                   "quarter_cost_usd_p90", "vs_baseline_usd", "vs_baseline_pct", "meets_targets",
                   "why_not", "cost_usd", "cost_usd_p10", "cost_usd_p90", "price_source",
-                  "provenance", "latency_p95_ms", "instances_max", "quality", "energy_kwh",
-                  "energy_source", "co2_kg", "is_baseline"]
+                  "provenance", "latency_p95_ms", "concurrency", "binding_constraint",
+                  "cost_per_1m_output_tokens_usd", "energy_per_response_wh", "instances_max",
+                  "quality", "energy_kwh", "energy_source", "co2_kg", "is_baseline"]
     out = out[[c for c in first_cols if c in out.columns]
               + [c for c in out.columns if c not in first_cols]]
     inputs = getattr(plan, "inputs", {}) or {}
@@ -233,7 +266,14 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
         "months": inputs.get("months", inf.get("months") if isinstance(inf, dict) else None),
         "min_quality": min_quality,
         "slo_p95_ms": inf.get("slo_p95_ms") if isinstance(inf, dict) else None,
+        "workload": "generation" if generation else "inference",
+        "quality_label": label, "higher_is_better": hib,
     })
+    gen = inputs.get("generation") or {}
+    if isinstance(gen, dict) and gen:
+        out.attrs.update({"months": gen.get("months", out.attrs["months"]),
+                          "slo_ttft_p95_ms": gen.get("slo_ttft_p95_ms"),
+                          "slo_tpot_p95_ms": gen.get("slo_tpot_p95_ms")})
     return out
 
 
@@ -270,6 +310,15 @@ class Headline:
     options: int
     options_meeting_targets: int
     message: str
+    workload: str = "inference"
+    quality_label: str = "quality"
+    quality_higher_is_better: bool = True
+    slo_ttft_p95_ms: float | None = None
+    slo_tpot_p95_ms: float | None = None
+    cost_per_1m_output_tokens_usd: float = float("nan")
+    energy_per_response_wh: float = float("nan")
+    concurrency: float = float("nan")
+    binding_constraint: str = ""
 
     @property
     def found(self) -> bool:
@@ -314,13 +363,18 @@ def headline(plan: Any, *, baseline: str | None = None, min_quality: float | Non
         except (KeyError, TypeError, ValueError):
             return nan
 
+    extra: dict[str, Any] = {
+        "workload": a.get("workload", "inference"),
+        "quality_label": a.get("quality_label", "quality"),
+        "quality_higher_is_better": bool(a.get("higher_is_better", True)),
+        "slo_ttft_p95_ms": a.get("slo_ttft_p95_ms"), "slo_tpot_p95_ms": a.get("slo_tpot_p95_ms")}
     if len(ok) == 0:
         why = "; ".join(dict.fromkeys(r["why_not"].astype(str))) if len(r) else "no options"
         return Headline("", "", a.get("quarter", ""), nan, nan, nan, nan, a.get("months"),
                         a.get("baseline"), a.get("baseline_hardware"),
                         a.get("baseline_quarter_cost_usd", nan), nan, nan, "", "", "", nan, nan,
                         min_quality, a.get("slo_p95_ms"), len(r), 0,
-                        f"No option meets the targets ({why}).")
+                        f"No option meets the targets ({why}).", **extra)
     row = ok.iloc[0]
     base = a.get("baseline_quarter_cost_usd", nan)
     cost = f(row, "quarter_cost_usd")
@@ -343,7 +397,11 @@ def headline(plan: Any, *, baseline: str | None = None, min_quality: float | Non
         energy_source=str(row.get("energy_source", "")),
         latency_p95_ms=f(row, "latency_p95_ms"), quality=f(row, "quality"),
         min_quality=min_quality, slo_p95_ms=a.get("slo_p95_ms"), options=len(r),
-        options_meeting_targets=int(r["meets_targets"].sum()), message=msg)
+        options_meeting_targets=int(r["meets_targets"].sum()), message=msg,
+        cost_per_1m_output_tokens_usd=f(row, "cost_per_1m_output_tokens_usd"),
+        energy_per_response_wh=f(row, "energy_per_response_wh"),
+        concurrency=f(row, "concurrency"),
+        binding_constraint=str(row.get("binding_constraint", "") or ""), **extra)
 
 
 def portfolio_total(ranking: pd.DataFrame, candidates: Sequence[str]) -> dict[str, Any]:

@@ -98,3 +98,57 @@ def test_portfolio_is_the_only_sum_and_says_so():
     port = portfolio_total(rank_options(p, baseline="large", min_quality=0.93), ["small", "large"])
     assert port["missing"] == ["small"] and port["quarter_cost_usd"] == pytest.approx(43_800.0)
     assert isinstance(r, pd.DataFrame)
+
+
+# ------------------------------------------------------------------------------ generation plans
+def _generation_plan():
+    """Entered generation rows on an L4 (24 GB), prompt 1024: c -> (ttft_p50, ttft_p95,
+    tpot_p50, tpot_p95) ms. 'big' (the baseline) has twice the TTFT; both fit c = 32 in memory
+    (16e9 + c x 1200 x 131072 <= 0.9 x 24e9), not c = 64."""
+    from effplan.planning import GenerationWorkload
+
+    fig = {8: (200, 250, 20, 25), 16: (400, 500, 25, 30), 32: (800, 1000, 35, 40),
+           64: (1600, 1900, 60, 70)}
+    rows = [{"candidate": cand, "hardware": "L4", "mode": "generation", "batch_size": c,
+             "prompt_tokens": 1024, "ttft_p50_ms": t50 * k, "ttft_p95_ms": t95 * k,
+             "tpot_p50_ms": d50, "tpot_p95_ms": d95, "kv_cache_bytes_per_token": 131072.0,
+             "param_bytes": 16e9, "energy_per_prompt_token_j": 0.002,
+             "energy_per_output_token_j": 0.5, "idle_power_w": 30.0, "tags": tags,
+             "perplexity": ppl}
+            for cand, k, tags, ppl in (("small", 1, "", 12.0), ("big", 2, "baseline", 9.0))
+            for c, (t50, t95, d50, d95) in fig.items()]
+    wl = GenerationWorkload(requests_per_day=1_000_000, prompt_tokens=1000, output_tokens=200,
+                            slo_ttft_p95_ms=2000, slo_tpot_p95_ms=100, monthly_growth=0.1,
+                            peak_to_average=2.0, target_utilization=0.5, months=3)
+    return pd.DataFrame(rows), plan(pd.DataFrame(rows), generation=wl,
+                                    prices=Prices(price_per_hour={"L4": 1.0}))
+
+
+def test_generation_plan_headline_and_savings_hand_computed():
+    # rate = 32 / ((ttft_p50 + 200 x 35) / 1000); instances = ceil(1e6 x 1.1^m / 86400 x 2 /
+    # (rate x 0.5)): small (800 ms) 12, 13, 14; big (1600 ms) 13, 14, 16; $1/h x 730 h
+    m, p = _generation_plan()
+    r = rank_options(p, baseline=baseline_candidate(m))
+    assert r.attrs["workload"] == "generation" and r.attrs["quality_label"] == "perplexity"
+    assert list(r["candidate"]) == ["small", "big"]
+    assert r["quarter_cost_usd"].tolist() == pytest.approx([39 * HOURS, 43 * HOURS])
+    assert r["vs_baseline_usd"].tolist() == pytest.approx([-4 * HOURS, 0.0])
+    h = headline(p, baseline="big")
+    assert (h.candidate, h.workload, h.concurrency, h.binding_constraint) == (
+        "small", "generation", 32.0, "memory")
+    assert h.savings_usd == pytest.approx(4 * HOURS)
+    assert h.savings_pct == pytest.approx(4 / 43)
+    assert (h.slo_ttft_p95_ms, h.slo_tpot_p95_ms) == (2000, 100)
+
+
+def test_generation_quality_bar_is_a_maximum_on_perplexity():
+    _m, p = _generation_plan()
+    h = headline(p, baseline="big", min_quality=10.0)   # perplexity <= 10: small (12) fails
+    assert (h.candidate, h.quality, h.quality_higher_is_better) == ("big", 9.0, False)
+    r = rank_options(p, baseline="big", min_quality=10.0)
+    assert r.set_index("candidate").loc["small", "why_not"] == "perplexity 12 > 10 (lower is better)"
+    # a chosen metric from elsewhere (candidate -> value), higher is better
+    h = headline(p, baseline="big", min_quality=0.5, ranking=rank_options(
+        p, baseline="big", min_quality=0.5, quality_values={"small": 0.6, "big": 0.4},
+        quality_label="accuracy", higher_is_better=True))
+    assert (h.candidate, h.quality_label, h.quality) == ("small", "accuracy", 0.6)
