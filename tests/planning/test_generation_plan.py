@@ -6,6 +6,7 @@ infeasible cases, projection to catalog GPUs, Monte Carlo and the validation of 
 from __future__ import annotations
 
 import math
+import warnings
 
 import pandas as pd
 import pytest
@@ -244,3 +245,83 @@ def test_quality_metrics_join_a_generation_plan():
     p = effplan.plan(_rows(), generation=_workload(), prices=PRICES, quality={"llm-8b": {"accuracy": 0.9}})
     assert p.summary["accuracy"].tolist() == [0.9] and set(p.monthly["accuracy"]) == {0.9}
     assert p.inputs["quality"][0]["candidate"] == "llm-8b"
+
+
+def _tiny(hardware: str, **kw) -> pd.DataFrame:
+    """A tiny decoder: 2 MB of weights, 1 KiB of KV cache per token, 60 operator calls per prefill
+    and per decode step -- launching kernels, not FLOPs or bytes, is what takes time on a GPU."""
+    row = {"candidate": "tiny", "hardware": hardware, "mode": "generation", "batch_size": 1,
+           "prompt_tokens": 128, "output_tokens": 64, "ttft_p50_ms": 4.0, "ttft_p95_ms": 4.4,
+           "tpot_p50_ms": 3.0, "tpot_p95_ms": 3.3, "kv_cache_bytes_per_token": 1024.0, "param_bytes": 2e6,
+           "flops_per_prompt_token": 4e6, "flops_per_output_token": 4e6, "dtype": "float16",
+           "operator_calls_prefill": 60, "operator_calls_decode": 60,
+           "energy_per_prompt_token_j": 0.01, "energy_per_output_token_j": 0.1, "idle_power_w": 5.0}
+    row.update(kw)
+    return pd.DataFrame([row])
+
+
+def _tiny_plan(rows: pd.DataFrame, src: str) -> pd.Series:
+    wl = _workload(requests_per_day=1000, prompt_tokens=128, output_tokens=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PlanWarning)   # "my laptop": memory not in the catalog
+        p = effplan.plan(rows, generation=wl, hardware=["H100 SXM"],
+                         prices=Prices(price_per_hour={src: 0.1, "H100 SXM": 2.0}))
+    return p.summary.set_index("hardware").loc["H100 SXM"]
+
+
+def test_projected_tpot_hits_the_launch_floor():
+    """A tiny model measured on a laptop (not in the catalog: efficiency assumed) projected to an
+    H100: the roofline says microseconds, the launch floor says 60 calls x 20 us = 1.2 ms."""
+    cat = effplan.load_catalog().set_index("name")
+    ovh = effplan.reference.overhead_per_operator_s("gpu")[0]
+    assert ovh == pytest.approx(20e-6)                           # cuda row of kernel_overhead.csv
+    bw = cat.at["H100 SXM", "memory_bandwidth_gb_s"] * 1e9       # 3.35e12 B/s
+    peak = cat.at["H100 SXM", "peak_fp16_flops"]                 # 9.894e14 FLOP/s
+    eff = effplan.planning.inputs.ASSUMED_EFFICIENCY             # 0.4
+    s = _tiny_plan(_tiny("my laptop"), "my laptop")
+    # decode step, context 128 + 64/2 = 160: max(4e6 / peak, (2e6 + 160 x 1024) / bw) = 6.459e-7 s
+    mem_dec = (2e6 + 160 * 1024) / bw
+    assert mem_dec > 4e6 / peak
+    tpot = mem_dec / eff + 60 * ovh                              # 1.6e-6 + 1.2e-3 s
+    assert tpot * 1e3 == pytest.approx(1.2016149, rel=1e-6)
+    assert s["tpot_p95_ms"] == pytest.approx(tpot * 1e3 * 3.3 / 3.0)   # measured p95/p50 ratio kept
+    # prefill: max(128 x 4e6 / peak, (2e6 + 128 x 1024) / bw) = max(5.175e-7, 6.361e-7) s, at the
+    # assumed 0.4 capped by the best published MLPerf share of the H100's peak (0.367)
+    share = effplan.reference.published_peak_share(cat.loc[["H100 SXM"], "peak_int8_ops"].astype(float))
+    share = float(share.at["H100 SXM", "peak_share"])
+    assert share == pytest.approx(0.367, abs=5e-4)
+    ttft = max(128 * 4e6 / peak, (2e6 + 128 * 1024) / bw) / min(eff, share) + 60 * ovh
+    assert "prefill capped at 0.367" in s["efficiency_source"]
+    assert s["ttft_p95_ms"] == pytest.approx(ttft * 1e3 * 4.4 / 4.0)
+    assert s["tpot_p95_ms"] >= 60 * ovh * 1e3                     # never below the floor
+    assert "operator calls x 20 us launch floor" in s["efficiency_source"]
+    assert s["efficiency_source"].startswith("assumed 0.4")
+
+
+def test_launch_floor_with_local_calibration():
+    """Measured on an A100 (in the catalog): the local launch share (60 x 20 us = 1.2 ms, under
+    half of the 3 ms TPOT) is taken off before calibrating; the target adds its own floor back:
+    TPOT(H100) = 60 x 20 us + (3 ms - 1.2 ms) x bw(A100) / bw(H100) (memory-bound both sides)."""
+    cat = effplan.load_catalog().set_index("name")
+    ratio = cat.at["A100 80GB", "memory_bandwidth_gb_s"] / cat.at["H100 SXM", "memory_bandwidth_gb_s"]
+    s = _tiny_plan(_tiny("A100 80GB"), "A100 80GB")
+    tpot_ms = 60 * 0.02 + (3.0 - 1.2) * ratio
+    assert s["tpot_p95_ms"] == pytest.approx(tpot_ms * 3.3 / 3.0)
+    assert s["efficiency_source"].startswith("calibrated on A100 80GB")
+    # without the operator counts the same row is projected with no floor, and says so
+    s0 = _tiny_plan(_tiny("A100 80GB", operator_calls_prefill=float("nan"),
+                          operator_calls_decode=float("nan")), "A100 80GB")
+    assert s0["tpot_p95_ms"] == pytest.approx(3.0 * ratio * 3.3 / 3.0)
+    assert "no launch floor: operator calls unknown" in s0["efficiency_source"]
+
+
+def test_no_concurrency_beyond_the_largest_measured():
+    # only c = 8 and 16 measured, targets that a larger c would meet: c = 16 and nothing past it
+    rows = _rows()
+    rows = rows[rows["batch_size"].isin([8, 16])]
+    p = effplan.plan(rows, generation=_workload(), prices=PRICES)
+    s = p.summary.iloc[0]
+    assert s["concurrency"] == 16 and s["binding_constraint"] == "max-measured"
+    assert s["concurrency_source"] == "measured"
+    assert s["concurrency_note"] == ("the largest measured concurrency (16) was chosen: measure "
+                                     "concurrency 32 to go further (never extrapolated)")
