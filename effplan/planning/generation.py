@@ -15,10 +15,20 @@ Per candidate x hardware option, with ``P = prompt_tokens``, ``N = output_tokens
   is no constraint); ``param_bytes + c * (P + N) * kv_cache_bytes_per_token <= memory_fraction *
   memory`` (memory = the catalog's ``memory_gb * 1e9`` bytes; ``memory_fraction`` 0.9). Hardware
   whose memory the catalog does not know is not memory-checked, and ``memory_check`` says so.
-* The **largest feasible measured** ``c`` is chosen. ``binding_constraint`` names what stops a
-  larger one: the constraints (``ttft``, ``tpot``, ``memory``, joined by ``+``) that the next larger
-  measured concurrency violates, or ``max-measured`` when the chosen ``c`` is the largest measured
-  (a larger one was not measured, so nothing is claimed about it). No feasible ``c``: the option is
+* Between measured concurrencies ``c_i < c < c_{i+1}`` (at that prompt length) the rules of
+  :mod:`effplan.batching` apply (:func:`~effplan.batching.interpolate_batches` with the columns
+  below): at its grid of integer points (powers of two and geometric points, at most 4 per gap)
+  ``ttft_p50/p95_ms``, ``tpot_p50/p95_ms`` and the per-token energies are interpolated log-log,
+  ``log y(c) = log y_i + log(c / c_i) / log(c_{i+1} / c_i) * (log y_{i+1} - log y_i)``, the four
+  latencies first made non-decreasing in ``c`` (cumulative max of the measured values). Such a
+  point carries ``concurrency_source="interpolated"`` and ``concurrency_neighbours="c_i-c_{i+1}"``
+  (measured, entered or projected points ``"measured"`` and ``""``). Never extrapolated: nothing
+  below the smallest or above the largest measured ``c``.
+* The **largest feasible** ``c`` (measured or interpolated) is chosen. ``binding_constraint`` names
+  what stops a larger one: the constraints (``ttft``, ``tpot``, ``memory``, joined by ``+``) that
+  the next larger point violates, or ``max-measured`` when the chosen ``c`` is the largest measured
+  (a larger one was not measured, so nothing is claimed about it; ``concurrency_note`` says
+  "measure concurrency 2c to go further"). No feasible ``c``: the option is
   infeasible (``feasible=False``, NaN cost, energy, CO2; never a silent zero) and
   ``binding_constraint`` names what the smallest measured ``c`` violates.
 * Requests per second per instance: ``rate = c / ((ttft_p50_ms(c) + N * tpot_p50_ms(c)) / 1000)``.
@@ -45,14 +55,27 @@ sequences, a prompt of ``P_row`` tokens and the middle of the response
 ``T = P_row + output_tokens_row / 2`` tokens of context (``P_row`` when ``output_tokens`` is
 unknown):
 
-* prefill (compute-bound): ``t_pre = max(c * P_row * flops_per_prompt_token / peak,
-  (param_bytes + c * P_row * kv) / bandwidth)``;
-* decode step (memory-bound): ``t_dec = max(c * flops_per_output_token / peak,
+* prefill (compute-bound): ``roof_pre = max(c * P_row * flops_per_prompt_token / peak,
+  (param_bytes + c * P_row * kv) / bandwidth)`` (weights read, KV cache written);
+* decode step (memory-bound): ``roof_dec = max(c * flops_per_output_token / peak,
   (param_bytes + c * T * kv) / bandwidth)`` -- the weights and the KV cache are read per step;
-* calibrated by the local measurement: ``efficiency = t_roof(measured hw) / measured p50``
-  (capped at 1; per phase), or :data:`ASSUMED_EFFICIENCY` when the measured hardware is not in the
-  catalog (``efficiency_source`` says which); ``t(target) = t_roof(target) / efficiency``;
-* TTFT / TPOT p50 are ``t_pre`` / ``t_dec``; p95 keep the measured p95/p50 ratio; energy per
+* the per-kernel launch floor of :func:`effplan.planning.project`: ``launch_pre(hw) =
+  operator_calls_prefill * overhead(kind)`` and ``launch_dec(hw) = operator_calls_decode *
+  overhead(kind)`` (operator calls of one prefill of the batch / one decode step, recorded by
+  :mod:`effplan.generation` from :attr:`effplan.flops.FlopCount.operator_calls`; ``overhead`` the
+  ``cuda`` / ``cpu`` row of ``effplan/data/kernel_overhead.csv``). Rows without the counts
+  (typed in by hand) get no floor, and ``efficiency_source`` says "no launch floor: operator calls
+  unknown ... optimistic" -- never silently;
+* calibrated by the local measurement as inference projections are: per phase ``efficiency =
+  roof(measured hw) / (measured p50 - launch(measured hw))`` with the local launch share counted
+  at most half the measured p50, capped at 1; or :data:`ASSUMED_EFFICIENCY` when the measured
+  hardware is not in the catalog (``efficiency_source`` says which). On a GPU target the prefill
+  efficiency is also capped at the best published MLPerf share of its peak
+  (:func:`effplan.reference.published_peak_share`, labelled); the decode, memory-bound, is not
+  (the share is one of compute peak). ``TTFT(target) = roof_pre(target) / efficiency_pre +
+  launch_pre(target)``; ``TPOT(target) = roof_dec(target) / efficiency_dec + launch_dec(target)``;
+* TTFT / TPOT p50 are ``t_pre = TTFT(target)`` / ``t_dec = TPOT(target)``; p95 keep the measured
+  p95/p50 ratio; energy per
   prompt token ``= rated_power_w * t_pre / (c * P_row)``, per output token
   ``= rated_power_w * t_dec / c``; idle power ``= IDLE_POWER_FRACTION[kind] * rated_power_w``.
 * The memory-fit check above uses the target's memory. Rows are ``provenance="projected"``.
