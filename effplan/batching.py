@@ -44,11 +44,17 @@ def _grid(lo: int, hi: int, per_gap: int) -> list[int]:
 
 
 def interpolate_batches(rows: pd.DataFrame, keys: Sequence[str] = ("candidate", "hardware"),
-                        per_gap: int = 4) -> pd.DataFrame:
+                        per_gap: int = 4, *, columns: Sequence[str] = INTERPOLATED_COLUMNS,
+                        latency_columns: Sequence[str] = _LATENCY,
+                        required: Sequence[str] = ("throughput_items_per_s", "latency_p95_ms")
+                        ) -> pd.DataFrame:
     """``rows`` (measured or projected, one per key x batch size) plus interpolated rows.
 
-    Adds ``batch_source`` and ``batch_neighbours`` columns. Rows whose throughput or latency is
-    not a positive finite number are kept as they are and never used as neighbours.
+    Adds ``batch_source`` and ``batch_neighbours`` columns. Rows whose ``required`` figures
+    (throughput and p95 latency) are not positive finite numbers are kept as they are and never
+    used as neighbours. ``columns`` are interpolated log-log and ``latency_columns`` (a subset)
+    first made non-decreasing in batch size; the defaults are the inference columns, generation
+    planning passes its TTFT / TPOT / per-token energy columns (batch size = concurrency).
     """
     keys = list(keys)
     out = rows.copy()
@@ -56,22 +62,22 @@ def interpolate_batches(rows: pd.DataFrame, keys: Sequence[str] = ("candidate", 
     out["batch_neighbours"] = ""
     if out.empty:
         return out
-    tput = out["throughput_items_per_s"].to_numpy(float)
-    lat = out["latency_p95_ms"].to_numpy(float)
-    good = np.isfinite(tput) & (tput > 0) & np.isfinite(lat) & (lat > 0) \
-        & np.isfinite(out["batch_size"].to_numpy(float))
+    good = np.isfinite(out["batch_size"].to_numpy(float))
+    for c in required:
+        v = out[c].to_numpy(float)
+        good &= np.isfinite(v) & (v > 0)
     if "projection_note" in out.columns:
         good &= out["projection_note"].fillna("").to_numpy(str) == ""
     usable = out[good].drop_duplicates(keys + ["batch_size"], keep="last") \
         .sort_values(keys + ["batch_size"], kind="mergesort").reset_index(drop=True)
     if len(usable) < 2:
         return out
-    cols = [c for c in INTERPOLATED_COLUMNS if c in usable.columns]
+    cols = [c for c in columns if c in usable.columns]
     b = usable["batch_size"].to_numpy(float)
     grp = usable.groupby(keys, sort=False).ngroup().to_numpy()
     vals = {c: usable[c].to_numpy(float) for c in cols}
     # latency never falls with batch size: cumulative max within each group
-    for c in _LATENCY:
+    for c in latency_columns:
         if c in vals:
             v = pd.Series(vals[c]).groupby(grp).cummax().to_numpy()
             vals[c] = np.where(np.isfinite(vals[c]), v, vals[c])

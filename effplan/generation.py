@@ -50,6 +50,9 @@ Prompts are seeded random token ids (the cost of a step does not depend on token
   prefill divided by ``batch * prompt_tokens``. ``flops_per_output_token``: of one decode step
   whose cache holds ``prompt_tokens + output_tokens // 2`` tokens (attention grows linearly with
   context, so this is the middle of the response), divided by ``batch``.
+  ``operator_calls_prefill`` / ``operator_calls_decode``: the same counts'
+  :attr:`~effplan.flops.FlopCount.operator_calls` (one prefill of the batch, one decode step):
+  the launch floor of projections to other hardware.
 * **Energy**: prefill, then decode, run again inside an :class:`effplan.energy.EnergyMeter` for
   at least ``energy_window_s`` each; ``energy_per_prompt_token_j`` = prefill energy / prompt
   tokens processed, ``energy_per_output_token_j`` = decode energy / tokens generated (total
@@ -306,13 +309,13 @@ def _call_module(module: Any, fn: Callable[[Any], Any]) -> Any:
     return _Call()
 
 
-def _count(module: Any, fn: Callable[[Any], Any], x: Any) -> tuple[float, float, str]:
+def _count(module: Any, fn: Callable[[Any], Any], x: Any) -> tuple[float, float, str, int]:
     from .flops import count_flops
 
     fc = count_flops(_call_module(module, fn), (x,), engine="dispatch")
     cov = float(fc.coverage)
     total = math.nan if (fc.total == 0 and cov < 1.0) else float(fc.total)
-    return total, cov, str(fc.engine)
+    return total, cov, str(fc.engine), int(fc.operator_calls)
 
 
 def _positive_ints(name: str, value: Any) -> list[int]:
@@ -469,12 +472,13 @@ def _measure_point(cand: GenerationCandidate, bs: int, p: int, n_out: int, dev: 
     with torch.inference_mode():
         # ---- FLOPs: one prefill; one decode step in the middle of the response
         try:
-            f_pre, cov1, eng = _count(mod, gen.prefill, ids)
+            f_pre, cov1, eng, ops_pre = _count(mod, gen.prefill, ids)
             ctx = torch.randint(0, cand.vocab_size, (bs, p + n_out // 2), generator=rng).to(dev)
             mid = gen.prefill(ctx)
-            f_dec, cov2, _ = _count(mod, lambda t: gen.step(t, mid), ids[:, -1:])
+            f_dec, cov2, _, ops_dec = _count(mod, lambda t: gen.step(t, mid), ids[:, -1:])
             del mid
             row.update(flops_per_prompt_token=f_pre / (bs * p), flops_per_output_token=f_dec / bs,
+                       operator_calls_prefill=ops_pre, operator_calls_decode=ops_dec,
                        flops_engine=eng, flops_coverage=min(cov1, cov2))
         except FlopCountError as exc:
             degraded.append(f"effplan.measure: FLOPs of {cand.name!r} could not be counted ({exc}); "

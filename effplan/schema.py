@@ -102,6 +102,10 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "kv_cache_bytes_per_token": ("float", "generation: KV-cache bytes per token of context per sequence"),
     "flops_per_prompt_token": ("float", "generation: prefill FLOPs per prompt token (2 x MACs)"),
     "flops_per_output_token": ("float", "generation: decode-step FLOPs per output token (2 x MACs)"),
+    "operator_calls_prefill": ("int", "generation: operator calls that launch work in one prefill of the "
+                                      "batch (FlopCount.operator_calls); the TTFT launch floor of projections"),
+    "operator_calls_decode": ("int", "generation: operator calls that launch work in one decode step of the "
+                                     "batch; the TPOT launch floor of projections"),
     "energy_per_prompt_token_j": ("float", "generation: total energy per prompt token, J"),
     "energy_per_output_token_j": ("float", "generation: total energy per output token, J"),
     "perplexity": ("float", "generation: held-out perplexity (lower is better), NaN if none"),

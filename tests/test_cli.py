@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -301,12 +302,19 @@ def test_plan_command_generation_workload(generation_results, tmp_path, capsys):
                "--prompt-tokens", "500", "--output-tokens", "100", "--slo-tpot-p95-ms", "30",
                "--utilization", "1.0", "--peak-to-average", "1", "--out", str(out)])
     assert rc == 0, capsys.readouterr().err
-    # TPOT p95 40 ms > 30 at c = 8 -> c = 4; rate = 4 / ((100 + 100 x 20) / 1000) = 1.905 req/s;
+    # TPOT p95 40 ms > 30 at c = 8; between 4 and 8 the concurrencies 5, 6, 7 are interpolated
+    # log-log (effplan.batching): at 5, x = log2(5/4), TPOT p95 = 25 x 1.6^x = 29.08 ms <= 30, at 6
+    # 25 x 1.6^log2(1.5) = 32.91 > 30 -> c = 5 (before interpolation: the measured c = 4);
+    # TTFT p50 = 100 x 2^x = 125 ms, TPOT p50 = 20 x 1.5^x = 22.789 ms,
+    # rate = 5 / ((125 + 100 x 22.789) / 1000) = 2.080 req/s;
     # 86,400/day = 1 req/s -> 1 instance, 730 instance-hours at the L4's catalog price
     monthly = pd.read_csv(out / "monthly.csv")
-    assert monthly["concurrency"].tolist() == [4] and monthly["binding_constraint"].tolist() == ["tpot"]
+    assert monthly["concurrency"].tolist() == [5] and monthly["binding_constraint"].tolist() == ["tpot"]
+    assert monthly["concurrency_source"].tolist() == ["interpolated"]
+    x = math.log2(5 / 4)
+    assert monthly["tpot_p95_ms"].iloc[0] == pytest.approx(25 * 1.6 ** x)
     assert monthly["instances"].tolist() == [1]
-    assert monthly["requests_per_s_per_instance"].iloc[0] == pytest.approx(4 / 2.1)
+    assert monthly["requests_per_s_per_instance"].iloc[0] == pytest.approx(5 / ((125 + 100 * 20 * 1.5 ** x) / 1000))
     assert json.loads((out / "inputs.json").read_text())["generation"]["prompt_tokens"] == 500
     assert "chat" in capsys.readouterr().out
     rc = main(["plan", str(generation_results), "--requests-per-day", "10", "--prompt-tokens", "500"])

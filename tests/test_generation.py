@@ -275,3 +275,21 @@ def test_transformers_model_loaded_from_a_local_path(tmp_path):
     assert r["kv_cache_bytes_per_token"] == 2 * 1 * 32 * 4  # k and v, 1 layer, 32 wide, float32
     with pytest.raises(ValidationError, match="exactly one"):
         hf_candidate("x")
+
+
+def test_operator_calls_of_prefill_and_decode_are_recorded(env):
+    """The launch floor of projections: operator calls of one prefill of the batch and of one
+    decode step, as effplan.flops counts them on the same calls."""
+    from effplan.flops import count_flops
+
+    m, _, models = _run(env)
+    r = m.to_frame().iloc[0]
+    lm = models[-1]
+    ids = torch.zeros((2, 6), dtype=torch.long)
+    from effplan.generation import _call_module
+    want_pre = count_flops(_call_module(lm, lm.prefill), (ids,), engine="dispatch").operator_calls
+    mid = lm.prefill(torch.zeros((2, 8), dtype=torch.long))
+    want_dec = count_flops(_call_module(lm, lambda t: lm.step(t, mid)), (ids[:, -1:],),
+                           engine="dispatch").operator_calls
+    assert want_pre > 0 and want_dec > want_pre     # the step also runs the LM head and a concat
+    assert r["operator_calls_prefill"] == want_pre and r["operator_calls_decode"] == want_dec

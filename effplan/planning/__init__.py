@@ -132,6 +132,16 @@ Generation (LLM serving per token, :class:`GenerationWorkload`)
 ``plan(measurements, generation=GenerationWorkload(...))`` plans ``mode="generation"`` rows:
 TTFT/TPOT targets, a KV-cache memory limit, cost per 1M output tokens, energy per response; the
 documented baseline, projection and Monte Carlo are in :mod:`effplan.planning.generation`.
+Concurrency between measured points follows the batch rules above (:mod:`effplan.batching`:
+TTFT, TPOT and per-token energy interpolated log-log, monotone, ``concurrency_source`` /
+``concurrency_neighbours``; never past the largest measured, ``concurrency_note`` says "measure
+concurrency N to go further"). Projection to catalog GPUs is the roofline above per phase plus
+the same launch floor: ``TTFT = max(c * P * flops_per_prompt_token / peak, (param_bytes + c * P *
+kv) / bandwidth) / efficiency_pre + operator_calls_prefill * overhead`` and ``TPOT = max(c *
+flops_per_output_token / peak, (param_bytes + c * T * kv) / bandwidth) / efficiency_dec +
+operator_calls_decode * overhead`` (``T`` = the context in the middle of the response), each
+efficiency calibrated on the local measurement with its launch share removed; rows without
+operator counts get no floor and ``efficiency_source`` says so.
 
 Layout (one job per file, imported bottom-up)
 ---------------------------------------------

@@ -15,10 +15,20 @@ Per candidate x hardware option, with ``P = prompt_tokens``, ``N = output_tokens
   is no constraint); ``param_bytes + c * (P + N) * kv_cache_bytes_per_token <= memory_fraction *
   memory`` (memory = the catalog's ``memory_gb * 1e9`` bytes; ``memory_fraction`` 0.9). Hardware
   whose memory the catalog does not know is not memory-checked, and ``memory_check`` says so.
-* The **largest feasible measured** ``c`` is chosen. ``binding_constraint`` names what stops a
-  larger one: the constraints (``ttft``, ``tpot``, ``memory``, joined by ``+``) that the next larger
-  measured concurrency violates, or ``max-measured`` when the chosen ``c`` is the largest measured
-  (a larger one was not measured, so nothing is claimed about it). No feasible ``c``: the option is
+* Between measured concurrencies ``c_i < c < c_{i+1}`` (at that prompt length) the rules of
+  :mod:`effplan.batching` apply (:func:`~effplan.batching.interpolate_batches` with the columns
+  below): at its grid of integer points (powers of two and geometric points, at most 4 per gap)
+  ``ttft_p50/p95_ms``, ``tpot_p50/p95_ms`` and the per-token energies are interpolated log-log,
+  ``log y(c) = log y_i + log(c / c_i) / log(c_{i+1} / c_i) * (log y_{i+1} - log y_i)``, the four
+  latencies first made non-decreasing in ``c`` (cumulative max of the measured values). Such a
+  point carries ``concurrency_source="interpolated"`` and ``concurrency_neighbours="c_i-c_{i+1}"``
+  (measured, entered or projected points ``"measured"`` and ``""``). Never extrapolated: nothing
+  below the smallest or above the largest measured ``c``.
+* The **largest feasible** ``c`` (measured or interpolated) is chosen. ``binding_constraint`` names
+  what stops a larger one: the constraints (``ttft``, ``tpot``, ``memory``, joined by ``+``) that
+  the next larger point violates, or ``max-measured`` when the chosen ``c`` is the largest measured
+  (a larger one was not measured, so nothing is claimed about it; ``concurrency_note`` says
+  "measure concurrency 2c to go further"). No feasible ``c``: the option is
   infeasible (``feasible=False``, NaN cost, energy, CO2; never a silent zero) and
   ``binding_constraint`` names what the smallest measured ``c`` violates.
 * Requests per second per instance: ``rate = c / ((ttft_p50_ms(c) + N * tpot_p50_ms(c)) / 1000)``.
@@ -45,14 +55,27 @@ sequences, a prompt of ``P_row`` tokens and the middle of the response
 ``T = P_row + output_tokens_row / 2`` tokens of context (``P_row`` when ``output_tokens`` is
 unknown):
 
-* prefill (compute-bound): ``t_pre = max(c * P_row * flops_per_prompt_token / peak,
-  (param_bytes + c * P_row * kv) / bandwidth)``;
-* decode step (memory-bound): ``t_dec = max(c * flops_per_output_token / peak,
+* prefill (compute-bound): ``roof_pre = max(c * P_row * flops_per_prompt_token / peak,
+  (param_bytes + c * P_row * kv) / bandwidth)`` (weights read, KV cache written);
+* decode step (memory-bound): ``roof_dec = max(c * flops_per_output_token / peak,
   (param_bytes + c * T * kv) / bandwidth)`` -- the weights and the KV cache are read per step;
-* calibrated by the local measurement: ``efficiency = t_roof(measured hw) / measured p50``
-  (capped at 1; per phase), or :data:`ASSUMED_EFFICIENCY` when the measured hardware is not in the
-  catalog (``efficiency_source`` says which); ``t(target) = t_roof(target) / efficiency``;
-* TTFT / TPOT p50 are ``t_pre`` / ``t_dec``; p95 keep the measured p95/p50 ratio; energy per
+* the per-kernel launch floor of :func:`effplan.planning.project`: ``launch_pre(hw) =
+  operator_calls_prefill * overhead(kind)`` and ``launch_dec(hw) = operator_calls_decode *
+  overhead(kind)`` (operator calls of one prefill of the batch / one decode step, recorded by
+  :mod:`effplan.generation` from :attr:`effplan.flops.FlopCount.operator_calls`; ``overhead`` the
+  ``cuda`` / ``cpu`` row of ``effplan/data/kernel_overhead.csv``). Rows without the counts
+  (typed in by hand) get no floor, and ``efficiency_source`` says "no launch floor: operator calls
+  unknown ... optimistic" -- never silently;
+* calibrated by the local measurement as inference projections are: per phase ``efficiency =
+  roof(measured hw) / (measured p50 - launch(measured hw))`` with the local launch share counted
+  at most half the measured p50, capped at 1; or :data:`ASSUMED_EFFICIENCY` when the measured
+  hardware is not in the catalog (``efficiency_source`` says which). On a GPU target the prefill
+  efficiency is also capped at the best published MLPerf share of its peak
+  (:func:`effplan.reference.published_peak_share`, labelled); the decode, memory-bound, is not
+  (the share is one of compute peak). ``TTFT(target) = roof_pre(target) / efficiency_pre +
+  launch_pre(target)``; ``TPOT(target) = roof_dec(target) / efficiency_dec + launch_dec(target)``;
+* TTFT / TPOT p50 are ``t_pre = TTFT(target)`` / ``t_dec = TPOT(target)``; p95 keep the measured
+  p95/p50 ratio; energy per
   prompt token ``= rated_power_w * t_pre / (c * P_row)``, per output token
   ``= rated_power_w * t_dec / c``; idle power ``= IDLE_POWER_FRACTION[kind] * rated_power_w``.
 * The memory-fit check above uses the target's memory. Rows are ``provenance="projected"``.
@@ -78,7 +101,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import batching as _batching
 from .. import catalog as _cat
+from .. import reference as _ref
 from ..errors import PlanWarning, ValidationError
 from .engine import _attach_prices, _percentiles, _quarter_sum, _tri
 from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, Prices, Uncertainty,
@@ -91,6 +116,10 @@ __all__ = ["GenerationWorkload", "GenerationUncertainty", "plan_generation", "pr
 
 MEMORY_FRACTION = 0.9
 CONSTRAINTS = ("ttft", "tpot", "memory")
+#: figures interpolated log-log between measured concurrencies (the first four: latencies, made
+#: non-decreasing in concurrency first), by :func:`effplan.batching.interpolate_batches`
+_INTERPOLATED = ("ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms", "energy_per_prompt_token_j",
+                 "energy_per_output_token_j")
 
 GENERATION_MONTHLY_COLUMNS: dict[str, str] = {
     "candidate": "candidate name",
@@ -105,6 +134,9 @@ GENERATION_MONTHLY_COLUMNS: dict[str, str] = {
     "avg_requests_per_s": "average load, requests/s",
     "peak_requests_per_s": "peak load, requests/s (average x peak_to_average)",
     "concurrency": "chosen concurrency c: sequences decoded together per instance (NaN: infeasible)",
+    "concurrency_source": "'measured' (or entered/projected) concurrency, or 'interpolated' between two "
+                          "measured ones",
+    "concurrency_neighbours": "interpolated: the measured concurrencies either side ('16-32'); '' otherwise",
     "prompt_tokens_measured": "measured prompt length used (nearest at or above the workload's)",
     "ttft_p95_ms": "p95 time to first token at the chosen concurrency, ms",
     "tpot_p95_ms": "p95 time per output token at the chosen concurrency, ms",
@@ -142,9 +174,11 @@ GENERATION_QUARTERLY_COLUMNS: dict[str, str] = {
 GENERATION_SUMMARY_COLUMNS: dict[str, str] = {
     **{k: GENERATION_MONTHLY_COLUMNS[k] for k in (
         "candidate", "hardware", "catalog_name", "provenance", "energy_source", "feasible",
-        "infeasible_reason", "concurrency", "binding_constraint", "prompt_tokens_measured",
+        "infeasible_reason", "concurrency", "concurrency_source", "concurrency_neighbours",
+        "binding_constraint", "prompt_tokens_measured",
         "ttft_p95_ms", "tpot_p95_ms", "memory_needed_gb", "memory_limit_gb",
         "requests_per_s_per_instance", "capacity_requests_per_s", "price_per_hour_usd")},
+    "concurrency_note": "'measure concurrency N to go further' when the largest measured one was chosen",
     "memory_check": "'checked' or why memory was not checked",
     "price_source": "where the price came from",
     "instances_first_month": "instances in month 0",
@@ -258,7 +292,8 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
                        assumed_efficiency: float = ASSUMED_EFFICIENCY) -> pd.DataFrame:
     """Generation rows (measured or entered) projected onto catalog ``targets`` (see the module
     docstring). Returns schema rows with ``provenance="projected"`` plus ``projected_from``,
-    ``efficiency`` and ``efficiency_source``; rows with too little data to project are left out."""
+    ``efficiency`` and ``efficiency_source`` (which names the launch floor, or says it is missing);
+    rows with too little data to project are left out."""
     if not targets or rows.empty:
         return rows.iloc[0:0].assign(projected_from="", efficiency=np.nan, efficiency_source="")
     cidx = cat.set_index("name")
@@ -275,9 +310,12 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
                 bw[i] = float(cidx.at[n, "memory_bandwidth_gb_s"]) * 1e9
         return peak, bw
 
+    def col(name: str) -> np.ndarray:
+        return rows[name].to_numpy(float) if name in rows.columns else np.full(len(rows), np.nan)
+
     c = rows["batch_size"].to_numpy(float)
     P = rows["prompt_tokens"].to_numpy(float)
-    n_out = rows["output_tokens"].to_numpy(float)
+    n_out = col("output_tokens")
     T = P + np.where(np.isnan(n_out), 0.0, n_out / 2.0)
     pb = rows["param_bytes"].to_numpy(float)
     kv = rows["kv_cache_bytes_per_token"].to_numpy(float)
@@ -285,29 +323,59 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
     f_dec = c * rows["flops_per_output_token"].to_numpy(float)
     b_pre = pb + c * P * kv
     b_dec = pb + c * T * kv
+    # operator calls of one prefill of the batch / one decode step (the launch floor)
+    ops_pre, ops_dec = col("operator_calls_prefill"), col("operator_calls_decode")
+    ops_known = np.isfinite(ops_pre) & np.isfinite(ops_dec)
+    overhead = _ref.kernel_overhead()
+    ovh = {k: _ref.overhead_per_operator_s(k, overhead)[0] for k in ("gpu", "cpu")}
+    device = rows["device"].astype(str).to_numpy() if "device" in rows.columns else np.full(len(rows), "")
+    src_kind = np.array([("gpu" if d.startswith("cuda") else "cpu") if d else
+                         (str(cidx.at[n, "kind"]) if n else "cpu") for d, n in zip(device, src_cat)])
+    ovh_src = np.where(src_kind == "gpu", ovh["gpu"], ovh["cpu"])
     dtypes = rows["dtype"].to_numpy(str)
     peak0, bw0 = spec(src_cat, dtypes)
+    t_pre_meas = rows["ttft_p50_ms"].to_numpy(float) / 1e3
+    t_dec_meas = rows["tpot_p50_ms"].to_numpy(float) / 1e3
+    # the local launch share, at most half of the measured time (as effplan.planning.project)
+    launch_pre_src = np.where(ops_known, np.minimum(ops_pre * ovh_src, 0.5 * t_pre_meas), 0.0)
+    launch_dec_src = np.where(ops_known, np.minimum(ops_dec * ovh_src, 0.5 * t_dec_meas), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        eff_pre = np.minimum(1.0, _roof(f_pre, b_pre, peak0, bw0) / (rows["ttft_p50_ms"].to_numpy(float) / 1e3))
-        eff_dec = np.minimum(1.0, _roof(f_dec, b_dec, peak0, bw0) / (rows["tpot_p50_ms"].to_numpy(float) / 1e3))
+        eff_pre = np.minimum(1.0, _roof(f_pre, b_pre, peak0, bw0) / (t_pre_meas - launch_pre_src))
+        eff_dec = np.minimum(1.0, _roof(f_dec, b_dec, peak0, bw0) / (t_dec_meas - launch_dec_src))
     calibrated = np.isfinite(eff_pre) & np.isfinite(eff_dec) & (eff_pre > 0) & (eff_dec > 0)
     eff_pre = np.where(calibrated, eff_pre, assumed_efficiency)
     eff_dec = np.where(calibrated, eff_dec, assumed_efficiency)
     eff_src = np.where(calibrated, np.char.add("calibrated on ", rows["hardware"].to_numpy(str)),
-                       f"assumed {assumed_efficiency:g} (measured hardware not in the catalog)")
+                       f"assumed {assumed_efficiency:g} (measured hardware not in the catalog)").astype(object)
+    gpu_targets = [t for t in targets if str(cidx.at[t, "kind"]) == "gpu"]
+    ceiling = _ref.published_peak_share(cidx.loc[gpu_targets, "peak_int8_ops"].astype(float)) \
+        if gpu_targets else pd.DataFrame(columns=["peak_share", "peak_share_source"])
     parts = []
     for t in targets:
         keep = src_cat != t
         if not keep.any():
             continue
+        kind = str(cidx.at[t, "kind"])
+        e_pre, e_dec, esrc = eff_pre, eff_dec, eff_src
+        share = float(ceiling.at[t, "peak_share"]) if t in ceiling.index else np.nan
+        if np.isfinite(share):  # a share of compute peak: it caps the prefill (compute-bound) only
+            capped = e_pre > share
+            e_pre = np.minimum(e_pre, share)
+            esrc = np.where(capped, esrc + f"; prefill capped at {share:.3g} of peak, the best published "
+                            f"share ({ceiling.at[t, 'peak_share_source']})", esrc)
+        ovh_t = ovh.get(kind, ovh["gpu"])
+        esrc = np.where(ops_known,
+                        esrc + f"; + operator calls x {ovh_t * 1e6:g} us launch floor "
+                               f"({'cuda' if kind == 'gpu' else 'cpu'} row of kernel_overhead.csv)",
+                        esrc + "; no launch floor: operator calls unknown (operator_calls_prefill / "
+                               "operator_calls_decode not recorded), so this projection is optimistic")
         peak_t, bw_t = spec(np.full(len(rows), t), dtypes)
-        tp = _roof(f_pre, b_pre, peak_t, bw_t) / eff_pre
-        td = _roof(f_dec, b_dec, peak_t, bw_t) / eff_dec
+        tp = _roof(f_pre, b_pre, peak_t, bw_t) / e_pre + np.where(ops_known, ops_pre * ovh_t, 0.0)
+        td = _roof(f_dec, b_dec, peak_t, bw_t) / e_dec + np.where(ops_known, ops_dec * ovh_t, 0.0)
         keep &= np.isfinite(tp) & np.isfinite(td)
         if not keep.any():
             continue
         rated = float(cidx.at[t, "rated_power_w"])
-        kind = str(cidx.at[t, "kind"])
         out = rows.copy()
         ttft50, tpot50 = out["ttft_p50_ms"].to_numpy(float), out["tpot_p50_ms"].to_numpy(float)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -324,8 +392,8 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
         out["hardware"] = t
         out["provenance"] = "projected"
         out["energy_source"] = "projected"
-        out["efficiency"] = (eff_pre + eff_dec) / 2.0
-        out["efficiency_source"] = eff_src
+        out["efficiency"] = (e_pre + e_dec) / 2.0
+        out["efficiency_source"] = esrc
         parts.append(out[keep])
     if not parts:
         return rows.iloc[0:0].assign(projected_from="", efficiency=np.nan, efficiency_source="")
@@ -366,6 +434,12 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
         p_row = float(at_or_above.min())
         s = g[g["prompt_tokens"] == p_row].sort_values("batch_size", kind="mergesort")
         s = s.drop_duplicates("batch_size", keep="last")
+        c_max = float(s["batch_size"].max())
+        # concurrencies between measured neighbours: log-log, monotone, never beyond (batching)
+        s = _batching.interpolate_batches(s, ["candidate", "hardware"], columns=_INTERPOLATED,
+                                          latency_columns=_INTERPOLATED[:4],
+                                          required=("ttft_p95_ms", "tpot_p95_ms"))
+        s = s.sort_values("batch_size", kind="mergesort").reset_index(drop=True)
         c = s["batch_size"].to_numpy(float)
         need = s["param_bytes"].to_numpy(float) + c * (P + N) * s["kv_cache_bytes_per_token"].to_numpy(float)
         bad = {
@@ -392,7 +466,13 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
         i = int(np.flatnonzero(ok)[-1])
         r = s.iloc[i]
         rec.update(provenance=r["provenance"], energy_source=r["energy_source"])  # the chosen row's labels
+        if "efficiency_source" in s:
+            rec.update(efficiency=r["efficiency"], efficiency_source=r["efficiency_source"])
         rec.update(feasible=True, infeasible_reason="", concurrency=c[i],
+                   concurrency_source=r["batch_source"], concurrency_neighbours=r["batch_neighbours"],
+                   concurrency_note="" if c[i] < c_max else
+                   f"the largest measured concurrency ({c_max:g}) was chosen: measure concurrency "
+                   f"{_batching.next_batch_to_measure(c_max)} to go further (never extrapolated)",
                    binding_constraint=violated(i + 1) if i + 1 < len(s) else "max-measured",
                    ttft_p50_ms=float(r["ttft_p50_ms"]), ttft_p95_ms=float(r["ttft_p95_ms"]),
                    tpot_p50_ms=float(r["tpot_p50_ms"]), tpot_p95_ms=float(r["tpot_p95_ms"]),
@@ -402,6 +482,8 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
                    idle_power_w=float(r["idle_power_w"]))
         out.append(rec)
     opt = pd.DataFrame(out)
+    for col in ("concurrency_source", "concurrency_neighbours", "concurrency_note"):
+        opt[col] = opt[col].fillna("") if col in opt else ""
     for col in ("concurrency", "prompt_tokens_measured", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms",
                 "tpot_p95_ms", "memory_needed_gb", "energy_per_prompt_token_j",
                 "energy_per_output_token_j", "idle_power_w"):
@@ -530,7 +612,9 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
         "month": month, "quarter": month // 3 + 1, "requests": requests.ravel(), "output_tokens": out_tok.ravel(),
         "avg_requests_per_s": (requests / (wl.hours_per_month * 3600.0)).ravel(),
         "peak_requests_per_s": np.broadcast_to(sq["peak"], (K, M)).ravel(),
-        "concurrency": rep("concurrency"), "prompt_tokens_measured": rep("prompt_tokens_measured"),
+        "concurrency": rep("concurrency"), "concurrency_source": rep("concurrency_source"),
+        "concurrency_neighbours": rep("concurrency_neighbours"),
+        "prompt_tokens_measured": rep("prompt_tokens_measured"),
         "ttft_p95_ms": rep("ttft_p95_ms"), "tpot_p95_ms": rep("tpot_p95_ms"),
         "memory_needed_gb": rep("memory_needed_gb"), "memory_limit_gb": rep("memory_limit_gb"),
         "requests_per_s_per_instance": np.repeat(rate, M),
@@ -575,12 +659,13 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
         tot_cpm = tot_cost / tot_tok * 1e6
     summary = {c: opt[c].to_numpy() for c in (
         "candidate", "hardware", "catalog_name", "provenance", "energy_source", "feasible",
-        "infeasible_reason", "concurrency", "binding_constraint", "prompt_tokens_measured", "ttft_p95_ms",
+        "infeasible_reason", "concurrency", "concurrency_source", "concurrency_neighbours",
+        "binding_constraint", "prompt_tokens_measured", "ttft_p95_ms",
         "tpot_p95_ms", "memory_needed_gb", "memory_limit_gb")}
     summary.update({
         "requests_per_s_per_instance": rate, "capacity_requests_per_s": rate * wl.target_utilization,
         "price_per_hour_usd": opt["price_per_hour_usd"].to_numpy(float),
-        "memory_check": opt["memory_check"].to_numpy(),
+        "memory_check": opt["memory_check"].to_numpy(), "concurrency_note": opt["concurrency_note"].to_numpy(),
         "price_source": opt["price_source"].to_numpy() if pr.mode == "cloud" else
         np.char.add("on-prem capex: ", opt["capex_source"].to_numpy(str).astype("U")),
         "instances_first_month": inst[:, 0], "instances_max": inst.max(axis=1),

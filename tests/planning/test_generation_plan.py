@@ -6,6 +6,7 @@ infeasible cases, projection to catalog GPUs, Monte Carlo and the validation of 
 from __future__ import annotations
 
 import math
+import warnings
 
 import pandas as pd
 import pytest
@@ -44,9 +45,18 @@ def _workload(**kw) -> GenerationWorkload:
     return GenerationWorkload(**base)
 
 
-def _hand(c: int, months: int = 3) -> dict[str, list[float]]:
-    """The documented baseline, written out for the entered row at concurrency c."""
-    t50, _, d50, _ = FIG[c]
+def _interp(c: int, lo: int, hi: int, k: int) -> float:
+    """Figure k of FIG at concurrency lo < c < hi, log-log between the measured neighbours
+    (the rule of effplan.batching, written out): log y = log y_lo + x (log y_hi - log y_lo)."""
+    x = math.log(c / lo) / math.log(hi / lo)
+    return FIG[lo][k] * (FIG[hi][k] / FIG[lo][k]) ** x
+
+
+def _hand(c: int, months: int = 3, t50: float | None = None, d50: float | None = None) -> dict[str, list[float]]:
+    """The documented baseline, written out for the entered row at concurrency c (or for the
+    interpolated figures t50 / d50 at a concurrency between measured ones)."""
+    if t50 is None:
+        t50, _, d50, _ = FIG[c]
     rate = c / ((t50 + 200 * d50) / 1000)                       # requests/s per instance
     out = {"instances": [], "cost": [], "energy": [], "co2": []}
     for m in range(months):
@@ -93,26 +103,62 @@ def test_memory_binds_hand_computed():
 
 
 def test_tpot_binds_hand_computed():
-    # TPOT p95 <= 32 ms: c = 16 (30 ms) holds, c = 32 (40 ms) does not -> c = 16, TPOT binds
+    # TPOT p95 <= 32 ms: c = 16 (30 ms) holds, c = 32 (40 ms) does not. Between them the
+    # concurrencies 18, 21, 24, 28 are interpolated log-log (effplan.batching's grid: geometric
+    # points 16 x 2^(j/5)): at 18, x = log2(18/16), TPOT p95 = 30 x (40/30)^x = 31.50 ms <= 32; at 21
+    # it is 33.58 ms > 32 -> c = 18 (interpolated, neighbours 16-32), TPOT binds.
+    # (Before interpolation this test chose the measured c = 16: instances 16, 18, 19.)
     p = effplan.plan(_rows(), generation=_workload(slo_tpot_p95_ms=32), prices=PRICES)
     mo = p.monthly
-    assert set(mo["concurrency"]) == {16.0} and set(mo["binding_constraint"]) == {"tpot"}
+    assert set(mo["concurrency"]) == {18.0} and set(mo["binding_constraint"]) == {"tpot"}
+    assert set(mo["concurrency_source"]) == {"interpolated"} and set(mo["concurrency_neighbours"]) == {"16-32"}
+    assert _interp(18, 16, 32, 3) == pytest.approx(31.5029678, rel=1e-8)
+    assert _interp(21, 16, 32, 3) == pytest.approx(33.5843462, rel=1e-8)
+    assert mo["tpot_p95_ms"].iloc[0] == pytest.approx(_interp(18, 16, 32, 3))
+    assert mo["ttft_p95_ms"].iloc[0] == pytest.approx(562.5)     # 500 x 18/16 (TTFT doubles with c)
+    t50 = _interp(18, 16, 32, 0)                                 # 400 x 18/16 = 450 ms
+    d50 = _interp(18, 16, 32, 2)                                 # 25 x 1.4^x = 26.471 ms
+    assert t50 == pytest.approx(450.0) and d50 == pytest.approx(26.4710285, rel=1e-8)
+    h = _hand(18, t50=t50, d50=d50)
+    assert h["instances"] == [15, 17, 18]                       # ceil(14.77), ceil(16.25), ceil(17.88)
+    assert mo["instances"].tolist() == h["instances"]
+    assert mo["cost_usd"].tolist() == pytest.approx([10950.0, 12410.0, 13140.0])
+    assert mo["energy_kwh"].tolist() == pytest.approx(h["energy"], rel=1e-12)
+    assert mo["co2_kg"].tolist() == pytest.approx(h["co2"], rel=1e-12)
+    assert mo["requests_per_s_per_instance"].iloc[0] == pytest.approx(18 / ((450 + 200 * d50) / 1000))
+    assert p.summary["concurrency_note"].iloc[0] == ""
+
+
+def test_measured_point_keeps_the_documented_baseline():
+    # with a TPOT target the measured c = 16 meets and the first interpolated point (18) misses,
+    # the measured figures are used unchanged: 31 ms sits between 30 (c = 16) and 31.50 (c = 18)
+    p = effplan.plan(_rows(), generation=_workload(slo_tpot_p95_ms=31), prices=PRICES)
+    mo = p.monthly
+    assert set(mo["concurrency"]) == {16.0} and set(mo["concurrency_source"]) == {"measured"}
+    assert set(mo["binding_constraint"]) == {"tpot"} and set(mo["concurrency_neighbours"]) == {""}
     h = _hand(16)
     assert h["instances"] == [16, 18, 19]                       # ceil(15.63), ceil(17.19), ceil(18.91)
     assert mo["instances"].tolist() == h["instances"]
     assert mo["cost_usd"].tolist() == pytest.approx([11680.0, 13140.0, 13870.0])
     assert mo["energy_kwh"].tolist() == pytest.approx(h["energy"], rel=1e-12)
-    assert mo["co2_kg"].tolist() == pytest.approx(h["co2"], rel=1e-12)
     assert mo["requests_per_s_per_instance"].iloc[0] == pytest.approx(16 / 5.4)
 
 
 def test_ttft_binds_and_largest_measured():
+    # TTFT p95 <= 600 ms: interpolated 500 x c/16 -> 562.5 at c = 18 holds, 656.25 at c = 21 does not
+    # (before interpolation: the measured c = 16)
     p = effplan.plan(_rows(), generation=_workload(slo_ttft_p95_ms=600), prices=PRICES)
-    assert p.summary["concurrency"].iloc[0] == 16 and p.summary["binding_constraint"].iloc[0] == "ttft"
-    # on an 80 GB H100 with loose targets nothing binds up to the largest measured concurrency
+    assert p.summary["concurrency"].iloc[0] == 18 and p.summary["binding_constraint"].iloc[0] == "ttft"
+    assert p.summary["concurrency_source"].iloc[0] == "interpolated"
+    assert p.summary["ttft_p95_ms"].iloc[0] == pytest.approx(562.5)
+    # on an 80 GB H100 with loose targets nothing binds up to the largest measured concurrency,
+    # and nothing past it is claimed (never extrapolated): the note says what to measure
     prices = Prices(price_per_hour={"H100 SXM": 2.0})
     p = effplan.plan(_rows("H100 SXM"), generation=_workload(), prices=prices)
-    assert p.summary["concurrency"].iloc[0] == 64 and p.summary["binding_constraint"].iloc[0] == "max-measured"
+    s = p.summary.iloc[0]
+    assert s["concurrency"] == 64 and s["binding_constraint"] == "max-measured"
+    assert s["concurrency_source"] == "measured"
+    assert "measure concurrency 128 to go further" in s["concurrency_note"]
 
 
 def test_infeasible_is_flagged_not_zero():
@@ -136,7 +182,10 @@ def test_projection_decode_is_memory_bound():
                      prices=Prices(price_per_hour={"A100 80GB": 1.0, "H100 SXM": 2.0}))
     s = p.summary.set_index("hardware")
     assert s.loc["H100 SXM", "provenance"] == "projected" and s.loc["H100 SXM", "projected_from"] == "A100 80GB"
-    assert s.loc["H100 SXM", "efficiency_source"] == "calibrated on A100 80GB"
+    # no operator counts in entered rows: no launch floor, and the label says so (never silent)
+    assert s.loc["H100 SXM", "efficiency_source"] == (
+        "calibrated on A100 80GB; no launch floor: operator calls unknown (operator_calls_prefill / "
+        "operator_calls_decode not recorded), so this projection is optimistic")
     ratio = cat.at["A100 80GB", "memory_bandwidth_gb_s"] / cat.at["H100 SXM", "memory_bandwidth_gb_s"]
     c = s.loc["H100 SXM", "concurrency"]
     assert s.loc["H100 SXM", "tpot_p95_ms"] == pytest.approx(FIG[int(c)][3] * ratio)
@@ -196,3 +245,83 @@ def test_quality_metrics_join_a_generation_plan():
     p = effplan.plan(_rows(), generation=_workload(), prices=PRICES, quality={"llm-8b": {"accuracy": 0.9}})
     assert p.summary["accuracy"].tolist() == [0.9] and set(p.monthly["accuracy"]) == {0.9}
     assert p.inputs["quality"][0]["candidate"] == "llm-8b"
+
+
+def _tiny(hardware: str, **kw) -> pd.DataFrame:
+    """A tiny decoder: 2 MB of weights, 1 KiB of KV cache per token, 60 operator calls per prefill
+    and per decode step -- launching kernels, not FLOPs or bytes, is what takes time on a GPU."""
+    row = {"candidate": "tiny", "hardware": hardware, "mode": "generation", "batch_size": 1,
+           "prompt_tokens": 128, "output_tokens": 64, "ttft_p50_ms": 4.0, "ttft_p95_ms": 4.4,
+           "tpot_p50_ms": 3.0, "tpot_p95_ms": 3.3, "kv_cache_bytes_per_token": 1024.0, "param_bytes": 2e6,
+           "flops_per_prompt_token": 4e6, "flops_per_output_token": 4e6, "dtype": "float16",
+           "operator_calls_prefill": 60, "operator_calls_decode": 60,
+           "energy_per_prompt_token_j": 0.01, "energy_per_output_token_j": 0.1, "idle_power_w": 5.0}
+    row.update(kw)
+    return pd.DataFrame([row])
+
+
+def _tiny_plan(rows: pd.DataFrame, src: str) -> pd.Series:
+    wl = _workload(requests_per_day=1000, prompt_tokens=128, output_tokens=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PlanWarning)   # "my laptop": memory not in the catalog
+        p = effplan.plan(rows, generation=wl, hardware=["H100 SXM"],
+                         prices=Prices(price_per_hour={src: 0.1, "H100 SXM": 2.0}))
+    return p.summary.set_index("hardware").loc["H100 SXM"]
+
+
+def test_projected_tpot_hits_the_launch_floor():
+    """A tiny model measured on a laptop (not in the catalog: efficiency assumed) projected to an
+    H100: the roofline says microseconds, the launch floor says 60 calls x 20 us = 1.2 ms."""
+    cat = effplan.load_catalog().set_index("name")
+    ovh = effplan.reference.overhead_per_operator_s("gpu")[0]
+    assert ovh == pytest.approx(20e-6)                           # cuda row of kernel_overhead.csv
+    bw = cat.at["H100 SXM", "memory_bandwidth_gb_s"] * 1e9       # 3.35e12 B/s
+    peak = cat.at["H100 SXM", "peak_fp16_flops"]                 # 9.894e14 FLOP/s
+    eff = effplan.planning.inputs.ASSUMED_EFFICIENCY             # 0.4
+    s = _tiny_plan(_tiny("my laptop"), "my laptop")
+    # decode step, context 128 + 64/2 = 160: max(4e6 / peak, (2e6 + 160 x 1024) / bw) = 6.459e-7 s
+    mem_dec = (2e6 + 160 * 1024) / bw
+    assert mem_dec > 4e6 / peak
+    tpot = mem_dec / eff + 60 * ovh                              # 1.6e-6 + 1.2e-3 s
+    assert tpot * 1e3 == pytest.approx(1.2016149, rel=1e-6)
+    assert s["tpot_p95_ms"] == pytest.approx(tpot * 1e3 * 3.3 / 3.0)   # measured p95/p50 ratio kept
+    # prefill: max(128 x 4e6 / peak, (2e6 + 128 x 1024) / bw) = max(5.175e-7, 6.361e-7) s, at the
+    # assumed 0.4 capped by the best published MLPerf share of the H100's peak (0.367)
+    share = effplan.reference.published_peak_share(cat.loc[["H100 SXM"], "peak_int8_ops"].astype(float))
+    share = float(share.at["H100 SXM", "peak_share"])
+    assert share == pytest.approx(0.367, abs=5e-4)
+    ttft = max(128 * 4e6 / peak, (2e6 + 128 * 1024) / bw) / min(eff, share) + 60 * ovh
+    assert "prefill capped at 0.367" in s["efficiency_source"]
+    assert s["ttft_p95_ms"] == pytest.approx(ttft * 1e3 * 4.4 / 4.0)
+    assert s["tpot_p95_ms"] >= 60 * ovh * 1e3                     # never below the floor
+    assert "operator calls x 20 us launch floor" in s["efficiency_source"]
+    assert s["efficiency_source"].startswith("assumed 0.4")
+
+
+def test_launch_floor_with_local_calibration():
+    """Measured on an A100 (in the catalog): the local launch share (60 x 20 us = 1.2 ms, under
+    half of the 3 ms TPOT) is taken off before calibrating; the target adds its own floor back:
+    TPOT(H100) = 60 x 20 us + (3 ms - 1.2 ms) x bw(A100) / bw(H100) (memory-bound both sides)."""
+    cat = effplan.load_catalog().set_index("name")
+    ratio = cat.at["A100 80GB", "memory_bandwidth_gb_s"] / cat.at["H100 SXM", "memory_bandwidth_gb_s"]
+    s = _tiny_plan(_tiny("A100 80GB"), "A100 80GB")
+    tpot_ms = 60 * 0.02 + (3.0 - 1.2) * ratio
+    assert s["tpot_p95_ms"] == pytest.approx(tpot_ms * 3.3 / 3.0)
+    assert s["efficiency_source"].startswith("calibrated on A100 80GB")
+    # without the operator counts the same row is projected with no floor, and says so
+    s0 = _tiny_plan(_tiny("A100 80GB", operator_calls_prefill=float("nan"),
+                          operator_calls_decode=float("nan")), "A100 80GB")
+    assert s0["tpot_p95_ms"] == pytest.approx(3.0 * ratio * 3.3 / 3.0)
+    assert "no launch floor: operator calls unknown" in s0["efficiency_source"]
+
+
+def test_no_concurrency_beyond_the_largest_measured():
+    # only c = 8 and 16 measured, targets that a larger c would meet: c = 16 and nothing past it
+    rows = _rows()
+    rows = rows[rows["batch_size"].isin([8, 16])]
+    p = effplan.plan(rows, generation=_workload(), prices=PRICES)
+    s = p.summary.iloc[0]
+    assert s["concurrency"] == 16 and s["binding_constraint"] == "max-measured"
+    assert s["concurrency_source"] == "measured"
+    assert s["concurrency_note"] == ("the largest measured concurrency (16) was chosen: measure "
+                                     "concurrency 32 to go further (never extrapolated)")
