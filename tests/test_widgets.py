@@ -670,12 +670,16 @@ def test_generation_dashboard_headline_hand_computed(gdash):
 
 
 def test_generation_controls_replan_with_hand_computed_instances(gdash):
-    # TPOT target 35 ms: c = 32 (p95 40) misses, c = 16 (p95 30) is the largest that meets it
+    # TPOT target 35 ms: c = 32 (p95 40) misses, c = 16 (p95 30) meets it; between them the
+    # planner interpolates log-log (effplan.batching) and picks c = 21: x = log(21/16) / log 2,
+    # TPOT p95 = 30 x (40/30)^x = 33.6 ms <= 35, TTFT p50 = 400 x 2^x = 525 ms,
+    # TPOT p50 = 25 x (35/25)^x = 28.5 ms
     assert gdash.set(slo_tpot_p95_ms=35)
-    assert _hand_instances(16, 400, 25, 200) == [16, 18, 19]
+    x = math.log(21 / 16) / math.log(2)
+    assert _hand_instances(21, 400 * 2 ** x, 25 * 1.4 ** x, 200) == [14, 16, 17]
     h = gdash.headline
-    assert (h.candidate, h.concurrency, h.binding_constraint) == ("llm-8b", 16.0, "tpot")
-    assert h.quarter_cost_usd == pytest.approx((16 + 18 + 19) * 730.0)
+    assert (h.candidate, h.concurrency, h.binding_constraint) == ("llm-8b", 21.0, "tpot")
+    assert h.quarter_cost_usd == pytest.approx((14 + 16 + 17) * 730.0)
     assert gdash.plan.inputs["generation"]["slo_tpot_p95_ms"] == 35
     # shorter responses, no TPOT target (0): memory c <= 5.6e9 / (1100 x 131072) -> c = 32
     assert gdash.set(slo_tpot_p95_ms=0, output_tokens=100)

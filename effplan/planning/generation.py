@@ -372,7 +372,19 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
         peak_t, bw_t = spec(np.full(len(rows), t), dtypes)
         tp = _roof(f_pre, b_pre, peak_t, bw_t) / e_pre + np.where(ops_known, ops_pre * ovh_t, 0.0)
         td = _roof(f_dec, b_dec, peak_t, bw_t) / e_dec + np.where(ops_known, ops_dec * ovh_t, 0.0)
-        keep &= np.isfinite(tp) & np.isfinite(td)
+        # a dtype whose kernels do not run on this kind of hardware (dynamic int8 on a GPU): the
+        # rows stay, with no figures and the reason, so the option is infeasible and says why
+        why = np.array([_cat.dtype_runs_on(d, kind)[1] for d in dtypes], dtype=object)
+        cannot = keep & (why != "")
+        if cannot.any():
+            no = rows[cannot].copy()
+            no[["ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms"]] = np.nan
+            no["projected_from"], no["hardware"] = no["hardware"], t
+            no["provenance"], no["energy_source"] = "projected", "projected"
+            no["efficiency"], no["efficiency_source"] = np.nan, ""
+            no["projection_note"] = [f"infeasible on {t}: {w}" for w in why[cannot]]
+            parts.append(no)
+        keep &= (why == "") & np.isfinite(tp) & np.isfinite(td)
         if not keep.any():
             continue
         rated = float(cidx.at[t, "rated_power_w"])
@@ -394,6 +406,7 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
         out["energy_source"] = "projected"
         out["efficiency"] = (e_pre + e_dec) / 2.0
         out["efficiency_source"] = esrc
+        out["projection_note"] = ""
         parts.append(out[keep])
     if not parts:
         return rows.iloc[0:0].assign(projected_from="", efficiency=np.nan, efficiency_source="")
@@ -423,6 +436,11 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
                                "perplexity": g["perplexity"].dropna().iloc[-1] if g["perplexity"].notna().any()
                                else np.nan,
                                "quality": g["quality"].dropna().iloc[-1] if g["quality"].notna().any() else np.nan}
+        notes = g["projection_note"].fillna("").astype(str) if "projection_note" in g else None
+        if notes is not None and (notes != "").all():   # e.g. dynamic int8 projected to a GPU
+            rec.update(feasible=False, binding_constraint="", infeasible_reason=notes.iloc[0])
+            out.append(rec)
+            continue
         at_or_above = g.loc[g["prompt_tokens"] >= P, "prompt_tokens"]
         if at_or_above.empty:
             rec.update(feasible=False, binding_constraint="",

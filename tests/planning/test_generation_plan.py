@@ -325,3 +325,18 @@ def test_no_concurrency_beyond_the_largest_measured():
     assert s["concurrency_source"] == "measured"
     assert s["concurrency_note"] == ("the largest measured concurrency (16) was chosen: measure "
                                      "concurrency 32 to go further (never extrapolated)")
+
+
+def test_dynamic_int8_is_never_projected_to_a_gpu():
+    """Dynamic int8 (qint8) has CPU kernels only: a GPU option is infeasible with the reason,
+    never a projected figure (the CPU option it was measured on still plans)."""
+    rows = _rows("AWS c7i.4xlarge").assign(flops_per_prompt_token=1.0, flops_per_output_token=1.0,
+                                           output_tokens=200, dtype="qint8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PlanWarning)
+        p = effplan.plan(rows, generation=_workload(), hardware=["H100 SXM"],
+                         prices=Prices(price_per_hour={"AWS c7i.4xlarge": 1.0, "H100 SXM": 2.0}))
+    s = p.summary.set_index("hardware")
+    assert not s.loc["H100 SXM", "feasible"] and math.isnan(s.loc["H100 SXM", "cost_usd"])
+    assert s.loc["H100 SXM", "infeasible_reason"].startswith("infeasible on H100 SXM: qint8 cannot run on a gpu")
+    assert s.loc["AWS c7i.4xlarge", "feasible"]
