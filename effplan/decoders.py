@@ -51,6 +51,7 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import ValidationError
+from .examples import _quantize  # one dynamic-int8 recipe for every built-in family
 
 __all__ = ["DecoderConfig", "BASE_CONFIG", "TinyDecoder", "decoder_candidates", "corpus_bytes",
            "decode_flops_per_token", "prefill_flops_per_token", "perplexity", "CORPUS_MODULES"]
@@ -244,15 +245,6 @@ def perplexity(model: Any, data: Any, window: int = 64, max_windows: int = 256) 
     return float(math.exp(float(sum(losses)) / y.numel()))
 
 
-def _quantize(model: Any) -> Any:
-    import torch
-    from torch import nn
-
-    with warnings.catch_warnings():
-        # eager dynamic quantization still works in the pinned torch; silence its deprecation
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
-        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import pandas as pd
 from .. import batching as _batching
 from .. import catalog as _cat
 from .. import queueing as _q
-from ..errors import PlanWarning, UnknownHardwareError
+from ..errors import PlanWarning, UnknownHardwareError, ValidationError
 from .inputs import InferenceWorkload, Prices, _match_map
 from .result import _PCT
 
@@ -382,6 +382,24 @@ def _tri(rng: np.random.Generator, lo: float, mode: float, hi: float, n: int) ->
     if hi <= lo:
         return np.full(n, mode)
     return rng.triangular(lo, mode, hi, size=n)
+
+
+def _workload_draws(rng: np.random.Generator, unc: Any, monthly_growth: float, samples: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Monte Carlo multipliers of traffic and price and the monthly growth, (S,) each, drawn from
+    ``rng`` in this order (triangular, mode 1 / the workload's growth; a missing range is exact).
+    Shared by every workload kind, so the same seed gives the same draws."""
+    tr = _tri(rng, *((unc.traffic[0], 1.0, unc.traffic[1]) if unc.traffic else (1, 1, 1)), samples)
+    if unc.growth:
+        lo, hi = unc.growth
+        if not lo <= monthly_growth <= hi:
+            raise ValidationError("growth", f"uncertainty range ({lo:g}, {hi:g}) must bracket the "
+                                            f"workload's monthly_growth {monthly_growth:g}")
+        gr = _tri(rng, lo, monthly_growth, hi, samples)
+    else:
+        gr = np.full(samples, monthly_growth)
+    pm = _tri(rng, *((unc.price[0], 1.0, unc.price[1]) if unc.price else (1, 1, 1)), samples)
+    return tr, gr, pm
 
 
 def _tri_inv(u: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -105,7 +105,7 @@ from .. import batching as _batching
 from .. import catalog as _cat
 from .. import reference as _ref
 from ..errors import PlanWarning, ValidationError
-from .engine import _attach_prices, _percentiles, _quarter_sum, _tri
+from .engine import _attach_prices, _percentiles, _quarter_sum, _tri, _workload_draws
 from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, Prices, Uncertainty,
                      _known_fields, _match_map, _measurement_frame, _num, _set)
 from .result import _PCT
@@ -540,17 +540,8 @@ def _engine(a: Mapping[str, np.ndarray], wl: GenerationWorkload, pr: Prices, tra
 
 def _samples(unc: Uncertainty, wl: GenerationWorkload, samples: int, seed: int) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
+    tr, gr, pm = _workload_draws(rng, unc, wl.monthly_growth, samples)
     tri = lambda rngs: _tri(rng, rngs[0], 1.0, rngs[1], samples) if rngs else np.ones(samples)  # noqa: E731
-    tr = tri(unc.traffic)
-    if unc.growth:
-        lo, hi = unc.growth
-        if not lo <= wl.monthly_growth <= hi:
-            raise ValidationError("growth", f"uncertainty range ({lo:g}, {hi:g}) must bracket the "
-                                            f"workload's monthly_growth {wl.monthly_growth:g}")
-        gr = _tri(rng, lo, wl.monthly_growth, hi, samples)
-    else:
-        gr = np.full(samples, wl.monthly_growth)
-    pm = tri(unc.price)
     pl = tri(getattr(unc, "prompt_tokens", None))
     ol = tri(getattr(unc, "output_tokens", None))
     return tr, gr, pm, pl, ol

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PlanWarning, ValidationError
-from .engine import _demand, _engine, _percentiles, _quarter_sum, _sample_multipliers, _tri
+from .engine import _demand, _engine, _percentiles, _quarter_sum, _sample_multipliers, _workload_draws
 from .inputs import InferenceWorkload, Prices, Uncertainty
 from .result import _PCT
 
@@ -192,16 +192,7 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
     pct_t: dict[str, np.ndarray] = {}
     if samples > 0:
         rng = np.random.default_rng(seed)
-        tr = _tri(rng, *((unc.traffic[0], 1.0, unc.traffic[1]) if unc.traffic else (1, 1, 1)), samples)
-        if unc.growth:
-            lo, hi = unc.growth
-            if not lo <= wl.monthly_growth <= hi:
-                raise ValidationError("growth", f"uncertainty range ({lo:g}, {hi:g}) must bracket the "
-                                                f"workload's monthly_growth {wl.monthly_growth:g}")
-            gr = _tri(rng, lo, wl.monthly_growth, hi, samples)
-        else:
-            gr = np.full(samples, wl.monthly_growth)
-        pm = _tri(rng, *((unc.price[0], 1.0, unc.price[1]) if unc.price else (1, 1, 1)), samples)
+        tr, gr, pm = _workload_draws(rng, unc, wl.monthly_growth, samples)
         fk = np.flatnonzero(feasible)
         sub = {k: v[fk] for k, v in arrs.items()}
         mult = dict(zip(("throughput", "energy"), _sample_multipliers(opt.iloc[fk], unc, samples, seed)))
