@@ -644,8 +644,33 @@ def test_default_threads_leave_busy_cores(monkeypatch):
     assert measure_mod.default_threads() == torch.get_num_threads()
 
 
-def test_generation_mode_refuses_resume_instead_of_ignoring_it(tmp_path):
+def test_generation_mode_refuses_inference_candidates_by_name():
     with pytest.raises(ValidationError) as info:
-        measure(_tiny(), mode="generation", device="cpu", results_path=tmp_path / "r.jsonl",
-                resume=True, progress=False)
-    assert info.value.field == "resume"
+        measure(_tiny(), mode="generation", device="cpu", progress=False)
+    assert info.value.field == "candidates" and "GenerationCandidate" in str(info.value)
+
+
+def test_rows_carry_reproducibility_fields_weights_hashed_once_per_candidate(fakes, monkeypatch):
+    from effplan import reproducibility
+
+    hashed: list[str] = []
+    real = reproducibility.weights_sha256
+    monkeypatch.setattr(reproducibility, "weights_sha256", lambda m: hashed.append(1) or real(m))
+
+    def seeded():
+        torch.manual_seed(3)
+        return nn.Linear(4, 2)
+
+    cands = [Candidate("a", seeded, lambda bs: torch.ones(bs, 4)), _tiny("b")]
+    m = measure(cands, batch_sizes=(1, 2, 4), device="cpu", timing=_exact_policy(), energy=False,
+                progress=False, retries=0, isolate=False)
+    df = m.to_frame()
+    assert len(hashed) == 2  # six points, one hash per candidate
+    assert df.loc[df["candidate"] == "a", "weights_sha256"].tolist() == [real(seeded())] * 3
+    assert df.loc[df["candidate"] == "b", "weights_sha256"].nunique() == 1
+    assert set(df["effplan_version"]) == {effplan.__version__}
+    assert set(df["numpy_version"]) == {np.__version__}
+    assert set(df["python_version"]) == {reproducibility.software_versions()["python_version"]}
+    assert df["config_sha256"].tolist() == [""] * 6  # plain modules have no configuration
+    assert set(df["timing_policy"]) == {reproducibility._timing_policy_json(_exact_policy())}
+    assert df["seed"].isna().all()  # no seed declared: unknown, never a made-up 0
