@@ -343,5 +343,6 @@ def decoder_candidates(seed: int = 0, config: DecoderConfig = BASE_CONFIG) -> li
              ("decoder-student", ("distilled",), None, None),
              ("decoder-int8", ("quantized",), "qint8", "cpu"))
     return [GenerationCandidate(name, _model_fn(int(seed), config, name), vocab_size=VOCAB_SIZE,
-                                tags=tags, perplexity=fam.perplexity[name], dtype=dtype, device=device)
+                                tags=tags, perplexity=fam.perplexity[name], dtype=dtype, device=device,
+                                seed=int(seed))
             for name, tags, dtype, device in specs]

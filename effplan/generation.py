@@ -177,7 +177,8 @@ class GenerationCandidate:
     protocol, or a transformers causal LM; builds a fresh model per point. vocab_size: prompts
     are drawn from ``[0, vocab_size)``. perplexity: held-out perplexity (LOWER is better), or
     None. quality: a higher-is-better score, or None. dtype / device / tags: as
-    :class:`effplan.Candidate` (a float dtype casts the module; ``"qint8"`` is a label).
+    :class:`effplan.Candidate` (a float dtype casts the module; ``"qint8"`` is a label). seed:
+    the seed the weights came from, when known (the ``seed`` column), else None.
     """
 
     name: str
@@ -188,6 +189,7 @@ class GenerationCandidate:
     quality: float | None = field(default=None, kw_only=True)
     dtype: str | None = field(default=None, kw_only=True)
     device: str | None = field(default=None, kw_only=True)
+    seed: int | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         where = f"GenerationCandidate({self.name!r})"
@@ -195,6 +197,8 @@ class GenerationCandidate:
             raise ValidationError("name", f"must be a non-empty string, got {self.name!r}", where=where)
         if not callable(self.model_fn):
             raise ValidationError("model_fn", "must be callable", where=where)
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ValidationError("seed", f"must be an integer or None, got {self.seed!r}", where=where)
         if not isinstance(self.vocab_size, int) or isinstance(self.vocab_size, bool) or self.vocab_size < 1:
             raise ValidationError("vocab_size", f"must be a positive integer, got {self.vocab_size!r}",
                                   where=where)

@@ -674,3 +674,12 @@ def test_rows_carry_reproducibility_fields_weights_hashed_once_per_candidate(fak
     assert df["config_sha256"].tolist() == [""] * 6  # plain modules have no configuration
     assert set(df["timing_policy"]) == {reproducibility._timing_policy_json(_exact_policy())}
     assert df["seed"].isna().all()  # no seed declared: unknown, never a made-up 0
+
+
+def test_a_declared_seed_is_recorded_and_a_bad_one_refused(fakes):
+    m = measure(_tiny(seed=7), batch_sizes=(1,), device="cpu", timing=_exact_policy(), energy=False,
+                progress=False, retries=0, isolate=False)
+    assert m.to_frame()["seed"].tolist() == [7]
+    with pytest.raises(ValidationError) as info:
+        _tiny(seed="7")
+    assert info.value.field == "seed"
