@@ -318,11 +318,15 @@ def _family(seed: int, base: DecoderConfig) -> _Family:
 
 
 def _model_fn(seed: int, base: DecoderConfig, name: str) -> Any:
+    # the trained weights are bound by value (as the digits family does), so a worker process
+    # that builds the model (effplan.measure isolates every point) does not retrain the family
+    fam = _family(seed, base)
+    src = "decoder-base" if name == "decoder-int8" else name
+    cfg, state = fam.configs[name], fam.state[src]
+
     def model_fn() -> Any:
-        fam = _family(seed, base)
-        src = "decoder-base" if name == "decoder-int8" else name
-        model = _build(fam.configs[name])
-        model.load_state_dict(fam.state[src])
+        model = _build(cfg)
+        model.load_state_dict(state)
         model.eval()
         return _quantize(model) if name == "decoder-int8" else model
 

@@ -356,7 +356,7 @@ def _measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row:
                    policy: Any, clock: Callable[[], float], energy: bool, energy_window_s: float,
                    meter_factory: Callable[[str], Any], degraded: list[str], output_tokens: int, seed: int,
                    report: Callable[[Any], Any] | None = None, isolated: bool = False,
-                   known_hashes: Any = None, **_: Any) -> dict[Any, Any]:
+                   known_hashes: Any = None, prior: Any = None, **_: Any) -> dict[Any, Any]:
     """Measure one point (its prompt length is ``row["prompt_tokens"]``), filling ``row`` in
     place; returns the prefill (TTFT) and decode (TPOT) timings by samples key. Called by
     :func:`effplan.measurement._point_job`, in a worker process when isolated."""
@@ -416,7 +416,8 @@ def _measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row:
                 report(share + 0.5 * spent)
 
         t_pre = _m.adaptive_time(do_prefill, per_call, clock=clock, synchronize=sync,
-                                 load=_m.LoadMonitor(), threads=threads, on_round=on_round)
+                                 load=_m.LoadMonitor(), threads=threads, on_round=on_round,
+                                 prior=(prior or {}).get((cand.name, dev, f"generation-prefill-p{p}", bs)))
 
         # ---- TPOT: steady-state decode, cycling through n_out steps from the prefilled cache
         cache0 = gen.prefill(ids)
@@ -440,11 +441,13 @@ def _measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row:
             kv = math.nan
         t_dec = _m.adaptive_time(do_step, per_call, clock=clock, synchronize=sync,
                                  load=_m.LoadMonitor(), threads=threads,
-                                 on_round=lambda r, spent: on_round(r, spent, 0.5))
+                                 on_round=lambda r, spent: on_round(r, spent, 0.5),
+                                 prior=(prior or {}).get((cand.name, dev, f"generation-decode-p{p}", bs)))
         reasons = (t_pre.stop_reason, t_dec.stop_reason)
         row.update(stable=t_pre.stable and t_dec.stable,
                    stop_reason=next((r for r in ("unstable", "time-budget") if r in reasons), "ci-met"),
                    rounds=min(t_pre.rounds, t_dec.rounds), background_load=t_dec.background_load,
+                   background_load_before=t_pre.load_before,
                    timing_note="; ".join(f"{n}: {t.why}" for n, t in (("TTFT", t_pre), ("TPOT", t_dec))
                                          if t.why))
 

@@ -25,8 +25,17 @@ How one point (candidate x batch size) is measured
    rounds' medians agreeing, no stalls or two modes -- or ``time_budget_s`` is spent
    (``stop_reason`` ``ci-met`` | ``time-budget`` | ``unstable``, ``stable``, ``rounds``,
    ``timing_note`` on the row). ``background_load`` is the CPU work of other processes while
-   timing. Not-stable points are measured again after the rest of the sweep (``retries``),
-   and one warning names those still not stable. On CUDA the device is synchronized before
+   timing, ``background_load_before`` the same over the warm-up before it.
+   **Interleaved passes** (``passes``, default :data:`PASSES_DEFAULT` = 2): the rounds of a
+   point are split over passes -- pass 1 of every point of the sweep, then pass 2 of every
+   point. Each pass is a fresh worker (model built and warmed up again) that continues the
+   point's rounds after the earlier ones (same ``calls_per_sample``, ``prior=`` of
+   :func:`effplan.timing.adaptive_time`); pass k may spend ``k / passes`` of ``time_budget_s``
+   in all and takes at least one round, and stability is judged on the rounds of all passes, so
+   rounds minutes apart with other candidates in between must agree. A pass that fails keeps
+   the earlier passes' figures with ``stable=False`` and the reason. Energy is measured in the
+   first pass only. Not-stable points are then measured again after the whole sweep
+   (``retries``: one pass with the whole budget), and one warning names those still not stable. On CUDA the device is synchronized before
    every clock read. Inference runs under ``torch.inference_mode()``. Training runs
    ``zero_grad`` + forward + loss + backward + ``optimizer.step()`` per call.
 4. **Energy**: the workload is run again inside an :class:`effplan.energy.EnergyMeter` for at
@@ -51,6 +60,14 @@ too), each finished point is appended to a JSON Lines file, and its raw samples 
 ``resume=True`` skips it next time. A point that cannot be saved stays in the returned
 :class:`Measurements` with the reason in ``error``. Global state is restored afterwards: torch's
 CPU thread count, grad mode, and the train/eval flags of the models.
+
+Reproducibility (:mod:`effplan.reproducibility`): every row carries ``seed`` (the candidate's
+declared ``seed``, NaN when it declares none), Python / torch / numpy / effplan versions,
+``timing_policy`` (JSON) and ``weights_sha256`` / ``config_sha256``. The weights are hashed once
+per candidate, on its first measured point (after the point's memory reading), and the hash is
+reused for its other points: ``model_fn`` is expected to build the same weights every call
+(seed it, or load trained weights), as the built-in families do. Error rows carry the versions,
+seed and timing policy, without the hashes.
 
 ``bytes_per_item`` (for roofline projection) is the simple estimate
 ``param_bytes / batch_size + (input bytes + output bytes) / batch_size``: weights are read once
@@ -89,6 +106,13 @@ __all__ = ["measure", "Measurements", "Timing", "TimingPolicy", "adaptive_time",
 ISOLATE_DEFAULT = True
 #: Not-stable points are measured again, after the rest of the sweep, at most this many times.
 RETRIES_DEFAULT = 1
+#: Each point is timed in this many passes, interleaved across the sweep: pass k of every point
+#: before pass k + 1 of any (see :func:`measure`, ``passes``).
+PASSES_DEFAULT = 2
+#: Energy columns: measured in the first pass only, and carried to the point's final row.
+_ENERGY_COLUMNS = ("energy_j", "energy_window_s", "energy_per_item_j", "energy_per_batch_j",
+                   "energy_above_idle_per_item_j", "avg_power_w", "energy_source", "energy_note",
+                   "energy_per_prompt_token_j", "energy_per_output_token_j")
 #: ``mode="generation"`` defaults: prompt lengths and output tokens per response.
 GENERATION_PROMPT_TOKENS = (128, 512)
 GENERATION_OUTPUT_TOKENS = 64
@@ -423,6 +447,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             resume: bool = False,
             isolate: bool | None = None,
             retries: int | None = None,
+            passes: int | None = None,
             progress: bool = True,
             raise_errors: bool = False,
             clock: Callable[[], float] = time.perf_counter,
@@ -468,6 +493,14 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         shipped to a worker is measured here, and ``isolation`` on its rows says why.
     retries: not-stable points are measured again after the rest of the sweep, at most this
         many times (default :data:`RETRIES_DEFAULT`); the last attempt is kept.
+    passes: each point is timed in this many passes (default :data:`PASSES_DEFAULT`),
+        interleaved: pass 1 of every point, then pass 2 of every point, ... Each pass is a fresh
+        worker process (model built again, warmed up again) that continues the point's rounds
+        (:func:`effplan.timing.adaptive_time` ``prior=``): pass k may use ``k / passes`` of
+        ``time_budget_s`` in all, takes at least one round, and the stop rule is judged on the
+        samples of all passes so far -- rounds minutes apart, with other candidates measured
+        in between, must agree. Energy is measured in the first pass only. ``passes=1``: the
+        rounds of a point run back to back.
     progress: show a ``tqdm.auto`` progress bar (notebook-aware); it moves with each round.
     raise_errors: re-raise a point's exception instead of recording it on the row.
     clock, energy_meter: swappable clock (seconds) and ``energy_meter(device)`` factory
@@ -535,6 +568,9 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     retries = RETRIES_DEFAULT if retries is None else retries
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise ValidationError("retries", f"must be a whole number >= 0, got {retries!r}")
+    passes = PASSES_DEFAULT if passes is None else passes
+    if not isinstance(passes, int) or isinstance(passes, bool) or passes < 1:
+        raise ValidationError("passes", f"must be a whole number >= 1, got {passes!r}")
     if resume and results_path is None:
         raise ValidationError("resume", "resume=True needs results_path= (the file to resume)")
     isolate = ISOLATE_DEFAULT if isolate is None else bool(isolate)
@@ -560,7 +596,8 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     idle: dict[str, float] = {}
     degraded: list[str] = []
     unsaved: list[str] = []
-    held: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []  # not stable: saved after their retries
+    held: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []
+    pending: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []  # between timing passes  # not stable: saved after their retries
     bar = None
     # Warnings raised inside the sweep (energy fallback, unsupported operators) repeat for every
     # point; they are collected and re-emitted once each when the sweep ends (or is interrupted).
@@ -616,23 +653,34 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
                                     f"worker process ({why}); it was measured in this process "
                                     "('isolation' on its rows): define its functions at module level "
                                     "or avoid capturing locks, files or generators")
-        bar = tqdm(total=len(points), desc=f"effplan.measure ({mode})", disable=not progress, leave=True)
+        bar = tqdm(total=len(points) * passes, desc=f"effplan.measure ({mode})", disable=not progress,
+                   leave=True)
         opts = dict(policy=policy, clock=clock, energy=energy, energy_window_s=energy_window_s,
                     meter_factory=meter_factory, optimizer=optimizer, lr=learning_rate,
                     threads=used_threads, **gen_opts)
         # weights and configuration are hashed once per candidate, on its first measured point
         hashes: dict[str, dict[str, str]] = {}
+        from .reproducibility import reproducibility_fields
 
-        def run(cand: Any, dev: str, bs: int, prompt: int | None,
-                done: float) -> tuple[dict[str, Any], dict[SampleKey, Timing]]:
+        sweep_repro = reproducibility_fields(None, timing_policy=policy)  # an error row keeps these
+
+        def run(cand: Any, dev: str, bs: int, prompt: int | None, done: float, k: int = 1,
+                prior: Mapping[SampleKey, Timing] | None = None) -> tuple[dict[str, Any], dict[SampleKey, Timing]]:
+            """Pass ``k`` of a point (``prior``: its timings so far); ``k = passes`` without a
+            prior is one pass with the whole budget (a retry)."""
             bar.set_postfix_str(f"{cand.name} bs={bs}" + (f" prompt={prompt}" if prompt else ""))
             row = _empty_row(cand, mode, bs, dev, hardware[dev], used_threads, idle[dev], prompt,
                              gen_opts.get("output_tokens"))
+            seed = getattr(cand, "seed", None)
+            row.update({**sweep_repro, "seed": math.nan if seed is None else seed})
             why = shippable.get(cand.name, "")
             in_worker = isolate and not why
             row["isolation"] = ("worker" if in_worker else "in-process: isolate=False" if not isolate
                                 else f"in-process: could not be shipped to a worker ({why})")
-            point_opts = {**opts, "known_hashes": hashes.get(cand.name)}
+            point_opts = {**opts, "known_hashes": hashes.get(cand.name), "prior": prior,
+                          "energy": energy and prior is None,  # energy: in the first pass only
+                          "policy": policy if k == passes else
+                          replace(policy, time_budget_s=policy.time_budget_s * k / passes)}
 
             def moved(message: Any) -> None:  # progress from the point: the bar moves per round
                 bar.n = round(done + 0.9 * float(message), 3)
@@ -669,13 +717,23 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         def settled(row: Mapping[str, Any]) -> bool:
             return row["status"] != "ok" or row["stable"] is True
 
+        # ---- pass 1 of every point, then pass 2 of every point, ... (interleaved rounds)
         for i, (cand, dev, bs, prompt) in enumerate(points):
-            row, ts = run(cand, dev, bs, prompt, float(i))
+            pending.append(run(cand, dev, bs, prompt, float(i), 1 if passes > 1 else passes))
+        for k in range(2, passes + 1):
+            for i, (cand, dev, bs, prompt) in enumerate(points):
+                first, ts = pending[i]
+                if first["status"] != "ok" or not ts:
+                    continue
+                new, ts2 = run(cand, dev, bs, prompt, float((k - 1) * len(points) + i), k, ts)
+                pending[i] = _next_pass(first, ts, new, ts2, k)
+        for row, ts in pending:
             rows.append(row)
             if settled(row) or retries == 0:
                 save(row, ts)
             else:
                 held.append((row, ts))
+        pending.clear()
         # ---- retries: not-stable points again, after the rest of the sweep (time apart)
         for attempt in range(1, retries + 1):
             again = [(k, r) for k, (r, _) in enumerate(held) if not settled(r)]
@@ -685,7 +743,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             for k, old in again:
                 cand = next(c for c in candidates if c.name == old["candidate"])
                 prompt = int(old["prompt_tokens"]) if mode == "generation" else None
-                new, ts = run(cand, old["device"], int(old["batch_size"]), prompt, float(bar.n))
+                new, ts = run(cand, old["device"], int(old["batch_size"]), prompt, float(bar.n), passes)
                 if new["timing_note"]:
                     new["timing_note"] += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
                 rows[next(j for j, r in enumerate(rows) if r is old)] = new
@@ -694,6 +752,10 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             save(row, t)
         held.clear()
     finally:
+        for row, ts in pending:  # interrupted between passes: the passes done so far are saved
+            row["timing_note"] = "; ".join(x for x in (row["timing_note"], "interrupted before its last "
+                                                       "timing pass") if x)
+            save(row, ts)
         for row, t in held:  # interrupted: what was measured is still saved
             save(row, t)
         if bar is not None:
@@ -729,6 +791,22 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     for msg in dict.fromkeys(degraded):
         warnings.warn(msg, EffplanWarning, stacklevel=2)
     return Measurements(rows=tuple(rows), hardware=hardware, samples=samples)
+
+
+def _next_pass(first: dict[str, Any], ts: dict[SampleKey, Timing], new: dict[str, Any],
+               ts2: dict[SampleKey, Timing], k: int) -> tuple[dict[str, Any], dict[SampleKey, Timing]]:
+    """A point after timing pass ``k``: the new row (timing of all passes so far) with the first
+    pass's energy; if pass ``k`` failed, the earlier row, NOT stable, saying so."""
+    if new["status"] != "ok":
+        kept = dict(first)
+        kept.update(stable=False, stop_reason="unstable",
+                    timing_note="; ".join(x for x in (first["timing_note"], f"timing pass {k} failed "
+                                                      f"({new['error']}): figures from the earlier pass(es)")
+                                          if x))
+        return kept, ts
+    for c in _ENERGY_COLUMNS:
+        new[c] = first[c]
+    return new, ts2
 
 
 def _resume(path: Path | None, points: list[tuple[Any, str, int, int | None]], mode: str,
@@ -862,7 +940,8 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
                    energy_window_s: float, meter_factory: Callable[[str], Any], optimizer: Any,
                    lr: float, degraded: list[str], report: Callable[[Any], Any] | None = None,
                    isolated: bool = False,
-                   known_hashes: Mapping[str, str] | None = None) -> dict[SampleKey, Timing]:
+                   known_hashes: Mapping[str, str] | None = None,
+                   prior: Mapping[SampleKey, Timing] | None = None) -> dict[SampleKey, Timing]:
     """Measure one point, filling ``row`` in place; returns its raw timing by samples key;
     raises on failure."""
     import torch
@@ -943,7 +1022,8 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
         with ctx():
             # contention is judged on the CPU threads a CPU workload runs on
             t = adaptive_time(step, policy, clock=clock, synchronize=sync, load=LoadMonitor(),
-                              on_round=on_round, threads=0 if is_cuda else torch.get_num_threads())
+                              on_round=on_round, threads=0 if is_cuda else torch.get_num_threads(),
+                              prior=(prior or {}).get((cand.name, dev, mode, bs)))
             lat = t.percentile_ms([50, 90, 95, 99])
             p50 = float(lat[0])
             thr = bs / (p50 / 1e3) if p50 > 0 else math.nan
@@ -952,7 +1032,8 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
                        latency_ci_rel=t.ci_rel, repeats=t.repeats, throughput_items_per_s=thr,
                        bytes_per_item=param_bytes / bs + (in_bytes + out_bytes) / bs,
                        rounds=t.rounds, stable=t.stable, stop_reason=t.stop_reason,
-                       timing_note=t.why, background_load=t.background_load)
+                       timing_note=t.why, background_load=t.background_load,
+                       background_load_before=t.load_before)
             fpi = row["flops_per_item"]
             if not math.isnan(fpi):
                 achieved = fpi * (3.0 if mode == "training" else 1.0) * thr

@@ -93,6 +93,7 @@ class RewindLM(ProtocolLM):
 @pytest.fixture
 def env(monkeypatch):
     monkeypatch.setattr(measure_mod, "_hardware", lambda dev: {"name": "Test CPU", "hardware_id": "hw1"})
+    monkeypatch.setattr(measure_mod, "PASSES_DEFAULT", 1)  # exact fake-clock sequences: one pass
     clock = FakeClock()
     return clock
 
