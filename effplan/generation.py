@@ -546,7 +546,7 @@ def notebook_measurements(results_path: str | None, *, quick: bool = True,
     cfg = replace(decoders.BASE_CONFIG, train_steps=QUICK_TRAIN_STEPS) if quick else decoders.BASE_CONFIG
     policy = replace(_m.TimingPolicy(), **{k: v for k, v in measure_settings(quick).items()
                                             if k == "time_budget_s"})
-    settings = {k: v for k, v in measure_settings(quick).items() if k in ("energy_window_s", "idle_s")}
+    settings = {k: v for k, v in measure_settings(quick).items() if k in ("energy_window_s", "idle_s", "passes")}
     return measure_generation(decoders.decoder_candidates(config=cfg), batch_sizes=list(concurrency),
                               prompt_tokens=list(prompt_tokens), output_tokens=output_tokens, device="cpu",
                               threads=1, timing=policy, progress=progress,

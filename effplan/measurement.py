@@ -753,8 +753,9 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         held.clear()
     finally:
         for row, ts in pending:  # interrupted between passes: the passes done so far are saved
-            row["timing_note"] = "; ".join(x for x in (row["timing_note"], "interrupted before its last "
-                                                       "timing pass") if x)
+            if passes > 1 and row["status"] == "ok":  # not judged across passes: resume re-measures it
+                row.update(stable=False, stop_reason="time-budget", timing_note="; ".join(
+                    x for x in (row["timing_note"], "interrupted before its last timing pass") if x))
             save(row, ts)
         for row, t in held:  # interrupted: what was measured is still saved
             save(row, t)

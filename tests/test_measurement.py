@@ -771,3 +771,26 @@ def test_an_error_row_keeps_versions_and_seed_but_no_hash(fakes):
     r = m.to_frame().iloc[0]
     assert r["status"] == "error" and r["seed"] == 11 and r["effplan_version"] == effplan.__version__
     assert r["weights_sha256"] == "" and r["timing_policy"].startswith("{")
+
+
+def test_interrupted_between_passes_saves_the_first_pass_not_stable(fakes, tmp_path):
+    clock = FakeClock()
+    builds: list[str] = []
+
+    def cand(name):
+        def model_fn():
+            builds.append(name)
+            if len(builds) == 3:  # pass 2 of the first point: Ctrl-C
+                raise KeyboardInterrupt
+            return ClockedLinear(clock, iter(lambda: 1e-3, None))
+        return Candidate(name, model_fn, lambda bs: torch.ones(bs, 4))
+
+    path = tmp_path / "r.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        measure([cand("a"), cand("b")], batch_sizes=(1,), device="cpu", timing=_two_pass_policy(),
+                energy=False, clock=clock, progress=False, passes=2, results_path=path)
+    df = effplan.Measurements.load(path).to_frame()
+    assert sorted(df["candidate"]) == ["a", "b"] and df["status"].tolist() == ["ok", "ok"]
+    # their rounds were never compared with a later pass: not stable, so resume measures them again
+    assert not df["stable"].any() and set(df["stop_reason"]) == {"time-budget"}
+    assert all("interrupted before its last timing pass" in n for n in df["timing_note"])
