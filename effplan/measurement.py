@@ -35,9 +35,10 @@ How one point (candidate x batch size) is measured
    rounds minutes apart with other candidates in between must agree. A pass that fails keeps
    the earlier passes' figures with ``stable=False`` and the reason. Energy is measured in the
    first pass only. Not-stable points are then measured again after the whole sweep
-   (``retries``: one pass with the whole budget), and one warning names those still not stable. On CUDA the device is synchronized before
-   every clock read. Inference runs under ``torch.inference_mode()``. Training runs
-   ``zero_grad`` + forward + loss + backward + ``optimizer.step()`` per call.
+   (``retries``: one pass with the whole budget), and one warning names those still not stable.
+   On CUDA the device is synchronized before every clock read. Inference runs under
+   ``torch.inference_mode()``. Training runs ``zero_grad`` + forward + loss + backward +
+   ``optimizer.step()`` per call.
 4. **Energy**: the workload is run again inside an :class:`effplan.energy.EnergyMeter` for at
    least ``energy_window_s`` (and at least the meter's own minimum window); energy is divided
    by the items actually run. Idle power is measured once per device before the sweep.
@@ -596,8 +597,8 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     idle: dict[str, float] = {}
     degraded: list[str] = []
     unsaved: list[str] = []
-    held: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []
-    pending: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []  # between timing passes  # not stable: saved after their retries
+    held: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []  # not stable: saved after their retries
+    pending: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []  # between timing passes
     bar = None
     # Warnings raised inside the sweep (energy fallback, unsupported operators) repeat for every
     # point; they are collected and re-emitted once each when the sweep ends (or is interrupted).
@@ -771,7 +772,8 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     failed = [_point_label(r) for r in rows if r["status"] != "ok"]
     if failed:
-        warnings.warn(f"effplan.measure: {len(failed)} of {len(rows)} {'generation ' if mode == 'generation' else ''}points failed ({', '.join(failed[:5])}"
+        kind = "generation " if mode == "generation" else ""
+        warnings.warn(f"effplan.measure: {len(failed)} of {len(rows)} {kind}points failed ({', '.join(failed[:5])}"
                       f"{', ...' if len(failed) > 5 else ''}); see the 'status' and 'error' columns "
                       "(Measurements.errors)", EffplanWarning, stacklevel=2)
     shaky = [r for r in rows if r["status"] == "ok" and r["stable"] is not True]
