@@ -7,7 +7,8 @@ The same built-in digits candidates are measured twice, first as the machine is 
 with ``--hogs`` CPU-bound background processes (a busy loop each) running:
 
 * effplan: ``effplan.measure(..., energy=False)`` with its defaults (worker process per point,
-  rounds, stall detection, default thread count from the free cores, one retry);
+  rounds split over two interleaved passes, stall detection, default thread count from the free
+  cores, one retry);
 * torch: ``Timer("model(x)").adaptive_autorange()`` on the same model and inputs, with the
   thread count effplan chose, under ``torch.inference_mode()``.
 

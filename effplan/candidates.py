@@ -77,6 +77,9 @@ class Candidate:
         See the module docstring.
     loss_fn, target_fn:
         Training-mode loss; see the module docstring.
+    seed:
+        The seed the weights came from (training or initialisation), when known; recorded as
+        ``seed`` on measurement rows (:mod:`effplan.reproducibility`). ``None`` = unknown.
     """
 
     name: str
@@ -89,6 +92,7 @@ class Candidate:
     quality_metric: str = field(default="accuracy", kw_only=True)
     loss_fn: Callable[[Any, Any], Any] | None = field(default=None, kw_only=True)
     target_fn: Callable[[int], Any] | None = field(default=None, kw_only=True)
+    seed: int | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         where = f"Candidate({self.name!r})" if isinstance(self.name, str) else "Candidate"
@@ -99,6 +103,8 @@ class Candidate:
             if not callable(getattr(self, fname)):
                 raise ValidationError(fname, f"must be callable, got {type(getattr(self, fname)).__name__}",
                                       where=where)
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ValidationError("seed", f"must be an integer or None, got {self.seed!r}", where=where)
         for fname in ("loss_fn", "target_fn"):
             value = getattr(self, fname)
             if value is not None and not callable(value):

@@ -91,8 +91,6 @@ def _measure_generation(args: argparse.Namespace) -> int:
     if args.mode != "generation" or args.family not in ("digits", "decoder"):
         raise EffplanError("--family decoder and --mode generation go together (the decoder family "
                            "is measured by generation)")
-    if args.resume:
-        raise EffplanError("--resume: generation sweeps cannot resume yet; leave it off")
     candidates = decoder_candidates(seed=args.seed)
     if args.candidates:
         unknown = set(args.candidates) - {c.name for c in candidates}
@@ -103,8 +101,8 @@ def _measure_generation(args: argparse.Namespace) -> int:
     m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode="generation",
                 prompt_tokens=tuple(args.prompt_tokens), output_tokens=args.output_tokens,
                 device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
-                energy_window_s=args.energy_window_s, results_path=args.out, progress=not args.quiet,
-                **_fleet(args))
+                energy_window_s=args.energy_window_s, results_path=args.out, resume=args.resume,
+                progress=not args.quiet, **_fleet(args))
     cols = ["candidate", "batch_size", "prompt_tokens", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms",
             "tpot_p95_ms", "decode_tokens_per_s", "kv_cache_bytes_per_token",
             "energy_per_output_token_j", "energy_source", "perplexity", "status"]

@@ -310,11 +310,15 @@ def _family(seed: int, base: DecoderConfig) -> _Family:
 
 
 def _model_fn(seed: int, base: DecoderConfig, name: str) -> Any:
+    # the trained weights are bound by value (as the digits family does), so a worker process
+    # that builds the model (effplan.measure isolates every point) does not retrain the family
+    fam = _family(seed, base)
+    src = "decoder-base" if name == "decoder-int8" else name
+    cfg, state = fam.configs[name], fam.state[src]
+
     def model_fn() -> Any:
-        fam = _family(seed, base)
-        src = "decoder-base" if name == "decoder-int8" else name
-        model = _build(fam.configs[name])
-        model.load_state_dict(fam.state[src])
+        model = _build(cfg)
+        model.load_state_dict(state)
         model.eval()
         return _quantize(model) if name == "decoder-int8" else model
 
@@ -335,5 +339,6 @@ def decoder_candidates(seed: int = 0, config: DecoderConfig = BASE_CONFIG) -> li
              ("decoder-student", ("distilled",), None, None),
              ("decoder-int8", ("quantized",), "qint8", "cpu"))
     return [GenerationCandidate(name, _model_fn(int(seed), config, name), vocab_size=VOCAB_SIZE,
-                                tags=tags, perplexity=fam.perplexity[name], dtype=dtype, device=device)
+                                tags=tags, perplexity=fam.perplexity[name], dtype=dtype, device=device,
+                                seed=int(seed))
             for name, tags, dtype, device in specs]

@@ -14,9 +14,11 @@ conditions:
 * any shifted data set you pass by name (``shifts={"rotated": (x, y)}``).
 
 The result is an :class:`Evaluation` whose tidy frame has one row per
-candidate x metric x condition and exactly the columns of :data:`EVALUATION_COLUMNS`:
-``candidate, metric, condition, value, ci_low, ci_high, n, provenance, higher_is_better``.
-``provenance`` is ``measured`` for evaluated rows and ``entered`` for hand-typed ones.
+candidate x metric x condition and the columns of :data:`EVALUATION_COLUMNS`:
+``candidate, metric, condition, value, ci_low, ci_high, n, provenance, higher_is_better``, then
+on every evaluated record the reproducibility columns :data:`EVALUATION_REPRO_COLUMNS` (seed,
+versions, weights/config hashes of the model evaluated). ``provenance`` is ``measured`` for
+evaluated rows and ``entered`` for hand-typed ones.
 
 Confidence intervals: percentile bootstrap over examples with ``n_bootstrap`` resamples
 (default 1000) at ``confidence`` (0.95); the resamples are drawn from ``seed`` once per
@@ -69,6 +71,13 @@ EVALUATION_COLUMNS: dict[str, str] = {
     "provenance": "'measured' (evaluated here) or 'entered' (typed in by hand)",
     "higher_is_better": "True for accuracy-like metrics, False for ece/nll/brier/perplexity",
 }
+
+#: reproducibility columns that :func:`evaluate` adds to every record, after
+#: :data:`EVALUATION_COLUMNS` (:func:`effplan.reproducibility.reproducibility_fields`: seed,
+#: Python / torch / numpy / effplan versions, weights and configuration hashes; ``timing_policy``
+#: is "" here). Hand-entered quality has none of them.
+EVALUATION_REPRO_COLUMNS = ("seed", "python_version", "torch_version", "numpy_version", "effplan_version",
+                            "weights_sha256", "config_sha256", "timing_policy")
 
 # ----------------------------------------------------------------------------- keys
 
@@ -202,7 +211,9 @@ class Evaluation:
     def from_dict(cls, d: Mapping[str, Any]) -> Evaluation:
         if not isinstance(d, Mapping) or "rows" not in d:
             raise ValidationError("rows", "not a stored Evaluation (no 'rows')", where="Evaluation")
-        frame = quality_frame(pd.DataFrame(list(d["rows"]), columns=list(EVALUATION_COLUMNS)))
+        keys = {k for r in d["rows"] for k in r if k not in EVALUATION_COLUMNS}  # stored with sorted keys
+        extra = [c for c in EVALUATION_REPRO_COLUMNS if c in keys] + sorted(keys - set(EVALUATION_REPRO_COLUMNS))
+        frame = quality_frame(pd.DataFrame(list(d["rows"]), columns=list(EVALUATION_COLUMNS) + extra))
         return cls(frame=frame, reproducibility=dict(d.get("reproducibility") or {}),
                    settings=dict(d.get("settings") or {}))
 
@@ -650,9 +661,10 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
                     boot_values[(cand.name, metric.name, cond)] = vals
                 rows.append({"candidate": cand.name, "metric": metric.name, "condition": cond,
                              "value": float(value), "ci_low": lo, "ci_high": hi, "n": float(n),
-                             "provenance": "measured", "higher_is_better": bool(metric.higher_is_better)})
+                             "provenance": "measured", "higher_is_better": bool(metric.higher_is_better),
+                             **repro[cand.name]})
         del model
-    frame = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS) + list(EVALUATION_REPRO_COLUMNS))
     frame["higher_is_better"] = frame["higher_is_better"].astype(bool)
     settings = {"metrics": [m.name for m in mlist], "conditions": names,
                 "noise": [float(s) for s in noise], "noise_kind": "gaussian, x + sigma * N(0, 1), not clipped",

@@ -183,7 +183,7 @@ def digits_candidates(seed: int = 0) -> list[Candidate]:
              ("digits-mlp-int8", ("quantized",), "qint8", "cpu"))
     return [Candidate(name, _digits_model_fn(fam, name), x_fn, tags=tags,
                       quality=fam.accuracy[name], quality_metric="accuracy", dtype=dtype,
-                      device=device, target_fn=y_fn)
+                      device=device, target_fn=y_fn, seed=int(seed))
             for name, tags, dtype, device in specs]
 
 

@@ -57,9 +57,13 @@ Prompts are seeded random token ids (the cost of a step does not depend on token
   at least ``energy_window_s`` each; ``energy_per_prompt_token_j`` = prefill energy / prompt
   tokens processed, ``energy_per_output_token_j`` = decode energy / tokens generated (total
   energy, idle included, as ``energy_per_item_j``). ``energy_source`` says how it was got.
-* **Peak memory** (``peak_memory_mib``): CUDA max allocated, else the whole process's peak
-  resident set reset per point (``peak_memory_source`` = ``process-peak-rss``; generation
-  points run in this process, not in a worker).
+* **Peak memory** (``peak_memory_mib``): CUDA max allocated, else the peak resident set above
+  the point's start, as for inference points (``peak_memory_source``).
+* **Same rules as inference** (:func:`effplan.measure`): each point in its own worker process
+  by default (a crash is an error row), not-stable points retried after the rest of the sweep,
+  ``resume=True`` skips finished points (:func:`effplan.store.point_key` includes
+  ``prompt_tokens``), raw prefill and decode samples saved beside the results
+  (``phase`` = ``prefill`` / ``decode`` in the samples file), reproducibility columns filled.
 
 Generation rows leave the fixed-shape columns (``latency_*_ms``, ``throughput_items_per_s``,
 ``flops_per_item``, ``energy_per_item_j``) empty: a generation row has no single "item".
@@ -75,7 +79,6 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -176,7 +179,8 @@ class GenerationCandidate:
     protocol, or a transformers causal LM; builds a fresh model per point. vocab_size: prompts
     are drawn from ``[0, vocab_size)``. perplexity: held-out perplexity (LOWER is better), or
     None. quality: a higher-is-better score, or None. dtype / device / tags: as
-    :class:`effplan.Candidate` (a float dtype casts the module; ``"qint8"`` is a label).
+    :class:`effplan.Candidate` (a float dtype casts the module; ``"qint8"`` is a label). seed:
+    the seed the weights came from, when known (the ``seed`` column), else None.
     """
 
     name: str
@@ -187,6 +191,7 @@ class GenerationCandidate:
     quality: float | None = field(default=None, kw_only=True)
     dtype: str | None = field(default=None, kw_only=True)
     device: str | None = field(default=None, kw_only=True)
+    seed: int | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         where = f"GenerationCandidate({self.name!r})"
@@ -194,6 +199,8 @@ class GenerationCandidate:
             raise ValidationError("name", f"must be a non-empty string, got {self.name!r}", where=where)
         if not callable(self.model_fn):
             raise ValidationError("model_fn", "must be callable", where=where)
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ValidationError("seed", f"must be an integer or None, got {self.seed!r}", where=where)
         if not isinstance(self.vocab_size, int) or isinstance(self.vocab_size, bool) or self.vocab_size < 1:
             raise ValidationError("vocab_size", f"must be a positive integer, got {self.vocab_size!r}",
                                   where=where)
@@ -331,133 +338,47 @@ def measure_generation(candidates: GenerationCandidate | Sequence[GenerationCand
                        output_tokens: int = 64, device: str = "auto", *,
                        threads: int | None = None, timing: Any = None, energy: bool = True,
                        energy_window_s: float = 1.0, idle_s: float = 1.0, idle_power_w: float | None = None,
-                       results_path: Any = None, progress: bool = True, raise_errors: bool = False,
+                       results_path: Any = None, resume: bool = False, isolate: bool | None = None,
+                       retries: int | None = None, progress: bool = True, raise_errors: bool = False,
                        clock: Callable[[], float] = time.perf_counter,
                        energy_meter: Callable[[str], Any] | None = None, seed: int = 0) -> Any:
-    """Measure every candidate x concurrency (``batch_sizes``) x prompt length; see the module
-    docstring. Returns :class:`effplan.measurement.Measurements` (``mode="generation"`` rows).
-    The other parameters mean what they mean in :func:`effplan.measure`."""
-    import torch
-    from tqdm.auto import tqdm
-
-    if isinstance(candidates, GenerationCandidate):
-        candidates = [candidates]
-    candidates = list(candidates)
-    if not candidates:
-        raise ValidationError("candidates", "no candidates given")
-    for i, c in enumerate(candidates):
-        if not isinstance(c, GenerationCandidate):
-            raise ValidationError("candidates", f"item {i} is a {type(c).__name__}, not a GenerationCandidate "
-                                  "(mode='generation' measures GenerationCandidate: see "
-                                  "effplan.decoders.decoder_candidates or effplan.generation.hf_candidate)")
-    names = [c.name for c in candidates]
-    if len(set(names)) != len(names):
-        raise ValidationError("candidates", f"candidate names must be unique: {names}")
-    bss = _positive_ints("batch_sizes", batch_sizes)
-    prompts = _positive_ints("prompt_tokens", prompt_tokens)
-    n_out = _positive_ints("output_tokens", output_tokens)
-    if len(n_out) != 1:
-        raise ValidationError("output_tokens", f"must be one positive integer, got {output_tokens!r}")
-    n_out_i = n_out[0]
-    if not (energy_window_s > 0):
-        raise ValidationError("energy_window_s", f"must be > 0, got {energy_window_s!r}")
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise ValidationError("threads", f"must be a positive integer or None, got {threads!r}")
-    policy = timing or _m.TimingPolicy()
-    sweep_device = _m._resolve_device(device)
-    devices = list(dict.fromkeys(_m._resolve_device(c.device) if c.device else sweep_device
-                                 for c in candidates))
-    meter_factory = energy_meter or _m._default_meter
-
-    prev_threads = torch.get_num_threads()
-    rows: list[dict[str, Any]] = []
-    samples: dict[Any, Any] = {}
-    hardware: dict[str, dict[str, Any]] = {}
-    idle: dict[str, float] = {}
-    degraded: list[str] = []
-    bar = None
-    caught = warnings.catch_warnings(record=True)
-    recorded = caught.__enter__()
-    warnings.simplefilter("always")
-    try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        used_threads = torch.get_num_threads()
-        for dev in devices:
-            hardware[dev] = _m._hardware(dev)
-            if not energy:
-                idle[dev] = math.nan
-            elif idle_power_w is not None:
-                idle[dev] = float(idle_power_w)
-            else:
-                idle[dev] = _m._measure_idle(dev, idle_s, degraded)
-        bar = tqdm(total=len(candidates) * len(bss) * len(prompts), desc="effplan.measure (generation)",
-                   disable=not progress, leave=True)
-        for cand in candidates:
-            dev = _m._resolve_device(cand.device) if cand.device else sweep_device
-            for bs in bss:
-                for p in prompts:
-                    bar.set_postfix_str(f"{cand.name} c={bs} prompt={p}")
-                    row = _m._empty_row(cand, "generation", bs, dev, hardware[dev], used_threads, idle[dev])
-                    row.update(prompt_tokens=p, output_tokens=n_out_i,
-                               perplexity=math.nan if cand.perplexity is None else cand.perplexity)
-                    try:
-                        t_pre, t_dec = _measure_point(cand, bs, p, n_out_i, dev, row, policy=policy,
-                                                      clock=clock, energy=energy,
-                                                      energy_window_s=energy_window_s,
-                                                      meter_factory=meter_factory, degraded=degraded,
-                                                      seed=seed)
-                        samples[(cand.name, dev, f"generation-prefill-p{p}", bs)] = t_pre
-                        samples[(cand.name, dev, f"generation-decode-p{p}", bs)] = t_dec
-                    except Exception as exc:  # recorded on the row, with its type and message
-                        if raise_errors:
-                            raise
-                        row["status"] = "error"
-                        row["error"] = f"{type(exc).__name__}: {exc}"
-                        if dev.startswith("cuda"):
-                            torch.cuda.empty_cache()
-                    row["timestamp"] = _m._now_iso()
-                    rows.append(row)
-                    if results_path is not None:
-                        _m._append(Path(results_path), [row], hardware[dev])
-                    bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-        torch.set_num_threads(prev_threads)
-        caught.__exit__(None, None, None)
-        seen: set[tuple[type, str]] = set()
-        for w in recorded:
-            key = (w.category, str(w.message))
-            if key not in seen:
-                seen.add(key)
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    failed = [f"{r['candidate']} c={r['batch_size']} prompt={r['prompt_tokens']}" for r in rows
-              if r["status"] != "ok"]
-    if failed:
-        warnings.warn(f"effplan.measure: {len(failed)} of {len(rows)} generation points failed "
-                      f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); see the 'status' "
-                      "and 'error' columns (Measurements.errors)", EffplanWarning, stacklevel=2)
-    for msg in dict.fromkeys(degraded):
-        warnings.warn(msg, EffplanWarning, stacklevel=2)
-    return _m.Measurements(rows=tuple(rows), hardware=hardware, samples=samples)
+    """``effplan.measure(candidates, mode="generation", ...)``: every candidate x concurrency
+    (``batch_sizes``) x prompt length, under the same rules as inference points (worker process
+    per point, retries of not-stable points, ``resume``, raw samples saved). ``seed`` seeds the
+    random prompts. Returns :class:`effplan.measurement.Measurements`."""
+    return _m.measure(candidates, batch_sizes=batch_sizes, mode="generation", device=device,
+                      threads=threads, timing=timing, energy=energy, energy_window_s=energy_window_s,
+                      idle_s=idle_s, idle_power_w=idle_power_w, results_path=results_path, resume=resume,
+                      isolate=isolate, retries=retries, progress=progress, raise_errors=raise_errors,
+                      clock=clock, energy_meter=energy_meter, prompt_tokens=prompt_tokens,
+                      output_tokens=output_tokens, prompt_seed=seed)
 
 
-def _measure_point(cand: GenerationCandidate, bs: int, p: int, n_out: int, dev: str, row: dict[str, Any], *,
+def _measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row: dict[str, Any], *,
                    policy: Any, clock: Callable[[], float], energy: bool, energy_window_s: float,
-                   meter_factory: Callable[[str], Any], degraded: list[str], seed: int) -> tuple[Any, Any]:
-    """Measure one point, filling ``row`` in place; returns the (prefill, decode) timings."""
+                   meter_factory: Callable[[str], Any], degraded: list[str], output_tokens: int, seed: int,
+                   report: Callable[[Any], Any] | None = None, isolated: bool = False,
+                   known_hashes: Any = None, prior: Any = None, **_: Any) -> dict[Any, Any]:
+    """Measure one point (its prompt length is ``row["prompt_tokens"]``), filling ``row`` in
+    place; returns the prefill (TTFT) and decode (TPOT) timings by samples key. Called by
+    :func:`effplan.measurement._point_job`, in a worker process when isolated."""
     import torch
 
+    p, n_out = int(row["prompt_tokens"]), int(output_tokens)
     is_cuda = dev.startswith("cuda")
     sync = _m._synchronizer(dev)
+    baseline_mib = math.nan
     if is_cuda:
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
         row["peak_memory_source"] = "cuda-max-allocated"
+    elif _m._reset_peak_rss():
+        # as for inference points: the peak resident set above the point's start
+        baseline_mib = _m._rss_mib("VmRSS")
+        row["peak_memory_source"] = ("worker-peak-rss-minus-baseline" if isolated
+                                     else "process-peak-rss-minus-baseline")
     else:
-        row["peak_memory_source"] = ("process-peak-rss" if _m._reset_peak_rss()
-                                     else "process-peak-rss-lifetime")
+        row["peak_memory_source"] = "process-peak-rss-lifetime"
 
     gen = cand.build(dev)
     mod = _module_of(gen)
@@ -493,8 +414,13 @@ def _measure_point(cand: GenerationCandidate, bs: int, p: int, n_out: int, dev: 
         per_call = replace(policy, min_sample_s=0.0)
         # the rounds, stall and contention verdict of effplan.timing (CPU threads judged on CPU)
         threads = 0 if is_cuda else torch.get_num_threads()
+        def on_round(r: int, spent: float, share: float = 0.0) -> None:
+            if report is not None:  # prefill is the first half of the point, decode the second
+                report(share + 0.5 * spent)
+
         t_pre = _m.adaptive_time(do_prefill, per_call, clock=clock, synchronize=sync,
-                                 load=_m.LoadMonitor(), threads=threads)
+                                 load=_m.LoadMonitor(), threads=threads, on_round=on_round,
+                                 prior=(prior or {}).get((cand.name, dev, f"generation-prefill-p{p}", bs)))
 
         # ---- TPOT: steady-state decode, cycling through n_out steps from the prefilled cache
         cache0 = gen.prefill(ids)
@@ -517,11 +443,14 @@ def _measure_point(cand: GenerationCandidate, bs: int, p: int, n_out: int, dev: 
                             "step (a preallocated cache?); kv_cache_bytes_per_token is NaN -- enter it")
             kv = math.nan
         t_dec = _m.adaptive_time(do_step, per_call, clock=clock, synchronize=sync,
-                                 load=_m.LoadMonitor(), threads=threads)
+                                 load=_m.LoadMonitor(), threads=threads,
+                                 on_round=lambda r, spent: on_round(r, spent, 0.5),
+                                 prior=(prior or {}).get((cand.name, dev, f"generation-decode-p{p}", bs)))
         reasons = (t_pre.stop_reason, t_dec.stop_reason)
         row.update(stable=t_pre.stable and t_dec.stable,
                    stop_reason=next((r for r in ("unstable", "time-budget") if r in reasons), "ci-met"),
                    rounds=min(t_pre.rounds, t_dec.rounds), background_load=t_dec.background_load,
+                   background_load_before=t_pre.load_before,
                    timing_note="; ".join(f"{n}: {t.why}" for n, t in (("TTFT", t_pre), ("TPOT", t_dec))
                                          if t.why))
 
@@ -547,8 +476,16 @@ def _measure_point(cand: GenerationCandidate, bs: int, p: int, n_out: int, dev: 
                        avg_power_w=(e_pre + e_dec) / (d_pre + d_dec) if d_pre + d_dec > 0 else math.nan,
                        energy_source=src if src == src2 else f"{src}+{src2}")
 
-    row["peak_memory_mib"] = (torch.cuda.max_memory_allocated(dev) / 2**20 if is_cuda else _m._peak_rss_mb())
-    return t_pre, t_dec
+    if is_cuda:
+        row["peak_memory_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
+    elif not math.isnan(baseline_mib):
+        row["peak_memory_mib"] = max(0.0, _m._rss_mib("VmHWM") - baseline_mib)
+    else:
+        row["peak_memory_mib"] = _m._peak_rss_mb()
+    # after the memory reading: hashing is not the point's own footprint
+    _m._reproducibility(row, cand, mod, policy, known_hashes)
+    return {(cand.name, dev, f"generation-prefill-p{p}", bs): t_pre,
+            (cand.name, dev, f"generation-decode-p{p}", bs): t_dec}
 
 
 def _metered(fn: Callable[[], None], calls_per_sample: int, dev: str, window_s: float,
@@ -612,7 +549,7 @@ def notebook_measurements(results_path: str | None, *, quick: bool = True,
     cfg = replace(decoders.BASE_CONFIG, train_steps=QUICK_TRAIN_STEPS) if quick else decoders.BASE_CONFIG
     policy = replace(_m.TimingPolicy(), **{k: v for k, v in measure_settings(quick).items()
                                             if k == "time_budget_s"})
-    settings = {k: v for k, v in measure_settings(quick).items() if k in ("energy_window_s", "idle_s")}
+    settings = {k: v for k, v in measure_settings(quick).items() if k in ("energy_window_s", "idle_s", "passes")}
     return measure_generation(decoders.decoder_candidates(config=cfg), batch_sizes=list(concurrency),
                               prompt_tokens=list(prompt_tokens), output_tokens=output_tokens, device="cpu",
                               threads=1, timing=policy, progress=progress,

@@ -10,8 +10,8 @@ How one point (candidate x batch size) is measured
    forkserver/spawn, the candidate shipped with cloudpickle, so notebook lambdas work). A crash,
    ``os._exit``, segfault or out-of-memory kill becomes an error row; the kernel lives on. A
    candidate that cannot be shipped is measured in this process and ``isolation`` says why.
-   (``mode="generation"`` points, :mod:`effplan.generation`, still run in this process, without
-   retries or resume; they do get the rounds, stall and contention verdict.)
+   ``mode="generation"`` points (:mod:`effplan.generation`) follow the same rules: worker,
+   retries, resume (a point is also its ``prompt_tokens``), raw samples.
    Threads: ``threads`` (default :func:`default_threads`: capped at the cores free now).
 1. A fresh model is built with ``model_fn()``, one batch with ``input_fn(batch_size)``; the same
    batch is reused for every call. FLOPs are counted once on it (:func:`effplan.flops.count_flops`).
@@ -25,10 +25,20 @@ How one point (candidate x batch size) is measured
    rounds' medians agreeing, no stalls or two modes -- or ``time_budget_s`` is spent
    (``stop_reason`` ``ci-met`` | ``time-budget`` | ``unstable``, ``stable``, ``rounds``,
    ``timing_note`` on the row). ``background_load`` is the CPU work of other processes while
-   timing. Not-stable points are measured again after the rest of the sweep (``retries``),
-   and one warning names those still not stable. On CUDA the device is synchronized before
-   every clock read. Inference runs under ``torch.inference_mode()``. Training runs
-   ``zero_grad`` + forward + loss + backward + ``optimizer.step()`` per call.
+   timing, ``background_load_before`` the same over the warm-up before it.
+   **Interleaved passes** (``passes``, default :data:`PASSES_DEFAULT` = 2): the rounds of a
+   point are split over passes -- pass 1 of every point of the sweep, then pass 2 of every
+   point. Each pass is a fresh worker (model built and warmed up again) that continues the
+   point's rounds after the earlier ones (same ``calls_per_sample``, ``prior=`` of
+   :func:`effplan.timing.adaptive_time`); pass k may spend ``k / passes`` of ``time_budget_s``
+   in all and takes at least one round, and stability is judged on the rounds of all passes, so
+   rounds minutes apart with other candidates in between must agree. A pass that fails keeps
+   the earlier passes' figures with ``stable=False`` and the reason. Energy is measured in the
+   first pass only. Not-stable points are then measured again after the whole sweep
+   (``retries``: one pass with the whole budget), and one warning names those still not stable.
+   On CUDA the device is synchronized before every clock read. Inference runs under
+   ``torch.inference_mode()``. Training runs ``zero_grad`` + forward + loss + backward +
+   ``optimizer.step()`` per call.
 4. **Energy**: the workload is run again inside an :class:`effplan.energy.EnergyMeter` for at
    least ``energy_window_s`` (and at least the meter's own minimum window); energy is divided
    by the items actually run. Idle power is measured once per device before the sweep.
@@ -51,6 +61,14 @@ too), each finished point is appended to a JSON Lines file, and its raw samples 
 ``resume=True`` skips it next time. A point that cannot be saved stays in the returned
 :class:`Measurements` with the reason in ``error``. Global state is restored afterwards: torch's
 CPU thread count, grad mode, and the train/eval flags of the models.
+
+Reproducibility (:mod:`effplan.reproducibility`): every row carries ``seed`` (the candidate's
+declared ``seed``, NaN when it declares none), Python / torch / numpy / effplan versions,
+``timing_policy`` (JSON) and ``weights_sha256`` / ``config_sha256``. The weights are hashed once
+per candidate, on its first measured point (after the point's memory reading), and the hash is
+reused for its other points: ``model_fn`` is expected to build the same weights every call
+(seed it, or load trained weights), as the built-in families do. Error rows carry the versions,
+seed and timing policy, without the hashes.
 
 ``bytes_per_item`` (for roofline projection) is the simple estimate
 ``param_bytes / batch_size + (input bytes + output bytes) / batch_size``: weights are read once
@@ -89,6 +107,16 @@ __all__ = ["measure", "Measurements", "Timing", "TimingPolicy", "adaptive_time",
 ISOLATE_DEFAULT = True
 #: Not-stable points are measured again, after the rest of the sweep, at most this many times.
 RETRIES_DEFAULT = 1
+#: Each point is timed in this many passes, interleaved across the sweep: pass k of every point
+#: before pass k + 1 of any (see :func:`measure`, ``passes``).
+PASSES_DEFAULT = 2
+#: Energy columns: measured in the first pass only, and carried to the point's final row.
+_ENERGY_COLUMNS = ("energy_j", "energy_window_s", "energy_per_item_j", "energy_per_batch_j",
+                   "energy_above_idle_per_item_j", "avg_power_w", "energy_source", "energy_note",
+                   "energy_per_prompt_token_j", "energy_per_output_token_j")
+#: ``mode="generation"`` defaults: prompt lengths and output tokens per response.
+GENERATION_PROMPT_TOKENS = (128, 512)
+GENERATION_OUTPUT_TOKENS = 64
 
 # =============================================================================== results
 #: ``energy_source`` of a row whose energy was not measured (``energy=False`` or an error row).
@@ -359,8 +387,9 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _empty_row(candidate: Candidate, mode: str, batch_size: int, device: str, hw: Mapping[str, Any],
-               threads: int, idle_w: float) -> dict[str, Any]:
+def _empty_row(candidate: Any, mode: str, batch_size: int, device: str, hw: Mapping[str, Any],
+               threads: int, idle_w: float, prompt_tokens: int | None = None,
+               output_tokens: int | None = None) -> dict[str, Any]:
     import torch
 
     row: dict[str, Any] = {}
@@ -373,7 +402,24 @@ def _empty_row(candidate: Candidate, mode: str, batch_size: int, device: str, hw
                quality=math.nan if candidate.quality is None else float(candidate.quality),
                tags=",".join(candidate.tags), status="ok", error="",
                torch_version=torch.__version__, schema_version=SCHEMA_VERSION)
+    if mode == "generation":
+        ppl = getattr(candidate, "perplexity", None)
+        row.update(prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+                   perplexity=math.nan if ppl is None else float(ppl))
     return row
+
+
+def _point_label(row: Mapping[str, Any]) -> str:
+    """``"name bs=8"``, or ``"name c=4 prompt=128"`` for a generation point (warnings)."""
+    if row.get("mode") == "generation":
+        return f"{row['candidate']} c={row['batch_size']} prompt={row['prompt_tokens']}"
+    return f"{row['candidate']} bs={row['batch_size']}"
+
+
+def _phase(key: SampleKey) -> str:
+    """``"prefill"`` / ``"decode"`` for a generation point's samples key, else ``""``."""
+    mode = key[2]
+    return mode.split("-")[1] if mode.startswith("generation-") else ""
 
 
 # =============================================================================== the sweep
@@ -402,12 +448,14 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             resume: bool = False,
             isolate: bool | None = None,
             retries: int | None = None,
+            passes: int | None = None,
             progress: bool = True,
             raise_errors: bool = False,
             clock: Callable[[], float] = time.perf_counter,
             energy_meter: Callable[[str], Any] | None = None,
             prompt_tokens: int | Sequence[int] | None = None,
             output_tokens: int | None = None,
+            prompt_seed: int = 0,
             executor: str = "local", targets: Sequence[Any] | None = None,
             ray_address: str | None = None, fleet: Any = None) -> Measurements:
     """Measure every candidate at every batch size on ``device``; see the module docstring.
@@ -448,10 +496,21 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         shipped to a worker is measured here, and ``isolation`` on its rows says why.
     retries: not-stable points are measured again after the rest of the sweep, at most this
         many times (default :data:`RETRIES_DEFAULT`); the last attempt is kept.
+    passes: each point is timed in this many passes (default :data:`PASSES_DEFAULT`),
+        interleaved: pass 1 of every point, then pass 2 of every point, ... Each pass is a fresh
+        worker process (model built again, warmed up again) that continues the point's rounds
+        (:func:`effplan.timing.adaptive_time` ``prior=``): pass k may use ``k / passes`` of
+        ``time_budget_s`` in all, takes at least one round, and the stop rule is judged on the
+        samples of all passes so far -- rounds minutes apart, with other candidates measured
+        in between, must agree. Energy is measured in the first pass only. ``passes=1``: the
+        rounds of a point run back to back.
     progress: show a ``tqdm.auto`` progress bar (notebook-aware); it moves with each round.
     raise_errors: re-raise a point's exception instead of recording it on the row.
     clock, energy_meter: swappable clock (seconds) and ``energy_meter(device)`` factory
         returning an ``EnergyMeter``-like context manager (tests, custom meters).
+    prompt_tokens, output_tokens, prompt_seed: ``mode="generation"`` only: prompt lengths
+        (default :data:`GENERATION_PROMPT_TOKENS`), output tokens per response (default
+        :data:`GENERATION_OUTPUT_TOKENS`) and the seed the random prompts are drawn from.
     executor, targets, ray_address, fleet: ``executor="ray"`` runs the sweep on a Ray
         cluster, one task per candidate x target, streamed into ``results_path`` (see
         :mod:`effplan.fleet`; ``pip install 'effplan[ray]'``). The default ``"local"`` needs no Ray.
@@ -465,35 +524,36 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
 
     from . import store
 
+    gen_opts: dict[str, Any] = {}
     if mode == "generation":
-        from .generation import measure_generation
+        from .generation import GenerationCandidate, _positive_ints
 
-        if resume:  # never silently ignored
-            raise ValidationError("resume", "mode='generation' sweeps cannot resume yet (they run in "
-                                            "this process, without retries); leave resume off")
-
-        policy = timing or TimingPolicy()
-        overrides = {k: v for k, v in (("target_ci_rel", target_ci_rel), ("time_budget_s", time_budget_s))
-                     if v is not None}
-        return measure_generation(
-            candidates, batch_sizes=batch_sizes, prompt_tokens=(128, 512) if prompt_tokens is None
-            else prompt_tokens, output_tokens=64 if output_tokens is None else output_tokens,
-            device=device, threads=threads, timing=replace(policy, **overrides), energy=energy,
-            energy_window_s=energy_window_s, idle_s=idle_s, idle_power_w=idle_power_w,
-            results_path=results_path, progress=progress, raise_errors=raise_errors, clock=clock,
-            energy_meter=energy_meter)
-    if prompt_tokens is not None or output_tokens is not None:
-        raise ValidationError("prompt_tokens", f"prompt_tokens / output_tokens apply to mode='generation' "
-                              f"only, not mode={mode!r}")
+        cand_type: type = GenerationCandidate
+        prompts: list[int | None] = list(_positive_ints(
+            "prompt_tokens", GENERATION_PROMPT_TOKENS if prompt_tokens is None else prompt_tokens))
+        n_out = _positive_ints("output_tokens", GENERATION_OUTPUT_TOKENS if output_tokens is None
+                               else output_tokens)
+        if len(n_out) != 1:
+            raise ValidationError("output_tokens", f"must be one positive integer, got {output_tokens!r}")
+        gen_opts = {"output_tokens": n_out[0], "seed": int(prompt_seed)}
+    else:
+        if prompt_tokens is not None or output_tokens is not None:
+            raise ValidationError("prompt_tokens", f"prompt_tokens / output_tokens apply to mode='generation' "
+                                  f"only, not mode={mode!r}")
+        cand_type = Candidate
+        prompts = [None]
     # ---- validate at the boundary
-    if isinstance(candidates, Candidate):
+    if isinstance(candidates, Candidate | cand_type) or not isinstance(candidates, Iterable):
         candidates = [candidates]
     candidates = list(candidates)
     if not candidates:
         raise ValidationError("candidates", "no candidates given")
     for i, c in enumerate(candidates):
-        if not isinstance(c, Candidate):
-            raise ValidationError("candidates", f"item {i} is a {type(c).__name__}, not a Candidate")
+        if not isinstance(c, cand_type):
+            hint = ("" if mode != "generation" else " (mode='generation' measures GenerationCandidate: "
+                    "see effplan.decoders.decoder_candidates or effplan.generation.hf_candidate)")
+            raise ValidationError("candidates", f"item {i} is a {type(c).__name__}, not a "
+                                  f"{cand_type.__name__}{hint}")
     names = [c.name for c in candidates]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -519,6 +579,9 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     retries = RETRIES_DEFAULT if retries is None else retries
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise ValidationError("retries", f"must be a whole number >= 0, got {retries!r}")
+    passes = PASSES_DEFAULT if passes is None else passes
+    if not isinstance(passes, int) or isinstance(passes, bool) or passes < 1:
+        raise ValidationError("passes", f"must be a whole number >= 1, got {passes!r}")
     if resume and results_path is None:
         raise ValidationError("resume", "resume=True needs results_path= (the file to resume)")
     isolate = ISOLATE_DEFAULT if isolate is None else bool(isolate)
@@ -544,7 +607,8 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     idle: dict[str, float] = {}
     degraded: list[str] = []
     unsaved: list[str] = []
-    held: list[tuple[dict[str, Any], Timing | None]] = []  # not stable: saved after their retries
+    held: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []  # not stable: saved after their retries
+    pending: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []  # between timing passes
     bar = None
     # Warnings raised inside the sweep (energy fallback, unsupported operators) repeat for every
     # point; they are collected and re-emitted once each when the sweep ends (or is interrupted).
@@ -552,17 +616,18 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     recorded = caught.__enter__()
     warnings.simplefilter("always")
 
-    def save(row: dict[str, Any], t: Timing | None) -> None:
+    def save(row: dict[str, Any], timings: Mapping[SampleKey, Timing]) -> None:
         if path is None:
             return
         try:
             _append(path, [row], hardware[row["device"]])
-            if t is not None:
-                store.append_samples(path, [_samples_record(row, hardware[row["device"]], t)])
+            if timings:
+                store.append_samples(path, [_samples_record(row, hardware[row["device"]], t, _phase(k))
+                                            for k, t in timings.items()])
         except (OSError, ValidationError) as exc:  # the point stays in memory, with the reason
             msg = f"not saved to {path}: {type(exc).__name__}: {exc}"
             row["error"] = f"{row['error']}; {msg}" if row["error"] else msg
-            unsaved.append(f"{row['candidate']} bs={row['batch_size']}")
+            unsaved.append(_point_label(row))
 
     try:
         used_threads = threads if threads is not None else default_threads()
@@ -570,16 +635,17 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         for dev in devices:
             hardware[dev] = _hardware(dev)
         # non-measured fields (name, quality, tags...) are validated before anything is measured
-        store.validate_rows([_empty_row(c, mode, bs, dev, hardware[dev], used_threads, math.nan)
+        store.validate_rows([_empty_row(c, mode, bs, dev, hardware[dev], used_threads, math.nan,
+                                        prompts[0], gen_opts.get("output_tokens"))
                              for c in candidates for bs in bss[:1]
                              for dev in [_resolve_device(c.device) if c.device else sweep_device]],
                             where="measure()")
-        points = [(c, _resolve_device(c.device) if c.device else sweep_device, bs)
-                  for c in candidates for bs in bss]
+        points = [(c, _resolve_device(c.device) if c.device else sweep_device, bs, p)
+                  for c in candidates for bs in bss for p in prompts]
         if resume:
             points, kept = _resume(path, points, mode, hardware)
             rows.extend(kept)
-        for dev in dict.fromkeys(d for _, d, _ in points):
+        for dev in dict.fromkeys(d for _, d, _, _ in points):
             if not energy:
                 idle[dev] = math.nan
             elif idle_power_w is not None:
@@ -590,7 +656,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         if isolate:
             from .worker import can_ship
 
-            for c in dict.fromkeys(c for c, _, _ in points):
+            for c in dict.fromkeys(c for c, _, _, _ in points):
                 ok, why = can_ship((_point_job, c, clock, meter_factory, optimizer))
                 shippable[c.name] = "" if ok else why
                 if not ok:
@@ -598,37 +664,55 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
                                     f"worker process ({why}); it was measured in this process "
                                     "('isolation' on its rows): define its functions at module level "
                                     "or avoid capturing locks, files or generators")
-        bar = tqdm(total=len(points), desc=f"effplan.measure ({mode})", disable=not progress, leave=True)
+        bar = tqdm(total=len(points) * passes, desc=f"effplan.measure ({mode})", disable=not progress,
+                   leave=True)
         opts = dict(policy=policy, clock=clock, energy=energy, energy_window_s=energy_window_s,
                     meter_factory=meter_factory, optimizer=optimizer, lr=learning_rate,
-                    threads=used_threads)
+                    threads=used_threads, **gen_opts)
+        # weights and configuration are hashed once per candidate, on its first measured point
+        hashes: dict[str, dict[str, str]] = {}
+        from .reproducibility import reproducibility_fields
 
-        def run(cand: Candidate, dev: str, bs: int, done: float) -> tuple[dict[str, Any], Timing | None]:
-            bar.set_postfix_str(f"{cand.name} bs={bs}")
-            row = _empty_row(cand, mode, bs, dev, hardware[dev], used_threads, idle[dev])
+        sweep_repro = reproducibility_fields(None, timing_policy=policy)  # an error row keeps these
+
+        def run(cand: Any, dev: str, bs: int, prompt: int | None, done: float, k: int = 1,
+                prior: Mapping[SampleKey, Timing] | None = None) -> tuple[dict[str, Any], dict[SampleKey, Timing]]:
+            """Pass ``k`` of a point (``prior``: its timings so far); ``k = passes`` without a
+            prior is one pass with the whole budget (a retry)."""
+            bar.set_postfix_str(f"{cand.name} bs={bs}" + (f" prompt={prompt}" if prompt else ""))
+            row = _empty_row(cand, mode, bs, dev, hardware[dev], used_threads, idle[dev], prompt,
+                             gen_opts.get("output_tokens"))
+            seed = getattr(cand, "seed", None)
+            row.update({**sweep_repro, "seed": math.nan if seed is None else seed})
             why = shippable.get(cand.name, "")
             in_worker = isolate and not why
             row["isolation"] = ("worker" if in_worker else "in-process: isolate=False" if not isolate
                                 else f"in-process: could not be shipped to a worker ({why})")
+            point_opts = {**opts, "known_hashes": hashes.get(cand.name), "prior": prior,
+                          "energy": energy and prior is None,  # energy: in the first pass only
+                          "policy": policy if k == passes else
+                          replace(policy, time_budget_s=policy.time_budget_s * k / passes)}
 
             def moved(message: Any) -> None:  # progress from the point: the bar moves per round
                 bar.n = round(done + 0.9 * float(message), 3)
                 bar.refresh()
 
-            t = None
+            timings: dict[SampleKey, Timing] = {}
             try:
                 if in_worker:
                     from .worker import run_isolated
 
-                    out = run_isolated(_point_job, cand, bs, mode, dev, row, opts, True,
+                    out = run_isolated(_point_job, cand, bs, mode, dev, row, point_opts, True,
                                        on_progress=moved)
                     for category, text in out["warnings"]:
                         warnings.warn(text, category)
                 else:
-                    out = _point_job(cand, bs, mode, dev, row, opts, False, report=moved)
-                row, t = out["row"], out["timing"]
+                    out = _point_job(cand, bs, mode, dev, row, point_opts, False, report=moved)
+                row, timings = out["row"], out["timings"]
                 degraded.extend(out["degraded"])
-                samples[(cand.name, dev, mode, bs)] = t
+                samples.update(timings)
+                if row["weights_sha256"]:
+                    hashes.setdefault(cand.name, {k: row[k] for k in ("weights_sha256", "config_sha256")})
             except Exception as exc:  # recorded on the row, with its type and message
                 if raise_errors:
                     raise
@@ -639,18 +723,28 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             row["timestamp"] = _now_iso()
             bar.n = round(done + 1, 3)
             bar.refresh()
-            return row, t
+            return row, timings
 
         def settled(row: Mapping[str, Any]) -> bool:
             return row["status"] != "ok" or row["stable"] is True
 
-        for i, (cand, dev, bs) in enumerate(points):
-            row, t = run(cand, dev, bs, float(i))
+        # ---- pass 1 of every point, then pass 2 of every point, ... (interleaved rounds)
+        for i, (cand, dev, bs, prompt) in enumerate(points):
+            pending.append(run(cand, dev, bs, prompt, float(i), 1 if passes > 1 else passes))
+        for k in range(2, passes + 1):
+            for i, (cand, dev, bs, prompt) in enumerate(points):
+                first, ts = pending[i]
+                if first["status"] != "ok" or not ts:
+                    continue
+                new, ts2 = run(cand, dev, bs, prompt, float((k - 1) * len(points) + i), k, ts)
+                pending[i] = _next_pass(first, ts, new, ts2, k)
+        for row, ts in pending:
             rows.append(row)
             if settled(row) or retries == 0:
-                save(row, t)
+                save(row, ts)
             else:
-                held.append((row, t))
+                held.append((row, ts))
+        pending.clear()
         # ---- retries: not-stable points again, after the rest of the sweep (time apart)
         for attempt in range(1, retries + 1):
             again = [(k, r) for k, (r, _) in enumerate(held) if not settled(r)]
@@ -659,15 +753,21 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             bar.total = bar.total + len(again)
             for k, old in again:
                 cand = next(c for c in candidates if c.name == old["candidate"])
-                new, t = run(cand, old["device"], int(old["batch_size"]), float(bar.n))
+                prompt = int(old["prompt_tokens"]) if mode == "generation" else None
+                new, ts = run(cand, old["device"], int(old["batch_size"]), prompt, float(bar.n), passes)
                 if new["timing_note"]:
                     new["timing_note"] += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
                 rows[next(j for j, r in enumerate(rows) if r is old)] = new
-                held[k] = (new, t)
+                held[k] = (new, ts)
         for row, t in held:
             save(row, t)
         held.clear()
     finally:
+        for row, ts in pending:  # interrupted between passes: the passes done so far are saved
+            if passes > 1 and row["status"] == "ok":  # not judged across passes: resume re-measures it
+                row.update(stable=False, stop_reason="time-budget", timing_note="; ".join(
+                    x for x in (row["timing_note"], "interrupted before its last timing pass") if x))
+            save(row, ts)
         for row, t in held:  # interrupted: what was measured is still saved
             save(row, t)
         if bar is not None:
@@ -680,14 +780,15 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             if key not in seen:
                 seen.add(key)
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    failed = [f"{r['candidate']} bs={r['batch_size']}" for r in rows if r["status"] != "ok"]
+    failed = [_point_label(r) for r in rows if r["status"] != "ok"]
     if failed:
-        warnings.warn(f"effplan.measure: {len(failed)} of {len(rows)} points failed ({', '.join(failed[:5])}"
+        kind = "generation " if mode == "generation" else ""
+        warnings.warn(f"effplan.measure: {len(failed)} of {len(rows)} {kind}points failed ({', '.join(failed[:5])}"
                       f"{', ...' if len(failed) > 5 else ''}); see the 'status' and 'error' columns "
                       "(Measurements.errors)", EffplanWarning, stacklevel=2)
     shaky = [r for r in rows if r["status"] == "ok" and r["stable"] is not True]
     if shaky:
-        named = "; ".join(f"{r['candidate']} bs={r['batch_size']} ({r['stop_reason'] or 'unknown'}"
+        named = "; ".join(f"{_point_label(r)} ({r['stop_reason'] or 'unknown'}"
                           f"{': ' + r['timing_note'] if r['timing_note'] else ''})" for r in shaky[:6])
         warnings.warn(f"effplan.measure: {len(shaky)} of {len(rows)} points are NOT stable: {named}"
                       f"{'; ...' if len(shaky) > 6 else ''}. They are kept with stable=False and "
@@ -705,8 +806,24 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     return Measurements(rows=tuple(rows), hardware=hardware, samples=samples)
 
 
-def _resume(path: Path | None, points: list[tuple[Candidate, str, int]], mode: str,
-            hardware: Mapping[str, Mapping[str, Any]]) -> tuple[list[tuple[Candidate, str, int]],
+def _next_pass(first: dict[str, Any], ts: dict[SampleKey, Timing], new: dict[str, Any],
+               ts2: dict[SampleKey, Timing], k: int) -> tuple[dict[str, Any], dict[SampleKey, Timing]]:
+    """A point after timing pass ``k``: the new row (timing of all passes so far) with the first
+    pass's energy; if pass ``k`` failed, the earlier row, NOT stable, saying so."""
+    if new["status"] != "ok":
+        kept = dict(first)
+        kept.update(stable=False, stop_reason="unstable",
+                    timing_note="; ".join(x for x in (first["timing_note"], f"timing pass {k} failed "
+                                                      f"({new['error']}): figures from the earlier pass(es)")
+                                          if x))
+        return kept, ts
+    for c in _ENERGY_COLUMNS:
+        new[c] = first[c]
+    return new, ts2
+
+
+def _resume(path: Path | None, points: list[tuple[Any, str, int, int | None]], mode: str,
+            hardware: Mapping[str, Mapping[str, Any]]) -> tuple[list[tuple[Any, str, int, int | None]],
                                                               list[dict[str, Any]]]:
     """Points still to measure, and the stored rows of those already finished in ``path``."""
     from . import store
@@ -717,16 +834,16 @@ def _resume(path: Path | None, points: list[tuple[Candidate, str, int]], mode: s
     # a candidate that does not declare its dtype matches a stored point of any dtype
     any_dtype = {k[:4] + k[5:] for k in done}
     todo, skipped = [], set()
-    for cand, dev, bs in points:
+    for cand, dev, bs, prompt in points:
         probe = {"candidate": cand.name, "hardware": hardware[dev].get("name", dev),
                  "hardware_id": hardware[dev].get("hardware_id", ""),
                  "hw_host_hash": hardware[dev].get("host_hash", ""), "mode": mode,
-                 "dtype": cand.dtype or "", "batch_size": bs}
+                 "dtype": cand.dtype or "", "batch_size": bs, "prompt_tokens": prompt}
         key = store.point_key(probe)
         if key in done or (not cand.dtype and key[:4] + key[5:] in any_dtype):
             skipped.add(key if cand.dtype else key[:4] + key[5:])
         else:
-            todo.append((cand, dev, bs))
+            todo.append((cand, dev, bs, prompt))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EffplanWarning)  # duplicates are expected in a resumed file
         stored = store.load(path)
@@ -738,40 +855,67 @@ def _resume(path: Path | None, points: list[tuple[Candidate, str, int]], mode: s
     return todo, kept
 
 
-def _samples_record(row: Mapping[str, Any], hw: Mapping[str, Any], t: Timing) -> dict[str, Any]:
+def _samples_record(row: Mapping[str, Any], hw: Mapping[str, Any], t: Timing,
+                    phase: str = "") -> dict[str, Any]:
     """One line of the samples file: the point's identity (as :func:`store.point_key` reads it)
-    and its raw timing."""
+    and its raw timing; a generation point has two, ``phase`` ``"prefill"`` (TTFT) and
+    ``"decode"`` (TPOT)."""
     ident = {k: row[k] for k in ("candidate", "hardware", "hardware_id", "mode", "dtype", "batch_size",
                                  "device", "timestamp")}
     ident["hw_host_hash"] = hw.get("host_hash", "")
+    if row.get("mode") == "generation":
+        ident.update(prompt_tokens=row["prompt_tokens"], phase=phase)
     return {**ident, **t.to_record()}
 
 
-def _point_job(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str, Any],
+def _point_job(cand: Any, bs: int, mode: str, dev: str, row: dict[str, Any],
                opts: Mapping[str, Any], isolated: bool, *, report: Callable[[Any], Any]) -> dict[str, Any]:
-    """Measure one point (in a worker process when ``isolated``); returns the filled row, the
-    raw :class:`Timing`, degradation messages and (isolated) the warnings raised."""
+    """Measure one point (in a worker process when ``isolated``); returns the filled row, its raw
+    :class:`Timing` s by samples key (two for a generation point: prefill and decode),
+    degradation messages and (isolated) the warnings raised."""
     import torch
 
     degraded: list[str] = []
     caught: list[tuple[type, str]] = []
+    kwargs = {k: v for k, v in opts.items() if k != "threads"}
+    if mode == "generation":
+        from .generation import _measure_point as measure_point
+    else:
+        measure_point = _measure_point
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("output_tokens", "seed")}
     if isolated:
         # what measuring imports lazily is imported BEFORE the point's memory baseline, so the
         # peak above it is the point's own (model, inputs, activations), not fvcore or pandas
-        from . import catalog, energy, flops, hardware  # noqa: F401
+        from . import catalog, energy, flops, hardware, reproducibility  # noqa: F401
 
         torch.set_num_threads(int(opts["threads"]))
         _warm_runtime()
         with warnings.catch_warnings(record=True) as got:
             warnings.simplefilter("always")
-            t = _measure_point(cand, bs, mode, dev, row, degraded=degraded, report=report,
-                               isolated=True, **{k: v for k, v in opts.items() if k != "threads"})
+            timings = measure_point(cand, bs, mode, dev, row, degraded=degraded, report=report,
+                                    isolated=True, **kwargs)
         for w in got:
             caught.append((w.category, str(w.message)))
     else:
-        t = _measure_point(cand, bs, mode, dev, row, degraded=degraded, report=report, isolated=False,
-                           **{k: v for k, v in opts.items() if k != "threads"})
-    return {"row": row, "timing": t, "degraded": degraded, "warnings": list(dict.fromkeys(caught))}
+        timings = measure_point(cand, bs, mode, dev, row, degraded=degraded, report=report,
+                                isolated=False, **kwargs)
+    return {"row": row, "timings": timings, "degraded": degraded, "warnings": list(dict.fromkeys(caught))}
+
+
+def _reproducibility(row: dict[str, Any], cand: Any, model: Any, policy: TimingPolicy,
+                     known: Mapping[str, str] | None) -> None:
+    """Fill the reproducibility columns (:func:`effplan.reproducibility.reproducibility_fields`):
+    the weights are hashed only when ``known`` (the candidate's hashes from an earlier point of
+    the sweep) is None."""
+    from .reproducibility import reproducibility_fields
+
+    seed = getattr(cand, "seed", None)  # a candidate that declares the seed its weights came from
+    fields = reproducibility_fields(None if known else model, seed=seed if isinstance(seed, int) else None,
+                                    timing_policy=policy)
+    if known:
+        fields.update(known)
+    fields["seed"] = math.nan if fields["seed"] is None else fields["seed"]
+    row.update(fields)
 
 
 def _warm_runtime() -> None:
@@ -808,8 +952,11 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
                    policy: TimingPolicy, clock: Callable[[], float], energy: bool,
                    energy_window_s: float, meter_factory: Callable[[str], Any], optimizer: Any,
                    lr: float, degraded: list[str], report: Callable[[Any], Any] | None = None,
-                   isolated: bool = False) -> Timing:
-    """Measure one point, filling ``row`` in place; raises on failure."""
+                   isolated: bool = False,
+                   known_hashes: Mapping[str, str] | None = None,
+                   prior: Mapping[SampleKey, Timing] | None = None) -> dict[SampleKey, Timing]:
+    """Measure one point, filling ``row`` in place; returns its raw timing by samples key;
+    raises on failure."""
     import torch
 
     is_cuda = dev.startswith("cuda")
@@ -888,7 +1035,8 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
         with ctx():
             # contention is judged on the CPU threads a CPU workload runs on
             t = adaptive_time(step, policy, clock=clock, synchronize=sync, load=LoadMonitor(),
-                              on_round=on_round, threads=0 if is_cuda else torch.get_num_threads())
+                              on_round=on_round, threads=0 if is_cuda else torch.get_num_threads(),
+                              prior=(prior or {}).get((cand.name, dev, mode, bs)))
             lat = t.percentile_ms([50, 90, 95, 99])
             p50 = float(lat[0])
             thr = bs / (p50 / 1e3) if p50 > 0 else math.nan
@@ -897,7 +1045,8 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
                        latency_ci_rel=t.ci_rel, repeats=t.repeats, throughput_items_per_s=thr,
                        bytes_per_item=param_bytes / bs + (in_bytes + out_bytes) / bs,
                        rounds=t.rounds, stable=t.stable, stop_reason=t.stop_reason,
-                       timing_note=t.why, background_load=t.background_load)
+                       timing_note=t.why, background_load=t.background_load,
+                       background_load_before=t.load_before)
             fpi = row["flops_per_item"]
             if not math.isnan(fpi):
                 achieved = fpi * (3.0 if mode == "training" else 1.0) * thr
@@ -944,7 +1093,9 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
             row["peak_memory_mib"] = max(0.0, _rss_mib("VmHWM") - baseline_mib)
         else:
             row["peak_memory_mib"] = _peak_rss_mb()
-        return t
+        # after the memory reading: hashing is not the point's own footprint
+        _reproducibility(row, cand, model, policy, known_hashes)
+        return {(cand.name, dev, mode, bs): t}
     finally:
         for m, was_training in modes:
             m.training = was_training

@@ -98,8 +98,11 @@ def notebook_measurements(results_path: str | os.PathLike | Iterable[str | os.Pa
 
 #: ``measure`` settings of a quick run (``quick=True`` in the notebooks): a short timing budget
 #: per point, short energy and idle windows. Timing then stops well before the 2% confidence
-#: target; ``latency_ci_rel`` on each row says how tight the median really is.
-QUICK_SETTINGS: Mapping[str, float] = {"time_budget_s": 0.2, "energy_window_s": 0.2, "idle_s": 0.2}
+#: target; ``latency_ci_rel`` on each row says how tight the median really is. One timing pass
+#: (``passes=1``): the rounds of a point run back to back, not interleaved across the sweep
+#: (a second pass would double the worker start-ups of a notebook run).
+QUICK_SETTINGS: Mapping[str, float] = {"time_budget_s": 0.2, "energy_window_s": 0.2, "idle_s": 0.2,
+                                       "passes": 1}
 
 
 def measure_settings(quick: bool) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def _update_tensor(h: Any, key: str, t: Any) -> None:
     t = t.contiguous()
     if t.dtype == torch.bfloat16:  # numpy has no bfloat16: hash the raw 16-bit words
         t = t.view(torch.int16)
-    h.update(t.numpy().tobytes())
+    h.update(memoryview(t.numpy()).cast("B"))  # no copy of the weights
 
 
 def _update(h: Any, key: str, value: Any) -> None:

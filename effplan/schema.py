@@ -57,6 +57,7 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "stop_reason": ("str", "why timing stopped: ci-met | time-budget | unstable (empty if unknown)"),
     "timing_note": ("str", "what made the point not stable (stalls, two modes, rounds disagree...)"),
     "background_load": ("float", "CPU cores' worth of work by OTHER processes while timing (0 = quiet)"),
+    "background_load_before": ("float", "the same, measured before timing (over the warm-up)"),
     "throughput_items_per_s": ("float", "items per second at this batch size"),
     "peak_memory_mib": ("float", "peak memory of the point, MiB (2**20 bytes); what it covers: "
                                  "peak_memory_source"),

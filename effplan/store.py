@@ -544,7 +544,8 @@ def append_samples(path: PathLike, records: Iterable[Mapping[str, Any]]) -> int:
 
 def load_samples(path: PathLike) -> dict[tuple, Any]:
     """Raw samples stored beside the results file ``path``: ``(point_key, timestamp)`` ->
-    :class:`effplan.timing.Timing` (re-summarise with ``timing.percentile_ms(...)`` or
+    :class:`effplan.timing.Timing` (a generation point's two: ``(point_key, timestamp, phase)``,
+    phase ``"prefill"`` / ``"decode"``) (re-summarise with ``timing.percentile_ms(...)`` or
     ``timing.verdict(other_policy)``). Unreadable lines are skipped with one warning."""
     from .timing import Timing
 
@@ -559,7 +560,10 @@ def load_samples(path: PathLike) -> dict[tuple, Any]:
                 continue
             try:
                 rec = json.loads(line)
-                out[(point_key(rec), str(rec.get("timestamp", "")))] = Timing.from_record(rec)
+                key = (point_key(rec), str(rec.get("timestamp", "")))
+                if rec.get("phase"):
+                    key += (str(rec["phase"]),)
+                out[key] = Timing.from_record(rec)
             except (ValueError, KeyError, TypeError):
                 bad += 1
     if bad:

@@ -455,8 +455,14 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
                   synchronize: Callable[[], Any] | None = None,
                   load: LoadMonitor | None = None,
                   on_round: Callable[[int, float], Any] | None = None,
-                  threads: int = 0) -> Timing:
+                  threads: int = 0, prior: Timing | None = None) -> Timing:
     """Warm ``fn`` up, then time it in rounds until the stop rule (module docstring) ends it.
+
+    ``prior``: the raw timing of an earlier pass over the same point (another process, minutes
+    earlier, other points measured in between). This pass warms up again, keeps ``prior``'s
+    ``calls_per_sample``, numbers its rounds after ``prior``'s, counts ``prior.elapsed_s``
+    against ``time_budget_s``, takes at least one round, and judges the stop rule on ALL the
+    samples (the rounds of both passes must agree). The result holds both passes' samples.
 
     ``clock()`` returns seconds; ``synchronize()`` (e.g. ``torch.cuda.synchronize``) is called
     before every clock read. ``load`` records the background load (none without it); with
@@ -481,6 +487,9 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
         call_times.append(clock() - t0)
     warm_s = clock() - w0
     load_before = load.since(snap) if load is not None else math.nan
+    if prior is not None:
+        return _continue(fn, p, prior, clock=clock, sync=sync, load=load, report=report, threads=threads,
+                         warm_s=warm_s, warm_calls=len(call_times), load_before=load_before)
     if call_times:
         est = float(np.median(call_times[1:] if len(call_times) > 1 else call_times))
     else:
@@ -542,4 +551,71 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
                   confidence=p.confidence, sample_rounds=tuple(rounds), why=result.why,
                   load_before=load_before, load_rounds=tuple(load_rounds),
                   load_during=load.since(whole) if load is not None else math.nan,
+                  threads=int(threads), cores=int(cores))
+
+
+def _weighted_load(a: float, wa: float, b: float, wb: float) -> float:
+    vals = [(v, w) for v, w in ((a, wa), (b, wb)) if not math.isnan(v) and w > 0]
+    if not vals:
+        return math.nan
+    return float(sum(v * w for v, w in vals) / sum(w for _, w in vals))
+
+
+def _continue(fn: Callable[[], Any], p: TimingPolicy, prior: Timing, *, clock: Callable[[], float],
+              sync: Callable[[], Any], load: LoadMonitor | None, report: Callable[[int, float], Any],
+              threads: int, warm_s: float, warm_calls: int, load_before: float) -> Timing:
+    """The rounds of a later pass after ``prior`` (see :func:`adaptive_time`)."""
+    cps = prior.calls_per_sample
+    samples = list(prior.sample_times_s)
+    rounds = list(prior.sample_rounds)
+    load_rounds = list(prior.load_rounds)
+    r = (max(rounds) + 1) if rounds else 0
+    first_r = r
+    round_cap_s = p.time_budget_s / p.min_rounds
+    whole = load.snapshot() if load is not None else None
+    cores = usable_cores() if load is not None else (prior.cores or 0)
+    sync()
+    start = clock()
+
+    def used() -> float:
+        return prior.elapsed_s + (clock() - start)
+
+    result: Verdict | None = None
+    while True:
+        snap = load.snapshot() if load is not None else None
+        r0 = clock()
+        taken = 0
+        while True:
+            t0 = clock()
+            for _ in range(cps):
+                fn()
+            sync()
+            t1 = clock()
+            samples.append(t1 - t0)
+            rounds.append(r)
+            taken += 1
+            if ((taken >= p.samples_per_round and t1 - r0 >= p.min_round_s) or t1 - r0 >= round_cap_s
+                    or prior.elapsed_s + (t1 - start) >= p.time_budget_s or len(samples) >= p.max_repeats):
+                break
+        if load is not None:
+            load_rounds.append(load.since(snap))
+        spent = used() >= p.time_budget_s or len(samples) >= p.max_repeats or r + 1 >= p.max_rounds
+        report(r, min(1.0, used() / p.time_budget_s))
+        r += 1
+        here = load.since(whole) if load is not None else math.nan
+        so_far = _weighted_load(prior.load_during, prior.elapsed_s, here, clock() - start)
+        v = verdict(np.asarray(samples) / cps, rounds, p, budget_spent=spent, load=so_far,
+                    threads=threads, cores=cores)
+        if v.reason and r > first_r:
+            result = v
+            break
+    elapsed = clock() - start
+    here = load.since(whole) if load is not None else math.nan
+    return Timing(sample_times_s=tuple(samples), calls_per_sample=cps, stop_reason=result.reason,
+                  elapsed_s=prior.elapsed_s + elapsed, warmup_s=prior.warmup_s + warm_s,
+                  warmup_calls=prior.warmup_calls + warm_calls, confidence=p.confidence,
+                  sample_rounds=tuple(rounds), why=result.why,
+                  load_before=prior.load_before if not math.isnan(prior.load_before) else load_before,
+                  load_rounds=tuple(load_rounds),
+                  load_during=_weighted_load(prior.load_during, prior.elapsed_s, here, elapsed),
                   threads=int(threads), cores=int(cores))

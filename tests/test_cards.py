@@ -138,3 +138,37 @@ def test_training_compute_when_measured_and_planned():
     card = compute_card("small", frame, plan=plan)
     assert card.data["serving"]["cost_per_1k_requests_usd"]["source"] == \
         "the plan has no feasible inference option for it"
+
+
+def test_card_of_a_measured_and_evaluated_candidate_shows_its_reproducibility(tmp_path):
+    # the real path, end to end: measure() and evaluate() fill the fields, the card shows them
+    import warnings
+
+    import torch
+    from torch import nn
+
+    from effplan.reproducibility import software_versions, weights_sha256
+
+    def model_fn():
+        torch.manual_seed(5)
+        return nn.Linear(4, 3)
+
+    cand = effplan.Candidate("lin", model_fn, lambda bs: torch.ones(bs, 4), seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", effplan.EffplanWarning)  # a busy machine may flag the point
+        m = effplan.measure(cand, batch_sizes=(2,), device="cpu", energy=False, time_budget_s=0.05,
+                            retries=0, progress=False, isolate=False, results_path=tmp_path / "r.jsonl")
+    x, y = torch.randn(20, 4), torch.arange(20) % 3
+    ev = effplan.evaluate([cand], (x, y), n_bootstrap=0)
+    card = compute_card("lin", effplan.Measurements.load(tmp_path / "r.jsonl"), quality=ev)
+    repro = card.data["reproducibility"]
+    want = weights_sha256(model_fn())
+    assert repro["weights_sha256"] == want and repro["seed"] == 5
+    assert repro["python_version"] == software_versions()["python_version"]
+    assert repro["effplan_version"] == effplan.__version__ and repro["timing_policy"].startswith("{")
+    assert card.data["evaluation_reproducibility"]["weights_sha256"] == want
+    section = card.markdown.split("## Hardware, software and seeds")[1]
+    for field in ("seed", "python_version", "numpy_version", "effplan_version", "weights_sha256",
+                  "timing_policy"):
+        line = next(ln for ln in section.splitlines() if ln.startswith(f"| {field} "))
+        assert "n/a" not in line, line

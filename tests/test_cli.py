@@ -332,3 +332,25 @@ def test_measure_command_generation(tmp_path, capsys):
     assert df["candidate"].tolist() == ["decoder-slim"] and df["status"].tolist() == ["ok"]
     assert df["tpot_p50_ms"].iloc[0] > 0 and df["prompt_tokens"].iloc[0] == 16
     assert main(["measure", "--family", "decoder", "--mode", "inference"]) == 2
+
+
+def test_measure_command_generation_resume_is_passed_on_not_refused(tmp_path, monkeypatch, capsys):
+    import effplan.measurement as measurement
+
+    seen = {}
+
+    def fake_measure(candidates, **kw):
+        seen.update(kw)
+        return measurement.Measurements(rows=())
+
+    monkeypatch.setattr(measurement, "measure", fake_measure)
+    import effplan.decoders as decoders
+    from effplan.generation import GenerationCandidate
+
+    monkeypatch.setattr(decoders, "decoder_candidates",  # no training: only the CLI is under test
+                        lambda seed=0: [GenerationCandidate("decoder-slim", lambda: None, vocab_size=8)])
+    out = tmp_path / "g.jsonl"
+    rc = main(["measure", "--mode", "generation", "--candidates", "decoder-slim", "--batch-sizes", "2",
+               "--prompt-tokens", "16", "--output-tokens", "4", "--out", str(out), "--resume", "--quiet"])
+    assert rc == 0
+    assert seen["resume"] is True and seen["mode"] == "generation" and str(seen["results_path"]) == str(out)

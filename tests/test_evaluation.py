@@ -9,7 +9,9 @@ import pytest
 import effplan
 from effplan import metrics
 from effplan.errors import ValidationError
-from effplan.evaluation import EVALUATION_COLUMNS, Evaluation, quality_frame, split_key
+from effplan.evaluation import (EVALUATION_COLUMNS, EVALUATION_REPRO_COLUMNS, Evaluation, quality_frame,
+                                split_key)
+from effplan.reproducibility import weights_sha256
 
 torch = pytest.importorskip("torch")
 
@@ -37,9 +39,15 @@ def digits():
 def test_digits_frame_format_and_real_numbers(digits):
     cands, _, ev = digits
     f = ev.to_frame()
-    assert list(f.columns) == list(EVALUATION_COLUMNS) == [
+    assert list(f.columns) == list(EVALUATION_COLUMNS) + list(EVALUATION_REPRO_COLUMNS)
+    assert list(EVALUATION_COLUMNS) == [
         "candidate", "metric", "condition", "value", "ci_low", "ci_high", "n", "provenance",
         "higher_is_better"]
+    # reproducibility on every record: the weights hash of the model evaluated, the seed, versions
+    for c in cands:
+        rec = f[f["candidate"] == c.name]
+        assert set(rec["weights_sha256"]) == {weights_sha256(c.build_model("cpu"))}
+    assert set(f["seed"]) == {0} and set(f["effplan_version"]) == {effplan.__version__}
     assert len(f) == 4 * 4 * 3                         # candidates x metrics x conditions
     assert set(f["condition"]) == {"clean", "noise-0.1", "noise-0.3"}
     assert (f["provenance"] == "measured").all() and (f["n"] == 450).all()

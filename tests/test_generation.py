@@ -93,6 +93,7 @@ class RewindLM(ProtocolLM):
 @pytest.fixture
 def env(monkeypatch):
     monkeypatch.setattr(measure_mod, "_hardware", lambda dev: {"name": "Test CPU", "hardware_id": "hw1"})
+    monkeypatch.setattr(measure_mod, "PASSES_DEFAULT", 1)  # exact fake-clock sequences: one pass
     clock = FakeClock()
     return clock
 
@@ -112,6 +113,9 @@ def _run(clock, model_cls=ProtocolLM, bs=(2,), prompts=(6,), n_out=4, energy=Tru
         return m
 
     cand = GenerationCandidate("fake-lm", model_fn, vocab_size=V, tags=("baseline",), perplexity=12.5)
+    # the fake clock and the recorded contexts live in this process: no worker, no retries
+    kw.setdefault("isolate", False)
+    kw.setdefault("retries", 0)
     m = measure_generation(cand, batch_sizes=bs, prompt_tokens=prompts, output_tokens=n_out, device="cpu",
                            timing=_policy(), energy=energy, energy_window_s=0.1, idle_power_w=5.0,
                            progress=False, clock=clock, energy_meter=lambda dev: FakeMeter(clock), **kw)
@@ -174,7 +178,8 @@ def test_failures_become_error_rows(env):
     cand = GenerationCandidate("bad", bad, vocab_size=V)
     with pytest.warns(effplan.EffplanWarning, match="1 of 1 generation points failed"):
         m = measure_generation(cand, batch_sizes=1, prompt_tokens=4, output_tokens=2, device="cpu",
-                               timing=_policy(), energy=False, progress=False, clock=env)
+                               timing=_policy(), energy=False, progress=False, clock=env, isolate=False,
+                               retries=0)
     r = m.to_frame().iloc[0]
     assert r["status"] == "error" and "boom" in r["error"]
 
@@ -183,7 +188,8 @@ def test_measure_delegates_and_validates(env):
     contexts: list[int] = []
     cand = GenerationCandidate("fake-lm", lambda: ProtocolLM(env, contexts), vocab_size=V)
     m = effplan.measure(cand, mode="generation", prompt_tokens=5, output_tokens=2, batch_sizes=(1,),
-                        device="cpu", timing=_policy(), energy=False, progress=False, clock=env)
+                        device="cpu", timing=_policy(), energy=False, progress=False, clock=env,
+                        isolate=False, retries=0)
     assert m.to_frame()["prompt_tokens"].tolist() == [5]
     with pytest.raises(ValidationError, match="prompt_tokens"):
         effplan.measure(cand, mode="inference", prompt_tokens=5)
@@ -293,3 +299,103 @@ def test_operator_calls_of_prefill_and_decode_are_recorded(env):
                            engine="dispatch").operator_calls
     assert want_pre > 0 and want_dec > want_pre     # the step also runs the LM head and a concat
     assert r["operator_calls_prefill"] == want_pre and r["operator_calls_decode"] == want_dec
+
+
+# ---------------------------------------------------------------- same rules as inference points
+def _stable_policy() -> TimingPolicy:
+    # with the fake clock every sample is identical: the CI is 0 and one round of 10 is stable
+    return TimingPolicy(min_repeats=10, max_repeats=1000, min_rounds=1, samples_per_round=10,
+                        min_round_s=0.0, warmup_calls=2, warmup_s=0.0, min_sample_s=0.0, time_budget_s=1e6)
+
+
+def _counting_candidate(clock, built: list[int]) -> GenerationCandidate:
+    def model_fn():
+        built.append(1)
+        torch.manual_seed(0)
+        return ProtocolLM(clock, [])
+
+    return GenerationCandidate("fake-lm", model_fn, vocab_size=V)
+
+
+def test_resume_skips_exactly_the_finished_generation_points(env, tmp_path):
+    path = tmp_path / "gen.jsonl"
+    built: list[int] = []
+    cand = _counting_candidate(env, built)
+    kw = dict(batch_sizes=(1,), output_tokens=2, device="cpu", timing=_stable_policy(), energy=False,
+              progress=False, clock=env, isolate=False, results_path=path)
+    first = measure_generation(cand, prompt_tokens=(4,), **kw)
+    assert first.to_frame()["stable"].tolist() == [True] and len(built) == 1
+    again = measure_generation(cand, prompt_tokens=(4, 8), resume=True, **kw)
+    assert len(built) == 2  # only prompt 8 was measured
+    df = again.to_frame()
+    assert sorted(df["prompt_tokens"].tolist()) == [4, 8]
+    assert len(Measurements.load(path).to_frame()) == 2
+    # raw prefill and decode samples of both points are beside the results
+    phases = sorted(k[2] for k in effplan.store.load_samples(path))
+    assert phases == ["decode", "decode", "prefill", "prefill"]
+    # the CLI no longer refuses --resume for generation (measure() itself resumes)
+
+
+def test_not_stable_generation_point_is_retried_after_the_sweep(env):
+    built: list[int] = []
+    cand = _counting_candidate(env, built)
+    with pytest.warns(effplan.EffplanWarning, match="NOT stable"):
+        m = measure_generation(cand, batch_sizes=(1,), prompt_tokens=(4,), output_tokens=2, device="cpu",
+                               timing=_policy(), energy=False, progress=False, clock=env, isolate=False,
+                               retries=2)
+    r = m.to_frame().iloc[0]
+    assert len(built) == 3 and r["stop_reason"] == "time-budget"  # first try + 2 retries
+    assert "(after 2 retries)" in r["timing_note"]
+
+
+def test_generation_rows_carry_reproducibility_fields_hashed_once_per_candidate(env, monkeypatch):
+    from effplan import reproducibility
+
+    hashed: list[int] = []
+    real = reproducibility.weights_sha256
+    monkeypatch.setattr(reproducibility, "weights_sha256", lambda m: hashed.append(1) or real(m))
+    built: list[int] = []
+    m = measure_generation(_counting_candidate(env, built), batch_sizes=(1, 2), prompt_tokens=(4,),
+                           output_tokens=2, device="cpu", timing=_stable_policy(), energy=False,
+                           progress=False, clock=env, isolate=False)
+    df = m.to_frame()
+    torch.manual_seed(0)
+    expected = real(ProtocolLM(env, []))
+    assert df["weights_sha256"].tolist() == [expected, expected]
+    assert len(hashed) == 1 and len(built) == 2  # two points, one hash
+    assert set(df["python_version"]) == {effplan.reproducibility.software_versions()["python_version"]}
+    assert set(df["effplan_version"]) == {effplan.__version__}
+    assert '"target_ci_rel":0.02' in df.loc[0, "timing_policy"]
+    assert df["seed"].isna().all()  # the candidate declares no seed: unknown, not 0
+
+
+class _NoClock:
+    def advance(self, s: float) -> None:
+        return None
+
+
+def test_real_generation_point_in_a_worker_completes_and_labels_itself(tmp_path):
+    import warnings
+
+    cand = GenerationCandidate("real-lm", lambda: ProtocolLM(_NoClock(), []), vocab_size=V)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", effplan.EffplanWarning)  # a busy CI machine may flag it
+        m = effplan.measure(cand, mode="generation", batch_sizes=(2,), prompt_tokens=(6,), output_tokens=3,
+                            device="cpu", time_budget_s=0.1, energy=False, threads=1, retries=0,
+                            progress=False, results_path=tmp_path / "g.jsonl")
+    r = m.to_frame().iloc[0]
+    assert r["status"] == "ok", r["error"]
+    assert r["isolation"] == "worker" and r["peak_memory_source"] == "worker-peak-rss-minus-baseline"
+    assert r["ttft_p50_ms"] > 0 and r["tpot_p50_ms"] > 0 and r["kv_cache_bytes_per_token"] == 16
+    assert len(r["weights_sha256"]) == 64 and r["stop_reason"] in ("ci-met", "time-budget", "unstable")
+
+
+def test_generation_worker_crash_is_an_error_row():
+    import os
+
+    cand = GenerationCandidate("exits", lambda: os._exit(7), vocab_size=V)
+    with pytest.warns(effplan.EffplanWarning, match="1 of 1 generation points failed"):
+        m = measure_generation(cand, batch_sizes=1, prompt_tokens=4, output_tokens=2, device="cpu",
+                               energy=False, progress=False, retries=0, threads=1)
+    r = m.to_frame().iloc[0]
+    assert r["status"] == "error" and "WorkerCrashed" in r["error"] and r["isolation"] == "worker"

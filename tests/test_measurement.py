@@ -94,6 +94,7 @@ def fakes(monkeypatch):
     monkeypatch.setattr(measure_mod, "_idle_power", lambda dev, s: 10.0)
     # in-process (the stand-ins above are patched into THIS process) and no 0.2 s load probe
     monkeypatch.setattr(measure_mod, "ISOLATE_DEFAULT", False)
+    monkeypatch.setattr(measure_mod, "PASSES_DEFAULT", 1)  # exact fake-clock sequences: one pass
     monkeypatch.setattr(measure_mod, "default_threads", lambda: 1)
 
 
@@ -644,8 +645,152 @@ def test_default_threads_leave_busy_cores(monkeypatch):
     assert measure_mod.default_threads() == torch.get_num_threads()
 
 
-def test_generation_mode_refuses_resume_instead_of_ignoring_it(tmp_path):
+def test_generation_mode_refuses_inference_candidates_by_name():
     with pytest.raises(ValidationError) as info:
-        measure(_tiny(), mode="generation", device="cpu", results_path=tmp_path / "r.jsonl",
-                resume=True, progress=False)
-    assert info.value.field == "resume"
+        measure(_tiny(), mode="generation", device="cpu", progress=False)
+    assert info.value.field == "candidates" and "GenerationCandidate" in str(info.value)
+
+
+def test_rows_carry_reproducibility_fields_weights_hashed_once_per_candidate(fakes, monkeypatch):
+    from effplan import reproducibility
+
+    hashed: list[str] = []
+    real = reproducibility.weights_sha256
+    monkeypatch.setattr(reproducibility, "weights_sha256", lambda m: hashed.append(1) or real(m))
+
+    def seeded():
+        torch.manual_seed(3)
+        return nn.Linear(4, 2)
+
+    cands = [Candidate("a", seeded, lambda bs: torch.ones(bs, 4)), _tiny("b")]
+    m = measure(cands, batch_sizes=(1, 2, 4), device="cpu", timing=_exact_policy(), energy=False,
+                progress=False, retries=0, isolate=False)
+    df = m.to_frame()
+    assert len(hashed) == 2  # six points, one hash per candidate
+    assert df.loc[df["candidate"] == "a", "weights_sha256"].tolist() == [real(seeded())] * 3
+    assert df.loc[df["candidate"] == "b", "weights_sha256"].nunique() == 1
+    assert set(df["effplan_version"]) == {effplan.__version__}
+    assert set(df["numpy_version"]) == {np.__version__}
+    assert set(df["python_version"]) == {reproducibility.software_versions()["python_version"]}
+    assert df["config_sha256"].tolist() == [""] * 6  # plain modules have no configuration
+    assert set(df["timing_policy"]) == {reproducibility._timing_policy_json(_exact_policy())}
+    assert df["seed"].isna().all()  # no seed declared: unknown, never a made-up 0
+
+
+def test_a_declared_seed_is_recorded_and_a_bad_one_refused(fakes):
+    m = measure(_tiny(seed=7), batch_sizes=(1,), device="cpu", timing=_exact_policy(), energy=False,
+                progress=False, retries=0, isolate=False)
+    assert m.to_frame()["seed"].tolist() == [7]
+    with pytest.raises(ValidationError) as info:
+        _tiny(seed="7")
+    assert info.value.field == "seed"
+
+
+def _two_pass_policy() -> TimingPolicy:
+    # constant fake-clock calls: one round of 10 samples is stable, so each pass takes one round
+    return TimingPolicy(min_repeats=10, max_repeats=1000, min_rounds=1, samples_per_round=10, min_round_s=0.0,
+                        warmup_calls=2, warmup_s=0.0, min_sample_s=0.0, time_budget_s=1e6)
+
+
+def test_passes_are_interleaved_across_the_sweep(fakes, tmp_path):
+    clock = FakeClock()
+    built: list[str] = []
+    meters: list[str] = []
+
+    def cand(name):
+        def model_fn():
+            built.append(name)
+            return ClockedLinear(clock, iter(lambda: 1e-3, None))
+        return Candidate(name, model_fn, lambda bs: torch.ones(bs, 4))
+
+    path = tmp_path / "r.jsonl"
+    m = measure([cand("a"), cand("b")], batch_sizes=(1, 2), device="cpu", timing=_two_pass_policy(),
+                clock=clock, progress=False, passes=2, results_path=path,
+                energy_meter=lambda dev: meters.append(dev) or FakeMeter(clock))
+    # pass 1 of every point before pass 2 of any
+    assert built == ["a", "a", "b", "b", "a", "a", "b", "b"]
+    df = m.to_frame()
+    assert df["rounds"].tolist() == [2] * 4 and df["repeats"].tolist() == [20] * 4
+    assert df["stable"].tolist() == [True] * 4 and df["latency_p50_ms"].tolist() == pytest.approx([1.0] * 4)
+    # energy in the first pass only, carried to the final row
+    assert len(meters) == 4 and df["energy_source"].tolist() == ["rapl"] * 4
+    # 50 W x the window: at least 1 s, ending on a whole 1 ms call
+    assert (df["energy_window_s"] >= 1.0).all() and (df["energy_window_s"] < 1.0021).all()
+    assert df["energy_j"].tolist() == pytest.approx((50.0 * df["energy_window_s"]).tolist())
+    # one stored row per point; its raw samples hold both passes' rounds
+    assert len(effplan.Measurements.load(path)) == 4
+    stored = list(effplan.store.load_samples(path).values())
+    assert all(t.sample_rounds == (0,) * 10 + (1,) * 10 for t in stored)
+
+
+def test_a_failed_second_pass_keeps_the_first_pass_marked_not_stable(fakes):
+    clock = FakeClock()
+    builds = []
+
+    def model_fn():
+        builds.append(1)
+        if len(builds) == 2:
+            raise RuntimeError("gone on the second pass")
+        return ClockedLinear(clock, iter(lambda: 1e-3, None))
+
+    with pytest.warns(EffplanWarning, match="NOT stable"):
+        m = measure(Candidate("x", model_fn, lambda bs: torch.ones(bs, 4)), batch_sizes=(1,), device="cpu",
+                    timing=_two_pass_policy(), energy=False, clock=clock, progress=False, passes=2,
+                    retries=0)
+    r = m.to_frame().iloc[0]
+    assert r["status"] == "ok" and not r["stable"] and r["stop_reason"] == "unstable"
+    assert "timing pass 2 failed (RuntimeError: gone on the second pass)" in r["timing_note"]
+    assert r["latency_p50_ms"] == pytest.approx(1.0) and r["rounds"] == 1
+
+
+def test_passes_is_validated():
+    with pytest.raises(ValidationError) as info:
+        measure(_tiny(), passes=0, progress=False)
+    assert info.value.field == "passes"
+
+
+def test_background_load_before_the_point_is_on_the_row(fakes, monkeypatch):
+    import dataclasses
+
+    real = measure_mod.adaptive_time
+    monkeypatch.setattr(measure_mod, "adaptive_time",
+                        lambda *a, **kw: dataclasses.replace(real(*a, **kw), load_before=0.75, load_during=1.5))
+    m = measure(_tiny(), batch_sizes=(1,), device="cpu", timing=_exact_policy(), energy=False,
+                progress=False, retries=0, passes=1)
+    r = m.to_frame().iloc[0]
+    assert r["background_load_before"] == 0.75 and r["background_load"] == 1.5
+
+
+def test_an_error_row_keeps_versions_and_seed_but_no_hash(fakes):
+    def broken():
+        raise RuntimeError("no model")
+
+    with pytest.warns(EffplanWarning, match="1 of 1 points failed"):
+        m = measure(Candidate("x", broken, lambda bs: torch.ones(bs, 4), seed=11), batch_sizes=(1,),
+                    device="cpu", timing=_exact_policy(), energy=False, progress=False)
+    r = m.to_frame().iloc[0]
+    assert r["status"] == "error" and r["seed"] == 11 and r["effplan_version"] == effplan.__version__
+    assert r["weights_sha256"] == "" and r["timing_policy"].startswith("{")
+
+
+def test_interrupted_between_passes_saves_the_first_pass_not_stable(fakes, tmp_path):
+    clock = FakeClock()
+    builds: list[str] = []
+
+    def cand(name):
+        def model_fn():
+            builds.append(name)
+            if len(builds) == 3:  # pass 2 of the first point: Ctrl-C
+                raise KeyboardInterrupt
+            return ClockedLinear(clock, iter(lambda: 1e-3, None))
+        return Candidate(name, model_fn, lambda bs: torch.ones(bs, 4))
+
+    path = tmp_path / "r.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        measure([cand("a"), cand("b")], batch_sizes=(1,), device="cpu", timing=_two_pass_policy(),
+                energy=False, clock=clock, progress=False, passes=2, results_path=path)
+    df = effplan.Measurements.load(path).to_frame()
+    assert sorted(df["candidate"]) == ["a", "b"] and df["status"].tolist() == ["ok", "ok"]
+    # their rounds were never compared with a later pass: not stable, so resume measures them again
+    assert not df["stable"].any() and set(df["stop_reason"]) == {"time-budget"}
+    assert all("interrupted before its last timing pass" in n for n in df["timing_note"])

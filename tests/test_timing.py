@@ -4,6 +4,7 @@ stop rule, background load arithmetic. No assert here depends on how fast this m
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from itertools import cycle
 
 import numpy as np
@@ -219,3 +220,48 @@ def test_adaptive_time_flags_contention_from_the_load(monkeypatch):
     assert t.stop_reason == "unstable" and "contended" in t.why
     assert (t.threads, t.cores, t.background_load) == (1, 2, 1.9)
     assert Timing.from_record(t.to_record()).verdict(pol).reason == "unstable"  # re-judged the same
+
+
+# ----------------------------------------------------------------------------- later passes (prior=)
+def _pass_policy() -> TimingPolicy:
+    return TimingPolicy(min_sample_s=0.0, warmup_calls=1, warmup_s=0.0, min_round_s=0.0,
+                        samples_per_round=10, min_repeats=10, time_budget_s=10.0)
+
+
+def test_a_second_pass_continues_the_rounds_and_agrees():
+    clock = FakeClock()
+    pol = _pass_policy()
+    first = adaptive_time(_fn(clock, cycle([1e-3])), pol, clock=clock)
+    assert first.stop_reason == "ci-met" and first.rounds == 3 and len(first.sample_times_s) == 30
+    clock.t += 60.0  # other points measured in between
+    both = adaptive_time(_fn(clock, cycle([1e-3])), pol, clock=clock, prior=first)
+    # at least one more round, numbered after the first pass's, judged on all 40 samples
+    assert both.stop_reason == "ci-met" and both.rounds == 4
+    assert both.sample_rounds == (0,) * 10 + (1,) * 10 + (2,) * 10 + (3,) * 10
+    assert both.sample_times_s[:30] == first.sample_times_s
+    assert both.calls_per_sample == first.calls_per_sample == 1
+    assert both.elapsed_s == pytest.approx(first.elapsed_s + 10 * 1e-3)
+    assert both.warmup_calls == 2
+
+
+def test_a_second_pass_that_disagrees_makes_the_point_unstable():
+    clock = FakeClock()
+    pol = _pass_policy()
+    first = adaptive_time(_fn(clock, cycle([1e-3])), pol, clock=clock)
+    assert first.stable
+    # later, the machine is busy: every call takes 1.5 ms. Rounds 3.. disagree with rounds 0-2
+    # (two modes a x1.5 gap apart); with the budget spent the point is unstable, not averaged away
+    later = adaptive_time(_fn(clock, cycle([1.5e-3])), replace(pol, time_budget_s=first.elapsed_s + 0.05),
+                          clock=clock, prior=first)
+    assert later.stop_reason == "unstable" and not later.stable
+    assert "rounds disagree" in later.why or "two modes" in later.why
+    assert later.rounds > first.rounds
+
+
+def test_a_second_pass_keeps_the_first_pass_calls_per_sample():
+    clock = FakeClock()
+    pol = replace(_pass_policy(), min_sample_s=1e-3)
+    first = adaptive_time(_fn(clock, cycle([1e-4])), pol, clock=clock)
+    assert first.calls_per_sample == 10
+    both = adaptive_time(_fn(clock, cycle([5e-4])), pol, clock=clock, prior=first)  # would size 2
+    assert both.calls_per_sample == 10
