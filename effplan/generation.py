@@ -339,8 +339,8 @@ def measure_generation(candidates: GenerationCandidate | Sequence[GenerationCand
                        threads: int | None = None, timing: Any = None, energy: bool = True,
                        energy_window_s: float = 1.0, idle_s: float = 1.0, idle_power_w: float | None = None,
                        results_path: Any = None, resume: bool = False, isolate: bool | None = None,
-                       retries: int | None = None, progress: bool = True, raise_errors: bool = False,
-                       clock: Callable[[], float] = time.perf_counter,
+                       retries: int | None = None, passes: int | None = None, progress: bool = True,
+                       raise_errors: bool = False, clock: Callable[[], float] = time.perf_counter,
                        energy_meter: Callable[[str], Any] | None = None, seed: int = 0) -> Any:
     """``effplan.measure(candidates, mode="generation", ...)``: every candidate x concurrency
     (``batch_sizes``) x prompt length, under the same rules as inference points (worker process
@@ -349,8 +349,8 @@ def measure_generation(candidates: GenerationCandidate | Sequence[GenerationCand
     return _m.measure(candidates, batch_sizes=batch_sizes, mode="generation", device=device,
                       threads=threads, timing=timing, energy=energy, energy_window_s=energy_window_s,
                       idle_s=idle_s, idle_power_w=idle_power_w, results_path=results_path, resume=resume,
-                      isolate=isolate, retries=retries, progress=progress, raise_errors=raise_errors,
-                      clock=clock, energy_meter=energy_meter, prompt_tokens=prompt_tokens,
+                      isolate=isolate, retries=retries, passes=passes, progress=progress,
+                      raise_errors=raise_errors, clock=clock, energy_meter=energy_meter, prompt_tokens=prompt_tokens,
                       output_tokens=output_tokens, prompt_seed=seed)
 
 
