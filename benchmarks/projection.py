@@ -177,7 +177,7 @@ def table_training(epochs: int, n_items: int, short_steps: int) -> pd.DataFrame:
         fo_s = float(pf.training["wall_clock_days_per_run"].iloc[0]) * 86400
         p40 = P.plan(flops_only, training=P.TrainingWorkload(
             runs_per_quarter=1, items_per_epoch=n_items, epochs=epochs, quarters=1,
-            assumed_utilization=0.4), catalog=cat)
+            assumed_mfu=0.4), catalog=cat)
         old_s = float(p40.training["wall_clock_days_per_run"].iloc[0]) * 86400
     u_lo, u_mid, u_hi, _ = training_utilization_range(fc.params)
     steps = epochs * n_items // batch

@@ -82,7 +82,7 @@ Training (:class:`TrainingWorkload`)
 or, for a candidate with no training rows, ``peak(hw, dtype) * utilization / (3 *
 flops_per_item)`` (labelled projected), ``utilization`` the geometric middle of the
 model-size range of ``effplan/data/training_utilization.csv`` (or an entered
-``assumed_utilization``); no parameter count -> infeasible with the reason. Per run: ``items = items_per_epoch * epochs``;
+``assumed_mfu``); no parameter count -> infeasible with the reason. Per run: ``items = items_per_epoch * epochs``;
 ``wall_clock_s = items / (throughput * devices_per_run * scaling_efficiency)``;
 ``device_hours = devices_per_run * wall_clock_s / 3600``;
 ``energy_kwh = device_hours * 3600 * energy_per_item_j * throughput / 3.6e6 * pue`` (each device

@@ -161,8 +161,8 @@ class TrainingWorkload:
     epochs: epochs per run (> 0).
     devices_per_run: devices (GPUs, or instances for CPU rows) per run (whole number >= 1).
     scaling_efficiency: multi-device throughput / (devices x single-device throughput), (0, 1].
-    assumed_utilization: share of catalog peak (model FLOPs utilization) where only FLOPs are
-        known, (0, 1]. ``None`` (default): a model-size-dependent range from
+    assumed_mfu: model FLOPs utilization (MFU): the share of catalog peak FLOP/s a training
+        step reaches, used where only FLOPs are known, (0, 1]. ``None`` (default): a model-size-dependent range from
         ``effplan/data/training_utilization.csv`` (sourced), its geometric middle as the figure
         and the range drawn in Monte Carlo -- never a single 40%.
     quarters: horizon in quarters; None = the inference horizon (ceil(months / 3)) or 4.
@@ -173,7 +173,7 @@ class TrainingWorkload:
     epochs: float = 1
     devices_per_run: int = 1
     scaling_efficiency: float = 1.0
-    assumed_utilization: float | None = None
+    assumed_mfu: float | None = None
     quarters: int | None = None
 
     def __post_init__(self) -> None:
@@ -183,8 +183,8 @@ class TrainingWorkload:
         _set(self, "devices_per_run", _num("devices_per_run", self.devices_per_run, lo=1, integer=True))
         _set(self, "scaling_efficiency", _num("scaling_efficiency", self.scaling_efficiency, lo=0,
                                               lo_open=True, hi=1))
-        if self.assumed_utilization is not None:
-            _set(self, "assumed_utilization", _num("assumed_utilization", self.assumed_utilization,
+        if self.assumed_mfu is not None:
+            _set(self, "assumed_mfu", _num("assumed_mfu", self.assumed_mfu,
                                                    lo=0, lo_open=True, hi=1))
         if self.quarters is not None:
             _set(self, "quarters", _num("quarters", self.quarters, lo=1, hi=200, integer=True))

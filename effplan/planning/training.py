@@ -46,9 +46,9 @@ def _training_options(df: pd.DataFrame, candidates: list[str], hardware: list[st
         fpi = float(flops_rows["flops_per_item"].iloc[-1]) if not flops_rows.empty else np.nan
         dtype = str(flops_rows["dtype"].iloc[-1]) if not flops_rows.empty else ""
         params = float(flops_rows["params"].iloc[-1]) if not flops_rows.empty else np.nan
-        if tw.assumed_utilization is not None:
-            u_lo = u_mid = u_hi = tw.assumed_utilization
-            u_src = f"entered utilization {tw.assumed_utilization:g}"
+        if tw.assumed_mfu is not None:
+            u_lo = u_mid = u_hi = tw.assumed_mfu
+            u_src = f"entered MFU {tw.assumed_mfu:g}"
         else:
             lo_a, mid_a, hi_a, src_a = _ref.training_utilization_range(params)
             u_lo, u_mid, u_hi, u_src = float(lo_a[0]), float(mid_a[0]), float(hi_a[0]), str(src_a[0])

@@ -34,16 +34,16 @@ def test_training_hand_computed():
 
 
 def test_training_from_flops_only_is_projected():
-    # an entered utilization: TestGPU 1e12 FLOP/s x 0.4 / (3 x 1e9) = 133.33 items/s;
+    # an entered MFU: TestGPU 1e12 FLOP/s x 0.4 / (3 x 1e9) = 133.33 items/s;
     # 1.2e6 items -> 9000 s = 2.5 h
     tw = P.TrainingWorkload(runs_per_quarter=1, items_per_epoch=1.2e6, quarters=2,
-                            assumed_utilization=0.4)
+                            assumed_mfu=0.4)
     p = P.plan(src_rows(1e9, 1e6, 1000.0), training=tw, hardware=["TestGPU"], catalog=tiny_catalog())
     t = p.training.set_index(["hardware", "quarter"]).loc[("TestGPU", 1)]
     assert t["throughput_items_per_s"] == pytest.approx(400 / 3)
     assert t["device_hours"] == pytest.approx(2.5) and t["cost_usd"] == pytest.approx(2.5)
     assert t["energy_kwh"] == pytest.approx(0.25)             # 100 W x 2.5 h
-    assert t["provenance"] == "projected" and "entered utilization 0.4" in t["efficiency_source"]
+    assert t["provenance"] == "projected" and "entered MFU 0.4" in t["efficiency_source"]
     assert len(p.training) == 4                                # 2 hardware x 2 quarters
     assert p.summary["training_cost_usd"].notna().all()
 
