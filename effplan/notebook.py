@@ -299,8 +299,6 @@ UNTRAINABLE_DTYPES = ("qint8", "quint8", "int8", "qint32")
 def untrainable(measurements: Any) -> dict[str, str]:
     """candidate -> why it cannot be trained, from a measurements frame: quantized weights
     (``dtype`` qint8/int8) or only failed training points."""
-    import pandas as pd
-
     df = measurements.to_frame() if hasattr(measurements, "to_frame") else measurements
     out: dict[str, str] = {}
     if df is None or len(df) == 0:

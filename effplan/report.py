@@ -200,7 +200,6 @@ def run_notebooks(notebooks: Sequence[str | os.PathLike] | None = None, *,
     writes the partly executed notebook, with the error, to ``out_dir``) or when the executed
     notebook's widget metadata is invalid (:func:`check_widget_metadata`).
     """
-    import nbformat
     import papermill
 
     if isinstance(params, ReportParams):

@@ -518,20 +518,8 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
     r = 0
     while True:
         snap = load.snapshot() if load is not None else None
-        r0 = clock()
-        taken = 0
-        while True:
-            t0 = clock()
-            for _ in range(cps):
-                fn()
-            sync()
-            t1 = clock()
-            samples.append(t1 - t0)
-            rounds.append(r)
-            taken += 1
-            if ((taken >= p.samples_per_round and t1 - r0 >= p.min_round_s) or t1 - r0 >= round_cap_s
-                    or t1 - start >= p.time_budget_s or len(samples) >= p.max_repeats):
-                break
+        _one_round(fn, cps, p, r, samples, rounds, round_cap_s, clock=clock, sync=sync,
+                   spent=lambda t: t - start)
         if load is not None:
             load_rounds.append(load.since(snap))
         now = clock()
@@ -552,6 +540,28 @@ def adaptive_time(fn: Callable[[], Any], policy: TimingPolicy | None = None, *,
                   load_before=load_before, load_rounds=tuple(load_rounds),
                   load_during=load.since(whole) if load is not None else math.nan,
                   threads=int(threads), cores=int(cores))
+
+
+def _one_round(fn: Callable[[], Any], cps: int, p: TimingPolicy, r: int, samples: list[float],
+               rounds: list[int], round_cap_s: float, *, clock: Callable[[], float],
+               sync: Callable[[], Any], spent: Callable[[float], float]) -> None:
+    """Time round ``r``: samples of ``cps`` calls each, appended to ``samples`` / ``rounds``, until
+    the round has ``samples_per_round`` samples and lasts ``min_round_s``, or reaches its cap, the
+    budget (``spent(t)``: timing seconds used at clock ``t``) or ``max_repeats``."""
+    r0 = clock()
+    taken = 0
+    while True:
+        t0 = clock()
+        for _ in range(cps):
+            fn()
+        sync()
+        t1 = clock()
+        samples.append(t1 - t0)
+        rounds.append(r)
+        taken += 1
+        if ((taken >= p.samples_per_round and t1 - r0 >= p.min_round_s) or t1 - r0 >= round_cap_s
+                or spent(t1) >= p.time_budget_s or len(samples) >= p.max_repeats):
+            return
 
 
 def _weighted_load(a: float, wa: float, b: float, wb: float) -> float:
@@ -583,20 +593,8 @@ def _continue(fn: Callable[[], Any], p: TimingPolicy, prior: Timing, *, clock: C
     result: Verdict | None = None
     while True:
         snap = load.snapshot() if load is not None else None
-        r0 = clock()
-        taken = 0
-        while True:
-            t0 = clock()
-            for _ in range(cps):
-                fn()
-            sync()
-            t1 = clock()
-            samples.append(t1 - t0)
-            rounds.append(r)
-            taken += 1
-            if ((taken >= p.samples_per_round and t1 - r0 >= p.min_round_s) or t1 - r0 >= round_cap_s
-                    or prior.elapsed_s + (t1 - start) >= p.time_budget_s or len(samples) >= p.max_repeats):
-                break
+        _one_round(fn, cps, p, r, samples, rounds, round_cap_s, clock=clock, sync=sync,
+                   spent=lambda t: prior.elapsed_s + (t - start))
         if load is not None:
             load_rounds.append(load.since(snap))
         spent = used() >= p.time_budget_s or len(samples) >= p.max_repeats or r + 1 >= p.max_rounds

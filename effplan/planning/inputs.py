@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.resources
-import math
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
