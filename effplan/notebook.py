@@ -491,7 +491,8 @@ def table(df: Any, caption: str | None = None, *, collapse_rows: int = COLLAPSE_
 
     from .formatting import styled
 
-    body = styled(df).to_html()
+    # a table wider than the page scrolls sideways instead of being cut off at the right edge
+    body = f'<div class="effplan-table" style="overflow-x:auto">{styled(df).to_html()}</div>'
     head = f"<b>{_html.escape(caption)}</b> " if caption else ""
     if len(df) > collapse_rows:
         return HTML(f'<details class="effplan-collapsed"><summary>{head}({len(df):,} rows: click '
