@@ -87,6 +87,18 @@ def kwh(v: Any, n: int = 3) -> str:
     return f"{sig(f, n)} kWh"
 
 
+def wh(v: Any, n: int = 3) -> str:
+    """Small energies given in Wh with a readable prefix: 3.18e-5 -> ``31.8 µWh``, 0.0021 ->
+    ``2.10 mWh``, 5.2 -> ``5.20 Wh``, 1200 -> ``1.20 kWh``."""
+    f = _num(v)
+    if f is None:
+        return sig(v, n)
+    for scale, unit in ((1e3, "kWh"), (1.0, "Wh"), (1e-3, "mWh")):
+        if abs(f) >= scale:
+            return f"{sig(f / scale, n)} {unit}"
+    return f"{sig(f / 1e-6, n)} µWh"
+
+
 def pct(v: Any, n: int = 3) -> str:
     """A fraction as per cent: 0.253 -> ``25.3%``."""
     f = _num(v)
@@ -120,6 +132,8 @@ def column_formatter(name: str) -> Callable[[Any], str] | None:
         return usd
     if low.endswith("_kwh") or "_kwh_" in low:
         return kwh
+    if low.endswith("_wh"):
+        return wh
     if low in ("batch_size", "instances", "instances_max", "instances_first_month", "months",
                "month", "quarter", "n", "rank"):
         return lambda v: MISSING if _num(v) is None else f"{_num(v):,.0f}"

@@ -76,7 +76,7 @@ from . import defaults
 from . import planning as pm
 from . import plots
 from .errors import EffplanError, EffplanWarning, ValidationError
-from .formatting import kwh, sig, usd
+from .formatting import kwh, sig, usd, wh
 from .planning.frames import (Headline, baseline_candidate, budget_table, headline,
                               is_generation_plan, portfolio_total, rank_options)
 
@@ -1082,7 +1082,7 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
             f"{html.escape(tgt)}; {html.escape(h.quarter)} = the first quarter of the plan</div>")
     if h.workload == "generation":
         service = (f"{usd(h.cost_per_1m_output_tokens_usd)} per 1M output tokens; "
-                   f"{sig(h.energy_per_response_wh)} Wh per response; concurrency "
+                   f"{wh(h.energy_per_response_wh)} per response; concurrency "
                    f"{_int(h.concurrency)} (limited by {html.escape(h.binding_constraint)})"
                    f"{quality}")
     else:
@@ -1149,7 +1149,7 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
         heads = [("#", "l"), ("option", "l"), (f"{quarter} cost", ""), ("P10–P90", ""),
                  ("vs baseline", ""), ("meets targets", "l w"), ("price from", "l"),
                  ("timing", "l"), ("concurrency", ""), ("binds", "l"), ("$ / 1M out tok", ""),
-                 ("Wh / response", ""), ("energy from", "l"), (qhead, "")]
+                 ("energy / response", ""), ("energy from", "l"), (qhead, "")]
     else:
         heads = [("#", "l"), ("option", "l"), (f"{quarter} cost", ""), ("P10–P90", ""),
                  ("vs baseline", ""), ("meets targets", "l w"), ("price from", "l"),
@@ -1181,7 +1181,7 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
             out += [_int(row.get("concurrency")),
                     html.escape(str(row.get("binding_constraint", "") or "")),
                     "–" if not _finite(cpm) else f"${float(cpm):,.4g}",
-                    sig(row.get("energy_per_response_wh")),
+                    wh(row.get("energy_per_response_wh")),
                     html.escape(str(row.get("energy_source", ""))), sig(row.get("quality"))]
         else:
             out += [sig(row.get("latency_p95_ms")), _int(row.get("instances_max")),

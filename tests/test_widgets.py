@@ -661,7 +661,7 @@ def test_generation_dashboard_headline_hand_computed(gdash):
     assert h.cost_per_1m_output_tokens_usd == pytest.approx(28_470 / (requests * 200) * 1e6)
     assert h.energy_per_response_wh == pytest.approx((1000 * 0.002 + 200 * 0.5) / 3600)
     table = gdash._table_html.value
-    for head in ("concurrency", "binds", "$ / 1M out tok", "Wh / response", "perplexity ↓",
+    for head in ("concurrency", "binds", "$ / 1M out tok", "energy / response", "perplexity ↓",
                  "energy from", "price from", "meets targets"):
         assert head in table
     html = gdash._headline_html.value
@@ -722,3 +722,10 @@ def test_quality_frame_of_other_candidates_is_not_used_and_said_so(tmp_path):
     assert d.quality is None and "metric" not in d.controls
     assert any("names none of the measured candidates" in w for w in d.warnings)
     assert rank_row(d, "small")["quality"] == pytest.approx(0.90)  # the measurements' column
+
+
+def test_energy_per_response_reads_with_a_prefix():
+    from effplan.formatting import column_formatter, wh
+
+    assert [wh(3.18e-5), wh(0.0021), wh(5.2), wh(1200.0)] == ["31.8 µWh", "2.10 mWh", "5.20 Wh", "1.20 kWh"]
+    assert column_formatter("energy_per_response_wh") is wh
