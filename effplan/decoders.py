@@ -51,7 +51,7 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import ValidationError
-from .examples import _quantize  # one dynamic-int8 recipe for every built-in family
+from .examples import _quantize, distillation_loss  # one int8 / KD recipe for every built-in family
 
 __all__ = ["DecoderConfig", "BASE_CONFIG", "TinyDecoder", "decoder_candidates", "corpus_bytes",
            "decode_flops_per_token", "prefill_flops_per_token", "perplexity", "CORPUS_MODULES"]
@@ -278,10 +278,7 @@ def _family(seed: int, base: DecoderConfig) -> _Family:
             if teacher is not None:
                 with torch.no_grad():
                     t = teacher(x)
-                kd = F.kl_div(F.log_softmax(logits / KD_TEMPERATURE, -1).reshape(-1, VOCAB_SIZE),
-                              F.softmax(t / KD_TEMPERATURE, -1).reshape(-1, VOCAB_SIZE),
-                              reduction="batchmean") * KD_TEMPERATURE ** 2
-                loss = KD_ALPHA * kd + (1 - KD_ALPHA) * loss
+                loss = distillation_loss(logits, t, loss, temperature=KD_TEMPERATURE, alpha=KD_ALPHA)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -55,6 +55,21 @@ def _mlp(hidden: tuple[int, ...]) -> Any:
     return nn.Sequential(*layers)
 
 
+def distillation_loss(logits: Any, teacher_logits: Any, hard_loss: Any, *, temperature: float,
+                      alpha: float) -> Any:
+    """Knowledge distillation (Hinton et al. 2015): ``alpha x T^2 x KL(softmax(teacher / T) ||
+    softmax(student / T)) + (1 - alpha) x hard_loss``, for logits of shape (..., classes), the KL
+    averaged over every leading position ("batchmean" of the flattened rows). Used by every
+    built-in student (digits and decoders)."""
+    import torch.nn.functional as F
+
+    c = logits.shape[-1]
+    kd = F.kl_div(F.log_softmax(logits / temperature, -1).reshape(-1, c),
+                  F.softmax(teacher_logits / temperature, -1).reshape(-1, c),
+                  reduction="batchmean") * temperature ** 2
+    return alpha * kd + (1 - alpha) * hard_loss
+
+
 def _quantize(model: Any) -> Any:
     import torch
     from torch import nn
@@ -113,10 +128,8 @@ def _digits_family(seed: int) -> _DigitsFamily:
                 if teacher is not None:
                     with torch.no_grad():
                         t_logits = teacher(x_train[idx])
-                    kd = F.kl_div(F.log_softmax(logits / KD_TEMPERATURE, dim=1),
-                                  F.softmax(t_logits / KD_TEMPERATURE, dim=1),
-                                  reduction="batchmean") * KD_TEMPERATURE ** 2
-                    loss = KD_ALPHA * kd + (1 - KD_ALPHA) * loss
+                    loss = distillation_loss(logits, t_logits, loss, temperature=KD_TEMPERATURE,
+                                             alpha=KD_ALPHA)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

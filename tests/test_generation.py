@@ -17,6 +17,7 @@ from effplan.errors import ValidationError
 from effplan.generation import GenerationCandidate, as_generator, cache_bytes, measure_generation
 from effplan.measurement import Measurements, TimingPolicy
 from effplan.schema import GENERATION_REQUIRED_COLUMNS, MEASUREMENT_COLUMNS
+from fakes import FakeClock, FakeMeter  # noqa: E402
 
 measure_mod = importlib.import_module("effplan.measurement")
 
@@ -24,32 +25,6 @@ V, H = 10, 8  # vocabulary, hidden width of the fake model
 PREFILL_S, STEP_S = 0.020, 0.002
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, s: float) -> None:
-        self.t += s
-
-
-class FakeMeter:
-    min_window_s = 0.0
-
-    def __init__(self, clock: FakeClock, power_w: float = 50.0) -> None:
-        self.clock, self.power_w, self.source = clock, power_w, "rapl"
-
-    def __enter__(self):
-        self._t0 = self.clock()
-        return self
-
-    def __exit__(self, *exc):
-        self.duration_s = self.clock() - self._t0
-        self.energy_j = self.power_w * self.duration_s
-        self.avg_power_w = self.power_w
-        return False
 
 
 class ProtocolLM(nn.Module):
@@ -118,7 +93,7 @@ def _run(clock, model_cls=ProtocolLM, bs=(2,), prompts=(6,), n_out=4, energy=Tru
     kw.setdefault("retries", 0)
     m = measure_generation(cand, batch_sizes=bs, prompt_tokens=prompts, output_tokens=n_out, device="cpu",
                            timing=_policy(), energy=energy, energy_window_s=0.1, idle_power_w=5.0,
-                           progress=False, clock=clock, energy_meter=lambda dev: FakeMeter(clock), **kw)
+                           progress=False, clock=clock, energy_meter=lambda dev: FakeMeter(clock, min_window_s=0.0), **kw)
     return m, contexts, models
 
 

@@ -21,23 +21,12 @@ from effplan.candidates import Candidate
 from effplan.errors import EffplanWarning, ValidationError
 from effplan.measurement import Measurements, TimingPolicy, adaptive_time, measure, median_ci
 from effplan.schema import MEASUREMENT_COLUMNS, PLAN_REQUIRED_COLUMNS
+from fakes import FakeClock, FakeMeter  # noqa: E402
 
 measure_mod = importlib.import_module("effplan.measurement")
 
 PEAK = 1e9  # stand-in catalog peak FLOP/s
 
-
-class FakeClock:
-    """Seconds that only move when the fake workload says so."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
 
 
 class ClockedLinear(nn.Module):
@@ -58,25 +47,6 @@ class FakeFlops:
     def __init__(self, total):
         self.total, self.engine, self.coverage, self.params = total, "fake", 1.0, 10
 
-
-class FakeMeter:
-    """EnergyMeter stand-in: constant power over the fake clock; 0.5 s minimum window."""
-
-    min_window_s = 0.5
-
-    def __init__(self, clock: FakeClock, power_w: float = 50.0) -> None:
-        self.clock, self.power_w = clock, power_w
-        self.source = "rapl"
-
-    def __enter__(self):
-        self._t0 = self.clock()
-        return self
-
-    def __exit__(self, *exc):
-        self.duration_s = self.clock() - self._t0
-        self.energy_j = self.power_w * self.duration_s
-        self.avg_power_w = self.power_w
-        return False
 
 
 @pytest.fixture
