@@ -291,10 +291,12 @@ def number(field: str, value: object, *, lo: float | None = None, hi: float | No
         raise ValidationError(field, f"expected a number, got {_show(value)}", where=where) from None
     if math.isnan(v) or math.isinf(v):
         raise ValidationError(field, f"must be a finite number, got {_show(value)}", where=where)
-    if lo is not None and (v <= lo if lo_open else v < lo):
-        raise ValidationError(field, f"must be {'>' if lo_open else '>='} {lo:g}, got {v:g}", where=where)
-    if hi is not None and v > hi:
-        raise ValidationError(field, f"must be <= {hi:g}, got {v:g}", where=where)
+    low = lo is not None and (v <= lo if lo_open else v < lo)
+    if low or (hi is not None and v > hi):
+        # the whole allowed range, not only the bound crossed ("must be >= 1 and <= 600")
+        rng = " and ".join(([f"{'>' if lo_open else '>='} {lo:g}"] if lo is not None else [])
+                           + ([f"<= {hi:g}"] if hi is not None else []))
+        raise ValidationError(field, f"must be {rng}, got {v:g}", where=where)
     if integer:
         if v != math.floor(v):
             raise ValidationError(field, f"must be a whole number, got {v:g}", where=where)

@@ -38,8 +38,12 @@ What it shows, top to bottom
 Design
 ------
 * Sliders use ``continuous_update=False`` and text boxes fire on Enter / leaving the field, so
-  one gesture is one re-plan. The traffic slider is logarithmic and wide, paired with a typed
-  box for exact numbers (a typed value outside the slider's range widens it).
+  one gesture is one re-plan. Every number is a slider beside a box that holds the exact value
+  planned (the traffic slider is logarithmic and wide). A slider's range is presentation only:
+  what is valid is decided by the planner's own validation (the workload and price dataclasses
+  through :func:`effplan.schema.number`). A valid value outside the range -- typed, given to
+  :meth:`BudgetDashboard.set` or at construction -- widens it; an invalid one is refused with the
+  field and the allowed range named. Nothing is clamped.
 * The measurements are prepared once (``dash.prepared``) and every re-plan reuses them.
 * The live charts are HTML/SVG drawn by the browser (the options as bars, quality vs cost per
   1,000 requests as a scatter with the Pareto front): a change rewrites a few kB of markup
@@ -56,8 +60,10 @@ Design
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime as _dt
+import functools
 import html
 import io
 import json
@@ -79,6 +85,7 @@ from .errors import EffplanError, EffplanWarning, ValidationError
 from .formatting import kwh, sig, usd, wh
 from .planning.frames import (Headline, baseline_candidate, budget_table, headline,
                               is_generation_plan, portfolio_total, rank_options)
+from .schema import number as _number
 
 __all__ = ["BudgetDashboard", "budget_table", "parse_price", "ALL_HARDWARE"]
 
@@ -93,6 +100,12 @@ _TABLE_ROWS = 8
 # Controls that only change what is shown (no re-plan needed).
 _VIEW_CONTROLS = ("hardware", "candidates", "min_quality", "portfolio", "quarters", "metric",
                   "condition")
+
+#: The numbers drawn as a slider ``name`` beside a box ``name_text`` holding the exact value
+#: planned; generation mode adds the token lengths. The sliders' ranges are presentation only.
+_NUMBERS = ("requests_per_day", "monthly_growth", "peak_to_average", "months",
+            "target_utilization", "pue", "grid_gco2_per_kwh")
+_GEN_NUMBERS = ("prompt_tokens", "output_tokens")
 
 
 def parse_price(text: str) -> float | dict[str, float] | None:
@@ -148,6 +161,63 @@ def _one_price(s: str, text: str) -> float | None:
     return value
 
 
+def _price_text(value: Any) -> str:
+    """What :meth:`BudgetDashboard.set` puts in the price box for ``price_per_hour=``: text as
+    it is, a number (USD per instance-hour of the selected hardware), a mapping name -> price,
+    or None (the catalog price)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}={_fmt_price_text(v)}" for k, v in value.items())
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
+        return _fmt_price_text(value)
+    raise ValidationError("price_per_hour", "expected text ('2.5', 'T4=0.53; L4=0.8'), a number "
+                                            "or a mapping hardware name -> USD per instance-hour, "
+                                            f"got {type(value).__name__}")
+
+
+@functools.cache  # one subclass per slider class (a type, not data)
+def _widening(cls: type) -> type:
+    """``cls`` (an ipywidgets slider) whose value is never clamped to ``[min, max]``: a value
+    outside widens the range to hold it exactly (on a logarithmic slider, to whole decades).
+
+    The range is presentation only (where a drag can go). Whether a value is valid is the
+    planner's decision, checked by the dashboard before a value reaches the slider; a value
+    that is not a finite number (or not > 0 on a log scale) raises ``TraitError``.
+    """
+    import traitlets
+
+    log_scale = hasattr(cls, "base")  # FloatLogSlider: min / max are exponents of base
+
+    class Widening(cls):  # type: ignore[misc, valid-type]
+        @traitlets.validate("value")
+        def _validate_value(self, proposal: Any) -> Any:
+            v = proposal["value"]
+            if not math.isfinite(v):
+                raise traitlets.TraitError(f"{self.description or 'slider'}: expected a finite "
+                                           f"number, got {v!r}")
+            if log_scale:
+                if v <= 0:
+                    raise traitlets.TraitError(f"a logarithmic slider cannot show {v!r}: type "
+                                               "it in the box beside the slider")
+                lg = math.log10(v) if self.base == 10 else math.log(v, self.base)
+                if lg < self.min:
+                    self.min = math.floor(lg)
+                if lg > self.max:
+                    self.max = math.ceil(lg)
+            else:
+                if v < self.min:
+                    self.min = v
+                if v > self.max:
+                    self.max = v
+            return v
+
+    Widening.__name__ = Widening.__qualname__ = f"Widening{cls.__name__}"
+    return Widening
+
+
 class BudgetDashboard:
     """Controls for a quarterly inference budget, with the answer, the ranked options, charts
     and a browser download of the scenario.
@@ -180,7 +250,8 @@ class BudgetDashboard:
     debug:
         Show the timing line under the charts (developers; managers do not need it).
 
-    Attributes for code and tests: ``controls`` (name -> widget), ``plan``, ``prepared``,
+    Attributes for code and tests: ``controls`` (name -> widget; each number has a slider
+    ``name`` and a box ``name_text`` holding the exact value planned), ``plan``, ``prepared``,
     ``headline``, ``ranking``, ``portfolio`` (dict, or None outside portfolio mode), ``table``
     (quarter-by-quarter rows of the selection, :func:`effplan.planning.budget_table`), ``error``,
     ``warnings``, ``last_update_ms`` / ``last_plan_ms`` / ``last_draw_ms``, ``widget``.
@@ -259,6 +330,10 @@ class BudgetDashboard:
         self.last_plan_ms = float("nan")
         self.last_draw_ms = float("nan")
         self._hold = False
+        #: the numbers with a slider and an exact box; the latency targets (0 = none)
+        self._numbers = _NUMBERS + (_GEN_NUMBERS if self.generation_mode else ())
+        self._slo_names = (("slo_ttft_p95_ms", "slo_tpot_p95_ms") if self.generation_mode
+                           else ("slo_p95_ms",))
         self._grid0 = float(self._prices0.grid_intensity_gco2_per_kwh)
         self._elec0 = float(self._prices0.electricity_price_per_kwh)
 
@@ -295,8 +370,8 @@ class BudgetDashboard:
         for name, ctl in self.controls.items():
             if name == "save":
                 ctl.on_click(self._on_save_click)
-            elif name == "requests_per_day_text":
-                ctl.observe(self._on_typed_traffic, names="value")
+            elif name.endswith("_text"):
+                ctl.observe(self._on_typed, names="value")
             else:
                 ctl.observe(self._on_change, names="value")
         self._sync_price_box()
@@ -312,57 +387,63 @@ class BudgetDashboard:
         lg = math.log10(max(rpd, 1.0))
         lo, hi = math.floor(lg) - 2, math.ceil(lg) + 2  # four decades around the start
         wide = {"width": "calc(100% - 6px)"}
+        # sliders whose range holds any value given (widened, never clamped); each range
+        # below also holds the starting value, which the planner has already accepted
+        log_slider, slider = _widening(w.FloatLogSlider), _widening(w.FloatSlider)
+        int_slider = _widening(w.IntSlider)
+        g, p, m = float(inf.monthly_growth), float(inf.peak_to_average), int(inf.months)
+        pue, util = float(pr.pue), float(inf.target_utilization)
         c: dict[str, Any] = {
-            "requests_per_day": w.FloatLogSlider(
-                value=rpd, base=10, min=lo, max=hi, step=0.02, readout=False,
-                description="", continuous_update=False,
+            "requests_per_day": log_slider(
+                # 0 requests/day is a valid plan but has no place on a log scale: the box holds it
+                value=rpd if rpd > 0 else 10.0 ** lo, base=10, min=lo, max=hi, step=0.02,
+                readout=False, description="", continuous_update=False,
                 tooltip="requests per day in the first month (log scale: 4 decades)",
                 layout=w.Layout(width="100%")),
             "requests_per_day_text": w.FloatText(
                 value=rpd, description="", continuous_update=False,
                 tooltip="type an exact number of requests per day and press Enter",
                 layout=w.Layout(width="130px", flex="0 0 130px")),
-            "monthly_growth": w.FloatSlider(
-                value=float(inf.monthly_growth), min=min(-0.2, inf.monthly_growth),
-                max=max(0.5, inf.monthly_growth), step=0.01,
-                description="Growth / month", readout_format=".0%", continuous_update=False),
-            "peak_to_average": w.FloatSlider(
-                value=float(inf.peak_to_average), min=1.0, max=max(5.0, float(inf.peak_to_average)),
-                step=0.1, description="Peak / average", continuous_update=False),
-            "months": w.IntSlider(
-                value=int(inf.months), min=3, max=max(36, int(inf.months)), step=3,
+            "monthly_growth": slider(
+                value=g, min=min(-0.2, g), max=max(0.5, g), step=0.01, readout=False,
+                description="Growth / month", continuous_update=False),
+            "peak_to_average": slider(
+                value=p, min=min(1.0, p), max=max(5.0, p), step=0.1, readout=False,
+                description="Peak / average", continuous_update=False),
+            "months": int_slider(
+                value=m, min=min(3, m), max=max(36, m), step=3, readout=False,
                 description="Horizon (months)", continuous_update=False),
             "min_quality": w.FloatText(
                 value=float(min_quality or 0.0), description="Min quality",
                 tooltip="the headline only picks candidates at least this good; 0 = no bar",
                 continuous_update=False),
-            "target_utilization": w.FloatSlider(
-                value=float(inf.target_utilization), min=0.0, max=1.0, step=0.05,
-                description="Target utilization", readout_format=".0%", continuous_update=False),
+            "target_utilization": slider(
+                value=util, min=min(0.0, util), max=max(1.0, util), step=0.05, readout=False,
+                description="Target utilization", continuous_update=False),
             "price_per_hour": w.Text(
                 value="", placeholder="catalog price", description="Price $/instance-h",
                 continuous_update=False),
-            "electricity_usd_per_kwh": w.BoundedFloatText(
-                value=self._elec0, min=0.0, max=10.0, step=0.01,
+            "electricity_usd_per_kwh": w.FloatText(
+                value=self._elec0, step=0.01,
                 description="Electricity $/kWh", continuous_update=False,
                 disabled=pr.mode != "on-prem"),
-            "pue": w.FloatSlider(
-                value=float(pr.pue), min=1.0, max=max(2.5, float(pr.pue)), step=0.05,
+            "pue": slider(
+                value=pue, min=min(1.0, pue), max=max(2.5, pue), step=0.05, readout=False,
                 description="PUE", continuous_update=False),
-            "grid_gco2_per_kwh": w.FloatSlider(
-                value=self._grid0, min=0.0, max=max(1000.0, self._grid0), step=5,
-                description="Grid gCO2/kWh", readout_format=".0f", continuous_update=False),
+            "grid_gco2_per_kwh": slider(
+                value=self._grid0, min=min(0.0, self._grid0), max=max(1000.0, self._grid0),
+                step=5, readout=False, description="Grid gCO2/kWh", continuous_update=False),
         }
         if self.generation_mode:
             p0, n0 = int(inf.prompt_tokens), int(inf.output_tokens)
-            c["prompt_tokens"] = w.IntSlider(
+            c["prompt_tokens"] = int_slider(
                 value=p0, min=1, max=max(4096, 4 * p0), step=1, description="Prompt tokens",
-                continuous_update=False,
+                continuous_update=False, readout=False,
                 tooltip="tokens in per request; the plan uses the measured prompt length at or "
                         "above it")
-            c["output_tokens"] = w.IntSlider(
+            c["output_tokens"] = int_slider(
                 value=n0, min=1, max=max(2048, 4 * n0), step=1, description="Output tokens",
-                continuous_update=False, tooltip="tokens generated per response")
+                continuous_update=False, readout=False, tooltip="tokens generated per response")
             for name, label, what in (("slo_ttft_p95_ms", "TTFT p95 (ms)", "time to first token"),
                                       ("slo_tpot_p95_ms", "TPOT p95 (ms)",
                                        "time per output token")):
@@ -396,14 +477,30 @@ class BudgetDashboard:
         c["save"] = w.Button(description="Save on the server", icon="save",
                              tooltip=f"also write the CSV and JSON to {self.export_dir}/ on the "
                                      "machine running the kernel")
+        # the exact value of each number, typed (Enter) or moved with its slider; unbounded:
+        # the planner's validation decides, and the slider widens to a valid value outside it
+        hints = {"monthly_growth": "a fraction: 0.05 = +5% a month",
+                 "target_utilization": "a fraction of measured throughput: 0.6 = 60%",
+                 "months": "whole months", "peak_to_average": "peak load / average load (>= 1)"}
+        for name in self._numbers[1:]:
+            c[f"{name}_text"] = w.FloatText(
+                value=float(c[name].value), description="", continuous_update=False,
+                tooltip=f"type an exact value and press Enter ({hints[name]})" if name in hints
+                else "type an exact value and press Enter")
         style = {"description_width": "130px"}
         for name, ctl in c.items():
             ctl.add_class(f"effplan-{name.replace('_text', '-text')}"
                           if name.endswith("_text") else f"effplan-{name}")
-            if name not in ("requests_per_day", "requests_per_day_text"):
+            if name in ("requests_per_day", "requests_per_day_text"):
+                pass
+            elif name in self._numbers:  # the slider of a slider + box row
+                ctl.layout = w.Layout(flex="1 1 auto", width="auto", min_width="0")
+            elif name.endswith("_text"):
+                ctl.layout = w.Layout(flex="0 0 84px", width="84px")
+            else:
                 ctl.layout = w.Layout(**wide)
-            if name not in ("save", "portfolio", "requests_per_day_text", "quarters",
-                            "requests_per_day"):
+            if name not in ("save", "portfolio", "quarters", "requests_per_day") \
+                    and not name.endswith("_text"):
                 ctl.style = style
         c["requests_per_day"].style = {"description_width": "0px"}
         return c
@@ -413,6 +510,10 @@ class BudgetDashboard:
 
         def section(title: str) -> Any:
             return w.HTML(f'<b style="display:block;margin-top:6px">{html.escape(title)}</b>')
+
+        def number(name: str) -> Any:  # the slider, and the box with the exact value planned
+            return w.HBox([c[name], c[f"{name}_text"]],
+                          layout=w.Layout(width="calc(100% - 6px)", align_items="center"))
 
         # the traffic slider gets the column's whole width (no description beside it); its
         # label and the box for an exact number sit on the row above
@@ -428,17 +529,18 @@ class BudgetDashboard:
             '<div class="effplan-disabled-note" style="font-size:0.8em;color:#666;'
             'margin:-2px 0 4px 136px">used in on-prem mode only (Prices(mode="on-prem")); '
             "cloud prices include power</div>" if c["electricity_usd_per_kwh"].disabled else "")
-        gen = ([section("Generation"), c["prompt_tokens"], c["output_tokens"]]
+        gen = ([section("Generation"), number("prompt_tokens"), number("output_tokens")]
                if self.generation_mode else [])
         slos = ([c["slo_ttft_p95_ms"], c["slo_tpot_p95_ms"]] if self.generation_mode
                 else [c["slo_p95_ms"]])
         qual = [c["metric"], c["condition"]] if "metric" in c else []
         left = w.VBox([
-            section("Traffic"), traffic, c["monthly_growth"], c["peak_to_average"], c["months"],
-            *gen, section("Targets"), *slos, *qual, c["min_quality"], c["target_utilization"],
+            section("Traffic"), traffic, number("monthly_growth"), number("peak_to_average"),
+            number("months"), *gen, section("Targets"), *slos, *qual, c["min_quality"],
+            number("target_utilization"),
             section("Options considered"), c["hardware"], c["candidates"], c["portfolio"],
             section("Prices and carbon"), c["price_per_hour"], c["electricity_usd_per_kwh"],
-            elec_note, c["pue"], c["grid_gco2_per_kwh"],
+            elec_note, number("pue"), number("grid_gco2_per_kwh"),
         ], layout=w.Layout(flex="1 1 320px", min_width="300px", max_width="460px",
                            overflow="hidden", padding="0 4px 0 0"))
         left.add_class("effplan-controls")
@@ -493,49 +595,57 @@ class BudgetDashboard:
                 warnings.warn_explicit(wm.message, wm.category, wm.filename, wm.lineno)
         return new_plan
 
-    def _read_inputs(self) -> tuple[Any, Any]:
-        """Workload and prices (with the price overrides) from the controls.
-
-        Raises :class:`ValidationError` naming the field for bad input; the dataclasses validate
-        the rest (their ValidationError names the field too).
-        """
+    def _raw(self) -> dict[str, Any]:
+        """Every input as the page shows it: the exact number in each box beside a slider (the
+        sliders mirror the boxes), the targets, the quality bar, the price and electricity boxes
+        and the hardware selected (the price box applies to it)."""
         c = self.controls
-        util = float(c["target_utilization"].value)
-        if not 0.0 < util <= 1.0:
-            raise ValidationError("target_utilization",
-                                  f"{util:g} must be in (0, 1]: the share of each replica's "
-                                  "measured throughput you plan to use")
-        slos: dict[str, float | None] = {}
-        for name in (("slo_ttft_p95_ms", "slo_tpot_p95_ms") if self.generation_mode
-                     else ("slo_p95_ms",)):
-            slo = float(c[name].value)
-            if not math.isfinite(slo) or slo < 0:
-                raise ValidationError(name, f"{slo:g} must be >= 0 (0 = no latency target)")
+        out: dict[str, Any] = {n: c[f"{n}_text"].value for n in self._numbers}
+        for n in (*self._slo_names, "min_quality", "price_per_hour", "electricity_usd_per_kwh",
+                  "hardware"):
+            out[n] = c[n].value
+        return out
+
+    def _read_inputs(self, raw: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
+        """Workload and prices (with the price overrides) from the controls, or from ``raw``
+        (:meth:`_raw`'s keys: what :meth:`set` would show).
+
+        What is valid is decided here by the planner's own validation and nowhere else (not by
+        a slider's range): each value must be a number (:func:`effplan.schema.number`), and the
+        workload and price dataclasses check its range; a :class:`ValidationError` names the
+        field and the allowed range.
+        """
+        raw = self._raw() if raw is None else raw
+        num = {n: _number(n, raw[n]) for n in self._numbers}
+        slos: dict[str, Any] = {}
+        for name in self._slo_names:
+            slo = _number(name, raw[name])
+            if slo < 0:  # the box's own convention: 0 = no target
+                raise ValidationError(name, f"must be >= 0 (0 = no latency target), got {slo:g}")
             slos[name] = slo if slo > 0 else None
         if self.generation_mode:
-            slos.update(prompt_tokens=int(c["prompt_tokens"].value),
-                        output_tokens=int(c["output_tokens"].value))
+            slos.update(prompt_tokens=num["prompt_tokens"], output_tokens=num["output_tokens"])
         inference = dataclasses.replace(
-            self._inference0, requests_per_day=float(c["requests_per_day"].value),
-            monthly_growth=float(c["monthly_growth"].value),
-            peak_to_average=float(c["peak_to_average"].value),
-            target_utilization=util, months=int(c["months"].value), **slos)
-        overrides = self._overrides_from_box(c["price_per_hour"].value)
-        grid = float(c["grid_gco2_per_kwh"].value)
-        elec = float(c["electricity_usd_per_kwh"].value)
+            self._inference0, requests_per_day=num["requests_per_day"],
+            monthly_growth=num["monthly_growth"], peak_to_average=num["peak_to_average"],
+            target_utilization=num["target_utilization"], months=num["months"], **slos)
+        overrides = self._overrides_from_box(raw["price_per_hour"], raw["hardware"])
+        grid = num["grid_gco2_per_kwh"]
+        elec = _number("electricity_usd_per_kwh", raw["electricity_usd_per_kwh"])
         prices = dataclasses.replace(
-            self._prices0, price_per_hour=overrides, pue=float(c["pue"].value),
+            self._prices0, price_per_hour=overrides, pue=num["pue"],
             grid_gco2_per_kwh=self._prices0.grid_gco2_per_kwh if grid == self._grid0 else grid,
             electricity_usd_per_kwh=(self._prices0.electricity_usd_per_kwh if elec == self._elec0
                                      else elec))
         return inference, prices
 
-    def _min_quality(self) -> float | None:
+    def _min_quality(self, raw: Mapping[str, Any] | None = None) -> float | None:
         """The quality bar: a minimum for a higher-is-better metric, a maximum for a lower-is-
         better one (perplexity, ECE, NLL...); None when the box holds 0."""
-        v = float(self.controls["min_quality"].value)
-        if not math.isfinite(v) or v < 0:
-            raise ValidationError("min_quality", f"{v:g} must be >= 0 (0 = no quality bar)")
+        v = _number("min_quality", self.controls["min_quality"].value if raw is None
+                    else raw["min_quality"])
+        if v < 0:
+            raise ValidationError("min_quality", f"must be >= 0 (0 = no quality bar), got {v:g}")
         return v if v > 0 else None
 
     def _conditions(self, metric: str | None) -> list[str]:
@@ -566,14 +676,15 @@ class BudgetDashboard:
                        f"{'at least' if hib else 'at most'} this (0 = no bar)"
                        + ("" if hib else "; lower is better"))
 
-    def _overrides_from_box(self, text: str) -> dict[str, float]:
-        """Price overrides after applying the price box to the selected hardware."""
+    def _overrides_from_box(self, text: str, hw: str | None = None) -> dict[str, float]:
+        """Price overrides after applying the price box to ``hw`` (default: the selected
+        hardware)."""
         parsed = parse_price(text)
         out = dict(self._prices.price_per_hour)
         if isinstance(parsed, dict):
             out.update(parsed)
             return out
-        hw = self.controls["hardware"].value
+        hw = self.controls["hardware"].value if hw is None else hw
         targets = (self._hardware_options(self.plan)[:-1] if hw == ALL_HARDWARE else [hw])
         for h in targets:
             if parsed is None:
@@ -583,66 +694,70 @@ class BudgetDashboard:
         return out
 
     # ------------------------------------------------------------------ callbacks
+    def _name_of(self, owner: Any) -> str | None:
+        return next((n for n, ctl in self.controls.items() if ctl is owner), None)
+
     def _on_change(self, change: Mapping[str, Any]) -> None:
         if self._hold:
             return
         owner = change.get("owner") if isinstance(change, Mapping) else getattr(change, "owner", None)
-        if owner is self.controls["requests_per_day"]:
-            # a dragged value is snapped to 4 significant figures (readable, and what is planned)
-            v = _snap4(float(self.controls["requests_per_day"].value))
-            self._set_quietly(self.controls["requests_per_day"], v)
-            self._set_quietly(self.controls["requests_per_day_text"], v)
-        if owner is self.controls["hardware"]:
+        name = self._name_of(owner)
+        if name in self._numbers:  # a slider moved: its box shows the exact value planned
+            v = self.controls[name].value
+            if name == "requests_per_day":
+                # a dragged value is snapped to 4 significant figures (readable, and planned)
+                v = _snap4(float(v))
+                self._set_quietly(self.controls[name], v)
+            self._set_quietly(self.controls[f"{name}_text"], v)
+        if name == "hardware":
             self._sync_price_box()
-        if "metric" in self.controls and owner is self.controls["metric"]:
+        if name == "metric":
             self.metric = str(self.controls["metric"].value)
             conds = self._conditions(self.metric)
             self._set_quietly_options(self.controls["condition"], conds,
                                       self.condition if self.condition in conds else conds[0])
             self.condition = str(self.controls["condition"].value)
             self._label_quality_box()
-        if "condition" in self.controls and owner is self.controls["condition"]:
+        if name == "condition":
             self.condition = str(self.controls["condition"].value)
             self._label_quality_box()
-        view_only = any(owner is self.controls.get(n) for n in _VIEW_CONTROLS)
-        self.update(replan=not view_only)
+        self.update(replan=name not in _VIEW_CONTROLS)
 
-    def _on_typed_traffic(self, change: Mapping[str, Any]) -> None:
-        """An exact number typed in the box: widen the slider's range when needed, move it."""
+    def _on_typed(self, change: Mapping[str, Any]) -> None:
+        """An exact number typed in the box beside a slider (Enter): planned as typed when the
+        planner accepts it (the slider then moves there, widening its range when needed);
+        otherwise refused with the field named, the slider left where the last plan is."""
         if self._hold:
             return
-        value = float(self.controls["requests_per_day_text"].value)
-        if not math.isfinite(value) or value <= 0:
-            self._set_error(str(ValidationError(
-                "requests_per_day", f"{value:g} must be a number > 0 (requests per day)")))
-            return
-        sl = self.controls["requests_per_day"]
-        lg = math.log10(value)
-        self._hold = True
+        owner = change.get("owner") if isinstance(change, Mapping) else getattr(change, "owner", None)
+        name = str(self._name_of(owner))[:-len("_text")]
+        if self.update(replan=True):
+            self._show_on_slider(name, self.controls[f"{name}_text"].value)
+
+    def _show_on_slider(self, name: str, value: float) -> None:
+        """Move ``name``'s slider to ``value`` quietly (its range widens to hold it). A log
+        slider cannot show 0 requests/day: it rests at its left end and the box holds the 0."""
+        sl = self.controls[name]
+        with self._quiet():
+            sl.value = value if not (name == "requests_per_day" and value <= 0) else 10.0 ** sl.min
+
+    @contextlib.contextmanager
+    def _quiet(self) -> Any:
+        """Change controls without their callbacks firing (nests)."""
+        held, self._hold = self._hold, True
         try:
-            if lg < sl.min:
-                sl.min = math.floor(lg)
-            if lg > sl.max:
-                sl.max = math.ceil(lg)
-            sl.value = value
+            yield
         finally:
-            self._hold = False
-        self.update(replan=True)
+            self._hold = held
 
     def _set_quietly_options(self, ctl: Any, options: list[str], value: Any) -> None:
-        self._hold = True
-        try:
+        with self._quiet():
             ctl.options = options
             ctl.value = value
-        finally:
-            self._hold = False
 
     def _set_quietly(self, ctl: Any, value: Any) -> None:
-        self._hold = True
-        try:
+        with self._quiet():
             ctl.value = value
-        finally:
-            self._hold = False
 
     def _on_tab(self, change: Mapping[str, Any]) -> None:
         name = ("ranking", "quality")[int(self._tabs.selected_index or 0)]
@@ -669,6 +784,7 @@ class BudgetDashboard:
         t0 = time.perf_counter()
         plan_ms = 0.0
         try:
+            self._min_quality()  # first: a refused quality bar leaves the last plan in place
             if replan:
                 inference, prices = self._read_inputs()
                 new_plan = self._make_plan(inference, prices)
@@ -677,7 +793,6 @@ class BudgetDashboard:
                 self._sync_options()
                 self._sync_price_box()
                 self._show_warnings()
-            self._min_quality()
             self._set_error("")
             self._redraw_timed(plan_ms=plan_ms, t0=t0)
             return True
@@ -692,40 +807,142 @@ class BudgetDashboard:
     def set(self, **values: Any) -> bool:
         """Set several controls with one re-plan, e.g. ``dash.set(pue=1.3, months=24)``.
 
-        Returns what :meth:`update` returns (False when the input was rejected; see ``error``).
+        Each value is checked first by the planner's own validation (:meth:`_read_inputs`),
+        never by a widget's range. A valid value is applied exactly: a number outside its
+        slider's range widens the slider, and the plan shown is ``effplan.plan`` with that
+        value; True is returned. Anything else is refused: an invalid number, a ``hardware``
+        or ``candidates`` name that is not an option (the valid names are listed), an unknown
+        metric, or inputs the planner then rejects (e.g. a price for hardware not in the plan).
+        Then nothing changes -- every control and the plan stay as they were -- ``error`` holds
+        the message naming the field (and the allowed range), the page shows it, and False is
+        returned. Numbers may also be given by their box's name (``months_text=``). A control
+        name that does not exist raises :class:`ValidationError` (a mistake in code).
         """
         unknown = [k for k in values if k not in self.controls or k == "save"]
         if unknown:
             raise ValidationError(unknown[0], f"no such control; known: "
                                               f"{sorted(k for k in self.controls if k != 'save')}")
-        self._hold = True
+        import traitlets
+
+        values = {(k[:-len("_text")] if k.endswith("_text") else k): v for k, v in values.items()}
         try:
-            if "metric" in values or "condition" in values:
-                metric, condition = _metric_condition(
-                    self.quality, values.get("metric", self.metric),
-                    values.get("condition", None if "metric" in values else self.condition))
-                self.controls["metric"].value = metric
-                self.controls["condition"].options = self._conditions(metric)
-                self.controls["condition"].value = condition
-                self.metric, self.condition = metric, condition
-            for k, v in values.items():
-                if k not in ("metric", "condition"):
-                    self.controls[k].value = tuple(v) if k == "candidates" else v
-            if "requests_per_day" in values:
-                self.controls["requests_per_day_text"].value = float(values["requests_per_day"])
-            if "hardware" in values and "price_per_hour" not in values:
-                self._sync_price_box()
-        finally:
-            self._hold = False
-        if "metric" in values or "condition" in values:
+            staged = self._stage(values)
+        except ValidationError as exc:
+            self._set_error(str(exc))
+            return False
+        before = self._snapshot()
+        try:
+            self._apply(staged)
+        except traitlets.TraitError as exc:  # a value no check above foresaw: refused, named
+            self._restore(before)
+            self._set_error(f"{', '.join(staged)}: {exc}")
+            return False
+        if "metric" in staged:
             self._label_quality_box()
-        return self.update(replan=bool(set(values) - set(_VIEW_CONTROLS)))
+        if self.update(replan=bool(set(staged) - set(_VIEW_CONTROLS))):
+            return True
+        message = self.error  # e.g. the planner refused a price key: back to what is planned
+        self._restore(before)
+        self._set_error(message)
+        return False
+
+    def _stage(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The values :meth:`set` will give the controls, after every check; raises
+        :class:`ValidationError` naming the field for the first one refused."""
+        c = self.controls
+        raw = self._raw()
+        out: dict[str, Any] = {}
+        if "hardware" in values:
+            hw, opts = values["hardware"], [str(o) for o in c["hardware"].options]
+            if not isinstance(hw, str) or hw not in opts:
+                raise ValidationError("hardware", f"{hw!r} is not an option here; choose one "
+                                                  f"of: {', '.join(opts)}")
+            out["hardware"] = raw["hardware"] = hw
+            if "price_per_hour" not in values:  # the box then shows that hardware's price
+                raw["price_per_hour"] = self._price_box(hw)[0]
+        if "candidates" in values:
+            v, opts = values["candidates"], [str(o) for o in c["candidates"].options]
+            try:
+                names = (v,) if isinstance(v, str) else tuple(v)
+            except TypeError:
+                raise ValidationError("candidates", f"expected a list of candidate names, got "
+                                                    f"{v!r}; choose from: {', '.join(opts)}") from None
+            bad = [n for n in names if not isinstance(n, str) or n not in opts]
+            if bad:
+                raise ValidationError("candidates", f"{bad[0]!r} is not a candidate of this plan; "
+                                                    f"choose from: {', '.join(opts)}")
+            out["candidates"] = names
+        for name in ("portfolio", "quarters"):
+            if name in values:
+                if not isinstance(values[name], (bool, np.bool_)):
+                    raise ValidationError(name, f"expected True or False, got {values[name]!r}")
+                out[name] = bool(values[name])
+        if "metric" in values or "condition" in values:
+            out["metric"], out["condition"] = _metric_condition(
+                self.quality, values.get("metric", self.metric),
+                values.get("condition", None if "metric" in values else self.condition))
+        if "price_per_hour" in values:
+            out["price_per_hour"] = raw["price_per_hour"] = _price_text(values["price_per_hour"])
+        for name in (*self._numbers, *self._slo_names, "min_quality", "electricity_usd_per_kwh"):
+            if name in values:
+                out[name] = raw[name] = _number(name, values[name])
+        self._read_inputs(raw)  # the planner's dataclasses decide what is valid
+        self._min_quality(raw)
+        for name in ("months", *_GEN_NUMBERS):  # whole numbers (checked above)
+            if name in out:
+                out[name] = int(out[name])
+        return out
+
+    def _apply(self, staged: Mapping[str, Any]) -> None:
+        """Give the controls the values :meth:`_stage` checked, with no callback firing."""
+        c = self.controls
+        with self._quiet():
+            if "hardware" in staged:
+                c["hardware"].value = staged["hardware"]
+                if "price_per_hour" not in staged:
+                    self._sync_price_box()
+            if "metric" in staged:
+                c["metric"].value = staged["metric"]
+                c["condition"].options = self._conditions(staged["metric"])
+                c["condition"].value = staged["condition"]
+                self.metric, self.condition = staged["metric"], staged["condition"]
+            for name, v in staged.items():
+                if name in self._numbers:
+                    c[f"{name}_text"].value = v
+                    self._show_on_slider(name, v)
+                elif name not in ("hardware", "metric", "condition"):
+                    c[name].value = v
+
+    def _snapshot(self) -> tuple[dict[str, dict[str, Any]], Any, Any]:
+        """Every control's state (options, range, placeholder, value) and the quality choice."""
+        keys = ("options", "min", "max", "placeholder", "value")
+        state = {n: {k: getattr(ctl, k) for k in keys if hasattr(ctl, k)}
+                 for n, ctl in self.controls.items() if n != "save"}
+        return state, self.metric, self.condition
+
+    def _restore(self, snapshot: tuple[dict[str, dict[str, Any]], Any, Any]) -> None:
+        """Put the controls back as :meth:`_snapshot` found them (quietly)."""
+        state, self.metric, self.condition = snapshot
+        with self._quiet():
+            for name, st in state.items():
+                ctl = self.controls[name]
+                if "options" in st and tuple(ctl.options) != tuple(st["options"]):
+                    ctl.options = st["options"]
+                if "min" in st:  # a range that holds both values first, then the old one
+                    ctl.min, ctl.max = min(ctl.min, st["min"]), max(ctl.max, st["max"])
+                    ctl.value = st["value"]
+                    ctl.min, ctl.max = st["min"], st["max"]
+                elif ctl.value != st["value"]:
+                    ctl.value = st["value"]
+                if "placeholder" in st:
+                    ctl.placeholder = st["placeholder"]
+        if "metric" in self.controls:
+            self._label_quality_box()
 
     def _sync_options(self) -> None:
         """Keep the hardware / candidate options in step with the plan's rows."""
         c = self.controls
-        self._hold = True
-        try:
+        with self._quiet():
             hw = self._hardware_options(self.plan)
             if list(c["hardware"].options) != hw:
                 cur = c["hardware"].value
@@ -736,29 +953,27 @@ class BudgetDashboard:
                 cur = [x for x in c["candidates"].value if x in cands]
                 c["candidates"].options = cands
                 c["candidates"].value = tuple(cur or cands)
-        finally:
-            self._hold = False
 
     def _sync_price_box(self) -> None:
         """Show the selected hardware's override (empty = catalog price, shown as placeholder)."""
         box = self.controls["price_per_hour"]
-        hw = self.controls["hardware"].value
-        self._hold = True
-        try:
-            if hw == ALL_HARDWARE:  # every override, as text that parses back to the same
-                box.value = "; ".join(f"{k}={_fmt_price_text(v)}"
-                                      for k, v in self._prices.price_per_hour.items())
-                box.placeholder = "catalog prices (name=price; name2=price)"
-            else:
-                ov = self._prices.price_per_hour.get(hw)
-                box.value = "" if ov is None else _fmt_price_text(ov)
-                s = self.plan.summary
-                used = s.loc[s["hardware"].astype(str) == hw, "price_per_hour_usd"]
-                used = pd.to_numeric(used, errors="coerce").dropna()
-                box.placeholder = (f"catalog: {used.iloc[0]:g}" if len(used) and ov is None
-                                   else "no catalog price: type one")
-        finally:
-            self._hold = False
+        with self._quiet():
+            box.value, box.placeholder = self._price_box(self.controls["hardware"].value)
+
+    def _price_box(self, hw: str) -> tuple[str, str]:
+        """(text, placeholder) of the price box for hardware ``hw``: its override, as text that
+        parses back to the same prices."""
+        if hw == ALL_HARDWARE:
+            return ("; ".join(f"{k}={_fmt_price_text(v)}"
+                              for k, v in self._prices.price_per_hour.items()),
+                    "catalog prices (name=price; name2=price)")
+        ov = self._prices.price_per_hour.get(hw)
+        s = self.plan.summary
+        used = s.loc[s["hardware"].astype(str) == hw, "price_per_hour_usd"]
+        used = pd.to_numeric(used, errors="coerce").dropna()
+        return ("" if ov is None else _fmt_price_text(ov),
+                f"catalog: {used.iloc[0]:g}" if len(used) and ov is None
+                else "no catalog price: type one")
 
     def _set_error(self, message: str) -> None:
         self.error = message
@@ -1462,8 +1677,9 @@ def _snap4(v: float) -> float:
 
 
 def _fmt_price_text(v: Any) -> str:
+    """A price as text that parses back to the same number (``2``, ``3.5``, ``1234.567``)."""
     try:
-        return f"{float(v):g}"
+        return f"{float(v):.15g}"
     except (TypeError, ValueError):
         return str(v)
 
