@@ -101,6 +101,11 @@ _TABLE_ROWS = 8
 _VIEW_CONTROLS = ("hardware", "candidates", "min_quality", "portfolio", "quarters", "metric",
                   "condition")
 
+#: How the page marks the control whose input was refused (with the message above the options).
+_REFUSED_CSS = (".effplan-refused input,.effplan-refused select,.effplan-refused textarea"
+                "{border-color:#a40000!important;background:#fff0f0!important;"
+                "box-shadow:0 0 0 1px #a40000}")
+
 #: The numbers drawn as a slider ``name`` beside a box ``name_text`` holding the exact value
 #: planned; generation mode adds the token lengths. The sliders' ranges are presentation only.
 _NUMBERS = ("requests_per_day", "monthly_growth", "peak_to_average", "months",
@@ -324,6 +329,7 @@ class BudgetDashboard:
         self.headline: Headline | None = None
         self.portfolio: dict[str, Any] | None = None
         self.error: str = ""
+        self._error_field: str | None = None  # the field ``error`` names, when it names one
         self.warnings: list[str] = []
         self.last_update_ms = float("nan")
         self.last_numbers_ms = float("nan")
@@ -797,7 +803,7 @@ class BudgetDashboard:
             self._redraw_timed(plan_ms=plan_ms, t0=t0)
             return True
         except (EffplanError, ValueError) as exc:
-            self._set_error(str(exc))
+            self._set_error(str(exc), getattr(exc, "field", None))
         except Exception as exc:  # shown to the user with its type; the traceback goes to the log
             log.exception("effplan dashboard update failed")
             self._set_error(f"internal error ({type(exc).__name__}): {exc}")
@@ -818,17 +824,17 @@ class BudgetDashboard:
         returned. Numbers may also be given by their box's name (``months_text=``). A control
         name that does not exist raises :class:`ValidationError` (a mistake in code).
         """
+        import traitlets
+
         unknown = [k for k in values if k not in self.controls or k == "save"]
         if unknown:
             raise ValidationError(unknown[0], f"no such control; known: "
                                               f"{sorted(k for k in self.controls if k != 'save')}")
-        import traitlets
-
         values = {(k[:-len("_text")] if k.endswith("_text") else k): v for k, v in values.items()}
         try:
             staged = self._stage(values)
         except ValidationError as exc:
-            self._set_error(str(exc))
+            self._set_error(str(exc), exc.field)
             return False
         before = self._snapshot()
         try:
@@ -841,9 +847,9 @@ class BudgetDashboard:
             self._label_quality_box()
         if self.update(replan=bool(set(staged) - set(_VIEW_CONTROLS))):
             return True
-        message = self.error  # e.g. the planner refused a price key: back to what is planned
-        self._restore(before)
-        self._set_error(message)
+        message, field = self.error, self._error_field  # e.g. the planner refused a price key
+        self._restore(before)  # back to what is planned
+        self._set_error(message, field)
         return False
 
     def _stage(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -866,7 +872,8 @@ class BudgetDashboard:
                 names = (v,) if isinstance(v, str) else tuple(v)
             except TypeError:
                 raise ValidationError("candidates", f"expected a list of candidate names, got "
-                                                    f"{v!r}; choose from: {', '.join(opts)}") from None
+                                                    f"{v!r}; choose from: {', '.join(opts)}"
+                                      ) from None
             bad = [n for n in names if not isinstance(n, str) or n not in opts]
             if bad:
                 raise ValidationError("candidates", f"{bad[0]!r} is not a candidate of this plan; "
@@ -975,14 +982,23 @@ class BudgetDashboard:
                 f"catalog: {used.iloc[0]:g}" if len(used) and ov is None
                 else "no catalog price: type one")
 
-    def _set_error(self, message: str) -> None:
-        self.error = message
+    def _set_error(self, message: str, field: str | None = None) -> None:
+        """Show ``message`` above the options (empty: clear it); the control of ``field`` (the
+        box of a number) is outlined too, so that a refused input is found further down."""
+        self.error, self._error_field = message, (field if message else None)
         self._error_html.value = (
             "" if not message else
+            f"<style>{_REFUSED_CSS}</style>"
             '<div class="effplan-error-message" style="color:#a40000;background:#fff0f0;'
             'border:1px solid #e0b4b4;padding:4px 8px;border-radius:3px">'
             f"<b>Input not applied:</b> {html.escape(message)}<br>"
             "<small>Showing the last valid plan.</small></div>")
+        target = f"{field}_text" if f"{field}_text" in self.controls else field
+        for name, ctl in self.controls.items():
+            if message and name == target:
+                ctl.add_class("effplan-refused")
+            else:
+                ctl.remove_class("effplan-refused")
 
     def _show_warnings(self) -> None:
         msgs = list(dict.fromkeys(self.warnings))
