@@ -55,7 +55,8 @@ Per option of the variance, over the months the bill covers completely (``month_
 ``m*`` the last of them:
 
 * observed rate ``r_obs = sum C_actual / sum H_actual`` (the plan's rate when no hours were billed);
-* volume ratio ``k_m = H_actual / H_planned`` -- or, given ``requests_per_day=`` (a usage export:
+* volume ratio ``k_m = (H_actual / hours of the calendar month) / (H_planned / hours_per_month)``
+  (instances per hour: a 31-day month is not growth) -- or, given ``requests_per_day=`` (a usage export:
   requests actually served per day, by month), ``k_m = served / planned requests per day``;
   the level is ``k* = k_{m*}``;
 * observed growth ``g_obs = (1 + g_plan) x (k_{m*} / k_{m0})^(1 / (m* - m0)) - 1`` over the first
@@ -526,7 +527,11 @@ def _group(variance: pd.DataFrame, by: list[str], band: float) -> pd.DataFrame:
     g = variance.groupby(by, sort=False)
     out = g[money].sum(min_count=1).reset_index()
     out.insert(len(by), "months", g["month"].nunique().to_numpy())
-    out["complete"] = g["month_complete"].all().to_numpy()
+    # a quarter is complete when the bill covers all its months completely (3, or fewer where
+    # the plan ends inside it); a month row is complete when its month is
+    full = 1 if "month" in by else 3
+    out["complete"] = (g["month_complete"].all().to_numpy()
+                       & (out["months"].to_numpy() >= full))
     with np.errstate(divide="ignore", invalid="ignore"):
         out["variance_pct"] = np.where(out["planned_cost_usd"] != 0,
                                        out["variance_usd"] / out["planned_cost_usd"], np.nan)
@@ -622,9 +627,10 @@ def _reforecast(a: Actuals, *, samples: int | None, seed: int, uncertainty: Any,
             labels = [month_label(m0 + m) for m in ms]
             plan_rpd = R_p[i, ms] / (hpm / 24.0)
             k = np.array([served.get(lab, np.nan) for lab in labels]) / plan_rpd
-        else:
+        else:   # instances per hour, so a 31-day month is not read as growth
+            cal = np.array([_hours_in_month(m0 + m) for m in ms])
             with np.errstate(divide="ignore", invalid="ignore"):
-                k = np.where(H_p[i, ms] > 0, H_a[i, ms] / H_p[i, ms], np.nan)
+                k = np.where(H_p[i, ms] > 0, (H_a[i, ms] / cal) / (H_p[i, ms] / hpm), np.nan)
         ok = np.isfinite(k) & (k > 0)
         if ok.any():
             k_star[i] = k[ok][-1]
@@ -730,6 +736,11 @@ def _reforecast(a: Actuals, *, samples: int | None, seed: int, uncertainty: Any,
         "volume_signal": "requests served" if served else "instance-hours"},
         "start": a.start, "samples": samples})
     return Plan(monthly=mon, quarterly=qt, summary=summ, training=None, inputs=inputs)
+
+
+def _hours_in_month(number: int) -> float:
+    """Hours of the calendar month ``number`` (:func:`month_number`)."""
+    return (_ns_of_month(number + 1) - _ns_of_month(number)) / 3.6e12
 
 
 def _tri_at(u: np.ndarray, lo: float, mode: float, hi: float) -> np.ndarray:
