@@ -117,13 +117,16 @@ def _pyarrow() -> Any:
 def billing_files(source: str | os.PathLike) -> list[Path]:
     """The FOCUS files of ``source``: the file itself, or every ``*.csv``, ``*.csv.gz``,
     ``*.parquet`` / ``*.pq`` under a folder (recursively: Hive-partitioned folders such as
-    ``billing_period=2026-10/`` are walked; hidden files and manifests are skipped), sorted."""
+    ``billing_period=2026-10/`` are walked; hidden files, manifests and plan folders -- a folder
+    with an ``inputs.json`` -- are skipped), sorted."""
     p = Path(source)
     if p.is_file():
         return [p]
     if p.is_dir():
+        # a plan folder inside (effplan plan --out: its inputs.json beside the CSVs) is not billing
+        plans = {f.parent for f in p.rglob("inputs.json")}
         out = [f for f in sorted(p.rglob("*")) if f.is_file()
-               and f.name.lower().endswith(_SUFFIXES)
+               and f.name.lower().endswith(_SUFFIXES) and f.parent not in plans
                and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts)]
         if not out:
             raise ValidationError("billing", f"{p} holds no FOCUS file (*.csv, *.csv.gz, "
