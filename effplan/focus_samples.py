@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["SAMPLE_START", "USD_PER_EUR", "sample_measurements", "sample_plan", "focus_export",
-           "write_sample", "SAMPLE_DIR", "sample_paths", "SCENARIO"]
+           "write_sample", "SAMPLE_DIR", "sample_paths", "SCENARIO", "inputs_or_sample"]
 
 #: the month the sample plan starts in
 SAMPLE_START = "2026-10"
@@ -310,6 +310,15 @@ def sample_paths() -> dict[str, Path]:
     base = Path(str(importlib.resources.files("effplan") / "data" / SAMPLE_DIR))
     return {"plan": base / "plan", "focus_usd": base / "focus_usd.csv",
             "focus_eur": base / "focus_eur.csv"}
+
+
+def inputs_or_sample(plan_dir: str | Path | None, billing: Any) -> tuple[Path, list[Any]]:
+    """``(plan folder, billing sources)`` for notebook 06: the given ones, or the shipped sample
+    where they are empty ("" / [])."""
+    s = sample_paths()
+    plan = Path(plan_dir) if plan_dir else s["plan"]
+    bills = [billing] if isinstance(billing, (str, Path)) and billing else list(billing or [])
+    return plan, bills or [s["focus_usd"], s["focus_eur"]]
 
 
 def main(argv: list[str] | None = None) -> int:
