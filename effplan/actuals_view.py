@@ -161,7 +161,7 @@ def band_chart(a: Any) -> Figure:
     ax.set_xticks(range(len(months)), months)
     ax.set_ylabel("variance, % of plan")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title("Variance per option and month against the band", fontsize=10)
     return _literal(fig)
 

@@ -244,3 +244,16 @@ def test_reforecast_from_requests_served(act):
     assert row["volume_signal"] == "requests served"
     assert row["volume_ratio"] == pytest.approx(1.1 / 1.03 ** 2)
     assert row["observed_growth"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_readme_budget_vs_actuals_example_runs():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
+                 if "effplan.actuals(" in b)
+    ns: dict = {}
+    exec(compile(block, "README.md", "exec"), ns)  # noqa: S102 - our own README
+    assert ns["act"].start == "2026-10"
+    assert set(ns["reforecast"].monthly["source"]) == {"actual", "reforecast"}
