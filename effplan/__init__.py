@@ -38,6 +38,9 @@ _EXPORTS: dict[str, str] = {
     "Plan": "planning",
     "project": "planning",
     "compare_scenarios": "planning",
+    # budget vs actuals (a FOCUS bill against the plan)
+    "actuals": "planning",
+    "Actuals": "planning",
     # quality beside cost
     "evaluate": "evaluation",
     "Evaluation": "evaluation",
@@ -52,7 +55,8 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = ("examples", "generation", "decoders", "store", "widgets", "schema", "catalog", "flops",
                "energy", "measurement", "planning", "hardware", "candidates", "plots", "report",
                "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards", "reproducibility",
-               "defaults", "formatting", "fleet")
+               "defaults", "formatting", "fleet", "billing", "focus_samples",
+               "actuals_view")
 
 __all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook",
                                "metrics", "__version__"]

@@ -12,6 +12,8 @@ Examples::
     effplan plan results/generation.jsonl --requests-per-day 5e5 --prompt-tokens 500 \\
         --output-tokens 200 --slo-ttft-p95-ms 500 --slo-tpot-p95-ms 50 --hardware L4 "H100 SXM"
     effplan catalog
+    effplan plan results/ --start 2026-10 --out plan/
+    effplan actuals plan/ billing/ --start 2026-10 --fx EUR=1.08     # budget vs the FOCUS bill
 
 Defaults (PUE, utilisation, peak-to-average, growth, horizon, latency target, the results
 folder, the demo traffic) come from :mod:`effplan.defaults`, as in the notebooks and dashboard.
@@ -153,7 +155,7 @@ def _plan(args: argparse.Namespace) -> int:
         items_per_request=args.items_per_request, peak_to_average=args.peak_to_average,
         slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
         months=args.months, daily_profile=args.daily_profile,
-        max_batch_wait_ms=args.max_batch_wait_ms)
+        max_batch_wait_ms=args.max_batch_wait_ms, start=args.start)
     training = None
     if args.training_runs_per_quarter:
         training = TrainingWorkload(runs_per_quarter=args.training_runs_per_quarter,
@@ -191,7 +193,7 @@ def _plan_generation(args: argparse.Namespace, frame) -> int:
         output_tokens=args.output_tokens, slo_ttft_p95_ms=args.slo_ttft_p95_ms,
         slo_tpot_p95_ms=args.slo_tpot_p95_ms, monthly_growth=args.growth,
         peak_to_average=args.peak_to_average, target_utilization=args.utilization, months=args.months,
-        memory_fraction=args.memory_fraction)
+        memory_fraction=args.memory_fraction, start=args.start)
     p = plan(frame, generation=workload, prices=Prices(pue=args.pue, grid_region=args.grid_region),
              hardware=args.hardware or None, samples=args.samples, seed=args.seed,
              catalog=load_catalog(args.catalog, include_this_machine=True))
@@ -201,6 +203,81 @@ def _plan_generation(args: argparse.Namespace, frame) -> int:
     print(p.summary[cols].to_string(index=False))
     if args.out:
         written = p.to_csv(args.out)
+        print("\nwrote " + ", ".join(str(w) for w in written))
+    return 0
+
+
+def _pairs(text: str) -> tuple[str, str]:
+    key, sep, value = text.rpartition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+#: the variance table's columns, most important first (``text_table`` drops from the right)
+ACTUALS_COLUMNS = ["month", "candidate", "hardware", "planned_cost_usd", "actual_cost_usd",
+                   "variance_usd", "variance_pct", "volume_variance_usd", "rate_variance_usd",
+                   "outside_band", "planned_instance_hours", "actual_instance_hours",
+                   "tax_cost_usd", "credit_cost_usd", "billed_cost_usd", "effective_cost_usd",
+                   "note"]
+ACTUALS_HEADERS = {"planned_cost_usd": "planned", "actual_cost_usd": "actual",
+                   "variance_usd": "variance", "variance_pct": "var %",
+                   "volume_variance_usd": "volume", "rate_variance_usd": "rate",
+                   "outside_band": "outside band", "planned_instance_hours": "plan h",
+                   "actual_instance_hours": "actual h", "tax_cost_usd": "tax",
+                   "credit_cost_usd": "credit", "billed_cost_usd": "billed (invoice)",
+                   "effective_cost_usd": "effective (budget)"}
+
+
+def _actuals(args: argparse.Namespace) -> int:
+    from .planning import actuals
+
+    fx = {}
+    for key, value in args.fx or []:
+        try:
+            fx[key] = float(value)
+        except ValueError:
+            raise ValidationError("--fx", f"{key}={value!r}: the rate must be a number (US dollars "
+                                          f"per 1 {key})") from None
+    a = actuals(args.plan_dir, args.billing, start=args.start, option_tag=args.option_tag,
+                cost_column=args.cost_column, fx=fx or None,
+                mapping=dict(args.map) if args.map else None)
+    if args.format in ("csv", "json"):
+        _print_frame(a.variance, args.format, list(a.variance.columns))
+    else:
+        from .formatting import text_table
+
+        print(a.sentence() + "\n")
+        print(f"Per option and month ({a.cost_view}; band ±{a.band:.0%}):")
+        print(text_table(a.variance[ACTUALS_COLUMNS] if args.format == "table" else a.variance,
+                         headers=ACTUALS_HEADERS, keep=3))
+        q = a.quarters[["quarter", "candidate", "hardware", "months", "planned_cost_usd",
+                        "actual_cost_usd", "variance_usd", "variance_pct", "volume_variance_usd",
+                        "rate_variance_usd", "outside_band"]]
+        print("\nPer calendar quarter:")
+        print(text_table(q, headers=ACTUALS_HEADERS, keep=3))
+        if len(a.currency) > 1 or (len(a.currency) and a.currency["currency"].iloc[0] != "USD"):
+            print("\nCurrencies (converted at the fx rates given):")
+            print(text_table(a.currency))
+        if len(a.unmapped):
+            um = a.unmapped.groupby(["reason", "ServiceCategory"], sort=False).agg(
+                rows=("cost_usd", "size"), cost_usd=("cost_usd", "sum")).reset_index()
+            print(f"\nUnmapped compute/AI spend ({len(a.unmapped):,} rows, no option claims them):")
+            print(text_table(um, keep=2, max_text=60))
+        for n in a.notes:
+            print(f"note: {n}")
+    if args.reforecast:
+        r = a.reforecast(samples=args.samples)
+        cols = [c for c in ("quarter_label", "candidate", "hardware", "months_actual", "cost_usd",
+                            "cost_usd_p10", "cost_usd_p90", "planned_cost_usd")
+                if c in r.quarterly.columns]
+        print("\nRe-forecast per quarter (elapsed months are the actuals):")
+        print(text_table(r.quarterly[cols], keep=3) if args.format not in ("csv", "json")
+              else r.quarterly[cols].to_csv(index=False))
+    if args.out:
+        written = a.to_csv(args.out)
+        if args.reforecast:
+            written += r.to_csv(Path(args.out) / "reforecast")
         print("\nwrote " + ", ".join(str(w) for w in written))
     return 0
 
@@ -322,12 +399,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--training-epochs", type=float, default=1)
     p.add_argument("--samples", type=int, default=0, help="Monte Carlo samples (P10/P50/P90)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--start", default=defaults.start_month(), metavar="YYYY-MM",
+                   help="calendar month of month 1: the frames get calendar labels (2026-10, "
+                        "2026-Q4) and the plan can be compared with a bill (effplan actuals); "
+                        f"default: next month ({defaults.start_month()})")
     p.add_argument("--out", type=Path, default=None, help="folder for monthly/quarterly/summary CSV")
     p.add_argument("--format", choices=FORMATS, default="table", help=FORMAT_HELP)
     p.add_argument("--strict", action="store_true",
                    help="exit with status 3 when any results record is bad and skipped (default: "
                         "plan with the good rows and print a loud warning)")
     p.set_defaults(func=_plan)
+
+    a = sub.add_parser("actuals", help="compare a plan with its FOCUS bill: variance per option "
+                                       "and month (volume / rate), unmapped spend, re-forecast")
+    a.add_argument("plan_dir", type=Path, help="the folder effplan plan --out wrote")
+    a.add_argument("billing", nargs="+", help="FOCUS CSV / Parquet files or folders (Hive too)")
+    a.add_argument("--start", default=None, metavar="YYYY-MM",
+                   help="calendar month of the plan's month 1 (default: the plan's own)")
+    a.add_argument("--option-tag", default=defaults.OPTION_TAG,
+                   help="tag key whose value is <candidate>@<hardware>")
+    a.add_argument("--cost-column", choices=("EffectiveCost", "BilledCost"),
+                   default=defaults.COST_COLUMN,
+                   help="EffectiveCost: budget view, amortised (default); BilledCost: invoice view")
+    a.add_argument("--fx", type=_pairs, action="append", metavar="CUR=RATE",
+                   help="US dollars per 1 unit of a billing currency, e.g. EUR=1.08 (repeatable)")
+    a.add_argument("--map", type=_pairs, action="append", metavar="PREFIX=OPTION",
+                   help="untagged rows: a ResourceId prefix or SkuId -> <candidate>@<hardware>")
+    a.add_argument("--reforecast", action="store_true",
+                   help="also print the re-forecast per quarter (actuals + re-planned months)")
+    a.add_argument("--samples", type=int, default=defaults.SAMPLES,
+                   help="Monte Carlo samples of the re-forecast")
+    a.add_argument("--out", type=Path, default=None, help="folder for the variance CSV files")
+    a.add_argument("--format", choices=FORMATS, default="table", help=FORMAT_HELP)
+    a.set_defaults(func=_actuals)
 
     c = sub.add_parser("catalog", help="print the hardware catalog")
     c.add_argument("--path", default=None, help="your own catalog CSV")

@@ -23,6 +23,15 @@ counts IT energy only; these are the *planning assumptions* a user starts from.)
   :data:`GENERATION_REQUESTS_PER_DAY` responses a day, the largest measured prompt length (so a
   measured prompt length at or above it exists), :data:`GENERATION_OUTPUT_TOKENS` tokens out, no
   TTFT / TPOT target, and the growth / peak / utilisation / horizon above.
+* :func:`start_month` -- the calendar month a new plan starts in: the month after today (UTC),
+  ``"YYYY-MM"``. The CLI, notebooks and dashboard use it; the workload dataclasses keep
+  ``start=None`` (relative months) unless given one.
+* Budget vs actuals (:func:`effplan.actuals`): :data:`OPTION_TAG` ``"effplan-option"`` -- the
+  tag key whose value ``"<candidate>@<hardware>"`` maps a billing row to an option;
+  :data:`VARIANCE_BAND` 0.12 -- a month or quarter whose actual cost is more than 12% away from
+  the plan is flagged (the FinOps Foundation's forecasting capability calls a forecast within
+  12% of actual spend "Run" maturity); :data:`COST_COLUMN` ``"EffectiveCost"`` -- the budget
+  view (amortised) of a FOCUS export.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ __all__ = [
     "GRID_REGION", "SAMPLES", "DEMO_BASELINE_INSTANCES", "RESULTS_DIR_ENV", "RESULTS_FILENAME",
     "results_dir", "results_file", "demo_requests_per_day", "workload", "prices",
     "GENERATION_REQUESTS_PER_DAY", "GENERATION_OUTPUT_TOKENS", "generation_workload",
+    "start_month", "OPTION_TAG", "VARIANCE_BAND", "COST_COLUMN",
 ]
 
 PUE: float = 1.2
@@ -54,6 +64,12 @@ GENERATION_REQUESTS_PER_DAY: float = 1_000_000.0
 #: tokens generated per response the generation dashboard starts from
 GENERATION_OUTPUT_TOKENS: int = 256
 RESULTS_DIR_ENV = "EFFPLAN_RESULTS_DIR"
+#: tag key that maps a billing row to an option: ``effplan-option = <candidate>@<hardware>``
+OPTION_TAG: str = "effplan-option"
+#: a variance beyond +/-12% of the planned cost leaves the band (FinOps "Run" forecasting maturity)
+VARIANCE_BAND: float = 0.12
+#: the FOCUS cost column the variance is computed on (EffectiveCost: amortised, the budget view)
+COST_COLUMN: str = "EffectiveCost"
 RESULTS_FILENAME = "measurements.jsonl"
 
 
@@ -73,6 +89,16 @@ def results_file(start: str | os.PathLike | None = None) -> Path:
     """``results_dir() / "measurements.jsonl"``: where ``effplan measure`` and notebook 01 write
     and notebooks 02-04 read, unless given another path."""
     return results_dir(start) / RESULTS_FILENAME
+
+
+def start_month(today: Any = None) -> str:
+    """The calendar month after ``today`` (a date; default: today in UTC) as ``"YYYY-MM"``: the
+    month a plan made now starts in."""
+    import datetime as dt
+
+    d = today if today is not None else dt.datetime.now(dt.timezone.utc).date()
+    y, m = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+    return f"{y:04d}-{m:02d}"
 
 
 def workload(**overrides: Any) -> Any:

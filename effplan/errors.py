@@ -75,3 +75,8 @@ class SkippedRecordsError(EffplanError):
 
 class DataWarning(EffplanWarning):
     """Input data is accepted but suspicious (e.g. idle power above busy power); rows are named."""
+
+
+class CurrencyError(ValidationError):
+    """A bill holds money in a currency other than US dollars and no exchange rate was given for
+    it (``fx={"EUR": <US dollars per euro>}``): effplan plans in USD and never guesses a rate."""

@@ -136,7 +136,9 @@ def column_formatter(name: str) -> Callable[[Any], str] | None:
         return wh
     if low in ("batch_size", "instances", "instances_max", "instances_first_month", "months",
                "month", "quarter", "n", "rank"):
-        return lambda v: MISSING if _num(v) is None else f"{_num(v):,.0f}"
+        # a label such as month "2026-10" or quarter "2026-Q4" stays as written
+        return lambda v: (v if isinstance(v, str) and _num(v) is None else
+                          MISSING if _num(v) is None else f"{_num(v):,.0f}")
     return None
 
 

@@ -254,6 +254,10 @@ class BudgetDashboard:
         Folder for :meth:`export` / "Save on the server" (created on first save).
     debug:
         Show the timing line under the charts (developers; managers do not need it).
+    actuals:
+        An :class:`effplan.planning.actuals.Actuals` (``effplan.actuals(plan, bill)``): a third
+        chart tab, "Budget vs actuals", shows it (:func:`effplan.actuals_view.dashboard_html`;
+        the bill does not change with the controls).
 
     Attributes for code and tests: ``controls`` (name -> widget; each number has a slider
     ``name`` and a box ``name_text`` holding the exact value planned), ``plan``, ``prepared``,
@@ -268,7 +272,7 @@ class BudgetDashboard:
                  min_quality: float | None = None, export_dir: str | Path = "exports",
                  quality: Any = None, metric: str | None = None,
                  condition: str | None = None, generation: Any = None,
-                 debug: bool = False) -> None:
+                 debug: bool = False, actuals: Any = None) -> None:
         import ipywidgets as w
 
         if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
@@ -370,6 +374,15 @@ class BudgetDashboard:
         self._tabs = w.Tab(children=[self._bars_html, self._quality_html],
                            layout=w.Layout(width="100%"))
         self._tabs.titles = ("Options ranked", "Quality vs cost")
+        #: the Actuals shown in the "Budget vs actuals" tab (None: no such tab)
+        self.actuals = actuals
+        if actuals is not None:
+            from .actuals_view import dashboard_html
+
+            self._actuals_html = w.HTML(value=dashboard_html(actuals), layout=w.Layout(width="100%"))
+            self._actuals_html.add_class("effplan-chart-actuals")
+            self._tabs.children = (*self._tabs.children, self._actuals_html)
+            self._tabs.titles = ("Options ranked", "Quality vs cost", "Budget vs actuals")
         self._tabs.add_class("effplan-charts")
         self._tabs.observe(self._on_tab, names="selected_index")
         self.widget = self._build_layout(w)
@@ -766,8 +779,8 @@ class BudgetDashboard:
             ctl.value = value
 
     def _on_tab(self, change: Mapping[str, Any]) -> None:
-        name = ("ranking", "quality")[int(self._tabs.selected_index or 0)]
-        if self._stale.get(name):
+        name = ("ranking", "quality", "actuals")[int(self._tabs.selected_index or 0)]
+        if self._stale.get(name):   # the actuals tab is drawn once, never stale
             self._draw_chart(name)
 
     def _on_save_click(self, _button: Any) -> None:
@@ -1031,7 +1044,7 @@ class BudgetDashboard:
         self._redraw_numbers()  # the answer and the table reach the page before the charts
         self.last_numbers_ms = (time.perf_counter() - t0) * 1e3
         self._stale = {"ranking": True, "quality": True}
-        self._draw_chart(("ranking", "quality")[int(self._tabs.selected_index or 0)])
+        self._draw_chart(("ranking", "quality", "ranking")[int(self._tabs.selected_index or 0)])
         t1 = time.perf_counter()
         self.last_plan_ms = plan_ms
         self.last_draw_ms = (t1 - t_draw) * 1e3

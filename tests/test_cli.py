@@ -354,3 +354,32 @@ def test_measure_command_generation_resume_is_passed_on_not_refused(tmp_path, mo
                "--prompt-tokens", "16", "--output-tokens", "4", "--out", str(out), "--resume", "--quiet"])
     assert rc == 0
     assert seen["resume"] is True and seen["mode"] == "generation" and str(seen["results_path"]) == str(out)
+
+
+def test_actuals_command_prints_the_variance_and_names_a_missing_fx(tmp_path, capsys):
+    from effplan import focus_samples as fs
+
+    paths = fs.write_sample(tmp_path / "s", months=2)
+    rc = main(["actuals", str(paths["plan"]), str(paths["focus_usd"]), str(paths["focus_eur"]),
+               "--fx", "EUR=1.08", "--start", "2026-10", "--reforecast", "--samples", "20",
+               "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "Per option and month" in out and "2026-10" in out and "digits-mlp-student" in out
+    assert "Re-forecast per quarter" in out and "2027-Q1" in out
+    v = pd.read_csv(tmp_path / "out" / "variance.csv")
+    assert len(v) == 6 and (tmp_path / "out" / "reforecast" / "monthly.csv").is_file()
+    rc = main(["actuals", str(paths["plan"]), str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "EUR" in err and "--fx EUR=RATE" in err
+
+
+def test_plan_command_writes_a_start_month(results, tmp_path):
+    import effplan
+
+    rc = main(["plan", str(results), "--requests-per-day", "1e6", "--months", "3",
+               "--start", "2026-10", "--out", str(tmp_path / "plan")])
+    assert rc == 0
+    p = effplan.Plan.from_csv(tmp_path / "plan")
+    assert p.inputs["start"] == "2026-10"
+    assert p.monthly["month_label"].tolist()[:3] == ["2026-10", "2026-11", "2026-12"]

@@ -32,6 +32,7 @@ SMALL = {
     "05_llm_serving_budget.ipynb": {"concurrency": [2], "prompt_lengths": [32], "prompt_tokens": 32,
                                     "output_tokens": 16, "measured_output_tokens": 4, "months": 3,
                                     "samples": 0, "compare_hardware": ["L4"]},
+    "06_budget_vs_actuals.ipynb": {"samples": 20},
 }
 
 
@@ -43,10 +44,10 @@ def _kernel_env(monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
 
 
-def test_the_five_notebooks_exist():
+def test_the_six_notebooks_exist():
     assert NAMES == ["01_measure_candidates.ipynb", "02_inference_budget.ipynb",
                      "03_training_budget.ipynb", "04_quarterly_what_if.ipynb",
-                     "05_llm_serving_budget.ipynb"]
+                     "05_llm_serving_budget.ipynb", "06_budget_vs_actuals.ipynb"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -96,13 +97,14 @@ def test_runs_standalone_with_defaults(name, tmp_path, test_output):
     assert report.check_widget_metadata(nb) == []
     assert len(_outputs(nb, "image/png")) >= (1 if name.startswith("03") else 3)
     assert _outputs(nb, "text/html"), "no static table"
-    if name != "03_training_budget.ipynb":
+    if name not in ("03_training_budget.ipynb", "06_budget_vs_actuals.ipynb"):  # 06 measures nothing
         assert results.is_file(), "the measurements were not saved for the next notebook"
 
 
 def test_small_parameters_chain_through_one_results_file(tmp_path, test_output):
     """01 writes the results file; 02-04 load it (they do not measure again); 05 finds no
-    generation rows there, so it measures the decoders and appends them."""
+    generation rows there, so it measures the decoders and appends them; 06 reads its plan and
+    bill (the shipped sample), not the results file."""
     executed, results = _run(NAMES, tmp_path, SMALL)
     from effplan import store
 

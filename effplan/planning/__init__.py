@@ -156,6 +156,7 @@ vectorized months x samples) and ``projection`` (roofline) above them; ``inferen
 from __future__ import annotations
 
 from ..errors import PlanWarning
+from .actuals import Actuals, actuals
 from .frames import Headline, baseline_candidate, budget_table, headline, portfolio_total, rank_options
 from .generation import (GenerationUncertainty, GenerationWorkload, memory_fit, project_generation,
                          token_economics)
@@ -174,4 +175,5 @@ __all__ = [
     "MONTHLY_COLUMNS", "QUARTERLY_COLUMNS", "SUMMARY_COLUMNS", "SUMMARY_TRAINING_COLUMNS",
     "PERCENTILE_COLUMNS", "TRAINING_COLUMNS",
     "rank_options", "headline", "Headline", "baseline_candidate", "portfolio_total",
+    "actuals", "Actuals",
 ]

@@ -106,6 +106,7 @@ from .. import catalog as _cat
 from .. import reference as _ref
 from ..errors import PlanWarning, ValidationError
 from .engine import _attach_prices, _percentiles, _quarter_sum, _tri, _workload_draws
+from .calendar import parse_month
 from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, Prices, Uncertainty,
                      _known_fields, _match_map, _measurement_frame, _num, _set)
 from .result import _PCT
@@ -209,7 +210,8 @@ class GenerationWorkload:
     request in and out. slo_ttft_p95_ms / slo_tpot_p95_ms: p95 targets, ms (None: no target).
     monthly_growth, peak_to_average, target_utilization, min_replicas, months, hours_per_month:
     as :class:`effplan.InferenceWorkload`. memory_fraction: share of device memory that weights and
-    KV cache may use (0.9).
+    KV cache may use (0.9). start: optional calendar month of month 0, "YYYY-MM" (as
+    :class:`effplan.InferenceWorkload`).
     """
 
     requests_per_day: float
@@ -224,6 +226,7 @@ class GenerationWorkload:
     months: int = 12
     hours_per_month: float = HOURS_PER_MONTH
     memory_fraction: float = MEMORY_FRACTION
+    start: str | None = None
 
     def __post_init__(self) -> None:
         w = "GenerationWorkload"
@@ -243,6 +246,8 @@ class GenerationWorkload:
                                            hi=744, where=w))
         _set(self, "memory_fraction", _num("memory_fraction", self.memory_fraction, lo=0, lo_open=True,
                                            hi=1, where=w))
+        if self.start is not None:
+            _set(self, "start", parse_month(self.start, "start", where=w))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

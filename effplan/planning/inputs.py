@@ -24,6 +24,7 @@ from .. import catalog as _cat
 from ..errors import PlanWarning, ValidationError
 from ..schema import normalize_measurements
 from ..schema import number as schema_number
+from .calendar import parse_month
 
 #: efficiency (fraction of the roofline time achieved) assumed when the measured hardware is not
 #: in the catalog, so the local run cannot calibrate it. A rough, deliberately modest default:
@@ -96,6 +97,10 @@ class InferenceWorkload:
     max_batch_wait_ms: the longest a batch waits to fill before it is dispatched (a dynamic
         batcher's timeout), ms; caps the batch-formation time. ``None`` (default): no timeout. A
         batch size that on average cannot fill within it is not used.
+    start: optional calendar month of month 0, ``"YYYY-MM"`` (e.g. ``"2026-10"``). Given, the
+        plan's frames also carry calendar labels (``month_label`` "2026-10", ``quarter_label``
+        "2026-Q4", see :mod:`effplan.planning.calendar`) and a bill can be read against it
+        (:func:`effplan.actuals`). ``None`` (default): relative labels only (month 0, Q1).
     """
 
     requests_per_day: float
@@ -109,6 +114,7 @@ class InferenceWorkload:
     months: int = 12
     daily_profile: tuple[float, ...] | None = None
     max_batch_wait_ms: float | None = None
+    start: str | None = None
 
     def __post_init__(self) -> None:
         _set(self, "requests_per_day", _num("requests_per_day", self.requests_per_day, lo=0))
@@ -129,6 +135,8 @@ class InferenceWorkload:
         if self.max_batch_wait_ms is not None:
             _set(self, "max_batch_wait_ms", _num("max_batch_wait_ms", self.max_batch_wait_ms,
                                                  lo=0))
+        if self.start is not None:
+            _set(self, "start", parse_month(self.start, "start", where="InferenceWorkload"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable fields."""
@@ -165,6 +173,8 @@ class TrainingWorkload:
         ``effplan/data/training_utilization.csv`` (sourced), its geometric middle as the figure
         and the range drawn in Monte Carlo -- never a single 40%.
     quarters: horizon in quarters; None = the inference horizon (ceil(months / 3)) or 4.
+    start: optional calendar month of the first quarter's first month, ``"YYYY-MM"`` (as
+        :class:`InferenceWorkload`; with both workloads the two must agree).
     """
 
     runs_per_quarter: float
@@ -174,6 +184,7 @@ class TrainingWorkload:
     scaling_efficiency: float = 1.0
     assumed_mfu: float | None = None
     quarters: int | None = None
+    start: str | None = None
 
     def __post_init__(self) -> None:
         _set(self, "runs_per_quarter", _num("runs_per_quarter", self.runs_per_quarter, lo=0))
@@ -187,6 +198,8 @@ class TrainingWorkload:
                                                    lo=0, lo_open=True, hi=1))
         if self.quarters is not None:
             _set(self, "quarters", _num("quarters", self.quarters, lo=1, hi=200, integer=True))
+        if self.start is not None:
+            _set(self, "start", parse_month(self.start, "start", where="TrainingWorkload"))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

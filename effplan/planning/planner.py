@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..errors import PlanWarning, ValidationError
 from .engine import _attach_prices, _check_price_keys, _choose_uncached, _warn_missing
+from .calendar import add_calendar_columns
 from .generation import GenerationUncertainty, GenerationWorkload, plan_generation
 from .inference import _inference
 from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, InferenceWorkload, Prices,
@@ -272,6 +273,10 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
             monthly, quarterly, summary = _join_quality(quality_rows, list(prep.candidates), monthly,
                                                         quarterly, summary)
             ginputs["quality"] = json.loads(quality_rows.to_json(orient="records"))
+        if generation.start is not None:   # calendar labels (effplan.planning.calendar)
+            ginputs["start"] = generation.start
+            monthly = add_calendar_columns(monthly, generation.start)
+            quarterly = add_calendar_columns(quarterly, generation.start)
         return Plan(monthly=monthly, quarterly=quarterly, summary=summary, training=None, inputs=ginputs)
     candidates = list(prep.candidates)
     score = df.groupby("candidate", sort=False)["quality"].last().to_dict()   # last non-NaN
@@ -338,7 +343,21 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         monthly, quarterly, summary, training_df = _join_quality(
             quality_rows, candidates, monthly, quarterly, summary, training_df)
         inputs["quality"] = json.loads(quality_rows.to_json(orient="records"))
+    start = _plan_start(inference, training)
+    if start is not None:   # calendar labels (effplan.planning.calendar); absent without a start
+        inputs["start"] = start
+        monthly, quarterly, training_df = (add_calendar_columns(f, start) if f is not None and len(f)
+                                           else f for f in (monthly, quarterly, training_df))
     return Plan(monthly=monthly, quarterly=quarterly, summary=summary, training=training_df, inputs=inputs)
+
+
+def _plan_start(inference: InferenceWorkload | None, training: TrainingWorkload | None) -> str | None:
+    """The calendar month of month 0: the workloads' ``start`` (they must agree when both give one)."""
+    starts = {w.start for w in (inference, training) if w is not None and w.start is not None}
+    if len(starts) > 1:
+        raise ValidationError("start", f"the InferenceWorkload starts {inference.start!r} but the "
+                                       f"TrainingWorkload {training.start!r}: give one start month")
+    return starts.pop() if starts else None
 
 
 def _join_quality(rows: pd.DataFrame, candidates: list[str], *frames: pd.DataFrame | None) -> list[Any]:

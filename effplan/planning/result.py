@@ -128,6 +128,12 @@ TRAINING_COLUMNS: dict[str, str] = {
 
 
 
+#: name endings of the text columns of a plan's frames (how :meth:`Plan.from_csv` tells an
+#: all-empty text column from a numeric one)
+_TEXT_SUFFIXES = ("reason", "note", "source", "neighbours", "from", "name", "provenance",
+                  "check", "constraint", "label", "candidate", "hardware")
+
+
 @dataclass(frozen=True, eq=False)
 class Plan:
     """The projected budget. Frozen; the frames are copies you may modify.
@@ -172,6 +178,43 @@ class Plan:
         p.write_text(json.dumps(self.inputs, indent=2, sort_keys=True))
         paths.append(p)
         return paths
+
+    @classmethod
+    def from_csv(cls, directory: str | Path) -> Plan:
+        """Read back what :meth:`to_csv` wrote (``effplan plan --out DIR``): the frames and
+        ``inputs.json`` -- no pickle. Text columns come back as text (an empty reason as "", not
+        NaN). A missing ``monthly.csv`` / ``summary.csv`` / ``inputs.json`` raises
+        :class:`~effplan.errors.ValidationError` naming the file."""
+        from ..errors import ValidationError
+
+        d = Path(directory)
+        if not d.is_dir():
+            raise ValidationError("plan_dir", f"{d} is not a folder written by Plan.to_csv / "
+                                              "effplan plan --out")
+        frames: dict[str, pd.DataFrame | None] = {}
+        for name in ("summary", "monthly", "quarterly", "training"):
+            p = d / f"{name}.csv"
+            if not p.is_file():
+                if name in ("summary", "monthly"):
+                    raise ValidationError("plan_dir", f"{p.name} missing in {d} (written by "
+                                                      "Plan.to_csv / effplan plan --out)")
+                frames[name] = None if name == "training" else pd.DataFrame()
+                continue
+            df = pd.read_csv(p, dtype={"month_label": str, "quarter_label": str,
+                                       "calendar_quarter": str})
+            for c in df.columns:
+                text = df[c].dtype == object or pd.api.types.is_string_dtype(df[c])
+                # a text column with no value at all reads back as float NaN: by its name
+                empty_text = df[c].isna().all() and c.endswith(_TEXT_SUFFIXES)
+                if text or empty_text:
+                    df[c] = df[c].astype(object).where(df[c].notna(), "")
+            frames[name] = df
+        p = d / "inputs.json"
+        if not p.is_file():
+            raise ValidationError("plan_dir", f"inputs.json missing in {d}")
+        inputs = json.loads(p.read_text())
+        return cls(monthly=frames["monthly"], quarterly=frames["quarterly"],
+                   summary=frames["summary"], training=frames["training"], inputs=inputs)
 
     def to_excel(self, path: str | Path) -> Path:
         """One workbook: a sheet per table plus an ``inputs`` sheet (key, value as JSON)."""
