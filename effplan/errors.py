@@ -75,3 +75,12 @@ class SkippedRecordsError(EffplanError):
 
 class DataWarning(EffplanWarning):
     """Input data is accepted but suspicious (e.g. idle power above busy power); rows are named."""
+
+
+class ExtrapolationError(ValidationError):
+    """A prediction was asked for too far beyond the data it was fitted on (a learning curve
+    beyond 16x its largest measured size). ``ratio`` is how far (n / largest size)."""
+
+    def __init__(self, field: str, message: str, *, where: str | None = None, ratio: float = float("nan")) -> None:
+        self.ratio = float(ratio)
+        super().__init__(field, message, where=where)
