@@ -43,6 +43,9 @@ _EXPORTS: dict[str, str] = {
     "Evaluation": "evaluation",
     "cheapest_meeting": "selection",
     "compute_card": "cards",
+    # learning curves with their price
+    "learning_curve": "learning_curve",
+    "LearningCurve": "learning_curve",
     # errors
     "EffplanError": "errors",
     "EffplanWarning": "errors",
@@ -52,10 +55,10 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = ("examples", "generation", "decoders", "store", "widgets", "schema", "catalog", "flops",
                "energy", "measurement", "planning", "hardware", "candidates", "plots", "report",
                "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards", "reproducibility",
-               "defaults", "formatting", "fleet")
+               "defaults", "formatting", "fleet", "learning_plots")
 
 __all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook",
-                               "metrics", "__version__"]
+                               "metrics", "learning_plots", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
