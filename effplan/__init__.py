@@ -44,8 +44,8 @@ _EXPORTS: dict[str, str] = {
     "cheapest_meeting": "selection",
     "compute_card": "cards",
     # learning curves with their price
-    "learning_curve": "learning_curve",
-    "LearningCurve": "learning_curve",
+    "learning_curve": "learning_curves",
+    "LearningCurve": "learning_curves",
     # errors
     "EffplanError": "errors",
     "EffplanWarning": "errors",
@@ -55,7 +55,7 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = ("examples", "generation", "decoders", "store", "widgets", "schema", "catalog", "flops",
                "energy", "measurement", "planning", "hardware", "candidates", "plots", "report",
                "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards", "reproducibility",
-               "defaults", "formatting", "fleet", "learning_plots")
+               "defaults", "formatting", "fleet", "learning_curves", "learning_plots")
 
 __all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook",
                                "metrics", "learning_plots", "__version__"]

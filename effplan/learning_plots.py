@@ -38,7 +38,7 @@ def learning_curve_figure(curve: Any, metric: str = "accuracy", *, conditions: S
     """``metric`` of each run against its training cost (``x="cost_usd"``) or items (``x="items"``),
     per condition, with the fitted curves and the prediction at ``factor`` x the data (see the module
     docstring). ``conditions``: which (default: every condition of the curve)."""
-    from .learning_curve import LearningCurve
+    from .learning_curves import LearningCurve
 
     if not isinstance(curve, LearningCurve):
         raise ValidationError("curve", f"expected an effplan.LearningCurve, got {type(curve).__name__}")

@@ -530,6 +530,11 @@ class GeneralizationFit:
                        gap_now=(g0.value, g0.low, g0.high), gap_then=(g1.value, g1.low, g1.high),
                        speculative=spec, note=note)
 
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<p><b>{html.escape(self.sentence())}</b></p>"
+
     def sentence(self, factor: float = 2.0) -> str:
         """One line: what ``factor`` x the data does to the clean metric and to the gap."""
         ch = self.change(factor)
@@ -703,7 +708,11 @@ class ComputePlan:
     def _repr_html_(self) -> str:
         import html
 
-        return f"<p>{html.escape(self.sentence())}</p>" + self.to_frame().T.to_html(header=False)
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in (
+            f"scaling law: {self.fit_source}", f"price: {self.price_source}" if self.price_source else "",
+            f"MFU: {self.mfu_source}" if self.mfu_source else "",
+            f"serving: {self.serving_note}" if self.serving_note else "", *self.notes) if n)
+        return f"<p><b>{html.escape(self.sentence())}</b></p><ul style='font-size:smaller'>{items}</ul>"
 
 
 def _hardware_row(hardware: str, cat: pd.DataFrame, dtype: str) -> tuple[pd.Series, float, float, str]:
@@ -910,6 +919,9 @@ def compute_optimal(*, flops: float | None = None, budget_usd: float | None = No
         trade["serving_concurrency"] = [float(sv.at[n, "concurrency"]) for n, _ in names[:len(mults)]]
         trade["serving_binding_constraint"] = [str(sv.at[n, "binding"]) for n, _ in names[:len(mults)]]
         trade["serving_note"] = [str(sv.at[n, "note"]) for n, _ in names[:len(mults)]]
+        trade = trade[["param_multiplier", "params", "tokens", "loss_nats", "loss_change_nats",
+                       "serving_cost_per_1m_output_tokens_usd", "serving_concurrency",
+                       "serving_binding_constraint", "tokens_per_param", "serving_note"]]
         opt = sv.loc["1x N_opt"]
         serve = dict(cost=float(opt["cost"]), energy_wh=float(opt["energy_wh"]),
                      concurrency=float(opt["concurrency"]), binding=str(opt["binding"]), note=str(opt["note"]))

@@ -1,7 +1,9 @@
 """Learning curves with their price: what a model scores when trained on less (or more) data, and
 what each training run cost.
 
-``effplan.learning_curve(candidate, train_data, eval_data)`` trains ``candidate`` on nested subsets
+``effplan.learning_curve(candidate, train_data, eval_data)`` (this module is named
+``learning_curves``, not after the function, for the reason of ``measurement`` / ``measure``: see
+docs/ARCHITECTURE.md) trains ``candidate`` on nested subsets
 of ``train_data`` (``fractions`` of it), once per seed, and scores every run on ``eval_data`` with
 :func:`effplan.evaluate` -- clean, under Gaussian input noise and on any shifted data sets -- and
 records each run's measured training time and its cost. The result, :class:`LearningCurve`, holds a
@@ -38,9 +40,7 @@ How a run is made
 from __future__ import annotations
 
 import math
-import sys
 import time
-import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -236,6 +236,25 @@ class LearningCurve:
                                   metric=metric, limit=self._limit(metric, higher), n_bootstrap=n_bootstrap,
                                   seed=seed)
 
+    def predictions(self, factor: float = 2.0, metric: str = "accuracy", *, n_bootstrap: int = 1000,
+                    seed: int = 0) -> pd.DataFrame:
+        """Per condition: the runs' mean at the whole training set, the fitted curve there and at
+        ``factor`` x the data with its interval, the fitted gain, the training cost of such a run
+        (linear in the data, :meth:`cost_at`) and the fit's notes."""
+        n0 = float(self.train_items)
+        out = []
+        for cond in self.conditions:
+            fit = self.fit(metric, cond, n_bootstrap=n_bootstrap, seed=seed)
+            p = fit.predict(factor * n0)
+            runs = self._scores(metric, cond)
+            out.append({"condition": cond, "items_measured": n0,
+                        "measured": float(runs.loc[runs["items"] == runs["items"].max(), "value"].mean()),
+                        "fitted": float(fit.value(n0)), "items": p.n, "predicted": p.value, "low": p.low,
+                        "high": p.high, "gain": p.value - float(fit.value(n0)),
+                        "run_cost_usd": float(self.cost_at(p.n)), "speculative": p.speculative,
+                        "note": "; ".join([p.note, *fit.notes])})
+        return pd.DataFrame(out)
+
     @property
     def cost_per_item_usd(self) -> float:
         """Training cost per item of data at this recipe: least squares through the origin of the
@@ -382,15 +401,3 @@ def _to(obj: Any, device: str) -> Any:
     if isinstance(obj, tuple | list):
         return type(obj)(_to(v, device) for v in obj)
     return obj.to(device)
-
-
-class _CallableModule(types.ModuleType):
-    """``effplan.learning_curve`` is both this module and the function: once the module is imported
-    (``from effplan.learning_curve import LearningCurve``) Python binds the package attribute to the
-    module, so the module is made callable and ``effplan.learning_curve(...)`` works either way."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> LearningCurve:
-        return learning_curve(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
