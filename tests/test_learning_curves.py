@@ -73,6 +73,12 @@ def test_more_data_never_lowers_the_fitted_clean_accuracy(digits_curve):
     means = digits_curve.frame.query("metric == 'accuracy' and condition == 'clean'").groupby("items")["value"].mean()
     assert fit.value(means.index.to_numpy(float)) == pytest.approx(means.to_numpy(), abs=0.02)
     assert means.iloc[-1] > means.iloc[0] + 0.02
+    pred = digits_curve.predictions(2.0).set_index("condition")
+    assert list(pred.index) == ["clean", "noise-0.1", "noise-0.3"]
+    assert (pred.loc["clean", "predicted"], pred.loc["clean", "low"]) == pytest.approx((p.value, p.low))
+    assert pred.loc["clean", "gain"] == pytest.approx(p.value - float(fit.value(1347)))
+    assert pred.loc["clean", "run_cost_usd"] == pytest.approx(2694 * digits_curve.cost_per_item_usd)
+    assert pred.loc["clean", "measured"] == pytest.approx(means.iloc[-1])
     nll = digits_curve.fit("nll", "clean")
     assert not nll.higher_is_better and np.all(np.diff(nll.value(ns)) <= 0)
 

@@ -331,3 +331,6 @@ def test_plan_frame_has_every_field():
     assert len(f) == 1 and {"params", "tokens", "loss_nats", "gpu_hours", "devices", "mfu",
                             "serving_cost_per_1m_output_tokens_usd", "tokens_per_param"} <= set(f.columns)
     assert isinstance(plan.trade_off, pd.DataFrame) and len(plan.trade_off) == 4
+    html = plan._repr_html_()
+    assert plan.sentence().split(":")[0].replace("$", "") in html.replace("$", "")
+    assert "training_utilization" in html or "PaLM" in html
