@@ -46,6 +46,9 @@ _EXPORTS: dict[str, str] = {
     "Evaluation": "evaluation",
     "cheapest_meeting": "selection",
     "compute_card": "cards",
+    # learning curves with their price
+    "learning_curve": "learning_curves",
+    "LearningCurve": "learning_curves",
     # errors
     "EffplanError": "errors",
     "EffplanWarning": "errors",
@@ -56,10 +59,10 @@ _SUBMODULES = ("examples", "generation", "decoders", "store", "widgets", "schema
                "energy", "measurement", "planning", "hardware", "candidates", "plots", "report",
                "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards", "reproducibility",
                "defaults", "formatting", "fleet", "billing", "focus_samples",
-               "actuals_view")
+               "actuals_view", "learning_curves", "learning_plots")
 
 __all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook",
-                               "metrics", "__version__"]
+                               "metrics", "learning_plots", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -80,3 +80,12 @@ class DataWarning(EffplanWarning):
 class CurrencyError(ValidationError):
     """A bill holds money in a currency other than US dollars and no exchange rate was given for
     it (``fx={"EUR": <US dollars per euro>}``): effplan plans in USD and never guesses a rate."""
+
+
+class ExtrapolationError(ValidationError):
+    """A prediction was asked for too far beyond the data it was fitted on (a learning curve
+    beyond 16x its largest measured size). ``ratio`` is how far (n / largest size)."""
+
+    def __init__(self, field: str, message: str, *, where: str | None = None, ratio: float = float("nan")) -> None:
+        self.ratio = float(ratio)
+        super().__init__(field, message, where=where)

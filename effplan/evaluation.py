@@ -296,6 +296,8 @@ def join_quality(frame: pd.DataFrame, quality: Any, *, on: str = "candidate") ->
 #: the range of each built-in metric (an entered value outside it is refused)
 _RANGES = {"accuracy": (0.0, 1.0), "ece": (0.0, 1.0), "nll": (0.0, np.inf), "brier": (0.0, 2.0),
            "perplexity": (1.0, np.inf)}
+#: public name of the same ranges (a learning-curve fit bounds its asymptote by them)
+METRIC_RANGES = _RANGES
 
 def quality_frame(quality: Any) -> pd.DataFrame:
     """The one validator of quality: an :class:`Evaluation`, a tidy frame or hand-entered values

@@ -14,7 +14,9 @@ member on a held-out, seeded, stratified 25% split:
   quantized on the fly); dynamic int8 runs on CPU only, so this candidate is pinned to ``cpu``.
 
 ``quality`` is the real held-out accuracy of each member; :func:`digits_eval_data` returns that
-held-out split for :func:`effplan.evaluate` (calibration, noise robustness). Training takes a few seconds of CPU
+held-out split for :func:`effplan.evaluate` (calibration, noise robustness) and
+:func:`digits_train_data` the training split (for :func:`effplan.learning_curve`); the training
+recipe is :func:`train_model`. Training takes a few seconds of CPU
 once per seed and process (``functools.lru_cache``); trained weights live in memory only. The
 global torch RNG, thread count and grad mode are left as they were.
 
@@ -99,41 +101,74 @@ def _accuracy(model: Any, x: Any, y: Any) -> float:
         return float((model(x).argmax(dim=1) == y).float().mean().item())
 
 
-@lru_cache(maxsize=4)
-def _digits_family(seed: int) -> _DigitsFamily:
+def _take(obj: Any, idx: Any) -> Any:
+    """Rows ``idx`` of a tensor, or of every tensor in a tuple / list / dict of them."""
+    if isinstance(obj, dict):
+        return {k: _take(v, idx) for k, v in obj.items()}
+    if isinstance(obj, tuple | list):
+        return type(obj)(_take(v, idx) for v in obj)
+    return obj[idx]
+
+
+def train_model(model: Any, x: Any, y: Any, *, shuffle_seed: int, epochs: int = _EPOCHS,
+                batch_size: int = _BATCH, learning_rate: float = _LR, loss_fn: Any = None,
+                teacher: Any = None) -> Any:
+    """The training recipe of the built-in digits family: ``epochs`` passes of Adam
+    (``learning_rate``) over shuffled mini-batches of ``batch_size`` (the order drawn from
+    ``shuffle_seed``), loss ``loss_fn(outputs, targets)`` (default cross-entropy of the logits) and,
+    with a ``teacher``, knowledge distillation on top (:func:`distillation_loss`). ``x`` is a tensor
+    or a tuple / dict of tensors (first dimension = items), ``y`` a tensor. Returns the model in eval
+    mode. Used by :func:`digits_candidates` and :func:`effplan.learning_curve`."""
     import torch
     import torch.nn.functional as F
+
+    from .candidates import call_model
+
+    loss_fn = F.cross_entropy if loss_fn is None else loss_fn
+    gen = torch.Generator().manual_seed(int(shuffle_seed))
+    opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    model.train()
+    n = len(y)
+    for _ in range(int(epochs)):
+        order = torch.randperm(n, generator=gen)
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size]
+            xb = _take(x, idx)
+            logits = call_model(model, xb)
+            loss = loss_fn(logits, y[idx])
+            if teacher is not None:
+                with torch.no_grad():
+                    t_logits = call_model(teacher, xb)
+                loss = distillation_loss(logits, t_logits, loss, temperature=KD_TEMPERATURE,
+                                         alpha=KD_ALPHA)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+def _digits_split(seed: int) -> tuple[Any, Any, Any, Any]:
+    """(x_train, y_train, x_test, y_test) of ``seed``: a stratified 75/25 split of load_digits,
+    pixels scaled to [0, 1] (float32), labels int64."""
+    import torch
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     data = load_digits()
     x_tr, x_te, y_tr, y_te = train_test_split(
         data.data, data.target, test_size=0.25, random_state=seed, stratify=data.target)
-    x_train = torch.tensor(x_tr / 16.0, dtype=torch.float32)
-    y_train = torch.tensor(y_tr, dtype=torch.int64)
-    x_test = torch.tensor(x_te / 16.0, dtype=torch.float32)
-    y_test = torch.tensor(y_te, dtype=torch.int64)
+    return (torch.tensor(x_tr / 16.0, dtype=torch.float32), torch.tensor(y_tr, dtype=torch.int64),
+            torch.tensor(x_te / 16.0, dtype=torch.float32), torch.tensor(y_te, dtype=torch.int64))
+
+
+@lru_cache(maxsize=4)
+def _digits_family(seed: int) -> _DigitsFamily:
+    import torch
+
+    x_train, y_train, x_test, y_test = _digits_split(seed)
 
     def train(model: Any, teacher: Any = None) -> Any:
-        gen = torch.Generator().manual_seed(seed + 1)
-        opt = torch.optim.Adam(model.parameters(), lr=_LR)
-        model.train()
-        n = len(x_train)
-        for _ in range(_EPOCHS):
-            order = torch.randperm(n, generator=gen)
-            for i in range(0, n, _BATCH):
-                idx = order[i:i + _BATCH]
-                logits = model(x_train[idx])
-                loss = F.cross_entropy(logits, y_train[idx])
-                if teacher is not None:
-                    with torch.no_grad():
-                        t_logits = teacher(x_train[idx])
-                    loss = distillation_loss(logits, t_logits, loss, temperature=KD_TEMPERATURE,
-                                             alpha=KD_ALPHA)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-        return model.eval()
+        return train_model(model, x_train, y_train, shuffle_seed=seed + 1, teacher=teacher)
 
     state: dict[str, dict[str, Any]] = {}
     accuracy: dict[str, float] = {}
@@ -205,8 +240,16 @@ def digits_eval_data(seed: int = 0) -> tuple[Any, Any]:
     and int64 (450,) labels -- the data :func:`digits_candidates` were scored on, never trained
     on. Pass it to :func:`effplan.evaluate`. Copies: changing them changes nothing here.
     """
-    fam = _digits_family(int(seed))
-    return fam.x_test.clone(), fam.y_test.clone()
+    _, _, x, y = _digits_split(int(seed))   # the same split the family holds, without training it
+    return x, y
+
+
+def digits_train_data(seed: int = 0) -> tuple[Any, Any]:
+    """The digits training split of ``seed`` as ``(x, y)``: float32 (1347, 64) pixels in [0, 1] and
+    int64 (1347,) labels -- what :func:`digits_candidates` were trained on, disjoint from
+    :func:`digits_eval_data`. For :func:`effplan.learning_curve`."""
+    x, y, _, _ = _digits_split(int(seed))
+    return x, y
 
 
 # --------------------------------------------------------------------------- transformers

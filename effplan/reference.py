@@ -19,6 +19,12 @@ Two shipped tables, loaded through :mod:`importlib.resources`, each row with a `
     Used as a ceiling: :func:`published_peak_share` is the best share of the accelerator's int8
     peak that a published, vendor-tuned result reached (``throughput x FLOPs per item / peak``,
     rows whose FLOPs per item are exact); a projection never assumes a higher share.
+``effplan/data/scaling_laws.csv``
+    Published compute-optimal scaling-law fits ``L(N, D) = E + A/N^alpha + B/D^beta`` (loss in
+    nats per token, ``N`` parameters, ``D`` training tokens, ``C = 6ND`` FLOPs): Hoffmann et al.
+    2022 (Chinchilla, Approach 3) and the Epoch AI replication's refit (Besiroglu et al. 2024),
+    with the parameter and token ranges each was fitted on. Used by
+    :func:`effplan.planning.compute_optimal` through :func:`scaling_law`.
 
 Units are in column names (``overhead_us``, ``throughput_items_per_s``, ``flops_per_item``,
 FLOPs = 2 x MACs). The loaders validate columns, numbers and the presence of source and date
@@ -42,6 +48,8 @@ __all__ = [
     "mlperf_inference",
     "overhead_per_operator_s",
     "published_peak_share",
+    "scaling_law",
+    "scaling_laws",
     "training_utilization",
     "training_utilization_range",
 ]
@@ -54,6 +62,9 @@ MLPERF_COLUMNS = ("accelerator", "accelerators_in_system", "model", "model_class
 
 TRAINING_UTILIZATION_COLUMNS = ("params_min", "params_max", "mfu_low", "mfu_high", "source",
                                 "date", "notes")
+
+SCALING_LAW_COLUMNS = ("fit", "E", "A", "B", "alpha", "beta", "loss_unit", "params_min", "params_max",
+                       "tokens_min", "tokens_max", "source", "date", "notes")
 
 #: catalog ``kind`` -> overhead family
 _KIND_FAMILY = {"gpu": "cuda", "cpu": "cpu"}
@@ -200,3 +211,33 @@ def training_utilization_range(params: object, table: pd.DataFrame | None = None
                   f"{r['params_min']:.0e}-{r['params_max']:.0e} parameters: {r['source']} "
                   f"({r['date']})")
     return lo, np.sqrt(lo * hi), hi, src
+
+
+def scaling_laws(path: str | PathLike | None = None) -> pd.DataFrame:
+    """Published scaling-law fits, one row per ``fit`` name (``E, A, B, alpha, beta`` > 0, the
+    exponents below 1, ``params_min < params_max``, ``tokens_min < tokens_max``, unique names)."""
+    df = _load(path, "scaling_laws.csv", SCALING_LAW_COLUMNS,
+               ("E", "A", "B", "alpha", "beta", "params_min", "params_max", "tokens_min", "tokens_max"),
+               "scaling_laws")
+    bad = df.index[~((df["A"] > 0) & (df["B"] > 0) & (df["alpha"] > 0) & (df["alpha"] < 1)
+                     & (df["beta"] > 0) & (df["beta"] < 1) & (df["params_min"] < df["params_max"])
+                     & (df["tokens_min"] < df["tokens_max"]))].tolist()
+    if bad:
+        raise ValidationError("alpha", f"row(s) {[b + 2 for b in bad]}: need A, B > 0, 0 < alpha, beta < 1, "
+                              "params_min < params_max and tokens_min < tokens_max", where="scaling_laws")
+    dup = df.index[df["fit"].str.strip().str.lower().duplicated()].tolist()
+    if dup or (df["fit"].str.strip() == "").any():
+        raise ValidationError("fit", f"row(s) {[d + 2 for d in dup] or 'with an empty name'}: every fit "
+                              "needs a unique, non-empty name", where="scaling_laws")
+    return df
+
+
+def scaling_law(fit: str, table: pd.DataFrame | None = None) -> pd.Series:
+    """The row of :func:`scaling_laws` named ``fit`` (ignoring case), or ValidationError('fit')
+    listing the names there are."""
+    tab = scaling_laws() if table is None else table
+    hit = tab[tab["fit"].str.strip().str.lower() == str(fit).strip().lower()]
+    if hit.empty:
+        raise ValidationError("fit", f"{fit!r} is not a scaling-law fit; choose one of "
+                              f"{tab['fit'].tolist()}", where="scaling_laws")
+    return hit.iloc[0]

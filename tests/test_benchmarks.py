@@ -32,6 +32,8 @@ CASES = {
     "dashboard.py": (["--repeats", "2", "--samples", "20"], r"\d+(\.\d+)?x"),
     "evaluate.py": (["--examples", "200", "--resamples", "50", "--repeats", "1"], r"loop / effplan = \d+\.\dx"),
     "actuals.py": (["--rows", "20000", "--repeats", "1"], r"pandas / effplan = \d+\.\dx"),
+    "learning_curve.py": (["--candidates", "digits-mlp-slim", "--seeds", "2"],
+                          r"log-linear / power law = \d+\.\d+x"),
     "generation.py": (["--concurrency", "1", "--prompt-tokens", "16", "--output-tokens", "4", "--rounds", "1",
                        "--train-steps", "5"], r"TPOT ratio effplan/plain: median \d+\.\d+x"),
 }

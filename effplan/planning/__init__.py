@@ -143,6 +143,16 @@ operator_calls_decode * overhead`` (``T`` = the context in the middle of the res
 efficiency calibrated on the local measurement with its launch share removed; rows without
 operator counts get no floor and ``efficiency_source`` says so.
 
+Learning curves and compute-optimal plans (:mod:`effplan.planning.learning`)
+--------------------------------------------------------------------------
+``fit_learning_curve`` (a saturating power law in the training-set size, seed-bootstrap
+intervals, labelled speculative beyond 4x the largest size measured, refused beyond 16x),
+``fit_generalization`` (the clean and a shifted curve on the same resamples, and their gap) and
+``compute_optimal`` (``N_opt = G (C/6)^(beta/(alpha+beta))``, ``D_opt = C / (6 N_opt)`` from the
+published fits of ``effplan/data/scaling_laws.csv``; dollars -> GPU-hours -> FLOPs at a sourced
+MFU; the serving cost of that model by the generation projection). Every formula is in that
+module's docstring.
+
 Layout (one job per file, imported bottom-up)
 ---------------------------------------------
 ``inputs`` (workloads, prices, uncertainty, grid, validation, frames, name matching, constants)
@@ -176,4 +186,21 @@ __all__ = [
     "PERCENTILE_COLUMNS", "TRAINING_COLUMNS",
     "rank_options", "headline", "Headline", "baseline_candidate", "portfolio_total",
     "actuals", "Actuals",
+    "fit_learning_curve", "fit_generalization", "compute_optimal", "CurveFit", "CurvePrediction",
+    "GeneralizationFit", "ComputePlan",
 ]
+
+#: learning curves and compute-optimal plans (:mod:`effplan.planning.learning`), imported on first
+#: use (they bring scipy)
+_LAZY = {name: "learning" for name in ("fit_learning_curve", "fit_generalization", "compute_optimal",
+                                       "CurveFit", "CurvePrediction", "GeneralizationFit", "ComputePlan")}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'effplan.planning' has no attribute {name!r}")
