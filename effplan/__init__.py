@@ -38,6 +38,8 @@ _EXPORTS: dict[str, str] = {
     "Plan": "planning",
     "project": "planning",
     "compare_scenarios": "planning",
+    # serving engines' own benchmarks (vLLM, GuideLLM, AIPerf, LLMPerf, optimum-benchmark)
+    "import_benchmark": "importers",
     # quality beside cost
     "evaluate": "evaluation",
     "Evaluation": "evaluation",
@@ -52,7 +54,7 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = ("examples", "generation", "decoders", "store", "widgets", "schema", "catalog", "flops",
                "energy", "measurement", "planning", "hardware", "candidates", "plots", "report",
                "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards", "reproducibility",
-               "defaults", "formatting", "fleet")
+               "defaults", "formatting", "fleet", "importers")
 
 __all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook",
                                "metrics", "__version__"]

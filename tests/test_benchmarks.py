@@ -31,6 +31,7 @@ CASES = {
     "projection.py": (["--quick"], r"published-figure check: (\d+)/\1 projections at or below"),
     "dashboard.py": (["--repeats", "2", "--samples", "20"], r"\d+(\.\d+)?x"),
     "evaluate.py": (["--examples", "200", "--resamples", "50", "--repeats", "1"], r"loop / effplan = \d+\.\dx"),
+    "make_engine_samples.py": (["--check"], r"13/13 shipped samples match a fresh seeded run"),
     "generation.py": (["--concurrency", "1", "--prompt-tokens", "16", "--output-tokens", "4", "--rounds", "1",
                        "--train-steps", "5"], r"TPOT ratio effplan/plain: median \d+\.\d+x"),
 }
