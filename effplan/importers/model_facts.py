@@ -189,19 +189,25 @@ def _hf_config_from_dict(d: dict[str, Any]) -> Any:
 
 @contextlib.contextmanager
 def _quiet_transformers():
-    """transformers' config / init chatter (deprecations, token-id checks) kept off the user's
-    screen while only shapes are built; restored afterwards."""
+    """Library chatter kept off the user's screen while only shapes are built, restored afterwards:
+    transformers' config / init notices (deprecations, token-id checks), and the log lines that
+    optional packages it imports on first use print (torchao's "Failed to load" of GPU kernels,
+    torch's pytree deprecation) -- none of them concerns a parameter count."""
+    import logging
     import warnings
 
     transformers = _transformers()
     log = transformers.logging
     before = log.get_verbosity()
+    disabled = logging.root.manager.disable
     log.set_verbosity_error()
+    logging.disable(logging.WARNING)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
+        logging.disable(disabled)
         log.set_verbosity(before)
 
 
