@@ -325,6 +325,10 @@ def test_bad_input_gets_a_named_error(tmp_path):
         import_benchmark(sample_path("vllm"), "vllm", candidate=" ", hardware="H100 SXM")
     with pytest.raises(ValidationError, match="cannot be read"):
         _import(tmp_path / "missing.json")
+    run = gen.vllm_run(max_concurrency=2, num_prompts=10, output_len=8, percentiles=(50, 95))
+    run.update(completed=0, failed=10)
+    with pytest.raises(ValidationError, match="completed.*no request completed \\(10 failed\\)"):
+        _import(_write(tmp_path, "allfailed.json", run))
 
 
 def test_importing_rows_does_not_import_torch():

@@ -281,6 +281,7 @@ def _energy(level: BenchmarkLevel, hardware: str, hw_row: pd.Series | None) -> d
 def _row(level: BenchmarkLevel, *, tool: str, candidate: str, hardware: str, source: Path, sha: str,
          prompt_tokens: int | None, facts: Any, hw_row: pd.Series | None, stamp: str) -> dict[str, Any]:
     from .. import __version__
+    from ..schema import SCHEMA_VERSION
 
     c = max(1, int(round(level.concurrency)))
     p_tok = int(prompt_tokens) if prompt_tokens is not None else (
@@ -312,6 +313,7 @@ def _row(level: BenchmarkLevel, *, tool: str, candidate: str, hardware: str, sou
         "concurrency_littles_law": level.concurrency_littles_law,
         "prompt_tokens_mean": level.prompt_tokens_mean, "output_tokens_mean": level.output_tokens_mean,
         "tpot_definition": level.tpot_definition, "batching": level.batching, "effplan_version": __version__,
+        "schema_version": SCHEMA_VERSION,
     }
     with np.errstate(divide="ignore", invalid="ignore"):   # the schema's definitions, per sequence batch
         row["prefill_tokens_per_s"] = c * p_tok / (level.ttft_p50_ms / 1e3) if level.ttft_p50_ms > 0 else math.nan
@@ -347,8 +349,6 @@ def _typed(rows: list[dict[str, Any]]) -> pd.DataFrame:
         else:
             vals = pd.to_numeric(df[col], errors="coerce").astype(float)
             df[col] = vals.astype(np.int64) if kind == "int" and vals.notna().all() else vals
-    df["schema_version"] = df["schema_version"].fillna(1).astype(np.int64) if df["schema_version"].isna().any() \
-        else df["schema_version"]
     return df
 
 

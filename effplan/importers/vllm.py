@@ -113,6 +113,9 @@ def _level(rec: dict[str, Any], where: str) -> BenchmarkLevel:
             notes.append(f"the file says {int(failed)} failed; the per-request arrays hold {int((~ok).sum())}")
         failed = float((~ok).sum())
     completed = num(rec, "completed")
+    if completed == 0 or (a is not None and not a["ok"].any()):
+        raise ValidationError("completed", f"{where}: no request completed ({int(failed) if math.isfinite(failed) else '?'} "
+                                           "failed): there is nothing to import from this run")
     if not math.isfinite(failed) and math.isfinite(num(rec, "num_prompts")) and math.isfinite(completed):
         failed = num(rec, "num_prompts") - completed
         notes.append("failed = num_prompts - completed (the file has no 'failed' count)")
@@ -125,9 +128,9 @@ def _level(rec: dict[str, Any], where: str) -> BenchmarkLevel:
                 notes.append(f"{metric.upper()} p{q} computed from the per-request arrays "
                              f"({values[metric].size} completed requests; the file does not state it)")
             elif not math.isfinite(v):
-                stated = sorted(int(float(k[1:].split("_")[0])) for k in rec
-                                if re.fullmatch(rf"p[0-9.]+_{metric}_ms", k))
-                have = f"it states p{', p'.join(map(str, stated))}" if stated else "it states none"
+                stated = sorted((k[1:].split("_")[0] for k in rec if re.fullmatch(rf"p[0-9.]+_{metric}_ms", k)),
+                                key=float)
+                have = f"it states p{', p'.join(stated)}" if stated else "it states none"
                 extra = " (its ITL is per chunk, pooled: not a TPOT)" if metric == "tpot" and "p95_itl_ms" in rec else ""
                 notes.append(f"{metric.upper()} p{q} unknown: not in the file ({have}; --metric-percentiles "
                              f"defaults to \"99\") and no per-request arrays{extra}: {_HOW}")
