@@ -41,6 +41,8 @@ _EXPORTS: dict[str, str] = {
     # budget vs actuals (a FOCUS bill against the plan)
     "actuals": "planning",
     "Actuals": "planning",
+    # serving engines' own benchmarks (vLLM, GuideLLM, AIPerf, LLMPerf, optimum-benchmark)
+    "import_benchmark": "importers",
     # quality beside cost
     "evaluate": "evaluation",
     "Evaluation": "evaluation",
@@ -59,7 +61,7 @@ _SUBMODULES = ("examples", "generation", "decoders", "store", "widgets", "schema
                "energy", "measurement", "planning", "hardware", "candidates", "plots", "report",
                "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards", "reproducibility",
                "defaults", "formatting", "fleet", "billing", "focus_samples",
-               "actuals_view", "learning_curves", "learning_plots")
+               "actuals_view", "learning_curves", "learning_plots", "importers")
 
 __all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook",
                                "metrics", "learning_plots", "__version__"]

@@ -100,7 +100,10 @@ def interpolate_batches(rows: pd.DataFrame, keys: Sequence[str] = ("candidate", 
         for c in cols:
             y0, y1 = vals[c][lo_idx], vals[c][hi_idx]
             okv = np.isfinite(y0) & np.isfinite(y1) & (y0 > 0) & (y1 > 0)
-            block[c] = np.where(okv, np.exp(np.log(y0) + x * (np.log(y1) - np.log(y0))), np.nan)
+            block[c] = np.where(okv, np.exp(np.log(y0) + x * (np.log(y1) - np.log(y0))),
+                                # 0 at both neighbours stays 0 (e.g. a prompt-token energy counted
+                                # inside the output-token figure); anything else unknown is NaN
+                                np.where((y0 == 0) & (y1 == 0), 0.0, np.nan))
     if "energy_per_batch_j" in block.columns and "energy_per_item_j" in block.columns:
         block["energy_per_batch_j"] = block["energy_per_item_j"] * block["batch_size"]
     block["batch_source"] = "interpolated"

@@ -14,6 +14,8 @@ Examples::
     effplan catalog
     effplan plan results/ --start 2026-10 --out plan/
     effplan actuals plan/ billing/ --start 2026-10 --fx EUR=1.08     # budget vs the FOCUS bill
+    effplan import vllm results/vllm-*.json --candidate llama-8b --hardware "H100 SXM" \
+        --config path/to/config.json --out results/measurements.jsonl
 
 Defaults (PUE, utilisation, peak-to-average, growth, horizon, latency target, the results
 folder, the demo traffic) come from :mod:`effplan.defaults`, as in the notebooks and dashboard.
@@ -282,6 +284,37 @@ def _actuals(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    """``effplan import TOOL FILE...``: a serving engine's own benchmark as measured generation rows,
+    appended to ``--out`` through :func:`effplan.store.append` (see :mod:`effplan.importers`)."""
+    import warnings
+
+    from . import store
+    from .catalog import load_catalog
+    from .importers import SUMMARY_COLUMNS, import_benchmark
+
+    if args.out is None:
+        args.out = defaults.results_file()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = import_benchmark(args.files, args.tool, candidate=args.candidate, hardware=args.hardware,
+                                prompt_tokens=args.prompt_tokens, config=args.config,
+                                catalog=load_catalog(args.catalog) if args.catalog else None)
+    for w in caught:
+        print(f"effplan import: WARNING: {w.message}", file=sys.stderr)
+    written = store.append(args.out, rows)
+    cols = SUMMARY_COLUMNS[2:]   # candidate and hardware are in the last line
+    _print_frame(rows[cols], "wide" if args.format == "table" else args.format, cols)
+    if args.format == "table":
+        notes = dict.fromkeys(n for text in rows["notes"] for n in str(text).split("; ") if n)
+        for n in notes:
+            print(f"  note: {n}")
+        print(f"\n{written} {args.tool} rows ({args.candidate} on {args.hardware}) appended to {args.out}; "
+              f"plan them with: effplan plan {args.out} --prompt-tokens N --output-tokens N "
+              "--requests-per-day R")
+    return 0
+
+
 def _catalog(args: argparse.Namespace) -> int:
     from .catalog import load_catalog
 
@@ -432,6 +465,28 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", type=Path, default=None, help="folder for the variance CSV files")
     a.add_argument("--format", choices=FORMATS, default="table", help=FORMAT_HELP)
     a.set_defaults(func=_actuals)
+    from .importers import TOOLS
+
+    i = sub.add_parser("import", help="import a serving engine's own benchmark (vllm, guidellm, aiperf, "
+                                      "llmperf, optimum-benchmark) as measured generation rows")
+    i.add_argument("tool", choices=list(TOOLS))
+    i.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                   help="result files (vllm: --save-result JSON / --append-result; guidellm: benchmarks.json; "
+                        "aiperf: profile_export_aiperf.json; llmperf: *_summary.json; optimum-benchmark: "
+                        "benchmark.json)")
+    i.add_argument("--candidate", required=True, help="name of the model in the plan")
+    i.add_argument("--hardware", required=True, help="the GPU it ran on: a catalog name (effplan catalog) or yours")
+    i.add_argument("--config", default=None, metavar="HF_CONFIG",
+                   help="the model's config.json or its folder: exact weight and KV-cache bytes (memory "
+                        "checked, projection to other GPUs); without it memory is not checked")
+    i.add_argument("--prompt-tokens", type=int, default=None,
+                   help="prompt length, when the file does not record it (default: the file's mean)")
+    i.add_argument("--catalog", default=None, help="your own hardware catalog CSV (rated power, memory)")
+    i.add_argument("--out", type=Path, default=None,
+                   help=f"results file to append to (default: {defaults.RESULTS_FILENAME} in the shared "
+                        "results folder)")
+    i.add_argument("--format", choices=FORMATS, default="table", help=FORMAT_HELP)
+    i.set_defaults(func=_import)
 
     c = sub.add_parser("catalog", help="print the hardware catalog")
     c.add_argument("--path", default=None, help="your own catalog CSV")

@@ -119,6 +119,41 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     # optional: seed, Python/numpy/effplan versions, weights/config hashes, timing policy
     # (effplan.reproducibility.reproducibility_fields returns them as one flat dict)
     **REPRODUCIBILITY_COLUMNS,
+    # optional: rows imported from a serving engine's own benchmark (effplan.importers)
+    **{
+        "source_tool": ("str", "imported rows: the benchmark tool that measured the row (vllm, guidellm, "
+                               "aiperf, llmperf, optimum-benchmark); empty for rows effplan measured"),
+        "source_tool_version": ("str", "imported rows: the tool's version as its file records it (empty "
+                                       "when the file does not say)"),
+        "benchmark_file": ("str", "imported rows: name of the result file the row came from"),
+        "benchmark_sha256": ("str", "imported rows: sha256 of the result file's bytes"),
+        "benchmark_label": ("str", "imported rows: which run of the file (e.g. 'max_concurrency=16', "
+                                   "'rate=4/s')"),
+        "requests_completed": ("int", "imported rows: requests that completed (the percentiles are theirs)"),
+        "requests_failed": ("int", "imported rows: failed / errored requests, left out of the percentiles"),
+        "requests_incomplete": ("int", "imported rows: requests cut off unfinished (GuideLLM), left out of "
+                                       "the percentiles"),
+        "request_rate_per_s": ("float", "imported rows: the configured request rate of an open-loop run, "
+                                        "requests/s (empty: closed loop at a fixed concurrency)"),
+        "concurrency_source": ("str", "imported rows: 'stated' (batch_size is the run's fixed concurrency) "
+                                      "or 'littles-law' (a request-rate run: batch_size = round(request "
+                                      "throughput x mean end-to-end latency), exact value in "
+                                      "concurrency_littles_law)"),
+        "concurrency_littles_law": ("float", "imported request-rate rows: requests in flight by Little's "
+                                             "law, L = completed requests/s x mean end-to-end latency s"),
+        "prompt_tokens_mean": ("float", "imported rows: mean prompt tokens per completed request "
+                                        "(prompt_tokens is it rounded, or the value given)"),
+        "output_tokens_mean": ("float", "imported rows: mean output tokens per completed request"),
+        "tpot_definition": ("str", "imported rows: how the tool defines the TPOT percentiles used"),
+        "batching": ("str", "generation: 'continuous' (a serving engine: TTFT is one request's prefill "
+                            "and wait) or 'static' (the batch prefills together, as effplan measures; "
+                            "empty = static)"),
+        "context_tokens": ("int", "generation: the model's context length (max positions), when known"),
+        "model_facts_source": ("str", "where param_bytes / kv_cache_bytes_per_token came from (a config, "
+                                      "entered, or empty: unknown -> memory not checked)"),
+        "notes": ("str", "what a reader must know about the row's figures (how a percentile was got, "
+                         "what is missing and how to get it), '; '-separated"),
+    },
     "schema_version": ("int", "version of this schema"),
 }
 
@@ -143,10 +178,12 @@ STOP_REASONS = ("ci-met", "time-budget", "unstable")
 
 #: What the generation planner needs from a ``mode="generation"`` row (these replace
 #: :data:`PLAN_REQUIRED_COLUMNS` for such rows: a generation row has no fixed-shape latency).
+#: ``param_bytes`` and ``kv_cache_bytes_per_token`` (the model facts) are optional: without them
+#: the KV-cache memory fit is not checked, and the plan says so (``memory_check``).
 GENERATION_REQUIRED_COLUMNS: tuple[str, ...] = (
     "candidate", "hardware", "mode", "batch_size", "prompt_tokens", "ttft_p50_ms", "ttft_p95_ms",
-    "tpot_p50_ms", "tpot_p95_ms", "kv_cache_bytes_per_token", "param_bytes",
-    "energy_per_prompt_token_j", "energy_per_output_token_j", "idle_power_w",
+    "tpot_p50_ms", "tpot_p95_ms", "energy_per_prompt_token_j", "energy_per_output_token_j",
+    "idle_power_w",
 )
 
 _DEFAULTS: Mapping[str, object] = {
@@ -359,6 +396,15 @@ def _blank(values: pd.Series) -> np.ndarray:
                               dtype=bool)
 
 
+def _row_note(df: pd.DataFrame, i: int) -> str:
+    """``"; the row's notes: ..."`` when row ``i`` has ``notes`` (an imported row saying why a
+    figure is missing and how to get it), else ``""``."""
+    if "notes" not in df.columns:
+        return ""
+    note = df["notes"].iloc[i]
+    return f"; the row's notes: {note}" if isinstance(note, str) and note.strip() else ""
+
+
 def _required_rows(df: pd.DataFrame, required: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Required column -> mask of the rows that need it. With the planner's default
     :data:`PLAN_REQUIRED_COLUMNS`, rows with ``mode="generation"`` need
@@ -427,7 +473,7 @@ def row_problems(df: pd.DataFrame, where: list[str] | None = None, *,
                 "energy=False), so it cannot be planned. Measure again with energy=True, or type "
                 "energy_per_item_j and idle_power_w in (provenance='entered')"))
         flag(blank & (ok | (name in IDENTITY_COLUMNS)), name,
-             lambda i: "missing value in a required column")
+             lambda i: "missing value in a required column" + _row_note(df, i))
     for name, (kind, _) in MEASUREMENT_COLUMNS.items():
         if kind not in ("int", "float") or name not in df.columns:
             continue

@@ -1286,8 +1286,9 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     if h.min_quality:
         targets.append(f"{h.quality_label} {'≥' if h.quality_higher_is_better else '≤'} "
                        f"{h.min_quality:g}")
-    if h.workload == "generation":
-        targets.append("the KV cache fits memory")
+    if h.workload == "generation":   # imported rows without model facts: the fit is not checked
+        targets.append("memory NOT checked (no model facts)" if "memory not checked" in (h.message or "")
+                       else "the KV cache fits memory")
     tgt = " and ".join(targets) if targets else "no latency or quality target"
     if not h.found:
         return (f'<div class="effplan-headline" data-found="false" style="{box}">'

@@ -34,6 +34,7 @@ CASES = {
     "actuals.py": (["--rows", "20000", "--repeats", "1"], r"pandas / effplan = \d+\.\dx"),
     "learning_curve.py": (["--candidates", "digits-mlp-slim", "--seeds", "2"],
                           r"log-linear / power law = \d+\.\d+x"),
+    "make_engine_samples.py": (["--check"], r"13/13 shipped samples match a fresh seeded run"),
     "generation.py": (["--concurrency", "1", "--prompt-tokens", "16", "--output-tokens", "4", "--rounds", "1",
                        "--train-steps", "5"], r"TPOT ratio effplan/plain: median \d+\.\d+x"),
 }

@@ -48,6 +48,10 @@ def test_wheel_ships_data_files(tmp_path):
     assert shipped, "no data files in effplan/data"
     for name in shipped:
         assert f"effplan/data/{name}" in names
+    samples = sorted(p.name for p in (REPO / "effplan" / "data" / "engine_samples").iterdir())
+    assert samples, "no engine benchmark samples in effplan/data/engine_samples"
+    for name in samples:
+        assert f"effplan/data/engine_samples/{name}" in names
 
 
 @pytest.mark.slow

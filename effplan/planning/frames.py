@@ -384,6 +384,9 @@ def headline(plan: Any, *, baseline: str | None = None, min_quality: float | Non
         msg = ("no candidate tagged 'baseline' among these options: savings not computed"
                if a.get("baseline_wanted") is None else
                f"baseline {a.get('baseline_wanted')} has no cost here: savings not computed")
+    check = str(row.get("memory_check", "checked") or "checked")
+    if check != "checked":   # e.g. imported rows without model facts: say it under the answer
+        msg = "; ".join(m for m in (msg, f"memory {check}") if m)
     return Headline(
         candidate=str(row["candidate"]), hardware=str(row["hardware"]),
         quarter=a.get("quarter", ""), quarter_cost_usd=cost,

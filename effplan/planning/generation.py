@@ -14,7 +14,10 @@ Per candidate x hardware option, with ``P = prompt_tokens``, ``N = output_tokens
   ``ttft_p95_ms(c) <= slo_ttft_p95_ms``; ``tpot_p95_ms(c) <= slo_tpot_p95_ms`` (a target of None
   is no constraint); ``param_bytes + c * (P + N) * kv_cache_bytes_per_token <= memory_fraction *
   memory`` (memory = the catalog's ``memory_gb * 1e9`` bytes; ``memory_fraction`` 0.9). Hardware
-  whose memory the catalog does not know is not memory-checked, and ``memory_check`` says so.
+  whose memory the catalog does not know is not memory-checked, and ``memory_check`` says so; so are
+  rows without model facts (``param_bytes`` / ``kv_cache_bytes_per_token`` NaN, e.g. a serving
+  engine's benchmark imported without ``config=``): ``memory_check`` = "not checked: no model facts
+  ...", a :class:`PlanWarning`, and ``Plan.inputs["notes"]`` say so (NaN bytes never "fit").
 * Between measured concurrencies ``c_i < c < c_{i+1}`` (at that prompt length) the rules of
   :mod:`effplan.batching` apply (:func:`~effplan.batching.interpolate_batches` with the columns
   below): at its grid of integer points (powers of two and geometric points, at most 4 per gap)
@@ -31,6 +34,9 @@ Per candidate x hardware option, with ``P = prompt_tokens``, ``N = output_tokens
   "measure concurrency 2c to go further"). No feasible ``c``: the option is
   infeasible (``feasible=False``, NaN cost, energy, CO2; never a silent zero) and
   ``binding_constraint`` names what the smallest measured ``c`` violates.
+* ``concurrency_source``: ``measured`` (or ``littles-law`` for a measured row whose own
+  ``concurrency_source`` is ``littles-law``: an imported request-rate run, see
+  :mod:`effplan.importers`), or ``interpolated``.
 * Requests per second per instance: ``rate = c / ((ttft_p50_ms(c) + N * tpot_p50_ms(c)) / 1000)``.
 * Month ``m`` (0-based): ``peak = requests_per_day * (1 + monthly_growth)**m / 86400 *
   peak_to_average``; ``instances = max(min_replicas, ceil(peak / (rate * target_utilization)))``
@@ -56,7 +62,10 @@ sequences, a prompt of ``P_row`` tokens and the middle of the response
 unknown):
 
 * prefill (compute-bound): ``roof_pre = max(c * P_row * flops_per_prompt_token / peak,
-  (param_bytes + c * P_row * kv) / bandwidth)`` (weights read, KV cache written);
+  (param_bytes + c * P_row * kv) / bandwidth)`` (weights read, KV cache written); for a row with
+  ``batching="continuous"`` (a serving engine's benchmark, :mod:`effplan.importers`) ``c`` is 1
+  here: its TTFT is one request's prefill (plus waiting, which the calibration absorbs), not a
+  prefill of the whole batch;
 * decode step (memory-bound): ``roof_dec = max(c * flops_per_output_token / peak,
   (param_bytes + c * T * kv) / bandwidth)`` -- the weights and the KV cache are read per step;
 * the per-kernel launch floor of :func:`effplan.planning.project`: ``launch_pre(hw) =
@@ -116,6 +125,9 @@ __all__ = ["GenerationWorkload", "GenerationUncertainty", "plan_generation", "pr
            "GENERATION_SUMMARY_COLUMNS", "MEMORY_FRACTION"]
 
 MEMORY_FRACTION = 0.9
+#: ``memory_check`` of an option whose rows carry no ``param_bytes`` / ``kv_cache_bytes_per_token``
+NO_MODEL_FACTS = ("not checked: no model facts (param_bytes / kv_cache_bytes_per_token unknown; import "
+                  "the benchmark with config=<the model's config> or type them in)")
 CONSTRAINTS = ("ttft", "tpot", "memory")
 #: figures interpolated log-log between measured concurrencies (the first four: latencies, made
 #: non-decreasing in concurrency first), by :func:`effplan.batching.interpolate_batches`
@@ -324,9 +336,12 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
     T = P + np.where(np.isnan(n_out), 0.0, n_out / 2.0)
     pb = rows["param_bytes"].to_numpy(float)
     kv = rows["kv_cache_bytes_per_token"].to_numpy(float)
-    f_pre = c * P * rows["flops_per_prompt_token"].to_numpy(float)
+    # a continuous-batching row's TTFT is ONE request's prefill (plus its wait), not the batch's
+    batching = rows["batching"].astype(str).to_numpy() if "batching" in rows.columns else np.full(len(rows), "")
+    c_pre = np.where(batching == "continuous", 1.0, c)
+    f_pre = c_pre * P * rows["flops_per_prompt_token"].to_numpy(float)
     f_dec = c * rows["flops_per_output_token"].to_numpy(float)
-    b_pre = pb + c * P * kv
+    b_pre = pb + c_pre * P * kv
     b_dec = pb + c * T * kv
     # operator calls of one prefill of the batch / one decode step (the launch floor)
     ops_pre, ops_dec = col("operator_calls_prefill"), col("operator_calls_decode")
@@ -418,6 +433,27 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
     return pd.concat(parts, ignore_index=True)
 
 
+def _unprojected(gen: pd.DataFrame, allrows: pd.DataFrame, targets: list[str]) -> list[str]:
+    """``"cand to T"`` for each candidate x target with measured rows elsewhere but no projected row."""
+    out = []
+    done = set(zip(allrows.loc[allrows["provenance"] == "projected", "candidate"],
+                   allrows.loc[allrows["provenance"] == "projected", "hardware"]))
+    for cand, g in gen.groupby("candidate", sort=False):
+        for t in targets:
+            if (cand, t) not in done and (g["hardware"] != t).any():
+                out.append(f"{cand} to {t}")
+    return out
+
+
+def plan_notes(summary: pd.DataFrame) -> list[str]:
+    """What a reader of a generation plan must know that the figures do not show: options whose
+    memory was not checked (``memory_check``), one line each."""
+    if "memory_check" not in summary.columns:
+        return []
+    s = summary[summary["memory_check"].astype(str) != "checked"]
+    return [f"{c} on {h}: memory {m}" for c, h, m in zip(s["candidate"], s["hardware"], s["memory_check"])]
+
+
 # --------------------------------------------------------------------------------------- options
 def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> pd.DataFrame:
     """One option per candidate x hardware: the chosen concurrency and its figures."""
@@ -464,13 +500,18 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
                                           required=("ttft_p95_ms", "tpot_p95_ms"))
         s = s.sort_values("batch_size", kind="mergesort").reset_index(drop=True)
         c = s["batch_size"].to_numpy(float)
-        need = s["param_bytes"].to_numpy(float) + c * (P + N) * s["kv_cache_bytes_per_token"].to_numpy(float)
+        pbytes, kvb = s["param_bytes"].to_numpy(float), s["kv_cache_bytes_per_token"].to_numpy(float)
+        need = pbytes + c * (P + N) * kvb
+        if np.isfinite(limit) and not (np.isfinite(pbytes) & np.isfinite(kvb)).all():
+            # rows without model facts (e.g. imported from a serving engine's benchmark without
+            # config=): NaN bytes never "fit" silently -- the check is skipped and said so
+            rec["memory_check"] = NO_MODEL_FACTS
         bad = {
             "ttft": s["ttft_p95_ms"].to_numpy(float) > wl.slo_ttft_p95_ms if wl.slo_ttft_p95_ms else
             np.zeros(len(s), bool),
             "tpot": s["tpot_p95_ms"].to_numpy(float) > wl.slo_tpot_p95_ms if wl.slo_tpot_p95_ms else
             np.zeros(len(s), bool),
-            "memory": need > limit if np.isfinite(limit) else np.zeros(len(s), bool),
+            "memory": need > limit if rec["memory_check"] == "checked" else np.zeros(len(s), bool),
         }
         ok = ~(bad["ttft"] | bad["tpot"] | bad["memory"])
 
@@ -492,7 +533,10 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
         if "efficiency_source" in s:
             rec.update(efficiency=r["efficiency"], efficiency_source=r["efficiency_source"])
         rec.update(feasible=True, infeasible_reason="", concurrency=c[i],
-                   concurrency_source=r["batch_source"], concurrency_neighbours=r["batch_neighbours"],
+                   concurrency_source=("littles-law" if r["batch_source"] == "measured"
+                                       and str(r.get("concurrency_source", "")) == "littles-law"
+                                       else r["batch_source"]),
+                   concurrency_neighbours=r["batch_neighbours"],
                    concurrency_note="" if c[i] < c_max else
                    f"the largest measured concurrency ({c_max:g}) was chosen: measure concurrency "
                    f"{_batching.next_batch_to_measure(c_max)} to go further (never extrapolated)",
@@ -570,7 +614,19 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
                                                                    "efficiency_source"]),
                                                  targets, cat, assumed_efficiency)], ignore_index=True)
     opt = _attach_prices(_options(allrows, wl, cat), pr, cat)
-    unchecked = opt.loc[opt["memory_check"] != "checked", "hardware"].unique()
+    no_facts = opt.loc[opt["memory_check"] == NO_MODEL_FACTS, "candidate"].unique()
+    if len(no_facts):
+        warnings.warn(f"effplan.plan: no model facts for {', '.join(map(repr, no_facts))} (param_bytes / "
+                      "kv_cache_bytes_per_token unknown): the KV-cache memory fit is NOT checked for them "
+                      "(memory_check says so). Import the benchmark with config=<the model's config>, or "
+                      "type the two columns in", PlanWarning, stacklevel=3)
+    missing = _unprojected(gen, allrows, targets)
+    if missing:
+        warnings.warn("effplan.plan: could not project " + "; ".join(missing) + ": the rows lack the "
+                      "figures a roofline needs (param_bytes and flops_per_prompt_token / "
+                      "flops_per_output_token, with a dtype). Import the benchmark with config=<the "
+                      "model's config>, or measure on that hardware", PlanWarning, stacklevel=3)
+    unchecked = opt.loc[opt["memory_check"].str.startswith("not checked: the memory"), "hardware"].unique()
     if len(unchecked):
         warnings.warn(f"effplan.plan: the memory of {', '.join(map(repr, unchecked))} is not in the catalog, "
                       "so the KV-cache memory fit is NOT checked there (memory_check says so); pass a "

@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import PlanWarning, ValidationError
 from .engine import _attach_prices, _check_price_keys, _choose_uncached, _warn_missing
 from .calendar import add_calendar_columns
-from .generation import GenerationUncertainty, GenerationWorkload, plan_generation
+from .generation import GenerationUncertainty, GenerationWorkload, plan_generation, plan_notes
 from .inference import _inference
 from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, InferenceWorkload, Prices,
                      TrainingWorkload, Uncertainty, _catalog_frame, _match_map, _measurement_frame,
@@ -268,7 +268,8 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
             "training": None, "prices": prices.to_dict(), "hardware": targets, "samples": samples,
             "seed": seed, "uncertainty": gunc.to_dict() if samples > 0 else None,
             "assumed_efficiency": eff_assumed, "idle_power_fraction": dict(IDLE_POWER_FRACTION),
-            "months": generation.months, "catalog": prep.catalog_label}
+            "months": generation.months, "catalog": prep.catalog_label,
+            "notes": plan_notes(summary)}
         if quality_rows is not None:
             monthly, quarterly, summary = _join_quality(quality_rows, list(prep.candidates), monthly,
                                                         quarterly, summary)
