@@ -412,7 +412,7 @@ def training_answer(plan: Any, measurements: Any = None) -> Any:
     from IPython.display import HTML
 
     from .formatting import sig, usd
-    from .planning.stability import option_note
+    from .planning.stability import busy_sentence, is_flagged, option_note, worst
     from .widgets import _BUSY_STYLE
 
     tr, _left = training_rows(plan, measurements) if measurements is not None else (plan.training, {})
@@ -438,6 +438,15 @@ def training_answer(plan: Any, measurements: Any = None) -> Any:
     note = option_note(info)
     busy = (f'<div class="effplan-busy-note" style="{_BUSY_STYLE};margin-top:4px"><b>&#x26A0;</b> '
             f"{_html.escape(note)} Re-measure on a quiet machine for firm figures.</div>" if note else "")
+    others = first[first["timing_unstable"].map(is_flagged).to_numpy(bool)] \
+        if "timing_unstable" in first.columns else first.iloc[0:0]
+    others = others[[k != (cand, hw) for k in others.index]]
+    if len(others):  # the options below the answer that were timed on a busy machine, too
+        n, x = worst(zip(others["background_load"], others["timing_spread_rel"]))
+        names = ", ".join(dict.fromkeys(str(c) for c, _h in others.index))
+        busy += (f'<div class="effplan-busy-note" style="{_BUSY_STYLE};margin-top:4px;font-size:0.85em">'
+                 f"<b>&#x26A0;</b> {len(others)} other option(s) ({_html.escape(names)}): "
+                 f"{_html.escape(busy_sentence(n, x, up_to=len(others) > 1))}</div>")
     return HTML(
         '<div class="effplan-training-answer" style="border:1px solid #c9d7e8;background:#f5f9ff;'
         'border-radius:6px;padding:8px 12px;margin:0 0 8px 0">'
