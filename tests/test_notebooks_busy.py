@@ -8,8 +8,8 @@ are shared by the assertions below); the every-row-unstable file is executed wit
 processes running beside the notebooks (the busy machine itself). Each notebook must run to
 the end and show a ``$`` answer and the busy-machine statement, whose N (background load) and X
 (how far the cost could be off) are checked against the file's own rows, computed here by hand:
-N = ``background_load`` to one decimal, X = ``max(latency_round_spread_rel, latency_ci_rel)``
-rounded up to a whole percent.
+N = ``background_load`` to one decimal, X = ``latency_round_spread_rel`` (the spread between
+the timing rounds) rounded up to a whole percent.
 """
 
 from __future__ import annotations
@@ -87,8 +87,7 @@ def _by_hand(results: Path, candidate: str, mode: str) -> tuple[set[str], set[st
     df = store.load(results)
     rows = df[(df["candidate"] == candidate) & (df["mode"] == mode) & (df["stable"] == False)]  # noqa: E712
     n = {f"{float(v):.1f}" for v in rows["background_load"]}
-    x = {str(max(1, math.ceil(100 * max(float(r), float(c)) - 1e-9)))
-         for r, c in zip(rows["latency_round_spread_rel"].fillna(0), rows["latency_ci_rel"].fillna(0))}
+    x = {str(max(1, math.ceil(100 * float(r) - 1e-9))) for r in rows["latency_round_spread_rel"]}
     return n, x
 
 

@@ -69,8 +69,8 @@ STABILITY_COLUMNS: dict[str, str] = {
     "timing_unstable": "True when the option is planned from a measurement that is NOT stable "
                        "(timed on a busy machine): its figures are flagged",
     "timing_spread_rel": "flagged options: X, how far the latency -- and so the cost -- could be "
-                         "off (the larger of the spread between the timing rounds and the CI of "
-                         "the median); the Monte Carlo band is widened by it (NaN: not flagged)",
+                         "off (the spread between the timing rounds; the CI of the median for rows "
+                         "without it); the Monte Carlo band is widened by it (NaN: not flagged)",
     "background_load": "CPU cores' worth of work by other processes while the option's "
                        "measurement was timed (N; NaN: not recorded)",
     "stability_note": "flagged options: 'Timings were taken on a busy machine (background load N "

@@ -19,12 +19,15 @@ training and generation, the dashboard, the notebooks, ``make report`` and the C
 
 * ``background_load`` *N*: CPU cores' worth of work by other processes while it was timed (as
   measured, :class:`effplan.timing.LoadMonitor`);
-* ``timing_spread_rel`` *X*: how far its latency could be off, the larger of the spread of its
-  timing rounds' medians (``latency_round_spread_rel``: their 10th-90th percentile range over
-  the median of all samples, :func:`effplan.timing.round_spread_rel`) and the relative
-  half-width of the ~95% CI of its median (``latency_ci_rel``; the only figure rows stored by
-  an older effplan carry). NaN when neither was recorded (typed-in rows): the statement then
-  says so instead of inventing a figure.
+* ``timing_spread_rel`` *X*: how far its latency could be off -- the measured spread between
+  its timing rounds (``latency_round_spread_rel``: the 10th-90th percentile range of the rounds'
+  medians over the median of all samples, :func:`effplan.timing.round_spread_rel`). Rows without
+  it (one round, or stored by an older effplan) fall back to the relative half-width of the
+  ~95% CI of the median (``latency_ci_rel``). The round spread comes first because it is
+  empirical: under contention the samples are not independent (stalls come in bursts), and
+  the order-statistics CI of a median sitting between two modes spans both of them. NaN when
+  neither was recorded (typed-in rows): the statement then says so instead of inventing a
+  figure.
 
 An option (candidate x hardware) is flagged when the row it is planned from is: its chosen
 batch size (or concurrency), both measured neighbours of an interpolated one, and for projected
@@ -35,7 +38,8 @@ so *X* is also how far its cost could be off.
 **The Monte Carlo band** (``samples > 0``, :func:`latency_sigma`): a stable row's latency error
 is normal with sigma = ``latency_ci_rel / 1.96`` (unchanged); a flagged row's has sigma = ``X /
 1.2816`` (the 90th percentile of a standard normal), so that the P10-P90 of its latency draws
-spans exactly +-X: the band shows the doubt. Draws are clipped at +-3 sigma, as before.
+spans exactly +-X: the band shows the doubt (never narrower than its CI alone would make it:
+the larger of the two sigmas). Draws are clipped at +-3 sigma, as before.
 
 **The statement** (:func:`busy_sentence`), the same words wherever a figure appears (headline,
 ranking, notebooks, reports, CLI, compute cards, warnings): "Timings were taken on a busy
@@ -89,13 +93,11 @@ def not_stable(df: pd.DataFrame) -> np.ndarray:
 
 
 def row_spread(df: pd.DataFrame) -> np.ndarray:
-    """*X* of every row: ``max(latency_round_spread_rel, latency_ci_rel)``, NaN where neither
-    is a finite number >= 0 (see the module docstring)."""
-    both = np.vstack([_col(df, "latency_round_spread_rel"), _col(df, "latency_ci_rel")])
-    both = np.where(np.isfinite(both) & (both >= 0), both, np.nan)
-    with np.errstate(all="ignore"):
-        out = np.fmax(both[0], both[1])
-    return out
+    """*X* of every row: ``latency_round_spread_rel`` where it is a finite number >= 0, else
+    ``latency_ci_rel`` (same rule), else NaN (see the module docstring)."""
+    rounds, ci = _col(df, "latency_round_spread_rel"), _col(df, "latency_ci_rel")
+    ok = lambda x: np.isfinite(x) & (x >= 0)  # noqa: E731
+    return np.where(ok(rounds), rounds, np.where(ok(ci), ci, np.nan))
 
 
 def flag_columns(df: pd.DataFrame) -> pd.DataFrame:
