@@ -190,10 +190,15 @@ def answer(plan: Any, measurements: Any = None, *, min_quality: float | None = N
 
 
 def summary_view(summary: Any) -> Any:
-    """The columns of a plan summary a person reads (:data:`effplan.formatting.SUMMARY_COLUMNS`)."""
+    """The columns of a plan summary a person reads (:data:`effplan.formatting.SUMMARY_COLUMNS`),
+    plus ``timing_spread_rel`` (shown "±X%") when some option was timed on a busy machine."""
     from .formatting import SUMMARY_COLUMNS
 
-    return summary[[c for c in SUMMARY_COLUMNS if c in summary.columns]]
+    cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
+    if "timing_spread_rel" in summary.columns and summary["timing_spread_rel"].notna().any():
+        cols.insert(cols.index("provenance") + 1 if "provenance" in cols else len(cols),
+                    "timing_spread_rel")
+    return summary[cols]
 
 
 def measured_vs_estimated(frame: Any) -> Any:

@@ -55,6 +55,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..formatting import spread_pct  # X as the statement writes it (one home: formatting)
+
 __all__ = ["resolve_allow_unstable", "row_spread", "latency_sigma", "busy_sentence",
            "option_note", "option_notes", "headline_note", "spread_pct", "flag_columns", "is_flagged", "worst",
            "FLAG_COLUMNS", "Z90"]
@@ -119,15 +121,6 @@ def latency_sigma(ci_rel: np.ndarray, unstable: np.ndarray, spread_rel: np.ndarr
     x = np.asarray(spread_rel, dtype=float)
     wide = np.asarray(unstable, dtype=bool) & np.isfinite(x) & (x > 0)
     return np.where(wide, np.maximum(sig, np.where(wide, x, 0.0) / Z90), sig)
-
-
-def spread_pct(x: float) -> str:
-    """X as the statement writes it: a whole percent rounded up, at least 1% (a flagged figure
-    is never said to be 0% off); "?" when not measured."""
-    x = _num(x)
-    if not math.isfinite(x):
-        return "?"
-    return f"{max(1, int(math.ceil(100.0 * x - 1e-9)))}%"
 
 
 def _cores(n: float) -> str:
