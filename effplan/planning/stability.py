@@ -57,8 +57,8 @@ import pandas as pd
 
 from ..formatting import spread_pct  # X as the statement writes it (one home: formatting)
 
-__all__ = ["resolve_allow_unstable", "row_spread", "latency_sigma", "busy_sentence",
-           "option_note", "option_notes", "headline_note", "spread_pct", "flag_columns", "is_flagged", "worst",
+__all__ = ["resolve_allow_unstable", "row_spread", "latency_sigma", "busy_sentence", "option_note",
+           "option_notes", "headline_note", "spread_pct", "flag_columns", "is_flagged", "worst",
            "FLAG_COLUMNS", "Z90"]
 
 #: 90th percentile of the standard normal: a flagged row's latency sigma is X / Z90, so the
