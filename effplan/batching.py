@@ -12,6 +12,10 @@ the measured values), so an interpolated latency never undercuts a smaller measu
 interpolated figure lies between its two neighbours (monotone within each gap). Interpolated rows carry ``batch_source="interpolated"`` and
 ``batch_neighbours="b_i-b_{i+1}"``; measured rows ``"measured"`` and ``""``.
 
+Columns named in ``worst`` (the stability flags, :mod:`effplan.planning.stability`) take the
+worse of the two neighbours: the larger number, or True when either is True (an interpolated
+point rests on both measurements).
+
 There is no extrapolation: nothing is added below the smallest or above the largest measured
 batch size. :func:`next_batch_to_measure` names the batch size to measure to go further
 (twice the largest measured).
@@ -46,8 +50,9 @@ def _grid(lo: int, hi: int, per_gap: int) -> list[int]:
 def interpolate_batches(rows: pd.DataFrame, keys: Sequence[str] = ("candidate", "hardware"),
                         per_gap: int = 4, *, columns: Sequence[str] = INTERPOLATED_COLUMNS,
                         latency_columns: Sequence[str] = _LATENCY,
-                        required: Sequence[str] = ("throughput_items_per_s", "latency_p95_ms")
-                        ) -> pd.DataFrame:
+                        required: Sequence[str] = ("throughput_items_per_s", "latency_p95_ms"),
+                        worst: Sequence[str] = ("timing_unstable", "timing_spread_rel",
+                                                "background_load")) -> pd.DataFrame:
     """``rows`` (measured or projected, one per key x batch size) plus interpolated rows.
 
     Adds ``batch_source`` and ``batch_neighbours`` columns. Rows whose ``required`` figures
@@ -55,6 +60,7 @@ def interpolate_batches(rows: pd.DataFrame, keys: Sequence[str] = ("candidate", 
     used as neighbours. ``columns`` are interpolated log-log and ``latency_columns`` (a subset)
     first made non-decreasing in batch size; the defaults are the inference columns, generation
     planning passes its TTFT / TPOT / per-token energy columns (batch size = concurrency).
+    ``worst`` columns (present ones) take the worse of both neighbours (see the module docstring).
     """
     keys = list(keys)
     out = rows.copy()
@@ -104,6 +110,16 @@ def interpolate_batches(rows: pd.DataFrame, keys: Sequence[str] = ("candidate", 
                                 # 0 at both neighbours stays 0 (e.g. a prompt-token energy counted
                                 # inside the output-token figure); anything else unknown is NaN
                                 np.where((y0 == 0) & (y1 == 0), 0.0, np.nan))
+    for c in worst:
+        if c not in usable.columns:
+            continue
+        if usable[c].dtype.kind == "b":
+            v = usable[c].to_numpy(bool)
+            block[c] = v[lo_idx] | v[hi_idx]
+        else:
+            v = pd.to_numeric(usable[c], errors="coerce").to_numpy(float)
+            with np.errstate(invalid="ignore"):
+                block[c] = np.fmax(v[lo_idx], v[hi_idx])
     if "energy_per_batch_j" in block.columns and "energy_per_item_j" in block.columns:
         block["energy_per_batch_j"] = block["energy_per_item_j"] * block["batch_size"]
     block["batch_source"] = "interpolated"

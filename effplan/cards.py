@@ -10,7 +10,10 @@
 * energy per 1,000 requests with its source; cost per 1,000 requests (from the plan);
 * the quality metrics per condition (:func:`effplan.evaluate`, or entered values);
 * hardware and software versions, seeds and weight hashes;
-* the exact inputs of the plan.
+* the exact inputs of the plan;
+* whether the timing it quotes was stable: for a point timed on a busy machine the card says so
+  with the one statement of :mod:`effplan.planning.stability` ("Timings were taken on a busy
+  machine (background load N cores); the cost could be X% off.").
 
 Every figure carries its provenance: ``measured``, ``estimated``, ``projected`` or ``entered``.
 
@@ -241,6 +244,10 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
             None, "USD per 1,000 requests", "projected",
             "no plan given" if summary is None else "the plan has no feasible inference option for it")
 
+    # ---- timing stability of the operating point (the plan's flags when it was planned, since
+    # they cover interpolation neighbours and projections; else the measured point's own row)
+    stability = _stability(plan_row if plan_row is not None else point)
+
     # ---- quality
     qual: list[dict[str, Any]] = []
     repro_eval: dict[str, Any] = {}
@@ -271,10 +278,33 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
         points.append({k: _clean(r[k]) for k in _POINT_KEYS})
     return {"effplan_card_version": CARD_VERSION, "candidate": candidate_name,
             "tags": str(ref["tags"]), "operating_point": op, "model": model, "training": train,
-            "serving": serving, "quality": qual, "reproducibility": repro,
+            "serving": serving, "stability": stability, "quality": qual, "reproducibility": repro,
             "evaluation_reproducibility": repro_eval, "measured_points": points,
             # sorted keys: a Plan in memory and one read back from inputs.json give the same card
             "plan_inputs": json.loads(json.dumps(inputs, sort_keys=True, default=str))}
+
+
+def _stability(row: Any) -> dict[str, Any]:
+    """``{"stable", "background_load_cores", "timing_spread_rel", "note"}`` of a plan summary row
+    (``timing_unstable`` ...) or a measured row (``stable``, ``latency_*``); {} without one."""
+    from .planning import stability as st
+
+    if row is None:
+        return {}
+    if "timing_unstable" in row.index:
+        flagged = st.is_flagged(row["timing_unstable"])
+        load, spread = _fnum(row.get("background_load")), _fnum(row.get("timing_spread_rel"))
+    else:
+        one = pd.DataFrame([row.to_dict()])
+        flagged = bool(st.not_stable(one)[0])
+        load, spread = _fnum(row.get("background_load")), float(st.row_spread(one)[0])
+        stable_v = row.get("stable")
+        if not flagged and (stable_v is None or _clean(stable_v) is None or str(stable_v) == ""):
+            return {"stable": None, "background_load_cores": _clean(load), "timing_spread_rel": None,
+                    "note": ""}
+    note = st.busy_sentence(load, spread) if flagged else ""
+    return {"stable": not flagged, "background_load_cores": _clean(load),
+            "timing_spread_rel": _clean(spread) if flagged else None, "note": note}
 
 
 # ----------------------------------------------------------------------------- render
@@ -322,6 +352,9 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     if op:
         lines += [f"Batch size {_fmt(op.get('batch_size'))} on {op.get('hardware')} ({op.get('provenance')}), "
                   f"chosen as {op.get('chosen_by')}.", ""]
+    note = (data.get("stability") or {}).get("note")
+    if note:
+        lines += [f"**Not stable:** {note} Re-measure on a quiet machine for firm figures.", ""]
     else:
         lines += ["No inference point was measured.", ""]
     head = ["figure", "value", "unit", "provenance", "source"]

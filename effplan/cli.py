@@ -20,6 +20,11 @@ Examples::
 Defaults (PUE, utilisation, peak-to-average, growth, horizon, latency target, the results
 folder, the demo traffic) come from :mod:`effplan.defaults`, as in the notebooks and dashboard.
 
+Results timed on a busy machine (rows ``stable=False``) give a flagged answer: the headline and a
+line under the table say "Timings were taken on a busy machine (background load N cores); the
+cost could be X% off." (:mod:`effplan.planning.stability`); ``plan --strict-stability`` refuses
+such rows instead (every option planned only from them is infeasible with the reason).
+
 Exit status: 0 on success, 2 for bad input (a named effplan error, no traceback), 3 when
 ``plan --strict`` found bad results records (without ``--strict`` they are skipped with a loud
 warning listing each ``file:line`` and reason).
@@ -148,7 +153,8 @@ def _plan(args: argparse.Namespace) -> int:
     if args.requests_per_day is None:
         args.requests_per_day = defaults.demo_requests_per_day(
             frame, slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
-            peak_to_average=args.peak_to_average, items_per_request=args.items_per_request)
+            peak_to_average=args.peak_to_average, items_per_request=args.items_per_request,
+            allow_unstable=_allow_unstable(args))
         print(f"--requests-per-day not given: demo traffic {args.requests_per_day:,.0f}/day "
               f"(the baseline needs {defaults.DEMO_BASELINE_INSTANCES} instances at peak)",
               file=sys.stderr)
@@ -167,12 +173,15 @@ def _plan(args: argparse.Namespace) -> int:
     p = plan(frame, inference=inference, training=training, prices=prices,
              hardware=args.hardware or None, samples=args.samples, seed=args.seed,
              # the catalog plus a row for this machine, so results measured here are priced
-             catalog=load_catalog(args.catalog, include_this_machine=True))
+             catalog=load_catalog(args.catalog, include_this_machine=True),
+             allow_unstable=_allow_unstable(args))
     if args.format == "table":  # the answer first: one choice, its savings vs the baseline
         from .planning.frames import baseline_candidate, headline
 
         print(headline(p, baseline=baseline_candidate(frame)).sentence() + "\n")
     _print_frame(p.summary, args.format, SUMMARY_COLUMNS)
+    if args.format in ("table", "wide"):
+        _print_flagged(p.summary)
     if args.out:
         written = p.to_csv(args.out)
         print("\nwrote " + ", ".join(str(w) for w in written))
@@ -198,11 +207,13 @@ def _plan_generation(args: argparse.Namespace, frame) -> int:
         memory_fraction=args.memory_fraction, start=args.start)
     p = plan(frame, generation=workload, prices=Prices(pue=args.pue, grid_region=args.grid_region),
              hardware=args.hardware or None, samples=args.samples, seed=args.seed,
-             catalog=load_catalog(args.catalog, include_this_machine=True))
+             catalog=load_catalog(args.catalog, include_this_machine=True),
+             allow_unstable=_allow_unstable(args))
     cols = ["candidate", "hardware", "provenance", "feasible", "concurrency", "binding_constraint",
             "instances_max", "cost_usd", "cost_per_1m_output_tokens_usd", "energy_per_response_wh",
             "energy_kwh", "co2_kg", "perplexity", "infeasible_reason"]
     print(p.summary[cols].to_string(index=False))
+    _print_flagged(p.summary)
     if args.out:
         written = p.to_csv(args.out)
         print("\nwrote " + ", ".join(str(w) for w in written))
@@ -313,6 +324,30 @@ def _import(args: argparse.Namespace) -> int:
               f"plan them with: effplan plan {args.out} --prompt-tokens N --output-tokens N "
               "--requests-per-day R")
     return 0
+
+
+def _allow_unstable(args: argparse.Namespace) -> bool | None:
+    """``--strict-stability``: refuse not-stable rows (False); else the shared default (None)."""
+    return False if getattr(args, "strict_stability", False) else None
+
+
+def _print_flagged(summary) -> None:
+    """Under the table: which options were planned from timings taken on a busy machine, with
+    the statement (their N and X are the columns background_load and timing_spread_rel)."""
+    from .planning.stability import busy_sentence, is_flagged, spread_pct, worst
+
+    if "timing_unstable" not in summary.columns:
+        return
+    bad = summary[summary["timing_unstable"].map(is_flagged).to_numpy(bool)]
+    if bad.empty:
+        return
+    n, x = worst(zip(bad["background_load"], bad["timing_spread_rel"]))
+    each = ", ".join(f"{c} @ {h} ±{spread_pct(v)}" for c, h, v in
+                     zip(bad["candidate"], bad["hardware"], bad["timing_spread_rel"]))
+    print(f"\nFLAGGED: {len(bad)} of {len(summary)} option(s) are planned from timings that are NOT "
+          f"stable. {busy_sentence(n, x, up_to=len(bad) > 1)} Per option: {each}. For firm "
+          "figures re-measure on a quiet machine (effplan measure --resume); --strict-stability "
+          "refuses such rows.")
 
 
 def _catalog(args: argparse.Namespace) -> int:
@@ -441,6 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="exit with status 3 when any results record is bad and skipped (default: "
                         "plan with the good rows and print a loud warning)")
+    p.add_argument("--strict-stability", action="store_true",
+                   help="refuse rows measured stable=False (timed on a busy machine): options "
+                        "planned only from them are infeasible with the reason (default: use them "
+                        "and flag every figure: 'the cost could be X%% off')")
     p.set_defaults(func=_plan)
 
     a = sub.add_parser("actuals", help="compare a plan with its FOCUS bill: variance per option "

@@ -19,6 +19,13 @@ counts IT energy only; these are the *planning assumptions* a user starts from.)
   hardware it was measured on. The built-in digits models serve hundreds of thousands of items
   per second on one CPU, so any fixed "realistic" traffic fits every candidate on one instance
   and they all cost the same; scaled traffic makes the candidates differ on any machine.
+* :data:`ALLOW_UNSTABLE` True -- measured rows that are NOT stable (timed on a busy machine:
+  a laptop, a Binder pod, a CI runner) are used and every figure planned from them is flagged,
+  with its Monte Carlo band widened by the measured spread
+  (:mod:`effplan.planning.stability`). ``plan(..., allow_unstable=False)`` and the CLI's
+  ``--strict-stability`` refuse them instead. ``plan()``, ``prepare()``,
+  :func:`demo_requests_per_day`, the notebooks, the dashboard, ``make report`` and the CLI all
+  read this one default.
 * :func:`generation_workload` -- the chat workload the dashboard starts from for generation rows:
   :data:`GENERATION_REQUESTS_PER_DAY` responses a day, the largest measured prompt length (so a
   measured prompt length at or above it exists), :data:`GENERATION_OUTPUT_TOKENS` tokens out, no
@@ -43,7 +50,7 @@ from typing import Any
 
 __all__ = [
     "PUE", "TARGET_UTILIZATION", "PEAK_TO_AVERAGE", "MONTHLY_GROWTH", "MONTHS", "SLO_P95_MS",
-    "GRID_REGION", "SAMPLES", "DEMO_BASELINE_INSTANCES", "RESULTS_DIR_ENV", "RESULTS_FILENAME",
+    "GRID_REGION", "SAMPLES", "DEMO_BASELINE_INSTANCES", "ALLOW_UNSTABLE", "RESULTS_DIR_ENV", "RESULTS_FILENAME",
     "results_dir", "results_file", "demo_requests_per_day", "workload", "prices",
     "GENERATION_REQUESTS_PER_DAY", "GENERATION_OUTPUT_TOKENS", "generation_workload",
     "start_month", "OPTION_TAG", "VARIANCE_BAND", "COST_COLUMN",
@@ -57,6 +64,8 @@ MONTHS: int = 12
 SLO_P95_MS: float = 50.0
 GRID_REGION: str = "world"
 SAMPLES: int = 200
+#: not-stable measured rows are used and flagged (False: refused, a strict plan)
+ALLOW_UNSTABLE: bool = True
 #: instances the baseline candidate needs at the first month's peak under the demo traffic
 DEMO_BASELINE_INSTANCES: int = 4
 #: chat responses per day the generation dashboard starts from
@@ -146,19 +155,25 @@ def demo_requests_per_day(measurements: Any, *, slo_p95_ms: float | None = SLO_P
                           target_utilization: float = TARGET_UTILIZATION,
                           peak_to_average: float = PEAK_TO_AVERAGE,
                           instances: int = DEMO_BASELINE_INSTANCES,
-                          items_per_request: float = 1.0) -> float:
+                          items_per_request: float = 1.0,
+                          allow_unstable: bool | None = None) -> float:
     """Requests per day (2 significant figures) at which the ``baseline``-tagged candidate (else
     the slowest candidate) needs at least ``instances`` instances in the first month, on the
     hardware it was measured on, under the planner's own rules (batch choice against the
     end-to-end ``slo_p95_ms``: batch fill + queueing + batch latency).
 
+    Rows are selected exactly as :func:`effplan.plan` selects them (validation, duplicates,
+    several hosts, and the stability rule of ``allow_unstable``: None = :data:`ALLOW_UNSTABLE`,
+    so not-stable rows are used, flagged; False refuses them).
+
     A first guess from the best throughput within the target is refined by planning the
     baseline alone at traffic levels a factor 2^(1/4) apart; the lowest level that needs
     ``instances`` (and is feasible) is returned. When the baseline misses the latency target at
     every level, the level is found without the target (the plan itself still applies it and
-    shows the baseline as infeasible). Raises
-    :class:`~effplan.errors.ValidationError` when no inference row qualifies or no level up to
-    1,000x the guess is feasible (give ``requests_per_day`` yourself).
+    shows the baseline as infeasible). Raises :class:`~effplan.errors.ValidationError` naming
+    the real cause: no inference row, the baseline's rows refused (strict, not stable), or the
+    planner's reason when no level up to 1,000x the guess is feasible (give
+    ``requests_per_day`` yourself).
     """
     import warnings
 
@@ -166,58 +181,68 @@ def demo_requests_per_day(measurements: Any, *, slo_p95_ms: float | None = SLO_P
     import pandas as pd
 
     from .errors import ValidationError
+    from .planning import InferenceWorkload, Prices, plan, prepare
+    from .schema import MEASUREMENT_COLUMNS
 
-    df = measurements.to_frame() if hasattr(measurements, "to_frame") else measurements
-    df = pd.DataFrame(df)
-    ok = pd.Series(True, index=df.index)
-    if "status" in df.columns:
-        ok &= df["status"].astype(str).isin(["ok", "", "nan"])
-    if "mode" in df.columns:
-        ok &= df["mode"].astype(str) == "inference"
-    if "provenance" in df.columns:
-        ok &= df["provenance"].astype(str) != "projected"
-    rows = df[ok]
-    tput = pd.to_numeric(rows.get("throughput_items_per_s"), errors="coerce")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # plan() itself warns about these rows
+        df = prepare(measurements, allow_unstable=allow_unstable).measurements
+    rows = df[(df["mode"].astype(str) == "inference") & (df["provenance"].astype(str) != "projected")]
+    tput = pd.to_numeric(rows["throughput_items_per_s"], errors="coerce")
     rows = rows.assign(_tput=tput)[np.isfinite(tput)]
     if rows.empty:
         raise ValidationError("measurements", "no inference row to scale the demo traffic to; "
                                               "give requests_per_day")
-    best = rows.groupby("candidate", sort=False)["_tput"].max()
-    tags = rows.groupby("candidate", sort=False)["tags"].first() if "tags" in rows.columns else None
-    base = [c for c in best.index
-            if tags is not None and "baseline" in [t.strip() for t in str(tags[c]).split(",")]]
-    cand = base[0] if base else str(best.idxmin())
-    mine = rows[rows["candidate"] == cand]
-    hw = str(mine["hardware"].iloc[0]) if "hardware" in mine.columns else None
-    if hw is not None:
-        mine = mine[mine["hardware"].astype(str) == hw]
+    usable = rows[rows["plan_note"].astype(str) == ""]
+    tags = rows.groupby("candidate", sort=False)["tags"].first()
+    base = [c for c in tags.index if "baseline" in [t.strip() for t in str(tags[c]).split(",")]]
+    if base:
+        cand = base[0]
+    elif not usable.empty:
+        cand = str(usable.groupby("candidate", sort=False)["_tput"].max().idxmin())
+    else:
+        cand = str(rows["candidate"].iloc[0])
+    mine = usable[usable["candidate"] == cand]
+    if mine.empty:
+        why = str(rows.loc[rows["candidate"] == cand, "plan_note"].iloc[0])
+        raise ValidationError("requests_per_day", f"the demo traffic is scaled to {cand}, whose "
+                                                  f"inference rows are all refused: {why}; give "
+                                                  "requests_per_day")
+    hw = str(mine["hardware"].iloc[0])
+    mine = mine[mine["hardware"].astype(str) == hw]
     guess = (instances * float(mine["_tput"].max()) * float(target_utilization)
              / float(peak_to_average) * 86_400.0 / float(items_per_request))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prep = prepare(mine[[c for c in MEASUREMENT_COLUMNS if c in mine.columns]],
+                       allow_unstable=allow_unstable)
+    why_not: list[str] = []
 
-    def first_month_instances(rpd: float) -> float:
-        from .planning import InferenceWorkload, Prices, plan
-
+    def first_month_instances(rpd: float, slo: float | None) -> float:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            p = plan(mine.drop(columns="_tput"),
-                     inference=InferenceWorkload(
-                         requests_per_day=rpd, items_per_request=items_per_request,
-                         peak_to_average=peak_to_average, slo_p95_ms=slo_p95_ms or None,
-                         target_utilization=target_utilization, months=1),
-                     prices=Prices(price_per_hour={hw: 1.0} if hw else None))
+            p = plan(prep, inference=InferenceWorkload(
+                requests_per_day=rpd, items_per_request=items_per_request,
+                peak_to_average=peak_to_average, slo_p95_ms=slo or None,
+                target_utilization=target_utilization, months=1),
+                prices=Prices(price_per_hour={hw: 1.0}))
         m = p.monthly
-        return float(m["instances"].iloc[0]) if len(m) and bool(m["feasible"].iloc[0]) \
-            else float("nan")
+        if len(m) and bool(m["feasible"].iloc[0]):
+            return float(m["instances"].iloc[0])
+        why_not[:] = [str(m["infeasible_reason"].iloc[0]) if len(m) else "no plan row"]
+        return float("nan")
 
     for target in ([slo_p95_ms, None] if slo_p95_ms else [None]):
-        slo_p95_ms = target  # the baseline misses the target at any traffic: size it without
+        # the baseline misses the target at any traffic: size it without
         for k in range(-8, 41):  # 2^(-2) .. 2^10 times the guess, in steps of 2^(1/4)
             rpd = _two_sig(guess * 2.0 ** (k / 4))
-            n = first_month_instances(rpd)
+            n = first_month_instances(rpd, target)
             if np.isfinite(n) and n >= instances:
                 return rpd
-    raise ValidationError("requests_per_day", f"no demo traffic found at which {cand} meets the "
-                                              "latency target; give requests_per_day")
+    raise ValidationError("requests_per_day", f"no demo traffic found at which {cand} on {hw} "
+                                              f"needs {instances} instances"
+                                              + (f" ({why_not[0]})" if why_not else "")
+                                              + "; give requests_per_day")
 
 
 def _two_sig(x: float) -> float:

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["SUMMARY_COLUMNS", "sig", "si", "usd", "kwh", "pct", "column_formatter", "format_frame", "styled", "text_table",
+__all__ = ["SUMMARY_COLUMNS", "sig", "si", "usd", "kwh", "pct", "spread_pct", "column_formatter", "format_frame", "styled", "text_table",
            "MISSING"]
 
 MISSING = "–"
@@ -107,6 +107,16 @@ def pct(v: Any, n: int = 3) -> str:
     return f"{sig(100 * f, n)}%"
 
 
+def spread_pct(v: Any) -> str:
+    """How far a figure timed on a busy machine could be off (``timing_spread_rel``, a
+    fraction), as the busy-machine statement writes it: a whole percent rounded UP, at least 1%
+    (a flagged figure is never said to be 0% off): 0.1203 -> ``13%``; "?" when not measured."""
+    f = _num(v)
+    if f is None:
+        return "?"
+    return f"{max(1, int(math.ceil(100.0 * f - 1e-9)))}%"
+
+
 def si(v: Any, n: int = 3) -> str:
     """Large counts with an SI prefix: 6.7e13 -> ``67.0 T``, 2.5e9 -> ``2.50 G``."""
     f = _num(v)
@@ -126,6 +136,8 @@ def column_formatter(name: str) -> Callable[[Any], str] | None:
         return si
     if low.endswith("_pct") or low.startswith("savings_pct") or low.endswith("(%)"):
         return pct
+    if low == "timing_spread_rel":
+        return lambda v: MISSING if _num(v) is None else f"±{spread_pct(v)}"
     if low.endswith("_usd") or "_usd_" in low or low.startswith(("cost", "savings_usd")) \
             or low in ("total", "inference", "training", "p10", "p90", "vs baseline") \
             or (low.startswith("q") and low[1:].isdigit()):

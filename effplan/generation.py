@@ -463,6 +463,9 @@ def _measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row:
                    latency_ci_rel=float(np.nanmax([t_pre.ci_rel, t_dec.ci_rel]))
                    if not (math.isnan(t_pre.ci_rel) and math.isnan(t_dec.ci_rel)) else math.nan,
                    repeats=t_dec.repeats)
+        spreads = [_m.round_spread_rel(t.times_ms, np.asarray(t.sample_rounds)) for t in (t_pre, t_dec)]
+        row["latency_round_spread_rel"] = (math.nan if all(math.isnan(v) for v in spreads)
+                                           else float(np.nanmax(spreads)))
 
         # ---- energy: prefill, then decode, each for at least the energy window
         if energy:

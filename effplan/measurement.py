@@ -99,6 +99,7 @@ from .worker import rss_mib as _rss_mib
 from .timing import (LoadMonitor, Timing, TimingPolicy, adaptive_time, free_cores,  # noqa: F401
                      median_ci)
 from .schema import number as schema_number
+from .timing import round_spread_rel  # the spread between timing rounds, kept on each row
 
 __all__ = ["measure", "Measurements", "Timing", "TimingPolicy", "adaptive_time", "median_ci",
            "default_threads"]
@@ -237,8 +238,8 @@ class Measurements:
         shaky = [r for r in self.rows if r.get("status") == "ok" and r.get("stable") is False]
         if shaky:
             note += (f"<p><b>{len(shaky)} point(s) NOT stable</b> (stable=False: stalls, two modes or "
-                     "rounds that disagree, see stop_reason / background_load); plan() leaves them "
-                     "out unless allow_unstable=True.</p>")
+                     "rounds that disagree, see stop_reason / background_load); plan() uses them and "
+                     "flags every figure planned from them (allow_unstable=False refuses them).</p>")
         return f"<p>{self!r}</p>{note}" + self.summary().to_html(index=False, na_rep="")
 
 
@@ -792,7 +793,8 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
                           f"{': ' + r['timing_note'] if r['timing_note'] else ''})" for r in shaky[:6])
         warnings.warn(f"effplan.measure: {len(shaky)} of {len(rows)} points are NOT stable: {named}"
                       f"{'; ...' if len(shaky) > 6 else ''}. They are kept with stable=False and "
-                      "plan() leaves them out (allow_unstable=True includes them, marked). To fix: "
+                      "plan() uses them and flags every figure planned from them (allow_unstable=False "
+                      "refuses them). For firm figures: "
                       "close other programs (background_load shows how busy the machine was), use "
                       "fewer threads (threads=1), a longer time_budget_s, or re-measure them later "
                       "with resume=True", EffplanWarning, stacklevel=2)
@@ -1047,6 +1049,7 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
                        rounds=t.rounds, stable=t.stable, stop_reason=t.stop_reason,
                        timing_note=t.why, background_load=t.background_load,
                        background_load_before=t.load_before)
+            row["latency_round_spread_rel"] = round_spread_rel(t.times_ms, np.asarray(t.sample_rounds))
             fpi = row["flops_per_item"]
             if not math.isnan(fpi):
                 achieved = fpi * (3.0 if mode == "training" else 1.0) * thr

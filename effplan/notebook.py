@@ -9,7 +9,8 @@
 * :func:`scenarios_side_by_side` -- pivot :func:`effplan.compare_scenarios` to one column per
   scenario;
 * :func:`candidates_table`, :func:`trainable`, :func:`untrainable`, :func:`training_rows`,
-  :func:`training_figure` (training views leave out models that cannot be trained, with why);
+  :func:`training_figure`, :func:`training_answer` (training views leave out models that cannot
+  be trained, with why);
 * :func:`report_mode` -- the static copy only where no kernel will run (papermill, nbconvert),
   never under a live JupyterLab or Voila kernel;
 * :func:`setup` -- warnings reach the reader as one short note each (no stderr block, no paths);
@@ -39,6 +40,7 @@ __all__ = [
     "untrainable",
     "reasons_frame",
     "training_rows",
+    "training_answer",
     "report_mode",
     "workload_and_prices",
     "answer",
@@ -188,10 +190,15 @@ def answer(plan: Any, measurements: Any = None, *, min_quality: float | None = N
 
 
 def summary_view(summary: Any) -> Any:
-    """The columns of a plan summary a person reads (:data:`effplan.formatting.SUMMARY_COLUMNS`)."""
+    """The columns of a plan summary a person reads (:data:`effplan.formatting.SUMMARY_COLUMNS`),
+    plus ``timing_spread_rel`` (shown "±X%") when some option was timed on a busy machine."""
     from .formatting import SUMMARY_COLUMNS
 
-    return summary[[c for c in SUMMARY_COLUMNS if c in summary.columns]]
+    cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
+    if "timing_spread_rel" in summary.columns and summary["timing_spread_rel"].notna().any():
+        cols.insert(cols.index("provenance") + 1 if "provenance" in cols else len(cols),
+                    "timing_spread_rel")
+    return summary[cols]
 
 
 def measured_vs_estimated(frame: Any) -> Any:
@@ -201,8 +208,9 @@ def measured_vs_estimated(frame: Any) -> Any:
     ``energy`` is ``measured (<source>)`` for NVML/RAPL, ``ESTIMATED (rated power)`` for
     ``estimated-tdp``, else the source; ``flops`` is ``counted`` when every operator was
     counted, else ``lower bound (<coverage>% of operator calls counted)``; ``memory`` is the
-    memory source; ``not_stable`` counts points measured ``stable=False`` (plan() leaves them
-    out unless ``allow_unstable=True``). Failed points are listed with their error.
+    memory source; ``not_stable`` counts points measured ``stable=False`` (plan() uses them and
+    flags every figure planned from them; ``allow_unstable=False`` refuses them). Failed points
+    are listed with their error.
     """
     import numpy as np
     import pandas as pd
@@ -237,7 +245,7 @@ def measured_vs_estimated(frame: Any) -> Any:
                 flops=("flops_coverage", flops_label),
                 memory=("peak_memory_source", lambda s: ", ".join(sorted({str(v) for v in s if str(v)}))),
                 failed=("status", lambda s: int((s.astype(str) != "ok").sum())),
-                # measured but not stable (stalls, two modes, rounds disagree): plan() leaves them out
+                # measured but not stable (stalls, two modes, rounds disagree): plan() flags them
                 not_stable=("stable", lambda s: int((s.astype("boolean") == False).fillna(False).sum())),  # noqa: E712
                 ).reset_index()
     errs = df[df["status"].astype(str) != "ok"].groupby(keys, sort=False)["error"].first()
@@ -355,6 +363,8 @@ def training_figure(plan: Any, measurements: Any = None) -> Any:
         ax.text(0.5, 0.5, "no training workload", ha="center", va="center")
         ax.set_axis_off()
         return fig
+    from .planning.stability import busy_sentence, is_flagged, worst
+
     tot = tr.groupby(["candidate", "hardware", "provenance"], sort=False)[
         ["device_hours", "cost_usd"]].sum(min_count=1).reset_index()
     missing = tot[tot["cost_usd"].isna()]
@@ -384,6 +394,10 @@ def training_figure(plan: Any, measurements: Any = None) -> Any:
             if log:
                 ax.set_xlabel(ax.get_xlabel() + " (log scale)")
     lines = ["Training budget over the horizon, cheapest first"]
+    shaky = tr[tr["timing_unstable"].map(is_flagged)] if "timing_unstable" in tr.columns else tr.iloc[0:0]
+    if len(shaky):  # the one statement (effplan.planning.stability), for the flagged rows
+        n, x = worst(zip(shaky["background_load"], shaky["timing_spread_rel"]))
+        lines.append("⚠ " + busy_sentence(n, x, up_to=shaky["candidate"].nunique() > 1))
     if excluded:
         lines.append("left out, cannot be trained: " + "; ".join(
             f"{c} ({r.split(':')[0]})" for c, r in excluded.items()))
@@ -391,6 +405,63 @@ def training_figure(plan: Any, measurements: Any = None) -> Any:
         lines.append("no cost for: " + ", ".join(sorted(set(missing["candidate"]))))
     fig.suptitle("\n".join(lines), fontsize=9)
     return fig
+
+
+def training_answer(plan: Any, measurements: Any = None) -> Any:
+    """The training answer as HTML: the cheapest trainable candidate x hardware over the horizon
+    (device-hours, wall-clock per run, cost with its P10-P90 and where it came from), and the
+    statement of :mod:`effplan.planning.stability` when its throughput was timed on a busy
+    machine. Candidates that cannot be trained are left out (:func:`training_rows`)."""
+    import math
+
+    from IPython.display import HTML
+
+    from .formatting import sig, usd
+    from .planning.stability import busy_sentence, is_flagged, option_note, worst
+    from .widgets import _BUSY_STYLE
+
+    tr, _left = training_rows(plan, measurements) if measurements is not None else (plan.training, {})
+    if tr is None or tr.empty:
+        return HTML("<p><i>No training workload was planned.</i></p>")
+    keys = ["candidate", "hardware"]
+    sums = {"cost_usd": "sum", "device_hours": "sum"}
+    band = [c for c in ("cost_usd_p10", "cost_usd_p90") if c in tr.columns]
+    g = tr.groupby(keys, sort=False)
+    tot = g[list(sums) + band].sum(min_count=1)
+    first = g.first()
+    tot = tot[tot["cost_usd"].notna()].sort_values("cost_usd", kind="stable")
+    if tot.empty:
+        why = "; ".join(dict.fromkeys(tr["infeasible_reason"].astype(str)))
+        return HTML(f'<div class="effplan-training-answer"><b>No training option has a cost</b>: '
+                    f"{_html.escape(why)}</div>")
+    (cand, hw), row = next(iter(tot.iterrows()))
+    info = first.loc[(cand, hw)]
+    rng = ""
+    if band and all(math.isfinite(float(row[c])) for c in band):
+        rng = f" (P10–P90 {usd(row['cost_usd_p10'])} – {usd(row['cost_usd_p90'])})"
+    quarters = int(tr["quarter"].nunique())
+    note = option_note(info)
+    busy = (f'<div class="effplan-busy-note" style="{_BUSY_STYLE};margin-top:4px"><b>&#x26A0;</b> '
+            f"{_html.escape(note)} Re-measure on a quiet machine for firm figures.</div>" if note else "")
+    others = first[first["timing_unstable"].map(is_flagged).to_numpy(bool)] \
+        if "timing_unstable" in first.columns else first.iloc[0:0]
+    others = others[[k != (cand, hw) for k in others.index]]
+    if len(others):  # the options below the answer that were timed on a busy machine, too
+        n, x = worst(zip(others["background_load"], others["timing_spread_rel"]))
+        names = ", ".join(dict.fromkeys(str(c) for c, _h in others.index))
+        busy += (f'<div class="effplan-busy-note" style="{_BUSY_STYLE};margin-top:4px;font-size:0.85em">'
+                 f"<b>&#x26A0;</b> {len(others)} other option(s) ({_html.escape(names)}): "
+                 f"{_html.escape(busy_sentence(n, x, up_to=len(others) > 1))}</div>")
+    return HTML(
+        '<div class="effplan-training-answer" style="border:1px solid #c9d7e8;background:#f5f9ff;'
+        'border-radius:6px;padding:8px 12px;margin:0 0 8px 0">'
+        f'<div style="font-size:1.3em">Train <b>{_html.escape(str(cand))}</b> on '
+        f"<b>{_html.escape(str(hw))}</b>: <b>{usd(row['cost_usd'])}</b> over {quarters} "
+        f"quarter(s){rng}</div>"
+        f'<div style="color:#555;font-size:0.85em">{sig(row["device_hours"])} device-hours; '
+        f"{sig(info['wall_clock_days_per_run'])} days per run; timing "
+        f"{_html.escape(str(info['provenance']))}; energy {_html.escape(str(info['energy_source']))}"
+        f"; the cheapest of {len(tot)} priced option(s)</div>{busy}</div>")
 
 
 #: column of :func:`effplan.compare_scenarios` -> title of its side-by-side table

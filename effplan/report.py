@@ -2,11 +2,12 @@
 
 ``python -m effplan.report --params reports.yaml --out reports`` (what ``make report`` runs):
 
-1. :func:`run_notebooks` executes every notebook of ``notebooks/`` in order (``01_`` first: it
+1. :func:`run_report` executes EVERY notebook of ``notebooks/`` in order (``01_`` first: it
    writes the results file the others read) with the papermill parameters of ``reports.yaml``,
-   into ``reports/<name>.ipynb``. Each executed notebook is checked with
-   :func:`check_widget_metadata` (a ``metadata.widgets`` block without ``state`` breaks
-   GitHub's and nbviewer's rendering).
+   into ``reports/<name>.ipynb``, and goes on after a failure: a notebook that raises (or whose
+   widget metadata :func:`check_widget_metadata` finds invalid -- a ``metadata.widgets`` block
+   without ``state`` breaks GitHub's and nbviewer's rendering) is recorded with its error, the
+   others still run. :func:`run_notebooks` is the strict form (stops at the first failure).
 2. :func:`export_html` writes ``reports/<name>.html`` with input cells hidden
    (``HTMLExporter(exclude_input=True)``). By default (``widgets="static"``) the HTML needs no
    internet at all: no ``<script src="https://...">`` is emitted (no require.js, MathJax,
@@ -15,7 +16,11 @@
    HTML tables and embedded PNG images (:func:`effplan.notebook.show`). ``widgets="embed"`` keeps the saved
    widget state and loads the widget manager from ``widget_renderer_url`` (a vendored copy
    next to the HTML, or the CDN when empty) for readers who are online.
-3. :func:`report_cards` writes a compute card per candidate (``<name>.card.md`` and
+3. :func:`write_index` writes ``reports/index.html``: every notebook with its HTML page, its
+   status (``ok`` / ``failed``) and, for a failure, the cell and the error (a failed notebook's
+   partly executed HTML is written too, so the error is readable in place). ``make report``
+   exits with status 1 when any notebook failed.
+4. :func:`report_cards` writes a compute card per candidate (``<name>.card.md`` and
    ``.card.json``, :mod:`effplan.cards`) beside the HTML, from the results file and the quality
    evaluation and plan notebook 01 stored beside it.
 
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import re
 import sys
@@ -52,8 +58,11 @@ from .errors import EffplanError, ValidationError
 
 __all__ = [
     "ReportParams",
+    "NotebookRun",
     "load_params",
     "run_notebooks",
+    "run_report",
+    "write_index",
     "export_html",
     "check_widget_metadata",
     "main",
@@ -173,6 +182,88 @@ def declared_parameters(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     return dict(papermill.inspect_notebook(str(path)))
 
 
+@dataclass(frozen=True)
+class NotebookRun:
+    """One notebook of a report run: ``name``, the executed ``notebook`` (None when papermill
+    wrote nothing), its ``html`` page (None until exported), ``status`` ``"ok"`` / ``"failed"``
+    and, for a failure, ``error`` ("cell 3: ValidationError: ...")."""
+
+    name: str
+    notebook: Path | None
+    status: str
+    error: str = ""
+    html: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _report_params(params: ReportParams | Mapping[str, Any] | str | os.PathLike | None) -> ReportParams:
+    if isinstance(params, ReportParams):
+        return params
+    if isinstance(params, (str, os.PathLike)):
+        return load_params(params)
+    if isinstance(params, Mapping):
+        return ReportParams(defaults=dict(params), base_dir=Path.cwd())
+    if params is None:
+        return ReportParams(base_dir=Path.cwd())
+    raise ValidationError("params", f"expected a path, mapping or ReportParams, got "
+                                    f"{type(params).__name__}")
+
+
+def run_report(notebooks: Sequence[str | os.PathLike] | None = None, *,
+               params: ReportParams | Mapping[str, Any] | str | os.PathLike | None = None,
+               out_dir: str | os.PathLike = "reports",
+               notebooks_dir: str | os.PathLike = "notebooks",
+               cwd: str | os.PathLike | None = None,
+               kernel_name: str | None = None,
+               timeout_s: float = 900.0,
+               log_output: bool = False,
+               progress: bool = False) -> list[NotebookRun]:
+    """Execute EVERY notebook headless with papermill, going on after a failure; one
+    :class:`NotebookRun` per notebook, in running order (arguments as :func:`run_notebooks`).
+    A notebook fails when a cell raises (papermill still writes it, partly executed, with the
+    error) or when its widget metadata is invalid (:func:`check_widget_metadata`)."""
+    import papermill
+
+    rp = _report_params(params)
+    nb_dir = Path(notebooks_dir)
+    if not nb_dir.is_absolute() and not nb_dir.exists():
+        nb_dir = rp.base_dir / nb_dir
+    run_dir = Path(cwd) if cwd is not None else rp.base_dir
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+
+    runs: list[NotebookRun] = []
+    for src in _notebook_list(notebooks, nb_dir, rp):
+        wanted = rp.for_notebook(src.name)
+        declared = declared_parameters(src)
+        given = {k: v for k, v in wanted.items() if k in declared}
+        dest = out / src.name
+        dest.unlink(missing_ok=True)   # never report a stale copy of an earlier run
+        try:
+            nb = papermill.execute_notebook(
+                str(src), str(dest), parameters=given, cwd=str(run_dir),
+                kernel_name=kernel_name, execution_timeout=timeout_s,
+                log_output=log_output, progress_bar=progress, report_mode=False)
+        except papermill.PapermillExecutionError as exc:
+            runs.append(NotebookRun(src.name, dest if dest.is_file() else None, "failed",
+                                    f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"))
+            continue
+        except Exception as exc:  # a kernel that died, a timeout: recorded, the next one runs
+            runs.append(NotebookRun(src.name, dest if dest.is_file() else None, "failed",
+                                    f"{type(exc).__name__}: {exc}"))
+            continue
+        problems = check_widget_metadata(nb)   # the executed notebook papermill just wrote
+        if problems:
+            runs.append(NotebookRun(src.name, dest, "failed",
+                                    "invalid widget metadata: " + "; ".join(problems)))
+            continue
+        runs.append(NotebookRun(src.name, dest, "ok"))
+    return runs
+
+
 def run_notebooks(notebooks: Sequence[str | os.PathLike] | None = None, *,
                   params: ReportParams | Mapping[str, Any] | str | os.PathLike | None = None,
                   out_dir: str | os.PathLike = "reports",
@@ -196,50 +287,63 @@ def run_notebooks(notebooks: Sequence[str | os.PathLike] | None = None, *,
     kernel_name: kernel to use (default: the notebook's own kernelspec).
     timeout_s: per-cell timeout, s.
 
-    Raises :class:`EffplanError` naming the notebook when execution fails (papermill still
-    writes the partly executed notebook, with the error, to ``out_dir``) or when the executed
-    notebook's widget metadata is invalid (:func:`check_widget_metadata`).
+    Strict: raises :class:`EffplanError` naming the notebook at the first failure (papermill
+    still writes the partly executed notebook, with the error, to ``out_dir``) or invalid
+    widget metadata (:func:`check_widget_metadata`); the notebooks after it do not run.
+    :func:`run_report` runs them all and reports each.
     """
-    import papermill
-
-    if isinstance(params, ReportParams):
-        rp = params
-    elif isinstance(params, (str, os.PathLike)):
-        rp = load_params(params)
-    elif isinstance(params, Mapping):
-        rp = ReportParams(defaults=dict(params), base_dir=Path.cwd())
-    elif params is None:
-        rp = ReportParams(base_dir=Path.cwd())
-    else:
-        raise ValidationError("params", f"expected a path, mapping or ReportParams, got "
-                                        f"{type(params).__name__}")
+    rp = _report_params(params)
     nb_dir = Path(notebooks_dir)
     if not nb_dir.is_absolute() and not nb_dir.exists():
         nb_dir = rp.base_dir / nb_dir
-    run_dir = Path(cwd) if cwd is not None else rp.base_dir
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-
     executed: list[Path] = []
     for src in _notebook_list(notebooks, nb_dir, rp):
-        wanted = rp.for_notebook(src.name)
-        declared = declared_parameters(src)
-        given = {k: v for k, v in wanted.items() if k in declared}
-        dest = out / src.name
-        try:
-            nb = papermill.execute_notebook(
-                str(src), str(dest), parameters=given, cwd=str(run_dir),
-                kernel_name=kernel_name, execution_timeout=timeout_s,
-                log_output=log_output, progress_bar=progress, report_mode=False)
-        except papermill.PapermillExecutionError as exc:
-            raise EffplanError(f"{src.name} failed in cell {exc.exec_count} "
-                               f"({exc.ename}: {exc.evalue}); the partly executed notebook is "
-                               f"{dest}") from exc
-        problems = check_widget_metadata(nb)   # the executed notebook papermill just wrote
-        if problems:
-            raise EffplanError(f"{dest}: invalid widget metadata: " + "; ".join(problems))
-        executed.append(dest)
+        (run,) = run_report([src], params=rp, out_dir=out_dir, notebooks_dir=nb_dir, cwd=cwd,
+                            kernel_name=kernel_name, timeout_s=timeout_s, log_output=log_output,
+                            progress=progress)
+        if not run.ok:
+            if run.error.startswith("invalid widget metadata"):
+                raise EffplanError(f"{run.notebook}: {run.error}")
+            where = f"the partly executed notebook is {run.notebook}" if run.notebook else \
+                "nothing was written"
+            raise EffplanError(f"{src.name} failed in {run.error}; {where}")
+        executed.append(run.notebook)
     return executed
+
+
+def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike) -> Path:
+    """``index.html`` in ``out_dir``: a table of every notebook of the run -- its HTML page (a
+    relative link), its status and, for a failure, its error -- with a summary line. Plain
+    HTML, no script: it reads offline."""
+    import html as _html
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    failed = [r for r in runs if not r.ok]
+    rows = []
+    for r in runs:
+        page = (f'<a href="{_html.escape(r.html.name)}">{_html.escape(r.html.name)}</a>'
+                if r.html is not None else "<i>no page</i>")
+        color = "#1a7f37" if r.ok else "#a40000"
+        rows.append(f'<tr class="{r.status}" data-notebook="{_html.escape(r.name)}" '
+                    f'data-status="{r.status}"><td>{_html.escape(r.name)}</td><td>{page}</td>'
+                    f'<td style="color:{color};font-weight:600">{r.status}</td>'
+                    f'<td class="error">{_html.escape(r.error)}</td></tr>')
+    head = (f"{len(runs)} notebook(s): {len(runs) - len(failed)} ok, {len(failed)} failed"
+            if runs else "no notebooks were run")
+    text = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<title>effplan report</title><style>body{font-family:sans-serif;margin:2em}"
+        "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:4px 10px;"
+        "text-align:left;vertical-align:top}td.error{max-width:60em;white-space:pre-wrap;"
+        "font-family:monospace;font-size:0.9em}</style></head><body>"
+        f'<h1>effplan report</h1><p class="summary" data-failed="{len(failed)}">{_html.escape(head)}'
+        + (". A failed notebook's page shows how far it got and its error." if failed else "")
+        + "</p><table><tr><th>notebook</th><th>page</th><th>status</th><th>error</th></tr>"
+        + "".join(rows) + "</table></body></html>\n")
+    dest = out / "index.html"
+    dest.write_text(text, encoding="utf-8")
+    return dest
 
 
 # ------------------------------------------------------------------------------ checking
@@ -392,7 +496,8 @@ def report_cards(params: ReportParams, out_dir: Path) -> list[Path]:
 
 # ------------------------------------------------------------------------------ CLI
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m effplan.report``: run notebooks, check widget metadata, export HTML."""
+    """``python -m effplan.report``: run every notebook, check widget metadata, export HTML,
+    write ``index.html``; exit status 1 when any notebook failed (the others are written)."""
     ap = argparse.ArgumentParser(prog="python -m effplan.report", description=__doc__.split("\n")[0])
     ap.add_argument("--params", default=None, help="YAML parameters file (reports.yaml)")
     ap.add_argument("--out", default="reports", help="output folder (default: reports)")
@@ -410,20 +515,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         params = load_params(args.params)
         out = Path(args.out).resolve()
-        executed = run_notebooks(args.notebook, params=params, out_dir=out,
-                                 notebooks_dir=Path(args.notebooks_dir).resolve(),
-                                 kernel_name=args.kernel, timeout_s=args.timeout,
-                                 log_output=False, progress=False)
-        for nb in executed:
-            print(f"executed {nb}")
-        if not args.no_html:
-            for page in export_html(executed, out, widgets=args.widgets,
-                                    widget_renderer_url=args.widget_renderer_url):
-                print(f"wrote    {page}")
+        runs = run_report(args.notebook, params=params, out_dir=out,
+                          notebooks_dir=Path(args.notebooks_dir).resolve(),
+                          kernel_name=args.kernel, timeout_s=args.timeout,
+                          log_output=False, progress=False)
+        done = []
+        for run in runs:
+            html_page = None
+            if not args.no_html and run.notebook is not None:
+                try:
+                    (html_page,) = export_html(run.notebook, out, widgets=args.widgets,
+                                               widget_renderer_url=args.widget_renderer_url)
+                except Exception as exc:  # an export that fails is a failure of that notebook
+                    run = NotebookRun(run.name, run.notebook, "failed",
+                                      "; ".join(x for x in (run.error, f"HTML export failed: "
+                                                            f"{type(exc).__name__}: {exc}") if x))
+            done.append(dataclasses.replace(run, html=html_page))
+            print(f"{'executed' if run.ok else 'FAILED  '} {run.notebook or run.name}"
+                  + (f": {run.error}" if run.error else ""), file=sys.stdout if run.ok else sys.stderr)
+            if html_page is not None:
+                print(f"wrote    {html_page}")
+        print(f"wrote    {write_index(done, out)}")
         for card in report_cards(params, out):
             print(f"wrote    {card}")
     except EffplanError as exc:
         print(f"effplan.report: {exc}", file=sys.stderr)
+        return 1
+    failed = [r.name for r in done if not r.ok]
+    if failed:
+        print(f"effplan.report: {len(failed)} of {len(done)} notebook(s) FAILED ({', '.join(failed)}); "
+              f"see {out / 'index.html'}", file=sys.stderr)
         return 1
     return 0
 

@@ -49,11 +49,15 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "latency_p95_ms": ("float", "95th percentile batch latency, ms"),
     "latency_p99_ms": ("float", "99th percentile batch latency, ms"),
     "latency_ci_rel": ("float", "relative half-width of the ~95% CI of the median"),
+    "latency_round_spread_rel": ("float", "spread of the timing rounds' medians: their 10th-90th "
+                                          "percentile range over the median of all samples "
+                                          "(effplan.timing.round_spread_rel; NaN with one round)"),
     "repeats": ("int", "number of timed batches"),
     "rounds": ("int", "separate timing rounds the samples came from"),
     "stable": ("bool", "True only when the rounds agree, no stalls were seen and the CI target was "
-                       "met; False = do not trust the latency figures (plan() leaves the row out); "
-                       "empty = unknown (typed in, or stored by an older effplan)"),
+                       "met; False = timed on a busy machine: plan() uses the row and flags every "
+                       "figure planned from it (allow_unstable=False refuses it); empty = unknown "
+                       "(typed in, or stored by an older effplan)"),
     "stop_reason": ("str", "why timing stopped: ci-met | time-budget | unstable (empty if unknown)"),
     "timing_note": ("str", "what made the point not stable (stalls, two modes, rounds disagree...)"),
     "background_load": ("float", "CPU cores' worth of work by OTHER processes while timing (0 = quiet)"),

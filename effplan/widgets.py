@@ -83,6 +83,7 @@ from . import planning as pm
 from . import plots
 from .errors import EffplanError, EffplanWarning, ValidationError
 from .formatting import kwh, sig, usd, wh
+from .planning.stability import busy_sentence, is_flagged, spread_pct, worst
 from .planning.frames import (Headline, baseline_candidate, budget_table, headline,
                               is_generation_plan, portfolio_total, rank_options)
 from .schema import number as _number
@@ -1335,6 +1336,12 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     detail = (f'<div style="{_MUTED};font-size:0.8em">{service}; '
               f"{h.months or ''}-month horizon {usd(h.horizon_cost_usd)}; "
               f"{_source_words(h.provenance, h.energy_source, h.price_source)}</div>")
+    busy = ""
+    if h.stability_note:  # timed on a busy machine: the one statement, beside the figure it qualifies
+        busy = (f'<div class="effplan-busy-note" data-timing-spread-rel="{h.timing_spread_rel:.6g}" '
+                f'data-background-load="{h.background_load:.6g}" style="{_BUSY_STYLE};margin-top:6px">'
+                f"<b>&#x26A0;</b> {html.escape(h.stability_note)} Re-measure on a quiet machine for "
+                "firm figures.</div>")
     port = ""
     if portfolio is not None:
         rows = "; ".join(f"{html.escape(c)} on {html.escape(hw)} {usd(v)}"
@@ -1351,7 +1358,21 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     return (f'<div class="effplan-headline" data-found="true" '
             f'data-candidate="{html.escape(h.candidate)}" data-hardware="{html.escape(h.hardware)}" '
             f'data-quarter-cost-usd="{h.quarter_cost_usd:.2f}"{rpd} style="{box}">'
-            f"{lead}{main}{savings}{detail}{port}</div>")
+            f"{lead}{main}{savings}{detail}{busy}{port}</div>")
+
+
+_BUSY_STYLE = ("color:#5c3d00;background:#fff4d6;border-left:3px solid #e0a800;padding:3px 8px;"
+               "white-space:normal")
+
+
+def _worst_statement(r: pd.DataFrame) -> str:
+    """The statement for the flagged options of a ranking: the largest N and X among them."""
+    bad = r["timing_unstable"].map(is_flagged) if "timing_unstable" in r.columns else \
+        pd.Series(False, index=r.index)
+    sub = r[bad.to_numpy(bool)]
+    n, x = worst(zip(sub.get("background_load", pd.Series(dtype=float)),
+                     sub.get("timing_spread_rel", pd.Series(dtype=float))))
+    return busy_sentence(n, x, up_to=len(sub) > 1)
 
 
 _TABLE_STYLE = (
@@ -1403,6 +1424,8 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
     has_band = r["quarter_cost_usd_p10"].notna().any()
     if not has_band:
         heads = [h for h in heads if h[0] != "P10–P90"]
+    busy = (r["stability_note"].fillna("").astype(str) if "stability_note" in r.columns
+            else pd.Series("", index=r.index))
 
     def cells(row: Any) -> list[str]:
         vs = ""
@@ -1420,7 +1443,9 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
             out.append(band)
         out += [vs, "yes" if row["meets_targets"] else f"no: {html.escape(str(row['why_not']))}",
                 f'<span title="{html.escape(price)}">{html.escape(short)}</span>',
-                html.escape(str(row.get("provenance", "")))]
+                html.escape(str(row.get("provenance", "")))
+                + (f' <span class="effplan-busy-flag" title="{html.escape(busy[row.name])}">&#x26A0; '
+                   f"busy ±{spread_pct(row.get('timing_spread_rel'))}</span>" if busy[row.name] else "")]
         if gen:
             cpm = row.get("cost_per_1m_output_tokens_usd")
             out += [_int(row.get("concurrency")),
@@ -1452,8 +1477,13 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
                 "</table></details>")
     note = (f'<div style="{_MUTED};font-size:0.8em;white-space:normal">Options are alternatives (never added up). '
             f"{html.escape(quarter)} cost: the first quarter of the plan"
-            + ("; P10–P90: Monte-Carlo range (traffic, growth, price)" if has_band else "")
+            + ("; P10–P90: Monte-Carlo range (traffic, growth, price"
+               + (", timing doubt" if (busy != "").any() else "") + ")" if has_band else "")
             + "; vs baseline: difference to the baseline's cost in the same quarter.</div>")
+    if (busy != "").any():
+        note += (f'<div class="effplan-busy-note" style="{_BUSY_STYLE};font-size:0.8em">'
+                 f"<b>&#x26A0; busy</b>: {int((busy != '').sum())} of {len(r)} option(s) are planned "
+                 f"from timings that are not stable. {html.escape(_worst_statement(r))}</div>")
     return (f'{_TABLE_STYLE}<div style="overflow-x:auto;max-width:100%">'
             f'<table class="effplan-rank">{head}{top}</table>{rest}</div>{note}')
 
@@ -1495,7 +1525,8 @@ def _ranking_bars_html(r: pd.DataFrame, h: Headline | None, max_rows: int = 10) 
         if str(d.get("provenance")) == "projected":
             fill = (f"repeating-linear-gradient(45deg,{color} 0 5px,#ffffff 5px 7px)")
         name = f"{d['candidate']} @ {d['hardware']}"
-        tag = " ← chosen" if choice else " baseline" if base else ""
+        tag = (" ← chosen" if choice else " baseline" if base else "") + (
+            " ⚠" if is_flagged(d.get("timing_unstable")) else "")
         w_ = pos(d["cq"])
         p10, p90 = pos(d.get("quarter_cost_usd_p10")), pos(d.get("quarter_cost_usd_p90"))
         whisker = ""
@@ -1517,6 +1548,8 @@ def _ranking_bars_html(r: pd.DataFrame, h: Headline | None, max_rows: int = 10) 
             f"{usd(d['cq'])}{html.escape(tag)}</span></div></div>")
     missing = int(cost.isna().sum())
     notes = ["orange: chosen", "grey: baseline", "hatched: projected (not measured)"]
+    if "timing_unstable" in shown.columns and shown["timing_unstable"].map(is_flagged).any():
+        notes.append("⚠: timed on a busy machine (see the note above)")
     if have["quarter_cost_usd_p10"].notna().any():
         notes.append("whisker: P10–P90")
     if log:

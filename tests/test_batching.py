@@ -64,3 +64,18 @@ def test_unusable_rows_are_kept_but_not_neighbours():
 def test_single_point_adds_nothing():
     r = interpolate_batches(_rows().iloc[:1])
     assert len(r) == 1 and r["batch_source"].iloc[0] == "measured"
+
+
+def test_stability_flags_take_the_worse_neighbour():
+    """An interpolated point rests on both measurements: it is flagged when either is, with
+    the larger spread X and background load N of the two (effplan.planning.stability)."""
+    rows = _rows().assign(timing_unstable=[False, True, False],
+                          timing_spread_rel=[float("nan"), 0.12, float("nan")],
+                          background_load=[0.2, 1.7, 0.4])
+    r = interpolate_batches(rows).set_index("batch_size")
+    assert r.loc[2, "timing_unstable"] and r.loc[8, "timing_unstable"]   # 1-4 and 4-16 touch batch 4
+    assert r.loc[2, "timing_spread_rel"] == 0.12 and r.loc[8, "timing_spread_rel"] == 0.12
+    assert (r.loc[2, "background_load"], r.loc[8, "background_load"]) == (1.7, 1.7)
+    quiet = interpolate_batches(rows.assign(timing_unstable=False, background_load=[0.2, 0.3, 0.4]))
+    mid = quiet.set_index("batch_size").loc[8]
+    assert not mid["timing_unstable"] and mid["background_load"] == 0.4

@@ -475,3 +475,90 @@ def test_dashboard_in_voila(workspace: Workspace, page, test_output: Path):
         assert results["y"] >= controls["y"] + controls["height"] - 1
         assert results["x"] + results["width"] <= 640 + 1
         page.screenshot(path=str(test_output / "voila_5_narrow.png"), full_page=True)
+
+
+# ------------------------------------------------------------------------------ a busy machine
+BUSY_PAGE_TIMEOUT_MS = 540_000   # a quick sweep of 12 points beside two CPU hogs, then the plan
+
+
+def _expected_from_results(results: Path, params: dict) -> "object":
+    """The headline notebook 04 shows for the results the app measured itself, from the
+    library directly: its default parameters, the demo traffic, the same plan."""
+    import effplan
+    from effplan import store
+
+    frame = store.load(results)
+    wl, prices = effplan.notebook.workload_and_prices(
+        frame, requests_per_day=params["requests_per_day"], monthly_growth=params["monthly_growth"],
+        peak_to_average=params["peak_to_average"], slo_p95_ms=params["slo_p95_ms"],
+        target_utilization=params["target_utilization"], months=params["months"],
+        price_per_hour=params["price_per_hour_usd"])
+    p = effplan.plan(frame, inference=wl, prices=prices, hardware=params["hardware"],
+                     samples=params["samples"])
+    base = effplan.planning.baseline_candidate(frame)
+    return effplan.planning.headline(p, baseline=base), frame
+
+
+def test_voila_app_from_an_empty_results_folder_on_a_busy_machine(tmp_path: Path, page,
+                                                                  test_output: Path, monkeypatch):
+    """`make app` from an EMPTY results folder with two CPU-bound processes beside it: the app
+    measures its own quick sweep on a busy machine and must show a flagged dashboard -- the `$`
+    answer and the busy-machine statement of the plan for what it measured -- never an error
+    line; its Download CSV arrives and carries the flags."""
+    import io
+
+    import nbformat
+    import pandas as pd
+
+    from busy import cpu_hogs
+    from effplan.planning.stability import busy_sentence as effplan_busy_sentence
+
+    root = tmp_path / "root"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)   # as `make app` serves it
+    results_dir = tmp_path / "empty-results"
+    params = _declared(nbformat.read(NOTEBOOK, as_version=4))
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [str(BIN / "python"), "-m", "voila", f"notebooks/{NOTEBOOK.name}", "--no-browser",
+           "--Voila.ip=127.0.0.1", f"--Voila.port={port}", "--Voila.port_retries=0"]
+    monkeypatch.setenv("EFFPLAN_RESULTS_DIR", str(results_dir))  # the app's results folder: empty
+    with cpu_hogs(2), _server(cmd, cwd=root, ready_url=f"{base}/voila/static/none",
+                              log=test_output / "voila.log"):
+        page.set_default_timeout(BUSY_PAGE_TIMEOUT_MS)
+        page.goto(base + "/")
+        page.locator(_HEADLINE).first.wait_for(state="attached")
+        page.locator(".effplan-headline").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(test_output / "voila_busy_1440.png"), full_page=True)
+        html = page.content()
+        assert "There was an error" not in html and page.locator(".effplan-error-message").count() == 0
+        got = _headline(page)
+        results = results_dir / "measurements.jsonl"
+        assert results.is_file(), "the app did not save what it measured"
+        exp, frame = _expected_from_results(results, params)
+        assert exp.found and got["candidate"] == exp.candidate
+        assert got["cost"] == pytest.approx(exp.quarter_cost_usd, rel=1e-6, abs=0.01) and got["cost"] > 0
+        assert got["requests_per_day"] > 0   # the demo traffic was found (no "no demo traffic" error)
+        shaky = int((frame["stable"] == False).sum())  # noqa: E712
+        notes = page.locator(".effplan-headline .effplan-busy-note")
+        if exp.stability_note:   # the flagged dashboard: the plan's own statement, word for word
+            assert notes.count() == 1
+            assert notes.first.inner_text().strip() == (
+                f"⚠ {exp.stability_note} Re-measure on a quiet machine for firm figures.")
+        else:
+            assert notes.count() == 0
+        (test_output / "busy_rows.txt").write_text(
+            f"{shaky} of {len(frame)} rows not stable; headline note: {exp.stability_note!r}\n")
+        link = page.locator(".effplan-download-csv").first
+        link.scroll_into_view_if_needed()
+        with page.expect_download(timeout=120_000) as info:
+            link.click()
+        target = test_output / "busy_download.csv"
+        info.value.save_as(str(target))
+        df = pd.read_csv(io.StringIO(target.read_text(encoding="utf-8")), keep_default_na=False)
+        assert df["candidate"].iloc[0] == exp.candidate
+        assert float(df["quarter_cost_usd"].iloc[0]) == pytest.approx(exp.quarter_cost_usd, rel=1e-6)
+        assert {"stability_note", "timing_spread_rel", "background_load"} <= set(df.columns)
+        own = "" if not exp.timing_unstable else effplan_busy_sentence(exp.background_load,
+                                                                       exp.timing_spread_rel)
+        assert df["stability_note"].iloc[0] == own   # the choice's own statement, as on the page

@@ -172,3 +172,28 @@ def test_card_of_a_measured_and_evaluated_candidate_shows_its_reproducibility(tm
                   "timing_policy"):
         line = next(ln for ln in section.splitlines() if ln.startswith(f"| {field} "))
         assert "n/a" not in line, line
+
+
+def test_card_of_a_point_timed_on_a_busy_machine_says_so(tmp_path):
+    frame = hand_measurements()
+    frame["stable"] = False
+    frame["stop_reason"], frame["timing_note"] = "unstable", "contended"
+    frame["background_load"], frame["latency_round_spread_rel"] = 1.8, 0.07
+    statement = ("Timings were taken on a busy machine (background load 1.8 cores); the cost could "
+                 "be 7% off.")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = _plan(frame)
+    for p in (plan, None):   # from the plan's flags, and from the measured point alone
+        card = compute_card("small", frame, plan=p, out_dir=tmp_path)
+        st = card.data["stability"]
+        assert st == {"stable": False, "background_load_cores": 1.8, "timing_spread_rel": 0.07,
+                      "note": statement}
+        assert f"**Not stable:** {statement} Re-measure on a quiet machine" in card.markdown
+        assert load_card(card.json_path).markdown == card.markdown
+    plan.to_csv(tmp_path / "plan")   # a plan read back from its CSV folder gives the same card
+    assert compute_card("small", frame, plan=tmp_path / "plan").data["stability"]["note"] == statement
+    quiet = compute_card("small", hand_measurements().assign(stable=True), plan=None)
+    assert quiet.data["stability"]["stable"] is True and "Not stable" not in quiet.markdown

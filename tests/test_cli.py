@@ -383,3 +383,60 @@ def test_plan_command_writes_a_start_month(results, tmp_path):
     p = effplan.Plan.from_csv(tmp_path / "plan")
     assert p.inputs["start"] == "2026-10"
     assert p.monthly["month_label"].tolist()[:3] == ["2026-10", "2026-11", "2026-12"]
+
+
+@pytest.fixture
+def busy_results(tmp_path):
+    """The demo's baseline typed in as timed on a busy machine (stable=False, 1.6 cores of other
+    work, rounds 12% apart), on a CPU that is not in the catalog, with FLOPs to project it."""
+    df = pd.DataFrame({
+        "candidate": ["base", "base"], "hardware": ["lab-cpu"] * 2, "mode": ["inference"] * 2,
+        "batch_size": [1, 8], "latency_p95_ms": [2.0, 6.0], "latency_p50_ms": [1.5, 5.0],
+        "throughput_items_per_s": [600.0, 1600.0], "energy_per_item_j": [0.01, 0.005],
+        "idle_power_w": [20.0] * 2, "flops_per_item": [2e8] * 2, "bytes_per_item": [1e6] * 2,
+        "dtype": ["float32"] * 2, "tags": ["baseline"] * 2, "stable": [False] * 2,
+        "stop_reason": ["unstable"] * 2, "timing_note": ["contended"] * 2,
+        "background_load": [1.6, 1.6], "latency_round_spread_rel": [0.12, 0.12],
+        "latency_ci_rel": [0.03, 0.03],
+    })
+    path = tmp_path / "busy.jsonl"
+    store.save_frame(df, path)
+    return path
+
+
+STATEMENT = ("Timings were taken on a busy machine (background load 1.6 cores); the cost could be "
+             "12% off.")
+
+
+def test_plan_with_unstable_rows_gives_a_flagged_answer_on_every_hardware(busy_results, capsys,
+                                                                          monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.warns(EffplanWarning, match="NOT stable"):
+        rc = main(["plan", str(busy_results), "--hardware", "L4", "H100 SXM"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first.startswith("Run base on ") and first.endswith(STATEMENT) and "$" in first
+    table = [ln.split() for ln in out.splitlines()[2:] if ln.split()[:1] == ["base"]]
+    assert sorted(r[1] for r in table) == ["H100", "L4", "lab-cpu"]   # never only the CPU rows
+    assert all(r[2 if r[1] == "L4" else 3].startswith("$") for r in table if r[1] != "lab-cpu")
+    assert "FLAGGED: 3 of 3 option(s) are planned from timings that are NOT stable." in out
+    assert "base @ L4 ±12%" in out and "base @ H100 SXM ±12%" in out
+
+
+def test_strict_stability_names_the_real_cause(busy_results, capsys):
+    with pytest.warns(EffplanWarning):
+        rc = main(["plan", str(busy_results), "--hardware", "L4", "--strict-stability"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "whose inference rows are all refused: measurement not stable (unstable: contended)" in err
+    assert "meets the latency target" not in err
+    with pytest.warns(EffplanWarning):
+        rc = main(["plan", str(busy_results), "--hardware", "L4", "--strict-stability",
+                   "--requests-per-day", "1e8", "--format", "csv"])
+    assert rc == 0
+    df = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    s = df.set_index("hardware")
+    assert sorted(s.index) == ["L4", "lab-cpu"] and not s["feasible"].any()  # L4 listed, not dropped
+    assert s.loc["L4", "infeasible_reason"].startswith("not projected from lab-cpu: measurement not "
+                                                       "stable (unstable: contended)")

@@ -241,3 +241,19 @@ def test_machines_keeps_two_hosts_apart_and_plan_uses_their_median():
                          prices=effplan.Prices(price_per_hour={"lab-cpu": 1.0}))
     # both hosts reach the plan: the median of 100 and 300 items/s
     assert p.summary["throughput_items_per_s"].tolist() == [200.0]
+
+
+def test_summary_view_shows_how_far_a_busy_figure_could_be_off():
+    import pandas as pd
+
+    from effplan.formatting import format_frame
+    from effplan.notebook import summary_view
+
+    s = pd.DataFrame({"candidate": ["a", "b"], "hardware": ["x", "x"], "cost_usd": [10.0, 20.0],
+                      "provenance": ["measured", "measured"],
+                      "timing_spread_rel": [0.1203, float("nan")]})
+    view = summary_view(s)
+    assert list(view.columns) == ["candidate", "hardware", "cost_usd", "provenance", "timing_spread_rel"]
+    assert format_frame(view)["timing_spread_rel"].tolist() == ["±13%", "–"]   # as the statement rounds
+    quiet = summary_view(s.assign(timing_spread_rel=float("nan")))
+    assert "timing_spread_rel" not in quiet.columns      # nothing flagged: the table is unchanged

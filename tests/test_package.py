@@ -64,3 +64,8 @@ def test_readme_python_example_runs():
     q = ns["p"].quarterly
     assert len(q) > 0
     assert {"cost_usd", "energy_kwh", "co2_kg"} <= set(q.columns)
+    # on a busy CI runner some rows come out not stable: the example still gives an answer
+    # (flagged when the choice or the baseline rests on such a row), never an error
+    answer = ns["answer"]
+    assert answer.found and answer.quarter_cost_usd > 0 and "$" in answer.sentence()
+    assert ("busy machine" in answer.sentence()) == bool(answer.stability_note)

@@ -170,3 +170,39 @@ def test_failing_notebook_is_reported_by_name(tmp_path, monkeypatch):
         report.run_notebooks(["bad.ipynb"], notebooks_dir=tmp_path, out_dir=tmp_path / "out",
                              cwd=tmp_path)
     assert (tmp_path / "out" / "bad.ipynb").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_report_runs_every_notebook_and_indexes_a_failure(tmp_path, monkeypatch, capsys):
+    """`make report` with the second of three notebooks failing: the third still runs, every
+    HTML page is written (the failed one shows how far it got), index.html lists the three with
+    their status and the failure's cell and error, and the exit status is 1."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])))
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    for name in ("a_first.ipynb", "c_third.ipynb"):
+        _tiny_notebook(nbdir / name)
+    bad = new_notebook(cells=[new_markdown_cell("# Bad"), new_code_cell("x = 41 + 1"),
+                              new_code_cell("raise ValueError(f'no demo traffic: {x}')")])
+    bad.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(bad, nbdir / "b_second.ipynb")
+    out = tmp_path / "out"
+    rc = report.main(["--out", str(out), "--notebooks-dir", str(nbdir)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "FAILED   " in err and "b_second.ipynb: cell 2: ValueError: no demo traffic: 42" in err
+    assert "1 of 3 notebook(s) FAILED (b_second.ipynb)" in err
+    for stem in ("a_first", "b_second", "c_third"):
+        assert (out / f"{stem}.html").is_file()
+    assert re.search(r"<td[^>]*>42</td>", (out / "c_third.html").read_text(encoding="utf-8"))
+    index = (out / "index.html").read_text(encoding="utf-8")
+    rows = re.findall(r'<tr class="(\w+)" data-notebook="([^"]+)" data-status="\w+"><td>[^<]+</td>'
+                      r'<td><a href="([^"]+)">[^<]+</a></td><td[^>]*>\w+</td>'
+                      r'<td class="error">([^<]*)</td></tr>', index)
+    assert rows == [("ok", "a_first.ipynb", "a_first.html", ""),
+                    ("failed", "b_second.ipynb", "b_second.html",
+                     "cell 2: ValueError: no demo traffic: 42"),
+                    ("ok", "c_third.ipynb", "c_third.html", "")]
+    assert 'data-failed="1"' in index and "3 notebook(s): 2 ok, 1 failed" in index
+    assert report.remote_scripts(index) == []

@@ -485,17 +485,27 @@ def test_quality_chart_takes_metric_and_condition_from_a_tidy_quality_frame(tmp_
     assert d.quality_figure().axes[0].get_ylabel() == "accuracy (noisy)"
 
 
-def test_not_stable_rows_are_flagged_in_the_dashboard(tmp_path):
+def test_not_stable_rows_give_a_flagged_answer_in_the_dashboard(tmp_path):
     df = hand_measurements()
     df["stable"] = [True, False, True, True]  # small at batch 8 was measured under contention
     df["stop_reason"] = ["ci-met", "unstable", "ci-met", "ci-met"]
     df["timing_note"] = ["", "contended: other processes used 1.90 of 2 usable cores", "", ""]
+    df["background_load"] = [0.1, 1.9, 0.1, 0.1]
+    df["latency_round_spread_rel"] = [0.01, 0.08, 0.01, 0.01]
     d = BudgetDashboard(df, inference=InferenceWorkload(requests_per_day=START_RPD, target_utilization=0.5),
                         prices=Prices(price_per_hour={"lab-cpu": 2.0}, grid_gco2_per_kwh=400),
                         samples=0, export_dir=tmp_path / "exports")
-    # small falls back to batch 1: 300 items/s x 0.5 = 150/s per instance -> 7 instances
-    assert row(d, "small")["batch_size"] == 1
-    assert row(d, "small")["Q1"] == pytest.approx(quarter_cost(7, 2.0))
+    # small keeps batch 8 (used, flagged): 1000 items/s x 0.5 = 500/s per instance -> 2 instances
+    assert row(d, "small")["batch_size"] == 8
+    assert row(d, "small")["Q1"] == pytest.approx(quarter_cost(2, 2.0))
+    statement = ("Timings were taken on a busy machine (background load 1.9 cores); the cost "
+                 "could be 8% off.")
+    assert d.headline.candidate == "small" and d.headline.stability_note == statement
+    assert d.headline.sentence().endswith(statement)
+    assert f"{statement} Re-measure on a quiet machine" in d._headline_html.value
+    assert "effplan-busy-note" in d._headline_html.value
+    assert "busy ±8%" in d._table_html.value and "⚠" in d._bars_html.value
+    assert rank_row(d, "large")["stability_note"] == ""   # large was timed quietly: no flag
     assert any("NOT stable" in w and "small on lab-cpu (inference, bs=8)" in w for w in d.warnings)
     assert "NOT stable" in d._warning_html.value
 

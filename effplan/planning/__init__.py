@@ -101,12 +101,22 @@ Uncertainty (:class:`Uncertainty`, ``samples > 0``)
 --------------------------------------------------
 Each sample draws one traffic multiplier, one monthly growth rate and one price multiplier
 (triangular distributions: low, base, high) held for the whole horizon, and per option a
-throughput multiplier (measurement spread from ``latency_ci_rel``; projected rows also the
-projection efficiency) and an energy multiplier by ``energy_source`` (wide for
+throughput multiplier (measurement spread from ``latency_ci_rel``; an option timed on a busy
+machine from its ``timing_spread_rel`` X, so its P10-P90 spans +-X, see
+:mod:`effplan.planning.stability`; projected rows also the projection efficiency) and an energy multiplier by ``energy_source`` (wide for
 ``estimated-tdp``/``projected``, sourced in :data:`~effplan.planning.inputs.DEFAULT_ENERGY_SPREAD`).
 The operating point is not re-chosen per sample. P10/P50/P90 are taken across samples of each
 month, each quarter's sum and each horizon total (not sums of percentiles). ``uncertainty=``
 also takes a plain dict of :class:`Uncertainty` fields.
+
+A busy machine (:mod:`effplan.planning.stability`)
+-------------------------------------------------
+Rows measured ``stable=False`` are used and flagged by default (``allow_unstable=None`` ->
+:data:`effplan.defaults.ALLOW_UNSTABLE`): every option planned from one carries
+``timing_unstable``, ``timing_spread_rel`` (X), ``background_load`` (N) and ``stability_note``
+("Timings were taken on a busy machine (background load N cores); the cost could be X% off."),
+its base figures unchanged. ``allow_unstable=False`` refuses them: a candidate x hardware with
+only such rows -- measured, or projected from them -- is infeasible with the reason.
 
 Quality (``plan(..., quality=...)``)
 -----------------------------------

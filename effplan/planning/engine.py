@@ -19,6 +19,7 @@ from .. import catalog as _cat
 from .. import queueing as _q
 from ..errors import PlanWarning, UnknownHardwareError, ValidationError
 from .inputs import InferenceWorkload, Prices, _match_map
+from .stability import FLAG_COLUMNS, latency_sigma
 from .result import _PCT
 
 def _load_for_check(wl: InferenceWorkload) -> tuple[float, float, float]:
@@ -118,6 +119,7 @@ def _choose_uncached(rows: pd.DataFrame, slo_ms: float | None, order: list[str],
                    "idle_power_w", "provenance", "energy_source", "projected_from", "efficiency",
                    "efficiency_source", "batch_source", "batch_neighbours", "latency_e2e_p95_ms",
                    "batch_fill_p95_ms", "queue_p95_ms", "latency_ci_rel"]
+    cols += [c for c in FLAG_COLUMNS if c in chosen.columns]
     opt = groups[keys].merge(chosen[cols], on=keys, how="left")
     # groups without a chosen row take their labels from the first row
     for c in ("provenance", "energy_source", "projected_from", "efficiency", "efficiency_source"):
@@ -156,6 +158,10 @@ def _choose_uncached(rows: pd.DataFrame, slo_ms: float | None, order: list[str],
     opt["batch_source"] = opt["batch_source"].fillna("")
     opt["batch_neighbours"] = opt["batch_neighbours"].fillna("")
     opt["batch_note"] = note
+    for c in FLAG_COLUMNS:   # an infeasible option has no row of its own: not flagged
+        if c not in opt.columns:
+            opt[c] = False if c == "timing_unstable" else np.nan
+    opt["timing_unstable"] = opt["timing_unstable"].fillna(False).astype(bool)
     opt["feasible"] = feasible
     opt["infeasible_reason"] = reason
     opt["slo_met"] = feasible & (True if slo_ms is None else
@@ -436,8 +442,10 @@ def _sample_multipliers(opt: pd.DataFrame, unc: Any, samples: int, seed: int
                         ) -> tuple[np.ndarray, np.ndarray]:
     """(throughput multiplier, energy multiplier), each (K, S), for the options in ``opt``.
 
-    Throughput: measurement spread (latency error ``1 + ci/1.96 * z``, z standard normal clipped
-    to +/-3; the throughput is divided by it) times, for projected rows, the projection
+    Throughput: measurement spread (latency error ``1 + sigma * z``, z standard normal clipped
+    to +/-3, sigma = ``ci / 1.96``, and for rows timed on a busy machine ``timing_spread_rel /
+    1.2816`` so their P10-P90 spans +-X: :func:`effplan.planning.stability.latency_sigma`; the
+    throughput is divided by it) times, for projected rows, the projection
     efficiency (triangular ``unc.efficiency``). Energy: triangular by ``energy_source``
     (``unc.energy``). Each from its own stream (``default_rng([seed, 2, i])``, drawn only when
     some option has a spread) so the traffic, growth and price draws are unchanged.
@@ -446,8 +454,11 @@ def _sample_multipliers(opt: pd.DataFrame, unc: Any, samples: int, seed: int
     ones = np.ones((k, 1))
     tput_m = ones
     if unc.measurement:
-        ci = opt["latency_ci_rel"].to_numpy(float) if "latency_ci_rel" in opt else np.full(k, np.nan)
-        sig = np.where(np.isfinite(ci) & (ci > 0), ci / 1.96, 0.0)
+        nan = np.full(k, np.nan)
+        ci = opt["latency_ci_rel"].to_numpy(float) if "latency_ci_rel" in opt else nan
+        shaky = opt["timing_unstable"].to_numpy(bool) if "timing_unstable" in opt else np.zeros(k, bool)
+        spread = opt["timing_spread_rel"].to_numpy(float) if "timing_spread_rel" in opt else nan
+        sig = latency_sigma(ci, shaky, spread)
         if sig.any():
             z = np.random.default_rng([seed, 2, 0]).standard_normal((k, samples))
             tput_m = 1.0 / np.maximum(1.0 + sig[:, None] * np.clip(z, -3.0, 3.0), 0.05)

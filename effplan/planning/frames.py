@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .stability import headline_note, is_flagged, option_notes
+
 __all__ = ["budget_table", "rank_options", "headline", "Headline", "baseline_candidate",
            "portfolio_total", "BASELINE_TAG"]
 
@@ -173,13 +175,19 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
 
     Also carried, so every cost shows where it came from: ``price_source``, ``provenance``
     (timing), ``energy_source``, ``energy_kwh``, ``co2_kg``, ``latency_p95_ms``,
-    ``instances_max``, ``quality``. ``is_baseline`` marks the baseline row, ``rank`` counts from 1.
+    ``instances_max``, ``quality``, and the stability flags (``timing_unstable``,
+    ``timing_spread_rel``, ``background_load``, ``stability_note``: "Timings were taken on a busy
+    machine ...", :mod:`effplan.planning.stability`). Flagged options are ranked like the others
+    (a flagged answer, never no answer). ``is_baseline`` marks the baseline row, ``rank`` counts
+    from 1.
     ``attrs``: ``baseline`` (candidate), ``baseline_hardware``, ``baseline_quarter_cost_usd``,
     ``quarter`` (label of the quarter costed), ``months``, ``min_quality``, ``slo_p95_ms``.
     """
     s = _select(plan.summary, candidates, hardware).copy()
     q = _select(plan.quarterly, candidates, hardware)
     keys = ["candidate", "hardware"]
+    if "stability_note" not in s.columns:   # a plan stored by an older effplan, or typed in
+        s["stability_note"] = option_notes(s)
     quarters = _quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
     first = quarters[0] if quarters else None
     cols = keys + [c for c in ("cost_usd", "cost_usd_p10", "cost_usd_p90") if c in q.columns]
@@ -251,7 +259,8 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
                   "why_not", "cost_usd", "cost_usd_p10", "cost_usd_p90", "price_source",
                   "provenance", "latency_p95_ms", "concurrency", "binding_constraint",
                   "cost_per_1m_output_tokens_usd", "energy_per_response_wh", "instances_max",
-                  "quality", "energy_kwh", "energy_source", "co2_kg", "is_baseline"]
+                  "quality", "energy_kwh", "energy_source", "co2_kg", "stability_note",
+                  "timing_spread_rel", "background_load", "is_baseline"]
     out = out[[c for c in first_cols if c in out.columns]
               + [c for c in out.columns if c not in first_cols]]
     inputs = getattr(plan, "inputs", {}) or {}
@@ -285,7 +294,12 @@ class Headline:
     the targets (``message`` says why). Money is USD for the first quarter of the plan
     (``quarter``), with the Monte-Carlo P10-P90 when the plan has samples; ``horizon_cost_usd``
     covers all ``months``. ``savings_usd`` = baseline - choice for that quarter (positive = a
-    saving), ``savings_pct`` a fraction of the baseline's cost; NaN without a baseline."""
+    saving), ``savings_pct`` a fraction of the baseline's cost; NaN without a baseline.
+
+    ``stability_note``: "" when the choice and the baseline were timed on a quiet machine, else
+    the statement of :mod:`effplan.planning.stability` for each of them ("Timings were taken
+    on a busy machine (background load N cores); the cost could be X% off."); ``timing_unstable``
+    / ``timing_spread_rel`` / ``background_load`` are the choice's own flags."""
 
     candidate: str
     hardware: str
@@ -319,6 +333,10 @@ class Headline:
     energy_per_response_wh: float = float("nan")
     concurrency: float = float("nan")
     binding_constraint: str = ""
+    stability_note: str = ""
+    timing_unstable: bool = False
+    timing_spread_rel: float = float("nan")
+    background_load: float = float("nan")
 
     @property
     def found(self) -> bool:
@@ -340,7 +358,7 @@ class Headline:
             s += (f", {verb} ${abs(self.savings_usd):,.0f} ({abs(self.savings_pct):.0%}) "
                   f"{'against' if self.savings_usd >= 0 else 'more than'} the baseline "
                   f"{self.baseline} on {self.baseline_hardware}")
-        return s + "."
+        return s + "." + (f" {self.stability_note}" if self.stability_note else "")
 
 
 def headline(plan: Any, *, baseline: str | None = None, min_quality: float | None = None,
@@ -376,6 +394,8 @@ def headline(plan: Any, *, baseline: str | None = None, min_quality: float | Non
                         min_quality, a.get("slo_p95_ms"), len(r), 0,
                         f"No option meets the targets ({why}).", **extra)
     row = ok.iloc[0]
+    base_rows = r[r["is_baseline"]] if "is_baseline" in r.columns else r.iloc[0:0]
+    note = headline_note(row, base_rows.iloc[0] if len(base_rows) else None, a.get("baseline"))
     base = a.get("baseline_quarter_cost_usd", nan)
     cost = f(row, "quarter_cost_usd")
     sav = base - cost if base == base else nan
@@ -404,7 +424,10 @@ def headline(plan: Any, *, baseline: str | None = None, min_quality: float | Non
         cost_per_1m_output_tokens_usd=f(row, "cost_per_1m_output_tokens_usd"),
         energy_per_response_wh=f(row, "energy_per_response_wh"),
         concurrency=f(row, "concurrency"),
-        binding_constraint=str(row.get("binding_constraint", "") or ""), **extra)
+        binding_constraint=str(row.get("binding_constraint", "") or ""),
+        stability_note=note, timing_unstable=is_flagged(row.get("timing_unstable", False)),
+        timing_spread_rel=f(row, "timing_spread_rel"), background_load=f(row, "background_load"),
+        **extra)
 
 
 def portfolio_total(ranking: pd.DataFrame, candidates: Sequence[str]) -> dict[str, Any]:

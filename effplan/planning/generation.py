@@ -95,7 +95,11 @@ Each sample draws a traffic multiplier, a monthly growth rate, a price multiplie
 output length multipliers (triangular: low, 1, high), held for the horizon. The concurrency chosen
 at the base lengths is kept; in a sample ``ttft_p50`` scales with the sampled prompt length
 (prefill is linear in it to first order), ``rate`` and ``energy_per_request_j`` use the sampled
-lengths. P10/P50/P90 of cost, energy and CO2 are taken across samples.
+lengths. An option planned from a row that is NOT stable (timed on a busy machine, flagged:
+:mod:`effplan.planning.stability`) also draws a latency multiplier per sample, applied to TTFT
+and TPOT, ``1 + sigma * z`` (z standard normal clipped at +-3, sigma = ``timing_spread_rel /
+1.2816``, so its P10-P90 spans +-X); stable options draw none (exact, as before). P10/P50/P90 of
+cost, energy and CO2 are taken across samples.
 """
 
 from __future__ import annotations
@@ -118,7 +122,8 @@ from .engine import _attach_prices, _percentiles, _quarter_sum, _tri, _workload_
 from .calendar import parse_month
 from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, Prices, Uncertainty,
                      _known_fields, _match_map, _measurement_frame, _num, _set)
-from .result import _PCT
+from .result import _PCT, STABILITY_COLUMNS
+from .stability import FLAG_COLUMNS, latency_sigma, option_notes
 
 __all__ = ["GenerationWorkload", "GenerationUncertainty", "plan_generation", "project_generation",
            "memory_fit", "token_economics", "GENERATION_MONTHLY_COLUMNS", "GENERATION_QUARTERLY_COLUMNS",
@@ -210,6 +215,7 @@ GENERATION_SUMMARY_COLUMNS: dict[str, str] = {
     "efficiency": "projected rows: fraction of the roofline assumed achieved, prefill / decode mean",
     "efficiency_source": "'measured', 'calibrated on <hw>' or 'assumed ...'",
     "projected_from": "projected rows: the measured hardware it was projected from",
+    **STABILITY_COLUMNS,
 }
 
 
@@ -482,6 +488,8 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
             rec.update(feasible=False, binding_constraint="", infeasible_reason=notes.iloc[0])
             out.append(rec)
             continue
+        if notes is not None:   # rows refused (strict: not stable) are not used
+            g = g[(notes == "").to_numpy()]
         at_or_above = g.loc[g["prompt_tokens"] >= P, "prompt_tokens"]
         if at_or_above.empty:
             rec.update(feasible=False, binding_constraint="",
@@ -530,6 +538,7 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
         i = int(np.flatnonzero(ok)[-1])
         r = s.iloc[i]
         rec.update(provenance=r["provenance"], energy_source=r["energy_source"])  # the chosen row's labels
+        rec.update({c: r[c] for c in FLAG_COLUMNS if c in r.index})
         if "efficiency_source" in s:
             rec.update(efficiency=r["efficiency"], efficiency_source=r["efficiency_source"])
         rec.update(feasible=True, infeasible_reason="", concurrency=c[i],
@@ -549,6 +558,10 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
                    idle_power_w=float(r["idle_power_w"]))
         out.append(rec)
     opt = pd.DataFrame(out)
+    for col in FLAG_COLUMNS:   # infeasible options have no chosen row: not flagged
+        if col not in opt:
+            opt[col] = np.nan
+    opt["timing_unstable"] = opt["timing_unstable"].fillna(False).astype(bool)
     for col in ("concurrency_source", "concurrency_neighbours", "concurrency_note"):
         opt[col] = opt[col].fillna("") if col in opt else ""
     for col in ("concurrency", "prompt_tokens_measured", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms",
@@ -562,8 +575,10 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
 
 # ---------------------------------------------------------------------------------------- engine
 def _engine(a: Mapping[str, np.ndarray], wl: GenerationWorkload, pr: Prices, traffic: np.ndarray,
-            growth: np.ndarray, pmult: np.ndarray, plen: np.ndarray, olen: np.ndarray) -> dict[str, np.ndarray]:
-    """Monthly figures for K options x M months x S samples (arrays (K, M, S))."""
+            growth: np.ndarray, pmult: np.ndarray, plen: np.ndarray, olen: np.ndarray,
+            lat: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Monthly figures for K options x M months x S samples (arrays (K, M, S)); ``lat`` (K, S):
+    latency multipliers of TTFT and TPOT per option and sample (None: exact)."""
     m = np.arange(wl.months, dtype=float)[:, None]
     daily = wl.requests_per_day * traffic[None, :] * (1.0 + growth[None, :]) ** m     # (M, S)
     requests = daily * wl.hours_per_month / 24.0
@@ -571,7 +586,11 @@ def _engine(a: Mapping[str, np.ndarray], wl: GenerationWorkload, pr: Prices, tra
     P = wl.prompt_tokens * plen[None, None, :]                                        # (1, 1, S)
     N = wl.output_tokens * olen[None, None, :]
     ttft = a["ttft_p50_ms"][:, None, None] * plen[None, None, :]
-    rate = a["concurrency"][:, None, None] / ((ttft + N * a["tpot_p50_ms"][:, None, None]) / 1000.0)
+    tpot = a["tpot_p50_ms"][:, None, None]
+    if lat is not None:
+        ttft = ttft * lat[:, None, :]
+        tpot = tpot * lat[:, None, :]
+    rate = a["concurrency"][:, None, None] / ((ttft + N * tpot) / 1000.0)
     inst = np.ceil(peak[None] / (rate * wl.target_utilization) - 1e-9)
     np.maximum(inst, wl.min_replicas, out=inst)
     inst_h = inst * wl.hours_per_month
@@ -610,9 +629,28 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
     gen = gen.drop_duplicates(["candidate", "hardware", "batch_size", "prompt_tokens"], keep="last")
     gen = gen.assign(projected_from="", efficiency=np.nan, efficiency_source=np.where(
         gen["provenance"] == "measured", "measured", gen["provenance"]))
-    allrows = pd.concat([gen, project_generation(gen.drop(columns=["projected_from", "efficiency",
-                                                                   "efficiency_source"]),
-                                                 targets, cat, assumed_efficiency)], ignore_index=True)
+    # the stability rule (effplan.planning.stability): rows used although not stable are marked
+    # in efficiency_source; rows refused (strict) are unusable with the reason, here and on
+    # every target projected from them
+    mark = gen["plan_mark"].astype(str).to_numpy() if "plan_mark" in gen else np.full(len(gen), "")
+    gen["efficiency_source"] = np.where(mark != "", np.char.add("measured, ", mark.astype("U")),
+                                        gen["efficiency_source"].to_numpy(str))
+    refused = gen["plan_note"].astype(str).to_numpy() if "plan_note" in gen else np.full(len(gen), "")
+    gen["projection_note"] = refused
+    proj = project_generation(gen.drop(columns=["projected_from", "efficiency", "efficiency_source",
+                                                "projection_note"]), targets, cat, assumed_efficiency)
+    if len(proj) and "plan_note" in proj:
+        note = proj["plan_note"].astype(str)
+        src = proj["projected_from"].astype(str)
+        proj["projection_note"] = np.where((note != "") & (proj["projection_note"].astype(str) == ""),
+                                           "not projected from " + src + ": " + note,
+                                           proj["projection_note"].astype(str))
+    if len(proj) and "timing_unstable" in proj:
+        shaky = proj["timing_unstable"].fillna(False).to_numpy(bool)
+        proj["efficiency_source"] = np.where(
+            shaky, proj["efficiency_source"].astype(str) + "; calibrated on a measurement that is "
+            "NOT stable (timed on a busy machine): flagged", proj["efficiency_source"].astype(str))
+    allrows = pd.concat([gen, proj], ignore_index=True)
     opt = _attach_prices(_options(allrows, wl, cat), pr, cat)
     no_facts = opt.loc[opt["memory_check"] == NO_MODEL_FACTS, "candidate"].unique()
     if len(no_facts):
@@ -660,7 +698,15 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
     if samples > 0:
         draws = _samples(unc or GenerationUncertainty(), wl, samples, seed)
         fk = np.flatnonzero(feasible)
-        mc = _engine({k: v[fk] for k, v in arrs.items()}, wl, pr, *draws)
+        lat = None
+        shaky = opt["timing_unstable"].to_numpy(bool)[fk]
+        if getattr(unc or GenerationUncertainty(), "measurement", True) and shaky.any():
+            # options timed on a busy machine: TTFT and TPOT off by the latency error, sigma =
+            # X / 1.2816 (stability.latency_sigma); stable options exact, as before
+            sig = latency_sigma(np.zeros(len(fk)), shaky, opt["timing_spread_rel"].to_numpy(float)[fk])
+            z = np.random.default_rng([seed, 3]).standard_normal((len(fk), samples))
+            lat = np.maximum(1.0 + np.clip(z, -3.0, 3.0) * sig[:, None], 0.05)
+        mc = _engine({k: v[fk] for k, v in arrs.items()}, wl, pr, *draws, lat=lat)
         for name, x in (("cost_usd", mc["cost"]), ("energy_kwh", mc["energy_kwh"])):
             for d, val, shape in ((pct_m, x, (3, K, M)), (pct_q, _quarter_sum(x, M), None),
                                   (pct_t, x.sum(axis=1), (3, K))):
@@ -745,6 +791,7 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
         "energy_per_response_wh": wh, "perplexity": opt["perplexity"].to_numpy(float),
         "quality": opt["quality"].to_numpy(float), "efficiency": opt["efficiency"].to_numpy(float),
         "efficiency_source": opt["efficiency_source"].to_numpy(), "projected_from": opt["projected_from"].to_numpy(),
+        **{c: opt[c].to_numpy() for c in FLAG_COLUMNS}, "stability_note": option_notes(opt),
     })
     for name, p in pct_t.items():
         for j, q in enumerate(_PCT):

@@ -13,6 +13,7 @@ from ..errors import PlanWarning, ValidationError
 from .engine import _demand, _engine, _percentiles, _quarter_sum, _sample_multipliers, _workload_draws
 from .inputs import InferenceWorkload, Prices, Uncertainty
 from .result import _PCT
+from .stability import FLAG_COLUMNS, option_notes
 
 def _per_1k(cost: np.ndarray, requests: np.ndarray) -> np.ndarray:
     """cost per 1000 requests; NaN (never inf) where there are no requests. A quotient that
@@ -273,6 +274,8 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
         "quality": opt["quality"].to_numpy(float), "efficiency": opt["efficiency"].to_numpy(float),
         "efficiency_source": opt["efficiency_source"].to_numpy(),
         "projected_from": opt["projected_from"].to_numpy(),
+        **{c: opt[c].to_numpy() for c in FLAG_COLUMNS},
+        "stability_note": option_notes(opt),
     })
     for name, p in pct_t.items():
         for j, q in enumerate(_PCT):

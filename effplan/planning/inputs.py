@@ -25,6 +25,7 @@ from ..errors import PlanWarning, ValidationError
 from ..schema import normalize_measurements
 from ..schema import number as schema_number
 from .calendar import parse_month
+from .stability import busy_sentence, flag_columns, resolve_allow_unstable, worst
 
 #: efficiency (fraction of the roofline time achieved) assumed when the measured hardware is not
 #: in the catalog, so the local run cannot calibrate it. A rough, deliberately modest default:
@@ -508,7 +509,7 @@ def _canonical_hardware(names: pd.Series, cat: pd.DataFrame | None) -> pd.Series
 
 
 def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None,
-                       allow_unstable: bool = False) -> pd.DataFrame:
+                       allow_unstable: bool | None = None) -> pd.DataFrame:
     """Tidy frame from a Measurements-like object (``to_frame()``) or a DataFrame; validated;
     rows with status 'error' dropped; hardware names differing only in case made one
     (:func:`_canonical_hardware`); then, with a :class:`PlanWarning` for each that applies:
@@ -520,10 +521,12 @@ def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None,
       mode x batch size (x prompt length): every figure is the median over the hosts
       (:func:`_combine_hosts`); none is dropped, and the spread is in the warning and
       ``attrs["measurement_notes"]``;
-    * rows measured ``stable=False`` get ``plan_note`` (why they are refused: the planner treats
-      them as unusable, so a candidate x hardware with only such rows is infeasible with that
-      reason), unless ``allow_unstable`` -- then they are used and ``plan_mark`` says so (it
-      reaches ``efficiency_source`` in the plan).
+    * the rule of :mod:`effplan.planning.stability` (``allow_unstable``; None = the default of
+      :data:`effplan.defaults.ALLOW_UNSTABLE`): every row gets the flag columns
+      (``timing_unstable``, ``timing_spread_rel``, ``background_load``); rows measured
+      ``stable=False`` get ``plan_mark`` (used, flagged; it reaches ``efficiency_source``) or,
+      strict, ``plan_note`` (refused with the reason: a candidate x hardware with only such rows
+      is infeasible with it, on projected hardware too).
     """
     from ..store import dedupe
 
@@ -547,7 +550,7 @@ def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None,
         warnings.warn(f"plan(): {w.message}", PlanWarning, stacklevel=4)
     df, combined = _combine_hosts(df)
     notes.extend(combined)
-    df = _mark_unstable(df, allow_unstable, notes)
+    df = _mark_unstable(df, resolve_allow_unstable(allow_unstable), notes)
     df = df.reset_index(drop=True)
     df.attrs["measurement_notes"] = notes
     return df
@@ -608,37 +611,43 @@ def _combine_hosts(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _mark_unstable(df: pd.DataFrame, allow_unstable: bool, notes: list[str]) -> pd.DataFrame:
-    """``plan_note`` (refused, with the reason) or ``plan_mark`` (used, marked) on rows
-    measured ``stable=False``; one :class:`PlanWarning` naming them."""
-    df = df.copy()
+    """The rule of :mod:`effplan.planning.stability` on rows measured ``stable=False`` (every
+    mode): the flag columns (``timing_unstable``, ``timing_spread_rel``, ``background_load``)
+    on every row, then ``plan_mark`` (used, flagged: the default) or ``plan_note`` (refused with
+    the reason: ``allow_unstable=False``); one :class:`PlanWarning` naming them, with the
+    statement."""
+    df = flag_columns(df.copy())
     df["plan_note"] = ""
     df["plan_mark"] = ""
-    if df.empty or "stable" not in df.columns:
-        return df
-    bad = (df["stable"].astype("boolean") == False).fillna(False).to_numpy(bool)  # noqa: E712
-    # generation rows: the generation planner warns about them itself (it cannot leave rows out)
-    bad &= (df["mode"].astype(str) != "generation").to_numpy()
-    if not bad.any():
+    bad = df["timing_unstable"].to_numpy(bool)
+    if df.empty or not bad.any():
         return df
     why = [f"measurement not stable ({r or 'unknown'}{': ' + n if n else ''})"
            for r, n in zip(df["stop_reason"].astype(str), df["timing_note"].astype(str))]
-    names = [f"{c} on {h} ({m}, bs={int(b)})" for c, h, m, b in
-             zip(df["candidate"], df["hardware"], df["mode"], df["batch_size"])]
-    listed = "; ".join(f"{names[i]}: {why[i]}" for i in np.flatnonzero(bad)[:6])
+    prompt = (pd.to_numeric(df["prompt_tokens"], errors="coerce").to_numpy(float)
+              if "prompt_tokens" in df.columns else np.full(len(df), np.nan))
+    names = [f"{c} on {h} ({m}, bs={int(b)}{f', prompt {int(p)}' if m == 'generation' and p == p else ''})"
+             for c, h, m, b, p in zip(df["candidate"], df["hardware"], df["mode"], df["batch_size"], prompt)]
+    idx = np.flatnonzero(bad)
+    listed = "; ".join(f"{names[i]}: {why[i]}" for i in idx[:6])
     more = "; ..." if bad.sum() > 6 else ""
+    n, x = worst(zip(df["background_load"].to_numpy(float)[idx], df["timing_spread_rel"].to_numpy(float)[idx]))
+    statement = busy_sentence(n, x, up_to=len(idx) > 1)
     if allow_unstable:
-        df.loc[bad, "plan_mark"] = [f"NOT stable, included (allow_unstable=True): {why[i]}"
-                                    for i in np.flatnonzero(bad)]
-        msg = (f"plan(): {int(bad.sum())} measured row(s) that are NOT stable are included "
-               f"(allow_unstable=True; marked in efficiency_source): {listed}{more}. Their latency "
-               "and throughput may be off by a large factor")
+        df.loc[bad, "plan_mark"] = [f"NOT stable, used and flagged: {why[i]}" for i in idx]
+        msg = (f"plan(): {int(bad.sum())} measured row(s) are NOT stable: they are used and every "
+               f"figure planned from them is flagged. {statement} Rows: {listed}{more}. For firm "
+               "figures re-measure them on a quiet machine (measure(..., resume=True)); "
+               "plan(..., allow_unstable=False) refuses them")
     else:
         df.loc[bad, "plan_note"] = [f"{why[i]}: re-measure on a quiet machine (effplan measure "
-                                    "--resume) or plan(..., allow_unstable=True)"
-                                    for i in np.flatnonzero(bad)]
-        msg = (f"plan(): {int(bad.sum())} measured row(s) are NOT stable and are left out: "
-               f"{listed}{more}. Re-measure them on a quiet machine (measure(..., resume=True) "
-               "re-measures exactly those), or pass allow_unstable=True to include them, marked")
+                                    "--resume), or drop allow_unstable=False / --strict-stability "
+                                    "to use it, flagged"
+                                    for i in idx]
+        msg = (f"plan(): {int(bad.sum())} measured row(s) are NOT stable and are refused "
+               f"(allow_unstable=False): {listed}{more}. Re-measure them on a quiet machine "
+               "(measure(..., resume=True) re-measures exactly those), or leave allow_unstable "
+               "at its default to use them, flagged")
     notes.append(msg)
     warnings.warn(msg, PlanWarning, stacklevel=4)
     return df

@@ -26,6 +26,7 @@ from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, InferenceWorkload,
                      TrainingWorkload, Uncertainty, _catalog_frame, _match_map, _measurement_frame,
                      _num, _resolve_targets)
 from .projection import _with_projection
+from .stability import resolve_allow_unstable
 from .result import MONTHLY_COLUMNS, QUARTERLY_COLUMNS, SUMMARY_COLUMNS, Plan
 from .training import _training, _training_options
 
@@ -58,7 +59,8 @@ class PreparedMeasurements:
     assumed_efficiency: roofline efficiency used where the measured hardware is not in the catalog.
     catalog_label: ``"shipped"``, the catalog path, or ``"DataFrame"`` (recorded in ``Plan.inputs``).
     candidates: candidate names in first-seen order.
-    allow_unstable: whether measured rows with ``stable=False`` are used (marked) or refused.
+    allow_unstable: whether measured rows with ``stable=False`` are used, flagged (True) or
+        refused (False); see :mod:`effplan.planning.stability`.
     """
 
     measurements: pd.DataFrame
@@ -111,7 +113,7 @@ class PreparedMeasurements:
 def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
             catalog: pd.DataFrame | str | Path | None = None,
             assumed_efficiency: float = ASSUMED_EFFICIENCY,
-            allow_unstable: bool = False) -> PreparedMeasurements:
+            allow_unstable: bool | None = None) -> PreparedMeasurements:
     """Validate ``measurements`` and project them to ``hardware`` once (see
     :class:`PreparedMeasurements`); the arguments mean what they mean for :func:`plan`."""
     if isinstance(measurements, PreparedMeasurements):
@@ -119,7 +121,8 @@ def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
     eff_assumed = _num("assumed_efficiency", assumed_efficiency, lo=0, lo_open=True, hi=1)
     cat = _catalog_frame(catalog)
     targets = _resolve_targets(hardware, cat)
-    df = _measurement_frame(measurements, cat, allow_unstable=bool(allow_unstable))
+    allow_unstable = resolve_allow_unstable(allow_unstable)
+    df = _measurement_frame(measurements, cat, allow_unstable=allow_unstable)
     if df.empty:
         raise ValidationError("measurements", "no usable rows (all missing or status 'error')")
     rows = _with_projection(df, "inference", targets, cat, eff_assumed)
@@ -128,7 +131,7 @@ def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
     return PreparedMeasurements(measurements=df, inference_rows=rows, catalog=cat,
                                 hardware=tuple(targets), assumed_efficiency=eff_assumed,
                                 catalog_label=label, candidates=tuple(dict.fromkeys(df["candidate"])),
-                                allow_unstable=bool(allow_unstable))
+                                allow_unstable=allow_unstable)
 
 
 def total_cost_usd(summary: pd.DataFrame, training: pd.DataFrame | None,
@@ -198,10 +201,15 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         ``mode="generation"`` rows, on its own (not with ``inference`` / ``training``); the
         frames are then :data:`~effplan.planning.generation.GENERATION_MONTHLY_COLUMNS` and its
         siblings, and ``uncertainty`` may be a :class:`GenerationUncertainty` (the default).
-    allow_unstable: measured rows with ``stable=False`` (see :mod:`effplan.timing`) are refused
-        by default: unusable, with the reason as ``infeasible_reason`` where a candidate x
-        hardware has nothing else, and one :class:`PlanWarning`. ``True`` uses them, marked in
-        ``efficiency_source``. (None: False, or the prepared setting.) Rows of several hosts with
+    allow_unstable: measured rows with ``stable=False`` (timed on a busy machine, see
+        :mod:`effplan.timing`). ``None`` (default): :data:`effplan.defaults.ALLOW_UNSTABLE`
+        (True), or the prepared setting. True: they are used and flagged -- every option planned
+        from one has ``timing_unstable``, ``timing_spread_rel`` (*X*), ``background_load`` (*N*)
+        and ``stability_note`` ("Timings were taken on a busy machine (background load N
+        cores); the cost could be X% off."), its Monte Carlo band is widened by *X*, and one
+        :class:`PlanWarning` names the rows (:mod:`effplan.planning.stability`). False (a strict
+        plan): they are refused -- unusable, with the reason as ``infeasible_reason`` where a
+        candidate x hardware (measured or projected) has nothing else. Rows of several hosts with
         the same hardware name are all used, combined by the median; duplicates keep the newest
         (both said in a warning and in ``Plan.inputs["measurement_notes"]``).
 
@@ -244,23 +252,12 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     else:
         prep = prepare(measurements, hardware, catalog=catalog,
                        assumed_efficiency=ASSUMED_EFFICIENCY if assumed_efficiency is None
-                       else assumed_efficiency, allow_unstable=bool(allow_unstable))
+                       else assumed_efficiency, allow_unstable=allow_unstable)
     eff_assumed, cat, targets = prep.assumed_efficiency, prep.catalog, list(prep.hardware)
     df, inf_rows = prep.measurements, prep.inference_rows
     if generation is not None:
         gunc = GenerationUncertainty() if uncertainty is None else unc
         _check_price_keys(prices, list(dict.fromkeys(list(df["hardware"]) + targets)), cat)
-        # The generation planner cannot leave rows out yet (a candidate would vanish from the plan
-        # instead of showing why): not-stable generation rows are used, and said so -- never silently.
-        shaky = df[(df["mode"] == "generation")
-                   & (df["stable"].astype("boolean") == False).fillna(False)]  # noqa: E712
-        if len(shaky):
-            warnings.warn(f"plan(): {len(shaky)} generation row(s) are NOT stable and are USED anyway "
-                          "(the generation planner cannot leave them out yet): "
-                          + "; ".join(f"{c} bs={int(b)} prompt {int(p)}" for c, b, p in
-                                      zip(shaky["candidate"], shaky["batch_size"], shaky["prompt_tokens"]))
-                          + ". Re-measure them on a quiet machine before trusting these figures",
-                          PlanWarning, stacklevel=2)
         monthly, quarterly, summary = plan_generation(df, generation, prices, cat, targets, samples,
                                                       seed, gunc, eff_assumed)
         ginputs = {
@@ -269,7 +266,9 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
             "seed": seed, "uncertainty": gunc.to_dict() if samples > 0 else None,
             "assumed_efficiency": eff_assumed, "idle_power_fraction": dict(IDLE_POWER_FRACTION),
             "months": generation.months, "catalog": prep.catalog_label,
-            "notes": plan_notes(summary)}
+            "notes": plan_notes(summary),
+            "allow_unstable": prep.allow_unstable,
+            "measurement_notes": list(df.attrs.get("measurement_notes", []))}
         if quality_rows is not None:
             monthly, quarterly, summary = _join_quality(quality_rows, list(prep.candidates), monthly,
                                                         quarterly, summary)

@@ -16,6 +16,11 @@ from .. import reference as _ref
 from ..schema import MEASUREMENT_COLUMNS
 from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, _catalog_frame, _match_map,
                      _measurement_frame, _num, _peak_array, _resolve_targets)
+from .stability import FLAG_COLUMNS
+
+#: columns of the measured rows a projection carries over besides the schema's: the stability
+#: flags (a projection calibrated on a not-stable row is flagged like it) and its mark
+_CARRIED = tuple(c for c in (*FLAG_COLUMNS, "plan_mark") if c not in MEASUREMENT_COLUMNS)
 
 def project(measurements: Any, hardware: Iterable[str] | str, *,
             catalog: pd.DataFrame | str | Path | None = None,
@@ -28,7 +33,8 @@ def project(measurements: Any, hardware: Iterable[str] | str, *,
     ``efficiency_source`` (``calibrated on <hw>`` or ``assumed <x>: <why>``) and
     ``projection_note`` (non-empty when the row could not be projected -- unknown FLOPs, no peak
     for the dtype, or the measured peak memory exceeds the target's memory; those rows have NaN
-    throughput). Per candidate and mode one measured hardware is used: a calibrated one (in the
+    throughput), and the stability flags of the row it was calibrated on
+    (:mod:`effplan.planning.stability`). Per candidate and mode one measured hardware is used: a calibrated one (in the
     catalog) first. ``skip_measured`` leaves out targets the candidate was measured on.
     """
     cat = _catalog_frame(catalog)
@@ -41,10 +47,11 @@ def project(measurements: Any, hardware: Iterable[str] | str, *,
 def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assumed: float,
              skip_measured: bool) -> pd.DataFrame:
     extra = ["projected_from", "efficiency", "efficiency_source", "projection_note"]
+    carried = [c for c in _CARRIED if c in df.columns]
     if "plan_note" in df.columns:  # never project from a refused (not stable) measurement
         df = df[df["plan_note"].astype(str) == ""]
     if df.empty or not targets:
-        return pd.DataFrame(columns=list(MEASUREMENT_COLUMNS) + extra)
+        return pd.DataFrame(columns=list(MEASUREMENT_COLUMNS) + carried + extra)
     cidx = cat.set_index("name")
     match = _match_map(df["hardware"], cat)
     src = df.copy()
@@ -156,7 +163,7 @@ def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assume
         bad = note != ""
         t_t = np.where(bad, np.nan, t_t)
         factor = t_t / part["_t_meas"].to_numpy(float)
-        out = part[list(MEASUREMENT_COLUMNS)].copy()
+        out = part[list(MEASUREMENT_COLUMNS) + carried].copy()
         out["projected_from"] = part["hardware"].to_numpy()
         out["hardware"] = tgt
         out["hardware_id"] = ""
@@ -165,6 +172,11 @@ def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assume
         for c in ("latency_mean_ms", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms"):
             out[c] = part[c].to_numpy(float) * factor
         out["latency_ci_rel"] = np.nan
+        out["latency_round_spread_rel"] = np.nan   # no timing of its own: the flags carry the spread
+        if "timing_unstable" in out.columns:
+            shaky = out["timing_unstable"].to_numpy(bool)
+            esrc_t = np.where(shaky, esrc_t + "; calibrated on a measurement that is NOT stable "
+                              "(timed on a busy machine): flagged", esrc_t)
         out["repeats"] = np.nan
         out["throughput_items_per_s"] = 1.0 / t_t
         out["peak_flops_per_s"] = peak_t
@@ -186,7 +198,7 @@ def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assume
         out["projection_note"] = note
         frames.append(out)
     if not frames:
-        return pd.DataFrame(columns=list(MEASUREMENT_COLUMNS) + extra)
+        return pd.DataFrame(columns=list(MEASUREMENT_COLUMNS) + carried + extra)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -208,8 +220,51 @@ def _with_projection(df: pd.DataFrame, mode: str, targets: list[str], cat: pd.Da
         mark = meas["plan_mark"].astype(str).to_numpy()
         meas["efficiency_source"] = np.where(mark != "", "measured, " + mark.astype(object),
                                              meas["efficiency_source"].to_numpy(object))
-    proj = _project(meas.loc[meas["projection_note"] == "", list(MEASUREMENT_COLUMNS)], targets, cat,
-                    eff_assumed, True)
-    if proj.empty:
+    keep = list(MEASUREMENT_COLUMNS) + [c for c in _CARRIED if c in meas.columns]
+    proj = _project(meas.loc[meas["projection_note"] == "", keep], targets, cat, eff_assumed, True)
+    refused = _refused_projections(meas, proj, targets, cat)
+    parts = [x for x in (proj, refused) if not x.empty]
+    if not parts:
         return meas.reset_index(drop=True)
-    return pd.concat([meas, proj], ignore_index=True)
+    parts.insert(0, meas)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _refused_projections(meas: pd.DataFrame, proj: pd.DataFrame, targets: list[str],
+                         cat: pd.DataFrame) -> pd.DataFrame:
+    """A strict plan (``allow_unstable=False``) refuses not-stable rows: the points they would
+    have been projected to on each target appear as unusable rows with the reason, so a target
+    hardware never silently vanishes from the plan (only its points with no usable measurement;
+    a point projected from a usable row is left as it is)."""
+    if not targets or "plan_note" not in meas.columns:
+        return meas.iloc[0:0]
+    ref = meas[meas["plan_note"].astype(str) != ""]
+    if ref.empty:
+        return meas.iloc[0:0]
+    match = _match_map(meas["hardware"], cat)
+    measured_on = set(zip(meas["candidate"], meas["mode"], meas["hardware"].map(match)))
+    have = set(zip(proj["candidate"], proj["mode"], proj["batch_size"].astype(float), proj["hardware"])) \
+        if not proj.empty else set()
+    frames = []
+    for tgt in targets:
+        keep = [(c, m, tgt) not in measured_on and (c, m, float(b), tgt) not in have
+                for c, m, b in zip(ref["candidate"], ref["mode"], ref["batch_size"])]
+        part = ref[np.asarray(keep, dtype=bool)].drop_duplicates(["candidate", "mode", "batch_size"])
+        if part.empty:
+            continue
+        part = part.copy()
+        part["projected_from"] = part["hardware"].to_numpy()
+        part["projection_note"] = [f"not projected from {h}: {n}" for h, n in
+                                   zip(part["hardware"], part["plan_note"].astype(str))]
+        part["hardware"] = tgt
+        part["hardware_id"] = ""
+        part["device"] = ""
+        for c in ("latency_mean_ms", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
+                  "latency_p99_ms", "throughput_items_per_s", "energy_per_item_j", "idle_power_w",
+                  "efficiency"):
+            part[c] = np.nan
+        part["provenance"] = "projected"
+        part["energy_source"] = "projected"
+        part["efficiency_source"] = ""
+        frames.append(part)
+    return pd.concat(frames, ignore_index=True) if frames else meas.iloc[0:0]

@@ -63,6 +63,20 @@ QUARTERLY_COLUMNS: dict[str, str] = {
                                         "infeasible_reason", "quality")},
 }
 
+#: the stability flags of an option (summary, training and generation frames; the rule and
+#: the figures: :mod:`effplan.planning.stability`)
+STABILITY_COLUMNS: dict[str, str] = {
+    "timing_unstable": "True when the option is planned from a measurement that is NOT stable "
+                       "(timed on a busy machine): its figures are flagged",
+    "timing_spread_rel": "flagged options: X, how far the latency -- and so the cost -- could be "
+                         "off (the spread between the timing rounds; the CI of the median for rows "
+                         "without it); the Monte Carlo band is widened by it (NaN: not flagged)",
+    "background_load": "CPU cores' worth of work by other processes while the option's "
+                       "measurement was timed (N; NaN: not recorded)",
+    "stability_note": "flagged options: 'Timings were taken on a busy machine (background load N "
+                      "cores); the cost could be X% off.' ('' when not flagged)",
+}
+
 SUMMARY_COLUMNS: dict[str, str] = {
     **{k: MONTHLY_COLUMNS[k] for k in ("candidate", "hardware", "catalog_name", "provenance",
                                         "energy_source", "feasible", "infeasible_reason",
@@ -90,6 +104,7 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "efficiency": "projected rows: fraction of the roofline assumed achieved (NaN if measured)",
     "efficiency_source": "'measured', 'calibrated on <hw>' or 'assumed ...'",
     "projected_from": "projected rows: the measured hardware it was projected from",
+    **STABILITY_COLUMNS,
 }
 #: added to ``summary`` when a TrainingWorkload was given
 SUMMARY_TRAINING_COLUMNS: dict[str, str] = {
@@ -124,6 +139,7 @@ TRAINING_COLUMNS: dict[str, str] = {
     "infeasible_reason": "why ('' when feasible)",
     "efficiency_source": "'measured', 'calibrated on <hw>', 'assumed ...'",
     "quality": "candidate quality score (NaN if none)",
+    **STABILITY_COLUMNS,
 }
 
 

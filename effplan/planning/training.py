@@ -14,6 +14,7 @@ from .engine import _tri
 from .inputs import HOURS_PER_MONTH, Prices, TrainingWorkload, Uncertainty, _match_map
 from .projection import _with_projection
 from .result import _PCT
+from .stability import FLAG_COLUMNS, latency_sigma, option_notes
 
 def _training_options(df: pd.DataFrame, candidates: list[str], hardware: list[str], targets: list[str],
                       cat: pd.DataFrame, tw: TrainingWorkload, eff_assumed: float) -> pd.DataFrame:
@@ -22,7 +23,7 @@ def _training_options(df: pd.DataFrame, candidates: list[str], hardware: list[st
     rows = _with_projection(df, "training", targets, cat, eff_assumed)
     cols = ["candidate", "hardware", "batch_size", "throughput_items_per_s", "energy_per_item_j",
             "provenance", "energy_source", "efficiency_source", "projection_note",
-            "utilization_low", "utilization_high"]
+            "utilization_low", "utilization_high", "latency_ci_rel", *FLAG_COLUMNS]
     have = pd.DataFrame(columns=cols)
     if not rows.empty:
         ok = (rows["projection_note"] == "") & (rows["throughput_items_per_s"] > 0) \
@@ -58,7 +59,8 @@ def _training_options(df: pd.DataFrame, candidates: list[str], hardware: list[st
             base = {"candidate": c, "hardware": h, "batch_size": np.nan, "throughput_items_per_s": np.nan,
                     "energy_per_item_j": np.nan, "provenance": "projected", "energy_source": "projected",
                     "efficiency_source": "", "projection_note": "", "utilization_low": np.nan,
-                    "utilization_high": np.nan}
+                    "utilization_high": np.nan, "latency_ci_rel": np.nan, "timing_unstable": False,
+                    "timing_spread_rel": np.nan, "background_load": np.nan}
             cname = match[h]
             if c in trained:
                 base["projection_note"] = notes.get((c, h), f"no training measurement for {c} on {h}")
@@ -126,11 +128,22 @@ def _training(opt: pd.DataFrame, tw: TrainingWorkload, pr: Prices, quarters: int
         "infeasible_reason": rep(np.where(feasible, "", opt["projection_note"].to_numpy(str)).astype(object)),
         "efficiency_source": rep(opt["efficiency_source"]),
         "quality": rep(opt["candidate"].map(quality).to_numpy(float)),
+        **{c: rep(opt[c].to_numpy()) for c in FLAG_COLUMNS},
+        "stability_note": rep(option_notes(opt)),
     }
     if samples > 0:
         rng = np.random.default_rng([seed, 1])
         pm = _tri(rng, *((unc.price[0], 1.0, unc.price[1]) if unc.price else (1, 1, 1)), samples)
-        pc = np.percentile(np.asarray(out["cost_usd"])[:, None] * pm[None, :], _PCT, axis=-1)
+        draws = np.asarray(out["cost_usd"])[:, None] * pm[None, :]
+        # rows timed on a busy machine: the run time (and so the cost) is off by the latency
+        # error, sigma = X / 1.2816 (stability.latency_sigma; stable rows: exact, as before)
+        shaky = np.asarray(out["timing_unstable"], dtype=bool)
+        if unc.measurement and shaky.any():
+            sig = latency_sigma(np.zeros(len(shaky)), shaky, np.asarray(out["timing_spread_rel"], float))
+            z = np.random.default_rng([seed, 1, 1]).standard_normal((len(opt), samples))
+            draws = draws * np.maximum(1.0 + np.clip(np.repeat(z, quarters, axis=0), -3.0, 3.0)
+                                       * sig[:, None], 0.05)
+        pc = np.percentile(draws, _PCT, axis=-1)
         for j, q in enumerate(_PCT):
             out[f"cost_usd_p{q}"] = pc[j]
             out[f"energy_kwh_p{q}"] = out["energy_kwh"]

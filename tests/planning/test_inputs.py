@@ -123,11 +123,11 @@ def _flag(df, bs, stable, reason, note=""):
     return df
 
 
-def test_plan_refuses_unstable_rows_with_a_named_reason():
+def test_strict_plan_refuses_unstable_rows_with_a_named_reason():
     df = _flag(meas(), 8, False, "unstable", "30% of samples are stalls")
-    with pytest.warns(PlanWarning, match=r"1 measured row\(s\) are NOT stable and are left out: "
-                                         r"m on NVIDIA L4 \(inference, bs=8\)"):
-        p = P.plan(df, wl(), prices=PRICES)
+    with pytest.warns(PlanWarning, match=r"1 measured row\(s\) are NOT stable and are refused "
+                                         r"\(allow_unstable=False\): m on NVIDIA L4 \(inference, bs=8\)"):
+        p = P.plan(df, wl(), prices=PRICES, allow_unstable=False)
     row = p.summary.iloc[0]
     # bs=8 is left out, so the operating point is interpolated between the stable neighbours
     # bs=1 (5 ms, 200/s) and bs=32 (80 ms, 1600/s), log-log: at bs=2 the p95 is
@@ -137,28 +137,33 @@ def test_plan_refuses_unstable_rows_with_a_named_reason():
     assert row["latency_p95_ms"] == pytest.approx(5 * 2 ** 0.8)
     assert row["throughput_items_per_s"] == pytest.approx(200 * 2 ** 0.6)
     assert p.inputs["allow_unstable"] is False
-    assert any("left out" in n for n in p.inputs["measurement_notes"])
+    assert not row["timing_unstable"] and row["stability_note"] == ""  # planned from stable rows only
+    assert any("refused" in n for n in p.inputs["measurement_notes"])
 
 
-def test_plan_with_only_unstable_rows_is_infeasible_with_the_reason():
+def test_strict_plan_with_only_unstable_rows_is_infeasible_with_the_reason():
     df = meas()
     df["stable"], df["stop_reason"], df["timing_note"] = False, "unstable", "two modes (a x1600 gap)"
     with pytest.warns(PlanWarning, match="NOT stable"):
-        p = P.plan(df, wl(), prices=PRICES)
+        p = P.plan(df, wl(), prices=PRICES, allow_unstable=False)
     row = p.summary.iloc[0]
     assert not row["feasible"] and np.isnan(row["cost_usd"])
     assert row["infeasible_reason"].startswith("measurement not stable (unstable: two modes (a x1600 gap))")
-    assert "allow_unstable=True" in row["infeasible_reason"]
+    assert "allow_unstable=False" in row["infeasible_reason"]
 
 
-def test_allow_unstable_includes_them_marked():
+def test_unstable_rows_are_used_and_flagged_by_default():
     df = _flag(meas(), 8, False, "time-budget", "confidence target not met")
-    with pytest.warns(PlanWarning, match="included"):
-        p = P.plan(df, wl(), prices=PRICES, allow_unstable=True)
+    with pytest.warns(PlanWarning, match="NOT stable: they are used and every figure planned from "
+                                         "them is flagged"):
+        p = P.plan(df, wl(), prices=PRICES)
     row = p.summary.iloc[0]
     assert (row["batch_size"], row["throughput_items_per_s"]) == (8, 1000.0)
-    assert row["efficiency_source"].startswith("measured, NOT stable, included (allow_unstable=True)")
-    prep = P.prepare(df, allow_unstable=True)
+    assert row["efficiency_source"].startswith("measured, NOT stable, used and flagged: "
+                                               "measurement not stable (time-budget")
+    assert row["timing_unstable"] and p.inputs["allow_unstable"] is True
+    prep = P.prepare(df)
+    assert prep.allow_unstable is True   # effplan.defaults.ALLOW_UNSTABLE
     with pytest.raises(ValidationError) as e:
         P.plan(prep, wl(), prices=PRICES, allow_unstable=False)
     assert e.value.field == "allow_unstable"
@@ -207,9 +212,9 @@ def test_not_stable_generation_rows_are_used_and_said_so(monkeypatch):
                               energy_per_prompt_token_j=0.01, energy_per_output_token_j=0.02,
                               idle_power_w=20.0, stable=s, stop_reason=r)
                          for p, s, r in ((128, True, "ci-met"), (512, False, "unstable"))])
-    with pytest.warns(PlanWarning, match=r"1 generation row\(s\) are NOT stable and are USED anyway.*"
-                                         r"d bs=1 prompt 512") as rec:
+    with pytest.warns(PlanWarning, match=r"1 measured row\(s\) are NOT stable: they are used.*"
+                                         r"d on NVIDIA L4 \(generation, bs=1, prompt 512\)") as rec:
         P.plan(rows, generation=P.GenerationWorkload(requests_per_day=1000, prompt_tokens=128,
                                                      output_tokens=64), prices=PRICES)
     assert seen["rows"] == 2
-    assert not any("left out" in str(w.message) for w in rec)
+    assert not any("left out" in str(w.message) or "refused" in str(w.message) for w in rec)
