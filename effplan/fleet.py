@@ -15,8 +15,11 @@ What runs where
   identity (``hw_*`` fields). The results file lives on the DRIVER's disk only.
 * **Workers** (one task per candidate x target, on a node that offers the target's
   resources): detect the node's hardware, then measure every batch size of the candidate one
-  after another with the local harness, yielding each point back as soon as it is finished
-  (a Ray streaming generator), with the node id and the wall-clock start/end of the point.
+  after another with the local harness, in ONE worker process kept alive for the task (as the
+  local executor keeps one per candidate; a crash or time-out replaces it, ``point_timeout_s``
+  applies), yielding each point back as soon as it is finished (a Ray streaming generator),
+  with the node id and the wall-clock start/end of the point. A point's passes run on the
+  node, so the driver's store receives each point once, after its last pass.
 
 Targets
 -------

@@ -59,8 +59,11 @@ Prompts are seeded random token ids (the cost of a step does not depend on token
   energy, idle included, as ``energy_per_item_j``). ``energy_source`` says how it was got.
 * **Peak memory** (``peak_memory_mib``): CUDA max allocated, else the peak resident set above
   the point's start, as for inference points (``peak_memory_source``).
-* **Same rules as inference** (:func:`effplan.measure`): each point in its own worker process
-  by default (a crash is an error row), not-stable points retried after the rest of the sweep,
+* **Same rules as inference** (:func:`effplan.measure`): the points of a candidate in its one
+  worker process by default, kept alive across concurrencies, prompt lengths, passes and retries
+  (a crash or a time-out past ``point_timeout_s`` is an error row), each timing pass saved at
+  once (``provisional`` until the last), FLOPs counted in a point's first pass only, not-stable
+  points retried after the rest of the sweep,
   ``resume=True`` skips finished points (:func:`effplan.store.point_key` includes
   ``prompt_tokens``), raw prefill and decode samples saved beside the results
   (``phase`` = ``prefill`` / ``decode`` in the samples file), reproducibility columns filled.
@@ -341,17 +344,18 @@ def measure_generation(candidates: GenerationCandidate | Sequence[GenerationCand
                        results_path: Any = None, resume: bool = False, isolate: bool | None = None,
                        retries: int | None = None, passes: int | None = None, progress: bool = True,
                        raise_errors: bool = False, clock: Callable[[], float] = time.perf_counter,
-                       energy_meter: Callable[[str], Any] | None = None, seed: int = 0) -> Any:
+                       energy_meter: Callable[[str], Any] | None = None, seed: int = 0,
+                       point_timeout_s: float | None = None) -> Any:
     """``effplan.measure(candidates, mode="generation", ...)``: every candidate x concurrency
-    (``batch_sizes``) x prompt length, under the same rules as inference points (worker process
-    per point, retries of not-stable points, ``resume``, raw samples saved). ``seed`` seeds the
-    random prompts. Returns :class:`effplan.measurement.Measurements`."""
+    (``batch_sizes``) x prompt length, under the same rules as inference points (one worker
+    process per candidate, retries of not-stable points, ``resume``, raw samples saved).
+    ``seed`` seeds the random prompts. Returns :class:`effplan.measurement.Measurements`."""
     return _m.measure(candidates, batch_sizes=batch_sizes, mode="generation", device=device,
                       threads=threads, timing=timing, energy=energy, energy_window_s=energy_window_s,
                       idle_s=idle_s, idle_power_w=idle_power_w, results_path=results_path, resume=resume,
                       isolate=isolate, retries=retries, passes=passes, progress=progress,
                       raise_errors=raise_errors, clock=clock, energy_meter=energy_meter, prompt_tokens=prompt_tokens,
-                      output_tokens=output_tokens, prompt_seed=seed)
+                      output_tokens=output_tokens, prompt_seed=seed, point_timeout_s=point_timeout_s)
 
 
 def _measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row: dict[str, Any], *,

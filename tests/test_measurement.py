@@ -959,3 +959,46 @@ def test_sigkill_mid_sweep_keeps_every_finished_pass_and_resume_completes(tmp_pa
     assert (back.loc[back.status == "ok", "timing_pass"] >= 2).all()  # judged across both passes
     # the resumed records start on a fresh line: the cut-off record stays one bad line
     assert json.loads(path.read_text().splitlines()[5])["candidate"] == "quick-a"
+
+
+class _FakeLoad:
+    """A LoadMonitor whose background load is always ``load`` cores."""
+
+    load = 0.0
+
+    def snapshot(self):
+        return ()
+
+    def since(self, snap):
+        return type(self).load
+
+    def sample(self, seconds=0.2):
+        _FakeLoad.probes.append(seconds)
+        return _FakeLoad.probe
+
+
+@pytest.mark.parametrize("probe, retried", [(1.9, False), (0.1, True)])
+def test_a_contended_point_is_retried_only_when_the_machine_got_quieter(fakes, tmp_path, monkeypatch,
+                                                                        probe, retried):
+    import effplan.timing as timing_mod
+
+    # 2 usable cores, 1.9 of them busy with other work while timing on 1 thread: contended
+    monkeypatch.setattr(timing_mod, "usable_cores", lambda: 2)
+    monkeypatch.setattr(measure_mod, "usable_cores", lambda: 2)
+    monkeypatch.setattr(measure_mod, "LoadMonitor", _FakeLoad)
+    monkeypatch.setattr(_FakeLoad, "load", 1.9)
+    monkeypatch.setattr(_FakeLoad, "probe", probe, raising=False)
+    monkeypatch.setattr(_FakeLoad, "probes", [], raising=False)
+    clock = FakeClock()
+    built: list[int] = []
+    path = tmp_path / "r.jsonl"
+    m = measure(Candidate("lin", _steady(clock, built), lambda bs: torch.ones(bs, 4)), batch_sizes=(1,),
+                device="cpu", timing=_exact_policy(), energy=False, clock=clock, threads=1, retries=1,
+                results_path=path, progress=False)
+    r = m.to_frame().iloc[0]
+    assert _FakeLoad.probes == [measure_mod.RETRY_LOAD_PROBE_S]  # one probe before the retry
+    assert r["stable"] == False and "contended: other processes used 1.90 of 2" in r["timing_note"]  # noqa: E712
+    assert len(built) == (2 if retried else 1)
+    assert ("not retried: other processes still used 1.90 of 2 cores" in r["timing_note"]) == (not retried)
+    recs = _records(path)
+    assert [x["provisional"] for x in recs] == [True, False] and not store.load(path)["provisional"].any()
