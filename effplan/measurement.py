@@ -113,6 +113,7 @@ per batch, activations in and out once per item; intermediate activations are ig
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import sys
@@ -965,7 +966,7 @@ def _next_pass(first: dict[str, Any], ts: dict[SampleKey, Timing], new: dict[str
     if new["status"] != "ok":
         kept = dict(first)
         kept.update(stable=False, stop_reason="unstable", timing_pass=new["timing_pass"],
-                    timestamp=new["timestamp"], worker_pid=new["worker_pid"],
+                    timestamp=new["timestamp"],
                     timing_note="; ".join(x for x in (first["timing_note"], f"timing pass {k} failed "
                                                       f"({new['error']}): figures from the earlier pass(es)")
                                           if x))
@@ -1100,6 +1101,11 @@ def _worker_init(threads: int) -> None:
 
     torch.set_num_threads(int(threads))
     _warm_runtime()
+    # what exists now (torch, effplan, the candidate) lives as long as the worker: out of the
+    # garbage collector's sight, so the collection before each point (_release_memory) scans
+    # only what points created -- milliseconds instead of a quarter of a second
+    gc.collect()
+    gc.freeze()
 
 
 def _worker_pool(threads: int, *, reuse: bool = True) -> Any:
@@ -1116,8 +1122,6 @@ def _release_memory(dev: str) -> None:
     emptied, and glibc's free heap returned to the OS (``malloc_trim``), so that the resident set
     a point starts from -- its memory baseline -- is not the previous batch size's leftovers
     (which would otherwise be reused without raising the peak: a footprint too small)."""
-    import gc
-
     gc.collect()
     if dev.startswith("cuda"):
         import torch
