@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-sizes", default="1,32")
     ap.add_argument("--hogs", type=int, default=2, help="CPU-bound background processes under load")
     ap.add_argument("--time-budget-s", type=float, default=2.0, help="effplan's budget per point")
-    ap.add_argument("--sweeps", type=int, default=1, help="repetitions of the sweep wall comparison")
+    ap.add_argument("--sweeps", type=int, default=3, help="repetitions of the sweep wall comparison")
     args = ap.parse_args(argv)
     bss = [int(b) for b in args.batch_sizes.split(",")]
     cands = [c for c in digits_candidates() if c.name in set(args.candidates)]

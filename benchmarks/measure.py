@@ -29,8 +29,8 @@ Run: ``.venv/bin/python benchmarks/measure.py [--threads N] [--batch-sizes 1,32]
      ``Timer("model(x)").blocked_autorange()`` (0.2 s per point) per batch size.
 
    The aim: effplan's sweep within 2x the plain loop's wall time on a quiet machine, with its
-   stability checks kept. How busy the machine was is printed beside it (background load:
-   cores of other processes' work while the sweeps ran).
+   stability checks kept. How busy the machine was is printed beside it (the median
+   ``background_load`` of effplan's rows: cores of other processes' work while timing).
 3. The energy meter's start+stop overhead on this device (median of 50).
 """
 
@@ -81,7 +81,8 @@ def _sweep_effplan(cands, bss, budget, threads, workers):
                             threads=threads, progress=False, _workers=workers)
         wall = time.perf_counter() - t0
     ok = [r for r in m.rows if r["status"] == "ok"]
-    return wall, sum(r["stable"] is True for r in ok), len(m.rows)
+    loads = [r["background_load"] for r in ok if r["background_load"] == r["background_load"]]
+    return wall, sum(r["stable"] is True for r in ok), loads
 
 
 def _sweep_plain(cands, bss, threads):
@@ -107,10 +108,9 @@ def sweep_walls(cands, bss, *, budget: float | None = None, threads: int | None 
     module docstring): ``new`` (effplan, one worker per candidate), ``old`` (a worker per point
     per pass), ``plain`` (a ``blocked_autorange`` loop); medians over ``sweeps`` repetitions in
     rotating order. Also the stable points of each effplan sweep, the threads and the
-    background load (cores) over the whole comparison."""
+    background load: the median of the effplan rows' ``background_load`` (cores of other
+    processes' work while each point was timed, as its worker measured it)."""
     from effplan.measurement import default_threads
-    from effplan.timing import LoadMonitor
-
     from effplan.worker import run_isolated
 
     threads = threads or default_threads()
@@ -118,26 +118,27 @@ def sweep_walls(cands, bss, *, budget: float | None = None, threads: int | None 
     run_isolated(_noop)  # the forkserver starts once per process: not part of any one sweep
     walls = {"new": [], "old": [], "plain": []}
     stable = {"new": [], "old": []}
-    mon = LoadMonitor()
-    snap = mon.snapshot()
+    loads: list[float] = []
     kinds = ["new", "old", "plain"]
     for i in range(sweeps):
         for kind in kinds[i % 3:] + kinds[:i % 3]:
             if kind == "plain":
                 walls["plain"].append(_sweep_plain(cands, bss, threads) / n)
                 continue
-            wall, ok, _ = _sweep_effplan(cands, bss, budget, threads, None if kind == "new" else "per-pass")
+            wall, ok, row_loads = _sweep_effplan(cands, bss, budget, threads,
+                                                 None if kind == "new" else "per-pass")
             walls[kind].append(wall / n)
             stable[kind].append(ok)
+            loads += row_loads
     med = {k: statistics.median(v) for k, v in walls.items()}
-    return {"points": n, "threads": threads, "load": mon.since(snap), **med,
+    return {"points": n, "threads": threads, "load": statistics.median(loads) if loads else float("nan"), **med,
             "stable_new": statistics.median(stable["new"]), "stable_old": statistics.median(stable["old"])}
 
 
 def sweep_line(w: dict, label: str = "") -> str:
     """The printed comparison of :func:`sweep_walls`."""
-    return (f"sweep wall per point{label} ({w['points']} points, {w['threads']} thread(s), background "
-            f"load {w['load']:.2f} cores): effplan {w['new']:.3f} s (one worker per candidate; "
+    return (f"sweep wall per point{label} ({w['points']} points, {w['threads']} thread(s), median "
+            f"background load while timing {w['load']:.2f} cores): effplan {w['new']:.3f} s (one worker per candidate; "
             f"{w['stable_new']:g}/{w['points']} stable), {w['old']:.3f} s (a worker per point per pass, "
             f"as before; {w['stable_old']:g} stable), plain blocked_autorange loop {w['plain']:.3f} s; "
             f"new/old {w['new'] / w['old']:.2f}x, new/plain {w['new'] / w['plain']:.2f}x (aim <= 2x on a "

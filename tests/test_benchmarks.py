@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 #: script -> (smallest arguments, a line its output must contain)
 CASES = {
     "contention.py": (["--candidates", "digits-mlp", "--batch-sizes", "1", "--hogs", "1",
-                       "--time-budget-s", "0.2"],
+                       "--time-budget-s", "0.2", "--sweeps", "1"],
                       r"p50 under load / quiet: effplan median \d+\.\d+(.|\n)*sweep wall per point, quiet "
                       r".*new/old \d+\.\d+x, new/plain \d+\.\d+x"),
     "flops.py": ([], r"effplan == analytic on 9/9 models(.|\n)*\d+\.\d+x"),
