@@ -47,8 +47,7 @@ How one point (candidate x batch size) is measured
    of all passes, so rounds taken with other candidates measured in between must agree. A pass
    that fails keeps the earlier passes' figures with ``stable=False`` and the reason. FLOPs and
    energy are measured in the first pass only. Not-stable points are then measured again after
-   the other points (``retries``: one pass with the whole budget; a point judged contended only
-   if a load probe finds the machine less busy now), and one warning names those still not
+   the other points (``retries``: one pass with the whole budget), and one warning names those still not
    stable.
    **Workers and interleaving, the trade-off**: interleaving needs every candidate's worker
    alive between its passes; each idle worker holds its runtime (~80 MiB of its own memory for
@@ -133,8 +132,8 @@ from .errors import EffplanWarning, FlopCountError, MeasurementError, Validation
 from .schema import (MEASURED_ENERGY_SOURCES, MEASUREMENT_COLUMNS, MODES,
                      PLAN_REQUIRED_COLUMNS, SCHEMA_VERSION, normalize_measurements)
 from .worker import rss_mib as _rss_mib
-from .timing import (CONTENDED_NOTE, LoadMonitor, Timing, TimingPolicy, adaptive_time,  # noqa: F401
-                     contended, free_cores, median_ci, usable_cores)
+from .timing import (LoadMonitor, Timing, TimingPolicy, adaptive_time, free_cores,  # noqa: F401
+                     median_ci)
 from .schema import number as schema_number
 
 __all__ = ["measure", "Measurements", "Timing", "TimingPolicy", "adaptive_time", "median_ci",
@@ -155,9 +154,6 @@ _ENERGY_COLUMNS = ("energy_j", "energy_window_s", "energy_per_item_j", "energy_p
 _FLOPS_COLUMNS = ("flops_per_item", "flops_engine", "flops_coverage", "operator_calls",
                   "flops_per_prompt_token", "flops_per_output_token", "operator_calls_prefill",
                   "operator_calls_decode")
-#: Before retrying points judged contended, the background load is probed this long, s; those
-#: still contended now are not retried (they would be judged contended again).
-RETRY_LOAD_PROBE_S = 0.2
 #: Candidates whose workers are kept alive together (see :func:`measure`, "workers"): a sweep
 #: measures its candidates in groups of this many, each candidate's worker alive for its group.
 MAX_LIVE_WORKERS = 4
@@ -552,9 +548,6 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     retries: not-stable points are measured again after the other points (of their group of
         candidates), at most this many times (default :data:`RETRIES_DEFAULT`); the last
         attempt is kept (one that fails keeps the earlier figures, not stable, with the reason).
-        A point judged contended (other processes' load left it fewer free cores than threads)
-        is retried only if a short load probe (:data:`RETRY_LOAD_PROBE_S`) finds the machine
-        less busy; otherwise its note says "not retried" (it would be judged contended again).
     passes: each point is timed in this many passes (default :data:`PASSES_DEFAULT`),
         interleaved: pass 1 of every point, then pass 2 of every point, ... (within groups of
         :data:`MAX_LIVE_WORKERS` candidates, see the module docstring). Each pass builds and
@@ -847,7 +840,6 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             gpoints = [p for p in points if p[0].name in group]
             pending: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []
             held: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []  # not stable: retried
-            unretried: set[int] = set()  # held points not retried: the machine was still busy
 
             def finish(row: dict[str, Any], ts: dict[SampleKey, Timing]) -> None:
                 """A point after its last pass: saved for good, or (not stable, a retry to come)
@@ -884,19 +876,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             rows.extend(row for row, _ in pending)
             # ---- retries: not-stable points again, after the rest of the group (time apart)
             for attempt in range(1, retries + 1):
-                again = [(j, r) for j, (r, _) in enumerate(held) if not settled(r) and j not in unretried]
-                # a point judged contended would be judged so again while the machine is as busy:
-                # it is retried only if the load has dropped (one short probe per attempt)
-                busy = [(j, r) for j, r in again if _was_contended(r)]
-                if busy:
-                    now = LoadMonitor().sample(RETRY_LOAD_PROBE_S)
-                    for j, r in busy:
-                        if contended(now, int(r["threads"]), usable_cores(), policy):
-                            unretried.add(j)
-                            r["timing_note"] += (f" (not retried: other processes still used {now:.2f} "
-                                                 f"of {usable_cores()} cores just before the retry)")
-                            save(r, held[j][1])
-                    again = [(j, r) for j, r in again if j not in unretried]
+                again = [(j, r) for j, (r, _) in enumerate(held) if not settled(r)]
                 if not again:
                     break
                 bar.total = bar.total + len(again)
@@ -978,12 +958,6 @@ def _next_pass(first: dict[str, Any], ts: dict[SampleKey, Timing], new: dict[str
     if mem:
         new["peak_memory_mib"] = float(max(mem))
     return new, ts2
-
-
-def _was_contended(row: Mapping[str, Any]) -> bool:
-    """Whether a not-stable CPU point was judged contended (see :func:`effplan.timing.verdict`)."""
-    return (row["status"] == "ok" and not str(row["device"]).startswith("cuda")
-            and CONTENDED_NOTE in str(row["timing_note"]))
 
 
 def _provisional(row: Mapping[str, Any], why: str) -> dict[str, Any]:

@@ -44,8 +44,7 @@ import numpy as np
 from .errors import ValidationError
 
 __all__ = ["TimingPolicy", "Timing", "Diagnosis", "Verdict", "adaptive_time", "median_ci", "diagnose",
-           "verdict", "contended", "LoadMonitor", "free_cores", "usable_cores", "STOP_REASONS",
-           "STALL_FACTOR"]
+           "verdict", "LoadMonitor", "free_cores", "usable_cores", "STOP_REASONS", "STALL_FACTOR"]
 
 _Z95 = 1.959963984540054
 #: Fewer samples than this have no 95% distribution-free interval for the median.
@@ -54,8 +53,6 @@ _MIN_CI_SAMPLES = 6
 #: fault, a frequency drop): noise on a quiet machine stays well under it.
 STALL_FACTOR = 3.0
 STOP_REASONS = ("ci-met", "time-budget", "unstable")
-#: How a verdict's note starts the problem "contended" (the workload shared its cores).
-CONTENDED_NOTE = "contended: "
 
 
 # =============================================================================== statistics
@@ -222,13 +219,6 @@ def round_spread_rel(per_call: np.ndarray, rounds: np.ndarray) -> float:
     return float((hi - lo) / overall) if overall > 0 else math.nan
 
 
-def contended(load: float, threads: int, cores: int, policy: TimingPolicy) -> bool:
-    """Whether other processes' ``load`` (cores) leaves a workload on ``threads`` CPU threads
-    fewer free ``cores`` than it needs: ``load > cores - threads + policy.max_contention``.
-    Unknown (NaN load, 0 threads or cores) is not contended."""
-    return threads > 0 and cores > 0 and load > cores - threads + policy.max_contention
-
-
 def verdict(per_call: Sequence[float] | np.ndarray, rounds: Sequence[int] | np.ndarray,
             policy: TimingPolicy, *, budget_spent: bool = True, load: float = math.nan,
             threads: int = 0, cores: int = 0) -> Verdict:
@@ -250,8 +240,8 @@ def verdict(per_call: Sequence[float] | np.ndarray, rounds: Sequence[int] | np.n
                         "10th percentile)")
     if d.bimodal:
         problems.append(f"two modes (a x{d.gap_ratio:.1f} gap between sample clusters)")
-    if contended(load, threads, cores, policy):
-        problems.append(f"{CONTENDED_NOTE}other processes used {load:.2f} of {cores} usable cores while "
+    if threads > 0 and cores > 0 and load > cores - threads + policy.max_contention:
+        problems.append(f"contended: other processes used {load:.2f} of {cores} usable cores while "
                         f"timing on {threads} thread(s)")
     if n_rounds >= 2 and not (spread <= policy.round_agreement_rel):
         problems.append(f"rounds disagree (medians spread {spread:.1%} > "
