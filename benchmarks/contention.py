@@ -12,6 +12,11 @@ with ``--hogs`` CPU-bound background processes (a busy loop each) running:
 * torch: ``Timer("model(x)").adaptive_autorange()`` on the same model and inputs, with the
   thread count effplan chose, under ``torch.inference_mode()``.
 
+Then, quiet and under load, the whole sweep's wall time per point three ways in the same run
+(``benchmarks/measure.py``'s :func:`sweep_walls`): effplan as it is (one worker per candidate),
+effplan with a fresh worker per point per pass (as before), and a plain
+``Timer.blocked_autorange`` loop over the same points, with their ratios.
+
 Printed per point: effplan's p50 under load / quiet p50, whether effplan flagged the loaded row
 (``stable=False``, with its ``stop_reason``), torch's loaded / quiet median, and the time each
 took to reach its figure (effplan: warm-up + timed rounds of the point, from its raw samples;
@@ -38,6 +43,7 @@ import torch.utils.benchmark as tb  # noqa: E402
 import effplan  # noqa: E402
 from effplan.errors import EffplanWarning  # noqa: E402
 from effplan.examples import digits_candidates  # noqa: E402
+from measure import sweep_line, sweep_walls  # noqa: E402  (benchmarks/measure.py, beside this file)
 
 #: Within this fraction of the quiet p50 a loaded figure counts as right (the issue's aim).
 TOLERANCE = 0.10
@@ -93,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-sizes", default="1,32")
     ap.add_argument("--hogs", type=int, default=2, help="CPU-bound background processes under load")
     ap.add_argument("--time-budget-s", type=float, default=2.0, help="effplan's budget per point")
+    ap.add_argument("--sweeps", type=int, default=3, help="repetitions of the sweep wall comparison")
     args = ap.parse_args(argv)
     bss = [int(b) for b in args.batch_sizes.split(",")]
     cands = [c for c in digits_candidates() if c.name in set(args.candidates)]
@@ -102,11 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     quiet = _effplan(cands, bss, args.time_budget_s)
     threads = statistics.mode(v["threads"] for v in quiet.values())
     quiet_t = _torch(cands, bss, threads)
+    quiet_w = sweep_walls(cands, bss, budget=args.time_budget_s, sweeps=args.sweeps)
     procs = _hogs(args.hogs)
     try:
         time.sleep(0.5)  # let the hogs start spinning
         loaded = _effplan(cands, bss, args.time_budget_s)
         loaded_t = _torch(cands, bss, threads)
+        loaded_w = sweep_walls(cands, bss, budget=args.time_budget_s, sweeps=args.sweeps)
     finally:
         for p in procs:
             p.kill()
@@ -154,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
               f"(range {min(ratios_e):.3f}-{max(ratios_e):.3f}), torch.utils.benchmark median "
               f"{statistics.median(ratios_t):.3f} (range {min(ratios_t):.3f}-{max(ratios_t):.3f}); "
               f"time to a figure under load effplan/torch: median {statistics.median(took_ratio):.2f}x")
+    print(sweep_line(quiet_w, ", quiet"))
+    print(sweep_line(loaded_w, f", under {args.hogs} CPU-bound process(es)"))
     print("aim (within 10% of quiet, or flagged): " +
           ("met on every point" if not silent else f"NOT met, silently off: {', '.join(silent)}"))
     return 0  # a report, not a test: a busy CI machine must not fail it (the line above says)

@@ -67,11 +67,10 @@ def _measure(args: argparse.Namespace) -> int:
         m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode=args.mode,
                     device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
                     energy_window_s=args.energy_window_s, results_path=args.out,
-                    resume=args.resume, progress=not args.quiet, **_fleet(args))
+                    resume=args.resume, progress=not args.quiet,
+                    point_timeout_s=args.point_timeout_s, **_fleet(args))
     except KeyboardInterrupt:
-        print(f"\n{_count_lines(args.out) - before} points saved to {args.out}; re-run with --resume",
-              file=sys.stderr)
-        return 130
+        return _interrupted(args.out, before)
     print(m.summary().to_string(index=False))
     print(f"\n{len(m.to_frame())} rows appended to {args.out}")
     return 0
@@ -88,9 +87,21 @@ def _fleet(args: argparse.Namespace) -> dict:
 def _count_lines(path: Path) -> int:
     try:
         with open(path, "rb") as fh:
-            return sum(1 for line in fh if line.strip())
+            return sum(1 for _ in fh)
     except OSError:
         return 0
+
+
+def _interrupted(path: Path, before: int) -> int:
+    """Ctrl-C: one line saying how many points this run saved (a point is on disk after each of
+    its timing passes; those whose last pass did not run are provisional) and how to go on."""
+    from .store import points_since
+
+    saved, provisional = points_since(path, before)
+    unfinished = (f" ({provisional} of them provisional: stopped before their last timing pass)"
+                  if provisional else "")
+    print(f"\n{saved} points saved to {path}{unfinished}; re-run with --resume", file=sys.stderr)
+    return 130
 
 
 def _measure_generation(args: argparse.Namespace) -> int:
@@ -107,11 +118,15 @@ def _measure_generation(args: argparse.Namespace) -> int:
             raise EffplanError(f"--candidates: unknown {sorted(unknown)}; "
                                f"known: {[c.name for c in candidates]}")
         candidates = [c for c in candidates if c.name in set(args.candidates)]
-    m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode="generation",
-                prompt_tokens=tuple(args.prompt_tokens), output_tokens=args.output_tokens,
-                device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
-                energy_window_s=args.energy_window_s, results_path=args.out, resume=args.resume,
-                progress=not args.quiet, **_fleet(args))
+    before = _count_lines(args.out)
+    try:
+        m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode="generation",
+                    prompt_tokens=tuple(args.prompt_tokens), output_tokens=args.output_tokens,
+                    device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
+                    energy_window_s=args.energy_window_s, results_path=args.out, resume=args.resume,
+                    progress=not args.quiet, point_timeout_s=args.point_timeout_s, **_fleet(args))
+    except KeyboardInterrupt:
+        return _interrupted(args.out, before)
     cols = ["candidate", "batch_size", "prompt_tokens", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms",
             "tpot_p95_ms", "decode_tokens_per_s", "kv_cache_bytes_per_token",
             "energy_per_output_token_j", "energy_source", "perplexity", "status"]
@@ -414,6 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--threads", type=int, default=None, help="torch CPU threads (restored after)")
     m.add_argument("--time-budget-s", type=float, default=None, help="timing budget per point")
     m.add_argument("--energy-window-s", type=float, default=1.0)
+    m.add_argument("--point-timeout-s", type=float, default=None, metavar="SECONDS",
+                   help="wall-clock limit of one timing pass of a point; a point over it becomes an "
+                        "error row 'timed out after N s' and its worker is killed (default: 120 s "
+                        "+ 10 x (time budget + energy window), doubled phases for generation)")
     m.add_argument("--seq-len", type=int, default=128, help="transformer family only")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--out", type=Path, default=None,

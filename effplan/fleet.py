@@ -15,8 +15,11 @@ What runs where
   identity (``hw_*`` fields). The results file lives on the DRIVER's disk only.
 * **Workers** (one task per candidate x target, on a node that offers the target's
   resources): detect the node's hardware, then measure every batch size of the candidate one
-  after another with the local harness, yielding each point back as soon as it is finished
-  (a Ray streaming generator), with the node id and the wall-clock start/end of the point.
+  after another with the local harness, in ONE worker process kept alive for the task (as the
+  local executor keeps one per candidate; a crash or time-out replaces it, ``point_timeout_s``
+  applies), yielding each point back as soon as it is finished (a Ray streaming generator),
+  with the node id and the wall-clock start/end of the point. A point's passes run on the
+  node, so the driver's store receives each point once, after its last pass.
 
 Targets
 -------
@@ -462,7 +465,7 @@ def _fleet_task(shipped: _Shipped, batch_sizes: list[int], mode: str, device: st
     import ray
 
     from .hardware import available_cpus, detect_hardware
-    from .measurement import measure
+    from .measurement import _worker_pool, measure
 
     ctx = ray.get_runtime_context()
     node = {"fleet_node_id": ctx.get_node_id(), "fleet_node_ip": ray.util.get_node_ip_address()}
@@ -470,14 +473,29 @@ def _fleet_task(shipped: _Shipped, batch_sizes: list[int], mode: str, device: st
     yield {"kind": "start", "hardware": hw, **node}
     cand = shipped.load()
     kwargs = dict(measure_kwargs)
+    kwargs.pop("_workers", None)
     if kwargs.get("threads") is None:  # the node is this task's alone (see the module docstring)
         kwargs["threads"] = available_cpus()
+    # one worker process for the candidate, kept alive across its batch sizes and passes, as
+    # the local executor does (a crash or time-out replaces it for the next point)
+    pool = _worker_pool(int(kwargs["threads"]))
+    try:
+        yield from _fleet_points(cand, batch_sizes, mode, device, target_label, kwargs, pool, hw, node,
+                                 measure)
+    finally:
+        pool.close()
+
+
+def _fleet_points(cand: Any, batch_sizes: list[int], mode: str, device: str, target_label: str,
+                  kwargs: dict[str, Any], pool: Any, hw: Mapping[str, Any], node: Mapping[str, Any],
+                  measure: Any):
+    """The point records of one fleet task, each measured with the task's worker ``pool``."""
     for bs in batch_sizes:
         start = time.time()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             m = measure([cand], batch_sizes=[bs], mode=mode, device=device, progress=False,
-                        results_path=None, **kwargs)
+                        results_path=None, _workers=pool, **kwargs)
         end = time.time()
         # one row per batch size; mode="generation" gives one per prompt length
         rows = [dict(r, fleet_target=target_label, fleet_start_unix_s=start, fleet_end_unix_s=end,

@@ -59,8 +59,11 @@ Prompts are seeded random token ids (the cost of a step does not depend on token
   energy, idle included, as ``energy_per_item_j``). ``energy_source`` says how it was got.
 * **Peak memory** (``peak_memory_mib``): CUDA max allocated, else the peak resident set above
   the point's start, as for inference points (``peak_memory_source``).
-* **Same rules as inference** (:func:`effplan.measure`): each point in its own worker process
-  by default (a crash is an error row), not-stable points retried after the rest of the sweep,
+* **Same rules as inference** (:func:`effplan.measure`): the points of a candidate in its one
+  worker process by default, kept alive across concurrencies, prompt lengths, passes and retries
+  (a crash or a time-out past ``point_timeout_s`` is an error row), each timing pass saved at
+  once (``provisional`` until the last), FLOPs counted in a point's first pass only, not-stable
+  points retried after the rest of the sweep,
   ``resume=True`` skips finished points (:func:`effplan.store.point_key` includes
   ``prompt_tokens``), raw prefill and decode samples saved beside the results
   (``phase`` = ``prefill`` / ``decode`` in the samples file), reproducibility columns filled.
@@ -341,44 +344,37 @@ def measure_generation(candidates: GenerationCandidate | Sequence[GenerationCand
                        results_path: Any = None, resume: bool = False, isolate: bool | None = None,
                        retries: int | None = None, passes: int | None = None, progress: bool = True,
                        raise_errors: bool = False, clock: Callable[[], float] = time.perf_counter,
-                       energy_meter: Callable[[str], Any] | None = None, seed: int = 0) -> Any:
+                       energy_meter: Callable[[str], Any] | None = None, seed: int = 0,
+                       point_timeout_s: float | None = None) -> Any:
     """``effplan.measure(candidates, mode="generation", ...)``: every candidate x concurrency
-    (``batch_sizes``) x prompt length, under the same rules as inference points (worker process
-    per point, retries of not-stable points, ``resume``, raw samples saved). ``seed`` seeds the
-    random prompts. Returns :class:`effplan.measurement.Measurements`."""
+    (``batch_sizes``) x prompt length, under the same rules as inference points (one worker
+    process per candidate, retries of not-stable points, ``resume``, raw samples saved).
+    ``seed`` seeds the random prompts. Returns :class:`effplan.measurement.Measurements`."""
     return _m.measure(candidates, batch_sizes=batch_sizes, mode="generation", device=device,
                       threads=threads, timing=timing, energy=energy, energy_window_s=energy_window_s,
                       idle_s=idle_s, idle_power_w=idle_power_w, results_path=results_path, resume=resume,
                       isolate=isolate, retries=retries, passes=passes, progress=progress,
                       raise_errors=raise_errors, clock=clock, energy_meter=energy_meter, prompt_tokens=prompt_tokens,
-                      output_tokens=output_tokens, prompt_seed=seed)
+                      output_tokens=output_tokens, prompt_seed=seed, point_timeout_s=point_timeout_s)
 
 
 def _measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row: dict[str, Any], *,
                    policy: Any, clock: Callable[[], float], energy: bool, energy_window_s: float,
                    meter_factory: Callable[[str], Any], degraded: list[str], output_tokens: int, seed: int,
                    report: Callable[[Any], Any] | None = None, isolated: bool = False,
-                   known_hashes: Any = None, prior: Any = None, **_: Any) -> dict[Any, Any]:
+                   known_hashes: Any = None, prior: Any = None, known_flops: Any = None,
+                   **_: Any) -> dict[Any, Any]:
     """Measure one point (its prompt length is ``row["prompt_tokens"]``), filling ``row`` in
     place; returns the prefill (TTFT) and decode (TPOT) timings by samples key. Called by
-    :func:`effplan.measurement._point_job`, in a worker process when isolated."""
+    :func:`effplan.measurement._point_job`, in the candidate's worker process when isolated.
+    ``known_flops``: the FLOP columns of this point's earlier pass (not counted again)."""
     import torch
 
     p, n_out = int(row["prompt_tokens"]), int(output_tokens)
     is_cuda = dev.startswith("cuda")
     sync = _m._synchronizer(dev)
-    baseline_mib = math.nan
-    if is_cuda:
-        torch.cuda.synchronize(dev)
-        torch.cuda.reset_peak_memory_stats(dev)
-        row["peak_memory_source"] = "cuda-max-allocated"
-    elif _m._reset_peak_rss():
-        # as for inference points: the peak resident set above the point's start
-        baseline_mib = _m._rss_mib("VmRSS")
-        row["peak_memory_source"] = ("worker-peak-rss-minus-baseline" if isolated
-                                     else "process-peak-rss-minus-baseline")
-    else:
-        row["peak_memory_source"] = "process-peak-rss-lifetime"
+    # as for inference points: the peak above the point's start (resident set, or CUDA allocated)
+    baseline_mib, cuda_base = _m._memory_baseline(dev, row, isolated)
 
     gen = cand.build(dev)
     mod = _module_of(gen)
@@ -391,19 +387,22 @@ def _measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row:
     rewind = getattr(gen, "rewind", None)
 
     with torch.inference_mode():
-        # ---- FLOPs: one prefill; one decode step in the middle of the response
-        try:
-            f_pre, cov1, eng, ops_pre = _count(mod, gen.prefill, ids)
-            ctx = torch.randint(0, cand.vocab_size, (bs, p + n_out // 2), generator=rng).to(dev)
-            mid = gen.prefill(ctx)
-            f_dec, cov2, _, ops_dec = _count(mod, lambda t: gen.step(t, mid), ids[:, -1:])
-            del mid
-            row.update(flops_per_prompt_token=f_pre / (bs * p), flops_per_output_token=f_dec / bs,
-                       operator_calls_prefill=ops_pre, operator_calls_decode=ops_dec,
-                       flops_engine=eng, flops_coverage=min(cov1, cov2))
-        except FlopCountError as exc:
-            degraded.append(f"effplan.measure: FLOPs of {cand.name!r} could not be counted ({exc}); "
-                            "flops_per_prompt_token and flops_per_output_token are NaN")
+        # ---- FLOPs: one prefill; one decode step in the middle of the response (first pass only)
+        if known_flops is not None:
+            row.update(known_flops)
+        else:
+            try:
+                f_pre, cov1, eng, ops_pre = _count(mod, gen.prefill, ids)
+                ctx = torch.randint(0, cand.vocab_size, (bs, p + n_out // 2), generator=rng).to(dev)
+                mid = gen.prefill(ctx)
+                f_dec, cov2, _, ops_dec = _count(mod, lambda t: gen.step(t, mid), ids[:, -1:])
+                del mid
+                row.update(flops_per_prompt_token=f_pre / (bs * p), flops_per_output_token=f_dec / bs,
+                           operator_calls_prefill=ops_pre, operator_calls_decode=ops_dec,
+                           flops_engine=eng, flops_coverage=min(cov1, cov2))
+            except FlopCountError as exc:
+                degraded.append(f"effplan.measure: FLOPs of {cand.name!r} could not be counted ({exc}); "
+                                "flops_per_prompt_token and flops_per_output_token are NaN")
 
         # ---- TTFT: prefill of the whole batch
         def do_prefill() -> None:
@@ -479,12 +478,7 @@ def _measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row:
                        avg_power_w=(e_pre + e_dec) / (d_pre + d_dec) if d_pre + d_dec > 0 else math.nan,
                        energy_source=src if src == src2 else f"{src}+{src2}")
 
-    if is_cuda:
-        row["peak_memory_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
-    elif not math.isnan(baseline_mib):
-        row["peak_memory_mib"] = max(0.0, _m._rss_mib("VmHWM") - baseline_mib)
-    else:
-        row["peak_memory_mib"] = _m._peak_rss_mb()
+    row["peak_memory_mib"] = _m._peak_memory_mib(dev, baseline_mib, cuda_base)
     # after the memory reading: hashing is not the point's own footprint
     _m._reproducibility(row, cand, mod, policy, known_hashes)
     return {(cand.name, dev, f"generation-prefill-p{p}", bs): t_pre,

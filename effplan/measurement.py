@@ -6,13 +6,25 @@ frame of :mod:`effplan.schema` that the planner consumes.
 
 How one point (candidate x batch size) is measured
 ---------------------------------------------------
-0. **Isolation**: by default each point runs in its own worker process (:mod:`effplan.worker`:
-   forkserver/spawn, the candidate shipped with cloudpickle, so notebook lambdas work). A crash,
-   ``os._exit``, segfault or out-of-memory kill becomes an error row; the kernel lives on. A
-   candidate that cannot be shipped is measured in this process and ``isolation`` says why.
-   ``mode="generation"`` points (:mod:`effplan.generation`) follow the same rules: worker,
-   retries, resume (a point is also its ``prompt_tokens``), raw samples.
+0. **Isolation, one worker per candidate**: by default every point of a candidate runs in that
+   candidate's worker process (:mod:`effplan.worker`: forkserver/spawn, the candidate shipped
+   once with cloudpickle, so notebook lambdas work), kept alive across its batch sizes, passes
+   and retries (and a generation candidate's concurrencies and prompt lengths). The runtime's
+   one-time costs (imports, torch's first operations, FLOP counting's tracing, a CUDA context)
+   are paid once per worker, before any point's memory baseline. A crash, ``os._exit``,
+   segfault or out-of-memory kill becomes an error row; the kernel lives on, and the
+   candidate's next point gets a fresh worker (``worker_pid`` on each row says which process
+   measured it). A candidate that cannot be shipped is measured in this process and
+   ``isolation`` says why. ``mode="generation"`` points (:mod:`effplan.generation`) follow the
+   same rules: worker, retries, resume (a point is also its ``prompt_tokens``), raw samples.
    Threads: ``threads`` (default :func:`default_threads`: capped at the cores free now).
+   **Time limit** (``point_timeout_s``, default :func:`default_point_timeout_s`: 120 s + 10 x
+   (``time_budget_s`` + ``energy_window_s``), the parenthesis doubled for generation): a
+   timing pass of a point that runs longer (a forward that never returns) is stopped, its
+   worker killed, and the point becomes an error row "timed out after N s"; the sweep goes on
+   (the candidate's other points get a fresh worker, each with its own limit). A point measured
+   IN THIS PROCESS (``isolate=False``, or a candidate that cannot be shipped) cannot be stopped:
+   its ``isolation`` says so, and one that ran over the limit says so in ``timing_note``.
 1. A fresh model is built with ``model_fn()``, one batch with ``input_fn(batch_size)``; the same
    batch is reused for every call. FLOPs are counted once on it (:func:`effplan.flops.count_flops`).
 2. **Warm-up** for at least ``TimingPolicy.warmup_calls`` calls and ``warmup_s`` seconds; the
@@ -28,14 +40,25 @@ How one point (candidate x batch size) is measured
    timing, ``background_load_before`` the same over the warm-up before it.
    **Interleaved passes** (``passes``, default :data:`PASSES_DEFAULT` = 2): the rounds of a
    point are split over passes -- pass 1 of every point of the sweep, then pass 2 of every
-   point. Each pass is a fresh worker (model built and warmed up again) that continues the
-   point's rounds after the earlier ones (same ``calls_per_sample``, ``prior=`` of
-   :func:`effplan.timing.adaptive_time`); pass k may spend ``k / passes`` of ``time_budget_s``
-   in all and takes at least one round, and stability is judged on the rounds of all passes, so
-   rounds minutes apart with other candidates in between must agree. A pass that fails keeps
-   the earlier passes' figures with ``stable=False`` and the reason. Energy is measured in the
-   first pass only. Not-stable points are then measured again after the whole sweep
-   (``retries``: one pass with the whole budget), and one warning names those still not stable.
+   point. Each pass builds the model again and warms it up again, in the candidate's worker,
+   and continues the point's rounds after the earlier ones (same ``calls_per_sample``,
+   ``prior=`` of :func:`effplan.timing.adaptive_time`); pass k may spend ``k / passes`` of
+   ``time_budget_s`` in all and takes at least one round, and stability is judged on the rounds
+   of all passes, so rounds taken with other candidates measured in between must agree. A pass
+   that fails keeps the earlier passes' figures with ``stable=False`` and the reason. FLOPs and
+   energy are measured in the first pass only. Not-stable points are then measured again after
+   the other points (``retries``: one pass with the whole budget), and one warning names those still not
+   stable.
+   **Workers and interleaving, the trade-off**: interleaving needs every candidate's worker
+   alive between its passes; each idle worker holds its runtime (~80 MiB of its own memory for
+   the digits family on CPU; on a GPU also a CUDA context, some 300-500 MiB of device memory --
+   cached model memory is released after every point). So a sweep measures its candidates in
+   groups of :data:`MAX_LIVE_WORKERS` (4): the passes are interleaved across all the points of
+   a group, retries follow the group, and the group's workers are ended before the next group
+   starts. Up to 4 candidates (the built-in families) this is the whole sweep; beyond, rounds
+   are interleaved within groups of 4 candidates. One worker per point per pass (the design
+   before) interleaved across the whole sweep but started a process, imported and warmed up
+   the runtime (and, on a GPU, created a CUDA context) for every pass of every point.
    On CUDA the device is synchronized before every clock read. Inference runs under
    ``torch.inference_mode()``. Training runs ``zero_grad`` + forward + loss + backward +
    ``optimizer.step()`` per call.
@@ -45,22 +68,34 @@ How one point (candidate x batch size) is measured
    ``energy_source`` on the row says how energy was got: ``estimated-tdp`` is an ESTIMATE from
    rated power, not a measurement (``Measurements.summary()`` marks it); ``energy_note`` says
    why a better source was not used.
-5. **Peak memory** (``peak_memory_source`` says which): on CUDA
-   ``torch.cuda.max_memory_allocated`` (reset per point). On CPU the peak resident set (Linux
-   ``VmHWM``, reset per point through ``/proc/self/clear_refs``) minus the resident set at the
-   start of the point (after imports; objects captured by the candidate's functions count as
-   baseline): the point's own footprint (model, inputs, activations, FLOP-counting traces).
-   Where the reset is not possible (non-Linux, restricted ``/proc``) it is the whole
-   process's lifetime high-water mark, ``process-peak-rss-lifetime``.
+5. **Peak memory** (``peak_memory_source`` says which), with a baseline per point: before each
+   point the worker releases what earlier points left (garbage collected, CUDA's cached blocks
+   emptied, glibc's free heap returned to the OS with ``malloc_trim``), so a batch size's
+   footprint is neither inflated nor hidden by the batch size measured before it in the same
+   worker. On CUDA ``torch.cuda.max_memory_allocated`` (reset per point) minus what was
+   allocated at the point's start. On CPU the peak resident set (Linux ``VmHWM``, reset per
+   point through ``/proc/self/clear_refs``) minus the resident set at the start of the point
+   (after imports; objects captured by the candidate's functions count as baseline): the
+   point's own footprint (model, inputs, activations, FLOP-counting traces in the first pass);
+   the row keeps the larger of its passes. Where the reset is not possible (non-Linux,
+   restricted ``/proc``) it is the whole process's lifetime high-water mark,
+   ``process-peak-rss-lifetime``.
 
 A failure at one point (exception, out of memory, a quantized model asked to train, a crashed
-worker) becomes a row with ``status="error"`` and the message; the sweep goes on. With
-``results_path`` (checked before the first point; the candidates' own fields are validated
-too), each finished point is appended to a JSON Lines file, and its raw samples beside it
-(:func:`effplan.store.samples_path`), so an interrupted sweep keeps everything it measured and
-``resume=True`` skips it next time. A point that cannot be saved stays in the returned
-:class:`Measurements` with the reason in ``error``. Global state is restored afterwards: torch's
-CPU thread count, grad mode, and the train/eval flags of the models.
+or timed-out worker) becomes a row with ``status="error"`` and the message; the sweep goes on.
+With ``results_path`` (checked before the first point; the candidates' own fields are validated
+too), **every finished timing pass is on disk at once**: after each pass of each point (and
+each retry) its record is appended to the JSON Lines file (one complete line, flushed and
+fsync'ed) and its raw samples beside it (:func:`effplan.store.samples_path`). A record that a
+later pass of the same sweep will supersede is ``provisional=True`` (and ``stable=False``: its
+rounds are not yet judged across passes); ``timing_pass`` says which pass it ends with.
+:func:`effplan.store.load` keeps the newest record of each point and drops a superseded
+provisional one silently. So a sweep killed at any moment (SIGKILL, an OOM kill, a closed
+laptop) loses at most the pass in flight, and ``resume=True`` measures the provisional and
+missing points again and completes the sweep, with no duplicate rows after loading. A point
+that cannot be saved stays in the returned :class:`Measurements` with the reason in
+``error``. Global state is restored afterwards: torch's CPU thread count, grad mode, and the
+train/eval flags of the models.
 
 Reproducibility (:mod:`effplan.reproducibility`): every row carries ``seed`` (the candidate's
 declared ``seed``, NaN when it declares none), Python / torch / numpy / effplan versions,
@@ -77,6 +112,7 @@ per batch, activations in and out once per item; intermediate activations are ig
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import sys
@@ -102,11 +138,11 @@ from .schema import number as schema_number
 from .timing import round_spread_rel  # the spread between timing rounds, kept on each row
 
 __all__ = ["measure", "Measurements", "Timing", "TimingPolicy", "adaptive_time", "median_ci",
-           "default_threads"]
+           "default_threads", "default_point_timeout_s"]
 
 #: Measure each point in its own worker process (see :mod:`effplan.worker`) unless told not to.
 ISOLATE_DEFAULT = True
-#: Not-stable points are measured again, after the rest of the sweep, at most this many times.
+#: Not-stable points are measured again, after the other points, at most this many times.
 RETRIES_DEFAULT = 1
 #: Each point is timed in this many passes, interleaved across the sweep: pass k of every point
 #: before pass k + 1 of any (see :func:`measure`, ``passes``).
@@ -115,6 +151,17 @@ PASSES_DEFAULT = 2
 _ENERGY_COLUMNS = ("energy_j", "energy_window_s", "energy_per_item_j", "energy_per_batch_j",
                    "energy_above_idle_per_item_j", "avg_power_w", "energy_source", "energy_note",
                    "energy_per_prompt_token_j", "energy_per_output_token_j")
+#: FLOP columns: counted in the first pass of a point only, and carried to its later passes.
+_FLOPS_COLUMNS = ("flops_per_item", "flops_engine", "flops_coverage", "operator_calls",
+                  "flops_per_prompt_token", "flops_per_output_token", "operator_calls_prefill",
+                  "operator_calls_decode")
+#: Candidates whose workers are kept alive together (see :func:`measure`, "workers"): a sweep
+#: measures its candidates in groups of this many, each candidate's worker alive for its group.
+MAX_LIVE_WORKERS = 4
+#: ``point_timeout_s`` default: ``POINT_TIMEOUT_BASE_S + POINT_TIMEOUT_FACTOR x phases x
+#: (time_budget_s + energy_window_s)`` (see :func:`default_point_timeout_s`).
+POINT_TIMEOUT_BASE_S = 120.0
+POINT_TIMEOUT_FACTOR = 10.0
 #: ``mode="generation"`` defaults: prompt lengths and output tokens per response.
 GENERATION_PROMPT_TOKENS = (128, 512)
 GENERATION_OUTPUT_TOKENS = 64
@@ -457,8 +504,9 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             prompt_tokens: int | Sequence[int] | None = None,
             output_tokens: int | None = None,
             prompt_seed: int = 0,
+            point_timeout_s: float | None = None,
             executor: str = "local", targets: Sequence[Any] | None = None,
-            ray_address: str | None = None, fleet: Any = None) -> Measurements:
+            ray_address: str | None = None, fleet: Any = None, _workers: Any = None) -> Measurements:
     """Measure every candidate at every batch size on ``device``; see the module docstring.
 
     ``mode="generation"`` measures :class:`effplan.generation.GenerationCandidate` s at every
@@ -486,25 +534,38 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     idle_power_w: use this idle power (W) instead of measuring it.
     optimizer, learning_rate: training mode: ``"sgd"``, ``"adam"`` or ``callable(params)``.
     results_path: JSON Lines file; checked before the first point (writable, not a folder),
-        each finished point is appended (``effplan.store.append``) and its raw samples to
+        each finished timing pass of each point is appended (``effplan.store.append``;
+        ``provisional`` while a later pass is to come) and its raw samples to
         ``effplan.store.samples_path(results_path)``. A point that cannot be saved stays in the
         returned :class:`Measurements`, with the reason in ``error``; the sweep goes on.
     resume: skip the points already finished in ``results_path`` (same candidate, host,
-        hardware, mode, dtype and batch size, status ok and stable; see
+        hardware, mode, dtype and batch size, status ok, stable and not provisional; see
         :func:`effplan.store.completed_points`); their stored rows are returned with the rest.
-    isolate: measure each point in its own worker process (default :data:`ISOLATE_DEFAULT`):
-        a crash is an error row, peak memory is the point's own. A candidate that cannot be
-        shipped to a worker is measured here, and ``isolation`` on its rows says why.
-    retries: not-stable points are measured again after the rest of the sweep, at most this
-        many times (default :data:`RETRIES_DEFAULT`); the last attempt is kept.
+        Provisional, not-stable, failed and missing points are measured again.
+    isolate: measure each candidate's points in its own worker process (default
+        :data:`ISOLATE_DEFAULT`): a crash or a hang is an error row, peak memory is the point's
+        own. A candidate that cannot be shipped to a worker is measured here, and ``isolation``
+        on its rows says why.
+    retries: not-stable points are measured again after the other points (of their group of
+        candidates), at most this many times (default :data:`RETRIES_DEFAULT`); the last
+        attempt is kept (one that fails keeps the earlier figures, not stable, with the reason).
     passes: each point is timed in this many passes (default :data:`PASSES_DEFAULT`),
-        interleaved: pass 1 of every point, then pass 2 of every point, ... Each pass is a fresh
-        worker process (model built again, warmed up again) that continues the point's rounds
+        interleaved: pass 1 of every point, then pass 2 of every point, ... (within groups of
+        :data:`MAX_LIVE_WORKERS` candidates, see the module docstring). Each pass builds and
+        warms up the model again, in the candidate's worker, and continues the point's rounds
         (:func:`effplan.timing.adaptive_time` ``prior=``): pass k may use ``k / passes`` of
         ``time_budget_s`` in all, takes at least one round, and the stop rule is judged on the
-        samples of all passes so far -- rounds minutes apart, with other candidates measured
-        in between, must agree. Energy is measured in the first pass only. ``passes=1``: the
-        rounds of a point run back to back.
+        samples of all passes so far -- rounds with other points measured in between must
+        agree. FLOPs and energy are measured in the first pass only. Each pass's record is
+        saved at once (``provisional`` until the last). ``passes=1``: the rounds of a point run
+        back to back.
+    point_timeout_s: wall-clock limit of one timing pass of a point in its worker, s (default
+        :func:`default_point_timeout_s`: ``120 + 10 x phases x (time_budget_s +
+        energy_window_s)``, phases = 2 for generation, else 1; 150 s with the defaults). Over
+        it the point is an error row "timed out after N s", its worker is killed and the sweep
+        goes on. Starting a worker has its own limit (:data:`effplan.worker.START_TIMEOUT_S`).
+        Points measured in this process (``isolate=False``, unshippable candidates) cannot be
+        stopped; their rows say so.
     progress: show a ``tqdm.auto`` progress bar (notebook-aware); it moves with each round.
     raise_errors: re-raise a point's exception instead of recording it on the row.
     clock, energy_meter: swappable clock (seconds) and ``energy_meter(device)`` factory
@@ -591,6 +652,9 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
                  if v is not None}
     if overrides:
         policy = replace(policy, **overrides)
+    point_timeout = (default_point_timeout_s(policy.time_budget_s, energy_window_s if energy else 0.0, mode)
+                     if point_timeout_s is None else
+                     schema_number("point_timeout_s", point_timeout_s, lo=0, lo_open=True))
     sweep_device = _resolve_device(device)
     devices = list(dict.fromkeys(_resolve_device(c.device) if c.device else sweep_device
                                  for c in candidates))
@@ -601,6 +665,8 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
 
     from tqdm.auto import tqdm
 
+    from .worker import WorkerPool, WorkerTimeout
+
     prev_threads = torch.get_num_threads()
     rows: list[dict[str, Any]] = []
     samples: dict[SampleKey, Timing] = {}
@@ -608,27 +674,32 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     idle: dict[str, float] = {}
     degraded: list[str] = []
     unsaved: list[str] = []
-    held: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []  # not stable: saved after their retries
-    pending: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []  # between timing passes
     bar = None
+    pool: WorkerPool | None = _workers if isinstance(_workers, WorkerPool) else None
+    own_pool = pool is None
     # Warnings raised inside the sweep (energy fallback, unsupported operators) repeat for every
     # point; they are collected and re-emitted once each when the sweep ends (or is interrupted).
     caught = warnings.catch_warnings(record=True)
     recorded = caught.__enter__()
     warnings.simplefilter("always")
 
-    def save(row: dict[str, Any], timings: Mapping[SampleKey, Timing]) -> None:
+    def save(row: dict[str, Any], timings: Mapping[SampleKey, Timing], why_provisional: str = "") -> None:
+        """Append the record of a point (a provisional one, that a later pass of this sweep
+        supersedes, when ``why_provisional`` says why) and its raw samples."""
         if path is None:
             return
+        rec = _provisional(row, why_provisional) if why_provisional else row
         try:
-            _append(path, [row], hardware[row["device"]])
+            _append(path, [rec], hardware[row["device"]])
             if timings:
-                store.append_samples(path, [_samples_record(row, hardware[row["device"]], t, _phase(k))
+                store.append_samples(path, [_samples_record(rec, hardware[row["device"]], t, _phase(k))
                                             for k, t in timings.items()])
         except (OSError, ValidationError) as exc:  # the point stays in memory, with the reason
             msg = f"not saved to {path}: {type(exc).__name__}: {exc}"
             row["error"] = f"{row['error']}; {msg}" if row["error"] else msg
-            unsaved.append(_point_label(row))
+            label = _point_label(row)
+            if label not in unsaved:
+                unsaved.append(label)
 
     try:
         used_threads = threads if threads is not None else default_threads()
@@ -663,8 +734,11 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
                 if not ok:
                     degraded.append(f"effplan.measure: candidate {c.name!r} could not be shipped to a "
                                     f"worker process ({why}); it was measured in this process "
-                                    "('isolation' on its rows): define its functions at module level "
-                                    "or avoid capturing locks, files or generators")
+                                    "('isolation' on its rows), where point_timeout_s cannot stop it: "
+                                    "define its functions at module level or avoid capturing locks, "
+                                    "files or generators")
+            if pool is None:
+                pool = _worker_pool(used_threads, reuse=_workers != "per-pass")
         bar = tqdm(total=len(points) * passes, desc=f"effplan.measure ({mode})", disable=not progress,
                    leave=True)
         opts = dict(policy=policy, clock=clock, energy=energy, energy_window_s=energy_window_s,
@@ -676,10 +750,13 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
 
         sweep_repro = reproducibility_fields(None, timing_policy=policy)  # an error row keeps these
 
-        def run(cand: Any, dev: str, bs: int, prompt: int | None, done: float, k: int = 1,
-                prior: Mapping[SampleKey, Timing] | None = None) -> tuple[dict[str, Any], dict[SampleKey, Timing]]:
-            """Pass ``k`` of a point (``prior``: its timings so far); ``k = passes`` without a
-            prior is one pass with the whole budget (a retry)."""
+        def run(cand: Any, dev: str, bs: int, prompt: int | None, timing_pass: int,
+                prior: Mapping[SampleKey, Timing] | None = None,
+                first: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[SampleKey, Timing]]:
+            """Timing pass ``timing_pass`` of a point (``prior``: its timings so far, ``first``:
+            its first pass's row); without a prior it is one pass with the whole budget (a retry,
+            or ``passes=1``) unless ``timing_pass`` < ``passes``."""
+            done = float(round(bar.n))
             bar.set_postfix_str(f"{cand.name} bs={bs}" + (f" prompt={prompt}" if prompt else ""))
             row = _empty_row(cand, mode, bs, dev, hardware[dev], used_threads, idle[dev], prompt,
                              gen_opts.get("output_tokens"))
@@ -687,24 +764,35 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             row.update({**sweep_repro, "seed": math.nan if seed is None else seed})
             why = shippable.get(cand.name, "")
             in_worker = isolate and not why
-            row["isolation"] = ("worker" if in_worker else "in-process: isolate=False" if not isolate
-                                else f"in-process: could not be shipped to a worker ({why})")
+            if in_worker:
+                row["isolation"] = "worker"
+            else:
+                because = "isolate=False" if not isolate else f"could not be shipped to a worker ({why})"
+                row["isolation"] = f"in-process: {because}; point_timeout_s cannot stop it"
+            share = timing_pass / passes if timing_pass < passes else 1.0
             point_opts = {**opts, "known_hashes": hashes.get(cand.name), "prior": prior,
-                          "energy": energy and prior is None,  # energy: in the first pass only
-                          "policy": policy if k == passes else
-                          replace(policy, time_budget_s=policy.time_budget_s * k / passes)}
+                          "known_flops": _flops_of(first) if first is not None else None,
+                          "energy": energy and first is None,  # energy: in the first pass only
+                          "policy": policy if share == 1.0 else
+                          replace(policy, time_budget_s=policy.time_budget_s * share)}
 
             def moved(message: Any) -> None:  # progress from the point: the bar moves per round
                 bar.n = round(done + 0.9 * float(message), 3)
                 bar.refresh()
 
             timings: dict[SampleKey, Timing] = {}
+            pid = math.nan
+            t0 = time.monotonic()
             try:
                 if in_worker:
-                    from .worker import run_isolated
-
-                    out = run_isolated(_point_job, cand, bs, mode, dev, row, point_opts, True,
-                                       on_progress=moved)
+                    worker = pool.worker(cand.name, cand)
+                    pid = int(worker.pid)
+                    try:
+                        out = worker.call(_point_job, bs, mode, dev, row, point_opts, True,
+                                          on_progress=moved, timeout_s=point_timeout)
+                    finally:
+                        if not worker.alive or not pool.reuse:
+                            pool.discard(cand.name)  # crashed or timed out: a fresh one next time
                     for category, text in out["warnings"]:
                         warnings.warn(text, category)
                 else:
@@ -714,6 +802,17 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
                 samples.update(timings)
                 if row["weights_sha256"]:
                     hashes.setdefault(cand.name, {k: row[k] for k in ("weights_sha256", "config_sha256")})
+                took = time.monotonic() - t0
+                if not in_worker and took > point_timeout:
+                    row["timing_note"] = "; ".join(x for x in (row["timing_note"], (
+                        f"ran {took:.0f} s, longer than point_timeout_s={point_timeout:g} s: "
+                        "a point measured in this process cannot be stopped")) if x)
+            except WorkerTimeout as exc:
+                if raise_errors:
+                    raise
+                row["status"] = "error"
+                row["error"] = (f"{type(exc).__name__}: {exc} (point_timeout_s={point_timeout:g}; "
+                                "give a larger one if the model is only slow)")
             except Exception as exc:  # recorded on the row, with its type and message
                 if raise_errors:
                     raise
@@ -721,6 +820,9 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
                 row["error"] = f"{type(exc).__name__}: {exc}"
                 if dev.startswith("cuda") and not in_worker:
                     torch.cuda.empty_cache()
+            row["worker_pid"] = pid
+            row["timing_pass"] = timing_pass
+            row["provisional"] = False
             row["timestamp"] = _now_iso()
             bar.n = round(done + 1, 3)
             bar.refresh()
@@ -729,48 +831,78 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         def settled(row: Mapping[str, Any]) -> bool:
             return row["status"] != "ok" or row["stable"] is True
 
-        # ---- pass 1 of every point, then pass 2 of every point, ... (interleaved rounds)
-        for i, (cand, dev, bs, prompt) in enumerate(points):
-            pending.append(run(cand, dev, bs, prompt, float(i), 1 if passes > 1 else passes))
-        for k in range(2, passes + 1):
-            for i, (cand, dev, bs, prompt) in enumerate(points):
-                first, ts = pending[i]
-                if first["status"] != "ok" or not ts:
-                    continue
-                new, ts2 = run(cand, dev, bs, prompt, float((k - 1) * len(points) + i), k, ts)
-                pending[i] = _next_pass(first, ts, new, ts2, k)
-        for row, ts in pending:
-            rows.append(row)
-            if settled(row) or retries == 0:
-                save(row, ts)
-            else:
-                held.append((row, ts))
-        pending.clear()
-        # ---- retries: not-stable points again, after the rest of the sweep (time apart)
-        for attempt in range(1, retries + 1):
-            again = [(k, r) for k, (r, _) in enumerate(held) if not settled(r)]
-            if not again:
-                break
-            bar.total = bar.total + len(again)
-            for k, old in again:
-                cand = next(c for c in candidates if c.name == old["candidate"])
-                prompt = int(old["prompt_tokens"]) if mode == "generation" else None
-                new, ts = run(cand, old["device"], int(old["batch_size"]), prompt, float(bar.n), passes)
-                if new["timing_note"]:
-                    new["timing_note"] += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
-                rows[next(j for j, r in enumerate(rows) if r is old)] = new
-                held[k] = (new, ts)
-        for row, t in held:
-            save(row, t)
-        held.clear()
+        # ---- candidates in groups of at most pool.max_live, each candidate's worker kept alive
+        # while its group is measured; within a group: pass 1 of every point, then pass 2 of
+        # every point, ... (interleaved rounds), then the retries of the group's points
+        names = list(dict.fromkeys(c.name for c, _, _, _ in points))
+        size = pool.max_live if (pool is not None and pool.reuse) else max(1, len(names))
+        for g in range(0, len(names), size):
+            group = set(names[g:g + size])
+            gpoints = [p for p in points if p[0].name in group]
+            pending: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []
+            held: list[tuple[dict[str, Any], dict[SampleKey, Timing]]] = []  # not stable: retried
+
+            def finish(row: dict[str, Any], ts: dict[SampleKey, Timing]) -> None:
+                """A point after its last pass: saved for good, or (not stable, a retry to come)
+                saved provisional and held."""
+                if settled(row) or retries == 0:
+                    save(row, ts)
+                else:
+                    save(row, ts, "provisional: not stable, measured again after the rest of the "
+                         "sweep (a retry), whose record supersedes this one")
+                    held.append((row, ts))
+
+            for cand, dev, bs, prompt in gpoints:
+                row, ts = run(cand, dev, bs, prompt, 1)
+                pending.append((row, ts))
+                if passes == 1 or row["status"] != "ok" or not ts:
+                    finish(row, ts)  # no later pass: an error, or passes=1
+                else:
+                    save(row, ts, f"provisional after timing pass 1 of {passes}: not judged across "
+                         "passes yet; a later record of this point supersedes it, else the sweep was "
+                         "interrupted before its last timing pass")
+            for k in range(2, passes + 1):
+                for i, (cand, dev, bs, prompt) in enumerate(gpoints):
+                    first, ts = pending[i]
+                    if first["status"] != "ok" or not ts:
+                        continue
+                    new, ts2 = run(cand, dev, bs, prompt, k, ts, first)
+                    pending[i] = _next_pass(first, ts, new, ts2, k)
+                    if k == passes:
+                        finish(*pending[i])
+                    else:
+                        save(*pending[i], f"provisional after timing pass {k} of {passes}: a later "
+                             "record of this point supersedes it, else the sweep was interrupted "
+                             "before its last timing pass")
+            rows.extend(row for row, _ in pending)
+            # ---- retries: not-stable points again, after the rest of the group (time apart)
+            for attempt in range(1, retries + 1):
+                again = [(j, r) for j, (r, _) in enumerate(held) if not settled(r)]
+                if not again:
+                    break
+                bar.total = bar.total + len(again)
+                for j, old in again:
+                    cand = next(c for c in candidates if c.name == old["candidate"])
+                    prompt = int(old["prompt_tokens"]) if mode == "generation" else None
+                    # a fresh pass with the whole budget; FLOPs and energy are the first pass's
+                    new, ts = run(cand, old["device"], int(old["batch_size"]), prompt, passes + attempt,
+                                  first=old)
+                    new, ts = _next_pass(old, held[j][1], new, ts, passes + attempt)
+                    if new["timing_note"]:
+                        new["timing_note"] += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
+                    rows[next(i for i, r in enumerate(rows) if r is old)] = new
+                    held[j] = (new, ts)
+                    if settled(new) or attempt == retries:
+                        save(new, ts)
+                    else:
+                        save(new, ts, "provisional: not stable, measured again (another retry), "
+                             "whose record supersedes this one")
+            if own_pool and pool is not None:
+                for name in group:
+                    pool.discard(name)
     finally:
-        for row, ts in pending:  # interrupted between passes: the passes done so far are saved
-            if passes > 1 and row["status"] == "ok":  # not judged across passes: resume re-measures it
-                row.update(stable=False, stop_reason="time-budget", timing_note="; ".join(
-                    x for x in (row["timing_note"], "interrupted before its last timing pass") if x))
-            save(row, ts)
-        for row, t in held:  # interrupted: what was measured is still saved
-            save(row, t)
+        if own_pool and pool is not None:
+            pool.close()
         if bar is not None:
             bar.close()
         torch.set_num_threads(prev_threads)
@@ -810,18 +942,46 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
 
 def _next_pass(first: dict[str, Any], ts: dict[SampleKey, Timing], new: dict[str, Any],
                ts2: dict[SampleKey, Timing], k: int) -> tuple[dict[str, Any], dict[SampleKey, Timing]]:
-    """A point after timing pass ``k``: the new row (timing of all passes so far) with the first
-    pass's energy; if pass ``k`` failed, the earlier row, NOT stable, saying so."""
+    """A point after timing pass ``k`` (or a retry): the new row (timing of all passes so far)
+    with the first pass's energy and the larger peak memory of the two; if pass ``k`` failed,
+    the earlier row, NOT stable, saying so."""
     if new["status"] != "ok":
         kept = dict(first)
-        kept.update(stable=False, stop_reason="unstable",
+        kept.update(stable=False, stop_reason="unstable", timing_pass=new["timing_pass"],
+                    timestamp=new["timestamp"],
                     timing_note="; ".join(x for x in (first["timing_note"], f"timing pass {k} failed "
                                                       f"({new['error']}): figures from the earlier pass(es)")
                                           if x))
         return kept, ts
     for c in _ENERGY_COLUMNS:
         new[c] = first[c]
+    mem = [v for v in (first.get("peak_memory_mib"), new.get("peak_memory_mib"))
+           if isinstance(v, float | int) and not math.isnan(v)]
+    if mem:
+        new["peak_memory_mib"] = float(max(mem))
     return new, ts2
+
+
+def _provisional(row: Mapping[str, Any], why: str) -> dict[str, Any]:
+    """The record of a point that a later pass of the same sweep will supersede: marked
+    ``provisional``, NOT stable (its rounds are not judged across passes yet; a ``ci-met`` within
+    the pass becomes ``time-budget``) and ``why`` added to its note, so that a sweep killed here
+    leaves a flagged row that ``resume`` measures again."""
+    rec = dict(row, provisional=True)
+    if rec["status"] == "ok":
+        if rec["stable"] is True or rec["stop_reason"] == "ci-met":
+            rec["stop_reason"] = "time-budget"
+        rec["stable"] = False
+    rec["timing_note"] = "; ".join(x for x in (rec["timing_note"], why) if x)
+    return rec
+
+
+def _flops_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The FLOP columns of a point's earlier pass (counted once per point), or None when that
+    pass did not count them."""
+    if row.get("status") != "ok" or not row.get("flops_engine"):
+        return None
+    return {c: row[c] for c in _FLOPS_COLUMNS if c in row}
 
 
 def _resume(path: Path | None, points: list[tuple[Any, str, int, int | None]], mode: str,
@@ -864,6 +1024,7 @@ def _samples_record(row: Mapping[str, Any], hw: Mapping[str, Any], t: Timing,
     ``"decode"`` (TPOT)."""
     ident = {k: row[k] for k in ("candidate", "hardware", "hardware_id", "mode", "dtype", "batch_size",
                                  "device", "timestamp")}
+    ident.update(timing_pass=row.get("timing_pass"), provisional=row.get("provisional") is True)
     ident["hw_host_hash"] = hw.get("host_hash", "")
     if row.get("mode") == "generation":
         ident.update(prompt_tokens=row["prompt_tokens"], phase=phase)
@@ -872,9 +1033,9 @@ def _samples_record(row: Mapping[str, Any], hw: Mapping[str, Any], t: Timing,
 
 def _point_job(cand: Any, bs: int, mode: str, dev: str, row: dict[str, Any],
                opts: Mapping[str, Any], isolated: bool, *, report: Callable[[Any], Any]) -> dict[str, Any]:
-    """Measure one point (in a worker process when ``isolated``); returns the filled row, its raw
-    :class:`Timing` s by samples key (two for a generation point: prefill and decode),
-    degradation messages and (isolated) the warnings raised."""
+    """Measure one point (in the candidate's worker process when ``isolated``); returns the
+    filled row, its raw :class:`Timing` s by samples key (two for a generation point: prefill and
+    decode), degradation messages and (isolated) the warnings raised."""
     import torch
 
     degraded: list[str] = []
@@ -886,22 +1047,85 @@ def _point_job(cand: Any, bs: int, mode: str, dev: str, row: dict[str, Any],
         measure_point = _measure_point
         kwargs = {k: v for k, v in kwargs.items() if k not in ("output_tokens", "seed")}
     if isolated:
-        # what measuring imports lazily is imported BEFORE the point's memory baseline, so the
-        # peak above it is the point's own (model, inputs, activations), not fvcore or pandas
-        from . import catalog, energy, flops, hardware, reproducibility  # noqa: F401
-
+        # a worker measures one point after another: what the last point left behind is
+        # released first, so this point's memory baseline is its own (see _release_memory)
         torch.set_num_threads(int(opts["threads"]))
-        _warm_runtime()
-        with warnings.catch_warnings(record=True) as got:
-            warnings.simplefilter("always")
-            timings = measure_point(cand, bs, mode, dev, row, degraded=degraded, report=report,
-                                    isolated=True, **kwargs)
+        _release_memory(dev)
+        try:
+            with warnings.catch_warnings(record=True) as got:
+                warnings.simplefilter("always")
+                timings = measure_point(cand, bs, mode, dev, row, degraded=degraded, report=report,
+                                        isolated=True, **kwargs)
+        finally:
+            _release_memory(dev)  # an idle worker holds no model (CUDA: no cached blocks either)
         for w in got:
             caught.append((w.category, str(w.message)))
     else:
         timings = measure_point(cand, bs, mode, dev, row, degraded=degraded, report=report,
                                 isolated=False, **kwargs)
     return {"row": row, "timings": timings, "degraded": degraded, "warnings": list(dict.fromkeys(caught))}
+
+
+def _worker_init(threads: int) -> None:
+    """Runs once in each new worker process, BEFORE any point's memory baseline: imports what
+    measuring imports lazily, sets the thread count and pays the runtime's one-time costs
+    (:func:`_warm_runtime`), so that a point's peak memory is its own (model, inputs,
+    activations), not fvcore's or pandas'."""
+    import torch
+
+    from . import catalog, energy, flops, hardware, reproducibility  # noqa: F401
+
+    torch.set_num_threads(int(threads))
+    _warm_runtime()
+    # what exists now (torch, effplan, the candidate) lives as long as the worker: out of the
+    # garbage collector's sight, so the collection before each point (_release_memory) scans
+    # only what points created -- milliseconds instead of a quarter of a second
+    gc.collect()
+    gc.freeze()
+
+
+def _worker_pool(threads: int, *, reuse: bool = True) -> Any:
+    """The :class:`effplan.worker.WorkerPool` a sweep measures in: one worker per candidate, at
+    most :data:`MAX_LIVE_WORKERS` alive; ``reuse=False`` is a fresh worker per point per pass
+    (the behaviour before worker reuse, kept for ``benchmarks/``)."""
+    from .worker import WorkerPool
+
+    return WorkerPool(MAX_LIVE_WORKERS, init=_worker_init, init_args=(int(threads),), reuse=reuse)
+
+
+def _release_memory(dev: str) -> None:
+    """Give back what earlier points of this worker left: garbage collected, CUDA's cached blocks
+    emptied, and glibc's free heap returned to the OS (``malloc_trim``), so that the resident set
+    a point starts from -- its memory baseline -- is not the previous batch size's leftovers
+    (which would otherwise be reused without raising the peak: a footprint too small)."""
+    gc.collect()
+    if dev.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(dev)
+        torch.cuda.empty_cache()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl): nothing to trim
+            pass
+
+
+def default_point_timeout_s(time_budget_s: float, energy_window_s: float = 0.0,
+                            mode: str = "inference") -> float:
+    """The wall-clock limit of one timing pass of a point when ``point_timeout_s`` is not given:
+
+    ``POINT_TIMEOUT_BASE_S + POINT_TIMEOUT_FACTOR x phases x (time_budget_s + energy_window_s)``
+
+    = 120 s + 10 x phases x (budget + energy window), ``phases`` = 2 for ``mode="generation"``
+    (prefill and decode are each timed and metered), else 1. The defaults (2 s budget, 1 s energy
+    window) give 150 s per inference point and 180 s per generation point; the 120 s base covers
+    building the model, FLOP counting, warm-up and a first CUDA call. Generous on purpose: it
+    exists to stop a point that never returns, not a slow one."""
+    phases = 2 if mode == "generation" else 1
+    return POINT_TIMEOUT_BASE_S + POINT_TIMEOUT_FACTOR * phases * (float(time_budget_s) + float(energy_window_s))
 
 
 def _reproducibility(row: dict[str, Any], cand: Any, model: Any, policy: TimingPolicy,
@@ -950,32 +1174,57 @@ def _measure_idle(device: str, seconds: float, degraded: list[str]) -> float:
         return math.nan
 
 
+def _memory_baseline(dev: str, row: dict[str, Any], isolated: bool) -> tuple[float, float]:
+    """Start of a point's memory reading: ``(resident set MiB, CUDA bytes allocated)`` now (NaN
+    where not used), the peak reset, and ``peak_memory_source`` set on ``row``.
+
+    CUDA: the peak allocated is reset and what is allocated now is the baseline. CPU (Linux):
+    the peak resident set (``VmHWM``) is reset through ``/proc/self/clear_refs`` and the resident
+    set now is the baseline. Elsewhere the process's lifetime peak, labelled so."""
+    import torch
+
+    if dev.startswith("cuda"):
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        row["peak_memory_source"] = "cuda-max-allocated"
+        return math.nan, float(torch.cuda.memory_allocated(dev))
+    if _reset_peak_rss():
+        # the peak resident set since here, minus the resident set here: the point's own
+        # footprint (the model, its inputs, activations; plus FLOP counting's tracing)
+        row["peak_memory_source"] = ("worker-peak-rss-minus-baseline" if isolated
+                                     else "process-peak-rss-minus-baseline")
+        return _rss_mib("VmRSS"), math.nan
+    row["peak_memory_source"] = "process-peak-rss-lifetime"
+    return math.nan, math.nan
+
+
+def _peak_memory_mib(dev: str, baseline_mib: float, cuda_base: float) -> float:
+    """The point's peak memory above its baseline (:func:`_memory_baseline`), MiB."""
+    if dev.startswith("cuda"):
+        import torch
+
+        return max(0.0, torch.cuda.max_memory_allocated(dev) - cuda_base) / 2**20
+    if not math.isnan(baseline_mib):
+        return max(0.0, _rss_mib("VmHWM") - baseline_mib)
+    return _peak_rss_mb()
+
+
 def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str, Any], *,
                    policy: TimingPolicy, clock: Callable[[], float], energy: bool,
                    energy_window_s: float, meter_factory: Callable[[str], Any], optimizer: Any,
                    lr: float, degraded: list[str], report: Callable[[Any], Any] | None = None,
                    isolated: bool = False,
                    known_hashes: Mapping[str, str] | None = None,
-                   prior: Mapping[SampleKey, Timing] | None = None) -> dict[SampleKey, Timing]:
+                   prior: Mapping[SampleKey, Timing] | None = None,
+                   known_flops: Mapping[str, Any] | None = None) -> dict[SampleKey, Timing]:
     """Measure one point, filling ``row`` in place; returns its raw timing by samples key;
-    raises on failure."""
+    raises on failure. ``known_flops``: the FLOP columns of this point's earlier pass (not
+    counted again)."""
     import torch
 
     is_cuda = dev.startswith("cuda")
     sync = _synchronizer(dev)
-    baseline_mib = math.nan
-    if is_cuda:
-        torch.cuda.synchronize(dev)
-        torch.cuda.reset_peak_memory_stats(dev)
-        row["peak_memory_source"] = "cuda-max-allocated"
-    elif _reset_peak_rss():
-        # peak resident set since here, minus the resident set here: the point's own footprint
-        # (the model, its inputs, activations; plus FLOP counting's tracing)
-        baseline_mib = _rss_mib("VmRSS")
-        row["peak_memory_source"] = ("worker-peak-rss-minus-baseline" if isolated
-                                     else "process-peak-rss-minus-baseline")
-    else:
-        row["peak_memory_source"] = "process-peak-rss-lifetime"
+    baseline_mib, cuda_base = _memory_baseline(dev, row, isolated)
 
     model = cand.build_model(dev)
     modes = [(m, m.training) for m in model.modules()]
@@ -985,19 +1234,22 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
         row.update(params=params, param_bytes=float(param_bytes), dtype=_dtype_label(cand, model))
         in_bytes = _tensor_bytes(inputs)
 
-        # ---- FLOPs (forward, whole batch -> per item)
+        # ---- FLOPs (forward, whole batch -> per item), counted in a point's first pass only
         model.eval()
-        try:
-            with torch.no_grad():
-                fc = _count_flops(model, inputs)
-            coverage = float(fc.coverage)
-            # nothing counted and operators missed: the FLOPs are unknown, not zero
-            fpi = math.nan if (fc.total == 0 and coverage < 1.0) else float(fc.total) / bs
-            row.update(flops_per_item=fpi, flops_engine=str(fc.engine), flops_coverage=coverage,
-                       operator_calls=int(getattr(fc, "operator_calls", 0)) or math.nan)
-        except FlopCountError as exc:
-            degraded.append(f"effplan.measure: FLOPs of {cand.name!r} could not be counted ({exc}); "
-                            "flops_per_item and utilization are NaN")
+        if known_flops is not None:
+            row.update(known_flops)
+        else:
+            try:
+                with torch.no_grad():
+                    fc = _count_flops(model, inputs)
+                coverage = float(fc.coverage)
+                # nothing counted and operators missed: the FLOPs are unknown, not zero
+                fpi = math.nan if (fc.total == 0 and coverage < 1.0) else float(fc.total) / bs
+                row.update(flops_per_item=fpi, flops_engine=str(fc.engine), flops_coverage=coverage,
+                           operator_calls=int(getattr(fc, "operator_calls", 0)) or math.nan)
+            except FlopCountError as exc:
+                degraded.append(f"effplan.measure: FLOPs of {cand.name!r} could not be counted ({exc}); "
+                                "flops_per_item and utilization are NaN")
 
         # ---- the workload of one call
         if mode == "inference":
@@ -1090,12 +1342,7 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
                            avg_power_w=float(meter.avg_power_w), energy_source=str(meter.source),
                            energy_note=str(getattr(meter, "fallback_reason", "") or ""))
 
-        if is_cuda:
-            row["peak_memory_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
-        elif not math.isnan(baseline_mib):
-            row["peak_memory_mib"] = max(0.0, _rss_mib("VmHWM") - baseline_mib)
-        else:
-            row["peak_memory_mib"] = _peak_rss_mb()
+        row["peak_memory_mib"] = _peak_memory_mib(dev, baseline_mib, cuda_base)
         # after the memory reading: hashing is not the point's own footprint
         _reproducibility(row, cand, model, policy, known_hashes)
         return {(cand.name, dev, mode, bs): t}

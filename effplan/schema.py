@@ -66,9 +66,11 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "peak_memory_mib": ("float", "peak memory of the point, MiB (2**20 bytes); what it covers: "
                                  "peak_memory_source"),
     "peak_memory_source": ("str", "what the peak memory is: 'cuda-max-allocated' (torch.cuda.max_memory_"
-                                  "allocated, reset per point), 'worker-peak-rss-minus-baseline' (peak "
-                                  "resident set of the point's worker process minus its resident set "
-                                  "after imports), 'process-peak-rss-minus-baseline' (the same, measured "
+                                  "allocated, reset per point, minus what was allocated at its "
+                                  "start), 'worker-peak-rss-minus-baseline' (peak resident set of the "
+                                  "point's worker process, reset per point, minus its resident set at "
+                                  "the point's start, after imports and the earlier points' memory "
+                                  "was released), 'process-peak-rss-minus-baseline' (the same, measured "
                                   "in this process), 'process-peak-rss' (the whole process's peak, "
                                   "reset per point: generation points) or 'process-peak-rss-lifetime' "
                                   "(whole-process high-water mark: no per-point reset possible)"),
@@ -115,7 +117,16 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "energy_per_output_token_j": ("float", "generation: total energy per output token, J"),
     "perplexity": ("float", "generation: held-out perplexity (lower is better), NaN if none"),
     "tags": ("str", "comma-separated candidate tags"),
-    "isolation": ("str", "'worker' (own worker process) or 'in-process: <why>'"),
+    "isolation": ("str", "'worker' (the candidate's worker process) or 'in-process: <why>'"),
+    "worker_pid": ("int", "process id of the worker that measured the row (the points of one "
+                          "candidate share one worker unless a crash or time-out replaced it); "
+                          "empty in-process"),
+    "timing_pass": ("int", "the timing pass of the point this record ends with: 1..passes, then "
+                           "passes + n for its n-th retry"),
+    "provisional": ("bool", "True: written after an earlier pass, superseded by a later record of "
+                            "the same point (store.load drops it silently then); the newest record "
+                            "of a point being provisional means its sweep stopped before the end: "
+                            "stable=False, and resume measures it again"),
     "status": ("str", "'ok' or 'error'"),
     "error": ("str", "error message when status == 'error'"),
     "timestamp": ("str", "ISO-8601 UTC time the point finished"),

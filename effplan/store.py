@@ -45,7 +45,7 @@ from .schema import (
 )
 
 __all__ = ["append", "load", "save_frame", "to_records", "STORE_REQUIRED_COLUMNS", "HARDWARE_FIELDS",
-           "check_results_path", "validate_rows", "point_key", "completed_points", "dedupe",
+           "check_results_path", "validate_rows", "point_key", "completed_points", "dedupe", "points_since",
            "samples_path", "append_samples", "load_samples"]
 
 #: Columns every stored record must have (others are filled with defaults on load).
@@ -158,8 +158,14 @@ def append(path: PathLike, rows: Mapping[str, Any] | Iterable[Mapping[str, Any]]
     records = to_records(rows, hardware=hardware)
     if not records:
         return 0
-    text = _jsonl(records, path)
-    p = Path(path)
+    _append_text(Path(path), _jsonl(records, path))
+    return len(records)
+
+
+def _append_text(p: Path, text: str) -> None:
+    """Append whole JSON lines to ``p`` in one write, flushed and fsync'ed. A last line left
+    without its newline by a write that was cut off (a process killed mid-write) is closed
+    first, so it stays one bad (reported) line and is never glued to the next record."""
     p.parent.mkdir(parents=True, exist_ok=True)
     created = not p.exists()
     with open(p, "a+b") as fh:
@@ -173,7 +179,6 @@ def append(path: PathLike, rows: Mapping[str, Any] | Iterable[Mapping[str, Any]]
         os.fsync(fh.fileno())
     if created:
         _fsync_dir(p.parent)
-    return len(records)
 
 
 def save_frame(df: pd.DataFrame, path: PathLike, *, hardware: Any = None) -> Path:
@@ -452,8 +457,9 @@ def _truthy(v: Any) -> bool:
 
 
 def completed_points(path: PathLike) -> set[tuple[str, str, str, str, str, int]]:
-    """:func:`point_key` of every finished point in the results file ``path``: status ``ok`` and
-    ``stable`` true (an error or a not-stable point is measured again on resume). An absent
+    """:func:`point_key` of every finished point in the results file ``path``: status ``ok``,
+    ``stable`` true and not ``provisional`` (an error, a not-stable point or one whose sweep
+    stopped before its last timing pass is measured again on resume). An absent
     file has none. Bad records are skipped (and reported by :func:`load`)."""
     p = Path(path)
     if not p.exists() or p.stat().st_size == 0:
@@ -461,9 +467,29 @@ def completed_points(path: PathLike) -> set[tuple[str, str, str, str, str, int]]
     frame = load(p, duplicates="all")
     done = set()
     for rec in frame.to_dict(orient="records"):
-        if str(rec.get("status") or "ok") == "ok" and _truthy(rec.get("stable")):
+        if (str(rec.get("status") or "ok") == "ok" and _truthy(rec.get("stable"))
+                and not _truthy(rec.get("provisional"))):
             done.add(point_key(rec))
     return done
+
+
+def points_since(path: PathLike, lines: int) -> tuple[int, int]:
+    """``(points, provisional)`` among the records of ``path`` after its first ``lines`` lines
+    (what one sweep appended): distinct :func:`point_key` s, and how many of them have a
+    ``provisional`` newest record there (their sweep stopped before their last timing pass).
+    Unreadable lines are not counted."""
+    newest: dict[tuple, bool] = {}
+    try:
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if lineno <= lines:
+                    continue
+                obj, problem = _parse_line(raw, first=lineno == 1)
+                if obj is not None and problem is None:
+                    newest[point_key(obj)] = _truthy(obj.get("provisional"))
+    except OSError:
+        return 0, 0
+    return len(newest), sum(newest.values())
 
 
 def _newest_first_order(frame: pd.DataFrame) -> np.ndarray:
@@ -478,21 +504,31 @@ def dedupe(frame: pd.DataFrame, *, warn: bool = True) -> pd.DataFrame:
     """Keep the newest record of each :func:`point_key`; warn with the count. The warning is
     louder (``CONFLICTING``, the points named) when duplicates of a point disagree on
     ``latency_p50_ms`` by more than their stated uncertainty (``latency_ci_rel`` of each, 0 when
-    not stated). Rows from different hosts are different points and are all kept."""
+    not stated). Rows from different hosts are different points and are all kept.
+
+    A ``provisional`` record (written after an earlier timing pass, see
+    :func:`effplan.measure`) that a newer record of the same point supersedes is dropped
+    silently: it is not a duplicate measurement but an unfinished one, and it is never compared
+    with the record that completes it."""
     if len(frame) < 2:
         return frame
     keys = [point_key(r) for r in frame.to_dict(orient="records")]
     order = _newest_first_order(frame)
+    prov = (frame["provisional"].to_numpy() if "provisional" in frame.columns
+            else np.zeros(len(frame), dtype=object))
     seen: dict[tuple, int] = {}
     drop: list[int] = []
+    superseded: list[int] = []
     for pos in order:
         k = keys[pos]
-        if k in seen:
-            drop.append(int(pos))
-        else:
+        if k not in seen:
             seen[k] = int(pos)
+        elif _truthy(prov[pos]):
+            superseded.append(int(pos))
+        else:
+            drop.append(int(pos))
     if not drop:
-        return frame
+        return frame.drop(index=frame.index[sorted(superseded)]).reset_index(drop=True) if superseded else frame
     p50 = pd.to_numeric(frame["latency_p50_ms"], errors="coerce").to_numpy(float)
     ci = pd.to_numeric(frame["latency_ci_rel"], errors="coerce").fillna(0.0).to_numpy(float)
     conflicts: list[str] = []
@@ -503,9 +539,9 @@ def dedupe(frame: pd.DataFrame, *, warn: bool = True) -> pd.DataFrame:
             continue
         # the two intervals around each median must overlap
         if abs(a - b) > a * ci[keep] + b * ci[pos] + 1e-12 * max(a, b):
-            c, host, hw, mode, dtype, bs = keys[pos]
+            c, host, hw, mode, dtype, bs = keys[pos][:6]
             conflicts.append(f"{c} on {hw} ({mode}, {dtype or '?'}, bs={bs}): {b:.4g} ms vs kept {a:.4g} ms")
-    out = frame.drop(index=frame.index[sorted(drop)]).reset_index(drop=True)
+    out = frame.drop(index=frame.index[sorted(drop + superseded)]).reset_index(drop=True)
     if warn:
         msg = (f"{len(drop)} duplicate measured point(s) in the results: the newest of each is kept "
                f"({len(out)} rows). Re-run sweeps with resume=True (effplan measure --resume) to "
@@ -533,12 +569,8 @@ def append_samples(path: PathLike, records: Iterable[Mapping[str, Any]]) -> int:
     recs = [{str(k): _jsonable(v, str(k)) for k, v in r.items()} for r in records]
     if not recs:
         return 0
-    text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in recs)
-    sp = samples_path(path)
-    with open(sp, "a", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    _append_text(samples_path(path), "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n"
+                                             for r in recs))
     return len(recs)
 
 
@@ -546,7 +578,9 @@ def load_samples(path: PathLike) -> dict[tuple, Any]:
     """Raw samples stored beside the results file ``path``: ``(point_key, timestamp)`` ->
     :class:`effplan.timing.Timing` (a generation point's two: ``(point_key, timestamp, phase)``,
     phase ``"prefill"`` / ``"decode"``) (re-summarise with ``timing.percentile_ms(...)`` or
-    ``timing.verdict(other_policy)``). Unreadable lines are skipped with one warning."""
+    ``timing.verdict(other_policy)``). As :func:`load` does for records, the samples of a
+    ``provisional`` record (an earlier timing pass) are left out when a later line of the same
+    point follows: the later pass holds them too. Unreadable lines are skipped with one warning."""
     from .timing import Timing
 
     sp = Path(path) if str(path).endswith(".samples") else samples_path(path)
@@ -554,18 +588,27 @@ def load_samples(path: PathLike) -> dict[tuple, Any]:
     if not sp.exists():
         return out
     bad = 0
+    provisional: dict[tuple, tuple] = {}  # point (+ phase) -> key of its provisional samples so far
     with open(sp, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
+                point = (point_key(rec), str(rec.get("phase") or ""))
                 key = (point_key(rec), str(rec.get("timestamp", "")))
                 if rec.get("phase"):
                     key += (str(rec["phase"]),)
-                out[key] = Timing.from_record(rec)
+                timing = Timing.from_record(rec)
             except (ValueError, KeyError, TypeError):
                 bad += 1
+                continue
+            earlier = provisional.pop(point, None)
+            if earlier is not None and earlier != key:
+                out.pop(earlier, None)  # superseded by this later pass
+            out[key] = timing
+            if rec.get("provisional") is True:
+                provisional[point] = key
     if bad:
         warnings.warn(f"{bad} unreadable line(s) skipped in {sp}", EffplanWarning, stacklevel=2)
     return out

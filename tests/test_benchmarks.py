@@ -22,9 +22,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 #: script -> (smallest arguments, a line its output must contain)
 CASES = {
     "contention.py": (["--candidates", "digits-mlp", "--batch-sizes", "1", "--hogs", "1",
-                       "--time-budget-s", "0.2"], r"p50 under load / quiet: effplan median \d+\.\d+"),
+                       "--time-budget-s", "0.2", "--sweeps", "1"],
+                      r"p50 under load / quiet: effplan median \d+\.\d+(.|\n)*sweep wall per point, quiet "
+                      r".*new/old \d+\.\d+x, new/plain \d+\.\d+x"),
     "flops.py": ([], r"effplan == analytic on 9/9 models(.|\n)*\d+\.\d+x"),
-    "measure.py": (["--batch-sizes", "1", "--rounds", "1"], r"p50 ratio effplan/torch: median \d\.\d+"),
+    "measure.py": (["--batch-sizes", "1", "--rounds", "1", "--sweeps", "1", "--time-budget-s", "0.2"],
+                   r"p50 ratio effplan/torch: median \d\.\d+(.|\n)*sweep wall per point .*new/old \d+\.\d+x, "
+                   r"new/plain \d+\.\d+x"),
     "energy.py": (["--repeats", "3"], r"\d+(\.\d+)?x"),
     "plan.py": (["--repeats", "1"], r"autoscaled, Monte Carlo, 1000 samples .*\d+(\.\d+)?x"),
     "launch_overhead.py": (["--n", "200", "--layers", "4"], r"measured/floor=\d+\.\d+"),

@@ -440,3 +440,35 @@ def test_strict_stability_names_the_real_cause(busy_results, capsys):
     assert sorted(s.index) == ["L4", "lab-cpu"] and not s["feasible"].any()  # L4 listed, not dropped
     assert s.loc["L4", "infeasible_reason"].startswith("not projected from lab-cpu: measurement not "
                                                        "stable (unstable: contended)")
+
+
+def test_measure_point_timeout_is_passed_and_ctrl_c_counts_unfinished_points(tmp_path, capsys, monkeypatch):
+    import effplan.measurement as measure_mod
+
+    out = tmp_path / "m.jsonl"
+    store.append(out, [{"candidate": "old", "hardware": "x", "mode": "inference", "batch_size": 1}])
+    seen = {}
+
+    def interrupted(candidates, **kwargs):
+        seen.update(kwargs)
+        # pass 1 of bs 1 and 8 on disk (provisional), then pass 2 of bs 1, then Ctrl-C
+        rec = {"candidate": "a", "hardware": "x", "mode": "inference"}
+        store.append(kwargs["results_path"], [dict(rec, batch_size=1, provisional=True),
+                                              dict(rec, batch_size=8, provisional=True),
+                                              dict(rec, batch_size=1, provisional=False)])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(measure_mod, "measure", interrupted)
+    rc = main(["measure", "--candidates", "digits-mlp", "--out", str(out), "--point-timeout-s", "30",
+               "--quiet"])
+    assert rc == 130 and seen["point_timeout_s"] == 30.0 and seen["resume"] is False
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"2 points saved to {out} (1 of them provisional: stopped before their last timing "
+                   "pass); re-run with --resume"]
+    import effplan.decoders as decoders
+    from effplan.generation import GenerationCandidate
+
+    monkeypatch.setattr(decoders, "decoder_candidates",  # no training: only the CLI is under test
+                        lambda seed=0: [GenerationCandidate("decoder-slim", lambda: None, vocab_size=8)])
+    rc = main(["measure", "--mode", "generation", "--family", "decoder", "--out", str(out), "--quiet"])
+    assert rc == 130 and seen["point_timeout_s"] is None and seen["mode"] == "generation"

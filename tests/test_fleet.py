@@ -354,3 +354,19 @@ def test_generation_points_on_the_fleet_one_row_per_prompt_length(cluster, tmp_p
     assert sorted(zip(frame["batch_size"], frame["prompt_tokens"])) == [(1, 4), (1, 8), (2, 4), (2, 8)]
     assert (frame["mode"] == "generation").all() and (frame["ttft_p50_ms"] > 0).all()
     assert frame["fleet_node_id"].isin(cluster.nodes["accel_A"]).all()
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(400)
+def test_a_fleet_task_measures_its_batch_sizes_in_one_worker_process(cluster, tmp_path):
+    # the local harness's worker reuse on the fleet: one worker per task (candidate x target),
+    # alive across the task's batch sizes and passes, ended with the task
+    path = tmp_path / "fleet.jsonl"
+    m = measure(SPEC, batch_sizes=(1, 2, 4), executor="ray", targets=[{"accel_B": 1}],
+                results_path=path, progress=False, **{**FAST, "isolate": True, "passes": 2})
+    frame = load_all(path)
+    assert len(m.rows) == len(frame) == 6 and (frame["status"] == "ok").all(), frame["error"].tolist()
+    assert set(frame["isolation"]) == {"worker"} and set(frame["timing_pass"]) == {2}
+    pids = frame.groupby("candidate")["worker_pid"].nunique()
+    assert pids.to_dict() == {"tiny-linear": 1, "tiny-mlp": 1}
+    assert frame["worker_pid"].nunique() == 2

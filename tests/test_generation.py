@@ -5,6 +5,7 @@ hand-typed rows, and the transformers adapter (built from a config, offline)."""
 from __future__ import annotations
 
 import importlib
+import json
 import math
 
 import pandas as pd
@@ -349,20 +350,28 @@ class _NoClock:
         return None
 
 
+@pytest.mark.slow
 def test_real_generation_point_in_a_worker_completes_and_labels_itself(tmp_path):
     import warnings
 
     cand = GenerationCandidate("real-lm", lambda: ProtocolLM(_NoClock(), []), vocab_size=V)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", effplan.EffplanWarning)  # a busy CI machine may flag it
-        m = effplan.measure(cand, mode="generation", batch_sizes=(2,), prompt_tokens=(6,), output_tokens=3,
+        m = effplan.measure(cand, mode="generation", batch_sizes=(2, 1), prompt_tokens=(6, 3), output_tokens=3,
                             device="cpu", time_budget_s=0.1, energy=False, threads=1, retries=0,
                             progress=False, results_path=tmp_path / "g.jsonl")
-    r = m.to_frame().iloc[0]
-    assert r["status"] == "ok", r["error"]
+    df = m.to_frame()
+    r = df.iloc[0]
+    assert (df["status"] == "ok").all(), df["error"].tolist()
     assert r["isolation"] == "worker" and r["peak_memory_source"] == "worker-peak-rss-minus-baseline"
     assert r["ttft_p50_ms"] > 0 and r["tpot_p50_ms"] > 0 and r["kv_cache_bytes_per_token"] == 16
     assert len(r["weights_sha256"]) == 64 and r["stop_reason"] in ("ci-met", "time-budget", "unstable")
+    # every concurrency x prompt length, both passes, in the candidate's one worker
+    recs = [json.loads(line) for line in (tmp_path / "g.jsonl").read_text().splitlines()]
+    assert len(recs) == 8 and len({rec["worker_pid"] for rec in recs}) == 1
+    assert [rec["timing_pass"] for rec in recs] == [1] * 4 + [2] * 4
+    # FLOPs counted in the first pass, carried to the second
+    assert df["flops_per_output_token"].notna().all() and (df["timing_pass"] == 2).all()
 
 
 def test_generation_worker_crash_is_an_error_row():

@@ -17,6 +17,7 @@ from torch import nn
 
 import effplan
 import importlib
+from effplan import store
 from effplan.candidates import Candidate
 from effplan.errors import EffplanWarning, ValidationError
 from effplan.measurement import Measurements, TimingPolicy, adaptive_time, measure, median_ci
@@ -585,8 +586,14 @@ def test_unstable_point_is_retried_after_the_sweep(fakes, tmp_path):
     assert list(df["stable"]) == [True, True]
     from effplan import store
 
-    assert len(path.read_text().splitlines()) == 2  # the unstable first try was never saved
-    assert list(store.load(path)["stable"]) == [True, True]
+    # the unstable first try was saved at once, provisional, and the retry's record supersedes it
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["candidate"], r["provisional"], r["timing_pass"]) for r in recs] == [
+        ("flaky", True, 1), ("steady", False, 1), ("flaky", False, 2)]
+    assert recs[0]["stable"] is False and "a retry" in recs[0]["timing_note"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a superseded provisional record is not a duplicate
+        assert list(store.load(path)["stable"]) == [True, True]
 
 
 def test_not_shippable_candidate_is_measured_here_and_says_so(fakes):
@@ -764,3 +771,192 @@ def test_interrupted_between_passes_saves_the_first_pass_not_stable(fakes, tmp_p
     # their rounds were never compared with a later pass: not stable, so resume measures them again
     assert not df["stable"].any() and set(df["stop_reason"]) == {"time-budget"}
     assert all("interrupted before its last timing pass" in n for n in df["timing_note"])
+
+
+# ----------------------------------------------------------------------------- real workers
+# (one worker per candidate, time limits, what survives a SIGKILL; budgets of a fraction of a s)
+_MIB = 1 << 18  # float32 features per item: 1 MiB per item
+
+
+def _quick_model():
+    return nn.Linear(4, 2)
+
+
+def _quick_inputs(bs):
+    return torch.ones(bs, 4)
+
+
+def _exits_at_bs2(bs):
+    if bs == 2:
+        import os
+
+        os._exit(5)
+    return torch.ones(bs, 4)
+
+
+def _sleeps_forever():
+    import time
+
+    class Sleeps(nn.Linear):
+        def forward(self, x):
+            time.sleep(3600)
+
+    return Sleeps(4, 2)
+
+
+def _mib_model():
+    return nn.Linear(_MIB, 1)  # 1 MiB of weights
+
+
+def _mib_inputs(bs):
+    return torch.ones(bs, _MIB)  # bs MiB
+
+
+def _gone(pid) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _records(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_default_point_timeout_is_derived_from_the_time_budget():
+    # 120 s + 10 x phases x (time budget + energy window)
+    assert measure_mod.default_point_timeout_s(2.0, 1.0) == 150.0
+    assert measure_mod.default_point_timeout_s(2.0, 1.0, "generation") == 180.0
+    assert measure_mod.default_point_timeout_s(0.3, 0.0) == 123.0
+    with pytest.raises(ValidationError) as info:
+        measure(_tiny(), point_timeout_s=0, progress=False)
+    assert info.value.field == "point_timeout_s"
+
+
+def test_an_in_process_point_over_its_time_limit_says_it_could_not_be_stopped(fakes):
+    m = measure(_tiny(), batch_sizes=(1,), device="cpu", timing=_exact_policy(), energy=False,
+                progress=False, retries=0, point_timeout_s=1e-6)
+    r = m.to_frame().iloc[0]
+    assert r["status"] == "ok" and r["isolation"] == "in-process: isolate=False; point_timeout_s cannot stop it"
+    assert "longer than point_timeout_s=1e-06 s: a point measured in this process cannot be stopped" in r["timing_note"]
+
+
+@pytest.mark.slow
+def test_one_worker_per_candidate_and_a_crash_costs_one_point(tmp_path):
+    path = tmp_path / "r.jsonl"
+    cands = [Candidate("a", _quick_model, _quick_inputs), Candidate("b", _quick_model, _quick_inputs),
+             Candidate("crashes", _quick_model, _exits_at_bs2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EffplanWarning)
+        m = measure(cands, batch_sizes=(1, 2, 4), device="cpu", energy=False, time_budget_s=0.05,
+                    threads=1, passes=2, retries=1, results_path=path, progress=False)
+    df = m.to_frame()
+    assert df["status"].tolist() == ["ok"] * 7 + ["error", "ok"]
+    assert "WorkerCrashed" in df.loc[7, "error"] and "code 5" in df.loc[7, "error"]
+    recs = _records(path)
+    pids = {c: {r["worker_pid"] for r in recs if r["candidate"] == c} for c in ("a", "b", "crashes")}
+    # every pass (and retry) of a's 3 points in one worker, b's in another
+    assert len(pids["a"]) == 1 and len(pids["b"]) == 1 and pids["a"] != pids["b"]
+    # pass 1 of every point was on disk, provisional, before pass 2: 3 candidates x 3 batch sizes
+    first = [r for r in recs if r["timing_pass"] == 1]
+    assert len(first) == 9 and [r["provisional"] for r in first] == [True] * 7 + [False, True]
+    # the crash ended the worker of bs=1 and 2; bs=4 and every later pass ran in a fresh one
+    crash = [r for r in recs if r["candidate"] == "crashes"]
+    by = {(r["batch_size"], r["timing_pass"]): r["worker_pid"] for r in crash}
+    assert by[(1, 1)] == by[(2, 1)] != by[(4, 1)] == by[(1, 2)] == by[(4, 2)]
+    assert all(_gone(p) for ps in pids.values() for p in ps)  # the sweep ended its workers
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # superseded provisional records are no duplicates
+        back = store.load(path)
+    assert len(back) == 9 and not back["provisional"].any()
+
+
+@pytest.mark.slow
+def test_memory_of_each_batch_size_is_its_own_in_a_reused_worker():
+    # inputs of bs MiB and 1 MiB of weights, measured largest first in ONE worker: each point's
+    # peak is its own (bs + 1 MiB, + a few MiB of activations and FLOP-counting traces), neither
+    # the 64 MiB before it nor hidden by memory that point left for reuse
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EffplanWarning)
+        m = measure(Candidate("mib", _mib_model, _mib_inputs), batch_sizes=(64, 8, 1), device="cpu",
+                    energy=False, time_budget_s=0.05, threads=1, retries=0, progress=False)
+    df = m.to_frame()
+    assert df["worker_pid"].nunique() == 1
+    assert set(df["peak_memory_source"]) == {"worker-peak-rss-minus-baseline"}
+    for bs, mib in zip(df["batch_size"], df["peak_memory_mib"]):
+        assert bs + 1 <= mib < bs + 1 + 8, (bs, mib)
+
+
+@pytest.mark.slow
+def test_a_hanging_candidate_times_out_and_the_others_are_measured():
+    cands = [Candidate("before", _quick_model, _quick_inputs), Candidate("hangs", _sleeps_forever, _quick_inputs),
+             Candidate("after", _quick_model, _quick_inputs)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EffplanWarning)
+        m = measure(cands, batch_sizes=(1,), device="cpu", energy=False, time_budget_s=0.05, threads=1,
+                    retries=0, point_timeout_s=5, progress=False)
+    df = m.to_frame().set_index("candidate")
+    assert df["status"].to_dict() == {"before": "ok", "hangs": "error", "after": "ok"}
+    assert df.loc["hangs", "error"].startswith("WorkerTimeout: timed out after 5 s; its worker process was killed")
+    assert _gone(df.loc["hangs", "worker_pid"])
+    assert (df.loc[["before", "after"], "latency_p50_ms"] > 0).all()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_sigkill_mid_sweep_keeps_every_finished_pass_and_resume_completes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    script = str(repo / "tests" / "sweep_to_kill.py")
+    path, marker = tmp_path / "r.jsonl", tmp_path / "hanging.pid"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen([sys.executable, script, str(path), str(marker), "300"], cwd=repo, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while not (marker.exists() and marker.read_text()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+    os.kill(proc.pid, signal.SIGKILL)  # the driver, while "hangs" hangs in its first point
+    proc.wait(30)
+    proc.stdout.close()
+    hung = int(marker.read_text())
+    for _ in range(150):  # the hung worker does not outlive its driver
+        if _gone(hung):
+            break
+        time.sleep(0.2)
+    assert _gone(hung)
+    # every point that finished its (first) pass is on disk and loads: provisional, not stable
+    recs = _records(path)
+    assert [(r["candidate"], r["batch_size"], r["timing_pass"]) for r in recs] == [
+        ("quick-a", 1, 1), ("quick-a", 2, 1), ("quick-b", 1, 1), ("quick-b", 2, 1)]
+    back = store.load(path)
+    assert len(back) == 4 and back["provisional"].all() and not back["stable"].any()
+    assert set(back["status"]) == {"ok"} and (back["latency_p50_ms"] > 0).all()
+    assert all("interrupted before its last timing pass" in n for n in back["timing_note"])
+    with open(path, "ab") as fh:  # and a record cut off mid-write, as a kill during a write leaves
+        fh.write(b'{"candidate": "quick-a", "hardware": "x", "mo')
+    # resume: "hangs" now times out after 5 s per point; everything else is measured again
+    done = subprocess.run([sys.executable, script, str(path), str(marker), "5", "resume"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    with pytest.warns(EffplanWarning) as got:
+        back = store.load(path)
+    messages = [str(w.message) for w in got]
+    assert len(messages) == 1 and "r.jsonl:5: record: bad JSON" in messages[0]  # no duplicate warning
+    assert sorted(zip(back["candidate"], back["batch_size"], back["status"])) == [
+        ("hangs", 1, "error"), ("hangs", 2, "error"), ("quick-a", 1, "ok"), ("quick-a", 2, "ok"),
+        ("quick-b", 1, "ok"), ("quick-b", 2, "ok")]
+    assert not back["provisional"].any()
+    assert back.loc[back.candidate == "hangs", "error"].str.contains("timed out after 5 s").all()
+    assert (back.loc[back.status == "ok", "timing_pass"] >= 2).all()  # judged across both passes
+    # the resumed records start on a fresh line: the cut-off record stays one bad line
+    assert json.loads(path.read_text().splitlines()[5])["candidate"] == "quick-a"
+

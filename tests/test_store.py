@@ -401,3 +401,82 @@ def test_folder_inside_a_glob_is_a_named_error(tmp_path):
     (tmp_path / "sub.jsonl").mkdir()
     with pytest.raises(ValidationError, match="is a folder"):
         store.load(str(tmp_path / "*.jsonl"))
+
+
+# ---- provisional records: one per finished timing pass (issue 18) ----
+
+def test_a_provisional_record_superseded_by_its_later_pass_is_no_duplicate(tmp_path):
+    path = tmp_path / "r.jsonl"
+    # pass 1 of two points (provisional), then pass 2 of both: 48 ms vs 0.047 ms would be
+    # CONFLICTING between two measurements, but a provisional record is never compared
+    store.append(path, [_pt(batch_size=1, p50=48.0, provisional=True, timing_pass=1, stable=False),
+                        _pt(batch_size=8, p50=1.0, provisional=True, timing_pass=1, stable=False),
+                        _pt(batch_size=1, p50=0.047, provisional=False, timing_pass=2, stable=True),
+                        _pt(batch_size=8, p50=1.01, provisional=False, timing_pass=2, stable=True)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = store.load(path)
+    assert sorted(zip(df["batch_size"], df["latency_p50_ms"], df["timing_pass"])) == [(1, 0.047, 2), (8, 1.01, 2)]
+    assert not df["provisional"].any() and df["stable"].all()
+    assert store.completed_points(path) == {("mlp", "host-a", "AMD EPYC 7763", "inference", "float32", b)
+                                            for b in (1, 8)}
+    assert len(store.load(path, duplicates="all")) == 4
+
+
+def test_the_newest_record_of_a_point_stays_even_when_provisional_and_is_not_finished(tmp_path):
+    path = tmp_path / "r.jsonl"
+    store.append(path, [_pt(batch_size=1, provisional=True, timing_pass=1, stable=False,
+                            stop_reason="time-budget")])
+    df = store.load(path)
+    assert df["provisional"].tolist() == [True] and df["stable"].tolist() == [False]
+    assert store.completed_points(path) == set()  # resume measures it again
+    # an older FINISHED record that a newer one replaces is still a duplicate, and says so
+    store.append(path, [_pt(batch_size=1, ts="2025-12-31T00:00:00+00:00", stable=True)])
+    with pytest.warns(EffplanWarning, match=r"1 duplicate measured point\(s\)"):
+        assert store.load(path)["provisional"].tolist() == [True]
+
+
+def test_a_cut_off_samples_line_is_skipped_and_never_glued_to_the_next(tmp_path):
+    from effplan.timing import Timing
+
+    path = tmp_path / "r.jsonl"
+    t = Timing(sample_times_s=(1e-3, 2e-3), calls_per_sample=1, stop_reason="time-budget", elapsed_s=0.003,
+               warmup_s=0.0, warmup_calls=0)
+    store.append_samples(path, [{**_pt(batch_size=1), **t.to_record()}])
+    with open(store.samples_path(path), "a", encoding="utf-8") as fh:
+        fh.write('{"candidate": "mlp", "sample_t')  # a write cut off by a kill
+    store.append_samples(path, [{**_pt(batch_size=2), **t.to_record()}])
+    lines = store.samples_path(path).read_text().splitlines()
+    assert len(lines) == 3 and lines[1] == '{"candidate": "mlp", "sample_t'
+    with pytest.warns(EffplanWarning, match="1 unreadable line"):
+        back = store.load_samples(path)
+    assert sorted(k[0][-1] for k in back) == [1, 2]
+
+
+def test_samples_of_a_superseded_provisional_pass_are_left_out(tmp_path):
+    from effplan.timing import Timing
+
+    path = tmp_path / "r.jsonl"
+    first = Timing(sample_times_s=(1e-3,) * 3, calls_per_sample=1, stop_reason="ci-met", elapsed_s=0.003,
+                   warmup_s=0.0, warmup_calls=0, sample_rounds=(0, 0, 0))
+    both = Timing(sample_times_s=(1e-3,) * 6, calls_per_sample=1, stop_reason="ci-met", elapsed_s=0.006,
+                  warmup_s=0.0, warmup_calls=0, sample_rounds=(0, 0, 0, 1, 1, 1))
+    store.append_samples(path, [{**_pt(ts="2026-01-01T00:00:00+00:00"), "provisional": True, **first.to_record()},
+                                {**_pt(batch_size=1, ts="2026-01-01T00:00:00+00:00"), "provisional": True,
+                                 **first.to_record()},
+                                {**_pt(ts="2026-01-01T00:00:09+00:00"), "provisional": False, **both.to_record()}])
+    back = store.load_samples(path)
+    # bs=8: only its last pass (which holds the first pass's samples too); bs=1 was interrupted
+    assert {(k[0][-1], k[1]): v.sample_rounds for k, v in back.items()} == {
+        (8, "2026-01-01T00:00:09+00:00"): (0, 0, 0, 1, 1, 1), (1, "2026-01-01T00:00:00+00:00"): (0, 0, 0)}
+
+
+def test_points_since_counts_the_points_a_sweep_appended_and_its_unfinished_ones(tmp_path):
+    path = tmp_path / "r.jsonl"
+    store.append(path, [_pt(batch_size=64)])  # from an earlier sweep
+    before = len(path.read_text().splitlines())
+    store.append(path, [_pt(batch_size=1, provisional=True), _pt(batch_size=2, provisional=True),
+                        _pt(batch_size=1, provisional=False)])
+    assert store.points_since(path, before) == (2, 1)  # bs 1 finished, bs 2 provisional
+    assert store.points_since(path, 0) == (3, 1)
+    assert store.points_since(tmp_path / "absent.jsonl", 0) == (0, 0)

@@ -16,7 +16,8 @@ import effplan
 from effplan.candidates import Candidate
 from effplan.errors import EffplanWarning, MeasurementError
 from effplan.timing import STOP_REASONS
-from effplan.worker import WorkerCrashed, can_ship, run_isolated, start_method
+from effplan.worker import (Worker, WorkerCrashed, WorkerPool, WorkerTimeout, can_ship, run_isolated,
+                            start_method)
 
 
 def test_start_method_is_never_plain_fork():
@@ -138,3 +139,67 @@ def test_peak_memory_is_the_points_own_footprint():
     mem = dict(zip(m.to_frame()["candidate"], m.to_frame()["peak_memory_mib"]))
     assert 100 <= mem["big"] < 140  # the weights (+ bias, input, output), not the ~400 MiB process
     assert 0 <= mem["small"] < 20   # torch's and the FLOP counter's start-up are in the baseline
+
+
+# ----------------------------------------------------------------------------- reused workers
+def _pid_and(bound, x, report):
+    return os.getpid(), bound["name"], x * 2
+
+
+def _hang(report):
+    import time
+
+    report(os.getpid())
+    time.sleep(3600)
+
+
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_one_worker_runs_many_jobs_with_its_bound_objects_shipped_once():
+    with Worker({"name": "cand"}) as w:
+        got = [w.call(_pid_and, x) for x in (1, 2, 3)]
+        assert [g[1:] for g in got] == [("cand", 2), ("cand", 4), ("cand", 6)]
+        assert {g[0] for g in got} == {w.pid} and w.pid != os.getpid() and w.calls == 3
+        # an exception is re-raised here and the worker takes the next job
+        with pytest.raises(MemoryError, match="too big"):
+            w.call(lambda bound, report: (_ for _ in ()).throw(MemoryError("too big")))
+        assert w.alive and w.call(_pid_and, 5)[0] == w.pid
+
+
+def test_a_job_over_its_time_limit_is_stopped_and_its_worker_killed():
+    seen = []
+    w = Worker()
+    with pytest.raises(WorkerTimeout, match=r"^timed out after 0\.5 s; its worker process was killed"):
+        w.call(_hang, on_progress=seen.append, timeout_s=0.5)
+    assert seen == [w.pid] and not w.alive and _gone(w.pid)
+    with pytest.raises(WorkerCrashed, match="not running"):
+        w.call(_pid_and, 1)
+
+
+def test_pool_keeps_one_worker_per_key_replaces_a_dead_one_and_bounds_the_live_ones():
+    with WorkerPool(2) as pool:
+        (pid_a, _, _), pa = pool.call("a", ({"name": "a"},), _pid_and, 1)
+        (pid_a2, name, _), _ = pool.call("a", ({"name": "a"},), _pid_and, 2)
+        assert pid_a == pid_a2 == pa and name == "a" and pool.started == 1
+        with pytest.raises(WorkerCrashed, match="exited with code 7"):
+            pool.call("a", ({"name": "a"},), lambda bound, report: os._exit(7))
+        (pid_a3, _, _), _ = pool.call("a", ({"name": "a"},), _pid_and, 3)
+        assert pid_a3 != pid_a and pool.started == 2  # a fresh worker after the crash
+        pool.call("b", ({"name": "b"},), _pid_and, 1)
+        assert pool.live == 2
+        (pid_c, _, _), _ = pool.call("c", ({"name": "c"},), _pid_and, 1)
+        assert pool.live == 2 and pool.started == 4 and _gone(pid_a3)  # "a", least recently used, ended
+    assert _gone(pid_c)
+
+
+def test_a_fresh_worker_per_call_without_reuse():
+    with WorkerPool(2, reuse=False) as pool:
+        pids = {pool.call("a", ({"name": "a"},), _pid_and, x)[1] for x in (1, 2)}
+        assert len(pids) == 2 and pool.started == 2 and pool.live == 0
