@@ -120,7 +120,7 @@ def demo_requests_per_day(measurements: Any, *, slo_p95_ms: float | None = SLO_P
                           target_utilization: float = TARGET_UTILIZATION,
                           peak_to_average: float = PEAK_TO_AVERAGE,
                           instances: int = DEMO_BASELINE_INSTANCES,
-                          items_per_request: float = 1.0) -> float:
+                          items_per_request: float = 1.0, allow_unstable: bool = False) -> float:
     """Requests per day (2 significant figures) at which the ``baseline``-tagged candidate (else
     the slowest candidate) needs at least ``instances`` instances in the first month, on the
     hardware it was measured on, under the planner's own rules (batch choice against the
@@ -130,7 +130,8 @@ def demo_requests_per_day(measurements: Any, *, slo_p95_ms: float | None = SLO_P
     baseline alone at traffic levels a factor 2^(1/4) apart; the lowest level that needs
     ``instances`` (and is feasible) is returned. When the baseline misses the latency target at
     every level, the level is found without the target (the plan itself still applies it and
-    shows the baseline as infeasible). Raises
+    shows the baseline as infeasible). ``allow_unstable``: size it on rows measured
+    ``stable=False`` too (as ``plan(..., allow_unstable=True)`` would use them). Raises
     :class:`~effplan.errors.ValidationError` when no inference row qualifies or no level up to
     1,000x the guess is feasible (give ``requests_per_day`` yourself).
     """
@@ -178,7 +179,8 @@ def demo_requests_per_day(measurements: Any, *, slo_p95_ms: float | None = SLO_P
                          requests_per_day=rpd, items_per_request=items_per_request,
                          peak_to_average=peak_to_average, slo_p95_ms=slo_p95_ms or None,
                          target_utilization=target_utilization, months=1),
-                     prices=Prices(price_per_hour={hw: 1.0} if hw else None))
+                     prices=Prices(price_per_hour={hw: 1.0} if hw else None),
+                     allow_unstable=allow_unstable)
         m = p.monthly
         return float(m["instances"].iloc[0]) if len(m) and bool(m["feasible"].iloc[0]) \
             else float("nan")
