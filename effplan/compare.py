@@ -106,6 +106,46 @@ class Comparison:
             out.append(f"{r['candidate']}: " + ", ".join(parts))
         return out
 
+    def vs_baseline_table(self) -> pd.DataFrame:
+        """:meth:`vs_baseline` as a table: ``candidate``, ``versus_baseline``."""
+        pairs = [line.split(": ", 1) for line in self.vs_baseline()]
+        return pd.DataFrame(pairs, columns=["candidate", "versus_baseline"])
+
+    def team_table(self) -> pd.DataFrame:
+        """The table a team reads: per candidate (ranked) latency, speed, memory, quality clean
+        and under each condition, calibration (ECE), the change of the primary metric with its
+        interval, flips, next quarter's cost and its change against the baseline, and why a
+        row is not an option (units in the column names)."""
+        t = self.table
+        generation = self.settings.get("mode") == "generation"
+        primary = self.settings.get("primary_metric", "accuracy")
+        lat = "tpot_p50_ms" if generation else "latency_p50_ms"
+        cond_cols = [c for c in t.columns[len(TABLE_COLUMNS):]
+                     if c.split("@")[0] == primary or c == "ece"]
+        out = pd.DataFrame({"candidate": t["candidate"], "recipe": t["recipe"], "status": t["status"],
+                            lat: t["latency_p50_ms"], "stable": t["stable"], "speed_x": t["speed_x"],
+                            "weights_mib": t["weights_mib"],
+                            "peak_memory_mib": t["peak_memory_mib"]})
+        for c in cond_cols:
+            out[c] = t[c]
+        out[f"{primary}_change"] = t["quality_change"]
+        out[f"{primary}_change_95ci"] = [
+            "" if not np.isfinite(lo) else f"[{lo:+.3g}, {hi:+.3g}]"
+            for lo, hi in zip(t["quality_change_ci_low"], t["quality_change_ci_high"], strict=True)]
+        out["flips_clean"] = ["" if not np.isfinite(f) else f"{int(f)} ({100 * r:.1f}%)"
+                              for f, r in zip(t["flips"], t["flip_rate"], strict=True)]
+        out["quarter_cost_usd"] = t["quarter_cost_usd"]
+        out["cost_change_usd"] = t["cost_change_usd"]
+        out["cost_change_pct"] = t["cost_change_pct"]
+        out["why"] = t["why"]
+        return out
+
+    def figure(self) -> Any:
+        """The trade-offs: the primary metric (clean: filled; under the harshest condition:
+        hollow, joined by a line) against latency, weights and next quarter's cost, one point per
+        candidate, the baseline in black. A matplotlib ``Figure`` (no pyplot state)."""
+        return tradeoff_figure(self)
+
     def __repr__(self) -> str:
         return f"Comparison(baseline={self.baseline!r}, {len(self.table) - 1} variants)"
 
@@ -113,6 +153,43 @@ class Comparison:
         items = "".join(f"<li>{line}</li>" for line in self.vs_baseline())
         return (f"<p>{self!r}</p><ul>{items}</ul>"
                 + self.table.to_html(index=False, float_format="{:.4g}".format, na_rep=""))
+
+
+def tradeoff_figure(comparison: Comparison) -> Any:
+    """See :meth:`Comparison.figure`."""
+    from matplotlib.figure import Figure
+
+    t = comparison.table
+    primary = comparison.settings.get("primary_metric", "accuracy")
+    harsh = [c for c in t.columns[len(TABLE_COLUMNS):] if c.startswith(f"{primary}@")]
+    harsh = harsh[-1] if harsh else None
+    generation = comparison.settings.get("mode") == "generation"
+    panels = [("latency_p50_ms", ("TPOT p50, ms per token" if generation else
+                                  f"latency p50 at batch {comparison.settings.get('reference', {}).get('batch_size', '?')}, ms")),
+              ("weights_mib", "weights as stored, MiB"), ("quarter_cost_usd", "cost next quarter, USD")]
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3, sharey=True)
+    shown = t[np.isfinite(pd.to_numeric(t["quality"], errors="coerce"))]
+    for ax, (col, label) in zip(axes, panels, strict=True):
+        for r in shown.to_dict(orient="records"):
+            x = r[col]
+            if not np.isfinite(x):
+                continue
+            color = "black" if r["is_baseline"] else "tab:blue"
+            ax.plot([x], [r["quality"]], "o", color=color, ms=7)
+            if harsh and np.isfinite(r.get(harsh, np.nan)):
+                ax.plot([x, x], [r["quality"], r[harsh]], "-", color=color, lw=1, alpha=0.5)
+                ax.plot([x], [r[harsh]], "o", mfc="white", color=color, ms=6)
+            ax.annotate(str(r["recipe"]), (x, r["quality"]), xytext=(4, 4), textcoords="offset points",
+                        fontsize=8)
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+        if col == "quarter_cost_usd":
+            ax.xaxis.set_major_formatter(lambda v, _: f"${v:,.0f}")
+    axes[0].set_ylabel(primary + (" (lower is better)" if primary == "perplexity" else ""))
+    note = f"filled: clean; hollow: {harsh}" if harsh else "clean"
+    fig.suptitle(f"{comparison.baseline} and its slim variants ({note}; black: the baseline)", fontsize=10)
+    return fig
 
 
 def _x(v: float) -> str:

@@ -12,7 +12,8 @@ evaluation has (``clean``, ``noise-<sigma>``, named shifts), from the per-exampl
 * **fixes**: the reverse (baseline wrong, variant right), so ``accuracy_change = (fixes -
   flips) / n`` is the variant's accuracy minus the baseline's;
 * **per class**: for each true class, its ``n``, both accuracies and the change (variant minus
-  baseline), worst (most negative) first;
+  baseline), worst (most negative) first; ``worst_class`` on the flips row is the class that
+  lost most (``""`` when no class lost anything);
 * **examples**: the flipped examples, the ones to look at first at the top: ordered by how
   confident the variant is in its wrong answer (``variant_p_predicted``, descending), then by
   the baseline's probability of the true class (descending), then by index.
@@ -102,6 +103,11 @@ class FailureModes:
                          f"on {int(r['worst_class_n'])} examples)")
             out.append(text)
         return out
+
+    def lines_table(self) -> pd.DataFrame:
+        """:meth:`lines` as a table: ``variant``, ``worst_condition`` (the sentence)."""
+        pairs = [line.split(": ", 1) for line in self.lines()]
+        return pd.DataFrame(pairs, columns=["variant", "worst_condition"])
 
     def for_card(self, variant: str, *, classes: int = 3, examples: int = 5) -> dict[str, Any]:
         """JSON-ready summary of one variant for its compute card ({} when it is not here)."""
@@ -226,7 +232,7 @@ def failure_modes(evaluation: Any, baseline: str, *, candidates: Sequence[str] |
                                  "flips": int(flip[m].sum())})
             cls_rows.sort(key=lambda r: (r["change"], -r["flips"], r["class"]))
             per_class += cls_rows
-            worst = cls_rows[0] if cls_rows else None
+            worst = cls_rows[0] if cls_rows and cls_rows[0]["change"] < 0 else None  # none lost: no worst class
             flips.append({"variant": v, "condition": cond, "n": n, "baseline_right": int(b_ok.sum()),
                           "flips": k, "flip_rate": k / n, "flip_ci_low": lo, "flip_ci_high": hi,
                           "flip_share_of_baseline_right": k / int(b_ok.sum()) if b_ok.any() else math.nan,

@@ -80,7 +80,8 @@ from .errors import InfeasibleRecipeError, SlimWarning, ValidationError
 
 __all__ = ["slim", "DEFAULT_RECIPES", "RECIPES", "Recipe", "VariantInfo", "VariantBuilder",
            "DistillConfig", "variant_info", "feasible", "infeasible", "torchao_status", "TorchaoStatus",
-           "quantized_label", "weight_bytes", "find_stack", "prunable_pairs", "apply_recipe"]
+           "quantized_label", "weight_bytes", "find_stack", "prunable_pairs", "apply_recipe", "describe",
+           "recipe_spec"]
 
 _log = logging.getLogger(__name__)
 
@@ -616,6 +617,21 @@ def infeasible(candidates: Iterable[Any]) -> dict[str, str]:
         if info is not None and not info.feasible:
             out[c.name] = info.reason
     return out
+
+
+def describe(candidates: Iterable[Any]) -> Any:
+    """A table of slim variants: candidate, recipe, dtype, feasible, what the recipe does, why
+    it is infeasible ("" when it is not) and what was done (notes)."""
+    import pandas as pd
+
+    rows = []
+    for c in candidates:
+        info = variant_info(c)
+        rows.append({"candidate": c.name, "recipe": info.recipe if info else "",
+                     "dtype": c.dtype or "", "feasible": True if info is None else info.feasible,
+                     "what": info.what if info else "", "why_not": info.reason if info else "",
+                     "notes": "; ".join(info.notes) if info else ""})
+    return pd.DataFrame(rows, columns=["candidate", "recipe", "dtype", "feasible", "what", "why_not", "notes"])
 
 
 def _is_generation(candidate: Any) -> bool:

@@ -160,3 +160,19 @@ def test_a_generative_baseline_is_compared_per_token():
     assert t.loc["dec-layers-half", "latency_p50_ms"] == rows.loc["dec-layers-half", "tpot_p50_ms"]
     assert set(c.failure_modes.flips["condition"]) == {"clean"}  # token ids: no input noise
     assert c.failure_modes.flips["n"].tolist() == [64, 64]       # 8 windows x 8 next tokens
+
+
+@pytest.mark.slow
+def test_the_readme_slim_example_runs():
+    """The README's "Slim variants" example, as written (digits, distillation included)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("### Slim variants", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    ns: dict = {}
+    exec(compile(block, "README.md", "exec"), ns)  # noqa: S102 - our own README
+    c = ns["c"]
+    assert len(c.team_table()) == 1 + 7 and len(c.vs_baseline()) == 7
+    t = c.table.set_index("candidate")
+    assert t.loc["digits-mlp-layers-half", "status"] == "infeasible"
+    assert t.loc["digits-mlp-distill", "recipe"] == "distill"

@@ -68,6 +68,7 @@ def test_no_flips_gives_zero_and_an_interval_from_zero():
     fm = failure_modes(_eval(var=BASE), "large")
     r = fm.flips.iloc[0]
     assert (r["flips"], r["fixes"], r["accuracy_change"]) == (0, 0, 0.0)
+    assert r["worst_class"] == "" and math.isnan(r["worst_class_change"])  # no class lost anything
     lo, hi = wilson_interval(0, 10)
     # at 0 of n the Wilson interval is [0, z^2 / (n + z^2)] = [0, 3.8415 / 13.8415]
     assert (r["flip_ci_low"], r["flip_ci_high"]) == (lo, hi) == (0.0, pytest.approx(1.959964 ** 2 / (10 + 1.959964 ** 2)))
