@@ -141,9 +141,9 @@ class Comparison:
         return out
 
     def figure(self) -> Any:
-        """The trade-offs: the primary metric (clean: filled; under the harshest condition:
-        hollow, joined by a line) against latency, weights and next quarter's cost, one point per
-        candidate, the baseline in black. A matplotlib ``Figure`` (no pyplot state)."""
+        """The trade-offs: the primary metric, clean and under the harshest condition (one row
+        each), against latency, weights and next quarter's cost, one point per candidate, the
+        baseline in black. A matplotlib ``Figure`` (no pyplot state)."""
         return tradeoff_figure(self)
 
     def __repr__(self) -> str:
@@ -156,39 +156,54 @@ class Comparison:
 
 
 def tradeoff_figure(comparison: Comparison) -> Any:
-    """See :meth:`Comparison.figure`."""
+    """See :meth:`Comparison.figure`: one column per cost axis (latency, weights, next quarter's
+    cost), one row per condition (clean, and the harshest other condition), one labelled point
+    per candidate, the baseline in black."""
     from matplotlib.figure import Figure
+
+    from .plots import place_labels
 
     t = comparison.table
     primary = comparison.settings.get("primary_metric", "accuracy")
-    harsh = [c for c in t.columns[len(TABLE_COLUMNS):] if c.startswith(f"{primary}@")]
-    harsh = harsh[-1] if harsh else None
+    others = [c for c in t.columns[len(TABLE_COLUMNS):] if c.startswith(f"{primary}@")]
+    rows = [(primary, "clean")] + ([(others[-1], others[-1].split("@", 1)[1])] if others else [])
     generation = comparison.settings.get("mode") == "generation"
-    panels = [("latency_p50_ms", ("TPOT p50, ms per token" if generation else
-                                  f"latency p50 at batch {comparison.settings.get('reference', {}).get('batch_size', '?')}, ms")),
+    batch = comparison.settings.get("reference", {}).get("batch_size", "?")
+    panels = [("latency_p50_ms", "TPOT p50, ms per token" if generation else f"latency p50 at batch {batch}, ms"),
               ("weights_mib", "weights as stored, MiB"), ("quarter_cost_usd", "cost next quarter, USD")]
-    fig = Figure(figsize=(12, 3.8), layout="constrained")
-    axes = fig.subplots(1, 3, sharey=True)
+    fig = Figure(figsize=(12, 3.2 * len(rows)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(rows), 3, squeeze=False))
     shown = t[np.isfinite(pd.to_numeric(t["quality"], errors="coerce"))]
-    for ax, (col, label) in zip(axes, panels, strict=True):
-        for r in shown.to_dict(orient="records"):
-            x = r[col]
-            if not np.isfinite(x):
-                continue
-            color = "black" if r["is_baseline"] else "tab:blue"
-            ax.plot([x], [r["quality"]], "o", color=color, ms=7)
-            if harsh and np.isfinite(r.get(harsh, np.nan)):
-                ax.plot([x, x], [r["quality"], r[harsh]], "-", color=color, lw=1, alpha=0.5)
-                ax.plot([x], [r[harsh]], "o", mfc="white", color=color, ms=6)
-            ax.annotate(str(r["recipe"]), (x, r["quality"]), xytext=(4, 4), textcoords="offset points",
-                        fontsize=8)
-        ax.set_xlabel(label)
-        ax.grid(alpha=0.3)
-        if col == "quarter_cost_usd":
-            ax.xaxis.set_major_formatter(lambda v, _: f"${v:,.0f}")
-    axes[0].set_ylabel(primary + (" (lower is better)" if primary == "perplexity" else ""))
-    note = f"filled: clean; hollow: {harsh}" if harsh else "clean"
-    fig.suptitle(f"{comparison.baseline} and its slim variants ({note}; black: the baseline)", fontsize=10)
+    for i, (qcol, cond) in enumerate(rows):
+        for j, (col, label) in enumerate(panels):
+            ax = axes[i, j]
+            pts = shown[np.isfinite(shown[col].astype(float)) & np.isfinite(shown[qcol].astype(float))]
+            if pts.empty:
+                ax.text(0.5, 0.5, "no figures", ha="center", va="center", transform=ax.transAxes)
+            for r in pts.to_dict(orient="records"):
+                ax.plot([r[col]], [r[qcol]], "o", ms=7, color="black" if r["is_baseline"] else "tab:blue")
+            ax.margins(x=0.15, y=0.2)
+            ax.grid(alpha=0.3, which="both")
+            xs = pts[col].astype(float)
+            if len(xs) and xs.min() > 0 and xs.max() / xs.min() > 4:  # spread over an order of magnitude
+                from matplotlib.ticker import LogLocator, NullFormatter
+
+                decades = float(np.log10(xs.max() / xs.min()))
+                ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades < 1.5 else
+                                                      (1.0, 3.0) if decades < 2.5 else (1.0,)))
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            if col == "quarter_cost_usd":
+                ax.xaxis.set_major_formatter(lambda v, _: f"${v:,.0f}")
+            elif ax.get_xscale() == "log":
+                ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+            if i == len(rows) - 1:
+                ax.set_xlabel(label)
+            if j == 0:
+                ax.set_ylabel(f"{primary}, {cond}" + (" (lower is better)" if primary == "perplexity" else ""))
+            place_labels(ax, pts[col].astype(float), pts[qcol].astype(float), list(pts["recipe"]))
+    fig.suptitle(f"{comparison.baseline} (black) and its slim variants: quality against speed, memory and cost",
+                 fontsize=10)
     return fig
 
 
@@ -396,7 +411,7 @@ def compare(baseline: Any, recipes: Sequence[str] | str | None = None, *, data: 
     for c in [baseline] + variants:
         info = variant_info(c)
         r: dict[str, Any] = {k: math.nan for k in TABLE_COLUMNS}
-        r.update(stable=False, candidate=c.name, recipe=info.recipe if info else ("baseline" if c is baseline else ""),
+        r.update(stable=None, candidate=c.name, recipe=info.recipe if info else ("baseline" if c is baseline else ""),
                  dtype=c.dtype or "", is_baseline=c is baseline, quality_metric=primary, why="",
                  quality_verdict="", worst_condition="", meets_targets=False, status="ok")
         st = status.get(c.name)
