@@ -317,6 +317,22 @@ def test_an_infeasible_variant_is_an_error_row_with_the_reason_in_measure(mlp_va
     assert "no stack of repeated blocks" in row["error"] and "infeasible" in row["tags"]
 
 
+def test_plan_names_a_variant_that_has_only_error_rows(mlp_variants):
+    import pandas as pd
+
+    from handtyped import hand_measurements
+
+    frame = hand_measurements()
+    bad = frame.iloc[[0]].assign(candidate="mlp-layers-half", status="error",
+                                 error="InfeasibleRecipeError: recipe 'layers-half' on 'mlp' is infeasible: no stack")
+    with pytest.warns(effplan.errors.PlanWarning, match=r"left out, no row measured without an error: "
+                      r"mlp-layers-half \(InfeasibleRecipeError: recipe 'layers-half'"):
+        p = effplan.plan(pd.concat([frame, bad], ignore_index=True),
+                         inference=effplan.InferenceWorkload(requests_per_day=1000, months=3),
+                         prices=effplan.Prices(price_per_hour={"lab-cpu": 1.0}))
+    assert "mlp-layers-half" not in set(p.summary["candidate"])
+
+
 def test_without_torchao_one_warning_and_the_int8_recipes_are_infeasible(monkeypatch):
     """Simulated absence: ``import torchao`` fails (None in sys.modules)."""
     from effplan import examples
