@@ -51,13 +51,13 @@ _EXPORTS: dict[str, str] = {
 
 # effplan.slim and effplan.compare are modules that can be called as their function
 # (effplan.slim(candidate), effplan.compare(baseline, data=...)): see effplan/slim.py.
-_SUBMODULES = ("slim", "compare", "failure_modes", "examples", "generation", "decoders", "store", "widgets", "schema", "catalog", "flops",
-               "energy", "measurement", "planning", "hardware", "candidates", "plots", "report",
-               "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards", "reproducibility",
-               "defaults", "formatting", "fleet")
+_SUBMODULES = ("slim", "compare", "failure_modes", "examples", "generation", "decoders", "store", "widgets",
+               "schema", "catalog", "flops", "energy", "measurement", "planning", "hardware", "candidates",
+               "plots", "report", "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards",
+               "reproducibility", "defaults", "formatting", "fleet")
 
-__all__ = sorted(_EXPORTS) + ["slim", "compare", "examples", "generation", "decoders", "store", "plots", "widgets", "notebook",
-                               "metrics", "__version__"]
+__all__ = sorted(_EXPORTS) + ["slim", "compare", "examples", "generation", "decoders", "store", "plots",
+                               "widgets", "notebook", "metrics", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

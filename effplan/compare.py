@@ -244,6 +244,17 @@ def _merge(parts: list[Any]) -> Any:
                       predictions=preds)
 
 
+def _plan_quality(evaluation: Any) -> pd.DataFrame:
+    """The evaluation's rows for the plan, without those whose key is a measurement column: a
+    generative model's clean ``perplexity`` is already on its measured rows (its quality)."""
+    from .evaluation import metric_key
+    from .schema import MEASUREMENT_COLUMNS
+
+    f = evaluation.frame
+    keys = [metric_key(m, c) for m, c in zip(f["metric"], f["condition"], strict=True)]
+    return f[[k not in MEASUREMENT_COLUMNS for k in keys]].reset_index(drop=True)
+
+
 def _floating_inputs(data: Any) -> bool:
     from .candidates import tensor_leaves
     from .evaluation import _gather
@@ -386,7 +397,7 @@ def compare(baseline: Any, recipes: Sequence[str] | str | None = None, *, data: 
                                     frame, allow_unstable=allow_unstable)))
                 kind = "generation" if generation else "inference"
                 plan = make_plan(frame, **{kind: workload}, prices=prices or defaults.prices(),
-                                 catalog=load_catalog(include_this_machine=True), quality=evaluation,
+                                 catalog=load_catalog(include_this_machine=True), quality=_plan_quality(evaluation),
                                  allow_unstable=allow_unstable)
             notes += list(dict.fromkeys(str(w.message) for w in caught))
             ranked = rank_options(plan, baseline=baseline.name, hardware=[hardware])

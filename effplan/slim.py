@@ -73,7 +73,7 @@ import sys
 import types
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import InfeasibleRecipeError, SlimWarning, ValidationError
@@ -767,8 +767,8 @@ def _train_student(candidate: Any, teacher: Any, student: Any, data: Any, cfg: D
                    f"examples: T = {cfg.temperature:g}, alpha = {cfg.alpha:g}, Adam lr {cfg.lr:g}"]
 
 
-def _plan(spec: Recipe, candidate: Any, base_model: Any, base_out: list[Any] | None, device: str,
-          inputs: Any, data: Any, cfg: DistillConfig) -> tuple[str, dict[str, Any], list[str]]:
+def _plan(spec: Recipe, candidate: Any, base_model: Any, device: str, inputs: Any, data: Any,
+          cfg: DistillConfig) -> tuple[str, dict[str, Any], list[str]]:
     """(reason it is infeasible or "", the plan for :func:`apply_recipe`, notes)."""
     import torch
 
@@ -918,9 +918,13 @@ def _slim(candidate: Any, specs: list[Recipe], data: Any, dev: str, check: bool,
     out = []
     for spec in specs:
         try:
-            reason, plan, notes = _plan(spec, candidate, base_model, base_out, dev, inputs, data, cfg)
+            reason, plan, notes = _plan(spec, candidate, base_model, dev, inputs, data, cfg)
         except InfeasibleRecipeError as exc:
             reason, plan, notes = str(exc), {}, []
+        except ValidationError:  # bad input (e.g. distillation data): the caller's to fix
+            raise
+        except Exception as exc:  # the recipe breaks on this model: infeasible, with the error
+            reason, plan, notes = f"{type(exc).__name__}: {exc}", {}, []
         pin = dev if spec.name == "int4-weight" else None
         info = VariantInfo(spec.name, candidate.name, not reason, reason, tuple(notes), spec.what)
         variant = _variant(candidate, spec, info, plan, dev, pin)

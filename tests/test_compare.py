@@ -159,6 +159,9 @@ def test_a_generative_baseline_is_compared_per_token():
     rows = c.measurements.to_frame().set_index("candidate")
     assert t.loc["dec-layers-half", "latency_p50_ms"] == rows.loc["dec-layers-half", "tpot_p50_ms"]
     assert set(c.failure_modes.flips["condition"]) == {"clean"}  # token ids: no input noise
+    assert c.plan is not None and math.isfinite(t.loc["dec", "quarter_cost_usd"])  # planned per token
+    # the evaluated perplexity is each candidate's quality on its measured rows
+    assert rows.loc["dec-layers-half", "perplexity"] == c.evaluation.value("dec-layers-half", "perplexity")
     assert c.failure_modes.flips["n"].tolist() == [64, 64]       # 8 windows x 8 next tokens
 
 
