@@ -57,14 +57,16 @@ _EXPORTS: dict[str, str] = {
     "ValidationError": "errors",
 }
 
-_SUBMODULES = ("examples", "generation", "decoders", "store", "widgets", "schema", "catalog", "flops",
-               "energy", "measurement", "planning", "hardware", "candidates", "plots", "report",
-               "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards", "reproducibility",
-               "defaults", "formatting", "fleet", "billing", "focus_samples",
+# effplan.slim and effplan.compare are modules that can be called as their function
+# (effplan.slim(candidate), effplan.compare(baseline, data=...)): see effplan/slim.py.
+_SUBMODULES = ("slim", "compare", "failure_modes", "examples", "generation", "decoders", "store", "widgets",
+               "schema", "catalog", "flops", "energy", "measurement", "planning", "hardware", "candidates",
+               "plots", "report", "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards",
+               "reproducibility", "defaults", "formatting", "fleet", "billing", "focus_samples",
                "actuals_view", "learning_curves", "learning_plots", "importers")
 
-__all__ = sorted(_EXPORTS) + ["examples", "generation", "decoders", "store", "plots", "widgets", "notebook",
-                               "metrics", "learning_plots", "__version__"]
+__all__ = sorted(_EXPORTS) + ["slim", "compare", "examples", "generation", "decoders", "store", "plots",
+                               "widgets", "notebook", "metrics", "learning_plots", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -36,7 +36,11 @@ from .errors import ValidationError
 KNOWN_TAGS = ("baseline", "slim", "distilled", "quantized", "pruned")
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
-_QUANT_DTYPES = ("qint8", "int8", "quint8")
+#: quantized dtype labels: ``qint8`` dynamic int8 (int8 weights, activations quantized per call:
+#: torch.ao ``quantize_dynamic`` or torchao ``Int8DynamicActivationInt8WeightConfig``), ``int8``
+#: static int8, ``int8-weight`` / ``int4-weight`` torchao weight-only (the matmuls run in the
+#: activations' float dtype). See :mod:`effplan.slim` and ``effplan.catalog.DTYPE_KINDS``.
+_QUANT_DTYPES = ("qint8", "int8", "quint8", "int8-weight", "int4-weight")
 
 
 def _dtype_name(dtype: Any) -> str | None:
@@ -202,6 +206,18 @@ def tensor_leaves(obj: Any) -> list[Any]:
     if isinstance(obj, tuple | list):
         return [t for v in obj for t in tensor_leaves(v)]
     return []
+
+
+def storage_tensors(t: Any) -> list[Any]:
+    """The plain tensors that hold ``t``'s data: ``[t]`` for an ordinary tensor; for a wrapper
+    tensor subclass (torchao's ``Int8Tensor``: int8 ``qdata`` + ``scale`` + ``zero_point``) its
+    inner tensors (``__tensor_flatten__``), recursively. Their bytes are what the weight costs."""
+    from torch.utils._python_dispatch import is_traceable_wrapper_subclass
+
+    if not is_traceable_wrapper_subclass(t):
+        return [t]
+    names, _ = t.__tensor_flatten__()
+    return [p for n in names if getattr(t, n, None) is not None for p in storage_tensors(getattr(t, n))]
 
 
 def call_model(model: Any, inputs: Any) -> Any:

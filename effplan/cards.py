@@ -9,6 +9,9 @@
   highest throughput);
 * energy per 1,000 requests with its source; cost per 1,000 requests (from the plan);
 * the quality metrics per condition (:func:`effplan.evaluate`, or entered values);
+* with a failure-mode catalog (:func:`effplan.failure_modes.failure_modes`), what the candidate
+  gets wrong that the baseline got right, per condition: flips with their interval, the classes
+  that lost most, the first flipped examples;
 * hardware and software versions, seeds and weight hashes;
 * the exact inputs of the plan;
 * whether the timing it quotes was stable: for a point timed on a busy machine the card says so
@@ -146,7 +149,8 @@ def _energy_provenance(source: str) -> str:
 
 # ----------------------------------------------------------------------------- gather
 
-def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality: Any = None) -> dict[str, Any]:
+def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality: Any = None,
+              failure_modes: Any = None) -> dict[str, Any]:
     """The card's content as a JSON-ready dict (what :func:`render_markdown` renders)."""
     if not isinstance(candidate_name, str) or not candidate_name:
         raise ValidationError("candidate_name", f"must be a non-empty string, got {candidate_name!r}",
@@ -280,6 +284,7 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
             "tags": str(ref["tags"]), "operating_point": op, "model": model, "training": train,
             "serving": serving, "stability": stability, "quality": qual, "reproducibility": repro,
             "evaluation_reproducibility": repro_eval, "measured_points": points,
+            "failure_modes": failure_modes.for_card(candidate_name) if failure_modes is not None else {},
             # sorted keys: a Plan in memory and one read back from inputs.json give the same card
             "plan_inputs": json.loads(json.dumps(inputs, sort_keys=True, default=str))}
 
@@ -372,6 +377,7 @@ def render_markdown(data: Mapping[str, Any]) -> str:
                          for q in data["quality"]]) + [""]
     else:
         lines += ["No quality figure was given.", ""]
+    lines += _failure_lines(data.get("failure_modes") or {})
     lines += ["## Measured points", ""]
     lines += _table(["mode", "hardware", "batch", "p50 ms", "p95 ms", "items/s", "J/item", "energy source",
                      "provenance"], [[p.get(k) for k in _POINT_KEYS] for p in data["measured_points"]]) + [""]
@@ -390,12 +396,40 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _failure_lines(fm: Mapping[str, Any]) -> list[str]:
+    """The card's failure-mode section ([] without a catalog for this candidate)."""
+    if not fm:
+        return []
+    pct = f"{100 * float(fm['confidence']):g}%"
+    lines = [f"## Failure modes against the baseline ({fm['baseline']})", "",
+             "Flips: examples the baseline gets right and this candidate gets wrong (rate of all "
+             f"examples, {pct} Wilson interval); fixes: the other way round.", ""]
+
+    def share(v: Any) -> str:
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    lines += _table(["condition", "n", "flips", "flip rate", f"{pct} CI", "fixes", "accuracy change",
+                     "worst classes"],
+                    [[c["condition"], c["n"], c["flips"], share(c["flip_rate"]),
+                      f"{share(c['flip_ci_low'])}-{share(c['flip_ci_high'])}", c["fixes"],
+                      f"{100 * c['accuracy_change']:+.1f} pts" if c["accuracy_change"] is not None else "n/a",
+                      ", ".join(f"{w['class']} ({100 * w['change']:+.1f} pts, n={w['n']})"
+                                for w in c["worst_classes"]) or "none"]
+                     for c in fm["conditions"]]) + [""]
+    if fm.get("examples"):
+        lines += ["Flipped examples to look at first (the candidate most confident in its wrong answer):", ""]
+        lines += _table(["condition", "index", "label", "baseline p(label)", "predicted", "p(predicted)"],
+                        [[e["condition"], e["index"], e["label"], e["baseline_p_true"], e["variant_predicted"],
+                          e["variant_p_predicted"]] for e in fm["examples"]]) + [""]
+    return lines
+
+
 def _file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "candidate"
 
 
 def compute_card(candidate_name: str, measurements: Any, plan: Any = None, quality: Any = None,
-                 out_dir: str | Path | None = None) -> ComputeCard:
+                 out_dir: str | Path | None = None, failure_modes: Any = None) -> ComputeCard:
     """The compute card of one candidate; writes ``<out_dir>/<name>.card.md`` and ``.card.json``.
 
     Parameters
@@ -406,9 +440,12 @@ def compute_card(candidate_name: str, measurements: Any, plan: Any = None, quali
     quality: an :class:`~effplan.Evaluation`, its tidy frame or hand-entered values (optional;
         without it the measurements' ``quality`` column is shown, as entered).
     out_dir: where to write the two files (nothing written when ``None``).
+    failure_modes: a :class:`~effplan.failure_modes.FailureModes` catalog (optional): its summary
+        for this candidate is shown (nothing for the baseline itself).
     """
     # the card is rendered from its JSON form, exactly what load_card reads back
-    stored = json.dumps(card_data(candidate_name, measurements, plan=plan, quality=quality), indent=2) + "\n"
+    stored = json.dumps(card_data(candidate_name, measurements, plan=plan, quality=quality,
+                                  failure_modes=failure_modes), indent=2) + "\n"
     data = json.loads(stored)
     text = render_markdown(data)
     md_path = json_path = None
@@ -434,27 +471,39 @@ def load_card(path: str | Path) -> ComputeCard:
                        json_path=p)
 
 
-def write_cards(measurements: Any, out_dir: str | Path, *, plan: Any = None, quality: Any = None) -> list[Path]:
+def write_cards(measurements: Any, out_dir: str | Path, *, plan: Any = None, quality: Any = None,
+                failure_modes: Any = None) -> list[Path]:
     """A card (Markdown + JSON) per candidate with successful rows; returns the Markdown paths."""
     df = _measurement_frame(measurements)
     names = list(dict.fromkeys(df.loc[df["status"] == "ok", "candidate"]))
-    return [compute_card(n, df, plan=plan, quality=quality, out_dir=out_dir).markdown_path for n in names]
+    return [compute_card(n, df, plan=plan, quality=quality, out_dir=out_dir,
+                         failure_modes=failure_modes).markdown_path for n in names]
 
 
 # ----------------------------------------------------------------------------- beside a results file
 def stored_beside(results_path: str | Path) -> tuple[Path, Path]:
     """Where the quality evaluation and the plan of a results file are kept for its cards:
     ``<stem>.quality.json`` (:meth:`Evaluation.save`) and the folder ``<stem>.plan/``
-    (``Plan.to_csv``), both beside ``results_path``."""
+    (``Plan.to_csv``), both beside ``results_path`` (and ``<stem>.failure_modes.json``, a
+    failure-mode catalog, see :func:`store_beside`)."""
     p = Path(results_path)
     return p.with_name(p.stem + ".quality.json"), p.with_name(p.stem + ".plan")
 
 
-def store_beside(results_path: str | Path, *, plan: Any = None, quality: Any = None) -> list[Path]:
-    """Save ``quality`` (an Evaluation) and ``plan`` beside ``results_path`` (see
+def _failure_modes_beside(results_path: str | Path) -> Path:
+    p = Path(results_path)
+    return p.with_name(p.stem + ".failure_modes.json")
+
+
+def store_beside(results_path: str | Path, *, plan: Any = None, quality: Any = None,
+                 failure_modes: Any = None) -> list[Path]:
+    """Save ``quality`` (an Evaluation), ``plan`` and ``failure_modes`` (a
+    :class:`~effplan.failure_modes.FailureModes`) beside ``results_path`` (see
     :func:`stored_beside`) so that :func:`cards_from_results` can build cards later."""
     q_path, p_dir = stored_beside(results_path)
     written = []
+    if failure_modes is not None:
+        written.append(failure_modes.save(_failure_modes_beside(results_path)))
     if quality is not None:
         from .evaluation import Evaluation
 
@@ -475,7 +524,11 @@ def cards_from_results(results_path: str | Path, out_dir: str | Path) -> list[Pa
         return []
     from .evaluation import Evaluation
 
+    from .failure_modes import FailureModes
+
     q_path, p_dir = stored_beside(results)
     quality = Evaluation.load(q_path) if q_path.is_file() else None
     plan = p_dir if (p_dir / "summary.csv").is_file() else None
-    return write_cards(results, out_dir, plan=plan, quality=quality)
+    fm_path = _failure_modes_beside(results)
+    fm = FailureModes.load(fm_path) if fm_path.is_file() else None
+    return write_cards(results, out_dir, plan=plan, quality=quality, failure_modes=fm)

@@ -99,6 +99,9 @@ DTYPE_PEAK_COLUMN: dict[str, str] = {
     "torch.float16": "peak_fp16_flops", "torch.bfloat16": "peak_fp16_flops",
     "qint8": "peak_int8_ops", "int8": "peak_int8_ops", "quint8": "peak_int8_ops",
     "torch.qint8": "peak_int8_ops", "torch.int8": "peak_int8_ops",
+    # torchao weight-only (effplan.slim): int8/int4 weights, matmuls in the activations' dtype
+    # (float32 for int8-weight as slim makes it, bfloat16 for int4-weight)
+    "int8-weight": "peak_fp32_flops", "int4-weight": "peak_fp16_flops",
 }
 
 #: dtypes whose PyTorch kernels run only on some hardware kinds, with the reason. A projection of
@@ -106,8 +109,18 @@ DTYPE_PEAK_COLUMN: dict[str, str] = {
 #: (``torch.ao.quantization.quantize_dynamic``, dtype ``qint8``/``quint8``) has CPU kernels only
 #: (fbgemm / qnnpack); fp8 has no catalog peak column, so it is never projected at all.
 DTYPE_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
-    d: (("cpu",), "PyTorch's dynamic int8 (qint8) kernels run only on CPU (fbgemm/qnnpack)")
-    for d in ("qint8", "quint8", "torch.qint8", "torch.quint8")
+    **{d: (("cpu",), "PyTorch's dynamic int8 (qint8) kernels run only on CPU (fbgemm/qnnpack); "
+                     "torchao's int8 dynamic runs on GPUs too, but with kernels unlike its CPU ones "
+                     "(torchao's own A100 table: ~10x slower than bf16 on Llama-3-8B), so a CPU "
+                     "measurement is never projected to a GPU: measure it there")
+       for d in ("qint8", "quint8", "torch.qint8", "torch.quint8")},
+    # torchao weight-only int8 (effplan.slim): CPU and GPU kernels differ (on a CPU the weight is
+    # dequantized on every call); a CPU figure says nothing about a GPU
+    "int8-weight": (("cpu",), "torchao's int8 weight-only kernels differ between CPU (dequantize + "
+                              "float32 matmul per call) and GPU (fused; ~1.6x faster than bf16 in "
+                              "torchao's A100 table): it is projected to CPUs only; measure it on "
+                              "the GPU"),
+    "int4-weight": (("gpu",), "torchao's int4 weight-only kernel (tinygemm) needs CUDA"),
 }
 
 

@@ -8,8 +8,10 @@
 * ``decoder-student`` (``distilled``): the slim shape trained by knowledge distillation from the
   baseline (``T^2 * KL(softmax(s/T) || softmax(t/T))`` at ``T = 2`` mixed 50/50 with the
   next-token cross-entropy).
-* ``decoder-int8`` (``quantized``): the baseline after ``torch.ao.quantization.quantize_dynamic``
-  (int8 weights of every ``nn.Linear``); dynamic int8 runs on CPU only, so it is pinned to ``cpu``.
+* ``decoder-int8`` (``quantized``): :func:`effplan.slim` of the baseline with the built-in int8
+  recipe (:func:`effplan.examples.int8_recipe`: torchao ``int8-dynamic``, dtype label ``qint8``;
+  the labelled legacy ``torch.ao.quantization.quantize_dynamic`` fallback without torchao), int8
+  weights of every ``nn.Linear``; pinned to ``cpu``, where its perplexity was computed.
 
 Text and tokens
 ---------------
@@ -43,6 +45,7 @@ FLOPs (2 x MACs, as :mod:`effplan.flops` counts them) of one decode step per seq
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import warnings
@@ -51,7 +54,7 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import ValidationError
-from .examples import _quantize, distillation_loss  # one int8 / KD recipe for every built-in family
+from .examples import _int8_variant, _quantize, distillation_loss  # one int8 / KD recipe for every built-in family
 
 __all__ = ["DecoderConfig", "BASE_CONFIG", "TinyDecoder", "decoder_candidates", "corpus_bytes",
            "decode_flops_per_token", "prefill_flops_per_token", "perplexity", "CORPUS_MODULES"]
@@ -296,7 +299,7 @@ def _family(seed: int, base: DecoderConfig) -> _Family:
             m_student = fit(slim, teacher=m_base)
         ppl = {"decoder-base": perplexity(m_base, held, w), "decoder-slim": perplexity(m_slim, held, w),
                "decoder-student": perplexity(m_student, held, w),
-               "decoder-int8": perplexity(_quantize(m_base), held, w)}
+               "decoder-int8": perplexity(_quantize(copy.deepcopy(m_base)), held, w)}
     finally:
         torch.set_num_threads(threads)
     state = {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
@@ -310,14 +313,13 @@ def _model_fn(seed: int, base: DecoderConfig, name: str) -> Any:
     # the trained weights are bound by value (as the digits family does), so a worker process
     # that builds the model (effplan.measure isolates every point) does not retrain the family
     fam = _family(seed, base)
-    src = "decoder-base" if name == "decoder-int8" else name
-    cfg, state = fam.configs[name], fam.state[src]
+    cfg, state = fam.configs[name], fam.state[name]
 
     def model_fn() -> Any:
         model = _build(cfg)
         model.load_state_dict(state)
         model.eval()
-        return _quantize(model) if name == "decoder-int8" else model
+        return model
 
     model_fn.__qualname__ = f"decoder_model_fn[{name}]"
     return model_fn
@@ -332,10 +334,9 @@ def decoder_candidates(seed: int = 0, config: DecoderConfig = BASE_CONFIG) -> li
         raise ValidationError("config", f"must be a DecoderConfig, got {type(config).__name__}",
                               where="decoder_candidates")
     fam = _family(int(seed), config)
-    specs = (("decoder-base", ("baseline",), None, None), ("decoder-slim", ("slim",), None, None),
-             ("decoder-student", ("distilled",), None, None),
-             ("decoder-int8", ("quantized",), "qint8", "cpu"))
-    return [GenerationCandidate(name, _model_fn(int(seed), config, name), vocab_size=VOCAB_SIZE,
-                                tags=tags, perplexity=fam.perplexity[name], dtype=dtype, device=device,
-                                seed=int(seed))
-            for name, tags, dtype, device in specs]
+    specs = (("decoder-base", ("baseline",)), ("decoder-slim", ("slim",)),
+             ("decoder-student", ("distilled",)))
+    cands = [GenerationCandidate(name, _model_fn(int(seed), config, name), vocab_size=VOCAB_SIZE,
+                                 tags=tags, perplexity=fam.perplexity[name], seed=int(seed))
+             for name, tags in specs]
+    return cands + [_int8_variant(cands[0], "decoder-int8", perplexity=fam.perplexity["decoder-int8"])]

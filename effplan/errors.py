@@ -33,6 +33,12 @@ class MeasurementError(EffplanError):
     """A measurement could not be taken (recorded on the row; raised only when asked to)."""
 
 
+class InfeasibleRecipeError(EffplanError):
+    """A slim recipe cannot run on this device or does not apply to this model
+    (:mod:`effplan.slim`); the message says why. Building such a variant raises it, so a
+    measured point of it is an error row with the reason."""
+
+
 class EnergyBackendError(EffplanError):
     """An energy backend failed (NVML missing or failing, RAPL unreadable)."""
 
@@ -71,6 +77,10 @@ class UnknownHardwareError(ValidationError):
 
 class SkippedRecordsError(EffplanError):
     """Records were skipped while loading results and the caller asked for strict loading."""
+
+
+class SlimWarning(EffplanWarning):
+    """A slim recipe degraded (torchao missing, a legacy fallback used); the message says how to fix it."""
 
 
 class DataWarning(EffplanWarning):

@@ -101,6 +101,18 @@ def split_key(key: str) -> tuple[str, str]:
 # ----------------------------------------------------------------------------- result
 
 @dataclass(frozen=True, eq=False)
+class Predictions:
+    """Per-example outcome of one candidate under one condition (rows in evaluation order; for
+    sequence outputs one row per kept token): ``labels``, ``predicted`` (top class, ties to the
+    lowest index), ``p_predicted`` (its probability) and ``p_true`` (the label's probability)."""
+
+    labels: np.ndarray
+    predicted: np.ndarray
+    p_predicted: np.ndarray
+    p_true: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class Evaluation:
     """Quality of each candidate per metric and condition.
 
@@ -120,6 +132,9 @@ class Evaluation:
     #: (candidate, metric, condition) -> the metric on each shared bootstrap resample (in memory
     #: only; not saved). Lets :meth:`versus` test differences paired, resample by resample.
     bootstrap: Mapping[tuple[str, str, str], np.ndarray] = field(default_factory=dict, repr=False)
+    #: (candidate, condition) -> :class:`Predictions`, one entry per evaluated example (in memory
+    #: only; not saved). What :mod:`effplan.failure_modes` compares example by example.
+    predictions: Mapping[tuple[str, str], Predictions] = field(default_factory=dict, repr=False)
 
     def to_frame(self) -> pd.DataFrame:
         """A copy of the tidy frame."""
@@ -637,6 +652,7 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
     # one index matrix per condition, shared by every candidate and metric (paired bootstrap)
     boot: dict[str, list[np.ndarray]] = {}
     boot_values: dict[tuple[str, str, str], np.ndarray] = {}
+    preds: dict[tuple[str, str], Predictions] = {}
     for cand in cands:
         dev = _resolve_device(cand.device) if cand.device else default_device
         model = cand.build_model(dev)
@@ -650,6 +666,9 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
                 rng = np.random.default_rng([int(seed), k])
                 boot[cond] = _resamples(rng, n, int(n_bootstrap)) if n_bootstrap else []
             conf, corr = p.max(axis=1), _m.correct(p, lab)
+            top = p.argmax(axis=1)
+            preds[(cand.name, cond)] = Predictions(labels=lab.copy(), predicted=top, p_predicted=conf,
+                                                   p_true=p[np.arange(n), lab])
             for metric in mlist:
                 if metric.name == "ece" and metric is _m.BUILTIN_METRICS["ece"]:
                     value = _m.expected_calibration_error(p, lab, n_bins=n_bins)
@@ -673,4 +692,5 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
                 "seed": int(seed), "n_bootstrap": int(n_bootstrap), "confidence": confidence,
                 "ece_bins": n_bins, "ece_binning": "top-label, equal-width, (b/n, (b+1)/n]",
                 "outputs": outputs}
-    return Evaluation(frame=frame, reproducibility=repro, settings=settings, bootstrap=boot_values)
+    return Evaluation(frame=frame, reproducibility=repro, settings=settings, bootstrap=boot_values,
+                      predictions=preds)

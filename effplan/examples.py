@@ -9,9 +9,12 @@ member on a held-out, seeded, stratified 25% split:
 * ``digits-mlp-student`` (``distilled``): 64 -> 64 -> 10, trained by knowledge distillation
   from the baseline (Hinton et al.: ``T^2 * KL(softmax(s/T) || softmax(t/T))`` at temperature
   ``T = 4`` mixed 50/50 with cross-entropy on the labels).
-* ``digits-mlp-int8`` (``quantized``): the baseline after
-  ``torch.ao.quantization.quantize_dynamic`` (int8 weights of every ``nn.Linear``, activations
-  quantized on the fly); dynamic int8 runs on CPU only, so this candidate is pinned to ``cpu``.
+* ``digits-mlp-int8`` (``quantized``): :func:`effplan.slim` of the baseline with torchao's int8
+  dynamic recipe (``int8-dynamic``: int8 weights of every ``nn.Linear``, activations quantized
+  per call; dtype label ``qint8``), tagged ``recipe:int8-dynamic`` and ``variant-of:digits-mlp``.
+  Without torchao it is the labelled legacy fallback ``int8-dynamic-legacy``
+  (``torch.ao.quantization.quantize_dynamic``, deprecated by PyTorch) with one warning
+  (:func:`int8_recipe`). Pinned to ``cpu``, where its accuracy was computed.
 
 ``quality`` is the real held-out accuracy of each member; :func:`digits_eval_data` returns that
 held-out split for :func:`effplan.evaluate` (calibration, noise robustness) and
@@ -26,6 +29,7 @@ global torch RNG, thread count and grad mode are left as they were.
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from dataclasses import dataclass
@@ -72,16 +76,34 @@ def distillation_loss(logits: Any, teacher_logits: Any, hard_loss: Any, *, tempe
     return alpha * kd + (1 - alpha) * hard_loss
 
 
-def _quantize(model: Any) -> Any:
-    import torch
-    from torch import nn
+def int8_recipe() -> str:
+    """The slim recipe of the built-in int8 candidates (digits and decoders): ``int8-dynamic``
+    (torchao) when torchao is installed, else the labelled legacy fallback
+    ``int8-dynamic-legacy`` (``torch.ao.quantization.quantize_dynamic``, deprecated by PyTorch)
+    with one :class:`~effplan.errors.SlimWarning` per process."""
+    from .slim import torchao_status
 
-    with warnings.catch_warnings():
-        # torch.ao.quantization is deprecated in favour of torchao (not a dependency here); the
-        # eager dynamic-quantization path still works in the pinned torch, so silence the notice.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
-        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    status = torchao_status()
+    if status.available:
+        return "int8-dynamic"
+    _warn_legacy(status.reason)
+    return "int8-dynamic-legacy"
+
+
+@lru_cache(maxsize=1)
+def _warn_legacy(reason: str) -> None:
+    from .errors import SlimWarning
+
+    warnings.warn(f"effplan.examples: {reason}; the built-in int8 candidates use the LEGACY fallback "
+                  "torch.ao.quantization.quantize_dynamic (deprecated by PyTorch, removal announced)",
+                  SlimWarning, stacklevel=3)
+
+
+def _quantize(model: Any) -> Any:
+    """``model`` (in place where the recipe allows) after the built-in int8 recipe."""
+    from .slim import apply_recipe
+
+    return apply_recipe(int8_recipe(), model)
 
 
 @dataclass(frozen=True)
@@ -188,7 +210,7 @@ def _digits_family(seed: int) -> _DigitsFamily:
                         ("digits-mlp-student", student)):
         state[name] = {k: v.detach().clone() for k, v in model.state_dict().items()}
         accuracy[name] = _accuracy(model, x_test, y_test)
-    accuracy["digits-mlp-int8"] = _accuracy(_quantize(baseline), x_test, y_test)
+    accuracy["digits-mlp-int8"] = _accuracy(_quantize(copy.deepcopy(baseline)), x_test, y_test)
     return _DigitsFamily(state=state, accuracy=accuracy, x_test=x_test, y_test=y_test)
 
 
@@ -196,11 +218,10 @@ def _digits_model_fn(fam: _DigitsFamily, name: str) -> Any:
     # the trained weights travel WITH the function (a worker process gets them by value and does
     # not train the family again)
     def model_fn() -> Any:
-        base = "digits-mlp" if name == "digits-mlp-int8" else name
-        model = _mlp(DIGITS_WIDTHS[base])
-        model.load_state_dict(fam.state[base])
+        model = _mlp(DIGITS_WIDTHS[name])
+        model.load_state_dict(fam.state[name])
         model.eval()
-        return _quantize(model) if name == "digits-mlp-int8" else model
+        return model
 
     model_fn.__qualname__ = f"digits_model_fn[{name}]"
     return model_fn
@@ -225,14 +246,24 @@ def digits_candidates(seed: int = 0) -> list[Candidate]:
     # the held-out tensors are bound by value, so a worker process needs no retraining
     x_fn = partial(_digits_batch, fam.x_test)
     y_fn = partial(_digits_batch, fam.y_test)
-    specs = (("digits-mlp", ("baseline",), None, None),
-             ("digits-mlp-slim", ("slim",), None, None),
-             ("digits-mlp-student", ("distilled",), None, None),
-             ("digits-mlp-int8", ("quantized",), "qint8", "cpu"))
-    return [Candidate(name, _digits_model_fn(fam, name), x_fn, tags=tags,
-                      quality=fam.accuracy[name], quality_metric="accuracy", dtype=dtype,
-                      device=device, target_fn=y_fn, seed=int(seed))
-            for name, tags, dtype, device in specs]
+    specs = (("digits-mlp", ("baseline",)), ("digits-mlp-slim", ("slim",)),
+             ("digits-mlp-student", ("distilled",)))
+    cands = [Candidate(name, _digits_model_fn(fam, name), x_fn, tags=tags, quality=fam.accuracy[name],
+                       quality_metric="accuracy", target_fn=y_fn, seed=int(seed))
+             for name, tags in specs]
+    return cands + [_int8_variant(cands[0], "digits-mlp-int8", quality=fam.accuracy["digits-mlp-int8"])]
+
+
+def _int8_variant(baseline: Any, name: str, **values: Any) -> Any:
+    """The built-in int8 member: :func:`effplan.slim` of the baseline with :func:`int8_recipe`,
+    named ``name``, pinned to the CPU (where its quality was computed; the legacy fallback has CPU
+    kernels only), with its quality figure."""
+    from dataclasses import replace
+
+    from .slim import slim
+
+    variant = slim(baseline, [int8_recipe()], device="cpu", check=False)[0]
+    return replace(variant, name=name, device="cpu", **values)
 
 
 def digits_eval_data(seed: int = 0) -> tuple[Any, Any]:
@@ -247,7 +278,8 @@ def digits_eval_data(seed: int = 0) -> tuple[Any, Any]:
 def digits_train_data(seed: int = 0) -> tuple[Any, Any]:
     """The digits training split of ``seed`` as ``(x, y)``: float32 (1347, 64) pixels in [0, 1] and
     int64 (1347,) labels -- what :func:`digits_candidates` were trained on, disjoint from
-    :func:`digits_eval_data`. For :func:`effplan.learning_curve`."""
+    :func:`digits_eval_data` (never evaluate on it). For :func:`effplan.learning_curve` and
+    ``effplan.slim(baseline, ["distill"], data=digits_train_data())``."""
     x, y, _, _ = _digits_split(int(seed))
     return x, y
 

@@ -128,7 +128,8 @@ FLOP_FREE_OPS: frozenset[str] = frozenset({
     # comparisons / logic / integer ops / selection
     "eq", "ne", "gt", "ge", "lt", "le", "logical_not", "logical_and", "logical_or",
     "bitwise_not", "bitwise_and", "bitwise_or", "__and__", "__or__", "__not__", "isnan",
-    "isinf", "isfinite", "any", "all", "max", "min", "argmax", "argmin", "sort", "argsort",
+    "isinf", "isfinite", "any", "all", "max", "min", "amax", "amin", "aminmax", "argmax", "argmin",
+    "sort", "argsort",
     "topk", "floor", "ceil", "round", "trunc", "sign", "floor_divide", "remainder",
     # random numbers (drawing them is not arithmetic on the data)
     "bernoulli", "rand", "randn", "rand_like", "randn_like", "randint", "normal", "uniform",
@@ -834,6 +835,13 @@ def _d_mm(args: Sequence[Any], out: Any) -> tuple[int, int]:
     return _matmul_macs(_shape(args[0]), _shape(args[1]), _shape(_first_tensor(out))), 0
 
 
+def _d_weight_packed_mm(args: Sequence[Any], out: Any) -> tuple[int, int]:
+    # _weight_int8pack_mm / _weight_int4pack_mm(x (..., K), packed weight, ...) -> (..., N):
+    # the packed weight's shape is not (K, N), so the MACs come from x and the output
+    x, o = _shape(args[0]), _shape(_first_tensor(out))
+    return _prod(x) * (o[-1] if o else 0), 0
+
+
 def _d_conv(args: Sequence[Any], out: Any) -> tuple[int, int]:
     # convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
     x, w = _shape(args[0]), _shape(args[1])
@@ -887,6 +895,10 @@ def _d_trilinear(args: Sequence[Any], out: Any) -> tuple[int, int]:
 
 _DISPATCH_MATMUL: dict[str, Callable[[Sequence[Any], Any], tuple[int, int]]] = {
     "aten::mm": _d_mm,
+    "aten::_int_mm": _d_mm,  # int8 x int8 -> int32 matmul (torchao int8 dynamic)
+    "aten::_weight_int8pack_mm": _d_weight_packed_mm,
+    "aten::_weight_int4pack_mm": _d_weight_packed_mm,
+    "aten::_weight_int4pack_mm_for_cpu": _d_weight_packed_mm,
     "aten::bmm": _d_mm,
     "aten::addmm": _d_addmm_like,
     "aten::baddbmm": _d_addmm_like,

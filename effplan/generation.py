@@ -87,6 +87,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from . import measurement as _m
+from .candidates import _QUANT_DTYPES
 from .errors import EffplanWarning, FlopCountError, ValidationError
 
 __all__ = ["GenerativeModel", "GenerationCandidate", "HFCausalLM", "hf_candidate", "as_generator",
@@ -224,7 +225,7 @@ class GenerationCandidate:
             raise ValidationError("perplexity", f"must be >= 1, got {self.perplexity!r}", where=where)
         if self.dtype is not None:
             name = str(self.dtype).replace("torch.", "")
-            if name not in _FLOAT_DTYPES + ("qint8", "int8", "quint8"):
+            if name not in _FLOAT_DTYPES + _QUANT_DTYPES:
                 raise ValidationError("dtype", f"{self.dtype!r} is not a float dtype or 'qint8'", where=where)
             object.__setattr__(self, "dtype", name)
         if self.device is not None:
@@ -505,8 +506,11 @@ def _metered(fn: Callable[[], None], calls_per_sample: int, dev: str, window_s: 
 
 
 def _dtype_of(mod: Any) -> str:
-    if any(".quantized" in type(m).__module__ for m in mod.modules()):
-        return "qint8"
+    from .slim import quantized_label
+
+    label = quantized_label(mod)  # torch.ao quantized modules and torchao weights
+    if label:
+        return label
     for prm in mod.parameters():
         if prm.is_floating_point():
             return str(prm.dtype).replace("torch.", "")

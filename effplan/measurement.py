@@ -127,7 +127,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .candidates import Candidate, call_model, tensor_leaves
+from .candidates import _QUANT_DTYPES, Candidate, call_model, storage_tensors, tensor_leaves
 from .errors import EffplanWarning, FlopCountError, MeasurementError, ValidationError
 from .schema import (MEASURED_ENERGY_SOURCES, MEASUREMENT_COLUMNS, MODES,
                      PLAN_REQUIRED_COLUMNS, SCHEMA_VERSION, normalize_measurements)
@@ -331,7 +331,8 @@ def _param_stats(model: Any) -> tuple[int, int]:
     def walk(value: Any, is_buffer: bool) -> None:
         nonlocal params, nbytes
         if isinstance(value, torch.Tensor):
-            nbytes += value.numel() * value.element_size()
+            # a tensor subclass (torchao int8 weights) costs the bytes of its inner tensors
+            nbytes += sum(t.numel() * t.element_size() for t in storage_tensors(value))
             if not is_buffer:
                 params += value.numel()
         elif isinstance(value, tuple | list):
@@ -344,14 +345,19 @@ def _param_stats(model: Any) -> tuple[int, int]:
 
 
 def _is_quantized_model(model: Any) -> bool:
-    return any(".quantized" in type(m).__module__ for m in model.modules())
+    from .slim import quantized_label
+
+    return quantized_label(model) is not None
 
 
 def _dtype_label(candidate: Candidate, model: Any) -> str:
+    from .slim import quantized_label
+
     if candidate.dtype:
         return candidate.dtype
-    if _is_quantized_model(model):
-        return "qint8"
+    label = quantized_label(model)  # torch.ao quantized modules, torchao int8/int4 weights
+    if label:
+        return label
     for p in model.parameters():
         if p.is_floating_point():
             return str(p.dtype).replace("torch.", "")
@@ -1261,7 +1267,7 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
             def step() -> None:
                 call_model(model, inputs)
         else:
-            if _is_quantized_model(model) or cand.dtype in ("qint8", "int8", "quint8"):
+            if _is_quantized_model(model) or cand.dtype in _QUANT_DTYPES:
                 raise MeasurementError(
                     f"{cand.name!r} is quantized ({row['dtype']}): quantized models cannot be "
                     "trained; measure its float baseline in training mode instead")

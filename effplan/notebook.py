@@ -301,7 +301,7 @@ def candidates_table(candidates: Iterable[Any]) -> Any:
 
 
 #: dtypes whose weights cannot be trained (dynamic / static quantization)
-UNTRAINABLE_DTYPES = ("qint8", "quint8", "int8", "qint32")
+UNTRAINABLE_DTYPES = ("qint8", "quint8", "int8", "qint32", "int8-weight", "int4-weight")
 
 
 def untrainable(measurements: Any) -> dict[str, str]:

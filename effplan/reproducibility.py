@@ -54,6 +54,15 @@ def _canonical_json(obj: Any) -> str:
 def _update_tensor(h: Any, key: str, t: Any) -> None:
     import torch
 
+    from torch.utils._python_dispatch import is_traceable_wrapper_subclass
+
+    if is_traceable_wrapper_subclass(t):  # torchao int8/int4 weights: hash what they hold
+        names, ctx = t.__tensor_flatten__()
+        h.update(f"{key}|{type(t).__name__}|{tuple(t.shape)}|{ctx!r}".encode())
+        for n in names:
+            if getattr(t, n, None) is not None:
+                _update_tensor(h, f"{key}.{n}", getattr(t, n))
+        return
     t = t.detach().cpu()
     if t.is_quantized:
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|{t.qscheme()}".encode())

@@ -77,6 +77,17 @@ def test_report_extra_is_pinned_within_its_range():
             f"binder pins {reqs[name]}, outside pyproject's range '{dep.specifier}'")
 
 
+def test_slim_extra_is_pinned_within_its_range():
+    """Notebook 01 makes int8 variants with torchao (effplan[slim]); the Makefile installs it."""
+    reqs, _ = _binder_requirements()
+    for dep in (Requirement(d) for d in _pyproject()["project"]["optional-dependencies"]["slim"]):
+        name = canonicalize_name(dep.name)
+        assert name in reqs, f"slim dependency {dep.name} missing from binder/requirements.txt"
+        assert dep.specifier.contains(_pinned_version(reqs[name]), prereleases=True), (
+            f"binder pins {reqs[name]}, outside pyproject's range '{dep.specifier}'")
+    assert re.search(r"\.\[dev,[a-z,]*\bslim\b[a-z,]*\]", (REPO / "Makefile").read_text())
+
+
 def test_torch_is_the_cpu_build_of_the_makefile_release():
     reqs, options = _binder_requirements()
     torch_pin = _pinned_version(reqs["torch"])

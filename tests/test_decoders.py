@@ -68,7 +68,9 @@ def test_corpus_is_real_text_and_split():
 def test_family_trains_for_real_and_is_deterministic():
     cands = D.decoder_candidates(seed=0, config=SMALL)
     assert [c.name for c in cands] == ["decoder-base", "decoder-slim", "decoder-student", "decoder-int8"]
-    assert [c.tags for c in cands] == [("baseline",), ("slim",), ("distilled",), ("quantized",)]
+    assert [c.tags for c in cands[:3]] == [("baseline",), ("slim",), ("distilled",)]
+    # the int8 member is effplan.slim's torchao int8 dynamic variant of the baseline
+    assert cands[3].tags == ("quantized", "recipe:int8-dynamic", "variant-of:decoder-base")
     ppl = {c.name: c.perplexity for c in cands}
     _, held = D.corpus_bytes()
     untrained = D.perplexity(_untrained(), D._tensor(held), SMALL.train_context)
@@ -81,6 +83,9 @@ def test_family_trains_for_real_and_is_deterministic():
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
     assert len(cands[1].model_fn().blocks) == 1 and len(a.blocks) == 2
     assert cands[3].device == "cpu" and cands[3].dtype == "qint8"
+    q = cands[3].build("cpu")
+    assert type(q.blocks[0].qkv.weight).__module__.startswith("torchao")
+    assert D.perplexity(q, D._tensor(held), SMALL.train_context) == pytest.approx(ppl["decoder-int8"])
     assert D.perplexity(a, D._tensor(held), SMALL.train_context) == pytest.approx(ppl["decoder-base"])
 
 

@@ -27,10 +27,16 @@ def digits():
 def test_family_members_and_tags(digits):
     assert [c.name for c in digits] == ["digits-mlp", "digits-mlp-slim", "digits-mlp-student",
                                         "digits-mlp-int8"]
-    assert [c.tags for c in digits] == [("baseline",), ("slim",), ("distilled",), ("quantized",)]
+    assert [c.tags for c in digits[:3]] == [("baseline",), ("slim",), ("distilled",)]
+    # the int8 member is made by effplan.slim with torchao's int8 dynamic recipe
+    assert digits[3].tags == ("quantized", "recipe:int8-dynamic", "variant-of:digits-mlp")
     assert all(isinstance(c, Candidate) and c.quality_metric == "accuracy" for c in digits)
     q = digits[3]
     assert (q.dtype, q.device, q.is_quantized) == ("qint8", "cpu", True)
+    from effplan.slim import variant_info
+
+    info = variant_info(q)
+    assert (info.recipe, info.baseline, info.feasible) == ("int8-dynamic", "digits-mlp", True)
 
 
 def test_accuracy_is_real_and_high(digits):
@@ -53,9 +59,15 @@ def test_models_have_the_documented_shapes(digits):
     assert params["digits-mlp"] == 64 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10
     assert params["digits-mlp-slim"] == 64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10
     assert params["digits-mlp-student"] == 64 * 64 + 64 + 64 * 10 + 10
-    assert params["digits-mlp-int8"] == 0  # packed int8 weights are not nn.Parameters
+    # torchao keeps the weights as parameters (int8 tensor subclasses): the same logical count
+    assert params["digits-mlp-int8"] == params["digits-mlp"]
     q = digits[3].build_model()
-    assert type(q[0]).__name__ == "Linear" and "quantized" in type(q[0]).__module__
+    assert type(q[0]).__name__ == "Linear" and type(q[0].weight).__module__.startswith("torchao")
+    from effplan.candidates import storage_tensors
+
+    # int8 data (256 x 64 bytes) + float32 scale (256 x 4) + int8 zero point (256) of the first layer
+    assert sum(t.numel() * t.element_size() for t in storage_tensors(q[0].weight)) == 256 * 64 + 256 * 4 + 256
+    assert {str(t.dtype) for t in storage_tensors(q[0].weight)} == {"torch.int8", "torch.float32"}
 
 
 def test_cached_fresh_models_and_inputs(digits):

@@ -511,7 +511,8 @@ def _canonical_hardware(names: pd.Series, cat: pd.DataFrame | None) -> pd.Series
 def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None,
                        allow_unstable: bool | None = None) -> pd.DataFrame:
     """Tidy frame from a Measurements-like object (``to_frame()``) or a DataFrame; validated;
-    rows with status 'error' dropped; hardware names differing only in case made one
+    rows with status 'error' dropped (a candidate left with no row is named in a
+    :class:`PlanWarning` with its error); hardware names differing only in case made one
     (:func:`_canonical_hardware`); then, with a :class:`PlanWarning` for each that applies:
 
     * duplicates of a point (:func:`effplan.store.point_key`: candidate, host, hardware, mode,
@@ -539,9 +540,19 @@ def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None,
         if fill:
             measurements = measurements.fillna(fill)
     df = normalize_measurements(measurements)
+    notes: list[str] = []
+    # a candidate with no usable row at all (a crash, an infeasible slim recipe) is named, never
+    # dropped without a word
+    ok_names = set(df.loc[df["status"] == "ok", "candidate"])
+    gone = {str(c): str(e) for c, e in zip(df.loc[df["status"] != "ok", "candidate"],
+                                            df.loc[df["status"] != "ok", "error"]) if c not in ok_names}
+    if gone:
+        msg = ("left out, no row measured without an error: "
+               + "; ".join(f"{c} ({e.splitlines()[0] if e else 'error'})" for c, e in gone.items()))
+        notes.append(msg)
+        warnings.warn(f"plan(): {msg}", PlanWarning, stacklevel=4)
     df = df[df["status"] == "ok"]
     df = df.assign(hardware=_canonical_hardware(df["hardware"], cat)).reset_index(drop=True)
-    notes: list[str] = []
     with warnings.catch_warnings(record=True) as got:
         warnings.simplefilter("always")
         df = dedupe(df)
