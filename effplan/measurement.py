@@ -287,7 +287,9 @@ class Measurements:
             note += (f"<p><b>{len(shaky)} point(s) NOT stable</b> (stable=False: stalls, two modes or "
                      "rounds that disagree, see stop_reason / background_load); plan() uses them and "
                      "flags every figure planned from them (allow_unstable=False refuses them).</p>")
-        return f"<p>{self!r}</p>{note}" + self.summary().to_html(index=False, na_rep="")
+        from .safe import html_text
+
+        return f"<p>{html_text(repr(self))}</p>{note}" + self.summary().to_html(index=False, na_rep="")
 
 
 # =============================================================================== helpers
@@ -695,15 +697,18 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         if path is None:
             return
         rec = _provisional(row, why_provisional) if why_provisional else row
+        written = False  # the record is on disk: a later failure loses only its raw samples
         try:
             _append(path, [rec], hardware[row["device"]])
+            written = True
             if timings:
                 store.append_samples(path, [_samples_record(rec, hardware[row["device"]], t, _phase(k))
                                             for k, t in timings.items()])
         except (OSError, ValidationError) as exc:  # the point stays in memory, with the reason
-            msg = f"not saved to {path}: {type(exc).__name__}: {exc}"
+            msg = (f"record saved to {path}, its raw samples not saved to {store.samples_path(path)}: "
+                   if written else f"not saved to {path}: ") + f"{type(exc).__name__}: {exc}"
             row["error"] = f"{row['error']}; {msg}" if row["error"] else msg
-            label = _point_label(row)
+            label = _point_label(row) + (" (raw samples only)" if written else "")
             if label not in unsaved:
                 unsaved.append(label)
 

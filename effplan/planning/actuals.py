@@ -229,7 +229,9 @@ class Actuals:
     def _repr_html_(self) -> str:
         from ..formatting import styled
 
-        return (f"<p>{self.sentence()}</p>"
+        from ..safe import html_text
+
+        return (f"<p>{html_text(self.sentence())}</p>"
                 + styled(self.variance[[c for c in VARIANCE_COLUMNS if c in self.variance.columns
                                         and c not in ("option", "plan_month", "note")]]).to_html())
 

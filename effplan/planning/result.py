@@ -257,7 +257,9 @@ class Plan:
 
     def _repr_html_(self) -> str:
         cols = [c for c in self._REPR_COLUMNS if c in self.summary.columns]
-        return (f"<p>{self!r} &mdash; totals over the horizon; every column is in "
+        from ..safe import html_text
+
+        return (f"<p>{html_text(repr(self))} &mdash; totals over the horizon; every column is in "
                 "<code>.summary</code>, <code>.quarterly</code>, <code>.monthly</code></p>"
                 + self.summary[cols].to_html(index=False, max_rows=30, float_format="{:,.4g}".format,
                                              na_rep="n/a"))
