@@ -34,7 +34,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["html_text", "spreadsheet_cell", "spreadsheet_frame", "unspreadsheet_cell",
+__all__ = ["html_text", "markdown_text", "code_fence", "spreadsheet_cell", "spreadsheet_frame", "unspreadsheet_cell",
            "unspreadsheet_frame", "FORMULA_TRIGGERS", "file_stem", "path_inside", "MAX_STEM_CHARS",
            "terminal_text", "TerminalStream"]
 
@@ -44,6 +44,29 @@ def html_text(value: Any) -> str:
     """``value`` as text that HTML shows and never runs: ``str(value)`` with ``& < > " '`` as
     entities (safe in element text and in quoted attribute values). ``None`` -> ``""``."""
     return "" if value is None else html.escape(str(value), quote=True)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`\[\]|<>&])")
+
+
+def markdown_text(value: Any) -> str:
+    """``value`` as literal text inside Markdown (a compute card): on one line (line breaks ->
+    spaces), other control characters as visible escapes (:func:`terminal_text`), and the
+    characters that make links, code, table cells or HTML (``\\ ` [ ] | < > &``) backslash-escaped
+    (CommonMark's escapes: a renderer shows them as the characters, ``<`` as ``&lt;``), so a
+    name can neither open a link, end a table cell nor inject a tag into the rendered HTML
+    (``*`` and ``_`` stay: at worst they set a word in italics, and ``python_version`` stays
+    readable in the plain file)."""
+    text = re.sub(r"[\r\n\u2028\u2029]+", " ", "" if value is None else str(value))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", terminal_text(text))
+
+
+def code_fence(text: str, lang: str = "") -> list[str]:
+    """``text`` as a fenced Markdown code block whose fence (backticks) is longer than any run
+    of backticks inside it, so the text cannot close the block early."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + lang, text, fence]
 
 
 # ------------------------------------------------------------------------------ spreadsheets
@@ -169,11 +192,16 @@ class TerminalStream:
     and tabs kept) to ``stream``: the CLI's stdout, so no name from a results file can move the
     cursor, recolour or clear a terminal."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, *, keep: str = "") -> None:
         self._stream = stream
+        self._keep = keep  # control characters let through (stderr: "\r" for progress bars)
 
     def write(self, text: str) -> int:
-        self._stream.write(terminal_text(text))
+        if self._keep:
+            parts = text.split(self._keep[0])
+            self._stream.write(self._keep[0].join(terminal_text(p) for p in parts))
+        else:
+            self._stream.write(terminal_text(text))
         return len(text)
 
     def __getattr__(self, name: str) -> Any:  # flush, fileno, encoding, isatty...

@@ -179,13 +179,15 @@ class Actuals:
     def to_csv(self, directory: str | Path) -> list[Path]:
         """variance, quarters, monthly_totals, quarterly_totals, lines, unmapped, excluded and
         currency as CSV files in ``directory`` (created); returns the paths."""
+        from ..safe import spreadsheet_frame
+
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         out = []
         for name in ("variance", "quarters", "monthly_totals", "quarterly_totals", "lines",
                      "unmapped", "excluded", "currency"):
             p = d / f"{name}.csv"
-            getattr(self, name).to_csv(p, index=False)
+            spreadsheet_frame(getattr(self, name)).to_csv(p, index=False)  # formulas stay text
             out.append(p)
         return out
 
