@@ -44,7 +44,8 @@ from typing import Any
 import pandas as pd
 
 from .errors import ValidationError
-from .safe import code_fence, file_stem, html_text, markdown_text, path_inside, unspreadsheet_frame
+from .safe import (MAX_STEM_CHARS, code_fence, file_stem, html_text, markdown_text, name_hash, path_inside,
+                   unspreadsheet_frame)
 
 CARD_VERSION = 1
 _POINT_KEYS = ("mode", "hardware", "batch_size", "latency_p50_ms", "latency_p95_ms",
@@ -445,8 +446,8 @@ def _card_paths(out_dir: Path, candidate: str) -> tuple[Path, Path]:
     name, at most 80 characters), never outside ``out_dir``. A card there that belongs to
     ANOTHER candidate (a name crafted to collide) is never overwritten: a longer hash is tried,
     then :class:`ValidationError`."""
-    for digits in (8, 20):
-        stem = file_stem(candidate, hash_digits=digits)
+    longer = f"{file_stem(candidate, max_chars=MAX_STEM_CHARS - 21)}-{name_hash(candidate, 20)}"
+    for stem in (file_stem(candidate), longer):
         md, js = path_inside(out_dir, f"{stem}.card.md"), path_inside(out_dir, f"{stem}.card.json")
         if _owner(js) in (None, candidate) and (_owner(js) is not None or not md.exists()):
             return md, js

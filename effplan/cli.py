@@ -422,9 +422,11 @@ def _print_frame(df, fmt: str, columns: list[str]) -> None:
 def _one_line(df):  # noqa: ANN001, ANN202
     """Text cells on one line each: a newline inside a name is shown as ``\\n`` (a table row
     stays a row); other control characters as visible escapes (:func:`effplan.safe.terminal_text`)."""
+    import pandas as pd
+
     out = df.copy()
     for c in out.columns:
-        if out[c].dtype == object:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
             out[c] = [terminal_text(v, newlines=False) if isinstance(v, str) else v for v in out[c]]
     return out
 

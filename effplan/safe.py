@@ -113,9 +113,12 @@ def _map_text(df: Any, fn: Any) -> Any:
     return out
 
 
-def spreadsheet_frame(df: Any) -> Any:
+def spreadsheet_frame(df: Any, *, excel: bool = False) -> Any:
     """A copy of ``df`` for a CSV / Excel export: every text cell and column name through
-    :func:`spreadsheet_cell`; numeric columns untouched."""
+    :func:`spreadsheet_cell`; numeric columns untouched. ``excel=True`` (a workbook) also shows
+    control characters as visible escapes (:func:`terminal_text`): a worksheet cannot hold them."""
+    if excel:
+        return _map_text(df, lambda v: spreadsheet_cell(terminal_text(v)) if isinstance(v, str) else v)
     return _map_text(df, spreadsheet_cell)
 
 

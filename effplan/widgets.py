@@ -136,7 +136,7 @@ def parse_price(text: str) -> float | dict[str, float] | None:
         for part in s.replace("\n", ";").split(";"):
             if not part.strip():
                 continue
-            name, sep, val = part.partition("=")
+            name, sep, val = part.rpartition("=")  # a name may hold "=", a price never does
             if not sep or not name.strip():
                 raise ValidationError("price_per_hour", f"{part.strip()!r}: write name=price, "
                                                         "separated by ';'")

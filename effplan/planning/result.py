@@ -244,7 +244,7 @@ class Plan:
         p = Path(path)
         with pd.ExcelWriter(p) as xw:
             for name, df in self.frames().items():  # formula-like text stays text
-                spreadsheet_frame(df).to_excel(xw, sheet_name=name, index=False)
+                spreadsheet_frame(df, excel=True).to_excel(xw, sheet_name=name, index=False)
             pd.DataFrame([{"key": k, "value": json.dumps(v, sort_keys=True)}
                           for k, v in self.inputs.items()]).to_excel(xw, sheet_name="inputs", index=False)
         return p
