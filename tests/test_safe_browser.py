@@ -65,7 +65,7 @@ def test_hostile_results_through_notebook_02_to_an_offline_html_report(tmp_path,
                                                  "requests_per_day": 2e6}}, base_dir=REPO)
     (executed,) = report.run_notebooks(["02_inference_budget.ipynb"], params=params, out_dir=tmp_path,
                                        notebooks_dir=REPO / "notebooks", cwd=REPO, timeout_s=300)
-    html_path = report.export_html(executed, tmp_path / "02_inference_budget.html")
+    (html_path,) = report.export_html([executed], tmp_path / "html")
     raw = Path(html_path).read_text(encoding="utf-8")
     (test_output / "02_inference_budget.html").write_text(raw, encoding="utf-8")
     assert _raw_markup(raw) == []
