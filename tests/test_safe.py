@@ -325,6 +325,7 @@ def test_save_frame_through_a_symlink_replaces_the_target(tmp_path):
     assert json.loads(target.read_text())["candidate"] == "a"
 
 
+@pytest.mark.slow  # one real point measured in a worker (~20 s on a busy 2-core machine)
 def test_a_full_disk_leaves_no_partial_line_and_says_what_was_saved(tmp_path, monkeypatch):
     """ENOSPC on the raw-samples write: the record IS on disk and is labelled so; a failed record
     write leaves the file exactly as it was (no cut-off line)."""
