@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     print(sweep_line(w))
 
     # ---- energy meter overhead
-    from effplan.energy import EnergyMeter
+    from effplan.devices.energy import EnergyMeter
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EffplanWarning)

@@ -98,12 +98,12 @@ def _fnum(v: Any) -> float:
 
 
 def _measurement_frame(measurements: Any) -> pd.DataFrame:
-    from .schema import normalize_measurements
+    from .records.schema import normalize_measurements
 
     if isinstance(measurements, str | Path) or (isinstance(measurements, Iterable)
                                                 and not isinstance(measurements, pd.DataFrame | Mapping)
                                                 and not hasattr(measurements, "to_frame")):
-        from . import store
+        from .records import store
 
         df = store.load(measurements, on_error="raise")
     elif hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
@@ -138,7 +138,7 @@ def _plan_parts(plan: Any) -> tuple[pd.DataFrame | None, pd.DataFrame | None, di
 
 
 def _energy_provenance(source: str) -> str:
-    from .schema import MEASURED_ENERGY_SOURCES
+    from .records.schema import MEASURED_ENERGY_SOURCES
 
     if source in MEASURED_ENERGY_SOURCES:
         return "measured"

@@ -248,7 +248,7 @@ def _plan_quality(evaluation: Any) -> pd.DataFrame:
     """The evaluation's rows for the plan, without those whose key is a measurement column: a
     generative model's clean ``perplexity`` is already on its measured rows (its quality)."""
     from .evaluation import metric_key
-    from .schema import MEASUREMENT_COLUMNS
+    from .records.schema import MEASUREMENT_COLUMNS
 
     f = evaluation.frame
     keys = [metric_key(m, c) for m, c in zip(f["metric"], f["condition"], strict=True)]
@@ -330,7 +330,7 @@ def compare(baseline: Any, recipes: Sequence[str] | str | None = None, *, data: 
     from . import defaults
     from .candidates import Candidate
     from .planning.stability import resolve_allow_unstable
-    from .catalog import load_catalog
+    from .refdata.catalog import load_catalog
     from .evaluation import DEFAULT_METRICS, DEFAULT_NOISE, evaluate
     from .failure_modes import failure_modes
     from .generation import GenerationCandidate

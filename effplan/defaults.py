@@ -182,7 +182,7 @@ def demo_requests_per_day(measurements: Any, *, slo_p95_ms: float | None = SLO_P
 
     from .errors import ValidationError
     from .planning import InferenceWorkload, Prices, plan, prepare
-    from .schema import MEASUREMENT_COLUMNS
+    from .records.schema import MEASUREMENT_COLUMNS
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # plan() itself warns about these rows

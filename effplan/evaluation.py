@@ -283,7 +283,7 @@ def join_quality(frame: pd.DataFrame, quality: Any, *, on: str = "candidate") ->
     replaced. A metric key that is a measurement column (``latency_p95_ms``...) raises
     ``ValidationError('metric')``.
     """
-    from .schema import MEASUREMENT_COLUMNS
+    from .records.schema import MEASUREMENT_COLUMNS
 
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError("frame", f"expected a DataFrame, got {type(frame).__name__}", where="join_quality")

@@ -432,7 +432,7 @@ def _ship(candidates: Any) -> list[_Shipped]:
 # =============================================================================== resume keys
 def _load_all(path: str | os.PathLike) -> Any:
     """Every record of ``path``, duplicates of a point included (two targets may share a host)."""
-    from . import store
+    from .records import store
 
     return store.load(path, duplicates="all")
 
@@ -441,7 +441,7 @@ def _finished(path: str | os.PathLike) -> set[tuple[str, str, str, int, str]]:
     """(candidate, target label, mode, batch size, dtype) of the finished fleet points in ``path``:
     rows measured for a target whose :func:`effplan.store.point_key` is among
     :func:`effplan.store.completed_points` (status ok and stable)."""
-    from . import store
+    from .records import store
 
     if not Path(path).exists():
         return set()
@@ -464,7 +464,7 @@ def _fleet_task(shipped: _Shipped, batch_sizes: list[int], mode: str, device: st
     """One (candidate x target) task: yields a start record, then one record per point."""
     import ray
 
-    from .hardware import available_cpus, detect_hardware
+    from .devices.hardware import available_cpus, detect_hardware
     from .measurement import _worker_pool, measure
 
     ctx = ray.get_runtime_context()
@@ -562,7 +562,7 @@ def _feasible(target: Target, nodes: list[dict[str, Any]], node_resource: str) -
 
 
 def _error_row(task: _Task, bs: int, mode: str, reason: str) -> dict[str, Any]:
-    from .schema import SCHEMA_VERSION
+    from .records.schema import SCHEMA_VERSION
 
     hw = task.hardware
     where = f"node {_node_label(task)}" if task.node_id else "no node"
@@ -587,7 +587,7 @@ def _save_samples(path: str | os.PathLike, row: Mapping[str, Any], hw: Mapping[s
                   timing: Any) -> None:
     """The point's raw samples beside the results file (``effplan.store.append_samples``), in
     the record the local executor writes."""
-    from . import store
+    from .records import store
     from .measurement import _samples_record
 
     if timing is not None:
@@ -622,9 +622,9 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
     Returns :class:`effplan.measurement.Measurements` of every row of this sweep (resumed
     points are not repeated; load the store for the merged view).
     """
-    from . import store
+    from .records import store
     from .measurement import Measurements
-    from .schema import MODES
+    from .records.schema import MODES
 
     opts = fleet or FleetOptions()
     if not isinstance(opts, FleetOptions):

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ValidationError
-from .schema import number as _number
+from .records.schema import number as _number
 
 __all__ = ["learning_curve", "LearningCurve", "LEARNING_CURVE_COLUMNS", "RUN_COLUMNS"]
 
@@ -141,7 +141,7 @@ def _reinit(model: Any) -> None:
 
 def _price(hardware: str | None, price_per_hour_usd: float | None) -> tuple[str, float, str]:
     """(hardware name, USD per hour, source)."""
-    from . import catalog as _cat
+    from .refdata import catalog as _cat
 
     if price_per_hour_usd is not None:
         p = _number("price_per_hour_usd", price_per_hour_usd, lo=0, where="learning_curve")

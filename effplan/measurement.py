@@ -129,12 +129,12 @@ import pandas as pd
 
 from .candidates import _QUANT_DTYPES, Candidate, call_model, storage_tensors, tensor_leaves
 from .errors import EffplanWarning, FlopCountError, MeasurementError, ValidationError
-from .schema import (MEASURED_ENERGY_SOURCES, MEASUREMENT_COLUMNS, MODES,
-                     PLAN_REQUIRED_COLUMNS, SCHEMA_VERSION, normalize_measurements)
+from .records.schema import (MEASURED_ENERGY_SOURCES, MEASUREMENT_COLUMNS, MODES,
+                             PLAN_REQUIRED_COLUMNS, SCHEMA_VERSION, normalize_measurements)
 from .worker import rss_mib as _rss_mib
 from .timing import (LoadMonitor, Timing, TimingPolicy, adaptive_time, free_cores,  # noqa: F401
                      median_ci)
-from .schema import number as schema_number
+from .records.schema import number as schema_number
 from .timing import round_spread_rel  # the spread between timing rounds, kept on each row
 
 __all__ = ["measure", "Measurements", "Timing", "TimingPolicy", "adaptive_time", "median_ci",
@@ -226,7 +226,7 @@ class Measurements:
         Only identity columns are required here (a sweep run with ``energy=False`` loads too);
         the planner checks its own required columns when it consumes the frame.
         """
-        from . import store
+        from .records import store
 
         return cls.from_frame(store.load(paths), required=store.STORE_REQUIRED_COLUMNS)
 
@@ -402,19 +402,19 @@ def _make_optimizer(spec: Any, params: list[Any], lr: float) -> Any:
 
 # ---- the other effplan modules, looked up through one function each (swappable in tests)
 def _default_meter(device: str) -> Any:
-    from .energy import EnergyMeter
+    from .devices.energy import EnergyMeter
 
     return EnergyMeter(device=device)
 
 
 def _idle_power(device: str, seconds: float) -> float:
-    from .energy import measure_idle_power
+    from .devices.energy import measure_idle_power
 
     return float(measure_idle_power(device, seconds).power_w)
 
 
 def _hardware(device: str) -> dict[str, Any]:
-    from .hardware import detect_hardware
+    from .devices.hardware import detect_hardware
 
     return dict(detect_hardware(device).to_dict())
 
@@ -426,13 +426,13 @@ def _count_flops(model: Any, inputs: Any) -> Any:
 
 
 def _peak_flops(hardware_name: str, dtype: str) -> float:
-    from .catalog import peak_flops_per_s
+    from .refdata.catalog import peak_flops_per_s
 
     return float(peak_flops_per_s(hardware_name, dtype))
 
 
 def _append(path: Path, rows: list[dict[str, Any]], hardware: Mapping[str, Any]) -> None:
-    from . import store
+    from .records import store
 
     store.append(path, rows, hardware=dict(hardware))
 
@@ -590,7 +590,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         return measure_with_executor(**params)
     import torch
 
-    from . import store
+    from .records import store
 
     gen_opts: dict[str, Any] = {}
     if mode == "generation":
@@ -994,7 +994,7 @@ def _resume(path: Path | None, points: list[tuple[Any, str, int, int | None]], m
             hardware: Mapping[str, Mapping[str, Any]]) -> tuple[list[tuple[Any, str, int, int | None]],
                                                               list[dict[str, Any]]]:
     """Points still to measure, and the stored rows of those already finished in ``path``."""
-    from . import store
+    from .records import store
 
     done = store.completed_points(path)
     if not done:
@@ -1079,7 +1079,9 @@ def _worker_init(threads: int) -> None:
     activations), not fvcore's or pandas'."""
     import torch
 
-    from . import catalog, energy, flops, hardware, reproducibility  # noqa: F401
+    from .refdata import catalog
+    from .devices import energy, hardware
+    from . import flops, reproducibility  # noqa: F401
 
     torch.set_num_threads(int(threads))
     _warm_runtime()

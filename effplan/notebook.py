@@ -123,7 +123,7 @@ def prices_for(measurements: Any, price_per_hour: Mapping[str, float] | None = N
     per-core estimate for an unknown CPU; its source is in the catalog row). Prices you give
     always win. Other keyword arguments go to ``Prices`` (``pue``, ``grid_region``, ...).
     """
-    from . import catalog as cat_mod
+    from .refdata import catalog as cat_mod
     from .planning import Prices
 
     given = {str(k): float(v) for k, v in (price_per_hour or {}).items()}
@@ -215,7 +215,7 @@ def measured_vs_estimated(frame: Any) -> Any:
     import numpy as np
     import pandas as pd
 
-    from .schema import MEASURED_ENERGY_SOURCES, normalize_measurements
+    from .records.schema import MEASURED_ENERGY_SOURCES, normalize_measurements
 
     df = frame.to_frame() if hasattr(frame, "to_frame") else frame
     df = normalize_measurements(df, required=("candidate", "hardware", "mode", "batch_size"))
@@ -265,7 +265,7 @@ def machines(frame: Any) -> Any:
     """
     import pandas as pd
 
-    from .schema import normalize_measurements
+    from .records.schema import normalize_measurements
 
     df = frame.to_frame() if hasattr(frame, "to_frame") else frame
     df = normalize_measurements(df, required=("candidate", "hardware", "mode", "batch_size"))

@@ -37,7 +37,7 @@ from matplotlib.text import Text
 
 from .errors import ValidationError
 from .planning.frames import _fmt_quarter, _pct_cols, _quarter_order, _select
-from .schema import normalize_measurements
+from .records.schema import normalize_measurements
 
 __all__ = [
     "pareto_front",

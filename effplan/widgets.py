@@ -86,7 +86,7 @@ from .formatting import kwh, sig, usd, wh
 from .planning.stability import busy_sentence, is_flagged, spread_pct, worst
 from .planning.frames import (Headline, baseline_candidate, budget_table, headline,
                               is_generation_plan, portfolio_total, rank_options)
-from .schema import number as _number
+from .records.schema import number as _number
 
 __all__ = ["BudgetDashboard", "budget_table", "parse_price", "ALL_HARDWARE"]
 

@@ -80,8 +80,8 @@ def _context() -> Any:
     if start_method() == "forkserver":
         # the server imports these once; each worker is forked from it with torch already
         # imported but no thread pool started (importing torch starts none)
-        preload = ["torch", "effplan.measurement", "effplan.flops", "effplan.energy", "effplan.catalog",
-                   "effplan.hardware"]
+        preload = ["torch", "effplan.measurement", "effplan.flops", "effplan.devices.energy",
+                   "effplan.refdata.catalog", "effplan.devices.hardware"]
         if "torchao" in sys.modules:  # slim variants build torchao models: import it (seconds) once,
             preload.append("effplan._torchao_preload")  # in the server, not in every worker
         ctx.set_forkserver_preload(preload)

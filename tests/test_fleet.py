@@ -23,7 +23,7 @@ import pytest
 import torch
 from torch import nn
 
-from effplan import store
+from effplan.records import store
 from effplan.candidates import Candidate
 from effplan.cli import main as cli
 from effplan.errors import EffplanError, EffplanWarning, ValidationError

@@ -17,7 +17,7 @@ import effplan
 from effplan.errors import ValidationError
 from effplan.generation import GenerationCandidate, as_generator, cache_bytes, measure_generation
 from effplan.measurement import Measurements, TimingPolicy
-from effplan.schema import GENERATION_REQUIRED_COLUMNS, MEASUREMENT_COLUMNS
+from effplan.records.schema import GENERATION_REQUIRED_COLUMNS, MEASUREMENT_COLUMNS
 from fakes import FakeClock, FakeMeter  # noqa: E402
 
 measure_mod = importlib.import_module("effplan.measurement")

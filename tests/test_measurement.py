@@ -17,11 +17,11 @@ from torch import nn
 
 import effplan
 import importlib
-from effplan import store
+from effplan.records import store
 from effplan.candidates import Candidate
 from effplan.errors import EffplanWarning, ValidationError
 from effplan.measurement import Measurements, TimingPolicy, adaptive_time, measure, median_ci
-from effplan.schema import MEASUREMENT_COLUMNS, PLAN_REQUIRED_COLUMNS
+from effplan.records.schema import MEASUREMENT_COLUMNS, PLAN_REQUIRED_COLUMNS
 from fakes import FakeClock, FakeMeter  # noqa: E402
 
 measure_mod = importlib.import_module("effplan.measurement")
@@ -472,7 +472,7 @@ def test_resume_skips_exactly_the_finished_points(fakes, tmp_path):
     df = again.to_frame()
     assert sorted(df["batch_size"]) == [1, 2, 3, 4]
     assert sorted(again.samples) == [("lin", "cpu", "inference", 3), ("lin", "cpu", "inference", 4)]
-    from effplan import store
+    from effplan.records import store
 
     assert len(store.load(path)) == 4  # no duplicates appended
     built.clear()
@@ -485,7 +485,7 @@ def test_resume_skips_exactly_the_finished_points(fakes, tmp_path):
 
 
 def test_resume_measures_unstable_and_failed_points_again(fakes, tmp_path):
-    from effplan import store
+    from effplan.records import store
 
     path = tmp_path / "r.jsonl"
     base = dict(hardware="Test CPU", hardware_id="hw1", mode="inference", dtype="", device="cpu",
@@ -584,7 +584,7 @@ def test_unstable_point_is_retried_after_the_sweep(fakes, tmp_path):
     assert order == ["flaky", "steady", "flaky"]  # retried after the other candidate
     df = m.to_frame()
     assert list(df["stable"]) == [True, True]
-    from effplan import store
+    from effplan.records import store
 
     # the unstable first try was saved at once, provisional, and the retry's record supersedes it
     recs = [json.loads(line) for line in path.read_text().splitlines()]

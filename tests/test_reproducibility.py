@@ -6,7 +6,7 @@ import pytest
 
 from effplan import reproducibility as rep
 from effplan.errors import ValidationError
-from effplan.schema import MEASUREMENT_COLUMNS, normalize_measurements
+from effplan.records.schema import MEASUREMENT_COLUMNS, normalize_measurements
 
 torch = pytest.importorskip("torch")
 

@@ -159,7 +159,7 @@ def test_measurement_labels_and_bytes_of_torchao_variants(mlp_variants):
 
 
 def test_torchao_int8_rows_are_never_projected_to_a_gpu():
-    from effplan.catalog import dtype_runs_on
+    from effplan.refdata.catalog import dtype_runs_on
 
     for d in ("qint8", "int8-weight"):
         assert dtype_runs_on(d, "cpu") == (True, "")

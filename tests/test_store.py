@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from effplan import store
+from effplan.records import store
 from effplan.errors import EffplanWarning, ValidationError
-from effplan.schema import MEASUREMENT_COLUMNS, SCHEMA_VERSION, normalize_measurements
+from effplan.records.schema import MEASUREMENT_COLUMNS, SCHEMA_VERSION, normalize_measurements
 
 
 def _row(candidate="mlp", batch_size=8, hardware_id="hw-a", **extra):

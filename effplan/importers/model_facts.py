@@ -139,7 +139,7 @@ def model_facts(config: Any) -> ModelFacts:
 
 
 def _explicit(d: Mapping[str, Any]) -> ModelFacts:
-    from ..schema import number
+    from ..records.schema import number
 
     unknown = sorted(set(d) - set(_EXPLICIT))
     if unknown:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import batching as _batching
-from .. import catalog as _cat
+from ..refdata import catalog as _cat
 from .. import queueing as _q
 from ..errors import PlanWarning, UnknownHardwareError, ValidationError
 from .inputs import InferenceWorkload, Prices, _match_map

@@ -115,8 +115,8 @@ import numpy as np
 import pandas as pd
 
 from .. import batching as _batching
-from .. import catalog as _cat
-from .. import reference as _ref
+from ..refdata import catalog as _cat
+from ..refdata import reference as _ref
 from ..errors import PlanWarning, ValidationError
 from .engine import _attach_prices, _percentiles, _quarter_sum, _tri, _workload_draws
 from .calendar import parse_month

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import catalog as _cat
-from .. import reference as _ref
-from ..schema import MEASUREMENT_COLUMNS
+from ..refdata import catalog as _cat
+from ..refdata import reference as _ref
+from ..records.schema import MEASUREMENT_COLUMNS
 from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, _catalog_frame, _match_map,
                      _measurement_frame, _num, _peak_array, _resolve_targets)
 from .stability import FLAG_COLUMNS

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .. import catalog as _cat
-from .. import reference as _ref
+from ..refdata import catalog as _cat
+from ..refdata import reference as _ref
 from .engine import _tri
 from .inputs import HOURS_PER_MONTH, Prices, TrainingWorkload, Uncertainty, _match_map
 from .projection import _with_projection
