@@ -256,7 +256,7 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
     qual: list[dict[str, Any]] = []
     repro_eval: dict[str, Any] = {}
     if quality is not None:
-        from .evaluation import Evaluation, quality_frame
+        from .records.quality import Evaluation, quality_frame
 
         qf = quality_frame(quality)
         qf = qf[qf["candidate"] == candidate_name]
@@ -505,7 +505,7 @@ def store_beside(results_path: str | Path, *, plan: Any = None, quality: Any = N
     if failure_modes is not None:
         written.append(failure_modes.save(_failure_modes_beside(results_path)))
     if quality is not None:
-        from .evaluation import Evaluation
+        from .records.quality import Evaluation
 
         if not isinstance(quality, Evaluation):
             raise ValidationError("quality", f"expected an Evaluation, got {type(quality).__name__}",
@@ -522,7 +522,7 @@ def cards_from_results(results_path: str | Path, out_dir: str | Path) -> list[Pa
     results = Path(results_path)
     if not results.is_file():
         return []
-    from .evaluation import Evaluation
+    from .records.quality import Evaluation
 
     from .failure_modes import FailureModes
 

@@ -219,7 +219,7 @@ def _usd(v: float) -> str:
 def _as_eval_candidate(c: Any) -> Any:
     """A Candidate view of a GenerationCandidate, for :func:`effplan.evaluate` (its forward gives
     the logits of every position)."""
-    from .candidates import Candidate
+    from .models.candidates import Candidate
     from .generation import GenerationCandidate
 
     if not isinstance(c, GenerationCandidate):
@@ -232,7 +232,7 @@ def _no_inputs(batch_size: int) -> None:
 
 
 def _merge(parts: list[Any]) -> Any:
-    from .evaluation import Evaluation
+    from .records.quality import Evaluation
 
     frame = pd.concat([p.frame for p in parts], ignore_index=True)
     repro, boot, preds = {}, {}, {}
@@ -247,7 +247,7 @@ def _merge(parts: list[Any]) -> Any:
 def _plan_quality(evaluation: Any) -> pd.DataFrame:
     """The evaluation's rows for the plan, without those whose key is a measurement column: a
     generative model's clean ``perplexity`` is already on its measured rows (its quality)."""
-    from .evaluation import metric_key
+    from .records.quality import metric_key
     from .records.schema import MEASUREMENT_COLUMNS
 
     f = evaluation.frame
@@ -256,10 +256,10 @@ def _plan_quality(evaluation: Any) -> pd.DataFrame:
 
 
 def _floating_inputs(data: Any) -> bool:
-    from .candidates import tensor_leaves
-    from .evaluation import _gather
+    from .models.candidates import tensor_leaves
+    from .models.data import gather_xy
 
-    x, _ = _gather(data, "data")
+    x, _ = gather_xy(data, "data")
     return any(t.is_floating_point() for t in tensor_leaves(x))
 
 
@@ -328,10 +328,10 @@ def compare(baseline: Any, recipes: Sequence[str] | str | None = None, *, data: 
         refuses them, and such a variant shows why.
     """
     from . import defaults
-    from .candidates import Candidate
+    from .models.candidates import Candidate
     from .planning.stability import resolve_allow_unstable
     from .refdata.catalog import load_catalog
-    from .evaluation import DEFAULT_METRICS, DEFAULT_NOISE, evaluate
+    from .bench.evaluation import DEFAULT_METRICS, DEFAULT_NOISE, evaluate
     from .failure_modes import failure_modes
     from .generation import GenerationCandidate
     from .measurement import measure

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .candidates import Candidate
+from .models.candidates import Candidate
 
 DIGITS_FEATURES = 64
 DIGITS_CLASSES = 10
@@ -144,7 +144,7 @@ def train_model(model: Any, x: Any, y: Any, *, shuffle_seed: int, epochs: int = 
     import torch
     import torch.nn.functional as F
 
-    from .candidates import call_model
+    from .models.candidates import call_model
 
     loss_fn = F.cross_entropy if loss_fn is None else loss_fn
     gen = torch.Generator().manual_seed(int(shuffle_seed))

@@ -124,7 +124,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import EffplanError, EffplanWarning, ValidationError
 
 if TYPE_CHECKING:
-    from .measurement import Measurements
+    from .records.measurements import Measurements
 
 __all__ = ["Target", "FleetOptions", "measure_on_ray", "measure_with_executor", "resolve_candidates",
            "NODE_RESOURCE"]
@@ -365,7 +365,7 @@ def _load_attr(spec: str) -> Any:
 def _candidate_types() -> tuple[type, ...]:
     """What ``measure`` takes: :class:`~effplan.candidates.Candidate` and, for
     ``mode="generation"``, :class:`~effplan.generation.GenerationCandidate`."""
-    from .candidates import Candidate
+    from .models.candidates import Candidate
 
     try:
         from .generation import GenerationCandidate
@@ -623,7 +623,7 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
     points are not repeated; load the store for the merged view).
     """
     from .records import store
-    from .measurement import Measurements
+    from .records.measurements import Measurements
     from .records.schema import MODES
 
     opts = fleet or FleetOptions()

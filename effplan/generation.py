@@ -87,7 +87,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from . import measurement as _m
-from .candidates import _QUANT_DTYPES
+from .models.candidates import _QUANT_DTYPES
 from .errors import EffplanWarning, FlopCountError, ValidationError
 
 __all__ = ["GenerativeModel", "GenerationCandidate", "HFCausalLM", "hf_candidate", "as_generator",
@@ -538,7 +538,7 @@ def notebook_measurements(results_path: str | None, *, quick: bool = True,
     import os
 
     from . import decoders
-    from .measurement import Measurements
+    from .records.measurements import Measurements
     from .notebook import measure_settings
 
     if results_path and os.path.exists(results_path):

@@ -99,7 +99,7 @@ def _pair(data: Any, name: str) -> tuple[Any, Any]:
     if not (isinstance(data, tuple | list) and len(data) == 2):
         raise ValidationError(name, "expected (inputs, labels): tensors or numpy arrays")
     x, y = _as_tensor(data[0], name), _as_tensor(data[1], name)
-    from .candidates import tensor_leaves
+    from .models.candidates import tensor_leaves
 
     n = len(y)
     if n == 0 or any(len(t) != n for t in tensor_leaves(x)):
@@ -199,7 +199,7 @@ class LearningCurve:
         return rows
 
     def _limit(self, metric: str, higher: bool) -> float | None:
-        from .evaluation import METRIC_RANGES
+        from .records.quality import METRIC_RANGES
 
         lo, hi = METRIC_RANGES.get(metric, (-np.inf, np.inf))
         bound = hi if higher else lo
@@ -308,9 +308,9 @@ def learning_curve(candidate: Any, train_data: Any, eval_data: Any, *,
     import torch
 
     from . import examples as _ex
-    from .candidates import Candidate
-    from .evaluation import DEFAULT_NOISE, evaluate
-    from .timing import LoadMonitor
+    from .models.candidates import Candidate
+    from .bench.evaluation import DEFAULT_NOISE, evaluate
+    from .bench.timing import LoadMonitor
 
     if not isinstance(candidate, Candidate):
         raise ValidationError("candidate", f"expected an effplan.Candidate, got {type(candidate).__name__}")

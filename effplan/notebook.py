@@ -71,7 +71,8 @@ def notebook_measurements(results_path: str | os.PathLike | Iterable[str | os.Pa
     ``energy_source`` columns): nothing here turns an estimate into a measurement.
     """
     from . import defaults, examples
-    from .measurement import Measurements, measure
+    from .records.measurements import Measurements
+    from .measurement import measure
 
     if results_path is None or (isinstance(results_path, str) and not results_path.strip()):
         results_path = defaults.results_file()  # the one results folder (CLI and notebooks)

@@ -612,8 +612,8 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
             ax.scatter(x[ring], y[ring], marker="o", s=180, facecolors="none",
                        edgecolors="tab:orange", linewidths=2, zorder=2)
     if higher_is_better is None and quality is None:
-        from .evaluation import split_key
-        from .metrics import HIGHER_IS_BETTER
+        from .records.quality import split_key
+        from .records.metrics import HIGHER_IS_BETTER
 
         hib = HIGHER_IS_BETTER.get(split_key(quality_col)[0], True)
     elif higher_is_better is not None:

@@ -162,7 +162,7 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
     lo, hi = _bounds("min", min), _bounds("max", max)
     df = _options_frame(plan)
     if quality is not None:
-        from .evaluation import join_quality
+        from .records.quality import join_quality
 
         df = join_quality(df, quality)
     for arg, bounds in (("min", lo), ("max", hi)):

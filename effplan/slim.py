@@ -277,7 +277,7 @@ def quantized_label(model: Any) -> str | None:
 def weight_bytes(model: Any) -> int:
     """Bytes of a model's parameters and buffers as stored: int8 data, scales and zero points of
     quantized weights counted as they are (:func:`effplan.candidates.storage_tensors`)."""
-    from .candidates import storage_tensors
+    from .models.candidates import storage_tensors
 
     seen: set[int] = set()
     total = 0
@@ -584,7 +584,7 @@ class VariantBuilder:
     def __call__(self) -> Any:
         import torch
 
-        from .candidates import _FLOAT_DTYPES
+        from .models.candidates import _FLOAT_DTYPES
 
         if not self.info.feasible:
             raise InfeasibleRecipeError(f"recipe {self.recipe!r} on {self.info.baseline!r} is infeasible: "
@@ -641,9 +641,9 @@ def _is_generation(candidate: Any) -> bool:
 
 
 def _resolve(device: Any) -> str:
-    from .measurement import _resolve_device
+    from .devices.hardware import normalize_device
 
-    return _resolve_device(device)
+    return normalize_device(device, check_available=True)
 
 
 def _check_inputs(candidate: Any, device: str) -> Any:
@@ -660,7 +660,7 @@ def _forward(candidate: Any, model: Any, inputs: Any) -> Any:
     a prefill and one decode step (both through the protocol)."""
     import torch
 
-    from .candidates import call_model, tensor_leaves
+    from .models.candidates import call_model, tensor_leaves
 
     with torch.inference_mode():
         if _is_generation(candidate):
@@ -677,7 +677,7 @@ def _build_for(candidate: Any, model_fn: Callable[[], Any], device: str) -> Any:
     """``model_fn()`` cast and moved as ``candidate`` builds it (eval mode)."""
     import torch
 
-    from .candidates import _FLOAT_DTYPES
+    from .models.candidates import _FLOAT_DTYPES
 
     model = model_fn()
     if candidate.dtype in _FLOAT_DTYPES and isinstance(model, torch.nn.Module):
@@ -718,11 +718,11 @@ def _train_student(candidate: Any, teacher: Any, student: Any, data: Any, cfg: D
     import torch
     import torch.nn.functional as F
 
-    from .candidates import call_model
-    from .evaluation import _gather
+    from .models.candidates import call_model
+    from .models.data import gather_xy
     from .examples import distillation_loss
 
-    x, y = _gather(data, "data")
+    x, y = gather_xy(data, "data")
     n = int(y.shape[0])
 
     def take(obj: Any, idx: Any) -> Any:
@@ -878,7 +878,7 @@ def slim(candidate: Any, recipes: Sequence[str] | str = DEFAULT_RECIPES, *, data
     The baseline is built here (to see which recipes apply) and, with ``check``, each variant
     once; ``distill`` trains here. Every other build happens where the variant is measured.
     """
-    from .candidates import Candidate
+    from .models.candidates import Candidate
     from .generation import GenerationCandidate
 
     if not isinstance(candidate, Candidate | GenerationCandidate):

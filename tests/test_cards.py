@@ -8,7 +8,7 @@ import effplan
 from effplan.records import store
 from effplan.cards import compute_card, load_card, render_markdown, write_cards
 from effplan.errors import ValidationError
-from effplan.evaluation import Evaluation, quality_frame
+from effplan.records.quality import Evaluation, quality_frame
 from effplan.records.schema import PROVENANCES
 
 from handtyped import hand_measurements

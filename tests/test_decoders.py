@@ -12,7 +12,7 @@ import torch
 from effplan import decoders as D
 from effplan.flops import count_flops
 from effplan.generation import _call_module, measure_generation
-from effplan.measurement import TimingPolicy
+from effplan.records.samples import TimingPolicy
 
 SMALL = D.DecoderConfig(d_model=32, heads=4, layers=2, context=128, train_context=32, train_steps=40,
                         batch=8)

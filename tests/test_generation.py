@@ -16,7 +16,8 @@ from torch import nn
 import effplan
 from effplan.errors import ValidationError
 from effplan.generation import GenerationCandidate, as_generator, cache_bytes, measure_generation
-from effplan.measurement import Measurements, TimingPolicy
+from effplan.records.measurements import Measurements
+from effplan.records.samples import TimingPolicy
 from effplan.records.schema import GENERATION_REQUIRED_COLUMNS, MEASUREMENT_COLUMNS
 from fakes import FakeClock, FakeMeter  # noqa: E402
 

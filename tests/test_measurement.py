@@ -18,9 +18,12 @@ from torch import nn
 import effplan
 import importlib
 from effplan.records import store
-from effplan.candidates import Candidate
+from effplan.models.candidates import Candidate
 from effplan.errors import EffplanWarning, ValidationError
-from effplan.measurement import Measurements, TimingPolicy, adaptive_time, measure, median_ci
+from effplan.records.measurements import Measurements
+from effplan.records.samples import TimingPolicy, median_ci
+from effplan.bench.timing import adaptive_time
+from effplan.measurement import measure
 from effplan.records.schema import MEASUREMENT_COLUMNS, PLAN_REQUIRED_COLUMNS
 from fakes import FakeClock, FakeMeter  # noqa: E402
 

@@ -139,7 +139,7 @@ def _tiny():
     import torch
     from torch import nn
 
-    from effplan.candidates import Candidate
+    from effplan.models.candidates import Candidate
     return Candidate("tiny", lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
                      lambda bs: torch.ones(bs, 4))
 

@@ -19,7 +19,7 @@ from torch import nn
 
 import effplan
 from effplan import slim as S
-from effplan.candidates import Candidate, storage_tensors
+from effplan.models.candidates import Candidate, storage_tensors
 from effplan.errors import InfeasibleRecipeError, SlimWarning, ValidationError
 
 

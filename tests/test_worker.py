@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 import effplan
-from effplan.candidates import Candidate
+from effplan.models.candidates import Candidate
 from effplan.errors import EffplanWarning, MeasurementError
-from effplan.timing import STOP_REASONS
+from effplan.records.samples import STOP_REASONS
 from effplan.worker import (Worker, WorkerCrashed, WorkerPool, WorkerTimeout, can_ship, run_isolated,
                             start_method)
 

@@ -125,17 +125,36 @@ def _nvml_uuids() -> tuple[str, ...]:
 # Device strings and CUDA -> NVML index mapping
 # --------------------------------------------------------------------------------------------
 
-def normalize_device(device: Any = "auto") -> str:
-    """``"auto" | "cpu" | "cuda" | "cuda:N" | torch.device`` -> ``"cpu"`` or ``"cuda:N"``.
+#: device types torch knows that effplan does not measure on, with the reason (see normalize_device)
+UNSUPPORTED_DEVICES: Mapping[str, str] = {
+    "mps": "Apple's MPS backend has no synchronising clock read, peak-memory counter or energy "
+           "reading that effplan uses; measure on 'cpu'",
+    "meta": "meta tensors hold no data: nothing runs, so there is nothing to time",
+}
 
-    ``"auto"`` is ``"cuda:0"`` when torch sees a CUDA device (or, when torch is not imported,
-    when NVML reports a GPU that ``CUDA_VISIBLE_DEVICES`` does not hide), else ``"cpu"``.
-    A bare ``"cuda"`` is the current CUDA device when torch has initialised CUDA, else
-    ``"cuda:0"``. Anything else raises :class:`ValidationError` on field ``device``.
+
+def normalize_device(device: Any = "auto", *, check_available: bool = False) -> str:
+    """The ONE device rule: ``"auto" | "cpu" | "cuda" | "cuda:N" | torch.device`` -> ``"cpu"`` or
+    ``"cuda:N"``.
+
+    The name is read case-insensitively with surrounding spaces ignored (``" CPU "`` is ``"cpu"``,
+    ``"CUDA:1"`` is ``"cuda:1"``); ``None`` is ``"auto"``. ``"auto"`` is ``"cuda:0"`` when torch
+    sees a CUDA device (or, when torch is not imported and not asked to check, when NVML reports a
+    GPU that ``CUDA_VISIBLE_DEVICES`` does not hide), else ``"cpu"``. A bare ``"cuda"`` is the
+    current CUDA device when CUDA is initialised, else ``"cuda:0"``.
+
+    ``check_available=True`` (what :func:`effplan.measure`, :func:`effplan.evaluate` and
+    :func:`effplan.slim` use: they run models there) also requires the device to exist now:
+    ``"cuda"`` / ``"cuda:N"`` without CUDA, or with fewer than N + 1 visible GPUs, raise
+    :class:`ValidationError` on field ``device`` saying so (pass ``device='cpu'`` or ``'auto'``).
+    Without it (hardware detection, energy meters) the name is only normalised.
+
+    ``"mps"``, ``"meta"`` (:data:`UNSUPPORTED_DEVICES`, with the reason), any other device type
+    and a malformed index raise :class:`ValidationError` on field ``device``.
     """
     text = str(device).strip().lower() if device is not None else "auto"
     if text == "auto":
-        torch = sys.modules.get("torch")
+        torch = _torch_if(check_available)
         if torch is not None:
             return "cuda:0" if torch.cuda.is_available() else "cpu"
         if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
@@ -150,17 +169,32 @@ def normalize_device(device: Any = "auto") -> str:
         return "cuda:0" if count > 0 else "cpu"
     if text == "cpu":
         return "cpu"
-    if text == "cuda":
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_initialized():
-            return f"cuda:{torch.cuda.current_device()}"
-        return "cuda:0"
-    if text.startswith("cuda:"):
-        idx = text.split(":", 1)[1]
-        if idx.isdigit():
-            return f"cuda:{int(idx)}"
+    kind, _, idx = text.partition(":")
+    if kind in UNSUPPORTED_DEVICES:
+        raise ValidationError("device", f"{device!r} is not supported: {UNSUPPORTED_DEVICES[kind]}")
+    if kind == "cuda" and (not idx or idx.isdigit()):
+        torch = _torch_if(check_available)
+        if check_available and not torch.cuda.is_available():
+            raise ValidationError("device", f"{device!r} asked for but CUDA is not available; pass "
+                                            "device='cpu' or 'auto'")
+        if not idx:
+            if torch is not None and (check_available or torch.cuda.is_initialized()):
+                return f"cuda:{torch.cuda.current_device()}"
+            return "cuda:0"
+        if check_available and int(idx) >= torch.cuda.device_count():
+            raise ValidationError("device", f"{device!r} asked for but only {torch.cuda.device_count()} "
+                                            "CUDA device(s) are visible; pass device='cuda:0' or 'auto'")
+        return f"cuda:{int(idx)}"
     raise ValidationError("device", f"{device!r} is not a supported device; use 'auto', 'cpu', "
                                     "'cuda', 'cuda:N' or a torch.device")
+
+
+def _torch_if(imported_or_needed: bool) -> ModuleType | None:
+    """torch when it is imported already, or imported now when ``imported_or_needed``."""
+    torch = sys.modules.get("torch")
+    if torch is None and imported_or_needed:
+        import torch  # noqa: PLC0415 - only where a device must be checked
+    return torch
 
 
 def cuda_index(device: str) -> int:

@@ -30,10 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ValidationError
-
-#: Tags with a meaning in effplan's views; any other string is allowed too.
-KNOWN_TAGS = ("baseline", "slim", "distilled", "quantized", "pruned")
+from ..errors import ValidationError
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 #: quantized dtype labels: ``qint8`` dynamic int8 (int8 weights, activations quantized per call:
@@ -162,13 +159,13 @@ class Candidate:
 
     def make_inputs(self, batch_size: int, device: Any = "cpu") -> Any:
         """``input_fn(batch_size)`` with every tensor moved to ``device`` (floats cast to ``dtype``)."""
-        return _move(self.input_fn(int(batch_size)), device, self.dtype)
+        return move_to(self.input_fn(int(batch_size)), device, self.dtype)
 
     def make_targets(self, batch_size: int, device: Any = "cpu") -> Any:
         """``target_fn(batch_size)`` moved to ``device``; ``None`` without a ``target_fn``."""
         if self.target_fn is None:
             return None
-        return _move(self.target_fn(int(batch_size)), device, None)
+        return move_to(self.target_fn(int(batch_size)), device, None)
 
     def loss(self, outputs: Any, targets: Any) -> Any:
         """The training loss (scalar tensor) of one batch; see the module docstring."""
@@ -229,7 +226,9 @@ def call_model(model: Any, inputs: Any) -> Any:
     return model(inputs)
 
 
-def _move(obj: Any, device: Any, dtype: str | None) -> Any:
+def move_to(obj: Any, device: Any, dtype: str | None) -> Any:
+    """``obj`` (a tensor or a nest of them) on ``device``; floating tensors cast to ``dtype`` when it is a
+    float dtype name."""
     import torch
 
     if isinstance(obj, torch.Tensor):
@@ -237,7 +236,7 @@ def _move(obj: Any, device: Any, dtype: str | None) -> Any:
             return obj.to(device=device, dtype=getattr(torch, dtype))
         return obj.to(device)
     if isinstance(obj, Mapping):
-        return {k: _move(v, device, dtype) for k, v in obj.items()}
+        return {k: move_to(v, device, dtype) for k, v in obj.items()}
     if isinstance(obj, tuple | list):
-        return type(obj)(_move(v, device, dtype) for v in obj)
+        return type(obj)(move_to(v, device, dtype) for v in obj)
     return obj

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 __all__ = ["Metric", "BUILTIN_METRICS", "resolve_metric", "accuracy", "expected_calibration_error",
            "negative_log_likelihood", "brier_score", "perplexity"]

@@ -186,6 +186,8 @@ PLAN_REQUIRED_COLUMNS: tuple[str, ...] = (
 
 PROVENANCES = ("measured", "estimated", "projected", "entered")
 ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl", "estimated-tdp", "entered", "projected", "none")
+#: ``energy_source`` of a row whose energy was not measured (``energy=False`` or an error row)
+NO_ENERGY_SOURCE = "none"
 MEASURED_ENERGY_SOURCES = ("nvml-counter", "nvml-power", "rapl")
 MODES = ("inference", "training", "generation")
 #: ``stop_reason`` values (see :mod:`effplan.timing`); only ``ci-met`` is stable.
@@ -227,10 +229,6 @@ def rename_legacy_columns(df: pd.DataFrame) -> pd.DataFrame:
     old = {o: n for o, n in LEGACY_COLUMN_NAMES.items() if o in df.columns and n not in df.columns}
     drop = [o for o, n in LEGACY_COLUMN_NAMES.items() if o in df.columns and n in df.columns]
     return df.rename(columns=old).drop(columns=drop) if (old or drop) else df
-
-
-def _first_bad(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
 
 
 #: Largest integer a float64 (and so a JSON reader that goes through float) keeps exact. Integer

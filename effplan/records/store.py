@@ -576,7 +576,7 @@ def load_samples(path: PathLike) -> dict[tuple, Any]:
     ``timing.verdict(other_policy)``). As :func:`load` does for records, the samples of a
     ``provisional`` record (an earlier timing pass) are left out when a later line of the same
     point follows: the later pass holds them too. Unreadable lines are skipped with one warning."""
-    from ..timing import Timing
+    from .samples import Timing
 
     sp = Path(path) if str(path).endswith(".samples") else samples_path(path)
     out: dict[tuple, Any] = {}
