@@ -44,7 +44,7 @@ from .errors import EffplanError, SkippedRecordsError, ValidationError
 def _measure(args: argparse.Namespace) -> int:
     if args.target and args.ray is None:
         raise EffplanError("--target needs --ray (targets are Ray resources)")
-    from . import examples
+    from .models import examples
     from .measurement import measure
 
     if args.out is None:
@@ -105,7 +105,7 @@ def _interrupted(path: Path, before: int) -> int:
 
 
 def _measure_generation(args: argparse.Namespace) -> int:
-    from .decoders import decoder_candidates
+    from .models.decoders import decoder_candidates
     from .measurement import measure
 
     if args.mode != "generation" or args.family not in ("digits", "decoder"):

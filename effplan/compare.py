@@ -161,7 +161,7 @@ def tradeoff_figure(comparison: Comparison) -> Any:
     per candidate, the baseline in black."""
     from matplotlib.figure import Figure
 
-    from .plots import place_labels
+    from .views.figures import place_labels
 
     t = comparison.table
     primary = comparison.settings.get("primary_metric", "accuracy")
@@ -220,7 +220,7 @@ def _as_eval_candidate(c: Any) -> Any:
     """A Candidate view of a GenerationCandidate, for :func:`effplan.evaluate` (its forward gives
     the logits of every position)."""
     from .models.candidates import Candidate
-    from .generation import GenerationCandidate
+    from .models.generative import GenerationCandidate
 
     if not isinstance(c, GenerationCandidate):
         return c
@@ -332,12 +332,12 @@ def compare(baseline: Any, recipes: Sequence[str] | str | None = None, *, data: 
     from .planning.stability import resolve_allow_unstable
     from .refdata.catalog import load_catalog
     from .bench.evaluation import DEFAULT_METRICS, DEFAULT_NOISE, evaluate
-    from .failure_modes import failure_modes
-    from .generation import GenerationCandidate
+    from .refdata.failure_modes import failure_modes
+    from .models.generative import GenerationCandidate
     from .measurement import measure
     from .planning import plan as make_plan
     from .planning.frames import rank_options
-    from .slim import DEFAULT_RECIPES, infeasible, slim, variant_info
+    from .models.slimming import DEFAULT_RECIPES, infeasible, slim, variant_info
 
     if not isinstance(baseline, Candidate | GenerationCandidate):
         raise ValidationError("baseline", f"expected a Candidate or GenerationCandidate, got {type(baseline).__name__}",

@@ -131,7 +131,7 @@ from .models.candidates import _QUANT_DTYPES, Candidate, call_model, storage_ten
 from .errors import EffplanWarning, FlopCountError, MeasurementError, ValidationError
 from .records.schema import (MEASURED_ENERGY_SOURCES, MEASUREMENT_COLUMNS, MODES,
                              PLAN_REQUIRED_COLUMNS, SCHEMA_VERSION, normalize_measurements)
-from .worker import rss_mib as _rss_mib
+from .bench.worker import rss_mib as _rss_mib
 from .bench.timing import LoadMonitor, adaptive_time, free_cores
 from .records.samples import Timing, TimingPolicy, median_ci
 from .records.schema import number as schema_number
@@ -214,13 +214,13 @@ def _param_stats(model: Any) -> tuple[int, int]:
 
 
 def _is_quantized_model(model: Any) -> bool:
-    from .slim import quantized_label
+    from .models.slimming import quantized_label
 
     return quantized_label(model) is not None
 
 
 def _dtype_label(candidate: Candidate, model: Any) -> str:
-    from .slim import quantized_label
+    from .models.slimming import quantized_label
 
     if candidate.dtype:
         return candidate.dtype
@@ -454,7 +454,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     """
     if executor != "local" or targets is not None or ray_address is not None or fleet is not None:
         params = dict(locals())  # every parameter above, before anything else is bound
-        from .fleet import measure_with_executor
+        from .bench.fleet import measure_with_executor
 
         return measure_with_executor(**params)
     import torch
@@ -463,7 +463,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
 
     gen_opts: dict[str, Any] = {}
     if mode == "generation":
-        from .generation import GenerationCandidate, _positive_ints
+        from .models.generative import GenerationCandidate, _positive_ints
 
         cand_type: type = GenerationCandidate
         prompts: list[int | None] = list(_positive_ints(
@@ -540,7 +540,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
 
     from tqdm.auto import tqdm
 
-    from .worker import WorkerPool, WorkerTimeout
+    from .bench.worker import WorkerPool, WorkerTimeout
 
     prev_threads = torch.get_num_threads()
     rows: list[dict[str, Any]] = []
@@ -601,7 +601,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
                 idle[dev] = _measure_idle(dev, idle_s, degraded)
         shippable: dict[str, str] = {}
         if isolate:
-            from .worker import can_ship
+            from .bench.worker import can_ship
 
             for c in dict.fromkeys(c for c, _, _, _ in points):
                 ok, why = can_ship((_point_job, c, clock, meter_factory, optimizer))
@@ -621,7 +621,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
                     threads=used_threads, **gen_opts)
         # weights and configuration are hashed once per candidate, on its first measured point
         hashes: dict[str, dict[str, str]] = {}
-        from .reproducibility import reproducibility_fields
+        from .bench.reproducibility import reproducibility_fields
 
         sweep_repro = reproducibility_fields(None, timing_policy=policy)  # an error row keeps these
 
@@ -917,7 +917,7 @@ def _point_job(cand: Any, bs: int, mode: str, dev: str, row: dict[str, Any],
     caught: list[tuple[type, str]] = []
     kwargs = {k: v for k, v in opts.items() if k != "threads"}
     if mode == "generation":
-        from .generation import _measure_point as measure_point
+        from .models.generative import _measure_point as measure_point
     else:
         measure_point = _measure_point
         kwargs = {k: v for k, v in kwargs.items() if k not in ("output_tokens", "seed")}
@@ -965,7 +965,7 @@ def _worker_pool(threads: int, *, reuse: bool = True) -> Any:
     """The :class:`effplan.worker.WorkerPool` a sweep measures in: one worker per candidate, at
     most :data:`MAX_LIVE_WORKERS` alive; ``reuse=False`` is a fresh worker per point per pass
     (the behaviour before worker reuse, kept for ``benchmarks/``)."""
-    from .worker import WorkerPool
+    from .bench.worker import WorkerPool
 
     return WorkerPool(MAX_LIVE_WORKERS, init=_worker_init, init_args=(int(threads),), reuse=reuse)
 
@@ -1010,7 +1010,7 @@ def _reproducibility(row: dict[str, Any], cand: Any, model: Any, policy: TimingP
     """Fill the reproducibility columns (:func:`effplan.reproducibility.reproducibility_fields`):
     the weights are hashed only when ``known`` (the candidate's hashes from an earlier point of
     the sweep) is None."""
-    from .reproducibility import reproducibility_fields
+    from .bench.reproducibility import reproducibility_fields
 
     seed = getattr(cand, "seed", None)  # a candidate that declares the seed its weights came from
     fields = reproducibility_fields(None if known else model, seed=seed if isinstance(seed, int) else None,

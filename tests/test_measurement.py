@@ -653,7 +653,7 @@ def test_rows_carry_reproducibility_fields_weights_hashed_once_per_candidate(fak
     assert set(df["numpy_version"]) == {np.__version__}
     assert set(df["python_version"]) == {reproducibility.software_versions()["python_version"]}
     assert df["config_sha256"].tolist() == [""] * 6  # plain modules have no configuration
-    assert set(df["timing_policy"]) == {reproducibility._timing_policy_json(_exact_policy())}
+    assert set(df["timing_policy"]) == {reproducibility.timing_policy_json(_exact_policy())}
     assert df["seed"].isna().all()  # no seed declared: unknown, never a made-up 0
 
 

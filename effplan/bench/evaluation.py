@@ -174,7 +174,7 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
     device: torch device (a candidate's own ``device`` wins, e.g. int8 pinned to CPU).
     outputs: ``"logits"`` (softmax applied) or ``"probs"``.
     """
-    from ..reproducibility import reproducibility_fields
+    from .reproducibility import reproducibility_fields
 
     cands = _candidates(candidates)
     if isinstance(metrics, Mapping):

@@ -121,10 +121,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import EffplanError, EffplanWarning, ValidationError
+from ..errors import EffplanError, EffplanWarning, ValidationError
 
 if TYPE_CHECKING:
-    from .records.measurements import Measurements
+    from ..records.measurements import Measurements
 
 __all__ = ["Target", "FleetOptions", "measure_on_ray", "measure_with_executor", "resolve_candidates",
            "NODE_RESOURCE"]
@@ -365,10 +365,10 @@ def _load_attr(spec: str) -> Any:
 def _candidate_types() -> tuple[type, ...]:
     """What ``measure`` takes: :class:`~effplan.candidates.Candidate` and, for
     ``mode="generation"``, :class:`~effplan.generation.GenerationCandidate`."""
-    from .models.candidates import Candidate
+    from ..models.candidates import Candidate
 
     try:
-        from .generation import GenerationCandidate
+        from ..models.generative import GenerationCandidate
     except ImportError:  # an effplan without generation mode
         return (Candidate,)
     return (Candidate, GenerationCandidate)
@@ -432,7 +432,7 @@ def _ship(candidates: Any) -> list[_Shipped]:
 # =============================================================================== resume keys
 def _load_all(path: str | os.PathLike) -> Any:
     """Every record of ``path``, duplicates of a point included (two targets may share a host)."""
-    from .records import store
+    from ..records import store
 
     return store.load(path, duplicates="all")
 
@@ -441,7 +441,7 @@ def _finished(path: str | os.PathLike) -> set[tuple[str, str, str, int, str]]:
     """(candidate, target label, mode, batch size, dtype) of the finished fleet points in ``path``:
     rows measured for a target whose :func:`effplan.store.point_key` is among
     :func:`effplan.store.completed_points` (status ok and stable)."""
-    from .records import store
+    from ..records import store
 
     if not Path(path).exists():
         return set()
@@ -464,8 +464,8 @@ def _fleet_task(shipped: _Shipped, batch_sizes: list[int], mode: str, device: st
     """One (candidate x target) task: yields a start record, then one record per point."""
     import ray
 
-    from .devices.hardware import available_cpus, detect_hardware
-    from .measurement import _worker_pool, measure
+    from ..devices.hardware import available_cpus, detect_hardware
+    from ..measurement import _worker_pool, measure
 
     ctx = ray.get_runtime_context()
     node = {"fleet_node_id": ctx.get_node_id(), "fleet_node_ip": ray.util.get_node_ip_address()}
@@ -562,7 +562,7 @@ def _feasible(target: Target, nodes: list[dict[str, Any]], node_resource: str) -
 
 
 def _error_row(task: _Task, bs: int, mode: str, reason: str) -> dict[str, Any]:
-    from .records.schema import SCHEMA_VERSION
+    from ..records.schema import SCHEMA_VERSION
 
     hw = task.hardware
     where = f"node {_node_label(task)}" if task.node_id else "no node"
@@ -587,8 +587,8 @@ def _save_samples(path: str | os.PathLike, row: Mapping[str, Any], hw: Mapping[s
                   timing: Any) -> None:
     """The point's raw samples beside the results file (``effplan.store.append_samples``), in
     the record the local executor writes."""
-    from .records import store
-    from .measurement import _samples_record
+    from ..records import store
+    from ..measurement import _samples_record
 
     if timing is not None:
         store.append_samples(path, [_samples_record(row, hw, timing)])
@@ -622,9 +622,9 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
     Returns :class:`effplan.measurement.Measurements` of every row of this sweep (resumed
     points are not repeated; load the store for the merged view).
     """
-    from .records import store
-    from .records.measurements import Measurements
-    from .records.schema import MODES
+    from ..records import store
+    from ..records.measurements import Measurements
+    from ..records.schema import MODES
 
     opts = fleet or FleetOptions()
     if not isinstance(opts, FleetOptions):

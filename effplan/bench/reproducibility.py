@@ -25,30 +25,15 @@ hashes and any changed weight changes the hash.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import platform
 import sys
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ValidationError
-
-#: the columns :func:`reproducibility_fields` returns, in order, with their description
-REPRODUCIBILITY_COLUMNS: dict[str, tuple[str, str]] = {
-    "seed": ("int", "seed of the model / evaluation (NaN when unknown)"),
-    "python_version": ("str", "Python version"),
-    "numpy_version": ("str", "numpy version"),
-    "effplan_version": ("str", "effplan version"),
-    "weights_sha256": ("str", "sha256 of the candidate's state_dict (see effplan.reproducibility)"),
-    "config_sha256": ("str", "sha256 of the candidate's configuration as canonical JSON, '' if none"),
-    "timing_policy": ("str", "timing policy as canonical JSON (sorted keys), '' if none"),
-}
-
-
-def _canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+from ..errors import ValidationError
+from ..records.reproducibility import (REPRODUCIBILITY_COLUMNS, canonical_json, config_sha256,  # noqa: F401
+                                       timing_policy_json)
 
 
 def _update_tensor(h: Any, key: str, t: Any) -> None:
@@ -111,40 +96,11 @@ def weights_sha256(model: Any) -> str:
     return h.hexdigest()
 
 
-def config_sha256(config: Any) -> str:
-    """sha256 (hex) of a configuration as canonical JSON; ``""`` for ``None``.
-
-    ``config`` may be a mapping, a dataclass, or an object with ``to_dict()`` (a Hugging Face
-    ``PretrainedConfig``, for example).
-    """
-    if config is None:
-        return ""
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        config = dataclasses.asdict(config)
-    elif hasattr(config, "to_dict"):
-        config = config.to_dict()
-    if not isinstance(config, Mapping):
-        raise ValidationError("config", f"expected a mapping, dataclass or object with to_dict(), got "
-                              f"{type(config).__name__}", where="config_sha256")
-    return hashlib.sha256(_canonical_json(dict(config)).encode()).hexdigest()
-
-
-def _timing_policy_json(policy: Any) -> str:
-    if policy is None:
-        return ""
-    if dataclasses.is_dataclass(policy) and not isinstance(policy, type):
-        policy = dataclasses.asdict(policy)
-    if not isinstance(policy, Mapping):
-        raise ValidationError("timing_policy", f"expected a TimingPolicy or a dict, got {type(policy).__name__}",
-                              where="reproducibility_fields")
-    return _canonical_json(dict(policy))
-
-
 def software_versions() -> dict[str, str]:
     """Python, torch, numpy and effplan versions (torch only if importable; "" otherwise)."""
     import numpy
 
-    from . import __version__
+    from .. import __version__
 
     torch_version = ""
     if "torch" in sys.modules:
@@ -197,5 +153,5 @@ def reproducibility_fields(model: Any = None, *, seed: int | None = None, config
         "effplan_version": versions["effplan_version"],
         "weights_sha256": "" if model is None else weights_sha256(model),
         "config_sha256": config_sha256(config),
-        "timing_policy": _timing_policy_json(timing_policy),
+        "timing_policy": timing_policy_json(timing_policy),
     }

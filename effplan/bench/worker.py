@@ -47,7 +47,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from .errors import MeasurementError
+from ..errors import MeasurementError
 
 __all__ = ["run_isolated", "can_ship", "Worker", "WorkerPool", "WorkerCrashed", "WorkerTimeout",
            "start_method", "rss_mib", "START_TIMEOUT_S"]
@@ -83,7 +83,7 @@ def _context() -> Any:
         preload = ["torch", "effplan.measurement", "effplan.flops", "effplan.devices.energy",
                    "effplan.refdata.catalog", "effplan.devices.hardware"]
         if "torchao" in sys.modules:  # slim variants build torchao models: import it (seconds) once,
-            preload.append("effplan._torchao_preload")  # in the server, not in every worker
+            preload.append("effplan.bench.torchao_preload")  # in the server, not in every worker
         ctx.set_forkserver_preload(preload)
     return ctx
 

@@ -53,7 +53,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from .errors import ValidationError
+from ..errors import ValidationError
 from .examples import _int8_variant, _quantize, distillation_loss  # one int8 / KD recipe for every built-in family
 
 __all__ = ["DecoderConfig", "BASE_CONFIG", "TinyDecoder", "decoder_candidates", "corpus_bytes",
@@ -328,7 +328,7 @@ def _model_fn(seed: int, base: DecoderConfig, name: str) -> Any:
 def decoder_candidates(seed: int = 0, config: DecoderConfig = BASE_CONFIG) -> list[Any]:
     """The trained decoder family as :class:`effplan.generation.GenerationCandidate` s, each with
     its real held-out ``perplexity`` (lower is better)."""
-    from .generation import GenerationCandidate
+    from .generative import GenerationCandidate
 
     if not isinstance(config, DecoderConfig):
         raise ValidationError("config", f"must be a DecoderConfig, got {type(config).__name__}",

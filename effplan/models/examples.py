@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .models.candidates import Candidate
+from .candidates import Candidate
 
 DIGITS_FEATURES = 64
 DIGITS_CLASSES = 10
@@ -81,7 +81,7 @@ def int8_recipe() -> str:
     (torchao) when torchao is installed, else the labelled legacy fallback
     ``int8-dynamic-legacy`` (``torch.ao.quantization.quantize_dynamic``, deprecated by PyTorch)
     with one :class:`~effplan.errors.SlimWarning` per process."""
-    from .slim import torchao_status
+    from .slimming import torchao_status
 
     status = torchao_status()
     if status.available:
@@ -92,7 +92,7 @@ def int8_recipe() -> str:
 
 @lru_cache(maxsize=1)
 def _warn_legacy(reason: str) -> None:
-    from .errors import SlimWarning
+    from ..errors import SlimWarning
 
     warnings.warn(f"effplan.examples: {reason}; the built-in int8 candidates use the LEGACY fallback "
                   "torch.ao.quantization.quantize_dynamic (deprecated by PyTorch, removal announced)",
@@ -101,7 +101,7 @@ def _warn_legacy(reason: str) -> None:
 
 def _quantize(model: Any) -> Any:
     """``model`` (in place where the recipe allows) after the built-in int8 recipe."""
-    from .slim import apply_recipe
+    from .slimming import apply_recipe
 
     return apply_recipe(int8_recipe(), model)
 
@@ -144,7 +144,7 @@ def train_model(model: Any, x: Any, y: Any, *, shuffle_seed: int, epochs: int = 
     import torch
     import torch.nn.functional as F
 
-    from .models.candidates import call_model
+    from .candidates import call_model
 
     loss_fn = F.cross_entropy if loss_fn is None else loss_fn
     gen = torch.Generator().manual_seed(int(shuffle_seed))
@@ -260,7 +260,7 @@ def _int8_variant(baseline: Any, name: str, **values: Any) -> Any:
     kernels only), with its quality figure."""
     from dataclasses import replace
 
-    from .slim import slim
+    from .slimming import slim
 
     variant = slim(baseline, [int8_recipe()], device="cpu", check=False)[0]
     return replace(variant, name=name, device="cpu", **values)
@@ -324,7 +324,7 @@ def transformer_candidates(seq_len: int = 128, *, vocab_size: int = 8000, num_cl
     """
     import torch
 
-    from .errors import ValidationError
+    from ..errors import ValidationError
 
     for field_name, value in (("seq_len", seq_len), ("vocab_size", vocab_size),
                               ("num_classes", num_classes)):

@@ -86,9 +86,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from . import measurement as _m
-from .models.candidates import _QUANT_DTYPES
-from .errors import EffplanWarning, FlopCountError, ValidationError
+from .. import measurement as _m
+from .candidates import _QUANT_DTYPES
+from ..errors import EffplanWarning, FlopCountError, ValidationError
 
 __all__ = ["GenerativeModel", "GenerationCandidate", "HFCausalLM", "hf_candidate", "as_generator",
            "measure_generation", "cache_bytes", "notebook_measurements", "SUMMARY_COLUMNS"]
@@ -321,7 +321,7 @@ def _call_module(module: Any, fn: Callable[[Any], Any]) -> Any:
 
 
 def _count(module: Any, fn: Callable[[Any], Any], x: Any) -> tuple[float, float, str, int]:
-    from .flops import count_flops
+    from ..flops import count_flops
 
     fc = count_flops(_call_module(module, fn), (x,), engine="dispatch")
     cov = float(fc.coverage)
@@ -506,7 +506,7 @@ def _metered(fn: Callable[[], None], calls_per_sample: int, dev: str, window_s: 
 
 
 def _dtype_of(mod: Any) -> str:
-    from .slim import quantized_label
+    from .slimming import quantized_label
 
     label = quantized_label(mod)  # torch.ao quantized modules and torchao weights
     if label:
@@ -538,8 +538,8 @@ def notebook_measurements(results_path: str | None, *, quick: bool = True,
     import os
 
     from . import decoders
-    from .records.measurements import Measurements
-    from .notebook import measure_settings
+    from ..records.measurements import Measurements
+    from ..ui.notebook import measure_settings
 
     if results_path and os.path.exists(results_path):
         loaded = Measurements.load(results_path)

@@ -76,7 +76,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .errors import InfeasibleRecipeError, SlimWarning, ValidationError
+from ..errors import InfeasibleRecipeError, SlimWarning, ValidationError
 
 __all__ = ["slim", "DEFAULT_RECIPES", "RECIPES", "Recipe", "VariantInfo", "VariantBuilder",
            "DistillConfig", "variant_info", "feasible", "infeasible", "torchao_status", "TorchaoStatus",
@@ -277,7 +277,7 @@ def quantized_label(model: Any) -> str | None:
 def weight_bytes(model: Any) -> int:
     """Bytes of a model's parameters and buffers as stored: int8 data, scales and zero points of
     quantized weights counted as they are (:func:`effplan.candidates.storage_tensors`)."""
-    from .models.candidates import storage_tensors
+    from .candidates import storage_tensors
 
     seen: set[int] = set()
     total = 0
@@ -584,7 +584,7 @@ class VariantBuilder:
     def __call__(self) -> Any:
         import torch
 
-        from .models.candidates import _FLOAT_DTYPES
+        from .candidates import _FLOAT_DTYPES
 
         if not self.info.feasible:
             raise InfeasibleRecipeError(f"recipe {self.recipe!r} on {self.info.baseline!r} is infeasible: "
@@ -635,13 +635,13 @@ def describe(candidates: Iterable[Any]) -> Any:
 
 
 def _is_generation(candidate: Any) -> bool:
-    from .generation import GenerationCandidate
+    from .generative import GenerationCandidate
 
     return isinstance(candidate, GenerationCandidate)
 
 
 def _resolve(device: Any) -> str:
-    from .devices.hardware import normalize_device
+    from ..devices.hardware import normalize_device
 
     return normalize_device(device, check_available=True)
 
@@ -660,11 +660,11 @@ def _forward(candidate: Any, model: Any, inputs: Any) -> Any:
     a prefill and one decode step (both through the protocol)."""
     import torch
 
-    from .models.candidates import call_model, tensor_leaves
+    from .candidates import call_model, tensor_leaves
 
     with torch.inference_mode():
         if _is_generation(candidate):
-            from .generation import as_generator
+            from .generative import as_generator
 
             gen = as_generator(model)
             cache = gen.prefill(inputs)
@@ -677,7 +677,7 @@ def _build_for(candidate: Any, model_fn: Callable[[], Any], device: str) -> Any:
     """``model_fn()`` cast and moved as ``candidate`` builds it (eval mode)."""
     import torch
 
-    from .models.candidates import _FLOAT_DTYPES
+    from .candidates import _FLOAT_DTYPES
 
     model = model_fn()
     if candidate.dtype in _FLOAT_DTYPES and isinstance(model, torch.nn.Module):
@@ -718,8 +718,8 @@ def _train_student(candidate: Any, teacher: Any, student: Any, data: Any, cfg: D
     import torch
     import torch.nn.functional as F
 
-    from .models.candidates import call_model
-    from .models.data import gather_xy
+    from .candidates import call_model
+    from .data import gather_xy
     from .examples import distillation_loss
 
     x, y = gather_xy(data, "data")
@@ -878,8 +878,8 @@ def slim(candidate: Any, recipes: Sequence[str] | str = DEFAULT_RECIPES, *, data
     The baseline is built here (to see which recipes apply) and, with ``check``, each variant
     once; ``distill`` trains here. Every other build happens where the variant is measured.
     """
-    from .models.candidates import Candidate
-    from .generation import GenerationCandidate
+    from .candidates import Candidate
+    from .generative import GenerationCandidate
 
     if not isinstance(candidate, Candidate | GenerationCandidate):
         raise ValidationError("candidate", f"expected a Candidate or GenerationCandidate, got "

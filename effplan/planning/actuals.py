@@ -81,7 +81,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import defaults as _defaults
+from .. import settings as _defaults
 from ..errors import ValidationError
 from .calendar import calendar_quarter, month_label, month_number, parse_month, plan_quarter_labels
 from .engine import _percentiles, _tri

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import batching as _batching
+from . import batching as _batching
 from ..refdata import catalog as _cat
-from .. import queueing as _q
+from . import queueing as _q
 from ..errors import PlanWarning, UnknownHardwareError, ValidationError
 from .inputs import InferenceWorkload, Prices, _match_map
 from .stability import FLAG_COLUMNS, latency_sigma

@@ -77,7 +77,7 @@ def sample_plan(start: str = SAMPLE_START, months: int = 12, samples: int = 0) -
     """The plan the sample bill is compared with: 2 candidates x 2 machines, 12,000 requests/s
     growing 3%/month, peak 2x, prices of the shipped catalog (L4 $0.80/h, c7i.4xlarge $0.714/h)
     entered explicitly so the sample does not move with the catalog."""
-    from .planning import InferenceWorkload, Prices, plan
+    from . import InferenceWorkload, Prices, plan
 
     wl = InferenceWorkload(requests_per_day=12_000 * 86_400, monthly_growth=0.03, peak_to_average=2.0,
                            slo_p95_ms=50.0, target_utilization=0.6, months=months, start=start)

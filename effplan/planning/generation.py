@@ -114,7 +114,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import batching as _batching
+from . import batching as _batching
 from ..refdata import catalog as _cat
 from ..refdata import reference as _ref
 from ..errors import PlanWarning, ValidationError

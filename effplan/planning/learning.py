@@ -908,7 +908,7 @@ def compute_optimal(*, flops: float | None = None, budget_usd: float | None = No
     trade["loss_change_nats"] = trade["loss_nats"] - L
     serve = dict(cost=math.nan, energy_wh=math.nan, concurrency=math.nan, binding="", note="")
     if hw_name is not None:
-        from .. import defaults as _defaults
+        from . import presets as _defaults
 
         wl = serving if serving is not None else _defaults.generation_workload(prompt_tokens=512)
         names = [(f"{m:g}x N_opt", m * N) for m in mults]

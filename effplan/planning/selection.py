@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 #: columns of ``Selection.options`` besides the plan's and the bound columns
 OPTION_COLUMNS = ("candidate", "hardware", "quarter", "cost_usd", "meets", "chosen", "reason")
@@ -162,7 +162,7 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
     lo, hi = _bounds("min", min), _bounds("max", max)
     df = _options_frame(plan)
     if quality is not None:
-        from .records.quality import join_quality
+        from ..records.quality import join_quality
 
         df = join_quality(df, quality)
     for arg, bounds in (("min", lo), ("max", hi)):

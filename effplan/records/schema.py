@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
-from ..reproducibility import REPRODUCIBILITY_COLUMNS
+from .reproducibility import REPRODUCIBILITY_COLUMNS
 
 SCHEMA_VERSION = 1
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 __all__ = ["failure_modes", "FailureModes", "wilson_interval", "FLIP_COLUMNS", "CLASS_COLUMNS",
            "EXAMPLE_COLUMNS"]

@@ -78,15 +78,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import defaults
-from . import planning as pm
-from . import plots
-from .errors import EffplanError, EffplanWarning, ValidationError
-from .formatting import kwh, sig, usd, wh
-from .planning.stability import busy_sentence, is_flagged, spread_pct, worst
-from .planning.frames import (Headline, baseline_candidate, budget_table, headline,
+from .. import defaults
+from .. import planning as pm
+from ..views import figures as plots
+from ..errors import EffplanError, EffplanWarning, ValidationError
+from ..formatting import kwh, sig, usd, wh
+from ..planning.stability import busy_sentence, is_flagged, spread_pct, worst
+from ..planning.frames import (Headline, baseline_candidate, budget_table, headline,
                               is_generation_plan, portfolio_total, rank_options)
-from .records.schema import number as _number
+from ..records.schema import number as _number
 
 __all__ = ["BudgetDashboard", "budget_table", "parse_price", "ALL_HARDWARE"]
 
@@ -378,7 +378,7 @@ class BudgetDashboard:
         #: the Actuals shown in the "Budget vs actuals" tab (None: no such tab)
         self.actuals = actuals
         if actuals is not None:
-            from .actuals_view import dashboard_html
+            from ..views.actuals import dashboard_html
 
             self._actuals_html = w.HTML(value=dashboard_html(actuals), layout=w.Layout(width="100%"))
             self._actuals_html.add_class("effplan-chart-actuals")
@@ -1722,7 +1722,7 @@ def _quarters_html(table: pd.DataFrame) -> str:
     """The quarter-by-quarter rows, folded away (details on demand)."""
     if table.empty:
         return ""
-    from .formatting import styled
+    from ..formatting import styled
 
     cols = [c for c in table.columns if c not in ("note",) or table["note"].astype(str).ne("").any()]
     body = styled(table[cols]).to_html()

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import EffplanWarning
+from ..errors import EffplanWarning
 
 __all__ = [
     "notebook_measurements",
@@ -70,9 +70,10 @@ def notebook_measurements(results_path: str | os.PathLike | Iterable[str | os.Pa
     ``measurements.attrs``-like provenance is in the frame itself (``provenance``,
     ``energy_source`` columns): nothing here turns an estimate into a measurement.
     """
-    from . import defaults, examples
-    from .records.measurements import Measurements
-    from .measurement import measure
+    from .. import defaults
+    from ..models import examples
+    from ..records.measurements import Measurements
+    from ..measurement import measure
 
     if results_path is None or (isinstance(results_path, str) and not results_path.strip()):
         results_path = defaults.results_file()  # the one results folder (CLI and notebooks)
@@ -124,8 +125,8 @@ def prices_for(measurements: Any, price_per_hour: Mapping[str, float] | None = N
     per-core estimate for an unknown CPU; its source is in the catalog row). Prices you give
     always win. Other keyword arguments go to ``Prices`` (``pue``, ``grid_region``, ...).
     """
-    from .refdata import catalog as cat_mod
-    from .planning import Prices
+    from ..refdata import catalog as cat_mod
+    from ..planning import Prices
 
     given = {str(k): float(v) for k, v in (price_per_hour or {}).items()}
     frame = measurements.to_frame() if hasattr(measurements, "to_frame") else measurements
@@ -155,7 +156,7 @@ def workload_and_prices(measurements: Any, *, requests_per_day: float = 0.0,
     ``monthly_growth``, ``peak_to_average``, ``slo_p95_ms`` (0: no target),
     ``target_utilization``, ``months`` (workload) and ``pue``, ``grid_region`` (prices); prices
     also cover this machine (:func:`prices_for`)."""
-    from . import defaults
+    from .. import defaults
 
     price_keys = {"pue", "grid_region", "grid_gco2_per_kwh", "electricity_usd_per_kwh", "mode"}
     wl_kw = {k: v for k, v in settings.items() if k not in price_keys}
@@ -179,8 +180,8 @@ def answer(plan: Any, measurements: Any = None, *, min_quality: float | None = N
     ``baseline`` in ``measurements`` unless named."""
     from IPython.display import HTML
 
-    from .planning.frames import baseline_candidate, headline, rank_options
-    from .widgets import _headline_markup, _ranking_html, _ranking_bars_html
+    from ..planning.frames import baseline_candidate, headline, rank_options
+    from .dashboard import _headline_markup, _ranking_html, _ranking_bars_html
 
     if baseline is None and measurements is not None:
         baseline = baseline_candidate(measurements)
@@ -193,7 +194,7 @@ def answer(plan: Any, measurements: Any = None, *, min_quality: float | None = N
 def summary_view(summary: Any) -> Any:
     """The columns of a plan summary a person reads (:data:`effplan.formatting.SUMMARY_COLUMNS`),
     plus ``timing_spread_rel`` (shown "±X%") when some option was timed on a busy machine."""
-    from .formatting import SUMMARY_COLUMNS
+    from ..formatting import SUMMARY_COLUMNS
 
     cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
     if "timing_spread_rel" in summary.columns and summary["timing_spread_rel"].notna().any():
@@ -216,7 +217,7 @@ def measured_vs_estimated(frame: Any) -> Any:
     import numpy as np
     import pandas as pd
 
-    from .records.schema import MEASURED_ENERGY_SOURCES, normalize_measurements
+    from ..records.schema import MEASURED_ENERGY_SOURCES, normalize_measurements
 
     df = frame.to_frame() if hasattr(frame, "to_frame") else frame
     df = normalize_measurements(df, required=("candidate", "hardware", "mode", "batch_size"))
@@ -266,7 +267,7 @@ def machines(frame: Any) -> Any:
     """
     import pandas as pd
 
-    from .records.schema import normalize_measurements
+    from ..records.schema import normalize_measurements
 
     df = frame.to_frame() if hasattr(frame, "to_frame") else frame
     df = normalize_measurements(df, required=("candidate", "hardware", "mode", "batch_size"))
@@ -364,7 +365,7 @@ def training_figure(plan: Any, measurements: Any = None) -> Any:
         ax.text(0.5, 0.5, "no training workload", ha="center", va="center")
         ax.set_axis_off()
         return fig
-    from .planning.stability import busy_sentence, is_flagged, worst
+    from ..planning.stability import busy_sentence, is_flagged, worst
 
     tot = tr.groupby(["candidate", "hardware", "provenance"], sort=False)[
         ["device_hours", "cost_usd"]].sum(min_count=1).reset_index()
@@ -381,7 +382,7 @@ def training_figure(plan: Any, measurements: Any = None) -> Any:
     ax2.barh(y, tot["cost_usd"], color="#dd8452")
     ax2.tick_params(axis="y", labelleft=False)
     ax2.set_xlabel("training cost over the horizon (USD)")
-    from .plots import _auto_log, _usd_formatter
+    from ..views.figures import _auto_log, _usd_formatter
 
     logs = [_auto_log(ax1, tot["device_hours"], "x"), _auto_log(ax2, tot["cost_usd"], "x")]
     _usd_formatter(ax2, "x")
@@ -417,9 +418,9 @@ def training_answer(plan: Any, measurements: Any = None) -> Any:
 
     from IPython.display import HTML
 
-    from .formatting import sig, usd
-    from .planning.stability import busy_sentence, is_flagged, option_note, worst
-    from .widgets import _BUSY_STYLE
+    from ..formatting import sig, usd
+    from ..planning.stability import busy_sentence, is_flagged, option_note, worst
+    from .dashboard import _BUSY_STYLE
 
     tr, _left = training_rows(plan, measurements) if measurements is not None else (plan.training, {})
     if tr is None or tr.empty:
@@ -531,7 +532,7 @@ def _note_warning(message: Any, category: Any, filename: str, lineno: int, file:
         print(f"note: {text}")
         return
     kind = "note" if issubclass(category, EffplanWarning) else category.__name__
-    from .widgets import _first_sentence
+    from .dashboard import _first_sentence
 
     first, rest = _first_sentence(text)
     more = (f'<details style="display:inline"><summary>more</summary>{_html.escape(rest)}'
@@ -561,7 +562,7 @@ def table(df: Any, caption: str | None = None, *, collapse_rows: int = COLLAPSE_
     says how many rows it holds (the summary tables come first in the notebooks)."""
     from IPython.display import HTML
 
-    from .formatting import styled
+    from ..formatting import styled
 
     # a table wider than the page scrolls sideways instead of being cut off at the right edge
     body = f'<div class="effplan-table" style="overflow-x:auto">{styled(df).to_html()}</div>'

@@ -37,7 +37,7 @@ def _literal(fig: Figure) -> Figure:
 
 
 def _usd_axis(ax: Any, axis: str = "y") -> None:
-    from .formatting import usd
+    from ..formatting import usd
 
     from matplotlib.ticker import FuncFormatter
 
@@ -133,7 +133,7 @@ def variance_waterfall(a: Any, quarter: str | None = None) -> Figure:
 
 
 def _fmt(v: float) -> str:
-    from .formatting import usd
+    from ..formatting import usd
 
     return usd(v)
 
@@ -242,7 +242,7 @@ def _png(fig: Figure) -> str:
 
 def dashboard_html(a: Any) -> str:
     """The dashboard's "Budget vs actuals" tab: the sentence, the charts (PNG), the tables."""
-    from .formatting import styled
+    from ..formatting import styled
 
     imgs = "".join(f'<img alt="{html.escape(t)}" style="max-width:100%" '
                    f'src="data:image/png;base64,{_png(f)}"/>'

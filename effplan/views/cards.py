@@ -44,7 +44,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 CARD_VERSION = 1
 _POINT_KEYS = ("mode", "hardware", "batch_size", "latency_p50_ms", "latency_p95_ms",
@@ -98,12 +98,12 @@ def _fnum(v: Any) -> float:
 
 
 def _measurement_frame(measurements: Any) -> pd.DataFrame:
-    from .records.schema import normalize_measurements
+    from ..records.schema import normalize_measurements
 
     if isinstance(measurements, str | Path) or (isinstance(measurements, Iterable)
                                                 and not isinstance(measurements, pd.DataFrame | Mapping)
                                                 and not hasattr(measurements, "to_frame")):
-        from .records import store
+        from ..records import store
 
         df = store.load(measurements, on_error="raise")
     elif hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
@@ -138,7 +138,7 @@ def _plan_parts(plan: Any) -> tuple[pd.DataFrame | None, pd.DataFrame | None, di
 
 
 def _energy_provenance(source: str) -> str:
-    from .records.schema import MEASURED_ENERGY_SOURCES
+    from ..records.schema import MEASURED_ENERGY_SOURCES
 
     if source in MEASURED_ENERGY_SOURCES:
         return "measured"
@@ -256,7 +256,7 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
     qual: list[dict[str, Any]] = []
     repro_eval: dict[str, Any] = {}
     if quality is not None:
-        from .records.quality import Evaluation, quality_frame
+        from ..records.quality import Evaluation, quality_frame
 
         qf = quality_frame(quality)
         qf = qf[qf["candidate"] == candidate_name]
@@ -292,7 +292,7 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
 def _stability(row: Any) -> dict[str, Any]:
     """``{"stable", "background_load_cores", "timing_spread_rel", "note"}`` of a plan summary row
     (``timing_unstable`` ...) or a measured row (``stable``, ``latency_*``); {} without one."""
-    from .planning import stability as st
+    from ..planning import stability as st
 
     if row is None:
         return {}
@@ -505,7 +505,7 @@ def store_beside(results_path: str | Path, *, plan: Any = None, quality: Any = N
     if failure_modes is not None:
         written.append(failure_modes.save(_failure_modes_beside(results_path)))
     if quality is not None:
-        from .records.quality import Evaluation
+        from ..records.quality import Evaluation
 
         if not isinstance(quality, Evaluation):
             raise ValidationError("quality", f"expected an Evaluation, got {type(quality).__name__}",
@@ -522,9 +522,9 @@ def cards_from_results(results_path: str | Path, out_dir: str | Path) -> list[Pa
     results = Path(results_path)
     if not results.is_file():
         return []
-    from .records.quality import Evaluation
+    from ..records.quality import Evaluation
 
-    from .failure_modes import FailureModes
+    from ..refdata.failure_modes import FailureModes
 
     q_path, p_dir = stored_beside(results)
     quality = Evaluation.load(q_path) if q_path.is_file() else None

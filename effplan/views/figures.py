@@ -35,9 +35,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.text import Text
 
-from .errors import ValidationError
-from .planning.frames import _fmt_quarter, _pct_cols, _quarter_order, _select
-from .records.schema import normalize_measurements
+from ..errors import ValidationError
+from ..planning.frames import _fmt_quarter, _pct_cols, _quarter_order, _select
+from ..records.schema import normalize_measurements
 
 __all__ = [
     "pareto_front",
@@ -318,7 +318,7 @@ def money_labels(values: Any, prefix: str = "$") -> list[str]:
 
 def _money_one(v: float, prefix: str = "$") -> str:
     """One value, 3 significant figures, scaled: $1.5k, $20M, $0.0021."""
-    from .formatting import sig
+    from ..formatting import sig
 
     a = abs(v)
     for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
@@ -450,7 +450,7 @@ def pareto_front(df: pd.DataFrame, cost_col: str = "cost_usd",
     The rule lives in :func:`effplan.selection.pareto_front` (ties kept, NaN left out, sorted by
     ascending cost); ``higher_is_better=False`` for ECE, NLL, latency and the like.
     """
-    from .selection import pareto_front as _front
+    from ..planning.selection import pareto_front as _front
 
     _require(df, (cost_col, quality_col), "pareto_front")
     return _front(df, cost=cost_col, metric=quality_col, higher_is_better=higher_is_better)
@@ -612,8 +612,8 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
             ax.scatter(x[ring], y[ring], marker="o", s=180, facecolors="none",
                        edgecolors="tab:orange", linewidths=2, zorder=2)
     if higher_is_better is None and quality is None:
-        from .records.quality import split_key
-        from .records.metrics import HIGHER_IS_BETTER
+        from ..records.quality import split_key
+        from ..records.metrics import HIGHER_IS_BETTER
 
         hib = HIGHER_IS_BETTER.get(split_key(quality_col)[0], True)
     elif higher_is_better is not None:

@@ -22,8 +22,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .errors import ValidationError
-from .plots import UniqueMoneyFormatter, _colors, _figure_and_axes, _legend_below, _literal_text
+from ..errors import ValidationError
+from .figures import UniqueMoneyFormatter, _colors, _figure_and_axes, _legend_below, _literal_text
 
 __all__ = ["learning_curve_figure", "EXTRAPOLATED_LABEL"]
 
@@ -38,9 +38,7 @@ def learning_curve_figure(curve: Any, metric: str = "accuracy", *, conditions: S
     """``metric`` of each run against its training cost (``x="cost_usd"``) or items (``x="items"``),
     per condition, with the fitted curves and the prediction at ``factor`` x the data (see the module
     docstring). ``conditions``: which (default: every condition of the curve)."""
-    from .learning_curves import LearningCurve
-
-    if not isinstance(curve, LearningCurve):
+    if not all(hasattr(curve, a) for a in ("conditions", "frame", "runs")):  # an effplan.LearningCurve
         raise ValidationError("curve", f"expected an effplan.LearningCurve, got {type(curve).__name__}")
     if x not in ("cost_usd", "items"):
         raise ValidationError("x", f"must be 'cost_usd' or 'items', got {x!r}")

@@ -307,7 +307,7 @@ def learning_curve(candidate: Any, train_data: Any, eval_data: Any, *,
     """
     import torch
 
-    from . import examples as _ex
+    from .models import examples as _ex
     from .models.candidates import Candidate
     from .bench.evaluation import DEFAULT_NOISE, evaluate
     from .bench.timing import LoadMonitor
