@@ -1,11 +1,21 @@
-"""Old import path of :mod:`effplan.models.generative` (kept so that existing imports keep working).
+"""Old import path of generation (kept so that existing imports keep working): the protocol,
+:class:`GenerationCandidate` and the Hugging Face adapter live in :mod:`effplan.models.generative`,
+one generation point in :mod:`effplan.bench.generation_points`, :func:`measure_generation` in
+:mod:`effplan.measurement` and the notebook loader in :mod:`effplan.ui.notebook`."""
 
-``import effplan.generation`` gives the very module :mod:`effplan.models.generative`: the same functions, classes and
-module globals (a monkeypatch of either name patches both). New code imports effplan.models.generative.
-"""
+from typing import Any
 
-import sys
+from .measurement import measure_generation  # noqa: F401
+from .models.generative import (SUMMARY_COLUMNS, GenerationCandidate, GenerativeModel, HFCausalLM,  # noqa: F401
+                                as_generator, cache_bytes, call_module, hf_candidate, module_of)
 
-from .models import generative as _home
+__all__ = ["GenerativeModel", "GenerationCandidate", "HFCausalLM", "hf_candidate", "as_generator",
+           "measure_generation", "cache_bytes", "notebook_measurements", "SUMMARY_COLUMNS"]
 
-sys.modules[__name__] = _home
+
+def __getattr__(name: str) -> Any:  # the notebook layer only when asked for (it imports IPython)
+    if name in ("notebook_measurements", "QUICK_TRAIN_STEPS"):
+        from .ui import notebook
+
+        return getattr(notebook, "generation_measurements" if name == "notebook_measurements" else name)
+    raise AttributeError(f"module 'effplan.generation' has no attribute {name!r}")

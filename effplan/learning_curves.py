@@ -326,9 +326,9 @@ def learning_curve(candidate: Any, train_data: Any, eval_data: Any, *,
                  else [int(_number(f"seeds[{i}]", s, lo=0, integer=True)) for i, s in enumerate(seeds)])
     if not seed_list or len(set(seed_list)) != len(seed_list):
         raise ValidationError("seeds", f"give at least one seed, each once, got {seeds!r}")
-    ep = int(_number("epochs", _ex._EPOCHS if epochs is None else epochs, lo=1, integer=True))
-    bs = int(_number("batch_size", _ex._BATCH if batch_size is None else batch_size, lo=1, integer=True))
-    lr = _number("learning_rate", _ex._LR if learning_rate is None else learning_rate, lo=0, lo_open=True)
+    ep = int(_number("epochs", _ex.EPOCHS if epochs is None else epochs, lo=1, integer=True))
+    bs = int(_number("batch_size", _ex.BATCH_SIZE if batch_size is None else batch_size, lo=1, integer=True))
+    lr = _number("learning_rate", _ex.LEARNING_RATE if learning_rate is None else learning_rate, lo=0, lo_open=True)
     th = int(_number("threads", threads, lo=1, integer=True))
     x, y = _pair(train_data, "train_data")
     eval_pair = _pair(eval_data, "eval_data")
@@ -347,7 +347,7 @@ def learning_curve(candidate: Any, train_data: Any, eval_data: Any, *,
             for f in fr:
                 k = max(1, int(round(f * n)))
                 idx = order[:k]
-                xs, ys = _ex._take(x, idx), y[idx]
+                xs, ys = _ex.take_rows(x, idx), y[idx]
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(seed)
                     model = candidate.build_model(device)

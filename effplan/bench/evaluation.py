@@ -199,7 +199,7 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
         raise ValidationError("batch_size", f"must be a positive integer, got {batch_size!r}")
     if outputs not in ("logits", "probs"):
         raise ValidationError("outputs", f"must be 'logits' or 'probs', got {outputs!r}")
-    n_bins = _m._check_bins(n_bins)
+    n_bins = _m.check_bins(n_bins)
 
     x, y = gather_xy(data, "data")
     conditions: list[tuple[str, Any, Any]] = [(CLEAN, x, y)]

@@ -117,11 +117,12 @@ import sys
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EffplanError, EffplanWarning, ValidationError
+from .configs import build, positive_ints
 
 if TYPE_CHECKING:
     from ..records.measurements import Measurements
@@ -137,10 +138,6 @@ _ACCEL_AMOUNT = 0.001
 _POLL_S = 1.0
 #: How often the driver checks that every waiting task still has a live node it can run on, s.
 _RECHECK_S = 5.0
-
-FLEET_FIELDS = ("fleet_target", "fleet_node_id", "fleet_node_ip", "fleet_start_unix_s",
-                "fleet_end_unix_s")
-
 
 # =============================================================================== ray import
 def require_ray() -> Any:
@@ -465,7 +462,7 @@ def _fleet_task(shipped: _Shipped, batch_sizes: list[int], mode: str, device: st
     import ray
 
     from ..devices.hardware import available_cpus, detect_hardware
-    from ..measurement import _worker_pool, measure
+    from . import configs, points
 
     ctx = ray.get_runtime_context()
     node = {"fleet_node_id": ctx.get_node_id(), "fleet_node_ip": ray.util.get_node_ip_address()}
@@ -474,35 +471,38 @@ def _fleet_task(shipped: _Shipped, batch_sizes: list[int], mode: str, device: st
     cand = shipped.load()
     kwargs = dict(measure_kwargs)
     kwargs.pop("_workers", None)
-    if kwargs.get("threads") is None:  # the node is this task's alone (see the module docstring)
-        kwargs["threads"] = available_cpus()
+    settings = configs.build(**kwargs)
+    # the node is this task's alone (see the module docstring); the driver keeps the results file
+    sweep_cfg = replace(settings.sweep, threads=settings.sweep.threads or available_cpus(), progress=False,
+                        results_path=None, resume=False)
+    settings = replace(settings, sweep=sweep_cfg)
     # one worker process for the candidate, kept alive across its batch sizes and passes, as
     # the local executor does (a crash or time-out replaces it for the next point)
-    pool = _worker_pool(int(kwargs["threads"]))
+    pool = points.worker_pool(int(sweep_cfg.threads))
     try:
-        yield from _fleet_points(cand, batch_sizes, mode, device, target_label, kwargs, pool, hw, node,
-                                 measure)
+        yield from _fleet_points(cand, batch_sizes, mode, device, target_label, settings, pool, hw, node)
     finally:
         pool.close()
 
 
 def _fleet_points(cand: Any, batch_sizes: list[int], mode: str, device: str, target_label: str,
-                  kwargs: dict[str, Any], pool: Any, hw: Mapping[str, Any], node: Mapping[str, Any],
-                  measure: Any):
-    """The point records of one fleet task, each measured with the task's worker ``pool``."""
+                  settings: Any, pool: Any, hw: Mapping[str, Any], node: Mapping[str, Any]):
+    """The point records of one fleet task, each measured with the task's worker ``pool`` by the
+    local sweep (:func:`effplan.bench.sweep.run`)."""
+    from . import sweep
+
     for bs in batch_sizes:
         start = time.time()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            m = measure([cand], batch_sizes=[bs], mode=mode, device=device, progress=False,
-                        results_path=None, _workers=pool, **kwargs)
+            m = sweep.run([cand], [bs], mode, device, settings, workers=pool)
         end = time.time()
         # one row per batch size; mode="generation" gives one per prompt length
         rows = [dict(r, fleet_target=target_label, fleet_start_unix_s=start, fleet_end_unix_s=end,
                      **node) for r in m.rows]
         idle = float(rows[0].get("idle_power_w", math.nan))
-        if kwargs.get("idle_power_w") is None and not math.isnan(idle):
-            kwargs["idle_power_w"] = idle  # measured once per task
+        if settings.energy.idle_power_w is None and not math.isnan(idle):
+            settings = replace(settings, energy=replace(settings.energy, idle_power_w=idle))  # once per task
         point_hw = m.hardware.get(rows[0]["device"], hw)
         # raw samples go with a point that is one row (which row a sample belongs to is
         # otherwise the harness's business)
@@ -588,10 +588,10 @@ def _save_samples(path: str | os.PathLike, row: Mapping[str, Any], hw: Mapping[s
     """The point's raw samples beside the results file (``effplan.store.append_samples``), in
     the record the local executor writes."""
     from ..records import store
-    from ..measurement import _samples_record
+    from .points import samples_record
 
     if timing is not None:
-        store.append_samples(path, [_samples_record(row, hw, timing)])
+        store.append_samples(path, [samples_record(row, hw, timing)])
 
 
 def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
@@ -630,11 +630,8 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
     if not isinstance(opts, FleetOptions):
         raise ValidationError("fleet", f"expected FleetOptions or None, got {type(opts).__name__}")
     shipped = _ship(candidates)
-    # same rules as measure(): positive integer batch sizes, a known mode
-    bss = [batch_sizes] if isinstance(batch_sizes, int) else list(batch_sizes)
-    if not bss or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in bss):
-        raise ValidationError("batch_sizes", f"must be positive integers, got {batch_sizes!r}")
-    bss = list(dict.fromkeys(int(b) for b in bss))
+    # the rules of the local sweep: positive integer batch sizes (numpy integers too), a known mode
+    bss = positive_ints("batch_sizes", batch_sizes)
     if mode not in MODES:
         raise ValidationError("mode", f"{mode!r} is not one of {MODES}")
     if targets is None or isinstance(targets, str | Target | Mapping):
@@ -648,7 +645,8 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
                               "Target(name=...) to tell them apart")
     if resume and results_path is None:
         raise ValidationError("resume", "resume=True needs results_path= (the store to resume from)")
-    if measure_kwargs.get("raise_errors"):
+    harness = build(**measure_kwargs)  # the harness's settings, checked here before Ray starts
+    if harness.sweep.raise_errors:
         raise ValidationError("raise_errors", "not supported with executor='ray': failures are "
                               "error rows (see the 'error' column)")
     measure_kwargs.pop("raise_errors", None)
@@ -815,22 +813,21 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
 
 
 #: Parameters of :func:`effplan.measure` that the driver handles; the rest go to the workers.
-_DRIVER_PARAMS = ("candidates", "batch_sizes", "mode", "device", "results_path", "progress",
-                  "executor", "targets", "ray_address", "resume", "fleet")
-
-
-def measure_with_executor(**params: Any) -> Measurements:
-    """``effplan.measure(..., executor=...)`` for an executor other than ``"local"``.
-
-    ``params`` are all of :func:`effplan.measure`'s parameters; those the harness takes
-    (``timing``, ``energy``, ``threads``, ...) are passed on to it on the workers.
+def measure_with_executor(candidates: Any, batch_sizes: Any, mode: str, device: str, settings: Any) -> Measurements:
+    """``effplan.measure(..., executor=...)`` for an executor other than ``"local"``: the driver
+    settings (targets, results file, resume, progress) stay here, the harness's (timing, energy,
+    generation, the rest of the sweep) go to the workers.
     """
-    executor = params.get("executor")
-    if executor != "ray":
-        given = [k for k in ("targets", "ray_address", "fleet") if params.get(k) is not None]
-        if executor == "local":
+    f = settings.fleet
+    if f.executor != "ray":
+        given = [k for k, v in (("targets", f.targets), ("ray_address", f.ray_address), ("fleet", f.options))
+                 if v is not None]
+        if f.executor == "local":
             raise ValidationError(given[0], f"{', '.join(given)} need executor='ray'")
-        raise ValidationError("executor", f"{executor!r} is not 'local' or 'ray'")
-    driver = {k: params[k] for k in _DRIVER_PARAMS if k in params and k != "executor"}
-    harness = {k: v for k, v in params.items() if k not in _DRIVER_PARAMS}
-    return measure_on_ray(**driver, **harness)
+        raise ValidationError("executor", f"{f.executor!r} is not 'local' or 'ray'")
+    sw = settings.sweep
+    harness = dict(timing=settings.timing, energy=settings.energy, generation=settings.generation,
+                   sweep=replace(sw, results_path=None, resume=False, progress=True))
+    return measure_on_ray(candidates, batch_sizes, mode, device, targets=f.targets, ray_address=f.ray_address,
+                          resume=sw.resume, results_path=sw.results_path, progress=sw.progress, fleet=f.options,
+                          **harness)

@@ -48,6 +48,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..errors import MeasurementError
+from ..units import KIB_PER_MIB
 
 __all__ = ["run_isolated", "can_ship", "Worker", "WorkerPool", "WorkerCrashed", "WorkerTimeout",
            "start_method", "rss_mib", "START_TIMEOUT_S"]
@@ -80,7 +81,7 @@ def _context() -> Any:
     if start_method() == "forkserver":
         # the server imports these once; each worker is forked from it with torch already
         # imported but no thread pool started (importing torch starts none)
-        preload = ["torch", "effplan.measurement", "effplan.flops", "effplan.devices.energy",
+        preload = ["torch", "effplan.bench.points", "effplan.flops", "effplan.devices.energy",
                    "effplan.refdata.catalog", "effplan.devices.hardware"]
         if "torchao" in sys.modules:  # slim variants build torchao models: import it (seconds) once,
             preload.append("effplan.bench.torchao_preload")  # in the server, not in every worker
@@ -129,7 +130,7 @@ def rss_mib(field: str = "VmRSS") -> float:
         with open("/proc/self/status") as fh:
             for line in fh:
                 if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024.0
+                    return int(line.split()[1]) / KIB_PER_MIB
     except OSError:
         pass
     return float("nan")

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ..records.schema import MEASURED_ENERGY_SOURCES
 from ..refdata.catalog import IDLE_POWER_FRACTION
 from ..errors import EffplanError, EnergyBackendError, EnergyFallbackWarning, ValidationError
 from .hardware import (NvmlNotSupportedError, available_cpus, cuda_index, detect_hardware,
@@ -56,13 +57,9 @@ __all__ = [
     "RAPL_ROOT",
 ]
 
-#: backend name -> provenance of its figures.
-BACKENDS: dict[str, str] = {
-    "nvml-counter": "measured",
-    "nvml-power": "measured",
-    "rapl": "measured",
-    "estimated-tdp": "estimated",
-}
+#: backend name -> provenance of its figures: which sources count as measured is the one table
+#: :data:`effplan.records.schema.MEASURED_ENERGY_SOURCES`; the TDP estimate is the fallback.
+BACKENDS: dict[str, str] = {**{name: "measured" for name in MEASURED_ENERGY_SOURCES}, "estimated-tdp": "estimated"}
 RAPL_ROOT = "/sys/class/powercap"
 #: Default power-sampling interval (20 Hz; the issue asks for at least 10 Hz).
 DEFAULT_SAMPLE_INTERVAL_S = 0.05

@@ -32,15 +32,18 @@ from typing import Any
 
 from ..errors import ValidationError
 
-_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 #: quantized dtype labels: ``qint8`` dynamic int8 (int8 weights, activations quantized per call:
 #: torch.ao ``quantize_dynamic`` or torchao ``Int8DynamicActivationInt8WeightConfig``), ``int8``
 #: static int8, ``int8-weight`` / ``int4-weight`` torchao weight-only (the matmuls run in the
 #: activations' float dtype). See :mod:`effplan.slim` and ``effplan.catalog.DTYPE_KINDS``.
-_QUANT_DTYPES = ("qint8", "int8", "quint8", "int8-weight", "int4-weight")
+QUANT_DTYPES = ("qint8", "int8", "quint8", "int8-weight", "int4-weight")
 
 
-def _dtype_name(dtype: Any) -> str | None:
+def dtype_name(dtype: Any, where: str | None = None) -> str | None:
+    """The one dtype rule of both candidate kinds: ``None``, a torch dtype or a name (``"fp16"``,
+    ``"bf16"``, ``"half"``... accepted as aliases) -> its canonical name in :data:`FLOAT_DTYPES` or
+    :data:`QUANT_DTYPES`; anything else is a ValidationError naming ``dtype``."""
     if dtype is None:
         return None
     name = str(dtype)
@@ -49,8 +52,8 @@ def _dtype_name(dtype: Any) -> str | None:
     aliases = {"half": "float16", "float": "float32", "double": "float64", "fp16": "float16",
                "bf16": "bfloat16", "fp32": "float32"}
     name = aliases.get(name, name)
-    if name not in _FLOAT_DTYPES + _QUANT_DTYPES:
-        raise ValidationError("dtype", f"{dtype!r} is not one of {_FLOAT_DTYPES + _QUANT_DTYPES}")
+    if name not in FLOAT_DTYPES + QUANT_DTYPES:
+        raise ValidationError("dtype", f"{dtype!r} is not one of {FLOAT_DTYPES + QUANT_DTYPES}", where=where)
     return name
 
 
@@ -131,7 +134,7 @@ class Candidate:
                 q = None
             object.__setattr__(self, "quality", q)
         try:
-            object.__setattr__(self, "dtype", _dtype_name(self.dtype))
+            object.__setattr__(self, "dtype", dtype_name(self.dtype))
         except ValidationError as exc:
             raise ValidationError("dtype", str(exc).split(": ", 1)[-1], where=where) from None
         if self.device is not None:
@@ -143,7 +146,7 @@ class Candidate:
     @property
     def is_quantized(self) -> bool:
         """True when the candidate is declared quantized (dtype or ``"quantized"`` tag)."""
-        return self.dtype in _QUANT_DTYPES or "quantized" in self.tags
+        return self.dtype in QUANT_DTYPES or "quantized" in self.tags
 
     def build_model(self, device: Any = "cpu") -> Any:
         """``model_fn()`` moved to ``device`` (and cast to ``dtype`` when it is a float dtype)."""
@@ -153,7 +156,7 @@ class Candidate:
         if not isinstance(model, torch.nn.Module):
             raise ValidationError("model_fn", f"must return a torch.nn.Module, got {type(model).__name__}",
                                   where=f"Candidate({self.name!r})")
-        if self.dtype in _FLOAT_DTYPES:
+        if self.dtype in FLOAT_DTYPES:
             model = model.to(dtype=getattr(torch, self.dtype))
         return model.to(device)
 
@@ -232,7 +235,7 @@ def move_to(obj: Any, device: Any, dtype: str | None) -> Any:
     import torch
 
     if isinstance(obj, torch.Tensor):
-        if dtype in _FLOAT_DTYPES and obj.is_floating_point():
+        if dtype in FLOAT_DTYPES and obj.is_floating_point():
             return obj.to(device=device, dtype=getattr(torch, dtype))
         return obj.to(device)
     if isinstance(obj, Mapping):

@@ -44,9 +44,10 @@ DIGITS_CLASSES = 10
 DIGITS_WIDTHS = {"digits-mlp": (256, 256), "digits-mlp-slim": (128, 128), "digits-mlp-student": (64,)}
 KD_TEMPERATURE = 4.0
 KD_ALPHA = 0.5
-_EPOCHS = 25
-_BATCH = 64
-_LR = 3e-3
+#: how the built-in families are trained: epochs, batch size, Adam learning rate
+EPOCHS = 25
+BATCH_SIZE = 64
+LEARNING_RATE = 3e-3
 
 
 def _mlp(hidden: tuple[int, ...]) -> Any:
@@ -123,17 +124,17 @@ def _accuracy(model: Any, x: Any, y: Any) -> float:
         return float((model(x).argmax(dim=1) == y).float().mean().item())
 
 
-def _take(obj: Any, idx: Any) -> Any:
+def take_rows(obj: Any, idx: Any) -> Any:
     """Rows ``idx`` of a tensor, or of every tensor in a tuple / list / dict of them."""
     if isinstance(obj, dict):
-        return {k: _take(v, idx) for k, v in obj.items()}
+        return {k: take_rows(v, idx) for k, v in obj.items()}
     if isinstance(obj, tuple | list):
-        return type(obj)(_take(v, idx) for v in obj)
+        return type(obj)(take_rows(v, idx) for v in obj)
     return obj[idx]
 
 
-def train_model(model: Any, x: Any, y: Any, *, shuffle_seed: int, epochs: int = _EPOCHS,
-                batch_size: int = _BATCH, learning_rate: float = _LR, loss_fn: Any = None,
+def train_model(model: Any, x: Any, y: Any, *, shuffle_seed: int, epochs: int = EPOCHS,
+                batch_size: int = BATCH_SIZE, learning_rate: float = LEARNING_RATE, loss_fn: Any = None,
                 teacher: Any = None) -> Any:
     """The training recipe of the built-in digits family: ``epochs`` passes of Adam
     (``learning_rate``) over shuffled mini-batches of ``batch_size`` (the order drawn from
@@ -155,7 +156,7 @@ def train_model(model: Any, x: Any, y: Any, *, shuffle_seed: int, epochs: int = 
         order = torch.randperm(n, generator=gen)
         for i in range(0, n, batch_size):
             idx = order[i:i + batch_size]
-            xb = _take(x, idx)
+            xb = take_rows(x, idx)
             logits = call_model(model, xb)
             loss = loss_fn(logits, y[idx])
             if teacher is not None:

@@ -77,23 +77,15 @@ Generation rows leave the fixed-shape columns (``latency_*_ms``, ``throughput_it
 from __future__ import annotations
 
 import inspect
-import math
-import time
-import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-
-from .. import measurement as _m
-from .candidates import _QUANT_DTYPES
-from ..errors import EffplanWarning, FlopCountError, ValidationError
+from .candidates import FLOAT_DTYPES, dtype_name
+from ..errors import ValidationError
 
 __all__ = ["GenerativeModel", "GenerationCandidate", "HFCausalLM", "hf_candidate", "as_generator",
-           "measure_generation", "cache_bytes", "notebook_measurements", "SUMMARY_COLUMNS"]
-
-_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+           "cache_bytes", "call_module", "module_of", "SUMMARY_COLUMNS"]
 
 #: the generation columns people look at first (a compact view of a generation frame)
 SUMMARY_COLUMNS = ["candidate", "tags", "perplexity", "batch_size", "prompt_tokens", "ttft_p50_ms",
@@ -166,7 +158,7 @@ def as_generator(obj: Any) -> Any:
                           "(see effplan.generation's module docstring)")
 
 
-def _module_of(gen: Any) -> Any:
+def module_of(gen: Any) -> Any:
     import torch
 
     if isinstance(gen, torch.nn.Module):
@@ -223,11 +215,7 @@ class GenerationCandidate:
                 object.__setattr__(self, fname, None if v != v else v)
         if self.perplexity is not None and self.perplexity < 1:
             raise ValidationError("perplexity", f"must be >= 1, got {self.perplexity!r}", where=where)
-        if self.dtype is not None:
-            name = str(self.dtype).replace("torch.", "")
-            if name not in _FLOAT_DTYPES + _QUANT_DTYPES:
-                raise ValidationError("dtype", f"{self.dtype!r} is not a float dtype or 'qint8'", where=where)
-            object.__setattr__(self, "dtype", name)
+        object.__setattr__(self, "dtype", dtype_name(self.dtype, where))  # the rule Candidate follows
         if self.device is not None:
             object.__setattr__(self, "device", str(self.device))
 
@@ -236,9 +224,9 @@ class GenerationCandidate:
         import torch
 
         gen = as_generator(self.model_fn())
-        mod = _module_of(gen)
+        mod = module_of(gen)
         if mod is not None:
-            if self.dtype in _FLOAT_DTYPES:
+            if self.dtype in FLOAT_DTYPES:
                 mod.to(dtype=getattr(torch, self.dtype))
             mod.to(device)
             mod.eval()
@@ -304,7 +292,7 @@ def cache_bytes(cache: Any) -> int:
     return total
 
 
-def _call_module(module: Any, fn: Callable[[Any], Any]) -> Any:
+def call_module(module: Any, fn: Callable[[Any], Any]) -> Any:
     """An ``nn.Module`` whose forward is ``fn`` (so the FLOP counter can count a protocol call)."""
     import torch
 
@@ -318,240 +306,3 @@ def _call_module(module: Any, fn: Callable[[Any], Any]) -> Any:
             return fn(x)
 
     return _Call()
-
-
-def _count(module: Any, fn: Callable[[Any], Any], x: Any) -> tuple[float, float, str, int]:
-    from ..flops import count_flops
-
-    fc = count_flops(_call_module(module, fn), (x,), engine="dispatch")
-    cov = float(fc.coverage)
-    total = math.nan if (fc.total == 0 and cov < 1.0) else float(fc.total)
-    return total, cov, str(fc.engine), int(fc.operator_calls)
-
-
-def _positive_ints(name: str, value: Any) -> list[int]:
-    vals = [value] if isinstance(value, int | np.integer) else list(value) if value is not None else []
-    if not vals or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) and v > 0 for v in vals):
-        raise ValidationError(name, f"must be positive integers, got {value!r}", where="measure(mode='generation')")
-    return list(dict.fromkeys(int(v) for v in vals))
-
-
-# ---------------------------------------------------------------------------------- the sweep
-def measure_generation(candidates: GenerationCandidate | Sequence[GenerationCandidate],
-                       batch_sizes: Sequence[int] = (1, 4, 16), prompt_tokens: Sequence[int] | int = (128, 512),
-                       output_tokens: int = 64, device: str = "auto", *,
-                       threads: int | None = None, timing: Any = None, energy: bool = True,
-                       energy_window_s: float = 1.0, idle_s: float = 1.0, idle_power_w: float | None = None,
-                       results_path: Any = None, resume: bool = False, isolate: bool | None = None,
-                       retries: int | None = None, passes: int | None = None, progress: bool = True,
-                       raise_errors: bool = False, clock: Callable[[], float] = time.perf_counter,
-                       energy_meter: Callable[[str], Any] | None = None, seed: int = 0,
-                       point_timeout_s: float | None = None) -> Any:
-    """``effplan.measure(candidates, mode="generation", ...)``: every candidate x concurrency
-    (``batch_sizes``) x prompt length, under the same rules as inference points (one worker
-    process per candidate, retries of not-stable points, ``resume``, raw samples saved).
-    ``seed`` seeds the random prompts. Returns :class:`effplan.measurement.Measurements`."""
-    return _m.measure(candidates, batch_sizes=batch_sizes, mode="generation", device=device,
-                      threads=threads, timing=timing, energy=energy, energy_window_s=energy_window_s,
-                      idle_s=idle_s, idle_power_w=idle_power_w, results_path=results_path, resume=resume,
-                      isolate=isolate, retries=retries, passes=passes, progress=progress,
-                      raise_errors=raise_errors, clock=clock, energy_meter=energy_meter, prompt_tokens=prompt_tokens,
-                      output_tokens=output_tokens, prompt_seed=seed, point_timeout_s=point_timeout_s)
-
-
-def _measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row: dict[str, Any], *,
-                   policy: Any, clock: Callable[[], float], energy: bool, energy_window_s: float,
-                   meter_factory: Callable[[str], Any], degraded: list[str], output_tokens: int, seed: int,
-                   report: Callable[[Any], Any] | None = None, isolated: bool = False,
-                   known_hashes: Any = None, prior: Any = None, known_flops: Any = None,
-                   **_: Any) -> dict[Any, Any]:
-    """Measure one point (its prompt length is ``row["prompt_tokens"]``), filling ``row`` in
-    place; returns the prefill (TTFT) and decode (TPOT) timings by samples key. Called by
-    :func:`effplan.measurement._point_job`, in the candidate's worker process when isolated.
-    ``known_flops``: the FLOP columns of this point's earlier pass (not counted again)."""
-    import torch
-
-    p, n_out = int(row["prompt_tokens"]), int(output_tokens)
-    is_cuda = dev.startswith("cuda")
-    sync = _m._synchronizer(dev)
-    # as for inference points: the peak above the point's start (resident set, or CUDA allocated)
-    baseline_mib, cuda_base = _m._memory_baseline(dev, row, isolated)
-
-    gen = cand.build(dev)
-    mod = _module_of(gen)
-    if mod is not None:
-        params, pbytes = _m._param_stats(mod)
-        row.update(params=params, param_bytes=float(pbytes))
-        row["dtype"] = cand.dtype or _dtype_of(mod)
-    rng = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, cand.vocab_size, (bs, p), generator=rng).to(dev)
-    rewind = getattr(gen, "rewind", None)
-
-    with torch.inference_mode():
-        # ---- FLOPs: one prefill; one decode step in the middle of the response (first pass only)
-        if known_flops is not None:
-            row.update(known_flops)
-        else:
-            try:
-                f_pre, cov1, eng, ops_pre = _count(mod, gen.prefill, ids)
-                ctx = torch.randint(0, cand.vocab_size, (bs, p + n_out // 2), generator=rng).to(dev)
-                mid = gen.prefill(ctx)
-                f_dec, cov2, _, ops_dec = _count(mod, lambda t: gen.step(t, mid), ids[:, -1:])
-                del mid
-                row.update(flops_per_prompt_token=f_pre / (bs * p), flops_per_output_token=f_dec / bs,
-                           operator_calls_prefill=ops_pre, operator_calls_decode=ops_dec,
-                           flops_engine=eng, flops_coverage=min(cov1, cov2))
-            except FlopCountError as exc:
-                degraded.append(f"effplan.measure: FLOPs of {cand.name!r} could not be counted ({exc}); "
-                                "flops_per_prompt_token and flops_per_output_token are NaN")
-
-        # ---- TTFT: prefill of the whole batch
-        def do_prefill() -> None:
-            gen.prefill(ids)
-
-        # one call per timed sample (min_sample_s = 0): TTFT and TPOT percentiles are those of
-        # single prefills and single decode steps, not of blocks of them
-        per_call = replace(policy, min_sample_s=0.0)
-        # the rounds, stall and contention verdict of effplan.timing (CPU threads judged on CPU)
-        threads = 0 if is_cuda else torch.get_num_threads()
-        def on_round(r: int, spent: float, share: float = 0.0) -> None:
-            if report is not None:  # prefill is the first half of the point, decode the second
-                report(share + 0.5 * spent)
-
-        t_pre = _m.adaptive_time(do_prefill, per_call, clock=clock, synchronize=sync,
-                                 load=_m.LoadMonitor(), threads=threads, on_round=on_round,
-                                 prior=(prior or {}).get((cand.name, dev, f"generation-prefill-p{p}", bs)))
-
-        # ---- TPOT: steady-state decode, cycling through n_out steps from the prefilled cache
-        cache0 = gen.prefill(ids)
-        b0 = cache_bytes(cache0)
-        state = {"cache": cache0, "i": 0, "tok": ids[:, -1:]}
-
-        def do_step() -> None:
-            if state["i"] >= n_out:
-                state["cache"] = rewind(state["cache"], p) if rewind is not None else cache0
-                state["i"] = 0
-            logits, state["cache"] = gen.step(state["tok"], state["cache"])
-            state["tok"] = logits.argmax(dim=-1, keepdim=True)
-            state["i"] += 1
-
-        do_step()
-        b1 = cache_bytes(state["cache"])
-        kv = (b1 - b0) / bs
-        if not kv > 0:
-            degraded.append(f"effplan.measure: the KV cache of {cand.name!r} did not grow by a decode "
-                            "step (a preallocated cache?); kv_cache_bytes_per_token is NaN -- enter it")
-            kv = math.nan
-        t_dec = _m.adaptive_time(do_step, per_call, clock=clock, synchronize=sync,
-                                 load=_m.LoadMonitor(), threads=threads,
-                                 on_round=lambda r, spent: on_round(r, spent, 0.5),
-                                 prior=(prior or {}).get((cand.name, dev, f"generation-decode-p{p}", bs)))
-        reasons = (t_pre.stop_reason, t_dec.stop_reason)
-        row.update(stable=t_pre.stable and t_dec.stable,
-                   stop_reason=next((r for r in ("unstable", "time-budget") if r in reasons), "ci-met"),
-                   rounds=min(t_pre.rounds, t_dec.rounds), background_load=t_dec.background_load,
-                   background_load_before=t_pre.load_before,
-                   timing_note="; ".join(f"{n}: {t.why}" for n, t in (("TTFT", t_pre), ("TPOT", t_dec))
-                                         if t.why))
-
-        ttft = t_pre.percentile_ms([50, 95])
-        tpot = t_dec.percentile_ms([50, 95])
-        row.update(ttft_p50_ms=float(ttft[0]), ttft_p95_ms=float(ttft[1]), tpot_p50_ms=float(tpot[0]),
-                   tpot_p95_ms=float(tpot[1]), kv_cache_bytes_per_token=float(kv),
-                   prefill_tokens_per_s=bs * p / (float(ttft[0]) / 1e3) if ttft[0] > 0 else math.nan,
-                   decode_tokens_per_s=bs / (float(tpot[0]) / 1e3) if tpot[0] > 0 else math.nan,
-                   latency_ci_rel=float(np.nanmax([t_pre.ci_rel, t_dec.ci_rel]))
-                   if not (math.isnan(t_pre.ci_rel) and math.isnan(t_dec.ci_rel)) else math.nan,
-                   repeats=t_dec.repeats)
-        spreads = [_m.round_spread_rel(t.times_ms, np.asarray(t.sample_rounds)) for t in (t_pre, t_dec)]
-        row["latency_round_spread_rel"] = (math.nan if all(math.isnan(v) for v in spreads)
-                                           else float(np.nanmax(spreads)))
-
-        # ---- energy: prefill, then decode, each for at least the energy window
-        if energy:
-            e_pre, d_pre, calls_pre, src = _metered(do_prefill, t_pre.calls_per_sample, dev, energy_window_s,
-                                                    meter_factory, clock, sync)
-            e_dec, d_dec, calls_dec, src2 = _metered(do_step, t_dec.calls_per_sample, dev, energy_window_s,
-                                                     meter_factory, clock, sync)
-            row.update(energy_per_prompt_token_j=e_pre / (calls_pre * bs * p),
-                       energy_per_output_token_j=e_dec / (calls_dec * bs),
-                       energy_j=e_pre + e_dec, energy_window_s=d_pre + d_dec,
-                       avg_power_w=(e_pre + e_dec) / (d_pre + d_dec) if d_pre + d_dec > 0 else math.nan,
-                       energy_source=src if src == src2 else f"{src}+{src2}")
-
-    row["peak_memory_mib"] = _m._peak_memory_mib(dev, baseline_mib, cuda_base)
-    # after the memory reading: hashing is not the point's own footprint
-    _m._reproducibility(row, cand, mod, policy, known_hashes)
-    return {(cand.name, dev, f"generation-prefill-p{p}", bs): t_pre,
-            (cand.name, dev, f"generation-decode-p{p}", bs): t_dec}
-
-
-def _metered(fn: Callable[[], None], calls_per_sample: int, dev: str, window_s: float,
-             meter_factory: Callable[[str], Any], clock: Callable[[], float],
-             sync: Callable[[], Any] | None) -> tuple[float, float, int, str]:
-    meter = meter_factory(dev)
-    window = max(float(window_s), float(getattr(meter, "min_window_s", None) or 0.0))
-    calls = 0
-    with meter:
-        e0 = clock()
-        while True:
-            for _ in range(calls_per_sample):
-                fn()
-            calls += calls_per_sample
-            if sync is not None:
-                sync()
-            if clock() - e0 >= window:
-                break
-    return float(meter.energy_j), float(meter.duration_s), calls, str(meter.source)
-
-
-def _dtype_of(mod: Any) -> str:
-    from .slimming import quantized_label
-
-    label = quantized_label(mod)  # torch.ao quantized modules and torchao weights
-    if label:
-        return label
-    for prm in mod.parameters():
-        if prm.is_floating_point():
-            return str(prm.dtype).replace("torch.", "")
-    return "float32"
-
-
-def with_perplexity(candidate: GenerationCandidate, perplexity: float | None) -> GenerationCandidate:
-    """A copy with another held-out perplexity (e.g. on your own data)."""
-    return replace(candidate, perplexity=perplexity)
-
-
-#: decoder training steps of a quick notebook run (``quick=True``): fewer than the family's
-#: default, so the notebook trains in seconds; the perplexities say how far training got.
-QUICK_TRAIN_STEPS = 60
-
-
-def notebook_measurements(results_path: str | None, *, quick: bool = True,
-                          concurrency: Sequence[int] = (1, 8), prompt_tokens: Sequence[int] = (64, 256),
-                          output_tokens: int = 16, save: bool = True, progress: bool = False) -> Any:
-    """Generation measurements for a notebook: load ``results_path`` when it holds
-    ``mode="generation"`` rows, else measure the built-in decoder family
-    (:func:`effplan.decoders.decoder_candidates`) on this machine's CPU with one thread; ``quick``
-    trains :data:`QUICK_TRAIN_STEPS` steps and uses :data:`effplan.notebook.QUICK_SETTINGS`
-    timing. With ``save`` the points are appended to ``results_path`` for the next run."""
-    import os
-
-    from . import decoders
-    from ..records.measurements import Measurements
-    from ..ui.notebook import measure_settings
-
-    if results_path and os.path.exists(results_path):
-        loaded = Measurements.load(results_path)
-        if any(r.get("mode") == "generation" for r in loaded.rows):
-            return loaded
-        warnings.warn(f"{results_path} has no mode='generation' rows; measuring the built-in decoders "
-                      "instead", EffplanWarning, stacklevel=2)
-    cfg = replace(decoders.BASE_CONFIG, train_steps=QUICK_TRAIN_STEPS) if quick else decoders.BASE_CONFIG
-    policy = replace(_m.TimingPolicy(), **{k: v for k, v in measure_settings(quick).items()
-                                            if k == "time_budget_s"})
-    settings = {k: v for k, v in measure_settings(quick).items() if k in ("energy_window_s", "idle_s", "passes")}
-    return measure_generation(decoders.decoder_candidates(config=cfg), batch_sizes=list(concurrency),
-                              prompt_tokens=list(prompt_tokens), output_tokens=output_tokens, device="cpu",
-                              threads=1, timing=policy, progress=progress,
-                              results_path=results_path if (save and results_path) else None, **settings)

@@ -584,13 +584,13 @@ class VariantBuilder:
     def __call__(self) -> Any:
         import torch
 
-        from .candidates import _FLOAT_DTYPES
+        from .candidates import FLOAT_DTYPES
 
         if not self.info.feasible:
             raise InfeasibleRecipeError(f"recipe {self.recipe!r} on {self.info.baseline!r} is infeasible: "
                                         f"{self.info.reason}")
         model = self.base_fn()
-        if self.base_dtype in _FLOAT_DTYPES and isinstance(model, torch.nn.Module):
+        if self.base_dtype in FLOAT_DTYPES and isinstance(model, torch.nn.Module):
             model = model.to(dtype=getattr(torch, self.base_dtype))
         return apply_recipe(self.recipe, model, self.plan, device=self.device)
 
@@ -677,10 +677,10 @@ def _build_for(candidate: Any, model_fn: Callable[[], Any], device: str) -> Any:
     """``model_fn()`` cast and moved as ``candidate`` builds it (eval mode)."""
     import torch
 
-    from .candidates import _FLOAT_DTYPES
+    from .candidates import FLOAT_DTYPES
 
     model = model_fn()
-    if candidate.dtype in _FLOAT_DTYPES and isinstance(model, torch.nn.Module):
+    if candidate.dtype in FLOAT_DTYPES and isinstance(model, torch.nn.Module):
         model = model.to(dtype=getattr(torch, candidate.dtype))
     if isinstance(model, torch.nn.Module):
         model = model.to(device).eval()

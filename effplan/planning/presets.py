@@ -10,6 +10,7 @@ from typing import Any
 
 from ..settings import (DEMO_BASELINE_INSTANCES, GENERATION_OUTPUT_TOKENS, GENERATION_REQUESTS_PER_DAY, GRID_REGION,
                         MONTHLY_GROWTH, MONTHS, PEAK_TO_AVERAGE, PUE, SLO_P95_MS, TARGET_UTILIZATION)
+from ..units import S_PER_DAY
 
 __all__ = ["workload", "generation_workload", "prices", "demo_requests_per_day"]
 
@@ -86,6 +87,7 @@ def demo_requests_per_day(measurements: Any, *, slo_p95_ms: float | None = SLO_P
     from ..errors import ValidationError
     from ..records.schema import MEASUREMENT_COLUMNS
     from . import InferenceWorkload, Prices, plan, prepare
+    from .frames import baseline_candidate
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # plan() itself warns about these rows
@@ -97,10 +99,9 @@ def demo_requests_per_day(measurements: Any, *, slo_p95_ms: float | None = SLO_P
         raise ValidationError("measurements", "no inference row to scale the demo traffic to; "
                                               "give requests_per_day")
     usable = rows[rows["plan_note"].astype(str) == ""]
-    tags = rows.groupby("candidate", sort=False)["tags"].first()
-    base = [c for c in tags.index if "baseline" in [t.strip() for t in str(tags[c]).split(",")]]
-    if base:
-        cand = base[0]
+    base = baseline_candidate(rows)  # the one baseline rule (the tag), as the dashboard and rank_options
+    if base is not None:
+        cand = base
     elif not usable.empty:
         cand = str(usable.groupby("candidate", sort=False)["_tput"].max().idxmin())
     else:
@@ -114,7 +115,7 @@ def demo_requests_per_day(measurements: Any, *, slo_p95_ms: float | None = SLO_P
     hw = str(mine["hardware"].iloc[0])
     mine = mine[mine["hardware"].astype(str) == hw]
     guess = (instances * float(mine["_tput"].max()) * float(target_utilization)
-             / float(peak_to_average) * 86_400.0 / float(items_per_request))
+             / float(peak_to_average) * S_PER_DAY / float(items_per_request))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prep = prepare(mine[[c for c in MEASUREMENT_COLUMNS if c in mine.columns]],

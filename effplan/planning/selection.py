@@ -27,8 +27,18 @@ import pandas as pd
 
 from ..errors import ValidationError
 
-#: columns of ``Selection.options`` besides the plan's and the bound columns
-OPTION_COLUMNS = ("candidate", "hardware", "quarter", "cost_usd", "meets", "chosen", "reason")
+def cheapest_first_key(cost: Any, energy: Any, candidate: Any, hardware: Any) -> tuple[float, float, str, str]:
+    """THE tie rule of "the cheapest option meeting the targets", for :func:`cheapest_meeting` and
+    :func:`effplan.planning.frames.rank_options` alike: lower cost first (unknown last), then
+    less energy (unknown last), then the first by candidate name, then by hardware name."""
+    def num(v: Any) -> float:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return math.inf
+        return f if math.isfinite(f) else math.inf
+
+    return (num(cost), num(energy), str(candidate), str(hardware))
 
 
 def pareto_front(frame: pd.DataFrame, cost: str = "cost_usd", metric: str = "quality",
@@ -203,8 +213,8 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
             lines.append(f"{label}: nothing meets every bound ({int(inq.sum())} options rejected; "
                          "see .options['reason'])")
             continue
-        best = builtins.min(ok, key=lambda i: (cost[i], energy[i], str(df["candidate"].iloc[i]),
-                                               str(df["hardware"].iloc[i])))
+        best = builtins.min(ok, key=lambda i: cheapest_first_key(cost[i], energy[i], df["candidate"].iloc[i],
+                                                                 df["hardware"].iloc[i]))
         chosen[best] = True
         name, hw = df["candidate"].iloc[best], df["hardware"].iloc[best]
         for i in ok:

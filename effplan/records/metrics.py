@@ -95,7 +95,7 @@ def validate(probs: Any, labels: Any, *, where: str = "metrics") -> tuple[np.nda
     return p, y
 
 
-def _check_bins(n_bins: Any) -> int:
+def check_bins(n_bins: Any) -> int:
     if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < 1:
         raise ValidationError("n_bins", f"must be a positive integer, got {n_bins!r}")
     return int(n_bins)
@@ -149,7 +149,7 @@ def expected_calibration_error(probs: Any, labels: Any, n_bins: int = DEFAULT_EC
     add 0. ``ECE = sum_b (n_b/N) |acc_b - conf_b|``. See the module docstring.
     """
     p, y = validate(probs, labels, where="expected_calibration_error")
-    n_bins = _check_bins(n_bins)
+    n_bins = check_bins(n_bins)
     idx = np.arange(len(y))[None, :]
     return float(ece_resampled(p.max(axis=1), correct(p, y), idx, n_bins)[0])
 

@@ -85,7 +85,7 @@ from ..errors import EffplanError, EffplanWarning, ValidationError
 from ..formatting import kwh, sig, usd, wh
 from ..planning.stability import busy_sentence, is_flagged, spread_pct, worst
 from ..planning.frames import (Headline, baseline_candidate, budget_table, headline,
-                              is_generation_plan, portfolio_total, rank_options)
+                              is_generation_plan, portfolio_total, rank_options, select_rows)
 from ..records.schema import number as _number
 
 __all__ = ["BudgetDashboard", "budget_table", "parse_price", "ALL_HARDWARE"]
@@ -1083,7 +1083,7 @@ class BudgetDashboard:
         else:
             cands, hw = self.selection()
             self._quality_html.value = _quality_svg(
-                plots._select(self.plan.summary, cands, hw), self.headline,
+                select_rows(self.plan.summary, cands, hw), self.headline,
                 cost_col=self._cost_per_unit_col(), quality=self._quality_frame(),
                 metric=self.metric if self.quality is not None else "perplexity",
                 condition=self.condition if self.quality is not None else "")
@@ -1145,7 +1145,7 @@ class BudgetDashboard:
 
         def rows(df: pd.DataFrame) -> pd.DataFrame:
             if not pairs:
-                return plots._select(df, cands, hw)
+                return select_rows(df, cands, hw)
             key = list(zip(df["candidate"].astype(str), df["hardware"].astype(str)))
             return df[[k in pairs for k in key]]
 

@@ -1,7 +1,8 @@
 """Helpers the notebooks call, so that their cells stay thin and their logic is tested here.
 
 * :func:`notebook_measurements` -- load a results file, or measure a quick digits sweep when
-  there is none (notebooks 02-04 run standalone);
+  there is none (notebooks 02-04 run standalone); :func:`generation_measurements` the same
+  for generation rows and the built-in decoders (notebook 05);
 * :func:`prices_for` -- :class:`effplan.Prices` that also price the machine measured on;
 * :func:`measured_vs_estimated` -- where every figure of a results frame comes from;
 * :func:`show` -- display a Figure, a frame or a dict of them as static PNG / HTML that
@@ -28,9 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EffplanWarning
+from ..models.candidates import QUANT_DTYPES
 
 __all__ = [
     "notebook_measurements",
+    "generation_measurements",
+    "QUICK_TRAIN_STEPS",
     "measure_settings",
     "QUICK_SETTINGS",
     "prices_for",
@@ -107,6 +111,42 @@ def notebook_measurements(results_path: str | os.PathLike | Iterable[str | os.Pa
 #: (a second pass would double the worker start-ups of a notebook run).
 QUICK_SETTINGS: Mapping[str, float] = {"time_budget_s": 0.2, "energy_window_s": 0.2, "idle_s": 0.2,
                                        "passes": 1}
+
+
+#: decoder training steps of a quick notebook run (``quick=True``): fewer than the family's
+#: default, so the notebook trains in seconds; the perplexities say how far training got.
+QUICK_TRAIN_STEPS = 60
+
+
+def generation_measurements(results_path: str | None, *, quick: bool = True,
+                            concurrency: Sequence[int] = (1, 8), prompt_tokens: Sequence[int] = (64, 256),
+                            output_tokens: int = 16, save: bool = True, progress: bool = False) -> Any:
+    """Generation measurements for a notebook (notebook 05; also ``effplan.generation.notebook_measurements``): load ``results_path`` when it holds
+    ``mode="generation"`` rows, else measure the built-in decoder family
+    (:func:`effplan.decoders.decoder_candidates`) on this machine's CPU with one thread; ``quick``
+    trains :data:`QUICK_TRAIN_STEPS` steps and uses :data:`QUICK_SETTINGS`
+    timing. With ``save`` the points are appended to ``results_path`` for the next run."""
+    from dataclasses import replace
+
+    from ..measurement import measure_generation
+    from ..models import decoders
+    from ..records.measurements import Measurements
+    from ..records.samples import TimingPolicy
+
+    if results_path and os.path.exists(results_path):
+        loaded = Measurements.load(results_path)
+        if any(r.get("mode") == "generation" for r in loaded.rows):
+            return loaded
+        warnings.warn(f"{results_path} has no mode='generation' rows; measuring the built-in decoders "
+                      "instead", EffplanWarning, stacklevel=2)
+    cfg = replace(decoders.BASE_CONFIG, train_steps=QUICK_TRAIN_STEPS) if quick else decoders.BASE_CONFIG
+    policy = replace(TimingPolicy(), **{k: v for k, v in measure_settings(quick).items()
+                                            if k == "time_budget_s"})
+    settings = {k: v for k, v in measure_settings(quick).items() if k in ("energy_window_s", "idle_s", "passes")}
+    return measure_generation(decoders.decoder_candidates(config=cfg), batch_sizes=list(concurrency),
+                              prompt_tokens=list(prompt_tokens), output_tokens=output_tokens, device="cpu",
+                              threads=1, timing=policy, progress=progress,
+                              results_path=results_path if (save and results_path) else None, **settings)
 
 
 def measure_settings(quick: bool) -> dict[str, Any]:
@@ -303,7 +343,8 @@ def candidates_table(candidates: Iterable[Any]) -> Any:
 
 
 #: dtypes whose weights cannot be trained (dynamic / static quantization)
-UNTRAINABLE_DTYPES = ("qint8", "quint8", "int8", "qint32", "int8-weight", "int4-weight")
+#: dtype labels a model cannot be trained in: the quantized dtypes (one list) and torch.ao's qint32
+UNTRAINABLE_DTYPES = (*QUANT_DTYPES, "qint32")
 
 
 def untrainable(measurements: Any) -> dict[str, str]:
@@ -382,10 +423,10 @@ def training_figure(plan: Any, measurements: Any = None) -> Any:
     ax2.barh(y, tot["cost_usd"], color="#dd8452")
     ax2.tick_params(axis="y", labelleft=False)
     ax2.set_xlabel("training cost over the horizon (USD)")
-    from ..views.figures import _auto_log, _usd_formatter
+    from ..views.figures import auto_log, usd_formatter
 
-    logs = [_auto_log(ax1, tot["device_hours"], "x"), _auto_log(ax2, tot["cost_usd"], "x")]
-    _usd_formatter(ax2, "x")
+    logs = [auto_log(ax1, tot["device_hours"], "x"), auto_log(ax2, tot["cost_usd"], "x")]
+    usd_formatter(ax2, "x")
     for ax, log in zip((ax1, ax2), logs):
         ax.invert_yaxis() if not ax.yaxis_inverted() else None
         ax.grid(axis="x", alpha=0.3)

@@ -36,7 +36,7 @@ from matplotlib.patches import Patch
 from matplotlib.text import Text
 
 from ..errors import ValidationError
-from ..planning.frames import _fmt_quarter, _pct_cols, _quarter_order, _select
+from ..planning.frames import fmt_quarter, pct_cols, quarter_order, select_rows
 from ..records.schema import normalize_measurements
 
 __all__ = [
@@ -204,7 +204,7 @@ def _grouped_bars(ax: Axes, df: pd.DataFrame, x_col: str, y_col: str, *, band: s
     ``also`` columns) and its colour, so that a caller can mark other figures on the same bars.
     """
     df = df.assign(_series=_series_key(df))
-    xs = _quarter_order(df[x_col])
+    xs = quarter_order(df[x_col])
     series = list(pd.unique(df["_series"]))
     colors = _colors(len(series))
     width = 0.8 / max(len(series), 1)
@@ -212,7 +212,7 @@ def _grouped_bars(ax: Axes, df: pd.DataFrame, x_col: str, y_col: str, *, band: s
     seen: set[str] = set()
     handles: list[Any] = []
     placed: list[tuple[np.ndarray, pd.DataFrame, Any]] = []
-    pcols = _pct_cols(df, band) if band else None
+    pcols = pct_cols(df, band) if band else None
     for k, name in enumerate(series):
         g = df[df["_series"] == name]
         agg = {y_col: "sum", **{c: "sum" for c in also}}
@@ -246,7 +246,7 @@ def _grouped_bars(ax: Axes, df: pd.DataFrame, x_col: str, y_col: str, *, band: s
             if ok.any():
                 ax.errorbar(xpos[ok], heights[ok], yerr=yerr[:, ok], fmt="none", ecolor="0.15",
                             elinewidth=1.0, capsize=3)
-    ax.set_xticks(range(len(xs)), [_fmt_quarter(x) for x in xs])
+    ax.set_xticks(range(len(xs)), [fmt_quarter(x) for x in xs])
     return seen, handles, placed
 
 
@@ -331,7 +331,7 @@ def _money_one(v: float, prefix: str = "$") -> str:
     return ("-" if v < 0 else "") + f"{prefix}{text}"
 
 
-def _usd_formatter(ax: Axes, axis: str = "y") -> None:
+def usd_formatter(ax: Axes, axis: str = "y") -> None:
     """Unique money tick labels on ``axis`` (and no minor-tick labels)."""
     from matplotlib.ticker import NullFormatter
 
@@ -340,7 +340,7 @@ def _usd_formatter(ax: Axes, axis: str = "y") -> None:
     a.set_minor_formatter(NullFormatter())
 
 
-def _auto_log(ax: Axes, values: Any, axis: str = "y", ratio: float = 1e3) -> bool:
+def auto_log(ax: Axes, values: Any, axis: str = "y", ratio: float = 1e3) -> bool:
     """A log scale when the positive ``values`` span more than ``ratio`` (e.g. costs over 5
     orders of magnitude): a linear axis would flatten the small ones to nothing."""
     v = np.asarray(values, dtype=float)
@@ -474,11 +474,11 @@ def cost_per_quarter(plan: Any, ax: Axes | None = None, *,
         return fig
     seen, handles, _ = _grouped_bars(ax, df, "quarter", "cost_usd", band="cost_usd",
                                      hatch_by="provenance")
-    _auto_log(ax, df["cost_usd"])
-    _usd_formatter(ax)
+    auto_log(ax, df["cost_usd"])
+    usd_formatter(ax)
     ax.set_ylabel("cost per quarter (USD)")
     title = "Cost per quarter"
-    if _pct_cols(df, "cost_usd"):
+    if pct_cols(df, "cost_usd"):
         title += " (error bars: P10–P90)"
         handles = handles + [Line2D([], [], color="0.15", marker="|", linestyle="none",
                                     markersize=10, label="P10–P90 (Monte Carlo)")]
@@ -562,7 +562,7 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
     cost are not placed; a note says how many. ``highlight`` rings candidates (restricted to
     ``highlight_hardware`` when given); ``candidates`` / ``hardware`` filter the rows.
     """
-    df = _select(_frame(plan, "summary"), candidates, hardware)
+    df = select_rows(_frame(plan, "summary"), candidates, hardware)
     _require(df, ("candidate", cost_col), "plan.summary")
     if quality is None and quality_col != "quality":
         df = df.assign(quality=df[quality_col])
@@ -638,13 +638,13 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
     if bad_seen:
         handles.append(Line2D([], [], marker="x", linestyle="none", color="tab:red",
                               label="misses latency SLO / infeasible"))
-    if not _auto_log(ax, x, "x"):
+    if not auto_log(ax, x, "x"):
         ax.margins(x=0.25, y=0.2)  # room for the point labels
         if np.nanmin(x) >= 0:  # a cost axis never shows negative money
             ax.set_xlim(left=0.0)
     else:
         ax.margins(x=0.1, y=0.2)
-    _usd_formatter(ax, "x")
+    usd_formatter(ax, "x")
     yv = y[np.isfinite(y)]
     if yv.size and np.ptp(yv) == 0:  # one value: a readable band around it, not 1e-16 ticks
         c = float(yv[0])
@@ -722,7 +722,7 @@ class LiveCostRanking:
         labels = [lab + (" (baseline)" if b else "") + (" ← chosen" if c else "")
                   for lab, (c, b, _p) in zip(labels, flags)]
         widths = shown["_c"].to_numpy(float)
-        pc = _pct_cols(shown, col)
+        pc = pct_cols(shown, col)
         lo = shown[pc[0]].to_numpy(float) if pc else np.full(n, np.nan)
         hi = shown[pc[1]].to_numpy(float) if pc else np.full(n, np.nan)
         colors = ["tab:orange" if c else "0.6" if b else "tab:blue" for c, b, _ in flags]
@@ -751,7 +751,7 @@ class LiveCostRanking:
         else:
             ax.set_xscale("linear")
             ax.set_xlim(0, top * 1.3 if top > 0 else 1.0)
-        _usd_formatter(ax, "x")
+        usd_formatter(ax, "x")
         ax.set_ylim(n - 0.5, -0.5)
         ax.set_xlabel(cost_axis_label(col, self.months))
         key = (pc is not None, missing, hidden, any(p for *_x, p in flags))
@@ -841,7 +841,7 @@ def instances_over_time(plan: Any, ax: Axes | None = None, *,
     series = list(pd.unique(df["_series"]))
     colors = _colors(len(series))
     seen: set[str] = set()
-    months = _quarter_order(df["month"])
+    months = quarter_order(df["month"])
     mpos = {m: i for i, m in enumerate(months)}
     for k, name in enumerate(series):
         g = df[df["_series"] == name]
@@ -871,7 +871,7 @@ def _plan_rows(plan: Any, attr: str, required: Iterable[str], candidates: Sequen
                hardware: Sequence[str] | None, ax: Axes | None) -> tuple[pd.DataFrame, Figure, Axes]:
     """The selected rows of ``plan.<attr>`` (required columns checked) and the figure and axes to
     draw on. An empty selection comes back empty, with a note already drawn on the axes."""
-    df = _select(_frame(plan, attr), candidates, hardware)
+    df = select_rows(_frame(plan, attr), candidates, hardware)
     _require(df, required, f"plan.{attr}")
     fig, ax = _figure_and_axes(ax)
     if df.empty:
