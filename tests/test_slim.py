@@ -377,16 +377,14 @@ def test_torchao_import_messages_are_captured_not_printed(capfd):
 
 # ----------------------------------------------------------------------------- distillation
 def test_distill_trains_a_half_width_student_with_the_builtin_loss(monkeypatch):
-    from effplan import examples
-
     calls = []
-    real = examples.distillation_loss
+    real = S.distillation_loss
 
     def counting(*args, **kwargs):
         calls.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(examples, "distillation_loss", counting)
+    monkeypatch.setattr(S, "distillation_loss", counting)
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(64, 16, generator=gen)
     y = torch.randint(0, 4, (64,), generator=gen)

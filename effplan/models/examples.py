@@ -37,6 +37,7 @@ from functools import lru_cache
 from typing import Any
 
 from .candidates import Candidate
+from .slimming import distillation_loss  # noqa: F401 - the KD loss of every built-in student (its home: slimming)
 
 DIGITS_FEATURES = 64
 DIGITS_CLASSES = 10
@@ -60,21 +61,6 @@ def _mlp(hidden: tuple[int, ...]) -> Any:
         width = h
     layers.append(nn.Linear(width, DIGITS_CLASSES))
     return nn.Sequential(*layers)
-
-
-def distillation_loss(logits: Any, teacher_logits: Any, hard_loss: Any, *, temperature: float,
-                      alpha: float) -> Any:
-    """Knowledge distillation (Hinton et al. 2015): ``alpha x T^2 x KL(softmax(teacher / T) ||
-    softmax(student / T)) + (1 - alpha) x hard_loss``, for logits of shape (..., classes), the KL
-    averaged over every leading position ("batchmean" of the flattened rows). Used by every
-    built-in student (digits and decoders)."""
-    import torch.nn.functional as F
-
-    c = logits.shape[-1]
-    kd = F.kl_div(F.log_softmax(logits / temperature, -1).reshape(-1, c),
-                  F.softmax(teacher_logits / temperature, -1).reshape(-1, c),
-                  reduction="batchmean") * temperature ** 2
-    return alpha * kd + (1 - alpha) * hard_loss
 
 
 def int8_recipe() -> str:

@@ -51,7 +51,7 @@ Recipes (:data:`RECIPES`)
 ``distill``       (needs ``data=(inputs, labels)``, training data): a student made by
                   ``layers-half`` (a stack) or else ``prune-50``, initialised from the baseline's
                   kept weights and trained against it with the SAME loss as the built-in
-                  students (:func:`effplan.examples.distillation_loss`, temperature and mix of
+                  students (:func:`distillation_loss`, temperature and mix of
                   :class:`DistillConfig`).
 
 torchao is optional (``pip install "effplan[slim]"``) and imported lazily, once, by
@@ -81,7 +81,7 @@ from ..errors import InfeasibleRecipeError, SlimWarning, ValidationError
 __all__ = ["slim", "DEFAULT_RECIPES", "RECIPES", "Recipe", "VariantInfo", "VariantBuilder",
            "DistillConfig", "variant_info", "feasible", "infeasible", "torchao_status", "TorchaoStatus",
            "quantized_label", "weight_bytes", "find_stack", "prunable_pairs", "apply_recipe", "describe",
-           "recipe_spec"]
+           "recipe_spec", "distillation_loss"]
 
 _log = logging.getLogger(__name__)
 
@@ -123,8 +123,23 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("layers-half", "slim", None, "every other block of the transformer stack dropped, no retraining"),
     Recipe("distill", "distilled", None,
            "a student (layers-half, else prune-50) initialised from the baseline and distilled from it "
-           "(effplan.examples.distillation_loss)", needs_data=True),
+           "(effplan.slim.distillation_loss)", needs_data=True),
 )}
+
+
+def distillation_loss(logits: Any, teacher_logits: Any, hard_loss: Any, *, temperature: float,
+                      alpha: float) -> Any:
+    """Knowledge distillation (Hinton et al. 2015): ``alpha x T^2 x KL(softmax(teacher / T) ||
+    softmax(student / T)) + (1 - alpha) x hard_loss``, for logits of shape (..., classes), the KL
+    averaged over every leading position ("batchmean" of the flattened rows). Used by every
+    built-in student (digits and decoders)."""
+    import torch.nn.functional as F
+
+    c = logits.shape[-1]
+    kd = F.kl_div(F.log_softmax(logits / temperature, -1).reshape(-1, c),
+                  F.softmax(teacher_logits / temperature, -1).reshape(-1, c),
+                  reduction="batchmean") * temperature ** 2
+    return alpha * kd + (1 - alpha) * hard_loss
 
 
 def recipe_spec(name: str) -> Recipe:
@@ -147,7 +162,7 @@ def recipe_spec(name: str) -> Recipe:
 class DistillConfig:
     """How the ``distill`` recipe trains its student: Adam at ``lr`` for ``epochs`` passes over
     the training data in shuffled batches of ``batch_size`` (seeded by ``seed``), with the loss of
-    :func:`effplan.examples.distillation_loss` at ``temperature`` and ``alpha`` (the digits
+    :func:`distillation_loss` at ``temperature`` and ``alpha`` (the digits
     family's figures by default: T = 4, alpha = 0.5)."""
 
     epochs: int = 25
@@ -720,7 +735,6 @@ def _train_student(candidate: Any, teacher: Any, student: Any, data: Any, cfg: D
 
     from .candidates import call_model
     from .data import gather_xy
-    from .examples import distillation_loss
 
     x, y = gather_xy(data, "data")
     n = int(y.shape[0])
