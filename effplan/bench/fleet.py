@@ -669,13 +669,17 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
         rows.append(row)
         if results_path is None:
             return
+        written = False  # the record is on disk: a later failure loses only its raw samples
         try:
             store.append(results_path, [row], hardware=dict(hw) if hw else None)
+            written = True
             _save_samples(results_path, row, hw or {}, timing)
         except (OSError, ValidationError) as exc:  # as the local executor: kept, with the reason
-            msg = f"not saved to {results_path}: {type(exc).__name__}: {exc}"
+            msg = (f"record saved to {results_path}, its raw samples not saved: " if written
+                   else f"not saved to {results_path}: ") + f"{type(exc).__name__}: {exc}"
             row["error"] = f"{row['error']}; {msg}" if row.get("error") else msg
-            unsaved.append(f"{row['candidate']} bs={row['batch_size']} on {row['fleet_target']}")
+            unsaved.append(f"{row['candidate']} bs={row['batch_size']} on {row['fleet_target']}"
+                           + (" (raw samples only)" if written else ""))
 
     tasks: list[_Task] = []
     for s in shipped:
