@@ -1,0 +1,180 @@
+"""Reading a JSON Lines results file fast, in bounded memory, with the store's exact rules.
+
+:func:`read_chunks` reads the file in blocks of about :data:`CHUNK_BYTES` and yields, per
+block, the records parsed from its lines (Python ``dict`` s), their line numbers, and their
+byte offsets and lengths (for the index beside the file, :mod:`effplan.store_index`). A line
+the store would refuse is reported through ``bad(line, reason)`` with the reason
+:func:`effplan.store._parse_line` gives it, and the other lines still load.
+
+Why it is fast and still exact: the store's rules (no JSON ``NaN``/``Infinity``, no number
+beyond a float, nesting at most :data:`effplan.store.MAX_JSON_DEPTH`, strict UTF-8, a
+byte-order mark on line 1 only, objects only) are enforced by ``json.loads`` hooks that cost a
+Python call per number. Here a line goes through plain ``json.loads`` (C only) when cheap text
+screens show that those rules cannot bite (no ``NaN``/``Infinity`` text, few brackets); any
+line that a screen flags, that fails, that is not an object, or whose record holds an infinity
+(a number beyond a float, found column-wise in the block's frame) is handed to
+``_parse_line`` itself, so its answer and message are exactly the store's. Long loads show a progress bar (``tqdm.auto``) from :data:`PROGRESS_MIN_BYTES`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Chunk", "read_chunks", "progress_bar", "CHUNK_BYTES", "PROGRESS_MIN_BYTES"]
+
+#: Bytes read per block (a block's records live as Python dicts until they become a frame:
+#: about 3x the block's size).
+CHUNK_BYTES = 32 * 2 ** 20
+
+#: Loads of at least this many bytes (all files together) show a progress bar.
+PROGRESS_MIN_BYTES = 64 * 2 ** 20
+
+
+
+@dataclass
+class Chunk:
+    """One block of a file: its good records (``frame``: ``DataFrame.from_records`` of them) and,
+    for each, line number, byte offset, length;
+    ``next_offset`` / ``next_line``: where the line after the block's last complete
+    (newline-ended) line starts, and its number."""
+    records: list[dict[str, Any]]
+    lines: list[int]
+    offsets: list[int]
+    lengths: list[int]
+    next_offset: int = 0
+    next_line: int = 1
+    frame: pd.DataFrame | None = None
+
+
+def progress_bar(total_bytes: int, desc: str, enabled: bool | None = None):
+    """A ``tqdm.auto`` bar over bytes, shown when ``enabled`` (None: when ``total_bytes`` is at
+    least :data:`PROGRESS_MIN_BYTES`); a do-nothing stand-in otherwise."""
+    show = total_bytes >= PROGRESS_MIN_BYTES if enabled is None else bool(enabled)
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _has_inf(v: Any) -> bool:
+    if type(v) is float:
+        return v in (_INF, -_INF)
+    if type(v) is list:
+        return any(_has_inf(x) for x in v)
+    if type(v) is dict:
+        return any(_has_inf(x) for x in v.values())
+    return False
+
+
+_INF = float("inf")
+
+
+def _drop_overflows(out: Chunk, segs: list[bytes], closed: bool, first: int, bad: Callable) -> None:
+    """Build the block's frame; a record holding an infinity (only a number too large for a
+    float parses to one: ``NaN``/``Infinity`` text never reaches plain ``json.loads``) is
+    handed to ``_parse_line`` for its exact reason and left out. Column-wise for number columns;
+    cell by cell only in the few object columns (lists, mixed types)."""
+    from .store import _parse_line
+
+    frame = pd.DataFrame.from_records(out.records) if out.records else pd.DataFrame()
+    hit = np.zeros(len(frame), dtype=bool)
+    for col in frame.columns:
+        s = frame[col]
+        if s.dtype.kind == "f":
+            hit |= np.isinf(s.to_numpy())
+        elif s.dtype == object:
+            vals = s.to_numpy()
+            where = np.flatnonzero(~pd.isna(vals))   # all-null columns (absent figures): nothing to look at
+            if len(where):
+                hit[where] |= np.fromiter((_has_inf(v) for v in vals[where]), dtype=bool, count=len(where))
+    if hit.any():
+        for i in np.flatnonzero(hit).tolist():
+            j = out.lines[i] - first
+            raw = segs[j] + b"\n" if (closed or j < len(segs) - 1) else segs[j]
+            _, problem = _parse_line(raw, first=out.lines[i] == 1)
+            bad(out.lines[i], problem or "bad JSON: a number is out of range")
+        keep = np.flatnonzero(~hit)
+        frame = frame.iloc[keep].reset_index(drop=True)
+        for name in ("lines", "offsets", "lengths"):
+            setattr(out, name, [getattr(out, name)[i] for i in keep.tolist()])
+    out.frame = frame
+    out.records = []
+
+
+def read_chunks(path: Path, bad: Callable[[int, str], None], *, start: int = 0, first_line: int = 1,
+                bar: Any = None, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
+    """The records of ``path`` from byte ``start`` (its line number: ``first_line``), block by
+    block. ``bad(line, reason)`` is called for each line the store refuses (blank lines are
+    skipped silently). ``bar.update(bytes)`` is called as blocks are read."""
+    from .store import MAX_JSON_DEPTH, _parse_line
+
+    loads = json.loads
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        offset, lineno, rest = start, first_line, b""
+        while True:
+            block = fh.read(chunk_bytes)
+            if bar is not None:
+                bar.update(len(block))
+            data = rest + block
+            if not data:
+                return
+            at_end = not block or fh.tell() >= size
+            cut = len(data) if at_end else data.rfind(b"\n") + 1
+            if cut == 0:            # one line longer than a block: read on
+                rest = data
+                continue
+            body, rest = data[:cut], data[cut:]
+            segs = body.split(b"\n")
+            closed = body.endswith(b"\n")
+            if closed:
+                segs.pop()          # the empty piece after the last newline
+            screen = b"NaN" in body or b"Infinity" in body
+            out = Chunk([], [], [], [])
+            first_line_of_block = lineno
+            last = len(segs) - 1
+            for i, raw in enumerate(segs):
+                n = len(raw) + (1 if (closed or i < last) else 0)
+                obj = None
+                try:
+                    text = raw.decode("utf-8")
+                    if not (screen and ("NaN" in text or "Infinity" in text)) \
+                            and text.count("{") + text.count("[") <= MAX_JSON_DEPTH:
+                        obj = loads(text)
+                except (ValueError, RecursionError):
+                    obj = None
+                if type(obj) is not dict:
+                    whole = raw + b"\n" if (closed or i < last) else raw
+                    obj, problem = _parse_line(whole, first=lineno == 1)
+                    if problem is not None:
+                        bad(lineno, problem)
+                if obj is not None:
+                    out.records.append(obj)
+                    out.lines.append(lineno)
+                    out.offsets.append(offset)
+                    out.lengths.append(n)
+                offset += n
+                lineno += 1
+            out.next_offset, out.next_line = (offset, lineno) if closed else (offset - n, lineno - 1)
+            _drop_overflows(out, segs, closed, first_line_of_block, bad)
+            yield out
+            if at_end and not rest:
+                return
