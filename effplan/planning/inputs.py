@@ -595,19 +595,23 @@ def _combine_hosts(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     combined[num] = med[num]
     combined["hardware_id"] = g["hardware_id"].agg(lambda s: "+".join(dict.fromkeys(map(str, s))))
     if "stable" in df.columns:
+        # False if any host's was; else unknown if any host's was; else True (column-wise)
         st = multi["stable"].astype("boolean")
-        combined["stable"] = pd.array([pd.NA if x.isna().any() and not (x == False).any()  # noqa: E712
-                                       else not bool((x == False).any())  # noqa: E712
-                                       for _, x in st.groupby([multi[k] for k in _HOST_KEYS],
-                                                              sort=False)], dtype="boolean")
+        gb = [multi[k] for k in _HOST_KEYS]
+        any_false = (st == False).fillna(False).groupby(gb, sort=False).any().to_numpy(bool)  # noqa: E712
+        any_na = st.isna().groupby(gb, sort=False).any().to_numpy(bool)
+        combined["stable"] = pd.array(np.where(any_false, False, np.where(any_na, None, True)).tolist(),
+                                      dtype="boolean")
     tput = g["throughput_items_per_s"].agg(["min", "max", "size"])
     p95 = g["latency_p95_ms"].agg(["min", "max"])
+    # the groups of tput, p95 and combined come in one order (one groupby): read them side by side
     notes = [f"{c} on {hw} ({mode}, bs={int(bs)}{'' if pt < 0 else f', prompt {int(pt)}'}): median "
-             f"of {int(t['size'])} hosts with the same hardware name; throughput "
-             f"{t['min']:.4g}-{t['max']:.4g} items/s (median "
-             f"{combined.at[(c, hw, mode, bs, pt), 'throughput_items_per_s']:.4g}), p95 "
-             f"{p95.at[(c, hw, mode, bs, pt), 'min']:.4g}-{p95.at[(c, hw, mode, bs, pt), 'max']:.4g} ms"
-             for (c, hw, mode, bs, pt), t in tput.iterrows()]
+             f"of {int(size)} hosts with the same hardware name; throughput "
+             f"{lo:.4g}-{hi:.4g} items/s (median {med:.4g}), p95 {p_lo:.4g}-{p_hi:.4g} ms"
+             for (c, hw, mode, bs, pt), lo, hi, size, med, p_lo, p_hi in zip(
+                 tput.index, tput["min"].to_numpy(float), tput["max"].to_numpy(float),
+                 tput["size"].to_numpy(), combined["throughput_items_per_s"].to_numpy(float),
+                 p95["min"].to_numpy(float), p95["max"].to_numpy(float))]
     warnings.warn(f"plan(): {len(notes)} measured point(s) come from several hosts with the same "
                   "hardware name; every host's row is used, combined by the median (spread shown): "
                   + "; ".join(notes[:6]) + ("; ..." if len(notes) > 6 else "") + ". A wide spread "
