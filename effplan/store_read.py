@@ -111,7 +111,9 @@ def _drop_overflows(out: Chunk, segs: list[bytes], closed: bool, first: int, bad
             _, problem = _parse_line(raw, first=out.lines[i] == 1)
             bad(out.lines[i], problem or "bad JSON: a number is out of range")
         keep = np.flatnonzero(~hit)
-        frame = frame.iloc[keep].reset_index(drop=True)
+        # built again from the records kept: their types alone decide the columns' dtypes
+        kept = [out.records[i] for i in keep.tolist()]
+        frame = pd.DataFrame.from_records(kept) if kept else pd.DataFrame()
         for name in ("lines", "offsets", "lengths"):
             setattr(out, name, [getattr(out, name)[i] for i in keep.tolist()])
     out.frame = frame
