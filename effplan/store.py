@@ -15,7 +15,11 @@
   batch size). :func:`load` keeps the newest record of each point and warns with the count,
   louder when duplicates disagree beyond their stated uncertainty (:func:`dedupe`); rows of
   two hosts with the same hardware name are different points and are all kept.
-  :func:`completed_points` lists the finished points of a file, for ``measure(resume=True)``.
+  :func:`completed_points` lists the finished points of a file, for ``measure(resume=True)``,
+  from the index beside it (:mod:`effplan.store_index`: ``append`` keeps it, so resume never
+  reads the records again). Loading, validation, duplicates and conflicts work column-wise
+  (:mod:`effplan.store_keys`, :mod:`effplan.store_read`); the answers are those of the per-row
+  store they replaced (``tests/store_reference.py``).
 * Raw samples of each point go to a file beside the results (:func:`samples_path`,
   :func:`append_samples`, :func:`load_samples`), so a stored point can be re-summarised.
 * :func:`check_results_path` and :func:`validate_rows` let a sweep fail BEFORE measuring.
@@ -48,7 +52,8 @@ from .schema import (
 )
 
 __all__ = ["append", "load", "save_frame", "to_records", "STORE_REQUIRED_COLUMNS", "HARDWARE_FIELDS",
-           "check_results_path", "validate_rows", "point_key", "completed_points", "dedupe", "points_since",
+           "check_results_path", "validate_rows", "point_key", "completed_points", "finished_points", "dedupe",
+           "points_since",
            "samples_path", "append_samples", "load_samples"]
 
 #: Columns every stored record must have (others are filled with defaults on load).
