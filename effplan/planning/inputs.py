@@ -505,7 +505,8 @@ def _canonical_hardware(names: pd.Series, cat: pd.DataFrame | None) -> pd.Series
     for n in dict.fromkeys(names.astype(str)):
         key = n.strip().lower()
         canon.setdefault(key, cat_names.get(key, n.strip()))
-    return names.astype(str).map(lambda n: canon[n.strip().lower()])
+    # one lookup per distinct spelling, mapped onto the rows (no per-row Python)
+    return names.astype(str).map({n: canon[n.strip().lower()] for n in dict.fromkeys(names.astype(str))})
 
 
 def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None,
@@ -637,13 +638,16 @@ def _mark_unstable(df: pd.DataFrame, allow_unstable: bool, notes: list[str]) -> 
     bad = df["timing_unstable"].to_numpy(bool)
     if df.empty or not bad.any():
         return df
-    why = [f"measurement not stable ({r or 'unknown'}{': ' + n if n else ''})"
-           for r, n in zip(df["stop_reason"].astype(str), df["timing_note"].astype(str))]
-    prompt = (pd.to_numeric(df["prompt_tokens"], errors="coerce").to_numpy(float)
-              if "prompt_tokens" in df.columns else np.full(len(df), np.nan))
-    names = [f"{c} on {h} ({m}, bs={int(b)}{f', prompt {int(p)}' if m == 'generation' and p == p else ''})"
-             for c, h, m, b, p in zip(df["candidate"], df["hardware"], df["mode"], df["batch_size"], prompt)]
     idx = np.flatnonzero(bad)
+    # the reasons and names of the flagged rows only (keyed by row position)
+    sub = df.iloc[idx]
+    why = dict(zip(idx.tolist(), [f"measurement not stable ({r or 'unknown'}{': ' + n if n else ''})"
+                                  for r, n in zip(sub["stop_reason"].astype(str), sub["timing_note"].astype(str))]))
+    prompt = (pd.to_numeric(sub["prompt_tokens"], errors="coerce").to_numpy(float)
+              if "prompt_tokens" in df.columns else np.full(len(sub), np.nan))
+    names = dict(zip(idx.tolist(), [
+        f"{c} on {h} ({m}, bs={int(b)}{f', prompt {int(p)}' if m == 'generation' and p == p else ''})"
+        for c, h, m, b, p in zip(sub["candidate"], sub["hardware"], sub["mode"], sub["batch_size"], prompt)]))
     listed = "; ".join(f"{names[i]}: {why[i]}" for i in idx[:6])
     more = "; ..." if bad.sum() > 6 else ""
     n, x = worst(zip(df["background_load"].to_numpy(float)[idx], df["timing_spread_rel"].to_numpy(float)[idx]))
