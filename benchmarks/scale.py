@@ -80,18 +80,18 @@ def _step(name: str, path: str) -> object:
         import pandas as pd
         return len(pd.read_json(path, lines=True))
     if name == "load":
-        from effplan import store
+        from effplan.records import store
         return len(store.load(path, progress=False))
     if name == "reference":
         import store_reference
         return len(store_reference.load(path))
     if name == "completed":
-        from effplan import store
+        from effplan.records import store
         return len(store.completed_points(path))
     if name == "plan":
         import importlib
 
-        from effplan import store
+        from effplan.records import store
         P = importlib.import_module("effplan.planning")
         frame = store.load(path, progress=False)
         wl = P.InferenceWorkload(5e6, monthly_growth=0.05, slo_p95_ms=50, months=12)
@@ -105,7 +105,7 @@ def _child(name: str, path: str, q) -> None:
 
     import pandas  # noqa: F401  (imports are not timed)
 
-    import effplan.store  # noqa: F401
+    import effplan.records.store  # noqa: F401
     importlib.import_module("effplan.planning")
     if name == "reference":
         import store_reference  # noqa: F401

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import store_reference as ref
-from effplan import store, store_index, store_keys, store_read
+from effplan.records import store, store_index, store_keys, store_read
 
 TS = "2026-01-0{}T00:00:00+00:00"
 

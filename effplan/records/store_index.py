@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 
 from . import store_keys as _keys
+from .schema import normalize_measurements
+from .store_read import STORE_REQUIRED_COLUMNS, _validate, read_chunks
 
 __all__ = ["index_path", "entries", "extend", "build_entries", "INDEX_COLUMNS"]
 
@@ -62,9 +64,6 @@ def build_entries(frame: pd.DataFrame, lines: list[int], offsets: list[int], len
     """Index entries of the raw records ``frame`` (``DataFrame.from_records`` of the parsed
     lines) found at ``lines`` / ``offsets`` / ``lengths``: validated and keyed column-wise,
     with the rules :func:`~effplan.store.load` and :func:`~effplan.store.completed_points` use."""
-    from .schema import normalize_measurements
-    from .store import STORE_REQUIRED_COLUMNS, _validate
-
     n = len(frame)
     if n == 0:
         return []
@@ -99,8 +98,6 @@ def build_entries(frame: pd.DataFrame, lines: list[int], offsets: list[int], len
 def _scan(results: Path, start: int, first_line: int) -> tuple[list[list], int, int]:
     """Entries of the lines of ``results`` from byte ``start`` (line ``first_line``), and where the
     next line starts after them (offset, line number)."""
-    from .store_read import read_chunks
-
     out: list[list] = []
     next_offset, next_line = start, first_line
     for chunk in read_chunks(results, lambda line, why: None, start=start, first_line=first_line):

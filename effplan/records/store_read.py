@@ -2,9 +2,9 @@
 
 :func:`read_chunks` reads the file in blocks of about :data:`CHUNK_BYTES` and yields, per
 block, the records parsed from its lines (Python ``dict`` s), their line numbers, and their
-byte offsets and lengths (for the index beside the file, :mod:`effplan.store_index`). A line
+byte offsets and lengths (for the index beside the file, :mod:`effplan.records.store_index`). A line
 the store would refuse is reported through ``bad(line, reason)`` with the reason
-:func:`effplan.store._parse_line` gives it, and the other lines still load.
+:func:`_parse_line` gives it, and the other lines still load.
 
 Why it is fast and still exact: the store's rules (no JSON ``NaN``/``Infinity``, no number
 beyond a float, nesting at most :data:`effplan.store.MAX_JSON_DEPTH`, strict UTF-8, a
@@ -19,6 +19,7 @@ line that a screen flags, that fails, that is not an object, or whose record hol
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,91 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Chunk", "read_chunks", "progress_bar", "CHUNK_BYTES", "PROGRESS_MIN_BYTES"]
+from .schema import row_problems
+
+__all__ = ["Chunk", "read_chunks", "progress_bar", "CHUNK_BYTES", "PROGRESS_MIN_BYTES", "MAX_JSON_DEPTH",
+           "STORE_REQUIRED_COLUMNS"]
+
+#: Columns every stored record must have (others are filled with defaults on load).
+STORE_REQUIRED_COLUMNS: tuple[str, ...] = ("candidate", "hardware", "mode", "batch_size")
+
+
+def _validate(df: pd.DataFrame, where: Any) -> list[dict[str, Any]]:
+    """Per-row problems of a frame of records: ``[{where, field, message}]`` (first per row).
+
+    The rules are :func:`effplan.records.schema.row_problems` (the one validator), plus the schema
+    version that every stored record carries. ``where[i]`` labels row ``i``.
+    """
+    return row_problems(df, where, required=STORE_REQUIRED_COLUMNS, schema_version=True)
+
+
+#: JSON nesting depth above which a line is skipped unread (a results record is flat, with at
+#: most a list of GPU names inside: depth 2). Checked before parsing so that a hostile line
+#: cannot exhaust the interpreter's recursion limit.
+MAX_JSON_DEPTH = 32
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (JSON has no infinity or NaN; write null)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]!r} is out of range (larger than a float can hold)")
+    return value
+
+
+def _depth(text: str) -> int:
+    """Largest bracket nesting depth of a JSON text (brackets inside strings ignored)."""
+    depth = best = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > best:
+                best = depth
+        elif ch in "]}":
+            depth -= 1
+    return best
+
+
+def _parse_line(raw: bytes, *, first: bool) -> tuple[dict[str, Any] | None, str | None]:
+    """One line of a results file -> ``(record, None)``, ``(None, None)`` for a blank line, or
+    ``(None, reason)`` for a line to skip. Never raises: a UTF-8 byte-order mark on the first line
+    and CRLF line ends are accepted; invalid UTF-8, JSON ``Infinity``/``NaN``, numbers beyond a
+    float, nesting deeper than :data:`MAX_JSON_DEPTH` and anything but a JSON object are reasons."""
+    if first and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        return None, f"not valid UTF-8 (byte {exc.start + 1}: {raw[exc.start:exc.start + 1]!r})"
+    if not text:
+        return None, None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:
+        return None, f"nested deeper than {MAX_JSON_DEPTH} levels (a results record is flat)"
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as exc:
+        truncated = " (truncated line: interrupted write?)" if not raw.endswith(b"\n") else ""
+        return None, f"bad JSON: {exc.msg} at column {exc.colno}{truncated}"
+    except (ValueError, RecursionError, OverflowError) as exc:  # constants, huge numbers, depth
+        return None, f"bad JSON: {str(exc)[:200]}"
+    if not isinstance(obj, dict):
+        return None, f"expected a JSON object, got {type(obj).__name__}"
+    return obj, None
+
+
 
 #: Bytes read per block (a block's records live as Python dicts until they become a frame:
 #: about 3x the block's size).
@@ -91,8 +176,6 @@ def _drop_overflows(out: Chunk, segs: list[bytes], closed: bool, first: int, bad
     float parses to one: ``NaN``/``Infinity`` text never reaches plain ``json.loads``) is
     handed to ``_parse_line`` for its exact reason and left out. Column-wise for number columns;
     cell by cell only in the few object columns (lists, mixed types)."""
-    from .store import _parse_line
-
     frame = pd.DataFrame.from_records(out.records) if out.records else pd.DataFrame()
     hit = np.zeros(len(frame), dtype=bool)
     for col in frame.columns:
@@ -125,8 +208,6 @@ def read_chunks(path: Path, bad: Callable[[int, str], None], *, start: int = 0, 
     """The records of ``path`` from byte ``start`` (its line number: ``first_line``), block by
     block. ``bad(line, reason)`` is called for each line the store refuses (blank lines are
     skipped silently). ``bar.update(bytes)`` is called as blocks are read."""
-    from .store import MAX_JSON_DEPTH, _parse_line
-
     loads = json.loads
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
