@@ -86,6 +86,10 @@ CATALOG_COLUMNS: tuple[str, ...] = ("name", "kind", "aliases") + NUMERIC_COLUMNS
 
 KINDS = ("gpu", "cpu")
 
+#: bytes in one catalog ``memory_gb``: the vendors' "GB" of HBM are GiB (an H100 80GB holds
+#: 81,559 MiB as nvidia-smi reports it, an A100 80GB 81,920 MiB), so memory checks use 2**30
+MEMORY_GB_BYTES = 2 ** 30
+
 #: name of the catalog row with per-core figures for an unknown CPU
 GENERIC_CPU = "Generic CPU (per core)"
 

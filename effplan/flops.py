@@ -129,7 +129,7 @@ FLOP_FREE_OPS: frozenset[str] = frozenset({
     "eq", "ne", "gt", "ge", "lt", "le", "logical_not", "logical_and", "logical_or",
     "bitwise_not", "bitwise_and", "bitwise_or", "__and__", "__or__", "__not__", "isnan",
     "isinf", "isfinite", "any", "all", "max", "min", "amax", "amin", "aminmax", "argmax", "argmin",
-    "sort", "argsort",
+    "sort", "argsort", "histc", "bincount",
     "topk", "floor", "ceil", "round", "trunc", "sign", "floor_divide", "remainder",
     # random numbers (drawing them is not arithmetic on the data)
     "bernoulli", "rand", "randn", "rand_like", "randn_like", "randint", "normal", "uniform",
@@ -449,8 +449,13 @@ class FlopCount:
             ``total`` or ``elementwise``), ``calls``, ``flops``, ``macs``, ``elementwise``.
         unsupported: operator name -> number of calls, for operators neither counted nor known
             to be FLOP-free. Their cost is missing from ``total``.
-        coverage: share of operator calls whose cost is accounted for (counted, elementwise or
-            flop-free); 1.0 when nothing was unsupported.
+        coverage: share of the FLOPs accounted for, FLOP-weighted: counted MACs / (counted MACs
+            + the unsupported operators' MACs estimated from their shapes, a matmul over the first
+            input's last dimension when they take two matrices, else one per output element;
+            dispatch engine). Under fvcore, which gives no shapes for unsupported operators, the
+            share of operator calls. 1.0 when nothing was unsupported.
+        call_coverage: share of operator calls whose cost is accounted for (counted, elementwise
+            or flop-free).
         engine: ``"fvcore"`` (jit trace) or ``"dispatch"`` (PyTorch dispatch level).
         fallback_reason: why ``engine="auto"`` did not use fvcore (``None`` if it did, or if
             the engine was forced).
@@ -478,6 +483,7 @@ class FlopCount:
     check_total: int | None = None
     check_diff: int | None = None
     operator_calls: int = 0
+    call_coverage: float = 1.0
 
     @property
     def flops(self) -> int:
@@ -539,6 +545,10 @@ class _Tally:
         self.ew: Counter[str] = Counter()
         self.module_macs: Counter[str] = Counter()
         self.module_ew: Counter[str] = Counter()
+        #: unsupported operators' MACs estimated from their shapes (dispatch engine): the weight
+        #: of the FLOP-weighted coverage; None where the engine cannot see shapes (fvcore)
+        self.uncounted_macs: Counter[str] = Counter()
+        self.uncounted_known = True
 
     def record(self, op: str, status: str, macs: int, ew: int) -> None:
         self.calls[op] += 1
@@ -753,6 +763,7 @@ def _count_with_fvcore(model: nn.Module, args: tuple[Any, ...]) -> tuple[_Tally,
         from fvcore.nn.jit_analysis import _IGNORED_OPS  # noqa: PLC0415
 
     tally = _Tally()
+    tally.uncounted_known = False   # fvcore gives no shapes for the operators it does not count
 
     def make_handle(kind: str) -> Callable[[Sequence[Any], Sequence[Any]], Counter[str]]:
         def handle(inputs: Sequence[Any], outputs: Sequence[Any]) -> Counter[str]:
@@ -842,6 +853,32 @@ def _d_weight_packed_mm(args: Sequence[Any], out: Any) -> tuple[int, int]:
     return _prod(x) * (o[-1] if o else 0), 0
 
 
+def _d_grouped_mm(args: Sequence[Any], out: Any) -> tuple[int, int]:
+    # mixture-of-experts dispatch: aten::_grouped_mm(a, b, offs) and transformers'
+    # grouped_mm_fallback(input, weight, offs). 2-D a (tokens, K) x 3-D b (experts, K, N) ->
+    # (tokens, N): each token row meets ONE expert's (K, N), MACs = tokens x K x N = out x K;
+    # the same for 3-D x 3-D (batched) and 3-D x 2-D; 2-D x 2-D (groups along K) gives
+    # (groups, M, N) whose groups split K, MACs = M x N x K_total
+    a, o = _shape(args[0]), _shape(_first_tensor(out))
+    if not a or not o:
+        return 0, 0
+    b = _shape(args[1])
+    if len(a) == 2 and b is not None and len(b) == 2 and len(o) == 3:
+        return _prod(o[1:]) * a[-1], 0
+    return _prod(o) * a[-1], 0
+
+
+def _estimated_macs(args: Sequence[Any], out: Any) -> int:
+    """MACs of an operator effplan does not count, estimated from its shapes for the FLOP-weighted
+    coverage only (never added to ``total``): a matmul over its first input's last dimension when
+    it takes two tensors of 2+ dimensions, else one per output element."""
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    n_out = _out_numel(out)
+    if len(tensors) >= 2 and tensors[0].dim() >= 2 and tensors[1].dim() >= 2:
+        return n_out * int(tensors[0].shape[-1])
+    return n_out
+
+
 def _d_conv(args: Sequence[Any], out: Any) -> tuple[int, int]:
     # convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
     x, w = _shape(args[0]), _shape(args[1])
@@ -922,6 +959,8 @@ _DISPATCH_MATMUL: dict[str, Callable[[Sequence[Any], Any], tuple[int, int]]] = {
     "aten::_cudnn_rnn": _d_cudnn_rnn,
     "aten::_trilinear": _d_trilinear,
     "aten::_transformer_encoder_layer_fwd": _d_encoder_layer,
+    "aten::_grouped_mm": _d_grouped_mm,            # mixture-of-experts experts (transformers 5)
+    "transformers::grouped_mm_fallback": _d_grouped_mm,
     "quantized::linear_dynamic": _d_qlinear,
     "quantized::linear_dynamic_fp16": _d_qlinear,
 }
@@ -975,6 +1014,7 @@ def _dispatch_counter_class() -> type:
             else:
                 status = "unsupported"
                 self.unsupported[qualified] += 1
+                self.tally.uncounted_macs[qualified] += _estimated_macs(list(args), out)
             self.tally.record(qualified, status, macs, ew)
             if macs or ew:
                 for parent in _with_name_ancestors(frozenset(self.mod_tracker.parents)):
@@ -1158,7 +1198,16 @@ def _build(model: nn.Module, tally: _Tally, unsupported: Mapping[str, int], engi
     macs_total = int(sum(tally.macs.values()))
     total_calls = int(sum(tally.calls.values()))
     unsupported_calls = int(sum(unsupported.values()))
-    coverage = 1.0 if total_calls == 0 else (total_calls - unsupported_calls) / total_calls
+    call_coverage = 1.0 if total_calls == 0 else (total_calls - unsupported_calls) / total_calls
+    # FLOP-weighted: the counted MACs against the counted + the uncounted operators' MACs
+    # estimated from their shapes (dispatch engine); the call share where shapes are unknown
+    est = int(sum(tally.uncounted_macs.values()))
+    if not unsupported_calls:
+        coverage = 1.0
+    elif tally.uncounted_known and macs_total + est > 0:
+        coverage = macs_total / (macs_total + est)
+    else:
+        coverage = call_coverage
     launching = int(sum(n for op, n in tally.calls.items()
                         if _base_name(op) not in NO_KERNEL_OPS))
     return FlopCount(
@@ -1173,6 +1222,7 @@ def _build(model: nn.Module, tally: _Tally, unsupported: Mapping[str, int], engi
         engine=engine,
         fallback_reason=fallback_reason,
         operator_calls=launching,
+        call_coverage=float(call_coverage),
     )
 
 

@@ -11,9 +11,15 @@ Per candidate x hardware option, with ``P = prompt_tokens``, ``N = output_tokens
 
 * The measured prompt length used is the **nearest at or above** ``P`` (none: infeasible, "measure
   a prompt length >= P"). Concurrency ``c`` is feasible when all hold:
-  ``ttft_p95_ms(c) <= slo_ttft_p95_ms``; ``tpot_p95_ms(c) <= slo_tpot_p95_ms`` (a target of None
+  ``ttft_p95_ms(c) + slot_wait_p95_ms(c) <= slo_ttft_p95_ms`` (waiting for one of the ``c`` slots
+  at ``target_utilization``, M/G/c: :mod:`effplan.planning.slot_queue`);
+  ``tpot_p95_ms(c) <= slo_tpot_p95_ms`` (a target of None
   is no constraint); ``param_bytes + c * (P + N) * kv_cache_bytes_per_token <= memory_fraction *
-  memory`` (memory = the catalog's ``memory_gb * 1e9`` bytes; ``memory_fraction`` 0.9). Hardware
+  memory`` (memory = the catalog's ``memory_gb`` in GiB, ``memory_gb * 2**30`` bytes: the vendors'
+  HBM "GB" are GiB, an H100 80GB holds 81,559 MiB; ``memory_fraction`` 0.9); with
+  ``kv_window_tokens`` on the rows, ``P + N`` is capped at the window on the windowed share of
+  layers (:func:`effplan.architecture.kv_tokens_held`). A workload whose ``P + N`` exceeds the
+  rows' ``context_tokens`` is infeasible (``binding_constraint="context"``, the reason names it). Hardware
   whose memory the catalog does not know is not memory-checked, and ``memory_check`` says so; so are
   rows without model facts (``param_bytes`` / ``kv_cache_bytes_per_token`` NaN, e.g. a serving
   engine's benchmark imported without ``config=``): ``memory_check`` = "not checked: no model facts
@@ -37,7 +43,9 @@ Per candidate x hardware option, with ``P = prompt_tokens``, ``N = output_tokens
 * ``concurrency_source``: ``measured`` (or ``littles-law`` for a measured row whose own
   ``concurrency_source`` is ``littles-law``: an imported request-rate run, see
   :mod:`effplan.importers`), or ``interpolated``.
-* Requests per second per instance: ``rate = c / ((ttft_p50_ms(c) + N * tpot_p50_ms(c)) / 1000)``.
+* Requests per second per instance: ``rate = c / ((ttft_p50_ms(c) + N * tpot(c)) / 1000)`` with
+  ``tpot`` the capacity figure, ``tpot_mean_ms`` where measured (the mean of the timed decode
+  steps, as serving engines report throughput), else ``tpot_p50_ms`` (``tpot_capacity_ms``).
 * Month ``m`` (0-based): ``peak = requests_per_day * (1 + monthly_growth)**m / 86400 *
   peak_to_average``; ``instances = max(min_replicas, ceil(peak / (rate * target_utilization)))``
   (the ratio is lowered by 1e-9 before the ceiling to absorb floating-point error);
@@ -123,6 +131,7 @@ from .calendar import parse_month
 from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, Prices, Uncertainty,
                      _known_fields, _match_map, _measurement_frame, _num, _set)
 from .result import _PCT, STABILITY_COLUMNS
+from .slot_queue import capacity_tpot_ms, slot_wait_ms
 from .stability import FLAG_COLUMNS, latency_sigma, option_notes
 
 __all__ = ["GenerationWorkload", "GenerationUncertainty", "plan_generation", "project_generation",
@@ -158,9 +167,16 @@ GENERATION_MONTHLY_COLUMNS: dict[str, str] = {
     "prompt_tokens_measured": "measured prompt length used (nearest at or above the workload's)",
     "ttft_p95_ms": "p95 time to first token at the chosen concurrency, ms",
     "tpot_p95_ms": "p95 time per output token at the chosen concurrency, ms",
-    "memory_needed_gb": "param_bytes + c x (P + N) x kv_cache_bytes_per_token, GB (1e9 bytes)",
+    "memory_needed_gb": "param_bytes + c x KV tokens held x kv_cache_bytes_per_token, GB (1e9 bytes); KV "
+                        "tokens held = P + N, capped at kv_window_tokens on windowed layers",
+    "memory_needed_gib": "the same in GiB (2**30 bytes), the unit GPU memory is sold in",
     "memory_limit_gb": "memory_fraction x device memory, GB (NaN: unknown, not checked)",
-    "requests_per_s_per_instance": "c / ((ttft_p50_ms + N x tpot_p50_ms) / 1000)",
+    "memory_limit_gib": "the same in GiB (2**30 bytes)",
+    "slot_wait_p95_ms": "p95 wait for a free slot at the planned utilization (M/G/c, "
+                        "effplan.planning.slot_queue), ms",
+    "ttft_e2e_p95_ms": "ttft_p95_ms + slot_wait_p95_ms: the TTFT the target is checked on, ms",
+    "tpot_capacity_ms": "TPOT the capacity uses: the mean decode step where measured, else the median, ms",
+    "requests_per_s_per_instance": "c / ((ttft_p50_ms + N x tpot_capacity_ms) / 1000)",
     "capacity_requests_per_s": "requests_per_s_per_instance x target_utilization",
     "instances": "instances provisioned all month",
     "instance_hours": "instances x hours_per_month",
@@ -171,7 +187,7 @@ GENERATION_MONTHLY_COLUMNS: dict[str, str] = {
     "cost_per_1m_output_tokens_usd": "cost_usd / output tokens x 1e6",
     "energy_per_response_wh": "P x energy_per_prompt_token_j + N x energy_per_output_token_j, Wh",
     "binding_constraint": "what stops a larger concurrency: ttft | tpot | memory (joined by '+') | "
-                          "max-measured",
+                          "max-measured; context: prompt + output exceed the model's context",
     "feasible": "False when no measured concurrency meets every constraint",
     "infeasible_reason": "why the row is infeasible ('' when feasible)",
     "perplexity": "held-out perplexity of the candidate (lower is better; NaN if none)",
@@ -194,7 +210,8 @@ GENERATION_SUMMARY_COLUMNS: dict[str, str] = {
         "candidate", "hardware", "catalog_name", "provenance", "energy_source", "feasible",
         "infeasible_reason", "concurrency", "concurrency_source", "concurrency_neighbours",
         "binding_constraint", "prompt_tokens_measured",
-        "ttft_p95_ms", "tpot_p95_ms", "memory_needed_gb", "memory_limit_gb",
+        "ttft_p95_ms", "slot_wait_p95_ms", "ttft_e2e_p95_ms", "tpot_p95_ms", "tpot_capacity_ms",
+        "memory_needed_gb", "memory_needed_gib", "memory_limit_gb", "memory_limit_gib",
         "requests_per_s_per_instance", "capacity_requests_per_s", "price_per_hour_usd")},
     "concurrency_note": "'measure concurrency N to go further' when the largest measured one was chosen",
     "memory_check": "'checked' or why memory was not checked",
@@ -451,13 +468,52 @@ def _unprojected(gen: pd.DataFrame, allrows: pd.DataFrame, targets: list[str]) -
     return out
 
 
+def _kv_tokens(rows: pd.DataFrame, tokens: float) -> np.ndarray:
+    """Tokens' worth of KV cache one sequence of ``tokens`` holds per row: capped at
+    ``kv_window_tokens`` on the windowed share of layers (:func:`effplan.architecture.kv_tokens_held`)."""
+    from ..architecture import kv_tokens_held
+
+    def col(name: str) -> np.ndarray:
+        return pd.to_numeric(rows[name], errors="coerce").to_numpy(float) if name in rows else \
+            np.full(len(rows), np.nan)
+
+    return kv_tokens_held(np.full(len(rows), float(tokens)), col("kv_window_tokens"), col("kv_window_layer_share"))
+
+
+def _mark_low_coverage(gen: pd.DataFrame) -> pd.DataFrame:
+    """Rows with FLOPs less than 99% counted: marked in ``efficiency_source`` (so every option and
+    projection planned from them says so) and one :class:`PlanWarning` (effplan.planning.flop_coverage)."""
+    from .flop_coverage import coverage_mark, low_coverage
+
+    low = low_coverage(gen)
+    if not low.any():
+        return gen
+    gen = gen.copy()
+    cov = gen["flops_coverage"].astype(float).to_numpy()
+    marks = np.array([coverage_mark(c) if lo else "" for c, lo in zip(cov, low, strict=True)], dtype=object)
+    src = gen["efficiency_source"].astype(str).to_numpy(object)
+    gen["efficiency_source"] = np.where(low, src + "; " + marks, src)
+    gen["flops_note"] = marks
+    names = sorted(set(gen.loc[low, "candidate"].astype(str)))
+    warnings.warn(f"effplan.plan: the FLOPs of {', '.join(map(repr, names))} are not fully counted "
+                  f"(flops_coverage as low as {np.nanmin(cov[low]):.0%}): their FLOP figures are lower "
+                  "bounds, so compute-bound projections from them are too fast (efficiency_source says "
+                  "so); see FlopCount.unsupported", PlanWarning, stacklevel=4)
+    return gen
+
+
 def plan_notes(summary: pd.DataFrame) -> list[str]:
     """What a reader of a generation plan must know that the figures do not show: options whose
     memory was not checked (``memory_check``), one line each."""
     if "memory_check" not in summary.columns:
         return []
     s = summary[summary["memory_check"].astype(str) != "checked"]
-    return [f"{c} on {h}: memory {m}" for c, h, m in zip(s["candidate"], s["hardware"], s["memory_check"])]
+    notes = [f"{c} on {h}: memory {m}" for c, h, m in zip(s["candidate"], s["hardware"], s["memory_check"])]
+    if "efficiency_source" in summary.columns:
+        low = summary["efficiency_source"].astype(str).str.contains("flops_coverage <", regex=False)
+        notes += [f"{c} on {h}: FLOPs not fully counted (lower bounds; compute-bound figures optimistic)"
+                  for c, h in zip(summary.loc[low, "candidate"], summary.loc[low, "hardware"])]
+    return notes
 
 
 # --------------------------------------------------------------------------------------- options
@@ -470,10 +526,10 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
     for (cand, hw), g in rows.groupby(["candidate", "hardware"], sort=False):
         cname = match[hw]
         mem_gb = float(cidx.at[cname, "memory_gb"]) if cname and pd.notna(cidx.at[cname, "memory_gb"]) else np.nan
-        limit = wl.memory_fraction * mem_gb * 1e9
+        limit = wl.memory_fraction * mem_gb * _cat.MEMORY_GB_BYTES   # vendors' HBM "GB" are GiB
         rec: dict[str, Any] = {"candidate": cand, "hardware": hw, "catalog_name": cname,
                                "provenance": g["provenance"].iloc[-1], "energy_source": g["energy_source"].iloc[-1],
-                               "memory_limit_gb": limit / 1e9,
+                               "memory_limit_gb": limit / 1e9, "memory_limit_gib": limit / 2**30,
                                "memory_check": "checked" if np.isfinite(limit) else
                                f"not checked: the memory of {hw!r} is not in the catalog",
                                "projected_from": g["projected_from"].iloc[-1] if "projected_from" in g else "",
@@ -498,24 +554,38 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
                                          "measure one at or above the workload's prompt_tokens")
             out.append(rec)
             continue
+        ctx_max = pd.to_numeric(g["context_tokens"], errors="coerce").min() if "context_tokens" in g else np.nan
+        if np.isfinite(ctx_max) and P + N > ctx_max:
+            rec.update(feasible=False, binding_constraint="context",
+                       infeasible_reason=f"prompt + output ({P} + {N} = {P + N} tokens) exceed the model's "
+                                         f"context of {int(ctx_max)} tokens (context_tokens, the model's "
+                                         "max positions)")
+            out.append(rec)
+            continue
         p_row = float(at_or_above.min())
         s = g[g["prompt_tokens"] == p_row].sort_values("batch_size", kind="mergesort")
         s = s.drop_duplicates("batch_size", keep="last")
         c_max = float(s["batch_size"].max())
         # concurrencies between measured neighbours: log-log, monotone, never beyond (batching)
-        s = _batching.interpolate_batches(s, ["candidate", "hardware"], columns=_INTERPOLATED,
+        extra = ("tpot_mean_ms",) if "tpot_mean_ms" in s and s["tpot_mean_ms"].notna().all() else ()
+        s = _batching.interpolate_batches(s, ["candidate", "hardware"], columns=_INTERPOLATED + extra,
                                           latency_columns=_INTERPOLATED[:4],
                                           required=("ttft_p95_ms", "tpot_p95_ms"))
         s = s.sort_values("batch_size", kind="mergesort").reset_index(drop=True)
         c = s["batch_size"].to_numpy(float)
         pbytes, kvb = s["param_bytes"].to_numpy(float), s["kv_cache_bytes_per_token"].to_numpy(float)
-        need = pbytes + c * (P + N) * kvb
+        need = pbytes + c * _kv_tokens(s, P + N) * kvb
         if np.isfinite(limit) and not (np.isfinite(pbytes) & np.isfinite(kvb)).all():
             # rows without model facts (e.g. imported from a serving engine's benchmark without
             # config=): NaN bytes never "fit" silently -- the check is skipped and said so
             rec["memory_check"] = NO_MODEL_FACTS
+        # waiting for a slot at the planned utilization (effplan.planning.slot_queue): TTFT p95 + wait p95
+        tpot_cap = capacity_tpot_ms(s["tpot_p50_ms"].to_numpy(float),
+                                    s["tpot_mean_ms"].to_numpy(float) if "tpot_mean_ms" in s else np.nan)
+        wait95 = slot_wait_ms(s["ttft_p50_ms"].to_numpy(float) + N * tpot_cap, c, wl.target_utilization)[1]
+        ttft_e2e = s["ttft_p95_ms"].to_numpy(float) + wait95
         bad = {
-            "ttft": s["ttft_p95_ms"].to_numpy(float) > wl.slo_ttft_p95_ms if wl.slo_ttft_p95_ms else
+            "ttft": ttft_e2e > wl.slo_ttft_p95_ms if wl.slo_ttft_p95_ms else
             np.zeros(len(s), bool),
             "tpot": s["tpot_p95_ms"].to_numpy(float) > wl.slo_tpot_p95_ms if wl.slo_tpot_p95_ms else
             np.zeros(len(s), bool),
@@ -531,6 +601,8 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
             why = violated(0)
             rec.update(feasible=False, binding_constraint=why, ttft_p95_ms=float(s["ttft_p95_ms"].iloc[0]),
                        tpot_p95_ms=float(s["tpot_p95_ms"].iloc[0]), memory_needed_gb=need[0] / 1e9,
+                       memory_needed_gib=need[0] / 2**30, ttft_e2e_p95_ms=float(ttft_e2e[0]),
+                       slot_wait_p95_ms=float(wait95[0]),
                        infeasible_reason=f"even the smallest measured concurrency ({int(c[0])}) violates "
                                          f"{why} at prompt length {int(p_row)}")
             out.append(rec)
@@ -552,7 +624,9 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
                    binding_constraint=violated(i + 1) if i + 1 < len(s) else "max-measured",
                    ttft_p50_ms=float(r["ttft_p50_ms"]), ttft_p95_ms=float(r["ttft_p95_ms"]),
                    tpot_p50_ms=float(r["tpot_p50_ms"]), tpot_p95_ms=float(r["tpot_p95_ms"]),
-                   memory_needed_gb=need[i] / 1e9,
+                   tpot_capacity_ms=float(tpot_cap[i]), slot_wait_p95_ms=float(wait95[i]),
+                   ttft_e2e_p95_ms=float(ttft_e2e[i]), memory_needed_gb=need[i] / 1e9,
+                   memory_needed_gib=need[i] / 2**30,
                    energy_per_prompt_token_j=float(r["energy_per_prompt_token_j"]),
                    energy_per_output_token_j=float(r["energy_per_output_token_j"]),
                    idle_power_w=float(r["idle_power_w"]))
@@ -565,7 +639,8 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
     for col in ("concurrency_source", "concurrency_neighbours", "concurrency_note"):
         opt[col] = opt[col].fillna("") if col in opt else ""
     for col in ("concurrency", "prompt_tokens_measured", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms",
-                "tpot_p95_ms", "memory_needed_gb", "energy_per_prompt_token_j",
+                "tpot_p95_ms", "tpot_capacity_ms", "slot_wait_p95_ms", "ttft_e2e_p95_ms",
+                "memory_needed_gb", "memory_needed_gib", "energy_per_prompt_token_j",
                 "energy_per_output_token_j", "idle_power_w"):
         if col not in opt:
             opt[col] = np.nan
@@ -586,7 +661,7 @@ def _engine(a: Mapping[str, np.ndarray], wl: GenerationWorkload, pr: Prices, tra
     P = wl.prompt_tokens * plen[None, None, :]                                        # (1, 1, S)
     N = wl.output_tokens * olen[None, None, :]
     ttft = a["ttft_p50_ms"][:, None, None] * plen[None, None, :]
-    tpot = a["tpot_p50_ms"][:, None, None]
+    tpot = a["tpot_capacity_ms"][:, None, None]   # the mean step where measured (slot_queue)
     if lat is not None:
         ttft = ttft * lat[:, None, :]
         tpot = tpot * lat[:, None, :]
@@ -637,6 +712,7 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
                                         gen["efficiency_source"].to_numpy(str))
     refused = gen["plan_note"].astype(str).to_numpy() if "plan_note" in gen else np.full(len(gen), "")
     gen["projection_note"] = refused
+    gen = _mark_low_coverage(gen)
     proj = project_generation(gen.drop(columns=["projected_from", "efficiency", "efficiency_source",
                                                 "projection_note"]), targets, cat, assumed_efficiency)
     if len(proj) and "plan_note" in proj:
@@ -677,7 +753,7 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
     K, M = len(opt), wl.months
     feasible = opt["feasible"].to_numpy(bool)
     arrs = {k: np.where(feasible, opt[k].to_numpy(float), np.nan) for k in (
-        "concurrency", "ttft_p50_ms", "tpot_p50_ms", "energy_per_prompt_token_j",
+        "concurrency", "ttft_p50_ms", "tpot_capacity_ms", "energy_per_prompt_token_j",
         "energy_per_output_token_j", "idle_power_w")}
     arrs["price_per_hour"] = opt["price_per_hour_usd"].to_numpy(float)
     arrs["capex_per_month"] = opt["capex_usd"].to_numpy(float) / pr.lifetime_months
@@ -776,8 +852,9 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
     summary = {c: opt[c].to_numpy() for c in (
         "candidate", "hardware", "catalog_name", "provenance", "energy_source", "feasible",
         "infeasible_reason", "concurrency", "concurrency_source", "concurrency_neighbours",
-        "binding_constraint", "prompt_tokens_measured", "ttft_p95_ms",
-        "tpot_p95_ms", "memory_needed_gb", "memory_limit_gb")}
+        "binding_constraint", "prompt_tokens_measured", "ttft_p95_ms", "slot_wait_p95_ms", "ttft_e2e_p95_ms",
+        "tpot_p95_ms", "tpot_capacity_ms", "memory_needed_gb", "memory_needed_gib", "memory_limit_gb",
+        "memory_limit_gib")}
     summary.update({
         "requests_per_s_per_instance": rate, "capacity_requests_per_s": rate * wl.target_utilization,
         "price_per_hour_usd": opt["price_per_hour_usd"].to_numpy(float),
@@ -809,8 +886,9 @@ def memory_fit(measurements: Any, hardware: Iterable[str], prompt_tokens: int, o
     param_bytes) / ((prompt_tokens + output_tokens) * kv_cache_bytes_per_token))`` (0 when the
     weights alone do not fit), from each candidate's measured (or entered) generation rows."""
     df = _measurement_frame(measurements)
-    gen = df[df["mode"] == "generation"].groupby("candidate", sort=False)[
-        ["param_bytes", "kv_cache_bytes_per_token"]].last()
+    cols = [c for c in ("param_bytes", "kv_cache_bytes_per_token", "kv_window_tokens", "kv_window_layer_share")
+            if c in df.columns]
+    gen = df[df["mode"] == "generation"].groupby("candidate", sort=False)[cols].last()
     if gen.empty:
         raise ValidationError("mode", "no mode='generation' rows to read the KV-cache size from")
     cat = _cat.load_catalog(catalog)
@@ -820,9 +898,9 @@ def memory_fit(measurements: Any, hardware: Iterable[str], prompt_tokens: int, o
         row = _cat.find_hardware(hw, cat)
         if row is None:
             raise ValidationError("hardware", f"unknown hardware {hw!r}")
-        limit = memory_fraction * float(row["memory_gb"]) * 1e9
+        limit = memory_fraction * float(row["memory_gb"]) * _cat.MEMORY_GB_BYTES
         for cand, r in gen.iterrows():
-            per_seq = ctx * r["kv_cache_bytes_per_token"]
+            per_seq = float(_kv_tokens(pd.DataFrame([r]), ctx)[0]) * r["kv_cache_bytes_per_token"]
             c = max(0.0, math.floor((limit - r["param_bytes"]) / per_seq)) if per_seq > 0 else np.nan
             rows.append({"candidate": cand, "hardware": str(row["name"]), "param_gb": r["param_bytes"] / 1e9,
                          "kv_cache_mb_per_sequence": per_seq / 1e6, "context_tokens": ctx,
