@@ -76,16 +76,19 @@ unknown):
   prefill of the whole batch;
 * decode step (memory-bound): ``roof_dec = max(c * flops_per_output_token / peak,
   (param_bytes + c * T * kv) / bandwidth)`` -- the weights and the KV cache are read per step;
-* the per-kernel launch floor of :func:`effplan.planning.project`: ``launch_pre(hw) =
-  operator_calls_prefill * overhead(kind)`` and ``launch_dec(hw) = operator_calls_decode *
-  overhead(kind)`` (operator calls of one prefill of the batch / one decode step, recorded by
+* the per-kernel launch floor, calibrated on the source (:mod:`effplan.planning.launch_floor`):
+  ``launch(src) = min(calls * overhead(src kind), measured - roof(src))`` (at most the measured time
+  above the source's physical floor; half the measured time where the source is not in the
+  catalog) and ``launch(target) = launch(src) * overhead(target kind) / overhead(src kind)``
+  (operator calls of one prefill of the batch / one decode step, recorded by
   :mod:`effplan.generation` from :attr:`effplan.flops.FlopCount.operator_calls`; ``overhead`` the
   ``cuda`` / ``cpu`` row of ``effplan/data/kernel_overhead.csv``). Rows without the counts
   (typed in by hand) get no floor, and ``efficiency_source`` says "no launch floor: operator calls
   unknown ... optimistic" -- never silently;
-* calibrated by the local measurement as inference projections are: per phase ``efficiency =
-  roof(measured hw) / (measured p50 - launch(measured hw))`` with the local launch share counted
-  at most half the measured p50, capped at 1; or :data:`ASSUMED_EFFICIENCY` when the measured
+* calibrated by the local measurement: per phase ``efficiency =
+  roof(measured hw) / (measured p50 - launch(src))``, capped at 1 (so every projection stays at or
+  above the target's physical floor); a target at least as good as the source on peak, bandwidth
+  and per-operator overhead is never slower than the measurement (``min(TTFT, measured)``); or :data:`ASSUMED_EFFICIENCY` when the measured
   hardware is not in the catalog (``efficiency_source`` says which). On a GPU target the prefill
   efficiency is also capped at the best published MLPerf share of its peak
   (:func:`effplan.reference.published_peak_share`, labelled); the decode, memory-bound, is not
@@ -125,6 +128,7 @@ import pandas as pd
 from .. import batching as _batching
 from .. import catalog as _cat
 from .. import reference as _ref
+from . import launch_floor as _lf
 from ..errors import PlanWarning, ValidationError
 from .engine import _attach_prices, _percentiles, _quarter_sum, _tri, _workload_draws
 from .calendar import parse_month
@@ -379,12 +383,14 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
     peak0, bw0 = spec(src_cat, dtypes)
     t_pre_meas = rows["ttft_p50_ms"].to_numpy(float) / 1e3
     t_dec_meas = rows["tpot_p50_ms"].to_numpy(float) / 1e3
-    # the local launch share, at most half of the measured time (as effplan.planning.project)
-    launch_pre_src = np.where(ops_known, np.minimum(ops_pre * ovh_src, 0.5 * t_pre_meas), 0.0)
-    launch_dec_src = np.where(ops_known, np.minimum(ops_dec * ovh_src, 0.5 * t_dec_meas), 0.0)
+    # the source's launch share: at most the measured time above its physical floor
+    # (effplan.planning.launch_floor), half of it where the source's roofline is unknown
+    roof_pre_src, roof_dec_src = _roof(f_pre, b_pre, peak0, bw0), _roof(f_dec, b_dec, peak0, bw0)
+    launch_pre_src = np.where(ops_known, _lf.source_launch_s(ops_pre, ovh_src, t_pre_meas, roof_pre_src), 0.0)
+    launch_dec_src = np.where(ops_known, _lf.source_launch_s(ops_dec, ovh_src, t_dec_meas, roof_dec_src), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        eff_pre = np.minimum(1.0, _roof(f_pre, b_pre, peak0, bw0) / (t_pre_meas - launch_pre_src))
-        eff_dec = np.minimum(1.0, _roof(f_dec, b_dec, peak0, bw0) / (t_dec_meas - launch_dec_src))
+        eff_pre = np.minimum(1.0, roof_pre_src / (t_pre_meas - launch_pre_src))
+        eff_dec = np.minimum(1.0, roof_dec_src / (t_dec_meas - launch_dec_src))
     calibrated = np.isfinite(eff_pre) & np.isfinite(eff_dec) & (eff_pre > 0) & (eff_dec > 0)
     eff_pre = np.where(calibrated, eff_pre, assumed_efficiency)
     eff_dec = np.where(calibrated, eff_dec, assumed_efficiency)
@@ -408,13 +414,23 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
                             f"share ({ceiling.at[t, 'peak_share_source']})", esrc)
         ovh_t = ovh.get(kind, ovh["gpu"])
         esrc = np.where(ops_known,
-                        esrc + f"; + operator calls x {ovh_t * 1e6:g} us launch floor "
-                               f"({'cuda' if kind == 'gpu' else 'cpu'} row of kernel_overhead.csv)",
+                        esrc + "; + launch floor calibrated on the source (operator calls x overhead, at "
+                               "most the measured time above the source's roofline), scaled to "
+                               f"{ovh_t * 1e6:g} us per call ({'cuda' if kind == 'gpu' else 'cpu'} row of "
+                               "kernel_overhead.csv)",
                         esrc + "; no launch floor: operator calls unknown (operator_calls_prefill / "
                                "operator_calls_decode not recorded), so this projection is optimistic")
+        if "flops_note" in rows.columns:   # FLOPs not fully counted (effplan.planning.flop_coverage)
+            fnote = rows["flops_note"].fillna("").astype(str).to_numpy(object)
+            esrc = np.where(fnote != "", esrc + "; " + fnote, esrc)
         peak_t, bw_t = spec(np.full(len(rows), t), dtypes)
-        tp = _roof(f_pre, b_pre, peak_t, bw_t) / e_pre + np.where(ops_known, ops_pre * ovh_t, 0.0)
-        td = _roof(f_dec, b_dec, peak_t, bw_t) / e_dec + np.where(ops_known, ops_dec * ovh_t, 0.0)
+        tp = _roof(f_pre, b_pre, peak_t, bw_t) / e_pre + _lf.target_launch_s(launch_pre_src, ovh_src, ovh_t)
+        td = _roof(f_dec, b_dec, peak_t, bw_t) / e_dec + _lf.target_launch_s(launch_dec_src, ovh_src, ovh_t)
+        # hardware better on every catalog figure is never slower than the measurement itself
+        with np.errstate(invalid="ignore"):
+            better = calibrated & (peak_t >= peak0) & (bw_t >= bw0) & (ovh_t <= ovh_src)
+        tp = _lf.never_slower(tp, t_pre_meas, better)
+        td = _lf.never_slower(td, t_dec_meas, better)
         # a dtype whose kernels do not run on this kind of hardware (dynamic int8 on a GPU): the
         # rows stay, with no figures and the reason, so the option is infeasible and says why
         why = np.array([_cat.dtype_runs_on(d, kind)[1] for d in dtypes], dtype=object)

@@ -251,7 +251,7 @@ def test_serving_cost_by_hand_where_memory_binds_at_a_measured_concurrency():
     plan0 = compute_optimal(flops=C)
     N = plan0.params
     pb = 2 * N
-    kv = (0.9 * 80e9 - pb) / (70 * (512 + 256))
+    kv = (0.9 * 80 * 2**30 - pb) / (70 * (512 + 256))
     wl = GenerationWorkload(requests_per_day=1e6, prompt_tokens=512, output_tokens=256, target_utilization=0.6)
     plan = compute_optimal(flops=C, hardware="H100 SXM", mfu=0.3, serving=wl, kv_cache_bytes_per_token=kv)
     assert plan.serving_concurrency == 64 and plan.serving_binding_constraint == "memory"
