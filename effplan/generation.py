@@ -273,9 +273,13 @@ def hf_candidate(name: str, config: Any = None, *, path: str | None = None, tags
 
         if path is not None:
             return transformers.AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+        # built directly in the candidate's float dtype: an 8B model in bfloat16 needs 16 GB of
+        # host RAM, not the 32 GB of an fp32 build cast afterwards (counts alone: model_facts,
+        # on the meta device)
+        kw = {"dtype": getattr(torch, dtype)} if dtype in _FLOAT_DTYPES else {}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return transformers.AutoModelForCausalLM.from_config(config)
+            return transformers.AutoModelForCausalLM.from_config(config, **kw)
 
     return GenerationCandidate(name, model_fn, vocab_size=int(config.vocab_size), tags=tuple(tags),
                                perplexity=perplexity, dtype=dtype, device=device)

@@ -287,3 +287,27 @@ def test_generation_plan_ttft_includes_the_slot_wait():
     wait = math.log(0.7 / 0.05) * 110 / 0.3
     assert s2["slot_wait_p95_ms"] == pytest.approx(wait, rel=1e-9)
     assert s2["ttft_e2e_p95_ms"] == pytest.approx(12.0 + wait, rel=1e-9)
+
+
+def test_model_facts_of_a_tiny_mixtral_count_the_active_path_on_the_meta_device():
+    from effplan.importers.model_facts import model_facts
+
+    cfg = _mixtral().config
+    f = model_facts(cfg)
+    c = count_parameters(_mixtral())
+    assert f.params == c.params and f.active_params == c.active_params
+    # decode FLOPs at context T: 2 x (active matmul weights) + 4 x layers x heads x head_dim x T;
+    # matmul weights = everything but the embedding and the norms, with half the experts
+    norms = 2 * (2 * 64) + 64
+    matmul_active = c.active_params - 128 * 64 - norms
+    assert f.flops_per_output_token(1) == pytest.approx(2 * matmul_active + 4 * 2 * 4 * 16 * 1)
+    assert f.flops_per_output_token(1) == pytest.approx(_hand_active_flops_one_token())
+    assert any("top-2" in n for n in f.notes)
+
+
+def test_hf_candidate_builds_in_its_dtype():
+    from effplan.generation import hf_candidate
+
+    cand = hf_candidate("q", transformers.GPT2Config(vocab_size=64, n_embd=16, n_layer=1, n_head=2, n_positions=32),
+                        dtype="bfloat16")
+    assert next(cand.model_fn().parameters()).dtype == torch.bfloat16
