@@ -139,6 +139,8 @@ class ContextFacts:
     context_tokens: int | None = None
     kv_window_tokens: int | None = None
     kv_window_layer_share: float = math.nan
+    hidden_size: int | None = None
+    num_layers: int | None = None
 
 
 def context_facts(config: Any) -> ContextFacts:
@@ -156,9 +158,13 @@ def context_facts(config: Any) -> ContextFacts:
         share = (sum(t == "sliding_attention" for t in types) / len(types)) if types else 1.0
         if share == 0:
             window, share = None, math.nan
+    hidden = getattr(text, "hidden_size", None)
+    layers = getattr(text, "num_hidden_layers", None)
     return ContextFacts(context_tokens=int(ctx) if ctx else None,
                         kv_window_tokens=int(window) if window else None,
-                        kv_window_layer_share=float(share))
+                        kv_window_layer_share=float(share),
+                        hidden_size=int(hidden) if isinstance(hidden, int) else None,
+                        num_layers=int(layers) if isinstance(layers, int) else None)
 
 
 def kv_tokens_held(tokens: Any, window: Any, share: Any) -> Any:

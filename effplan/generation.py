@@ -514,7 +514,8 @@ def _model_fact_columns(mod: Any) -> dict[str, Any]:
     ctx = context_facts(cfg)
     return {"params": counts.params, "param_bytes": float(counts.param_bytes),
             "active_params": counts.active_params, "context_tokens": ctx.context_tokens,
-            "kv_window_tokens": ctx.kv_window_tokens, "kv_window_layer_share": ctx.kv_window_layer_share}
+            "kv_window_tokens": ctx.kv_window_tokens, "kv_window_layer_share": ctx.kv_window_layer_share,
+            "hidden_size": ctx.hidden_size, "num_layers": ctx.num_layers}
 
 
 def _metered(fn: Callable[[], None], calls_per_sample: int, dev: str, window_s: float,

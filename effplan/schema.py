@@ -170,6 +170,9 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
         "kv_window_tokens": ("int", "generation: sliding attention window, tokens (the KV cache of the "
                                     "windowed layers holds at most this many); empty: no window"),
         "kv_window_layer_share": ("float", "generation: share of layers that use the window (1.0 = all)"),
+        "hidden_size": ("int", "generation: the model's hidden size (the all-reduce message of tensor "
+                               "parallelism is tokens x hidden_size)"),
+        "num_layers": ("int", "generation: the model's decoder layers (2 tensor-parallel all-reduces each)"),
         "tpot_mean_ms": ("float", "generation: mean time per output token (the mean of the timed decode "
                                   "steps); the capacity of a plan uses it, as serving engines report "
                                   "throughput"),

@@ -80,6 +80,8 @@ class ModelFacts:
     active_params: float = math.nan
     kv_window_tokens: int | None = None
     kv_window_layer_share: float = math.nan
+    hidden_size: int | None = None
+    num_layers: int | None = None
 
     def flops_per_prompt_token(self, prompt_tokens: int) -> float:
         """Prefill FLOPs per prompt token at prompt length ``prompt_tokens`` (see the module)."""
@@ -102,6 +104,7 @@ class ModelFacts:
                 "kv_cache_bytes_per_token": self.kv_cache_bytes_per_token,
                 "context_tokens": self.context_tokens, "active_params": self.active_params,
                 "kv_window_tokens": self.kv_window_tokens, "kv_window_layer_share": self.kv_window_layer_share,
+                "hidden_size": self.hidden_size, "num_layers": self.num_layers,
                 "flops_per_prompt_token": self.flops_per_prompt_token(prompt_tokens),
                 "flops_per_output_token": self.flops_per_output_token(T),
                 "model_facts_source": self.source, "config_sha256": self.config_sha256}
@@ -282,4 +285,5 @@ def _from_hf(cfg: Any) -> ModelFacts:
                       attention_flops_per_context_token=4.0 * layers * heads * head_dim,
                       config_sha256=config_sha256(cfg), notes=tuple(notes),
                       active_params=float(counts.active_params), kv_window_tokens=ctxf.kv_window_tokens,
-                      kv_window_layer_share=ctxf.kv_window_layer_share)
+                      kv_window_layer_share=ctxf.kv_window_layer_share, hidden_size=ctxf.hidden_size,
+                      num_layers=ctxf.num_layers)

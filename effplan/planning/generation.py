@@ -217,6 +217,9 @@ GENERATION_SUMMARY_COLUMNS: dict[str, str] = {
         "ttft_p95_ms", "slot_wait_p95_ms", "ttft_e2e_p95_ms", "tpot_p95_ms", "tpot_capacity_ms",
         "memory_needed_gb", "memory_needed_gib", "memory_limit_gb", "memory_limit_gib",
         "requests_per_s_per_instance", "capacity_requests_per_s", "price_per_hour_usd")},
+    "tensor_parallel": "GPUs the model is split over (tensor parallelism): the instance's GPU count, 1 for "
+                       "one GPU (effplan.planning.tensor_parallel)",
+    "tp_gpu": "the GPU of a multi-GPU instance (the catalog name itself for one GPU)",
     "concurrency_note": "'measure concurrency N to go further' when the largest measured one was chosen",
     "memory_check": "'checked' or why memory was not checked",
     "price_source": "where the price came from",
@@ -431,6 +434,8 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
             better = calibrated & (peak_t >= peak0) & (bw_t >= bw0) & (ovh_t <= ovh_src)
         tp = _lf.never_slower(tp, t_pre_meas, better)
         td = _lf.never_slower(td, t_dec_meas, better)
+        # tensor parallelism (effplan.planning.tensor_parallel): all-reduces on top of the roofline
+        tp, td, esrc = _tp_terms(cidx, t, rows, c_pre * P, c, tp, td, esrc)
         # a dtype whose kernels do not run on this kind of hardware (dynamic int8 on a GPU): the
         # rows stay, with no figures and the reason, so the option is infeasible and says why
         why = np.array([_cat.dtype_runs_on(d, kind)[1] for d in dtypes], dtype=object)
@@ -470,6 +475,53 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
     if not parts:
         return rows.iloc[0:0].assign(projected_from="", efficiency=np.nan, efficiency_source="")
     return pd.concat(parts, ignore_index=True)
+
+
+def _tp_terms(cidx: pd.DataFrame, t: str, rows: pd.DataFrame, tok_pre: np.ndarray, tok_dec: np.ndarray,
+              tp: np.ndarray, td: np.ndarray, esrc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Prefill / decode times of target ``t`` plus its tensor-parallel all-reduces (0 on one GPU)."""
+    deg = float(cidx.at[t, "tensor_parallel"]) if "tensor_parallel" in cidx.columns else np.nan
+    if not np.isfinite(deg) or deg <= 1:
+        return tp, td, esrc
+    from .tensor_parallel import activation_bytes, allreduce_s
+
+    def col(name: str) -> np.ndarray:
+        return pd.to_numeric(rows[name], errors="coerce").to_numpy(float) if name in rows else \
+            np.full(len(rows), np.nan)
+
+    link = [float(cidx.at[t, k]) for k in ("interconnect_gb_s", "interconnect_efficiency", "allreduce_latency_us")]
+    hid, lay = col("hidden_size"), col("num_layers")
+    act = activation_bytes(rows["dtype"].to_numpy(str))
+    ar_pre = allreduce_s(deg, tok_pre, hid, act, lay, *link)
+    ar_dec = allreduce_s(deg, tok_dec, hid, act, lay, *link)
+    known = np.isfinite(ar_pre) & np.isfinite(ar_dec)
+    esrc = np.where(known, esrc + f"; tensor parallel {deg:g}: weights and KV split over {deg:g} GPUs, + 2 "
+                    f"all-reduces per layer over {cidx.at[t, 'interconnect']} ({link[0]:g} GB/s x {link[1]:g}, "
+                    f"{link[2]:g} us each)",
+                    esrc + f"; tensor parallel {deg:g}: NO all-reduce term (hidden_size / num_layers not on the "
+                           "row), so this projection is optimistic")
+    return tp + np.where(known, ar_pre, 0.0), td + np.where(known, ar_dec, 0.0), esrc
+
+
+def _tp_columns(opt: pd.DataFrame, cat: pd.DataFrame, wl: GenerationWorkload) -> pd.DataFrame:
+    """``tensor_parallel`` (GPUs the model is split over: 1 unless a multi-GPU instance) and
+    ``tp_gpu`` per option; a memory-bound infeasible option on one GPU says which instances fit."""
+    from .tensor_parallel import weights_fit_hint
+
+    cidx = cat.set_index("name")
+    names = opt["catalog_name"].astype(str)
+    has = "tensor_parallel" in cidx.columns
+    opt["tensor_parallel"] = [float(cidx.at[n, "tensor_parallel"]) if n and has and
+                              pd.notna(cidx.at[n, "tensor_parallel"]) else 1.0 for n in names]
+    opt["tp_gpu"] = [str(cidx.at[n, "tp_gpu"]) if n and "tp_gpu" in cidx.columns and
+                     pd.notna(cidx.at[n, "tp_gpu"]) else n for n in names]
+    mem = (~opt["feasible"].astype(bool)) & opt["binding_constraint"].astype(str).str.contains("memory") \
+        & (opt["tensor_parallel"] <= 1)
+    if mem.any() and "param_bytes" in opt.columns:
+        opt.loc[mem, "infeasible_reason"] = [
+            r + weights_fit_hint(float(b), n, wl.memory_fraction, cat)
+            for r, b, n in zip(opt.loc[mem, "infeasible_reason"], opt.loc[mem, "param_bytes"], names[mem])]
+    return opt
 
 
 def _unprojected(gen: pd.DataFrame, allrows: pd.DataFrame, targets: list[str]) -> list[str]:
@@ -554,7 +606,9 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
                                if "efficiency_source" in g else "measured",
                                "perplexity": g["perplexity"].dropna().iloc[-1] if g["perplexity"].notna().any()
                                else np.nan,
-                               "quality": g["quality"].dropna().iloc[-1] if g["quality"].notna().any() else np.nan}
+                               "quality": g["quality"].dropna().iloc[-1] if g["quality"].notna().any() else np.nan,
+                               "param_bytes": float(pd.to_numeric(g["param_bytes"], errors="coerce").iloc[-1])
+                               if "param_bytes" in g else np.nan}
         notes = g["projection_note"].fillna("").astype(str) if "projection_note" in g else None
         if notes is not None and (notes != "").all():   # e.g. dynamic int8 projected to a GPU
             rec.update(feasible=False, binding_constraint="", infeasible_reason=notes.iloc[0])
@@ -743,7 +797,7 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
             shaky, proj["efficiency_source"].astype(str) + "; calibrated on a measurement that is "
             "NOT stable (timed on a busy machine): flagged", proj["efficiency_source"].astype(str))
     allrows = pd.concat([gen, proj], ignore_index=True)
-    opt = _attach_prices(_options(allrows, wl, cat), pr, cat)
+    opt = _tp_columns(_attach_prices(_options(allrows, wl, cat), pr, cat), cat, wl)
     no_facts = opt.loc[opt["memory_check"] == NO_MODEL_FACTS, "candidate"].unique()
     if len(no_facts):
         warnings.warn(f"effplan.plan: no model facts for {', '.join(map(repr, no_facts))} (param_bytes / "
@@ -874,6 +928,7 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
     summary.update({
         "requests_per_s_per_instance": rate, "capacity_requests_per_s": rate * wl.target_utilization,
         "price_per_hour_usd": opt["price_per_hour_usd"].to_numpy(float),
+        "tensor_parallel": opt["tensor_parallel"].to_numpy(float), "tp_gpu": opt["tp_gpu"].to_numpy(),
         "memory_check": opt["memory_check"].to_numpy(), "concurrency_note": opt["concurrency_note"].to_numpy(),
         "price_source": opt["price_source"].to_numpy() if pr.mode == "cloud" else
         np.char.add("on-prem capex: ", opt["capex_source"].to_numpy(str).astype("U")),
