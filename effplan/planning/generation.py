@@ -135,6 +135,7 @@ from .calendar import parse_month
 from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, Prices, Uncertainty,
                      _known_fields, _match_map, _measurement_frame, _num, _set)
 from .result import _PCT, STABILITY_COLUMNS
+from .energy_boundary import ENERGY_LEVEL_COLUMNS, add_energy_levels
 from .slot_queue import capacity_tpot_ms, slot_wait_ms
 from .stability import FLAG_COLUMNS, latency_sigma, option_notes
 
@@ -186,10 +187,14 @@ GENERATION_MONTHLY_COLUMNS: dict[str, str] = {
     "instance_hours": "instances x hours_per_month",
     "price_per_hour_usd": "price per instance-hour used (cloud mode)",
     "cost_usd": "cost of the month",
-    "energy_kwh": "facility energy of the month (PUE included), kWh",
+    "energy_kwh": "energy of the month: device (accelerator) energy serving + idle, x PUE; no host CPU/DRAM "
+                  "(energy_kwh_with_host has it), kWh",
+    "energy_kwh_with_host": "energy_kwh with the host CPU/DRAM share added (GPU options: x (1 + 25/58)), kWh",
+    "energy_boundary": "what the energy figures hold (accelerator only / + host / + PUE), per figure",
     "co2_kg": "CO2 of the month, kg",
     "cost_per_1m_output_tokens_usd": "cost_usd / output tokens x 1e6",
-    "energy_per_response_wh": "P x energy_per_prompt_token_j + N x energy_per_output_token_j, Wh",
+    "energy_per_response_wh": "P x energy_per_prompt_token_j + N x energy_per_output_token_j, Wh: the "
+                              "serving device only (accelerator only on a GPU; see energy_boundary)",
     "binding_constraint": "what stops a larger concurrency: ttft | tpot | memory (joined by '+') | "
                           "max-measured; context: prompt + output exceed the model's context",
     "feasible": "False when no measured concurrency meets every constraint",
@@ -240,6 +245,7 @@ GENERATION_SUMMARY_COLUMNS: dict[str, str] = {
     "efficiency_source": "'measured', 'calibrated on <hw>' or 'assumed ...'",
     "projected_from": "projected rows: the measured hardware it was projected from",
     **STABILITY_COLUMNS,
+    **ENERGY_LEVEL_COLUMNS,
 }
 
 
@@ -944,9 +950,13 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
     for name, p in pct_t.items():
         for j, q in enumerate(_PCT):
             summary[f"{name}_p{q}"] = p[j]
+    summary["energy_per_output_token_j"] = opt["energy_per_output_token_j"].to_numpy(float)
     summary_df = pd.DataFrame(summary).sort_values(["feasible", "cost_usd"], ascending=[False, True],
                                                    kind="mergesort", na_position="last").reset_index(drop=True)
-    return pd.DataFrame(monthly), pd.DataFrame(quarterly), summary_df
+    # which energy each figure holds, and the levels side by side (effplan.planning.energy_boundary)
+    summary_df, monthly_df, quarterly_df = add_energy_levels(summary_df, pd.DataFrame(monthly),
+                                                             pd.DataFrame(quarterly), cat, pr.pue)
+    return monthly_df, quarterly_df, summary_df
 
 
 # ------------------------------------------------------------------------------- notebook views
