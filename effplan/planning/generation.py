@@ -136,6 +136,7 @@ from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, P
                      _known_fields, _match_map, _measurement_frame, _num, _set)
 from .result import _PCT, STABILITY_COLUMNS
 from .energy_boundary import ENERGY_LEVEL_COLUMNS, add_energy_levels
+from .serving_dtype import serving_refusal
 from .slot_queue import capacity_tpot_ms, slot_wait_ms
 from .stability import FLAG_COLUMNS, latency_sigma, option_notes
 
@@ -372,6 +373,10 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
     T = P + np.where(np.isnan(n_out), 0.0, n_out / 2.0)
     pb = rows["param_bytes"].to_numpy(float)
     kv = rows["kv_cache_bytes_per_token"].to_numpy(float)
+    sdt = rows["serving_dtype"].fillna("").astype(str).to_numpy() if "serving_dtype" in rows else \
+        np.full(len(rows), "")
+    serving = sdt != ""
+    spb = rows["serving_param_bytes"].to_numpy(float) if "serving_param_bytes" in rows else pb
     # a continuous-batching row's TTFT is ONE request's prefill (plus its wait), not the batch's
     batching = rows["batching"].astype(str).to_numpy() if "batching" in rows.columns else np.full(len(rows), "")
     c_pre = np.where(batching == "continuous", 1.0, c)
@@ -410,7 +415,7 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
         if gpu_targets else pd.DataFrame(columns=["peak_share", "peak_share_source"])
     parts = []
     for t in targets:
-        keep = src_cat != t
+        keep = (src_cat != t) | serving   # a serving-dtype copy is projected to its own hardware too
         if not keep.any():
             continue
         kind = str(cidx.at[t, "kind"])
@@ -432,9 +437,13 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
         if "flops_note" in rows.columns:   # FLOPs not fully counted (effplan.planning.flop_coverage)
             fnote = rows["flops_note"].fillna("").astype(str).to_numpy(object)
             esrc = np.where(fnote != "", esrc + "; " + fnote, esrc)
-        peak_t, bw_t = spec(np.full(len(rows), t), dtypes)
-        tp = _roof(f_pre, b_pre, peak_t, bw_t) / e_pre + _lf.target_launch_s(launch_pre_src, ovh_src, ovh_t)
-        td = _roof(f_dec, b_dec, peak_t, bw_t) / e_dec + _lf.target_launch_s(launch_dec_src, ovh_src, ovh_t)
+        # served in another dtype (effplan.planning.serving_dtype): the target's bytes and peak are its
+        peak_t, bw_t = spec(np.full(len(rows), t), np.where(serving, sdt, dtypes))
+        bt_pre, bt_dec = np.where(serving, spb + (b_pre - pb), b_pre), np.where(serving, spb + (b_dec - pb), b_dec)
+        tp = _roof(f_pre, bt_pre, peak_t, bw_t) / e_pre + _lf.target_launch_s(launch_pre_src, ovh_src, ovh_t)
+        td = _roof(f_dec, bt_dec, peak_t, bw_t) / e_dec + _lf.target_launch_s(launch_dec_src, ovh_src, ovh_t)
+        esrc = np.where(serving, esrc + "; served as " + sdt.astype(object) + ": a PROJECTION (weights at "
+                        "serving_param_bytes, the dtype's catalog peak, KV at the row's width; not measured)", esrc)
         # hardware better on every catalog figure is never slower than the measurement itself
         with np.errstate(invalid="ignore"):
             better = calibrated & (peak_t >= peak0) & (bw_t >= bw0) & (ovh_t <= ovh_src)
@@ -444,7 +453,8 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
         tp, td, esrc = _tp_terms(cidx, t, rows, c_pre * P, c, tp, td, esrc)
         # a dtype whose kernels do not run on this kind of hardware (dynamic int8 on a GPU): the
         # rows stay, with no figures and the reason, so the option is infeasible and says why
-        why = np.array([_cat.dtype_runs_on(d, kind)[1] for d in dtypes], dtype=object)
+        why = np.array([_cat.dtype_runs_on(d, kind)[1] or serving_refusal(sd, cidx.loc[t].rename(t))
+                        for d, sd in zip(dtypes, sdt, strict=True)], dtype=object)
         cannot = keep & (why != "")
         if cannot.any():
             no = rows[cannot].copy()
@@ -476,6 +486,8 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
         out["energy_source"] = "projected"
         out["efficiency"] = (e_pre + e_dec) / 2.0
         out["efficiency_source"] = esrc
+        out["dtype"] = np.where(serving, sdt, dtypes)
+        out["param_bytes"] = np.where(serving, spb, pb)
         out["projection_note"] = ""
         parts.append(out[keep])
     if not parts:
@@ -802,7 +814,8 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
         proj["efficiency_source"] = np.where(
             shaky, proj["efficiency_source"].astype(str) + "; calibrated on a measurement that is "
             "NOT stable (timed on a busy machine): flagged", proj["efficiency_source"].astype(str))
-    allrows = pd.concat([gen, proj], ignore_index=True)
+    own = gen["serving_dtype"].fillna("").astype(str) == "" if "serving_dtype" in gen else slice(None)
+    allrows = pd.concat([gen[own], proj], ignore_index=True)   # serving-dtype copies exist only projected
     opt = _tp_columns(_attach_prices(_options(allrows, wl, cat), pr, cat), cat, wl)
     no_facts = opt.loc[opt["memory_check"] == NO_MODEL_FACTS, "candidate"].unique()
     if len(no_facts):

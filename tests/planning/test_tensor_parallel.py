@@ -159,3 +159,32 @@ def test_unknown_instance_is_still_an_error():
         effplan.plan(rows, generation=GenerationWorkload(requests_per_day=1, prompt_tokens=8, output_tokens=1),
                      hardware=["AWS p9.96xlarge"])
     assert math.isfinite(MEMORY_GB_BYTES)
+
+
+def test_llama70b_served_in_fp8_and_int4_by_hand(llama70b):
+    from effplan.planning.serving_dtype import serve_as
+
+    rows = _row_70b(llama70b)
+    both = pd.concat([rows, serve_as(rows, "fp8"), serve_as(rows, "w4a16")], ignore_index=True)
+    wl = GenerationWorkload(requests_per_day=10_000, prompt_tokens=P_TOK, output_tokens=N_OUT, months=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = effplan.plan(both, generation=wl, prices=Prices(pue=1.0), hardware=["H100 SXM", "A100 80GB"])
+    s = plan.summary.set_index(["candidate", "hardware"])
+    T = P_TOK + N_OUT / 2
+    kv = llama70b.kv_cache_bytes_per_token
+    # fp8 weights (1 byte each, 65.7 GiB) fit ONE H100; TPOT = the HBM roofline of those bytes / 0.8
+    fp8 = s.loc[("llama-3-70b [fp8]", "H100 SXM")]
+    assert fp8["feasible"], fp8["infeasible_reason"]
+    assert fp8["memory_needed_gib"] == pytest.approx((llama70b.params + C * (P_TOK + N_OUT) * kv) / 2**30)
+    assert fp8["tpot_p95_ms"] == pytest.approx((llama70b.params + C * T * kv) / H100_BW / 0.8 * 1e3, rel=1e-9)
+    assert "served as fp8: a PROJECTION" in fp8["efficiency_source"] and fp8["provenance"] == "projected"
+    # the A100 has no fp8 tensor cores: infeasible, saying so
+    a100 = s.loc[("llama-3-70b [fp8]", "A100 80GB")]
+    assert not a100["feasible"] and "no fp8 tensor cores" in a100["infeasible_reason"]
+    # int4 weights (0.53125 bytes each with group-128 scales) fit an A100 80GB
+    w4 = s.loc[("llama-3-70b [w4a16]", "A100 80GB")]
+    assert w4["feasible"]
+    assert w4["memory_needed_gib"] == pytest.approx((llama70b.params * 0.53125 + C * (P_TOK + N_OUT) * kv) / 2**30)
+    # the copies are never planned as measured rows of their source
+    assert ("llama-3-70b [fp8]", "H100 SXM") in s.index and s.loc[("llama-3-70b [fp8]", "H100 SXM"), "provenance"] == "projected"
