@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 import effplan
-from effplan.architecture import context_facts, count_parameters, kv_tokens_held
+import effplan.bench.probes
+from effplan.models.architecture import context_facts, count_parameters
+from effplan.planning.kv_window import kv_tokens_held
 from effplan.errors import PlanWarning
 from effplan.planning import GenerationWorkload, Prices
 from effplan.planning.launch_floor import source_launch_s, target_launch_s
@@ -58,7 +60,7 @@ def test_tied_gpt2_params_by_hand():
     # the tied head is one Parameter listed under two state-dict keys (the old walk counted it twice)
     sd = m.state_dict(keep_vars=True)
     assert sd["lm_head.weight"] is sd["transformer.wte.weight"]
-    assert effplan.measurement._param_stats(m)[0] == hand      # measurement uses the one home
+    assert effplan.bench.probes.param_stats(m)[0] == hand      # measurement uses the one home
 
 
 def test_tied_qwen2_params_by_hand():
@@ -106,9 +108,10 @@ def test_mixtral_flops_match_the_active_path(monkeypatch, fallback):
 
 def test_moe_coverage_is_flop_weighted_and_low_when_experts_are_not_counted(monkeypatch):
     from effplan import flops
+    from effplan.flops import dispatch_engine
 
-    table = {k: v for k, v in flops._DISPATCH_MATMUL.items() if k != "aten::_grouped_mm"}
-    monkeypatch.setattr(flops, "_DISPATCH_MATMUL", table)
+    table = {k: v for k, v in dispatch_engine._DISPATCH_MATMUL.items() if k != "aten::_grouped_mm"}
+    monkeypatch.setattr(dispatch_engine, "_DISPATCH_MATMUL", table)
     fc = flops.count_flops(_mixtral(), (torch.randint(0, 128, (1, 1)),), engine="dispatch")
     assert "aten::_grouped_mm" in fc.unsupported
     # by calls the experts are a few percent of the operators; by FLOPs they are most of them

@@ -32,7 +32,7 @@ Formulas (a hand count matches them: ``tests/test_importers.py``):
 
 Mixture of experts: ``params`` / ``param_bytes`` hold every expert (they are all in memory);
 ``active_params`` and the FLOPs only the top-k routed experts a token runs
-(:func:`effplan.architecture.count_parameters`). A sliding window travels on the rows
+(:func:`effplan.models.architecture.count_parameters`). A sliding window travels on the rows
 (``kv_window_tokens``, ``kv_window_layer_share``) and caps the KV in the memory check. Known
 limit, said in the notes: multi-head latent attention (``kv_lora_rank``) caches less than the
 plain formula.
@@ -149,7 +149,7 @@ def model_facts(config: Any) -> ModelFacts:
 
 
 def _explicit(d: Mapping[str, Any]) -> ModelFacts:
-    from ..schema import number
+    from ..records.schema import number
 
     unknown = sorted(set(d) - set(_EXPLICIT))
     if unknown:
@@ -167,7 +167,7 @@ def _explicit(d: Mapping[str, Any]) -> ModelFacts:
     dtype = _dtype_name(d.get("dtype"))
     if dtype:
         _dtype_bytes(dtype, "config")
-    from ..reproducibility import config_sha256
+    from ..records.reproducibility import config_sha256
 
     return ModelFacts(param_bytes=val["param_bytes"], kv_cache_bytes_per_token=val["kv_cache_bytes_per_token"],
                       source="entered", params=opt["params"], context_tokens=ctx, dtype=dtype,
@@ -225,7 +225,7 @@ def _from_hf(cfg: Any) -> ModelFacts:
     transformers = _transformers()
     import torch
 
-    from ..reproducibility import config_sha256
+    from ..records.reproducibility import config_sha256
 
     notes: list[str] = []
     text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
@@ -245,7 +245,7 @@ def _from_hf(cfg: Any) -> ModelFacts:
         raise ValidationError("config", f"transformers could not build {type(cfg).__name__} on the meta "
                                         f"device to count its parameters ({type(exc).__name__}: {exc}); give "
                                         "a dict with param_bytes and kv_cache_bytes_per_token") from None
-    from ..architecture import context_facts, count_parameters
+    from ..models.architecture import context_facts, count_parameters
 
     counts = count_parameters(model, cfg)                         # the one home: a tied weight once
     params = counts.params

@@ -18,7 +18,7 @@ Per candidate x hardware option, with ``P = prompt_tokens``, ``N = output_tokens
   memory`` (memory = the catalog's ``memory_gb`` in GiB, ``memory_gb * 2**30`` bytes: the vendors'
   HBM "GB" are GiB, an H100 80GB holds 81,559 MiB; ``memory_fraction`` 0.9); with
   ``kv_window_tokens`` on the rows, ``P + N`` is capped at the window on the windowed share of
-  layers (:func:`effplan.architecture.kv_tokens_held`). A workload whose ``P + N`` exceeds the
+  layers (:func:`effplan.planning.kv_window.kv_tokens_held`). A workload whose ``P + N`` exceeds the
   rows' ``context_tokens`` is infeasible (``binding_constraint="context"``, the reason names it). Hardware
   whose memory the catalog does not know is not memory-checked, and ``memory_check`` says so; so are
   rows without model facts (``param_bytes`` / ``kv_cache_bytes_per_token`` NaN, e.g. a serving
@@ -125,10 +125,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import batching as _batching
-from .. import catalog as _cat
-from .. import reference as _ref
+from . import batching as _batching
 from . import launch_floor as _lf
+from ..refdata import catalog as _cat
+from ..refdata import reference as _ref
 from ..errors import PlanWarning, ValidationError
 from .engine import _attach_prices, _percentiles, _quarter_sum, _tri, _workload_draws
 from .calendar import parse_month
@@ -139,6 +139,7 @@ from .energy_boundary import ENERGY_LEVEL_COLUMNS, add_energy_levels
 from .serving_dtype import serving_refusal
 from .slot_queue import capacity_tpot_ms, slot_wait_ms
 from .stability import FLAG_COLUMNS, latency_sigma, option_notes
+from ..units import G_PER_KG, J_PER_KWH, J_PER_WH, S_PER_DAY, S_PER_HOUR
 
 __all__ = ["GenerationWorkload", "GenerationUncertainty", "plan_generation", "project_generation",
            "memory_fit", "token_economics", "GENERATION_MONTHLY_COLUMNS", "GENERATION_QUARTERLY_COLUMNS",
@@ -373,10 +374,7 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
     T = P + np.where(np.isnan(n_out), 0.0, n_out / 2.0)
     pb = rows["param_bytes"].to_numpy(float)
     kv = rows["kv_cache_bytes_per_token"].to_numpy(float)
-    sdt = rows["serving_dtype"].fillna("").astype(str).to_numpy() if "serving_dtype" in rows else \
-        np.full(len(rows), "")
-    serving = sdt != ""
-    spb = rows["serving_param_bytes"].to_numpy(float) if "serving_param_bytes" in rows else pb
+    sdt, serving, spb = _serving_columns(rows, pb)
     # a continuous-batching row's TTFT is ONE request's prefill (plus its wait), not the batch's
     batching = rows["batching"].astype(str).to_numpy() if "batching" in rows.columns else np.full(len(rows), "")
     c_pre = np.where(batching == "continuous", 1.0, c)
@@ -495,6 +493,14 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
     return pd.concat(parts, ignore_index=True)
 
 
+def _serving_columns(rows: pd.DataFrame, pb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(serving dtype, whether one is set, its weight bytes) per row (effplan.planning.serving_dtype)."""
+    sdt = rows["serving_dtype"].fillna("").astype(str).to_numpy() if "serving_dtype" in rows else \
+        np.full(len(rows), "")
+    spb = rows["serving_param_bytes"].to_numpy(float) if "serving_param_bytes" in rows else pb
+    return sdt, sdt != "", spb
+
+
 def _tp_terms(cidx: pd.DataFrame, t: str, rows: pd.DataFrame, tok_pre: np.ndarray, tok_dec: np.ndarray,
               tp: np.ndarray, td: np.ndarray, esrc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Prefill / decode times of target ``t`` plus its tensor-parallel all-reduces (0 on one GPU)."""
@@ -556,8 +562,8 @@ def _unprojected(gen: pd.DataFrame, allrows: pd.DataFrame, targets: list[str]) -
 
 def _kv_tokens(rows: pd.DataFrame, tokens: float) -> np.ndarray:
     """Tokens' worth of KV cache one sequence of ``tokens`` holds per row: capped at
-    ``kv_window_tokens`` on the windowed share of layers (:func:`effplan.architecture.kv_tokens_held`)."""
-    from ..architecture import kv_tokens_held
+    ``kv_window_tokens`` on the windowed share of layers (:func:`effplan.planning.kv_window.kv_tokens_held`)."""
+    from .kv_window import kv_tokens_held
 
     def col(name: str) -> np.ndarray:
         return pd.to_numeric(rows[name], errors="coerce").to_numpy(float) if name in rows else \
@@ -745,7 +751,7 @@ def _engine(a: Mapping[str, np.ndarray], wl: GenerationWorkload, pr: Prices, tra
     m = np.arange(wl.months, dtype=float)[:, None]
     daily = wl.requests_per_day * traffic[None, :] * (1.0 + growth[None, :]) ** m     # (M, S)
     requests = daily * wl.hours_per_month / 24.0
-    peak = daily / 86400.0 * wl.peak_to_average
+    peak = daily / S_PER_DAY * wl.peak_to_average
     P = wl.prompt_tokens * plen[None, None, :]                                        # (1, 1, S)
     N = wl.output_tokens * olen[None, None, :]
     ttft = a["ttft_p50_ms"][:, None, None] * plen[None, None, :]
@@ -758,8 +764,8 @@ def _engine(a: Mapping[str, np.ndarray], wl: GenerationWorkload, pr: Prices, tra
     np.maximum(inst, wl.min_replicas, out=inst)
     inst_h = inst * wl.hours_per_month
     epr = P * a["energy_per_prompt_token_j"][:, None, None] + N * a["energy_per_output_token_j"][:, None, None]
-    idle_s = np.maximum(inst_h * 3600.0 - requests[None] / rate, 0.0)
-    energy_kwh = (requests[None] * epr + a["idle_power_w"][:, None, None] * idle_s) / 3.6e6 * pr.pue
+    idle_s = np.maximum(inst_h * S_PER_HOUR - requests[None] / rate, 0.0)
+    energy_kwh = (requests[None] * epr + a["idle_power_w"][:, None, None] * idle_s) / J_PER_KWH * pr.pue
     if pr.mode == "cloud":
         cost = inst_h * a["price_per_hour"][:, None, None]
     else:
@@ -852,7 +858,7 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
     requests = np.broadcast_to(sq["requests"], (K, M))
     out_tok = np.broadcast_to(sq["output_tokens"], (K, M))
     cost, energy, inst, inst_h = sq["cost"], sq["energy_kwh"], sq["instances"], sq["instance_hours"]
-    g = pr.grid_intensity_gco2_per_kwh / 1000.0
+    g = pr.grid_intensity_gco2_per_kwh / G_PER_KG
     co2 = energy * g
     rate = base["rate"][:, 0, 0]
     epr = base["epr"][:, 0, 0]
@@ -886,12 +892,12 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
         cpm = cost / out_tok * 1e6
     rep = lambda col: np.repeat(opt[col].to_numpy(), M)  # noqa: E731
     month = np.tile(np.arange(M), K)
-    wh = epr / 3600.0
+    wh = epr / J_PER_WH
     monthly = {
         "candidate": rep("candidate"), "hardware": rep("hardware"), "catalog_name": rep("catalog_name"),
         "provenance": rep("provenance"), "energy_source": rep("energy_source"),
         "month": month, "quarter": month // 3 + 1, "requests": requests.ravel(), "output_tokens": out_tok.ravel(),
-        "avg_requests_per_s": (requests / (wl.hours_per_month * 3600.0)).ravel(),
+        "avg_requests_per_s": (requests / (wl.hours_per_month * S_PER_HOUR)).ravel(),
         "peak_requests_per_s": np.broadcast_to(sq["peak"], (K, M)).ravel(),
         "concurrency": rep("concurrency"), "concurrency_source": rep("concurrency_source"),
         "concurrency_neighbours": rep("concurrency_neighbours"),

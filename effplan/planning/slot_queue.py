@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import queueing as _q
+from . import queueing as _q
 
 __all__ = ["SERVICE_CS2", "slot_wait_ms", "capacity_tpot_ms"]
 

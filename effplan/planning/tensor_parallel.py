@@ -127,7 +127,7 @@ def instance_catalog_rows(cat: pd.DataFrame, instances: pd.DataFrame | None = No
     ignoring case): the GPU's figures x ``gpu_count``, the instance's price, and the extra columns
     ``tensor_parallel``, ``tp_gpu``, ``interconnect``, ``interconnect_gb_s``,
     ``interconnect_efficiency``, ``allreduce_latency_us``, ``price_kind``."""
-    from .. import catalog as _cat
+    from ..refdata import catalog as _cat
 
     inst = load_instances() if instances is None else instances
     if names is not None:
@@ -166,7 +166,7 @@ def instance_catalog_rows(cat: pd.DataFrame, instances: pd.DataFrame | None = No
 def with_instances(cat: pd.DataFrame, hardware: Iterable[str] | str | None) -> pd.DataFrame:
     """``cat`` plus the catalog rows of the instances named in ``hardware`` that ``cat`` does not
     already hold (unchanged when none is named)."""
-    from .. import catalog as _cat
+    from ..refdata import catalog as _cat
 
     if hardware is None:
         return cat
@@ -203,7 +203,7 @@ def allreduce_s(tp: Any, tokens: Any, hidden: Any, act_bytes: Any, layers: Any, 
 def weights_fit_hint(param_bytes: float, gpu: str, memory_fraction: float, cat: pd.DataFrame,
                      instances: pd.DataFrame | None = None) -> str:
     """'' when the weights fit one ``gpu``; else which instance sizes of that GPU hold them."""
-    from .. import catalog as _cat
+    from ..refdata import catalog as _cat
 
     row = _cat.find_hardware(gpu, cat)
     if row is None or not math.isfinite(param_bytes) or not math.isfinite(float(row["memory_gb"])):

@@ -10,7 +10,7 @@ listed under two keys, so it is counted once (``state_dict()`` without ``keep_va
 each entry into a new tensor, which counted it twice: +31% for GPT-2). Packed quantized weights
 (``torch.ao`` ``_packed_params``, torchao tensor subclasses) are state-dict entries that are not
 ``Parameter``s; they count by the bytes of the tensors that hold them
-(:func:`effplan.candidates.storage_tensors`). Buffers (and ``.scale`` / ``.zero_point``) count in
+(:func:`effplan.models.candidates.storage_tensors`). Buffers (and ``.scale`` / ``.zero_point``) count in
 ``param_bytes`` but not in ``params``.
 
 Active parameters (mixture of experts)
@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["ParamCounts", "count_parameters", "moe_shape", "context_facts", "ContextFacts",
-           "kv_tokens_held", "build_on_meta"]
+           "build_on_meta"]
 
 _EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
 _TOPK_KEYS = ("num_experts_per_tok", "moe_topk", "top_k", "num_selected_experts")
@@ -165,18 +165,6 @@ def context_facts(config: Any) -> ContextFacts:
                         kv_window_layer_share=float(share),
                         hidden_size=int(hidden) if isinstance(hidden, int) else None,
                         num_layers=int(layers) if isinstance(layers, int) else None)
-
-
-def kv_tokens_held(tokens: Any, window: Any, share: Any) -> Any:
-    """Tokens' worth of KV cache one sequence of ``tokens`` holds (numpy-broadcast):
-    ``tokens - share x max(0, tokens - window)``; ``tokens`` where the window is unknown (NaN)."""
-    import numpy as np
-
-    L = np.asarray(tokens, dtype=float)
-    W = np.asarray(window, dtype=float)
-    S = np.asarray(share, dtype=float)
-    capped = L - np.where(np.isfinite(S), S, 1.0) * np.maximum(0.0, L - W)
-    return np.where(np.isfinite(W) & (W > 0), capped, L)
 
 
 def build_on_meta(config: Any) -> Any:
