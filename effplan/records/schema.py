@@ -79,7 +79,7 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "bytes_per_item": ("float", "bytes moved per item: param_bytes / batch_size + input/output bytes"),
     "flops_per_item": ("float", "forward FLOPs per item (2 x MACs)"),
     "flops_engine": ("str", "'fvcore' or 'dispatch'"),
-    "flops_coverage": ("float", "share of operator calls counted (1.0 = all)"),
+    "flops_coverage": ("float", "share of the FLOPs counted (FLOP-weighted: uncounted operators weighed by their shapes; 1.0 = all)"),
     "operator_calls": ("int", "operator calls that launch work in one forward pass of the batch "
                               "(FlopCount.operator_calls); the launch floor of projections"),
     "achieved_flops_per_s": ("float", "FLOPs per second achieved (training: 3 x forward)"),
@@ -164,6 +164,18 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
                             "and wait) or 'static' (the batch prefills together, as effplan measures; "
                             "empty = static)"),
         "context_tokens": ("int", "generation: the model's context length (max positions), when known"),
+        "active_params": ("int", "parameters used per token: params less the routed experts a token "
+                                 "does not visit (mixture of experts: top-k of the experts); = params "
+                                 "for a dense model"),
+        "kv_window_tokens": ("int", "generation: sliding attention window, tokens (the KV cache of the "
+                                    "windowed layers holds at most this many); empty: no window"),
+        "kv_window_layer_share": ("float", "generation: share of layers that use the window (1.0 = all)"),
+        "hidden_size": ("int", "generation: the model's hidden size (the all-reduce message of tensor "
+                               "parallelism is tokens x hidden_size)"),
+        "num_layers": ("int", "generation: the model's decoder layers (2 tensor-parallel all-reduces each)"),
+        "tpot_mean_ms": ("float", "generation: mean time per output token (the mean of the timed decode "
+                                  "steps); the capacity of a plan uses it, as serving engines report "
+                                  "throughput"),
         "model_facts_source": ("str", "where param_bytes / kv_cache_bytes_per_token came from (a config, "
                                       "entered, or empty: unknown -> memory not checked)"),
         "notes": ("str", "what a reader must know about the row's figures (how a percentile was got, "
