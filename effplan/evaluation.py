@@ -57,7 +57,17 @@ DEFAULT_NOISE: tuple[float, ...] = (0.1, 0.3)
 #: the metrics reported by default
 DEFAULT_METRICS: tuple[str, ...] = ("accuracy", "ece", "nll", "brier")
 DEFAULT_BOOTSTRAP = 1000
+#: noise draws per level: the figure is over all of them (the draw-to-draw spread of one draw
+#: was about half the interval's half-width on the digits data, enough to swap a ranking)
+DEFAULT_NOISE_DRAWS = 4
+#: how the outputs may be read (``auto``: probabilities when every row is >= 0 and sums to 1)
+OUTPUT_KINDS = ("auto", "logits", "probs")
 CLEAN = "clean"
+#: the interval of each metric (stored in ``Evaluation.settings``)
+INTERVALS = {"accuracy": "Wilson score (examples as the count)",
+             "ece": "debiased ECE: bias-corrected bootstrap (effplan.calibration)",
+             "ece_binned": "none (biased upward; judge calibration on ece)",
+             "other": "percentile bootstrap over examples (each with all its noise draws)"}
 
 #: the tidy evaluation frame: column -> description (exact order)
 EVALUATION_COLUMNS: dict[str, str] = {
@@ -309,8 +319,8 @@ def join_quality(frame: pd.DataFrame, quality: Any, *, on: str = "candidate") ->
 # ----------------------------------------------------------------------------- validation
 
 #: the range of each built-in metric (an entered value outside it is refused)
-_RANGES = {"accuracy": (0.0, 1.0), "ece": (0.0, 1.0), "nll": (0.0, np.inf), "brier": (0.0, 2.0),
-           "perplexity": (1.0, np.inf)}
+_RANGES = {"accuracy": (0.0, 1.0), "ece": (0.0, 1.0), "ece_binned": (0.0, 1.0), "nll": (0.0, np.inf),
+           "brier": (0.0, 2.0), "brier_binary": (0.0, 1.0), "perplexity": (1.0, np.inf)}
 #: public name of the same ranges (a learning-curve fit bounds its asymptote by them)
 METRIC_RANGES = _RANGES
 
@@ -379,16 +389,30 @@ def quality_frame(quality: Any) -> pd.DataFrame:
         i = int(np.flatnonzero(out_of_range)[0])
         raise ValidationError("value", f"{df['metric'].iloc[i]} = {float(v[i])!r} is outside its range "
                               f"[{lo[i]:g}, {hi[i]:g}]", where=f"quality row {i}")
+    ci_lo, ci_hi = df["ci_low"].to_numpy(float), df["ci_high"].to_numpy(float)
+    tol = 1e-9 * np.maximum(1.0, np.abs(v))
+    with np.errstate(invalid="ignore"):
+        outside = (ci_lo > v + tol) | (ci_hi < v - tol) | (ci_lo > ci_hi + tol)
+    if outside.any():   # an edited or truncated file: the figure and its interval disagree
+        i = int(np.flatnonzero(outside)[0])
+        raise ValidationError("value", f"{df['metric'].iloc[i]} = {float(v[i])!r} lies outside its own "
+                              f"interval [{ci_lo[i]!r}, {ci_hi[i]!r}]", where=f"quality row {i}")
     if "higher_is_better" not in df.columns:
         df["higher_is_better"] = None
+    from .schema import parse_bool
+
     hib = []
     for i, (metric, h) in enumerate(zip(df["metric"], df["higher_is_better"], strict=True)):
-        if h is None or (isinstance(h, float) and math.isnan(h)):
+        given = parse_bool(h, "higher_is_better", where=f"quality row {i}", allow_none=True)
+        if given is None:
             if metric not in _m.HIGHER_IS_BETTER:
                 raise ValidationError("higher_is_better", f"metric {metric!r} is not built in: give "
                                       "higher_is_better (True/False) for it", where=f"quality row {i}")
-            h = _m.HIGHER_IS_BETTER[metric]
-        hib.append(bool(h))
+            given = _m.HIGHER_IS_BETTER[metric]
+        elif metric in _m.HIGHER_IS_BETTER and given != _m.HIGHER_IS_BETTER[metric]:
+            raise ValidationError("higher_is_better", f"{metric} is {'higher' if _m.HIGHER_IS_BETTER[metric] else 'lower'}"
+                                  f"-is-better, the row says {h!r}", where=f"quality row {i}")
+        hib.append(bool(given))
     df["higher_is_better"] = np.array(hib, dtype=bool) if n else np.array([], dtype=bool)
     dup = df.duplicated(["candidate", "metric", "condition"], keep=False)
     if dup.any():
@@ -486,6 +510,14 @@ def _slice(obj: Any, i: int, j: int) -> Any:
     return _leaves_apply(obj, lambda t: t[i:j])
 
 
+def noise_seed(seed: int, sigma: float, draw: int = 0) -> int:
+    """The seed of noise draw ``draw`` at level ``sigma``: from ``(seed, sigma, draw)`` alone, so
+    ``accuracy@noise-0.3`` is the same whatever other levels ``noise=`` lists, in any order."""
+    key = int(round(float(sigma) * 1e9))   # sigma to 1e-9 input units
+    return int(np.random.SeedSequence([int(seed), key, int(draw)]).generate_state(1, dtype=np.uint64)[0]
+               % (2 ** 63 - 1))
+
+
 def _add_noise(x: Any, sigma: float, seed: int) -> Any:
     import torch
 
@@ -504,8 +536,50 @@ def _add_noise(x: Any, sigma: float, seed: int) -> Any:
     return _leaves_apply(x, noisy)
 
 
+def _looks_like_probs(out: Any) -> bool:
+    """Every row non-negative and summing to 1 (within :data:`effplan.metrics.ROW_SUM_ATOL`)."""
+    import torch
+
+    return bool(out.numel() and (out >= 0).all()
+                and torch.allclose(out.sum(dim=1), torch.ones(out.shape[0], dtype=out.dtype),
+                                   atol=_m.ROW_SUM_ATOL, rtol=0.0))
+
+
+def _read_outputs(out: Any, outputs: str, name: str) -> tuple[Any, str]:
+    """``(probabilities, how they were read)``: ``"probs"`` or ``"logits"`` (softmax applied)."""
+    import torch
+
+    probs_like = _looks_like_probs(out)
+    if outputs == "auto":
+        outputs = "probs" if probs_like else "logits"
+    elif outputs == "logits" and probs_like:
+        raise ValidationError("outputs", f"candidate {name!r}: outputs='logits' was declared but every row "
+                              "is non-negative and sums to 1 -- these are probabilities (does the model "
+                              "end in softmax?); a second softmax would wreck ECE, NLL and Brier. Pass "
+                              "outputs='probs' or 'auto'")
+    elif outputs == "probs" and not probs_like:
+        raise ValidationError("outputs", f"candidate {name!r}: outputs='probs' was declared but the rows are "
+                              "not probabilities (negative, or not summing to 1): these look like logits. "
+                              "Pass outputs='logits' or 'auto'")
+    return (torch.softmax(out, dim=1) if outputs == "logits" else out), outputs
+
+
+def _check_labels(labels: Any, k: int, name: str, ignore_index: int | None) -> Any:
+    """Labels in ``[0, k)``; rows equal to ``ignore_index`` dropped (a mask); anything else is a
+    named error."""
+    keep = (labels != ignore_index) if ignore_index is not None else (labels == labels)
+    bad = keep & ((labels < 0) | (labels >= k))
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0][0])
+        v = int(labels[i])
+        hint = (" (sequence labels padded with -100? pass ignore_index=-100)" if v < 0 and ignore_index is None
+                else "")
+        raise ValidationError("labels", f"candidate {name!r}: label {v} at row {i} is outside [0, {k}){hint}")
+    return keep
+
+
 def _probs(model: Any, candidate: Any, x: Any, y: Any, device: str, batch_size: int,
-           outputs: str) -> tuple[np.ndarray, np.ndarray]:
+           outputs: str, ignore_index: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     import torch
 
     from .candidates import _move, call_model
@@ -529,18 +603,15 @@ def _probs(model: Any, candidate: Any, x: Any, y: Any, device: str, batch_size: 
     if out.ndim != 2 or labels.ndim != 1 or out.shape[0] != labels.shape[0]:
         raise ValidationError("outputs", f"candidate {candidate.name!r}: outputs of shape "
                               f"{tuple(out.shape)} do not match labels of shape {tuple(y.shape)}")
-    keep = labels >= 0
+    keep = _check_labels(labels, int(out.shape[1]), candidate.name, ignore_index)
     out, labels = out[keep], labels[keep]
-    p = torch.softmax(out, dim=1) if outputs == "logits" else out
-    return p.numpy(), labels.numpy()
+    p, how = _read_outputs(out, outputs, candidate.name)
+    return p.numpy(), labels.numpy(), how
 
 
 # ----------------------------------------------------------------------------- bootstrap
 
-def _bootstrap_values(metric: _m.Metric, p: np.ndarray, y: np.ndarray, conf: np.ndarray,
-                      corr: np.ndarray, idx: np.ndarray, n_bins: int) -> np.ndarray:
-    if metric.name == "ece" and metric is _m.BUILTIN_METRICS["ece"]:
-        return _m.ece_resampled(conf, corr, idx, n_bins)
+def _bootstrap_values(metric: _m.Metric, p: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
     if metric.per_example is not None:
         terms = metric.per_example(p, y)
         vals = terms[idx].mean(axis=1)
@@ -548,15 +619,52 @@ def _bootstrap_values(metric: _m.Metric, p: np.ndarray, y: np.ndarray, conf: np.
     return np.array([float(metric.fn(p[r], y[r])) for r in idx])
 
 
-def _resamples(rng: np.random.Generator, n: int, n_bootstrap: int) -> list[np.ndarray]:
-    """Bootstrap index rows in chunks of at most ~4M indices (memory stays bounded)."""
-    per = max(1, min(n_bootstrap, 4_000_000 // max(n, 1)))
+def _resamples(rng: np.random.Generator, n: int, n_bootstrap: int, draws: int = 1) -> list[np.ndarray]:
+    """Bootstrap index rows in chunks of at most ~4M indices (memory stays bounded). With
+    ``draws`` > 1 the rows are ``draws`` stacked copies of the ``n`` examples (one per noise
+    draw) and an example is resampled with all its draws (a cluster bootstrap), so the interval
+    holds the spread of the noise draws as well as of the examples."""
+    per = max(1, min(n_bootstrap, 4_000_000 // max(n * draws, 1)))
     out, left = [], n_bootstrap
     while left > 0:
         k = min(per, left)
-        out.append(rng.integers(0, n, size=(k, n)))
+        idx = rng.integers(0, n, size=(k, n))
+        if draws > 1:
+            idx = np.concatenate([idx + d * n for d in range(draws)], axis=1)
+        out.append(idx)
         left -= k
     return out
+
+
+def _interval(metric: _m.Metric, p: np.ndarray, y: np.ndarray, resamples: list[np.ndarray],
+              n_examples: int, n_bins: int, confidence: float) -> tuple[float, float, float, np.ndarray]:
+    """``(value, ci_low, ci_high, the metric on each resample)`` of one metric on the rows given.
+
+    * ``accuracy``: the Wilson score interval with the examples as the count (never a zero
+      width at 0 or 1; :mod:`effplan.intervals`);
+    * ``ece`` (debiased): :func:`effplan.calibration.ece_interval`;
+    * ``ece_binned``: no interval (the plug-in ECE is biased upward and its bootstrap does not
+      cover the true ECE: judge calibration on ``ece``);
+    * every other metric: the percentile bootstrap.
+    """
+    from . import calibration, intervals
+
+    builtin = _m.BUILTIN_METRICS.get(metric.name) is metric
+    if builtin and metric.name == "ece":
+        conf, corr = p.max(axis=1), _m.correct(p, y)
+        return calibration.ece_interval(conf, corr, resamples, n_bins, confidence)
+    if builtin and metric.name == "ece_binned":
+        return _m.expected_calibration_error(p, y, n_bins=n_bins), math.nan, math.nan, np.zeros(0)
+    value = float(metric.fn(p, y))
+    vals = (np.concatenate([_bootstrap_values(metric, p, y, idx) for idx in resamples])
+            if resamples else np.zeros(0))
+    if builtin and metric.name == "accuracy":
+        if not resamples:
+            return value, math.nan, math.nan, vals
+        lo, hi = intervals.wilson_bounds(value, n_examples, confidence)
+        return value, float(lo), float(hi), vals
+    lo, hi = intervals.percentile(vals, confidence)
+    return value, lo, hi, vals
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -581,32 +689,8 @@ def _candidates(candidates: Any) -> list[Any]:
     return cands
 
 
-def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, Any] = DEFAULT_METRICS,
-             shifts: Mapping[str, Any] | None = None, noise: Sequence[float] = DEFAULT_NOISE,
-             seed: int = 0, n_bootstrap: int = DEFAULT_BOOTSTRAP, *, confidence: float = 0.95,
-             n_bins: int = _m.DEFAULT_ECE_BINS, batch_size: int = 256, device: Any = "cpu",
-             outputs: str = "logits") -> Evaluation:
-    """Evaluate each candidate on held-out ``data`` under each condition; see the module docstring.
-
-    Parameters
-    ----------
-    candidates: a :class:`~effplan.Candidate`, a list of them, or a mapping name -> ``nn.Module``.
-    data: held-out ``(inputs, labels)`` (tensors or arrays) or a DataLoader of such batches
-        (gathered into memory once).
-    metrics: built-in names (:data:`effplan.metrics.BUILTIN_METRICS`), :class:`~effplan.metrics.Metric`
-        objects, or a mapping name -> ``(fn(probs, labels), higher_is_better)``.
-    shifts: name -> shifted held-out data (same forms as ``data``), each one more condition.
-    noise: Gaussian input-noise standard deviations (default :data:`DEFAULT_NOISE` = 0.1, 0.3);
-        ``()`` for none.
-    seed: seeds the noise and the bootstrap. n_bootstrap: resamples for the CI (0: none).
-    confidence: CI level. n_bins: ECE bins. batch_size: evaluation batch size.
-    device: torch device (a candidate's own ``device`` wins, e.g. int8 pinned to CPU).
-    outputs: ``"logits"`` (softmax applied) or ``"probs"``.
-    """
-    from .measurement import _resolve_device
-    from .reproducibility import reproducibility_fields
-
-    cands = _candidates(candidates)
+def _check_args(metrics: Any, noise: Any, seed: Any, n_bootstrap: Any, confidence: Any, batch_size: Any,
+                outputs: Any, noise_draws: Any, ignore_index: Any) -> tuple[list[_m.Metric], tuple[float, ...]]:
     if isinstance(metrics, Mapping):
         mlist = [_m.resolve_metric(v, name=k) for k, v in metrics.items()]
     elif isinstance(metrics, str | _m.Metric):
@@ -619,66 +703,118 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
     for s in noise:
         if isinstance(s, bool) or not isinstance(s, int | float) or not (s > 0 and math.isfinite(s)):
             raise ValidationError("noise", f"noise levels are positive standard deviations, got {s!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValidationError("seed", f"must be a non-negative integer, got {seed!r}")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int | np.integer) or n_bootstrap < 0:
-        raise ValidationError("n_bootstrap", f"must be a non-negative integer, got {n_bootstrap!r}")
+    for name, v, lo in (("seed", seed, 0), ("n_bootstrap", n_bootstrap, 0), ("noise_draws", noise_draws, 1)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
+            raise ValidationError(name, f"must be an integer >= {lo}, got {v!r}")
     if not (isinstance(confidence, float) and 0 < confidence < 1):
         raise ValidationError("confidence", f"must be in (0, 1), got {confidence!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValidationError("batch_size", f"must be a positive integer, got {batch_size!r}")
-    if outputs not in ("logits", "probs"):
-        raise ValidationError("outputs", f"must be 'logits' or 'probs', got {outputs!r}")
-    n_bins = _m._check_bins(n_bins)
+    if outputs not in OUTPUT_KINDS:
+        raise ValidationError("outputs", f"must be one of {OUTPUT_KINDS}, got {outputs!r}")
+    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+        raise ValidationError("ignore_index", f"must be an integer label to skip (e.g. -100) or None, "
+                              f"got {ignore_index!r}")
+    return mlist, tuple(float(s) for s in noise)
 
+
+def _conditions(data: Any, shifts: Mapping[str, Any] | None, noise: tuple[float, ...],
+                seed: int, draws: int) -> list[tuple[str, list[Any], Any]]:
+    """``[(condition, [inputs of each draw], labels)]``: clean, each noise level (``draws``
+    draws seeded from (seed, sigma, draw)), each shifted data set."""
     x, y = _gather(data, "data")
-    conditions: list[tuple[str, Any, Any]] = [(CLEAN, x, y)]
-    for k, sigma in enumerate(noise):
-        conditions.append((noise_condition(float(sigma)), _add_noise(x, float(sigma), seed * 1009 + k + 1), y))
+    conditions: list[tuple[str, list[Any], Any]] = [(CLEAN, [x], y)]
+    for sigma in noise:
+        conditions.append((noise_condition(sigma), [_add_noise(x, sigma, noise_seed(seed, sigma, d))
+                                                    for d in range(draws)], y))
     for name, shifted in (shifts or {}).items():
         if not isinstance(name, str) or not name or "@" in name or name == CLEAN or name.startswith("noise-"):
             raise ValidationError("shifts", f"a shift name must be a non-empty string without '@', not "
                                   f"'clean' nor 'noise-...'; got {name!r}")
         sx, sy = _gather(shifted, f"shifts[{name!r}]")
-        conditions.append((name, sx, sy))
+        conditions.append((name, [sx], sy))
     names = [c[0] for c in conditions]
     if len(set(names)) != len(names):
         raise ValidationError("noise", f"conditions must be distinct, got {names}")
+    return conditions
 
+
+def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, Any] = DEFAULT_METRICS,
+             shifts: Mapping[str, Any] | None = None, noise: Sequence[float] = DEFAULT_NOISE,
+             seed: int = 0, n_bootstrap: int = DEFAULT_BOOTSTRAP, *, confidence: float = 0.95,
+             n_bins: int = _m.DEFAULT_ECE_BINS, batch_size: int = 256, device: Any = "cpu",
+             outputs: str = "auto", noise_draws: int = DEFAULT_NOISE_DRAWS,
+             ignore_index: int | None = None) -> Evaluation:
+    """Evaluate each candidate on held-out ``data`` under each condition; see the module docstring.
+
+    Parameters
+    ----------
+    candidates: a :class:`~effplan.Candidate`, a list of them, or a mapping name -> ``nn.Module``.
+    data: held-out ``(inputs, labels)`` (tensors or arrays) or a DataLoader of such batches
+        (gathered into memory once).
+    metrics: built-in names (:data:`effplan.metrics.BUILTIN_METRICS`), :class:`~effplan.metrics.Metric`
+        objects, or a mapping name -> ``(fn(probs, labels), higher_is_better)``.
+    shifts: name -> shifted held-out data (same forms as ``data``), each one more condition.
+    noise: Gaussian input-noise standard deviations (default :data:`DEFAULT_NOISE` = 0.1, 0.3);
+        ``()`` for none. noise_draws: draws per level (default :data:`DEFAULT_NOISE_DRAWS`),
+        each seeded from ``(seed, sigma, draw)`` alone; the figure is over all draws and its
+        interval resamples examples with all their draws.
+    seed: seeds the noise and the bootstrap. n_bootstrap: resamples for the CI (0: none).
+    confidence: CI level. n_bins: ECE bins. batch_size: evaluation batch size (recorded: an
+        int8 model's figures can depend on it).
+    device: torch device (a candidate's own ``device`` wins, e.g. int8 pinned to CPU).
+    outputs: ``"auto"`` (default: rows that are non-negative and sum to 1 are probabilities,
+        anything else logits, softmax applied; recorded per candidate in
+        ``settings["outputs_read_as"]``), ``"logits"`` or ``"probs"`` (a declaration that the
+        outputs contradict is a named error).
+    ignore_index: a label value to skip (``-100`` for padded sequence labels); without it a
+        label outside ``[0, classes)`` is a named error.
+    """
+    from .measurement import _resolve_device
+    from .reproducibility import reproducibility_fields
+
+    cands = _candidates(candidates)
+    mlist, noise = _check_args(metrics, noise, seed, n_bootstrap, confidence, batch_size, outputs,
+                               noise_draws, ignore_index)
+    n_bins = _m._check_bins(n_bins)
+    conditions = _conditions(data, shifts, noise, int(seed), int(noise_draws))
     default_device = _resolve_device(device)
-    lo_q, hi_q = (1 - confidence) / 2, 1 - (1 - confidence) / 2
     rows: list[dict[str, Any]] = []
     repro: dict[str, dict[str, Any]] = {}
     # one index matrix per condition, shared by every candidate and metric (paired bootstrap)
     boot: dict[str, list[np.ndarray]] = {}
     boot_values: dict[tuple[str, str, str], np.ndarray] = {}
     preds: dict[tuple[str, str], Predictions] = {}
+    read_as: dict[str, str] = {}
+    devices: dict[str, str] = {}
+    clipped: dict[str, dict[str, int]] = {}
     for cand in cands:
         dev = _resolve_device(cand.device) if cand.device else default_device
+        devices[cand.name] = str(dev)
         model = cand.build_model(dev)
         model.eval()
         repro[cand.name] = reproducibility_fields(model, seed=int(seed))
-        for k, (cond, cx, cy) in enumerate(conditions):
-            p, lab = _probs(model, cand, cx, cy, dev, batch_size, outputs)
-            p, lab = _m.validate(p, lab, where=f"evaluate({cand.name!r}, {cond})")
-            n = len(lab)
+        for k, (cond, xs, cy) in enumerate(conditions):
+            parts = []
+            for cx in xs:
+                p, lab, how = _probs(model, cand, cx, cy, dev, batch_size,
+                                     read_as.get(cand.name, outputs), ignore_index)
+                read_as.setdefault(cand.name, how)   # read the same way under every condition
+                parts.append(_m.validate(p, lab, where=f"evaluate({cand.name!r}, {cond})"))
+            p = np.concatenate([q for q, _ in parts])
+            lab = np.concatenate([yy for _, yy in parts])
+            n = len(parts[0][1])
             if cond not in boot:
                 rng = np.random.default_rng([int(seed), k])
-                boot[cond] = _resamples(rng, n, int(n_bootstrap)) if n_bootstrap else []
-            conf, corr = p.max(axis=1), _m.correct(p, lab)
-            top = p.argmax(axis=1)
-            preds[(cand.name, cond)] = Predictions(labels=lab.copy(), predicted=top, p_predicted=conf,
-                                                   p_true=p[np.arange(n), lab])
+                boot[cond] = _resamples(rng, n, int(n_bootstrap), len(parts)) if n_bootstrap else []
+            first = parts[0][0]
+            preds[(cand.name, cond)] = Predictions(labels=parts[0][1].copy(), predicted=first.argmax(axis=1),
+                                                   p_predicted=first.max(axis=1),
+                                                   p_true=first[np.arange(n), parts[0][1]])
+            clipped.setdefault(cand.name, {})[cond] = _m.clipped_rows(p, lab)
             for metric in mlist:
-                if metric.name == "ece" and metric is _m.BUILTIN_METRICS["ece"]:
-                    value = _m.expected_calibration_error(p, lab, n_bins=n_bins)
-                else:
-                    value = float(metric.fn(p, lab))
-                lo = hi = math.nan
-                if boot[cond]:
-                    vals = np.concatenate([_bootstrap_values(metric, p, lab, conf, corr, idx, n_bins)
-                                           for idx in boot[cond]])
-                    lo, hi = (float(v) for v in np.quantile(vals, [lo_q, hi_q]))
+                value, lo, hi, vals = _interval(metric, p, lab, boot[cond], n, n_bins, confidence)
+                if len(vals):
                     boot_values[(cand.name, metric.name, cond)] = vals
                 rows.append({"candidate": cand.name, "metric": metric.name, "condition": cond,
                              "value": float(value), "ci_low": lo, "ci_high": hi, "n": float(n),
@@ -687,10 +823,15 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
         del model
     frame = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS) + list(EVALUATION_REPRO_COLUMNS))
     frame["higher_is_better"] = frame["higher_is_better"].astype(bool)
-    settings = {"metrics": [m.name for m in mlist], "conditions": names,
-                "noise": [float(s) for s in noise], "noise_kind": "gaussian, x + sigma * N(0, 1), not clipped",
+    settings = {"metrics": [m.name for m in mlist], "conditions": [c[0] for c in conditions],
+                "noise": list(noise), "noise_kind": "gaussian, x + sigma * N(0, 1), not clipped",
+                "noise_draws": int(noise_draws), "noise_seeding": "each draw from (seed, sigma, draw) alone",
                 "seed": int(seed), "n_bootstrap": int(n_bootstrap), "confidence": confidence,
-                "ece_bins": n_bins, "ece_binning": "top-label, equal-width, (b/n, (b+1)/n]",
-                "outputs": outputs}
+                "intervals": INTERVALS, "ece_bins": n_bins, "ece_binning": "top-label, equal-width, (b/n, (b+1)/n]",
+                "outputs": outputs, "outputs_read_as": read_as, "ignore_index": ignore_index,
+                "batch_size": int(batch_size), "device": devices,
+                "nll_clip_eps": _m.NLL_EPS, "nll_clipped_rows": clipped,
+                "brier": "multi-class sum over classes, in [0, 2] (2x sklearn's binary brier_score_loss; "
+                         "that one is the metric 'brier_binary')"}
     return Evaluation(frame=frame, reproducibility=repro, settings=settings, bootstrap=boot_values,
                       predictions=preds)

@@ -173,7 +173,9 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
                                   where="cheapest_meeting")
     n = len(df)
     reasons: list[list[str]] = [[] for _ in range(n)]
-    feasible = df["feasible"].fillna(False).astype(bool).to_numpy()
+    from .schema import bool_mask
+
+    feasible = bool_mask(df["feasible"], "feasible", where="cheapest_meeting")  # "False" is refused
     cost = pd.to_numeric(df["cost_usd"], errors="coerce").to_numpy(dtype=float)
     energy = (pd.to_numeric(df["energy_kwh"], errors="coerce").fillna(np.inf).to_numpy(dtype=float)
               if "energy_kwh" in df.columns else np.zeros(n))

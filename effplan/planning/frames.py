@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .stability import headline_note, is_flagged, option_notes
+from ..schema import bool_mask
 
 __all__ = ["budget_table", "rank_options", "headline", "Headline", "baseline_candidate",
            "portfolio_total", "BASELINE_TAG"]
@@ -199,7 +200,8 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
         if c not in out.columns:
             out[c] = np.nan
     cost = pd.to_numeric(out["quarter_cost_usd"], errors="coerce")
-    feasible = out["feasible"].astype(bool) if "feasible" in out.columns else pd.Series(True, index=out.index)
+    feasible = (pd.Series(bool_mask(out["feasible"], "feasible", where="rank_options"), index=out.index)
+                if "feasible" in out.columns else pd.Series(True, index=out.index))
     slo = (out["slo_met"].map(lambda v: True if v is None or (isinstance(v, float) and np.isnan(v))
                               else bool(v)) if "slo_met" in out.columns
            else pd.Series(True, index=out.index))
