@@ -51,6 +51,7 @@ import pandas as pd
 
 from . import metrics as _m
 from .errors import ValidationError
+from .schema import parse_bool
 
 #: the two default Gaussian input-noise levels (standard deviation, input units)
 DEFAULT_NOISE: tuple[float, ...] = (0.1, 0.3)
@@ -399,8 +400,6 @@ def quality_frame(quality: Any) -> pd.DataFrame:
                               f"interval [{ci_lo[i]!r}, {ci_hi[i]!r}]", where=f"quality row {i}")
     if "higher_is_better" not in df.columns:
         df["higher_is_better"] = None
-    from .schema import parse_bool
-
     hib = []
     for i, (metric, h) in enumerate(zip(df["metric"], df["higher_is_better"], strict=True)):
         given = parse_bool(h, "higher_is_better", where=f"quality row {i}", allow_none=True)
@@ -835,3 +834,20 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
                          "that one is the metric 'brier_binary')"}
     return Evaluation(frame=frame, reproducibility=repro, settings=settings, bootstrap=boot_values,
                       predictions=preds)
+
+
+def score(probs: Any, labels: Any, metrics: Sequence[Any] = DEFAULT_METRICS, *, n_bootstrap: int = DEFAULT_BOOTSTRAP,
+          seed: int = 0, confidence: float = 0.95, n_bins: int = _m.DEFAULT_ECE_BINS) -> pd.DataFrame:
+    """The metrics of :func:`evaluate` with their intervals on probabilities you already have
+    (N x classes rows summing to 1, integer labels): ``metric, value, ci_low, ci_high, n``.
+    Same intervals and resampling as :func:`evaluate` (what ``benchmarks/calibration.py``
+    measures the coverage of)."""
+    p, y = _m.validate(probs, labels, where="score")
+    mlist, _ = _check_args(metrics, (), seed, n_bootstrap, confidence, 1, "auto", 1, None)
+    n_bins = _m._check_bins(n_bins)
+    resamples = _resamples(np.random.default_rng([int(seed), 0]), len(y), int(n_bootstrap)) if n_bootstrap else []
+    rows = []
+    for metric in mlist:
+        value, lo, hi, _vals = _interval(metric, p, y, resamples, len(y), n_bins, confidence)
+        rows.append({"metric": metric.name, "value": float(value), "ci_low": lo, "ci_high": hi, "n": len(y)})
+    return pd.DataFrame(rows, columns=["metric", "value", "ci_low", "ci_high", "n"])
