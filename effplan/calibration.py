@@ -38,7 +38,10 @@ import numpy as np
 
 from .metrics import bin_sums, binned_from_sums, debiased_from_sums
 
-__all__ = ["ece_interval"]
+__all__ = ["ece_interval", "LOW_BIAS_FACTOR"]
+
+#: the lower end is the debiased bootstrap quantile moved down by this many bootstrap biases
+LOW_BIAS_FACTOR = 2.0
 
 
 def ece_interval(confidence: np.ndarray, correct: np.ndarray, resamples: list[np.ndarray], n_bins: int,
@@ -60,7 +63,7 @@ def ece_interval(confidence: np.ndarray, correct: np.ndarray, resamples: list[np
     ds, bs = np.concatenate(d_star), np.concatenate(b_star)
     q_lo, q_hi = (1 - level) / 2, 1 - (1 - level) / 2
     bias_d, bias_b = float(ds.mean()) - d, float(bs.mean()) - b
-    lo = float(np.quantile(ds, q_lo)) - 2.0 * bias_d
+    lo = float(np.quantile(ds, q_lo)) - LOW_BIAS_FACTOR * bias_d
     hi = max(float(np.quantile(ds, q_hi)), float(np.quantile(bs, q_hi)) - 2.0 * bias_b)
     lo, hi = min(max(lo, 0.0), d), max(hi, d, 0.0)
     return d, lo, hi, ds

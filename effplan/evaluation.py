@@ -60,7 +60,7 @@ DEFAULT_METRICS: tuple[str, ...] = ("accuracy", "ece", "nll", "brier")
 DEFAULT_BOOTSTRAP = 1000
 #: noise draws per level: the figure is over all of them (the draw-to-draw spread of one draw
 #: was about half the interval's half-width on the digits data, enough to swap a ranking)
-DEFAULT_NOISE_DRAWS = 4
+DEFAULT_NOISE_DRAWS = 2
 #: how the outputs may be read (``auto``: probabilities when every row is >= 0 and sums to 1)
 OUTPUT_KINDS = ("auto", "logits", "probs")
 CLEAN = "clean"

@@ -87,7 +87,7 @@ def test_noise_draw_depends_on_seed_and_sigma_only():
     for key in ("accuracy@noise-0.3", "nll@noise-0.3"):
         assert b.value("m", key) == a.value("m", key) == c.value("m", key)
     assert a.value("m", "nll@noise-0.3") != a.value("m", "nll@noise-0.1")
-    assert a.settings["noise_draws"] == 4
+    assert a.settings["noise_draws"] == 2
 
 
 def test_noise_interval_holds_the_draws_and_one_draw_differs():

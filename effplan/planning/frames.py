@@ -150,7 +150,8 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
                  hardware: Sequence[str] | None = None,
                  quality_values: Mapping[str, float] | None = None,
                  quality_label: str | None = None,
-                 higher_is_better: bool | None = None) -> pd.DataFrame:
+                 higher_is_better: bool | None = None,
+                 quality_failures: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Every option (candidate x hardware) of ``plan``, ranked: those that meet the targets
     first, cheapest first. Options are ALTERNATIVES: nothing here adds them up.
 
@@ -166,7 +167,8 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
     Quality: the summary's ``quality`` column (higher is better); for a generation plan its
     ``perplexity`` (lower is better). ``quality_values`` (candidate -> value, e.g. one metric x
     condition of an evaluation) replaces it, with ``quality_label`` and ``higher_is_better``
-    (default True) describing it. ``why_not`` says which target an
+    (default True) describing it. ``quality_failures`` (candidate -> "" or why it misses a
+    kept quality bar, :func:`effplan.bars.failures`) adds several bars at once. ``why_not`` says which target an
     option misses ("" when it meets them all); ``meets_targets`` is the boolean.
 
     Baseline: the cheapest option of the ``baseline`` candidate (the one tagged ``baseline``,
@@ -232,6 +234,9 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
                         f"{label} " + qual.map(lambda v: f"{v:.3g}")
                         + (f" < {min_quality:g}" if hib else f" > {min_quality:g} (lower is better)"))
         why = np.where((why == "") & low, text, why)
+    if quality_failures is not None:   # several quality bars (effplan.bars): candidate -> why not
+        bar_why = out["candidate"].astype(str).map(dict(quality_failures)).fillna("no quality figures")
+        why = np.where((why == "") & (bar_why != ""), bar_why, why)
     out["why_not"] = why
     out["meets_targets"] = out["why_not"] == ""
     out["_sort_cost"] = cost.fillna(np.inf)
