@@ -717,6 +717,37 @@ def _check_args(metrics: Any, noise: Any, seed: Any, n_bootstrap: Any, confidenc
     return mlist, tuple(float(s) for s in noise)
 
 
+def data_sha256(x: Any, y: Any) -> str:
+    """SHA-256 of the evaluated inputs (every tensor leaf, in order) and labels: the card's
+    "which data" fingerprint."""
+    import hashlib
+
+    from .candidates import tensor_leaves
+
+    h = hashlib.sha256()
+    for t in [*tensor_leaves(x), y]:
+        a = t.detach().cpu().contiguous().numpy()
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _describe(conditions: list[tuple[str, list[Any], Any]], noise: tuple[float, ...], draws: int,
+              description: str) -> dict[str, Any]:
+    """What was evaluated: the data's description and hash, and what each condition is."""
+    x, y = conditions[0][1][0], conditions[0][2]
+    what = {CLEAN: "the held-out data as given"}
+    for sigma in noise:
+        what[noise_condition(sigma)] = (f"Gaussian input noise x + {sigma:g} * N(0, 1) on every floating input "
+                                        f"(not clipped), {draws} draw(s) seeded from (seed, sigma, draw)")
+    for name, xs, sy in conditions:
+        if name not in what:
+            what[name] = f"a shifted data set given by the user ({int(sy.shape[0])} rows, sha256 " \
+                         f"{data_sha256(xs[0], sy)[:16]})"
+    return {"data": {"description": description, "sha256": data_sha256(x, y), "rows": int(y.shape[0])},
+            "condition_descriptions": what}
+
+
 def _conditions(data: Any, shifts: Mapping[str, Any] | None, noise: tuple[float, ...],
                 seed: int, draws: int) -> list[tuple[str, list[Any], Any]]:
     """``[(condition, [inputs of each draw], labels)]``: clean, each noise level (``draws``
@@ -743,7 +774,7 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
              seed: int = 0, n_bootstrap: int = DEFAULT_BOOTSTRAP, *, confidence: float = 0.95,
              n_bins: int = _m.DEFAULT_ECE_BINS, batch_size: int = 256, device: Any = "cpu",
              outputs: str = "auto", noise_draws: int = DEFAULT_NOISE_DRAWS,
-             ignore_index: int | None = None) -> Evaluation:
+             ignore_index: int | None = None, data_description: str = "") -> Evaluation:
     """Evaluate each candidate on held-out ``data`` under each condition; see the module docstring.
 
     Parameters
@@ -768,6 +799,8 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
         outputs contradict is a named error).
     ignore_index: a label value to skip (``-100`` for padded sequence labels); without it a
         label outside ``[0, classes)`` is a named error.
+    data_description: what the held-out data is (kept in ``settings["data"]`` beside its
+        SHA-256, and shown on compute cards).
     """
     from .measurement import _resolve_device
     from .reproducibility import reproducibility_fields
@@ -831,7 +864,8 @@ def evaluate(candidates: Any, data: Any, metrics: Sequence[Any] | Mapping[str, A
                 "batch_size": int(batch_size), "device": devices,
                 "nll_clip_eps": _m.NLL_EPS, "nll_clipped_rows": clipped,
                 "brier": "multi-class sum over classes, in [0, 2] (2x sklearn's binary brier_score_loss; "
-                         "that one is the metric 'brier_binary')"}
+                         "that one is the metric 'brier_binary')",
+                **_describe(conditions, noise, int(noise_draws), str(data_description or ""))}
     return Evaluation(frame=frame, reproducibility=repro, settings=settings, bootstrap=boot_values,
                       predictions=preds)
 

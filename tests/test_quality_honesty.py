@@ -93,7 +93,8 @@ def test_noise_draw_depends_on_seed_and_sigma_only():
 def test_noise_interval_holds_the_draws_and_one_draw_differs():
     x, y = _data(200)
     lin, _ = _twins()
-    four = effplan.evaluate({"m": lin}, (x, y), metrics=["accuracy", "nll"], noise=(0.5,), n_bootstrap=100)
+    four = effplan.evaluate({"m": lin}, (x, y), metrics=["accuracy", "nll"], noise=(0.5,), n_bootstrap=100,
+                            noise_draws=4)
     one = effplan.evaluate({"m": lin}, (x, y), metrics=["accuracy", "nll"], noise=(0.5,), n_bootstrap=100,
                            noise_draws=1)
     # the 4-draw figure is the mean over draws; its first draw is the 1-draw figure
