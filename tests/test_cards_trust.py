@@ -79,7 +79,10 @@ def test_an_edited_or_missing_quality_file_is_a_line_not_a_figure(tmp_path):
     card = _card(tmp_path, results)
     # no figure from the refused file: only the measurements' own quality column, labelled entered
     assert [(q["metric"], q["provenance"]) for q in card.data["quality"]] == [("quality", "entered")]
-    assert any("outside its own interval" in n for n in card.data["not_used"])
+    assert any("changed after it was stored" in n for n in card.data["not_used"])     # the manifest
+    (q_path.parent / "manifest.json").unlink()                                          # without it:
+    card = _card(tmp_path, results)
+    assert any("outside its own interval" in n for n in card.data["not_used"])        # the validator
     q_path.unlink()
     card = _card(tmp_path, results)
     assert any("quality.json is missing" in n for n in card.data["not_used"])
