@@ -63,7 +63,8 @@ _SUBMODULES = ("slim", "compare", "failure_modes", "examples", "generation", "de
                "schema", "catalog", "flops", "energy", "measurement", "planning", "hardware", "candidates",
                "plots", "report", "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards",
                "reproducibility", "defaults", "formatting", "fleet", "billing", "focus_samples",
-               "actuals_view", "learning_curves", "learning_plots", "importers")
+               "actuals_view", "learning_curves", "learning_plots", "importers", "bars", "directions",
+               "intervals", "calibration", "card_sources", "card_render")
 
 __all__ = sorted(_EXPORTS) + ["slim", "compare", "examples", "generation", "decoders", "store", "plots",
                                "widgets", "notebook", "metrics", "learning_plots", "__version__"]

@@ -26,7 +26,7 @@ from .errors import ValidationError
 from .evaluation import metric_key, quality_frame, split_key
 from .schema import number, parse_bool
 
-__all__ = ["QualityBar", "as_bars", "judge", "failures", "shift_gaps", "gap_line", "JUDGED_ON"]
+__all__ = ["QualityBar", "as_bars", "judge", "failures", "shift_gaps", "gap_line", "shift_table", "JUDGED_ON"]
 
 #: what a bar may be judged on
 JUDGED_ON = ("value", "interval")
@@ -190,3 +190,21 @@ def gap_line(gaps: list[dict[str, Any]], chosen: str, baseline: str) -> str:
     bound = g["bar"].split(" ")[2]
     return (f"Under {g['condition']}, {chosen} scores {metric} {g['chosen_value']:.3g}, {rel} the bar of "
             f"{bound} that the baseline {baseline} holds ({g['baseline_value']:.3g}){more}.")
+
+
+def shift_table(quality: Any, bars: Any, baseline: str | None) -> pd.DataFrame:
+    """One row per candidate that meets every bar but fails, at a bar's threshold, a condition
+    the ``baseline`` passes: ``candidate, meets_bars, fails_under, line`` (empty frame when none:
+    the case a clean bar alone would hide)."""
+    q = quality_frame(quality)
+    ok = failures(q, bars)
+    rows = []
+    for cand, why in ok.items():
+        if why or cand == baseline:
+            continue
+        gaps = shift_gaps(q, bars, cand, baseline)
+        if gaps:
+            rows.append({"candidate": cand, "meets_bars": ", ".join(b.label() for b in as_bars(bars)),
+                         "fails_under": ", ".join(g["condition"] for g in gaps),
+                         "line": gap_line(gaps, cand, str(baseline))})
+    return pd.DataFrame(rows, columns=["candidate", "meets_bars", "fails_under", "line"])

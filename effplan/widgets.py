@@ -329,7 +329,9 @@ class BudgetDashboard:
         self.quality, self.metric, self.condition = quality, metric, condition
         #: quality bars kept beside the selected one (:mod:`effplan.bars`), e.g. accuracy >= 0.96
         #: clean AND >= 0.95 under noise-0.1; the headline picks options meeting all of them
-        self.bars: list[Any] = self._checked_bars(bars)
+        if bars and quality is None and not self._quality_note:
+            raise ValidationError("bars", "quality bars need quality= (an Evaluation or its frame)")
+        self.bars: list[Any] = self._checked_bars(bars) if quality is not None else []
         #: the headline's line when the choice fails a condition the baseline passes ("" if none)
         self.shift_line = ""
         self.baseline = baseline if baseline is not None else baseline_candidate(measurements)
