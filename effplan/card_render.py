@@ -47,7 +47,7 @@ def hf_metadata(data: Mapping[str, Any]) -> str:
                       f"  training_type: {_y('pre-training')}"]
         else:
             lines += ["  emissions: null",
-                      f"  source: {_y('training CO2 not known (no training plan); serving: ' + str(serving) + ' g per 1,000 requests')}"]
+                      f"  source: {_y(f'training CO2 not known (no training plan); serving: {serving:.4g} g per 1,000 requests')}"]
         lines += [f"  geographical_location: {_y(co2.get('grid_region') or 'unknown')}",
                   f"  hardware_used: {_y((data.get('operating_point') or {}).get('hardware') or 'unknown')}"]
     quality = [q for q in data.get("quality") or [] if q.get("value") is not None]
@@ -111,10 +111,10 @@ def extra_sections(data: Mapping[str, Any]) -> list[str]:
 
 
 _CSS = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:60rem;"
-        "padding:1rem;line-height:1.45;color:#1b1b1b;overflow-wrap:anywhere}"
+        "padding:1rem;line-height:1.45;color:#1b1b1b;overflow-wrap:break-word}"
         ".tbl{overflow-x:auto;max-width:100%;margin:0 0 1rem}"
         "table{border-collapse:collapse;font-size:0.9em}th,td{border:1px solid #ccd;padding:3px 6px;"
-        "text-align:left;vertical-align:top}th{background:#eef2f8}"
+        "text-align:left;vertical-align:top;overflow-wrap:normal}th{background:#eef2f8}"
         "pre{white-space:pre-wrap;background:#f6f6f6;padding:0.5rem;max-width:100%;overflow-x:auto}"
         "code{background:#f3f3f3;word-break:break-all}h1{font-size:1.6em}h2{font-size:1.2em;"
         "border-bottom:1px solid #dde;padding-bottom:2px}")
@@ -133,6 +133,11 @@ def render_html(markdown: str, title: str) -> str:
     body: list[str] = []
     lines = markdown.split("\n")
     i = 0
+    if lines and lines[0] == "---" and "---" in lines[1:]:   # the YAML metadata: folded, as code
+        end = lines.index("---", 1)
+        body.append("<details><summary>Hugging Face metadata (YAML)</summary><pre>"
+                    + escape("\n".join(lines[1:end])) + "</pre></details>")
+        i = end + 1
     while i < len(lines):
         line = lines[i]
         if line.startswith("```"):
@@ -147,7 +152,7 @@ def render_html(markdown: str, title: str) -> str:
             while i < len(lines) and lines[i].startswith("|"):
                 rows.append([c.strip() for c in lines[i].strip().strip("|").split(" | ")])
                 i += 1
-            head, rest = rows[0], [r for r in rows[1:] if not all(set(c) <= {"-", ""} for c in r)]
+            head, rest = rows[0], [r for r in rows[1:] if not re.fullmatch(r"[-|]+", "".join(r))]
             body.append('<div class="tbl"><table><tr>' + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"
                         + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in rest)
                         + "</table></div>")

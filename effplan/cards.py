@@ -391,7 +391,7 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         if note:
             lines += [f"**Not stable:** {note} Re-measure on a quiet machine for firm figures.", ""]
         elif (data.get("stability") or {}).get("stable") is True:
-            lines += ["Timings: stable (the rounds agreed, no stall).", ""]
+            lines += ["Timings: not flagged as unstable.", ""]
     else:
         lines += ["No inference point was measured.", ""]
     head = ["figure", "value", "unit", "provenance", "source"]
