@@ -44,6 +44,7 @@ from typing import Any
 
 import pandas as pd
 
+from .card_sources import carbon as _carbon
 from .errors import ValidationError
 
 CARD_VERSION = 1
@@ -281,9 +282,7 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
     points = []
     for r in rows.sort_values(["mode", "hardware", "batch_size"], kind="mergesort").to_dict(orient="records"):
         points.append({k: _clean(r[k]) for k in _POINT_KEYS})
-    from .card_sources import carbon
-
-    co2 = carbon(plan_row, training, inputs, candidate_name, point, items_per_request)
+    co2 = _carbon(plan_row, training, inputs, candidate_name, point, items_per_request)
     return {"effplan_card_version": CARD_VERSION, "candidate": candidate_name,
             "intended_use": str(intended_use or ""), "limitations": str(limitations or ""),
             "not_used": list(not_used or []), "carbon": co2, "evaluated": evaluated,
@@ -580,8 +579,6 @@ def cards_from_results(results_path: str | Path, out_dir: str | Path) -> list[Pa
     results = Path(results_path)
     if not results.is_file():
         return []
-    from .evaluation import Evaluation
-
     from .failure_modes import FailureModes
 
     from .card_sources import read_plan_folder, read_quality_file

@@ -51,6 +51,10 @@ import pandas as pd
 
 from . import metrics as _m
 from .errors import ValidationError
+from .intervals import bootstrap_values as _bootstrap_values  # noqa: F401  (benchmarks/evaluate.py)
+from .intervals import metric_interval as _interval
+from .intervals import resamples as _resamples
+from .model_outputs import check_labels, read_outputs
 from .schema import parse_bool
 
 #: the two default Gaussian input-noise levels (standard deviation, input units)
@@ -535,48 +539,6 @@ def _add_noise(x: Any, sigma: float, seed: int) -> Any:
     return _leaves_apply(x, noisy)
 
 
-def _looks_like_probs(out: Any) -> bool:
-    """Every row non-negative and summing to 1 (within :data:`effplan.metrics.ROW_SUM_ATOL`)."""
-    import torch
-
-    return bool(out.numel() and (out >= 0).all()
-                and torch.allclose(out.sum(dim=1), torch.ones(out.shape[0], dtype=out.dtype),
-                                   atol=_m.ROW_SUM_ATOL, rtol=0.0))
-
-
-def _read_outputs(out: Any, outputs: str, name: str) -> tuple[Any, str]:
-    """``(probabilities, how they were read)``: ``"probs"`` or ``"logits"`` (softmax applied)."""
-    import torch
-
-    probs_like = _looks_like_probs(out)
-    if outputs == "auto":
-        outputs = "probs" if probs_like else "logits"
-    elif outputs == "logits" and probs_like:
-        raise ValidationError("outputs", f"candidate {name!r}: outputs='logits' was declared but every row "
-                              "is non-negative and sums to 1 -- these are probabilities (does the model "
-                              "end in softmax?); a second softmax would wreck ECE, NLL and Brier. Pass "
-                              "outputs='probs' or 'auto'")
-    elif outputs == "probs" and not probs_like:
-        raise ValidationError("outputs", f"candidate {name!r}: outputs='probs' was declared but the rows are "
-                              "not probabilities (negative, or not summing to 1): these look like logits. "
-                              "Pass outputs='logits' or 'auto'")
-    return (torch.softmax(out, dim=1) if outputs == "logits" else out), outputs
-
-
-def _check_labels(labels: Any, k: int, name: str, ignore_index: int | None) -> Any:
-    """Labels in ``[0, k)``; rows equal to ``ignore_index`` dropped (a mask); anything else is a
-    named error."""
-    keep = (labels != ignore_index) if ignore_index is not None else (labels == labels)
-    bad = keep & ((labels < 0) | (labels >= k))
-    if bool(bad.any()):
-        i = int(bad.nonzero()[0][0])
-        v = int(labels[i])
-        hint = (" (sequence labels padded with -100? pass ignore_index=-100)" if v < 0 and ignore_index is None
-                else "")
-        raise ValidationError("labels", f"candidate {name!r}: label {v} at row {i} is outside [0, {k}){hint}")
-    return keep
-
-
 def _probs(model: Any, candidate: Any, x: Any, y: Any, device: str, batch_size: int,
            outputs: str, ignore_index: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     import torch
@@ -602,69 +564,13 @@ def _probs(model: Any, candidate: Any, x: Any, y: Any, device: str, batch_size: 
     if out.ndim != 2 or labels.ndim != 1 or out.shape[0] != labels.shape[0]:
         raise ValidationError("outputs", f"candidate {candidate.name!r}: outputs of shape "
                               f"{tuple(out.shape)} do not match labels of shape {tuple(y.shape)}")
-    keep = _check_labels(labels, int(out.shape[1]), candidate.name, ignore_index)
+    keep = check_labels(labels, int(out.shape[1]), candidate.name, ignore_index)
     out, labels = out[keep], labels[keep]
-    p, how = _read_outputs(out, outputs, candidate.name)
+    p, how = read_outputs(out, outputs, candidate.name)
     return p.numpy(), labels.numpy(), how
 
 
 # ----------------------------------------------------------------------------- bootstrap
-
-def _bootstrap_values(metric: _m.Metric, p: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    if metric.per_example is not None:
-        terms = metric.per_example(p, y)
-        vals = terms[idx].mean(axis=1)
-        return metric.transform(vals) if metric.transform is not None else vals
-    return np.array([float(metric.fn(p[r], y[r])) for r in idx])
-
-
-def _resamples(rng: np.random.Generator, n: int, n_bootstrap: int, draws: int = 1) -> list[np.ndarray]:
-    """Bootstrap index rows in chunks of at most ~4M indices (memory stays bounded). With
-    ``draws`` > 1 the rows are ``draws`` stacked copies of the ``n`` examples (one per noise
-    draw) and an example is resampled with all its draws (a cluster bootstrap), so the interval
-    holds the spread of the noise draws as well as of the examples."""
-    per = max(1, min(n_bootstrap, 4_000_000 // max(n * draws, 1)))
-    out, left = [], n_bootstrap
-    while left > 0:
-        k = min(per, left)
-        idx = rng.integers(0, n, size=(k, n))
-        if draws > 1:
-            idx = np.concatenate([idx + d * n for d in range(draws)], axis=1)
-        out.append(idx)
-        left -= k
-    return out
-
-
-def _interval(metric: _m.Metric, p: np.ndarray, y: np.ndarray, resamples: list[np.ndarray],
-              n_examples: int, n_bins: int, confidence: float) -> tuple[float, float, float, np.ndarray]:
-    """``(value, ci_low, ci_high, the metric on each resample)`` of one metric on the rows given.
-
-    * ``accuracy``: the Wilson score interval with the examples as the count (never a zero
-      width at 0 or 1; :mod:`effplan.intervals`);
-    * ``ece`` (debiased): :func:`effplan.calibration.ece_interval`;
-    * ``ece_binned``: no interval (the plug-in ECE is biased upward and its bootstrap does not
-      cover the true ECE: judge calibration on ``ece``);
-    * every other metric: the percentile bootstrap.
-    """
-    from . import calibration, intervals
-
-    builtin = _m.BUILTIN_METRICS.get(metric.name) is metric
-    if builtin and metric.name == "ece":
-        conf, corr = p.max(axis=1), _m.correct(p, y)
-        return calibration.ece_interval(conf, corr, resamples, n_bins, confidence)
-    if builtin and metric.name == "ece_binned":
-        return _m.expected_calibration_error(p, y, n_bins=n_bins), math.nan, math.nan, np.zeros(0)
-    value = float(metric.fn(p, y))
-    vals = (np.concatenate([_bootstrap_values(metric, p, y, idx) for idx in resamples])
-            if resamples else np.zeros(0))
-    if builtin and metric.name == "accuracy":
-        if not resamples:
-            return value, math.nan, math.nan, vals
-        lo, hi = intervals.wilson_bounds(value, n_examples, confidence)
-        return value, float(lo), float(hi), vals
-    lo, hi = intervals.percentile(vals, confidence)
-    return value, lo, hi, vals
-
 
 # ----------------------------------------------------------------------------- evaluate
 

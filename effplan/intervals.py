@@ -10,6 +10,9 @@
   perplexity, user metrics).
 * The ECE's interval is built in :mod:`effplan.calibration` (the binned ECE is biased upward,
   so its own bootstrap does not cover the true ECE).
+* :func:`resamples` / :func:`bootstrap_values` / :func:`metric_interval` -- the shared bootstrap
+  of :func:`effplan.evaluate` (one index matrix per condition; an example is resampled with all
+  its noise draws) and the interval each metric gets.
 
 ``benchmarks/calibration.py`` measures the coverage of all of them on simulated populations.
 """
@@ -21,7 +24,11 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["z_value", "wilson_interval", "wilson_bounds", "percentile"]
+from . import metrics as _m
+from .calibration import ece_interval
+
+__all__ = ["z_value", "wilson_interval", "wilson_bounds", "percentile", "resamples", "bootstrap_values",
+           "metric_interval"]
 
 
 def z_value(confidence: float) -> float:
@@ -62,3 +69,57 @@ def percentile(values: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
         return math.nan, math.nan
     lo, hi = np.quantile(v, [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
     return float(lo), float(hi)
+
+
+def bootstrap_values(metric: _m.Metric, p: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    if metric.per_example is not None:
+        terms = metric.per_example(p, y)
+        vals = terms[idx].mean(axis=1)
+        return metric.transform(vals) if metric.transform is not None else vals
+    return np.array([float(metric.fn(p[r], y[r])) for r in idx])
+
+
+def resamples(rng: np.random.Generator, n: int, n_bootstrap: int, draws: int = 1) -> list[np.ndarray]:
+    """Bootstrap index rows in chunks of at most ~4M indices (memory stays bounded). With
+    ``draws`` > 1 the rows are ``draws`` stacked copies of the ``n`` examples (one per noise
+    draw) and an example is resampled with all its draws (a cluster bootstrap), so the interval
+    holds the spread of the noise draws as well as of the examples."""
+    per = max(1, min(n_bootstrap, 4_000_000 // max(n * draws, 1)))
+    out, left = [], n_bootstrap
+    while left > 0:
+        k = min(per, left)
+        idx = rng.integers(0, n, size=(k, n))
+        if draws > 1:
+            idx = np.concatenate([idx + d * n for d in range(draws)], axis=1)
+        out.append(idx)
+        left -= k
+    return out
+
+
+def metric_interval(metric: _m.Metric, p: np.ndarray, y: np.ndarray, resamples: list[np.ndarray],
+              n_examples: int, n_bins: int, confidence: float) -> tuple[float, float, float, np.ndarray]:
+    """``(value, ci_low, ci_high, the metric on each resample)`` of one metric on the rows given.
+
+    * ``accuracy``: the Wilson score interval with the examples as the count (never a zero
+      width at 0 or 1; :mod:`effplan.intervals`);
+    * ``ece`` (debiased): :func:`effplan.calibration.ece_interval`;
+    * ``ece_binned``: no interval (the plug-in ECE is biased upward and its bootstrap does not
+      cover the true ECE: judge calibration on ``ece``);
+    * every other metric: the percentile bootstrap.
+    """
+    builtin = _m.BUILTIN_METRICS.get(metric.name) is metric
+    if builtin and metric.name == "ece":
+        conf, corr = p.max(axis=1), _m.correct(p, y)
+        return ece_interval(conf, corr, resamples, n_bins, confidence)
+    if builtin and metric.name == "ece_binned":
+        return _m.expected_calibration_error(p, y, n_bins=n_bins), math.nan, math.nan, np.zeros(0)
+    value = float(metric.fn(p, y))
+    vals = (np.concatenate([bootstrap_values(metric, p, y, idx) for idx in resamples])
+            if resamples else np.zeros(0))
+    if builtin and metric.name == "accuracy":
+        if not resamples:
+            return value, math.nan, math.nan, vals
+        lo, hi = wilson_bounds(value, n_examples, confidence)
+        return value, float(lo), float(hi), vals
+    lo, hi = percentile(vals, confidence)
+    return value, lo, hi, vals
