@@ -86,10 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     worst = 1.0
     for name, (b, gamma), n in cases:
         cov = coverage(n, b, gamma, args.sims, args.resamples, args.seed)
-        worst = min(worst, *(cov[m] for m in METRICS))
+        if name in POPULATIONS:   # near-1: NLL / Brier see no error in most samples (see above)
+            worst = min(worst, *(cov[m] for m in METRICS))
         print(f"{name:<11} {n:>5} {cov['true_ece']:>9.4f} {cov['true_accuracy']:>9.4f} "
               + " ".join(f"{100 * cov[m]:>8.1f}%" for m in METRICS))
-    print(f"lowest coverage: {100 * worst:.1f}% (aim: 90-97%)")
+    print(f"lowest coverage: {100 * worst:.1f}% over the calibrated, ece~0.05 and ece~0.15 populations "
+          "(aim: 90-97%)")
     return 0
 
 
