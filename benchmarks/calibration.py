@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from effplan.evaluation import score  # noqa: E402
+from effplan.bench.evaluation import score  # noqa: E402
 
 K = 10
 POPULATIONS = {"calibrated": (12.0, 1.0), "ece~0.05": (12.0, 1.85), "ece~0.15": (12.0, 3.9)}

@@ -10,9 +10,9 @@ import pytest
 
 import effplan
 from effplan import store
-from effplan.cards import cards_from_results, compute_card, load_card, store_beside, stored_beside
+from effplan.views.cards import cards_from_results, compute_card, load_card, store_beside, stored_beside
 from effplan.errors import ValidationError
-from effplan.evaluation import Evaluation, quality_frame
+from effplan.records.quality import Evaluation, quality_frame
 
 from handtyped import hand_measurements
 
@@ -111,11 +111,12 @@ def test_co2_serving_and_training_by_hand_with_the_grid(tmp_path):
     assert c["serving"]["value"] == pytest.approx(row["co2_kg"] / row["requests"] * 1e6)
     assert c["serving"]["value"] == pytest.approx(row["energy_kwh"] * GRID / row["requests"] * 1000)
     assert "gCO2/kWh" in card.markdown and "training CO2 not known" in card.markdown
-    # without a plan: 0.5 J/item x 2... here 1 item/request x 1000 / 3.6e6 kWh x PUE x the default grid
-    alone = compute_card("small", frame).data["carbon"]
-    g = effplan.defaults.prices().grid_intensity_gco2_per_kwh
-    assert alone["serving"]["value"] == pytest.approx(0.5 * 1000 / 3.6e6 * effplan.defaults.PUE * g)
-    assert alone["serving"]["provenance"] == "estimated" and alone["grid_region"] == effplan.defaults.GRID_REGION
+    # without a plan: 0.5 J/item x 1 item/request x 1000 / 3.6e6 kWh x PUE 1.2 x 480 g/kWh (given)
+    alone = compute_card("small", frame, grid_gco2_per_kwh=480.0).data["carbon"]
+    assert alone["serving"]["value"] == pytest.approx(0.5 * 1000 / 3.6e6 * 1.2 * 480.0)
+    assert alone["serving"]["provenance"] == "estimated" and alone["grid_gco2_per_kwh"] == 480.0
+    none = compute_card("small", frame).data["carbon"]        # no plan, no intensity: said, not guessed
+    assert none["serving"]["value"] is None and "grid_gco2_per_kwh" in none["serving"]["source"]
 
 
 def test_training_co2_goes_into_the_hugging_face_metadata():

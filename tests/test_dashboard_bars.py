@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from effplan.planning import InferenceWorkload, Prices
-from effplan.widgets import BudgetDashboard
+from effplan.ui.dashboard import BudgetDashboard
 from handtyped import hand_measurements
 
 Q1_SMALL, Q1_LARGE = 2 * 730 * 3 * 2.0, 10 * 730 * 3 * 2.0

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 import effplan
-from effplan import metrics
+from effplan.records import metrics
 from effplan.errors import ValidationError
-from effplan.evaluation import quality_frame, score
-from effplan.selection import pareto_front
+from effplan.bench.evaluation import score
+from effplan.records.quality import quality_frame
+from effplan.planning.selection import pareto_front
 
 torch = pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).parent / "planning"))   # planning_data, the planner's test rows
@@ -99,7 +100,7 @@ def test_noise_interval_holds_the_draws_and_one_draw_differs():
                            noise_draws=1)
     # the 4-draw figure is the mean over draws; its first draw is the 1-draw figure
     with torch.inference_mode():
-        from effplan.evaluation import _add_noise, noise_seed
+        from effplan.bench.evaluation import _add_noise, noise_seed
 
         accs = [float((lin(_add_noise(x, 0.5, noise_seed(0, 0.5, d))).argmax(1) == y).float().mean())
                 for d in range(4)]
@@ -191,7 +192,7 @@ def test_false_strings_are_read_as_false_and_other_words_refused():
         effplan.cheapest_meeting(_plan_frame(["maybe", "True"]))
     assert exc.value.field == "feasible"
     from effplan.planning.stability import resolve_allow_unstable
-    from effplan.schema import parse_bool
+    from effplan.records.schema import parse_bool
 
     assert resolve_allow_unstable("False") is False and resolve_allow_unstable("yes") is True
     with pytest.raises(ValidationError) as exc:
@@ -203,7 +204,7 @@ def test_false_strings_are_read_as_false_and_other_words_refused():
 
 
 def test_stable_no_is_false_and_garbage_is_a_named_row_error():
-    from effplan.schema import normalize_measurements
+    from effplan.records.schema import normalize_measurements
 
     from planning_data import meas
 

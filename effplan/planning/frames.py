@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .stability import headline_note, is_flagged, option_notes
-from ..schema import bool_mask
+from ..records.schema import bool_mask
 
 __all__ = ["budget_table", "rank_options", "headline", "Headline", "baseline_candidate",
            "portfolio_total", "BASELINE_TAG"]
@@ -39,11 +39,11 @@ def budget_table(plan: Any, candidates: Sequence[str] | None = None,
     ``rows_in_total``, ``excluded`` (rows left out, with the reason), ``training_usd`` and,
     with Monte Carlo, ``total_usd_p10``/``_p90`` (sums of the rows' inference percentiles).
     """
-    s = _select(plan.summary, candidates, hardware)
-    q = _select(plan.quarterly, candidates, hardware)
+    s = select_rows(plan.summary, candidates, hardware)
+    q = select_rows(plan.quarterly, candidates, hardware)
     keys = ["candidate", "hardware"]
-    quarters = _quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
-    labels = [_fmt_quarter(x) for x in quarters]
+    quarters = quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
+    labels = [fmt_quarter(x) for x in quarters]
     out = s[keys + [c for c in ("provenance", "price_source", "energy_source", "batch_size",
                                 "latency_p95_ms", "slo_met",
                                 "instances_max") if c in s.columns]].copy()
@@ -53,7 +53,7 @@ def budget_table(plan: Any, candidates: Sequence[str] | None = None,
         wide.columns = labels
         out = out.join(wide, on=keys)
     out["inference_usd"] = s["cost_usd"].astype(float)
-    band = _pct_cols(s, "cost_usd")
+    band = pct_cols(s, "cost_usd")
     if band:
         out["inference_usd_p10"] = s[band[0]].astype(float)
         out["inference_usd_p90"] = s[band[1]].astype(float)
@@ -87,8 +87,9 @@ def budget_table(plan: Any, candidates: Sequence[str] | None = None,
     return out
 
 
-def _select(df: pd.DataFrame, candidates: Sequence[str] | None,
-            hardware: Sequence[str] | None) -> pd.DataFrame:
+def select_rows(df: pd.DataFrame, candidates: Sequence[str] | None,
+                hardware: Sequence[str] | None) -> pd.DataFrame:
+    """The rows of these ``candidates`` on this ``hardware`` (``None``: all of them)."""
     if candidates is not None:
         df = df[df["candidate"].astype(str).isin([str(c) for c in candidates])]
     if hardware is not None and "hardware" in df.columns:
@@ -97,7 +98,7 @@ def _select(df: pd.DataFrame, candidates: Sequence[str] | None,
     return df
 
 
-def _quarter_order(values: pd.Series) -> list[Any]:
+def quarter_order(values: pd.Series) -> list[Any]:
     """Quarters in chronological order whatever their type (1, 2.. or 'Q1', '2025Q3')."""
     uniq = list(pd.unique(values))
     try:
@@ -106,14 +107,16 @@ def _quarter_order(values: pd.Series) -> list[Any]:
         return sorted(uniq, key=str)
 
 
-def _pct_cols(df: pd.DataFrame, base: str) -> tuple[str, str] | None:
+def pct_cols(df: pd.DataFrame, base: str) -> tuple[str, str] | None:
+    """The ``<base>_p10`` / ``<base>_p90`` band columns of ``df`` when it has them (not all NaN)."""
     lo, hi = f"{base}_p10", f"{base}_p90"
     if lo in df.columns and hi in df.columns and df[[lo, hi]].notna().any().any():
         return lo, hi
     return None
 
 
-def _fmt_quarter(q: Any) -> str:
+def fmt_quarter(q: Any) -> str:
+    """A quarter as shown: ``3`` -> ``"Q3"``, a label as it is."""
     if isinstance(q, (int, np.integer)):
         return f"Q{int(q)}"
     if isinstance(q, (float, np.floating)) and float(q).is_integer():
@@ -150,8 +153,8 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
                  hardware: Sequence[str] | None = None,
                  quality_values: Mapping[str, float] | None = None,
                  quality_label: str | None = None,
-                 higher_is_better: bool | None = None,
-                 quality_failures: Mapping[str, str] | None = None) -> pd.DataFrame:
+                 higher_is_better: bool | None = None, quality_failures: Mapping[str, str] | None = None
+                 ) -> pd.DataFrame:
     """Every option (candidate x hardware) of ``plan``, ranked: those that meet the targets
     first, cheapest first. Options are ALTERNATIVES: nothing here adds them up.
 
@@ -167,8 +170,8 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
     Quality: the summary's ``quality`` column (higher is better); for a generation plan its
     ``perplexity`` (lower is better). ``quality_values`` (candidate -> value, e.g. one metric x
     condition of an evaluation) replaces it, with ``quality_label`` and ``higher_is_better``
-    (default True) describing it. ``quality_failures`` (candidate -> "" or why it misses a
-    kept quality bar, :func:`effplan.bars.failures`) adds several bars at once. ``why_not`` says which target an
+    (default True) describing it; ``quality_failures`` (:func:`effplan.records.bars.failures`) adds
+    several bars at once. ``why_not`` says which target an
     option misses ("" when it meets them all); ``meets_targets`` is the boolean.
 
     Baseline: the cheapest option of the ``baseline`` candidate (the one tagged ``baseline``,
@@ -186,12 +189,12 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
     ``attrs``: ``baseline`` (candidate), ``baseline_hardware``, ``baseline_quarter_cost_usd``,
     ``quarter`` (label of the quarter costed), ``months``, ``min_quality``, ``slo_p95_ms``.
     """
-    s = _select(plan.summary, candidates, hardware).copy()
-    q = _select(plan.quarterly, candidates, hardware)
+    s = select_rows(plan.summary, candidates, hardware).copy()
+    q = select_rows(plan.quarterly, candidates, hardware)
     keys = ["candidate", "hardware"]
     if "stability_note" not in s.columns:   # a plan stored by an older effplan, or typed in
         s["stability_note"] = option_notes(s)
-    quarters = _quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
+    quarters = quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
     first = quarters[0] if quarters else None
     cols = keys + [c for c in ("cost_usd", "cost_usd_p10", "cost_usd_p90") if c in q.columns]
     q1 = q[q["quarter"] == first][cols].rename(columns={
@@ -202,8 +205,7 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
         if c not in out.columns:
             out[c] = np.nan
     cost = pd.to_numeric(out["quarter_cost_usd"], errors="coerce")
-    feasible = (pd.Series(bool_mask(out["feasible"], "feasible", where="rank_options"), index=out.index)
-                if "feasible" in out.columns else pd.Series(True, index=out.index))
+    feasible = pd.Series(bool_mask(out.get("feasible", pd.Series(True, index=out.index)), "feasible"), index=out.index)
     slo = (out["slo_met"].map(lambda v: True if v is None or (isinstance(v, float) and np.isnan(v))
                               else bool(v)) if "slo_met" in out.columns
            else pd.Series(True, index=out.index))
@@ -234,15 +236,20 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
                         f"{label} " + qual.map(lambda v: f"{v:.3g}")
                         + (f" < {min_quality:g}" if hib else f" > {min_quality:g} (lower is better)"))
         why = np.where((why == "") & low, text, why)
-    if quality_failures is not None:   # several quality bars (effplan.bars): candidate -> why not
-        bar_why = out["candidate"].astype(str).map(dict(quality_failures)).fillna("no quality figures")
-        why = np.where((why == "") & (bar_why != ""), bar_why, why)
-    out["why_not"] = why
+    out["why_not"] = _with_bar_reasons(why, out["candidate"], quality_failures)
     out["meets_targets"] = out["why_not"] == ""
-    out["_sort_cost"] = cost.fillna(np.inf)
-    out = out.sort_values(["meets_targets", "_sort_cost", "cost_usd"],
-                          ascending=[False, True, True], kind="stable").reset_index(drop=True)
-    out = out.drop(columns="_sort_cost")
+    # options meeting the targets first, then THE tie rule of cheapest_meeting (one rule): the
+    # quarter's cost, then energy, then candidate and hardware names
+    from .selection import cheapest_first_key
+
+    energy = q[q["quarter"] == first].set_index(keys)["energy_kwh"] if (
+        first is not None and "energy_kwh" in q.columns) else pd.Series(dtype=float)
+    e = [energy.get((c, h), np.nan) if len(energy) else np.nan
+         for c, h in zip(out["candidate"], out["hardware"], strict=True)]
+    order = sorted(range(len(out)), key=lambda i: (not bool(out["meets_targets"].iloc[i]),
+                                                   *cheapest_first_key(cost.iloc[i], e[i], out["candidate"].iloc[i],
+                                                                       out["hardware"].iloc[i])))
+    out = out.iloc[order].reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     base_row = None
     if baseline is not None:
@@ -278,7 +285,7 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
         "baseline_hardware": None if base_row is None else str(base_row["hardware"]),
         "baseline_quarter_cost_usd": (float("nan") if base_row is None
                                       else float(base_row["quarter_cost_usd"])),
-        "quarter": _fmt_quarter(first) if first is not None else "",
+        "quarter": fmt_quarter(first) if first is not None else "",
         "months": inputs.get("months", inf.get("months") if isinstance(inf, dict) else None),
         "min_quality": min_quality,
         "slo_p95_ms": inf.get("slo_p95_ms") if isinstance(inf, dict) else None,
@@ -291,6 +298,15 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
                           "slo_ttft_p95_ms": gen.get("slo_ttft_p95_ms"),
                           "slo_tpot_p95_ms": gen.get("slo_tpot_p95_ms")})
     return out
+
+
+def _with_bar_reasons(why: np.ndarray, candidates: pd.Series, failures: Mapping[str, str] | None) -> np.ndarray:
+    """``why`` with each candidate's kept-bar reason (candidate -> "" when it meets every bar) where
+    no earlier target failed; unchanged without bars."""
+    if failures is None:
+        return why
+    bar_why = candidates.astype(str).map(dict(failures)).fillna("no quality figures").to_numpy()
+    return np.where((why == "") & (bar_why != ""), bar_why, why)
 
 
 @dataclass(frozen=True)

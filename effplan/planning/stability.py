@@ -74,10 +74,10 @@ FLAG_COLUMNS = ("timing_unstable", "timing_spread_rel", "background_load")
 
 def resolve_allow_unstable(allow_unstable: bool | None) -> bool:
     """The rule's one switch: ``None`` -> :data:`effplan.defaults.ALLOW_UNSTABLE`."""
-    from ..schema import parse_bool
+    from ..records.schema import parse_bool
 
     if allow_unstable is None:
-        from .. import defaults
+        from .. import settings as defaults
 
         return bool(parse_bool(defaults.ALLOW_UNSTABLE, "ALLOW_UNSTABLE"))
     return bool(parse_bool(allow_unstable, "allow_unstable"))  # "False" is refused, not truthy

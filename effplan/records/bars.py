@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from .directions import higher_is_better
-from .errors import ValidationError
-from .evaluation import metric_key, quality_frame, split_key
+from ..errors import ValidationError
+from .quality import metric_key, quality_frame, split_key
 from .schema import number, parse_bool
 
 __all__ = ["QualityBar", "as_bars", "judge", "failures", "shift_gaps", "gap_line", "shift_table", "JUDGED_ON"]

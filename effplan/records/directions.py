@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import metrics as _m
-from .errors import ValidationError
-from .evaluation import quality_frame, split_key
+from ..errors import ValidationError
+from .quality import quality_frame, split_key
 
 __all__ = ["higher_is_better"]
 

@@ -10,7 +10,8 @@
   validator (a value outside its own interval, an unknown direction... are named errors) and
   the manifest.
 * :func:`carbon` -- the CO2 figures of a card (serving per 1,000 requests and training) with the
-  grid region and intensity they used.
+  grid region and intensity they used (this layer reads no grid table: the intensity comes from
+  the plan, or from the caller).
 
 A card built from files beside a results file (:func:`effplan.cards.cards_from_results`) turns
 a refused or missing file into a line on the card ("Not used: ...") instead of a figure.
@@ -30,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ValidationError
-from .schema import parse_bool_column
+from ..errors import ValidationError
+from ..records.schema import parse_bool_column
 
 __all__ = ["MANIFEST", "write_manifest", "check_manifest", "read_plan_folder", "read_quality_file",
            "carbon", "J_PER_KWH"]
@@ -131,7 +132,7 @@ def read_plan_folder(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | N
 
 def read_quality_file(path: str | Path) -> Any:
     """A stored :class:`~effplan.Evaluation`, through the one quality validator and the manifest."""
-    from .evaluation import Evaluation
+    from ..records.quality import Evaluation
 
     p = Path(path)
     check_manifest(p.parent, p.name)
@@ -146,15 +147,16 @@ def _fnum(v: Any) -> float:
 
 
 def carbon(plan_row: Any, training: pd.DataFrame | None, inputs: Mapping[str, Any], candidate: str,
-           point: Any, items_per_request: float) -> dict[str, Any]:
+           point: Any, items_per_request: float, grid_gco2_per_kwh: float | None = None) -> dict[str, Any]:
     """The card's CO2: ``{"grid_region", "grid_gco2_per_kwh", "grid_source", "serving", "training"}``.
 
     With a plan: serving = the plan's ``co2_kg / requests x 1000`` (kg -> g, PUE and idle
-    instances included, *projected*); training = the plan's training CO2 per hardware over the
-    horizon. Without one: serving = the measured point's energy per 1,000 requests x the
-    default grid intensity (:data:`effplan.defaults.GRID_REGION`) x :data:`effplan.defaults.PUE`,
-    *estimated*; training is not known without a training plan (said so)."""
-    from . import defaults
+    instances included, *projected*), at the plan's grid region and intensity; training = the
+    plan's training CO2 per hardware over the horizon. Without one: serving = the measured
+    point's energy per 1,000 requests x ``grid_gco2_per_kwh`` (given by the caller, *entered*) x
+    :data:`effplan.settings.PUE`, *estimated*; without an intensity the card says CO2 needs one.
+    Training CO2 is not known without a training plan (said so)."""
+    from .. import settings
 
     prices = dict(inputs.get("prices") or {})
     if plan_row is not None and prices:
@@ -166,12 +168,14 @@ def carbon(plan_row: Any, training: pd.DataFrame | None, inputs: Mapping[str, An
                    "unit": "g CO2 per 1,000 requests", "provenance": "projected",
                    "source": "plan: PUE and idle instances included"}
     else:
-        pr = defaults.prices()
-        region, g, source = defaults.GRID_REGION, pr.grid_intensity_gco2_per_kwh, pr.grid_source
+        g = _fnum(grid_gco2_per_kwh)
+        region, source = ("entered", "entered") if g == g else ("", "")
         e = _fnum(point["energy_per_item_j"]) if point is not None else math.nan
-        serving = {"value": (e * items_per_request * 1000 / J_PER_KWH * pr.pue * g) if e == e else None,
-                   "unit": "g CO2 per 1,000 requests", "provenance": "estimated",
-                   "source": f"measured energy x {g:g} g/kWh x PUE {pr.pue:g} (no plan given)"}
+        value = e * items_per_request * 1000 / J_PER_KWH * settings.PUE * g
+        serving = {"value": value if math.isfinite(value) else None, "unit": "g CO2 per 1,000 requests",
+                   "provenance": "estimated",
+                   "source": (f"measured energy x {g:g} g/kWh x PUE {settings.PUE:g} (no plan given)" if g == g
+                              else "no plan and no grid intensity given (compute_card(..., grid_gco2_per_kwh=))")}
     train: list[dict[str, Any]] = []
     if training is not None and not training.empty and "co2_kg" in training.columns:
         mine = training[training["candidate"].astype(str) == candidate]

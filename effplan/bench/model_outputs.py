@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import metrics as _m
-from .errors import ValidationError
+from ..errors import ValidationError
+from ..records import metrics as _m
 
 __all__ = ["looks_like_probs", "read_outputs", "check_labels"]
 
