@@ -80,7 +80,7 @@ DEFAULT_NOISE_DRAWS = 2
 OUTPUT_KINDS = ("auto", "logits", "probs")
 #: the interval of each metric (stored in ``Evaluation.settings``)
 INTERVALS = {"accuracy": "Wilson score (examples as the count)",
-             "ece": "debiased ECE: bias-corrected bootstrap (effplan.calibration)",
+             "ece": "debiased ECE: bias-corrected bootstrap (effplan.records.calibration)",
              "ece_binned": "none (biased upward; judge calibration on ece)",
              "other": "percentile bootstrap over examples (each with all its noise draws)"}
 

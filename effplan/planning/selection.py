@@ -46,7 +46,7 @@ def pareto_front(frame: pd.DataFrame, cost: str = "cost_usd", metric: str = "qua
     """Rows of ``frame`` not dominated in (lower ``cost``, better ``metric``).
 
     Better means higher when ``higher_is_better`` else lower. ``None`` (the default) takes the
-    metric's own direction (:func:`effplan.directions.higher_is_better`: ``ece``, ``nll``,
+    metric's own direction (:func:`effplan.records.directions.higher_is_better`: ``ece``, ``nll``,
     ``brier``, latency lower; ``accuracy``, ``quality`` higher). A row is
     dominated when another row costs no more AND is at least as good, and is strictly better in
     one of the two; identical points do not dominate each other (ties are all kept). Rows with
@@ -188,8 +188,8 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
     max: key -> highest acceptable value (``{"ece": 0.05, "latency_p95_ms": 50}``).
     quality: quality to join by candidate (Evaluation, tidy frame or
         ``{candidate: {key: value}}``); its keys win over plan columns of the same name.
-    bars: quality bars (:mod:`effplan.bars`: ``[("accuracy", 0.96), ("accuracy@noise-0.1", 0.95),
-        ("ece", 0.05)]`` or :class:`~effplan.bars.QualityBar` objects, optionally judged on the
+    bars: quality bars (:mod:`effplan.records.bars`: ``[("accuracy", 0.96), ("accuracy@noise-0.1", 0.95),
+        ("ece", 0.05)]`` or :class:`~effplan.records.bars.QualityBar` objects, optionally judged on the
         interval's end, ``on="interval"``), judged on ``quality``; each bar's direction is the
         metric's own. A ``min=`` on a lower-is-better metric (``ece``) is refused.
 

@@ -2,7 +2,7 @@
 
 A :class:`QualityBar` is a bound on one quality key (``"accuracy"``, ``"accuracy@noise-0.1"``,
 ``"ece"``): a minimum for a higher-is-better metric, a maximum for a lower-is-better one (the
-direction comes from :mod:`effplan.directions`, never from a flag). ``on="interval"`` judges
+direction comes from :mod:`effplan.records.directions`, never from a flag). ``on="interval"`` judges
 the interval's end instead of the figure: the lower end ``>=`` a minimum, the upper end ``<=``
 a maximum ("the figure is above the bar with 95% confidence").
 
@@ -35,7 +35,7 @@ JUDGED_ON = ("value", "interval")
 @dataclass(frozen=True)
 class QualityBar:
     """``key`` (a quality key), ``bound``, ``on`` (``"value"`` or ``"interval"``) and the metric's
-    direction (filled from :func:`effplan.directions.higher_is_better` when None)."""
+    direction (filled from :func:`effplan.records.directions.higher_is_better` when None)."""
 
     key: str
     bound: float

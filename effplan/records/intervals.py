@@ -8,7 +8,7 @@
   ``n_eff = n_examples`` and ``k_eff = share x n_examples``.
 * :func:`percentile` -- the percentile bootstrap interval of resampled values (NLL, Brier,
   perplexity, user metrics).
-* The ECE's interval is built in :mod:`effplan.calibration` (the binned ECE is biased upward,
+* The ECE's interval is built in :mod:`effplan.records.calibration` (the binned ECE is biased upward,
   so its own bootstrap does not cover the true ECE).
 * :func:`resamples` / :func:`bootstrap_values` / :func:`metric_interval` -- the shared bootstrap
   of :func:`effplan.evaluate` (one index matrix per condition; an example is resampled with all
@@ -101,8 +101,8 @@ def metric_interval(metric: _m.Metric, p: np.ndarray, y: np.ndarray, resamples: 
     """``(value, ci_low, ci_high, the metric on each resample)`` of one metric on the rows given.
 
     * ``accuracy``: the Wilson score interval with the examples as the count (never a zero
-      width at 0 or 1; :mod:`effplan.intervals`);
-    * ``ece`` (debiased): :func:`effplan.calibration.ece_interval`;
+      width at 0 or 1; :mod:`effplan.records.intervals`);
+    * ``ece`` (debiased): :func:`effplan.records.calibration.ece_interval`;
     * ``ece_binned``: no interval (the plug-in ECE is biased upward and its bootstrap does not
       cover the true ECE: judge calibration on ``ece``);
     * every other metric: the percentile bootstrap.

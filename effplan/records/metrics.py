@@ -22,7 +22,7 @@ Conventions (stated once, here)
 * **Debiased ECE** (``ece`` in :func:`effplan.evaluate`; the plug-in binned figure above is
   ``ece_binned``, the number torchmetrics' ``MulticlassCalibrationError`` gives):
   ``(1/N) sum_b sqrt(max(S_b^2 - V_b, 0))``, ``S_b = sum(correct) - sum(confidence)``,
-  ``V_b = sum c(1-c)`` per bin (:func:`debiased_calibration_error`, :mod:`effplan.calibration`).
+  ``V_b = sum c(1-c)`` per bin (:func:`debiased_calibration_error`, :mod:`effplan.records.calibration`).
   The binned ECE is biased upward: a calibrated model shows ~0.012 on 450 examples.
 * **Brier score** (multi-class) = mean over rows of ``sum_k (p_k - onehot(label)_k)^2``; it lies
   in ``[0, 2]``. Lower is better. For two classes this is TWICE scikit-learn's
@@ -173,7 +173,7 @@ def debiased_calibration_error(probs: Any, labels: Any, n_bins: int = DEFAULT_EC
     """Debiased top-label ECE with ``n_bins`` equal-width bins (the bins of
     :func:`expected_calibration_error`): ``(1/N) sum_b sqrt(max(S_b^2 - V_b, 0))`` with
     ``S_b = sum(correct) - sum(confidence)`` and ``V_b = sum c(1-c)`` over bin ``b``. 0 for a bin
-    whose gap is within its sampling noise; see :mod:`effplan.calibration` for its interval."""
+    whose gap is within its sampling noise; see :mod:`effplan.records.calibration` for its interval."""
     p, y = validate(probs, labels, where="debiased_calibration_error")
     n_bins = check_bins(n_bins)
     idx = np.arange(len(y))[None, :]

@@ -327,7 +327,7 @@ class BudgetDashboard:
                                   "quality column is used")
             quality, metric, condition = None, None, None
         self.quality, self.metric, self.condition = quality, metric, condition
-        #: quality bars kept beside the selected one (:mod:`effplan.bars`), e.g. accuracy >= 0.96
+        #: quality bars kept beside the selected one (:mod:`effplan.records.bars`), e.g. accuracy >= 0.96
         #: clean AND >= 0.95 under noise-0.1; the headline picks options meeting all of them
         if bars and quality is None and not self._quality_note:
             raise ValidationError("bars", "quality bars need quality= (an Evaluation or its frame)")
@@ -740,7 +740,7 @@ class BudgetDashboard:
 
     def set_bars(self, bars: Any, *, clear_box: bool = False) -> bool:
         """Replace the kept bars (``[("accuracy", 0.96), ("accuracy@noise-0.1", 0.95)]``,
-        :mod:`effplan.bars`) and re-rank; a bar that cannot be read is refused with the field
+        :mod:`effplan.records.bars`) and re-rank; a bar that cannot be read is refused with the field
         named in ``error`` (False returned, nothing changed)."""
         try:
             self.bars = self._checked_bars(bars)
@@ -772,7 +772,7 @@ class BudgetDashboard:
 
     def _shift_line(self, mq: float | None) -> str:
         """The headline's line when the chosen option fails, at a bar's threshold, a condition
-        that the baseline passes (:func:`effplan.bars.shift_gaps`)."""
+        that the baseline passes (:func:`effplan.records.bars.shift_gaps`)."""
         h = self.headline
         if self.quality is None or h is None or not h.found or not h.baseline:
             return ""
@@ -1387,7 +1387,7 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     if h.min_quality:
         targets.append(f"{h.quality_label} {'≥' if h.quality_higher_is_better else '≤'} "
                        f"{h.min_quality:g}")
-    targets += list(bars)   # the kept quality bars (effplan.bars)
+    targets += list(bars)   # the kept quality bars (effplan.records.bars)
     if h.workload == "generation":   # imported rows without model facts: the fit is not checked
         targets.append("memory NOT checked (no model facts)" if "memory not checked" in (h.message or "")
                        else "the KV cache fits memory")

@@ -483,7 +483,7 @@ def compute_card(candidate_name: str, measurements: Any, plan: Any = None, quali
     grid_gco2_per_kwh: the grid intensity for the serving CO2 when no plan is given (a plan
         brings its own region and intensity).
 
-    Also written: ``<name>.card.html`` (:func:`effplan.card_render.render_html`, fits the page)
+    Also written: ``<name>.card.html`` (:func:`effplan.views.card_render.render_html`, fits the page)
     and the Markdown starts with Hugging Face YAML metadata (``co2_eq_emissions``, metrics).
     """
     # the card is rendered from its JSON form, exactly what load_card reads back
