@@ -248,7 +248,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     if isinstance(measurements, PreparedMeasurements):
         prep = measurements
         _check_prepared(prep, hardware, catalog, assumed_efficiency)
-        if allow_unstable is not None and bool(allow_unstable) != prep.allow_unstable:
+        if allow_unstable is not None and resolve_allow_unstable(allow_unstable) != prep.allow_unstable:
             raise ValidationError("allow_unstable", f"{allow_unstable!r} differs from the prepared "
                                                     f"{prep.allow_unstable}: prepare() again with it")
     else:
