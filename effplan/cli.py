@@ -71,7 +71,15 @@ def _measure(args: argparse.Namespace) -> int:
                     point_timeout_s=args.point_timeout_s, **_fleet(args))
     except KeyboardInterrupt:
         return _interrupted(args.out, before)
-    print(m.summary().to_string(index=False))
+    from .formatting import text_table
+
+    # fitted to the terminal (the first columns kept; the rest named under it); every column
+    # is in the results file
+    cols = ["candidate", "batch_size", "latency_p95_ms", "throughput_items_per_s", "stable",
+            "peak_memory_mib", "energy_per_item_j", "energy", "quality", "status", "error"]
+    print(text_table(m.summary()[cols], keep=3, headers={**HEADERS, "throughput_items_per_s":
+                                                          "items/s", "peak_memory_mib": "mem MiB",
+                                                          "energy_per_item_j": "J/item"}))
     print(f"\n{len(m.to_frame())} rows appended to {args.out}")
     return 0
 
@@ -165,7 +173,8 @@ def _plan(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.prompt_tokens is not None or args.output_tokens is not None:
         return _plan_generation(args, frame)
-    if args.requests_per_day is None:
+    demo = args.requests_per_day is None
+    if demo:
         args.requests_per_day = defaults.demo_requests_per_day(
             frame, slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
             peak_to_average=args.peak_to_average, items_per_request=args.items_per_request,
@@ -193,7 +202,16 @@ def _plan(args: argparse.Namespace) -> int:
     if args.format == "table":  # the answer first: one choice, its savings vs the baseline
         from .planning.frames import baseline_candidate, headline
 
-        print(headline(p, baseline=baseline_candidate(frame)).sentence() + "\n")
+        h = headline(p, baseline=baseline_candidate(frame), traffic_note="demo traffic" if demo else "")
+        import shutil
+        import textwrap
+
+        width = shutil.get_terminal_size((120, 24)).columns
+        # the answer, what it assumes (traffic, growth, utilisation, target, price source and
+        # date, the quarter's months), then any note; wrapped to the terminal
+        lines = [h.sentence(), h.assumptions()] + [
+            f"Note: {n}" for n in h.notes()[1 if h.stability_note else 0:]]   # busy: in the sentence
+        print("\n".join(textwrap.fill(ln, width=max(40, width)) for ln in lines) + "\n")
     _print_frame(p.summary, args.format, SUMMARY_COLUMNS)
     if args.format in ("table", "wide"):
         _print_flagged(p.summary)

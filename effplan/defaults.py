@@ -111,11 +111,13 @@ def start_month(today: Any = None) -> str:
 
 
 def workload(**overrides: Any) -> Any:
-    """:class:`effplan.InferenceWorkload` with these defaults (``requests_per_day`` required)."""
+    """:class:`effplan.InferenceWorkload` with these defaults (``requests_per_day`` required),
+    starting next month (:func:`start_month`; ``start=None`` for relative months)."""
     from .planning import InferenceWorkload
 
     kw = dict(monthly_growth=MONTHLY_GROWTH, peak_to_average=PEAK_TO_AVERAGE,
-              slo_p95_ms=SLO_P95_MS, target_utilization=TARGET_UTILIZATION, months=MONTHS)
+              slo_p95_ms=SLO_P95_MS, target_utilization=TARGET_UTILIZATION, months=MONTHS,
+              start=start_month())
     kw.update(overrides)
     return InferenceWorkload(**kw)
 
@@ -137,7 +139,7 @@ def generation_workload(measurements: Any = None, **overrides: Any) -> Any:
     kw = dict(requests_per_day=GENERATION_REQUESTS_PER_DAY, prompt_tokens=prompt,
               output_tokens=GENERATION_OUTPUT_TOKENS, monthly_growth=MONTHLY_GROWTH,
               peak_to_average=PEAK_TO_AVERAGE, target_utilization=TARGET_UTILIZATION,
-              months=MONTHS)
+              months=MONTHS, start=start_month())
     kw.update(overrides)
     return GenerationWorkload(**kw)
 

@@ -138,6 +138,8 @@ def column_formatter(name: str) -> Callable[[Any], str] | None:
         return pct
     if low == "timing_spread_rel":
         return lambda v: MISSING if _num(v) is None else f"±{spread_pct(v)}"
+    if low.endswith("_rel"):   # a fraction (vs_baseline_rel -0.75): shown as per cent
+        return pct
     if low.endswith("_usd") or "_usd_" in low or low.startswith(("cost", "savings_usd")) \
             or low in ("total", "inference", "training", "p10", "p90", "vs baseline") \
             or (low.startswith("q") and low[1:].isdigit()):

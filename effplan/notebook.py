@@ -130,6 +130,7 @@ def prices_for(measurements: Any, price_per_hour: Mapping[str, float] | None = N
     frame = measurements.to_frame() if hasattr(measurements, "to_frame") else measurements
     shipped = cat_mod.load_catalog()
     row = cat_mod.this_machine_row(shipped)
+    said: dict[str, str] = {}
     for hw in dict.fromkeys(str(h) for h in frame["hardware"]):
         if hw in given:
             continue
@@ -140,7 +141,10 @@ def prices_for(measurements: Any, price_per_hour: Mapping[str, float] | None = N
             price = row.get("price_per_hour_usd")
             if price is not None and price == price:
                 given[hw] = float(price)
-    return Prices(price_per_hour=given or None, **prices_kwargs)
+                src = str(row.get("price_source", ""))   # its true label, never "entered"
+                said[hw] = (f"{src if src.startswith('catalog estimate') else 'catalog: ' + src}"
+                            f" ({row.get('price_date', '')})")
+    return Prices(price_per_hour=given or None, price_sources=said or None, **prices_kwargs)
 
 
 def workload_and_prices(measurements: Any, *, requests_per_day: float = 0.0,

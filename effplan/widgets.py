@@ -296,6 +296,8 @@ class BudgetDashboard:
         elif inference is None:
             inference = defaults.workload(requests_per_day=defaults.demo_requests_per_day(
                 measurements))
+            #: the demo traffic (said in the assumption line while the traffic is unchanged)
+            self.demo_requests_per_day = float(inference.requests_per_day)
         self._inference0 = inference
         self._training = training
         self._prices0 = prices if prices is not None else defaults.prices()
@@ -1063,7 +1065,10 @@ class BudgetDashboard:
         self.ranking = rank_options(self.plan, baseline=self.baseline, min_quality=mq,
                                     candidates=cands, hardware=hw, quality_values=qv,
                                     quality_label=qlabel, higher_is_better=hib)
-        self.headline = headline(self.plan, ranking=self.ranking, min_quality=mq)
+        demo = getattr(self, "demo_requests_per_day", None)
+        self.headline = headline(self.plan, ranking=self.ranking, min_quality=mq, traffic_note=(
+            "demo traffic" if demo is not None and demo == float(self._inference.requests_per_day)
+            else ""))
         self.portfolio = (portfolio_total(self.ranking, cands)
                           if self.controls["portfolio"].value else None)
         self.table = budget_table(self.plan, cands, hw)
@@ -1260,15 +1265,16 @@ def _first_sentence(text: str, limit: int = 160) -> tuple[str, str]:
     return (t, "") if len(t) <= limit else (t[:limit - 1] + "…", t)
 
 
-def _source_words(provenance: str, energy_source: str, price_source: str) -> str:
+def _source_words(provenance: str, energy_source: str, price_source: str | None) -> str:
+    """Where the figures came from; ``price_source`` None: said elsewhere (the assumption line)."""
     timing = {"measured": "measured", "entered": "entered by hand",
               "projected": "projected (roofline, not measured)",
               "estimated": "estimated"}.get(provenance, provenance or "unknown")
     energy = {"estimated-tdp": "estimated from rated power (not metered)",
               "projected": "projected (not metered)", "entered": "entered by hand"}.get(
         energy_source, f"measured ({energy_source})" if energy_source else "unknown")
-    return (f"timing {html.escape(timing)}; price: {html.escape(price_source or 'unknown')}; "
-            f"energy {html.escape(energy)}")
+    price = "" if price_source is None else f"price: {html.escape(price_source or 'unknown')}; "
+    return f"timing {html.escape(timing)}; {price}energy {html.escape(energy)}"
 
 
 def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
@@ -1300,32 +1306,46 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     if math.isfinite(h.quarter_cost_usd_p10) and math.isfinite(h.quarter_cost_usd_p90):
         band = (f' <span style="{_MUTED};font-size:0.7em">P10–P90 '
                 f"{usd(h.quarter_cost_usd_p10)} – {usd(h.quarter_cost_usd_p90)}</span>")
-    if h.baseline and math.isfinite(h.savings_usd):
+    saving_band = ""
+    if math.isfinite(h.savings_usd_p10) and math.isfinite(h.savings_usd_p90):
+        lo, hi = sorted((abs(h.savings_usd_p10), abs(h.savings_usd_p90))) if (
+            h.savings_usd_p10 >= 0) == (h.savings_usd_p90 >= 0) else (h.savings_usd_p10, h.savings_usd_p90)
+        saving_band = (f' <span class="effplan-savings-band" data-savings-usd-p10="{h.savings_usd_p10:.2f}" '
+                       f'data-savings-usd-p90="{h.savings_usd_p90:.2f}" style="{_MUTED};font-size:0.75em">'
+                       f"P10–P90 of the saving {usd(lo)} – {usd(hi)}</span>")
+    if h.keep_baseline:
+        savings = (f'<div class="effplan-savings effplan-keep-baseline" data-savings-usd="0.00" '
+                   f'style="font-size:1.2em;color:#1a7f37"><b>Keep the baseline</b>: no option '
+                   "that meets the targets is cheaper</div>")
+    elif h.baseline and math.isfinite(h.savings_usd):
         good = h.savings_usd >= 0
         verb = "saves" if good else "costs"
         color = "#1a7f37" if good else "#a40000"
         base_is_choice = h.baseline == h.candidate and h.baseline_hardware == h.hardware
         savings = (f'<div class="effplan-savings" data-savings-usd="{h.savings_usd:.2f}" '
-                   f'data-savings-pct="{h.savings_pct:.6f}" style="font-size:1.2em;color:{color}">'
+                   f'data-savings-pct="{h.savings_rel:.6f}" style="font-size:1.2em;color:{color}">'
                    + ("the baseline itself is the cheapest option that meets the targets"
                       if base_is_choice else
-                      f"<b>{verb} {usd(abs(h.savings_usd))} ({abs(h.savings_pct):.0%})</b> per "
+                      f"<b>{verb} {usd(abs(h.savings_usd))} ({abs(h.savings_rel):.0%})</b> per "
                       f"quarter {'against' if good else 'more than'} the baseline "
                       f"<b>{html.escape(h.baseline)}</b> on {html.escape(str(h.baseline_hardware))}"
-                      f" ({usd(h.baseline_quarter_cost_usd)})") + "</div>")
+                      f" ({usd(h.baseline_quarter_cost_usd)}){saving_band}") + "</div>")
     else:
         savings = (f'<div class="effplan-savings" data-savings-usd="" style="{_MUTED}">'
                    f"{html.escape(h.message or 'no baseline: savings not computed')}</div>")
     quality = (f"; {html.escape(h.quality_label)} {sig(h.quality)}"
                + ("" if h.quality_higher_is_better else " (lower is better)")
                if math.isfinite(h.quality) else "")
-    main = (f'<div style="font-size:1.5em;line-height:1.3">Run <b>{html.escape(h.candidate)}</b> '
+    verb = "Keep" if h.keep_baseline else "Run"
+    main = (f'<div style="font-size:1.5em;line-height:1.3">{verb} <b>{html.escape(h.candidate)}</b> '
             f"on <b>{html.escape(h.hardware)}</b>: "
             f'<span class="effplan-headline-cost" data-quarter-cost-usd="{h.quarter_cost_usd:.2f}">'
             f"<b>{usd(h.quarter_cost_usd)}</b></span> in {html.escape(h.quarter)}{band}</div>")
     lead = (f'<div style="{_MUTED};font-size:0.9em">Recommended: the cheapest of '
             f"{h.options_meeting_targets} option(s) (of {h.options}) that meet "
-            f"{html.escape(tgt)}; {html.escape(h.quarter)} = the first quarter of the plan</div>")
+            f"{html.escape(tgt)}</div>")
+    assumptions = (f'<div class="effplan-assumptions" style="{_MUTED};font-size:0.85em;'
+                   f'margin-top:2px">{html.escape(h.assumptions())}</div>')
     if h.workload == "generation":
         service = (f"{usd(h.cost_per_1m_output_tokens_usd)} per 1M output tokens; "
                    f"{wh(h.energy_per_response_wh)} per response; concurrency "
@@ -1335,7 +1355,7 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
         service = f"p95 {sig(h.latency_p95_ms)} ms{quality}"
     detail = (f'<div style="{_MUTED};font-size:0.8em">{service}; '
               f"{h.months or ''}-month horizon {usd(h.horizon_cost_usd)}; "
-              f"{_source_words(h.provenance, h.energy_source, h.price_source)}</div>")
+              f"{_source_words(h.provenance, h.energy_source, None)}</div>")
     busy = ""
     if h.stability_note:  # timed on a busy machine: the one statement, beside the figure it qualifies
         busy = (f'<div class="effplan-busy-note" data-timing-spread-rel="{h.timing_spread_rel:.6g}" '
@@ -1358,7 +1378,7 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     return (f'<div class="effplan-headline" data-found="true" '
             f'data-candidate="{html.escape(h.candidate)}" data-hardware="{html.escape(h.hardware)}" '
             f'data-quarter-cost-usd="{h.quarter_cost_usd:.2f}"{rpd} style="{box}">'
-            f"{lead}{main}{savings}{detail}{busy}{port}</div>")
+            f"{lead}{main}{savings}{assumptions}{detail}{busy}{port}</div>")
 
 
 _BUSY_STYLE = ("color:#5c3d00;background:#fff4d6;border-left:3px solid #e0a800;padding:3px 8px;"
@@ -1431,7 +1451,7 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
         vs = ""
         if math.isfinite(float(row["vs_baseline_usd"])):
             vs = ("baseline" if row["is_baseline"] else
-                  f"{usd(row['vs_baseline_usd'])} ({float(row['vs_baseline_pct']):+.0%})")
+                  f"{usd(row['vs_baseline_usd'])} ({float(row['vs_baseline_rel']):+.0%})")
         band = (f"{usd(row['quarter_cost_usd_p10'])}–{usd(row['quarter_cost_usd_p90'])}"
                 if math.isfinite(float(row["quarter_cost_usd_p10"])) else "–")
         price = str(row.get("price_source", "") or "")
