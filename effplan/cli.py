@@ -36,6 +36,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import defaults
 from .errors import EffplanError, SkippedRecordsError, ValidationError
@@ -150,10 +151,41 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def inference_workload(args: argparse.Namespace, frame: Any) -> Any:
+    """The :class:`~effplan.InferenceWorkload` ``effplan plan`` plans (the arguments' defaults
+    are :mod:`effplan.defaults`, as the notebooks' and the dashboard's); without
+    ``--requests-per-day`` the demo traffic of ``frame``, stored back into ``args``."""
+    from .planning import InferenceWorkload
+
+    if args.requests_per_day is None:
+        args.requests_per_day = defaults.demo_requests_per_day(
+            frame, slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
+            peak_to_average=args.peak_to_average, items_per_request=args.items_per_request,
+            allow_unstable=_allow_unstable(args))
+    return InferenceWorkload(
+        requests_per_day=args.requests_per_day, monthly_growth=args.growth,
+        items_per_request=args.items_per_request, peak_to_average=args.peak_to_average,
+        slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
+        months=args.months, daily_profile=args.daily_profile,
+        max_batch_wait_ms=args.max_batch_wait_ms, start=args.start)
+
+
+def generation_workload(args: argparse.Namespace) -> Any:
+    """The :class:`~effplan.GenerationWorkload` of ``effplan plan --prompt-tokens ...``."""
+    from .planning import GenerationWorkload
+
+    return GenerationWorkload(
+        requests_per_day=args.requests_per_day, prompt_tokens=args.prompt_tokens,
+        output_tokens=args.output_tokens, slo_ttft_p95_ms=args.slo_ttft_p95_ms,
+        slo_tpot_p95_ms=args.slo_tpot_p95_ms, monthly_growth=args.growth,
+        peak_to_average=args.peak_to_average, target_utilization=args.utilization, months=args.months,
+        memory_fraction=args.memory_fraction, start=args.start)
+
+
 def _plan(args: argparse.Namespace) -> int:
     from . import store
     from .catalog import load_catalog
-    from .planning import InferenceWorkload, Prices, TrainingWorkload, plan
+    from .planning import Prices, TrainingWorkload, plan
 
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValidationError("--out", f"{args.out} is an existing file; --out names a FOLDER that "
@@ -174,20 +206,11 @@ def _plan(args: argparse.Namespace) -> int:
     if args.prompt_tokens is not None or args.output_tokens is not None:
         return _plan_generation(args, frame)
     demo = args.requests_per_day is None
+    inference = inference_workload(args, frame)
     if demo:
-        args.requests_per_day = defaults.demo_requests_per_day(
-            frame, slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
-            peak_to_average=args.peak_to_average, items_per_request=args.items_per_request,
-            allow_unstable=_allow_unstable(args))
         print(f"--requests-per-day not given: demo traffic {args.requests_per_day:,.0f}/day "
               f"(the baseline needs {defaults.DEMO_BASELINE_INSTANCES} instances at peak)",
               file=sys.stderr)
-    inference = InferenceWorkload(
-        requests_per_day=args.requests_per_day, monthly_growth=args.growth,
-        items_per_request=args.items_per_request, peak_to_average=args.peak_to_average,
-        slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
-        months=args.months, daily_profile=args.daily_profile,
-        max_batch_wait_ms=args.max_batch_wait_ms, start=args.start)
     training = None
     if args.training_runs_per_quarter:
         training = TrainingWorkload(runs_per_quarter=args.training_runs_per_quarter,
@@ -223,7 +246,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _plan_generation(args: argparse.Namespace, frame) -> int:
     from .catalog import load_catalog
-    from .planning import GenerationWorkload, Prices, plan
+    from .planning import Prices, plan
 
     if args.prompt_tokens is None or args.output_tokens is None:
         raise EffplanError("--prompt-tokens and --output-tokens go together (a generation plan)")
@@ -232,12 +255,7 @@ def _plan_generation(args: argparse.Namespace, frame) -> int:
     if args.requests_per_day is None:
         raise EffplanError("--requests-per-day: give the traffic of a generation plan "
                            "(the demo traffic covers inference plans only)")
-    workload = GenerationWorkload(
-        requests_per_day=args.requests_per_day, prompt_tokens=args.prompt_tokens,
-        output_tokens=args.output_tokens, slo_ttft_p95_ms=args.slo_ttft_p95_ms,
-        slo_tpot_p95_ms=args.slo_tpot_p95_ms, monthly_growth=args.growth,
-        peak_to_average=args.peak_to_average, target_utilization=args.utilization, months=args.months,
-        memory_fraction=args.memory_fraction, start=args.start)
+    workload = generation_workload(args)
     p = plan(frame, generation=workload, prices=Prices(pue=args.pue, grid_region=args.grid_region),
              hardware=args.hardware or None, samples=args.samples, seed=args.seed,
              catalog=load_catalog(args.catalog, include_this_machine=True),

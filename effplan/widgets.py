@@ -259,6 +259,9 @@ class BudgetDashboard:
         An :class:`effplan.planning.actuals.Actuals` (``effplan.actuals(plan, bill)``): a third
         chart tab, "Budget vs actuals", shows it (:func:`effplan.actuals_view.dashboard_html`;
         the bill does not change with the controls).
+    demo_traffic:
+        ``inference`` holds the demo traffic (notebook 04 with ``requests_per_day = 0``): the
+        headline's assumption line says so while the traffic is unchanged.
 
     Attributes for code and tests: ``controls`` (name -> widget; each number has a slider
     ``name`` and a box ``name_text`` holding the exact value planned), ``plan``, ``prepared``,
@@ -273,7 +276,7 @@ class BudgetDashboard:
                  min_quality: float | None = None, export_dir: str | Path = "exports",
                  quality: Any = None, metric: str | None = None,
                  condition: str | None = None, generation: Any = None,
-                 debug: bool = False, actuals: Any = None) -> None:
+                 debug: bool = False, actuals: Any = None, demo_traffic: bool = False) -> None:
         import ipywidgets as w
 
         if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
@@ -297,6 +300,8 @@ class BudgetDashboard:
             inference = defaults.workload(requests_per_day=defaults.demo_requests_per_day(
                 measurements))
             #: the demo traffic (said in the assumption line while the traffic is unchanged)
+            self.demo_requests_per_day = float(inference.requests_per_day)
+        elif demo_traffic:   # the caller scaled the traffic (notebook 04, requests_per_day = 0)
             self.demo_requests_per_day = float(inference.requests_per_day)
         self._inference0 = inference
         self._training = training
