@@ -433,7 +433,9 @@ def _print_frame(df, fmt: str, columns: list[str]) -> None:
     from .formatting import format_frame, text_table
 
     if fmt == "csv":
-        df.to_csv(sys.stdout, index=False)
+        from .units import CSV_FLOAT_FORMAT
+
+        df.to_csv(sys.stdout, index=False, float_format=CSV_FLOAT_FORMAT)   # no float noise
     elif fmt == "json":
         print(df.to_json(orient="records", indent=1))
     elif fmt == "wide":

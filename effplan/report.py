@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EffplanError, ValidationError
+from .report_clean import reader_copy
 
 __all__ = [
     "ReportParams",
@@ -463,7 +464,7 @@ def export_html(notebooks: str | os.PathLike | Iterable[str | os.PathLike],
     written: list[Path] = []
     for p in paths:
         src = Path(p)
-        nb = nbformat.read(src, as_version=4)
+        nb = reader_copy(nbformat.read(src, as_version=4))   # no stderr, no local paths
         if widgets == "static":
             nb = _static_copy(nb)
         body, _resources = exporter.from_notebook_node(

@@ -87,6 +87,7 @@ from .planning.stability import busy_sentence, is_flagged, spread_pct, worst
 from .planning.frames import (Headline, baseline_candidate, budget_table, headline,
                               is_generation_plan, portfolio_total, rank_options)
 from .schema import number as _number
+from .units import CSV_FLOAT_FORMAT, units_of
 
 __all__ = ["BudgetDashboard", "budget_table", "parse_price", "ALL_HARDWARE"]
 
@@ -393,6 +394,12 @@ class BudgetDashboard:
             self._tabs.titles = ("Options ranked", "Quality vs cost", "Budget vs actuals")
         self._tabs.add_class("effplan-charts")
         self._tabs.observe(self._on_tab, names="selected_index")
+        #: what the boxes plan, in a manager's words beside them ("+5% / month", "60%",
+        #: "40 billion"); the boxes keep the exact number planned (never clamped or rounded)
+        self._readouts = {n: w.HTML(layout=w.Layout(flex="0 0 auto", margin="0 0 0 6px"))
+                          for n in _READOUTS}
+        for n, r in self._readouts.items():
+            r.add_class(f"effplan-{n.replace('_', '-')}-readout")
         self.widget = self._build_layout(w)
         for name, ctl in self.controls.items():
             if name == "save":
@@ -539,7 +546,8 @@ class BudgetDashboard:
             return w.HTML(f'<b style="display:block;margin-top:6px">{html.escape(title)}</b>')
 
         def number(name: str) -> Any:  # the slider, and the box with the exact value planned
-            return w.HBox([c[name], c[f"{name}_text"]],
+            extra = [self._readouts[name]] if name in self._readouts else []
+            return w.HBox([c[name], c[f"{name}_text"], *extra],
                           layout=w.Layout(width="calc(100% - 6px)", align_items="center"))
 
         # the traffic slider gets the column's whole width (no description beside it); its
@@ -547,7 +555,7 @@ class BudgetDashboard:
         traffic = w.VBox([
             w.HBox([w.HTML('<span style="display:inline-block;width:130px;text-align:right;'
                            'padding-right:8px">Requests / day</span>'),
-                    c["requests_per_day_text"],
+                    c["requests_per_day_text"], self._readouts["requests_per_day"],
                     w.HTML('<span style="font-size:0.8em;color:#666;padding-left:6px">type an '
                            "exact number, Enter</span>")],
                    layout=w.Layout(align_items="center")),
@@ -1084,6 +1092,8 @@ class BudgetDashboard:
         self._quarters_html.value = (_quarters_html(self.table)
                                      if self.controls["quarters"].value else "")
         self._download_html.value = self._download_links()
+        for name, readout in self._readouts.items():   # the numbers planned, as people say them
+            readout.value = _readout(name, getattr(self._inference, name, float("nan")))
 
     def _draw_chart(self, name: str) -> None:
         """Both charts are HTML/SVG drawn by the browser (they reflow with the page and cost a
@@ -1133,12 +1143,20 @@ class BudgetDashboard:
         btn = ("display:inline-block;padding:4px 10px;margin:4px 6px 4px 0;border:1px solid "
                "#888;border-radius:3px;background:#f3f3f3;color:#111;text-decoration:none")
         out = []
-        for kind, text, mime in (("csv", csv_text, "text/csv"), ("json", json_text,
-                                                                 "application/json")):
+        from .summary_page import summary_html
+
+        # the one-page summary (answer, assumptions, ranked options, cost over time, quality
+        # bars, sources): a standalone page that prints to one page (the PDF of make report)
+        page = summary_html(self.plan, ranking=self.ranking, headline=self.headline)
+        for kind, text, mime, what in (
+                ("csv", csv_text, "text/csv", "CSV"),
+                ("json", json_text, "application/json", "JSON"),
+                ("html", page, "text/html", "one-page summary")):
             b64 = base64.b64encode(text.encode("utf-8")).decode("ascii")
+            name = f"{stem}_summary.html" if kind == "html" else f"{stem}.{kind}"
             out.append(f'<a class="effplan-download effplan-download-{kind}" style="{btn}" '
-                       f'download="{stem}.{kind}" href="data:{mime};charset=utf-8;base64,{b64}">'
-                       f"&#x2B07; Download {kind.upper()}</a>")
+                       f'download="{name}" href="data:{mime};charset=utf-8;base64,{b64}">'
+                       f"&#x2B07; Download {what}</a>")
         return "".join(out)
 
     # ------------------------------------------------------------------ outputs
@@ -1194,13 +1212,15 @@ class BudgetDashboard:
             "portfolio": _jsonable(self.portfolio),
             "months": int(self._inference.months),
             "note": "options are alternatives; costs are never summed except in 'portfolio'",
+            # the unit of every column of the CSV download (units live in the names)
+            "csv_units": units_of(self.ranking.columns),
         }
 
     def export_payload(self) -> tuple[str, str]:
         """(CSV text, JSON text) of the scenario: CSV = every option ranked (raw numbers, with
         price / timing / energy sources), JSON = :meth:`inputs`."""
         buf = io.StringIO()
-        self.ranking.to_csv(buf, index=False)
+        self.ranking.to_csv(buf, index=False, float_format=CSV_FLOAT_FORMAT)   # no float noise
         return buf.getvalue(), json.dumps(self.inputs(), indent=2, sort_keys=True) + "\n"
 
     def export(self, directory: str | Path | None = None) -> tuple[Path, Path]:
@@ -1228,6 +1248,30 @@ class BudgetDashboard:
         h = self.headline
         what = h.sentence() if h else "no plan"
         return f"BudgetDashboard({what!r}, options={len(self.ranking)}, error={self.error!r})"
+
+
+#: numbers whose box gets a readout in a manager's words (the box holds the raw number planned)
+_READOUTS = ("requests_per_day", "monthly_growth", "target_utilization")
+
+
+def _readout(name: str, value: Any) -> str:
+    """``monthly_growth`` 0.05 -> "+5% / month", ``target_utilization`` 0.6 -> "60%",
+    ``requests_per_day`` 1.905e11 -> "190.5 billion / day" (what the plan uses, as people say it)."""
+    from .planning.assumptions import count_words
+
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return ""
+    if not math.isfinite(v):
+        return ""
+    if name == "monthly_growth":
+        text = f"{100 * v:+.3g}% / month"
+    elif name == "target_utilization":
+        text = f"{100 * v:.3g}% of capacity"
+    else:
+        text = f"= {count_words(v)} / day"
+    return f'<span style="font-size:0.85em;color:#333;white-space:nowrap">{html.escape(text)}</span>'
 
 
 def _metric_condition(quality: pd.DataFrame, metric: str | None,
