@@ -183,6 +183,8 @@ def styled(df: Any, caption: str | None = None) -> Any:
         f = column_formatter(str(c))
         if f is None and pd.api.types.is_float_dtype(df[c]):
             f = sig
+        if f is None and pd.api.types.is_bool_dtype(df[c]):
+            f = lambda v: "yes" if v else "no"  # noqa: E731 - never a raw True/False
         if f is not None:
             fmt[c] = f
     st = df.style.format(fmt, na_rep=MISSING).hide(axis="index")

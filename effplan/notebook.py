@@ -587,8 +587,20 @@ def table(df: Any, caption: str | None = None, *, collapse_rows: int = COLLAPSE_
 
     from .formatting import styled
 
-    # a table wider than the page scrolls sideways instead of being cut off at the right edge
-    body = f'<div class="effplan-table" style="overflow-x:auto">{styled(df).to_html()}</div>'
+    from .people_tables import is_wide, people_view
+
+    # a table wider than the page: the columns a reader needs first, renamed in words, with the
+    # timing (and its busy mark) kept; every column folded below ("all columns")
+    full = f'<div class="effplan-table" style="overflow-x:auto">{styled(df).to_html()}</div>'
+    if is_wide(df):
+        view, left_out = people_view(df)
+        body = (f'<div class="effplan-table effplan-people" style="overflow-x:auto">'
+                f"{styled(view).to_html()}</div>"
+                f'<details class="effplan-all-columns"><summary>all {len(df.columns)} columns '
+                f"({len(left_out)} more: {_html.escape(', '.join(left_out[:6]))}"
+                f"{'…' if len(left_out) > 6 else ''})</summary>{full}</details>")
+    else:
+        body = full
     head = f"<b>{_html.escape(caption)}</b> " if caption else ""
     if len(df) > collapse_rows:
         return HTML(f'<details class="effplan-collapsed"><summary>{head}({len(df):,} rows: click '

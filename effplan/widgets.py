@@ -1793,11 +1793,18 @@ def _quarters_html(table: pd.DataFrame) -> str:
         return ""
     from .formatting import styled
 
+    from .people_tables import people_view
+
     cols = [c for c in table.columns if c not in ("note",) or table["note"].astype(str).ne("").any()]
-    body = styled(table[cols]).to_html()
+    view, left_out = people_view(table[cols])   # fitted: timing (busy mark) kept, words for names
+    body = styled(view).to_html()
+    full = styled(table[cols]).to_html()
     return ('<details class="effplan-quarters" open><summary>Quarter by quarter, every option '
             f"({len(table)} rows)</summary>"
-            f'<div style="overflow-x:auto;max-width:100%;font-size:0.8em">{body}</div></details>')
+            f'<div style="overflow-x:auto;max-width:100%;font-size:0.8em">{body}</div>'
+            + (f'<details class="effplan-all-columns"><summary>all {len(cols)} columns</summary>'
+               f'<div style="overflow-x:auto;max-width:100%;font-size:0.8em">{full}</div></details>'
+               if left_out else "") + "</details>")
 
 
 def _snap4(v: float) -> float:

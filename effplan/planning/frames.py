@@ -26,8 +26,9 @@ def budget_table(plan: Any, candidates: Sequence[str] | None = None,
     """The quarterly budget: one row per selected candidate x hardware, in ``plan.summary``
     order (feasible first, then cheapest).
 
-    Columns: ``candidate``, ``hardware``, ``provenance``, ``price_source``, ``energy_source``
-    (where the cost's price and the energy figure came from), ``batch_size``, ``latency_p95_ms``,
+    Columns: ``candidate``, ``hardware``, ``provenance`` (with ``timing_unstable`` /
+    ``timing_spread_rel``: the busy-machine flag of the timing), ``price_source``,
+    ``energy_source`` (where the cost's price and the energy figure came from), ``batch_size``, ``latency_p95_ms``,
     ``slo_met``, ``instances_max``, one inference-cost column per quarter (``Q1``, ``Q2`` ..,
     USD), ``inference_usd`` (horizon), with Monte Carlo ``inference_usd_p10`` / ``_p90`` (the
     plan's percentiles of each row's horizon total), with training ``training_usd``, then
@@ -44,7 +45,8 @@ def budget_table(plan: Any, candidates: Sequence[str] | None = None,
     keys = ["candidate", "hardware"]
     quarters = _quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
     labels = [_fmt_quarter(x) for x in quarters]
-    out = s[keys + [c for c in ("provenance", "price_source", "energy_source", "batch_size",
+    out = s[keys + [c for c in ("provenance", "timing_unstable", "timing_spread_rel",
+                                "price_source", "energy_source", "batch_size",
                                 "latency_p95_ms", "slo_met",
                                 "instances_max") if c in s.columns]].copy()
     if not q.empty:
