@@ -49,7 +49,7 @@ h1 { font-size: 15px; margin: 0 0 2px 0; }
 h2 { font-size: 11.5px; margin: 10px 0 3px 0; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; width: 100%; table-layout: fixed; }
 td, th { padding: 2px 4px; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap;
-         vertical-align: top; overflow: hidden; text-overflow: ellipsis; }
+         vertical-align: top; }
 td.w, th.w { white-space: normal; overflow-wrap: anywhere; }
 th { background: #f3f3f3; }
 td.l, th.l { text-align: left; }
@@ -149,9 +149,9 @@ def cost_chart_svg(quarterly: pd.DataFrame, options: Sequence[tuple[str, str, st
 
 def _ranked_rows(r: pd.DataFrame, h: Any) -> str:
     quarter = html.escape(str(r.attrs.get("quarter") or "Q1"))
-    cols = ("<colgroup><col style='width:3%'><col style='width:20%'><col style='width:8%'>"
-            "<col style='width:14%'><col style='width:13%'><col style='width:8%'>"
-            "<col style='width:24%'><col style='width:10%'></colgroup>")
+    cols = ("<colgroup><col style='width:3%'><col style='width:18%'><col style='width:9%'>"
+            "<col style='width:16%'><col style='width:14%'><col style='width:8%'>"
+            "<col style='width:22%'><col style='width:10%'></colgroup>")
     head = (cols + "<tr><th class='l'>#</th><th class='l'>option</th>"
             f"<th class='w'>{quarter} cost</th><th>P10–P90</th><th class='w'>vs baseline</th>"
             "<th class='l w'>meets targets</th><th class='l w'>price from</th>"
@@ -180,7 +180,7 @@ def _ranked_rows(r: pd.DataFrame, h: Any) -> str:
         rows.append(f"<tr class='{cls}'><td class='l'>{int(row['rank'])}</td>"
                     f"<td class='l w'>{html.escape(str(row['candidate']))} @ "
                     f"{html.escape(str(row['hardware']))}</td><td>{usd(row['quarter_cost_usd'])}</td>"
-                    f"<td>{band}</td><td>{vs}</td><td class='l w'>{meets}</td>"
+                    f"<td class='w'>{band}</td><td class='w'>{vs}</td><td class='l w'>{meets}</td>"
                     f"<td class='l w'>{price_cell}</td><td class='l'>{timing}</td></tr>")
     more = (f"<p class='muted'>{len(r) - TOP_ROWS} more option(s): every option is in the CSV "
             "download / the report.</p>" if len(r) > TOP_ROWS else "")
