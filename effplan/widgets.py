@@ -1394,7 +1394,7 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
             f"{h.options_meeting_targets} option(s) (of {h.options}) that meet "
             f"{html.escape(tgt)}</div>")
     assumptions = (f'<div class="effplan-assumptions" style="{_MUTED};font-size:0.85em;'
-                   f'margin-top:2px">{html.escape(h.assumptions())}</div>')
+                   f'line-height:1.35;margin-top:2px">{html.escape(h.assumptions())}</div>')
     if h.workload == "generation":
         service = (f"{usd(h.cost_per_1m_output_tokens_usd)} per 1M output tokens; "
                    f"{wh(h.energy_per_response_wh)} per response; concurrency "
@@ -1504,14 +1504,21 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
         band = (f"{usd(row['quarter_cost_usd_p10'])}–{usd(row['quarter_cost_usd_p90'])}"
                 if math.isfinite(float(row["quarter_cost_usd_p10"])) else "–")
         price = str(row.get("price_source", "") or "")
-        short = price if len(price) <= 24 else price[:23] + "…"  # the full text on hover
+        if price.startswith("catalog estimate"):   # the estimate says so; its figures on hover
+            short = "catalog estimate"
+        else:
+            short = price if len(price) <= 24 else price[:23] + "…"  # the full text on hover
+        comp = str(row.get("comparable_instance", "") or "")
         out = [str(int(row["rank"])), f"{html.escape(str(row['candidate']))} @ "
                                       f"{html.escape(str(row['hardware']))}",
                usd(row["quarter_cost_usd"])]
         if has_band:
             out.append(band)
         out += [vs, "yes" if row["meets_targets"] else f"no: {html.escape(str(row['why_not']))}",
-                f'<span title="{html.escape(price)}">{html.escape(short)}</span>',
+                f'<span title="{html.escape(price)}">{html.escape(short)}</span>'
+                + (f'<br><span class="effplan-comparable" style="{_MUTED};font-size:0.9em" '
+                   f'title="the nearest catalog cloud instance">≈ {html.escape(comp)}</span>'
+                   if comp else ""),
                 html.escape(str(row.get("provenance", "")))
                 + (f' <span class="effplan-busy-flag" title="{html.escape(busy[row.name])}">&#x26A0; '
                    f"busy ±{spread_pct(row.get('timing_spread_rel'))}</span>" if busy[row.name] else "")]
