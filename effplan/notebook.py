@@ -48,6 +48,7 @@ __all__ = [
     "summary_view",
     "setup",
     "table",
+    "note",
     "training_figure",
     "scenarios_side_by_side",
     "show",
@@ -606,6 +607,13 @@ def table(df: Any, caption: str | None = None, *, collapse_rows: int = COLLAPSE_
         return HTML(f'<details class="effplan-collapsed"><summary>{head}({len(df):,} rows: click '
                     f"to show)</summary>{body}</details>")
     return HTML((f"<div>{head}</div>" if head else "") + body)
+
+
+def note(text: str) -> Any:
+    """A short paragraph of text for a report (HTML, escaped)."""
+    from IPython.display import HTML
+
+    return HTML(f"<p>{_html.escape(str(text))}</p>")
 
 
 def _has_results(path: str | os.PathLike) -> bool:
