@@ -1363,8 +1363,8 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
                        f'data-savings-usd-p90="{h.savings_usd_p90:.2f}" style="{_MUTED};font-size:0.75em">'
                        f"P10–P90 of the saving {usd(lo)} – {usd(hi)}</span>")
     if h.keep_baseline:
-        savings = (f'<div class="effplan-savings effplan-keep-baseline" data-savings-usd="0.00" '
-                   f'style="font-size:1.2em;color:#1a7f37"><b>Keep the baseline</b>: no option '
+        savings = ('<div class="effplan-savings effplan-keep-baseline" data-savings-usd="0.00" '
+                   'style="font-size:1.2em;color:#1a7f37"><b>Keep the baseline</b>: no option '
                    "that meets the targets is cheaper</div>")
     elif h.baseline and math.isfinite(h.savings_usd):
         good = h.savings_usd >= 0

@@ -77,7 +77,7 @@ def test_readme_plan_your_own_model_runs(tmp_path, monkeypatch, capsys):
     a dict input, the baseline tag, samples=200 and this machine priced -- run as written."""
     pytest.importorskip("transformers")
     text = (REPO / "README.md").read_text()
-    section = text.split("## Plan your own model", 1)[1].split("\n## ", 1)[0]
+    section = re.split(r"\n#{2,3} ", text.split("### Plan your own model", 1)[1], maxsplit=1)[0]
     (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     monkeypatch.chdir(tmp_path)
     ns: dict = {}
