@@ -45,7 +45,7 @@ from .errors import EffplanError, SkippedRecordsError, ValidationError
 def _measure(args: argparse.Namespace) -> int:
     if args.target and args.ray is None:
         raise EffplanError("--target needs --ray (targets are Ray resources)")
-    from . import examples
+    from .models import examples
     from .measurement import measure
 
     if args.out is None:
@@ -104,7 +104,7 @@ def _count_lines(path: Path) -> int:
 def _interrupted(path: Path, before: int) -> int:
     """Ctrl-C: one line saying how many points this run saved (a point is on disk after each of
     its timing passes; those whose last pass did not run are provisional) and how to go on."""
-    from .store import points_since
+    from .records.store import points_since
 
     saved, provisional = points_since(path, before)
     unfinished = (f" ({provisional} of them provisional: stopped before their last timing pass)"
@@ -114,7 +114,7 @@ def _interrupted(path: Path, before: int) -> int:
 
 
 def _measure_generation(args: argparse.Namespace) -> int:
-    from .decoders import decoder_candidates
+    from .models.decoders import decoder_candidates
     from .measurement import measure
 
     if args.mode != "generation" or args.family not in ("digits", "decoder"):
@@ -183,8 +183,8 @@ def generation_workload(args: argparse.Namespace) -> Any:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from . import store
-    from .catalog import load_catalog
+    from .records import store
+    from .refdata.catalog import load_catalog
     from .planning import Prices, TrainingWorkload, plan
 
     if args.out is not None and args.out.exists() and not args.out.is_dir():
@@ -245,7 +245,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _plan_generation(args: argparse.Namespace, frame) -> int:
-    from .catalog import load_catalog
+    from .refdata.catalog import load_catalog
     from .planning import Prices, plan
 
     if args.prompt_tokens is None or args.output_tokens is None:
@@ -351,8 +351,8 @@ def _import(args: argparse.Namespace) -> int:
     appended to ``--out`` through :func:`effplan.store.append` (see :mod:`effplan.importers`)."""
     import warnings
 
-    from . import store
-    from .catalog import load_catalog
+    from .records import store
+    from .refdata.catalog import load_catalog
     from .importers import SUMMARY_COLUMNS, import_benchmark
 
     if args.out is None:
@@ -402,7 +402,7 @@ def _print_flagged(summary) -> None:
 
 
 def _catalog(args: argparse.Namespace) -> int:
-    from .catalog import load_catalog
+    from .refdata.catalog import load_catalog
 
     cat = load_catalog(args.path, include_this_machine=args.this_machine)
     # every column below is guaranteed by the catalog's validation
@@ -433,7 +433,7 @@ def _print_frame(df, fmt: str, columns: list[str]) -> None:
     from .formatting import format_frame, text_table
 
     if fmt == "csv":
-        from .units import CSV_FLOAT_FORMAT
+        from .records.column_units import CSV_FLOAT_FORMAT
 
         df.to_csv(sys.stdout, index=False, float_format=CSV_FLOAT_FORMAT)   # no float noise
     elif fmt == "json":

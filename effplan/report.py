@@ -20,10 +20,10 @@
    status (``ok`` / ``failed``) and, for a failure, the cell and the error (a failed notebook's
    partly executed HTML is written too, so the error is readable in place), then the one-page
    summary and the compute cards. ``make report`` exits with status 1 when any notebook failed.
-   The HTML pages are made for readers (:mod:`effplan.report_clean`): no stderr block (warnings
+   The HTML pages are made for readers (:mod:`effplan.views.report_clean`): no stderr block (warnings
    as one short note), no local path, no empty "Parameters" heading.
 5. :func:`report_summary` writes the one-page summary of notebook 02's plan,
-   ``reports/summary.html`` and ``reports/summary.pdf`` (:mod:`effplan.summary_page`).
+   ``reports/summary.html`` and ``reports/summary.pdf`` (:mod:`effplan.views.summary_page`).
 4. :func:`report_cards` writes a compute card per candidate (``<name>.card.md`` and
    ``.card.json``, :mod:`effplan.cards`) beside the HTML, from the results file and the quality
    evaluation and plan notebook 01 stored beside it.
@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EffplanError, ValidationError
-from .report_clean import reader_copy
+from .views.report_clean import reader_copy
 
 __all__ = [
     "ReportParams",
@@ -374,14 +374,14 @@ def _files_table(files: Sequence[tuple[str, str | os.PathLike]], out: Path) -> s
 
 
 def report_summary(params: ReportParams, out_dir: Path, *, pdf: bool = True) -> list[Path]:
-    """The one-page summary (:mod:`effplan.summary_page`) of notebook 02's plan -- its parameters
+    """The one-page summary (:mod:`effplan.views.summary_page`) of notebook 02's plan -- its parameters
     from ``reports.yaml``, its results file -- as ``summary.html`` and ``summary.pdf`` in
     ``out_dir``. Nothing when the results file is missing; the HTML alone when no Chromium can
     print the PDF (a note says so)."""
     from . import defaults, notebook, store
     from .planning import plan as make_plan
     from .planning.frames import baseline_candidate
-    from .summary_page import write_pdf, write_summary
+    from .views.summary_page import write_pdf, write_summary
 
     p = params.for_notebook("02_inference_budget.ipynb")
     results = p.get("results_path")
@@ -552,7 +552,7 @@ def remote_scripts(html_text: str) -> list[str]:
 def report_cards(params: ReportParams, out_dir: Path) -> list[Path]:
     """A compute card per candidate (:mod:`effplan.cards`) in ``out_dir``, beside the HTML, from the
     results file of the ``results_path`` parameter and what notebook 01 stored beside it."""
-    from .cards import cards_from_results
+    from .views.cards import cards_from_results
 
     results = params.for_notebook("01_measure_candidates.ipynb").get("results_path")
     if not results:

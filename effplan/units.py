@@ -1,43 +1,31 @@
-"""The unit of a column, read off its name (units live in names: ``cost_usd``, ``latency_p95_ms``,
-``vs_baseline_rel``), for exports that travel without effplan: the dashboard's JSON download
-carries ``{column: unit}`` for every column of its CSV, and the CSV writes numbers without float
-noise (:data:`CSV_FLOAT_FORMAT`: 12 significant digits, so ``197.10000000000002`` is ``197.1``).
+"""Unit constants, the one home of each conversion factor (no imports, no torch).
+
+Every formula that turns seconds into days, joules into kWh, grams into kilograms, bytes into
+MiB or forward FLOPs into training FLOPs reads its factor here, so that each number is written
+once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+__all__ = ["S_PER_HOUR", "S_PER_DAY", "J_PER_KWH", "J_PER_WH", "G_PER_KG", "BYTES_PER_MIB", "KIB_PER_MIB",
+           "MS_PER_S", "TRAINING_FLOPS_PER_FORWARD"]
 
-__all__ = ["column_unit", "units_of", "CSV_FLOAT_FORMAT"]
-
-#: numbers in CSV exports: 12 significant digits (no float noise; far below any figure's doubt)
-CSV_FLOAT_FORMAT = "%.12g"
-
-_SUFFIXES = (
-    ("_usd", "USD"), ("_usd_p10", "USD"), ("_usd_p50", "USD"), ("_usd_p90", "USD"),
-    ("_rel", "fraction (-0.75 = 75% less; 0.12 = 12%)"), ("_pct", "fraction (0.12 = 12%)"),
-    ("_ms", "milliseconds"), ("_s", "seconds"), ("_kwh", "kWh"), ("_kwh_p10", "kWh"),
-    ("_kwh_p90", "kWh"), ("_wh", "Wh"), ("_j", "joules"), ("_w", "watts"), ("_kg", "kg CO2"),
-    ("_kg_p10", "kg CO2"), ("_kg_p90", "kg CO2"), ("_gb", "GB (1e9 bytes)"), ("_mib", "MiB"),
-    ("_per_s", "per second"), ("_flops", "FLOP"), ("_bytes", "bytes"),
-)
-_NAMED = {"requests": "requests", "items": "items", "instances_max": "instances",
-          "instances": "instances", "batch_size": "items per batch", "rank": "rank (1 = best)",
-          "concurrency": "sequences decoded together", "background_load": "CPU cores",
-          "months": "months", "quarter": "plan quarter (1 = first 3 months)"}
-
-
-def column_unit(name: str) -> str:
-    """The unit of column ``name`` ("" for text and flags)."""
-    low = str(name).lower()
-    if low in _NAMED:
-        return _NAMED[low]
-    for suffix, unit in sorted(_SUFFIXES, key=lambda x: -len(x[0])):
-        if low.endswith(suffix) or f"{suffix}_" in low and low.rsplit("_", 1)[-1] in ("p10", "p50", "p90"):
-            return unit
-    return ""
-
-
-def units_of(columns: Iterable[str]) -> dict[str, str]:
-    """``{column: unit}`` for the columns that have one."""
-    return {str(c): u for c in columns if (u := column_unit(str(c)))}
+#: seconds in an hour
+S_PER_HOUR: float = 3600.0
+#: seconds in a day
+S_PER_DAY: float = 86_400.0
+#: joules in a kilowatt-hour (3.6 MJ)
+J_PER_KWH: float = 3.6e6
+#: joules in a watt-hour
+J_PER_WH: float = 3600.0
+#: grams in a kilogram (CO2 figures: gCO2 per kWh x kWh / 1000 = kg)
+G_PER_KG: float = 1000.0
+#: bytes in a mebibyte (2**20; memory figures are MiB, not decimal MB)
+BYTES_PER_MIB: int = 2**20
+#: kibibytes in a mebibyte (Linux /proc reports KiB)
+KIB_PER_MIB: float = 1024.0
+#: milliseconds in a second
+MS_PER_S: float = 1e3
+#: training FLOPs per item = 3 x the forward FLOPs (forward + backward, the backward ~2x the
+#: forward: the usual estimate of Kaplan et al. 2020, "Scaling Laws for Neural Language Models")
+TRAINING_FLOPS_PER_FORWARD: float = 3.0

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from handtyped import hand_measurements  # noqa: E402
 
 from effplan.planning import InferenceWorkload, Prices  # noqa: E402
-from effplan.units import column_unit  # noqa: E402
+from effplan.records.column_units import column_unit  # noqa: E402
 from effplan.widgets import BudgetDashboard  # noqa: E402
 
 HOURS = 730.0

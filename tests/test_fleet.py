@@ -23,13 +23,14 @@ import pytest
 import torch
 from torch import nn
 
-from effplan import store
-from effplan.candidates import Candidate
+from effplan.records import store
+from effplan.models.candidates import Candidate
 from effplan.cli import main as cli
 from effplan.errors import EffplanError, EffplanWarning, ValidationError
 from effplan.fleet import NODE_RESOURCE, FleetOptions, Target, measure_on_ray, resolve_candidates
 from effplan.fleet import _load_all as load_all  # every record: two targets here share one host
-from effplan.measurement import TimingPolicy, measure
+from effplan.records.samples import TimingPolicy
+from effplan.measurement import measure
 
 HERE = Path(__file__).resolve().parent
 SPEC = f"{HERE / 'fleet_candidates.py'}:CANDIDATES"  # shipped by import path (file.py:attr)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from effplan import report
-from effplan.report_clean import NOTE_CLASS, reader_copy, strip_paths, warning_notes
+from effplan.views.report_clean import NOTE_CLASS, reader_copy, strip_paths, warning_notes
 
 STDERR = (
     "/work/wt/x/effplan/energy.py:724: EnergyFallbackWarning: EnergyMeter(cpu): no RAPL powercap "

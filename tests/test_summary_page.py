@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from handtyped import hand_measurements  # noqa: E402
 
 from effplan.planning import InferenceWorkload, Prices, headline, plan  # noqa: E402
-from effplan.summary_page import CHROMIUM, nice_ticks, summary_html, write_summary  # noqa: E402
+from effplan.views.summary_page import CHROMIUM, nice_ticks, summary_html, write_summary  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -51,8 +51,8 @@ _NEVER = ("is_baseline", "rank", "feasible", "timing_unstable", "timing_spread_r
 
 def _timing(df: pd.DataFrame) -> pd.Series:
     """``provenance``, with the busy-machine mark where the row is flagged."""
-    from .formatting import spread_pct
-    from .planning.stability import is_flagged
+    from ..formatting import spread_pct
+    from ..planning.stability import is_flagged
 
     prov = df["provenance"].astype(str)
     if "timing_unstable" not in df.columns:
@@ -83,7 +83,7 @@ def people_view(df: pd.DataFrame, max_columns: int = MAX_COLUMNS) -> tuple[pd.Da
         # a column of notes that says nothing is no use
         keep = [c for c in keep if not (out[c].dtype == object and out[c].astype(str).eq("").all())]
     left_out = [str(c) for c in df.columns if c not in keep]
-    from .formatting import format_frame
+    from ..formatting import format_frame
 
     # formatted by the real names (money, kWh, per cent), then renamed in words; a True/False
     # reads yes/no

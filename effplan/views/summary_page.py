@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .formatting import sig, usd
+from ..formatting import sig, usd
 
 __all__ = ["summary_html", "write_pdf", "write_summary", "cost_chart_svg", "nice_ticks",
            "CHROMIUM"]
@@ -239,8 +239,8 @@ def summary_html(plan: Any, *, baseline: str | None = None, min_quality: float |
                  title: str = "What will it cost next quarter?",
                  generated: _dt.datetime | None = None) -> str:
     """The one-page summary as a standalone HTML document (see the module docstring)."""
-    from .planning.frames import headline as _headline
-    from .planning.frames import rank_options
+    from ..planning.frames import headline as _headline
+    from ..planning.frames import rank_options
 
     r = ranking if ranking is not None else rank_options(plan, baseline=baseline,
                                                          min_quality=min_quality)
@@ -264,7 +264,7 @@ def summary_html(plan: Any, *, baseline: str | None = None, min_quality: float |
             options.append((h.baseline, str(h.baseline_hardware),
                             f"baseline {h.baseline}{at(h.baseline_hardware)}"))
     chart = cost_chart_svg(plan.quarterly, options)
-    from . import __version__
+    from .. import __version__
 
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -286,7 +286,7 @@ def write_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *,
     """Print ``html_path`` to ``pdf_path`` with headless Chromium (Playwright, offline: the page
     loads nothing from the network). Raises :class:`~effplan.errors.EffplanError` saying what to
     install when Playwright or Chromium is missing."""
-    from .errors import EffplanError
+    from ..errors import EffplanError
 
     exe = chromium or CHROMIUM
     try:
