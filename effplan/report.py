@@ -378,7 +378,9 @@ def report_summary(params: ReportParams, out_dir: Path, *, pdf: bool = True) -> 
     from ``reports.yaml``, its results file -- as ``summary.html`` and ``summary.pdf`` in
     ``out_dir``. Nothing when the results file is missing; the HTML alone when no Chromium can
     print the PDF (a note says so)."""
-    from . import defaults, notebook, store
+    from . import defaults
+    from .records import store
+    from .ui import notebook
     from .planning import plan as make_plan
     from .planning.frames import baseline_candidate
     from .views.summary_page import write_pdf, write_summary

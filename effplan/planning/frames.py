@@ -436,6 +436,20 @@ class Headline:
         return s + "." + (f" {self.stability_note}" if self.stability_note else "")
 
 
+def _reasons(r: pd.DataFrame, most: int = 3) -> str:
+    """Why no option meets the targets: each distinct reason once, with the options it applies
+    to ("misses the p95 latency target: a @ L4, b @ L4")."""
+    groups: dict[str, list[str]] = {}
+    for c, hw, why in zip(r["candidate"].astype(str), r["hardware"].astype(str),
+                          r["why_not"].astype(str)):
+        groups.setdefault(why, []).append(f"{c} @ {hw}")
+    parts = []
+    for why, opts in groups.items():
+        names = ", ".join(opts[:most]) + (f" and {len(opts) - most} more" if len(opts) > most else "")
+        parts.append(f"{why}: {names}")
+    return "; ".join(parts)
+
+
 def _money(v: float) -> str:
     return f"-${abs(v):,.0f}" if v < 0 else f"${v:,.0f}"
 
@@ -492,7 +506,7 @@ def headline(plan: Any, *, baseline: str | None = None, min_quality: float | Non
         "slo_ttft_p95_ms": a.get("slo_ttft_p95_ms"), "slo_tpot_p95_ms": a.get("slo_tpot_p95_ms"),
         "traffic_note": str(traffic_note or ""), **_workload_facts(plan)}
     if len(ok) == 0:
-        why = "; ".join(dict.fromkeys(r["why_not"].astype(str))) if len(r) else "no options"
+        why = _reasons(r) if len(r) else "no options"
         return Headline("", "", a.get("quarter", ""), nan, nan, nan, nan, a.get("months"),
                         a.get("baseline"), a.get("baseline_hardware"),
                         a.get("baseline_quarter_cost_usd", nan), nan, nan, "", "", "", nan, nan,

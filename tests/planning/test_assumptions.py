@@ -102,3 +102,12 @@ def test_savings_band_is_the_p10_p90_of_the_paired_difference():
     # no draws (samples=0, or a plan read back from CSV): no range, never a guess
     assert all(math.isnan(v) for v in savings_band(_plan(), ("small", "lab-cpu"), ("large", "lab-cpu")))
     assert np.isnan(headline(_plan(), baseline="large").savings_usd_p10)
+
+
+def test_no_option_names_each_reason_once_with_its_options():
+    # a 5 ms target: no batch of either candidate meets it (p95 10 ms at best, plus batch fill)
+    h = headline(_plan(slo_p95_ms=1.0), baseline="large")
+    assert not h.found
+    reasons = h.message[len("No option meets the targets ("):-2].split("; ")
+    assert len(reasons) == len(set(r.split(":")[0] for r in reasons))   # each reason once
+    assert "small @ lab-cpu" in h.message and "large @ lab-cpu" in h.message
