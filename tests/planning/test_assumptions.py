@@ -105,7 +105,7 @@ def test_savings_band_is_the_p10_p90_of_the_paired_difference():
 
 
 def test_no_option_names_each_reason_once_with_its_options():
-    # a 5 ms target: no batch of either candidate meets it (p95 10 ms at best, plus batch fill)
+    # a 1 ms target: no batch of either candidate meets it (p95 4 ms at best, plus queueing)
     h = headline(_plan(slo_p95_ms=1.0), baseline="large")
     assert not h.found
     reasons = h.message[len("No option meets the targets ("):-2].split("; ")
