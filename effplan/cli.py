@@ -37,6 +37,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import defaults
 from .errors import EffplanError, SkippedRecordsError, ValidationError
@@ -73,7 +74,16 @@ def _measure(args: argparse.Namespace) -> int:
                     point_timeout_s=args.point_timeout_s, **_fleet(args))
     except KeyboardInterrupt:
         return _interrupted(args.out, before)
-    print(m.summary().to_string(index=False))
+    from .formatting import text_table
+
+    # fitted to the terminal (the first columns kept; the rest named under it); every column
+    # is in the results file
+    cols = ["candidate", "batch_size", "latency_p95_ms", "throughput_items_per_s", "stable",
+            "peak_memory_mib", "energy_per_item_j", "energy", "quality", "status", "error"]
+    print(text_table(m.summary()[cols], keep=3, headers={**HEADERS, "throughput_items_per_s":
+                                                          "items/s", "peak_memory_mib": "mem MiB",
+                                                          "energy_per_item_j": "J/item"}))
+    print()
     print(_appended(args.out, before, len(m.to_frame())))
     return 0
 
@@ -155,10 +165,41 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def inference_workload(args: argparse.Namespace, frame: Any) -> Any:
+    """The :class:`~effplan.InferenceWorkload` ``effplan plan`` plans (the arguments' defaults
+    are :mod:`effplan.defaults`, as the notebooks' and the dashboard's); without
+    ``--requests-per-day`` the demo traffic of ``frame``, stored back into ``args``."""
+    from .planning import InferenceWorkload
+
+    if args.requests_per_day is None:
+        args.requests_per_day = defaults.demo_requests_per_day(
+            frame, slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
+            peak_to_average=args.peak_to_average, items_per_request=args.items_per_request,
+            allow_unstable=_allow_unstable(args))
+    return InferenceWorkload(
+        requests_per_day=args.requests_per_day, monthly_growth=args.growth,
+        items_per_request=args.items_per_request, peak_to_average=args.peak_to_average,
+        slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
+        months=args.months, daily_profile=args.daily_profile,
+        max_batch_wait_ms=args.max_batch_wait_ms, start=args.start)
+
+
+def generation_workload(args: argparse.Namespace) -> Any:
+    """The :class:`~effplan.GenerationWorkload` of ``effplan plan --prompt-tokens ...``."""
+    from .planning import GenerationWorkload
+
+    return GenerationWorkload(
+        requests_per_day=args.requests_per_day, prompt_tokens=args.prompt_tokens,
+        output_tokens=args.output_tokens, slo_ttft_p95_ms=args.slo_ttft_p95_ms,
+        slo_tpot_p95_ms=args.slo_tpot_p95_ms, monthly_growth=args.growth,
+        peak_to_average=args.peak_to_average, target_utilization=args.utilization, months=args.months,
+        memory_fraction=args.memory_fraction, start=args.start)
+
+
 def _plan(args: argparse.Namespace) -> int:
     from .records import store
     from .refdata.catalog import load_catalog
-    from .planning import InferenceWorkload, Prices, TrainingWorkload, plan
+    from .planning import Prices, TrainingWorkload, plan
 
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValidationError("--out", f"{args.out} is an existing file; --out names a FOLDER that "
@@ -178,20 +219,12 @@ def _plan(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.prompt_tokens is not None or args.output_tokens is not None:
         return _plan_generation(args, frame)
-    if args.requests_per_day is None:
-        args.requests_per_day = defaults.demo_requests_per_day(
-            frame, slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
-            peak_to_average=args.peak_to_average, items_per_request=args.items_per_request,
-            allow_unstable=_allow_unstable(args))
+    demo = args.requests_per_day is None
+    inference = inference_workload(args, frame)
+    if demo:
         print(f"--requests-per-day not given: demo traffic {args.requests_per_day:,.0f}/day "
               f"(the baseline needs {defaults.DEMO_BASELINE_INSTANCES} instances at peak)",
               file=sys.stderr)
-    inference = InferenceWorkload(
-        requests_per_day=args.requests_per_day, monthly_growth=args.growth,
-        items_per_request=args.items_per_request, peak_to_average=args.peak_to_average,
-        slo_p95_ms=args.slo_p95_ms or None, target_utilization=args.utilization,
-        months=args.months, daily_profile=args.daily_profile,
-        max_batch_wait_ms=args.max_batch_wait_ms, start=args.start)
     training = None
     if args.training_runs_per_quarter:
         training = TrainingWorkload(runs_per_quarter=args.training_runs_per_quarter,
@@ -206,7 +239,16 @@ def _plan(args: argparse.Namespace) -> int:
     if args.format == "table":  # the answer first: one choice, its savings vs the baseline
         from .planning.frames import baseline_candidate, headline
 
-        print(headline(p, baseline=baseline_candidate(frame)).sentence() + "\n")
+        h = headline(p, baseline=baseline_candidate(frame), traffic_note="demo traffic" if demo else "")
+        import shutil
+        import textwrap
+
+        width = shutil.get_terminal_size((120, 24)).columns
+        # the answer, what it assumes (traffic, growth, utilisation, target, price source and
+        # date, the quarter's months), then any note; wrapped to the terminal
+        lines = [h.sentence(), h.assumptions()] + [
+            f"Note: {n}" for n in h.notes()[1 if h.stability_note else 0:]]   # busy: in the sentence
+        print("\n".join(textwrap.fill(ln, width=max(40, width)) for ln in lines) + "\n")
     _print_frame(p.summary, args.format, SUMMARY_COLUMNS)
     if args.format in ("table", "wide"):
         _print_flagged(p.summary)
@@ -218,7 +260,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _plan_generation(args: argparse.Namespace, frame) -> int:
     from .refdata.catalog import load_catalog
-    from .planning import GenerationWorkload, Prices, plan
+    from .planning import Prices, plan
 
     if args.prompt_tokens is None or args.output_tokens is None:
         raise EffplanError("--prompt-tokens and --output-tokens go together (a generation plan)")
@@ -227,12 +269,7 @@ def _plan_generation(args: argparse.Namespace, frame) -> int:
     if args.requests_per_day is None:
         raise EffplanError("--requests-per-day: give the traffic of a generation plan "
                            "(the demo traffic covers inference plans only)")
-    workload = GenerationWorkload(
-        requests_per_day=args.requests_per_day, prompt_tokens=args.prompt_tokens,
-        output_tokens=args.output_tokens, slo_ttft_p95_ms=args.slo_ttft_p95_ms,
-        slo_tpot_p95_ms=args.slo_tpot_p95_ms, monthly_growth=args.growth,
-        peak_to_average=args.peak_to_average, target_utilization=args.utilization, months=args.months,
-        memory_fraction=args.memory_fraction, start=args.start)
+    workload = generation_workload(args)
     p = plan(frame, generation=workload, prices=Prices(pue=args.pue, grid_region=args.grid_region),
              hardware=args.hardware or None, samples=args.samples, seed=args.seed,
              catalog=load_catalog(args.catalog, include_this_machine=True),
@@ -410,7 +447,9 @@ def _print_frame(df, fmt: str, columns: list[str]) -> None:
     from .formatting import format_frame, text_table
 
     if fmt == "csv":  # formula-like text written as text (effplan.safe.spreadsheet_frame)
-        spreadsheet_frame(df).to_csv(sys.stdout, index=False)
+        from .records.column_units import CSV_FLOAT_FORMAT
+
+        spreadsheet_frame(df).to_csv(sys.stdout, index=False, float_format=CSV_FLOAT_FORMAT)   # no float noise
     elif fmt == "json":
         print(df.to_json(orient="records", indent=1))
     elif fmt == "wide":

@@ -31,7 +31,7 @@ that could not be made, measured or planned are ranked last with the reason in `
   accuracy, or perplexity) with its paired-bootstrap interval and verdict
   (:meth:`effplan.Evaluation.versus`);
 * ``flips`` / ``flip_rate`` on clean data and the worst condition;
-* ``quarter_cost_usd`` (next quarter), ``cost_change_usd`` and ``cost_change_pct`` against the
+* ``quarter_cost_usd`` (next quarter), ``cost_change_usd`` and ``cost_change_rel`` against the
   baseline (:func:`effplan.planning.rank_options`).
 
 :meth:`Comparison.vs_baseline` gives the same as one line per variant.
@@ -59,7 +59,7 @@ TABLE_COLUMNS = ["rank", "candidate", "recipe", "status", "why", "dtype", "refer
                  "peak_memory_mib", "quality_metric", "quality", "quality_change", "quality_change_ci_low",
                  "quality_change_ci_high", "quality_verdict", "flips", "flip_rate", "flip_ci_low",
                  "flip_ci_high", "worst_condition", "worst_condition_flips", "quarter_cost_usd",
-                 "cost_change_usd", "cost_change_pct", "meets_targets", "is_baseline"]
+                 "cost_change_usd", "cost_change_rel", "meets_targets", "is_baseline"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,7 +100,7 @@ class Comparison:
                     ci = f" [{r['quality_change_ci_low']:+.3g}, {r['quality_change_ci_high']:+.3g}]"
                 parts.append(f"{r['quality_metric']} {r['quality_change']:+.3g}{ci} ({r['quality_verdict']})")
             if np.isfinite(r["cost_change_usd"]):
-                parts.append(f"cost {_usd(r['cost_change_usd'])} per quarter ({r['cost_change_pct']:+.0%})")
+                parts.append(f"cost {_usd(r['cost_change_usd'])} per quarter ({r['cost_change_rel']:+.0%})")
             elif r["why"]:
                 parts.append(f"cost: {r['why']}")
             out.append(f"{r['candidate']}: " + ", ".join(parts))
@@ -136,7 +136,7 @@ class Comparison:
                               for f, r in zip(t["flips"], t["flip_rate"], strict=True)]
         out["quarter_cost_usd"] = t["quarter_cost_usd"]
         out["cost_change_usd"] = t["cost_change_usd"]
-        out["cost_change_pct"] = t["cost_change_pct"]
+        out["cost_change_rel"] = t["cost_change_rel"]
         out["why"] = t["why"]
         return out
 
@@ -463,7 +463,7 @@ def compare(baseline: Any, recipes: Sequence[str] | str | None = None, *, data: 
             o = rk.loc[c.name]
             o = o.iloc[0] if isinstance(o, pd.DataFrame) else o
             r.update(quarter_cost_usd=float(o["quarter_cost_usd"]), meets_targets=bool(o["meets_targets"]),
-                     cost_change_usd=float(o["vs_baseline_usd"]), cost_change_pct=float(o["vs_baseline_pct"]))
+                     cost_change_usd=float(o["vs_baseline_usd"]), cost_change_rel=float(o["vs_baseline_rel"]))
             if not r["why"] and str(o["why_not"]):
                 r["why"] = str(o["why_not"])
                 r["status"] = "misses targets"

@@ -33,8 +33,9 @@ counts IT energy only; these are the *planning assumptions* a user starts from.)
   measured prompt length at or above it exists), :data:`GENERATION_OUTPUT_TOKENS` tokens out, no
   TTFT / TPOT target, and the growth / peak / utilisation / horizon above.
 * :func:`start_month` -- the calendar month a new plan starts in: the month after today (UTC),
-  ``"YYYY-MM"``. The CLI, notebooks and dashboard use it; the workload dataclasses keep
-  ``start=None`` (relative months) unless given one.
+  ``"YYYY-MM"``. :func:`workload` and :func:`generation_workload` start there, and so the CLI,
+  the notebooks, the dashboard and the reports ("2027-Q1 = Jan-Mar 2027" in every headline); the
+  workload dataclasses themselves keep ``start=None`` (relative months) unless given one.
 * Budget vs actuals (:func:`effplan.actuals`): :data:`OPTION_TAG` ``"effplan-option"`` -- the
   tag key whose value ``"<candidate>@<hardware>"`` maps a billing row to an option;
   :data:`VARIANCE_BAND` 0.12 -- a month or quarter whose actual cost is more than 12% away from

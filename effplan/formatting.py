@@ -138,6 +138,8 @@ def column_formatter(name: str) -> Callable[[Any], str] | None:
         return pct
     if low == "timing_spread_rel":
         return lambda v: MISSING if _num(v) is None else f"±{spread_pct(v)}"
+    if low.endswith("_rel"):   # a fraction (vs_baseline_rel -0.75): shown as per cent
+        return pct
     if low.endswith("_usd") or "_usd_" in low or low.startswith(("cost", "savings_usd")) \
             or low in ("total", "inference", "training", "p10", "p90", "vs baseline") \
             or (low.startswith("q") and low[1:].isdigit()):
@@ -184,6 +186,8 @@ def styled(df: Any, caption: str | None = None) -> Any:
         f = column_formatter(str(c))
         if f is None and pd.api.types.is_float_dtype(df[c]):
             f = sig
+        if f is None and pd.api.types.is_bool_dtype(df[c]):
+            f = lambda v: "yes" if v else "no"  # noqa: E731 - never a raw True/False
         # every cell is escaped AFTER formatting: a name from a results file is text, never markup
         fmt[c] = (lambda v, f=f: html_text(f(v))) if f is not None else html_text
     st = df.style.format(fmt, na_rep=MISSING).hide(axis="index")

@@ -18,8 +18,12 @@
    next to the HTML, or the CDN when empty) for readers who are online.
 3. :func:`write_index` writes ``reports/index.html``: every notebook with its HTML page, its
    status (``ok`` / ``failed``) and, for a failure, the cell and the error (a failed notebook's
-   partly executed HTML is written too, so the error is readable in place). ``make report``
-   exits with status 1 when any notebook failed.
+   partly executed HTML is written too, so the error is readable in place), then the one-page
+   summary and the compute cards. ``make report`` exits with status 1 when any notebook failed.
+   The HTML pages are made for readers (:mod:`effplan.views.report_clean`): no stderr block (warnings
+   as one short note), no local path, no empty "Parameters" heading.
+5. :func:`report_summary` writes the one-page summary of notebook 02's plan,
+   ``reports/summary.html`` and ``reports/summary.pdf`` (:mod:`effplan.views.summary_page`).
 4. :func:`report_cards` writes a compute card per candidate (``<name>.card.md`` and
    ``.card.json``, :mod:`effplan.cards`) beside the HTML, from the results file and the quality
    evaluation and plan notebook 01 stored beside it.
@@ -55,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EffplanError, ValidationError
+from .views.report_clean import reader_copy
 
 __all__ = [
     "ReportParams",
@@ -63,6 +68,7 @@ __all__ = [
     "run_notebooks",
     "run_report",
     "write_index",
+    "report_summary",
     "export_html",
     "check_widget_metadata",
     "main",
@@ -311,10 +317,12 @@ def run_notebooks(notebooks: Sequence[str | os.PathLike] | None = None, *,
     return executed
 
 
-def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike) -> Path:
+def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike,
+                files: Sequence[tuple[str, str | os.PathLike]] = ()) -> Path:
     """``index.html`` in ``out_dir``: a table of every notebook of the run -- its HTML page (a
-    relative link), its status and, for a failure, its error -- with a summary line. Plain
-    HTML, no script: it reads offline."""
+    relative link), its status and, for a failure, its error -- with a summary line, then the
+    other files of the report (``files``: (what, path) pairs, e.g. the one-page summary as HTML
+    and PDF and each compute card). Plain HTML, no script: it reads offline."""
     import html as _html
 
     out = Path(out_dir)
@@ -340,10 +348,71 @@ def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike) -> Path
         f'<h1>effplan report</h1><p class="summary" data-failed="{len(failed)}">{_html.escape(head)}'
         + (". A failed notebook's page shows how far it got and its error." if failed else "")
         + "</p><table><tr><th>notebook</th><th>page</th><th>status</th><th>error</th></tr>"
-        + "".join(rows) + "</table></body></html>\n")
+        + "".join(rows) + "</table>" + _files_table(files, out) + "</body></html>\n")
     dest = out / "index.html"
     dest.write_text(text, encoding="utf-8")
     return dest
+
+
+def _files_table(files: Sequence[tuple[str, str | os.PathLike]], out: Path) -> str:
+    """The report's other files as a table of relative links (what, file)."""
+    import html as _html
+
+    if not files:
+        return ""
+    rows = []
+    for what, path in files:
+        p = Path(path)
+        try:
+            rel = p.resolve().relative_to(out.resolve()).as_posix()
+        except ValueError:
+            rel = p.name
+        rows.append(f'<tr class="file"><td>{_html.escape(what)}</td><td><a href="{_html.escape(rel)}">'
+                    f"{_html.escape(rel)}</a></td></tr>")
+    return ("<h2>The answer on one page, and the compute cards</h2><table><tr><th>what</th>"
+            "<th>file</th></tr>" + "".join(rows) + "</table>")
+
+
+def report_summary(params: ReportParams, out_dir: Path, *, pdf: bool = True) -> list[Path]:
+    """The one-page summary (:mod:`effplan.views.summary_page`) of notebook 02's plan -- its parameters
+    from ``reports.yaml``, its results file -- as ``summary.html`` and ``summary.pdf`` in
+    ``out_dir``. Nothing when the results file is missing; the HTML alone when no Chromium can
+    print the PDF (a note says so)."""
+    from . import defaults
+    from .records import store
+    from .ui import notebook
+    from .planning import plan as make_plan
+    from .planning.frames import baseline_candidate
+    from .views.summary_page import write_pdf, write_summary
+
+    p = params.for_notebook("02_inference_budget.ipynb")
+    results = p.get("results_path")
+    if not results:
+        return []
+    path = Path(results) if Path(results).is_absolute() else params.base_dir / results
+    if not path.exists():
+        return []
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the notebooks' pages say them
+        frame = store.load(path)
+        keys = ("monthly_growth", "peak_to_average", "slo_p95_ms", "target_utilization", "months",
+                "start", "pue", "grid_region")
+        rpd = float(p.get("requests_per_day") or 0)
+        wl, pr = notebook.workload_and_prices(frame, requests_per_day=rpd,
+                                              **{k: p[k] for k in keys if k in p})
+        budget = make_plan(frame, inference=wl, prices=pr, hardware=p.get("compare_hardware"),
+                           samples=int(p.get("samples", defaults.SAMPLES)))
+        page, _ = write_summary(budget, out_dir, pdf=False, baseline=baseline_candidate(frame),
+                                traffic_note="" if rpd else "demo traffic")
+    if not pdf:
+        return [page]
+    try:
+        return [page, write_pdf(page, out_dir / "summary.pdf")]
+    except EffplanError as exc:
+        print(f"note: summary.pdf not written: {exc}", file=sys.stderr)
+        return [page]
 
 
 # ------------------------------------------------------------------------------ checking
@@ -463,7 +532,7 @@ def export_html(notebooks: str | os.PathLike | Iterable[str | os.PathLike],
     written: list[Path] = []
     for p in paths:
         src = Path(p)
-        nb = nbformat.read(src, as_version=4)
+        nb = reader_copy(nbformat.read(src, as_version=4))   # no stderr, no local paths
         if widgets == "static":
             nb = _static_copy(nb)
         body, _resources = exporter.from_notebook_node(
@@ -535,9 +604,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                   + (f": {run.error}" if run.error else ""), file=sys.stdout if run.ok else sys.stderr)
             if html_page is not None:
                 print(f"wrote    {html_page}")
-        print(f"wrote    {write_index(done, out)}")
+        files: list[tuple[str, Path]] = []
+        for page in report_summary(params, out):
+            files.append((f"one-page summary ({page.suffix[1:].upper()})", page))
         for card in report_cards(params, out):
-            print(f"wrote    {card}")
+            files.append((f"compute card: {card.name.split('.card.')[0]} "
+                          f"({card.suffix[1:].upper()})", card))
+        for _what, path in files:
+            print(f"wrote    {path}")
+        print(f"wrote    {write_index(done, out, files)}")
     except EffplanError as exc:
         print(f"effplan.report: {exc}", file=sys.stderr)
         return 1

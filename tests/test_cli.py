@@ -415,9 +415,11 @@ def test_plan_with_unstable_rows_gives_a_flagged_answer_on_every_hardware(busy_r
         rc = main(["plan", str(busy_results), "--hardware", "L4", "H100 SXM"])
     assert rc == 0
     out = capsys.readouterr().out
-    first = out.splitlines()[0]
-    assert first.startswith("Run base on ") and first.endswith(STATEMENT) and "$" in first
-    table = [ln.split() for ln in out.splitlines()[2:] if ln.split()[:1] == ["base"]]
+    answer, _, rest = out.partition("\n\n")
+    first = " ".join(answer.split("Assumes ")[0].split())   # the sentence, unwrapped
+    # the only candidate is the baseline: nothing is cheaper, so it is kept
+    assert first.startswith("Keep the baseline base on ") and first.endswith(STATEMENT) and "$" in first
+    table = [ln.split() for ln in rest.splitlines() if ln.split()[:1] == ["base"]]
     assert sorted(r[1] for r in table) == ["H100", "L4", "lab-cpu"]   # never only the CPU rows
     assert all(r[2 if r[1] == "L4" else 3].startswith("$") for r in table if r[1] != "lab-cpu")
     assert "FLAGGED: 3 of 3 option(s) are planned from timings that are NOT stable." in out

@@ -108,7 +108,7 @@ def test_vs_baseline_figures_by_hand_and_from_their_sources(comparison):
     if math.isfinite(base_cost):
         for name, r in planned.iterrows():
             assert r["cost_change_usd"] == pytest.approx(r["quarter_cost_usd"] - base_cost)
-            assert r["cost_change_pct"] == pytest.approx(r["cost_change_usd"] / base_cost)
+            assert r["cost_change_rel"] == pytest.approx(r["cost_change_usd"] / base_cost)
     assert set(fm.flips["condition"]) == {"clean", "noise-0.1", "noise-0.3"}
 
 

@@ -74,6 +74,27 @@ def test_readme_python_example_runs():
     assert ("busy machine" in answer.sentence()) == bool(answer.stability_note)
 
 
+@pytest.mark.slow
+def test_readme_plan_your_own_model_runs(tmp_path, monkeypatch, capsys):
+    """The README's "Plan your own model": a CNN defined in code and an HF model from a config with
+    a dict input, the baseline tag, samples=200 and this machine priced -- run as written."""
+    pytest.importorskip("transformers")
+    text = (REPO / "README.md").read_text()
+    section = re.split(r"\n#{2,3} ", text.split("### Plan your own model", 1)[1], maxsplit=1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    exec(compile(block, "README.md", "exec"), ns)  # noqa: S102 - our own README
+    h = ns["mine"]
+    assert h.found and h.baseline == "my-cnn" and h.quarter_cost_usd > 0
+    assert {"my-cnn", "tiny-bert"} <= set(ns["p"].summary["candidate"])
+    assert ns["p"].inputs["samples"] == 200 and h.quarter_cost_usd_p10 <= h.quarter_cost_usd_p90
+    # this machine is priced from the catalog, labelled as the estimate it is
+    assert "catalog estimate" in h.price_source or h.price_source.startswith("catalog:")
+    out = capsys.readouterr().out
+    assert h.sentence() in out and "Assumes 1 million requests/day" in out
+
+
 # ------------------------------------------------------------------ size limits (issue 19)
 MAX_MODULE_LINES = 800
 MAX_FUNCTION_LINES = 150

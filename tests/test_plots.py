@@ -330,8 +330,15 @@ def test_money_ticks_never_repeat_and_axis_says_per_1000_requests():
     assert plots.money_labels([15000, 17500, 20000]) == ["$15.0k", "$17.5k", "$20.0k"]
     assert len(set(plots.money_labels([0.0200, 0.0201, 0.0202]))) == 3
     assert plots.money_labels([0.02]) == ["$0.02"]
+    # $0.00111 and $0.00556 per 1,000 requests: shown per million requests ($1.11, $5.56),
+    # never as "$0.0000004"-like ticks
     fig = plots.quality_vs_cost(make_plan(), cost_col="cost_per_1k_requests_usd")
-    assert fig.axes[0].get_xlabel() == "cost per 1,000 requests (USD)"
+    assert fig.axes[0].get_xlabel() == "cost per million requests (USD)"
+    xs = sorted(float(o.get_offsets()[i][0]) for o in fig.axes[0].collections
+                if hasattr(o, "get_offsets") for i in range(len(o.get_offsets())))
+    assert xs[0] == pytest.approx(1000 / 900) and xs[-1] == pytest.approx(1000 / 180)
+    assert plots._readable_per("cost_per_1k_requests_usd", [0.02]) == ("", 1.0)
+    assert plots._readable_per("cost_per_1k_requests_usd", [4e-7]) == ("billion requests", 1e6)
     fig = plots.quality_vs_cost(make_plan())
     assert fig.axes[0].get_xlabel() == "cost over the 12-month plan horizon (USD)"
 

@@ -86,7 +86,7 @@ def test_headline_is_one_choice_with_savings_against_the_baseline(dash):
     assert h.quarter_cost_usd == pytest.approx(8_760.0)
     assert (h.baseline, h.baseline_quarter_cost_usd) == ("large", pytest.approx(43_800.0))
     assert h.savings_usd == pytest.approx(35_040.0)
-    assert h.savings_pct == pytest.approx(0.8)
+    assert h.savings_rel == pytest.approx(0.8)
     assert headline_attr(dash, "data-quarter-cost-usd") == "8760.00"
     assert headline_attr(dash, "data-savings-usd") == "35040.00"
     html = dash._headline_html.value
@@ -99,7 +99,7 @@ def test_options_are_ranked_never_summed(dash):
     r = dash.ranking
     assert list(r["candidate"]) == ["small", "large"]
     assert rank_row(dash, "small")["vs_baseline_usd"] == pytest.approx(-35_040.0)
-    assert rank_row(dash, "small")["vs_baseline_pct"] == pytest.approx(-0.8)
+    assert rank_row(dash, "small")["vs_baseline_rel"] == pytest.approx(-0.8)
     assert bool(rank_row(dash, "large")["is_baseline"])
     table = dash._table_html.value
     assert "vs baseline" in table and "-$35,000 (-80%)" in table
@@ -171,7 +171,7 @@ def test_minimum_quality_changes_the_choice(dash):
     assert dash.headline.candidate == "large"
     assert dash.headline.savings_usd == pytest.approx(0.0)
     assert "quality 0.9 < 0.93" in rank_row(dash, "small")["why_not"]
-    assert "the baseline itself is the cheapest" in dash._headline_html.value
+    assert "Keep the baseline" in dash._headline_html.value  # nothing is cheaper: keep it
     dash.controls["min_quality"].value = 0.99
     assert not dash.headline.found
     assert 'data-found="false"' in dash._headline_html.value

@@ -17,6 +17,7 @@ import pandas as pd
 from . import batching as _batching
 from ..refdata import catalog as _cat
 from . import queueing as _q
+from ..refdata import comparable as _comparable
 from ..errors import PlanWarning, UnknownHardwareError, ValidationError
 from .inputs import InferenceWorkload, Prices, _match_map
 from .stability import FLAG_COLUMNS, latency_sigma
@@ -201,6 +202,7 @@ def _attach_prices(opt: pd.DataFrame, prices: Prices, cat: pd.DataFrame,
         match = _match_map(uniq, cat)
     over_h = _resolve_overrides(prices.price_per_hour, cat)
     over_c = _resolve_overrides(prices.capex_usd, cat)
+    said = {str(k).strip().lower(): v for k, v in getattr(prices, "price_sources", {}).items()}
     table: dict[str, tuple] = {}
     for hw in uniq:  # one lookup per distinct hardware, then mapped onto the options
         cname = match[hw]
@@ -208,19 +210,27 @@ def _attach_prices(opt: pd.DataFrame, prices: Prices, cat: pd.DataFrame,
         for over, col, src_col, date_col in (
                 (over_h, "price_per_hour_usd", "price_source", "price_date"),
                 (over_c, "capex_usd", "capex_source", "capex_date")):
+            label = said if col == "price_per_hour_usd" else {}
             if hw.strip().lower() in over:
-                rec += [over[hw.strip().lower()], "entered"]
+                rec += [over[hw.strip().lower()], label.get(hw.strip().lower(), "entered")]
             elif cname and cname.lower() in over:
-                rec += [over[cname.lower()], "entered"]
+                rec += [over[cname.lower()], label.get(cname.lower(), "entered")]
             elif cname and pd.notna(ccol[col][pos[cname]]):
                 i = pos[cname]
-                rec += [float(ccol[col][i]), f"catalog: {ccol[src_col][i]} ({ccol[date_col][i]})"]
+                src = str(ccol[src_col][i])   # an estimate says so itself ("catalog estimate: ...")
+                rec += [float(ccol[col][i]), f"{src if src.startswith('catalog estimate') else 'catalog: ' + src}"
+                                             f" ({ccol[date_col][i]})"]
             else:
                 rec += [np.nan, "missing"]
+        # a machine that cannot be ordered (this machine): the nearest catalog instance
+        rec.append(_comparable.comparable_instance(hw, cat) if not cname or str(
+            cat["notes"].iloc[pos[cname]] if "notes" in cat.columns else "").startswith("this machine")
+            else "")
         table[hw] = tuple(rec)
     recs = [table[hw] for hw in opt["hardware"]]
     out = opt.copy()
-    for j, col in enumerate(("catalog_name", "price_per_hour_usd", "price_source", "capex_usd", "capex_source")):
+    for j, col in enumerate(("catalog_name", "price_per_hour_usd", "price_source", "capex_usd", "capex_source",
+                             "comparable_instance")):
         out[col] = [r[j] for r in recs]
     out["price_per_hour_usd"] = out["price_per_hour_usd"].astype(float)
     out["capex_usd"] = out["capex_usd"].astype(float)

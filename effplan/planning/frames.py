@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .savings import savings_band
 from .stability import headline_note, is_flagged, option_notes
 from ..records.schema import bool_mask
 
@@ -26,8 +27,9 @@ def budget_table(plan: Any, candidates: Sequence[str] | None = None,
     """The quarterly budget: one row per selected candidate x hardware, in ``plan.summary``
     order (feasible first, then cheapest).
 
-    Columns: ``candidate``, ``hardware``, ``provenance``, ``price_source``, ``energy_source``
-    (where the cost's price and the energy figure came from), ``batch_size``, ``latency_p95_ms``,
+    Columns: ``candidate``, ``hardware``, ``provenance`` (with ``timing_unstable`` /
+    ``timing_spread_rel``: the busy-machine flag of the timing), ``price_source``,
+    ``energy_source`` (where the cost's price and the energy figure came from), ``batch_size``, ``latency_p95_ms``,
     ``slo_met``, ``instances_max``, one inference-cost column per quarter (``Q1``, ``Q2`` ..,
     USD), ``inference_usd`` (horizon), with Monte Carlo ``inference_usd_p10`` / ``_p90`` (the
     plan's percentiles of each row's horizon total), with training ``training_usd``, then
@@ -44,7 +46,8 @@ def budget_table(plan: Any, candidates: Sequence[str] | None = None,
     keys = ["candidate", "hardware"]
     quarters = quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
     labels = [fmt_quarter(x) for x in quarters]
-    out = s[keys + [c for c in ("provenance", "price_source", "energy_source", "batch_size",
+    out = s[keys + [c for c in ("provenance", "timing_unstable", "timing_spread_rel",
+                                "price_source", "energy_source", "batch_size",
                                 "latency_p95_ms", "slo_met",
                                 "instances_max") if c in s.columns]].copy()
     if not q.empty:
@@ -115,6 +118,18 @@ def pct_cols(df: pd.DataFrame, base: str) -> tuple[str, str] | None:
     return None
 
 
+def _first_quarter_label(quarterly: pd.DataFrame, first: Any) -> str:
+    """The label of the plan's first quarter: its calendar label ("2027-Q1", from the workload's
+    ``start``) when the plan has one, else "Q1"."""
+    if first is None:
+        return ""
+    if "quarter_label" in quarterly.columns:
+        lab = quarterly.loc[quarterly["quarter"] == first, "quarter_label"].astype(str)
+        if len(lab) and lab.iloc[0] not in ("", "nan"):
+            return str(lab.iloc[0])
+    return fmt_quarter(first)
+
+
 def fmt_quarter(q: Any) -> str:
     """A quarter as shown: ``3`` -> ``"Q3"``, a label as it is."""
     if isinstance(q, (int, np.integer)):
@@ -177,7 +192,8 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
     Baseline: the cheapest option of the ``baseline`` candidate (the one tagged ``baseline``,
     see :func:`baseline_candidate`) that has a cost -- meeting the targets when it can.
     ``vs_baseline_usd`` = option's quarter cost - baseline's (negative = a saving),
-    ``vs_baseline_pct`` = that / baseline's quarter cost (a fraction). NaN without a baseline.
+    ``vs_baseline_rel`` = that / baseline's quarter cost (a FRACTION: -0.8 = 80% cheaper; ``_rel``
+    as ``timing_spread_rel``). NaN without a baseline.
 
     Also carried, so every cost shows where it came from: ``price_source``, ``provenance``
     (timing), ``energy_source``, ``energy_kwh``, ``co2_kg``, ``latency_p95_ms``,
@@ -264,12 +280,12 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
         out.loc[(out["candidate"] == base_row["candidate"])
                 & (out["hardware"] == base_row["hardware"]), "is_baseline"] = True
         out["vs_baseline_usd"] = pd.to_numeric(out["quarter_cost_usd"], errors="coerce") - bc
-        out["vs_baseline_pct"] = out["vs_baseline_usd"] / bc if bc else np.nan
+        out["vs_baseline_rel"] = out["vs_baseline_usd"] / bc if bc else np.nan
     else:
         out["vs_baseline_usd"] = np.nan
-        out["vs_baseline_pct"] = np.nan
+        out["vs_baseline_rel"] = np.nan
     first_cols = ["rank", "candidate", "hardware", "quarter_cost_usd", "quarter_cost_usd_p10",
-                  "quarter_cost_usd_p90", "vs_baseline_usd", "vs_baseline_pct", "meets_targets",
+                  "quarter_cost_usd_p90", "vs_baseline_usd", "vs_baseline_rel", "meets_targets",
                   "why_not", "cost_usd", "cost_usd_p10", "cost_usd_p90", "price_source",
                   "provenance", "latency_p95_ms", "concurrency", "binding_constraint",
                   "cost_per_1m_output_tokens_usd", "energy_per_response_wh", "instances_max",
@@ -285,7 +301,7 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
         "baseline_hardware": None if base_row is None else str(base_row["hardware"]),
         "baseline_quarter_cost_usd": (float("nan") if base_row is None
                                       else float(base_row["quarter_cost_usd"])),
-        "quarter": fmt_quarter(first) if first is not None else "",
+        "quarter": _first_quarter_label(plan.quarterly, first),
         "months": inputs.get("months", inf.get("months") if isinstance(inf, dict) else None),
         "min_quality": min_quality,
         "slo_p95_ms": inf.get("slo_p95_ms") if isinstance(inf, dict) else None,
@@ -317,7 +333,17 @@ class Headline:
     the targets (``message`` says why). Money is USD for the first quarter of the plan
     (``quarter``), with the Monte-Carlo P10-P90 when the plan has samples; ``horizon_cost_usd``
     covers all ``months``. ``savings_usd`` = baseline - choice for that quarter (positive = a
-    saving), ``savings_pct`` a fraction of the baseline's cost; NaN without a baseline.
+    saving), ``savings_rel`` a FRACTION of the baseline's cost; NaN without a baseline.
+    ``savings_usd_p10`` / ``_p90``: the P10-P90 of the saving itself, from the plan's paired Monte
+    Carlo draws (:func:`effplan.planning.savings.savings_band`; NaN without them).
+    :attr:`keep_baseline`: the baseline meets the targets and no option is cheaper (to the
+    dollar): the baseline itself is the answer ("Keep the baseline ...").
+
+    What the answer assumes, for :meth:`assumptions`: ``requests_per_day`` (responses for a
+    generation plan), ``traffic_note`` (e.g. "demo traffic"), ``monthly_growth``,
+    ``peak_to_average``, ``target_utilization``, ``start`` (calendar month of month 0, "" without),
+    the targets, ``price_source`` (with its date) and ``price_comparable`` (for a machine that is
+    not a cloud instance: the nearest catalog instance and its price).
 
     ``stability_note``: "" when the choice and the baseline were timed on a quiet machine, else
     the statement of :mod:`effplan.planning.stability` for each of them ("Timings were taken
@@ -336,7 +362,7 @@ class Headline:
     baseline_hardware: str | None
     baseline_quarter_cost_usd: float
     savings_usd: float
-    savings_pct: float
+    savings_rel: float
     provenance: str
     price_source: str
     energy_source: str
@@ -360,10 +386,39 @@ class Headline:
     timing_unstable: bool = False
     timing_spread_rel: float = float("nan")
     background_load: float = float("nan")
+    savings_usd_p10: float = float("nan")
+    savings_usd_p90: float = float("nan")
+    requests_per_day: float = float("nan")
+    traffic_note: str = ""
+    monthly_growth: float = float("nan")
+    peak_to_average: float = float("nan")
+    target_utilization: float = float("nan")
+    start: str = ""
+    price_comparable: str = ""
+    prompt_tokens: float = float("nan")
+    output_tokens: float = float("nan")
 
     @property
     def found(self) -> bool:
         return bool(self.candidate)
+
+    @property
+    def keep_baseline(self) -> bool:
+        """The baseline is the answer: it meets the targets and nothing is cheaper."""
+        return (self.found and bool(self.baseline) and self.candidate == self.baseline
+                and str(self.hardware) == str(self.baseline_hardware))
+
+    def assumptions(self) -> str:
+        """The one line of what this answer assumes (:func:`effplan.planning.assumptions.assumption_line`)."""
+        from .assumptions import assumption_line
+
+        return assumption_line(self)
+
+    def notes(self) -> list[str]:
+        """The statements kept under the assumption line (busy machine, memory not checked)."""
+        from .assumptions import headline_notes
+
+        return headline_notes(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -372,25 +427,77 @@ class Headline:
         """The answer in one sentence (plain text)."""
         if not self.found:
             return self.message
-        s = (f"Run {self.candidate} on {self.hardware}: ${self.quarter_cost_usd:,.0f} in "
-             f"{self.quarter}")
+        cost = f"${self.quarter_cost_usd:,.0f} in {self.quarter}"
         if np.isfinite(self.quarter_cost_usd_p10) and np.isfinite(self.quarter_cost_usd_p90):
-            s += f" (P10-P90 ${self.quarter_cost_usd_p10:,.0f}-${self.quarter_cost_usd_p90:,.0f})"
+            cost += f" (P10-P90 ${self.quarter_cost_usd_p10:,.0f}-${self.quarter_cost_usd_p90:,.0f})"
+        if self.keep_baseline:
+            s = (f"Keep the baseline {self.candidate} on {self.hardware}: no option that meets "
+                 f"the targets is cheaper ({cost})")
+            return s + "." + (f" {self.stability_note}" if self.stability_note else "")
+        s = f"Run {self.candidate} on {self.hardware}: {cost}"
         if self.baseline and np.isfinite(self.savings_usd):
             verb = "saves" if self.savings_usd >= 0 else "costs"
-            s += (f", {verb} ${abs(self.savings_usd):,.0f} ({abs(self.savings_pct):.0%}) "
+            band = ""
+            if np.isfinite(self.savings_usd_p10) and np.isfinite(self.savings_usd_p90):
+                sign = 1 if self.savings_usd >= 0 else -1
+                lo, hi = sorted((sign * self.savings_usd_p10, sign * self.savings_usd_p90))
+                band = f"; P10-P90 {_money(lo)}-{_money(hi)}"
+            s += (f", {verb} ${abs(self.savings_usd):,.0f} ({abs(self.savings_rel):.0%}{band}) "
                   f"{'against' if self.savings_usd >= 0 else 'more than'} the baseline "
                   f"{self.baseline} on {self.baseline_hardware}")
         return s + "." + (f" {self.stability_note}" if self.stability_note else "")
 
 
+def _reasons(r: pd.DataFrame, most: int = 3) -> str:
+    """Why no option meets the targets: each distinct reason once, with the options it applies
+    to ("misses the p95 latency target: a @ L4, b @ L4")."""
+    groups: dict[str, list[str]] = {}
+    for c, hw, why in zip(r["candidate"].astype(str), r["hardware"].astype(str),
+                          r["why_not"].astype(str)):
+        groups.setdefault(why, []).append(f"{c} @ {hw}")
+    parts = []
+    for why, opts in groups.items():
+        names = ", ".join(opts[:most]) + (f" and {len(opts) - most} more" if len(opts) > most else "")
+        parts.append(f"{why}: {names}")
+    return "; ".join(parts)
+
+
+def _money(v: float) -> str:
+    return f"-${abs(v):,.0f}" if v < 0 else f"${v:,.0f}"
+
+
+def _workload_facts(plan: Any) -> dict[str, Any]:
+    """What the plan's workload assumed (for the headline's assumption line)."""
+    inputs = getattr(plan, "inputs", None) or {}
+    wl = inputs.get("generation") or inputs.get("inference") or {}
+    if not isinstance(wl, Mapping):
+        return {}
+    nan = float("nan")
+
+    def num(key: str) -> float:
+        try:
+            return float(wl.get(key))
+        except (TypeError, ValueError):
+            return nan
+
+    return {"requests_per_day": num("requests_per_day"), "monthly_growth": num("monthly_growth"),
+            "peak_to_average": num("peak_to_average"),
+            "target_utilization": num("target_utilization"),
+            "start": str(inputs.get("start") or wl.get("start") or ""),
+            "prompt_tokens": num("prompt_tokens"), "output_tokens": num("output_tokens")}
+
+
 def headline(plan: Any, *, baseline: str | None = None, min_quality: float | None = None,
              candidates: Sequence[str] | None = None, hardware: Sequence[str] | None = None,
-             ranking: pd.DataFrame | None = None) -> Headline:
+             ranking: pd.DataFrame | None = None, traffic_note: str = "") -> Headline:
     """The cheapest option (candidate x hardware) that meets the targets -- the p95 latency
     target of the plan's workload and, when given, ``min_quality`` -- with its first-quarter
     cost and its savings against the ``baseline`` candidate (see :func:`rank_options`, whose
-    frame can be passed as ``ranking`` to avoid recomputing it)."""
+    frame can be passed as ``ranking`` to avoid recomputing it).
+
+    When the baseline meets the targets and costs no more (to the dollar) than the cheapest
+    option, the baseline itself is the answer (:attr:`Headline.keep_baseline`). ``traffic_note``
+    says where the traffic came from (e.g. "demo traffic"); it goes into the assumption line."""
     r = ranking if ranking is not None else rank_options(
         plan, baseline=baseline, min_quality=min_quality, candidates=candidates,
         hardware=hardware)
@@ -408,9 +515,10 @@ def headline(plan: Any, *, baseline: str | None = None, min_quality: float | Non
         "workload": a.get("workload", "inference"),
         "quality_label": a.get("quality_label", "quality"),
         "quality_higher_is_better": bool(a.get("higher_is_better", True)),
-        "slo_ttft_p95_ms": a.get("slo_ttft_p95_ms"), "slo_tpot_p95_ms": a.get("slo_tpot_p95_ms")}
+        "slo_ttft_p95_ms": a.get("slo_ttft_p95_ms"), "slo_tpot_p95_ms": a.get("slo_tpot_p95_ms"),
+        "traffic_note": str(traffic_note or ""), **_workload_facts(plan)}
     if len(ok) == 0:
-        why = "; ".join(dict.fromkeys(r["why_not"].astype(str))) if len(r) else "no options"
+        why = _reasons(r) if len(r) else "no options"
         return Headline("", "", a.get("quarter", ""), nan, nan, nan, nan, a.get("months"),
                         a.get("baseline"), a.get("baseline_hardware"),
                         a.get("baseline_quarter_cost_usd", nan), nan, nan, "", "", "", nan, nan,
@@ -418,6 +526,9 @@ def headline(plan: Any, *, baseline: str | None = None, min_quality: float | Non
                         f"No option meets the targets ({why}).", **extra)
     row = ok.iloc[0]
     base_rows = r[r["is_baseline"]] if "is_baseline" in r.columns else r.iloc[0:0]
+    if len(base_rows) and bool(base_rows.iloc[0]["meets_targets"]) and round(
+            f(base_rows.iloc[0], "quarter_cost_usd") - f(row, "quarter_cost_usd")) <= 0:
+        row = base_rows.iloc[0]   # nothing is cheaper (to the dollar): keep the baseline
     note = headline_note(row, base_rows.iloc[0] if len(base_rows) else None, a.get("baseline"))
     base = a.get("baseline_quarter_cost_usd", nan)
     cost = f(row, "quarter_cost_usd")
@@ -427,6 +538,9 @@ def headline(plan: Any, *, baseline: str | None = None, min_quality: float | Non
         msg = ("no candidate tagged 'baseline' among these options: savings not computed"
                if a.get("baseline_wanted") is None else
                f"baseline {a.get('baseline_wanted')} has no cost here: savings not computed")
+    band = (savings_band(plan, (str(row["candidate"]), str(row["hardware"])),
+                         (str(base_rows.iloc[0]["candidate"]), str(base_rows.iloc[0]["hardware"])))
+            if len(base_rows) else (nan, nan))
     check = str(row.get("memory_check", "checked") or "checked")
     if check != "checked":   # e.g. imported rows without model facts: say it under the answer
         msg = "; ".join(m for m in (msg, f"memory {check}") if m)
@@ -438,7 +552,9 @@ def headline(plan: Any, *, baseline: str | None = None, min_quality: float | Non
         horizon_cost_usd=f(row, "cost_usd"), months=a.get("months"),
         baseline=a.get("baseline"), baseline_hardware=a.get("baseline_hardware"),
         baseline_quarter_cost_usd=base, savings_usd=sav,
-        savings_pct=sav / base if base == base and base else nan,
+        savings_rel=sav / base if base == base and base else nan,
+        savings_usd_p10=band[0], savings_usd_p90=band[1],
+        price_comparable=str(row.get("comparable_instance", "") or ""),
         provenance=str(row.get("provenance", "")), price_source=str(row.get("price_source", "")),
         energy_source=str(row.get("energy_source", "")),
         latency_p95_ms=f(row, "latency_p95_ms"), quality=f(row, "quality"),

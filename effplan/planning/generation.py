@@ -230,6 +230,7 @@ GENERATION_SUMMARY_COLUMNS: dict[str, str] = {
     "concurrency_note": "'measure concurrency N to go further' when the largest measured one was chosen",
     "memory_check": "'checked' or why memory was not checked",
     "price_source": "where the price came from",
+    "comparable_instance": "this machine: the nearest catalog cloud instance and its price ('' otherwise)",
     "instances_first_month": "instances in month 0",
     "instances_max": "most instances in any month",
     "requests": "requests over the horizon",
@@ -957,6 +958,8 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
         "memory_check": opt["memory_check"].to_numpy(), "concurrency_note": opt["concurrency_note"].to_numpy(),
         "price_source": opt["price_source"].to_numpy() if pr.mode == "cloud" else
         np.char.add("on-prem capex: ", opt["capex_source"].to_numpy(str).astype("U")),
+        "comparable_instance": (opt["comparable_instance"].to_numpy() if "comparable_instance" in opt
+                                else np.full(len(opt), "", dtype=object)),
         "instances_first_month": inst[:, 0], "instances_max": inst.max(axis=1),
         "requests": requests.sum(axis=1), "output_tokens": tot_tok, "instance_hours": inst_h.sum(axis=1),
         "cost_usd": tot_cost, "first_quarter_cost_usd": qs["cost_usd"][:, 0],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -104,7 +105,7 @@ _SAMPLED = {"throughput": "throughput", "capacity": "throughput", "energy_per_it
 
 def _monte_carlo(sub: Mapping[str, np.ndarray], mult: Mapping[str, np.ndarray], fk: np.ndarray,
                  opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, tr: np.ndarray,
-                 gr: np.ndarray, pm: np.ndarray
+                 gr: np.ndarray, pm: np.ndarray, keep: dict[str, Any] | None = None
                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """P10/P50/P90 of cost and energy -- monthly (3, K, M), quarterly (3, K, Q) and over the
     horizon (3, K) -- for the feasible options ``fk`` (rows of ``opt``) whose per-option arrays
@@ -117,7 +118,11 @@ def _monte_carlo(sub: Mapping[str, np.ndarray], mult: Mapping[str, np.ndarray], 
     figure of an option depends only on that option (and the shared draws), and the percentiles,
     quarter sums and overflow checks are per option, so the numbers are those of one
     whole-array pass -- with a fraction of the memory traffic. An overflow is raised after the
-    last chunk, for the first figure and option a whole-array check would name."""
+    last chunk, for the first figure and option a whole-array check would name.
+
+    ``keep`` (a dict): receives ``first_quarter_cost_usd``, the (K, S) cost of the first quarter
+    in every sample (NaN rows for the other options) -- the paired draws a difference between two
+    options is taken from (:func:`effplan.planning.savings.savings_band`)."""
     K, M, S = len(opt), wl.months, len(tr)
     Q = -(-M // 3)
     note = " (Monte Carlo sample)"
@@ -132,6 +137,7 @@ def _monte_carlo(sub: Mapping[str, np.ndarray], mult: Mapping[str, np.ndarray], 
     # months, quarter sums and the horizon sum of cost and energy side by side: one sort per
     # chunk, in one buffer reused by every chunk
     buf = np.empty((2, min(step, len(fk)), M + Q + 1, S))
+    q1 = np.full((K, S), np.nan) if keep is not None else None
     for i in range(0, len(fk), step):
         part = {k: v[i:i + step] if k not in _SAMPLED else
                 v[i:i + step, None] * mult[_SAMPLED[k]][i:i + step] for k, v in sub.items()}
@@ -150,17 +156,22 @@ def _monte_carlo(sub: Mapping[str, np.ndarray], mult: Mapping[str, np.ndarray], 
             sums = {"cost": stack[0, :, M + Q], "energy_kwh": stack[1, :, M + Q]}
             for key, r in _first_overflow(mc, sums).items():
                 first.setdefault(key, i + r)   # chunks in order: the first chunk's is the first
+            if q1 is not None:   # before the sort below reorders the samples
+                q1[rows] = stack[0, :, M]
             pc = _percentiles(stack, overwrite=True)           # (3, 2, k, M + Q + 1)
             for j, name in enumerate(("cost_usd", "energy_kwh")):
                 out_m[name][:, rows] = pc[:, j, :, :M]
                 out_q[name][:, rows] = pc[:, j, :, M:M + Q]
                 out_t[name][:, rows] = pc[:, j, :, M + Q]
     _raise_overflow(first, opt.iloc[fk], pr, note)
+    if keep is not None:
+        keep["first_quarter_cost_usd"] = q1
     return out_m, out_q, out_t
 
 
 def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: int, seed: int,
-               unc: Uncertainty) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+               unc: Uncertainty, keep: dict[str, Any] | None = None
+               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     K, M = len(opt), wl.months
     feasible = opt["feasible"].to_numpy(bool)
     tput = np.where(feasible, opt["throughput_items_per_s"].to_numpy(float), np.nan)
@@ -198,7 +209,9 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
         fk = np.flatnonzero(feasible)
         sub = {k: v[fk] for k, v in arrs.items()}
         mult = dict(zip(("throughput", "energy"), _sample_multipliers(opt.iloc[fk], unc, samples, seed)))
-        pct_m, pct_q, pct_t = _monte_carlo(sub, mult, fk, opt, wl, pr, tr, gr, pm)
+        pct_m, pct_q, pct_t = _monte_carlo(sub, mult, fk, opt, wl, pr, tr, gr, pm, keep)
+        if keep is not None:   # which option each row of the kept draws is
+            keep["options"] = list(zip(opt["candidate"].astype(str), opt["hardware"].astype(str)))
         for d in (pct_m, pct_q, pct_t):
             d["co2_kg"] = d["energy_kwh"] * g   # CO2 is energy x a constant: same percentiles
 
@@ -268,6 +281,8 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
                                           "batch_note")},
         "price_source": opt["price_source"].to_numpy() if pr.mode == "cloud" else
         np.char.add("on-prem capex: ", opt["capex_source"].to_numpy(str).astype("U")),
+        "comparable_instance": (opt["comparable_instance"].to_numpy() if "comparable_instance" in opt
+                                else np.full(len(opt), "", dtype=object)),
         "instances_first_month": inst[:, 0], "instances_max": inst.max(axis=1),
         "requests": tot_req, "instance_hours": inst_h.sum(axis=1), "cost_usd": tot_cost,
         "first_quarter_cost_usd": q_cost[:, 0], "cost_per_1k_requests_usd": tot_cpk,

@@ -274,6 +274,10 @@ class Prices:
     currency: ``"USD"`` only. Every money figure and column is in US dollars (``_usd``) and the
         catalog's prices are USD, so another label would be a lie; convert your prices to USD
         first (another currency raises ValidationError).
+    price_sources: key of ``price_per_hour`` -> where that price came from, shown as the option's
+        ``price_source`` (default ``"entered"``: typed in by a person). E.g. this machine priced
+        from the catalog's generic per-core row: ``"catalog estimate: generic CPU per core-hour,
+        $0.045 x 2 cores (2024-06)"`` (:func:`effplan.notebook.prices_for`).
     """
 
     price_per_hour: Mapping[str, float] | None = None
@@ -285,6 +289,7 @@ class Prices:
     capex_usd: Mapping[str, float] | None = None
     lifetime_months: float = 48
     currency: str = "USD"
+    price_sources: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         for name in ("price_per_hour", "capex_usd"):
@@ -316,11 +321,17 @@ class Prices:
                                               "(every money column is _usd and catalog prices are "
                                               "USD); convert your prices to USD and pass them in USD")
         _set(self, "currency", "USD")
+        src = self.price_sources if self.price_sources is not None else {}
+        if not isinstance(src, Mapping):
+            raise ValidationError("price_sources", f"expected a mapping hardware name -> text, got "
+                                                   f"{type(src).__name__}")
+        _set(self, "price_sources", MappingProxyType({str(k): str(v) for k, v in src.items()}))
 
     def __hash__(self) -> int:
         return hash((tuple(sorted(self.price_per_hour.items())), self.pue, self.grid_gco2_per_kwh,
                      self.grid_region, self.electricity_usd_per_kwh, self.mode,
-                     tuple(sorted(self.capex_usd.items())), self.lifetime_months, self.currency))
+                     tuple(sorted(self.capex_usd.items())), self.lifetime_months, self.currency,
+                    tuple(sorted(self.price_sources.items()))))
 
     # resolved figures --------------------------------------------------------------------
     @property
@@ -367,6 +378,7 @@ class Prices:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["price_per_hour"] = dict(self.price_per_hour)
         d["capex_usd"] = dict(self.capex_usd)
+        d["price_sources"] = dict(self.price_sources)
         d["resolved_grid_gco2_per_kwh"] = self.grid_intensity_gco2_per_kwh
         d["resolved_grid_source"] = self.grid_source
         d["resolved_electricity_per_kwh"] = self.electricity_price_per_kwh

@@ -283,6 +283,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     candidates = list(prep.candidates)
     score = df.groupby("candidate", sort=False)["quality"].last().to_dict()   # last non-NaN
 
+    draws: dict[str, Any] = {}   # the first quarter's Monte Carlo draws (Plan.draws)
     monthly = pd.DataFrame(columns=list(MONTHLY_COLUMNS))
     quarterly = pd.DataFrame(columns=list(QUARTERLY_COLUMNS))
     summary = pd.DataFrame(columns=list(SUMMARY_COLUMNS))
@@ -297,7 +298,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         opt["quality"] = opt["candidate"].map(score).astype(float)
         opt = _attach_prices(opt, prices, cat, prep.catalog_match(hw_all))
         _warn_missing(opt, prices)
-        monthly, quarterly, summary = _inference(opt, inference, prices, samples, seed, unc)
+        monthly, quarterly, summary = _inference(opt, inference, prices, samples, seed, unc, draws)
         hw_all = list(dict.fromkeys(list(opt["hardware"])))
 
     training_df = None
@@ -350,7 +351,8 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         inputs["start"] = start
         monthly, quarterly, training_df = (add_calendar_columns(f, start) if f is not None and len(f)
                                            else f for f in (monthly, quarterly, training_df))
-    return Plan(monthly=monthly, quarterly=quarterly, summary=summary, training=training_df, inputs=inputs)
+    return Plan(monthly=monthly, quarterly=quarterly, summary=summary, training=training_df, inputs=inputs,
+                draws=draws)
 
 
 def _plan_start(inference: InferenceWorkload | None, training: TrainingWorkload | None) -> str | None:

@@ -9,17 +9,20 @@ import math
 from typing import Any
 
 from ..settings import (DEMO_BASELINE_INSTANCES, GENERATION_OUTPUT_TOKENS, GENERATION_REQUESTS_PER_DAY, GRID_REGION,
-                        MONTHLY_GROWTH, MONTHS, PEAK_TO_AVERAGE, PUE, SLO_P95_MS, TARGET_UTILIZATION)
+                        MONTHLY_GROWTH, MONTHS, PEAK_TO_AVERAGE, PUE, SLO_P95_MS, TARGET_UTILIZATION,
+                        start_month)
 from ..units import S_PER_DAY
 
 __all__ = ["workload", "generation_workload", "prices", "demo_requests_per_day"]
 
 def workload(**overrides: Any) -> Any:
-    """:class:`effplan.InferenceWorkload` with these defaults (``requests_per_day`` required)."""
+    """:class:`effplan.InferenceWorkload` with these defaults (``requests_per_day`` required),
+    starting next month (:func:`effplan.settings.start_month`; ``start=None`` for relative months)."""
     from . import InferenceWorkload
 
     kw = dict(monthly_growth=MONTHLY_GROWTH, peak_to_average=PEAK_TO_AVERAGE,
-              slo_p95_ms=SLO_P95_MS, target_utilization=TARGET_UTILIZATION, months=MONTHS)
+              slo_p95_ms=SLO_P95_MS, target_utilization=TARGET_UTILIZATION, months=MONTHS,
+              start=start_month())
     kw.update(overrides)
     return InferenceWorkload(**kw)
 
@@ -41,7 +44,7 @@ def generation_workload(measurements: Any = None, **overrides: Any) -> Any:
     kw = dict(requests_per_day=GENERATION_REQUESTS_PER_DAY, prompt_tokens=prompt,
               output_tokens=GENERATION_OUTPUT_TOKENS, monthly_growth=MONTHLY_GROWTH,
               peak_to_average=PEAK_TO_AVERAGE, target_utilization=TARGET_UTILIZATION,
-              months=MONTHS)
+              months=MONTHS, start=start_month())
     kw.update(overrides)
     return GenerationWorkload(**kw)
 

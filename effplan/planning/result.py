@@ -91,6 +91,8 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "batch_neighbours": "interpolated: the measured batch sizes either side ('4-16')",
     "batch_note": "e.g. 'measure batch N to go further' when the largest measured batch was chosen",
     "price_source": "where the price came from (override / catalog source / missing)",
+    "comparable_instance": "for an option on a machine that cannot be ordered (this machine): the "
+                           "nearest catalog cloud instance and its price ('' otherwise)",
     "instances_first_month": "instances in month 0",
     "instances_max": "most instances in any month",
     "requests": "requests over the horizon",
@@ -147,7 +149,7 @@ TRAINING_COLUMNS: dict[str, str] = {
 #: name endings of the text columns of a plan's frames (how :meth:`Plan.from_csv` tells an
 #: all-empty text column from a numeric one)
 _TEXT_SUFFIXES = ("reason", "note", "source", "neighbours", "from", "name", "provenance",
-                  "check", "constraint", "label", "candidate", "hardware")
+                  "check", "constraint", "label", "candidate", "hardware", "instance")
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,6 +167,11 @@ class Plan:
     training: one row per candidate x hardware x quarter (:data:`TRAINING_COLUMNS`), or None.
     inputs: JSON-serialisable dict of everything used (workloads, prices with resolved sources,
         hardware, samples, seed, uncertainty, assumptions) -- enough to re-run the scenario.
+    draws: an inference plan with samples: ``first_quarter_cost_usd`` (options x samples, the
+        first quarter's cost in each Monte Carlo draw) and ``options`` ((candidate, hardware) of
+        each row), so that a DIFFERENCE between two options (a saving) gets its own P10-P90 from
+        paired draws (:func:`effplan.planning.savings.savings_band`). Empty otherwise, and not
+        written by :meth:`to_csv` (a plan read back has none: its saving has no range).
     """
 
     monthly: pd.DataFrame
@@ -172,6 +179,7 @@ class Plan:
     summary: pd.DataFrame
     training: pd.DataFrame | None
     inputs: dict[str, Any] = field(default_factory=dict)
+    draws: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """The result tables by name (training only when present)."""

@@ -486,8 +486,11 @@ def this_machine_row(catalog: pd.DataFrame | None = None) -> dict | None:
     for col in FIGURE_SOURCES:
         out[col] = float(gen[col]) * cores
     label = f"generic per-core estimate x {cores} cores"
+    from .comparable import generic_price_label
+
     out.update(name=name, kind="cpu", aliases=str(getattr(info, "cpu_model", "") or ""), cores=float(cores),
                specs_source=f"detected; {label}", power_source=f"detected; {label}",
-               price_source=f"detected; {label}", capex_source=f"detected; {label}",
+               price_source=generic_price_label(gen["price_per_hour_usd"], cores),
+               capex_source=f"detected; {label}",
                notes="this machine (unknown CPU: figures are generic per-core estimates)")
     return out

@@ -88,6 +88,7 @@ from ..safe import spreadsheet_frame
 from ..planning.frames import (Headline, baseline_candidate, budget_table, headline,
                               is_generation_plan, portfolio_total, rank_options, select_rows)
 from ..records.schema import number as _number
+from ..records.column_units import CSV_FLOAT_FORMAT, units_of
 
 __all__ = ["BudgetDashboard", "budget_table", "parse_price", "ALL_HARDWARE"]
 
@@ -262,6 +263,9 @@ class BudgetDashboard:
         An :class:`effplan.planning.actuals.Actuals` (``effplan.actuals(plan, bill)``): a third
         chart tab, "Budget vs actuals", shows it (:func:`effplan.actuals_view.dashboard_html`;
         the bill does not change with the controls).
+    demo_traffic:
+        ``inference`` holds the demo traffic (notebook 04 with ``requests_per_day = 0``): the
+        headline's assumption line says so while the traffic is unchanged.
 
     Attributes for code and tests: ``controls`` (name -> widget; each number has a slider
     ``name`` and a box ``name_text`` holding the exact value planned), ``plan``, ``prepared``,
@@ -276,7 +280,8 @@ class BudgetDashboard:
                  min_quality: float | None = None, export_dir: str | Path = "exports",
                  quality: Any = None, metric: str | None = None,
                  condition: str | None = None, generation: Any = None,
-                 debug: bool = False, actuals: Any = None, bars: Any = None) -> None:
+                 debug: bool = False, actuals: Any = None, bars: Any = None,
+                 demo_traffic: bool = False) -> None:
         import ipywidgets as w
 
         if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
@@ -299,6 +304,10 @@ class BudgetDashboard:
         elif inference is None:
             inference = defaults.workload(requests_per_day=defaults.demo_requests_per_day(
                 measurements))
+            #: the demo traffic (said in the assumption line while the traffic is unchanged)
+            self.demo_requests_per_day = float(inference.requests_per_day)
+        elif demo_traffic:   # the caller scaled the traffic (notebook 04, requests_per_day = 0)
+            self.demo_requests_per_day = float(inference.requests_per_day)
         self._inference0 = inference
         self._training = training
         self._prices0 = prices if prices is not None else defaults.prices()
@@ -396,6 +405,12 @@ class BudgetDashboard:
             self._tabs.titles = ("Options ranked", "Quality vs cost", "Budget vs actuals")
         self._tabs.add_class("effplan-charts")
         self._tabs.observe(self._on_tab, names="selected_index")
+        #: what the boxes plan, in a manager's words beside them ("+5% / month", "60%",
+        #: "40 billion"); the boxes keep the exact number planned (never clamped or rounded)
+        self._readouts = {n: w.HTML(layout=w.Layout(flex="0 0 auto", margin="0 0 0 6px"))
+                          for n in _READOUTS}
+        for n, r in self._readouts.items():
+            r.add_class(f"effplan-{n.replace('_', '-')}-readout")
         self.widget = self._build_layout(w)
         for name, ctl in self.controls.items():
             if name == "save":
@@ -550,7 +565,8 @@ class BudgetDashboard:
             return w.HTML(f'<b style="display:block;margin-top:6px">{html.escape(title)}</b>')
 
         def number(name: str) -> Any:  # the slider, and the box with the exact value planned
-            return w.HBox([c[name], c[f"{name}_text"]],
+            extra = [self._readouts[name]] if name in self._readouts else []
+            return w.HBox([c[name], c[f"{name}_text"], *extra],
                           layout=w.Layout(width="calc(100% - 6px)", align_items="center"))
 
         # the traffic slider gets the column's whole width (no description beside it); its
@@ -558,7 +574,7 @@ class BudgetDashboard:
         traffic = w.VBox([
             w.HBox([w.HTML('<span style="display:inline-block;width:130px;text-align:right;'
                            'padding-right:8px">Requests / day</span>'),
-                    c["requests_per_day_text"],
+                    c["requests_per_day_text"], self._readouts["requests_per_day"],
                     w.HTML('<span style="font-size:0.8em;color:#666;padding-left:6px">type an '
                            "exact number, Enter</span>")],
                    layout=w.Layout(align_items="center")),
@@ -1161,7 +1177,10 @@ class BudgetDashboard:
                                     candidates=cands, hardware=hw, quality_values=qv,
                                     quality_label=qlabel, higher_is_better=hib,
                                     quality_failures=self._bar_failures())
-        self.headline = headline(self.plan, ranking=self.ranking, min_quality=mq)
+        demo = getattr(self, "demo_requests_per_day", None)
+        self.headline = headline(self.plan, ranking=self.ranking, min_quality=mq, traffic_note=(
+            "demo traffic" if demo is not None and demo == float(self._inference.requests_per_day)
+            else ""))
         self.shift_line = self._shift_line(mq)
         self.portfolio = (portfolio_total(self.ranking, cands)
                           if self.controls["portfolio"].value else None)
@@ -1174,6 +1193,8 @@ class BudgetDashboard:
         self._quarters_html.value = (_quarters_html(self.table)
                                      if self.controls["quarters"].value else "")
         self._download_html.value = self._download_links()
+        for name, readout in self._readouts.items():   # the numbers planned, as people say them
+            readout.value = _readout(name, getattr(self._inference, name, float("nan")))
 
     def _draw_chart(self, name: str) -> None:
         """Both charts are HTML/SVG drawn by the browser (they reflow with the page and cost a
@@ -1223,12 +1244,20 @@ class BudgetDashboard:
         btn = ("display:inline-block;padding:4px 10px;margin:4px 6px 4px 0;border:1px solid "
                "#888;border-radius:3px;background:#f3f3f3;color:#111;text-decoration:none")
         out = []
-        for kind, text, mime in (("csv", csv_text, "text/csv"), ("json", json_text,
-                                                                 "application/json")):
+        from ..views.summary_page import summary_html
+
+        # the one-page summary (answer, assumptions, ranked options, cost over time, quality
+        # bars, sources): a standalone page that prints to one page (the PDF of make report)
+        page = summary_html(self.plan, ranking=self.ranking, headline=self.headline)
+        for kind, text, mime, what in (
+                ("csv", csv_text, "text/csv", "CSV"),
+                ("json", json_text, "application/json", "JSON"),
+                ("html", page, "text/html", "one-page summary")):
             b64 = base64.b64encode(text.encode("utf-8")).decode("ascii")
+            name = f"{stem}_summary.html" if kind == "html" else f"{stem}.{kind}"
             out.append(f'<a class="effplan-download effplan-download-{kind}" style="{btn}" '
-                       f'download="{stem}.{kind}" href="data:{mime};charset=utf-8;base64,{b64}">'
-                       f"&#x2B07; Download {kind.upper()}</a>")
+                       f'download="{name}" href="data:{mime};charset=utf-8;base64,{b64}">'
+                       f"&#x2B07; Download {what}</a>")
         return "".join(out)
 
     # ------------------------------------------------------------------ outputs
@@ -1284,13 +1313,16 @@ class BudgetDashboard:
             "portfolio": _jsonable(self.portfolio),
             "months": int(self._inference.months),
             "note": "options are alternatives; costs are never summed except in 'portfolio'",
+            # the unit of every column of the CSV download (units live in the names)
+            "csv_units": units_of(self.ranking.columns),
         }
 
     def export_payload(self) -> tuple[str, str]:
         """(CSV text, JSON text) of the scenario: CSV = every option ranked (raw numbers, with
         price / timing / energy sources), JSON = :meth:`inputs`."""
         buf = io.StringIO()
-        spreadsheet_frame(self.ranking).to_csv(buf, index=False)  # formulas shown as text
+        spreadsheet_frame(self.ranking).to_csv(buf, index=False,  # formulas shown as text,
+                                               float_format=CSV_FLOAT_FORMAT)  # no float noise
         return buf.getvalue(), json.dumps(self.inputs(), indent=2, sort_keys=True) + "\n"
 
     def export(self, directory: str | Path | None = None) -> tuple[Path, Path]:
@@ -1318,6 +1350,30 @@ class BudgetDashboard:
         h = self.headline
         what = h.sentence() if h else "no plan"
         return f"BudgetDashboard({what!r}, options={len(self.ranking)}, error={self.error!r})"
+
+
+#: numbers whose box gets a readout in a manager's words (the box holds the raw number planned)
+_READOUTS = ("requests_per_day", "monthly_growth", "target_utilization")
+
+
+def _readout(name: str, value: Any) -> str:
+    """``monthly_growth`` 0.05 -> "+5% / month", ``target_utilization`` 0.6 -> "60%",
+    ``requests_per_day`` 1.905e11 -> "190.5 billion / day" (what the plan uses, as people say it)."""
+    from ..planning.assumptions import count_words
+
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return ""
+    if not math.isfinite(v):
+        return ""
+    if name == "monthly_growth":
+        text = f"{100 * v:+.3g}% / month"
+    elif name == "target_utilization":
+        text = f"{100 * v:.3g}% of capacity"
+    else:
+        text = f"= {count_words(v)} / day"
+    return f'<span style="font-size:0.85em;color:#333;white-space:nowrap">{html.escape(text)}</span>'
 
 
 def _metric_condition(quality: pd.DataFrame, metric: str | None,
@@ -1360,15 +1416,16 @@ def _first_sentence(text: str, limit: int = 160) -> tuple[str, str]:
     return (t, "") if len(t) <= limit else (t[:limit - 1] + "…", t)
 
 
-def _source_words(provenance: str, energy_source: str, price_source: str) -> str:
+def _source_words(provenance: str, energy_source: str, price_source: str | None) -> str:
+    """Where the figures came from; ``price_source`` None: said elsewhere (the assumption line)."""
     timing = {"measured": "measured", "entered": "entered by hand",
               "projected": "projected (roofline, not measured)",
               "estimated": "estimated"}.get(provenance, provenance or "unknown")
     energy = {"estimated-tdp": "estimated from rated power (not metered)",
               "projected": "projected (not metered)", "entered": "entered by hand"}.get(
         energy_source, f"measured ({energy_source})" if energy_source else "unknown")
-    return (f"timing {html.escape(timing)}; price: {html.escape(price_source or 'unknown')}; "
-            f"energy {html.escape(energy)}")
+    price = "" if price_source is None else f"price: {html.escape(price_source or 'unknown')}; "
+    return f"timing {html.escape(timing)}; {price}energy {html.escape(energy)}"
 
 
 def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
@@ -1402,32 +1459,46 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     if math.isfinite(h.quarter_cost_usd_p10) and math.isfinite(h.quarter_cost_usd_p90):
         band = (f' <span style="{_MUTED};font-size:0.7em">P10–P90 '
                 f"{usd(h.quarter_cost_usd_p10)} – {usd(h.quarter_cost_usd_p90)}</span>")
-    if h.baseline and math.isfinite(h.savings_usd):
+    saving_band = ""
+    if math.isfinite(h.savings_usd_p10) and math.isfinite(h.savings_usd_p90):
+        lo, hi = sorted((abs(h.savings_usd_p10), abs(h.savings_usd_p90))) if (
+            h.savings_usd_p10 >= 0) == (h.savings_usd_p90 >= 0) else (h.savings_usd_p10, h.savings_usd_p90)
+        saving_band = (f' <span class="effplan-savings-band" data-savings-usd-p10="{h.savings_usd_p10:.2f}" '
+                       f'data-savings-usd-p90="{h.savings_usd_p90:.2f}" style="{_MUTED};font-size:0.75em">'
+                       f"P10–P90 of the saving {usd(lo)} – {usd(hi)}</span>")
+    if h.keep_baseline:
+        savings = ('<div class="effplan-savings effplan-keep-baseline" data-savings-usd="0.00" '
+                   'style="font-size:1.2em;color:#1a7f37"><b>Keep the baseline</b>: no option '
+                   "that meets the targets is cheaper</div>")
+    elif h.baseline and math.isfinite(h.savings_usd):
         good = h.savings_usd >= 0
         verb = "saves" if good else "costs"
         color = "#1a7f37" if good else "#a40000"
         base_is_choice = h.baseline == h.candidate and h.baseline_hardware == h.hardware
         savings = (f'<div class="effplan-savings" data-savings-usd="{h.savings_usd:.2f}" '
-                   f'data-savings-pct="{h.savings_pct:.6f}" style="font-size:1.2em;color:{color}">'
+                   f'data-savings-pct="{h.savings_rel:.6f}" style="font-size:1.2em;color:{color}">'
                    + ("the baseline itself is the cheapest option that meets the targets"
                       if base_is_choice else
-                      f"<b>{verb} {usd(abs(h.savings_usd))} ({abs(h.savings_pct):.0%})</b> per "
+                      f"<b>{verb} {usd(abs(h.savings_usd))} ({abs(h.savings_rel):.0%})</b> per "
                       f"quarter {'against' if good else 'more than'} the baseline "
                       f"<b>{html.escape(h.baseline)}</b> on {html.escape(str(h.baseline_hardware))}"
-                      f" ({usd(h.baseline_quarter_cost_usd)})") + "</div>")
+                      f" ({usd(h.baseline_quarter_cost_usd)}){saving_band}") + "</div>")
     else:
         savings = (f'<div class="effplan-savings" data-savings-usd="" style="{_MUTED}">'
                    f"{html.escape(h.message or 'no baseline: savings not computed')}</div>")
     quality = (f"; {html.escape(h.quality_label)} {sig(h.quality)}"
                + ("" if h.quality_higher_is_better else " (lower is better)")
                if math.isfinite(h.quality) else "")
-    main = (f'<div style="font-size:1.5em;line-height:1.3">Run <b>{html.escape(h.candidate)}</b> '
+    verb = "Keep" if h.keep_baseline else "Run"
+    main = (f'<div style="font-size:1.5em;line-height:1.3">{verb} <b>{html.escape(h.candidate)}</b> '
             f"on <b>{html.escape(h.hardware)}</b>: "
             f'<span class="effplan-headline-cost" data-quarter-cost-usd="{h.quarter_cost_usd:.2f}">'
             f"<b>{usd(h.quarter_cost_usd)}</b></span> in {html.escape(h.quarter)}{band}</div>")
     lead = (f'<div style="{_MUTED};font-size:0.9em">Recommended: the cheapest of '
             f"{h.options_meeting_targets} option(s) (of {h.options}) that meet "
-            f"{html.escape(tgt)}; {html.escape(h.quarter)} = the first quarter of the plan</div>")
+            f"{html.escape(tgt)}</div>")
+    assumptions = (f'<div class="effplan-assumptions" style="{_MUTED};font-size:0.85em;'
+                   f'line-height:1.35;margin-top:2px">{html.escape(h.assumptions())}</div>')
     if h.workload == "generation":
         service = (f"{usd(h.cost_per_1m_output_tokens_usd)} per 1M output tokens; "
                    f"{wh(h.energy_per_response_wh)} per response; concurrency "
@@ -1437,7 +1508,7 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
         service = f"p95 {sig(h.latency_p95_ms)} ms{quality}"
     detail = (f'<div style="{_MUTED};font-size:0.8em">{service}; '
               f"{h.months or ''}-month horizon {usd(h.horizon_cost_usd)}; "
-              f"{_source_words(h.provenance, h.energy_source, h.price_source)}</div>")
+              f"{_source_words(h.provenance, h.energy_source, None)}</div>")
     busy = ""
     if h.stability_note:  # timed on a busy machine: the one statement, beside the figure it qualifies
         busy = (f'<div class="effplan-busy-note" data-timing-spread-rel="{h.timing_spread_rel:.6g}" '
@@ -1460,7 +1531,7 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     return (f'<div class="effplan-headline" data-found="true" '
             f'data-candidate="{html.escape(h.candidate)}" data-hardware="{html.escape(h.hardware)}" '
             f'data-quarter-cost-usd="{h.quarter_cost_usd:.2f}"{rpd} style="{box}">'
-            f"{lead}{main}{savings}{detail}{busy}{_shift_markup(shift_line)}{port}</div>")
+            f"{lead}{main}{savings}{assumptions}{detail}{busy}{_shift_markup(shift_line)}{port}</div>")
 
 
 def _shift_markup(line: str) -> str:
@@ -1541,18 +1612,25 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
         vs = ""
         if math.isfinite(float(row["vs_baseline_usd"])):
             vs = ("baseline" if row["is_baseline"] else
-                  f"{usd(row['vs_baseline_usd'])} ({float(row['vs_baseline_pct']):+.0%})")
+                  f"{usd(row['vs_baseline_usd'])} ({float(row['vs_baseline_rel']):+.0%})")
         band = (f"{usd(row['quarter_cost_usd_p10'])}–{usd(row['quarter_cost_usd_p90'])}"
                 if math.isfinite(float(row["quarter_cost_usd_p10"])) else "–")
         price = str(row.get("price_source", "") or "")
-        short = price if len(price) <= 24 else price[:23] + "…"  # the full text on hover
+        if price.startswith("catalog estimate"):   # the estimate says so; its figures on hover
+            short = "catalog estimate"
+        else:
+            short = price if len(price) <= 24 else price[:23] + "…"  # the full text on hover
+        comp = str(row.get("comparable_instance", "") or "")
         out = [str(int(row["rank"])), f"{html.escape(str(row['candidate']))} @ "
                                       f"{html.escape(str(row['hardware']))}",
                usd(row["quarter_cost_usd"])]
         if has_band:
             out.append(band)
         out += [vs, "yes" if row["meets_targets"] else f"no: {html.escape(str(row['why_not']))}",
-                f'<span title="{html.escape(price)}">{html.escape(short)}</span>',
+                f'<span title="{html.escape(price)}">{html.escape(short)}</span>'
+                + (f'<br><span class="effplan-comparable" style="{_MUTED};font-size:0.9em" '
+                   f'title="the nearest catalog cloud instance">≈ {html.escape(comp)}</span>'
+                   if comp else ""),
                 html.escape(str(row.get("provenance", "")))
                 + (f' <span class="effplan-busy-flag" title="{html.escape(busy[row.name])}">&#x26A0; '
                    f"busy ±{spread_pct(row.get('timing_spread_rel'))}</span>" if busy[row.name] else "")]
@@ -1834,11 +1912,18 @@ def _quarters_html(table: pd.DataFrame) -> str:
         return ""
     from ..formatting import styled
 
+    from ..views.people_tables import people_view
+
     cols = [c for c in table.columns if c not in ("note",) or table["note"].astype(str).ne("").any()]
-    body = styled(table[cols]).to_html()
+    view, left_out = people_view(table[cols])   # fitted: timing (busy mark) kept, words for names
+    body = styled(view).to_html()
+    full = styled(table[cols]).to_html()
     return ('<details class="effplan-quarters" open><summary>Quarter by quarter, every option '
             f"({len(table)} rows)</summary>"
-            f'<div style="overflow-x:auto;max-width:100%;font-size:0.8em">{body}</div></details>')
+            f'<div style="overflow-x:auto;max-width:100%;font-size:0.8em">{body}</div>'
+            + (f'<details class="effplan-all-columns"><summary>all {len(cols)} columns</summary>'
+               f'<div style="overflow-x:auto;max-width:100%;font-size:0.8em">{full}</div></details>'
+               if left_out else "") + "</details>")
 
 
 def _snap4(v: float) -> float:

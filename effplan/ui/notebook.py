@@ -51,10 +51,12 @@ __all__ = [
     "training_answer",
     "report_mode",
     "workload_and_prices",
+    "generation_workload",
     "answer",
     "summary_view",
     "setup",
     "table",
+    "note",
     "training_figure",
     "scenarios_side_by_side",
     "show",
@@ -213,6 +215,7 @@ def prices_for(measurements: Any, price_per_hour: Mapping[str, float] | None = N
     frame = measurements.to_frame() if hasattr(measurements, "to_frame") else measurements
     shipped = cat_mod.load_catalog()
     row = cat_mod.this_machine_row(shipped)
+    said: dict[str, str] = {}
     for hw in dict.fromkeys(str(h) for h in frame["hardware"]):
         if hw in given:
             continue
@@ -223,7 +226,10 @@ def prices_for(measurements: Any, price_per_hour: Mapping[str, float] | None = N
             price = row.get("price_per_hour_usd")
             if price is not None and price == price:
                 given[hw] = float(price)
-    return Prices(price_per_hour=given or None, **prices_kwargs)
+                src = str(row.get("price_source", ""))   # its true label, never "entered"
+                said[hw] = (f"{src if src.startswith('catalog estimate') else 'catalog: ' + src}"
+                            f" ({row.get('price_date', '')})")
+    return Prices(price_per_hour=given or None, price_sources=said or None, **prices_kwargs)
 
 
 def workload_and_prices(measurements: Any, *, requests_per_day: float = 0.0,
@@ -235,8 +241,9 @@ def workload_and_prices(measurements: Any, *, requests_per_day: float = 0.0,
     ``requests_per_day`` 0 means the demo traffic (:func:`effplan.defaults.demo_requests_per_day`:
     the baseline needs several instances, so the candidates differ). ``settings`` are
     ``monthly_growth``, ``peak_to_average``, ``slo_p95_ms`` (0: no target),
-    ``target_utilization``, ``months`` (workload) and ``pue``, ``grid_region`` (prices); prices
-    also cover this machine (:func:`prices_for`)."""
+    ``target_utilization``, ``months``, ``start`` ("YYYY-MM"; "" = next month, as everywhere)
+    (workload) and ``pue``, ``grid_region`` (prices); prices also cover this machine
+    (:func:`prices_for`)."""
     from .. import defaults
 
     price_keys = {"pue", "grid_region", "grid_gco2_per_kwh", "electricity_usd_per_kwh", "mode"}
@@ -245,6 +252,8 @@ def workload_and_prices(measurements: Any, *, requests_per_day: float = 0.0,
              **{k: v for k, v in settings.items() if k in price_keys}}
     if "slo_p95_ms" in wl_kw and not wl_kw["slo_p95_ms"]:
         wl_kw["slo_p95_ms"] = None
+    if not wl_kw.get("start", "x"):   # "" (a notebook parameter): next month, the shared default
+        wl_kw.pop("start")
     if not requests_per_day:
         demo_kw = {k: wl_kw[k] for k in ("slo_p95_ms", "target_utilization", "peak_to_average")
                    if k in wl_kw}
@@ -253,12 +262,28 @@ def workload_and_prices(measurements: Any, *, requests_per_day: float = 0.0,
             prices_for(measurements, price_per_hour, **pr_kw))
 
 
+def generation_workload(measurements: Any, *, start: str = "", **settings: Any) -> Any:
+    """:class:`effplan.GenerationWorkload` for a notebook: :func:`effplan.defaults.generation_workload`
+    (utilisation, growth, peak, horizon, next month's start: the same as the dashboard and the
+    CLI) with the notebook's parameters; a TTFT / TPOT target of 0 means none, ``start`` ""
+    next month."""
+    from .. import defaults
+
+    for key in ("slo_ttft_p95_ms", "slo_tpot_p95_ms"):
+        if key in settings and not settings[key]:
+            settings[key] = None
+    if start:
+        settings["start"] = start
+    return defaults.generation_workload(measurements, **settings)
+
+
 def answer(plan: Any, measurements: Any = None, *, min_quality: float | None = None,
-           baseline: str | None = None, bars: bool = True) -> Any:
+           baseline: str | None = None, bars: bool = True, demo_traffic: bool = False) -> Any:
     """The answer as HTML for a notebook or report: the headline (one choice, its next-quarter
-    cost, its savings against the baseline) and every option ranked (never summed), with where
-    each price, timing and energy figure came from. The baseline is the candidate tagged
-    ``baseline`` in ``measurements`` unless named."""
+    cost, its savings against the baseline, and the line of what it assumes) and every option
+    ranked (never summed), with where each price, timing and energy figure came from. The
+    baseline is the candidate tagged ``baseline`` in ``measurements`` unless named;
+    ``demo_traffic``: the traffic is the demo traffic (said in the assumption line)."""
     from IPython.display import HTML
 
     from ..planning.frames import baseline_candidate, headline, rank_options
@@ -267,7 +292,8 @@ def answer(plan: Any, measurements: Any = None, *, min_quality: float | None = N
     if baseline is None and measurements is not None:
         baseline = baseline_candidate(measurements)
     r = rank_options(plan, baseline=baseline, min_quality=min_quality)
-    h = headline(plan, ranking=r, min_quality=min_quality)
+    h = headline(plan, ranking=r, min_quality=min_quality,
+                 traffic_note="demo traffic" if demo_traffic else "")
     return HTML(_headline_markup(h, None, r) + _ranking_html(r, fold=False)
                 + (_ranking_bars_html(r, h) if bars else ""))
 
@@ -646,13 +672,32 @@ def table(df: Any, caption: str | None = None, *, collapse_rows: int = COLLAPSE_
 
     from ..formatting import styled
 
-    # a table wider than the page scrolls sideways instead of being cut off at the right edge
-    body = f'<div class="effplan-table" style="overflow-x:auto">{styled(df).to_html()}</div>'
+    from ..views.people_tables import is_wide, people_view
+
+    # a table wider than the page: the columns a reader needs first, renamed in words, with the
+    # timing (and its busy mark) kept; every column folded below ("all columns")
+    full = f'<div class="effplan-table" style="overflow-x:auto">{styled(df).to_html()}</div>'
+    if is_wide(df):
+        view, left_out = people_view(df)
+        body = (f'<div class="effplan-table effplan-people" style="overflow-x:auto">'
+                f"{styled(view).to_html()}</div>"
+                f'<details class="effplan-all-columns"><summary>all {len(df.columns)} columns '
+                f"({len(left_out)} more: {_html.escape(', '.join(left_out[:6]))}"
+                f"{'…' if len(left_out) > 6 else ''})</summary>{full}</details>")
+    else:
+        body = full
     head = f"<b>{_html.escape(caption)}</b> " if caption else ""
     if len(df) > collapse_rows:
         return HTML(f'<details class="effplan-collapsed"><summary>{head}({len(df):,} rows: click '
                     f"to show)</summary>{body}</details>")
     return HTML((f"<div>{head}</div>" if head else "") + body)
+
+
+def note(text: str) -> Any:
+    """A short paragraph of text for a report (HTML, escaped)."""
+    from IPython.display import HTML
+
+    return HTML(f"<p>{_html.escape(str(text))}</p>")
 
 
 def _has_results(path: str | os.PathLike) -> bool:

@@ -246,7 +246,10 @@ def _grouped_bars(ax: Axes, df: pd.DataFrame, x_col: str, y_col: str, *, band: s
             if ok.any():
                 ax.errorbar(xpos[ok], heights[ok], yerr=yerr[:, ok], fmt="none", ecolor="0.15",
                             elinewidth=1.0, capsize=3)
-    ax.set_xticks(range(len(xs)), [fmt_quarter(x) for x in xs])
+    # calendar labels ("2027-Q1") when the plan has a start month, else Q1, Q2..
+    cal = ({q: str(lab) for q, lab in zip(df[x_col], df["quarter_label"])}
+           if x_col == "quarter" and "quarter_label" in df.columns else {})
+    ax.set_xticks(range(len(xs)), [cal.get(x, fmt_quarter(x)) for x in xs])
     return seen, handles, placed
 
 
@@ -349,6 +352,18 @@ def auto_log(ax: Axes, values: Any, axis: str = "y", ratio: float = 1e3) -> bool
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
         return True
     return False
+
+
+def _readable_per(cost_col: str, values: Any) -> tuple[str, float]:
+    """(unit, factor) that makes a tiny per-request cost readable: a cost per 1,000 requests
+    below $0.01 is shown per million, or per billion, requests (factor 1e3 / 1e6); else
+    ("", 1.0). Values are multiplied, never rounded away."""
+    if cost_col != "cost_per_1k_requests_usd":
+        return "", 1.0
+    v = pd.to_numeric(pd.Series(values), errors="coerce").abs().max()
+    if not np.isfinite(v) or v >= 0.01:
+        return "", 1.0
+    return ("million requests", 1e3) if v * 1e3 >= 0.01 else ("billion requests", 1e6)
 
 
 #: label of each cost column a chart can use as an axis
@@ -580,6 +595,9 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
         _empty(ax, "nothing to place: no row has both a quality score (quality= on the "
                    "Candidate or a 'quality' column) and a cost")
         return fig
+    per, scale = _readable_per(cost_col, pts[cost_col])
+    if scale != 1.0:   # $0.0000004 per 1,000 requests reads as $0.4 per billion requests
+        pts = pts.assign(**{cost_col: pts[cost_col].astype(float) * scale})
     x = pts[cost_col].to_numpy(float)
     y = pts["_q"].to_numpy(float)
     prov = (pts["provenance"].astype(str) if "provenance" in pts.columns
@@ -652,7 +670,7 @@ def quality_vs_cost(plan: Any, ax: Axes | None = None, *, cost_col: str = "cost_
     months = None
     if hasattr(plan, "inputs") and isinstance(getattr(plan, "inputs"), dict):
         months = plan.inputs.get("months")
-    ax.set_xlabel(cost_axis_label(cost_col, months))
+    ax.set_xlabel(cost_axis_label(cost_col, months) if scale == 1.0 else f"cost per {per} (USD)")
     ax.set_ylabel(ylabel)
     ax.set_title("Quality vs " + cost_axis_label(cost_col, months).split(" (")[0], y=1.0, pad=6)
     ax.grid(alpha=0.3)

@@ -42,7 +42,7 @@ def test_rank_options_hand_computed_and_vs_baseline():
     assert list(r["candidate"]) == ["small", "large"] and list(r["rank"]) == [1, 2]
     assert list(r["quarter_cost_usd"]) == pytest.approx([3 * 2 * HOURS * 2, 3 * 10 * HOURS * 2])
     assert list(r["vs_baseline_usd"]) == pytest.approx([8_760.0 - 43_800.0, 0.0])
-    assert r["vs_baseline_pct"].iloc[0] == pytest.approx(-0.8)
+    assert r["vs_baseline_rel"].iloc[0] == pytest.approx(-0.8)
     assert list(r["is_baseline"]) == [False, True]
     assert r["meets_targets"].all() and set(r["why_not"]) == {""}
     assert {"price_source", "energy_source", "provenance"} <= set(r.columns)
@@ -55,7 +55,7 @@ def test_headline_is_the_cheapest_option_meeting_the_targets():
     assert (h.candidate, h.hardware) == ("small", "lab-cpu")
     assert h.quarter_cost_usd == pytest.approx(8_760.0)
     assert h.horizon_cost_usd == pytest.approx(4 * 8_760.0)
-    assert h.savings_usd == pytest.approx(35_040.0) and h.savings_pct == pytest.approx(0.8)
+    assert h.savings_usd == pytest.approx(35_040.0) and h.savings_rel == pytest.approx(0.8)
     assert h.sentence() == ("Run small on lab-cpu: $8,760 in Q1, saves $35,040 (80%) against "
                             "the baseline large on lab-cpu.")
     # a minimum quality the cheap model misses: the baseline is the answer, saving nothing
@@ -139,7 +139,7 @@ def test_generation_plan_headline_and_savings_hand_computed():
     assert (h.candidate, h.workload, h.concurrency, h.binding_constraint) == (
         "small", "generation", 32.0, "memory")
     assert h.savings_usd == pytest.approx(4 * HOURS)
-    assert h.savings_pct == pytest.approx(4 / 43)
+    assert h.savings_rel == pytest.approx(4 / 43)
     assert (h.slo_ttft_p95_ms, h.slo_tpot_p95_ms) == (2000, 100)
 
 
