@@ -226,20 +226,7 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
                               else bool(v)) if "slo_met" in out.columns
            else pd.Series(True, index=out.index))
     generation = is_generation_plan(plan)
-    if quality_values is not None:
-        qual = pd.to_numeric(out["candidate"].astype(str).map(
-            {str(k): v for k, v in dict(quality_values).items()}), errors="coerce")
-        label = quality_label or "quality"
-        hib = True if higher_is_better is None else bool(higher_is_better)
-    elif generation and "perplexity" in out.columns:
-        qual = pd.to_numeric(out["perplexity"], errors="coerce")
-        label, hib = quality_label or "perplexity", (False if higher_is_better is None
-                                                     else bool(higher_is_better))
-    else:
-        qual = pd.to_numeric(out["quality"], errors="coerce") if "quality" in out.columns \
-            else pd.Series(np.nan, index=out.index)
-        label = quality_label or "quality"
-        hib = True if higher_is_better is None else bool(higher_is_better)
+    qual, label, hib = _quality_of(out, generation, quality_values, quality_label, higher_is_better)
     out["quality"] = qual
     reason = out["infeasible_reason"].astype(str).replace({"nan": "", "None": ""}) \
         if "infeasible_reason" in out.columns else pd.Series("", index=out.index)
@@ -314,6 +301,21 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
                           "slo_ttft_p95_ms": gen.get("slo_ttft_p95_ms"),
                           "slo_tpot_p95_ms": gen.get("slo_tpot_p95_ms")})
     return out
+
+
+def _quality_of(out: pd.DataFrame, generation: bool, quality_values: Mapping[str, float] | None,
+                quality_label: str | None, higher_is_better: bool | None) -> tuple[pd.Series, str, bool]:
+    """``(quality per row, its label, higher is better)`` as :func:`rank_options` documents."""
+    if quality_values is not None:
+        qual = pd.to_numeric(out["candidate"].astype(str).map(
+            {str(k): v for k, v in dict(quality_values).items()}), errors="coerce")
+        return qual, quality_label or "quality", True if higher_is_better is None else bool(higher_is_better)
+    if generation and "perplexity" in out.columns:
+        return (pd.to_numeric(out["perplexity"], errors="coerce"), quality_label or "perplexity",
+                False if higher_is_better is None else bool(higher_is_better))
+    qual = pd.to_numeric(out["quality"], errors="coerce") if "quality" in out.columns \
+        else pd.Series(np.nan, index=out.index)
+    return qual, quality_label or "quality", True if higher_is_better is None else bool(higher_is_better)
 
 
 def _with_bar_reasons(why: np.ndarray, candidates: pd.Series, failures: Mapping[str, str] | None) -> np.ndarray:
