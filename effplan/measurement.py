@@ -478,12 +478,13 @@ def _phase(key: SampleKey) -> str:
 
 # =============================================================================== the sweep
 def default_threads() -> int:
-    """torch CPU threads for a sweep: torch's current setting, capped at the cores that are free
-    now (usable cores minus other processes' load, :func:`effplan.timing.free_cores`), so the
-    measurement does not oversubscribe a busy machine."""
-    import torch
+    """torch CPU threads for a sweep: torch's current setting, capped at the cores free
+    throughout a short window (:func:`effplan.threads.sweep_threads`, the one thread rule of
+    local and fleet sweeps); each point is capped again by its work
+    (:func:`effplan.threads.threads_for_work`)."""
+    from .threads import sweep_threads
 
-    return max(1, min(torch.get_num_threads(), free_cores()))
+    return sweep_threads()
 
 
 def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[int] = (1, 8, 32),
@@ -499,7 +500,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
             optimizer: str | Callable[[list[Any]], Any] = "sgd",
             learning_rate: float = 1e-3,
             results_path: str | os.PathLike | None = None,
-            resume: bool = False,
+            resume: bool | str = False,
             isolate: bool | None = None,
             retries: int | None = None,
             passes: int | None = None,
@@ -545,9 +546,10 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         ``effplan.store.samples_path(results_path)``. A point that cannot be saved stays in the
         returned :class:`Measurements`, with the reason in ``error``; the sweep goes on.
     resume: skip the points already finished in ``results_path`` (same candidate, host,
-        hardware, mode, dtype and batch size, status ok, stable and not provisional; see
-        :func:`effplan.store.completed_points`); their stored rows are returned with the rest.
-        Provisional, not-stable, failed and missing points are measured again.
+        hardware, mode, dtype and batch size; see :mod:`effplan.resume`); their stored rows are
+        returned with the rest. ``True`` / ``"unfinished"``: error rows, provisional and missing
+        points are measured again, finished-but-unstable ones are kept; ``"unstable"``: those
+        are measured again too.
     isolate: measure each candidate's points in its own worker process (default
         :data:`ISOLATE_DEFAULT`): a crash or a hang is an error row, peak memory is the point's
         own. A candidate that cannot be shipped to a worker is measured here, and ``isolation``
@@ -650,6 +652,9 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     passes = PASSES_DEFAULT if passes is None else passes
     if not isinstance(passes, int) or isinstance(passes, bool) or passes < 1:
         raise ValidationError("passes", f"must be a whole number >= 1, got {passes!r}")
+    from .resume import resume_mode
+
+    resume = resume_mode(resume)
     if resume and results_path is None:
         raise ValidationError("resume", "resume=True needs results_path= (the file to resume)")
     isolate = ISOLATE_DEFAULT if isolate is None else bool(isolate)
@@ -721,7 +726,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         points = [(c, _resolve_device(c.device) if c.device else sweep_device, bs, p)
                   for c in candidates for bs in bss for p in prompts]
         if resume:
-            points, kept = _resume(path, points, mode, hardware)
+            points, kept = _resume(path, points, mode, hardware, resume)
             rows.extend(kept)
         for dev in dict.fromkeys(d for _, d, _, _ in points):
             if not energy:
@@ -749,7 +754,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
                    leave=True)
         opts = dict(policy=policy, clock=clock, energy=energy, energy_window_s=energy_window_s,
                     meter_factory=meter_factory, optimizer=optimizer, lr=learning_rate,
-                    threads=used_threads, **gen_opts)
+                    threads=used_threads, auto_threads=threads is None, **gen_opts)
         # weights and configuration are hashed once per candidate, on its first measured point
         hashes: dict[str, dict[str, str]] = {}
         from .reproducibility import reproducibility_fields
@@ -935,7 +940,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
                       "refuses them). For firm figures: "
                       "close other programs (background_load shows how busy the machine was), use "
                       "fewer threads (threads=1), a longer time_budget_s, or re-measure them later "
-                      "with resume=True", EffplanWarning, stacklevel=2)
+                      "with resume='unstable' (effplan measure --resume unstable)", EffplanWarning, stacklevel=2)
     if unsaved:
         warnings.warn(f"effplan.measure: {len(unsaved)} points could not be saved to {path} "
                       f"({', '.join(unsaved[:5])}{', ...' if len(unsaved) > 5 else ''}); they are in "
@@ -991,12 +996,14 @@ def _flops_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _resume(path: Path | None, points: list[tuple[Any, str, int, int | None]], mode: str,
-            hardware: Mapping[str, Mapping[str, Any]]) -> tuple[list[tuple[Any, str, int, int | None]],
-                                                              list[dict[str, Any]]]:
-    """Points still to measure, and the stored rows of those already finished in ``path``."""
+            hardware: Mapping[str, Mapping[str, Any]],
+            how: str = "unfinished") -> tuple[list[tuple[Any, str, int, int | None]], list[dict[str, Any]]]:
+    """Points still to measure, and the stored rows of those already finished in ``path``
+    (``how``: the resume mode, :mod:`effplan.resume`)."""
     from . import store
+    from .resume import finished_points
 
-    done = store.completed_points(path)
+    done = finished_points(path, how)
     if not done:
         return points, []
     # a candidate that does not declare its dtype matches a stored point of any dtype
@@ -1052,6 +1059,8 @@ def _point_job(cand: Any, bs: int, mode: str, dev: str, row: dict[str, Any],
     else:
         measure_point = _measure_point
         kwargs = {k: v for k, v in kwargs.items() if k not in ("output_tokens", "seed")}
+    if mode == "generation":
+        kwargs.pop("auto_threads", None)  # generation points keep the sweep's count
     if isolated:
         # a worker measures one point after another: what the last point left behind is
         # released first, so this point's memory baseline is its own (see _release_memory)
@@ -1222,10 +1231,12 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
                    isolated: bool = False,
                    known_hashes: Mapping[str, str] | None = None,
                    prior: Mapping[SampleKey, Timing] | None = None,
-                   known_flops: Mapping[str, Any] | None = None) -> dict[SampleKey, Timing]:
+                   known_flops: Mapping[str, Any] | None = None,
+                   auto_threads: bool = False) -> dict[SampleKey, Timing]:
     """Measure one point, filling ``row`` in place; returns its raw timing by samples key;
     raises on failure. ``known_flops``: the FLOP columns of this point's earlier pass (not
-    counted again)."""
+    counted again). ``auto_threads``: the thread count was not given, so it is capped by the
+    point's work (:func:`effplan.threads.threads_for_work`) and restored after."""
     import torch
 
     is_cuda = dev.startswith("cuda")
@@ -1234,6 +1245,7 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
 
     model = cand.build_model(dev)
     modes = [(m, m.training) for m in model.modules()]
+    sweep_threads = torch.get_num_threads()
     try:
         inputs = cand.make_inputs(bs, dev)
         params, param_bytes = _param_stats(model)
@@ -1256,6 +1268,13 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
             except FlopCountError as exc:
                 degraded.append(f"effplan.measure: FLOPs of {cand.name!r} could not be counted ({exc}); "
                                 "flops_per_item and utilization are NaN")
+
+        if auto_threads and not is_cuda:  # small work does not pay for threads (effplan.threads)
+            from .threads import threads_for_work
+
+            work = row["flops_per_item"] * bs * (3.0 if mode == "training" else 1.0)
+            torch.set_num_threads(threads_for_work(sweep_threads, work))
+            row["threads"] = torch.get_num_threads()
 
         # ---- the workload of one call
         if mode == "inference":
@@ -1355,3 +1374,4 @@ def _measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str,
     finally:
         for m, was_training in modes:
             m.training = was_training
+        torch.set_num_threads(sweep_threads)

@@ -456,10 +456,12 @@ def _truthy(v: Any) -> bool:
     return v is True or (isinstance(v, (bool, np.bool_)) and bool(v))
 
 
-def completed_points(path: PathLike) -> set[tuple[str, str, str, str, str, int]]:
+def completed_points(path: PathLike, *, stable_only: bool = True) -> set[tuple[str, str, str, str, str, int]]:
     """:func:`point_key` of every finished point in the results file ``path``: status ``ok``,
     ``stable`` true and not ``provisional`` (an error, a not-stable point or one whose sweep
-    stopped before its last timing pass is measured again on resume). An absent
+    stopped before its last timing pass is measured again on resume). With
+    ``stable_only=False`` a finished point that is not stable counts as finished too
+    (``resume="unfinished"``, :mod:`effplan.resume`). An absent
     file has none. Bad records are skipped (and reported by :func:`load`)."""
     p = Path(path)
     if not p.exists() or p.stat().st_size == 0:
@@ -467,7 +469,7 @@ def completed_points(path: PathLike) -> set[tuple[str, str, str, str, str, int]]
     frame = load(p, duplicates="all")
     done = set()
     for rec in frame.to_dict(orient="records"):
-        if (str(rec.get("status") or "ok") == "ok" and _truthy(rec.get("stable"))
+        if (str(rec.get("status") or "ok") == "ok" and (_truthy(rec.get("stable")) or not stable_only)
                 and not _truthy(rec.get("provisional"))):
             done.add(point_key(rec))
     return done
