@@ -277,4 +277,4 @@ HOST_ID_ENV = "EFFPLAN_HOST_ID"
 #: open points (Ray's own core would kill the driver after 60 s without them).
 FLEET_HEAD_TIMEOUT_S = 15.0
 #: How long the preflight waits for its round-trip task on every measuring node, s.
-PREFLIGHT_TIMEOUT_S = 120.0
+PREFLIGHT_TIMEOUT_S = 60.0

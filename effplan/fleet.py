@@ -109,11 +109,7 @@ Columns added to each stored row (beside the schema's and the ``hw_*`` identity)
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import math
 import os
-import sys
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -121,12 +117,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .defaults import FLEET_HEAD_TIMEOUT_S
 from .errors import EffplanError, EffplanWarning, ValidationError
 
 if TYPE_CHECKING:
     from .measurement import Measurements
 
-__all__ = ["Target", "FleetOptions", "measure_on_ray", "measure_with_executor", "resolve_candidates",
+__all__ = ["Target", "FleetOptions", "FleetLostError", "measure_on_ray", "measure_with_executor",
+           "resolve_candidates",
            "NODE_RESOURCE"]
 
 #: The per-node exclusive custom resource every effplan task asks one unit of.
@@ -301,15 +299,31 @@ class FleetOptions:
     ----------
     max_retries: Ray re-runs a task after a SYSTEM failure (worker crash, OOM kill, node lost)
         at most this many times; a candidate's exception is never retried.
-    runtime_env: Ray runtime environment of every task, e.g. ``{"pip": ["effplan[ray]"]}``.
-    node_resource: the per-node exclusive custom resource (each measuring node offers 1).
+    runtime_env: the JOB's Ray runtime environment (Ray accepts a local ``working_dir`` only
+        per job), e.g. ``{"working_dir": ".", "py_modules": ["effplan"]}``; applied when effplan
+        connects (``ray.init(runtime_env=...)``). Already connected, it must be the job's own
+        (give it to your ``ray.init`` instead). Module objects in ``py_modules`` become their
+        folders.
+    node_resource: the per-node exclusive custom resource (each measuring node offers 1; with
+        ``exclusive="gpu"``, one per GPU).
+    exclusive: ``"host"`` (default): one measurement per MACHINE at a time, however many Ray
+        nodes it runs; ``"gpu"``: one per GPU (see :mod:`effplan.hostlock` for the trade-off).
+    preflight: run :func:`effplan.fleet_check.preflight` before the first point (default).
+    head_timeout_s: the sweep ends with error rows when the head (GCS) cannot be reached for
+        this long (:data:`effplan.defaults.FLEET_HEAD_TIMEOUT_S`).
     """
 
     max_retries: int = 1
     runtime_env: Mapping[str, Any] | None = None
     node_resource: str = NODE_RESOURCE
+    exclusive: str = "host"
+    preflight: bool = True
+    head_timeout_s: float = FLEET_HEAD_TIMEOUT_S
 
     def __post_init__(self) -> None:
+        from .hostlock import check_exclusive
+        from .schema import number
+
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) \
                 or self.max_retries < 0:
             raise ValidationError("max_retries", f"must be an integer >= 0, got {self.max_retries!r}",
@@ -317,116 +331,33 @@ class FleetOptions:
         if self.runtime_env is not None and not isinstance(self.runtime_env, Mapping):
             raise ValidationError("runtime_env", "must be a mapping (Ray runtime environment) or None",
                                   where="FleetOptions")
+        if self.runtime_env is not None:
+            object.__setattr__(self, "runtime_env", _job_runtime_env(self.runtime_env))
         if not isinstance(self.node_resource, str) or not self.node_resource:
             raise ValidationError("node_resource", "must be a non-empty resource name",
                                   where="FleetOptions")
+        check_exclusive(self.exclusive)
+        object.__setattr__(self, "head_timeout_s", number("head_timeout_s", self.head_timeout_s,
+                                                          lo=0, lo_open=True))
+
+
+def _job_runtime_env(env: Mapping[str, Any]) -> dict[str, Any]:
+    """A runtime environment Ray accepts: module objects in ``py_modules`` -> their folders."""
+    out = dict(env)
+    mods = out.get("py_modules")
+    if mods is not None:
+        if isinstance(mods, str) or not isinstance(mods, Sequence):
+            raise ValidationError("runtime_env", "py_modules must be a list of paths, URIs or "
+                                  "modules", where="FleetOptions")
+        out["py_modules"] = [str(Path(m.__file__).parent) if hasattr(m, "__file__") and
+                             hasattr(m, "__path__") else m for m in mods]
+    return out
 
 
 # =============================================================================== candidates
-def _load_attr(spec: str) -> Any:
-    target, sep, attr = spec.rpartition(":")
-    if not sep or not target or not attr:
-        raise ValidationError("candidates", f"{spec!r} is not an import path: write "
-                              "'package.module:attr' or 'path/to/file.py:attr'")
-    if target.endswith(".py"):
-        path = Path(target)
-        if not path.is_file():
-            raise ValidationError("candidates", f"{spec!r}: no file {target!r} (relative to "
-                                  f"{os.getcwd()}); ship it with the runtime_env working_dir")
-        modname = f"_effplan_fleet_{abs(hash(str(path.resolve()))):x}"
-        module = sys.modules.get(modname)
-        if module is None:
-            loader_spec = importlib.util.spec_from_file_location(modname, path)
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules[modname] = module
-            try:
-                loader_spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[modname]
-                raise
-            try:  # its functions are importable nowhere else: ship them by value if asked to
-                import cloudpickle  # noqa: PLC0415 - comes with Ray
-
-                cloudpickle.register_pickle_by_value(module)
-            except ImportError:
-                pass
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise ValidationError("candidates", f"{spec!r}: cannot import {target!r} ({exc}); "
-                                  "install it on this machine and the workers") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ValidationError("candidates", f"{spec!r}: module {target!r} has no {attr!r}") from None
-
-
-def _candidate_types() -> tuple[type, ...]:
-    """What ``measure`` takes: :class:`~effplan.candidates.Candidate` and, for
-    ``mode="generation"``, :class:`~effplan.generation.GenerationCandidate`."""
-    from .candidates import Candidate
-
-    try:
-        from .generation import GenerationCandidate
-    except ImportError:  # an effplan without generation mode
-        return (Candidate,)
-    return (Candidate, GenerationCandidate)
-
-
-def resolve_candidates(spec: str) -> list[Any]:
-    """The candidates an import path names (``module:attr`` or ``file.py:attr``)."""
-    kinds = _candidate_types()
-    value = _load_attr(spec)
-    if callable(value) and not isinstance(value, kinds):
-        value = value()
-    items = [value] if isinstance(value, kinds) else list(value) if isinstance(
-        value, Sequence | tuple) else None
-    if items is None or not items or not all(isinstance(c, kinds) for c in items):
-        raise ValidationError("candidates", f"{spec!r} must name a Candidate, a sequence of "
-                              "Candidates or a callable returning them")
-    return items
-
-
-@dataclass(frozen=True)
-class _Shipped:
-    """What a task receives: a Candidate (cloudpickled by Ray) or an import path and a name."""
-
-    name: str
-    dtype: str | None
-    candidate: Any = None
-    spec: str | None = None
-
-    def load(self) -> Any:
-        if self.candidate is not None:
-            return self.candidate
-        for cand in resolve_candidates(self.spec):
-            if cand.name == self.name:
-                return cand
-        raise ValidationError("candidates", f"{self.spec!r} on this worker has no candidate "
-                              f"named {self.name!r}")
-
-
-def _ship(candidates: Any) -> list[_Shipped]:
-    kinds = _candidate_types()
-    if isinstance(candidates, kinds + (str,)):
-        candidates = [candidates]
-    shipped: list[_Shipped] = []
-    for i, item in enumerate(list(candidates)):
-        if isinstance(item, kinds):
-            shipped.append(_Shipped(item.name, item.dtype, candidate=item))
-        elif isinstance(item, str):
-            shipped += [_Shipped(c.name, c.dtype, spec=item) for c in resolve_candidates(item)]
-        else:
-            raise ValidationError("candidates", f"item {i} is a {type(item).__name__}, not a "
-                                  "Candidate or an import path 'module:attr'")
-    if not shipped:
-        raise ValidationError("candidates", "no candidates given")
-    names = [s.name for s in shipped]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ValidationError("candidates", f"candidate names must be unique; repeated: {dupes}")
-    return shipped
+# (their home: effplan.fleet_candidates; the names stay importable from here)
+from .fleet_candidates import (_register_loaded_files, _Shipped, _ship,  # noqa: E402
+                               resolve_candidates)
 
 
 # =============================================================================== resume keys
@@ -437,18 +368,20 @@ def _load_all(path: str | os.PathLike) -> Any:
     return store.load(path, duplicates="all")
 
 
-def _finished(path: str | os.PathLike) -> set[tuple[str, str, str, int, str]]:
+def _finished(path: str | os.PathLike, how: str = "unfinished") -> set[tuple[str, str, str, int, str]]:
     """(candidate, target label, mode, batch size, dtype) of the finished fleet points in ``path``:
-    rows measured for a target whose :func:`effplan.store.point_key` is among
-    :func:`effplan.store.completed_points` (status ok and stable)."""
-    from . import store
+    rows measured for a target whose :func:`effplan.store.point_key` is among the points
+    ``how`` (a resume mode, :mod:`effplan.resume`) counts as finished."""
+    from .resume import finished_points
 
     if not Path(path).exists():
         return set()
-    completed = store.completed_points(path)
+    completed = finished_points(path, how)
     frame = _load_all(path)
     if "fleet_target" not in frame.columns:
         return set()
+    from . import store
+
     done = set()
     for rec in frame.to_dict(orient="records"):
         target = rec.get("fleet_target")
@@ -458,90 +391,81 @@ def _finished(path: str | os.PathLike) -> set[tuple[str, str, str, int, str]]:
     return done
 
 
+def _todo(shipped: list[_Shipped], targets: list[Target], bss: list[int], mode: str,
+          done: set[tuple[str, str, str, int, str]]) -> list[Any]:
+    """One :class:`effplan.fleet_sink.FleetTask` per candidate x target with points to measure."""
+    from .fleet_sink import FleetTask
+
+    tasks = []
+    for s in shipped:
+        for t in targets:
+            # a candidate without a fixed dtype matches a finished point of any dtype label
+            todo = [b for b in bss if not any(k[:4] == (s.name, t.label, mode, b)
+                                              and (s.dtype is None or k[4] == s.dtype) for k in done)]
+            if todo:
+                tasks.append(FleetTask(s, t, todo))
+    return tasks
+
+
 # =============================================================================== the worker
 def _fleet_task(shipped: _Shipped, batch_sizes: list[int], mode: str, device: str,
-                target_label: str, measure_kwargs: dict[str, Any]):
-    """One (candidate x target) task: yields a start record, then one record per point."""
+                measure_kwargs: dict[str, Any], exclusive: str = "host"):
+    """One (candidate x target) task on a Ray node: the messages of
+    :func:`effplan.spool.stream_points` (every timing pass as it is saved)."""
     import ray
 
-    from .hardware import available_cpus, detect_hardware
-    from .measurement import _worker_pool, measure
+    from .spool import stream_points
 
     ctx = ray.get_runtime_context()
     node = {"fleet_node_id": ctx.get_node_id(), "fleet_node_ip": ray.util.get_node_ip_address()}
-    hw = detect_hardware(device).to_dict()
-    yield {"kind": "start", "hardware": hw, **node}
-    cand = shipped.load()
-    kwargs = dict(measure_kwargs)
-    kwargs.pop("_workers", None)
-    if kwargs.get("threads") is None:  # the node is this task's alone (see the module docstring)
-        kwargs["threads"] = available_cpus()
-    # one worker process for the candidate, kept alive across its batch sizes and passes, as
-    # the local executor does (a crash or time-out replaces it for the next point)
-    pool = _worker_pool(int(kwargs["threads"]))
-    try:
-        yield from _fleet_points(cand, batch_sizes, mode, device, target_label, kwargs, pool, hw, node,
-                                 measure)
-    finally:
-        pool.close()
-
-
-def _fleet_points(cand: Any, batch_sizes: list[int], mode: str, device: str, target_label: str,
-                  kwargs: dict[str, Any], pool: Any, hw: Mapping[str, Any], node: Mapping[str, Any],
-                  measure: Any):
-    """The point records of one fleet task, each measured with the task's worker ``pool``."""
-    for bs in batch_sizes:
-        start = time.time()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            m = measure([cand], batch_sizes=[bs], mode=mode, device=device, progress=False,
-                        results_path=None, _workers=pool, **kwargs)
-        end = time.time()
-        # one row per batch size; mode="generation" gives one per prompt length
-        rows = [dict(r, fleet_target=target_label, fleet_start_unix_s=start, fleet_end_unix_s=end,
-                     **node) for r in m.rows]
-        idle = float(rows[0].get("idle_power_w", math.nan))
-        if kwargs.get("idle_power_w") is None and not math.isnan(idle):
-            kwargs["idle_power_w"] = idle  # measured once per task
-        point_hw = m.hardware.get(rows[0]["device"], hw)
-        # raw samples go with a point that is one row (which row a sample belongs to is
-        # otherwise the harness's business)
-        timings = ([next(iter(m.samples.values()))] if len(rows) == 1 and len(m.samples) == 1
-                   else [None] * len(rows))
-        yield {"kind": "point", "batch_size": bs, "rows": rows, "timings": timings,
-               "hardware": dict(point_hw),
-               "warnings": sorted({str(w.message) for w in caught
-                                   if issubclass(w.category, EffplanWarning)
-                                   and "points failed" not in str(w.message)}), **node}
+    kwargs = {k: v for k, v in measure_kwargs.items() if k != "_workers"}
+    yield from stream_points(shipped.load, batch_sizes, mode, device, kwargs, node,
+                             exclusive=exclusive)
 
 
 # =============================================================================== the driver
-@dataclass
-class _Task:
-    shipped: _Shipped
-    target: Target
-    remaining: list[int]
-    node_id: str = ""
-    node_ip: str = ""
-    hardware: Mapping[str, Any] = field(default_factory=dict)
+class FleetLostError(EffplanError):
+    """The Ray head (GCS) could not be reached: the sweep ended, its open points are error rows."""
 
 
-def _node_label(task: _Task) -> str:
-    return f"{task.node_ip}/{task.node_id[:6]}" if task.node_id else "?"
-
-
-def _connect(ray: Any, ray_address: str | None, opts: FleetOptions) -> None:
+def _connect(ray: Any, ray_address: str | None, opts: FleetOptions) -> str:
+    """Connect (or check the connection there is); returns the address connected to."""
     if ray.is_initialized():
-        return  # an existing connection (e.g. ray.init(...) in the notebook) is used as is
+        current = _gcs_address(ray)
+        wanted = str(ray_address or "")
+        if wanted and wanted not in ("auto", "local") and not wanted.startswith("ray://") \
+                and wanted.split("://")[-1] != current:
+            raise ValidationError("ray_address", f"Ray is already connected to {current or 'a cluster'}"
+                                  f", not {wanted!r}: call ray.shutdown() first to measure there")
+        if opts.runtime_env is not None:
+            job_env = dict(ray.get_runtime_context().runtime_env or {})
+            if any(job_env.get(k) != v for k, v in opts.runtime_env.items()
+                   if k not in ("working_dir", "py_modules")) or any(
+                    k in opts.runtime_env and k not in job_env for k in ("working_dir", "py_modules")):
+                raise ValidationError("runtime_env", "Ray is already connected, so the job's runtime "
+                                      "environment is set: give it to your ray.init(runtime_env=...) "
+                                      "(or ray job submit --runtime-env / --working-dir) instead of "
+                                      "FleetOptions(runtime_env=...)")
+        return current
+    env = {"runtime_env": dict(opts.runtime_env)} if opts.runtime_env is not None else {}
     if ray_address in (None, "local"):
         # a one-node instance on this machine, offering the exclusive node unit itself
         ray.init(address="local", resources={opts.node_resource: 1}, include_dashboard=False,
-                 log_to_driver=False)
+                 log_to_driver=False, **env)
     else:
-        ray.init(address=ray_address, log_to_driver=False)
+        ray.init(address=ray_address, log_to_driver=False, **env)
+    return _gcs_address(ray)
 
 
-def _nodes(ray: Any, node_resource: str) -> list[dict[str, Any]]:
+def _gcs_address(ray: Any) -> str:
+    try:
+        return str(ray.get_runtime_context().gcs_address or "")
+    except Exception:  # noqa: BLE001 - Ray Client has none: the head is not watched then
+        return ""
+
+
+def _nodes(ray: Any, opts: FleetOptions) -> list[dict[str, Any]]:
+    node_resource = opts.node_resource
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     measuring = [n for n in nodes if n["Resources"].get(node_resource, 0) > 0]
     if not measuring:
@@ -549,10 +473,13 @@ def _nodes(ray: Any, node_resource: str) -> list[dict[str, Any]]:
                               f"per-node exclusive resource {node_resource!r}; start every node "
                               f"that may measure with ray start ... --resources='{{\"{node_resource}\""
                               ": 1}' (see effplan.fleet)")
-    shared = [n["NodeID"][:8] for n in measuring if n["Resources"][node_resource] != 1]
+    # exclusive="gpu": a node may offer one unit per GPU (each GPU its own measuring unit)
+    shared = [n["NodeID"][:8] for n in measuring if n["Resources"][node_resource] != 1 and not (
+        opts.exclusive == "gpu" and n["Resources"][node_resource] <= max(1, n["Resources"].get("GPU", 0)))]
     if shared:
         raise ValidationError("ray_address", f"node(s) {shared} offer {node_resource!r} != 1: two "
-                              "measurements could share a node; start each node with exactly 1")
+                              "measurements could share a node; start each node with exactly 1 "
+                              "(with exclusive='gpu': at most one per GPU)")
     return measuring
 
 
@@ -561,43 +488,53 @@ def _feasible(target: Target, nodes: list[dict[str, Any]], node_resource: str) -
     return any(all(n["Resources"].get(k, 0) >= v for k, v in need.items()) for n in nodes)
 
 
-def _error_row(task: _Task, bs: int, mode: str, reason: str) -> dict[str, Any]:
-    from .schema import SCHEMA_VERSION
-
-    hw = task.hardware
-    where = f"node {_node_label(task)}" if task.node_id else "no node"
-    return {"candidate": task.shipped.name, "hardware": str(hw.get("name") or "unknown"),
-            "hardware_id": str(hw.get("hardware_id") or ""), "mode": mode, "batch_size": int(bs),
-            "device": str(hw.get("device") or ""), "dtype": task.shipped.dtype or "",
-            "provenance": "measured", "energy_source": "none", "status": "error",
-            "error": f"{where}: {reason}", "schema_version": SCHEMA_VERSION,
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-            "fleet_target": task.target.label, "fleet_node_id": task.node_id,
-            "fleet_node_ip": task.node_ip, "fleet_start_unix_s": math.nan,
-            "fleet_end_unix_s": math.nan}
-
-
 def _reason(ray: Any, exc: BaseException) -> str:
     cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) and exc.cause else exc
     first = (str(cause).strip().splitlines() or [""])[0]
     return f"{type(cause).__name__}: {first}"[:500]
 
 
-def _save_samples(path: str | os.PathLike, row: Mapping[str, Any], hw: Mapping[str, Any],
-                  timing: Any) -> None:
-    """The point's raw samples beside the results file (``effplan.store.append_samples``), in
-    the record the local executor writes."""
-    from . import store
-    from .measurement import _samples_record
+class _HeadWatch:
+    """Whether the head (GCS) still answers: a TCP connect to its address, timed by the
+    driver's clock. Without an address (Ray Client) the head is not watched."""
 
-    if timing is not None:
-        store.append_samples(path, [_samples_record(row, hw, timing)])
+    def __init__(self, address: str, timeout_s: float) -> None:
+        host, _, port = address.rpartition(":")
+        self.where = (host, int(port)) if host and port.isdigit() else None
+        self.timeout_s = timeout_s
+        self.down_since: float | None = None
+        self.checked = 0.0
+
+    def lost(self) -> bool:
+        import socket
+
+        now = time.monotonic()
+        if self.where is None or now - self.checked < 1.0:
+            return self.down_since is not None and now - self.down_since >= self.timeout_s
+        self.checked = now
+        try:
+            socket.create_connection(self.where, timeout=1.0).close()
+            self.down_since = None
+        except OSError:
+            self.down_since = self.down_since or now
+        return self.down_since is not None and now - self.down_since >= self.timeout_s
+
+
+def _preflight(ray: Any, targets: list[Target], opts: FleetOptions, address: str) -> None:
+    from .fleet_check import preflight
+
+    check = preflight(ray, targets, node_resource=opts.node_resource, exclusive=opts.exclusive,
+                      address=address)
+    for msg in check.warnings:
+        warnings.warn(f"effplan fleet preflight: {msg}", EffplanWarning, stacklevel=4)
+    if not check.ok:
+        raise EffplanError("effplan fleet preflight failed, nothing was measured:\n" + check.report())
 
 
 def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
                    mode: str = "inference", device: str = "auto", *,
                    targets: Iterable[Target | str | Mapping[str, float]] | None = None,
-                   ray_address: str | None = None, resume: bool = False,
+                   ray_address: str | None = None, resume: bool | str = False,
                    results_path: str | os.PathLike | None = None, progress: bool = True,
                    fleet: FleetOptions | None = None, **measure_kwargs: Any) -> Measurements:
     """Measure every candidate x target x batch size on a Ray cluster; see the module docstring.
@@ -611,24 +548,56 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
         default one target ``"cpu"`` (any measuring node).
     ray_address: ``None``/``"local"`` (start a one-node Ray here), ``"auto"`` (the cluster this
         machine joined with ``ray start``) or ``"ray://HEAD:10001"`` (Ray Client). An already
-        initialised Ray connection is used as it is.
-    resume: skip points already finished in ``results_path`` (needs ``results_path``).
-    results_path: the driver's JSON Lines store; each point is appended as it arrives.
+        initialised Ray connection is used as it is (another explicit address is refused).
+    resume: ``True`` / ``"unfinished"``: skip points already finished in ``results_path``
+        (error rows and provisional points are measured again); ``"unstable"``: re-measure the
+        finished-but-unstable ones too (:mod:`effplan.resume`).
+    results_path: the driver's JSON Lines store; every timing pass is appended as it arrives.
     progress: a ``tqdm.auto`` bar over all points, with the busy nodes as its postfix.
-    fleet: :class:`FleetOptions` (retries, runtime environment, node resource).
+    fleet: :class:`FleetOptions` (retries, job runtime environment, exclusivity, preflight).
     measure_kwargs: passed to the harness on the workers (``timing``, ``time_budget_s``,
         ``energy``, ``threads``, ``idle_power_w``, ...).
 
     Returns :class:`effplan.measurement.Measurements` of every row of this sweep (resumed
-    points are not repeated; load the store for the merged view).
+    points are not repeated; load the store for the merged view). Raises
+    :class:`FleetLostError` (after writing the open points as error rows) when the head is lost.
     """
     from . import store
-    from .measurement import Measurements
-    from .schema import MODES
+    from .fleet_sink import Sink
+    from .resume import resume_mode
 
     opts = fleet or FleetOptions()
     if not isinstance(opts, FleetOptions):
         raise ValidationError("fleet", f"expected FleetOptions or None, got {type(opts).__name__}")
+    shipped, bss, target_list = _sweep_args(candidates, batch_sizes, mode, targets)
+    how = resume_mode(resume)
+    if how and results_path is None:
+        raise ValidationError("resume", "resume=True needs results_path= (the store to resume from)")
+    if measure_kwargs.get("raise_errors"):
+        raise ValidationError("raise_errors", "not supported with executor='ray': failures are "
+                              "error rows (see the 'error' column)")
+    measure_kwargs.pop("raise_errors", None)
+
+    if results_path is not None:  # writable, not a folder: checked before anything runs
+        store.check_results_path(results_path)
+    ray = require_ray()
+    _register_loaded_files()
+    address = _connect(ray, ray_address, opts)
+    nodes = _nodes(ray, opts)
+    if opts.preflight:
+        _preflight(ray, target_list, opts, address)
+    tasks = _todo(shipped, target_list, bss, mode, _finished(results_path, how) if how else set())
+    sink = Sink(results_path, mode)
+    _run(ray, tasks, sink, nodes, opts, mode, device, dict(measure_kwargs), progress,
+         _HeadWatch(address, opts.head_timeout_s))
+    return _finish(sink, results_path)
+
+
+def _sweep_args(candidates: Any, batch_sizes: Any, mode: str,
+                targets: Any) -> tuple[list[_Shipped], list[int], list[Target]]:
+    """The validated candidates, batch sizes and targets of a fleet sweep (local rules)."""
+    from .schema import MODES
+
     shipped = _ship(candidates)
     # same rules as measure(): positive integer batch sizes, a known mode
     bss = [batch_sizes] if isinstance(batch_sizes, int) else list(batch_sizes)
@@ -646,81 +615,52 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
     if len(set(labels)) != len(labels):
         raise ValidationError("targets", f"target labels must be unique, got {labels}; give "
                               "Target(name=...) to tell them apart")
-    if resume and results_path is None:
-        raise ValidationError("resume", "resume=True needs results_path= (the store to resume from)")
-    if measure_kwargs.get("raise_errors"):
-        raise ValidationError("raise_errors", "not supported with executor='ray': failures are "
-                              "error rows (see the 'error' column)")
-    measure_kwargs.pop("raise_errors", None)
+    return shipped, bss, target_list
 
-    if results_path is not None:  # writable, not a folder: checked before anything runs
-        store.check_results_path(results_path)
-    ray = require_ray()
-    _connect(ray, ray_address, opts)
-    nodes = _nodes(ray, opts.node_resource)
-    done = _finished(results_path) if resume else set()
 
-    rows: list[dict[str, Any]] = []
-    hardware: dict[str, dict[str, Any]] = {}
-    samples: dict[tuple[str, str, str, int], Any] = {}
-    messages: list[str] = []
-
-    unsaved: list[str] = []
-
-    def record(row: dict[str, Any], hw: Mapping[str, Any] | None, timing: Any = None) -> None:
-        rows.append(row)
-        if results_path is None:
-            return
-        try:
-            store.append(results_path, [row], hardware=dict(hw) if hw else None)
-            _save_samples(results_path, row, hw or {}, timing)
-        except (OSError, ValidationError) as exc:  # as the local executor: kept, with the reason
-            msg = f"not saved to {results_path}: {type(exc).__name__}: {exc}"
-            row["error"] = f"{row['error']}; {msg}" if row.get("error") else msg
-            unsaved.append(f"{row['candidate']} bs={row['batch_size']} on {row['fleet_target']}")
-
-    tasks: list[_Task] = []
-    for s in shipped:
-        for t in target_list:
-            # a candidate without a fixed dtype matches a finished point of any dtype label
-            todo = [b for b in bss if not any(k[:4] == (s.name, t.label, mode, b)
-                                              and (s.dtype is None or k[4] == s.dtype) for k in done)]
-            if todo:
-                tasks.append(_Task(s, t, todo))
-    remote = ray.remote(_fleet_task)
+def _run(ray: Any, tasks: list[Any], sink: Any, nodes: list[dict[str, Any]], opts: FleetOptions,
+         mode: str, device: str, measure_kwargs: dict[str, Any], progress: bool,
+         head: _HeadWatch) -> None:
+    """Submit the tasks and stream their messages into ``sink`` until every point is in."""
     from tqdm.auto import tqdm
 
+    remote = ray.remote(_fleet_task)
     bar = tqdm(total=sum(len(t.remaining) for t in tasks), desc=f"effplan fleet ({mode})",
                disable=not progress, leave=True)
-    running: dict[Any, _Task] = {}
+    running: dict[Any, Any] = {}
     busy: dict[str, str] = {}
 
     def show() -> None:
         bar.set_postfix_str(f"busy {len(busy)}/{len(nodes)} nodes: "
                             + ", ".join(f"{k}[{v}]" for k, v in sorted(busy.items())))
 
+    def fail(task: Any, reason: str) -> None:
+        bar.update(sink.fail(task, reason))
+        busy.pop(task.node_label, None)
+
     try:
         for task in tasks:
             if not _feasible(task.target, nodes, opts.node_resource):
                 need = task.target.required_resources(opts.node_resource)
-                for bs in task.remaining:
-                    record(_error_row(task, bs, mode, f"no live node offers {need} (target "
-                                      f"{task.target.label!r}); start a node with these resources"),
-                           None)
-                    bar.update(1)
+                fail(task, f"no live node offers {need} (target {task.target.label!r}); start a node "
+                     "with these resources")
                 continue
             options = dict(task.target.ray_options(opts.node_resource),
                            max_retries=opts.max_retries, retry_exceptions=False)
-            if opts.runtime_env is not None:
-                options["runtime_env"] = dict(opts.runtime_env)
             dev = task.target.device if str(device) == "auto" else str(device)
             gen = remote.options(**options).remote(task.shipped, list(task.remaining), mode, dev,
-                                                   task.target.label, dict(measure_kwargs))
+                                                   measure_kwargs, opts.exclusive)
             running[gen] = task
         pending = list(running)
         last_check = time.monotonic()
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=_POLL_S)
+            if not ready and head.lost():
+                reason = (f"the Ray head (GCS) at {':'.join(map(str, head.where))} did not answer for "
+                          f"{opts.head_timeout_s:g} s: the sweep ended")
+                for gen in pending:
+                    fail(running[gen], reason)
+                raise FleetLostError(reason)
             if not ready and time.monotonic() - last_check >= _RECHECK_S:
                 # a node that left (lost, scaled down) can leave a task nowhere to run, or to
                 # be retried on: Ray would wait for ever, effplan gives error rows instead
@@ -730,88 +670,83 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
                 for gen in [g for g in pending if not _feasible(running[g].target, live,
                                                                 opts.node_resource)]:
                     task = running[gen]
-                    try:
-                        ray.cancel(gen, force=True)
-                    except Exception:  # noqa: BLE001 - best effort; its points become error rows
-                        pass
+                    _cancel(ray, gen)
                     pending.remove(gen)
-                    for bs in list(task.remaining):
-                        record(_error_row(task, bs, mode, "no live node offers "
-                                          f"{task.target.required_resources(opts.node_resource)} "
-                                          f"(target {task.target.label!r}) any more: node lost?"),
-                               task.hardware)
-                        bar.update(1)
-                    task.remaining.clear()
-                    busy.pop(_node_label(task), None)
+                    fail(task, f"no live node offers {task.target.required_resources(opts.node_resource)}"
+                         f" (target {task.target.label!r}) any more: node lost?")
                 show()
             for gen in ready:
-                task = running[gen]
-                try:
-                    ref = next(gen)
-                except StopIteration:
-                    busy.pop(_node_label(task), None)
-                    show()
-                    continue
-                try:
-                    msg = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    reason = _reason(ray, exc)
-                    for bs in list(task.remaining):
-                        record(_error_row(task, bs, mode, reason), task.hardware)
-                        bar.update(1)
-                    task.remaining.clear()
-                    busy.pop(_node_label(task), None)
-                    show()
-                    continue
-                pending.append(gen)
-                busy.pop(_node_label(task), None)  # a retried attempt may run on another node
-                task.node_id, task.node_ip = msg["fleet_node_id"], msg["fleet_node_ip"]
-                busy[_node_label(task)] = task.shipped.name
-                if msg["kind"] == "start":
-                    task.hardware = msg["hardware"]
-                    show()
-                    continue
-                hw, bs = msg["hardware"], int(msg["batch_size"])
-                if bs not in task.remaining:  # re-sent by a retried attempt: already stored
-                    continue
-                task.remaining.remove(bs)
-                for row, timing in zip(msg["rows"], msg["timings"]):
-                    record(row, hw, timing)
-                    key = f"{row['device']}@{task.node_id[:8]}"
-                    hardware[key] = dict(hw)
-                    if timing is not None:
-                        samples[(row["candidate"], key, mode, bs)] = timing
-                messages += msg.get("warnings", [])
-                if not task.remaining:
-                    busy.pop(_node_label(task), None)
-                bar.update(1)
+                if _receive(ray, gen, running[gen], sink, bar, busy):
+                    pending.append(gen)
                 show()
-    except BaseException:  # Ctrl-C or a store error: every received point is already on disk
+    except BaseException:  # Ctrl-C, a lost head, a store error: every received pass is on disk
         for gen in running:
-            try:
-                ray.cancel(gen, force=True)
-            except Exception:  # noqa: BLE001 - best effort: the task may have finished already
-                pass
+            _cancel(ray, gen)
         raise
     finally:
         bar.close()
 
-    for msg in dict.fromkeys(messages):
-        warnings.warn(f"effplan fleet (on a worker): {msg}", EffplanWarning, stacklevel=3)
-    failed = [f"{r['candidate']} bs={r['batch_size']} on {r['fleet_target']}" for r in rows
+
+def _cancel(ray: Any, gen: Any) -> None:
+    try:
+        ray.cancel(gen, force=True)
+    except Exception:  # noqa: BLE001 - best effort: the task may have finished already
+        pass
+
+
+def _receive(ray: Any, gen: Any, task: Any, sink: Any, bar: Any, busy: dict[str, str]) -> bool:
+    """Handle the next message of a task's stream; False when the stream has ended."""
+    try:
+        ref = next(gen)
+    except StopIteration:
+        busy.pop(task.node_label, None)
+        if task.remaining:  # ended without its points: never silently
+            bar.update(sink.fail(task, "the task ended without measuring these points"))
+        return False
+    try:
+        msg = ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        bar.update(sink.fail(task, _reason(ray, exc)))
+        busy.pop(task.node_label, None)
+        return False
+    kind = msg.get("kind")
+    busy.pop(task.node_label, None)  # a retried attempt may run on another node
+    if kind == "start":
+        sink.start(task, msg)
+    elif kind == "records":
+        sink.records(task, msg)
+    elif kind == "point":
+        if sink.point(task, msg):
+            bar.update(1)
+    elif kind == "error":
+        bar.update(sink.fail(task, str(msg.get("error"))))
+        return False
+    if task.remaining:
+        busy[task.node_label] = task.shipped.name
+    return True
+
+
+def _finish(sink: Any, results_path: Any) -> Measurements:
+    from .measurement import Measurements
+
+    for msg in dict.fromkeys(sink.messages):
+        warnings.warn(f"effplan fleet (on a worker): {msg}", EffplanWarning, stacklevel=4)
+    rows = sink.rows
+    failed = [f"{r['candidate']} bs={r['batch_size']} on {r.get('fleet_target', '?')}" for r in rows
               if r.get("status") != "ok"]
     if failed:
-        warnings.warn(f"effplan.measure (ray): {len(failed)} of {len(rows)} points failed "
+        warnings.warn(f"effplan.measure (fleet): {len(failed)} of {len(rows)} points failed "
                       f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); see the "
                       "'status' and 'error' columns (Measurements.errors)", EffplanWarning,
-                      stacklevel=3)
-    if unsaved:
-        warnings.warn(f"effplan.measure (ray): {len(unsaved)} points could not be saved to "
+                      stacklevel=4)
+    if sink.unsaved:
+        unsaved = sink.unsaved
+        warnings.warn(f"effplan.measure (fleet): {len(unsaved)} points could not be saved to "
                       f"{results_path} ({', '.join(unsaved[:5])}{', ...' if len(unsaved) > 5 else ''});"
                       " they are in the returned Measurements (reason in 'error'): save them with "
                       "effplan.store.save_frame(m.to_frame(), another_path)", EffplanWarning,
-                      stacklevel=3)
-    return Measurements(rows=tuple(rows), hardware=hardware, samples=samples)
+                      stacklevel=4)
+    return Measurements(rows=tuple(rows), hardware=sink.hardware, samples=sink.samples)
 
 
 #: Parameters of :func:`effplan.measure` that the driver handles; the rest go to the workers.
@@ -820,17 +755,24 @@ _DRIVER_PARAMS = ("candidates", "batch_sizes", "mode", "device", "results_path",
 
 
 def measure_with_executor(**params: Any) -> Measurements:
-    """``effplan.measure(..., executor=...)`` for an executor other than ``"local"``.
+    """``effplan.measure(..., executor=...)`` for an executor other than ``"local"``:
+    ``"ray"`` (:func:`measure_on_ray`) or ``"slurm"`` (:func:`effplan.slurm.measure_on_slurm`).
 
     ``params`` are all of :func:`effplan.measure`'s parameters; those the harness takes
     (``timing``, ``energy``, ``threads``, ...) are passed on to it on the workers.
     """
     executor = params.get("executor")
-    if executor != "ray":
+    if executor not in ("ray", "slurm"):
         given = [k for k in ("targets", "ray_address", "fleet") if params.get(k) is not None]
         if executor == "local":
-            raise ValidationError(given[0], f"{', '.join(given)} need executor='ray'")
-        raise ValidationError("executor", f"{executor!r} is not 'local' or 'ray'")
+            raise ValidationError(given[0], f"{', '.join(given)} need executor='ray' or 'slurm'")
+        raise ValidationError("executor", f"{executor!r} is not 'local', 'ray' or 'slurm'")
     driver = {k: params[k] for k in _DRIVER_PARAMS if k in params and k != "executor"}
     harness = {k: v for k, v in params.items() if k not in _DRIVER_PARAMS}
+    if executor == "slurm":
+        from .slurm import measure_on_slurm
+
+        if driver.pop("ray_address", None) is not None:
+            raise ValidationError("ray_address", "needs executor='ray', not 'slurm'")
+        return measure_on_slurm(**driver, **harness)
     return measure_on_ray(**driver, **harness)
