@@ -43,7 +43,10 @@ class FleetTask:
 
     @property
     def node_label(self) -> str:
-        return f"{self.node_ip}/{self.node_id[:6]}" if self.node_id else "?"
+        if not self.node_id:
+            return "?"
+        short = self.node_id if self.node_id.startswith("slurm:") else self.node_id[:6]
+        return f"{self.node_ip}/{short}"
 
 
 def _row(rec: Mapping[str, Any]) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def run_points(cand: Any, batch_sizes: list[int], mode: str, device: str,
     from .measurement import _worker_pool, measure
     from .threads import sweep_threads
 
-    opts = dict(kwargs)
+    opts = {k: v for k, v in kwargs.items() if k != "_workers"}  # the task's own pool below
     pool = _worker_pool(sweep_threads(opts.get("threads"))) if opts.get("isolate", True) else None
     try:
         for bs in batch_sizes:
