@@ -5,7 +5,7 @@ its first point).
    exclusive ``effplan_node`` resource, reports back what it sees. A reply that never arrives
    is the failure a sweep would hit on every point: most often Ray's token authentication on
    one side only (a driver whose HOME holds ``~/.ray/auth_token`` -- written by any local
-   ``ray.init()`` of Ray >= 2.5x -- or ``RAY_AUTH_MODE=token``, against a cluster started without
+   ``ray.init()`` of Ray 2.60 -- or ``RAY_AUTH_MODE=token``, against a cluster started without
    a token: the workers' replies are refused and every point would read ``OwnerDiedError``).
    The preflight names that fix instead of a sweep of error rows.
 2. **What measures what.** The measuring nodes per target, with their host and GPUs.

@@ -141,7 +141,7 @@ def cluster():
 
     # a lost node is noticed within ~2 s (Ray's default health check takes ~15 s)
     c = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "_system_config": {"health_check_period_ms": 500,
+        "num_cpus": 0, "include_dashboard": False, "_system_config": {"health_check_period_ms": 500,
                                           "health_check_failure_threshold": 3}})
     for res in ({"accel_A": 2}, {"accel_B": 2}):
         c.add_node(num_cpus=2, resources={**res, NODE_RESOURCE: 1},
