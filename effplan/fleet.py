@@ -1,25 +1,31 @@
 """Sweeps across a fleet on Ray: each point on a node with the hardware it asks for, one
-measurement per node at a time, streamed back into one results store on the driver.
+measurement per MACHINE at a time, every timing pass streamed back into one results store on
+the driver.
 
 ``effplan.measure(candidates, batch_sizes, executor="ray", ray_address=..., targets=[...])``
 (or :func:`measure_on_ray`) runs the same measurement harness as the local executor
 (:func:`effplan.measurement.measure`), but on the nodes of a Ray cluster. Ray is an optional
-extra: ``pip install "effplan[ray]"``; it is imported only when a sweep asks for it.
+extra: ``pip install "effplan[ray]"`` (``ray[default]``: Ray Client and ``ray job submit`` need
+it); it is imported only when a sweep asks for it. Slurm: :mod:`effplan.slurm`. Recipes (image,
+``ray job submit``, KubeRay): ``deploy/README.md``.
 
 What runs where
 ---------------
-* **Driver** (your notebook or ``effplan measure --ray``): resolves candidates and targets,
-  submits one Ray task per (candidate x target), receives each finished point with
-  ``ray.wait`` as it arrives, and appends it at once to the JSON Lines store at
-  ``results_path`` (:func:`effplan.store.append`, fsync'ed), with the worker's hardware
-  identity (``hw_*`` fields). The results file lives on the DRIVER's disk only.
+* **Driver** (your notebook, ``effplan measure --ray``, or the head under ``ray job submit``):
+  connects, runs the preflight (:mod:`effplan.fleet_check`: a round trip to every measuring
+  node, versions, shared hosts; a failed one raises before anything is measured), submits one
+  Ray task per (candidate x target) and appends every record it receives AT ONCE to the JSON
+  Lines store at ``results_path`` (:mod:`effplan.fleet_sink`). The results file lives on the
+  DRIVER's disk only.
 * **Workers** (one task per candidate x target, on a node that offers the target's
-  resources): detect the node's hardware, then measure every batch size of the candidate one
-  after another with the local harness, in ONE worker process kept alive for the task (as the
-  local executor keeps one per candidate; a crash or time-out replaces it, ``point_timeout_s``
-  applies), yielding each point back as soon as it is finished (a Ray streaming generator),
-  with the node id and the wall-clock start/end of the point. A point's passes run on the
-  node, so the driver's store receives each point once, after its last pass.
+  resources): :mod:`effplan.spool`: detect the node's hardware, resolve the candidate, then
+  measure every batch size one after another with the local harness, in ONE worker process kept
+  for the task (``point_timeout_s`` applies), each point under the machine's measurement lock.
+  Every timing pass the harness saves (``provisional`` until the point's last pass, exactly as
+  in a local store) is sent back as it is written (a Ray streaming generator), so a killed
+  driver loses at most the passes in flight. A worker-side failure (the candidate cannot be
+  resolved there, ...) arrives as text (``"ValidationError: ..."``), never as an exception
+  object Ray cannot rebuild.
 
 Targets
 -------
@@ -31,60 +37,76 @@ parsed by :meth:`Target.parse` (``"L4"``, ``"gpu"``, ``"gpu:2"``, ``"cpu"``, ``"
 A target that no live node can satisfy gives error rows at once instead of a task that waits
 forever.
 
-No interference: one exclusive resource per node
-------------------------------------------------
-Every task also asks for ``1`` unit of the custom resource ``effplan_node``
+No interference: one measurement per machine
+--------------------------------------------
+Every task asks for ``1`` unit of the custom resource ``effplan_node``
 (:attr:`FleetOptions.node_resource`), and every node that may measure offers exactly one
-unit of it. Ray therefore never places two effplan measurements on one node at the same time:
-they would share its CPUs, memory bandwidth and GPU, and both timings would be worthless.
-Nodes must be started with it::
+unit of it, so Ray never places two effplan tasks on one Ray node::
 
     ray start --head --num-cpus=0                         # the head schedules, measures nothing
     ray start --address=HEAD:6379 --resources='{"effplan_node": 1}'     # every measuring node
 
-(a GPU node's ``accelerator_type:<model>`` resource is detected by Ray; add your own custom
-resources to the same JSON). A local sweep (``ray_address=None``) starts a one-node Ray
-instance on this machine with the resource set. A cluster without the resource, or a node
-offering more than one unit, is refused with an error that says how to start the nodes.
+One machine may still run several Ray nodes (raylets, KubeRay pods of one Kubernetes node, one
+raylet per GPU): every point is therefore timed holding the machine's lock
+(:mod:`effplan.hostlock`, ``exclusive="host"``, the default), and the preflight refuses nodes
+that share a host but not its lock file. ``FleetOptions(exclusive="gpu")`` makes each GPU its
+own unit (a node may then offer one ``effplan_node`` per GPU): faster sweeps on multi-GPU boxes,
+at the cost of points that share the host's CPUs and memory bandwidth. A local sweep
+(``ray_address=None``) starts a one-node Ray instance on this machine with the resource set.
 Other (non-effplan) Ray work on the same nodes is not excluded: keep measurement nodes for
 measurement.
 
-Inside a task the node is the task's alone, so by default the harness uses every CPU the
-worker process may run on (``threads=None`` means :func:`effplan.hardware.available_cpus`,
-not Ray's ``OMP_NUM_THREADS=1`` for one-CPU tasks). The device is ``"cuda"`` for a target with
-GPUs (Ray sets ``CUDA_VISIBLE_DEVICES``) and ``"cpu"`` otherwise, unless ``device=`` names one.
+Threads: ``threads=None`` is the one rule of local sweeps (:mod:`effplan.threads`: the cores
+free throughout a short window, then capped by the point's work), so a point's figures do not
+depend on the executor. The device is ``"cuda"`` for a target with GPUs (Ray sets
+``CUDA_VISIBLE_DEVICES``) and ``"cpu"`` otherwise, unless ``device=`` names one.
 
 Shipping candidates and effplan
 -------------------------------
 * :class:`~effplan.candidates.Candidate` objects (and
   :class:`~effplan.generation.GenerationCandidate` for ``mode="generation"``, whose points are
-  one row per prompt length) are serialized by Ray with cloudpickle, so
-  candidates defined in a notebook work. Functions defined in an importable module are pickled
-  by reference: that module must be importable on the workers too.
+  one row per prompt length) are serialized by Ray with cloudpickle, so candidates defined in a
+  notebook work, and so do those loaded from a ``file.py`` path (registered by value with Ray's
+  own cloudpickle, :mod:`effplan.fleet_candidates`). Functions defined in an importable module
+  are pickled by reference: that module must be importable on the workers too.
 * A string ``"package.module:attr"`` or ``"path/to/file.py:attr"`` is an import path. ``attr``
   is a Candidate, a sequence of Candidates, or a zero-argument callable returning either. It
   is resolved on the driver (for the names) and again on each worker; a relative ``file.py``
-  path is taken from the worker's working directory (ship it with ``working_dir``).
-* effplan (and torch) must be importable on every node: install them there, or let Ray do it
-  with a runtime environment, ``FleetOptions(runtime_env={"pip": ["effplan[ray]"]})`` or
-  ``{"working_dir": ".", "py_modules": [effplan]}`` for a development checkout. The runtime
-  environment is given per task (``.options(runtime_env=...)``).
+  path is taken from the worker's working directory: ship it with the JOB's runtime
+  environment (``ray job submit --working-dir .``, ``FleetOptions(runtime_env={"working_dir":
+  "."})``, ``effplan measure --ray ADDR --working-dir .``; Ray takes a local ``working_dir`` per
+  job only).
+* effplan (and torch) must be importable on every node: use the image of ``deploy/Dockerfile``
+  (effplan is not on a package index, so ``{"pip": ["effplan[ray]"]}`` cannot work), or a
+  job-level ``{"working_dir": ".", "py_modules": ["effplan"]}`` for a development checkout.
+
+Connections
+-----------
+An already initialised Ray connection is used as it is; a sweep that names ANOTHER address is
+refused (``ray.shutdown()`` first). Ray 2.60 turns token authentication on for a cluster a local
+``ray.init()`` starts and writes ``~/.ray/auth_token``; a driver with that token cannot receive
+the results of a cluster started without one: the preflight names this (see
+``deploy/README.md``). A lost head (GCS) is noticed by the driver (a TCP connect to the GCS,
+:attr:`FleetOptions.head_timeout_s`): the open points become error rows and
+:class:`FleetLostError` is raised (the CLI prints "N points saved; re-run with --resume" and
+exits 4) before Ray's core would stop the driver after 60 s. A lost WORKER node is noticed by
+Ray's health checks (``health_check_period_ms`` x ``health_check_failure_threshold``, 30-45 s by
+default).
 
 Resume and interruption
 -----------------------
-Each point received (ok or error) is on disk before the next one is processed, so stopping
-the driver (Ctrl-C, a closed notebook) loses no finished point; the tasks still running are
-cancelled (a point half-measured on a worker is lost and measured again on resume). Raw
-samples are written beside the results (``effplan.store.append_samples``) as by the local
-executor, for points that are one row. With ``resume=True`` a (candidate x target x mode x
-batch size) is skipped when the store already holds a finished point for it: a row whose key
-(:func:`effplan.store.point_key`: candidate, host, hardware, mode, dtype, batch size) is among
-:func:`effplan.store.completed_points` (status ok and stable) and that was measured for that
-target (``fleet_target``). Error rows and not-stable points are not finished: a resumed sweep
-measures them again. The host is not known before a task lands, so the target, not the host,
-says which stored points a task would repeat. ``effplan.store.load`` keeps the newest record of
-a point by default: two targets served by one host (e.g. simulated nodes) are one point there;
-``load(path, duplicates="all")`` shows every record.
+Each record received (every pass, ok or error) is on disk before the next one is processed, so
+stopping the driver (Ctrl-C, a closed notebook) loses at most the passes in flight; the tasks
+still running are cancelled. Raw samples are written beside the results
+(``effplan.store.append_samples``) as by the local executor. With ``resume=True`` (=
+``"unfinished"``) a (candidate x target x mode x batch size) is skipped when the store already
+holds a finished point for it (:mod:`effplan.resume`): a record whose key
+(:func:`effplan.store.point_key`) is finished and that was measured for that target
+(``fleet_target``); error rows and provisional points are measured again, finished but unstable
+ones only with ``resume="unstable"``. The host is not known before a task lands, so the target,
+not the host, says which stored points a task would repeat. ``effplan.store.load`` keeps the
+newest record of a point by default: two targets served by one host (e.g. simulated nodes) are
+one point there; ``load(path, duplicates="all")`` shows every record.
 
 Failures and retries
 --------------------
@@ -102,9 +124,10 @@ Failures and retries
   few seconds while nothing arrives, cancels such tasks and writes their points as error rows
   ("no live node offers ... any more: node lost?").
 
-Columns added to each stored row (beside the schema's and the ``hw_*`` identity):
-``fleet_target`` (target label), ``fleet_node_id``, ``fleet_node_ip``,
-``fleet_start_unix_s`` / ``fleet_end_unix_s`` (wall clock of the point on the worker).
+Columns added to each stored row (beside the schema's and the ``hw_*`` identity; kept by
+``Measurements.to_frame()``): ``fleet_target`` (target label), ``fleet_node_id``,
+``fleet_node_ip``, ``fleet_start_unix_s`` / ``fleet_end_unix_s`` (wall clock of the point on the
+worker, inside the machine lock).
 """
 
 from __future__ import annotations
@@ -124,8 +147,7 @@ if TYPE_CHECKING:
     from .measurement import Measurements
 
 __all__ = ["Target", "FleetOptions", "FleetLostError", "measure_on_ray", "measure_with_executor",
-           "resolve_candidates",
-           "NODE_RESOURCE"]
+           "resolve_candidates", "NODE_RESOURCE"]
 
 #: The per-node exclusive custom resource every effplan task asks one unit of.
 NODE_RESOURCE = "effplan_node"
@@ -364,7 +386,6 @@ from .fleet_candidates import (_register_loaded_files, _Shipped, _ship,  # noqa:
 def _load_all(path: str | os.PathLike) -> Any:
     """Every record of ``path``, duplicates of a point included (two targets may share a host)."""
     from . import store
-
     return store.load(path, duplicates="all")
 
 

@@ -17,7 +17,9 @@ How one point (candidate x batch size) is measured
    measured it). A candidate that cannot be shipped is measured in this process and
    ``isolation`` says why. ``mode="generation"`` points (:mod:`effplan.generation`) follow the
    same rules: worker, retries, resume (a point is also its ``prompt_tokens``), raw samples.
-   Threads: ``threads`` (default :func:`default_threads`: capped at the cores free now).
+   Threads: ``threads`` (default :func:`default_threads`: the one rule of local and fleet
+   sweeps, :mod:`effplan.threads`: cores free throughout a short window, then each point capped
+   by its work so that small models are timed on one thread).
    **Time limit** (``point_timeout_s``, default :func:`default_point_timeout_s`: 120 s + 10 x
    (``time_budget_s`` + ``energy_window_s``), the parenthesis doubled for generation): a
    timing pass of a point that runs longer (a forward that never returns) is stopped, its
