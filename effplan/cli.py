@@ -91,6 +91,7 @@ def _measure(args: argparse.Namespace) -> int:
             raise
         print(f"effplan measure: error: {exc}", file=sys.stderr)
         _interrupted(args.out, before)
+        args.hard_exit = True  # see main(): Ray would hold the exit until its own 60 s timeout
         return 4
     print(m.summary().to_string(index=False))
     print(f"\n{len(m.to_frame())} rows appended to {args.out}")
@@ -668,7 +669,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        rc = args.func(args)
+        if argv is None and getattr(args, "hard_exit", False):
+            # the command line after a lost Ray head: every point is on disk and the line is
+            # printed; Ray's shutdown at exit would wait for the dead head and then have its
+            # core kill the process (status 1), so leave now with this status
+            sys.stdout.flush()
+            sys.stderr.flush()
+            import os
+
+            os._exit(rc)
+        return rc
     except SkippedRecordsError as exc:  # --strict: its own status, so scripts can tell it apart
         print(f"effplan {args.command}: error: {exc}", file=sys.stderr)
         return 3

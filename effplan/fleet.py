@@ -136,23 +136,23 @@ import os
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .defaults import FLEET_HEAD_TIMEOUT_S
 from .errors import EffplanError, EffplanWarning, ValidationError
+# the homes of targets, candidates and the driver's sink; the names stay importable from here
+from .fleet_candidates import _register_loaded_files, _Shipped, resolve_candidates
+from .fleet_sink import _finish, _finished, _load_all, _sweep_args, _todo  # noqa: F401
+from .fleet_targets import NODE_RESOURCE, Target, _feasible
 
 if TYPE_CHECKING:
     from .measurement import Measurements
 
-__all__ = ["Target", "FleetOptions", "FleetLostError", "measure_on_ray", "measure_with_executor",
-           "resolve_candidates", "NODE_RESOURCE"]
+__all__ = ["Target", "FleetOptions", "FleetLostError", "measure_on_ray", "resolve_candidates",
+           "NODE_RESOURCE"]
 
-#: The per-node exclusive custom resource every effplan task asks one unit of.
-NODE_RESOURCE = "effplan_node"
-#: Amount Ray itself asks for an ``accelerator_type`` (it advertises 1 per node).
-_ACCEL_AMOUNT = 0.001
 #: How long the driver waits in one ``ray.wait`` before checking for interruption, s.
 _POLL_S = 1.0
 #: How often the driver checks that every waiting task still has a live node it can run on, s.
@@ -171,146 +171,6 @@ def require_ray() -> Any:
         raise EffplanError(f"executor='ray' needs Ray, which is not installed ({exc}): "
                            "pip install 'effplan[ray]'") from None
     return ray
-
-
-# =============================================================================== targets
-@dataclass(frozen=True)
-class Target:
-    """The hardware a point must run on, as Ray resources.
-
-    Attributes
-    ----------
-    num_gpus: GPUs the task holds (``1`` for "any node with a GPU").
-    accelerator_type: a GPU model Ray advertises, e.g. ``"L4"``, ``"H100"``, ``"A100"``
-        (implies ``num_gpus=1`` when ``num_gpus`` is 0).
-    resources: custom resources set on nodes with ``ray start --resources``, e.g.
-        ``{"pool_a": 1}``.
-    num_cpus: CPU slots the task reserves (default 1; the node is exclusive anyway).
-    name: label stored in ``fleet_target`` (default: derived from the fields above).
-    """
-
-    num_gpus: float = 0
-    accelerator_type: str | None = None
-    resources: Mapping[str, float] = field(default_factory=dict)
-    num_cpus: float = 1
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        where = "Target"
-        for fname in ("num_gpus", "num_cpus"):
-            value = getattr(self, fname)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-                raise ValidationError(fname, f"must be a number >= 0, got {value!r}", where=where)
-        if self.accelerator_type is not None:
-            if not isinstance(self.accelerator_type, str) or not self.accelerator_type.strip():
-                raise ValidationError("accelerator_type", f"must be a non-empty string such as 'L4', "
-                                      f"got {self.accelerator_type!r}", where=where)
-            if self.num_gpus == 0:
-                object.__setattr__(self, "num_gpus", 1)
-        if not isinstance(self.resources, Mapping):
-            raise ValidationError("resources", f"must be a mapping name -> amount, got "
-                                  f"{type(self.resources).__name__}", where=where)
-        res = {}
-        for key, amount in self.resources.items():
-            if not isinstance(key, str) or not key or key in ("CPU", "GPU", NODE_RESOURCE):
-                raise ValidationError("resources", f"{key!r} is not a custom resource name (use "
-                                      "num_cpus/num_gpus for CPU/GPU)", where=where)
-            if isinstance(amount, bool) or not isinstance(amount, int | float) or not amount > 0:
-                raise ValidationError("resources", f"amount of {key!r} must be > 0, got {amount!r}",
-                                      where=where)
-            res[key] = float(amount)
-        object.__setattr__(self, "resources", dict(sorted(res.items())))
-        if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
-            raise ValidationError("name", f"must be a non-empty string or None, got {self.name!r}",
-                                  where=where)
-
-    @property
-    def label(self) -> str:
-        """What ``fleet_target`` holds: ``name``, else ``"L4"``, ``"gpu:2"``, ``"pool_a"``, ``"cpu"``."""
-        if self.name:
-            return self.name
-        parts = []
-        if self.accelerator_type:
-            parts.append(self.accelerator_type if self.num_gpus == 1
-                         else f"{self.accelerator_type}:{_num(self.num_gpus)}")
-        elif self.num_gpus:
-            parts.append("gpu" if self.num_gpus == 1 else f"gpu:{_num(self.num_gpus)}")
-        parts += [k if v == 1 else f"{k}={_num(v)}" for k, v in self.resources.items()]
-        return "+".join(parts) or "cpu"
-
-    @property
-    def device(self) -> str:
-        """The torch device a task of this target measures on by default."""
-        return "cuda" if self.num_gpus > 0 else "cpu"
-
-    def required_resources(self, node_resource: str = NODE_RESOURCE) -> dict[str, float]:
-        """Every Ray resource one task of this target holds (the exclusive node unit included)."""
-        need: dict[str, float] = {node_resource: 1.0}
-        if self.num_cpus:
-            need["CPU"] = float(self.num_cpus)
-        if self.num_gpus:
-            need["GPU"] = float(self.num_gpus)
-        if self.accelerator_type:
-            need[f"accelerator_type:{self.accelerator_type}"] = _ACCEL_AMOUNT
-        need.update(self.resources)
-        return need
-
-    def ray_options(self, node_resource: str = NODE_RESOURCE) -> dict[str, Any]:
-        """Keyword arguments of ``remote_fn.options(...)`` for one task of this target."""
-        opts: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus,
-                                "resources": {node_resource: 1, **self.resources}}
-        if self.accelerator_type:
-            opts["accelerator_type"] = self.accelerator_type
-        return opts
-
-    @classmethod
-    def parse(cls, text: str) -> Target:
-        """A target from a short string (the CLI's ``--target``).
-
-        ``"cpu"`` (any measuring node), ``"gpu"`` / ``"gpu:N"`` (N GPUs of any model),
-        ``"NAME=AMOUNT"`` (custom resource, several joined with ``+``), anything else an
-        accelerator type (``"L4"``, ``"H100"``; ``"H100:2"`` for two).
-        """
-        if not isinstance(text, str) or not text.strip():
-            raise ValidationError("target", f"expected a target such as 'L4', 'gpu' or 'pool_a=1', "
-                                  f"got {text!r}")
-        text = text.strip()
-        if text.lower() == "cpu":
-            return cls()
-        if "=" in text:
-            res = {}
-            for part in text.split("+"):
-                key, _, amount = part.partition("=")
-                try:
-                    res[key.strip()] = float(amount) if amount.strip() else 1.0
-                except ValueError:
-                    raise ValidationError("target", f"{part!r}: amount is not a number "
-                                          "(write NAME=AMOUNT, e.g. pool_a=1)") from None
-            return cls(resources=res)
-        name, _, count = text.partition(":")
-        try:
-            gpus = float(count) if count else 1.0
-        except ValueError:
-            raise ValidationError("target", f"{text!r}: GPU count after ':' is not a number") from None
-        if name.lower() == "gpu":
-            return cls(num_gpus=gpus)
-        return cls(accelerator_type=name, num_gpus=gpus)
-
-    @classmethod
-    def of(cls, spec: Target | str | Mapping[str, float]) -> Target:
-        """Coerce a :class:`Target`, a string (:meth:`parse`) or a custom-resource mapping."""
-        if isinstance(spec, Target):
-            return spec
-        if isinstance(spec, str):
-            return cls.parse(spec)
-        if isinstance(spec, Mapping):
-            return cls(resources=dict(spec))
-        raise ValidationError("targets", f"expected a Target, a string or a mapping of resources, "
-                              f"got {type(spec).__name__}")
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 @dataclass(frozen=True)
@@ -376,56 +236,6 @@ def _job_runtime_env(env: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-# =============================================================================== candidates
-# (their home: effplan.fleet_candidates; the names stay importable from here)
-from .fleet_candidates import (_register_loaded_files, _Shipped, _ship,  # noqa: E402
-                               resolve_candidates)
-
-
-# =============================================================================== resume keys
-def _load_all(path: str | os.PathLike) -> Any:
-    """Every record of ``path``, duplicates of a point included (two targets may share a host)."""
-    from . import store
-    return store.load(path, duplicates="all")
-
-
-def _finished(path: str | os.PathLike, how: str = "unfinished") -> set[tuple[str, str, str, int, str]]:
-    """(candidate, target label, mode, batch size, dtype) of the finished fleet points in ``path``:
-    rows measured for a target whose :func:`effplan.store.point_key` is among the points
-    ``how`` (a resume mode, :mod:`effplan.resume`) counts as finished."""
-    from .resume import finished_points
-
-    if not Path(path).exists():
-        return set()
-    completed = finished_points(path, how)
-    frame = _load_all(path)
-    if "fleet_target" not in frame.columns:
-        return set()
-    from . import store
-
-    done = set()
-    for rec in frame.to_dict(orient="records"):
-        target = rec.get("fleet_target")
-        if isinstance(target, str) and target and store.point_key(rec) in completed:
-            done.add((str(rec["candidate"]), target, str(rec["mode"]), int(rec["batch_size"]),
-                      str(rec.get("dtype") or "")))
-    return done
-
-
-def _todo(shipped: list[_Shipped], targets: list[Target], bss: list[int], mode: str,
-          done: set[tuple[str, str, str, int, str]]) -> list[Any]:
-    """One :class:`effplan.fleet_sink.FleetTask` per candidate x target with points to measure."""
-    from .fleet_sink import FleetTask
-
-    tasks = []
-    for s in shipped:
-        for t in targets:
-            # a candidate without a fixed dtype matches a finished point of any dtype label
-            todo = [b for b in bss if not any(k[:4] == (s.name, t.label, mode, b)
-                                              and (s.dtype is None or k[4] == s.dtype) for k in done)]
-            if todo:
-                tasks.append(FleetTask(s, t, todo))
-    return tasks
 
 
 # =============================================================================== the worker
@@ -502,11 +312,6 @@ def _nodes(ray: Any, opts: FleetOptions) -> list[dict[str, Any]]:
                               "measurements could share a node; start each node with exactly 1 "
                               "(with exclusive='gpu': at most one per GPU)")
     return measuring
-
-
-def _feasible(target: Target, nodes: list[dict[str, Any]], node_resource: str) -> bool:
-    need = target.required_resources(node_resource)
-    return any(all(n["Resources"].get(k, 0) >= v for k, v in need.items()) for n in nodes)
 
 
 def _reason(ray: Any, exc: BaseException) -> str:
@@ -614,31 +419,6 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
     return _finish(sink, results_path)
 
 
-def _sweep_args(candidates: Any, batch_sizes: Any, mode: str,
-                targets: Any) -> tuple[list[_Shipped], list[int], list[Target]]:
-    """The validated candidates, batch sizes and targets of a fleet sweep (local rules)."""
-    from .schema import MODES
-
-    shipped = _ship(candidates)
-    # same rules as measure(): positive integer batch sizes, a known mode
-    bss = [batch_sizes] if isinstance(batch_sizes, int) else list(batch_sizes)
-    if not bss or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in bss):
-        raise ValidationError("batch_sizes", f"must be positive integers, got {batch_sizes!r}")
-    bss = list(dict.fromkeys(int(b) for b in bss))
-    if mode not in MODES:
-        raise ValidationError("mode", f"{mode!r} is not one of {MODES}")
-    if targets is None or isinstance(targets, str | Target | Mapping):
-        targets = ["cpu"] if targets is None else [targets]
-    target_list = [Target.of(t) for t in targets]
-    if not target_list:
-        raise ValidationError("targets", "no targets given")
-    labels = [t.label for t in target_list]
-    if len(set(labels)) != len(labels):
-        raise ValidationError("targets", f"target labels must be unique, got {labels}; give "
-                              "Target(name=...) to tell them apart")
-    return shipped, bss, target_list
-
-
 def _run(ray: Any, tasks: list[Any], sink: Any, nodes: list[dict[str, Any]], opts: FleetOptions,
          mode: str, device: str, measure_kwargs: dict[str, Any], progress: bool,
          head: _HeadWatch) -> None:
@@ -700,9 +480,10 @@ def _run(ray: Any, tasks: list[Any], sink: Any, nodes: list[dict[str, Any]], opt
                 if _receive(ray, gen, running[gen], sink, bar, busy):
                     pending.append(gen)
                 show()
-    except BaseException:  # Ctrl-C, a lost head, a store error: every received pass is on disk
-        for gen in running:
-            _cancel(ray, gen)
+    except BaseException as exc:  # Ctrl-C, a lost head, a store error: every pass is on disk
+        if not isinstance(exc, FleetLostError):  # a lost head cannot cancel anything
+            for gen in running:
+                _cancel(ray, gen)
         raise
     finally:
         bar.close()
@@ -745,55 +526,3 @@ def _receive(ray: Any, gen: Any, task: Any, sink: Any, bar: Any, busy: dict[str,
     if task.remaining:
         busy[task.node_label] = task.shipped.name
     return True
-
-
-def _finish(sink: Any, results_path: Any) -> Measurements:
-    from .measurement import Measurements
-
-    for msg in dict.fromkeys(sink.messages):
-        warnings.warn(f"effplan fleet (on a worker): {msg}", EffplanWarning, stacklevel=4)
-    rows = sink.rows
-    failed = [f"{r['candidate']} bs={r['batch_size']} on {r.get('fleet_target', '?')}" for r in rows
-              if r.get("status") != "ok"]
-    if failed:
-        warnings.warn(f"effplan.measure (fleet): {len(failed)} of {len(rows)} points failed "
-                      f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); see the "
-                      "'status' and 'error' columns (Measurements.errors)", EffplanWarning,
-                      stacklevel=4)
-    if sink.unsaved:
-        unsaved = sink.unsaved
-        warnings.warn(f"effplan.measure (fleet): {len(unsaved)} points could not be saved to "
-                      f"{results_path} ({', '.join(unsaved[:5])}{', ...' if len(unsaved) > 5 else ''});"
-                      " they are in the returned Measurements (reason in 'error'): save them with "
-                      "effplan.store.save_frame(m.to_frame(), another_path)", EffplanWarning,
-                      stacklevel=4)
-    return Measurements(rows=tuple(rows), hardware=sink.hardware, samples=sink.samples)
-
-
-#: Parameters of :func:`effplan.measure` that the driver handles; the rest go to the workers.
-_DRIVER_PARAMS = ("candidates", "batch_sizes", "mode", "device", "results_path", "progress",
-                  "executor", "targets", "ray_address", "resume", "fleet")
-
-
-def measure_with_executor(**params: Any) -> Measurements:
-    """``effplan.measure(..., executor=...)`` for an executor other than ``"local"``:
-    ``"ray"`` (:func:`measure_on_ray`) or ``"slurm"`` (:func:`effplan.slurm.measure_on_slurm`).
-
-    ``params`` are all of :func:`effplan.measure`'s parameters; those the harness takes
-    (``timing``, ``energy``, ``threads``, ...) are passed on to it on the workers.
-    """
-    executor = params.get("executor")
-    if executor not in ("ray", "slurm"):
-        given = [k for k in ("targets", "ray_address", "fleet") if params.get(k) is not None]
-        if executor == "local":
-            raise ValidationError(given[0], f"{', '.join(given)} need executor='ray' or 'slurm'")
-        raise ValidationError("executor", f"{executor!r} is not 'local', 'ray' or 'slurm'")
-    driver = {k: params[k] for k in _DRIVER_PARAMS if k in params and k != "executor"}
-    harness = {k: v for k, v in params.items() if k not in _DRIVER_PARAMS}
-    if executor == "slurm":
-        from .slurm import measure_on_slurm
-
-        if driver.pop("ray_address", None) is not None:
-            raise ValidationError("ray_address", "needs executor='ray', not 'slurm'")
-        return measure_on_slurm(**driver, **harness)
-    return measure_on_ray(**driver, **harness)

@@ -203,7 +203,7 @@ def preflight(ray: Any, targets: Iterable[Any] = ("cpu",), *, node_resource: str
               exclusive: str = "host", timeout_s: float = PREFLIGHT_TIMEOUT_S,
               address: str = "") -> Preflight:
     """Check the connected Ray cluster before measuring (see the module docstring)."""
-    from .fleet import Target, _feasible
+    from .fleet_targets import Target, _feasible
 
     target_list = [Target.of(t) for t in targets]
     alive = [n for n in ray.nodes() if n.get("Alive")]

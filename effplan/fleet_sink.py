@@ -17,11 +17,18 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .errors import ValidationError
+from .errors import EffplanWarning, ValidationError
+from .fleet_candidates import _Shipped, _ship
+from .fleet_targets import Target
+
+if TYPE_CHECKING:
+    from .measurement import Measurements
 
 __all__ = ["FleetTask", "Sink"]
 
@@ -169,3 +176,97 @@ def _error_row(task: FleetTask, bs: int, mode: str, reason: str) -> dict[str, An
             "fleet_target": task.target.label, "fleet_node_id": task.node_id,
             "fleet_node_ip": task.node_ip, "fleet_start_unix_s": math.nan,
             "fleet_end_unix_s": math.nan}
+
+
+# ------------------------------------------------------------------ the sweep around the sink
+def _sweep_args(candidates: Any, batch_sizes: Any, mode: str,
+                targets: Any) -> tuple[list[_Shipped], list[int], list[Target]]:
+    """The validated candidates, batch sizes and targets of a fleet sweep (local rules)."""
+    from .schema import MODES
+
+    shipped = _ship(candidates)
+    # same rules as measure(): positive integer batch sizes, a known mode
+    bss = [batch_sizes] if isinstance(batch_sizes, int) else list(batch_sizes)
+    if not bss or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in bss):
+        raise ValidationError("batch_sizes", f"must be positive integers, got {batch_sizes!r}")
+    bss = list(dict.fromkeys(int(b) for b in bss))
+    if mode not in MODES:
+        raise ValidationError("mode", f"{mode!r} is not one of {MODES}")
+    if targets is None or isinstance(targets, str | Target | Mapping):
+        targets = ["cpu"] if targets is None else [targets]
+    target_list = [Target.of(t) for t in targets]
+    if not target_list:
+        raise ValidationError("targets", "no targets given")
+    labels = [t.label for t in target_list]
+    if len(set(labels)) != len(labels):
+        raise ValidationError("targets", f"target labels must be unique, got {labels}; give "
+                              "Target(name=...) to tell them apart")
+    return shipped, bss, target_list
+
+
+def _load_all(path: str | os.PathLike) -> Any:
+    """Every record of ``path``, duplicates of a point included (two targets may share a host)."""
+    from . import store
+    return store.load(path, duplicates="all")
+
+
+def _finished(path: str | os.PathLike, how: str = "unfinished") -> set[tuple[str, str, str, int, str]]:
+    """(candidate, target label, mode, batch size, dtype) of the finished fleet points in ``path``:
+    rows measured for a target whose :func:`effplan.store.point_key` is among the points
+    ``how`` (a resume mode, :mod:`effplan.resume`) counts as finished."""
+    from .resume import finished_points
+
+    if not Path(path).exists():
+        return set()
+    completed = finished_points(path, how)
+    frame = _load_all(path)
+    if "fleet_target" not in frame.columns:
+        return set()
+    from . import store
+
+    done = set()
+    for rec in frame.to_dict(orient="records"):
+        target = rec.get("fleet_target")
+        if isinstance(target, str) and target and store.point_key(rec) in completed:
+            done.add((str(rec["candidate"]), target, str(rec["mode"]), int(rec["batch_size"]),
+                      str(rec.get("dtype") or "")))
+    return done
+
+
+def _todo(shipped: list[_Shipped], targets: list[Target], bss: list[int], mode: str,
+          done: set[tuple[str, str, str, int, str]]) -> list[Any]:
+    """One :class:`effplan.fleet_sink.FleetTask` per candidate x target with points to measure."""
+    from .fleet_sink import FleetTask
+
+    tasks = []
+    for s in shipped:
+        for t in targets:
+            # a candidate without a fixed dtype matches a finished point of any dtype label
+            todo = [b for b in bss if not any(k[:4] == (s.name, t.label, mode, b)
+                                              and (s.dtype is None or k[4] == s.dtype) for k in done)]
+            if todo:
+                tasks.append(FleetTask(s, t, todo))
+    return tasks
+
+
+def _finish(sink: Any, results_path: Any) -> Measurements:
+    from .measurement import Measurements
+
+    for msg in dict.fromkeys(sink.messages):
+        warnings.warn(f"effplan fleet (on a worker): {msg}", EffplanWarning, stacklevel=4)
+    rows = sink.rows
+    failed = [f"{r['candidate']} bs={r['batch_size']} on {r.get('fleet_target', '?')}" for r in rows
+              if r.get("status") != "ok"]
+    if failed:
+        warnings.warn(f"effplan.measure (fleet): {len(failed)} of {len(rows)} points failed "
+                      f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); see the "
+                      "'status' and 'error' columns (Measurements.errors)", EffplanWarning,
+                      stacklevel=4)
+    if sink.unsaved:
+        unsaved = sink.unsaved
+        warnings.warn(f"effplan.measure (fleet): {len(unsaved)} points could not be saved to "
+                      f"{results_path} ({', '.join(unsaved[:5])}{', ...' if len(unsaved) > 5 else ''});"
+                      " they are in the returned Measurements (reason in 'error'): save them with "
+                      "effplan.store.save_frame(m.to_frame(), another_path)", EffplanWarning,
+                      stacklevel=4)
+    return Measurements(rows=tuple(rows), hardware=sink.hardware, samples=sink.samples)

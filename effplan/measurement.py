@@ -593,7 +593,7 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     """
     if executor != "local" or targets is not None or ray_address is not None or fleet is not None:
         params = dict(locals())  # every parameter above, before anything else is bound
-        from .fleet import measure_with_executor
+        from .executors import measure_with_executor
 
         return measure_with_executor(**params)
     import torch

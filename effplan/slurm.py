@@ -175,8 +175,8 @@ def measure_on_slurm(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
     :class:`SlurmOptions`. ``device="auto"``: ``"cuda"`` with ``gpus_per_task``, else ``"cpu"``.
     """
     from . import store
-    from .fleet import Target, _finish, _finished, _sweep_args, _todo
-    from .fleet_sink import Sink
+    from .fleet_sink import Sink, _finish, _finished, _sweep_args, _todo
+    from .fleet_targets import Target
     from .resume import resume_mode
 
     opts = fleet or SlurmOptions()

@@ -358,7 +358,7 @@ def test_measure_command_generation_resume_is_passed_on_not_refused(tmp_path, mo
     rc = main(["measure", "--mode", "generation", "--candidates", "decoder-slim", "--batch-sizes", "2",
                "--prompt-tokens", "16", "--output-tokens", "4", "--out", str(out), "--resume", "--quiet"])
     assert rc == 0
-    assert seen["resume"] is True and seen["mode"] == "generation" and str(seen["results_path"]) == str(out)
+    assert seen["resume"] == "unfinished" and seen["mode"] == "generation" and str(seen["results_path"]) == str(out)
 
 
 def test_actuals_command_prints_the_variance_and_names_a_missing_fx(tmp_path, capsys):

@@ -521,3 +521,45 @@ print(json.dumps([[r["candidate"], r["status"], r["error"], r["fleet_node_id"]] 
 def test_a_second_address_is_refused_while_connected(cluster):
     with pytest.raises(ValidationError, match="already connected"):
         measure_on_ray(SPEC, (1,), ray_address="203.0.113.9:6379", progress=False, **FAST)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_losing_the_head_ends_the_sweep_with_error_rows_and_the_resume_line(tmp_path):
+    # a cluster of its own (this test kills its head), the CLI as a user runs it
+    import subprocess
+
+    pytest.importorskip("ray")
+    mark, go, out = tmp_path / "started", tmp_path / "go", tmp_path / "lost.jsonl"
+    env = {**os.environ, "EFFPLAN_TEST_MARK": str(mark), "RAY_AUTH_MODE": "disabled",
+           "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    head = subprocess.Popen([sys.executable, str(HERE / "fleet_head.py"), str(go)], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        address = head.stdout.readline().strip()
+        assert address, "the test cluster did not start"
+
+        def kill_head_once_a_point_runs() -> None:
+            deadline = time.monotonic() + 240
+            while not mark.exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            go.write_text("go")
+
+        threading.Thread(target=kill_head_once_a_point_runs, daemon=True).start()
+        done = subprocess.run(
+            [sys.executable, "-m", "effplan.cli", "measure", "--ray", address, "--candidates-from",
+             f"{HERE / 'fleet_slow.py'}:CANDIDATES", "--batch-sizes", "1", "2", "--threads", "1",
+             "--time-budget-s", "0.05", "--out", str(out), "--quiet"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
+    finally:
+        head.stdin.close()
+        head.wait(timeout=120)
+    err = done.stderr
+    # ended by effplan (status 4), not by Ray's core after 60 s (status 1), and it says so
+    assert done.returncode == 4, err[-3000:]
+    assert "the Ray head (GCS) at" in err and "did not answer for 15 s: the sweep ended" in err
+    assert f"2 points saved to {out}; re-run with --resume" in err
+    frame = load_all(out)
+    assert sorted(frame["batch_size"]) == [1, 2] and (frame["status"] == "error").all()
+    assert frame["error"].str.contains("the Ray head \\(GCS\\) at .* did not answer", regex=True).all()
