@@ -462,11 +462,14 @@ def _run(ray: Any, tasks: list[Any], sink: Any, nodes: list[dict[str, Any]], opt
                 for gen in pending:
                     fail(running[gen], reason)
                 raise FleetLostError(reason)
-            if not ready and time.monotonic() - last_check >= _RECHECK_S:
+            if not ready and head.down_since is None and time.monotonic() - last_check >= _RECHECK_S:
                 # a node that left (lost, scaled down) can leave a task nowhere to run, or to
                 # be retried on: Ray would wait for ever, effplan gives error rows instead
                 last_check = time.monotonic()
-                live = [n for n in ray.nodes() if n.get("Alive")
+                nodes_now = _ask_head(ray.nodes)  # None: the head did not answer (it is watched)
+                if nodes_now is None:
+                    continue
+                live = [n for n in nodes_now if n.get("Alive")
                         and n["Resources"].get(opts.node_resource, 0) > 0]
                 for gen in [g for g in pending if not _feasible(running[g].target, live,
                                                                 opts.node_resource)]:
@@ -487,6 +490,26 @@ def _run(ray: Any, tasks: list[Any], sink: Any, nodes: list[dict[str, Any]], opt
         raise
     finally:
         bar.close()
+
+
+def _ask_head(call: Any, timeout_s: float = 5.0) -> Any:
+    """``call()`` (a request to the head, e.g. ``ray.nodes``), or None when it does not return
+    within ``timeout_s``: with the head gone Ray would block it until its core stops the
+    process, so it runs in a daemon thread and the sweep loop goes on watching the head."""
+    import threading
+
+    out: list[Any] = []
+
+    def ask() -> None:
+        try:
+            out.append(call())
+        except Exception:  # noqa: BLE001 - no answer is what the caller handles
+            pass
+
+    thread = threading.Thread(target=ask, daemon=True, name="effplan-ask-head")
+    thread.start()
+    thread.join(timeout_s)
+    return out[0] if out else None
 
 
 def _cancel(ray: Any, gen: Any) -> None:
