@@ -25,7 +25,9 @@ $(STAMP): pyproject.toml Makefile
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(if $(PORT),--ServerApp.port=$(PORT) --ServerApp.port_retries=0,)
 
+# the layer contract (.importlinter: layers, no torch in planning, widgets only in ui) first
 test: setup
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 report: setup

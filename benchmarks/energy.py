@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psutil  # noqa: E402
 
-from effplan.energy import EnergyMeter, RaplBackend  # noqa: E402
+from effplan.devices.energy import EnergyMeter, RaplBackend  # noqa: E402
 from effplan.errors import EffplanError, EnergyBackendError  # noqa: E402
 
 WORK_S = 0.05

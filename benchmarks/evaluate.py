@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from effplan import metrics  # noqa: E402
-from effplan.evaluation import _bootstrap_values, _resamples  # noqa: E402
+from effplan.records import metrics  # noqa: E402
+from effplan.bench.evaluation import _bootstrap_values, _resamples  # noqa: E402
 
 NAMES = ("accuracy", "ece", "nll", "brier")
 PUBLIC = {"accuracy": metrics.accuracy, "ece": metrics.expected_calibration_error,

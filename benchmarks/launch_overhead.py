@@ -74,7 +74,7 @@ def main(n: int = N, layers: int = LAYERS) -> list[dict]:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     try:
         from effplan.flops import count_flops
-        from effplan.reference import kernel_overhead
+        from effplan.refdata.reference import kernel_overhead
         table = kernel_overhead()
     except ImportError as err:  # the device machine may lack effplan's dependencies
         count_flops, table = None, None

@@ -51,7 +51,8 @@ import torch.utils.benchmark as tb  # noqa: E402
 import effplan  # noqa: E402
 from effplan.errors import EffplanWarning  # noqa: E402
 from effplan.examples import digits_candidates  # noqa: E402
-from effplan.measurement import TimingPolicy, adaptive_time  # noqa: E402
+from effplan.records.samples import TimingPolicy
+from effplan.bench.timing import adaptive_time  # noqa: E402
 
 
 def _effplan(model, x, policy):
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     print(sweep_line(w))
 
     # ---- energy meter overhead
-    from effplan.energy import EnergyMeter
+    from effplan.devices.energy import EnergyMeter
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EffplanWarning)

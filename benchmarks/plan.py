@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import importlib  # noqa: E402
 
 P = importlib.import_module("effplan.planning")  # the module (effplan.plan may be the function)
-from effplan.catalog import GENERIC_CPU, load_catalog  # noqa: E402
+from effplan.refdata.catalog import GENERIC_CPU, load_catalog  # noqa: E402
 
 N_CANDIDATES = 20
 BATCHES = (1, 4, 16, 64)

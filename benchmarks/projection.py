@@ -44,10 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import importlib  # noqa: E402
 
-from effplan.catalog import load_catalog  # noqa: E402
+from effplan.refdata.catalog import load_catalog  # noqa: E402
 from effplan.flops import count_flops  # noqa: E402
-from effplan.hardware import detect_hardware  # noqa: E402
-from effplan.reference import mlperf_inference, training_utilization_range  # noqa: E402
+from effplan.devices.hardware import detect_hardware  # noqa: E402
+from effplan.refdata.reference import mlperf_inference, training_utilization_range  # noqa: E402
 
 P = importlib.import_module("effplan.planning")
 

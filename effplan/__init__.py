@@ -16,18 +16,18 @@ _EXPORTS: dict[str, str] = {
     "count_flops": "flops",
     "FlopCount": "flops",
     # candidates and measurement
-    "Candidate": "candidates",
+    "Candidate": "models.candidates",
     "measure": "measurement",
     "Measurements": "measurement",
-    "GenerationCandidate": "generation",
-    "EnergyMeter": "energy",
-    "detect_hardware": "hardware",
-    "HardwareInfo": "hardware",
+    "GenerationCandidate": "models.generative",
+    "EnergyMeter": "devices.energy",
+    "detect_hardware": "devices.hardware",
+    "HardwareInfo": "devices.hardware",
     # planning
-    "load_catalog": "catalog",
-    "find_hardware": "catalog",
-    "peak_flops_per_s": "catalog",
-    "rated_power_w": "catalog",
+    "load_catalog": "refdata.catalog",
+    "find_hardware": "refdata.catalog",
+    "peak_flops_per_s": "refdata.catalog",
+    "rated_power_w": "refdata.catalog",
     "InferenceWorkload": "planning",
     "TrainingWorkload": "planning",
     "GenerationWorkload": "planning",
@@ -44,10 +44,10 @@ _EXPORTS: dict[str, str] = {
     # serving engines' own benchmarks (vLLM, GuideLLM, AIPerf, LLMPerf, optimum-benchmark)
     "import_benchmark": "importers",
     # quality beside cost
-    "evaluate": "evaluation",
-    "Evaluation": "evaluation",
-    "cheapest_meeting": "selection",
-    "compute_card": "cards",
+    "evaluate": "bench.evaluation",
+    "Evaluation": "bench.evaluation",
+    "cheapest_meeting": "planning.selection",
+    "compute_card": "views.cards",
     # learning curves with their price
     "learning_curve": "learning_curves",
     "LearningCurve": "learning_curves",
@@ -58,12 +58,15 @@ _EXPORTS: dict[str, str] = {
 }
 
 # effplan.slim and effplan.compare are modules that can be called as their function
-# (effplan.slim(candidate), effplan.compare(baseline, data=...)): see effplan/slim.py.
+# (effplan.slim(candidate), effplan.compare(baseline, data=...)): see effplan/models/slimming.py.
 _SUBMODULES = ("slim", "compare", "failure_modes", "examples", "generation", "decoders", "store", "widgets",
                "schema", "catalog", "flops", "energy", "measurement", "planning", "hardware", "candidates",
                "plots", "report", "notebook", "cli", "errors", "metrics", "evaluation", "selection", "cards",
                "reproducibility", "defaults", "formatting", "fleet", "billing", "focus_samples",
-               "actuals_view", "learning_curves", "learning_plots", "importers")
+               "actuals_view", "learning_curves", "learning_plots", "importers", "reference", "queueing",
+               "batching", "timing", "worker",
+               # the layers (docs/ARCHITECTURE.md)
+               "records", "refdata", "devices", "flops", "models", "bench", "views", "ui")
 
 __all__ = sorted(_EXPORTS) + ["slim", "compare", "examples", "generation", "decoders", "store", "plots",
                                "widgets", "notebook", "metrics", "learning_plots", "__version__"]

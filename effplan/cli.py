@@ -41,7 +41,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import defaults
+from . import defaults, settings
 from .errors import EffplanError, SkippedRecordsError, ValidationError
 
 
@@ -50,7 +50,7 @@ def _measure(args: argparse.Namespace) -> int:
         raise EffplanError("--target needs --ray (targets are Ray resources)")
     if args.ray is not None and args.slurm:
         raise EffplanError("--ray and --slurm: choose one executor")
-    from . import examples
+    from .models import examples
     from .measurement import measure
 
     if args.out is None:
@@ -71,7 +71,7 @@ def _measure(args: argparse.Namespace) -> int:
                                f"known: {[c.name for c in candidates]}")
         candidates = [c for c in candidates if c.name in wanted]
     if args.candidates_from and not _fleet(args):  # the local executor takes Candidate objects
-        from .fleet import resolve_candidates
+        from .bench.fleet_candidates import resolve_candidates
 
         candidates = [c for spec in args.candidates_from for c in resolve_candidates(spec)]
     before = _count_lines(args.out)
@@ -85,7 +85,7 @@ def _measure(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return _interrupted(args.out, before)
     except EffplanError as exc:
-        from .fleet import FleetLostError
+        from .bench.fleet import FleetLostError
 
         if not isinstance(exc, FleetLostError):
             raise
@@ -101,7 +101,7 @@ def _measure(args: argparse.Namespace) -> int:
 def _say_resume(args: argparse.Namespace) -> None:
     """Before a resumed sweep starts: how many stored points it will measure again."""
     if args.resume:
-        from .resume import redo_counts
+        from .bench.resume import redo_counts
 
         print(redo_counts(args.out, args.resume).sentence(), file=sys.stderr)
 
@@ -124,7 +124,7 @@ def _fleet(args: argparse.Namespace) -> dict:
     """``measure`` keywords of ``--ray [ADDRESS]`` / ``--target`` or ``--slurm`` (none for a
     local sweep)."""
     if getattr(args, "slurm", False):
-        from .slurm import SlurmOptions
+        from .bench.slurm import SlurmOptions
 
         return {"executor": "slurm", "fleet": SlurmOptions(
             folder=args.slurm_folder, partition=args.partition, gpus_per_task=args.gpus_per_task,
@@ -134,7 +134,7 @@ def _fleet(args: argparse.Namespace) -> dict:
     kw = {"executor": "ray", "targets": args.target or None,
           "ray_address": None if args.ray == "local" else args.ray}
     if args.exclusive != "host" or args.working_dir is not None:
-        from .fleet import FleetOptions
+        from .bench.fleet import FleetOptions
 
         env = {"working_dir": str(args.working_dir)} if args.working_dir is not None else None
         kw["fleet"] = FleetOptions(exclusive=args.exclusive, runtime_env=env)
@@ -143,8 +143,8 @@ def _fleet(args: argparse.Namespace) -> dict:
 
 def _fleet_check(args: argparse.Namespace) -> int:
     """``effplan fleet check [ADDRESS]``: the preflight of a Ray sweep, printed."""
-    from .fleet import FleetOptions, _connect, require_ray
-    from .fleet_check import preflight
+    from .bench.fleet import FleetOptions, _connect, require_ray
+    from .bench.fleet_check import preflight
 
     ray = require_ray()
     address = _connect(ray, None if args.address == "local" else args.address, FleetOptions())
@@ -165,7 +165,7 @@ def _count_lines(path: Path) -> int:
 def _interrupted(path: Path, before: int) -> int:
     """Ctrl-C: one line saying how many points this run saved (a point is on disk after each of
     its timing passes; those whose last pass did not run are provisional) and how to go on."""
-    from .store import points_since
+    from .records.store import points_since
 
     saved, provisional = points_since(path, before)
     unfinished = (f" ({provisional} of them provisional: stopped before their last timing pass)"
@@ -175,7 +175,7 @@ def _interrupted(path: Path, before: int) -> int:
 
 
 def _measure_generation(args: argparse.Namespace) -> int:
-    from .decoders import decoder_candidates
+    from .models.decoders import decoder_candidates
     from .measurement import measure
 
     if args.mode != "generation" or args.family not in ("digits", "decoder"):
@@ -215,8 +215,8 @@ def _floats(text: str) -> list[float]:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from . import store
-    from .catalog import load_catalog
+    from .records import store
+    from .refdata.catalog import load_catalog
     from .planning import InferenceWorkload, Prices, TrainingWorkload, plan
 
     if args.out is not None and args.out.exists() and not args.out.is_dir():
@@ -276,7 +276,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _plan_generation(args: argparse.Namespace, frame) -> int:
-    from .catalog import load_catalog
+    from .refdata.catalog import load_catalog
     from .planning import GenerationWorkload, Prices, plan
 
     if args.prompt_tokens is None or args.output_tokens is None:
@@ -387,8 +387,8 @@ def _import(args: argparse.Namespace) -> int:
     appended to ``--out`` through :func:`effplan.store.append` (see :mod:`effplan.importers`)."""
     import warnings
 
-    from . import store
-    from .catalog import load_catalog
+    from .records import store
+    from .refdata.catalog import load_catalog
     from .importers import SUMMARY_COLUMNS, import_benchmark
 
     if args.out is None:
@@ -438,7 +438,7 @@ def _print_flagged(summary) -> None:
 
 
 def _catalog(args: argparse.Namespace) -> int:
-    from .catalog import load_catalog
+    from .refdata.catalog import load_catalog
 
     cat = load_catalog(args.path, include_this_machine=args.this_machine)
     # every column below is guaranteed by the catalog's validation
@@ -483,10 +483,8 @@ FORMAT_HELP = ("table: readable summary fitted to the terminal (default); wide: 
                "csv / json: machine-readable, raw numbers")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="effplan", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_measure_parser(sub) -> None:
+    """``effplan measure``: its options (local, Ray and Slurm sweeps)."""
     m = sub.add_parser("measure", help="measure the built-in candidates on this machine")
     m.add_argument("--family", choices=("digits", "transformer", "decoder"), default="digits",
                    help="decoder: the built-in language models, measured with --mode generation")
@@ -521,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "naming a Candidate, a list of them or a function returning them "
                         "(repeatable; on a fleet each node imports it: ship the file with "
                         "--working-dir or ray job submit --working-dir)")
-    m.add_argument("--max-failed-share", type=float, default=defaults.MAX_FAILED_SHARE,
+    m.add_argument("--max-failed-share", type=float, default=settings.MAX_FAILED_SHARE,
                    metavar="SHARE", help="exit with status 4 when more than this share of the points "
                                          "failed (always when every point failed)")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -547,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--slurm: force submitit's executor (default: Slurm if available, else local)")
     m.set_defaults(func=_measure)
 
+
+def _add_fleet_parser(sub) -> None:
+    """``effplan fleet check``: the Ray preflight."""
     f = sub.add_parser("fleet", help="fleet tools: 'effplan fleet check [ADDRESS]' (Ray preflight)")
     fsub = f.add_subparsers(dest="fleet_command", required=True)
     fc = fsub.add_parser("check", help="connect to a Ray cluster, make a round trip to every measuring "
@@ -557,9 +558,17 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--target", action="append", default=[], metavar="TARGET",
                     help="targets to list the measuring nodes of (repeatable; default: cpu)")
     fc.add_argument("--exclusive", choices=("host", "gpu"), default="host")
-    fc.add_argument("--timeout-s", type=float, default=defaults.PREFLIGHT_TIMEOUT_S,
+    fc.add_argument("--timeout-s", type=float, default=settings.PREFLIGHT_TIMEOUT_S,
                     help="how long to wait for every node's reply")
     fc.set_defaults(func=_fleet_check)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="effplan", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_measure_parser(sub)
+    _add_fleet_parser(sub)
 
     p = sub.add_parser("plan", help="project monthly/quarterly cost from results files")
     p.add_argument("results", nargs="+", help="JSON Lines results files, folders or globs")

@@ -161,7 +161,7 @@ def tradeoff_figure(comparison: Comparison) -> Any:
     per candidate, the baseline in black."""
     from matplotlib.figure import Figure
 
-    from .plots import place_labels
+    from .views.figures import place_labels
 
     t = comparison.table
     primary = comparison.settings.get("primary_metric", "accuracy")
@@ -219,8 +219,8 @@ def _usd(v: float) -> str:
 def _as_eval_candidate(c: Any) -> Any:
     """A Candidate view of a GenerationCandidate, for :func:`effplan.evaluate` (its forward gives
     the logits of every position)."""
-    from .candidates import Candidate
-    from .generation import GenerationCandidate
+    from .models.candidates import Candidate
+    from .models.generative import GenerationCandidate
 
     if not isinstance(c, GenerationCandidate):
         return c
@@ -232,7 +232,7 @@ def _no_inputs(batch_size: int) -> None:
 
 
 def _merge(parts: list[Any]) -> Any:
-    from .evaluation import Evaluation
+    from .records.quality import Evaluation
 
     frame = pd.concat([p.frame for p in parts], ignore_index=True)
     repro, boot, preds = {}, {}, {}
@@ -247,8 +247,8 @@ def _merge(parts: list[Any]) -> Any:
 def _plan_quality(evaluation: Any) -> pd.DataFrame:
     """The evaluation's rows for the plan, without those whose key is a measurement column: a
     generative model's clean ``perplexity`` is already on its measured rows (its quality)."""
-    from .evaluation import metric_key
-    from .schema import MEASUREMENT_COLUMNS
+    from .records.quality import metric_key
+    from .records.schema import MEASUREMENT_COLUMNS
 
     f = evaluation.frame
     keys = [metric_key(m, c) for m, c in zip(f["metric"], f["condition"], strict=True)]
@@ -256,10 +256,10 @@ def _plan_quality(evaluation: Any) -> pd.DataFrame:
 
 
 def _floating_inputs(data: Any) -> bool:
-    from .candidates import tensor_leaves
-    from .evaluation import _gather
+    from .models.candidates import tensor_leaves
+    from .models.data import gather_xy
 
-    x, _ = _gather(data, "data")
+    x, _ = gather_xy(data, "data")
     return any(t.is_floating_point() for t in tensor_leaves(x))
 
 
@@ -328,16 +328,16 @@ def compare(baseline: Any, recipes: Sequence[str] | str | None = None, *, data: 
         refuses them, and such a variant shows why.
     """
     from . import defaults
-    from .candidates import Candidate
+    from .models.candidates import Candidate
     from .planning.stability import resolve_allow_unstable
-    from .catalog import load_catalog
-    from .evaluation import DEFAULT_METRICS, DEFAULT_NOISE, evaluate
-    from .failure_modes import failure_modes
-    from .generation import GenerationCandidate
+    from .refdata.catalog import load_catalog
+    from .bench.evaluation import DEFAULT_METRICS, DEFAULT_NOISE, evaluate
+    from .refdata.failure_modes import failure_modes
+    from .models.generative import GenerationCandidate
     from .measurement import measure
     from .planning import plan as make_plan
     from .planning.frames import rank_options
-    from .slim import DEFAULT_RECIPES, infeasible, slim, variant_info
+    from .models.slimming import DEFAULT_RECIPES, infeasible, slim, variant_info
 
     if not isinstance(baseline, Candidate | GenerationCandidate):
         raise ValidationError("baseline", f"expected a Candidate or GenerationCandidate, got {type(baseline).__name__}",

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ValidationError
-from .schema import number as _number
+from .records.schema import number as _number
 
 __all__ = ["learning_curve", "LearningCurve", "LEARNING_CURVE_COLUMNS", "RUN_COLUMNS"]
 
@@ -99,7 +99,7 @@ def _pair(data: Any, name: str) -> tuple[Any, Any]:
     if not (isinstance(data, tuple | list) and len(data) == 2):
         raise ValidationError(name, "expected (inputs, labels): tensors or numpy arrays")
     x, y = _as_tensor(data[0], name), _as_tensor(data[1], name)
-    from .candidates import tensor_leaves
+    from .models.candidates import tensor_leaves
 
     n = len(y)
     if n == 0 or any(len(t) != n for t in tensor_leaves(x)):
@@ -141,7 +141,7 @@ def _reinit(model: Any) -> None:
 
 def _price(hardware: str | None, price_per_hour_usd: float | None) -> tuple[str, float, str]:
     """(hardware name, USD per hour, source)."""
-    from . import catalog as _cat
+    from .refdata import catalog as _cat
 
     if price_per_hour_usd is not None:
         p = _number("price_per_hour_usd", price_per_hour_usd, lo=0, where="learning_curve")
@@ -199,7 +199,7 @@ class LearningCurve:
         return rows
 
     def _limit(self, metric: str, higher: bool) -> float | None:
-        from .evaluation import METRIC_RANGES
+        from .records.quality import METRIC_RANGES
 
         lo, hi = METRIC_RANGES.get(metric, (-np.inf, np.inf))
         bound = hi if higher else lo
@@ -307,10 +307,10 @@ def learning_curve(candidate: Any, train_data: Any, eval_data: Any, *,
     """
     import torch
 
-    from . import examples as _ex
-    from .candidates import Candidate
-    from .evaluation import DEFAULT_NOISE, evaluate
-    from .timing import LoadMonitor
+    from .models import examples as _ex
+    from .models.candidates import Candidate
+    from .bench.evaluation import DEFAULT_NOISE, evaluate
+    from .bench.timing import LoadMonitor
 
     if not isinstance(candidate, Candidate):
         raise ValidationError("candidate", f"expected an effplan.Candidate, got {type(candidate).__name__}")
@@ -326,9 +326,9 @@ def learning_curve(candidate: Any, train_data: Any, eval_data: Any, *,
                  else [int(_number(f"seeds[{i}]", s, lo=0, integer=True)) for i, s in enumerate(seeds)])
     if not seed_list or len(set(seed_list)) != len(seed_list):
         raise ValidationError("seeds", f"give at least one seed, each once, got {seeds!r}")
-    ep = int(_number("epochs", _ex._EPOCHS if epochs is None else epochs, lo=1, integer=True))
-    bs = int(_number("batch_size", _ex._BATCH if batch_size is None else batch_size, lo=1, integer=True))
-    lr = _number("learning_rate", _ex._LR if learning_rate is None else learning_rate, lo=0, lo_open=True)
+    ep = int(_number("epochs", _ex.EPOCHS if epochs is None else epochs, lo=1, integer=True))
+    bs = int(_number("batch_size", _ex.BATCH_SIZE if batch_size is None else batch_size, lo=1, integer=True))
+    lr = _number("learning_rate", _ex.LEARNING_RATE if learning_rate is None else learning_rate, lo=0, lo_open=True)
     th = int(_number("threads", threads, lo=1, integer=True))
     x, y = _pair(train_data, "train_data")
     eval_pair = _pair(eval_data, "eval_data")
@@ -347,7 +347,7 @@ def learning_curve(candidate: Any, train_data: Any, eval_data: Any, *,
             for f in fr:
                 k = max(1, int(round(f * n)))
                 idx = order[:k]
-                xs, ys = _ex._take(x, idx), y[idx]
+                xs, ys = _ex.take_rows(x, idx), y[idx]
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(seed)
                     model = candidate.build_model(device)

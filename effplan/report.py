@@ -485,7 +485,7 @@ def remote_scripts(html_text: str) -> list[str]:
 def report_cards(params: ReportParams, out_dir: Path) -> list[Path]:
     """A compute card per candidate (:mod:`effplan.cards`) in ``out_dir``, beside the HTML, from the
     results file of the ``results_path`` parameter and what notebook 01 stored beside it."""
-    from .cards import cards_from_results
+    from .views.cards import cards_from_results
 
     results = params.for_notebook("01_measure_candidates.ipynb").get("results_path")
     if not results:

@@ -18,7 +18,7 @@ def _clear_hardware_caches():
     yield
     import sys
 
-    for modname in ("effplan.hardware", "effplan.energy", "effplan.catalog"):
+    for modname in ("effplan.devices.hardware", "effplan.devices.energy", "effplan.refdata.catalog"):
         mod = sys.modules.get(modname)
         if mod is None:
             continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from effplan.candidates import Candidate
+from effplan.models.candidates import Candidate
 
 
 def _inputs(batch_size: int) -> torch.Tensor:

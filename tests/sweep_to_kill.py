@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import effplan
-from effplan.candidates import Candidate
+from effplan.models.candidates import Candidate
 from effplan.errors import EffplanWarning
 
 

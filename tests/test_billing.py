@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import effplan
-from effplan import billing as B
+from effplan.records import billing as B
 from effplan import focus_samples as fs
 from effplan.errors import CurrencyError, DataWarning, ValidationError
 

@@ -105,7 +105,7 @@ def _expected(results: Path, params: dict, requests_per_day: float) -> dict:
     """The answer for these inputs, from :func:`effplan.plan` directly (not the dashboard's
     code): the cheapest option's first-quarter cost and the saving against the baseline's."""
     import effplan
-    from effplan import store
+    from effplan.records import store
 
     frame = store.load(results)
     wl = effplan.InferenceWorkload(
@@ -218,7 +218,7 @@ def workspace(tmp_path: Path) -> Workspace:
     import nbformat
     from papermill.parameterize import parameterize_notebook
 
-    from effplan import store
+    from effplan.records import store
 
     if not NOTEBOOK.is_file():
         pytest.fail(f"{NOTEBOOK} is missing")
@@ -485,7 +485,7 @@ def _expected_from_results(results: Path, params: dict) -> "object":
     """The headline notebook 04 shows for the results the app measured itself, from the
     library directly: its default parameters, the demo traffic, the same plan."""
     import effplan
-    from effplan import store
+    from effplan.records import store
 
     frame = store.load(results)
     wl, prices = effplan.notebook.workload_and_prices(

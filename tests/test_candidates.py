@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from effplan.candidates import Candidate, call_model, tensor_leaves
+from effplan.models.candidates import Candidate, call_model, tensor_leaves
 from effplan.errors import ValidationError
 
 

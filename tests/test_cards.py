@@ -5,11 +5,11 @@ import json
 import pytest
 
 import effplan
-from effplan import store
+from effplan.records import store
 from effplan.cards import compute_card, load_card, render_markdown, write_cards
 from effplan.errors import ValidationError
-from effplan.evaluation import Evaluation, quality_frame
-from effplan.schema import PROVENANCES
+from effplan.records.quality import Evaluation, quality_frame
+from effplan.records.schema import PROVENANCES
 
 from handtyped import hand_measurements
 

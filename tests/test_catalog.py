@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from effplan import catalog as C
+from effplan.refdata import catalog as C
 from effplan.errors import UnknownHardwareError, ValidationError
 
 
@@ -202,7 +202,7 @@ def test_rated_power_catalog_and_generic_per_core():
 
 
 def test_this_machine_row_unknown_cpu_uses_generic_per_core(monkeypatch):
-    import effplan.hardware as H
+    import effplan.devices.hardware as H
 
     fake = SimpleNamespace(name="Fancy CPU 3000", cpu_model="Fancy CPU 3000", cpu_cores_physical=6)
     monkeypatch.setattr(H, "detect_hardware", lambda device="cpu": fake)
@@ -217,7 +217,7 @@ def test_this_machine_row_unknown_cpu_uses_generic_per_core(monkeypatch):
 
 
 def test_this_machine_row_known_gpu_copies_catalog(monkeypatch):
-    import effplan.hardware as H
+    import effplan.devices.hardware as H
 
     fake = SimpleNamespace(name="NVIDIA L4", cpu_model="x", cpu_cores_physical=8)
     monkeypatch.setattr(H, "detect_hardware", lambda device="cpu": fake)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from effplan import store
+from effplan.records import store
 from effplan.cli import main
 from effplan.errors import EffplanWarning
 
@@ -96,7 +96,7 @@ def test_default_table_is_formatted_and_fits_the_width(results, capsys, monkeypa
     lines = [ln for ln in out.splitlines() if ln.strip()]
     assert max(len(ln) for ln in lines[:-1]) <= 100
     # L4 catalog price x 2190 instance-hours, shown as money with 3 significant figures
-    from effplan.catalog import find_hardware, load_catalog
+    from effplan.refdata.catalog import find_hardware, load_catalog
     price = float(find_hardware("L4", load_catalog())["price_per_hour_usd"])
     from effplan.formatting import usd
     assert usd(2190 * price) in out

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import effplan
-from effplan.candidates import Candidate
+from effplan.models.candidates import Candidate
 from effplan.compare import TABLE_COLUMNS, Comparison
 
 # short, labelled timing: the test checks the bookkeeping, not how fast anything is

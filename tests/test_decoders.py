@@ -11,8 +11,8 @@ import torch
 
 from effplan import decoders as D
 from effplan.flops import count_flops
-from effplan.generation import _call_module, measure_generation
-from effplan.measurement import TimingPolicy
+from effplan.generation import call_module, measure_generation
+from effplan.records.samples import TimingPolicy
 
 SMALL = D.DecoderConfig(d_model=32, heads=4, layers=2, context=128, train_context=32, train_steps=40,
                         batch=8)
@@ -43,7 +43,7 @@ def test_decode_flops_per_output_token_match_the_hand_formula(context):
     ids = torch.randint(0, 256, (3, context - 1), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         cache = m.prefill(ids)
-        fc = count_flops(_call_module(m, lambda t: m.step(t, cache)), (ids[:, -1:],), engine="dispatch")
+        fc = count_flops(call_module(m, lambda t: m.step(t, cache)), (ids[:, -1:],), engine="dispatch")
     # hand: L * (24 d^2 + 4 T d) + 2 d V, with d = 32, L = 2, V = 256, T = context
     d, L, T = 32, 2, context
     assert fc.total / 3 == L * (24 * d * d + 4 * T * d) + 2 * d * 256
@@ -55,7 +55,7 @@ def test_prefill_flops_per_prompt_token_match_the_hand_formula():
     m = _untrained()
     ids = torch.randint(0, 256, (2, 16), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        fc = count_flops(_call_module(m, m.prefill), (ids,), engine="dispatch")
+        fc = count_flops(call_module(m, m.prefill), (ids,), engine="dispatch")
     assert fc.total / 32 == pytest.approx(D.prefill_flops_per_token(SMALL, 16), rel=0, abs=1e-9)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from effplan import defaults
+from effplan import settings as defaults
 from effplan.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,15 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from effplan import energy, hardware
-from effplan.energy import (
-    EnergyMeter,
-    EnergyReading,
-    EstimatedTdpBackend,
-    NvmlPowerBackend,
-    integrate_trapezoid,
-    measure_idle_power,
-)
+from effplan.devices import energy, hardware
+from effplan.refdata import catalog
+from effplan.devices.energy import (EnergyMeter, EnergyReading, EstimatedTdpBackend,
+                                    NvmlPowerBackend, integrate_trapezoid, measure_idle_power)
 from effplan.errors import EffplanError, EnergyBackendError, EnergyFallbackWarning, ValidationError
 
 
@@ -160,14 +155,12 @@ def test_estimate_exact_arithmetic_with_fake_clock_and_cpu_times(monkeypatch, no
 
 def test_estimate_clips_utilization_and_uses_catalog(monkeypatch):
     calls = []
-    catalog = types.ModuleType("effplan.catalog")
 
     def rated_power_w(name, cores=None):
         calls.append((name, cores))
         return 95.0, "catalog: generic CPU per-core x cores"
 
-    catalog.rated_power_w = rated_power_w
-    monkeypatch.setitem(sys.modules, "effplan.catalog", catalog)
+    monkeypatch.setattr(catalog, "rated_power_w", rated_power_w)  # looked up at call time
     energy._catalog_rated_power.cache_clear()
     backend = EstimatedTdpBackend("Some CPU", cpu_times=fake_clock(0.0, 50.0), n_cpus=2)
     m = EnergyMeter("cpu", backend=backend, clock=fake_clock(0.0, 4.0))
@@ -183,14 +176,12 @@ def test_estimate_clips_utilization_and_uses_catalog(monkeypatch):
 
 def test_catalog_lookup_cpu_time_is_not_charged_to_the_window(monkeypatch):
     cpu = {"s": 0.0}
-    catalog = types.ModuleType("effplan.catalog")
 
     def rated_power_w(name, cores=None):
         cpu["s"] += 10.0  # loading the catalog burns CPU time
         return 100.0, "catalog"
 
-    catalog.rated_power_w = rated_power_w
-    monkeypatch.setitem(sys.modules, "effplan.catalog", catalog)
+    monkeypatch.setattr(catalog, "rated_power_w", rated_power_w)  # looked up at call time
     energy._catalog_rated_power.cache_clear()
     backend = EstimatedTdpBackend("Some CPU", cpu_times=lambda: cpu["s"], n_cpus=1)
     with EnergyMeter("cpu", backend=backend, clock=fake_clock(0.0, 1.0)) as m:
@@ -200,13 +191,11 @@ def test_catalog_lookup_cpu_time_is_not_charged_to_the_window(monkeypatch):
 
 
 def test_forced_estimate_does_not_warn_and_catalog_failure_says_what_to_do(monkeypatch):
-    catalog = types.ModuleType("effplan.catalog")
 
     def rated_power_w(name, cores=None):
         raise LookupError(f"{name} not in catalog")
 
-    catalog.rated_power_w = rated_power_w
-    monkeypatch.setitem(sys.modules, "effplan.catalog", catalog)
+    monkeypatch.setattr(catalog, "rated_power_w", rated_power_w)  # looked up at call time
     energy._catalog_rated_power.cache_clear()
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -14,7 +14,7 @@ def _gpu_or_skip():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    from effplan import hardware
+    from effplan.devices import hardware
     from effplan.errors import EnergyBackendError
 
     try:
@@ -40,8 +40,8 @@ def _matmul_loop(torch, seconds: float) -> int:
 
 def test_real_gpu_energy_counter_and_power_agree():
     torch = _gpu_or_skip()
-    from effplan.energy import EnergyMeter, measure_idle_power
-    from effplan.hardware import detect_hardware
+    from effplan.devices.energy import EnergyMeter, measure_idle_power
+    from effplan.devices.hardware import detect_hardware
 
     info = detect_hardware("cuda:0")
     limit = info.gpu_power_limit_w if math.isfinite(info.gpu_power_limit_w) else 1000.0
@@ -70,7 +70,7 @@ def test_real_gpu_energy_counter_and_power_agree():
 
 def test_real_gpu_meter_overhead_is_small():
     torch = _gpu_or_skip()
-    from effplan.energy import EnergyMeter
+    from effplan.devices.energy import EnergyMeter
 
     EnergyMeter("cuda:0").start().stop()  # NVML init and handle are cached from here on
     t0 = time.perf_counter()

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 import effplan
-from effplan import metrics
+from effplan.records import metrics
 from effplan.errors import ValidationError
-from effplan.evaluation import (EVALUATION_COLUMNS, EVALUATION_REPRO_COLUMNS, Evaluation, quality_frame,
-                                split_key)
+from effplan.records.quality import (EVALUATION_COLUMNS, EVALUATION_REPRO_COLUMNS, Evaluation,
+                                     quality_frame, split_key)
 from effplan.reproducibility import weights_sha256
 
 torch = pytest.importorskip("torch")
@@ -199,7 +199,7 @@ def test_versus_paired_bootstrap_and_overlap_after_load(tmp_path):
 
 
 def test_join_quality_by_candidate_keeps_rows_and_provenance():
-    from effplan.evaluation import join_quality
+    from effplan.records.quality import join_quality
 
     frame = pd.DataFrame({"candidate": ["a", "b", "a", "c"], "cost_usd": [1.0, 2.0, 3.0, 4.0]})
     q = pd.concat([quality_frame({"a": {"accuracy": 0.9, "ece@noise-0.3": 0.1}}),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from effplan import examples
-from effplan.candidates import Candidate
+from effplan.models.candidates import Candidate
 from effplan.errors import ValidationError
 
 
@@ -63,7 +63,7 @@ def test_models_have_the_documented_shapes(digits):
     assert params["digits-mlp-int8"] == params["digits-mlp"]
     q = digits[3].build_model()
     assert type(q[0]).__name__ == "Linear" and type(q[0].weight).__module__.startswith("torchao")
-    from effplan.candidates import storage_tensors
+    from effplan.models.candidates import storage_tensors
 
     # int8 data (256 x 64 bytes) + float32 scale (256 x 4) + int8 zero point (256) of the first layer
     assert sum(t.numel() * t.element_size() for t in storage_tensors(q[0].weight)) == 256 * 64 + 256 * 4 + 256

@@ -15,7 +15,7 @@ from torch import nn
 import effplan
 from effplan.cards import cards_from_results, compute_card, store_beside
 from effplan.errors import ValidationError
-from effplan.evaluation import Evaluation, Predictions
+from effplan.records.quality import Evaluation, Predictions
 from effplan.failure_modes import FailureModes, failure_modes, wilson_interval
 
 from handtyped import hand_measurements

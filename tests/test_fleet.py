@@ -24,13 +24,14 @@ import pytest
 import torch
 from torch import nn
 
-from effplan import store
-from effplan.candidates import Candidate
+from effplan.records import store
+from effplan.models.candidates import Candidate
 from effplan.cli import main as cli
 from effplan.errors import EffplanError, EffplanWarning, ValidationError
 from effplan.fleet import NODE_RESOURCE, FleetOptions, Target, measure_on_ray, resolve_candidates
 from effplan.fleet import _load_all as load_all  # every record: two targets here share one host
-from effplan.measurement import TimingPolicy, measure
+from effplan.records.samples import TimingPolicy
+from effplan.measurement import measure
 
 HERE = Path(__file__).resolve().parent
 SPEC = f"{HERE / 'fleet_candidates.py'}:CANDIDATES"  # shipped by import path (file.py:attr)
@@ -391,7 +392,7 @@ def test_a_fleet_task_measures_its_batch_sizes_in_one_worker_process(cluster, tm
     # the local harness's worker reuse on the fleet: one worker per task (candidate x target),
     # alive across the task's batch sizes and passes, ended with the task
     path = tmp_path / "fleet.jsonl"
-    # threads=None: the one thread rule of local sweeps (effplan.threads), not "every CPU of
+    # threads=None: the one thread rule of local sweeps (effplan.bench.threads), not "every CPU of
     # the node": these tiny models (64 and 384 FLOPs a call at batch 1) are timed on 1 thread
     m = measure(SPEC, batch_sizes=(1, 2, 4), executor="ray", targets=[{"accel_B": 1}],
                 results_path=path, progress=False,
@@ -448,7 +449,7 @@ def test_cli_exits_non_zero_when_every_fleet_point_fails(cluster, tmp_path, caps
 def test_preflight_lists_nodes_per_target_and_the_shared_host(cluster):
     import ray
 
-    from effplan.fleet_check import preflight
+    from effplan.bench.fleet_check import preflight
 
     check = preflight(ray, [{"accel_A": 1}, {"accel_B": 1}, {"accel_C": 1}], timeout_s=120,
                       address=cluster.cluster.address)

@@ -16,11 +16,16 @@ from torch import nn
 import effplan
 from effplan.errors import ValidationError
 from effplan.generation import GenerationCandidate, as_generator, cache_bytes, measure_generation
-from effplan.measurement import Measurements, TimingPolicy
-from effplan.schema import GENERATION_REQUIRED_COLUMNS, MEASUREMENT_COLUMNS
+from effplan.records.measurements import Measurements
+from effplan.records.samples import TimingPolicy
+from effplan.records.schema import GENERATION_REQUIRED_COLUMNS, MEASUREMENT_COLUMNS
 from fakes import FakeClock, FakeMeter  # noqa: E402
 
 measure_mod = importlib.import_module("effplan.measurement")
+probes = importlib.import_module("effplan.bench.probes")
+points_mod = importlib.import_module("effplan.bench.points")
+sweep_mod = importlib.import_module("effplan.bench.sweep")
+configs_mod = importlib.import_module("effplan.bench.configs")
 
 V, H = 10, 8  # vocabulary, hidden width of the fake model
 PREFILL_S, STEP_S = 0.020, 0.002
@@ -68,8 +73,8 @@ class RewindLM(ProtocolLM):
 
 @pytest.fixture
 def env(monkeypatch):
-    monkeypatch.setattr(measure_mod, "_hardware", lambda dev: {"name": "Test CPU", "hardware_id": "hw1"})
-    monkeypatch.setattr(measure_mod, "PASSES_DEFAULT", 1)  # exact fake-clock sequences: one pass
+    monkeypatch.setattr(probes, "hardware_facts", lambda dev: {"name": "Test CPU", "hardware_id": "hw1"})
+    monkeypatch.setattr(configs_mod, "PASSES_DEFAULT", 1)  # exact fake-clock sequences: one pass
     clock = FakeClock()
     return clock
 
@@ -268,10 +273,10 @@ def test_operator_calls_of_prefill_and_decode_are_recorded(env):
     r = m.to_frame().iloc[0]
     lm = models[-1]
     ids = torch.zeros((2, 6), dtype=torch.long)
-    from effplan.generation import _call_module
-    want_pre = count_flops(_call_module(lm, lm.prefill), (ids,), engine="dispatch").operator_calls
+    from effplan.generation import call_module
+    want_pre = count_flops(call_module(lm, lm.prefill), (ids,), engine="dispatch").operator_calls
     mid = lm.prefill(torch.zeros((2, 8), dtype=torch.long))
-    want_dec = count_flops(_call_module(lm, lambda t: lm.step(t, mid)), (ids[:, -1:],),
+    want_dec = count_flops(call_module(lm, lambda t: lm.step(t, mid)), (ids[:, -1:],),
                            engine="dispatch").operator_calls
     assert want_pre > 0 and want_dec > want_pre     # the step also runs the LM head and a concat
     assert r["operator_calls_prefill"] == want_pre and r["operator_calls_decode"] == want_dec

@@ -10,9 +10,9 @@ import types
 
 import pytest
 
-from effplan import hardware
+from effplan.devices import hardware
 from effplan.errors import EnergyBackendError, ValidationError
-from effplan.hardware import HardwareInfo, detect_hardware, normalize_device, nvml_index_for
+from effplan.devices.hardware import HardwareInfo, detect_hardware, normalize_device, nvml_index_for
 
 UUIDS = ("GPU-11111111-aaaa", "GPU-22222222-bbbb", "GPU-22223333-cccc", "GPU-44444444-dddd")
 

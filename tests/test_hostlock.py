@@ -1,4 +1,4 @@
-"""The machine's measurement lock (effplan.hostlock) and the spool reader (effplan.spool)."""
+"""The machine's measurement lock (effplan.bench.hostlock) and the spool reader (effplan.bench.spool)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from effplan.errors import ValidationError
-from effplan.hostlock import lock_files, measurement_lock
-from effplan.spool import Tail, describe
+from effplan.bench.hostlock import lock_files, measurement_lock
+from effplan.bench.spool import Tail, describe
 
 
 def test_lock_files_per_host_or_per_gpu(monkeypatch, tmp_path):

@@ -22,14 +22,14 @@ import pandas as pd
 import pytest
 
 import effplan
-from effplan import store
+from effplan.records import store
 from effplan.errors import DataWarning, PlanWarning, ValidationError
 from effplan.importers import SAMPLE_FILES, import_benchmark, sample_path
 from effplan.importers.model_facts import model_facts
 from effplan.planning import GenerationWorkload, Prices
 from effplan.planning.frames import headline
 from effplan.planning.generation import NO_MODEL_FACTS
-from effplan.schema import normalize_measurements, row_problems
+from effplan.records.schema import normalize_measurements, row_problems
 
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("make_engine_samples", REPO / "benchmarks" / "make_engine_samples.py")

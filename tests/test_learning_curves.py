@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import effplan
-from effplan.candidates import Candidate
+from effplan.models.candidates import Candidate
 from effplan.errors import ValidationError
 from effplan.examples import digits_candidates, digits_eval_data, digits_train_data
 from effplan.learning_curves import LEARNING_CURVE_COLUMNS, RUN_COLUMNS, LearningCurve, _nested_order

@@ -17,14 +17,21 @@ from torch import nn
 
 import effplan
 import importlib
-from effplan import store
-from effplan.candidates import Candidate
+from effplan.records import store
+from effplan.models.candidates import Candidate
 from effplan.errors import EffplanWarning, ValidationError
-from effplan.measurement import Measurements, TimingPolicy, adaptive_time, measure, median_ci
-from effplan.schema import MEASUREMENT_COLUMNS, PLAN_REQUIRED_COLUMNS
+from effplan.records.measurements import Measurements
+from effplan.records.samples import TimingPolicy, median_ci
+from effplan.bench.timing import adaptive_time
+from effplan.measurement import measure
+from effplan.records.schema import MEASUREMENT_COLUMNS, PLAN_REQUIRED_COLUMNS
 from fakes import FakeClock, FakeMeter  # noqa: E402
 
 measure_mod = importlib.import_module("effplan.measurement")
+probes = importlib.import_module("effplan.bench.probes")
+points_mod = importlib.import_module("effplan.bench.points")
+sweep_mod = importlib.import_module("effplan.bench.sweep")
+configs_mod = importlib.import_module("effplan.bench.configs")
 
 PEAK = 1e9  # stand-in catalog peak FLOP/s
 
@@ -59,14 +66,14 @@ def fakes(monkeypatch):
         macs = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
         return FakeFlops(2 * macs * bs)
 
-    monkeypatch.setattr(measure_mod, "_hardware", lambda dev: {"name": "Test CPU", "hardware_id": "hw1"})
-    monkeypatch.setattr(measure_mod, "_count_flops", count)
-    monkeypatch.setattr(measure_mod, "_peak_flops", lambda name, dtype: PEAK)
-    monkeypatch.setattr(measure_mod, "_idle_power", lambda dev, s: 10.0)
+    monkeypatch.setattr(probes, "hardware_facts", lambda dev: {"name": "Test CPU", "hardware_id": "hw1"})
+    monkeypatch.setattr(probes, "count_model_flops", count)
+    monkeypatch.setattr(probes, "peak_flops", lambda name, dtype: PEAK)
+    monkeypatch.setattr(probes, "idle_power", lambda dev, s: 10.0)
     # in-process (the stand-ins above are patched into THIS process) and no 0.2 s load probe
-    monkeypatch.setattr(measure_mod, "ISOLATE_DEFAULT", False)
-    monkeypatch.setattr(measure_mod, "PASSES_DEFAULT", 1)  # exact fake-clock sequences: one pass
-    monkeypatch.setattr(measure_mod, "default_threads", lambda: 1)
+    monkeypatch.setattr(configs_mod, "ISOLATE_DEFAULT", False)
+    monkeypatch.setattr(configs_mod, "PASSES_DEFAULT", 1)  # exact fake-clock sequences: one pass
+    monkeypatch.setattr(sweep_mod, "default_threads", lambda: 1)
 
 
 def _exact_policy(n: int = 10, warmup: int = 2) -> TimingPolicy:
@@ -472,7 +479,7 @@ def test_resume_skips_exactly_the_finished_points(fakes, tmp_path):
     df = again.to_frame()
     assert sorted(df["batch_size"]) == [1, 2, 3, 4]
     assert sorted(again.samples) == [("lin", "cpu", "inference", 3), ("lin", "cpu", "inference", 4)]
-    from effplan import store
+    from effplan.records import store
 
     assert len(store.load(path)) == 4  # no duplicates appended
     built.clear()
@@ -486,8 +493,8 @@ def test_resume_skips_exactly_the_finished_points(fakes, tmp_path):
 
 @pytest.mark.parametrize("how, redone", [(True, [2]), ("unfinished", [2]), ("unstable", [1, 2])])
 def test_resume_measures_failed_points_again_and_unstable_ones_on_request(fakes, tmp_path, how, redone):
-    from effplan import store
-    from effplan.resume import redo_counts
+    from effplan.bench.resume import redo_counts
+    from effplan.records import store
 
     path = tmp_path / "r.jsonl"
     base = dict(hardware="Test CPU", hardware_id="hw1", mode="inference", dtype="", device="cpu",
@@ -519,7 +526,7 @@ def test_a_point_that_cannot_be_saved_stays_in_memory(fakes, tmp_path, monkeypat
     def full_disk(p, rows, hw):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(measure_mod, "_append", full_disk)
+    monkeypatch.setattr(sweep_mod, "append_rows", full_disk)
     cand = Candidate("lin", _steady(clock, built), lambda bs: torch.ones(bs, 4))
     with pytest.warns(EffplanWarning, match="2 points could not be saved"):
         m = measure(cand, batch_sizes=(1, 2), device="cpu", timing=_exact_policy(), energy=False,
@@ -593,7 +600,7 @@ def test_unstable_point_is_retried_after_the_sweep(fakes, tmp_path):
     assert order == ["flaky", "steady", "flaky"]  # retried after the other candidate
     df = m.to_frame()
     assert list(df["stable"]) == [True, True]
-    from effplan import store
+    from effplan.records import store
 
     # the unstable first try was saved at once, provisional, and the retry's record supersedes it
     recs = [json.loads(line) for line in path.read_text().splitlines()]
@@ -652,7 +659,7 @@ def test_rows_carry_reproducibility_fields_weights_hashed_once_per_candidate(fak
     assert set(df["numpy_version"]) == {np.__version__}
     assert set(df["python_version"]) == {reproducibility.software_versions()["python_version"]}
     assert df["config_sha256"].tolist() == [""] * 6  # plain modules have no configuration
-    assert set(df["timing_policy"]) == {reproducibility._timing_policy_json(_exact_policy())}
+    assert set(df["timing_policy"]) == {reproducibility.timing_policy_json(_exact_policy())}
     assert df["seed"].isna().all()  # no seed declared: unknown, never a made-up 0
 
 
@@ -731,8 +738,8 @@ def test_passes_is_validated():
 def test_background_load_before_the_point_is_on_the_row(fakes, monkeypatch):
     import dataclasses
 
-    real = measure_mod.adaptive_time
-    monkeypatch.setattr(measure_mod, "adaptive_time",
+    real = points_mod.adaptive_time
+    monkeypatch.setattr(points_mod, "adaptive_time",
                         lambda *a, **kw: dataclasses.replace(real(*a, **kw), load_before=0.75, load_during=1.5))
     m = measure(_tiny(), batch_sizes=(1,), device="cpu", timing=_exact_policy(), energy=False,
                 progress=False, retries=0, passes=1)

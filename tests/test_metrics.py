@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from effplan import metrics
+from effplan.records import metrics
 from effplan.errors import ValidationError
 
 # Four rows, two classes. Row 2 is a tie (0.5, 0.5): argmax picks class 0, the label is 1.

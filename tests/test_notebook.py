@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from effplan import notebook, store
-from effplan.catalog import this_machine_row
+from effplan import notebook
+from effplan.records import store
+from effplan.refdata.catalog import this_machine_row
 
 
 def _frame(**over):

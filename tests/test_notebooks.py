@@ -107,7 +107,7 @@ def test_small_parameters_chain_through_one_results_file(tmp_path, test_output):
     generation rows there, so it measures the decoders and appends them; 06 reads its plan and
     bill (the shipped sample), not the results file."""
     executed, results = _run(NAMES, tmp_path, SMALL)
-    from effplan import store
+    from effplan.records import store
 
     rows = store.load(results)
     # 01 with small parameters: the baseline and its 6 feasible slim variants (layers-half does

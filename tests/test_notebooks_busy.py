@@ -23,7 +23,8 @@ import nbformat
 import pytest
 
 from busy import cpu_hogs
-from effplan import report, store
+from effplan import report
+from effplan.records import store
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"

@@ -194,7 +194,7 @@ def test_planner_refuses_rows_the_store_refuses(change, field):
 
 
 def test_zero_catalog_peak_is_refused_not_a_misleading_infeasible_row():
-    from effplan import catalog as C
+    from effplan.refdata import catalog as C
     raw = pd.read_csv(C._shipped_path(), dtype=str, keep_default_na=False)
     raw.loc[raw["name"] == "T4", "peak_fp32_flops"] = "0"
     with pytest.raises(ValidationError) as e:

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from effplan import store
+from effplan.records import store
 from effplan.errors import EffplanError, EffplanWarning
-from effplan.schema import MAX_EXACT_INT, MEASUREMENT_COLUMNS, normalize_measurements
+from effplan.records.schema import MAX_EXACT_INT, MEASUREMENT_COLUMNS, normalize_measurements
 
 # derandomize: CI explores the same examples every run (no flaky discoveries); the cases hypothesis
 # found while this was written are pinned below with @example

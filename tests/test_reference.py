@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from effplan.catalog import load_catalog
+from effplan.refdata.catalog import load_catalog
 from effplan.errors import ValidationError
-from effplan.reference import (kernel_overhead, mlperf_inference, overhead_per_operator_s,
-                               published_peak_share)
+from effplan.refdata.reference import (kernel_overhead, mlperf_inference, overhead_per_operator_s,
+                                       published_peak_share)
 
 
 def test_kernel_overhead_rows_have_sources_and_ranges():
@@ -79,7 +79,7 @@ def test_loader_names_bad_field(tmp_path):
 
 
 def test_training_utilization_by_model_size():
-    from effplan.reference import training_utilization, training_utilization_range
+    from effplan.refdata.reference import training_utilization, training_utilization_range
 
     tab = training_utilization()
     assert (tab["source"].str.len() > 20).all()

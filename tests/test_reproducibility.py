@@ -6,7 +6,7 @@ import pytest
 
 from effplan import reproducibility as rep
 from effplan.errors import ValidationError
-from effplan.schema import MEASUREMENT_COLUMNS, normalize_measurements
+from effplan.records.schema import MEASUREMENT_COLUMNS, normalize_measurements
 
 torch = pytest.importorskip("torch")
 
@@ -17,7 +17,7 @@ def _model(seed):
 
 
 def test_fields_are_flat_and_schema_columns():
-    from effplan.measurement import TimingPolicy
+    from effplan.records.samples import TimingPolicy
 
     f = rep.reproducibility_fields(_model(0), seed=7, config={"width": 3},
                                    timing_policy=TimingPolicy(time_budget_s=0.5))

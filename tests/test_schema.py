@@ -9,15 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from effplan import store
+from effplan.records import store
 from effplan.errors import DataWarning, ValidationError
-from effplan.schema import (
-    MAX_EXACT_INT,
-    check_numbers,
-    idle_above_busy_rows,
-    normalize_measurements,
-    row_problems,
-)
+from effplan.records.schema import (MAX_EXACT_INT, check_numbers, idle_above_busy_rows,
+                                    normalize_measurements, row_problems)
 
 
 def _row(**extra):
@@ -124,14 +119,14 @@ def test_no_warning_for_consistent_rows():
                                             (float("nan"), "finite"), (float("inf"), "finite"),
                                             (-1.0, "must be >= 0"), (10 ** 400, "too large")])
 def test_number_rules(value, message):
-    from effplan.schema import number
+    from effplan.records.schema import number
     with pytest.raises(ValidationError, match=message) as e:
         number("idle_power_w", value, lo=0)
     assert e.value.field == "idle_power_w"
 
 
 def test_number_accepts_numeric_text_and_keeps_integers_exact():
-    from effplan.schema import number
+    from effplan.records.schema import number
     assert number("x", " 2.5 ", lo=0) == 2.5
     assert number("n", 2 ** 53, integer=True) == 2 ** 53
     with pytest.raises(ValidationError, match="above 2\\*\\*53|too large"):
@@ -144,7 +139,7 @@ def _tiny():
     import torch
     from torch import nn
 
-    from effplan.candidates import Candidate
+    from effplan.models.candidates import Candidate
     return Candidate("tiny", lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
                      lambda bs: torch.ones(bs, 4))
 

@@ -19,7 +19,7 @@ from torch import nn
 
 import effplan
 from effplan import slim as S
-from effplan.candidates import Candidate, storage_tensors
+from effplan.models.candidates import Candidate, storage_tensors
 from effplan.errors import InfeasibleRecipeError, SlimWarning, ValidationError
 
 
@@ -159,7 +159,7 @@ def test_measurement_labels_and_bytes_of_torchao_variants(mlp_variants):
 
 
 def test_torchao_int8_rows_are_never_projected_to_a_gpu():
-    from effplan.catalog import dtype_runs_on
+    from effplan.refdata.catalog import dtype_runs_on
 
     for d in ("qint8", "int8-weight"):
         assert dtype_runs_on(d, "cpu") == (True, "")
@@ -377,16 +377,14 @@ def test_torchao_import_messages_are_captured_not_printed(capfd):
 
 # ----------------------------------------------------------------------------- distillation
 def test_distill_trains_a_half_width_student_with_the_builtin_loss(monkeypatch):
-    from effplan import examples
-
     calls = []
-    real = examples.distillation_loss
+    real = S.distillation_loss
 
     def counting(*args, **kwargs):
         calls.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(examples, "distillation_loss", counting)
+    monkeypatch.setattr(S, "distillation_loss", counting)
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(64, 16, generator=gen)
     y = torch.randint(0, 4, (64,), generator=gen)

@@ -1,4 +1,4 @@
-"""Sweeps on Slurm through submitit (effplan.slurm), run with submitit's LOCAL executor (no
+"""Sweeps on Slurm through submitit (effplan.bench.slurm), run with submitit's LOCAL executor (no
 Slurm here): the array tasks are subprocesses of this machine, so they also show that the
 machine lock keeps them from timing at the same time."""
 
@@ -11,14 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-from effplan.candidates import Candidate
+from effplan.models.candidates import Candidate
 from effplan.errors import EffplanWarning, ValidationError
-from effplan.fleet import _load_all as load_all
+from effplan.bench.fleet_sink import _load_all as load_all
 from effplan.measurement import TimingPolicy, measure
 
 submitit = pytest.importorskip("submitit")
 
-from effplan.slurm import SlurmOptions  # noqa: E402
+from effplan.bench.slurm import SlurmOptions  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SPEC = f"{HERE / 'fleet_candidates.py'}:CANDIDATES"

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from effplan import store
+from effplan.records import store
 from effplan.errors import EffplanWarning, ValidationError
-from effplan.schema import MEASUREMENT_COLUMNS, SCHEMA_VERSION, normalize_measurements
+from effplan.records.schema import MEASUREMENT_COLUMNS, SCHEMA_VERSION, normalize_measurements
 
 
 def _row(candidate="mlp", batch_size=8, hardware_id="hw-a", **extra):
@@ -268,7 +268,7 @@ def test_two_hosts_with_the_same_hardware_name_are_both_kept(tmp_path):
 
 
 def test_raw_samples_round_trip_beside_the_results(tmp_path):
-    from effplan.timing import Timing
+    from effplan.records.samples import Timing
 
     path = tmp_path / "r.jsonl"
     t = Timing(sample_times_s=(1e-3, 2e-3, 1.5e-3), calls_per_sample=2, stop_reason="time-budget",
@@ -437,7 +437,7 @@ def test_the_newest_record_of_a_point_stays_even_when_provisional_and_is_not_fin
 
 
 def test_a_cut_off_samples_line_is_skipped_and_never_glued_to_the_next(tmp_path):
-    from effplan.timing import Timing
+    from effplan.records.samples import Timing
 
     path = tmp_path / "r.jsonl"
     t = Timing(sample_times_s=(1e-3, 2e-3), calls_per_sample=1, stop_reason="time-budget", elapsed_s=0.003,
@@ -454,7 +454,7 @@ def test_a_cut_off_samples_line_is_skipped_and_never_glued_to_the_next(tmp_path)
 
 
 def test_samples_of_a_superseded_provisional_pass_are_left_out(tmp_path):
-    from effplan.timing import Timing
+    from effplan.records.samples import Timing
 
     path = tmp_path / "r.jsonl"
     first = Timing(sample_times_s=(1e-3,) * 3, calls_per_sample=1, stop_reason="ci-met", elapsed_s=0.003,

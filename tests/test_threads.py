@@ -1,4 +1,4 @@
-"""The one thread rule (effplan.threads), with a fake load probe: no timing, no real load."""
+"""The one thread rule (effplan.bench.threads), with a fake load probe: no timing, no real load."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from effplan import threads as threads_mod
-from effplan import timing
-from effplan.candidates import Candidate
-from effplan.defaults import MIN_FLOPS_PER_THREAD
+from effplan.bench import threads as threads_mod
+from effplan.bench import timing
+from effplan.models.candidates import Candidate
+from effplan.settings import MIN_FLOPS_PER_THREAD
 from effplan.measurement import TimingPolicy, measure
-from effplan.threads import free_cores_over_window, sweep_threads, threads_for_work
+from effplan.bench.threads import free_cores_over_window, sweep_threads, threads_for_work
 
 
 def probe_of(loads):

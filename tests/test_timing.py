@@ -10,10 +10,11 @@ from itertools import cycle
 import numpy as np
 import pytest
 
-from effplan import timing
+from effplan.bench import timing
+from effplan.records import samples
 from effplan.errors import ValidationError
-from effplan.timing import (LoadMonitor, Timing, TimingPolicy, adaptive_time, diagnose, free_cores,
-                            verdict)
+from effplan.bench.timing import LoadMonitor, adaptive_time, free_cores
+from effplan.records.samples import Timing, TimingPolicy, diagnose, verdict
 
 
 class FakeClock:
@@ -44,7 +45,7 @@ def test_bimodal_set_from_the_issue_is_two_modes_with_stalls():
 def test_stall_dominated_set_looks_precise_but_is_unstable():
     # 60% stalls: the median IS a stall and its CI is tight -- the old rule called this stable
     x = np.array([0.03] * 400 + [48.0] * 600)
-    assert timing.ci_rel(x) < 0.02
+    assert samples.ci_rel(x) < 0.02
     v = verdict(x, np.repeat(np.arange(10), 100), TimingPolicy())
     assert v.reason == "unstable" and not v.stable
     assert "60% of samples are stalls" in v.why and "two modes" in v.why
@@ -79,7 +80,7 @@ def test_rounds_that_disagree_are_unstable():
     # round medians 1.0, 1.2, 1.0: 10th-90th percentile range 1.0 .. 1.16 -> 16% of the 1.0 median
     x = np.array([1.0] * 10 + [1.2] * 10 + [1.0] * 10)
     r = np.repeat([0, 1, 2], 10)
-    assert timing.round_spread_rel(x, r) == pytest.approx(0.16)
+    assert samples.round_spread_rel(x, r) == pytest.approx(0.16)
     v = verdict(x, r, TimingPolicy())
     assert v.reason == "unstable" and "rounds disagree" in v.why
     assert not diagnose(x).bimodal  # a x1.2 step is no gap: only the rounds tell

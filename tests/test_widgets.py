@@ -458,7 +458,7 @@ def test_budget_table_on_a_plan_directly(dash):
 def test_catalog_argument_prices_hardware_from_a_users_catalog(tmp_path):
     """A user's catalog that lists 'lab-cpu' at $3/h prices it without Prices overrides:
     small needs 2 instances (see the starting budget) -> Q1 = 3 x 2 x 730 x 3 = 13,140 USD."""
-    from effplan.catalog import load_catalog
+    from effplan.refdata.catalog import load_catalog
 
     cat = load_catalog()
     extra = cat[cat["name"] == "AWS c7i.4xlarge"].copy()

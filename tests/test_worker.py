@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 import effplan
-from effplan.candidates import Candidate
+from effplan.models.candidates import Candidate
 from effplan.errors import EffplanWarning, MeasurementError
-from effplan.timing import STOP_REASONS
+from effplan.records.samples import STOP_REASONS
 from effplan.worker import (Worker, WorkerCrashed, WorkerPool, WorkerTimeout, can_ship, run_isolated,
                             start_method)
 
@@ -121,7 +121,7 @@ def test_real_isolated_point_completes_and_labels_itself(tmp_path):
     # raw samples came back from the worker and were stored beside the results
     t = m.samples[("tiny", "cpu", "inference", 2)]
     assert len(t.sample_times_s) == len(t.sample_rounds) >= 1
-    from effplan import store
+    from effplan.records import store
 
     [back] = store.load_samples(path).values()
     assert (back.sample_times_s, back.sample_rounds, back.stop_reason) == (

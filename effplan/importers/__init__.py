@@ -232,14 +232,14 @@ def read_json_records(path: Path, text: str) -> list[Any]:
 
 # ------------------------------------------------------------------------------------ the rows
 def _catalog_row(hardware: str, catalog: Any) -> pd.Series | None:
-    from .. import catalog as _cat
+    from ..refdata import catalog as _cat
 
     return _cat.find_hardware(hardware, _cat.load_catalog(catalog))
 
 
 def _energy(level: BenchmarkLevel, hardware: str, hw_row: pd.Series | None) -> dict[str, Any]:
     """Energy columns of a row: the file's when it has them, else estimated from rated power."""
-    from ..catalog import IDLE_POWER_FRACTION
+    from ..refdata.catalog import IDLE_POWER_FRACTION
 
     rated = float(hw_row["rated_power_w"]) if hw_row is not None and pd.notna(hw_row["rated_power_w"]) else math.nan
     kind = str(hw_row["kind"]) if hw_row is not None else ""
@@ -281,7 +281,7 @@ def _energy(level: BenchmarkLevel, hardware: str, hw_row: pd.Series | None) -> d
 def _row(level: BenchmarkLevel, *, tool: str, candidate: str, hardware: str, source: Path, sha: str,
          prompt_tokens: int | None, facts: Any, hw_row: pd.Series | None, stamp: str) -> dict[str, Any]:
     from .. import __version__
-    from ..schema import SCHEMA_VERSION
+    from ..records.schema import SCHEMA_VERSION
 
     c = max(1, int(round(level.concurrency)))
     p_tok = int(prompt_tokens) if prompt_tokens is not None else (
@@ -338,7 +338,7 @@ def _row(level: BenchmarkLevel, *, tool: str, candidate: str, hardware: str, sou
 
 def _typed(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows as a frame with every schema column, typed as :meth:`effplan.Measurements.to_frame`."""
-    from ..schema import MEASUREMENT_COLUMNS
+    from ..records.schema import MEASUREMENT_COLUMNS
 
     df = pd.DataFrame(rows, columns=list(MEASUREMENT_COLUMNS))
     for col, (kind, _) in MEASUREMENT_COLUMNS.items():
@@ -368,8 +368,8 @@ def import_benchmark(path: str | Path | Sequence[str | Path], tool: str, *, cand
     :class:`~effplan.errors.ValidationError` naming it. One :class:`~effplan.errors.DataWarning`
     names rows whose p50/p95 could not be read (NaN, with a note saying how to get them).
     """
-    from .. import store
-    from ..schema import number
+    from ..records import store
+    from ..records.schema import number
 
     if tool not in TOOLS:
         raise ValidationError("tool", f"unknown tool {tool!r}; one of {list(TOOLS)}")

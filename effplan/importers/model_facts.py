@@ -139,7 +139,7 @@ def model_facts(config: Any) -> ModelFacts:
 
 
 def _explicit(d: Mapping[str, Any]) -> ModelFacts:
-    from ..schema import number
+    from ..records.schema import number
 
     unknown = sorted(set(d) - set(_EXPLICIT))
     if unknown:
@@ -157,7 +157,7 @@ def _explicit(d: Mapping[str, Any]) -> ModelFacts:
     dtype = _dtype_name(d.get("dtype"))
     if dtype:
         _dtype_bytes(dtype, "config")
-    from ..reproducibility import config_sha256
+    from ..records.reproducibility import config_sha256
 
     return ModelFacts(param_bytes=val["param_bytes"], kv_cache_bytes_per_token=val["kv_cache_bytes_per_token"],
                       source="entered", params=opt["params"], context_tokens=ctx, dtype=dtype,
@@ -215,7 +215,7 @@ def _from_hf(cfg: Any) -> ModelFacts:
     transformers = _transformers()
     import torch
 
-    from ..reproducibility import config_sha256
+    from ..records.reproducibility import config_sha256
 
     notes: list[str] = []
     text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg

@@ -40,8 +40,9 @@ from typing import Any
 
 from ..errors import ValidationError
 from . import BenchmarkLevel, num, read_json_records, to_ms
+from ..units import J_PER_KWH
 
-KWH_J = 3.6e6
+KWH_J = J_PER_KWH
 DEFAULT_MAX_NEW_TOKENS = 100   # TEXT_GENERATION_DEFAULT_KWARGS of the inference scenario
 PER_TOKEN = "optimum-benchmark per_token: one decode step of the static batch (between consecutive tokens)"
 DECODE = "optimum-benchmark decode latency / (max_new_tokens - 1): one decode step of the static batch"

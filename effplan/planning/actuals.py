@@ -81,7 +81,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import defaults as _defaults
+from .. import settings as _defaults
 from ..errors import ValidationError
 from .calendar import calendar_quarter, month_label, month_number, parse_month, plan_quarter_labels
 from .engine import _percentiles, _tri
@@ -246,7 +246,7 @@ def _plan_of(plan: Any) -> Plan:
 
 def _options(monthly: pd.DataFrame) -> tuple[list[tuple[str, str]], dict[str, int], dict[str, int]]:
     """(candidate, hardware) pairs of the plan in order, and label / key -> index."""
-    from ..billing import option_key
+    from ..records.billing import option_key
 
     pairs = list(dict.fromkeys(zip(monthly["candidate"].astype(str),
                                    monthly["hardware"].astype(str))))
@@ -262,7 +262,7 @@ def _options(monthly: pd.DataFrame) -> tuple[list[tuple[str, str]], dict[str, in
 
 
 def _match(value: str, labels: Mapping[str, int], keys: Mapping[str, int]) -> int:
-    from ..billing import option_key
+    from ..records.billing import option_key
 
     if value in labels:
         return labels[value]
@@ -321,8 +321,8 @@ def actuals(plan: Any, billing: Any, *, start: str | None = None,
     mapping: ``{ResourceId prefix or SkuId: "<candidate>@<hardware>"}`` for untagged rows.
     band: the variance band (0.12: +/-12%).
     """
-    from ..billing import CHARGE_CATEGORIES, SERVICE_CATEGORIES, load_billing
-    from ..schema import number
+    from ..records.billing import CHARGE_CATEGORIES, SERVICE_CATEGORIES, load_billing
+    from ..records.schema import number
 
     p = _plan_of(plan)
     band = number("band", band, lo=0, lo_open=True)
@@ -541,7 +541,7 @@ def _group(variance: pd.DataFrame, by: list[str], band: float) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------ re-forecast
 def _served(requests_per_day: Any) -> dict[str, float]:
-    from ..schema import number
+    from ..records.schema import number
 
     if requests_per_day is None:
         return {}
@@ -560,7 +560,7 @@ def _served(requests_per_day: Any) -> dict[str, float]:
 
 def _reforecast(a: Actuals, *, samples: int | None, seed: int, uncertainty: Any,
                 requests_per_day: Any) -> Plan:
-    from ..schema import number
+    from ..records.schema import number
 
     p = a.plan
     inputs = dict(p.inputs or {})

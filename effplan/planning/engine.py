@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import batching as _batching
-from .. import catalog as _cat
-from .. import queueing as _q
+from . import batching as _batching
+from ..refdata import catalog as _cat
+from . import queueing as _q
 from ..errors import PlanWarning, UnknownHardwareError, ValidationError
 from .inputs import InferenceWorkload, Prices, _match_map
 from .stability import FLAG_COLUMNS, latency_sigma
 from .result import _PCT
+from ..units import J_PER_KWH, S_PER_DAY, S_PER_HOUR
 
 def _load_for_check(wl: InferenceWorkload) -> tuple[float, float, float]:
     """(busiest peak items/s, peak items/s of the quietest month, quietest items/s).
@@ -30,7 +31,7 @@ def _load_for_check(wl: InferenceWorkload) -> tuple[float, float, float]:
     adds the worst of each, so it holds all horizon long."""
     with np.errstate(over="ignore"):   # an overflowing growth is named later, by the engine
         g_first, g_last = 1.0, float(np.power(1.0 + wl.monthly_growth, wl.months - 1.0))
-    avg = wl.requests_per_day * wl.items_per_request / 86_400.0
+    avg = wl.requests_per_day * wl.items_per_request / S_PER_DAY
     hi = max(wl.daily_profile) if wl.daily_profile is not None else 1.0
     lo = min(wl.daily_profile) if wl.daily_profile is not None else 1.0
     g_min, g_max = min(g_first, g_last), max(g_first, g_last)
@@ -297,7 +298,7 @@ def _demand(wl: InferenceWorkload, traffic: np.ndarray, growth: np.ndarray
     :func:`_engine` shared by every option (computed once when the options come in chunks)."""
     requests = _traffic(wl, traffic, growth)                    # (M, S)
     items = requests * wl.items_per_request
-    peak = items * (wl.peak_to_average / (wl.hours_per_month * 3600.0))   # (M, S) items/s
+    peak = items * (wl.peak_to_average / (wl.hours_per_month * S_PER_HOUR))   # (M, S) items/s
     return requests, items, peak
 
 
@@ -351,7 +352,7 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
         peak = peak * weights[-1]
     # in place where possible: these (K, M, S) arrays dominate a Monte Carlo plan's time
     busy_s = np.multiply(items[None], kms(1.0 / opt["throughput"]))
-    idle_s = inst_h * 3600.0
+    idle_s = inst_h * S_PER_HOUR
     idle_s -= busy_s
     np.maximum(idle_s, 0.0, out=idle_s)
     # idle power counted at most at the busy power (energy_per_item_j x throughput): a row with
@@ -361,7 +362,7 @@ def _engine(opt: dict[str, np.ndarray], wl: InferenceWorkload, pr: Prices,
     energy_kwh = np.multiply(items[None], kms(opt["energy_per_item_j"]), out=busy_s)
     idle_s *= kms(idle_w)
     energy_kwh += idle_s
-    energy_kwh *= pr.pue / 3.6e6
+    energy_kwh *= pr.pue / J_PER_KWH
     if pr.mode == "cloud":
         cost = np.multiply(inst_h, opt["price_per_hour"][:, None, None] * pmult[None, None, :],
                            out=idle_s)

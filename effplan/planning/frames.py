@@ -38,11 +38,11 @@ def budget_table(plan: Any, candidates: Sequence[str] | None = None,
     ``rows_in_total``, ``excluded`` (rows left out, with the reason), ``training_usd`` and,
     with Monte Carlo, ``total_usd_p10``/``_p90`` (sums of the rows' inference percentiles).
     """
-    s = _select(plan.summary, candidates, hardware)
-    q = _select(plan.quarterly, candidates, hardware)
+    s = select_rows(plan.summary, candidates, hardware)
+    q = select_rows(plan.quarterly, candidates, hardware)
     keys = ["candidate", "hardware"]
-    quarters = _quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
-    labels = [_fmt_quarter(x) for x in quarters]
+    quarters = quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
+    labels = [fmt_quarter(x) for x in quarters]
     out = s[keys + [c for c in ("provenance", "price_source", "energy_source", "batch_size",
                                 "latency_p95_ms", "slo_met",
                                 "instances_max") if c in s.columns]].copy()
@@ -52,7 +52,7 @@ def budget_table(plan: Any, candidates: Sequence[str] | None = None,
         wide.columns = labels
         out = out.join(wide, on=keys)
     out["inference_usd"] = s["cost_usd"].astype(float)
-    band = _pct_cols(s, "cost_usd")
+    band = pct_cols(s, "cost_usd")
     if band:
         out["inference_usd_p10"] = s[band[0]].astype(float)
         out["inference_usd_p90"] = s[band[1]].astype(float)
@@ -86,8 +86,9 @@ def budget_table(plan: Any, candidates: Sequence[str] | None = None,
     return out
 
 
-def _select(df: pd.DataFrame, candidates: Sequence[str] | None,
-            hardware: Sequence[str] | None) -> pd.DataFrame:
+def select_rows(df: pd.DataFrame, candidates: Sequence[str] | None,
+                hardware: Sequence[str] | None) -> pd.DataFrame:
+    """The rows of these ``candidates`` on this ``hardware`` (``None``: all of them)."""
     if candidates is not None:
         df = df[df["candidate"].astype(str).isin([str(c) for c in candidates])]
     if hardware is not None and "hardware" in df.columns:
@@ -96,7 +97,7 @@ def _select(df: pd.DataFrame, candidates: Sequence[str] | None,
     return df
 
 
-def _quarter_order(values: pd.Series) -> list[Any]:
+def quarter_order(values: pd.Series) -> list[Any]:
     """Quarters in chronological order whatever their type (1, 2.. or 'Q1', '2025Q3')."""
     uniq = list(pd.unique(values))
     try:
@@ -105,14 +106,16 @@ def _quarter_order(values: pd.Series) -> list[Any]:
         return sorted(uniq, key=str)
 
 
-def _pct_cols(df: pd.DataFrame, base: str) -> tuple[str, str] | None:
+def pct_cols(df: pd.DataFrame, base: str) -> tuple[str, str] | None:
+    """The ``<base>_p10`` / ``<base>_p90`` band columns of ``df`` when it has them (not all NaN)."""
     lo, hi = f"{base}_p10", f"{base}_p90"
     if lo in df.columns and hi in df.columns and df[[lo, hi]].notna().any().any():
         return lo, hi
     return None
 
 
-def _fmt_quarter(q: Any) -> str:
+def fmt_quarter(q: Any) -> str:
+    """A quarter as shown: ``3`` -> ``"Q3"``, a label as it is."""
     if isinstance(q, (int, np.integer)):
         return f"Q{int(q)}"
     if isinstance(q, (float, np.floating)) and float(q).is_integer():
@@ -183,12 +186,12 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
     ``attrs``: ``baseline`` (candidate), ``baseline_hardware``, ``baseline_quarter_cost_usd``,
     ``quarter`` (label of the quarter costed), ``months``, ``min_quality``, ``slo_p95_ms``.
     """
-    s = _select(plan.summary, candidates, hardware).copy()
-    q = _select(plan.quarterly, candidates, hardware)
+    s = select_rows(plan.summary, candidates, hardware).copy()
+    q = select_rows(plan.quarterly, candidates, hardware)
     keys = ["candidate", "hardware"]
     if "stability_note" not in s.columns:   # a plan stored by an older effplan, or typed in
         s["stability_note"] = option_notes(s)
-    quarters = _quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
+    quarters = quarter_order(plan.quarterly["quarter"]) if len(plan.quarterly) else []
     first = quarters[0] if quarters else None
     cols = keys + [c for c in ("cost_usd", "cost_usd_p10", "cost_usd_p90") if c in q.columns]
     q1 = q[q["quarter"] == first][cols].rename(columns={
@@ -232,10 +235,18 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
         why = np.where((why == "") & low, text, why)
     out["why_not"] = why
     out["meets_targets"] = out["why_not"] == ""
-    out["_sort_cost"] = cost.fillna(np.inf)
-    out = out.sort_values(["meets_targets", "_sort_cost", "cost_usd"],
-                          ascending=[False, True, True], kind="stable").reset_index(drop=True)
-    out = out.drop(columns="_sort_cost")
+    # options meeting the targets first, then THE tie rule of cheapest_meeting (one rule): the
+    # quarter's cost, then energy, then candidate and hardware names
+    from .selection import cheapest_first_key
+
+    energy = q[q["quarter"] == first].set_index(keys)["energy_kwh"] if (
+        first is not None and "energy_kwh" in q.columns) else pd.Series(dtype=float)
+    e = [energy.get((c, h), np.nan) if len(energy) else np.nan
+         for c, h in zip(out["candidate"], out["hardware"], strict=True)]
+    order = sorted(range(len(out)), key=lambda i: (not bool(out["meets_targets"].iloc[i]),
+                                                   *cheapest_first_key(cost.iloc[i], e[i], out["candidate"].iloc[i],
+                                                                       out["hardware"].iloc[i])))
+    out = out.iloc[order].reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     base_row = None
     if baseline is not None:
@@ -271,7 +282,7 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
         "baseline_hardware": None if base_row is None else str(base_row["hardware"]),
         "baseline_quarter_cost_usd": (float("nan") if base_row is None
                                       else float(base_row["quarter_cost_usd"])),
-        "quarter": _fmt_quarter(first) if first is not None else "",
+        "quarter": fmt_quarter(first) if first is not None else "",
         "months": inputs.get("months", inf.get("months") if isinstance(inf, dict) else None),
         "min_quality": min_quality,
         "slo_p95_ms": inf.get("slo_p95_ms") if isinstance(inf, dict) else None,

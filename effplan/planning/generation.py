@@ -114,9 +114,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import batching as _batching
-from .. import catalog as _cat
-from .. import reference as _ref
+from . import batching as _batching
+from ..refdata import catalog as _cat
+from ..refdata import reference as _ref
 from ..errors import PlanWarning, ValidationError
 from .engine import _attach_prices, _percentiles, _quarter_sum, _tri, _workload_draws
 from .calendar import parse_month
@@ -124,6 +124,7 @@ from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, P
                      _known_fields, _match_map, _measurement_frame, _num, _set)
 from .result import _PCT, STABILITY_COLUMNS
 from .stability import FLAG_COLUMNS, latency_sigma, option_notes
+from ..units import G_PER_KG, J_PER_KWH, J_PER_WH, S_PER_DAY, S_PER_HOUR
 
 __all__ = ["GenerationWorkload", "GenerationUncertainty", "plan_generation", "project_generation",
            "memory_fit", "token_economics", "GENERATION_MONTHLY_COLUMNS", "GENERATION_QUARTERLY_COLUMNS",
@@ -582,7 +583,7 @@ def _engine(a: Mapping[str, np.ndarray], wl: GenerationWorkload, pr: Prices, tra
     m = np.arange(wl.months, dtype=float)[:, None]
     daily = wl.requests_per_day * traffic[None, :] * (1.0 + growth[None, :]) ** m     # (M, S)
     requests = daily * wl.hours_per_month / 24.0
-    peak = daily / 86400.0 * wl.peak_to_average
+    peak = daily / S_PER_DAY * wl.peak_to_average
     P = wl.prompt_tokens * plen[None, None, :]                                        # (1, 1, S)
     N = wl.output_tokens * olen[None, None, :]
     ttft = a["ttft_p50_ms"][:, None, None] * plen[None, None, :]
@@ -595,8 +596,8 @@ def _engine(a: Mapping[str, np.ndarray], wl: GenerationWorkload, pr: Prices, tra
     np.maximum(inst, wl.min_replicas, out=inst)
     inst_h = inst * wl.hours_per_month
     epr = P * a["energy_per_prompt_token_j"][:, None, None] + N * a["energy_per_output_token_j"][:, None, None]
-    idle_s = np.maximum(inst_h * 3600.0 - requests[None] / rate, 0.0)
-    energy_kwh = (requests[None] * epr + a["idle_power_w"][:, None, None] * idle_s) / 3.6e6 * pr.pue
+    idle_s = np.maximum(inst_h * S_PER_HOUR - requests[None] / rate, 0.0)
+    energy_kwh = (requests[None] * epr + a["idle_power_w"][:, None, None] * idle_s) / J_PER_KWH * pr.pue
     if pr.mode == "cloud":
         cost = inst_h * a["price_per_hour"][:, None, None]
     else:
@@ -687,7 +688,7 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
     requests = np.broadcast_to(sq["requests"], (K, M))
     out_tok = np.broadcast_to(sq["output_tokens"], (K, M))
     cost, energy, inst, inst_h = sq["cost"], sq["energy_kwh"], sq["instances"], sq["instance_hours"]
-    g = pr.grid_intensity_gco2_per_kwh / 1000.0
+    g = pr.grid_intensity_gco2_per_kwh / G_PER_KG
     co2 = energy * g
     rate = base["rate"][:, 0, 0]
     epr = base["epr"][:, 0, 0]
@@ -721,12 +722,12 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
         cpm = cost / out_tok * 1e6
     rep = lambda col: np.repeat(opt[col].to_numpy(), M)  # noqa: E731
     month = np.tile(np.arange(M), K)
-    wh = epr / 3600.0
+    wh = epr / J_PER_WH
     monthly = {
         "candidate": rep("candidate"), "hardware": rep("hardware"), "catalog_name": rep("catalog_name"),
         "provenance": rep("provenance"), "energy_source": rep("energy_source"),
         "month": month, "quarter": month // 3 + 1, "requests": requests.ravel(), "output_tokens": out_tok.ravel(),
-        "avg_requests_per_s": (requests / (wl.hours_per_month * 3600.0)).ravel(),
+        "avg_requests_per_s": (requests / (wl.hours_per_month * S_PER_HOUR)).ravel(),
         "peak_requests_per_s": np.broadcast_to(sq["peak"], (K, M)).ravel(),
         "concurrency": rep("concurrency"), "concurrency_source": rep("concurrency_source"),
         "concurrency_neighbours": rep("concurrency_neighbours"),

@@ -14,6 +14,7 @@ from .engine import _demand, _engine, _percentiles, _quarter_sum, _sample_multip
 from .inputs import InferenceWorkload, Prices, Uncertainty
 from .result import _PCT
 from .stability import FLAG_COLUMNS, option_notes
+from ..units import G_PER_KG, S_PER_HOUR
 
 def _per_1k(cost: np.ndarray, requests: np.ndarray) -> np.ndarray:
     """cost per 1000 requests; NaN (never inf) where there are no requests. A quotient that
@@ -178,7 +179,7 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
     inst_h = base["instance_hours"][..., 0]
     cost = base["cost"][..., 0]
     energy = base["energy_kwh"][..., 0]
-    g = pr.grid_intensity_gco2_per_kwh / 1000.0
+    g = pr.grid_intensity_gco2_per_kwh / G_PER_KG
     co2 = energy * g
     requests = np.broadcast_to(base["requests"][:, 0], (K, M))
     items = np.broadcast_to(base["items"][:, 0], (K, M))
@@ -209,7 +210,7 @@ def _inference(opt: pd.DataFrame, wl: InferenceWorkload, pr: Prices, samples: in
         "provenance": rep("provenance"), "energy_source": rep("energy_source"),
         "month": month, "quarter": month // 3 + 1,
         "requests": requests.ravel(), "items": items.ravel(),
-        "avg_items_per_s": (items / (wl.hours_per_month * 3600.0)).ravel(),
+        "avg_items_per_s": (items / (wl.hours_per_month * S_PER_HOUR)).ravel(),
         "peak_items_per_s": np.broadcast_to(base["peak"][:, 0], (K, M)).ravel(),
         "batch_size": rep("batch_size"), "latency_p95_ms": rep("latency_p95_ms"),
         "slo_met": rep("slo_met"), "throughput_items_per_s": np.repeat(tput, M),

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import catalog as _cat
+from ..refdata import catalog as _cat
 from ..errors import PlanWarning, ValidationError
-from ..schema import normalize_measurements
-from ..schema import number as schema_number
+from ..records.schema import normalize_measurements
+from ..records.schema import number as schema_number
 from .calendar import parse_month
 from .stability import busy_sentence, flag_columns, resolve_allow_unstable, worst
 
@@ -529,7 +529,7 @@ def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None,
       strict, ``plan_note`` (refused with the reason: a candidate x hardware with only such rows
       is infeasible with it, on projected hardware too).
     """
-    from ..store import dedupe
+    from ..records.store import dedupe
 
     if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
         measurements = measurements.to_frame()
@@ -583,7 +583,7 @@ def _combine_hosts(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     size = df.groupby(_HOST_KEYS, sort=False)["candidate"].transform("size").to_numpy()
     if not (size > 1).any():
         return df.drop(columns="_prompt"), []
-    from ..schema import MEASUREMENT_COLUMNS
+    from ..records.schema import MEASUREMENT_COLUMNS
 
     multi = df[size > 1]
     g = multi.groupby(_HOST_KEYS, sort=False)

@@ -91,10 +91,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import catalog as _cat
-from .. import reference as _ref
+from ..refdata import catalog as _cat
+from ..refdata import reference as _ref
 from ..errors import ExtrapolationError, ValidationError
-from ..schema import number as _number
+from ..records.schema import number as _number
 from .inputs import ASSUMED_EFFICIENCY, HOURS_PER_MONTH
 
 __all__ = [
@@ -741,7 +741,7 @@ def _serve(models: list[tuple[str, float]], hw: str, cat: pd.DataFrame, dtype: s
     import warnings
 
     from ..errors import PlanWarning
-    from ..schema import normalize_measurements
+    from ..records.schema import normalize_measurements
     from .generation import project_generation
     from .planner import plan
 
@@ -908,7 +908,7 @@ def compute_optimal(*, flops: float | None = None, budget_usd: float | None = No
     trade["loss_change_nats"] = trade["loss_nats"] - L
     serve = dict(cost=math.nan, energy_wh=math.nan, concurrency=math.nan, binding="", note="")
     if hw_name is not None:
-        from .. import defaults as _defaults
+        from . import presets as _defaults
 
         wl = serving if serving is not None else _defaults.generation_workload(prompt_tokens=512)
         names = [(f"{m:g}x N_opt", m * N) for m in mults]

@@ -240,7 +240,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
         unc = (GenerationUncertainty if generation is not None else Uncertainty).from_dict(unc)
     quality_rows = None
     if quality is not None:
-        from ..evaluation import quality_frame
+        from ..records.quality import quality_frame
 
         quality_rows = quality_frame(quality)   # validated before any work
     if isinstance(measurements, PreparedMeasurements):
@@ -363,7 +363,7 @@ def _plan_start(inference: InferenceWorkload | None, training: TrainingWorkload 
 def _join_quality(rows: pd.DataFrame, candidates: list[str], *frames: pd.DataFrame | None) -> list[Any]:
     """Every plan frame with the quality metrics joined by candidate (one home:
     :func:`effplan.evaluation.join_quality`); a warning for quality of unknown candidates."""
-    from ..evaluation import join_quality
+    from ..records.quality import join_quality
 
     unknown = sorted(set(rows["candidate"]) - set(candidates))
     if unknown:

@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import catalog as _cat
-from .. import reference as _ref
-from ..schema import MEASUREMENT_COLUMNS
+from ..refdata import catalog as _cat
+from ..refdata import reference as _ref
+from ..records.schema import MEASUREMENT_COLUMNS
 from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, _catalog_frame, _match_map,
                      _measurement_frame, _num, _peak_array, _resolve_targets)
 from .stability import FLAG_COLUMNS
+from ..units import TRAINING_FLOPS_PER_FORWARD
 
 #: columns of the measured rows a projection carries over besides the schema's: the stability
 #: flags (a projection calibrated on a not-stable row is flagged like it) and its mark
@@ -57,7 +58,7 @@ def _project(df: pd.DataFrame, targets: list[str], cat: pd.DataFrame, eff_assume
     src = df.copy()
     src["_cat"] = src["hardware"].map(match)
     train = (src["mode"] == "training").to_numpy()
-    mult = np.where(train, 3.0, 1.0)
+    mult = np.where(train, TRAINING_FLOPS_PER_FORWARD, 1.0)
     flops = src["flops_per_item"].to_numpy(float) * mult
     byts = src["bytes_per_item"].to_numpy(float) * mult
     t_meas = 1.0 / src["throughput_items_per_s"].to_numpy(float)

@@ -75,7 +75,7 @@ FLAG_COLUMNS = ("timing_unstable", "timing_spread_rel", "background_load")
 def resolve_allow_unstable(allow_unstable: bool | None) -> bool:
     """The rule's one switch: ``None`` -> :data:`effplan.defaults.ALLOW_UNSTABLE`."""
     if allow_unstable is None:
-        from .. import defaults
+        from .. import settings as defaults
 
         return bool(defaults.ALLOW_UNSTABLE)
     return bool(allow_unstable)

@@ -8,13 +8,14 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .. import catalog as _cat
-from .. import reference as _ref
+from ..refdata import catalog as _cat
+from ..refdata import reference as _ref
 from .engine import _tri
 from .inputs import HOURS_PER_MONTH, Prices, TrainingWorkload, Uncertainty, _match_map
 from .projection import _with_projection
 from .result import _PCT
 from .stability import FLAG_COLUMNS, latency_sigma, option_notes
+from ..units import G_PER_KG, J_PER_KWH, S_PER_DAY, S_PER_HOUR, TRAINING_FLOPS_PER_FORWARD
 
 def _training_options(df: pd.DataFrame, candidates: list[str], hardware: list[str], targets: list[str],
                       cat: pd.DataFrame, tw: TrainingWorkload, eff_assumed: float) -> pd.DataFrame:
@@ -78,7 +79,7 @@ def _training_options(df: pd.DataFrame, candidates: list[str], hardware: list[st
                                                "parameter count is unknown: no utilization range "
                                                "applies; measure a few training steps")
                 else:
-                    tp = peak * u_mid / (3.0 * fpi)
+                    tp = peak * u_mid / (TRAINING_FLOPS_PER_FORWARD * fpi)
                     base.update(throughput_items_per_s=tp,
                                 energy_per_item_j=float(cidx.at[cname, "rated_power_w"]) / tp,
                                 utilization_low=u_lo, utilization_high=u_hi,
@@ -103,8 +104,8 @@ def _training(opt: pd.DataFrame, tw: TrainingWorkload, pr: Prices, quarters: int
     epi = opt["energy_per_item_j"].to_numpy(float)
     items = tw.items_per_epoch * tw.epochs
     wall_s = items / (tput * tw.devices_per_run * tw.scaling_efficiency)
-    dev_h = tw.devices_per_run * wall_s / 3600.0
-    energy_run = dev_h * 3600.0 * epi * tput / 3.6e6 * pr.pue
+    dev_h = tw.devices_per_run * wall_s / S_PER_HOUR
+    energy_run = dev_h * S_PER_HOUR * epi * tput / J_PER_KWH * pr.pue
     if pr.mode == "cloud":
         cost_run = dev_h * opt["price_per_hour_usd"].to_numpy(float)
     else:
@@ -113,7 +114,7 @@ def _training(opt: pd.DataFrame, tw: TrainingWorkload, pr: Prices, quarters: int
     K = len(opt)
     rep = lambda a: np.repeat(np.asarray(a), quarters)  # noqa: E731
     runs = tw.runs_per_quarter
-    g = pr.grid_intensity_gco2_per_kwh / 1000.0
+    g = pr.grid_intensity_gco2_per_kwh / G_PER_KG
     out = {
         "candidate": rep(opt["candidate"]), "hardware": rep(opt["hardware"]),
         "catalog_name": rep(opt["catalog_name"]), "provenance": rep(opt["provenance"]),
@@ -121,7 +122,7 @@ def _training(opt: pd.DataFrame, tw: TrainingWorkload, pr: Prices, quarters: int
         "runs": np.full(K * quarters, runs), "items_per_epoch": np.full(K * quarters, tw.items_per_epoch),
         "epochs": np.full(K * quarters, tw.epochs), "devices_per_run": np.full(K * quarters, tw.devices_per_run),
         "batch_size": rep(opt["batch_size"].to_numpy(float)), "throughput_items_per_s": rep(tput),
-        "wall_clock_days_per_run": rep(wall_s / 86400.0), "device_hours_per_run": rep(dev_h),
+        "wall_clock_days_per_run": rep(wall_s / S_PER_DAY), "device_hours_per_run": rep(dev_h),
         "device_hours": rep(dev_h * runs), "cost_per_run_usd": rep(cost_run), "cost_usd": rep(cost_run * runs),
         "energy_kwh": rep(energy_run * runs), "co2_kg": rep(energy_run * runs * g),
         "feasible": rep(feasible),

@@ -61,7 +61,7 @@ def _unstable(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    from effplan import store
+    from effplan.records import store
 
     hogs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(2)]
     try:

@@ -10,7 +10,7 @@ import importlib
 
 import pandas as pd
 
-from effplan import catalog as C
+from effplan.refdata import catalog as C
 
 P = importlib.import_module("effplan.planning")
 

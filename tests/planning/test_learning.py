@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from effplan import reference
-from effplan.catalog import find_hardware
+from effplan.refdata import reference
+from effplan.refdata.catalog import find_hardware
 from effplan.errors import ExtrapolationError, ValidationError
 from effplan.planning import (GenerationWorkload, compute_optimal, fit_generalization,
                               fit_learning_curve)

@@ -55,7 +55,7 @@ def _module_state() -> dict[str, int]:
 
     out = {}
     for name, mod in list(sys.modules.items()):
-        if not (name.startswith("effplan.planning") or name in ("effplan.catalog", "effplan.schema")):
+        if not (name.startswith("effplan.planning") or name in ("effplan.refdata.catalog", "effplan.records.schema")):
             continue
         for attr, val in vars(mod).items():
             if isinstance(val, (dict, list, set)):

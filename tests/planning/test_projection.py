@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from effplan.catalog import load_catalog
+from effplan.refdata.catalog import load_catalog
 
 from planning_data import meas, src_rows, tiny_catalog, wl  # noqa: E402 (tests/planning is on sys.path)
 
@@ -75,7 +75,7 @@ def test_launch_floor_hand_computed():
     """10 operator calls per batch of 1; the cuda row of kernel_overhead.csv: 20 us per call.
     Source: launch share min(10 x 20 us, 0.5 x 1 ms) = 200 us; roofline 0.5 ms ->
     efficiency 0.5 / (1 - 0.2) = 0.625. Target: roofline 1 ms / 0.625 + 200 us = 1.8 ms."""
-    from effplan.reference import overhead_per_operator_s
+    from effplan.refdata.reference import overhead_per_operator_s
 
     assert overhead_per_operator_s("gpu")[0] == pytest.approx(20e-6)
     df = src_rows(1e9, 1e6, 1000.0).assign(operator_calls=10)
@@ -132,7 +132,7 @@ def _resnet50_rows(dtype: str) -> pd.DataFrame:
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
 def test_projections_never_exceed_the_best_published_mlperf_figure(dtype):
-    from effplan.reference import mlperf_inference
+    from effplan.refdata.reference import mlperf_inference
 
     best = mlperf_inference().query("model == 'resnet50'").groupby("accelerator")[
         "throughput_per_accelerator_items_per_s"].max()

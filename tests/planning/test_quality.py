@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from effplan.errors import PlanWarning, ValidationError
-from effplan.evaluation import Evaluation, quality_frame
+from effplan.records.quality import Evaluation, quality_frame
 from planning_data import PRICES, meas, train_row, wl  # noqa: E402 (tests/planning is on sys.path)
 
 P = importlib.import_module("effplan.planning")

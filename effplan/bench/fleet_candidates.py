@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 __all__ = ["resolve_candidates"]
 
@@ -88,10 +88,10 @@ def _register_loaded_files() -> None:
 def _candidate_types() -> tuple[type, ...]:
     """What ``measure`` takes: :class:`~effplan.candidates.Candidate` and, for
     ``mode="generation"``, :class:`~effplan.generation.GenerationCandidate`."""
-    from .candidates import Candidate
+    from ..models.candidates import Candidate
 
     try:
-        from .generation import GenerationCandidate
+        from ..models.generative import GenerationCandidate
     except ImportError:  # an effplan without generation mode
         return (Candidate,)
     return (Candidate, GenerationCandidate)

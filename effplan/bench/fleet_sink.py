@@ -1,5 +1,5 @@
 """The driver side of a fleet sweep (Ray and Slurm alike): what a task's messages
-(:mod:`effplan.spool`) become in the driver's results store and in the returned Measurements.
+(:mod:`effplan.bench.spool`) become in the driver's results store and in the returned Measurements.
 
 * ``records``: every record is appended to the store AT ONCE (``store.append``, fsync'ed) with
   its ``fleet_target``; a provisional record (a pass that a later one supersedes) too, so the
@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import EffplanWarning, ValidationError
+from ..errors import EffplanWarning, ValidationError
 from .fleet_candidates import _Shipped, _ship
 from .fleet_targets import Target
 
 if TYPE_CHECKING:
-    from .measurement import Measurements
+    from ..records.measurements import Measurements
 
 __all__ = ["FleetTask", "Sink"]
 
@@ -59,7 +59,7 @@ class FleetTask:
 def _row(rec: Mapping[str, Any]) -> dict[str, Any]:
     """A stored record as a Measurements row: the schema's missing values (NaN, ""), every
     other field (``hw_*``, ``fleet_*``) kept."""
-    from .schema import MEASUREMENT_COLUMNS
+    from ..records.schema import MEASUREMENT_COLUMNS
 
     row = dict(rec)
     for col, (kind, _) in MEASUREMENT_COLUMNS.items():
@@ -82,7 +82,7 @@ class Sink:
 
     # ------------------------------------------------------------------ writing
     def _append(self, rec: dict[str, Any], hw: Mapping[str, Any] | None = None) -> None:
-        from . import store
+        from ..records import store
 
         if self.path is None:
             return
@@ -96,7 +96,7 @@ class Sink:
                 self.unsaved.append(label)
 
     def _append_samples(self, lines: list[dict[str, Any]]) -> None:
-        from . import store
+        from ..records import store
 
         if self.path is None or not lines:
             return
@@ -112,7 +112,7 @@ class Sink:
         task.hardware = dict(msg.get("hardware") or {})
 
     def records(self, task: FleetTask, msg: Mapping[str, Any]) -> None:
-        from . import store
+        from ..records import store
 
         for rec in msg.get("records", []):
             bs = int(rec.get("batch_size") or 0)
@@ -130,7 +130,7 @@ class Sink:
 
     def point(self, task: FleetTask, msg: Mapping[str, Any]) -> bool:
         """A batch size is done; False when it was done already (a retried attempt)."""
-        from .timing import Timing
+        from ..records.samples import Timing
 
         bs = int(msg["batch_size"])
         if bs in task.done or bs not in task.remaining:
@@ -163,7 +163,7 @@ class Sink:
 
 
 def _error_row(task: FleetTask, bs: int, mode: str, reason: str) -> dict[str, Any]:
-    from .schema import SCHEMA_VERSION
+    from ..records.schema import SCHEMA_VERSION
 
     hw = task.hardware
     where = f"node {task.node_label}" if task.node_id else "no node"
@@ -182,14 +182,13 @@ def _error_row(task: FleetTask, bs: int, mode: str, reason: str) -> dict[str, An
 def _sweep_args(candidates: Any, batch_sizes: Any, mode: str,
                 targets: Any) -> tuple[list[_Shipped], list[int], list[Target]]:
     """The validated candidates, batch sizes and targets of a fleet sweep (local rules)."""
-    from .schema import MODES
+    from ..records.schema import MODES
 
     shipped = _ship(candidates)
-    # same rules as measure(): positive integer batch sizes, a known mode
-    bss = [batch_sizes] if isinstance(batch_sizes, int) else list(batch_sizes)
-    if not bss or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in bss):
-        raise ValidationError("batch_sizes", f"must be positive integers, got {batch_sizes!r}")
-    bss = list(dict.fromkeys(int(b) for b in bss))
+    from .configs import positive_ints
+
+    # the rules of the local sweep: positive integer batch sizes (numpy integers too), a known mode
+    bss = positive_ints("batch_sizes", batch_sizes)
     if mode not in MODES:
         raise ValidationError("mode", f"{mode!r} is not one of {MODES}")
     if targets is None or isinstance(targets, str | Target | Mapping):
@@ -206,14 +205,14 @@ def _sweep_args(candidates: Any, batch_sizes: Any, mode: str,
 
 def _load_all(path: str | os.PathLike) -> Any:
     """Every record of ``path``, duplicates of a point included (two targets may share a host)."""
-    from . import store
+    from ..records import store
     return store.load(path, duplicates="all")
 
 
 def _finished(path: str | os.PathLike, how: str = "unfinished") -> set[tuple[str, str, str, int, str]]:
     """(candidate, target label, mode, batch size, dtype) of the finished fleet points in ``path``:
     rows measured for a target whose :func:`effplan.store.point_key` is among the points
-    ``how`` (a resume mode, :mod:`effplan.resume`) counts as finished."""
+    ``how`` (a resume mode, :mod:`effplan.bench.resume`) counts as finished."""
     from .resume import finished_points
 
     if not Path(path).exists():
@@ -222,7 +221,7 @@ def _finished(path: str | os.PathLike, how: str = "unfinished") -> set[tuple[str
     frame = _load_all(path)
     if "fleet_target" not in frame.columns:
         return set()
-    from . import store
+    from ..records import store
 
     done = set()
     for rec in frame.to_dict(orient="records"):
@@ -235,7 +234,7 @@ def _finished(path: str | os.PathLike, how: str = "unfinished") -> set[tuple[str
 
 def _todo(shipped: list[_Shipped], targets: list[Target], bss: list[int], mode: str,
           done: set[tuple[str, str, str, int, str]]) -> list[Any]:
-    """One :class:`effplan.fleet_sink.FleetTask` per candidate x target with points to measure."""
+    """One :class:`effplan.bench.fleet_sink.FleetTask` per candidate x target with points to measure."""
     from .fleet_sink import FleetTask
 
     tasks = []
@@ -250,7 +249,7 @@ def _todo(shipped: list[_Shipped], targets: list[Target], bss: list[int], mode: 
 
 
 def _finish(sink: Any, results_path: Any) -> Measurements:
-    from .measurement import Measurements
+    from ..records.measurements import Measurements
 
     for msg in dict.fromkeys(sink.messages):
         warnings.warn(f"effplan fleet (on a worker): {msg}", EffplanWarning, stacklevel=4)

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import EffplanWarning
+from ..errors import EffplanWarning
 
 __all__ = ["Tail", "describe", "host_id", "run_points", "stream_points", "POLL_S"]
 
@@ -55,8 +55,8 @@ def describe(exc: BaseException) -> str:
 def host_id() -> str:
     """The machine this process runs on: ``$EFFPLAN_HOST_ID`` (a Kubernetes pod is told its
     node's name), else the hashed hostname (:attr:`effplan.hardware.HardwareInfo.host_hash`)."""
-    from .defaults import HOST_ID_ENV
-    from .hardware import _sha
+    from ..settings import HOST_ID_ENV
+    from ..devices.hardware import _sha
 
     given = os.environ.get(HOST_ID_ENV, "").strip()
     return given or _sha(socket.gethostname())
@@ -96,14 +96,22 @@ def run_points(cand: Any, batch_sizes: list[int], mode: str, device: str,
                on_start: Callable[[int, float], Any] = lambda bs, t: None,
                on_point: Callable[[dict[str, Any]], Any] = lambda msg: None) -> None:
     """Measure ``cand`` at each batch size, one after another, each under the machine's
-    measurement lock (:func:`effplan.hostlock.measurement_lock`), every pass saved to ``spool``.
-    One worker process serves all of them (a crash or time-out replaces it)."""
+    measurement lock (:func:`effplan.bench.hostlock.measurement_lock`), every pass saved to
+    ``spool`` by the local sweep (:func:`effplan.bench.sweep.run`). ``kwargs``: the harness's
+    settings (``timing``, ``energy``, ``sweep``, ``generation`` configs or their shortcuts). One
+    worker process serves all of them (a crash or time-out replaces it)."""
+    from dataclasses import replace
+
+    from . import configs, points, sweep
     from .hostlock import measurement_lock
-    from .measurement import _worker_pool, measure
     from .threads import sweep_threads
 
-    opts = {k: v for k, v in kwargs.items() if k != "_workers"}  # the task's own pool below
-    pool = _worker_pool(sweep_threads(opts.get("threads"))) if opts.get("isolate", True) else None
+    settings = configs.build(**{k: v for k, v in kwargs.items() if k != "_workers"})
+    # the driver keeps the results file and decides what to resume; here: the node's spool
+    settings = replace(settings, sweep=replace(settings.sweep, results_path=spool, resume=False,
+                                               progress=False))
+    isolate = settings.sweep.isolate if settings.sweep.isolate is not None else configs.ISOLATE_DEFAULT
+    pool = points.worker_pool(sweep_threads(settings.sweep.threads)) if isolate else None
     try:
         for bs in batch_sizes:
             with measurement_lock(exclusive, uses_gpu=str(device).startswith("cuda")) as waited:
@@ -111,8 +119,7 @@ def run_points(cand: Any, batch_sizes: list[int], mode: str, device: str,
                 on_start(bs, start)
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    m = measure([cand], batch_sizes=[bs], mode=mode, device=device, progress=False,
-                                results_path=spool, _workers=pool, **opts)
+                    m = sweep.run([cand], [bs], mode, device, settings, workers=pool)
                 end = time.time()
                 # still holding the lock: a record's recorded end is never after the next
                 # point on this machine started
@@ -123,8 +130,8 @@ def run_points(cand: Any, batch_sizes: list[int], mode: str, device: str,
                                               and "points failed" not in str(w.message)})})
             rows = list(m.rows)
             idle = float(rows[0].get("idle_power_w", math.nan)) if rows else math.nan
-            if opts.get("idle_power_w") is None and not math.isnan(idle):
-                opts["idle_power_w"] = idle  # measured once per task
+            if settings.energy.idle_power_w is None and not math.isnan(idle):  # once per task
+                settings = replace(settings, energy=replace(settings.energy, idle_power_w=idle))
     finally:
         if pool is not None:
             pool.close()
@@ -135,8 +142,8 @@ def stream_points(load: Callable[[], Any], batch_sizes: list[int], mode: str, de
                   poll_s: float = POLL_S) -> Iterator[dict[str, Any]]:
     """The messages of one fleet task (see the module docstring). ``load()`` returns the
     candidate (resolved here, on the node); ``node``: ``fleet_node_id`` / ``fleet_node_ip``."""
-    from .hardware import detect_hardware
-    from .store import samples_path
+    from ..devices.hardware import detect_hardware
+    from ..records.store import samples_path
 
     try:
         hw = detect_hardware(device).to_dict()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EffplanWarning, ValidationError
+from ..errors import EffplanWarning, ValidationError
 
 __all__ = ["RESUME_MODES", "resume_mode", "finished_points", "RedoCounts", "redo_counts"]
 
@@ -44,7 +44,7 @@ def resume_mode(value: Any) -> str | None:
 
 def finished_points(path: str | os.PathLike | None, mode: str | None) -> set[tuple]:
     """:func:`effplan.store.point_key` of the points a sweep resumed in ``mode`` skips."""
-    from . import store
+    from ..records import store
 
     if mode is None or path is None:
         return set()
@@ -84,7 +84,7 @@ class RedoCounts:
 
 def redo_counts(path: str | os.PathLike, mode: str) -> RedoCounts:
     """What resuming ``path`` in ``mode`` measures again (an absent file: nothing)."""
-    from . import store
+    from ..records import store
 
     p = Path(path)
     counts = {"finished": 0, "unstable": 0, "errors": 0, "provisional": 0}

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from .defaults import MIN_FLOPS_PER_THREAD, THREAD_PROBE_SAMPLES, THREAD_PROBE_WINDOW_S
+from ..settings import MIN_FLOPS_PER_THREAD, THREAD_PROBE_SAMPLES, THREAD_PROBE_WINDOW_S
 
 __all__ = ["free_cores_over_window", "sweep_threads", "threads_for_work"]
 

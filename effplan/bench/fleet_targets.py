@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 __all__ = ["NODE_RESOURCE", "Target"]
 

@@ -13,7 +13,7 @@ its first point).
    that differ are warned about (figures from different torch builds are not comparable).
 4. **Machines shared by several nodes.** Nodes on one host (several raylets, KubeRay pods on
    one Kubernetes node with ``$EFFPLAN_HOST_ID`` set) are serialised by the machine lock
-   (:mod:`effplan.hostlock`); when they do not see the same lock file they could measure at the
+   (:mod:`effplan.bench.hostlock`); when they do not see the same lock file they could measure at the
    same time, and the sweep is refused with the fix.
 
 The probe is a closure, so Ray ships it by value: it runs (and says so) even on a node where
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .defaults import HOST_ID_ENV, PREFLIGHT_TIMEOUT_S
+from ..settings import HOST_ID_ENV, PREFLIGHT_TIMEOUT_S
 
 __all__ = ["NodeCheck", "Preflight", "preflight", "driver_uses_token"]
 
@@ -131,8 +131,8 @@ def _probe_fn(node_resource_exclusive: str) -> Any:
             except md.PackageNotFoundError:
                 out[f"{dist}_version"] = ""
         try:
-            from effplan.hostlock import lock_identity
-            from effplan.spool import host_id
+            from effplan.bench.hostlock import lock_identity
+            from effplan.bench.spool import host_id
 
             out["host_id"] = host_id()
             out["lock"] = list(lock_identity(node_resource_exclusive))

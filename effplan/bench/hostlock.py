@@ -20,7 +20,7 @@ while holding an exclusive ``flock`` on a file in the machine's lock folder
 The lock is a kernel ``flock``: released when its holder exits or is killed (no stale locks), and
 it works between containers only when they see the same file (on Kubernetes mount one
 ``hostPath`` folder into every pod of a node; see ``deploy/kuberay-rayjob.yaml``). The
-preflight (:mod:`effplan.fleet_check`) compares the lock files of nodes that share a host.
+preflight (:mod:`effplan.bench.fleet_check`) compares the lock files of nodes that share a host.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .defaults import LOCK_DIR_ENV
-from .errors import ValidationError
+from ..settings import LOCK_DIR_ENV
+from ..errors import ValidationError
 
 __all__ = ["EXCLUSIVE_MODES", "check_exclusive", "lock_dir", "lock_files", "measurement_lock",
            "lock_identity"]
