@@ -211,6 +211,11 @@ _TYPES = {"timing": TimingPolicy, "energy": EnergyConfig, "sweep": SweepConfig, 
           "fleet": FleetConfig}
 
 
+#: shortcuts whose ``None`` meant "not given" in measure()'s old signature (the CLI passes its
+#: unset options as None), although their field has a number as default
+_NONE_IS_UNSET = frozenset({"target_ci_rel", "time_budget_s"})
+
+
 def _same(a: Any, b: Any) -> bool:
     try:
         return bool(a == b) or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
@@ -243,7 +248,7 @@ def build(timing: Any = None, energy: Any = True, sweep: Any = None, generation:
     changes: dict[str, dict[str, Any]] = {k: {} for k in _TYPES}
     for key, value in shortcuts.items():
         cfg_name, fld = SHORTCUTS[key]
-        if value is None and _field_default(_TYPES[cfg_name], fld) is None:
+        if value is None and (key in _NONE_IS_UNSET or _field_default(_TYPES[cfg_name], fld) is None):
             continue  # None is "not given" where None is the field's default (idle_s=None is refused)
         cfg = given[cfg_name]
         if cfg is not None:
