@@ -35,9 +35,12 @@ report: setup
 
 # Voila serves the dashboard notebook as an app (no code shown). It has no --allow-root flag:
 # unlike JupyterLab it does not refuse to run as root. VOILA_IP=0.0.0.0 to serve other machines.
+# The "effplan" template (effplan/jupyter/voila/templates/effplan) is Voila's lab template
+# without its Font Awesome style sheets from a CDN: the app makes no request off the machine.
 VOILA_IP ?= 127.0.0.1
 app: setup
-	$(BIN)/voila notebooks/04_quarterly_what_if.ipynb --no-browser --Voila.ip=$(VOILA_IP) \
+	JUPYTER_PATH=$(CURDIR)/effplan/jupyter$${JUPYTER_PATH:+:$$JUPYTER_PATH} \
+	$(BIN)/voila notebooks/04_quarterly_what_if.ipynb --template=effplan --no-browser --Voila.ip=$(VOILA_IP) \
 		$(if $(PORT),--Voila.port=$(PORT) --Voila.port_retries=0,)
 
 clean:

@@ -38,11 +38,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import defaults, settings
 from .errors import EffplanError, SkippedRecordsError, ValidationError
+from .safe import TerminalStream, spreadsheet_frame, terminal_text
 
 
 def _measure(args: argparse.Namespace) -> int:
@@ -94,7 +96,7 @@ def _measure(args: argparse.Namespace) -> int:
         args.hard_exit = True  # see main(): Ray would hold the exit until its own 60 s timeout
         return 4
     print(m.summary().to_string(index=False))
-    print(f"\n{len(m.to_frame())} rows appended to {args.out}")
+    print(_appended(args.out, before, len(m.to_frame())))
     return _failed_status(m, args.max_failed_share)
 
 
@@ -118,6 +120,17 @@ def _failed_status(m, max_share: float) -> int:
           f"{max_share:.0%} allowed, --max-failed-share); first: {first.get('candidate')} "
           f"bs={first.get('batch_size')}: {why}", file=sys.stderr)
     return 4
+
+
+def _appended(path: Path, before: int, rows: int) -> str:
+    """The last line of ``measure``: how many points THIS run wrote (counted in the file, after
+    its first ``before`` lines), and how many of the rows shown were already there (--resume)."""
+    from .store import points_since
+
+    saved, _provisional = points_since(path, before)
+    reused = max(0, rows - saved)
+    return (f"\n{saved} point(s) appended to {path}"
+            + (f"; {reused} row(s) shown were already there (--resume)" if reused else ""))
 
 
 def _fleet(args: argparse.Namespace) -> dict:
@@ -203,7 +216,7 @@ def _measure_generation(args: argparse.Namespace) -> int:
             "tpot_p95_ms", "decode_tokens_per_s", "kv_cache_bytes_per_token",
             "energy_per_output_token_j", "energy_source", "perplexity", "status"]
     print(m.to_frame()[cols].to_string(index=False))
-    print(f"\n{len(m)} rows appended to {args.out}")
+    print(_appended(args.out, before, len(m)))
     return _failed_status(m, args.max_failed_share)
 
 
@@ -373,7 +386,7 @@ def _actuals(args: argparse.Namespace) -> int:
                 if c in r.quarterly.columns]
         print("\nRe-forecast per quarter (elapsed months are the actuals):")
         print(text_table(r.quarterly[cols], keep=3) if args.format not in ("csv", "json")
-              else r.quarterly[cols].to_csv(index=False))
+              else spreadsheet_frame(r.quarterly[cols]).to_csv(index=False))
     if args.out:
         written = a.to_csv(args.out)
         if args.reforecast:
@@ -468,14 +481,26 @@ def _print_frame(df, fmt: str, columns: list[str]) -> None:
     ``csv`` or ``json`` (records, raw numbers)."""
     from .formatting import format_frame, text_table
 
-    if fmt == "csv":
-        df.to_csv(sys.stdout, index=False)
+    if fmt == "csv":  # formula-like text written as text (effplan.safe.spreadsheet_frame)
+        spreadsheet_frame(df).to_csv(sys.stdout, index=False)
     elif fmt == "json":
         print(df.to_json(orient="records", indent=1))
     elif fmt == "wide":
-        print(format_frame(df).to_string(index=False))
+        print(format_frame(_one_line(df)).to_string(index=False))
     else:
-        print(text_table(df[[c for c in columns if c in df.columns]], headers=HEADERS))
+        print(text_table(_one_line(df[[c for c in columns if c in df.columns]]), headers=HEADERS))
+
+
+def _one_line(df):  # noqa: ANN001, ANN202
+    """Text cells on one line each: a newline inside a name is shown as ``\\n`` (a table row
+    stays a row); other control characters as visible escapes (:func:`effplan.safe.terminal_text`)."""
+    import pandas as pd
+
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = [terminal_text(v, newlines=False) if isinstance(v, str) else v for v in out[c]]
+    return out
 
 
 FORMATS = ("table", "wide", "csv", "json")
@@ -677,27 +702,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # names from a results file reach the terminal as text: a control character (an ANSI escape,
+    # a carriage return, a bidirectional override) is printed as a visible \x1b, never obeyed
+    out, err, fmt = sys.stdout, sys.stderr, warnings.formatwarning
+    sys.stdout, sys.stderr = TerminalStream(out), TerminalStream(err, keep="\r")  # tqdm redraws with \r
+    warnings.formatwarning = _format_warning
     try:
-        rc = args.func(args)
-        if argv is None and getattr(args, "hard_exit", False):
-            # the command line after a lost Ray head: every point is on disk and the line is
-            # printed; Ray's shutdown at exit would wait for the dead head and then have its
-            # core kill the process (status 1), so leave now with this status
-            sys.stdout.flush()
-            sys.stderr.flush()
-            import os
+        rc = _run(args)
+    finally:
+        sys.stdout, sys.stderr, warnings.formatwarning = out, err, fmt
+    if argv is None and getattr(args, "hard_exit", False):
+        # the command line after a lost Ray head: every point is on disk and the line is
+        # printed; Ray's shutdown at exit would wait for the dead head and then have its core
+        # kill the process (status 1), so leave now with this status
+        sys.stdout.flush()
+        sys.stderr.flush()
+        import os
 
-            os._exit(rc)
-        return rc
+        os._exit(rc)
+    return rc
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    """A warning as the CLI prints it: its category and text (through
+    :func:`effplan.safe.terminal_text`: a carriage return in a name is shown, not obeyed)."""
+    return f"{category.__name__}: {terminal_text(message)}\n"
+
+
+def _run(args: argparse.Namespace) -> int:
+    def error(text: str) -> None:
+        print(f"effplan {args.command}: error: {terminal_text(text)}", file=sys.stderr)
+
+    try:
+        return args.func(args)
     except SkippedRecordsError as exc:  # --strict: its own status, so scripts can tell it apart
-        print(f"effplan {args.command}: error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 3
     except EffplanError as exc:  # a clear message, not a traceback, for expected failures
-        print(f"effplan {args.command}: error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 2
     except OSError as exc:  # a file that cannot be read or written: name it, no traceback
-        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-        print(f"effplan {args.command}: error:{where} {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename} " if getattr(exc, "filename", None) else ""
+        error(f"{where}{exc.strerror or exc}")
         return 2
 
 

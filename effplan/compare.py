@@ -150,8 +150,10 @@ class Comparison:
         return f"Comparison(baseline={self.baseline!r}, {len(self.table) - 1} variants)"
 
     def _repr_html_(self) -> str:
-        items = "".join(f"<li>{line}</li>" for line in self.vs_baseline())
-        return (f"<p>{self!r}</p><ul>{items}</ul>"
+        from .safe import html_text
+
+        items = "".join(f"<li>{html_text(line)}</li>" for line in self.vs_baseline())
+        return (f"<p>{html_text(repr(self))}</p><ul>{items}</ul>"
                 + self.table.to_html(index=False, float_format="{:.4g}".format, na_rep=""))
 
 

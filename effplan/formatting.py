@@ -173,24 +173,28 @@ def format_frame(df: Any, columns: Sequence[str] | None = None) -> Any:
 
 def styled(df: Any, caption: str | None = None) -> Any:
     """A pandas Styler: formats by column name (:func:`column_formatter`, else 3 s.f. for
-    floats), index hidden, numbers right-aligned, no wrapping."""
+    floats), index hidden, numbers right-aligned, no wrapping. Every cell, column header and the
+    caption are HTML-escaped (:func:`effplan.safe.html_text`): names from data show as text."""
     import pandas as pd
+
+    from .safe import html_text
 
     fmt: dict[str, Callable[[Any], str]] = {}
     for c in df.columns:
         f = column_formatter(str(c))
         if f is None and pd.api.types.is_float_dtype(df[c]):
             f = sig
-        if f is not None:
-            fmt[c] = f
+        # every cell is escaped AFTER formatting: a name from a results file is text, never markup
+        fmt[c] = (lambda v, f=f: html_text(f(v))) if f is not None else html_text
     st = df.style.format(fmt, na_rep=MISSING).hide(axis="index")
+    st = st.format_index(html_text, axis="columns")
     st = st.set_table_styles([
         {"selector": "td, th", "props": "padding: 2px 8px; white-space: nowrap;"},
         {"selector": "td", "props": "text-align: right;"},
         {"selector": "th", "props": "text-align: left;"},
     ])
     if caption:
-        st = st.set_caption(caption)
+        st = st.set_caption(html_text(caption))
     return st
 
 

@@ -52,6 +52,9 @@ def test_wheel_ships_data_files(tmp_path):
     assert samples, "no engine benchmark samples in effplan/data/engine_samples"
     for name in samples:
         assert f"effplan/data/engine_samples/{name}" in names
+    # the Voila template of `make app` (no CDN request)
+    for name in ("conf.json", "index.html.j2"):
+        assert f"effplan/jupyter/voila/templates/effplan/{name}" in names
 
 
 @pytest.mark.slow

@@ -102,8 +102,11 @@ class Sink:
             return
         try:
             store.append_samples(self.path, lines)
-        except (OSError, ValidationError):  # the records say whether they were saved
-            pass
+        except (OSError, ValidationError) as exc:  # the records are on disk: only samples lost
+            label = (f"raw samples of {len(lines)} pass(es) (raw samples only: "
+                     f"{type(exc).__name__}: {exc})")
+            if label not in self.unsaved:
+                self.unsaved.append(label)
 
     # ------------------------------------------------------------------ messages
     def start(self, task: FleetTask, msg: Mapping[str, Any]) -> None:

@@ -172,15 +172,18 @@ class _Sweep:
             return
         rec = points.provisional(row, why_provisional) if why_provisional else row
         hw = self.hardware[row["device"]]
+        written = False  # the record is on disk: a later failure loses only its raw samples
         try:
             append_rows(path, [rec], hw)
+            written = True
             if timings:
                 store.append_samples(path, [points.samples_record(rec, hw, t, points.sample_phase(k))
                                             for k, t in timings.items()])
         except (OSError, ValidationError) as exc:  # the point stays in memory, with the reason
-            msg = f"not saved to {path}: {type(exc).__name__}: {exc}"
+            msg = (f"record saved to {path}, its raw samples not saved to {store.samples_path(path)}: "
+                   if written else f"not saved to {path}: ") + f"{type(exc).__name__}: {exc}"
             row["error"] = f"{row['error']}; {msg}" if row["error"] else msg
-            label = points.point_label(row)
+            label = points.point_label(row) + (" (raw samples only)" if written else "")
             if label not in self.unsaved:
                 self.unsaved.append(label)
 

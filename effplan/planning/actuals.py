@@ -179,13 +179,15 @@ class Actuals:
     def to_csv(self, directory: str | Path) -> list[Path]:
         """variance, quarters, monthly_totals, quarterly_totals, lines, unmapped, excluded and
         currency as CSV files in ``directory`` (created); returns the paths."""
+        from ..safe import spreadsheet_frame
+
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         out = []
         for name in ("variance", "quarters", "monthly_totals", "quarterly_totals", "lines",
                      "unmapped", "excluded", "currency"):
             p = d / f"{name}.csv"
-            getattr(self, name).to_csv(p, index=False)
+            spreadsheet_frame(getattr(self, name)).to_csv(p, index=False)  # formulas stay text
             out.append(p)
         return out
 
@@ -229,7 +231,9 @@ class Actuals:
     def _repr_html_(self) -> str:
         from ..formatting import styled
 
-        return (f"<p>{self.sentence()}</p>"
+        from ..safe import html_text
+
+        return (f"<p>{html_text(self.sentence())}</p>"
                 + styled(self.variance[[c for c in VARIANCE_COLUMNS if c in self.variance.columns
                                         and c not in ("option", "plan_month", "note")]]).to_html())
 

@@ -182,13 +182,17 @@ class Plan:
 
     def to_csv(self, directory: str | Path) -> list[Path]:
         """Write ``summary.csv``, ``monthly.csv``, ``quarterly.csv`` (``training.csv``) and
-        ``inputs.json`` into ``directory`` (created); return the paths."""
+        ``inputs.json`` into ``directory`` (created); return the paths. Text a spreadsheet would
+        run as a formula (``=HYPERLINK(...)``) is written with a leading ``'``
+        (:func:`effplan.safe.spreadsheet_frame`); :meth:`from_csv` gives the exact names back."""
+        from ..safe import spreadsheet_frame
+
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         paths = []
         for name, df in self.frames().items():
             p = d / f"{name}.csv"
-            df.to_csv(p, index=False)
+            spreadsheet_frame(df).to_csv(p, index=False)  # a formula-like name stays text
             paths.append(p)
         p = d / "inputs.json"
         p.write_text(json.dumps(self.inputs, indent=2, sort_keys=True))
@@ -202,6 +206,7 @@ class Plan:
         NaN). A missing ``monthly.csv`` / ``summary.csv`` / ``inputs.json`` raises
         :class:`~effplan.errors.ValidationError` naming the file."""
         from ..errors import ValidationError
+        from ..safe import unspreadsheet_frame
 
         d = Path(directory)
         if not d.is_dir():
@@ -216,8 +221,8 @@ class Plan:
                                                       "Plan.to_csv / effplan plan --out)")
                 frames[name] = None if name == "training" else pd.DataFrame()
                 continue
-            df = pd.read_csv(p, dtype={"month_label": str, "quarter_label": str,
-                                       "calendar_quarter": str})
+            df = unspreadsheet_frame(pd.read_csv(p, dtype={"month_label": str, "quarter_label": str,
+                                                           "calendar_quarter": str}))
             for c in df.columns:
                 text = df[c].dtype == object or pd.api.types.is_string_dtype(df[c])
                 # a text column with no value at all reads back as float NaN: by its name
@@ -234,10 +239,12 @@ class Plan:
 
     def to_excel(self, path: str | Path) -> Path:
         """One workbook: a sheet per table plus an ``inputs`` sheet (key, value as JSON)."""
+        from ..safe import spreadsheet_frame
+
         p = Path(path)
         with pd.ExcelWriter(p) as xw:
-            for name, df in self.frames().items():
-                df.to_excel(xw, sheet_name=name, index=False)
+            for name, df in self.frames().items():  # formula-like text stays text
+                spreadsheet_frame(df, excel=True).to_excel(xw, sheet_name=name, index=False)
             pd.DataFrame([{"key": k, "value": json.dumps(v, sort_keys=True)}
                           for k, v in self.inputs.items()]).to_excel(xw, sheet_name="inputs", index=False)
         return p
@@ -257,7 +264,9 @@ class Plan:
 
     def _repr_html_(self) -> str:
         cols = [c for c in self._REPR_COLUMNS if c in self.summary.columns]
-        return (f"<p>{self!r} &mdash; totals over the horizon; every column is in "
+        from ..safe import html_text
+
+        return (f"<p>{html_text(repr(self))} &mdash; totals over the horizon; every column is in "
                 "<code>.summary</code>, <code>.quarterly</code>, <code>.monthly</code></p>"
                 + self.summary[cols].to_html(index=False, max_rows=30, float_format="{:,.4g}".format,
                                              na_rep="n/a"))

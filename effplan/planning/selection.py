@@ -104,7 +104,9 @@ class Selection:
         return f"Selection({self.answer})"
 
     def _repr_html_(self) -> str:
-        return ("<pre>" + self.answer + "</pre>"
+        from ..safe import html_text
+
+        return ("<pre>" + html_text(self.answer) + "</pre>"
                 + self.options.to_html(index=False, float_format="{:,.4g}".format, na_rep="n/a"))
 
 

@@ -146,4 +146,6 @@ class Measurements:
             note += (f"<p><b>{len(shaky)} point(s) NOT stable</b> (stable=False: stalls, two modes or "
                      "rounds that disagree, see stop_reason / background_load); plan() uses them and "
                      "flags every figure planned from them (allow_unstable=False refuses them).</p>")
-        return f"<p>{self!r}</p>{note}" + self.summary().to_html(index=False, na_rep="")
+        from ..safe import html_text
+
+        return f"<p>{html_text(repr(self))}</p>{note}" + self.summary().to_html(index=False, na_rep="")

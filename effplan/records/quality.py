@@ -225,7 +225,9 @@ class Evaluation:
                 f"{f['condition'].nunique()} conditions, {len(f)} rows)")
 
     def _repr_html_(self) -> str:
-        return f"<p>{self!r}</p>" + self.wide().to_html(index=False, float_format="{:.4g}".format,
+        from ..safe import html_text
+
+        return f"<p>{html_text(repr(self))}</p>" + self.wide().to_html(index=False, float_format="{:.4g}".format,
                                                         na_rep="n/a")
 
 

@@ -161,31 +161,55 @@ def _append_text(p: Path, text: str) -> None:
     """Append whole JSON lines to ``p`` in one write, flushed and fsync'ed. A last line left
     without its newline by a write that was cut off (a process killed mid-write) is closed
     first, so it stays one bad (reported) line and is never glued to the next record."""
+    if p.is_dir():
+        raise ValidationError("path", f"{p} is a folder; give a results file such as "
+                                      f"{p / 'results.jsonl'}")
     p.parent.mkdir(parents=True, exist_ok=True)
     created = not p.exists()
     with open(p, "a+b") as fh:
         fh.seek(0, os.SEEK_END)
-        if fh.tell() > 0:
+        start = fh.tell()
+        if start > 0:
             fh.seek(-1, os.SEEK_END)
             if fh.read(1) != b"\n":
                 text = "\n" + text
-        fh.write(text.encode("utf-8"))
-        fh.flush()
-        os.fsync(fh.fileno())
+        try:
+            fh.write(text.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        except OSError:  # a full disk: none of these lines is kept, not even a part of one
+            _truncate(fh, start)
+            raise
     if created:
         _fsync_dir(p.parent)
+
+
+def _truncate(fh: Any, size: int) -> None:
+    """Cut ``fh`` back to ``size`` bytes after a failed write (best effort: the disk may refuse
+    even that, then the cut-off line is reported as one bad record when loaded)."""
+    try:
+        fh.truncate(size)
+        os.fsync(fh.fileno())
+    except OSError:
+        pass
 
 
 def save_frame(df: pd.DataFrame, path: PathLike, *, hardware: Any = None) -> Path:
     """Write a whole frame to ``path`` as JSON Lines, replacing the file atomically.
 
     Validated like :func:`append`; typed-in rows without ``provenance`` are stored as
-    ``entered``. Returns the path.
+    ``entered``. Written through a symbolic link, the file it points to is replaced (the
+    link stays). Returns the path.
     """
     if not isinstance(df, pd.DataFrame):
         raise ValidationError("frame", f"expected a pandas DataFrame, got {type(df).__name__}")
     text = _jsonl(to_records(df, hardware=hardware), path)
     p = Path(path)
+    if p.is_symlink():  # replace the file the link points to, never the link itself
+        p = Path(os.path.realpath(p))
+    if p.is_dir():
+        raise ValidationError("path", f"{path} is a folder; give a file name such as "
+                                      f"{p / 'measurements.jsonl'}")
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
@@ -236,7 +260,11 @@ def _expand(paths: PathLike | Iterable[PathLike]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for f in files:
-        key = f.resolve()
+        try:
+            key = f.resolve(strict=False)
+        except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before 3.13)
+            raise ValidationError("paths", f"{f} cannot be resolved ({exc}): a symbolic link "
+                                           "that points to itself? give the real file") from None
         if key not in seen:
             seen.add(key)
             unique.append(f)
@@ -251,6 +279,17 @@ MAX_JSON_DEPTH = 32
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON (JSON has no infinity or NaN; write null)")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: a key given twice is a reason to skip the
+    line (which value was meant is unknown), never "the last one wins" in silence."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _v in pairs if k in seen or seen.add(k))
+        raise ValueError(f"key {twice[:60]!r} appears twice in one record")
+    return obj
 
 
 def _finite_float(text: str) -> float:
@@ -299,7 +338,8 @@ def _parse_line(raw: bytes, *, first: bool) -> tuple[dict[str, Any] | None, str 
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:
         return None, f"nested deeper than {MAX_JSON_DEPTH} levels (a results record is flat)"
     try:
-        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+                         object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         truncated = " (truncated line: interrupted write?)" if not raw.endswith(b"\n") else ""
         return None, f"bad JSON: {exc.msg} at column {exc.colno}{truncated}"
@@ -346,6 +386,8 @@ def load(paths: PathLike | Iterable[PathLike], *, on_error: str = "warn",
         except IsADirectoryError:
             raise ValidationError("paths", f"{name} is a folder inside a folder; give its *.jsonl "
                                            "files or a glob") from None
+        except RuntimeError as exc:  # a symlink loop met while opening
+            raise ValidationError("paths", f"cannot read {name}: {exc}") from None
         except OSError as exc:
             raise ValidationError("paths", f"cannot read {name}: {exc.strerror or exc}") from None
         with fh:
@@ -584,21 +626,24 @@ def load_samples(path: PathLike) -> dict[tuple, Any]:
     out: dict[tuple, Any] = {}
     if not sp.exists():
         return out
-    bad = 0
+    bad: list[str] = []
     provisional: dict[tuple, tuple] = {}  # point (+ phase) -> key of its provisional samples so far
     with open(sp, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
+        for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
+                if not isinstance(rec, dict):
+                    bad.append(f"line {lineno}: expected a JSON object, got {type(rec).__name__}")
+                    continue
                 point = (point_key(rec), str(rec.get("phase") or ""))
                 key = (point_key(rec), str(rec.get("timestamp", "")))
                 if rec.get("phase"):
                     key += (str(rec["phase"]),)
                 timing = Timing.from_record(rec)
-            except (ValueError, KeyError, TypeError):
-                bad += 1
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                bad.append(f"line {lineno}: {type(exc).__name__}: {str(exc)[:120]}")
                 continue
             earlier = provisional.pop(point, None)
             if earlier is not None and earlier != key:
@@ -607,5 +652,7 @@ def load_samples(path: PathLike) -> dict[tuple, Any]:
             if rec.get("provisional") is True:
                 provisional[point] = key
     if bad:
-        warnings.warn(f"{bad} unreadable line(s) skipped in {sp}", EffplanWarning, stacklevel=2)
+        listing = "; ".join(bad[:10]) + ("; ..." if len(bad) > 10 else "")
+        warnings.warn(f"{len(bad)} unreadable line(s) skipped in {sp} ({listing})", EffplanWarning,
+                      stacklevel=2)
     return out

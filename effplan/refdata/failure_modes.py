@@ -169,8 +169,10 @@ class FailureModes:
                 f"{self.flips['condition'].nunique()} conditions)")
 
     def _repr_html_(self) -> str:
-        items = "".join(f"<li>{line}</li>" for line in self.lines())
-        return f"<p>{self!r}</p><ul>{items}</ul>" + self.summary().to_html(index=False, float_format="{:.4g}".format)
+        from ..safe import html_text
+
+        items = "".join(f"<li>{html_text(line)}</li>" for line in self.lines())
+        return f"<p>{html_text(repr(self))}</p><ul>{items}</ul>" + self.summary().to_html(index=False, float_format="{:.4g}".format)
 
 
 def _json(v: Any) -> Any:

@@ -84,6 +84,7 @@ from ..views import figures as plots
 from ..errors import EffplanError, EffplanWarning, ValidationError
 from ..formatting import kwh, sig, usd, wh
 from ..planning.stability import busy_sentence, is_flagged, spread_pct, worst
+from ..safe import spreadsheet_frame
 from ..planning.frames import (Headline, baseline_candidate, budget_table, headline,
                               is_generation_plan, portfolio_total, rank_options, select_rows)
 from ..records.schema import number as _number
@@ -135,7 +136,7 @@ def parse_price(text: str) -> float | dict[str, float] | None:
         for part in s.replace("\n", ";").split(";"):
             if not part.strip():
                 continue
-            name, sep, val = part.partition("=")
+            name, sep, val = part.rpartition("=")  # a name may hold "=", a price never does
             if not sep or not name.strip():
                 raise ValidationError("price_per_hour", f"{part.strip()!r}: write name=price, "
                                                         "separated by ';'")
@@ -1190,7 +1191,7 @@ class BudgetDashboard:
         """(CSV text, JSON text) of the scenario: CSV = every option ranked (raw numbers, with
         price / timing / energy sources), JSON = :meth:`inputs`."""
         buf = io.StringIO()
-        self.ranking.to_csv(buf, index=False)
+        spreadsheet_frame(self.ranking).to_csv(buf, index=False)  # formulas shown as text
         return buf.getvalue(), json.dumps(self.inputs(), indent=2, sort_keys=True) + "\n"
 
     def export(self, directory: str | Path | None = None) -> tuple[Path, Path]:
@@ -1710,7 +1711,7 @@ def _quality_svg(summary: pd.DataFrame, h: Headline | None, *,
              "orange ring: chosen", "red: misses the latency target"]
     if unlabelled:
         notes.append("too crowded to label (hover a point for its name): "
-                     + "; ".join(unlabelled))
+                     + "; ".join(html.escape(u) for u in unlabelled))
     if missing:
         notes.append(f"{missing} option(s) without a cost or a quality score not shown")
     return ('<div class="effplan-quality">' + "".join(parts)

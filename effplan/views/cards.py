@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,8 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ValidationError
+from ..safe import (MAX_STEM_CHARS, code_fence, file_stem, html_text, markdown_text, name_hash, path_inside,
+                    unspreadsheet_frame)
 
 CARD_VERSION = 1
 _POINT_KEYS = ("mode", "hardware", "batch_size", "latency_p50_ms", "latency_p95_ms",
@@ -67,6 +68,19 @@ class ComputeCard:
 
     def _repr_markdown_(self) -> str:
         return self.markdown
+
+    def to_html(self) -> str:
+        """The card as an HTML fragment: its Markdown rendered with raw HTML escaped (every name
+        in it is already escaped by :func:`effplan.safe.markdown_text`; this is the second lock);
+        without ``mistune`` (installed with nbconvert) the Markdown as preformatted text."""
+        try:
+            import mistune
+        except ImportError:
+            return f"<pre>{html_text(self.markdown)}</pre>"
+        return mistune.create_markdown(escape=True, plugins=["table"])(self.markdown)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -124,8 +138,10 @@ def _plan_parts(plan: Any) -> tuple[pd.DataFrame | None, pd.DataFrame | None, di
     if isinstance(plan, str | Path):
         d = Path(plan)
         try:
-            summary = pd.read_csv(d / "summary.csv", keep_default_na=False, na_values=[""])
-            training = pd.read_csv(d / "training.csv") if (d / "training.csv").exists() else None
+            summary = unspreadsheet_frame(pd.read_csv(d / "summary.csv", keep_default_na=False,
+                                                      na_values=[""]))
+            training = (unspreadsheet_frame(pd.read_csv(d / "training.csv"))
+                        if (d / "training.csv").exists() else None)
             inputs = json.loads((d / "inputs.json").read_text())
         except (OSError, json.JSONDecodeError, pd.errors.ParserError) as exc:
             raise ValidationError("plan", f"cannot read a stored plan from {d} (Plan.to_csv writes "
@@ -327,7 +343,7 @@ def _fmt(v: Any) -> str:
         if v.is_integer() and abs(v) < 1e15:
             return f"{int(v):,}"
         return f"{v:.4g}"
-    return str(v)
+    return markdown_text(v)  # text from data: literal, one line, no markup
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -345,18 +361,18 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     if not isinstance(data, Mapping) or data.get("effplan_card_version") != CARD_VERSION:
         raise ValidationError("effplan_card_version", f"not a version-{CARD_VERSION} compute card",
                               where="render_markdown")
-    name = data["candidate"]
+    name = markdown_text(data["candidate"])
     lines = [f"# Compute card: {name}", ""]
     if data.get("tags"):
-        lines += [f"Tags: {data['tags']}", ""]
+        lines += [f"Tags: {markdown_text(data['tags'])}", ""]
     lines += ["Every figure says how it was got: *measured* on the machine named below, *estimated* "
               "(e.g. energy from rated power), *projected* (by the plan, or to other hardware) or "
               "*entered* by hand.", ""]
     op = data.get("operating_point") or {}
     lines += ["## Operating point", ""]
     if op:
-        lines += [f"Batch size {_fmt(op.get('batch_size'))} on {op.get('hardware')} ({op.get('provenance')}), "
-                  f"chosen as {op.get('chosen_by')}.", ""]
+        lines += [f"Batch size {_fmt(op.get('batch_size'))} on {_fmt(op.get('hardware'))} "
+                  f"({_fmt(op.get('provenance'))}), chosen as {_fmt(op.get('chosen_by'))}.", ""]
     note = (data.get("stability") or {}).get("note")
     if note:
         lines += [f"**Not stable:** {note} Re-measure on a quiet machine for firm figures.", ""]
@@ -390,7 +406,7 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         lines += _table(["field", "value"], [[k, v if v != "" else "n/a"] for k, v in ev.items()]) + [""]
     lines += ["## Plan inputs", ""]
     if data.get("plan_inputs"):
-        lines += ["```json", json.dumps(data["plan_inputs"], indent=2, sort_keys=True), "```", ""]
+        lines += code_fence(json.dumps(data["plan_inputs"], indent=2, sort_keys=True), "json") + [""]
     else:
         lines += ["No plan was given.", ""]
     return "\n".join(lines)
@@ -401,7 +417,7 @@ def _failure_lines(fm: Mapping[str, Any]) -> list[str]:
     if not fm:
         return []
     pct = f"{100 * float(fm['confidence']):g}%"
-    lines = [f"## Failure modes against the baseline ({fm['baseline']})", "",
+    lines = [f"## Failure modes against the baseline ({markdown_text(fm['baseline'])})", "",
              "Flips: examples the baseline gets right and this candidate gets wrong (rate of all "
              f"examples, {pct} Wilson interval); fixes: the other way round.", ""]
 
@@ -424,13 +440,38 @@ def _failure_lines(fm: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _file_stem(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "candidate"
+def _card_paths(out_dir: Path, candidate: str) -> tuple[Path, Path]:
+    """``<stem>.card.md`` / ``.card.json`` in ``out_dir`` for ``candidate``: the stem of
+    :func:`effplan.safe.file_stem` (a clean name as itself, else its slug + a hash of the exact
+    name, at most 80 characters), never outside ``out_dir``. A card there that belongs to
+    ANOTHER candidate (a name crafted to collide) is never overwritten: a longer hash is tried,
+    then :class:`ValidationError`."""
+    longer = f"{file_stem(candidate, max_chars=MAX_STEM_CHARS - 21)}-{name_hash(candidate, 20)}"
+    for stem in (file_stem(candidate), longer):
+        md, js = path_inside(out_dir, f"{stem}.card.md"), path_inside(out_dir, f"{stem}.card.json")
+        if _owner(js) in (None, candidate) and (_owner(js) is not None or not md.exists()):
+            return md, js
+    raise ValidationError("candidate", f"{candidate!r}: its card files {md.name} / {js.name} in "
+                                       f"{out_dir} belong to another candidate; choose another out_dir",
+                          where="compute_card")
+
+
+def _owner(json_path: Path) -> str | None:
+    """The candidate of the card stored at ``json_path`` (None: no such file; "" unreadable)."""
+    if not json_path.exists():
+        return None
+    try:
+        return str(json.loads(json_path.read_text(encoding="utf-8")).get("candidate", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def compute_card(candidate_name: str, measurements: Any, plan: Any = None, quality: Any = None,
                  out_dir: str | Path | None = None, failure_modes: Any = None) -> ComputeCard:
-    """The compute card of one candidate; writes ``<out_dir>/<name>.card.md`` and ``.card.json``.
+    """The compute card of one candidate; writes ``<out_dir>/<name>.card.md`` and ``.card.json``
+    (``<name>``: the name itself when it is a short clean slug, else its slug and a hash of the
+    exact name: ``a/b`` and ``a b`` get two cards; see :func:`_card_paths`). Every name is
+    literal text in the Markdown (:func:`effplan.safe.markdown_text`).
 
     Parameters
     ----------
@@ -452,10 +493,9 @@ def compute_card(candidate_name: str, measurements: Any, plan: Any = None, quali
     if out_dir is not None:
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
-        stem = _file_stem(candidate_name)
-        md_path, json_path = d / f"{stem}.card.md", d / f"{stem}.card.json"
-        md_path.write_text(text)
-        json_path.write_text(stored)
+        md_path, json_path = _card_paths(d, str(candidate_name))
+        md_path.write_text(text, encoding="utf-8")
+        json_path.write_text(stored, encoding="utf-8")
     return ComputeCard(candidate=candidate_name, markdown=text, data=data, markdown_path=md_path,
                        json_path=json_path)
 
