@@ -95,6 +95,9 @@ def _measure(args: argparse.Namespace) -> int:
         _interrupted(args.out, before)
         args.hard_exit = True  # see main(): Ray would hold the exit until its own 60 s timeout
         return 4
+    if not m.rows:  # a resumed fleet sweep with nothing left (its stored rows are not repeated)
+        print(f"nothing to measure: every point asked for is already finished in {args.out}")
+        return 0
     print(m.summary().to_string(index=False))
     print(_appended(args.out, before, len(m.to_frame())))
     return _failed_status(m, args.max_failed_share)

@@ -49,6 +49,7 @@ class NodeCheck:
     lock: tuple[int, int] | None = None
     on_kubernetes: bool = False
     host_id_given: bool = False
+    import_error: str = ""
     error: str = ""
 
     @property
@@ -140,9 +141,11 @@ def _probe_fn(node_resource_exclusive: str) -> Any:
                 import effplan
 
                 out["effplan_version"] = str(getattr(effplan, "__version__", "?"))
-        except ImportError:
+        except ImportError as exc:  # no effplan there, or another one (without these modules)
             import hashlib
             import socket
+
+            out["import_error"] = f"{type(exc).__name__}: {exc}"
 
             out["host_id"] = _os.environ.get("EFFPLAN_HOST_ID") or hashlib.sha256(
                 socket.gethostname().encode()).hexdigest()[:16]
@@ -232,7 +235,8 @@ def preflight(ray: Any, targets: Iterable[Any] = ("cpu",), *, node_resource: str
                                 python_version=str(got.get("python_version", "")),
                                 lock=tuple(lock) if lock else None,
                                 on_kubernetes=bool(got.get("on_kubernetes")),
-                                host_id_given=bool(got.get("host_id_given"))))
+                                host_id_given=bool(got.get("host_id_given")),
+                                import_error=str(got.get("import_error", ""))))
     failed = [c for c in checks if c.error]
     if failed:
         problems.append(f"{len(failed)} of {len(checks)} measuring node(s) did not complete a round "
@@ -264,6 +268,11 @@ def _versions(ray: Any, good: list[NodeCheck], problems: list[str], warnings_: l
     if bad_ray:
         problems.append(f"Ray on node(s) {bad_ray} is not the driver's Ray {mine['ray']}: install the "
                         "same Ray version everywhere (the image of deploy/Dockerfile)")
+    other = [f"{c.label} ({c.import_error})" for c in good if c.effplan_version and c.import_error]
+    if other:
+        problems.append(f"node(s) {other} run another effplan than this driver (it lacks what a sweep "
+                        "needs there): install this effplan on every node (the image of "
+                        "deploy/Dockerfile) or ship it with the job's runtime environment")
     missing = [c.label for c in good if not c.effplan_version]
     if missing:
         problems.append(f"effplan is not installed on node(s) {missing}: install it there (the image "
@@ -280,7 +289,8 @@ def _shared_hosts(good: list[NodeCheck], exclusive: str, problems: list[str], wa
                   info: list[str]) -> None:
     hosts: dict[str, list[NodeCheck]] = {}
     for c in good:
-        hosts.setdefault(c.host_id, []).append(c)
+        if not c.import_error:  # its lock could not be looked at: reported as a version problem
+            hosts.setdefault(c.host_id, []).append(c)
     for host, group in hosts.items():
         if len(group) < 2:
             continue
