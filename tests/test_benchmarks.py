@@ -30,7 +30,10 @@ CASES = {
                    r"p50 ratio effplan/torch: median \d\.\d+(.|\n)*sweep wall per point .*new/old \d+\.\d+x, "
                    r"new/plain \d+\.\d+x"),
     "energy.py": (["--repeats", "3"], r"\d+(\.\d+)?x"),
-    "plan.py": (["--repeats", "1"], r"autoscaled, Monte Carlo, 1000 samples .*\d+(\.\d+)?x"),
+    "plan.py": (["--repeats", "1"], r"autoscaled, Monte Carlo, 1000 samples .*\d+(\.\d+)?x(.|\n)*"
+                                    r"cold plan / what-if re-plan = \d+\.\dx"),
+    "scale.py": (["--rows", "300", "--repeats", "1", "--reference"],
+                 r"300 .*\d\.\d\dx(.|\n)*9,600 .*\d+\.\dx"),
     "launch_overhead.py": (["--n", "200", "--layers", "4"], r"measured/floor=\d+\.\d+"),
     "projection.py": (["--quick"], r"published-figure check: (\d+)/\1 projections at or below"),
     "dashboard.py": (["--repeats", "2", "--samples", "20"], r"\d+(\.\d+)?x"),

@@ -89,8 +89,11 @@ def interpolate_batches(rows: pd.DataFrame, keys: Sequence[str] = ("candidate", 
             vals[c] = np.where(np.isfinite(vals[c]), v, vals[c])
     pair = np.flatnonzero(grp[:-1] == grp[1:])        # row j and j + 1: neighbours in one group
     lo_idx, pts = [], []
-    for j in pair:
-        g = _grid(int(b[j]), int(b[j + 1]), per_gap)
+    grids: dict[tuple[int, int], list[int]] = {}   # one grid per distinct gap (few batch sizes repeat)
+    for j, lo, hi in zip(pair.tolist(), b[pair].astype(int).tolist(), b[pair + 1].astype(int).tolist()):
+        g = grids.get((lo, hi))
+        if g is None:
+            g = grids[(lo, hi)] = _grid(lo, hi, per_gap)
         lo_idx += [j] * len(g)
         pts += g
     if not pts:

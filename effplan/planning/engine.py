@@ -74,6 +74,13 @@ def _under_load(rows: pd.DataFrame, wl: InferenceWorkload) -> dict[str, np.ndarr
             "queue_ms": r["queue_p95_s"] * 1e3, "fills": r["fills"]}
 
 
+#: every column :func:`_choose_uncached` reads from the rows it is given
+_CHOICE_COLUMNS: tuple[str, ...] = (
+    "batch_size", "latency_p95_ms", "latency_mean_ms", "throughput_items_per_s", "energy_per_item_j",
+    "energy_per_batch_j", "idle_power_w", "provenance", "energy_source", "projected_from", "efficiency",
+    "efficiency_source", "projection_note", "latency_ci_rel") + _batching.INTERPOLATED_COLUMNS + FLAG_COLUMNS
+
+
 def _choose_uncached(rows: pd.DataFrame, slo_ms: float | None, order: list[str],
                      wl: InferenceWorkload | None = None) -> pd.DataFrame:
     """Pick the operating point per candidate x hardware (see module docstring); flag
@@ -86,6 +93,9 @@ def _choose_uncached(rows: pd.DataFrame, slo_ms: float | None, order: list[str],
     the points that pass, the highest throughput wins (ties: the smaller batch).
     """
     keys = ["candidate", "hardware"]
+    # only the columns the choice reads (a measurements frame has ~90): interpolating, sorting
+    # and merging a narrow frame is what keeps a cold plan close to a re-plan
+    rows = rows[[c for c in dict.fromkeys(keys + list(_CHOICE_COLUMNS)) if c in rows.columns]]
     rows = _batching.interpolate_batches(rows, keys)
     tput = rows["throughput_items_per_s"].to_numpy(float)
     lat = rows["latency_p95_ms"].to_numpy(float)

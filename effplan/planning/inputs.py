@@ -505,7 +505,8 @@ def _canonical_hardware(names: pd.Series, cat: pd.DataFrame | None) -> pd.Series
     for n in dict.fromkeys(names.astype(str)):
         key = n.strip().lower()
         canon.setdefault(key, cat_names.get(key, n.strip()))
-    return names.astype(str).map(lambda n: canon[n.strip().lower()])
+    # one lookup per distinct spelling, mapped onto the rows (no per-row Python)
+    return names.astype(str).map({n: canon[n.strip().lower()] for n in dict.fromkeys(names.astype(str))})
 
 
 def _measurement_frame(measurements: Any, cat: pd.DataFrame | None = None,
@@ -595,19 +596,23 @@ def _combine_hosts(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     combined[num] = med[num]
     combined["hardware_id"] = g["hardware_id"].agg(lambda s: "+".join(dict.fromkeys(map(str, s))))
     if "stable" in df.columns:
+        # False if any host's was; else unknown if any host's was; else True (column-wise)
         st = multi["stable"].astype("boolean")
-        combined["stable"] = pd.array([pd.NA if x.isna().any() and not (x == False).any()  # noqa: E712
-                                       else not bool((x == False).any())  # noqa: E712
-                                       for _, x in st.groupby([multi[k] for k in _HOST_KEYS],
-                                                              sort=False)], dtype="boolean")
+        gb = [multi[k] for k in _HOST_KEYS]
+        any_false = (st == False).fillna(False).groupby(gb, sort=False).any().to_numpy(bool)  # noqa: E712
+        any_na = st.isna().groupby(gb, sort=False).any().to_numpy(bool)
+        combined["stable"] = pd.array(np.where(any_false, False, np.where(any_na, None, True)).tolist(),
+                                      dtype="boolean")
     tput = g["throughput_items_per_s"].agg(["min", "max", "size"])
     p95 = g["latency_p95_ms"].agg(["min", "max"])
+    # the groups of tput, p95 and combined come in one order (one groupby): read them side by side
     notes = [f"{c} on {hw} ({mode}, bs={int(bs)}{'' if pt < 0 else f', prompt {int(pt)}'}): median "
-             f"of {int(t['size'])} hosts with the same hardware name; throughput "
-             f"{t['min']:.4g}-{t['max']:.4g} items/s (median "
-             f"{combined.at[(c, hw, mode, bs, pt), 'throughput_items_per_s']:.4g}), p95 "
-             f"{p95.at[(c, hw, mode, bs, pt), 'min']:.4g}-{p95.at[(c, hw, mode, bs, pt), 'max']:.4g} ms"
-             for (c, hw, mode, bs, pt), t in tput.iterrows()]
+             f"of {int(size)} hosts with the same hardware name; throughput "
+             f"{lo:.4g}-{hi:.4g} items/s (median {med:.4g}), p95 {p_lo:.4g}-{p_hi:.4g} ms"
+             for (c, hw, mode, bs, pt), lo, hi, size, med, p_lo, p_hi in zip(
+                 tput.index, tput["min"].to_numpy(float), tput["max"].to_numpy(float),
+                 tput["size"].to_numpy(), combined["throughput_items_per_s"].to_numpy(float),
+                 p95["min"].to_numpy(float), p95["max"].to_numpy(float))]
     warnings.warn(f"plan(): {len(notes)} measured point(s) come from several hosts with the same "
                   "hardware name; every host's row is used, combined by the median (spread shown): "
                   + "; ".join(notes[:6]) + ("; ..." if len(notes) > 6 else "") + ". A wide spread "
@@ -633,13 +638,16 @@ def _mark_unstable(df: pd.DataFrame, allow_unstable: bool, notes: list[str]) -> 
     bad = df["timing_unstable"].to_numpy(bool)
     if df.empty or not bad.any():
         return df
-    why = [f"measurement not stable ({r or 'unknown'}{': ' + n if n else ''})"
-           for r, n in zip(df["stop_reason"].astype(str), df["timing_note"].astype(str))]
-    prompt = (pd.to_numeric(df["prompt_tokens"], errors="coerce").to_numpy(float)
-              if "prompt_tokens" in df.columns else np.full(len(df), np.nan))
-    names = [f"{c} on {h} ({m}, bs={int(b)}{f', prompt {int(p)}' if m == 'generation' and p == p else ''})"
-             for c, h, m, b, p in zip(df["candidate"], df["hardware"], df["mode"], df["batch_size"], prompt)]
     idx = np.flatnonzero(bad)
+    # the reasons and names of the flagged rows only (keyed by row position)
+    sub = df.iloc[idx]
+    why = dict(zip(idx.tolist(), [f"measurement not stable ({r or 'unknown'}{': ' + n if n else ''})"
+                                  for r, n in zip(sub["stop_reason"].astype(str), sub["timing_note"].astype(str))]))
+    prompt = (pd.to_numeric(sub["prompt_tokens"], errors="coerce").to_numpy(float)
+              if "prompt_tokens" in df.columns else np.full(len(sub), np.nan))
+    names = dict(zip(idx.tolist(), [
+        f"{c} on {h} ({m}, bs={int(b)}{f', prompt {int(p)}' if m == 'generation' and p == p else ''})"
+        for c, h, m, b, p in zip(sub["candidate"], sub["hardware"], sub["mode"], sub["batch_size"], prompt)]))
     listed = "; ".join(f"{names[i]}: {why[i]}" for i in idx[:6])
     more = "; ..." if bad.sum() > 6 else ""
     n, x = worst(zip(df["background_load"].to_numpy(float)[idx], df["timing_spread_rel"].to_numpy(float)[idx]))

@@ -15,7 +15,11 @@
   batch size). :func:`load` keeps the newest record of each point and warns with the count,
   louder when duplicates disagree beyond their stated uncertainty (:func:`dedupe`); rows of
   two hosts with the same hardware name are different points and are all kept.
-  :func:`completed_points` lists the finished points of a file, for ``measure(resume=True)``.
+  :func:`completed_points` lists the finished points of a file, for ``measure(resume=True)``,
+  from the index beside it (:mod:`effplan.records.store_index`: ``append`` keeps it, so resume never
+  reads the records again). Loading, validation, duplicates and conflicts work column-wise
+  (:mod:`effplan.records.store_keys`, :mod:`effplan.records.store_read`); the answers are those of the per-row
+  store they replaced (``tests/store_reference.py``).
 * Raw samples of each point go to a file beside the results (:func:`samples_path`,
   :func:`append_samples`, :func:`load_samples`), so a stored point can be re-summarised.
 * :func:`check_results_path` and :func:`validate_rows` let a sweep fail BEFORE measuring.
@@ -37,14 +41,17 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EffplanWarning, ValidationError
+from . import store_index as _index
+from . import store_keys as _keys
+from . import store_read as _read
+# the reading rules live with the reader (effplan.records.store_read); their names stay here too
+from .store_read import MAX_JSON_DEPTH, STORE_REQUIRED_COLUMNS, _parse_line, _validate  # noqa: F401
 from .schema import MEASUREMENT_COLUMNS, SCHEMA_VERSION, normalize_measurements, row_problems
 
 __all__ = ["append", "load", "save_frame", "to_records", "STORE_REQUIRED_COLUMNS", "HARDWARE_FIELDS",
-           "check_results_path", "validate_rows", "point_key", "completed_points", "dedupe", "points_since",
+           "check_results_path", "validate_rows", "point_key", "completed_points", "finished_points", "dedupe",
+           "points_since",
            "samples_path", "append_samples", "load_samples"]
-
-#: Columns every stored record must have (others are filled with defaults on load).
-STORE_REQUIRED_COLUMNS: tuple[str, ...] = ("candidate", "hardware", "mode", "batch_size")
 
 #: Hardware identity fields written with each record when ``append(..., hardware=info)`` is given
 #: (stored as ``hw_<field>``; ``hardware`` / ``hardware_id`` / ``torch_version`` fill the schema
@@ -153,14 +160,18 @@ def append(path: PathLike, rows: Mapping[str, Any] | Iterable[Mapping[str, Any]]
     records = to_records(rows, hardware=hardware)
     if not records:
         return 0
-    _append_text(Path(path), _jsonl(records, path))
+    p = Path(path)
+    before = os.stat(p) if p.is_file() else None
+    written = _append_text(p, _jsonl(records, path))
+    _index.extend(p, before, written, pd.DataFrame.from_records(records))  # the index, if kept
     return len(records)
 
 
-def _append_text(p: Path, text: str) -> None:
+def _append_text(p: Path, text: str) -> str:
     """Append whole JSON lines to ``p`` in one write, flushed and fsync'ed. A last line left
     without its newline by a write that was cut off (a process killed mid-write) is closed
-    first, so it stays one bad (reported) line and is never glued to the next record."""
+    first, so it stays one bad (reported) line and is never glued to the next record. Returns
+    the text written."""
     if p.is_dir():
         raise ValidationError("path", f"{p} is a folder; give a results file such as "
                                       f"{p / 'results.jsonl'}")
@@ -182,6 +193,7 @@ def _append_text(p: Path, text: str) -> None:
             raise
     if created:
         _fsync_dir(p.parent)
+    return text
 
 
 def _truncate(fh: Any, size: int) -> None:
@@ -218,6 +230,7 @@ def save_frame(df: pd.DataFrame, path: PathLike, *, hardware: Any = None) -> Pat
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
+        _index.index_path(p).unlink(missing_ok=True)   # a rewritten file: its index is rebuilt
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -229,15 +242,6 @@ def save_frame(df: pd.DataFrame, path: PathLike, *, hardware: Any = None) -> Pat
 # --------------------------------------------------------------------------------------------
 # Validation (vectorised, per row, so one bad record does not stop the others)
 # --------------------------------------------------------------------------------------------
-
-def _validate(df: pd.DataFrame, where: list[str]) -> list[dict[str, Any]]:
-    """Per-row problems of a frame of records: ``[{where, field, message}]`` (first per row).
-
-    The rules are :func:`effplan.schema.row_problems` (the one validator), plus the schema
-    version that every stored record carries.
-    """
-    return row_problems(df, where, required=STORE_REQUIRED_COLUMNS, schema_version=True)
-
 
 # --------------------------------------------------------------------------------------------
 # Reading
@@ -271,87 +275,58 @@ def _expand(paths: PathLike | Iterable[PathLike]) -> list[Path]:
     return unique
 
 
-#: JSON nesting depth above which a line is skipped unread (a results record is flat, with at
-#: most a list of GPU names inside: depth 2). Checked before parsing so that a hostile line
-#: cannot exhaust the interpreter's recursion limit.
-MAX_JSON_DEPTH = 32
+class _Where:
+    """``file:line`` of row ``i``, made only for the rows a message names."""
+
+    def __init__(self, names: np.ndarray, lines: np.ndarray) -> None:
+        self.names, self.lines = names, lines
+
+    def __getitem__(self, i: int) -> str:
+        return f"{self.names[i]}:{self.lines[i]}"
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON (JSON has no infinity or NaN; write null)")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are all different: a key given twice is a reason to skip the
-    line (which value was meant is unknown), never "the last one wins" in silence."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        twice = next(k for k, _v in pairs if k in seen or seen.add(k))
-        raise ValueError(f"key {twice[:60]!r} appears twice in one record")
-    return obj
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text[:40]!r} is out of range (larger than a float can hold)")
-    return value
-
-
-def _depth(text: str) -> int:
-    """Largest bracket nesting depth of a JSON text (brackets inside strings ignored)."""
-    depth = best = 0
-    in_str = escaped = False
-    for ch in text:
-        if in_str:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-            if depth > best:
-                best = depth
-        elif ch in "]}":
-            depth -= 1
-    return best
-
-
-def _parse_line(raw: bytes, *, first: bool) -> tuple[dict[str, Any] | None, str | None]:
-    """One line of a results file -> ``(record, None)``, ``(None, None)`` for a blank line, or
-    ``(None, reason)`` for a line to skip. Never raises: a UTF-8 byte-order mark on the first line
-    and CRLF line ends are accepted; invalid UTF-8, JSON ``Infinity``/``NaN``, numbers beyond a
-    float, nesting deeper than :data:`MAX_JSON_DEPTH` and anything but a JSON object are reasons."""
-    if first and raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+def _read_frames(files: list[Path], bad: Any, progress: bool | None
+                 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Every record of ``files`` as one raw frame (block by block, :mod:`effplan.records.store_read`),
+    with each row's file name and line number; unreadable lines go to ``bad``."""
+    sizes = []
+    for path in files:
+        name = str(path)
+        try:
+            with open(path, "rb"):
+                pass
+            sizes.append(os.path.getsize(path))
+        except IsADirectoryError:
+            raise ValidationError("paths", f"{name} is a folder inside a folder; give its *.jsonl "
+                                           "files or a glob") from None
+        except RuntimeError as exc:  # a symlink loop met while opening
+            raise ValidationError("paths", f"cannot read {name}: {exc}") from None
+        except OSError as exc:
+            raise ValidationError("paths", f"cannot read {name}: {exc.strerror or exc}") from None
+    bar = _read.progress_bar(sum(sizes), "loading results", progress)
+    frames, names, lines = [], [], []
     try:
-        text = raw.decode("utf-8").strip()
-    except UnicodeDecodeError as exc:
-        return None, f"not valid UTF-8 (byte {exc.start + 1}: {raw[exc.start:exc.start + 1]!r})"
-    if not text:
-        return None, None
-    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:
-        return None, f"nested deeper than {MAX_JSON_DEPTH} levels (a results record is flat)"
-    try:
-        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
-                         object_pairs_hook=_unique_keys)
-    except json.JSONDecodeError as exc:
-        truncated = " (truncated line: interrupted write?)" if not raw.endswith(b"\n") else ""
-        return None, f"bad JSON: {exc.msg} at column {exc.colno}{truncated}"
-    except (ValueError, RecursionError, OverflowError) as exc:  # constants, huge numbers, depth
-        return None, f"bad JSON: {str(exc)[:200]}"
-    if not isinstance(obj, dict):
-        return None, f"expected a JSON object, got {type(obj).__name__}"
-    return obj, None
+        for path in files:
+            name = str(path)
+            for chunk in _read.read_chunks(path, lambda line, why, name=name: bad(name, line, "record", why),
+                                           bar=bar):
+                if len(chunk.lines):
+                    frames.append(chunk.frame)
+                    names.append(np.full(len(chunk.lines), name, dtype=object))
+                    lines.append(np.asarray(chunk.lines, dtype=np.int64))
+    finally:
+        bar.close()
+    if not frames:
+        return (pd.DataFrame(columns=list(MEASUREMENT_COLUMNS)), np.zeros(0, dtype=object),
+                np.zeros(0, dtype=np.int64))
+    # one block: exactly DataFrame.from_records of every record; several: their concatenation
+    # with each object column's type inferred again, as from_records would have
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True).infer_objects()
+    return frame, np.concatenate(names), np.concatenate(lines)
 
 
 def load(paths: PathLike | Iterable[PathLike], *, on_error: str = "warn",
-         duplicates: str = "newest") -> pd.DataFrame:
+         duplicates: str = "newest", progress: bool | None = None) -> pd.DataFrame:
     """Load and merge results files (paths, folders of ``*.jsonl`` or globs) into one frame.
 
     Columns: :data:`~effplan.schema.MEASUREMENT_COLUMNS` in order, then any extra fields
@@ -364,14 +339,14 @@ def load(paths: PathLike | Iterable[PathLike], *, on_error: str = "warn",
     ``duplicates="newest"`` (default) keeps the newest record of each point (:func:`point_key`)
     and warns with the count -- louder when duplicates disagree (:func:`dedupe`);
     ``duplicates="all"`` keeps every record.
+
+    Files are read block by block (:mod:`effplan.records.store_read`); ``progress`` shows a progress
+    bar (None: for loads of at least :data:`effplan.store_read.PROGRESS_MIN_BYTES`).
     """
     if duplicates not in ("newest", "all"):
         raise ValidationError("duplicates", f"{duplicates!r} is not 'newest' or 'all'")
     if on_error not in ("warn", "raise"):
         raise ValidationError("on_error", f"{on_error!r} is not 'warn' or 'raise'")
-    records: list[dict[str, Any]] = []
-    where: list[str] = []
-    origin: list[tuple[str, int]] = []
     errors: list[dict[str, Any]] = []
 
     def bad(file: str, line: int, field: str, message: str) -> None:
@@ -379,48 +354,23 @@ def load(paths: PathLike | Iterable[PathLike], *, on_error: str = "warn",
             raise ValidationError(field, message, where=f"{file}:{line}")
         errors.append({"file": file, "line": line, "field": field, "message": message})
 
-    for path in _expand(paths):
-        name = str(path)
-        try:
-            fh = open(path, "rb")
-        except IsADirectoryError:
-            raise ValidationError("paths", f"{name} is a folder inside a folder; give its *.jsonl "
-                                           "files or a glob") from None
-        except RuntimeError as exc:  # a symlink loop met while opening
-            raise ValidationError("paths", f"cannot read {name}: {exc}") from None
-        except OSError as exc:
-            raise ValidationError("paths", f"cannot read {name}: {exc.strerror or exc}") from None
-        with fh:
-            for lineno, raw in enumerate(fh, start=1):
-                obj, problem = _parse_line(raw, first=lineno == 1)
-                if problem is not None:
-                    bad(name, lineno, "record", problem)
-                    continue
-                if obj is None:  # blank line
-                    continue
-                records.append(obj)
-                where.append(f"{name}:{lineno}")
-                origin.append((name, lineno))
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=list(MEASUREMENT_COLUMNS))
-    problems = _validate(frame, where)
+    files = _expand(paths)
+    frame, names, lines = _read_frames(files, bad, progress)
+    problems = _validate(frame, _Where(names, lines))
     if problems:
         if on_error == "raise":
             p = problems[0]
             raise ValidationError(p["field"], p["message"], where=p["where"])
-        bad_rows = set()
-        index_of = {w: i for i, w in enumerate(where)}
-        for p in problems:
-            i = index_of[p["where"]]
-            bad_rows.add(i)
-            errors.append({"file": origin[i][0], "line": origin[i][1], "field": p["field"],
-                           "message": p["message"]})
-        keep = [i for i in range(len(records)) if i not in bad_rows]
-        frame = frame.iloc[keep].reset_index(drop=True)
-        origin = [origin[i] for i in keep]
-    source_file = [o[0] for o in origin]
+        rows = np.fromiter((p["row"] for p in problems), dtype=np.int64, count=len(problems))
+        errors.extend({"file": names[r], "line": int(lines[r]), "field": p["field"], "message": p["message"]}
+                      for r, p in zip(rows.tolist(), problems))
+        keep = np.ones(len(frame), dtype=bool)
+        keep[rows] = False
+        frame = frame.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+        names, lines = names[keep], lines[keep]
     frame = frame.drop(columns=[c for c in ("source_file",) if c in frame.columns])
     out = normalize_measurements(frame, required=STORE_REQUIRED_COLUMNS, source="results")
-    out["source_file"] = pd.Series(source_file, dtype=object, index=out.index).astype(str)
+    out["source_file"] = pd.Series(names, dtype=object, index=out.index).astype(str)
     if errors:
         errors.sort(key=lambda e: (e["file"], e["line"]))
         listing = "\n".join(f"  {e['file']}:{e['line']}: {e['field']}: {e['message']}" for e in errors)
@@ -503,13 +453,46 @@ def completed_points(path: PathLike, *, stable_only: bool = True) -> set[tuple[s
     p = Path(path)
     if not p.exists() or p.stat().st_size == 0:
         return set()
-    frame = load(p, duplicates="all")
-    done = set()
-    for rec in frame.to_dict(orient="records"):
-        if (str(rec.get("status") or "ok") == "ok" and (_truthy(rec.get("stable")) or not stable_only)
-                and not _truthy(rec.get("provisional"))):
-            done.add(point_key(rec))
-    return done
+    if not stable_only:  # the index keeps "finished" (stable) only: column-wise over the records
+        return finished_points(load(p, duplicates="all"), stable_only=False)
+    ents = _index.entries(p)          # the index beside the file, brought up to date first
+    done = ents[(ents["valid"] == 1) & (ents["finished"] == 1)]
+    return _entry_keys(done)
+
+
+def _entry_keys(ents: pd.DataFrame) -> set[tuple]:
+    """The distinct :func:`point_key` s of index entries (a validated row's own key where it
+    differs from the written one)."""
+    parts = ("candidate", "host", "hardware", "mode", "dtype", "batch_size", "prompt")
+    if ents.empty:
+        return set()
+    uniq = ents.drop_duplicates(list(parts) + ["resume_key"])
+    cols = {k: uniq[k].to_numpy(dtype=object if k not in ("batch_size", "prompt") else np.int64)
+            for k in parts}
+    keys = _keys.key_tuples(cols, np.arange(len(uniq)))
+    for j, rk in enumerate(uniq["resume_key"].tolist()):
+        if rk is not None and rk == rk:
+            keys[j] = _keys.key_tuples({k: np.asarray([v], dtype=object) for k, v in zip(parts, rk)}, [0])[0]
+    return set(keys)
+
+
+def finished_points(frame: pd.DataFrame, *, stable_only: bool = True) -> set[tuple]:
+    """:func:`point_key` of every finished row of ``frame`` (status ``ok``, ``stable`` true, not
+    ``provisional``; ``stable_only=False``: stable or not), column-wise: the rule of
+    :func:`completed_points`."""
+    if frame.empty:
+        return set()
+    ok = (_keys.per_value(frame["status"], lambda v: str(v or "ok") == "ok").astype(bool)
+          if "status" in frame.columns else np.ones(len(frame), dtype=bool))
+    stable = _keys.truthy(frame, "stable") if stable_only else np.ones(len(frame), dtype=bool)
+    done = ok & stable & ~_keys.truthy(frame, "provisional")
+    rows = np.flatnonzero(done)
+    if not len(rows):
+        return set()
+    kcols = _keys.key_columns(frame.iloc[rows])
+    codes = _keys.point_codes(frame.iloc[rows], kcols)
+    firsts = np.flatnonzero(~pd.Series(codes).duplicated().to_numpy())
+    return set(_keys.key_tuples(kcols, firsts))
 
 
 def points_since(path: PathLike, lines: int) -> tuple[int, int]:
@@ -517,18 +500,19 @@ def points_since(path: PathLike, lines: int) -> tuple[int, int]:
     (what one sweep appended): distinct :func:`point_key` s, and how many of them have a
     ``provisional`` newest record there (their sweep stopped before their last timing pass).
     Unreadable lines are not counted."""
-    newest: dict[tuple, bool] = {}
+    p = Path(path)
+    if not p.exists():
+        return 0, 0
     try:
-        with open(path, "rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                if lineno <= lines:
-                    continue
-                obj, problem = _parse_line(raw, first=lineno == 1)
-                if obj is not None and problem is None:
-                    newest[point_key(obj)] = _truthy(obj.get("provisional"))
+        ents = _index.entries(p)
     except OSError:
         return 0, 0
-    return len(newest), sum(newest.values())
+    after = ents[ents["line"] > lines]
+    if after.empty:
+        return 0, 0
+    parts = ["candidate", "host", "hardware", "mode", "dtype", "batch_size", "prompt"]
+    newest = after.drop_duplicates(parts, keep="last")   # the written key, as the records hold it
+    return len(newest), int(newest["provisional"].sum())
 
 
 def _newest_first_order(frame: pd.DataFrame) -> np.ndarray:
@@ -537,6 +521,13 @@ def _newest_first_order(frame: pd.DataFrame) -> np.ndarray:
     order = pd.DataFrame({"ts": ts, "pos": np.arange(len(frame))})
     # newest timestamp wins; equal or missing timestamps: the later record in the files wins
     return order.sort_values(["ts", "pos"], ascending=False, na_position="last", kind="mergesort")["pos"].to_numpy()
+
+
+def _without(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """``frame`` without the rows at ``positions``, renumbered from 0."""
+    keep = np.ones(len(frame), dtype=bool)
+    keep[np.asarray(positions, dtype=np.int64)] = False
+    return frame.iloc[np.flatnonzero(keep)].reset_index(drop=True)
 
 
 def dedupe(frame: pd.DataFrame, *, warn: bool = True) -> pd.DataFrame:
@@ -551,36 +542,33 @@ def dedupe(frame: pd.DataFrame, *, warn: bool = True) -> pd.DataFrame:
     with the record that completes it."""
     if len(frame) < 2:
         return frame
-    keys = [point_key(r) for r in frame.to_dict(orient="records")]
+    # column-wise (effplan.store_keys): one code per point, newest first, the first of each code kept
+    kcols = _keys.key_columns(frame)
+    codes = _keys.point_codes(frame, kcols)
     order = _newest_first_order(frame)
-    prov = (frame["provisional"].to_numpy() if "provisional" in frame.columns
-            else np.zeros(len(frame), dtype=object))
-    seen: dict[tuple, int] = {}
-    drop: list[int] = []
-    superseded: list[int] = []
-    for pos in order:
-        k = keys[pos]
-        if k not in seen:
-            seen[k] = int(pos)
-        elif _truthy(prov[pos]):
-            superseded.append(int(pos))
-        else:
-            drop.append(int(pos))
-    if not drop:
-        return frame.drop(index=frame.index[sorted(superseded)]).reset_index(drop=True) if superseded else frame
+    ordered = codes[order]
+    first = ~pd.Series(ordered).duplicated().to_numpy()
+    winner = np.empty(int(codes.max()) + 1, dtype=np.int64)
+    winner[ordered[first]] = order[first]
+    later = order[~first]                                   # newest first, as the loop met them
+    prov = _keys.truthy(frame, "provisional")[later]
+    drop, superseded = later[~prov], later[prov]
+    if not len(drop):
+        return _without(frame, superseded) if len(superseded) else frame
     p50 = pd.to_numeric(frame["latency_p50_ms"], errors="coerce").to_numpy(float)
     ci = pd.to_numeric(frame["latency_ci_rel"], errors="coerce").fillna(0.0).to_numpy(float)
-    conflicts: list[str] = []
-    for pos in drop:
-        keep = seen[keys[pos]]
-        a, b = p50[keep], p50[pos]
-        if np.isnan(a) or np.isnan(b):
-            continue
+    keep = winner[codes[drop]]
+    a, b = p50[keep], p50[drop]
+    with np.errstate(invalid="ignore"):
         # the two intervals around each median must overlap
-        if abs(a - b) > a * ci[keep] + b * ci[pos] + 1e-12 * max(a, b):
-            c, host, hw, mode, dtype, bs = keys[pos][:6]
-            conflicts.append(f"{c} on {hw} ({mode}, {dtype or '?'}, bs={bs}): {b:.4g} ms vs kept {a:.4g} ms")
-    out = frame.drop(index=frame.index[sorted(drop + superseded)]).reset_index(drop=True)
+        clash = ~(np.isnan(a) | np.isnan(b)) & (np.abs(a - b) > a * ci[keep] + b * ci[drop]
+                                                 + 1e-12 * np.fmax(a, b))
+    conflicts: list[str] = []
+    for pos, k in zip(drop[clash].tolist(), _keys.key_tuples(kcols, drop[clash])):
+        c, host, hw, mode, dtype, bs = k[:6]
+        conflicts.append(f"{c} on {hw} ({mode}, {dtype or '?'}, bs={bs}): {p50[pos]:.4g} ms vs kept "
+                         f"{p50[winner[codes[pos]]]:.4g} ms")
+    out = _without(frame, np.concatenate([drop, superseded]))
     if warn:
         msg = (f"{len(drop)} duplicate measured point(s) in the results: the newest of each is kept "
                f"({len(out)} rows). Re-run sweeps with resume=True (effplan measure --resume) to "
