@@ -37,6 +37,8 @@ CASES = {
     "launch_overhead.py": (["--n", "200", "--layers", "4"], r"measured/floor=\d+\.\d+"),
     "projection.py": (["--quick"], r"published-figure check: (\d+)/\1 projections at or below"),
     "dashboard.py": (["--repeats", "2", "--samples", "20"], r"\d+(\.\d+)?x"),
+    "calibration.py": (["--sims", "20", "--resamples", "50", "--sizes", "200"],
+                       r"ece~0\.15 +200(.|\n)*lowest coverage: \d+\.\d%"),
     "evaluate.py": (["--examples", "200", "--resamples", "50", "--repeats", "1"], r"loop / effplan = \d+\.\dx"),
     "actuals.py": (["--rows", "20000", "--repeats", "1"], r"pandas / effplan = \d+\.\dx"),
     "learning_curve.py": (["--candidates", "digits-mlp-slim", "--seeds", "2"],

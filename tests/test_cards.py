@@ -53,7 +53,7 @@ def test_card_figures_labelled_and_by_hand(tmp_path):
     assert d["model"]["flops_per_item"]["value"] == 2e9
     assert d["plan_inputs"] == json.loads(json.dumps(plan.inputs))
     text = card.markdown
-    assert text.startswith("# Compute card: small\n")
+    assert text.startswith("---\nlibrary_name: pytorch\n") and "\n---\n\n# Compute card: small\n" in text
     assert "| accuracy | noise-0.3 | 0.7 | n/a | n/a | n/a | entered | higher |" in text
     assert card.markdown_path.read_text() == text
     assert "| timestamp | n/a |" in text          # no clock reading of its own; none stored here

@@ -74,7 +74,12 @@ def test_clean_values_match_the_metric_functions_by_hand(digits):
     slim = cands[1].build_model()
     with torch.inference_mode():
         p = torch.softmax(slim(x).double(), dim=1).numpy()
-    assert ev.value("digits-mlp-slim", "ece") == pytest.approx(metrics.expected_calibration_error(p, y.numpy()))
+    assert ev.value("digits-mlp-slim", "ece") == pytest.approx(metrics.debiased_calibration_error(p, y.numpy()))
+    binned = effplan.evaluate(cands[1], (x, y), metrics=["ece_binned"], noise=(), n_bootstrap=0)
+    assert binned.value("digits-mlp-slim", "ece_binned") == pytest.approx(
+        metrics.expected_calibration_error(p, y.numpy()))
+    # the debiased ECE is below the plug-in one (the plug-in's bias is removed)
+    assert ev.value("digits-mlp-slim", "ece") < binned.value("digits-mlp-slim", "ece_binned")
     assert ev.value("digits-mlp-slim", "nll") == pytest.approx(metrics.negative_log_likelihood(p, y.numpy()))
     assert ev.value("digits-mlp-slim", "brier") == pytest.approx(metrics.brier_score(p, y.numpy()))
 
@@ -121,9 +126,13 @@ def test_perplexity_on_sequence_outputs():
 
     tokens = torch.zeros(3, 4, dtype=torch.long)
     labels = torch.tensor([[1, 2, 3, -100]] * 3)
-    ev = effplan.evaluate({"lm": LM()}, (tokens, labels), metrics=["perplexity"], noise=(), n_bootstrap=0)
+    ev = effplan.evaluate({"lm": LM()}, (tokens, labels), metrics=["perplexity"], noise=(), n_bootstrap=0,
+                          ignore_index=-100)
     assert ev.value("lm", "perplexity") == pytest.approx(5.0)
-    assert ev.frame["n"].iloc[0] == 9           # -100 ignored
+    assert ev.frame["n"].iloc[0] == 9           # -100 ignored, as asked
+    with pytest.raises(ValidationError, match="ignore_index=-100") as exc:   # never silently dropped
+        effplan.evaluate({"lm": LM()}, (tokens, labels), metrics=["perplexity"], noise=(), n_bootstrap=0)
+    assert exc.value.field == "labels"
     with pytest.raises(ValidationError, match="noise"):
         effplan.evaluate({"lm": LM()}, (tokens, labels), metrics=["perplexity"])
 
@@ -170,7 +179,8 @@ def test_hand_entered_quality_keeps_entered():
         quality_frame({"a": {"accuracy": 97.0}})          # a percentage typed as a share
     with pytest.raises(ValidationError, match="brier"):
         quality_frame({"a": {"brier": -0.1}})
-    assert split_key("expected_calibration_error@noise-0.3") == ("ece", "noise-0.3")
+    assert split_key("expected_calibration_error@noise-0.3") == ("ece_binned", "noise-0.3")
+    assert split_key("debiased_calibration_error") == ("ece", "clean")
     assert math.isnan(f["ci_low"].iloc[0])
 
 

@@ -99,7 +99,8 @@ def test_resampled_ece_matches_direct():
 
 
 def test_resolve_metric():
-    assert metrics.resolve_metric("expected_calibration_error").name == "ece"
+    assert metrics.resolve_metric("expected_calibration_error").name == "ece_binned"
+    assert metrics.resolve_metric("debiased_calibration_error").name == "ece"
     m = metrics.resolve_metric((lambda p, y: 1.0, True), name="mine")
     assert m.higher_is_better and m.name == "mine"
     with pytest.raises(ValidationError, match="metrics"):

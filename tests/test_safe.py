@@ -243,7 +243,7 @@ def test_cards_of_the_hostile_file_two_for_colliding_names_bounded_literal(tmp_p
 
     paths = write_cards(hostile, tmp_path)
     assert len(paths) == len(set(paths)) == 6
-    assert len({p.name.lower() for p in tmp_path.iterdir()}) == 12        # 6 x (.md + .json)
+    assert len({p.name.lower() for p in tmp_path.iterdir()}) == 18        # 6 x (.md + .json + .html)
     by_name = {json.loads(p.with_name(p.name.replace(".card.md", ".card.json")).read_text())["candidate"]: p
                for p in paths}
     assert set(by_name) == {SCRIPT, FORMULA, "a/b", "a b", ANSI, LONG}   # none lost

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FlopCountError
+from ..errors import FlopCountError, ValidationError
 from ..models.generative import GenerationCandidate, cache_bytes, call_module, module_of
 from ..records.samples import round_spread_rel
 from . import probes
@@ -58,9 +58,13 @@ def measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row: 
     gen = cand.build(dev)
     mod = module_of(gen)
     if mod is not None:
-        params, pbytes = probes.param_stats(mod)
-        row.update(params=params, param_bytes=float(pbytes))
+        row.update(_model_fact_columns(mod))
         row["dtype"] = probes.dtype_label(cand, mod)
+        ctx_max = row.get("context_tokens")
+        if ctx_max and p + n_out > int(ctx_max):
+            raise ValidationError("prompt_tokens", f"prompt ({p}) + output ({n_out}) tokens = {p + n_out} exceed "
+                                  f"the model's context of {int(ctx_max)} positions (max_position_embeddings); "
+                                  "measure shorter prompts or outputs", where=f"measure({cand.name!r})")
     rng = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, cand.vocab_size, (bs, p), generator=rng).to(dev)
     rewind = getattr(gen, "rewind", None)
@@ -134,8 +138,10 @@ def measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row: 
 
         ttft = t_pre.percentile_ms([50, 95])
         tpot = t_dec.percentile_ms([50, 95])
+        dec_ms = np.asarray(t_dec.times_ms, dtype=float)
         row.update(ttft_p50_ms=float(ttft[0]), ttft_p95_ms=float(ttft[1]), tpot_p50_ms=float(tpot[0]),
-                   tpot_p95_ms=float(tpot[1]), kv_cache_bytes_per_token=float(kv),
+                   tpot_p95_ms=float(tpot[1]), tpot_mean_ms=float(dec_ms.mean()) if dec_ms.size else math.nan,
+                   kv_cache_bytes_per_token=float(kv),
                    prefill_tokens_per_s=bs * p / (float(ttft[0]) / 1e3) if ttft[0] > 0 else math.nan,
                    decode_tokens_per_s=bs / (float(tpot[0]) / 1e3) if tpot[0] > 0 else math.nan,
                    latency_ci_rel=float(np.nanmax([t_pre.ci_rel, t_dec.ci_rel]))
@@ -164,3 +170,20 @@ def measure_point(cand: GenerationCandidate, bs: int, mode: str, dev: str, row: 
     probes.fill_reproducibility(row, cand, mod, policy, known_hashes)
     return {(cand.name, dev, f"generation-prefill-p{p}", bs): t_pre,
             (cand.name, dev, f"generation-decode-p{p}", bs): t_dec}
+
+
+def _model_fact_columns(mod: Any) -> dict[str, Any]:
+    """``params`` / ``param_bytes`` / ``active_params`` (each tensor once, MoE top-k) and the
+    context / window columns of a module (:mod:`effplan.models.architecture`; its ``config`` when it has
+    one, as transformers models do)."""
+    from ..models.architecture import context_facts, count_parameters
+
+    cfg = getattr(mod, "config", None)
+    counts = count_parameters(mod, cfg)
+    ctx = context_facts(cfg)
+    return {"params": counts.params, "param_bytes": float(counts.param_bytes),
+            "active_params": counts.active_params, "context_tokens": ctx.context_tokens,
+            "kv_window_tokens": ctx.kv_window_tokens, "kv_window_layer_share": ctx.kv_window_layer_share,
+            "hidden_size": ctx.hidden_size, "num_layers": ctx.num_layers}
+
+

@@ -39,27 +39,12 @@ def tensor_bytes(obj: Any) -> int:
 
 
 def param_stats(model: Any) -> tuple[int, int]:
-    """(parameter count, bytes of parameters + buffers), packed quantized weights included."""
-    import torch
+    """(parameter count, bytes of parameters + buffers), packed quantized weights included, each
+    tensor once (a tied weight once): :func:`effplan.models.architecture.count_parameters`."""
+    from ..models.architecture import count_parameters
 
-    buffers = {name for name, _ in model.named_buffers()}
-    params = 0
-    nbytes = 0
-
-    def walk(value: Any, is_buffer: bool) -> None:
-        nonlocal params, nbytes
-        if isinstance(value, torch.Tensor):
-            # a tensor subclass (torchao int8 weights) costs the bytes of its inner tensors
-            nbytes += sum(t.numel() * t.element_size() for t in storage_tensors(value))
-            if not is_buffer:
-                params += value.numel()
-        elif isinstance(value, tuple | list):
-            for v in value:
-                walk(v, is_buffer)
-
-    for key, value in model.state_dict().items():
-        walk(value, key in buffers or key.endswith((".scale", ".zero_point")))
-    return params, nbytes
+    counts = count_parameters(model)
+    return counts.params, counts.param_bytes
 
 
 def is_quantized_model(model: Any) -> bool:

@@ -105,8 +105,13 @@ class FlopCount:
             ``total`` or ``elementwise``), ``calls``, ``flops``, ``macs``, ``elementwise``.
         unsupported: operator name -> number of calls, for operators neither counted nor known
             to be FLOP-free. Their cost is missing from ``total``.
-        coverage: share of operator calls whose cost is accounted for (counted, elementwise or
-            flop-free); 1.0 when nothing was unsupported.
+        coverage: share of the FLOPs accounted for, FLOP-weighted: counted MACs / (counted MACs
+            + the unsupported operators' MACs estimated from their shapes, a matmul over the first
+            input's last dimension when they take two matrices, else one per output element;
+            dispatch engine). Under fvcore, which gives no shapes for unsupported operators, the
+            share of operator calls. 1.0 when nothing was unsupported.
+        call_coverage: share of operator calls whose cost is accounted for (counted, elementwise
+            or flop-free).
         engine: ``"fvcore"`` (jit trace) or ``"dispatch"`` (PyTorch dispatch level).
         fallback_reason: why ``engine="auto"`` did not use fvcore (``None`` if it did, or if
             the engine was forced).
@@ -134,6 +139,7 @@ class FlopCount:
     check_total: int | None = None
     check_diff: int | None = None
     operator_calls: int = 0
+    call_coverage: float = 1.0
 
     @property
     def flops(self) -> int:
@@ -294,7 +300,16 @@ def _build(model: nn.Module, tally: _Tally, unsupported: Mapping[str, int], engi
     macs_total = int(sum(tally.macs.values()))
     total_calls = int(sum(tally.calls.values()))
     unsupported_calls = int(sum(unsupported.values()))
-    coverage = 1.0 if total_calls == 0 else (total_calls - unsupported_calls) / total_calls
+    call_coverage = 1.0 if total_calls == 0 else (total_calls - unsupported_calls) / total_calls
+    # FLOP-weighted: the counted MACs against the counted + the uncounted operators' MACs
+    # estimated from their shapes (dispatch engine); the call share where shapes are unknown
+    est = int(sum(tally.uncounted_macs.values()))
+    if not unsupported_calls:
+        coverage = 1.0
+    elif tally.uncounted_known and macs_total + est > 0:
+        coverage = macs_total / (macs_total + est)
+    else:
+        coverage = call_coverage
     launching = int(sum(n for op, n in tally.calls.items()
                         if _base_name(op) not in NO_KERNEL_OPS))
     return FlopCount(
@@ -309,6 +324,7 @@ def _build(model: nn.Module, tally: _Tally, unsupported: Mapping[str, int], engi
         engine=engine,
         fallback_reason=fallback_reason,
         operator_calls=launching,
+        call_coverage=float(call_coverage),
     )
 
 

@@ -57,6 +57,32 @@ def _d_weight_packed_mm(args: Sequence[Any], out: Any) -> tuple[int, int]:
     return _prod(x) * (o[-1] if o else 0), 0
 
 
+def _d_grouped_mm(args: Sequence[Any], out: Any) -> tuple[int, int]:
+    # mixture-of-experts dispatch: aten::_grouped_mm(a, b, offs) and transformers'
+    # grouped_mm_fallback(input, weight, offs). 2-D a (tokens, K) x 3-D b (experts, K, N) ->
+    # (tokens, N): each token row meets ONE expert's (K, N), MACs = tokens x K x N = out x K;
+    # the same for 3-D x 3-D (batched) and 3-D x 2-D; 2-D x 2-D (groups along K) gives
+    # (groups, M, N) whose groups split K, MACs = M x N x K_total
+    a, o = _shape(args[0]), _shape(_first_tensor(out))
+    if not a or not o:
+        return 0, 0
+    b = _shape(args[1])
+    if len(a) == 2 and b is not None and len(b) == 2 and len(o) == 3:
+        return _prod(o[1:]) * a[-1], 0
+    return _prod(o) * a[-1], 0
+
+
+def _estimated_macs(args: Sequence[Any], out: Any) -> int:
+    """MACs of an operator effplan does not count, estimated from its shapes for the FLOP-weighted
+    coverage only (never added to ``total``): a matmul over its first input's last dimension when
+    it takes two tensors of 2+ dimensions, else one per output element."""
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    n_out = _out_numel(out)
+    if len(tensors) >= 2 and tensors[0].dim() >= 2 and tensors[1].dim() >= 2:
+        return n_out * int(tensors[0].shape[-1])
+    return n_out
+
+
 def _d_conv(args: Sequence[Any], out: Any) -> tuple[int, int]:
     # convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
     x, w = _shape(args[0]), _shape(args[1])
@@ -137,6 +163,8 @@ _DISPATCH_MATMUL: dict[str, Callable[[Sequence[Any], Any], tuple[int, int]]] = {
     "aten::_cudnn_rnn": _d_cudnn_rnn,
     "aten::_trilinear": _d_trilinear,
     "aten::_transformer_encoder_layer_fwd": _d_encoder_layer,
+    "aten::_grouped_mm": _d_grouped_mm,            # mixture-of-experts experts (transformers 5)
+    "transformers::grouped_mm_fallback": _d_grouped_mm,
     "quantized::linear_dynamic": _d_qlinear,
     "quantized::linear_dynamic_fp16": _d_qlinear,
 }
@@ -187,6 +215,7 @@ def _dispatch_counter_class() -> type:
             else:
                 status = "unsupported"
                 self.unsupported[qualified] += 1
+                self.tally.uncounted_macs[qualified] += _estimated_macs(list(args), out)
             self.tally.record(qualified, status, macs, ew)
             if macs or ew:
                 for parent in _with_name_ancestors(frozenset(self.mod_tracker.parents)):

@@ -58,7 +58,7 @@ FLOP_FREE_OPS: frozenset[str] = frozenset({
     "eq", "ne", "gt", "ge", "lt", "le", "logical_not", "logical_and", "logical_or",
     "bitwise_not", "bitwise_and", "bitwise_or", "__and__", "__or__", "__not__", "isnan",
     "isinf", "isfinite", "any", "all", "max", "min", "amax", "amin", "aminmax", "argmax", "argmin",
-    "sort", "argsort",
+    "sort", "argsort", "histc", "bincount",
     "topk", "floor", "ceil", "round", "trunc", "sign", "floor_divide", "remainder",
     # random numbers (drawing them is not arithmetic on the data)
     "bernoulli", "rand", "randn", "rand_like", "randn_like", "randint", "normal", "uniform",
@@ -376,6 +376,10 @@ class _Tally:
         self.ew: Counter[str] = Counter()
         self.module_macs: Counter[str] = Counter()
         self.module_ew: Counter[str] = Counter()
+        #: unsupported operators' MACs estimated from their shapes (dispatch engine): the weight
+        #: of the FLOP-weighted coverage; None where the engine cannot see shapes (fvcore)
+        self.uncounted_macs: Counter[str] = Counter()
+        self.uncounted_known = True
 
     def record(self, op: str, status: str, macs: int, ew: int) -> None:
         self.calls[op] += 1

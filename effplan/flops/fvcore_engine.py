@@ -224,6 +224,7 @@ def _count_with_fvcore(model: nn.Module, args: tuple[Any, ...]) -> tuple[_Tally,
         from fvcore.nn.jit_analysis import _IGNORED_OPS  # noqa: PLC0415
 
     tally = _Tally()
+    tally.uncounted_known = False   # fvcore gives no shapes for the operators it does not count
 
     def make_handle(kind: str) -> Callable[[Sequence[Any], Sequence[Any]], Counter[str]]:
         def handle(inputs: Sequence[Any], outputs: Sequence[Any]) -> Counter[str]:

@@ -30,9 +30,12 @@ Formulas (a hand count matches them: ``tests/test_importers.py``):
   get the decode figure at the middle of the response, ``T = P + output_tokens / 2``, as
   :mod:`effplan.generation` measures it.
 
-Known limits, said in the notes when they apply: mixture-of-experts configs count every expert
-(the active parameters are not derived); a sliding window does not cap the KV bytes; multi-head
-latent attention (``kv_lora_rank``) caches less than the plain formula.
+Mixture of experts: ``params`` / ``param_bytes`` hold every expert (they are all in memory);
+``active_params`` and the FLOPs only the top-k routed experts a token runs
+(:func:`effplan.models.architecture.count_parameters`). A sliding window travels on the rows
+(``kv_window_tokens``, ``kv_window_layer_share``) and caps the KV in the memory check. Known
+limit, said in the notes: multi-head latent attention (``kv_lora_rank``) caches less than the
+plain formula.
 """
 
 from __future__ import annotations
@@ -74,6 +77,11 @@ class ModelFacts:
     flops_per_output_token_fixed: float = math.nan
     config_sha256: str = ""
     notes: tuple[str, ...] = field(default=())
+    active_params: float = math.nan
+    kv_window_tokens: int | None = None
+    kv_window_layer_share: float = math.nan
+    hidden_size: int | None = None
+    num_layers: int | None = None
 
     def flops_per_prompt_token(self, prompt_tokens: int) -> float:
         """Prefill FLOPs per prompt token at prompt length ``prompt_tokens`` (see the module)."""
@@ -94,7 +102,9 @@ class ModelFacts:
         T = prompt_tokens + (output_tokens or 0) / 2.0
         return {"params": self.params, "param_bytes": self.param_bytes,
                 "kv_cache_bytes_per_token": self.kv_cache_bytes_per_token,
-                "context_tokens": self.context_tokens,
+                "context_tokens": self.context_tokens, "active_params": self.active_params,
+                "kv_window_tokens": self.kv_window_tokens, "kv_window_layer_share": self.kv_window_layer_share,
+                "hidden_size": self.hidden_size, "num_layers": self.num_layers,
                 "flops_per_prompt_token": self.flops_per_prompt_token(prompt_tokens),
                 "flops_per_output_token": self.flops_per_output_token(T),
                 "model_facts_source": self.source, "config_sha256": self.config_sha256}
@@ -235,7 +245,10 @@ def _from_hf(cfg: Any) -> ModelFacts:
         raise ValidationError("config", f"transformers could not build {type(cfg).__name__} on the meta "
                                         f"device to count its parameters ({type(exc).__name__}: {exc}); give "
                                         "a dict with param_bytes and kv_cache_bytes_per_token") from None
-    params = sum(p.numel() for p in model.parameters())          # a tied weight once
+    from ..models.architecture import context_facts, count_parameters
+
+    counts = count_parameters(model, cfg)                         # the one home: a tied weight once
+    params = counts.params
     # matmul weights: per module (no de-duplication ACROSS modules), so a tied LM head is counted
     # as the Linear it is, while the Embedding holding the same tensor (a lookup) is skipped
     matmul = 0
@@ -243,6 +256,10 @@ def _from_hf(cfg: Any) -> ModelFacts:
         if isinstance(mod, torch.nn.Embedding):
             continue
         matmul += sum(p.numel() for p in mod.parameters(recurse=False) if p.dim() >= 2)
+    # mixture of experts: a token runs top-k of the routed experts, so only that share of their
+    # weights enters the FLOPs (the weight BYTES are all of them)
+    if counts.experts:
+        matmul -= counts.expert_params * (1.0 - counts.top_k / counts.experts)
     head = model.get_output_embeddings()
     head_params = head.weight.numel() if head is not None and getattr(head, "weight", None) is not None else 0
     layers = int(text.num_hidden_layers)
@@ -251,11 +268,13 @@ def _from_hf(cfg: Any) -> ModelFacts:
     head_dim = int(getattr(text, "head_dim", None) or int(text.hidden_size) // heads)
     kv = 2.0 * layers * kv_heads * head_dim * nbytes
     ctx = getattr(text, "max_position_embeddings", None)
-    if any(getattr(text, k, None) for k in ("num_local_experts", "num_experts", "n_routed_experts")):
-        notes.append("mixture of experts: FLOPs count every expert's weights, not the active ones")
-    if getattr(text, "sliding_window", None):
-        notes.append(f"sliding window of {text.sliding_window} tokens: the KV bytes per token are not capped "
-                     "at the window in the memory check")
+    ctxf = context_facts(cfg)
+    if counts.experts:
+        notes.append(f"mixture of experts: {counts.experts} routed experts, top-{counts.top_k} per token; "
+                     f"FLOPs count the active path ({counts.active_params:.4g} of {params:.4g} parameters)")
+    if ctxf.kv_window_tokens:
+        notes.append(f"sliding window of {ctxf.kv_window_tokens} tokens on {ctxf.kv_window_layer_share:.0%} of "
+                     "the layers: the memory check caps their KV at the window")
     if getattr(text, "kv_lora_rank", None):
         notes.append("multi-head latent attention: the plain KV formula overstates the cache")
     name = type(cfg).__name__
@@ -264,4 +283,7 @@ def _from_hf(cfg: Any) -> ModelFacts:
                       context_tokens=int(ctx) if ctx else None, dtype=dtype, matmul_params=float(matmul),
                       head_params=float(head_params),
                       attention_flops_per_context_token=4.0 * layers * heads * head_dim,
-                      config_sha256=config_sha256(cfg), notes=tuple(notes))
+                      config_sha256=config_sha256(cfg), notes=tuple(notes),
+                      active_params=float(counts.active_params), kv_window_tokens=ctxf.kv_window_tokens,
+                      kv_window_layer_share=ctxf.kv_window_layer_share, hidden_size=ctxf.hidden_size,
+                      num_layers=ctxf.num_layers)

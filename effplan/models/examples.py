@@ -171,6 +171,27 @@ def _digits_split(seed: int) -> tuple[Any, Any, Any, Any]:
 
 
 @lru_cache(maxsize=4)
+def _digits_baseline(seed: int) -> tuple[dict[str, Any], Any]:
+    """The baseline's trained weights and the torch RNG state after training it (the family
+    trains the others from there, so training the baseline alone gives the same weights)."""
+    import torch
+
+    x_train, y_train, _x, _y = _digits_split(seed)
+    threads = torch.get_num_threads()
+    try:
+        # One thread: these layers are too small to gain from more, and on a busy machine
+        # OpenMP threads waiting on each other make training many times slower.
+        torch.set_num_threads(1)
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+            torch.manual_seed(seed)
+            model = train_model(_mlp(DIGITS_WIDTHS["digits-mlp"]), x_train, y_train, shuffle_seed=seed + 1)
+            rng = torch.get_rng_state()
+    finally:
+        torch.set_num_threads(threads)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}, rng
+
+
+@lru_cache(maxsize=4)
 def _digits_family(seed: int) -> _DigitsFamily:
     import torch
 
@@ -181,14 +202,14 @@ def _digits_family(seed: int) -> _DigitsFamily:
 
     state: dict[str, dict[str, Any]] = {}
     accuracy: dict[str, float] = {}
+    base_state, rng = _digits_baseline(seed)
     threads = torch.get_num_threads()
     try:
-        # One thread: these layers are too small to gain from more, and on a busy machine
-        # OpenMP threads waiting on each other make training many times slower.
-        torch.set_num_threads(1)
+        torch.set_num_threads(1)   # as in _digits_baseline
         with torch.random.fork_rng(devices=[]), torch.enable_grad():
-            torch.manual_seed(seed)
-            baseline = train(_mlp(DIGITS_WIDTHS["digits-mlp"]))
+            baseline = _mlp(DIGITS_WIDTHS["digits-mlp"])   # built first: its init draws no more
+            baseline.load_state_dict(base_state)
+            torch.set_rng_state(rng)   # where training the baseline left it
             slim = train(_mlp(DIGITS_WIDTHS["digits-mlp-slim"]))
             student = train(_mlp(DIGITS_WIDTHS["digits-mlp-student"]), teacher=baseline)
     finally:
@@ -212,6 +233,20 @@ def _digits_model_fn(fam: _DigitsFamily, name: str) -> Any:
 
     model_fn.__qualname__ = f"digits_model_fn[{name}]"
     return model_fn
+
+
+def digits_baseline(seed: int = 0) -> Candidate:
+    """The baseline of :func:`digits_candidates` alone (``digits-mlp``, tagged ``baseline``), with
+    the same weights, without training the rest of the family (notebook 01 slims it)."""
+    from functools import partial
+
+    state, _rng = _digits_baseline(int(seed))
+    _x_train, _y_train, x_test, y_test = _digits_split(int(seed))
+    fam = _DigitsFamily(state={"digits-mlp": state}, accuracy={}, x_test=x_test, y_test=y_test)
+    model = _digits_model_fn(fam, "digits-mlp")
+    return Candidate("digits-mlp", model, partial(_digits_batch, x_test), tags=("baseline",),
+                     quality=_accuracy(model(), x_test, y_test), quality_metric="accuracy",
+                     target_fn=partial(_digits_batch, y_test), seed=int(seed))
 
 
 def _digits_batch(data: Any, batch_size: int) -> Any:

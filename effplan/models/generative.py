@@ -126,7 +126,14 @@ class HFCausalLM:
     def prefill(self, input_ids: Any) -> Any:
         kw = {"logits_to_keep": 1} if self._keep else {}
         out = self.module(input_ids=input_ids, use_cache=True, **kw)
-        return (self._cache_of(out), out.logits[:, -1])
+        cache = self._cache_of(out)
+        # sliding-window layers (Mistral-7B-v0.1, Phi-3, Gemma-2/3) drop tokens past the window,
+        # so they cannot be cut back (``rewind``) unless they keep them until the next crop
+        # (transformers' past recording); the attention of a step still sees the window only
+        if any(getattr(layer, "is_sliding", False) for layer in getattr(cache, "layers", ())) \
+                and hasattr(cache, "activate_past_recording"):
+            cache.activate_past_recording()
+        return (cache, out.logits[:, -1])
 
     def step(self, token: Any, cache: Any) -> tuple[Any, Any]:
         out = self.module(input_ids=token.reshape(-1, 1), use_cache=True, **{self._cache_kw: cache[0]})
@@ -254,9 +261,13 @@ def hf_candidate(name: str, config: Any = None, *, path: str | None = None, tags
 
         if path is not None:
             return transformers.AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+        # built directly in the candidate's float dtype: an 8B model in bfloat16 needs 16 GB of
+        # host RAM, not the 32 GB of an fp32 build cast afterwards (counts alone: model_facts,
+        # on the meta device)
+        kw = {"dtype": getattr(torch, dtype)} if dtype in FLOAT_DTYPES else {}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return transformers.AutoModelForCausalLM.from_config(config)
+            return transformers.AutoModelForCausalLM.from_config(config, **kw)
 
     return GenerationCandidate(name, model_fn, vocab_size=int(config.vocab_size), tags=tuple(tags),
                                perplexity=perplexity, dtype=dtype, device=device)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .stability import headline_note, is_flagged, option_notes
+from ..records.schema import bool_mask
 
 __all__ = ["budget_table", "rank_options", "headline", "Headline", "baseline_candidate",
            "portfolio_total", "BASELINE_TAG"]
@@ -152,7 +153,8 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
                  hardware: Sequence[str] | None = None,
                  quality_values: Mapping[str, float] | None = None,
                  quality_label: str | None = None,
-                 higher_is_better: bool | None = None) -> pd.DataFrame:
+                 higher_is_better: bool | None = None, quality_failures: Mapping[str, str] | None = None
+                 ) -> pd.DataFrame:
     """Every option (candidate x hardware) of ``plan``, ranked: those that meet the targets
     first, cheapest first. Options are ALTERNATIVES: nothing here adds them up.
 
@@ -168,7 +170,8 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
     Quality: the summary's ``quality`` column (higher is better); for a generation plan its
     ``perplexity`` (lower is better). ``quality_values`` (candidate -> value, e.g. one metric x
     condition of an evaluation) replaces it, with ``quality_label`` and ``higher_is_better``
-    (default True) describing it. ``why_not`` says which target an
+    (default True) describing it; ``quality_failures`` (:func:`effplan.records.bars.failures`) adds
+    several bars at once. ``why_not`` says which target an
     option misses ("" when it meets them all); ``meets_targets`` is the boolean.
 
     Baseline: the cheapest option of the ``baseline`` candidate (the one tagged ``baseline``,
@@ -202,7 +205,7 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
         if c not in out.columns:
             out[c] = np.nan
     cost = pd.to_numeric(out["quarter_cost_usd"], errors="coerce")
-    feasible = out["feasible"].astype(bool) if "feasible" in out.columns else pd.Series(True, index=out.index)
+    feasible = pd.Series(bool_mask(out.get("feasible", pd.Series(True, index=out.index)), "feasible"), index=out.index)
     slo = (out["slo_met"].map(lambda v: True if v is None or (isinstance(v, float) and np.isnan(v))
                               else bool(v)) if "slo_met" in out.columns
            else pd.Series(True, index=out.index))
@@ -233,7 +236,7 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
                         f"{label} " + qual.map(lambda v: f"{v:.3g}")
                         + (f" < {min_quality:g}" if hib else f" > {min_quality:g} (lower is better)"))
         why = np.where((why == "") & low, text, why)
-    out["why_not"] = why
+    out["why_not"] = _with_bar_reasons(why, out["candidate"], quality_failures)
     out["meets_targets"] = out["why_not"] == ""
     # options meeting the targets first, then THE tie rule of cheapest_meeting (one rule): the
     # quarter's cost, then energy, then candidate and hardware names
@@ -295,6 +298,15 @@ def rank_options(plan: Any, *, baseline: str | None = None, min_quality: float |
                           "slo_ttft_p95_ms": gen.get("slo_ttft_p95_ms"),
                           "slo_tpot_p95_ms": gen.get("slo_tpot_p95_ms")})
     return out
+
+
+def _with_bar_reasons(why: np.ndarray, candidates: pd.Series, failures: Mapping[str, str] | None) -> np.ndarray:
+    """``why`` with each candidate's kept-bar reason (candidate -> "" when it meets every bar) where
+    no earlier target failed; unchanged without bars."""
+    if failures is None:
+        return why
+    bar_why = candidates.astype(str).map(dict(failures)).fillna("no quality figures").to_numpy()
+    return np.where((why == "") & (bar_why != ""), bar_why, why)
 
 
 @dataclass(frozen=True)

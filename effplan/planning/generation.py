@@ -11,9 +11,15 @@ Per candidate x hardware option, with ``P = prompt_tokens``, ``N = output_tokens
 
 * The measured prompt length used is the **nearest at or above** ``P`` (none: infeasible, "measure
   a prompt length >= P"). Concurrency ``c`` is feasible when all hold:
-  ``ttft_p95_ms(c) <= slo_ttft_p95_ms``; ``tpot_p95_ms(c) <= slo_tpot_p95_ms`` (a target of None
+  ``ttft_p95_ms(c) + slot_wait_p95_ms(c) <= slo_ttft_p95_ms`` (waiting for one of the ``c`` slots
+  at ``target_utilization``, M/G/c: :mod:`effplan.planning.slot_queue`);
+  ``tpot_p95_ms(c) <= slo_tpot_p95_ms`` (a target of None
   is no constraint); ``param_bytes + c * (P + N) * kv_cache_bytes_per_token <= memory_fraction *
-  memory`` (memory = the catalog's ``memory_gb * 1e9`` bytes; ``memory_fraction`` 0.9). Hardware
+  memory`` (memory = the catalog's ``memory_gb`` in GiB, ``memory_gb * 2**30`` bytes: the vendors'
+  HBM "GB" are GiB, an H100 80GB holds 81,559 MiB; ``memory_fraction`` 0.9); with
+  ``kv_window_tokens`` on the rows, ``P + N`` is capped at the window on the windowed share of
+  layers (:func:`effplan.planning.kv_window.kv_tokens_held`). A workload whose ``P + N`` exceeds the
+  rows' ``context_tokens`` is infeasible (``binding_constraint="context"``, the reason names it). Hardware
   whose memory the catalog does not know is not memory-checked, and ``memory_check`` says so; so are
   rows without model facts (``param_bytes`` / ``kv_cache_bytes_per_token`` NaN, e.g. a serving
   engine's benchmark imported without ``config=``): ``memory_check`` = "not checked: no model facts
@@ -37,7 +43,9 @@ Per candidate x hardware option, with ``P = prompt_tokens``, ``N = output_tokens
 * ``concurrency_source``: ``measured`` (or ``littles-law`` for a measured row whose own
   ``concurrency_source`` is ``littles-law``: an imported request-rate run, see
   :mod:`effplan.importers`), or ``interpolated``.
-* Requests per second per instance: ``rate = c / ((ttft_p50_ms(c) + N * tpot_p50_ms(c)) / 1000)``.
+* Requests per second per instance: ``rate = c / ((ttft_p50_ms(c) + N * tpot(c)) / 1000)`` with
+  ``tpot`` the capacity figure, ``tpot_mean_ms`` where measured (the mean of the timed decode
+  steps, as serving engines report throughput), else ``tpot_p50_ms`` (``tpot_capacity_ms``).
 * Month ``m`` (0-based): ``peak = requests_per_day * (1 + monthly_growth)**m / 86400 *
   peak_to_average``; ``instances = max(min_replicas, ceil(peak / (rate * target_utilization)))``
   (the ratio is lowered by 1e-9 before the ceiling to absorb floating-point error);
@@ -68,16 +76,19 @@ unknown):
   prefill of the whole batch;
 * decode step (memory-bound): ``roof_dec = max(c * flops_per_output_token / peak,
   (param_bytes + c * T * kv) / bandwidth)`` -- the weights and the KV cache are read per step;
-* the per-kernel launch floor of :func:`effplan.planning.project`: ``launch_pre(hw) =
-  operator_calls_prefill * overhead(kind)`` and ``launch_dec(hw) = operator_calls_decode *
-  overhead(kind)`` (operator calls of one prefill of the batch / one decode step, recorded by
+* the per-kernel launch floor, calibrated on the source (:mod:`effplan.planning.launch_floor`):
+  ``launch(src) = min(calls * overhead(src kind), measured - roof(src))`` (at most the measured time
+  above the source's physical floor; half the measured time where the source is not in the
+  catalog) and ``launch(target) = launch(src) * overhead(target kind) / overhead(src kind)``
+  (operator calls of one prefill of the batch / one decode step, recorded by
   :mod:`effplan.generation` from :attr:`effplan.flops.FlopCount.operator_calls`; ``overhead`` the
   ``cuda`` / ``cpu`` row of ``effplan/data/kernel_overhead.csv``). Rows without the counts
   (typed in by hand) get no floor, and ``efficiency_source`` says "no launch floor: operator calls
   unknown ... optimistic" -- never silently;
-* calibrated by the local measurement as inference projections are: per phase ``efficiency =
-  roof(measured hw) / (measured p50 - launch(measured hw))`` with the local launch share counted
-  at most half the measured p50, capped at 1; or :data:`ASSUMED_EFFICIENCY` when the measured
+* calibrated by the local measurement: per phase ``efficiency =
+  roof(measured hw) / (measured p50 - launch(src))``, capped at 1 (so every projection stays at or
+  above the target's physical floor); a target at least as good as the source on peak, bandwidth
+  and per-operator overhead is never slower than the measurement (``min(TTFT, measured)``); or :data:`ASSUMED_EFFICIENCY` when the measured
   hardware is not in the catalog (``efficiency_source`` says which). On a GPU target the prefill
   efficiency is also capped at the best published MLPerf share of its peak
   (:func:`effplan.reference.published_peak_share`, labelled); the decode, memory-bound, is not
@@ -115,6 +126,7 @@ import numpy as np
 import pandas as pd
 
 from . import batching as _batching
+from . import launch_floor as _lf
 from ..refdata import catalog as _cat
 from ..refdata import reference as _ref
 from ..errors import PlanWarning, ValidationError
@@ -123,6 +135,9 @@ from .calendar import parse_month
 from .inputs import (ASSUMED_EFFICIENCY, HOURS_PER_MONTH, IDLE_POWER_FRACTION, Prices, Uncertainty,
                      _known_fields, _match_map, _measurement_frame, _num, _set)
 from .result import _PCT, STABILITY_COLUMNS
+from .energy_boundary import ENERGY_LEVEL_COLUMNS, add_energy_levels
+from .serving_dtype import serving_refusal
+from .slot_queue import capacity_tpot_ms, slot_wait_ms
 from .stability import FLAG_COLUMNS, latency_sigma, option_notes
 from ..units import G_PER_KG, J_PER_KWH, J_PER_WH, S_PER_DAY, S_PER_HOUR
 
@@ -159,20 +174,31 @@ GENERATION_MONTHLY_COLUMNS: dict[str, str] = {
     "prompt_tokens_measured": "measured prompt length used (nearest at or above the workload's)",
     "ttft_p95_ms": "p95 time to first token at the chosen concurrency, ms",
     "tpot_p95_ms": "p95 time per output token at the chosen concurrency, ms",
-    "memory_needed_gb": "param_bytes + c x (P + N) x kv_cache_bytes_per_token, GB (1e9 bytes)",
+    "memory_needed_gb": "param_bytes + c x KV tokens held x kv_cache_bytes_per_token, GB (1e9 bytes); KV "
+                        "tokens held = P + N, capped at kv_window_tokens on windowed layers",
+    "memory_needed_gib": "the same in GiB (2**30 bytes), the unit GPU memory is sold in",
     "memory_limit_gb": "memory_fraction x device memory, GB (NaN: unknown, not checked)",
-    "requests_per_s_per_instance": "c / ((ttft_p50_ms + N x tpot_p50_ms) / 1000)",
+    "memory_limit_gib": "the same in GiB (2**30 bytes)",
+    "slot_wait_p95_ms": "p95 wait for a free slot at the planned utilization (M/G/c, "
+                        "effplan.planning.slot_queue), ms",
+    "ttft_e2e_p95_ms": "ttft_p95_ms + slot_wait_p95_ms: the TTFT the target is checked on, ms",
+    "tpot_capacity_ms": "TPOT the capacity uses: the mean decode step where measured, else the median, ms",
+    "requests_per_s_per_instance": "c / ((ttft_p50_ms + N x tpot_capacity_ms) / 1000)",
     "capacity_requests_per_s": "requests_per_s_per_instance x target_utilization",
     "instances": "instances provisioned all month",
     "instance_hours": "instances x hours_per_month",
     "price_per_hour_usd": "price per instance-hour used (cloud mode)",
     "cost_usd": "cost of the month",
-    "energy_kwh": "facility energy of the month (PUE included), kWh",
+    "energy_kwh": "energy of the month: device (accelerator) energy serving + idle, x PUE; no host CPU/DRAM "
+                  "(energy_kwh_with_host has it), kWh",
+    "energy_kwh_with_host": "energy_kwh with the host CPU/DRAM share added (GPU options: x (1 + 25/58)), kWh",
+    "energy_boundary": "what the energy figures hold (accelerator only / + host / + PUE), per figure",
     "co2_kg": "CO2 of the month, kg",
     "cost_per_1m_output_tokens_usd": "cost_usd / output tokens x 1e6",
-    "energy_per_response_wh": "P x energy_per_prompt_token_j + N x energy_per_output_token_j, Wh",
+    "energy_per_response_wh": "P x energy_per_prompt_token_j + N x energy_per_output_token_j, Wh: the "
+                              "serving device only (accelerator only on a GPU; see energy_boundary)",
     "binding_constraint": "what stops a larger concurrency: ttft | tpot | memory (joined by '+') | "
-                          "max-measured",
+                          "max-measured; context: prompt + output exceed the model's context",
     "feasible": "False when no measured concurrency meets every constraint",
     "infeasible_reason": "why the row is infeasible ('' when feasible)",
     "perplexity": "held-out perplexity of the candidate (lower is better; NaN if none)",
@@ -195,8 +221,12 @@ GENERATION_SUMMARY_COLUMNS: dict[str, str] = {
         "candidate", "hardware", "catalog_name", "provenance", "energy_source", "feasible",
         "infeasible_reason", "concurrency", "concurrency_source", "concurrency_neighbours",
         "binding_constraint", "prompt_tokens_measured",
-        "ttft_p95_ms", "tpot_p95_ms", "memory_needed_gb", "memory_limit_gb",
+        "ttft_p95_ms", "slot_wait_p95_ms", "ttft_e2e_p95_ms", "tpot_p95_ms", "tpot_capacity_ms",
+        "memory_needed_gb", "memory_needed_gib", "memory_limit_gb", "memory_limit_gib",
         "requests_per_s_per_instance", "capacity_requests_per_s", "price_per_hour_usd")},
+    "tensor_parallel": "GPUs the model is split over (tensor parallelism): the instance's GPU count, 1 for "
+                       "one GPU (effplan.planning.tensor_parallel)",
+    "tp_gpu": "the GPU of a multi-GPU instance (the catalog name itself for one GPU)",
     "concurrency_note": "'measure concurrency N to go further' when the largest measured one was chosen",
     "memory_check": "'checked' or why memory was not checked",
     "price_source": "where the price came from",
@@ -217,6 +247,7 @@ GENERATION_SUMMARY_COLUMNS: dict[str, str] = {
     "efficiency_source": "'measured', 'calibrated on <hw>' or 'assumed ...'",
     "projected_from": "projected rows: the measured hardware it was projected from",
     **STABILITY_COLUMNS,
+    **ENERGY_LEVEL_COLUMNS,
 }
 
 
@@ -343,6 +374,7 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
     T = P + np.where(np.isnan(n_out), 0.0, n_out / 2.0)
     pb = rows["param_bytes"].to_numpy(float)
     kv = rows["kv_cache_bytes_per_token"].to_numpy(float)
+    sdt, serving, spb = _serving_columns(rows, pb)
     # a continuous-batching row's TTFT is ONE request's prefill (plus its wait), not the batch's
     batching = rows["batching"].astype(str).to_numpy() if "batching" in rows.columns else np.full(len(rows), "")
     c_pre = np.where(batching == "continuous", 1.0, c)
@@ -363,12 +395,14 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
     peak0, bw0 = spec(src_cat, dtypes)
     t_pre_meas = rows["ttft_p50_ms"].to_numpy(float) / 1e3
     t_dec_meas = rows["tpot_p50_ms"].to_numpy(float) / 1e3
-    # the local launch share, at most half of the measured time (as effplan.planning.project)
-    launch_pre_src = np.where(ops_known, np.minimum(ops_pre * ovh_src, 0.5 * t_pre_meas), 0.0)
-    launch_dec_src = np.where(ops_known, np.minimum(ops_dec * ovh_src, 0.5 * t_dec_meas), 0.0)
+    # the source's launch share: at most the measured time above its physical floor
+    # (effplan.planning.launch_floor), half of it where the source's roofline is unknown
+    roof_pre_src, roof_dec_src = _roof(f_pre, b_pre, peak0, bw0), _roof(f_dec, b_dec, peak0, bw0)
+    launch_pre_src = np.where(ops_known, _lf.source_launch_s(ops_pre, ovh_src, t_pre_meas, roof_pre_src), 0.0)
+    launch_dec_src = np.where(ops_known, _lf.source_launch_s(ops_dec, ovh_src, t_dec_meas, roof_dec_src), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        eff_pre = np.minimum(1.0, _roof(f_pre, b_pre, peak0, bw0) / (t_pre_meas - launch_pre_src))
-        eff_dec = np.minimum(1.0, _roof(f_dec, b_dec, peak0, bw0) / (t_dec_meas - launch_dec_src))
+        eff_pre = np.minimum(1.0, roof_pre_src / (t_pre_meas - launch_pre_src))
+        eff_dec = np.minimum(1.0, roof_dec_src / (t_dec_meas - launch_dec_src))
     calibrated = np.isfinite(eff_pre) & np.isfinite(eff_dec) & (eff_pre > 0) & (eff_dec > 0)
     eff_pre = np.where(calibrated, eff_pre, assumed_efficiency)
     eff_dec = np.where(calibrated, eff_dec, assumed_efficiency)
@@ -379,7 +413,7 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
         if gpu_targets else pd.DataFrame(columns=["peak_share", "peak_share_source"])
     parts = []
     for t in targets:
-        keep = src_cat != t
+        keep = (src_cat != t) | serving   # a serving-dtype copy is projected to its own hardware too
         if not keep.any():
             continue
         kind = str(cidx.at[t, "kind"])
@@ -392,16 +426,33 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
                             f"share ({ceiling.at[t, 'peak_share_source']})", esrc)
         ovh_t = ovh.get(kind, ovh["gpu"])
         esrc = np.where(ops_known,
-                        esrc + f"; + operator calls x {ovh_t * 1e6:g} us launch floor "
-                               f"({'cuda' if kind == 'gpu' else 'cpu'} row of kernel_overhead.csv)",
+                        esrc + "; + launch floor calibrated on the source (operator calls x overhead, at "
+                               "most the measured time above the source's roofline), scaled to "
+                               f"{ovh_t * 1e6:g} us per call ({'cuda' if kind == 'gpu' else 'cpu'} row of "
+                               "kernel_overhead.csv)",
                         esrc + "; no launch floor: operator calls unknown (operator_calls_prefill / "
                                "operator_calls_decode not recorded), so this projection is optimistic")
-        peak_t, bw_t = spec(np.full(len(rows), t), dtypes)
-        tp = _roof(f_pre, b_pre, peak_t, bw_t) / e_pre + np.where(ops_known, ops_pre * ovh_t, 0.0)
-        td = _roof(f_dec, b_dec, peak_t, bw_t) / e_dec + np.where(ops_known, ops_dec * ovh_t, 0.0)
+        if "flops_note" in rows.columns:   # FLOPs not fully counted (effplan.planning.flop_coverage)
+            fnote = rows["flops_note"].fillna("").astype(str).to_numpy(object)
+            esrc = np.where(fnote != "", esrc + "; " + fnote, esrc)
+        # served in another dtype (effplan.planning.serving_dtype): the target's bytes and peak are its
+        peak_t, bw_t = spec(np.full(len(rows), t), np.where(serving, sdt, dtypes))
+        bt_pre, bt_dec = np.where(serving, spb + (b_pre - pb), b_pre), np.where(serving, spb + (b_dec - pb), b_dec)
+        tp = _roof(f_pre, bt_pre, peak_t, bw_t) / e_pre + _lf.target_launch_s(launch_pre_src, ovh_src, ovh_t)
+        td = _roof(f_dec, bt_dec, peak_t, bw_t) / e_dec + _lf.target_launch_s(launch_dec_src, ovh_src, ovh_t)
+        esrc = np.where(serving, esrc + "; served as " + sdt.astype(object) + ": a PROJECTION (weights at "
+                        "serving_param_bytes, the dtype's catalog peak, KV at the row's width; not measured)", esrc)
+        # hardware better on every catalog figure is never slower than the measurement itself
+        with np.errstate(invalid="ignore"):
+            better = calibrated & (peak_t >= peak0) & (bw_t >= bw0) & (ovh_t <= ovh_src)
+        tp = _lf.never_slower(tp, t_pre_meas, better)
+        td = _lf.never_slower(td, t_dec_meas, better)
+        # tensor parallelism (effplan.planning.tensor_parallel): all-reduces on top of the roofline
+        tp, td, esrc = _tp_terms(cidx, t, rows, c_pre * P, c, tp, td, esrc)
         # a dtype whose kernels do not run on this kind of hardware (dynamic int8 on a GPU): the
         # rows stay, with no figures and the reason, so the option is infeasible and says why
-        why = np.array([_cat.dtype_runs_on(d, kind)[1] for d in dtypes], dtype=object)
+        why = np.array([_cat.dtype_runs_on(d, kind)[1] or serving_refusal(sd, cidx.loc[t].rename(t))
+                        for d, sd in zip(dtypes, sdt, strict=True)], dtype=object)
         cannot = keep & (why != "")
         if cannot.any():
             no = rows[cannot].copy()
@@ -433,11 +484,68 @@ def project_generation(rows: pd.DataFrame, targets: list[str], cat: pd.DataFrame
         out["energy_source"] = "projected"
         out["efficiency"] = (e_pre + e_dec) / 2.0
         out["efficiency_source"] = esrc
+        out["dtype"] = np.where(serving, sdt, dtypes)
+        out["param_bytes"] = np.where(serving, spb, pb)
         out["projection_note"] = ""
         parts.append(out[keep])
     if not parts:
         return rows.iloc[0:0].assign(projected_from="", efficiency=np.nan, efficiency_source="")
     return pd.concat(parts, ignore_index=True)
+
+
+def _serving_columns(rows: pd.DataFrame, pb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(serving dtype, whether one is set, its weight bytes) per row (effplan.planning.serving_dtype)."""
+    sdt = rows["serving_dtype"].fillna("").astype(str).to_numpy() if "serving_dtype" in rows else \
+        np.full(len(rows), "")
+    spb = rows["serving_param_bytes"].to_numpy(float) if "serving_param_bytes" in rows else pb
+    return sdt, sdt != "", spb
+
+
+def _tp_terms(cidx: pd.DataFrame, t: str, rows: pd.DataFrame, tok_pre: np.ndarray, tok_dec: np.ndarray,
+              tp: np.ndarray, td: np.ndarray, esrc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Prefill / decode times of target ``t`` plus its tensor-parallel all-reduces (0 on one GPU)."""
+    deg = float(cidx.at[t, "tensor_parallel"]) if "tensor_parallel" in cidx.columns else np.nan
+    if not np.isfinite(deg) or deg <= 1:
+        return tp, td, esrc
+    from .tensor_parallel import activation_bytes, allreduce_s
+
+    def col(name: str) -> np.ndarray:
+        return pd.to_numeric(rows[name], errors="coerce").to_numpy(float) if name in rows else \
+            np.full(len(rows), np.nan)
+
+    link = [float(cidx.at[t, k]) for k in ("interconnect_gb_s", "interconnect_efficiency", "allreduce_latency_us")]
+    hid, lay = col("hidden_size"), col("num_layers")
+    act = activation_bytes(rows["dtype"].to_numpy(str))
+    ar_pre = allreduce_s(deg, tok_pre, hid, act, lay, *link)
+    ar_dec = allreduce_s(deg, tok_dec, hid, act, lay, *link)
+    known = np.isfinite(ar_pre) & np.isfinite(ar_dec)
+    esrc = np.where(known, esrc + f"; tensor parallel {deg:g}: weights and KV split over {deg:g} GPUs, + 2 "
+                    f"all-reduces per layer over {cidx.at[t, 'interconnect']} ({link[0]:g} GB/s x {link[1]:g}, "
+                    f"{link[2]:g} us each)",
+                    esrc + f"; tensor parallel {deg:g}: NO all-reduce term (hidden_size / num_layers not on the "
+                           "row), so this projection is optimistic")
+    return tp + np.where(known, ar_pre, 0.0), td + np.where(known, ar_dec, 0.0), esrc
+
+
+def _tp_columns(opt: pd.DataFrame, cat: pd.DataFrame, wl: GenerationWorkload) -> pd.DataFrame:
+    """``tensor_parallel`` (GPUs the model is split over: 1 unless a multi-GPU instance) and
+    ``tp_gpu`` per option; a memory-bound infeasible option on one GPU says which instances fit."""
+    from .tensor_parallel import weights_fit_hint
+
+    cidx = cat.set_index("name")
+    names = opt["catalog_name"].astype(str)
+    has = "tensor_parallel" in cidx.columns
+    opt["tensor_parallel"] = [float(cidx.at[n, "tensor_parallel"]) if n and has and
+                              pd.notna(cidx.at[n, "tensor_parallel"]) else 1.0 for n in names]
+    opt["tp_gpu"] = [str(cidx.at[n, "tp_gpu"]) if n and "tp_gpu" in cidx.columns and
+                     pd.notna(cidx.at[n, "tp_gpu"]) else n for n in names]
+    mem = (~opt["feasible"].astype(bool)) & opt["binding_constraint"].astype(str).str.contains("memory") \
+        & (opt["tensor_parallel"] <= 1)
+    if mem.any() and "param_bytes" in opt.columns:
+        opt.loc[mem, "infeasible_reason"] = [
+            r + weights_fit_hint(float(b), n, wl.memory_fraction, cat)
+            for r, b, n in zip(opt.loc[mem, "infeasible_reason"], opt.loc[mem, "param_bytes"], names[mem])]
+    return opt
 
 
 def _unprojected(gen: pd.DataFrame, allrows: pd.DataFrame, targets: list[str]) -> list[str]:
@@ -452,13 +560,52 @@ def _unprojected(gen: pd.DataFrame, allrows: pd.DataFrame, targets: list[str]) -
     return out
 
 
+def _kv_tokens(rows: pd.DataFrame, tokens: float) -> np.ndarray:
+    """Tokens' worth of KV cache one sequence of ``tokens`` holds per row: capped at
+    ``kv_window_tokens`` on the windowed share of layers (:func:`effplan.planning.kv_window.kv_tokens_held`)."""
+    from .kv_window import kv_tokens_held
+
+    def col(name: str) -> np.ndarray:
+        return pd.to_numeric(rows[name], errors="coerce").to_numpy(float) if name in rows else \
+            np.full(len(rows), np.nan)
+
+    return kv_tokens_held(np.full(len(rows), float(tokens)), col("kv_window_tokens"), col("kv_window_layer_share"))
+
+
+def _mark_low_coverage(gen: pd.DataFrame) -> pd.DataFrame:
+    """Rows with FLOPs less than 99% counted: marked in ``efficiency_source`` (so every option and
+    projection planned from them says so) and one :class:`PlanWarning` (effplan.planning.flop_coverage)."""
+    from .flop_coverage import coverage_mark, low_coverage
+
+    low = low_coverage(gen)
+    if not low.any():
+        return gen
+    gen = gen.copy()
+    cov = gen["flops_coverage"].astype(float).to_numpy()
+    marks = np.array([coverage_mark(c) if lo else "" for c, lo in zip(cov, low, strict=True)], dtype=object)
+    src = gen["efficiency_source"].astype(str).to_numpy(object)
+    gen["efficiency_source"] = np.where(low, src + "; " + marks, src)
+    gen["flops_note"] = marks
+    names = sorted(set(gen.loc[low, "candidate"].astype(str)))
+    warnings.warn(f"effplan.plan: the FLOPs of {', '.join(map(repr, names))} are not fully counted "
+                  f"(flops_coverage as low as {np.nanmin(cov[low]):.0%}): their FLOP figures are lower "
+                  "bounds, so compute-bound projections from them are too fast (efficiency_source says "
+                  "so); see FlopCount.unsupported", PlanWarning, stacklevel=4)
+    return gen
+
+
 def plan_notes(summary: pd.DataFrame) -> list[str]:
     """What a reader of a generation plan must know that the figures do not show: options whose
     memory was not checked (``memory_check``), one line each."""
     if "memory_check" not in summary.columns:
         return []
     s = summary[summary["memory_check"].astype(str) != "checked"]
-    return [f"{c} on {h}: memory {m}" for c, h, m in zip(s["candidate"], s["hardware"], s["memory_check"])]
+    notes = [f"{c} on {h}: memory {m}" for c, h, m in zip(s["candidate"], s["hardware"], s["memory_check"])]
+    if "efficiency_source" in summary.columns:
+        low = summary["efficiency_source"].astype(str).str.contains("flops_coverage <", regex=False)
+        notes += [f"{c} on {h}: FLOPs not fully counted (lower bounds; compute-bound figures optimistic)"
+                  for c, h in zip(summary.loc[low, "candidate"], summary.loc[low, "hardware"])]
+    return notes
 
 
 # --------------------------------------------------------------------------------------- options
@@ -471,10 +618,10 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
     for (cand, hw), g in rows.groupby(["candidate", "hardware"], sort=False):
         cname = match[hw]
         mem_gb = float(cidx.at[cname, "memory_gb"]) if cname and pd.notna(cidx.at[cname, "memory_gb"]) else np.nan
-        limit = wl.memory_fraction * mem_gb * 1e9
+        limit = wl.memory_fraction * mem_gb * _cat.MEMORY_GB_BYTES   # vendors' HBM "GB" are GiB
         rec: dict[str, Any] = {"candidate": cand, "hardware": hw, "catalog_name": cname,
                                "provenance": g["provenance"].iloc[-1], "energy_source": g["energy_source"].iloc[-1],
-                               "memory_limit_gb": limit / 1e9,
+                               "memory_limit_gb": limit / 1e9, "memory_limit_gib": limit / 2**30,
                                "memory_check": "checked" if np.isfinite(limit) else
                                f"not checked: the memory of {hw!r} is not in the catalog",
                                "projected_from": g["projected_from"].iloc[-1] if "projected_from" in g else "",
@@ -483,7 +630,9 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
                                if "efficiency_source" in g else "measured",
                                "perplexity": g["perplexity"].dropna().iloc[-1] if g["perplexity"].notna().any()
                                else np.nan,
-                               "quality": g["quality"].dropna().iloc[-1] if g["quality"].notna().any() else np.nan}
+                               "quality": g["quality"].dropna().iloc[-1] if g["quality"].notna().any() else np.nan,
+                               "param_bytes": float(pd.to_numeric(g["param_bytes"], errors="coerce").iloc[-1])
+                               if "param_bytes" in g else np.nan}
         notes = g["projection_note"].fillna("").astype(str) if "projection_note" in g else None
         if notes is not None and (notes != "").all():   # e.g. dynamic int8 projected to a GPU
             rec.update(feasible=False, binding_constraint="", infeasible_reason=notes.iloc[0])
@@ -499,24 +648,38 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
                                          "measure one at or above the workload's prompt_tokens")
             out.append(rec)
             continue
+        ctx_max = pd.to_numeric(g["context_tokens"], errors="coerce").min() if "context_tokens" in g else np.nan
+        if np.isfinite(ctx_max) and P + N > ctx_max:
+            rec.update(feasible=False, binding_constraint="context",
+                       infeasible_reason=f"prompt + output ({P} + {N} = {P + N} tokens) exceed the model's "
+                                         f"context of {int(ctx_max)} tokens (context_tokens, the model's "
+                                         "max positions)")
+            out.append(rec)
+            continue
         p_row = float(at_or_above.min())
         s = g[g["prompt_tokens"] == p_row].sort_values("batch_size", kind="mergesort")
         s = s.drop_duplicates("batch_size", keep="last")
         c_max = float(s["batch_size"].max())
         # concurrencies between measured neighbours: log-log, monotone, never beyond (batching)
-        s = _batching.interpolate_batches(s, ["candidate", "hardware"], columns=_INTERPOLATED,
+        extra = ("tpot_mean_ms",) if "tpot_mean_ms" in s and s["tpot_mean_ms"].notna().all() else ()
+        s = _batching.interpolate_batches(s, ["candidate", "hardware"], columns=_INTERPOLATED + extra,
                                           latency_columns=_INTERPOLATED[:4],
                                           required=("ttft_p95_ms", "tpot_p95_ms"))
         s = s.sort_values("batch_size", kind="mergesort").reset_index(drop=True)
         c = s["batch_size"].to_numpy(float)
         pbytes, kvb = s["param_bytes"].to_numpy(float), s["kv_cache_bytes_per_token"].to_numpy(float)
-        need = pbytes + c * (P + N) * kvb
+        need = pbytes + c * _kv_tokens(s, P + N) * kvb
         if np.isfinite(limit) and not (np.isfinite(pbytes) & np.isfinite(kvb)).all():
             # rows without model facts (e.g. imported from a serving engine's benchmark without
             # config=): NaN bytes never "fit" silently -- the check is skipped and said so
             rec["memory_check"] = NO_MODEL_FACTS
+        # waiting for a slot at the planned utilization (effplan.planning.slot_queue): TTFT p95 + wait p95
+        tpot_cap = capacity_tpot_ms(s["tpot_p50_ms"].to_numpy(float),
+                                    s["tpot_mean_ms"].to_numpy(float) if "tpot_mean_ms" in s else np.nan)
+        wait95 = slot_wait_ms(s["ttft_p50_ms"].to_numpy(float) + N * tpot_cap, c, wl.target_utilization)[1]
+        ttft_e2e = s["ttft_p95_ms"].to_numpy(float) + wait95
         bad = {
-            "ttft": s["ttft_p95_ms"].to_numpy(float) > wl.slo_ttft_p95_ms if wl.slo_ttft_p95_ms else
+            "ttft": ttft_e2e > wl.slo_ttft_p95_ms if wl.slo_ttft_p95_ms else
             np.zeros(len(s), bool),
             "tpot": s["tpot_p95_ms"].to_numpy(float) > wl.slo_tpot_p95_ms if wl.slo_tpot_p95_ms else
             np.zeros(len(s), bool),
@@ -532,6 +695,8 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
             why = violated(0)
             rec.update(feasible=False, binding_constraint=why, ttft_p95_ms=float(s["ttft_p95_ms"].iloc[0]),
                        tpot_p95_ms=float(s["tpot_p95_ms"].iloc[0]), memory_needed_gb=need[0] / 1e9,
+                       memory_needed_gib=need[0] / 2**30, ttft_e2e_p95_ms=float(ttft_e2e[0]),
+                       slot_wait_p95_ms=float(wait95[0]),
                        infeasible_reason=f"even the smallest measured concurrency ({int(c[0])}) violates "
                                          f"{why} at prompt length {int(p_row)}")
             out.append(rec)
@@ -553,7 +718,9 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
                    binding_constraint=violated(i + 1) if i + 1 < len(s) else "max-measured",
                    ttft_p50_ms=float(r["ttft_p50_ms"]), ttft_p95_ms=float(r["ttft_p95_ms"]),
                    tpot_p50_ms=float(r["tpot_p50_ms"]), tpot_p95_ms=float(r["tpot_p95_ms"]),
-                   memory_needed_gb=need[i] / 1e9,
+                   tpot_capacity_ms=float(tpot_cap[i]), slot_wait_p95_ms=float(wait95[i]),
+                   ttft_e2e_p95_ms=float(ttft_e2e[i]), memory_needed_gb=need[i] / 1e9,
+                   memory_needed_gib=need[i] / 2**30,
                    energy_per_prompt_token_j=float(r["energy_per_prompt_token_j"]),
                    energy_per_output_token_j=float(r["energy_per_output_token_j"]),
                    idle_power_w=float(r["idle_power_w"]))
@@ -566,7 +733,8 @@ def _options(rows: pd.DataFrame, wl: GenerationWorkload, cat: pd.DataFrame) -> p
     for col in ("concurrency_source", "concurrency_neighbours", "concurrency_note"):
         opt[col] = opt[col].fillna("") if col in opt else ""
     for col in ("concurrency", "prompt_tokens_measured", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms",
-                "tpot_p95_ms", "memory_needed_gb", "energy_per_prompt_token_j",
+                "tpot_p95_ms", "tpot_capacity_ms", "slot_wait_p95_ms", "ttft_e2e_p95_ms",
+                "memory_needed_gb", "memory_needed_gib", "energy_per_prompt_token_j",
                 "energy_per_output_token_j", "idle_power_w"):
         if col not in opt:
             opt[col] = np.nan
@@ -587,7 +755,7 @@ def _engine(a: Mapping[str, np.ndarray], wl: GenerationWorkload, pr: Prices, tra
     P = wl.prompt_tokens * plen[None, None, :]                                        # (1, 1, S)
     N = wl.output_tokens * olen[None, None, :]
     ttft = a["ttft_p50_ms"][:, None, None] * plen[None, None, :]
-    tpot = a["tpot_p50_ms"][:, None, None]
+    tpot = a["tpot_capacity_ms"][:, None, None]   # the mean step where measured (slot_queue)
     if lat is not None:
         ttft = ttft * lat[:, None, :]
         tpot = tpot * lat[:, None, :]
@@ -638,6 +806,7 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
                                         gen["efficiency_source"].to_numpy(str))
     refused = gen["plan_note"].astype(str).to_numpy() if "plan_note" in gen else np.full(len(gen), "")
     gen["projection_note"] = refused
+    gen = _mark_low_coverage(gen)
     proj = project_generation(gen.drop(columns=["projected_from", "efficiency", "efficiency_source",
                                                 "projection_note"]), targets, cat, assumed_efficiency)
     if len(proj) and "plan_note" in proj:
@@ -651,8 +820,9 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
         proj["efficiency_source"] = np.where(
             shaky, proj["efficiency_source"].astype(str) + "; calibrated on a measurement that is "
             "NOT stable (timed on a busy machine): flagged", proj["efficiency_source"].astype(str))
-    allrows = pd.concat([gen, proj], ignore_index=True)
-    opt = _attach_prices(_options(allrows, wl, cat), pr, cat)
+    own = gen["serving_dtype"].fillna("").astype(str) == "" if "serving_dtype" in gen else slice(None)
+    allrows = pd.concat([gen[own], proj], ignore_index=True)   # serving-dtype copies exist only projected
+    opt = _tp_columns(_attach_prices(_options(allrows, wl, cat), pr, cat), cat, wl)
     no_facts = opt.loc[opt["memory_check"] == NO_MODEL_FACTS, "candidate"].unique()
     if len(no_facts):
         warnings.warn(f"effplan.plan: no model facts for {', '.join(map(repr, no_facts))} (param_bytes / "
@@ -678,7 +848,7 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
     K, M = len(opt), wl.months
     feasible = opt["feasible"].to_numpy(bool)
     arrs = {k: np.where(feasible, opt[k].to_numpy(float), np.nan) for k in (
-        "concurrency", "ttft_p50_ms", "tpot_p50_ms", "energy_per_prompt_token_j",
+        "concurrency", "ttft_p50_ms", "tpot_capacity_ms", "energy_per_prompt_token_j",
         "energy_per_output_token_j", "idle_power_w")}
     arrs["price_per_hour"] = opt["price_per_hour_usd"].to_numpy(float)
     arrs["capex_per_month"] = opt["capex_usd"].to_numpy(float) / pr.lifetime_months
@@ -777,11 +947,13 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
     summary = {c: opt[c].to_numpy() for c in (
         "candidate", "hardware", "catalog_name", "provenance", "energy_source", "feasible",
         "infeasible_reason", "concurrency", "concurrency_source", "concurrency_neighbours",
-        "binding_constraint", "prompt_tokens_measured", "ttft_p95_ms",
-        "tpot_p95_ms", "memory_needed_gb", "memory_limit_gb")}
+        "binding_constraint", "prompt_tokens_measured", "ttft_p95_ms", "slot_wait_p95_ms", "ttft_e2e_p95_ms",
+        "tpot_p95_ms", "tpot_capacity_ms", "memory_needed_gb", "memory_needed_gib", "memory_limit_gb",
+        "memory_limit_gib")}
     summary.update({
         "requests_per_s_per_instance": rate, "capacity_requests_per_s": rate * wl.target_utilization,
         "price_per_hour_usd": opt["price_per_hour_usd"].to_numpy(float),
+        "tensor_parallel": opt["tensor_parallel"].to_numpy(float), "tp_gpu": opt["tp_gpu"].to_numpy(),
         "memory_check": opt["memory_check"].to_numpy(), "concurrency_note": opt["concurrency_note"].to_numpy(),
         "price_source": opt["price_source"].to_numpy() if pr.mode == "cloud" else
         np.char.add("on-prem capex: ", opt["capex_source"].to_numpy(str).astype("U")),
@@ -797,9 +969,13 @@ def plan_generation(rows: pd.DataFrame, wl: GenerationWorkload, pr: Prices, cat:
     for name, p in pct_t.items():
         for j, q in enumerate(_PCT):
             summary[f"{name}_p{q}"] = p[j]
+    summary["energy_per_output_token_j"] = opt["energy_per_output_token_j"].to_numpy(float)
     summary_df = pd.DataFrame(summary).sort_values(["feasible", "cost_usd"], ascending=[False, True],
                                                    kind="mergesort", na_position="last").reset_index(drop=True)
-    return pd.DataFrame(monthly), pd.DataFrame(quarterly), summary_df
+    # which energy each figure holds, and the levels side by side (effplan.planning.energy_boundary)
+    summary_df, monthly_df, quarterly_df = add_energy_levels(summary_df, pd.DataFrame(monthly),
+                                                             pd.DataFrame(quarterly), cat, pr.pue)
+    return monthly_df, quarterly_df, summary_df
 
 
 # ------------------------------------------------------------------------------- notebook views
@@ -810,8 +986,9 @@ def memory_fit(measurements: Any, hardware: Iterable[str], prompt_tokens: int, o
     param_bytes) / ((prompt_tokens + output_tokens) * kv_cache_bytes_per_token))`` (0 when the
     weights alone do not fit), from each candidate's measured (or entered) generation rows."""
     df = _measurement_frame(measurements)
-    gen = df[df["mode"] == "generation"].groupby("candidate", sort=False)[
-        ["param_bytes", "kv_cache_bytes_per_token"]].last()
+    cols = [c for c in ("param_bytes", "kv_cache_bytes_per_token", "kv_window_tokens", "kv_window_layer_share")
+            if c in df.columns]
+    gen = df[df["mode"] == "generation"].groupby("candidate", sort=False)[cols].last()
     if gen.empty:
         raise ValidationError("mode", "no mode='generation' rows to read the KV-cache size from")
     cat = _cat.load_catalog(catalog)
@@ -821,9 +998,9 @@ def memory_fit(measurements: Any, hardware: Iterable[str], prompt_tokens: int, o
         row = _cat.find_hardware(hw, cat)
         if row is None:
             raise ValidationError("hardware", f"unknown hardware {hw!r}")
-        limit = memory_fraction * float(row["memory_gb"]) * 1e9
+        limit = memory_fraction * float(row["memory_gb"]) * _cat.MEMORY_GB_BYTES
         for cand, r in gen.iterrows():
-            per_seq = ctx * r["kv_cache_bytes_per_token"]
+            per_seq = float(_kv_tokens(pd.DataFrame([r]), ctx)[0]) * r["kv_cache_bytes_per_token"]
             c = max(0.0, math.floor((limit - r["param_bytes"]) / per_seq)) if per_seq > 0 else np.nan
             rows.append({"candidate": cand, "hardware": str(row["name"]), "param_gb": r["param_bytes"] / 1e9,
                          "kv_cache_mb_per_sequence": per_seq / 1e6, "context_tokens": ctx,

@@ -75,8 +75,11 @@ floor, so optimistic) and planned by :func:`effplan.plan` with a
 512 prompt and 256 output tokens, no latency targets): the largest concurrency whose weights and
 KV cache fit 90% of the device memory. The cost per 1M output tokens is that of a fully used
 instance at the workload's target utilisation: ``price_per_hour / (capacity_requests_per_s *
-3600 * output_tokens) * 1e6``. A model whose weights do not fit one device is not costed (no
-tensor parallelism is planned): NaN with the reason. ``trade_off`` repeats this for models
+3600 * output_tokens) * 1e6``. A model whose weights do not fit one device is served on the
+smallest multi-GPU instance of that GPU in ``effplan/data/instances.csv`` that holds them (tensor
+parallel over its GPUs, with the all-reduce term of :mod:`effplan.planning.tensor_parallel`; the
+note names the instance and the cost is the instance's); where no instance holds them it is not
+costed: NaN with the reason. ``trade_off`` repeats this for models
 ``param_multipliers`` times ``N_opt`` trained on the same compute (``D = C / (6 N)``): a smaller
 model trained longer reaches a slightly higher loss and costs less to serve.
 """
@@ -736,6 +739,32 @@ def _mfu_for(params: float, mfu: float | None) -> tuple[float, float, float, str
 
 def _serve(models: list[tuple[str, float]], hw: str, cat: pd.DataFrame, dtype: str, wl: Any,
            kv_bytes: float | None, efficiency: float) -> pd.DataFrame:
+    """:func:`_serve_on` ``hw``; a model whose weights do not fit one ``hw`` is served on the
+    smallest multi-GPU instance of that GPU that holds them (effplan/data/instances.csv, tensor
+    parallel), and its note says so; none holds them: not costed, as before."""
+    from .tensor_parallel import instance_catalog_rows, load_instances
+
+    out = _serve_on(models, hw, cat, dtype, wl, kv_bytes, efficiency)
+    row = _cat.resolve_hardware(hw, cat)
+    one = wl.memory_fraction * float(row["memory_gb"]) * _cat.MEMORY_GB_BYTES
+    inst = load_instances()
+    inst = inst[inst["gpu"] == row["name"]].sort_values(["gpu_count", "price_per_hour_usd"], kind="mergesort")
+    for i, (name, n_params) in enumerate(models):
+        need = n_params * _BYTES[dtype]
+        fits = inst[inst["gpu_count"] * one >= need]
+        if need <= one or fits.empty:
+            continue
+        pick = fits.iloc[0]
+        cat2 = pd.concat([cat, instance_catalog_rows(cat, names=[pick["name"]])], ignore_index=True)
+        r = _serve_on([(name, n_params)], str(pick["name"]), cat2, dtype, wl, kv_bytes, efficiency).iloc[0]
+        r["note"] = (f"served on {pick['name']} ({int(pick['gpu_count'])} x {row['name']}, tensor parallel "
+                     f"{int(pick['gpu_count'])}; its weights do not fit one {row['name']}): " + str(r["note"]))
+        out.iloc[i] = r
+    return out
+
+
+def _serve_on(models: list[tuple[str, float]], hw: str, cat: pd.DataFrame, dtype: str, wl: Any,
+              kv_bytes: float | None, efficiency: float) -> pd.DataFrame:
     """Per described model: cost per 1M output tokens, energy per response, concurrency, binding
     constraint and a note, through effplan's generation projection and planner."""
     import warnings
@@ -749,6 +778,7 @@ def _serve(models: list[tuple[str, float]], hw: str, cat: pd.DataFrame, dtype: s
     rows = []
     for name, n_params in models:
         kv = kv_bytes if kv_bytes is not None else _kv_bytes_per_token(n_params, bpp)
+        layers = (n_params / (12.0 * CHINCHILLA_WIDTH_PER_LAYER ** 2)) ** (1.0 / 3.0)   # Chinchilla shape
         for c in SERVING_CONCURRENCY:
             rows.append({"candidate": name, "hardware": _DESCRIBED, "mode": "generation", "batch_size": c,
                          "prompt_tokens": wl.prompt_tokens, "output_tokens": wl.output_tokens,
@@ -759,7 +789,8 @@ def _serve(models: list[tuple[str, float]], hw: str, cat: pd.DataFrame, dtype: s
                          "params": float(round(n_params)), "flops_per_prompt_token": 2.0 * n_params,
                          "flops_per_output_token": 2.0 * n_params, "energy_per_prompt_token_j": 0.0,
                          "energy_per_output_token_j": 0.0, "idle_power_w": 0.0, "dtype": dtype,
-                         "provenance": "entered", "energy_source": "entered"})
+                         "provenance": "entered", "energy_source": "entered",
+                         "hidden_size": round(CHINCHILLA_WIDTH_PER_LAYER * layers), "num_layers": max(1, round(layers))})
     described = normalize_measurements(pd.DataFrame(rows), source="compute_optimal")
     projected = project_generation(described, [hw], cat, efficiency)
     # the projection's own account of its efficiency (the assumed share, the published cap of the

@@ -27,6 +27,7 @@ from .inputs import (ASSUMED_EFFICIENCY, IDLE_POWER_FRACTION, InferenceWorkload,
                      _num, _resolve_targets)
 from .projection import _with_projection
 from .stability import resolve_allow_unstable
+from .tensor_parallel import with_instances
 from .result import MONTHLY_COLUMNS, QUARTERLY_COLUMNS, SUMMARY_COLUMNS, Plan
 from .training import _training, _training_options
 
@@ -119,7 +120,8 @@ def prepare(measurements: Any, hardware: Iterable[str] | str | None = None, *,
     if isinstance(measurements, PreparedMeasurements):
         raise ValidationError("measurements", "already prepared: pass it to plan() as it is")
     eff_assumed = _num("assumed_efficiency", assumed_efficiency, lo=0, lo_open=True, hi=1)
-    cat = _catalog_frame(catalog)
+    # multi-GPU instances named in hardware (effplan/data/instances.csv) join the catalog
+    cat = with_instances(_catalog_frame(catalog), hardware)
     targets = _resolve_targets(hardware, cat)
     allow_unstable = resolve_allow_unstable(allow_unstable)
     df = _measurement_frame(measurements, cat, allow_unstable=allow_unstable)
@@ -246,7 +248,7 @@ def plan(measurements: Any, inference: InferenceWorkload | None = None,
     if isinstance(measurements, PreparedMeasurements):
         prep = measurements
         _check_prepared(prep, hardware, catalog, assumed_efficiency)
-        if allow_unstable is not None and bool(allow_unstable) != prep.allow_unstable:
+        if allow_unstable is not None and resolve_allow_unstable(allow_unstable) != prep.allow_unstable:
             raise ValidationError("allow_unstable", f"{allow_unstable!r} differs from the prepared "
                                                     f"{prep.allow_unstable}: prepare() again with it")
     else:

@@ -42,10 +42,12 @@ def cheapest_first_key(cost: Any, energy: Any, candidate: Any, hardware: Any) ->
 
 
 def pareto_front(frame: pd.DataFrame, cost: str = "cost_usd", metric: str = "quality",
-                 higher_is_better: bool = True) -> pd.DataFrame:
+                 higher_is_better: bool | None = None) -> pd.DataFrame:
     """Rows of ``frame`` not dominated in (lower ``cost``, better ``metric``).
 
-    Better means higher when ``higher_is_better`` else lower (ECE, NLL, latency). A row is
+    Better means higher when ``higher_is_better`` else lower. ``None`` (the default) takes the
+    metric's own direction (:func:`effplan.records.directions.higher_is_better`: ``ece``, ``nll``,
+    ``brier``, latency lower; ``accuracy``, ``quality`` higher). A row is
     dominated when another row costs no more AND is at least as good, and is strictly better in
     one of the two; identical points do not dominate each other (ties are all kept). Rows with
     NaN cost or metric are left out. The result keeps the index and columns and is sorted by
@@ -58,6 +60,14 @@ def pareto_front(frame: pd.DataFrame, cost: str = "cost_usd", metric: str = "qua
         if col not in frame.columns:
             raise ValidationError(arg, f"column {col!r} not in the frame (columns: {list(frame.columns)})",
                                   where="pareto_front")
+    if higher_is_better is None:
+        from ..records.directions import higher_is_better as direction
+
+        higher_is_better = direction(metric)
+    else:
+        from ..records.schema import parse_bool
+
+        higher_is_better = bool(parse_bool(higher_is_better, "higher_is_better", where="pareto_front"))
     c_all = pd.to_numeric(frame[cost], errors="coerce").to_numpy(dtype=float)
     q_all = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(c_all) & np.isfinite(q_all)
@@ -152,8 +162,24 @@ def _fmt(v: float) -> str:
     return "n/a" if not math.isfinite(v) else f"{v:.4g}"
 
 
+def _check_directions(lo: Mapping[str, float], hi: Mapping[str, float], quality: Any) -> None:
+    """A ``min=`` on a lower-is-better quality metric (or ``max=`` on a higher-is-better one) is
+    a mistake the direction of the metric can see: refused, naming the argument."""
+    from ..records import metrics as _m
+    from ..records.quality import split_key
+
+    for arg, bounds, want in (("min", lo, True), ("max", hi, False)):
+        for key in bounds:
+            metric = split_key(key)[0]
+            if metric in _m.HIGHER_IS_BETTER and _m.HIGHER_IS_BETTER[metric] != want:
+                other = "max" if want else "min"
+                raise ValidationError(arg, f"{key} is {'lower' if want else 'higher'}-is-better: give its "
+                                      f"bound in {other}= (or as a bar)", where="cheapest_meeting")
+
+
 def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa: A002 - the API's words
-                     max: Mapping[str, float] | None = None, quality: Any = None) -> Selection:  # noqa: A002
+                     max: Mapping[str, float] | None = None, quality: Any = None,  # noqa: A002
+                     bars: Any = None) -> Selection:
     """The cheapest feasible candidate x hardware per quarter that meets every bound.
 
     Parameters
@@ -164,6 +190,10 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
     max: key -> highest acceptable value (``{"ece": 0.05, "latency_p95_ms": 50}``).
     quality: quality to join by candidate (Evaluation, tidy frame or
         ``{candidate: {key: value}}``); its keys win over plan columns of the same name.
+    bars: quality bars (:mod:`effplan.records.bars`: ``[("accuracy", 0.96), ("accuracy@noise-0.1", 0.95),
+        ("ece", 0.05)]`` or :class:`~effplan.records.bars.QualityBar` objects, optionally judged on the
+        interval's end, ``on="interval"``), judged on ``quality``; each bar's direction is the
+        metric's own. A ``min=`` on a lower-is-better metric (``ece``) is refused.
 
     An option is rejected when the plan marks it infeasible, its cost is unknown, a bound's
     value is unknown for it, or a bound is not met; the reasons are listed in ``options``.
@@ -172,6 +202,13 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
     name. An unknown key raises ``ValidationError('min'/'max')``.
     """
     lo, hi = _bounds("min", min), _bounds("max", max)
+    _check_directions(lo, hi, quality)
+    from ..records.bars import as_bars, judge
+
+    bar_list = as_bars(bars)
+    if bar_list and quality is None:
+        raise ValidationError("bars", "quality bars need quality= (an Evaluation or its frame)",
+                              where="cheapest_meeting")
     df = _options_frame(plan)
     if quality is not None:
         from ..records.quality import join_quality
@@ -185,7 +222,9 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
                                   where="cheapest_meeting")
     n = len(df)
     reasons: list[list[str]] = [[] for _ in range(n)]
-    feasible = df["feasible"].fillna(False).astype(bool).to_numpy()
+    from ..records.schema import bool_mask
+
+    feasible = bool_mask(df["feasible"], "feasible", where="cheapest_meeting")  # "False" is refused
     cost = pd.to_numeric(df["cost_usd"], errors="coerce").to_numpy(dtype=float)
     energy = (pd.to_numeric(df["energy_kwh"], errors="coerce").fillna(np.inf).to_numpy(dtype=float)
               if "energy_kwh" in df.columns else np.zeros(n))
@@ -204,6 +243,18 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
             elif sign * (v - bound) < 0:
                 rel = "<" if sign > 0 else ">"
                 reasons[i].append(f"{key} = {_fmt(v)} {rel} {word} {_fmt(bound)}")
+    bar_cols: list[str] = []
+    if bar_list:
+        j = judge(quality, bar_list, list(dict.fromkeys(df["candidate"].astype(str))))
+        for b, g in zip(bar_list, [j[j["bar"] == b.label()] for b in bar_list], strict=True):
+            col = b.label()
+            by = g.set_index("candidate")
+            df[col] = df["candidate"].astype(str).map(by["figure"]).astype(float).to_numpy()
+            bar_cols.append(col)
+            why = df["candidate"].astype(str).map(by["reason"]).fillna(f"{b.key} unknown").to_numpy()
+            for i, r in enumerate(why):
+                if r:
+                    reasons[i].append(str(r))
     meets = np.array([not r for r in reasons], dtype=bool)
     chosen = np.zeros(n, dtype=bool)
     lines: list[str] = []
@@ -235,7 +286,7 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
                 reasons[i].append(f"meets every bound; ties with {name} on {hw} on cost and energy "
                                   "(the first by name was chosen)")
         lines.append(f"{label}: {name} on {hw} at {_fmt(cost[best])} USD")
-    cols = list(dict.fromkeys(["candidate", "hardware", "quarter", "cost_usd", *lo, *hi]))
+    cols = list(dict.fromkeys(["candidate", "hardware", "quarter", "cost_usd", *lo, *hi, *bar_cols]))
     options = df[cols].copy()
     options["meets"] = meets
     options["chosen"] = chosen
@@ -247,5 +298,7 @@ def cheapest_meeting(plan: Any, min: Mapping[str, float] | None = None,  # noqa:
     picked = options[options["chosen"]].drop(columns=["meets", "chosen", "reason"]).reset_index(drop=True)
     if not lines:
         lines.append("nothing to choose from: the plan has no rows")
-    return Selection(chosen=picked, options=options, bounds={"min": lo, "max": hi},
+    return Selection(chosen=picked, options=options,
+                     bounds={"min": lo, "max": hi, **({"bars": {b.label(): b.bound for b in bar_list}}
+                                                     if bar_list else {})},
                      answer="\n".join(lines))

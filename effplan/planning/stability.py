@@ -74,11 +74,13 @@ FLAG_COLUMNS = ("timing_unstable", "timing_spread_rel", "background_load")
 
 def resolve_allow_unstable(allow_unstable: bool | None) -> bool:
     """The rule's one switch: ``None`` -> :data:`effplan.defaults.ALLOW_UNSTABLE`."""
+    from ..records.schema import parse_bool
+
     if allow_unstable is None:
         from .. import settings as defaults
 
-        return bool(defaults.ALLOW_UNSTABLE)
-    return bool(allow_unstable)
+        return bool(parse_bool(defaults.ALLOW_UNSTABLE, "ALLOW_UNSTABLE"))
+    return bool(parse_bool(allow_unstable, "allow_unstable"))  # "False" is refused, not truthy
 
 
 def _col(df: pd.DataFrame, name: str) -> np.ndarray:

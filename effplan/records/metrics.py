@@ -17,9 +17,17 @@ Conventions (stated once, here)
   Equivalently ``ECE = (1/N) * sum_b |sum(correct in b) - sum(confidence in b)|``. Lower is better.
 * **Negative log-likelihood** = mean over rows of ``-ln p[label]`` (natural log, nats), with
   ``p`` clipped below at ``eps = 1e-12`` so a zero probability on the true class gives
-  ``-ln(1e-12) ~= 27.6`` instead of infinity. Lower is better.
+  ``-ln(1e-12) ~= 27.6`` instead of infinity (:func:`effplan.evaluate` counts the clipped rows in
+  its ``settings["nll_clipped_rows"]``). Lower is better.
+* **Debiased ECE** (``ece`` in :func:`effplan.evaluate`; the plug-in binned figure above is
+  ``ece_binned``, the number torchmetrics' ``MulticlassCalibrationError`` gives):
+  ``(1/N) sum_b sqrt(max(S_b^2 - V_b, 0))``, ``S_b = sum(correct) - sum(confidence)``,
+  ``V_b = sum c(1-c)`` per bin (:func:`debiased_calibration_error`, :mod:`effplan.records.calibration`).
+  The binned ECE is biased upward: a calibrated model shows ~0.012 on 450 examples.
 * **Brier score** (multi-class) = mean over rows of ``sum_k (p_k - onehot(label)_k)^2``; it lies
-  in ``[0, 2]``. Lower is better.
+  in ``[0, 2]``. Lower is better. For two classes this is TWICE scikit-learn's
+  ``brier_score_loss`` (which scores the positive class only): that convention is the metric
+  ``brier_binary`` = mean ``(p_1 - y)^2`` in ``[0, 1]`` (:func:`binary_brier_score`).
 * **Perplexity** = ``exp(NLL)`` over tokens: for a language model pass one row per predicted
   token (N tokens x vocabulary). Lower is better.
 
@@ -39,7 +47,8 @@ import numpy as np
 from ..errors import ValidationError
 
 __all__ = ["Metric", "BUILTIN_METRICS", "resolve_metric", "accuracy", "expected_calibration_error",
-           "negative_log_likelihood", "brier_score", "perplexity"]
+           "debiased_calibration_error", "negative_log_likelihood", "brier_score", "binary_brier_score",
+           "perplexity", "clipped_rows"]
 
 #: default number of equal-width confidence bins of the ECE
 DEFAULT_ECE_BINS = 15
@@ -135,6 +144,44 @@ def ece_resampled(confidence: np.ndarray, correct_: np.ndarray, idx: np.ndarray,
     return np.abs(s_corr - s_conf).reshape(r, n_bins).sum(axis=1) / n
 
 
+def bin_sums(confidence: np.ndarray, correct: np.ndarray, idx: np.ndarray,
+             n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per resample (row of ``idx``) and bin: sum of confidence, of correct, of c(1-c)."""
+    idx = np.atleast_2d(idx)
+    r, _n = idx.shape
+    bins = (bin_index(confidence, n_bins)[idx] + n_bins * np.arange(r)[:, None]).ravel()
+    size = r * n_bins
+
+    def s(w: np.ndarray) -> np.ndarray:
+        return np.bincount(bins, weights=w[idx].ravel(), minlength=size).reshape(r, n_bins)
+
+    return s(confidence), s(correct), s(confidence * (1.0 - confidence))
+
+
+def binned_from_sums(s_conf: np.ndarray, s_corr: np.ndarray, n: int) -> np.ndarray:
+    """The plug-in binned ECE of each resample."""
+    return np.abs(s_corr - s_conf).sum(axis=1) / n
+
+
+def debiased_from_sums(s_conf: np.ndarray, s_corr: np.ndarray, s_var: np.ndarray, n: int) -> np.ndarray:
+    """The debiased ECE of each resample (:func:`debiased_calibration_error`)."""
+    gap = s_corr - s_conf
+    return np.sqrt(np.maximum(gap * gap - s_var, 0.0)).sum(axis=1) / n
+
+
+def debiased_calibration_error(probs: Any, labels: Any, n_bins: int = DEFAULT_ECE_BINS) -> float:
+    """Debiased top-label ECE with ``n_bins`` equal-width bins (the bins of
+    :func:`expected_calibration_error`): ``(1/N) sum_b sqrt(max(S_b^2 - V_b, 0))`` with
+    ``S_b = sum(correct) - sum(confidence)`` and ``V_b = sum c(1-c)`` over bin ``b``. 0 for a bin
+    whose gap is within its sampling noise; see :mod:`effplan.records.calibration` for its interval."""
+    p, y = validate(probs, labels, where="debiased_calibration_error")
+    n_bins = check_bins(n_bins)
+    idx = np.arange(len(y))[None, :]
+    sc, sk, sv = bin_sums(p.max(axis=1), correct(p, y), idx, n_bins)
+    return float(debiased_from_sums(sc, sk, sv, len(y))[0])
+
+
+
 # ------------------------------------------------------------------------ public metrics
 def accuracy(probs: Any, labels: Any) -> float:
     """Share of rows whose argmax (lowest index on ties) equals the label; see module docstring."""
@@ -166,6 +213,25 @@ def brier_score(probs: Any, labels: Any) -> float:
     """Multi-class Brier score: mean ``sum_k (p_k - onehot_k)^2``, in [0, 2]."""
     p, y = validate(probs, labels, where="brier_score")
     return float(brier_terms(p, y).mean())
+
+
+def clipped_rows(p: np.ndarray, y: np.ndarray, eps: float = NLL_EPS) -> int:
+    """Rows whose probability of the label is below ``eps`` (their NLL term is clipped)."""
+    return int((p[np.arange(len(y)), y] < eps).sum())
+
+
+def binary_brier_terms(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(p_1 - y)^2`` per row of a two-class problem (scikit-learn's ``brier_score_loss``)."""
+    if p.shape[1] != 2:
+        raise ValidationError("metrics", f"brier_binary needs two classes, got {p.shape[1]}; use 'brier'")
+    return np.square(p[:, 1] - (y == 1))
+
+
+def binary_brier_score(probs: Any, labels: Any) -> float:
+    """scikit-learn's binary Brier score ``mean (p_1 - y)^2``, in [0, 1]: half of :func:`brier_score`
+    on two classes."""
+    p, y = validate(probs, labels, where="binary_brier_score")
+    return float(binary_brier_terms(p, y).mean())
 
 
 def perplexity(probs: Any, labels: Any, eps: float = NLL_EPS) -> float:
@@ -200,17 +266,21 @@ class Metric:
             raise ValidationError("metrics", f"metric {self.name!r}: higher_is_better must be True/False")
 
 
-#: the built-in metrics by name (``ece`` uses the default 15 bins)
+#: the built-in metrics by name (``ece`` is the debiased ECE, ``ece_binned`` the plug-in one; both
+#: use the default 15 bins)
 BUILTIN_METRICS: dict[str, Metric] = {
     "accuracy": Metric("accuracy", accuracy, True, per_example=correct),
-    "ece": Metric("ece", expected_calibration_error, False),
+    "ece": Metric("ece", debiased_calibration_error, False),
+    "ece_binned": Metric("ece_binned", expected_calibration_error, False),
     "nll": Metric("nll", negative_log_likelihood, False, per_example=nll_terms),
     "brier": Metric("brier", brier_score, False, per_example=brier_terms),
+    "brier_binary": Metric("brier_binary", binary_brier_score, False, per_example=binary_brier_terms),
     "perplexity": Metric("perplexity", perplexity, False, per_example=nll_terms, transform=np.exp),
 }
 #: long names accepted for the built-ins
-ALIASES = {"expected_calibration_error": "ece", "negative_log_likelihood": "nll",
-           "brier_score": "brier", "acc": "accuracy"}
+ALIASES = {"debiased_calibration_error": "ece", "expected_calibration_error": "ece_binned",
+           "negative_log_likelihood": "nll", "brier_score": "brier", "binary_brier_score": "brier_binary",
+           "acc": "accuracy"}
 #: direction of the built-ins by name
 HIGHER_IS_BETTER = {name: m.higher_is_better for name, m in BUILTIN_METRICS.items()}
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..errors import ValidationError
 from . import metrics as _m
+from .schema import parse_bool
 
 __all__ = ["CLEAN", "EVALUATION_COLUMNS", "EVALUATION_REPRO_COLUMNS", "METRIC_RANGES", "Evaluation",
            "Predictions", "noise_condition", "metric_key", "split_key", "wide", "join_quality",
@@ -289,8 +290,8 @@ def join_quality(frame: pd.DataFrame, quality: Any, *, on: str = "candidate") ->
 # ----------------------------------------------------------------------------- validation
 
 #: the range of each built-in metric (an entered value outside it is refused)
-_RANGES = {"accuracy": (0.0, 1.0), "ece": (0.0, 1.0), "nll": (0.0, np.inf), "brier": (0.0, 2.0),
-           "perplexity": (1.0, np.inf)}
+_RANGES = {"accuracy": (0.0, 1.0), "ece": (0.0, 1.0), "ece_binned": (0.0, 1.0), "nll": (0.0, np.inf),
+           "brier": (0.0, 2.0), "brier_binary": (0.0, 1.0), "perplexity": (1.0, np.inf)}
 #: public name of the same ranges (a learning-curve fit bounds its asymptote by them)
 METRIC_RANGES = _RANGES
 
@@ -359,16 +360,28 @@ def quality_frame(quality: Any) -> pd.DataFrame:
         i = int(np.flatnonzero(out_of_range)[0])
         raise ValidationError("value", f"{df['metric'].iloc[i]} = {float(v[i])!r} is outside its range "
                               f"[{lo[i]:g}, {hi[i]:g}]", where=f"quality row {i}")
+    ci_lo, ci_hi = df["ci_low"].to_numpy(float), df["ci_high"].to_numpy(float)
+    tol = 1e-9 * np.maximum(1.0, np.abs(v))
+    with np.errstate(invalid="ignore"):
+        outside = (ci_lo > v + tol) | (ci_hi < v - tol) | (ci_lo > ci_hi + tol)
+    if outside.any():   # an edited or truncated file: the figure and its interval disagree
+        i = int(np.flatnonzero(outside)[0])
+        raise ValidationError("value", f"{df['metric'].iloc[i]} = {float(v[i])!r} lies outside its own "
+                              f"interval [{ci_lo[i]!r}, {ci_hi[i]!r}]", where=f"quality row {i}")
     if "higher_is_better" not in df.columns:
         df["higher_is_better"] = None
     hib = []
     for i, (metric, h) in enumerate(zip(df["metric"], df["higher_is_better"], strict=True)):
-        if h is None or (isinstance(h, float) and math.isnan(h)):
+        given = parse_bool(h, "higher_is_better", where=f"quality row {i}", allow_none=True)
+        if given is None:
             if metric not in _m.HIGHER_IS_BETTER:
                 raise ValidationError("higher_is_better", f"metric {metric!r} is not built in: give "
                                       "higher_is_better (True/False) for it", where=f"quality row {i}")
-            h = _m.HIGHER_IS_BETTER[metric]
-        hib.append(bool(h))
+            given = _m.HIGHER_IS_BETTER[metric]
+        elif metric in _m.HIGHER_IS_BETTER and given != _m.HIGHER_IS_BETTER[metric]:
+            raise ValidationError("higher_is_better", f"{metric} is {'higher' if _m.HIGHER_IS_BETTER[metric] else 'lower'}"
+                                  f"-is-better, the row says {h!r}", where=f"quality row {i}")
+        hib.append(bool(given))
     df["higher_is_better"] = np.array(hib, dtype=bool) if n else np.array([], dtype=bool)
     dup = df.duplicated(["candidate", "metric", "condition"], keep=False)
     if dup.any():

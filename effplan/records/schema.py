@@ -79,7 +79,7 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "bytes_per_item": ("float", "bytes moved per item: param_bytes / batch_size + input/output bytes"),
     "flops_per_item": ("float", "forward FLOPs per item (2 x MACs)"),
     "flops_engine": ("str", "'fvcore' or 'dispatch'"),
-    "flops_coverage": ("float", "share of operator calls counted (1.0 = all)"),
+    "flops_coverage": ("float", "share of the FLOPs counted (FLOP-weighted: uncounted operators weighed by their shapes; 1.0 = all)"),
     "operator_calls": ("int", "operator calls that launch work in one forward pass of the batch "
                               "(FlopCount.operator_calls); the launch floor of projections"),
     "achieved_flops_per_s": ("float", "FLOPs per second achieved (training: 3 x forward)"),
@@ -164,6 +164,18 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, str]] = {
                             "and wait) or 'static' (the batch prefills together, as effplan measures; "
                             "empty = static)"),
         "context_tokens": ("int", "generation: the model's context length (max positions), when known"),
+        "active_params": ("int", "parameters used per token: params less the routed experts a token "
+                                 "does not visit (mixture of experts: top-k of the experts); = params "
+                                 "for a dense model"),
+        "kv_window_tokens": ("int", "generation: sliding attention window, tokens (the KV cache of the "
+                                    "windowed layers holds at most this many); empty: no window"),
+        "kv_window_layer_share": ("float", "generation: share of layers that use the window (1.0 = all)"),
+        "hidden_size": ("int", "generation: the model's hidden size (the all-reduce message of tensor "
+                               "parallelism is tokens x hidden_size)"),
+        "num_layers": ("int", "generation: the model's decoder layers (2 tensor-parallel all-reduces each)"),
+        "tpot_mean_ms": ("float", "generation: mean time per output token (the mean of the timed decode "
+                                  "steps); the capacity of a plan uses it, as serving engines report "
+                                  "throughput"),
         "model_facts_source": ("str", "where param_bytes / kv_cache_bytes_per_token came from (a config, "
                                       "entered, or empty: unknown -> memory not checked)"),
         "notes": ("str", "what a reader must know about the row's figures (how a percentile was got, "
@@ -493,6 +505,11 @@ def row_problems(df: pd.DataFrame, where: list[str] | None = None, *,
         for i, message in check_numbers(df[name], name, kind=kind, positive=name in POSITIVE_COLUMNS,
                                         check=ok):
             problems.setdefault(i, (name, message))
+    for name, (kind, _) in MEASUREMENT_COLUMNS.items():
+        if kind == "bool" and name in df.columns:
+            flag(np.isin(np.arange(n), bad_bool_rows(df[name])), name,
+                 lambda i, values=df[name]: f"{_show(values.iloc[i])} is not a boolean: use true/false, "
+                                            "yes/no or 1/0")
     for name, (allowed, optional) in ENUM_COLUMNS.items():
         if name not in df.columns:
             continue
@@ -606,16 +623,77 @@ def normalize_measurements(df: pd.DataFrame, *, required: tuple[str, ...] = PLAN
     return out
 
 
+#: the words the one boolean parser reads (case and surrounding spaces ignored)
+TRUE_WORDS: tuple[str, ...] = ("true", "1", "yes")
+FALSE_WORDS: tuple[str, ...] = ("false", "0", "no")
+
+
+def _bool_or_bad(v: object) -> float | None:
+    """1.0 / 0.0 for a readable boolean, NaN for empty (unknown), None for anything else."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return math.nan
+    if isinstance(v, (bool, np.bool_)):
+        return float(bool(v))
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        if isinstance(v, (float, np.floating)) and math.isnan(float(v)):
+            return math.nan
+        return float(v) if v in (0, 1) else None
+    if isinstance(v, str):
+        word = v.strip().lower()
+        if word == "" or word in ("nan", "none", "<na>"):
+            return math.nan
+        if word in TRUE_WORDS:
+            return 1.0
+        if word in FALSE_WORDS:
+            return 0.0
+    return None
+
+
+def parse_bool(value: object, field: str, *, where: str | None = None,
+               allow_none: bool = False) -> bool | None:
+    """THE boolean parser: ``True``/``False``, ``1``/``0`` and the words true/false, yes/no, 1/0
+    (any case, spaces ignored) -> ``bool``. Anything else raises :class:`ValidationError` naming
+    ``field`` (``"False"`` is never truthy). ``None`` / empty is returned as ``None`` with
+    ``allow_none`` (an unknown), else refused."""
+    out = _bool_or_bad(value)
+    if out is None or (math.isnan(out) and not allow_none):
+        raise ValidationError(field, f"{_show(value)} is not a boolean: use true/false, yes/no or 1/0",
+                              where=where)
+    return None if math.isnan(out) else bool(out)
+
+
+def parse_bool_column(raw: object, field: str, *, where: str | None = None) -> np.ndarray:
+    """A column of booleans as 1.0 / 0.0 / NaN (empty: unknown) through :func:`parse_bool`'s
+    rules; a cell it cannot read raises :class:`ValidationError` naming ``field`` and the row."""
+    values = raw.tolist() if hasattr(raw, "tolist") else list(raw)  # type: ignore[attr-defined]
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        b = _bool_or_bad(v)
+        if b is None:
+            raise ValidationError(field, f"{_show(v)} is not a boolean: use true/false, yes/no or 1/0",
+                                  where=f"{where + ' ' if where else ''}row {i}")
+        out[i] = b
+    return out
+
+
+def bool_mask(raw: object, field: str, *, where: str | None = None, unknown: bool = False) -> np.ndarray:
+    """:func:`parse_bool_column` as a ``bool`` array, an empty cell read as ``unknown``."""
+    vals = parse_bool_column(raw, field, where=where)
+    return np.where(np.isnan(vals), bool(unknown), vals == 1.0)
+
+
+def bad_bool_rows(raw: pd.Series) -> np.ndarray:
+    """Positions of cells :func:`parse_bool` cannot read (empty cells are unknown, not bad)."""
+    return np.array([i for i, v in enumerate(raw.tolist()) if _bool_or_bad(v) is None], dtype=int)
+
+
 def _bool_values(raw: pd.Series) -> np.ndarray:
-    """A ``bool`` column's cells as 1.0 / 0.0 / NaN (unknown): booleans, 0/1, 'true'/'false'."""
+    """A ``bool`` column's cells as 1.0 / 0.0 / NaN (unknown), read by :func:`parse_bool`'s rules
+    (:func:`row_problems` has already refused any other cell)."""
     out = np.full(len(raw), np.nan)
     for i, v in enumerate(raw.tolist()):
-        if isinstance(v, (bool, np.bool_)):
-            out[i] = float(bool(v))
-        elif isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1):
-            out[i] = float(v)
-        elif isinstance(v, str) and v.strip().lower() in ("true", "false"):
-            out[i] = float(v.strip().lower() == "true")
+        b = _bool_or_bad(v)
+        out[i] = math.nan if b is None else b
     return out
 
 

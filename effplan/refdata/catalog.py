@@ -86,6 +86,10 @@ CATALOG_COLUMNS: tuple[str, ...] = ("name", "kind", "aliases") + NUMERIC_COLUMNS
 
 KINDS = ("gpu", "cpu")
 
+#: bytes in one catalog ``memory_gb``: the vendors' "GB" of HBM are GiB (an H100 80GB holds
+#: 81,559 MiB as nvidia-smi reports it, an A100 80GB 81,920 MiB), so memory checks use 2**30
+MEMORY_GB_BYTES = 2 ** 30
+
 #: name of the catalog row with per-core figures for an unknown CPU
 GENERIC_CPU = "Generic CPU (per core)"
 
@@ -102,12 +106,17 @@ DTYPE_PEAK_COLUMN: dict[str, str] = {
     # torchao weight-only (effplan.slim): int8/int4 weights, matmuls in the activations' dtype
     # (float32 for int8-weight as slim makes it, bfloat16 for int4-weight)
     "int8-weight": "peak_fp32_flops", "int4-weight": "peak_fp16_flops",
+    # serving dtypes projected by effplan.planning.serving_dtype: fp8 tensor cores run at the dense
+    # int8 rate on Hopper / Ada / CDNA3 (datasheets); weight-only int8 / int4 matmuls run in 16-bit
+    "fp8": "peak_int8_ops", "w8a16": "peak_fp16_flops",
+    "w4a16": "peak_fp16_flops",
 }
 
 #: dtypes whose PyTorch kernels run only on some hardware kinds, with the reason. A projection of
 #: such a row to another kind is infeasible (``dtype_runs_on``). Dynamic int8 quantization
 #: (``torch.ao.quantization.quantize_dynamic``, dtype ``qint8``/``quint8``) has CPU kernels only
-#: (fbgemm / qnnpack); fp8 has no catalog peak column, so it is never projected at all.
+#: (fbgemm / qnnpack); fp8 uses the int8 column (equal on fp8 hardware; GPUs without fp8 are refused
+#: by effplan.planning.serving_dtype).
 DTYPE_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
     **{d: (("cpu",), "PyTorch's dynamic int8 (qint8) kernels run only on CPU (fbgemm/qnnpack); "
                      "torchao's int8 dynamic runs on GPUs too, but with kernels unlike its CPU ones "

@@ -30,13 +30,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
+from ..records.intervals import wilson_interval  # the one interval helper (re-exported here)
 
 __all__ = ["failure_modes", "FailureModes", "wilson_interval", "FLIP_COLUMNS", "CLASS_COLUMNS",
            "EXAMPLE_COLUMNS"]
@@ -49,21 +49,6 @@ CLASS_COLUMNS = ["variant", "condition", "class", "n", "baseline_accuracy", "var
                  "flips"]
 EXAMPLE_COLUMNS = ["variant", "condition", "index", "label", "baseline_predicted", "baseline_p_true",
                    "variant_predicted", "variant_p_predicted", "variant_p_true"]
-
-
-def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``k / n``: ``(centre -+ half)`` with
-    ``centre = (p + z^2/2n) / (1 + z^2/n)``, ``half = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2)``,
-    ``z`` the normal quantile at ``1 - (1 - confidence)/2``. ``(nan, nan)`` for ``n = 0``."""
-    if n <= 0:
-        return math.nan, math.nan
-    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    # the bounds are exactly 0 at k = 0 and 1 at k = n (float rounding would leave ~1e-17)
-    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
 
 
 @dataclass(frozen=True, eq=False)

@@ -71,7 +71,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,8 @@ ALL_HARDWARE = "(all hardware)"
 _TABLE_ROWS = 8
 
 # Controls that only change what is shown (no re-plan needed).
+#: controls that are buttons (not values ``set()`` can give)
+_BUTTONS = ("save", "keep_bar", "clear_bars")
 _VIEW_CONTROLS = ("hardware", "candidates", "min_quality", "portfolio", "quarters", "metric",
                   "condition")
 
@@ -274,7 +276,7 @@ class BudgetDashboard:
                  min_quality: float | None = None, export_dir: str | Path = "exports",
                  quality: Any = None, metric: str | None = None,
                  condition: str | None = None, generation: Any = None,
-                 debug: bool = False, actuals: Any = None) -> None:
+                 debug: bool = False, actuals: Any = None, bars: Any = None) -> None:
         import ipywidgets as w
 
         if hasattr(measurements, "to_frame") and not isinstance(measurements, pd.DataFrame):
@@ -326,6 +328,13 @@ class BudgetDashboard:
                                   "quality column is used")
             quality, metric, condition = None, None, None
         self.quality, self.metric, self.condition = quality, metric, condition
+        #: quality bars kept beside the selected one (:mod:`effplan.records.bars`), e.g. accuracy >= 0.96
+        #: clean AND >= 0.95 under noise-0.1; the headline picks options meeting all of them
+        if bars and quality is None and not self._quality_note:
+            raise ValidationError("bars", "quality bars need quality= (an Evaluation or its frame)")
+        self.bars: list[Any] = self._checked_bars(bars) if quality is not None else []
+        #: the headline's line when the choice fails a condition the baseline passes ("" if none)
+        self.shift_line = ""
         self.baseline = baseline if baseline is not None else baseline_candidate(measurements)
         self.prepared: Any = None
         self._prepare_warnings: list[str] = []
@@ -481,6 +490,14 @@ class BudgetDashboard:
             c["metric"] = w.Dropdown(options=metrics, value=self.metric, description="Metric")
             c["condition"] = w.Dropdown(options=self._conditions(self.metric),
                                         value=self.condition, description="Condition")
+            c["keep_bar"] = w.Button(description="Keep this bar", icon="plus",
+                                     tooltip="keep the metric, condition and bar above as one of "
+                                             "several bars; then choose another")
+            c["clear_bars"] = w.Button(description="Clear kept bars", icon="times")
+            c["keep_bar"].layout = c["clear_bars"].layout = w.Layout(width="auto")
+            c["keep_bar"].on_click(lambda _b: self.keep_bar())
+            c["clear_bars"].on_click(lambda _b: self.set_bars([]))
+            self._bars_list_html = w.HTML(self._bars_markup())
         hw_opts = self._hardware_options(self.plan)
         c["hardware"] = w.Dropdown(options=hw_opts, value=hw_opts[-1] if len(hw_opts) > 1
                                    else hw_opts[0], description="Hardware")
@@ -520,7 +537,7 @@ class BudgetDashboard:
                 ctl.layout = w.Layout(flex="0 0 84px", width="84px")
             else:
                 ctl.layout = w.Layout(**wide)
-            if name not in ("save", "portfolio", "quarters", "requests_per_day") \
+            if name not in ("save", "portfolio", "quarters", "requests_per_day", "keep_bar", "clear_bars") \
                     and not name.endswith("_text"):
                 ctl.style = style
         c["requests_per_day"].style = {"description_width": "0px"}
@@ -555,9 +572,11 @@ class BudgetDashboard:
         slos = ([c["slo_ttft_p95_ms"], c["slo_tpot_p95_ms"]] if self.generation_mode
                 else [c["slo_p95_ms"]])
         qual = [c["metric"], c["condition"]] if "metric" in c else []
+        keep = ([w.HBox([c["keep_bar"], c["clear_bars"]]), self._bars_list_html]
+                if "keep_bar" in c else [])
         left = w.VBox([
             section("Traffic"), traffic, number("monthly_growth"), number("peak_to_average"),
-            number("months"), *gen, section("Targets"), *slos, *qual, c["min_quality"],
+            number("months"), *gen, section("Targets"), *slos, *qual, c["min_quality"], *keep,
             number("target_utilization"),
             section("Options considered"), c["hardware"], c["candidates"], c["portfolio"],
             section("Prices and carbon"), c["price_per_hour"], c["electricity_usd_per_kwh"],
@@ -688,6 +707,83 @@ class BudgetDashboard:
         label = str(self.metric) + (f" ({self.condition})" if self.condition
                                     and self.condition not in ("nan", "None") else "")
         return dict(zip(df["candidate"].astype(str), df["_q"].astype(float))), label, hib
+
+    # ------------------------------------------------------------------ several quality bars
+    def _checked_bars(self, bars: Any) -> list[Any]:
+        from ..records.bars import as_bars
+
+        out = as_bars(bars)
+        if out and self.quality is None:
+            raise ValidationError("bars", "quality bars need quality= (an Evaluation or its frame)")
+        return out
+
+    def _current_bar(self, mq: float | None = None) -> Any:
+        """The selected metric x condition with the bar in the box, as a QualityBar (None when
+        the box holds 0 = no bar, or there is no quality frame)."""
+        from ..records.bars import QualityBar
+        from ..records.quality import metric_key
+
+        mq = self._min_quality() if mq is None else mq
+        if self.quality is None or not mq:
+            return None
+        _v, _label, hib = self.quality_choice()
+        return QualityBar(metric_key(str(self.metric), str(self.condition)), float(mq),
+                          higher_is_better=hib)
+
+    def keep_bar(self) -> bool:
+        """Keep the selected metric x condition and the bar in the box as one more bar (the box
+        is then free for the next one); False when the box holds no bar."""
+        bar = self._current_bar()
+        if bar is None:
+            return False
+        kept = [b for b in self.bars if (b.key, b.on) != (bar.key, bar.on)] + [bar]
+        return self.set_bars(kept, clear_box=True)
+
+    def set_bars(self, bars: Any, *, clear_box: bool = False) -> bool:
+        """Replace the kept bars (``[("accuracy", 0.96), ("accuracy@noise-0.1", 0.95)]``,
+        :mod:`effplan.records.bars`) and re-rank; a bar that cannot be read is refused with the field
+        named in ``error`` (False returned, nothing changed)."""
+        try:
+            self.bars = self._checked_bars(bars)
+        except ValidationError as exc:
+            self._set_error(str(exc), exc.field)
+            return False
+        if clear_box:
+            with self._quiet():
+                self.controls["min_quality"].value = 0.0
+        if hasattr(self, "_bars_list_html"):
+            self._bars_list_html.value = self._bars_markup()
+        return self.update(replan=False)
+
+    def _bars_markup(self) -> str:
+        if not self.bars:
+            return ('<div style="font-size:0.8em;color:#666;margin-left:136px">no bar kept: the '
+                    "headline judges the one above</div>")
+        items = "".join(f"<li>{html.escape(b.label())}</li>" for b in self.bars)
+        return (f'<div class="effplan-bars" style="font-size:0.85em;margin-left:120px">Kept bars '
+                f"(all must be met):<ul style=\"margin:2px 0\">{items}</ul></div>")
+
+    def _bar_failures(self) -> dict[str, str] | None:
+        """candidate -> why it misses a kept bar ("" when it meets them all); None without bars."""
+        if not self.bars or self.quality is None:
+            return None
+        from ..records.bars import failures
+
+        return failures(self.quality, self.bars, self._candidate_options(self.plan))
+
+    def _shift_line(self, mq: float | None) -> str:
+        """The headline's line when the chosen option fails, at a bar's threshold, a condition
+        that the baseline passes (:func:`effplan.records.bars.shift_gaps`)."""
+        h = self.headline
+        if self.quality is None or h is None or not h.found or not h.baseline:
+            return ""
+        from ..records.bars import gap_line, shift_gaps
+
+        current = self._current_bar(mq)
+        bars = [*self.bars, *([current] if current is not None else [])]
+        if not bars:
+            return ""
+        return gap_line(shift_gaps(self.quality, bars, h.candidate, h.baseline), h.candidate, h.baseline)
 
     def _label_quality_box(self) -> None:
         _v, label, hib = self.quality_choice()
@@ -841,10 +937,10 @@ class BudgetDashboard:
         """
         import traitlets
 
-        unknown = [k for k in values if k not in self.controls or k == "save"]
+        unknown = [k for k in values if k not in self.controls or k in _BUTTONS]
         if unknown:
             raise ValidationError(unknown[0], f"no such control; known: "
-                                              f"{sorted(k for k in self.controls if k != 'save')}")
+                                              f"{sorted(k for k in self.controls if k not in _BUTTONS)}")
         values = {(k[:-len("_text")] if k.endswith("_text") else k): v for k, v in values.items()}
         try:
             staged = self._stage(values)
@@ -1063,14 +1159,17 @@ class BudgetDashboard:
         qv, qlabel, hib = self.quality_choice()
         self.ranking = rank_options(self.plan, baseline=self.baseline, min_quality=mq,
                                     candidates=cands, hardware=hw, quality_values=qv,
-                                    quality_label=qlabel, higher_is_better=hib)
+                                    quality_label=qlabel, higher_is_better=hib,
+                                    quality_failures=self._bar_failures())
         self.headline = headline(self.plan, ranking=self.ranking, min_quality=mq)
+        self.shift_line = self._shift_line(mq)
         self.portfolio = (portfolio_total(self.ranking, cands)
                           if self.controls["portfolio"].value else None)
         self.table = budget_table(self.plan, cands, hw)
         self._headline_html.value = _headline_markup(
             self.headline, self.portfolio, self.ranking,
-            requests_per_day=float(self._inference.requests_per_day))
+            requests_per_day=float(self._inference.requests_per_day),
+            bars=[b.label() for b in self.bars], shift_line=self.shift_line)
         self._table_html.value = _ranking_html(self.ranking)
         self._quarters_html.value = (_quarters_html(self.table)
                                      if self.controls["quarters"].value else "")
@@ -1273,7 +1372,8 @@ def _source_words(provenance: str, energy_source: str, price_source: str) -> str
 
 
 def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
-                     ranking: pd.DataFrame, requests_per_day: float | None = None) -> str:
+                     ranking: pd.DataFrame, requests_per_day: float | None = None,
+                     bars: Sequence[str] = (), shift_line: str = "") -> str:
     if h is None:
         return ""
     box = ("border:1px solid #c9d7e8;background:#f5f9ff;border-radius:6px;padding:8px 12px;"
@@ -1288,6 +1388,7 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     if h.min_quality:
         targets.append(f"{h.quality_label} {'≥' if h.quality_higher_is_better else '≤'} "
                        f"{h.min_quality:g}")
+    targets += list(bars)   # the kept quality bars (effplan.records.bars)
     if h.workload == "generation":   # imported rows without model facts: the fit is not checked
         targets.append("memory NOT checked (no model facts)" if "memory not checked" in (h.message or "")
                        else "the KV cache fits memory")
@@ -1359,7 +1460,15 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     return (f'<div class="effplan-headline" data-found="true" '
             f'data-candidate="{html.escape(h.candidate)}" data-hardware="{html.escape(h.hardware)}" '
             f'data-quarter-cost-usd="{h.quarter_cost_usd:.2f}"{rpd} style="{box}">'
-            f"{lead}{main}{savings}{detail}{busy}{port}</div>")
+            f"{lead}{main}{savings}{detail}{busy}{_shift_markup(shift_line)}{port}</div>")
+
+
+def _shift_markup(line: str) -> str:
+    """The one line saying the choice fails a condition the baseline passes ("" without one)."""
+    if not line:
+        return ""
+    return (f'<div class="effplan-shift-gap" style="{_BUSY_STYLE};margin-top:6px">'
+            f"<b>&#x26A0;</b> {html.escape(line)}</div>")
 
 
 _BUSY_STYLE = ("color:#5c3d00;background:#fff4d6;border-left:3px solid #e0a800;padding:3px 8px;"

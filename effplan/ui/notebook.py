@@ -37,6 +37,10 @@ __all__ = [
     "QUICK_TRAIN_STEPS",
     "measure_settings",
     "QUICK_SETTINGS",
+    "QUICK_RECIPES",
+    "QUICK_BATCH_SIZES",
+    "sweep_choice",
+    "stored_quality",
     "prices_for",
     "measured_vs_estimated",
     "candidates_table",
@@ -109,6 +113,43 @@ def notebook_measurements(results_path: str | os.PathLike | Iterable[str | os.Pa
 #: target; ``latency_ci_rel`` on each row says how tight the median really is. One timing pass
 #: (``passes=1``): the rounds of a point run back to back, not interleaved across the sweep
 #: (a second pass would double the worker start-ups of a notebook run).
+#: notebook 01 in quick mode (its default): three recipes (a quantized, a pruned and a distilled
+#: variant: each kind of trade-off once) and two batch sizes, so it runs well under a minute on a
+#: laptop CPU; ``quick=False`` (or naming them) makes every default recipe at three batch sizes
+QUICK_RECIPES: tuple[str, ...] = ("int8-dynamic", "prune-30", "distill")
+QUICK_BATCH_SIZES: tuple[int, ...] = (1, 32)
+FULL_RECIPES: tuple[str, ...] = ("int8-dynamic", "int8-weight", "bf16", "fp16", "prune-30", "layers-half",
+                                 "distill")
+FULL_BATCH_SIZES: tuple[int, ...] = (1, 8, 32)
+
+
+def sweep_choice(quick: bool, recipes: Sequence[str] = (), batch_sizes: Sequence[int] = ()
+                 ) -> tuple[list[str], list[int]]:
+    """``(recipes, batch_sizes)`` of notebook 01: the ones named, else the quick or full defaults."""
+    r = list(recipes) or list(QUICK_RECIPES if quick else FULL_RECIPES)
+    b = [int(x) for x in batch_sizes] or list(QUICK_BATCH_SIZES if quick else FULL_BATCH_SIZES)
+    return r, b
+
+
+def stored_quality(results_path: str | os.PathLike | None, evaluate: bool = True) -> Any:
+    """The quality stored beside ``results_path`` by notebook 01 (:func:`effplan.cards.store_beside`,
+    validated), else -- with ``evaluate`` -- the built-in digits family evaluated here; None
+    otherwise. The dashboard then judges the candidates that were measured."""
+    from .. import defaults
+    from ..bench.evaluation import evaluate as run_evaluation
+    from ..models import examples
+    from ..views.card_sources import read_quality_file
+    from ..views.cards import stored_beside
+
+    path = Path(results_path) if results_path and str(results_path).strip() else defaults.results_file()
+    q_path = stored_beside(path)[0] if path.suffix == ".jsonl" else None
+    if q_path is not None and q_path.is_file():
+        return read_quality_file(q_path)
+    if evaluate:
+        return run_evaluation(examples.digits_candidates(), examples.digits_eval_data())
+    return None
+
+
 QUICK_SETTINGS: Mapping[str, float] = {"time_budget_s": 0.2, "energy_window_s": 0.2, "idle_s": 0.2,
                                        "passes": 1}
 

@@ -44,8 +44,8 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ValidationError
-from ..safe import (MAX_STEM_CHARS, code_fence, file_stem, html_text, markdown_text, name_hash, path_inside,
-                    unspreadsheet_frame)
+from ..safe import (MAX_STEM_CHARS, code_fence, file_stem, markdown_text, name_hash, path_inside)
+from .card_sources import carbon as _carbon
 
 CARD_VERSION = 1
 _POINT_KEYS = ("mode", "hardware", "batch_size", "latency_p50_ms", "latency_p95_ms",
@@ -70,14 +70,12 @@ class ComputeCard:
         return self.markdown
 
     def to_html(self) -> str:
-        """The card as an HTML fragment: its Markdown rendered with raw HTML escaped (every name
-        in it is already escaped by :func:`effplan.safe.markdown_text`; this is the second lock);
-        without ``mistune`` (installed with nbconvert) the Markdown as preformatted text."""
-        try:
-            import mistune
-        except ImportError:
-            return f"<pre>{html_text(self.markdown)}</pre>"
-        return mistune.create_markdown(escape=True, plugins=["table"])(self.markdown)
+        """The card as an HTML page (:func:`effplan.views.card_render.render_html`, the same page
+        ``compute_card`` writes as ``.card.html``): every text is escaped there, and every name
+        in the Markdown is already literal text (:func:`effplan.safe.markdown_text`)."""
+        from .card_render import render_html
+
+        return render_html(self.markdown, f"Compute card: {self.candidate}")
 
     def _repr_html_(self) -> str:
         return self.to_html()
@@ -135,18 +133,10 @@ def _plan_parts(plan: Any) -> tuple[pd.DataFrame | None, pd.DataFrame | None, di
     """(summary, training, inputs) from a Plan or a folder written by ``Plan.to_csv``."""
     if plan is None:
         return None, None, {}
-    if isinstance(plan, str | Path):
-        d = Path(plan)
-        try:
-            summary = unspreadsheet_frame(pd.read_csv(d / "summary.csv", keep_default_na=False,
-                                                      na_values=[""]))
-            training = (unspreadsheet_frame(pd.read_csv(d / "training.csv"))
-                        if (d / "training.csv").exists() else None)
-            inputs = json.loads((d / "inputs.json").read_text())
-        except (OSError, json.JSONDecodeError, pd.errors.ParserError) as exc:
-            raise ValidationError("plan", f"cannot read a stored plan from {d} (Plan.to_csv writes "
-                                  f"summary.csv and inputs.json): {exc}", where="compute_card") from None
-        return summary, training, inputs
+    if isinstance(plan, str | Path):   # validated: a truncated or edited file is a named error
+        from .card_sources import read_plan_folder
+
+        return read_plan_folder(plan)
     if not hasattr(plan, "summary"):
         raise ValidationError("plan", f"expected a Plan or a folder written by Plan.to_csv, got "
                               f"{type(plan).__name__}", where="compute_card")
@@ -166,7 +156,8 @@ def _energy_provenance(source: str) -> str:
 # ----------------------------------------------------------------------------- gather
 
 def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality: Any = None,
-              failure_modes: Any = None) -> dict[str, Any]:
+              failure_modes: Any = None, *, intended_use: str = "", limitations: str = "",
+              not_used: list[str] | None = None, grid_gco2_per_kwh: float | None = None) -> dict[str, Any]:
     """The card's content as a JSON-ready dict (what :func:`render_markdown` renders)."""
     if not isinstance(candidate_name, str) or not candidate_name:
         raise ValidationError("candidate_name", f"must be a non-empty string, got {candidate_name!r}",
@@ -186,7 +177,9 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
     plan_row = None
     if summary is not None and not summary.empty and inputs.get("inference") and "cost_usd" in summary.columns:
         mine = summary[summary["candidate"] == candidate_name]
-        feas = mine[mine["feasible"].astype(str).str.lower().isin(("true", "1"))] if not mine.empty else mine
+        from ..records.schema import bool_mask
+
+        feas = mine[bool_mask(mine["feasible"], "feasible", where="plan summary")] if not mine.empty else mine
         if not feas.empty:
             plan_row = feas.sort_values("cost_usd", kind="mergesort").iloc[0]
     point = None
@@ -199,7 +192,9 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
     elif not inf.empty:
         point = inf.sort_values(["throughput_items_per_s", "batch_size"], ascending=[False, True],
                                 kind="mergesort").iloc[0]
-        op = {"chosen_by": "the measured inference point with the highest throughput (no plan given)",
+        op = {"chosen_by": "the measured inference point with the highest throughput ("
+                           + ("no plan given" if summary is None else
+                              "the plan has no feasible inference option for it") + ")",
               "hardware": str(point["hardware"]), "batch_size": _clean(int(point["batch_size"])),
               "provenance": str(point["provenance"])}
     ref = point if point is not None else rows.iloc[-1]
@@ -239,8 +234,13 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
     if inputs.get("inference"):
         items_per_request = _fnum(inputs["inference"].get("items_per_request", 1.0))
     serving: dict[str, Any] = {}
+    # ---- timing stability of the operating point (the plan's flags when it was planned, since
+    # they cover interpolation neighbours and projections; else the measured point's own row)
+    stability = _stability(plan_row if plan_row is not None else point)
     if point is not None:
         pp = str(point["provenance"])
+        if stability.get("stable") is False:   # the figure is quoted, never as a firm "measured"
+            pp = f"{pp}, not stable"
         src = str(point["energy_source"])
         serving["latency_p50_ms"] = _figure(point["latency_p50_ms"], "ms per batch", pp, str(point["hardware"]))
         serving["latency_p95_ms"] = _figure(point["latency_p95_ms"], "ms per batch", pp, str(point["hardware"]))
@@ -264,10 +264,6 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
             None, "USD per 1,000 requests", "projected",
             "no plan given" if summary is None else "the plan has no feasible inference option for it")
 
-    # ---- timing stability of the operating point (the plan's flags when it was planned, since
-    # they cover interpolation neighbours and projections; else the measured point's own row)
-    stability = _stability(plan_row if plan_row is not None else point)
-
     # ---- quality
     qual: list[dict[str, Any]] = []
     repro_eval: dict[str, Any] = {}
@@ -282,6 +278,7 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
         if isinstance(quality, Evaluation):
             repro_eval = {k: _clean(v) for k, v in quality.reproducibility.get(candidate_name, {}).items()}
             repro_eval["evaluation_settings"] = json.dumps(quality.settings, sort_keys=True)
+    evaluated, verdicts, vs = _evaluated(quality, candidate_name, df)
     if not qual:
         qv = pd.to_numeric(rows["quality"], errors="coerce").dropna()
         if len(qv):
@@ -296,13 +293,38 @@ def card_data(candidate_name: str, measurements: Any, plan: Any = None, quality:
     points = []
     for r in rows.sort_values(["mode", "hardware", "batch_size"], kind="mergesort").to_dict(orient="records"):
         points.append({k: _clean(r[k]) for k in _POINT_KEYS})
+    co2 = _carbon(plan_row, training, inputs, candidate_name, point, items_per_request, grid_gco2_per_kwh)
     return {"effplan_card_version": CARD_VERSION, "candidate": candidate_name,
+            "intended_use": str(intended_use or ""), "limitations": str(limitations or ""),
+            "not_used": list(not_used or []), "carbon": co2, "evaluated": evaluated,
+            "verdicts": verdicts, "verdict_baseline": vs,
             "tags": str(ref["tags"]), "operating_point": op, "model": model, "training": train,
             "serving": serving, "stability": stability, "quality": qual, "reproducibility": repro,
             "evaluation_reproducibility": repro_eval, "measured_points": points,
             "failure_modes": failure_modes.for_card(candidate_name) if failure_modes is not None else {},
             # sorted keys: a Plan in memory and one read back from inputs.json give the same card
             "plan_inputs": json.loads(json.dumps(inputs, sort_keys=True, default=str))}
+
+
+def _evaluated(quality: Any, candidate: str, measurements: pd.DataFrame
+               ) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
+    """(what was evaluated, verdicts against the baseline, the baseline) from an Evaluation."""
+    from ..planning.frames import baseline_candidate
+    from ..records.quality import Evaluation
+
+    if not isinstance(quality, Evaluation):
+        return {}, [], ""
+    st = quality.settings
+    d = dict(st.get("data") or {})
+    evaluated = {"description": d.get("description", ""), "sha256": d.get("sha256", ""), "rows": d.get("rows"),
+                 "conditions": dict(st.get("condition_descriptions") or {})}
+    base = baseline_candidate(measurements)
+    if not base or base == candidate or base not in set(quality.frame["candidate"]):
+        return evaluated, [], base or ""
+    v = quality.versus(base)
+    v = v[v["candidate"] == candidate]
+    return evaluated, [{k: _clean(r[k]) for k in ("metric", "condition", "value", "baseline_value", "change",
+                                                  "verdict", "test")} for r in v.to_dict(orient="records")], base
 
 
 def _stability(row: Any) -> dict[str, Any]:
@@ -361,8 +383,10 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     if not isinstance(data, Mapping) or data.get("effplan_card_version") != CARD_VERSION:
         raise ValidationError("effplan_card_version", f"not a version-{CARD_VERSION} compute card",
                               where="render_markdown")
+    from .card_render import hf_metadata
+
     name = markdown_text(data["candidate"])
-    lines = [f"# Compute card: {name}", ""]
+    lines = [hf_metadata(data), "", f"# Compute card: {name}", ""]
     if data.get("tags"):
         lines += [f"Tags: {markdown_text(data['tags'])}", ""]
     lines += ["Every figure says how it was got: *measured* on the machine named below, *estimated* "
@@ -370,12 +394,14 @@ def render_markdown(data: Mapping[str, Any]) -> str:
               "*entered* by hand.", ""]
     op = data.get("operating_point") or {}
     lines += ["## Operating point", ""]
+    note = (data.get("stability") or {}).get("note")
     if op:
         lines += [f"Batch size {_fmt(op.get('batch_size'))} on {_fmt(op.get('hardware'))} "
                   f"({_fmt(op.get('provenance'))}), chosen as {_fmt(op.get('chosen_by'))}.", ""]
-    note = (data.get("stability") or {}).get("note")
-    if note:
-        lines += [f"**Not stable:** {note} Re-measure on a quiet machine for firm figures.", ""]
+        if note:
+            lines += [f"**Not stable:** {note} Re-measure on a quiet machine for firm figures.", ""]
+        elif (data.get("stability") or {}).get("stable") is True:
+            lines += ["Timings: not flagged as unstable.", ""]
     else:
         lines += ["No inference point was measured.", ""]
     head = ["figure", "value", "unit", "provenance", "source"]
@@ -394,6 +420,9 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     else:
         lines += ["No quality figure was given.", ""]
     lines += _failure_lines(data.get("failure_modes") or {})
+    from .card_render import extra_sections
+
+    lines += extra_sections(data)
     lines += ["## Measured points", ""]
     lines += _table(["mode", "hardware", "batch", "p50 ms", "p95 ms", "items/s", "J/item", "energy source",
                      "provenance"], [[p.get(k) for k in _POINT_KEYS] for p in data["measured_points"]]) + [""]
@@ -467,7 +496,9 @@ def _owner(json_path: Path) -> str | None:
 
 
 def compute_card(candidate_name: str, measurements: Any, plan: Any = None, quality: Any = None,
-                 out_dir: str | Path | None = None, failure_modes: Any = None) -> ComputeCard:
+                 out_dir: str | Path | None = None, failure_modes: Any = None, *,
+                 intended_use: str = "", limitations: str = "",
+                 not_used: list[str] | None = None, grid_gco2_per_kwh: float | None = None) -> ComputeCard:
     """The compute card of one candidate; writes ``<out_dir>/<name>.card.md`` and ``.card.json``
     (``<name>``: the name itself when it is a short clean slug, else its slug and a hash of the
     exact name: ``a/b`` and ``a b`` get two cards; see :func:`_card_paths`). Every name is
@@ -483,10 +514,19 @@ def compute_card(candidate_name: str, measurements: Any, plan: Any = None, quali
     out_dir: where to write the two files (nothing written when ``None``).
     failure_modes: a :class:`~effplan.failure_modes.FailureModes` catalog (optional): its summary
         for this candidate is shown (nothing for the baseline itself).
+    intended_use, limitations: the author's words (the card says when they are not filled in).
+    not_used: lines saying which stored inputs were refused or missing (shown on the card).
+    grid_gco2_per_kwh: the grid intensity for the serving CO2 when no plan is given (a plan
+        brings its own region and intensity).
+
+    Also written: ``<name>.card.html`` (:func:`effplan.views.card_render.render_html`, fits the page)
+    and the Markdown starts with Hugging Face YAML metadata (``co2_eq_emissions``, metrics).
     """
     # the card is rendered from its JSON form, exactly what load_card reads back
     stored = json.dumps(card_data(candidate_name, measurements, plan=plan, quality=quality,
-                                  failure_modes=failure_modes), indent=2) + "\n"
+                                  failure_modes=failure_modes, intended_use=intended_use,
+                                  limitations=limitations, not_used=not_used,
+                                  grid_gco2_per_kwh=grid_gco2_per_kwh), indent=2) + "\n"
     data = json.loads(stored)
     text = render_markdown(data)
     md_path = json_path = None
@@ -496,6 +536,10 @@ def compute_card(candidate_name: str, measurements: Any, plan: Any = None, quali
         md_path, json_path = _card_paths(d, str(candidate_name))
         md_path.write_text(text, encoding="utf-8")
         json_path.write_text(stored, encoding="utf-8")
+        from .card_render import render_html
+
+        md_path.with_name(md_path.name[:-len(".md")] + ".html").write_text(
+            render_html(text, f"Compute card: {candidate_name}"), encoding="utf-8")
     return ComputeCard(candidate=candidate_name, markdown=text, data=data, markdown_path=md_path,
                        json_path=json_path)
 
@@ -507,17 +551,22 @@ def load_card(path: str | Path) -> ComputeCard:
         data = json.loads(p.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ValidationError("path", f"cannot read a compute card from {p}: {exc}") from None
-    return ComputeCard(candidate=str(data.get("candidate", "")), markdown=render_markdown(data), data=data,
-                       json_path=p)
+    try:
+        text = render_markdown(data)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        missing = exc.args[0] if isinstance(exc, KeyError) and exc.args else type(exc).__name__
+        raise ValidationError("path", f"{p} is not a whole compute card: {missing!r} is missing or malformed "
+                              "(write it again with compute_card)") from None
+    return ComputeCard(candidate=str(data.get("candidate", "")), markdown=text, data=data, json_path=p)
 
 
 def write_cards(measurements: Any, out_dir: str | Path, *, plan: Any = None, quality: Any = None,
-                failure_modes: Any = None) -> list[Path]:
-    """A card (Markdown + JSON) per candidate with successful rows; returns the Markdown paths."""
+                failure_modes: Any = None, not_used: list[str] | None = None) -> list[Path]:
+    """A card (Markdown + JSON + HTML) per candidate with successful rows; returns the Markdown paths."""
     df = _measurement_frame(measurements)
     names = list(dict.fromkeys(df.loc[df["status"] == "ok", "candidate"]))
     return [compute_card(n, df, plan=plan, quality=quality, out_dir=out_dir,
-                         failure_modes=failure_modes).markdown_path for n in names]
+                         failure_modes=failure_modes, not_used=not_used).markdown_path for n in names]
 
 
 # ----------------------------------------------------------------------------- beside a results file
@@ -553,6 +602,13 @@ def store_beside(results_path: str | Path, *, plan: Any = None, quality: Any = N
         written.append(quality.save(q_path))
     if plan is not None:
         written += plan.to_csv(p_dir)
+    from .card_sources import write_manifest
+
+    if plan is not None:      # SHA-256 of each stored file: an edited one is refused later
+        write_manifest(p_dir, [w for w in written if Path(w).parent == p_dir])
+    beside = [w for w in written if Path(w).parent == Path(results_path).parent]
+    if beside:
+        write_manifest(Path(results_path).parent, beside)
     return written
 
 
@@ -562,13 +618,31 @@ def cards_from_results(results_path: str | Path, out_dir: str | Path) -> list[Pa
     results = Path(results_path)
     if not results.is_file():
         return []
-    from ..records.quality import Evaluation
-
     from ..refdata.failure_modes import FailureModes
 
+    from .card_sources import read_plan_folder, read_quality_file
+
     q_path, p_dir = stored_beside(results)
-    quality = Evaluation.load(q_path) if q_path.is_file() else None
-    plan = p_dir if (p_dir / "summary.csv").is_file() else None
+    not_used: list[str] = []
+    quality = None
+    if q_path.is_file():
+        try:
+            quality = read_quality_file(q_path)
+        except ValidationError as exc:   # an edited or truncated file: a line, never its numbers
+            not_used.append(f"the quality evaluation {q_path.name}: {exc}")
+    else:
+        not_used.append(f"no quality evaluation ({q_path.name} is missing): the measurements' own quality "
+                        "column, if any, is shown as entered")
+    plan = None
+    if (p_dir / "summary.csv").is_file():
+        try:
+            read_plan_folder(p_dir)
+            plan = p_dir
+        except ValidationError as exc:
+            not_used.append(f"the stored plan {p_dir.name}/: {exc}")
+    else:
+        not_used.append(f"no stored plan ({p_dir.name}/summary.csv is missing): no cost, projected energy "
+                        "or training figures")
     fm_path = _failure_modes_beside(results)
     fm = FailureModes.load(fm_path) if fm_path.is_file() else None
-    return write_cards(results, out_dir, plan=plan, quality=quality, failure_modes=fm)
+    return write_cards(results, out_dir, plan=plan, quality=quality, failure_modes=fm, not_used=not_used)
