@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,report,ray,actuals,slim]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,report,ray,slurm,actuals,slim]"
 	touch $@
 
 # PORT=8899 make lab / make app PORT=9000: the port to serve on (lab: 8888, app: 8866)

@@ -5,6 +5,8 @@ Examples::
 
     effplan measure --family digits --batch-sizes 1 8 32     # -> results/measurements.jsonl
     effplan measure --ray auto --target L4 --target H100 --out results/fleet.jsonl
+    effplan fleet check auto --target L4                       # the Ray preflight
+    effplan measure --slurm --partition gpu --gpus-per-task 1 --candidates-from my_models.py:CANDIDATES
     effplan plan results/ --hardware L4 "H100 SXM" --samples 500 --out plan/
     effplan plan results/ --requests-per-day 2e6 --format csv > summary.csv
     effplan measure --mode generation --batch-sizes 1 4 16 --prompt-tokens 128 512 \\
@@ -27,7 +29,9 @@ such rows instead (every option planned only from them is infeasible with the re
 
 Exit status: 0 on success, 2 for bad input (a named effplan error, no traceback), 3 when
 ``plan --strict`` found bad results records (without ``--strict`` they are skipped with a loud
-warning listing each ``file:line`` and reason).
+warning listing each ``file:line`` and reason), 4 when ``measure`` saw every point fail or more
+than ``--max-failed-share`` of them (one line says so), or lost its fleet's head, 1 when
+``fleet check`` found a problem, 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import defaults
+from . import defaults, settings
 from .errors import EffplanError, SkippedRecordsError, ValidationError
 from .safe import TerminalStream, spreadsheet_frame, terminal_text
 
@@ -47,6 +51,8 @@ from .safe import TerminalStream, spreadsheet_frame, terminal_text
 def _measure(args: argparse.Namespace) -> int:
     if args.target and args.ray is None:
         raise EffplanError("--target needs --ray (targets are Ray resources)")
+    if args.ray is not None and args.slurm:
+        raise EffplanError("--ray and --slurm: choose one executor")
     from .models import examples
     from .measurement import measure
 
@@ -54,26 +60,45 @@ def _measure(args: argparse.Namespace) -> int:
         args.out = defaults.results_file()
     if args.mode == "generation" or args.family == "decoder":
         return _measure_generation(args)
-    if args.family == "digits":
+    if args.candidates_from:
+        candidates = list(args.candidates_from)  # import paths, resolved by measure (and on nodes)
+    elif args.family == "digits":
         candidates = examples.digits_candidates(seed=args.seed)
     else:
         candidates = examples.transformer_candidates(seq_len=args.seq_len, seed=args.seed)
-    if args.candidates:
+    if args.candidates and not args.candidates_from:
         wanted = set(args.candidates)
         unknown = wanted - {c.name for c in candidates}
         if unknown:
             raise EffplanError(f"--candidates: unknown {sorted(unknown)}; "
                                f"known: {[c.name for c in candidates]}")
         candidates = [c for c in candidates if c.name in wanted]
+    if args.candidates_from and not _fleet(args):  # the local executor takes Candidate objects
+        from .bench.fleet_candidates import resolve_candidates
+
+        candidates = [c for spec in args.candidates_from for c in resolve_candidates(spec)]
     before = _count_lines(args.out)
+    _say_resume(args)
     try:
         m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode=args.mode,
                     device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
                     energy_window_s=args.energy_window_s, results_path=args.out,
-                    resume=args.resume, progress=not args.quiet,
+                    resume=args.resume or False, progress=not args.quiet,
                     point_timeout_s=args.point_timeout_s, **_fleet(args))
     except KeyboardInterrupt:
         return _interrupted(args.out, before)
+    except EffplanError as exc:
+        from .bench.fleet import FleetLostError
+
+        if not isinstance(exc, FleetLostError):
+            raise
+        print(f"effplan measure: error: {exc}", file=sys.stderr)
+        _interrupted(args.out, before)
+        args.hard_exit = True  # see main(): Ray would hold the exit until its own 60 s timeout
+        return 4
+    if not m.rows:  # a resumed fleet sweep with nothing left (its stored rows are not repeated)
+        print(f"nothing to measure: every point asked for is already finished in {args.out}")
+        return 0
     from .formatting import text_table
 
     # fitted to the terminal (the first columns kept; the rest named under it); every column
@@ -85,7 +110,29 @@ def _measure(args: argparse.Namespace) -> int:
                                                           "energy_per_item_j": "J/item"}))
     print()
     print(_appended(args.out, before, len(m.to_frame())))
-    return 0
+    return _failed_status(m, args.max_failed_share)
+
+
+def _say_resume(args: argparse.Namespace) -> None:
+    """Before a resumed sweep starts: how many stored points it will measure again."""
+    if args.resume:
+        from .bench.resume import redo_counts
+
+        print(redo_counts(args.out, args.resume).sentence(), file=sys.stderr)
+
+
+def _failed_status(m, max_share: float) -> int:
+    """4 (and one line saying so) when every point failed or more than ``max_share`` did."""
+    rows = [r for r in m.rows]
+    failed = [r for r in rows if r.get("status") != "ok"]
+    if not rows or not failed or (len(failed) < len(rows) and len(failed) / len(rows) <= max_share):
+        return 0
+    first = failed[0]
+    why = str(first.get("error") or "").splitlines()[0][:200] if first.get("error") else "no reason"
+    print(f"effplan measure: FAILED: {len(failed)} of {len(rows)} points failed (more than "
+          f"{max_share:.0%} allowed, --max-failed-share); first: {first.get('candidate')} "
+          f"bs={first.get('batch_size')}: {why}", file=sys.stderr)
+    return 4
 
 
 def _appended(path: Path, before: int, rows: int) -> str:
@@ -100,11 +147,37 @@ def _appended(path: Path, before: int, rows: int) -> str:
 
 
 def _fleet(args: argparse.Namespace) -> dict:
-    """``measure`` keywords of ``--ray [ADDRESS]`` / ``--target`` (none without ``--ray``)."""
+    """``measure`` keywords of ``--ray [ADDRESS]`` / ``--target`` or ``--slurm`` (none for a
+    local sweep)."""
+    if getattr(args, "slurm", False):
+        from .bench.slurm import SlurmOptions
+
+        return {"executor": "slurm", "fleet": SlurmOptions(
+            folder=args.slurm_folder, partition=args.partition, gpus_per_task=args.gpus_per_task,
+            time_limit_min=args.time_limit_min, exclusive=args.exclusive, cluster=args.slurm_cluster)}
     if args.ray is None:
         return {}
-    return {"executor": "ray", "targets": args.target or None,
-            "ray_address": None if args.ray == "local" else args.ray}
+    kw = {"executor": "ray", "targets": args.target or None,
+          "ray_address": None if args.ray == "local" else args.ray}
+    if args.exclusive != "host" or args.working_dir is not None:
+        from .bench.fleet import FleetOptions
+
+        env = {"working_dir": str(args.working_dir)} if args.working_dir is not None else None
+        kw["fleet"] = FleetOptions(exclusive=args.exclusive, runtime_env=env)
+    return kw
+
+
+def _fleet_check(args: argparse.Namespace) -> int:
+    """``effplan fleet check [ADDRESS]``: the preflight of a Ray sweep, printed."""
+    from .bench.fleet import FleetOptions, _connect, require_ray
+    from .bench.fleet_check import preflight
+
+    ray = require_ray()
+    address = _connect(ray, None if args.address == "local" else args.address, FleetOptions())
+    check = preflight(ray, args.target or ["cpu"], exclusive=args.exclusive,
+                      timeout_s=args.timeout_s, address=address)
+    print(check.report())
+    return 0 if check.ok else 1
 
 
 def _count_lines(path: Path) -> int:
@@ -142,12 +215,14 @@ def _measure_generation(args: argparse.Namespace) -> int:
                                f"known: {[c.name for c in candidates]}")
         candidates = [c for c in candidates if c.name in set(args.candidates)]
     before = _count_lines(args.out)
+    _say_resume(args)
     try:
         m = measure(candidates, batch_sizes=tuple(args.batch_sizes), mode="generation",
                     prompt_tokens=tuple(args.prompt_tokens), output_tokens=args.output_tokens,
                     device=args.device, threads=args.threads, time_budget_s=args.time_budget_s,
-                    energy_window_s=args.energy_window_s, results_path=args.out, resume=args.resume,
-                    progress=not args.quiet, point_timeout_s=args.point_timeout_s, **_fleet(args))
+                    energy_window_s=args.energy_window_s, results_path=args.out,
+                    resume=args.resume or False, progress=not args.quiet,
+                    point_timeout_s=args.point_timeout_s, **_fleet(args))
     except KeyboardInterrupt:
         return _interrupted(args.out, before)
     cols = ["candidate", "batch_size", "prompt_tokens", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms",
@@ -155,7 +230,7 @@ def _measure_generation(args: argparse.Namespace) -> int:
             "energy_per_output_token_j", "energy_source", "perplexity", "status"]
     print(m.to_frame()[cols].to_string(index=False))
     print(_appended(args.out, before, len(m)))
-    return 0
+    return _failed_status(m, args.max_failed_share)
 
 
 def _floats(text: str) -> list[float]:
@@ -475,10 +550,8 @@ FORMAT_HELP = ("table: readable summary fitted to the terminal (default); wide: 
                "csv / json: machine-readable, raw numbers")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="effplan", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_measure_parser(sub) -> None:
+    """``effplan measure``: its options (local, Ray and Slurm sweeps)."""
     m = sub.add_parser("measure", help="measure the built-in candidates on this machine")
     m.add_argument("--family", choices=("digits", "transformer", "decoder"), default="digits",
                    help="decoder: the built-in language models, measured with --mode generation")
@@ -502,16 +575,67 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, default=None,
                    help=f"results file (default: {defaults.RESULTS_FILENAME} in the shared results "
                         f"folder, see effplan.defaults.results_dir)")
-    m.add_argument("--resume", action="store_true",
+    m.add_argument("--resume", nargs="?", const="unfinished", default=None,
+                   choices=("unfinished", "unstable"),
                    help="skip the points already finished in --out (same candidate, host, hardware, "
-                        "mode, dtype, batch size)")
+                        "mode, dtype, batch size). unfinished (default): measure error rows and "
+                        "provisional points again; unstable: finished-but-unstable points too. "
+                        "Says how many it will redo before it starts")
+    m.add_argument("--candidates-from", action="append", default=[], metavar="FILE.py:ATTR",
+                   help="measure YOUR candidates: an import path 'file.py:attr' or 'module:attr' "
+                        "naming a Candidate, a list of them or a function returning them "
+                        "(repeatable; on a fleet each node imports it: ship the file with "
+                        "--working-dir or ray job submit --working-dir)")
+    m.add_argument("--max-failed-share", type=float, default=settings.MAX_FAILED_SHARE,
+                   metavar="SHARE", help="exit with status 4 when more than this share of the points "
+                                         "failed (always when every point failed)")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="measure on a Ray cluster (effplan[ray]): 'auto', 'ray://HEAD:10001', "
                         "or no ADDRESS for a one-node Ray here; see effplan.fleet")
     m.add_argument("--target", action="append", default=[], metavar="TARGET",
                    help="with --ray, repeatable: 'L4', 'H100', 'gpu', 'cpu' or 'RESOURCE=N'")
+    m.add_argument("--exclusive", choices=("host", "gpu"), default="host",
+                   help="fleet: one measurement per machine at a time (host, default) or per GPU")
+    m.add_argument("--working-dir", type=Path, default=None, metavar="DIR",
+                   help="with --ray: the job's runtime environment working_dir (shipped to every "
+                        "node; relative --candidates-from paths are read from it)")
+    m.add_argument("--slurm", action="store_true",
+                   help="measure as a Slurm job array through submitit (effplan[slurm]); without "
+                        "Slurm, submitit's local executor runs the array here")
+    m.add_argument("--partition", default=None, help="--slurm: the partition")
+    m.add_argument("--gpus-per-task", type=int, default=0, help="--slurm: GPUs per array task")
+    m.add_argument("--time-limit-min", type=int, default=60, help="--slurm: time limit per array task")
+    m.add_argument("--slurm-folder", type=Path, default=Path("effplan-slurm"),
+                   help="--slurm: submitit's folder and the points' streams (a shared filesystem)")
+    m.add_argument("--slurm-cluster", choices=("slurm", "local", "debug"), default=None,
+                   help="--slurm: force submitit's executor (default: Slurm if available, else local)")
     m.set_defaults(func=_measure)
+
+
+def _add_fleet_parser(sub) -> None:
+    """``effplan fleet check``: the Ray preflight."""
+    f = sub.add_parser("fleet", help="fleet tools: 'effplan fleet check [ADDRESS]' (Ray preflight)")
+    fsub = f.add_subparsers(dest="fleet_command", required=True)
+    fc = fsub.add_parser("check", help="connect to a Ray cluster, make a round trip to every measuring "
+                                       "node, list them per target, warn about versions and shared hosts")
+    fc.add_argument("address", nargs="?", default="auto",
+                    help="'auto' (default: the cluster this machine joined), HOST:PORT, ray://HEAD:10001 "
+                         "or 'local'")
+    fc.add_argument("--target", action="append", default=[], metavar="TARGET",
+                    help="targets to list the measuring nodes of (repeatable; default: cpu)")
+    fc.add_argument("--exclusive", choices=("host", "gpu"), default="host")
+    fc.add_argument("--timeout-s", type=float, default=settings.PREFLIGHT_TIMEOUT_S,
+                    help="how long to wait for every node's reply")
+    fc.set_defaults(func=_fleet_check)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="effplan", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_measure_parser(sub)
+    _add_fleet_parser(sub)
 
     p = sub.add_parser("plan", help="project monthly/quarterly cost from results files")
     p.add_argument("results", nargs="+", help="JSON Lines results files, folders or globs")
@@ -626,9 +750,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout, sys.stderr = TerminalStream(out), TerminalStream(err, keep="\r")  # tqdm redraws with \r
     warnings.formatwarning = _format_warning
     try:
-        return _run(args)
+        rc = _run(args)
     finally:
         sys.stdout, sys.stderr, warnings.formatwarning = out, err, fmt
+    if argv is None and getattr(args, "hard_exit", False):
+        # the command line after a lost Ray head: every point is on disk and the line is
+        # printed; Ray's shutdown at exit would wait for the dead head and then have its core
+        # kill the process (status 1), so leave now with this status
+        sys.stdout.flush()
+        sys.stderr.flush()
+        import os
+
+        os._exit(rc)
+    return rc
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001

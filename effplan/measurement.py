@@ -17,7 +17,9 @@ How one point (candidate x batch size) is measured
    measured it). A candidate that cannot be shipped is measured in this process and
    ``isolation`` says why. ``mode="generation"`` points (:mod:`effplan.generation`) follow the
    same rules: worker, retries, resume (a point is also its ``prompt_tokens``), raw samples.
-   Threads: ``threads`` (default :func:`default_threads`: capped at the cores free now).
+   Threads: ``threads`` (default :func:`default_threads`: the one rule of local and fleet
+   sweeps, :mod:`effplan.bench.threads`: cores free throughout a short window, then each point
+   capped by its work so that small models are timed on one thread).
    **Time limit** (``point_timeout_s``, default :func:`default_point_timeout_s`: 120 s + 10 x
    (``time_budget_s`` + ``energy_window_s``), the parenthesis doubled for generation): a
    timing pass of a point that runs longer (a forward that never returns) is stopped, its
@@ -161,7 +163,8 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
     device: ``"auto"`` (first CUDA device, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         A candidate with its own ``device`` is measured there.
     threads: torch CPU threads during the sweep (default :func:`default_threads`: torch's
-        setting capped at the cores free now); restored after. Recorded on each row.
+        setting capped at the cores free throughout a short window, then each point capped by
+        its work, :mod:`effplan.bench.threads`); restored after. Recorded on each row.
     target_ci_rel, time_budget_s: shortcuts for the same fields of ``timing``
         (default 2% and 2 s per point).
     timing: the full :class:`TimingPolicy` (rounds, stall rule...).
@@ -178,9 +181,10 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         ``effplan.store.samples_path(results_path)``. A point that cannot be saved stays in the
         returned :class:`Measurements`, with the reason in ``error``; the sweep goes on.
     resume: skip the points already finished in ``results_path`` (same candidate, host,
-        hardware, mode, dtype and batch size, status ok, stable and not provisional; see
-        :func:`effplan.store.completed_points`); their stored rows are returned with the rest.
-        Provisional, not-stable, failed and missing points are measured again.
+        hardware, mode, dtype and batch size; see :mod:`effplan.bench.resume`); their stored rows
+        are returned with the rest. ``True`` / ``"unfinished"``: error rows, provisional and
+        missing points are measured again, finished-but-unstable ones are kept; ``"unstable"``:
+        those are measured again too.
     isolate: measure each candidate's points in its own worker process (default
         :data:`ISOLATE_DEFAULT`): a crash or a hang is an error row, peak memory is the point's
         own. A candidate that cannot be shipped to a worker is measured here, and ``isolation``
@@ -213,12 +217,14 @@ def measure(candidates: Candidate | Sequence[Candidate], batch_sizes: Sequence[i
         (default :data:`GENERATION_PROMPT_TOKENS`), output tokens per response (default
         :data:`GENERATION_OUTPUT_TOKENS`) and the seed the random prompts are drawn from.
     executor, targets, ray_address, fleet: ``executor="ray"`` runs the sweep on a Ray
-        cluster, one task per candidate x target, streamed into ``results_path`` (see
-        :mod:`effplan.fleet`; ``pip install 'effplan[ray]'``). The default ``"local"`` needs no Ray.
+        cluster, one task per candidate x target, every pass streamed into ``results_path`` (see
+        :mod:`effplan.fleet`; ``pip install 'effplan[ray]'``); ``executor="slurm"`` as a Slurm
+        job array, ``fleet=SlurmOptions(...)`` (:mod:`effplan.bench.slurm`; ``effplan[slurm]``).
+        The default ``"local"`` needs neither.
     """
     settings = configs.build(timing, energy, sweep, generation, fleet, **shortcuts)
     if settings.fleet.remote:
-        from .bench.fleet import measure_with_executor
+        from .bench.executors import measure_with_executor
 
         return measure_with_executor(candidates, batch_sizes, mode, device, settings)
     from .bench import sweep as sweep_mod

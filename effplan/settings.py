@@ -71,3 +71,30 @@ def start_month(today: Any = None) -> str:
     d = today if today is not None else dt.datetime.now(dt.timezone.utc).date()
     y, m = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
     return f"{y:04d}-{m:02d}"
+
+
+# --------------------------------------------------------------------------------------------
+# Sweeps: the thread rule (effplan.bench.threads), fleets (effplan.bench.fleet, effplan.bench.slurm)
+# --------------------------------------------------------------------------------------------
+#: Each torch thread gets at least this much work per call (FLOPs, ~1 ms of one core), else the
+#: point is timed with fewer threads (see effplan.bench.threads: small work does not pay for threads).
+MIN_FLOPS_PER_THREAD = 1e7
+#: The background load that decides the free cores is judged over this window (s), in this many
+#: samples; the worst sample counts.
+THREAD_PROBE_WINDOW_S = 0.5
+THREAD_PROBE_SAMPLES = 5
+#: ``effplan measure`` exits with status 4 when more than this share of its points failed (and
+#: always when every point failed); ``--max-failed-share`` changes it.
+MAX_FAILED_SHARE = 0.5
+#: Folder of the per-host measurement lock (exclusive="host" / "gpu"); ``$EFFPLAN_LOCK_DIR``
+#: overrides it. Every measuring process of one machine must see the same folder (on Kubernetes:
+#: a hostPath volume, see deploy/kuberay-rayjob.yaml).
+LOCK_DIR_ENV = "EFFPLAN_LOCK_DIR"
+#: The machine a fleet node runs on, when the node cannot see it itself (a Kubernetes pod:
+#: ``spec.nodeName`` through the downward API); else the hashed hostname is used.
+HOST_ID_ENV = "EFFPLAN_HOST_ID"
+#: A Ray sweep whose head (GCS) cannot be reached for this long ends with error rows for its
+#: open points (Ray's own core would kill the driver after 60 s without them).
+FLEET_HEAD_TIMEOUT_S = 15.0
+#: How long the preflight waits for its round-trip task on every measuring node, s.
+PREFLIGHT_TIMEOUT_S = 60.0

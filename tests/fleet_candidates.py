@@ -22,3 +22,15 @@ def _mlp() -> nn.Module:
 
 
 CANDIDATES = [Candidate("tiny-linear", _linear, _inputs), Candidate("tiny-mlp", _mlp, _inputs)]
+
+
+def only_on_the_driver():
+    """The candidates, on the driver only: a node (a Ray worker, which does not see the test's
+    ``EFFPLAN_TEST_DRIVER`` variable) gets an effplan error while resolving them."""
+    import os
+
+    from effplan.errors import ValidationError
+
+    if not os.environ.get("EFFPLAN_TEST_DRIVER"):
+        raise ValidationError("candidates", "these candidates are built on the driver only")
+    return CANDIDATES

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -166,9 +167,13 @@ def test_measure_ctrl_c_ends_with_one_line_and_resume_is_passed(tmp_path, capsys
 
     monkeypatch.setattr(measure_mod, "measure", interrupted)
     rc = main(["measure", "--candidates", "digits-mlp-student", "--out", str(out), "--resume", "--quiet"])
-    assert rc == 130 and seen["resume"] is True
+    assert rc == 130 and seen["resume"] == "unfinished"
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"2 points saved to {out}; re-run with --resume"]
+    # before it starts, a resumed sweep says how many stored points it will redo (none here)
+    assert err == [f"resume (unfinished): {out} holds 0 point(s); 0 will be measured again (0 error "
+                   "row(s), 0 provisional (stopped before their last timing pass)); points not in "
+                   "the file yet are measured too", "",
+                   f"2 points saved to {out}; re-run with --resume"]
 
 
 # ---- named errors instead of tracebacks (issue 10, cases 6, 7 and 9) ----
@@ -353,7 +358,7 @@ def test_measure_command_generation_resume_is_passed_on_not_refused(tmp_path, mo
     rc = main(["measure", "--mode", "generation", "--candidates", "decoder-slim", "--batch-sizes", "2",
                "--prompt-tokens", "16", "--output-tokens", "4", "--out", str(out), "--resume", "--quiet"])
     assert rc == 0
-    assert seen["resume"] is True and seen["mode"] == "generation" and str(seen["results_path"]) == str(out)
+    assert seen["resume"] == "unfinished" and seen["mode"] == "generation" and str(seen["results_path"]) == str(out)
 
 
 def test_actuals_command_prints_the_variance_and_names_a_missing_fx(tmp_path, capsys):
@@ -474,3 +479,91 @@ def test_measure_point_timeout_is_passed_and_ctrl_c_counts_unfinished_points(tmp
                         lambda seed=0: [GenerationCandidate("decoder-slim", lambda: None, vocab_size=8)])
     rc = main(["measure", "--mode", "generation", "--family", "decoder", "--out", str(out), "--quiet"])
     assert rc == 130 and seen["point_timeout_s"] is None and seen["mode"] == "generation"
+
+
+# ---- loud failure, resume modes, your own candidates (issue 29) ----
+def _fake_measure(rows):
+    import effplan.measurement as measure_mod
+
+    def fake(candidates, **kwargs):
+        fake.seen = (candidates, kwargs)
+        return measure_mod.Measurements(rows=tuple(rows))
+
+    return fake
+
+
+def _rows(statuses):
+    return [{"candidate": f"c{i}", "batch_size": 1, "status": s, "mode": "inference",
+             "error": "" if s == "ok" else f"RuntimeError: boom {i}"} for i, s in enumerate(statuses)]
+
+
+@pytest.mark.parametrize("statuses, share, rc", [
+    (["error"] * 3, 0.5, 4),            # every point failed: always non-zero
+    (["error"] * 3, 1.0, 4),
+    (["ok", "error", "error"], 0.5, 4),  # 2 of 3 > 50%
+    (["ok", "ok", "error"], 0.5, 0),     # 1 of 3 <= 50%
+    (["ok", "error", "error"], 0.7, 0),  # the share is the user's
+    (["ok"], 0.5, 0)])
+def test_measure_exits_4_with_one_line_when_too_many_points_failed(tmp_path, capsys, monkeypatch,
+                                                                   statuses, share, rc):
+    import effplan.measurement as measure_mod
+
+    monkeypatch.setattr(measure_mod, "measure", _fake_measure(_rows(statuses)))
+    got = main(["measure", "--candidates", "digits-mlp-student", "--out", str(tmp_path / "m.jsonl"),
+                "--quiet", "--max-failed-share", str(share)])
+    err = capsys.readouterr().err
+    assert got == rc
+    if rc:
+        failed = statuses.count("error")
+        assert (f"effplan measure: FAILED: {failed} of {len(statuses)} points failed (more than "
+                f"{share:.0%} allowed, --max-failed-share); first: c1" in err
+                or f"first: c0 bs=1: RuntimeError: boom 0" in err)
+    else:
+        assert "FAILED" not in err
+
+
+def test_measure_resume_modes_say_how_many_points_they_redo(tmp_path, capsys, monkeypatch):
+    import effplan.measurement as measure_mod
+
+    out = tmp_path / "m.jsonl"
+    base = dict(hardware="x", hardware_id="h", mode="inference", status="ok", latency_p50_ms=1.0)
+    store.append(out, [dict(base, candidate="a", batch_size=1, stable=True),
+                       dict(base, candidate="a", batch_size=2, stable=False),
+                       dict(base, candidate="a", batch_size=4, stable=False),
+                       dict(base, candidate="a", batch_size=8, status="error", error="boom"),
+                       dict(base, candidate="a", batch_size=16, stable=False, provisional=True)])
+    fake = _fake_measure(_rows(["ok"]))
+    monkeypatch.setattr(measure_mod, "measure", fake)
+    assert main(["measure", "--candidates", "digits-mlp-student", "--out", str(out), "--resume",
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert fake.seen[1]["resume"] == "unfinished"
+    assert (f"resume (unfinished): {out} holds 5 point(s); 2 will be measured again (1 error row(s), "
+            "1 provisional (stopped before their last timing pass)); 2 finished but not stable are "
+            "kept (--resume unstable re-measures them)") in err
+    assert main(["measure", "--candidates", "digits-mlp-student", "--out", str(out), "--resume",
+                 "unstable", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert fake.seen[1]["resume"] == "unstable"
+    assert f"resume (unstable): {out} holds 5 point(s); 4 will be measured again (1 error row(s), " in err
+
+
+def test_measure_candidates_from_a_file(tmp_path, capsys, monkeypatch):
+    import effplan.measurement as measure_mod
+
+    spec = f"{Path(__file__).resolve().parent / 'fleet_candidates.py'}:CANDIDATES"
+    fake = _fake_measure(_rows(["ok"]))
+    monkeypatch.setattr(measure_mod, "measure", fake)
+    assert main(["measure", "--candidates-from", spec, "--out", str(tmp_path / "m.jsonl"), "--quiet"]) == 0
+    assert [c.name for c in fake.seen[0]] == ["tiny-linear", "tiny-mlp"]  # resolved here
+    assert main(["measure", "--candidates-from", spec, "--ray", "auto", "--working-dir", str(tmp_path),
+                 "--out", str(tmp_path / "m.jsonl"), "--quiet"]) == 0
+    cands, kw = fake.seen
+    assert cands == [spec]  # on a fleet each node resolves the path itself
+    assert kw["executor"] == "ray" and kw["fleet"].runtime_env == {"working_dir": str(tmp_path)}
+    assert main(["measure", "--candidates-from", spec, "--slurm", "--partition", "gpu",
+                 "--gpus-per-task", "1", "--out", str(tmp_path / "m.jsonl"), "--quiet"]) == 0
+    cands, kw = fake.seen
+    assert kw["executor"] == "slurm" and kw["fleet"].partition == "gpu" and kw["fleet"].gpus_per_task == 1
+    assert main(["measure", "--slurm", "--ray", "--out", str(tmp_path / "m.jsonl"), "--quiet"]) == 2
+    assert "choose one executor" in capsys.readouterr().err

@@ -491,7 +491,9 @@ def test_resume_skips_exactly_the_finished_points(fakes, tmp_path):
     assert info.value.field == "resume"
 
 
-def test_resume_measures_unstable_and_failed_points_again(fakes, tmp_path):
+@pytest.mark.parametrize("how, redone", [(True, [2]), ("unfinished", [2]), ("unstable", [1, 2])])
+def test_resume_measures_failed_points_again_and_unstable_ones_on_request(fakes, tmp_path, how, redone):
+    from effplan.bench.resume import redo_counts
     from effplan.records import store
 
     path = tmp_path / "r.jsonl"
@@ -503,10 +505,17 @@ def test_resume_measures_unstable_and_failed_points_again(fakes, tmp_path):
     clock = FakeClock()
     built: list[int] = []
     cand = Candidate("lin", _steady(clock, built), lambda bs: torch.ones(bs, 4))
+    mode = "unfinished" if how is True else how
+    counts = redo_counts(path, mode)
+    assert (counts.points, counts.finished, counts.unstable, counts.errors, counts.redo) == (
+        3, 1, 1, 1, len(redone))
     m = measure(cand, batch_sizes=(1, 2, 3), device="cpu", timing=_exact_policy(), energy=False,
-                clock=clock, results_path=path, resume=True, progress=False)
-    assert sorted(bs for (_, _, _, bs) in m.samples) == [1, 2]
-    assert len(built) == 2 and len(m) == 3
+                clock=clock, results_path=path, resume=how, progress=False)
+    # resume="unfinished" (and True): only the error row; "unstable": the unstable point too
+    assert sorted(bs for (_, _, _, bs) in m.samples) == redone
+    assert len(built) == len(redone) and len(m) == 3
+    with pytest.raises(ValidationError, match="resume"):
+        measure(cand, batch_sizes=(1,), device="cpu", results_path=path, resume="all", progress=False)
 
 
 def test_a_point_that_cannot_be_saved_stays_in_memory(fakes, tmp_path, monkeypatch):
@@ -620,13 +629,6 @@ def test_not_shippable_candidate_is_measured_here_and_says_so(fakes):
     row = m.to_frame().iloc[0]
     assert row["status"] == "ok" and row["isolation"].startswith("in-process: could not be shipped")
     assert "lock" in row["isolation"]
-
-
-def test_default_threads_leave_busy_cores(monkeypatch):
-    monkeypatch.setattr(sweep_mod, "free_cores", lambda: 1)
-    assert measure_mod.default_threads() == 1
-    monkeypatch.setattr(sweep_mod, "free_cores", lambda: 64)
-    assert measure_mod.default_threads() == torch.get_num_threads()
 
 
 def test_generation_mode_refuses_inference_candidates_by_name():

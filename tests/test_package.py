@@ -108,8 +108,6 @@ SIZE_ALLOWED: dict[tuple[str, str], str] = {
     ("effplan/models/slimming.py", "<module>"): "recipes and the variant builder not yet split",
     ("effplan/planning/learning.py", "<module>"): "scaling-law and learning-curve fits not yet split",
     ("effplan/planning/generation.py", "<module>"): "generation planning engine not yet split from its workload",
-    ("effplan/bench/fleet.py", "<module>"): "Ray driver and worker task not yet split",
-    ("effplan/bench/fleet.py", "measure_on_ray"): "the Ray driver loop, not yet split",
     ("effplan/compare.py", "compare"): "the one-call comparison: its steps not yet split out",
     ("effplan/planning/actuals.py", "actuals"): "budget-vs-actuals join, not yet split",
     ("effplan/planning/actuals.py", "_reforecast"): "re-forecast from actuals, not yet split",

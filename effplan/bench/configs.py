@@ -99,7 +99,7 @@ class SweepConfig:
 
     threads: int | None = None
     results_path: str | os.PathLike | None = None
-    resume: bool = False
+    resume: bool | str = False
     isolate: bool | None = None
     retries: int | None = None
     passes: int | None = None
@@ -120,6 +120,9 @@ class SweepConfig:
         if self.point_timeout_s is not None:
             object.__setattr__(self, "point_timeout_s",
                                number("point_timeout_s", self.point_timeout_s, lo=0, lo_open=True))
+        from .resume import resume_mode
+
+        object.__setattr__(self, "resume", resume_mode(self.resume) or False)  # True -> "unfinished"
         if self.resume and self.results_path is None:
             raise ValidationError("resume", "resume=True needs results_path= (the file to resume)")
         if not (isinstance(self.optimizer, str) and self.optimizer in ("sgd", "adam")) and not callable(self.optimizer):
@@ -164,9 +167,10 @@ class GenerationConfig:
 
 @dataclass(frozen=True)
 class FleetConfig:
-    """Where the sweep runs: ``executor="local"`` (this machine) or ``"ray"`` (a Ray cluster,
+    """Where the sweep runs: ``executor="local"`` (this machine), ``"ray"`` (a Ray cluster,
     :mod:`effplan.fleet`) with ``targets``, ``ray_address`` and ``options``
-    (:class:`effplan.fleet.FleetOptions`)."""
+    (:class:`effplan.fleet.FleetOptions`), or ``"slurm"`` (:mod:`effplan.bench.slurm`, ``options``
+    a :class:`~effplan.bench.slurm.SlurmOptions`)."""
 
     executor: str = "local"
     targets: Sequence[Any] | None = None
@@ -207,6 +211,11 @@ _TYPES = {"timing": TimingPolicy, "energy": EnergyConfig, "sweep": SweepConfig, 
           "fleet": FleetConfig}
 
 
+#: shortcuts whose ``None`` meant "not given" in measure()'s old signature (the CLI passes its
+#: unset options as None), although their field has a number as default
+_NONE_IS_UNSET = frozenset({"target_ci_rel", "time_budget_s"})
+
+
 def _same(a: Any, b: Any) -> bool:
     try:
         return bool(a == b) or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
@@ -239,7 +248,7 @@ def build(timing: Any = None, energy: Any = True, sweep: Any = None, generation:
     changes: dict[str, dict[str, Any]] = {k: {} for k in _TYPES}
     for key, value in shortcuts.items():
         cfg_name, fld = SHORTCUTS[key]
-        if value is None and _field_default(_TYPES[cfg_name], fld) is None:
+        if value is None and (key in _NONE_IS_UNSET or _field_default(_TYPES[cfg_name], fld) is None):
             continue  # None is "not given" where None is the field's default (idle_s=None is refused)
         cfg = given[cfg_name]
         if cfg is not None:

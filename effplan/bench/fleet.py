@@ -1,25 +1,31 @@
 """Sweeps across a fleet on Ray: each point on a node with the hardware it asks for, one
-measurement per node at a time, streamed back into one results store on the driver.
+measurement per MACHINE at a time, every timing pass streamed back into one results store on
+the driver.
 
 ``effplan.measure(candidates, batch_sizes, executor="ray", ray_address=..., targets=[...])``
 (or :func:`measure_on_ray`) runs the same measurement harness as the local executor
 (:func:`effplan.measurement.measure`), but on the nodes of a Ray cluster. Ray is an optional
-extra: ``pip install "effplan[ray]"``; it is imported only when a sweep asks for it.
+extra: ``pip install "effplan[ray]"`` (``ray[default]``: Ray Client and ``ray job submit`` need
+it); it is imported only when a sweep asks for it. Slurm: :mod:`effplan.slurm`. Recipes (image,
+``ray job submit``, KubeRay): ``deploy/README.md``.
 
 What runs where
 ---------------
-* **Driver** (your notebook or ``effplan measure --ray``): resolves candidates and targets,
-  submits one Ray task per (candidate x target), receives each finished point with
-  ``ray.wait`` as it arrives, and appends it at once to the JSON Lines store at
-  ``results_path`` (:func:`effplan.store.append`, fsync'ed), with the worker's hardware
-  identity (``hw_*`` fields). The results file lives on the DRIVER's disk only.
+* **Driver** (your notebook, ``effplan measure --ray``, or the head under ``ray job submit``):
+  connects, runs the preflight (:mod:`effplan.bench.fleet_check`: a round trip to every measuring
+  node, versions, shared hosts; a failed one raises before anything is measured), submits one
+  Ray task per (candidate x target) and appends every record it receives AT ONCE to the JSON
+  Lines store at ``results_path`` (:mod:`effplan.bench.fleet_sink`). The results file lives on the
+  DRIVER's disk only.
 * **Workers** (one task per candidate x target, on a node that offers the target's
-  resources): detect the node's hardware, then measure every batch size of the candidate one
-  after another with the local harness, in ONE worker process kept alive for the task (as the
-  local executor keeps one per candidate; a crash or time-out replaces it, ``point_timeout_s``
-  applies), yielding each point back as soon as it is finished (a Ray streaming generator),
-  with the node id and the wall-clock start/end of the point. A point's passes run on the
-  node, so the driver's store receives each point once, after its last pass.
+  resources): :mod:`effplan.bench.spool`: detect the node's hardware, resolve the candidate, then
+  measure every batch size one after another with the local harness, in ONE worker process kept
+  for the task (``point_timeout_s`` applies), each point under the machine's measurement lock.
+  Every timing pass the harness saves (``provisional`` until the point's last pass, exactly as
+  in a local store) is sent back as it is written (a Ray streaming generator), so a killed
+  driver loses at most the passes in flight. A worker-side failure (the candidate cannot be
+  resolved there, ...) arrives as text (``"ValidationError: ..."``), never as an exception
+  object Ray cannot rebuild.
 
 Targets
 -------
@@ -31,60 +37,76 @@ parsed by :meth:`Target.parse` (``"L4"``, ``"gpu"``, ``"gpu:2"``, ``"cpu"``, ``"
 A target that no live node can satisfy gives error rows at once instead of a task that waits
 forever.
 
-No interference: one exclusive resource per node
-------------------------------------------------
-Every task also asks for ``1`` unit of the custom resource ``effplan_node``
+No interference: one measurement per machine
+--------------------------------------------
+Every task asks for ``1`` unit of the custom resource ``effplan_node``
 (:attr:`FleetOptions.node_resource`), and every node that may measure offers exactly one
-unit of it. Ray therefore never places two effplan measurements on one node at the same time:
-they would share its CPUs, memory bandwidth and GPU, and both timings would be worthless.
-Nodes must be started with it::
+unit of it, so Ray never places two effplan tasks on one Ray node::
 
     ray start --head --num-cpus=0                         # the head schedules, measures nothing
     ray start --address=HEAD:6379 --resources='{"effplan_node": 1}'     # every measuring node
 
-(a GPU node's ``accelerator_type:<model>`` resource is detected by Ray; add your own custom
-resources to the same JSON). A local sweep (``ray_address=None``) starts a one-node Ray
-instance on this machine with the resource set. A cluster without the resource, or a node
-offering more than one unit, is refused with an error that says how to start the nodes.
+One machine may still run several Ray nodes (raylets, KubeRay pods of one Kubernetes node, one
+raylet per GPU): every point is therefore timed holding the machine's lock
+(:mod:`effplan.bench.hostlock`, ``exclusive="host"``, the default), and the preflight refuses nodes
+that share a host but not its lock file. ``FleetOptions(exclusive="gpu")`` makes each GPU its
+own unit (a node may then offer one ``effplan_node`` per GPU): faster sweeps on multi-GPU boxes,
+at the cost of points that share the host's CPUs and memory bandwidth. A local sweep
+(``ray_address=None``) starts a one-node Ray instance on this machine with the resource set.
 Other (non-effplan) Ray work on the same nodes is not excluded: keep measurement nodes for
 measurement.
 
-Inside a task the node is the task's alone, so by default the harness uses every CPU the
-worker process may run on (``threads=None`` means :func:`effplan.hardware.available_cpus`,
-not Ray's ``OMP_NUM_THREADS=1`` for one-CPU tasks). The device is ``"cuda"`` for a target with
-GPUs (Ray sets ``CUDA_VISIBLE_DEVICES``) and ``"cpu"`` otherwise, unless ``device=`` names one.
+Threads: ``threads=None`` is the one rule of local sweeps (:mod:`effplan.bench.threads`: the cores
+free throughout a short window, then capped by the point's work), so a point's figures do not
+depend on the executor. The device is ``"cuda"`` for a target with GPUs (Ray sets
+``CUDA_VISIBLE_DEVICES``) and ``"cpu"`` otherwise, unless ``device=`` names one.
 
 Shipping candidates and effplan
 -------------------------------
 * :class:`~effplan.candidates.Candidate` objects (and
   :class:`~effplan.generation.GenerationCandidate` for ``mode="generation"``, whose points are
-  one row per prompt length) are serialized by Ray with cloudpickle, so
-  candidates defined in a notebook work. Functions defined in an importable module are pickled
-  by reference: that module must be importable on the workers too.
+  one row per prompt length) are serialized by Ray with cloudpickle, so candidates defined in a
+  notebook work, and so do those loaded from a ``file.py`` path (registered by value with Ray's
+  own cloudpickle, :mod:`effplan.bench.fleet_candidates`). Functions defined in an importable module
+  are pickled by reference: that module must be importable on the workers too.
 * A string ``"package.module:attr"`` or ``"path/to/file.py:attr"`` is an import path. ``attr``
   is a Candidate, a sequence of Candidates, or a zero-argument callable returning either. It
   is resolved on the driver (for the names) and again on each worker; a relative ``file.py``
-  path is taken from the worker's working directory (ship it with ``working_dir``).
-* effplan (and torch) must be importable on every node: install them there, or let Ray do it
-  with a runtime environment, ``FleetOptions(runtime_env={"pip": ["effplan[ray]"]})`` or
-  ``{"working_dir": ".", "py_modules": [effplan]}`` for a development checkout. The runtime
-  environment is given per task (``.options(runtime_env=...)``).
+  path is taken from the worker's working directory: ship it with the JOB's runtime
+  environment (``ray job submit --working-dir .``, ``FleetOptions(runtime_env={"working_dir":
+  "."})``, ``effplan measure --ray ADDR --working-dir .``; Ray takes a local ``working_dir`` per
+  job only).
+* effplan (and torch) must be importable on every node: use the image of ``deploy/Dockerfile``
+  (effplan is not on a package index, so ``{"pip": ["effplan[ray]"]}`` cannot work), or a
+  job-level ``{"working_dir": ".", "py_modules": ["effplan"]}`` for a development checkout.
+
+Connections
+-----------
+An already initialised Ray connection is used as it is; a sweep that names ANOTHER address is
+refused (``ray.shutdown()`` first). Ray 2.60 turns token authentication on for a cluster a local
+``ray.init()`` starts and writes ``~/.ray/auth_token``; a driver with that token cannot receive
+the results of a cluster started without one: the preflight names this (see
+``deploy/README.md``). A lost head (GCS) is noticed by the driver (a TCP connect to the GCS,
+:attr:`FleetOptions.head_timeout_s`): the open points become error rows and
+:class:`FleetLostError` is raised (the CLI prints "N points saved; re-run with --resume" and
+exits 4) before Ray's core would stop the driver after 60 s. A lost WORKER node is noticed by
+Ray's health checks (``health_check_period_ms`` x ``health_check_failure_threshold``, 30-45 s by
+default).
 
 Resume and interruption
 -----------------------
-Each point received (ok or error) is on disk before the next one is processed, so stopping
-the driver (Ctrl-C, a closed notebook) loses no finished point; the tasks still running are
-cancelled (a point half-measured on a worker is lost and measured again on resume). Raw
-samples are written beside the results (``effplan.store.append_samples``) as by the local
-executor, for points that are one row. With ``resume=True`` a (candidate x target x mode x
-batch size) is skipped when the store already holds a finished point for it: a row whose key
-(:func:`effplan.store.point_key`: candidate, host, hardware, mode, dtype, batch size) is among
-:func:`effplan.store.completed_points` (status ok and stable) and that was measured for that
-target (``fleet_target``). Error rows and not-stable points are not finished: a resumed sweep
-measures them again. The host is not known before a task lands, so the target, not the host,
-says which stored points a task would repeat. ``effplan.store.load`` keeps the newest record of
-a point by default: two targets served by one host (e.g. simulated nodes) are one point there;
-``load(path, duplicates="all")`` shows every record.
+Each record received (every pass, ok or error) is on disk before the next one is processed, so
+stopping the driver (Ctrl-C, a closed notebook) loses at most the passes in flight; the tasks
+still running are cancelled. Raw samples are written beside the results
+(``effplan.store.append_samples``) as by the local executor. With ``resume=True`` (=
+``"unfinished"``) a (candidate x target x mode x batch size) is skipped when the store already
+holds a finished point for it (:mod:`effplan.bench.resume`): a record whose key
+(:func:`effplan.store.point_key`) is finished and that was measured for that target
+(``fleet_target``); error rows and provisional points are measured again, finished but unstable
+ones only with ``resume="unstable"``. The host is not known before a task lands, so the target,
+not the host, says which stored points a task would repeat. ``effplan.store.load`` keeps the
+newest record of a point by default: two targets served by one host (e.g. simulated nodes) are
+one point there; ``load(path, duplicates="all")`` shows every record.
 
 Failures and retries
 --------------------
@@ -102,42 +124,43 @@ Failures and retries
   few seconds while nothing arrives, cancels such tasks and writes their points as error rows
   ("no live node offers ... any more: node lost?").
 
-Columns added to each stored row (beside the schema's and the ``hw_*`` identity):
-``fleet_target`` (target label), ``fleet_node_id``, ``fleet_node_ip``,
-``fleet_start_unix_s`` / ``fleet_end_unix_s`` (wall clock of the point on the worker).
+Columns added to each stored row (beside the schema's and the ``hw_*`` identity; kept by
+``Measurements.to_frame()``): ``fleet_target`` (target label), ``fleet_node_id``,
+``fleet_node_ip``, ``fleet_start_unix_s`` / ``fleet_end_unix_s`` (wall clock of the point on the
+worker, inside the machine lock).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import math
 import os
-import sys
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..settings import FLEET_HEAD_TIMEOUT_S
 from ..errors import EffplanError, EffplanWarning, ValidationError
-from .configs import build, positive_ints
+# the homes of targets, candidates and the driver's sink; the names stay importable from here
+from .fleet_candidates import _register_loaded_files, _Shipped, resolve_candidates
+from .fleet_sink import _finish, _finished, _load_all, _sweep_args, _todo  # noqa: F401
+from .fleet_targets import NODE_RESOURCE, Target, _feasible
 
 if TYPE_CHECKING:
     from ..records.measurements import Measurements
 
-__all__ = ["Target", "FleetOptions", "measure_on_ray", "measure_with_executor", "resolve_candidates",
+__all__ = ["Target", "FleetOptions", "FleetLostError", "measure_on_ray", "resolve_candidates",
            "NODE_RESOURCE"]
 
-#: The per-node exclusive custom resource every effplan task asks one unit of.
-NODE_RESOURCE = "effplan_node"
-#: Amount Ray itself asks for an ``accelerator_type`` (it advertises 1 per node).
-_ACCEL_AMOUNT = 0.001
 #: How long the driver waits in one ``ray.wait`` before checking for interruption, s.
 _POLL_S = 1.0
 #: How often the driver checks that every waiting task still has a live node it can run on, s.
 _RECHECK_S = 5.0
+
+FLEET_FIELDS = ("fleet_target", "fleet_node_id", "fleet_node_ip", "fleet_start_unix_s",
+                "fleet_end_unix_s")
+
 
 # =============================================================================== ray import
 def require_ray() -> Any:
@@ -150,146 +173,6 @@ def require_ray() -> Any:
     return ray
 
 
-# =============================================================================== targets
-@dataclass(frozen=True)
-class Target:
-    """The hardware a point must run on, as Ray resources.
-
-    Attributes
-    ----------
-    num_gpus: GPUs the task holds (``1`` for "any node with a GPU").
-    accelerator_type: a GPU model Ray advertises, e.g. ``"L4"``, ``"H100"``, ``"A100"``
-        (implies ``num_gpus=1`` when ``num_gpus`` is 0).
-    resources: custom resources set on nodes with ``ray start --resources``, e.g.
-        ``{"pool_a": 1}``.
-    num_cpus: CPU slots the task reserves (default 1; the node is exclusive anyway).
-    name: label stored in ``fleet_target`` (default: derived from the fields above).
-    """
-
-    num_gpus: float = 0
-    accelerator_type: str | None = None
-    resources: Mapping[str, float] = field(default_factory=dict)
-    num_cpus: float = 1
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        where = "Target"
-        for fname in ("num_gpus", "num_cpus"):
-            value = getattr(self, fname)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-                raise ValidationError(fname, f"must be a number >= 0, got {value!r}", where=where)
-        if self.accelerator_type is not None:
-            if not isinstance(self.accelerator_type, str) or not self.accelerator_type.strip():
-                raise ValidationError("accelerator_type", f"must be a non-empty string such as 'L4', "
-                                      f"got {self.accelerator_type!r}", where=where)
-            if self.num_gpus == 0:
-                object.__setattr__(self, "num_gpus", 1)
-        if not isinstance(self.resources, Mapping):
-            raise ValidationError("resources", f"must be a mapping name -> amount, got "
-                                  f"{type(self.resources).__name__}", where=where)
-        res = {}
-        for key, amount in self.resources.items():
-            if not isinstance(key, str) or not key or key in ("CPU", "GPU", NODE_RESOURCE):
-                raise ValidationError("resources", f"{key!r} is not a custom resource name (use "
-                                      "num_cpus/num_gpus for CPU/GPU)", where=where)
-            if isinstance(amount, bool) or not isinstance(amount, int | float) or not amount > 0:
-                raise ValidationError("resources", f"amount of {key!r} must be > 0, got {amount!r}",
-                                      where=where)
-            res[key] = float(amount)
-        object.__setattr__(self, "resources", dict(sorted(res.items())))
-        if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
-            raise ValidationError("name", f"must be a non-empty string or None, got {self.name!r}",
-                                  where=where)
-
-    @property
-    def label(self) -> str:
-        """What ``fleet_target`` holds: ``name``, else ``"L4"``, ``"gpu:2"``, ``"pool_a"``, ``"cpu"``."""
-        if self.name:
-            return self.name
-        parts = []
-        if self.accelerator_type:
-            parts.append(self.accelerator_type if self.num_gpus == 1
-                         else f"{self.accelerator_type}:{_num(self.num_gpus)}")
-        elif self.num_gpus:
-            parts.append("gpu" if self.num_gpus == 1 else f"gpu:{_num(self.num_gpus)}")
-        parts += [k if v == 1 else f"{k}={_num(v)}" for k, v in self.resources.items()]
-        return "+".join(parts) or "cpu"
-
-    @property
-    def device(self) -> str:
-        """The torch device a task of this target measures on by default."""
-        return "cuda" if self.num_gpus > 0 else "cpu"
-
-    def required_resources(self, node_resource: str = NODE_RESOURCE) -> dict[str, float]:
-        """Every Ray resource one task of this target holds (the exclusive node unit included)."""
-        need: dict[str, float] = {node_resource: 1.0}
-        if self.num_cpus:
-            need["CPU"] = float(self.num_cpus)
-        if self.num_gpus:
-            need["GPU"] = float(self.num_gpus)
-        if self.accelerator_type:
-            need[f"accelerator_type:{self.accelerator_type}"] = _ACCEL_AMOUNT
-        need.update(self.resources)
-        return need
-
-    def ray_options(self, node_resource: str = NODE_RESOURCE) -> dict[str, Any]:
-        """Keyword arguments of ``remote_fn.options(...)`` for one task of this target."""
-        opts: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus,
-                                "resources": {node_resource: 1, **self.resources}}
-        if self.accelerator_type:
-            opts["accelerator_type"] = self.accelerator_type
-        return opts
-
-    @classmethod
-    def parse(cls, text: str) -> Target:
-        """A target from a short string (the CLI's ``--target``).
-
-        ``"cpu"`` (any measuring node), ``"gpu"`` / ``"gpu:N"`` (N GPUs of any model),
-        ``"NAME=AMOUNT"`` (custom resource, several joined with ``+``), anything else an
-        accelerator type (``"L4"``, ``"H100"``; ``"H100:2"`` for two).
-        """
-        if not isinstance(text, str) or not text.strip():
-            raise ValidationError("target", f"expected a target such as 'L4', 'gpu' or 'pool_a=1', "
-                                  f"got {text!r}")
-        text = text.strip()
-        if text.lower() == "cpu":
-            return cls()
-        if "=" in text:
-            res = {}
-            for part in text.split("+"):
-                key, _, amount = part.partition("=")
-                try:
-                    res[key.strip()] = float(amount) if amount.strip() else 1.0
-                except ValueError:
-                    raise ValidationError("target", f"{part!r}: amount is not a number "
-                                          "(write NAME=AMOUNT, e.g. pool_a=1)") from None
-            return cls(resources=res)
-        name, _, count = text.partition(":")
-        try:
-            gpus = float(count) if count else 1.0
-        except ValueError:
-            raise ValidationError("target", f"{text!r}: GPU count after ':' is not a number") from None
-        if name.lower() == "gpu":
-            return cls(num_gpus=gpus)
-        return cls(accelerator_type=name, num_gpus=gpus)
-
-    @classmethod
-    def of(cls, spec: Target | str | Mapping[str, float]) -> Target:
-        """Coerce a :class:`Target`, a string (:meth:`parse`) or a custom-resource mapping."""
-        if isinstance(spec, Target):
-            return spec
-        if isinstance(spec, str):
-            return cls.parse(spec)
-        if isinstance(spec, Mapping):
-            return cls(resources=dict(spec))
-        raise ValidationError("targets", f"expected a Target, a string or a mapping of resources, "
-                              f"got {type(spec).__name__}")
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
 @dataclass(frozen=True)
 class FleetOptions:
     """How a Ray sweep is run (see the module docstring).
@@ -298,15 +181,31 @@ class FleetOptions:
     ----------
     max_retries: Ray re-runs a task after a SYSTEM failure (worker crash, OOM kill, node lost)
         at most this many times; a candidate's exception is never retried.
-    runtime_env: Ray runtime environment of every task, e.g. ``{"pip": ["effplan[ray]"]}``.
-    node_resource: the per-node exclusive custom resource (each measuring node offers 1).
+    runtime_env: the JOB's Ray runtime environment (Ray accepts a local ``working_dir`` only
+        per job), e.g. ``{"working_dir": ".", "py_modules": ["effplan"]}``; applied when effplan
+        connects (``ray.init(runtime_env=...)``). Already connected, it must be the job's own
+        (give it to your ``ray.init`` instead). Module objects in ``py_modules`` become their
+        folders.
+    node_resource: the per-node exclusive custom resource (each measuring node offers 1; with
+        ``exclusive="gpu"``, one per GPU).
+    exclusive: ``"host"`` (default): one measurement per MACHINE at a time, however many Ray
+        nodes it runs; ``"gpu"``: one per GPU (see :mod:`effplan.bench.hostlock` for the trade-off).
+    preflight: run :func:`effplan.bench.fleet_check.preflight` before the first point (default).
+    head_timeout_s: the sweep ends with error rows when the head (GCS) cannot be reached for
+        this long (:data:`effplan.defaults.FLEET_HEAD_TIMEOUT_S`).
     """
 
     max_retries: int = 1
     runtime_env: Mapping[str, Any] | None = None
     node_resource: str = NODE_RESOURCE
+    exclusive: str = "host"
+    preflight: bool = True
+    head_timeout_s: float = FLEET_HEAD_TIMEOUT_S
 
     def __post_init__(self) -> None:
+        from .hostlock import check_exclusive
+        from ..records.schema import number
+
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) \
                 or self.max_retries < 0:
             raise ValidationError("max_retries", f"must be an integer >= 0, got {self.max_retries!r}",
@@ -314,234 +213,90 @@ class FleetOptions:
         if self.runtime_env is not None and not isinstance(self.runtime_env, Mapping):
             raise ValidationError("runtime_env", "must be a mapping (Ray runtime environment) or None",
                                   where="FleetOptions")
+        if self.runtime_env is not None:
+            object.__setattr__(self, "runtime_env", _job_runtime_env(self.runtime_env))
         if not isinstance(self.node_resource, str) or not self.node_resource:
             raise ValidationError("node_resource", "must be a non-empty resource name",
                                   where="FleetOptions")
+        check_exclusive(self.exclusive)
+        object.__setattr__(self, "head_timeout_s", number("head_timeout_s", self.head_timeout_s,
+                                                          lo=0, lo_open=True))
 
 
-# =============================================================================== candidates
-def _load_attr(spec: str) -> Any:
-    target, sep, attr = spec.rpartition(":")
-    if not sep or not target or not attr:
-        raise ValidationError("candidates", f"{spec!r} is not an import path: write "
-                              "'package.module:attr' or 'path/to/file.py:attr'")
-    if target.endswith(".py"):
-        path = Path(target)
-        if not path.is_file():
-            raise ValidationError("candidates", f"{spec!r}: no file {target!r} (relative to "
-                                  f"{os.getcwd()}); ship it with the runtime_env working_dir")
-        modname = f"_effplan_fleet_{abs(hash(str(path.resolve()))):x}"
-        module = sys.modules.get(modname)
-        if module is None:
-            loader_spec = importlib.util.spec_from_file_location(modname, path)
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules[modname] = module
-            try:
-                loader_spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[modname]
-                raise
-            try:  # its functions are importable nowhere else: ship them by value if asked to
-                import cloudpickle  # noqa: PLC0415 - comes with Ray
-
-                cloudpickle.register_pickle_by_value(module)
-            except ImportError:
-                pass
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise ValidationError("candidates", f"{spec!r}: cannot import {target!r} ({exc}); "
-                                  "install it on this machine and the workers") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ValidationError("candidates", f"{spec!r}: module {target!r} has no {attr!r}") from None
+def _job_runtime_env(env: Mapping[str, Any]) -> dict[str, Any]:
+    """A runtime environment Ray accepts: module objects in ``py_modules`` -> their folders."""
+    out = dict(env)
+    mods = out.get("py_modules")
+    if mods is not None:
+        if isinstance(mods, str) or not isinstance(mods, Sequence):
+            raise ValidationError("runtime_env", "py_modules must be a list of paths, URIs or "
+                                  "modules", where="FleetOptions")
+        out["py_modules"] = [str(Path(m.__file__).parent) if hasattr(m, "__file__") and
+                             hasattr(m, "__path__") else m for m in mods]
+    return out
 
 
-def _candidate_types() -> tuple[type, ...]:
-    """What ``measure`` takes: :class:`~effplan.candidates.Candidate` and, for
-    ``mode="generation"``, :class:`~effplan.generation.GenerationCandidate`."""
-    from ..models.candidates import Candidate
-
-    try:
-        from ..models.generative import GenerationCandidate
-    except ImportError:  # an effplan without generation mode
-        return (Candidate,)
-    return (Candidate, GenerationCandidate)
-
-
-def resolve_candidates(spec: str) -> list[Any]:
-    """The candidates an import path names (``module:attr`` or ``file.py:attr``)."""
-    kinds = _candidate_types()
-    value = _load_attr(spec)
-    if callable(value) and not isinstance(value, kinds):
-        value = value()
-    items = [value] if isinstance(value, kinds) else list(value) if isinstance(
-        value, Sequence | tuple) else None
-    if items is None or not items or not all(isinstance(c, kinds) for c in items):
-        raise ValidationError("candidates", f"{spec!r} must name a Candidate, a sequence of "
-                              "Candidates or a callable returning them")
-    return items
-
-
-@dataclass(frozen=True)
-class _Shipped:
-    """What a task receives: a Candidate (cloudpickled by Ray) or an import path and a name."""
-
-    name: str
-    dtype: str | None
-    candidate: Any = None
-    spec: str | None = None
-
-    def load(self) -> Any:
-        if self.candidate is not None:
-            return self.candidate
-        for cand in resolve_candidates(self.spec):
-            if cand.name == self.name:
-                return cand
-        raise ValidationError("candidates", f"{self.spec!r} on this worker has no candidate "
-                              f"named {self.name!r}")
-
-
-def _ship(candidates: Any) -> list[_Shipped]:
-    kinds = _candidate_types()
-    if isinstance(candidates, kinds + (str,)):
-        candidates = [candidates]
-    shipped: list[_Shipped] = []
-    for i, item in enumerate(list(candidates)):
-        if isinstance(item, kinds):
-            shipped.append(_Shipped(item.name, item.dtype, candidate=item))
-        elif isinstance(item, str):
-            shipped += [_Shipped(c.name, c.dtype, spec=item) for c in resolve_candidates(item)]
-        else:
-            raise ValidationError("candidates", f"item {i} is a {type(item).__name__}, not a "
-                                  "Candidate or an import path 'module:attr'")
-    if not shipped:
-        raise ValidationError("candidates", "no candidates given")
-    names = [s.name for s in shipped]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ValidationError("candidates", f"candidate names must be unique; repeated: {dupes}")
-    return shipped
-
-
-# =============================================================================== resume keys
-def _load_all(path: str | os.PathLike) -> Any:
-    """Every record of ``path``, duplicates of a point included (two targets may share a host)."""
-    from ..records import store
-
-    return store.load(path, duplicates="all")
-
-
-def _finished(path: str | os.PathLike) -> set[tuple[str, str, str, int, str]]:
-    """(candidate, target label, mode, batch size, dtype) of the finished fleet points in ``path``:
-    rows measured for a target whose :func:`effplan.store.point_key` is among
-    :func:`effplan.store.completed_points` (status ok and stable)."""
-    from ..records import store
-
-    if not Path(path).exists():
-        return set()
-    completed = store.completed_points(path)
-    frame = _load_all(path)
-    if "fleet_target" not in frame.columns:
-        return set()
-    done = set()
-    for rec in frame.to_dict(orient="records"):
-        target = rec.get("fleet_target")
-        if isinstance(target, str) and target and store.point_key(rec) in completed:
-            done.add((str(rec["candidate"]), target, str(rec["mode"]), int(rec["batch_size"]),
-                      str(rec.get("dtype") or "")))
-    return done
 
 
 # =============================================================================== the worker
 def _fleet_task(shipped: _Shipped, batch_sizes: list[int], mode: str, device: str,
-                target_label: str, measure_kwargs: dict[str, Any]):
-    """One (candidate x target) task: yields a start record, then one record per point."""
+                measure_kwargs: dict[str, Any], exclusive: str = "host"):
+    """One (candidate x target) task on a Ray node: the messages of
+    :func:`effplan.bench.spool.stream_points` (every timing pass as it is saved)."""
     import ray
 
-    from ..devices.hardware import available_cpus, detect_hardware
-    from . import configs, points
+    from .spool import stream_points
 
     ctx = ray.get_runtime_context()
     node = {"fleet_node_id": ctx.get_node_id(), "fleet_node_ip": ray.util.get_node_ip_address()}
-    hw = detect_hardware(device).to_dict()
-    yield {"kind": "start", "hardware": hw, **node}
-    cand = shipped.load()
-    kwargs = dict(measure_kwargs)
-    kwargs.pop("_workers", None)
-    settings = configs.build(**kwargs)
-    # the node is this task's alone (see the module docstring); the driver keeps the results file
-    sweep_cfg = replace(settings.sweep, threads=settings.sweep.threads or available_cpus(), progress=False,
-                        results_path=None, resume=False)
-    settings = replace(settings, sweep=sweep_cfg)
-    # one worker process for the candidate, kept alive across its batch sizes and passes, as
-    # the local executor does (a crash or time-out replaces it for the next point)
-    pool = points.worker_pool(int(sweep_cfg.threads))
-    try:
-        yield from _fleet_points(cand, batch_sizes, mode, device, target_label, settings, pool, hw, node)
-    finally:
-        pool.close()
-
-
-def _fleet_points(cand: Any, batch_sizes: list[int], mode: str, device: str, target_label: str,
-                  settings: Any, pool: Any, hw: Mapping[str, Any], node: Mapping[str, Any]):
-    """The point records of one fleet task, each measured with the task's worker ``pool`` by the
-    local sweep (:func:`effplan.bench.sweep.run`)."""
-    from . import sweep
-
-    for bs in batch_sizes:
-        start = time.time()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            m = sweep.run([cand], [bs], mode, device, settings, workers=pool)
-        end = time.time()
-        # one row per batch size; mode="generation" gives one per prompt length
-        rows = [dict(r, fleet_target=target_label, fleet_start_unix_s=start, fleet_end_unix_s=end,
-                     **node) for r in m.rows]
-        idle = float(rows[0].get("idle_power_w", math.nan))
-        if settings.energy.idle_power_w is None and not math.isnan(idle):
-            settings = replace(settings, energy=replace(settings.energy, idle_power_w=idle))  # once per task
-        point_hw = m.hardware.get(rows[0]["device"], hw)
-        # raw samples go with a point that is one row (which row a sample belongs to is
-        # otherwise the harness's business)
-        timings = ([next(iter(m.samples.values()))] if len(rows) == 1 and len(m.samples) == 1
-                   else [None] * len(rows))
-        yield {"kind": "point", "batch_size": bs, "rows": rows, "timings": timings,
-               "hardware": dict(point_hw),
-               "warnings": sorted({str(w.message) for w in caught
-                                   if issubclass(w.category, EffplanWarning)
-                                   and "points failed" not in str(w.message)}), **node}
+    kwargs = {k: v for k, v in measure_kwargs.items() if k != "_workers"}
+    yield from stream_points(shipped.load, batch_sizes, mode, device, kwargs, node,
+                             exclusive=exclusive)
 
 
 # =============================================================================== the driver
-@dataclass
-class _Task:
-    shipped: _Shipped
-    target: Target
-    remaining: list[int]
-    node_id: str = ""
-    node_ip: str = ""
-    hardware: Mapping[str, Any] = field(default_factory=dict)
+class FleetLostError(EffplanError):
+    """The Ray head (GCS) could not be reached: the sweep ended, its open points are error rows."""
 
 
-def _node_label(task: _Task) -> str:
-    return f"{task.node_ip}/{task.node_id[:6]}" if task.node_id else "?"
-
-
-def _connect(ray: Any, ray_address: str | None, opts: FleetOptions) -> None:
+def _connect(ray: Any, ray_address: str | None, opts: FleetOptions) -> str:
+    """Connect (or check the connection there is); returns the address connected to."""
     if ray.is_initialized():
-        return  # an existing connection (e.g. ray.init(...) in the notebook) is used as is
+        current = _gcs_address(ray)
+        wanted = str(ray_address or "")
+        if wanted and wanted not in ("auto", "local") and not wanted.startswith("ray://") \
+                and wanted.split("://")[-1] != current:
+            raise ValidationError("ray_address", f"Ray is already connected to {current or 'a cluster'}"
+                                  f", not {wanted!r}: call ray.shutdown() first to measure there")
+        if opts.runtime_env is not None:
+            job_env = dict(ray.get_runtime_context().runtime_env or {})
+            if any(job_env.get(k) != v for k, v in opts.runtime_env.items()
+                   if k not in ("working_dir", "py_modules")) or any(
+                    k in opts.runtime_env and k not in job_env for k in ("working_dir", "py_modules")):
+                raise ValidationError("runtime_env", "Ray is already connected, so the job's runtime "
+                                      "environment is set: give it to your ray.init(runtime_env=...) "
+                                      "(or ray job submit --runtime-env / --working-dir) instead of "
+                                      "FleetOptions(runtime_env=...)")
+        return current
+    env = {"runtime_env": dict(opts.runtime_env)} if opts.runtime_env is not None else {}
     if ray_address in (None, "local"):
         # a one-node instance on this machine, offering the exclusive node unit itself
         ray.init(address="local", resources={opts.node_resource: 1}, include_dashboard=False,
-                 log_to_driver=False)
+                 log_to_driver=False, **env)
     else:
-        ray.init(address=ray_address, log_to_driver=False)
+        ray.init(address=ray_address, log_to_driver=False, **env)
+    return _gcs_address(ray)
 
 
-def _nodes(ray: Any, node_resource: str) -> list[dict[str, Any]]:
+def _gcs_address(ray: Any) -> str:
+    try:
+        return str(ray.get_runtime_context().gcs_address or "")
+    except Exception:  # noqa: BLE001 - Ray Client has none: the head is not watched then
+        return ""
+
+
+def _nodes(ray: Any, opts: FleetOptions) -> list[dict[str, Any]]:
+    node_resource = opts.node_resource
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     measuring = [n for n in nodes if n["Resources"].get(node_resource, 0) > 0]
     if not measuring:
@@ -549,32 +304,14 @@ def _nodes(ray: Any, node_resource: str) -> list[dict[str, Any]]:
                               f"per-node exclusive resource {node_resource!r}; start every node "
                               f"that may measure with ray start ... --resources='{{\"{node_resource}\""
                               ": 1}' (see effplan.fleet)")
-    shared = [n["NodeID"][:8] for n in measuring if n["Resources"][node_resource] != 1]
+    # exclusive="gpu": a node may offer one unit per GPU (each GPU its own measuring unit)
+    shared = [n["NodeID"][:8] for n in measuring if n["Resources"][node_resource] != 1 and not (
+        opts.exclusive == "gpu" and n["Resources"][node_resource] <= max(1, n["Resources"].get("GPU", 0)))]
     if shared:
         raise ValidationError("ray_address", f"node(s) {shared} offer {node_resource!r} != 1: two "
-                              "measurements could share a node; start each node with exactly 1")
+                              "measurements could share a node; start each node with exactly 1 "
+                              "(with exclusive='gpu': at most one per GPU)")
     return measuring
-
-
-def _feasible(target: Target, nodes: list[dict[str, Any]], node_resource: str) -> bool:
-    need = target.required_resources(node_resource)
-    return any(all(n["Resources"].get(k, 0) >= v for k, v in need.items()) for n in nodes)
-
-
-def _error_row(task: _Task, bs: int, mode: str, reason: str) -> dict[str, Any]:
-    from ..records.schema import SCHEMA_VERSION
-
-    hw = task.hardware
-    where = f"node {_node_label(task)}" if task.node_id else "no node"
-    return {"candidate": task.shipped.name, "hardware": str(hw.get("name") or "unknown"),
-            "hardware_id": str(hw.get("hardware_id") or ""), "mode": mode, "batch_size": int(bs),
-            "device": str(hw.get("device") or ""), "dtype": task.shipped.dtype or "",
-            "provenance": "measured", "energy_source": "none", "status": "error",
-            "error": f"{where}: {reason}", "schema_version": SCHEMA_VERSION,
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-            "fleet_target": task.target.label, "fleet_node_id": task.node_id,
-            "fleet_node_ip": task.node_ip, "fleet_start_unix_s": math.nan,
-            "fleet_end_unix_s": math.nan}
 
 
 def _reason(ray: Any, exc: BaseException) -> str:
@@ -583,21 +320,47 @@ def _reason(ray: Any, exc: BaseException) -> str:
     return f"{type(cause).__name__}: {first}"[:500]
 
 
-def _save_samples(path: str | os.PathLike, row: Mapping[str, Any], hw: Mapping[str, Any],
-                  timing: Any) -> None:
-    """The point's raw samples beside the results file (``effplan.store.append_samples``), in
-    the record the local executor writes."""
-    from ..records import store
-    from .points import samples_record
+class _HeadWatch:
+    """Whether the head (GCS) still answers: a TCP connect to its address, timed by the
+    driver's clock. Without an address (Ray Client) the head is not watched."""
 
-    if timing is not None:
-        store.append_samples(path, [samples_record(row, hw, timing)])
+    def __init__(self, address: str, timeout_s: float) -> None:
+        host, _, port = address.rpartition(":")
+        self.where = (host, int(port)) if host and port.isdigit() else None
+        self.timeout_s = timeout_s
+        self.down_since: float | None = None
+        self.checked = 0.0
+
+    def lost(self) -> bool:
+        import socket
+
+        now = time.monotonic()
+        if self.where is None or now - self.checked < 1.0:
+            return self.down_since is not None and now - self.down_since >= self.timeout_s
+        self.checked = now
+        try:
+            socket.create_connection(self.where, timeout=1.0).close()
+            self.down_since = None
+        except OSError:
+            self.down_since = self.down_since or now
+        return self.down_since is not None and now - self.down_since >= self.timeout_s
+
+
+def _preflight(ray: Any, targets: list[Target], opts: FleetOptions, address: str) -> None:
+    from .fleet_check import preflight
+
+    check = preflight(ray, targets, node_resource=opts.node_resource, exclusive=opts.exclusive,
+                      address=address)
+    for msg in check.warnings:
+        warnings.warn(f"effplan fleet preflight: {msg}", EffplanWarning, stacklevel=4)
+    if not check.ok:
+        raise EffplanError("effplan fleet preflight failed, nothing was measured:\n" + check.report())
 
 
 def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
                    mode: str = "inference", device: str = "auto", *,
                    targets: Iterable[Target | str | Mapping[str, float]] | None = None,
-                   ray_address: str | None = None, resume: bool = False,
+                   ray_address: str | None = None, resume: bool | str = False,
                    results_path: str | os.PathLike | None = None, progress: bool = True,
                    fleet: FleetOptions | None = None, **measure_kwargs: Any) -> Measurements:
     """Measure every candidate x target x batch size on a Ray cluster; see the module docstring.
@@ -611,40 +374,33 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
         default one target ``"cpu"`` (any measuring node).
     ray_address: ``None``/``"local"`` (start a one-node Ray here), ``"auto"`` (the cluster this
         machine joined with ``ray start``) or ``"ray://HEAD:10001"`` (Ray Client). An already
-        initialised Ray connection is used as it is.
-    resume: skip points already finished in ``results_path`` (needs ``results_path``).
-    results_path: the driver's JSON Lines store; each point is appended as it arrives.
+        initialised Ray connection is used as it is (another explicit address is refused).
+    resume: ``True`` / ``"unfinished"``: skip points already finished in ``results_path``
+        (error rows and provisional points are measured again); ``"unstable"``: re-measure the
+        finished-but-unstable ones too (:mod:`effplan.bench.resume`).
+    results_path: the driver's JSON Lines store; every timing pass is appended as it arrives.
     progress: a ``tqdm.auto`` bar over all points, with the busy nodes as its postfix.
-    fleet: :class:`FleetOptions` (retries, runtime environment, node resource).
+    fleet: :class:`FleetOptions` (retries, job runtime environment, exclusivity, preflight).
     measure_kwargs: passed to the harness on the workers (``timing``, ``time_budget_s``,
         ``energy``, ``threads``, ``idle_power_w``, ...).
 
     Returns :class:`effplan.measurement.Measurements` of every row of this sweep (resumed
-    points are not repeated; load the store for the merged view).
+    points are not repeated; load the store for the merged view). Raises
+    :class:`FleetLostError` (after writing the open points as error rows) when the head is lost.
     """
     from ..records import store
-    from ..records.measurements import Measurements
-    from ..records.schema import MODES
+    from .fleet_sink import Sink
+    from .resume import resume_mode
 
     opts = fleet or FleetOptions()
     if not isinstance(opts, FleetOptions):
         raise ValidationError("fleet", f"expected FleetOptions or None, got {type(opts).__name__}")
-    shipped = _ship(candidates)
-    # the rules of the local sweep: positive integer batch sizes (numpy integers too), a known mode
-    bss = positive_ints("batch_sizes", batch_sizes)
-    if mode not in MODES:
-        raise ValidationError("mode", f"{mode!r} is not one of {MODES}")
-    if targets is None or isinstance(targets, str | Target | Mapping):
-        targets = ["cpu"] if targets is None else [targets]
-    target_list = [Target.of(t) for t in targets]
-    if not target_list:
-        raise ValidationError("targets", "no targets given")
-    labels = [t.label for t in target_list]
-    if len(set(labels)) != len(labels):
-        raise ValidationError("targets", f"target labels must be unique, got {labels}; give "
-                              "Target(name=...) to tell them apart")
-    if resume and results_path is None:
+    shipped, bss, target_list = _sweep_args(candidates, batch_sizes, mode, targets)
+    how = resume_mode(resume)
+    if how and results_path is None:
         raise ValidationError("resume", "resume=True needs results_path= (the store to resume from)")
+    from .configs import build
+
     harness = build(**measure_kwargs)  # the harness's settings, checked here before Ray starts
     if harness.sweep.raise_errors:
         raise ValidationError("raise_errors", "not supported with executor='ray': failures are "
@@ -654,184 +410,145 @@ def measure_on_ray(candidates: Any, batch_sizes: Sequence[int] = (1, 8, 32),
     if results_path is not None:  # writable, not a folder: checked before anything runs
         store.check_results_path(results_path)
     ray = require_ray()
-    _connect(ray, ray_address, opts)
-    nodes = _nodes(ray, opts.node_resource)
-    done = _finished(results_path) if resume else set()
+    _register_loaded_files()
+    address = _connect(ray, ray_address, opts)
+    nodes = _nodes(ray, opts)
+    if opts.preflight:
+        _preflight(ray, target_list, opts, address)
+    tasks = _todo(shipped, target_list, bss, mode, _finished(results_path, how) if how else set())
+    sink = Sink(results_path, mode)
+    _run(ray, tasks, sink, nodes, opts, mode, device, dict(measure_kwargs), progress,
+         _HeadWatch(address, opts.head_timeout_s))
+    return _finish(sink, results_path)
 
-    rows: list[dict[str, Any]] = []
-    hardware: dict[str, dict[str, Any]] = {}
-    samples: dict[tuple[str, str, str, int], Any] = {}
-    messages: list[str] = []
 
-    unsaved: list[str] = []
-
-    def record(row: dict[str, Any], hw: Mapping[str, Any] | None, timing: Any = None) -> None:
-        rows.append(row)
-        if results_path is None:
-            return
-        written = False  # the record is on disk: a later failure loses only its raw samples
-        try:
-            store.append(results_path, [row], hardware=dict(hw) if hw else None)
-            written = True
-            _save_samples(results_path, row, hw or {}, timing)
-        except (OSError, ValidationError) as exc:  # as the local executor: kept, with the reason
-            msg = (f"record saved to {results_path}, its raw samples not saved: " if written
-                   else f"not saved to {results_path}: ") + f"{type(exc).__name__}: {exc}"
-            row["error"] = f"{row['error']}; {msg}" if row.get("error") else msg
-            unsaved.append(f"{row['candidate']} bs={row['batch_size']} on {row['fleet_target']}"
-                           + (" (raw samples only)" if written else ""))
-
-    tasks: list[_Task] = []
-    for s in shipped:
-        for t in target_list:
-            # a candidate without a fixed dtype matches a finished point of any dtype label
-            todo = [b for b in bss if not any(k[:4] == (s.name, t.label, mode, b)
-                                              and (s.dtype is None or k[4] == s.dtype) for k in done)]
-            if todo:
-                tasks.append(_Task(s, t, todo))
-    remote = ray.remote(_fleet_task)
+def _run(ray: Any, tasks: list[Any], sink: Any, nodes: list[dict[str, Any]], opts: FleetOptions,
+         mode: str, device: str, measure_kwargs: dict[str, Any], progress: bool,
+         head: _HeadWatch) -> None:
+    """Submit the tasks and stream their messages into ``sink`` until every point is in."""
     from tqdm.auto import tqdm
 
+    remote = ray.remote(_fleet_task)
     bar = tqdm(total=sum(len(t.remaining) for t in tasks), desc=f"effplan fleet ({mode})",
                disable=not progress, leave=True)
-    running: dict[Any, _Task] = {}
+    running: dict[Any, Any] = {}
     busy: dict[str, str] = {}
 
     def show() -> None:
         bar.set_postfix_str(f"busy {len(busy)}/{len(nodes)} nodes: "
                             + ", ".join(f"{k}[{v}]" for k, v in sorted(busy.items())))
 
+    def fail(task: Any, reason: str) -> None:
+        bar.update(sink.fail(task, reason))
+        busy.pop(task.node_label, None)
+
     try:
         for task in tasks:
             if not _feasible(task.target, nodes, opts.node_resource):
                 need = task.target.required_resources(opts.node_resource)
-                for bs in task.remaining:
-                    record(_error_row(task, bs, mode, f"no live node offers {need} (target "
-                                      f"{task.target.label!r}); start a node with these resources"),
-                           None)
-                    bar.update(1)
+                fail(task, f"no live node offers {need} (target {task.target.label!r}); start a node "
+                     "with these resources")
                 continue
             options = dict(task.target.ray_options(opts.node_resource),
                            max_retries=opts.max_retries, retry_exceptions=False)
-            if opts.runtime_env is not None:
-                options["runtime_env"] = dict(opts.runtime_env)
             dev = task.target.device if str(device) == "auto" else str(device)
             gen = remote.options(**options).remote(task.shipped, list(task.remaining), mode, dev,
-                                                   task.target.label, dict(measure_kwargs))
+                                                   measure_kwargs, opts.exclusive)
             running[gen] = task
         pending = list(running)
         last_check = time.monotonic()
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=_POLL_S)
-            if not ready and time.monotonic() - last_check >= _RECHECK_S:
+            if not ready and head.lost():
+                reason = (f"the Ray head (GCS) at {':'.join(map(str, head.where))} did not answer for "
+                          f"{opts.head_timeout_s:g} s: the sweep ended")
+                for gen in pending:
+                    fail(running[gen], reason)
+                raise FleetLostError(reason)
+            if not ready and head.down_since is None and time.monotonic() - last_check >= _RECHECK_S:
                 # a node that left (lost, scaled down) can leave a task nowhere to run, or to
                 # be retried on: Ray would wait for ever, effplan gives error rows instead
                 last_check = time.monotonic()
-                live = [n for n in ray.nodes() if n.get("Alive")
+                nodes_now = _ask_head(ray.nodes)  # None: the head did not answer (it is watched)
+                if nodes_now is None:
+                    continue
+                live = [n for n in nodes_now if n.get("Alive")
                         and n["Resources"].get(opts.node_resource, 0) > 0]
                 for gen in [g for g in pending if not _feasible(running[g].target, live,
                                                                 opts.node_resource)]:
                     task = running[gen]
-                    try:
-                        ray.cancel(gen, force=True)
-                    except Exception:  # noqa: BLE001 - best effort; its points become error rows
-                        pass
+                    _cancel(ray, gen)
                     pending.remove(gen)
-                    for bs in list(task.remaining):
-                        record(_error_row(task, bs, mode, "no live node offers "
-                                          f"{task.target.required_resources(opts.node_resource)} "
-                                          f"(target {task.target.label!r}) any more: node lost?"),
-                               task.hardware)
-                        bar.update(1)
-                    task.remaining.clear()
-                    busy.pop(_node_label(task), None)
+                    fail(task, f"no live node offers {task.target.required_resources(opts.node_resource)}"
+                         f" (target {task.target.label!r}) any more: node lost?")
                 show()
             for gen in ready:
-                task = running[gen]
-                try:
-                    ref = next(gen)
-                except StopIteration:
-                    busy.pop(_node_label(task), None)
-                    show()
-                    continue
-                try:
-                    msg = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    reason = _reason(ray, exc)
-                    for bs in list(task.remaining):
-                        record(_error_row(task, bs, mode, reason), task.hardware)
-                        bar.update(1)
-                    task.remaining.clear()
-                    busy.pop(_node_label(task), None)
-                    show()
-                    continue
-                pending.append(gen)
-                busy.pop(_node_label(task), None)  # a retried attempt may run on another node
-                task.node_id, task.node_ip = msg["fleet_node_id"], msg["fleet_node_ip"]
-                busy[_node_label(task)] = task.shipped.name
-                if msg["kind"] == "start":
-                    task.hardware = msg["hardware"]
-                    show()
-                    continue
-                hw, bs = msg["hardware"], int(msg["batch_size"])
-                if bs not in task.remaining:  # re-sent by a retried attempt: already stored
-                    continue
-                task.remaining.remove(bs)
-                for row, timing in zip(msg["rows"], msg["timings"]):
-                    record(row, hw, timing)
-                    key = f"{row['device']}@{task.node_id[:8]}"
-                    hardware[key] = dict(hw)
-                    if timing is not None:
-                        samples[(row["candidate"], key, mode, bs)] = timing
-                messages += msg.get("warnings", [])
-                if not task.remaining:
-                    busy.pop(_node_label(task), None)
-                bar.update(1)
+                if _receive(ray, gen, running[gen], sink, bar, busy):
+                    pending.append(gen)
                 show()
-    except BaseException:  # Ctrl-C or a store error: every received point is already on disk
-        for gen in running:
-            try:
-                ray.cancel(gen, force=True)
-            except Exception:  # noqa: BLE001 - best effort: the task may have finished already
-                pass
+    except BaseException as exc:  # Ctrl-C, a lost head, a store error: every pass is on disk
+        if not isinstance(exc, FleetLostError):  # a lost head cannot cancel anything
+            for gen in running:
+                _cancel(ray, gen)
         raise
     finally:
         bar.close()
 
-    for msg in dict.fromkeys(messages):
-        warnings.warn(f"effplan fleet (on a worker): {msg}", EffplanWarning, stacklevel=3)
-    failed = [f"{r['candidate']} bs={r['batch_size']} on {r['fleet_target']}" for r in rows
-              if r.get("status") != "ok"]
-    if failed:
-        warnings.warn(f"effplan.measure (ray): {len(failed)} of {len(rows)} points failed "
-                      f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); see the "
-                      "'status' and 'error' columns (Measurements.errors)", EffplanWarning,
-                      stacklevel=3)
-    if unsaved:
-        warnings.warn(f"effplan.measure (ray): {len(unsaved)} points could not be saved to "
-                      f"{results_path} ({', '.join(unsaved[:5])}{', ...' if len(unsaved) > 5 else ''});"
-                      " they are in the returned Measurements (reason in 'error'): save them with "
-                      "effplan.store.save_frame(m.to_frame(), another_path)", EffplanWarning,
-                      stacklevel=3)
-    return Measurements(rows=tuple(rows), hardware=hardware, samples=samples)
+
+def _ask_head(call: Any, timeout_s: float = 5.0) -> Any:
+    """``call()`` (a request to the head, e.g. ``ray.nodes``), or None when it does not return
+    within ``timeout_s``: with the head gone Ray would block it until its core stops the
+    process, so it runs in a daemon thread and the sweep loop goes on watching the head."""
+    import threading
+
+    out: list[Any] = []
+
+    def ask() -> None:
+        try:
+            out.append(call())
+        except Exception:  # noqa: BLE001 - no answer is what the caller handles
+            pass
+
+    thread = threading.Thread(target=ask, daemon=True, name="effplan-ask-head")
+    thread.start()
+    thread.join(timeout_s)
+    return out[0] if out else None
 
 
-#: Parameters of :func:`effplan.measure` that the driver handles; the rest go to the workers.
-def measure_with_executor(candidates: Any, batch_sizes: Any, mode: str, device: str, settings: Any) -> Measurements:
-    """``effplan.measure(..., executor=...)`` for an executor other than ``"local"``: the driver
-    settings (targets, results file, resume, progress) stay here, the harness's (timing, energy,
-    generation, the rest of the sweep) go to the workers.
-    """
-    f = settings.fleet
-    if f.executor != "ray":
-        given = [k for k, v in (("targets", f.targets), ("ray_address", f.ray_address), ("fleet", f.options))
-                 if v is not None]
-        if f.executor == "local":
-            raise ValidationError(given[0], f"{', '.join(given)} need executor='ray'")
-        raise ValidationError("executor", f"{f.executor!r} is not 'local' or 'ray'")
-    sw = settings.sweep
-    harness = dict(timing=settings.timing, energy=settings.energy, generation=settings.generation,
-                   sweep=replace(sw, results_path=None, resume=False, progress=True))
-    return measure_on_ray(candidates, batch_sizes, mode, device, targets=f.targets, ray_address=f.ray_address,
-                          resume=sw.resume, results_path=sw.results_path, progress=sw.progress, fleet=f.options,
-                          **harness)
+def _cancel(ray: Any, gen: Any) -> None:
+    try:
+        ray.cancel(gen, force=True)
+    except Exception:  # noqa: BLE001 - best effort: the task may have finished already
+        pass
+
+
+def _receive(ray: Any, gen: Any, task: Any, sink: Any, bar: Any, busy: dict[str, str]) -> bool:
+    """Handle the next message of a task's stream; False when the stream has ended."""
+    try:
+        ref = next(gen)
+    except StopIteration:
+        busy.pop(task.node_label, None)
+        if task.remaining:  # ended without its points: never silently
+            bar.update(sink.fail(task, "the task ended without measuring these points"))
+        return False
+    try:
+        msg = ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        bar.update(sink.fail(task, _reason(ray, exc)))
+        busy.pop(task.node_label, None)
+        return False
+    kind = msg.get("kind")
+    busy.pop(task.node_label, None)  # a retried attempt may run on another node
+    if kind == "start":
+        sink.start(task, msg)
+    elif kind == "records":
+        sink.records(task, msg)
+    elif kind == "point":
+        if sink.point(task, msg):
+            bar.update(1)
+    elif kind == "error":
+        bar.update(sink.fail(task, str(msg.get("error"))))
+        return False
+    if task.remaining:
+        busy[task.node_label] = task.shipped.name
+    return True

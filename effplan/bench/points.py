@@ -114,6 +114,7 @@ def measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str, 
 
     model = cand.build_model(dev)
     modes = [(m, m.training) for m in model.modules()]
+    sweep_threads = torch.get_num_threads()
     try:
         inputs = cand.make_inputs(bs, dev)
         params, param_bytes = probes.param_stats(model)
@@ -136,6 +137,12 @@ def measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str, 
             except FlopCountError as exc:
                 degraded.append(f"effplan.measure: FLOPs of {cand.name!r} could not be counted ({exc}); "
                                 "flops_per_item and utilization are NaN")
+        if opts.get("auto_threads") and not is_cuda:  # small work does not pay for threads
+            from .threads import threads_for_work
+
+            work = row["flops_per_item"] * bs * (3.0 if mode == "training" else 1.0)
+            torch.set_num_threads(threads_for_work(sweep_threads, work))
+            row["threads"] = torch.get_num_threads()
 
         # ---- the workload of one call
         if mode == "inference":
@@ -222,6 +229,7 @@ def measure_point(cand: Candidate, bs: int, mode: str, dev: str, row: dict[str, 
     finally:
         for m, was_training in modes:
             m.training = was_training
+        torch.set_num_threads(sweep_threads)
 
 
 def point_job(cand: Any, bs: int, mode: str, dev: str, row: dict[str, Any],
@@ -361,12 +369,14 @@ def flops_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def resume(path: Path | None, points: list[tuple[Any, str, int, int | None]], mode: str,
-            hardware: Mapping[str, Mapping[str, Any]]) -> tuple[list[tuple[Any, str, int, int | None]],
-                                                              list[dict[str, Any]]]:
-    """Points still to measure, and the stored rows of those already finished in ``path``."""
+            hardware: Mapping[str, Mapping[str, Any]],
+            how: str = "unfinished") -> tuple[list[tuple[Any, str, int, int | None]], list[dict[str, Any]]]:
+    """Points still to measure, and the stored rows of those already finished in ``path``
+    (``how``: the resume mode, :mod:`effplan.bench.resume`)."""
     from ..records import store
+    from .resume import finished_points
 
-    done = store.completed_points(path)
+    done = finished_points(path, how)
     if not done:
         return points, []
     # a candidate that does not declare its dtype matches a stored point of any dtype

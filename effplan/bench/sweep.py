@@ -28,7 +28,6 @@ from ..records.schema import MEASUREMENT_COLUMNS, MODES
 from . import points, probes
 from . import configs
 from .configs import SweepSettings, positive_ints
-from .timing import free_cores
 
 __all__ = ["run", "default_threads", "append_rows"]
 
@@ -38,12 +37,13 @@ _CALLER = 5
 
 
 def default_threads() -> int:
-    """torch CPU threads for a sweep: torch's current setting, capped at the cores that are free
-    now (usable cores minus other processes' load, :func:`effplan.bench.timing.free_cores`), so the
-    measurement does not oversubscribe a busy machine."""
-    import torch
+    """torch CPU threads for a sweep: torch's current setting, capped at the cores free
+    throughout a short window (:func:`effplan.bench.threads.sweep_threads`, the one thread rule
+    of local and fleet sweeps); each point is capped again by its work
+    (:func:`effplan.bench.threads.threads_for_work`)."""
+    from .threads import sweep_threads
 
-    return max(1, min(torch.get_num_threads(), free_cores()))
+    return sweep_threads()
 
 
 def append_rows(path: Path, rows: list[dict[str, Any]], hardware: Mapping[str, Any]) -> None:
@@ -243,7 +243,7 @@ class _Sweep:
                              for c in p.candidates for bs in p.batch_sizes[:1]], where="measure()")
         todo = [(c, self.device_of(c), bs, pr) for c in p.candidates for bs in p.batch_sizes for pr in p.prompts]
         if sw.resume:
-            todo, kept = points.resume(p.path, todo, p.mode, self.hardware)
+            todo, kept = points.resume(p.path, todo, p.mode, self.hardware, sw.resume)
             self.rows.extend(kept)
         for dev in dict.fromkeys(d for _, d, _, _ in todo):
             if not en.measure:
@@ -270,7 +270,7 @@ class _Sweep:
                         leave=True)
         self.opts = dict(policy=p.policy, clock=sw.clock, energy=en.measure, energy_window_s=en.window_s,
                          meter_factory=self.meter_factory, optimizer=sw.optimizer, lr=sw.learning_rate,
-                         threads=self.threads, **p.gen_opts)
+                         threads=self.threads, auto_threads=sw.threads is None, **p.gen_opts)
         self.sweep_repro = reproducibility_fields(None, timing_policy=p.policy)  # an error row keeps these
         return todo
 
@@ -447,7 +447,7 @@ class _Sweep:
                           "refuses them). For firm figures: "
                           "close other programs (background_load shows how busy the machine was), use "
                           "fewer threads (threads=1), a longer time_budget_s, or re-measure them later "
-                          "with resume=True", EffplanWarning, stacklevel=_CALLER)
+                          "with resume='unstable' (effplan measure --resume unstable)", EffplanWarning, stacklevel=_CALLER)
         if self.unsaved:
             warnings.warn(f"effplan.measure: {len(self.unsaved)} points could not be saved to {self.p.path} "
                           f"({', '.join(self.unsaved[:5])}{', ...' if len(self.unsaved) > 5 else ''}); they are in "

@@ -668,16 +668,16 @@ def _mark_unstable(df: pd.DataFrame, allow_unstable: bool, notes: list[str]) -> 
         df.loc[bad, "plan_mark"] = [f"NOT stable, used and flagged: {why[i]}" for i in idx]
         msg = (f"plan(): {int(bad.sum())} measured row(s) are NOT stable: they are used and every "
                f"figure planned from them is flagged. {statement} Rows: {listed}{more}. For firm "
-               "figures re-measure them on a quiet machine (measure(..., resume=True)); "
+               "figures re-measure them on a quiet machine (measure(..., resume='unstable')); "
                "plan(..., allow_unstable=False) refuses them")
     else:
         df.loc[bad, "plan_note"] = [f"{why[i]}: re-measure on a quiet machine (effplan measure "
-                                    "--resume), or drop allow_unstable=False / --strict-stability "
+                                    "--resume unstable), or drop allow_unstable=False / --strict-stability "
                                     "to use it, flagged"
                                     for i in idx]
         msg = (f"plan(): {int(bad.sum())} measured row(s) are NOT stable and are refused "
                f"(allow_unstable=False): {listed}{more}. Re-measure them on a quiet machine "
-               "(measure(..., resume=True) re-measures exactly those), or leave allow_unstable "
+               "(measure(..., resume='unstable') re-measures exactly those), or leave allow_unstable "
                "at its default to use them, flagged")
     notes.append(msg)
     warnings.warn(msg, PlanWarning, stacklevel=4)

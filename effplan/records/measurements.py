@@ -43,8 +43,12 @@ class Measurements:
     samples: Mapping[SampleKey, Timing] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
-        """The tidy frame: exactly the columns of ``effplan.schema.MEASUREMENT_COLUMNS``."""
-        df = pd.DataFrame(list(self.rows), columns=list(MEASUREMENT_COLUMNS))
+        """The tidy frame: the columns of ``effplan.schema.MEASUREMENT_COLUMNS``, then the
+        fleet and hardware-identity columns (``fleet_*``, ``hw_*``) that rows carry (a fleet
+        sweep's: where and on which machine each point was measured)."""
+        extra = list(dict.fromkeys(k for r in self.rows for k in r
+                                   if k.startswith(("fleet_", "hw_")) and k not in MEASUREMENT_COLUMNS))
+        df = pd.DataFrame(list(self.rows), columns=list(MEASUREMENT_COLUMNS) + extra)
         # Types only: no relabelling (normalize_measurements would call an empty energy_source
         # "entered", which a measured row with energy=False is not).
         for col, (kind, _) in MEASUREMENT_COLUMNS.items():

@@ -443,14 +443,18 @@ def _truthy(v: Any) -> bool:
     return v is True or (isinstance(v, (bool, np.bool_)) and bool(v))
 
 
-def completed_points(path: PathLike) -> set[tuple[str, str, str, str, str, int]]:
+def completed_points(path: PathLike, *, stable_only: bool = True) -> set[tuple[str, str, str, str, str, int]]:
     """:func:`point_key` of every finished point in the results file ``path``: status ``ok``,
     ``stable`` true and not ``provisional`` (an error, a not-stable point or one whose sweep
-    stopped before its last timing pass is measured again on resume). An absent
+    stopped before its last timing pass is measured again on resume). With
+    ``stable_only=False`` a finished point that is not stable counts as finished too
+    (``resume="unfinished"``, :mod:`effplan.bench.resume`). An absent
     file has none. Bad records are skipped (and reported by :func:`load`)."""
     p = Path(path)
     if not p.exists() or p.stat().st_size == 0:
         return set()
+    if not stable_only:  # the index keeps "finished" (stable) only: column-wise over the records
+        return finished_points(load(p, duplicates="all"), stable_only=False)
     ents = _index.entries(p)          # the index beside the file, brought up to date first
     done = ents[(ents["valid"] == 1) & (ents["finished"] == 1)]
     return _entry_keys(done)
@@ -472,14 +476,16 @@ def _entry_keys(ents: pd.DataFrame) -> set[tuple]:
     return set(keys)
 
 
-def finished_points(frame: pd.DataFrame) -> set[tuple]:
+def finished_points(frame: pd.DataFrame, *, stable_only: bool = True) -> set[tuple]:
     """:func:`point_key` of every finished row of ``frame`` (status ``ok``, ``stable`` true, not
-    ``provisional``), column-wise: the rule of :func:`completed_points`."""
+    ``provisional``; ``stable_only=False``: stable or not), column-wise: the rule of
+    :func:`completed_points`."""
     if frame.empty:
         return set()
     ok = (_keys.per_value(frame["status"], lambda v: str(v or "ok") == "ok").astype(bool)
           if "status" in frame.columns else np.ones(len(frame), dtype=bool))
-    done = ok & _keys.truthy(frame, "stable") & ~_keys.truthy(frame, "provisional")
+    stable = _keys.truthy(frame, "stable") if stable_only else np.ones(len(frame), dtype=bool)
+    done = ok & stable & ~_keys.truthy(frame, "provisional")
     rows = np.flatnonzero(done)
     if not len(rows):
         return set()

@@ -183,3 +183,12 @@ def test_the_defaults_behind_the_shortcuts_have_one_home():
 
     assert front.PASSES_DEFAULT == configs.PASSES_DEFAULT == 2
     assert front.RETRIES_DEFAULT == configs.RETRIES_DEFAULT == 1 and front.ISOLATE_DEFAULT is True
+
+
+def test_an_unset_timing_shortcut_is_not_given():
+    # the CLI passes --time-budget-s / unset options as None: the policy's defaults stay
+    from effplan.bench import configs
+
+    s = configs.build(time_budget_s=None, target_ci_rel=None)
+    assert (s.timing.time_budget_s, s.timing.target_ci_rel) == (2.0, 0.02)
+    assert configs.build(time_budget_s=0.5).timing.time_budget_s == 0.5
