@@ -31,6 +31,16 @@ SUMMARY_COLUMNS = ["candidate", "hardware", "cost_usd", "cost_usd_p10", "cost_us
                    "quality", "infeasible_reason"]
 
 
+
+def yes_no(v: Any) -> str:
+    """A boolean cell for people: "yes" / "no", "" where unknown (``pd.NA``, None, NaN)."""
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    try:
+        return "yes" if v else "no"
+    except TypeError:       # pd.NA: its truth is unknown
+        return ""
+
 def _num(v: Any) -> float | None:
     try:
         f = float(v)
@@ -167,7 +177,7 @@ def format_frame(df: Any, columns: Sequence[str] | None = None) -> Any:
         if f is None and pd.api.types.is_float_dtype(out[c]):
             f = sig
         if f is None and pd.api.types.is_bool_dtype(out[c]):
-            f = lambda v: "yes" if v else "no"  # noqa: E731
+            f = yes_no
         if f is not None:
             out[c] = [f(v) for v in out[c]]
     return out
@@ -187,7 +197,7 @@ def styled(df: Any, caption: str | None = None) -> Any:
         if f is None and pd.api.types.is_float_dtype(df[c]):
             f = sig
         if f is None and pd.api.types.is_bool_dtype(df[c]):
-            f = lambda v: "yes" if v else "no"  # noqa: E731 - never a raw True/False
+            f = yes_no  # never a raw True/False
         # every cell is escaped AFTER formatting: a name from a results file is text, never markup
         fmt[c] = (lambda v, f=f: html_text(f(v))) if f is not None else html_text
     st = df.style.format(fmt, na_rep=MISSING).hide(axis="index")
