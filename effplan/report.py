@@ -60,6 +60,7 @@ from typing import Any
 
 from .errors import EffplanError, ValidationError
 from .views.report_clean import reader_copy
+from .safe import html_text
 
 __all__ = [
     "ReportParams",
@@ -323,20 +324,19 @@ def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike,
     relative link), its status and, for a failure, its error -- with a summary line, then the
     other files of the report (``files``: (what, path) pairs, e.g. the one-page summary as HTML
     and PDF and each compute card). Plain HTML, no script: it reads offline."""
-    import html as _html
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     failed = [r for r in runs if not r.ok]
     rows = []
     for r in runs:
-        page = (f'<a href="{_html.escape(r.html.name)}">{_html.escape(r.html.name)}</a>'
+        page = (f'<a href="{html_text(r.html.name)}">{html_text(r.html.name)}</a>'
                 if r.html is not None else "<i>no page</i>")
         color = "#1a7f37" if r.ok else "#a40000"
-        rows.append(f'<tr class="{r.status}" data-notebook="{_html.escape(r.name)}" '
-                    f'data-status="{r.status}"><td>{_html.escape(r.name)}</td><td>{page}</td>'
+        rows.append(f'<tr class="{r.status}" data-notebook="{html_text(r.name)}" '
+                    f'data-status="{r.status}"><td>{html_text(r.name)}</td><td>{page}</td>'
                     f'<td style="color:{color};font-weight:600">{r.status}</td>'
-                    f'<td class="error">{_html.escape(r.error)}</td></tr>')
+                    f'<td class="error">{html_text(r.error)}</td></tr>')
     head = (f"{len(runs)} notebook(s): {len(runs) - len(failed)} ok, {len(failed)} failed"
             if runs else "no notebooks were run")
     text = (
@@ -345,7 +345,7 @@ def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike,
         "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:4px 10px;"
         "text-align:left;vertical-align:top}td.error{max-width:60em;white-space:pre-wrap;"
         "font-family:monospace;font-size:0.9em}</style></head><body>"
-        f'<h1>effplan report</h1><p class="summary" data-failed="{len(failed)}">{_html.escape(head)}'
+        f'<h1>effplan report</h1><p class="summary" data-failed="{len(failed)}">{html_text(head)}'
         + (". A failed notebook's page shows how far it got and its error." if failed else "")
         + "</p><table><tr><th>notebook</th><th>page</th><th>status</th><th>error</th></tr>"
         + "".join(rows) + "</table>" + _files_table(files, out) + "</body></html>\n")
@@ -356,7 +356,6 @@ def write_index(runs: Sequence[NotebookRun], out_dir: str | os.PathLike,
 
 def _files_table(files: Sequence[tuple[str, str | os.PathLike]], out: Path) -> str:
     """The report's other files as a table of relative links (what, file)."""
-    import html as _html
 
     if not files:
         return ""
@@ -367,8 +366,8 @@ def _files_table(files: Sequence[tuple[str, str | os.PathLike]], out: Path) -> s
             rel = p.resolve().relative_to(out.resolve()).as_posix()
         except ValueError:
             rel = p.name
-        rows.append(f'<tr class="file"><td>{_html.escape(what)}</td><td><a href="{_html.escape(rel)}">'
-                    f"{_html.escape(rel)}</a></td></tr>")
+        rows.append(f'<tr class="file"><td>{html_text(what)}</td><td><a href="{html_text(rel)}">'
+                    f"{html_text(rel)}</a></td></tr>")
     return ("<h2>The answer on one page, and the compute cards</h2><table><tr><th>what</th>"
             "<th>file</th></tr>" + "".join(rows) + "</table>")
 
@@ -545,10 +544,10 @@ def export_html(notebooks: str | os.PathLike | Iterable[str | os.PathLike],
     return written
 
 
-def remote_scripts(html_text: str) -> list[str]:
+def remote_scripts(page: str) -> list[str]:
     """``src`` of every ``<script>`` loaded from the network (http:, https: or //host)."""
     return re.findall(r"""<script\b[^>]*\bsrc\s*=\s*["']?((?:https?:)?//[^"'\s>]+)""",
-                      html_text, flags=re.I)
+                      page, flags=re.I)
 
 
 def report_cards(params: ReportParams, out_dir: Path) -> list[Path]:

@@ -99,6 +99,7 @@ from ..refdata import reference as _ref
 from ..errors import ExtrapolationError, ValidationError
 from ..records.schema import number as _number
 from .inputs import ASSUMED_EFFICIENCY, HOURS_PER_MONTH
+from ..safe import html_text
 
 __all__ = [
     "CurveFit", "CurvePrediction", "GeneralizationFit", "ComputePlan", "fit_learning_curve",
@@ -534,9 +535,7 @@ class GeneralizationFit:
                        speculative=spec, note=note)
 
     def _repr_html_(self) -> str:
-        import html
-
-        return f"<p><b>{html.escape(self.sentence())}</b></p>"
+        return f"<p><b>{html_text(self.sentence())}</b></p>"
 
     def sentence(self, factor: float = 2.0) -> str:
         """One line: what ``factor`` x the data does to the clean metric and to the gap."""
@@ -709,13 +708,11 @@ class ComputePlan:
         return text + "."
 
     def _repr_html_(self) -> str:
-        import html
-
-        items = "".join(f"<li>{html.escape(n)}</li>" for n in (
+        items = "".join(f"<li>{html_text(n)}</li>" for n in (
             f"scaling law: {self.fit_source}", f"price: {self.price_source}" if self.price_source else "",
             f"MFU: {self.mfu_source}" if self.mfu_source else "",
             f"serving: {self.serving_note}" if self.serving_note else "", *self.notes) if n)
-        return f"<p><b>{html.escape(self.sentence())}</b></p><ul style='font-size:smaller'>{items}</ul>"
+        return f"<p><b>{html_text(self.sentence())}</b></p><ul style='font-size:smaller'>{items}</ul>"
 
 
 def _hardware_row(hardware: str, cat: pd.DataFrame, dtype: str) -> tuple[pd.Series, float, float, str]:

@@ -64,7 +64,6 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import functools
-import html
 import io
 import json
 import logging
@@ -89,6 +88,7 @@ from ..planning.frames import (Headline, baseline_candidate, budget_table, headl
                               is_generation_plan, portfolio_total, rank_options, select_rows)
 from ..records.schema import number as _number
 from ..records.column_units import CSV_FLOAT_FORMAT, units_of
+from ..safe import html_text
 
 __all__ = ["BudgetDashboard", "budget_table", "parse_price", "ALL_HARDWARE"]
 
@@ -562,7 +562,7 @@ class BudgetDashboard:
         c = self.controls
 
         def section(title: str) -> Any:
-            return w.HTML(f'<b style="display:block;margin-top:6px">{html.escape(title)}</b>')
+            return w.HTML(f'<b style="display:block;margin-top:6px">{html_text(title)}</b>')
 
         def number(name: str) -> Any:  # the slider, and the box with the exact value planned
             extra = [self._readouts[name]] if name in self._readouts else []
@@ -775,7 +775,7 @@ class BudgetDashboard:
         if not self.bars:
             return ('<div style="font-size:0.8em;color:#666;margin-left:136px">no bar kept: the '
                     "headline judges the one above</div>")
-        items = "".join(f"<li>{html.escape(b.label())}</li>" for b in self.bars)
+        items = "".join(f"<li>{html_text(b.label())}</li>" for b in self.bars)
         return (f'<div class="effplan-bars" style="font-size:0.85em;margin-left:120px">Kept bars '
                 f"(all must be met):<ul style=\"margin:2px 0\">{items}</ul></div>")
 
@@ -903,8 +903,8 @@ class BudgetDashboard:
         except (OSError, EffplanError, ValueError) as exc:
             self._set_error(f"saving on the server failed: {exc}")
             return
-        self._status_html.value = (f"<small>saved <code>{html.escape(str(csv_path))}</code> and "
-                                   f"<code>{html.escape(json_path.name)}</code> on the server"
+        self._status_html.value = (f"<small>saved <code>{html_text(str(csv_path))}</code> and "
+                                   f"<code>{html_text(json_path.name)}</code> on the server"
                                    "</small>")
 
     def update(self, *, replan: bool = True) -> bool:
@@ -1118,7 +1118,7 @@ class BudgetDashboard:
             f"<style>{_REFUSED_CSS}</style>"
             '<div class="effplan-error-message" style="color:#a40000;background:#fff0f0;'
             'border:1px solid #e0b4b4;padding:4px 8px;border-radius:3px">'
-            f"<b>Input not applied:</b> {html.escape(message)}<br>"
+            f"<b>Input not applied:</b> {html_text(message)}<br>"
             "<small>Showing the last valid plan.</small></div>")
         target = f"{field}_text" if f"{field}_text" in self.controls else field
         for name, ctl in self.controls.items():
@@ -1138,8 +1138,8 @@ class BudgetDashboard:
         if hidden:
             label = "more" if len(msgs) == 1 else f"+{len(msgs) - 1} more"
             more = (f'<details style="display:inline"><summary>{label}</summary>'
-                    + "".join(f"<div>{html.escape(m)}</div>" for m in hidden) + "</details>")
-        first = html.escape(first)
+                    + "".join(f"<div>{html_text(m)}</div>" for m in hidden) + "</details>")
+        first = html_text(first)
         self._warning_html.value = (
             '<div class="effplan-warning-message" style="color:#6b5500;background:#fffbe6;'
             'border-left:3px solid #e6c84a;padding:2px 8px;margin:2px 0;font-size:0.85em">'
@@ -1373,7 +1373,7 @@ def _readout(name: str, value: Any) -> str:
         text = f"{100 * v:.3g}% of capacity"
     else:
         text = f"= {count_words(v)} / day"
-    return f'<span style="font-size:0.85em;color:#333;white-space:nowrap">{html.escape(text)}</span>'
+    return f'<span style="font-size:0.85em;color:#333;white-space:nowrap">{html_text(text)}</span>'
 
 
 def _metric_condition(quality: pd.DataFrame, metric: str | None,
@@ -1424,8 +1424,8 @@ def _source_words(provenance: str, energy_source: str, price_source: str | None)
     energy = {"estimated-tdp": "estimated from rated power (not metered)",
               "projected": "projected (not metered)", "entered": "entered by hand"}.get(
         energy_source, f"measured ({energy_source})" if energy_source else "unknown")
-    price = "" if price_source is None else f"price: {html.escape(price_source or 'unknown')}; "
-    return f"timing {html.escape(timing)}; {price}energy {html.escape(energy)}"
+    price = "" if price_source is None else f"price: {html_text(price_source or 'unknown')}; "
+    return f"timing {html_text(timing)}; {price}energy {html_text(energy)}"
 
 
 def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
@@ -1452,8 +1452,8 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     tgt = " and ".join(targets) if targets else "no latency or quality target"
     if not h.found:
         return (f'<div class="effplan-headline" data-found="false" style="{box}">'
-                f'<div style="font-size:1.3em;color:#a40000"><b>{html.escape(h.message)}</b></div>'
-                f'<div style="{_MUTED}">Relax the targets ({html.escape(tgt)}) or add hardware.'
+                f'<div style="font-size:1.3em;color:#a40000"><b>{html_text(h.message)}</b></div>'
+                f'<div style="{_MUTED}">Relax the targets ({html_text(tgt)}) or add hardware.'
                 "</div></div>")
     band = ""
     if math.isfinite(h.quarter_cost_usd_p10) and math.isfinite(h.quarter_cost_usd_p90):
@@ -1481,28 +1481,28 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
                       if base_is_choice else
                       f"<b>{verb} {usd(abs(h.savings_usd))} ({abs(h.savings_rel):.0%})</b> per "
                       f"quarter {'against' if good else 'more than'} the baseline "
-                      f"<b>{html.escape(h.baseline)}</b> on {html.escape(str(h.baseline_hardware))}"
+                      f"<b>{html_text(h.baseline)}</b> on {html_text(str(h.baseline_hardware))}"
                       f" ({usd(h.baseline_quarter_cost_usd)}){saving_band}") + "</div>")
     else:
         savings = (f'<div class="effplan-savings" data-savings-usd="" style="{_MUTED}">'
-                   f"{html.escape(h.message or 'no baseline: savings not computed')}</div>")
-    quality = (f"; {html.escape(h.quality_label)} {sig(h.quality)}"
+                   f"{html_text(h.message or 'no baseline: savings not computed')}</div>")
+    quality = (f"; {html_text(h.quality_label)} {sig(h.quality)}"
                + ("" if h.quality_higher_is_better else " (lower is better)")
                if math.isfinite(h.quality) else "")
     verb = "Keep" if h.keep_baseline else "Run"
-    main = (f'<div style="font-size:1.5em;line-height:1.3">{verb} <b>{html.escape(h.candidate)}</b> '
-            f"on <b>{html.escape(h.hardware)}</b>: "
+    main = (f'<div style="font-size:1.5em;line-height:1.3">{verb} <b>{html_text(h.candidate)}</b> '
+            f"on <b>{html_text(h.hardware)}</b>: "
             f'<span class="effplan-headline-cost" data-quarter-cost-usd="{h.quarter_cost_usd:.2f}">'
-            f"<b>{usd(h.quarter_cost_usd)}</b></span> in {html.escape(h.quarter)}{band}</div>")
+            f"<b>{usd(h.quarter_cost_usd)}</b></span> in {html_text(h.quarter)}{band}</div>")
     lead = (f'<div style="{_MUTED};font-size:0.9em">Recommended: the cheapest of '
             f"{h.options_meeting_targets} option(s) (of {h.options}) that meet "
-            f"{html.escape(tgt)}</div>")
+            f"{html_text(tgt)}</div>")
     assumptions = (f'<div class="effplan-assumptions" style="{_MUTED};font-size:0.85em;'
-                   f'line-height:1.35;margin-top:2px">{html.escape(h.assumptions())}</div>')
+                   f'line-height:1.35;margin-top:2px">{html_text(h.assumptions())}</div>')
     if h.workload == "generation":
         service = (f"{usd(h.cost_per_1m_output_tokens_usd)} per 1M output tokens; "
                    f"{wh(h.energy_per_response_wh)} per response; concurrency "
-                   f"{_int(h.concurrency)} (limited by {html.escape(h.binding_constraint)})"
+                   f"{_int(h.concurrency)} (limited by {html_text(h.binding_constraint)})"
                    f"{quality}")
     else:
         service = f"p95 {sig(h.latency_p95_ms)} ms{quality}"
@@ -1513,23 +1513,23 @@ def _headline_markup(h: Headline | None, portfolio: dict[str, Any] | None,
     if h.stability_note:  # timed on a busy machine: the one statement, beside the figure it qualifies
         busy = (f'<div class="effplan-busy-note" data-timing-spread-rel="{h.timing_spread_rel:.6g}" '
                 f'data-background-load="{h.background_load:.6g}" style="{_BUSY_STYLE};margin-top:6px">'
-                f"<b>&#x26A0;</b> {html.escape(h.stability_note)} Re-measure on a quiet machine for "
+                f"<b>&#x26A0;</b> {html_text(h.stability_note)} Re-measure on a quiet machine for "
                 "firm figures.</div>")
     port = ""
     if portfolio is not None:
-        rows = "; ".join(f"{html.escape(c)} on {html.escape(hw)} {usd(v)}"
+        rows = "; ".join(f"{html_text(c)} on {html_text(hw)} {usd(v)}"
                          for c, hw, v in portfolio["rows"])
         miss = (f"; not placed (no option meets the targets): "
-                f"{html.escape(', '.join(portfolio['missing']))}" if portfolio["missing"] else "")
+                f"{html_text(', '.join(portfolio['missing']))}" if portfolio["missing"] else "")
         port = (f'<div class="effplan-portfolio" data-portfolio-usd="'
                 f'{portfolio["quarter_cost_usd"]:.2f}" style="margin-top:4px;padding-top:4px;'
                 f'border-top:1px dashed #c9d7e8">Portfolio: <b>SUM of {len(portfolio["rows"])} '
                 f"models run side by side: {usd(portfolio['quarter_cost_usd'])}</b> in "
-                f"{html.escape(h.quarter)} <span style=\"{_MUTED};font-size:0.85em\">({rows}{miss})"
+                f"{html_text(h.quarter)} <span style=\"{_MUTED};font-size:0.85em\">({rows}{miss})"
                 "</span></div>")
     rpd = "" if requests_per_day is None else f' data-requests-per-day="{requests_per_day:.6g}"'
     return (f'<div class="effplan-headline" data-found="true" '
-            f'data-candidate="{html.escape(h.candidate)}" data-hardware="{html.escape(h.hardware)}" '
+            f'data-candidate="{html_text(h.candidate)}" data-hardware="{html_text(h.hardware)}" '
             f'data-quarter-cost-usd="{h.quarter_cost_usd:.2f}"{rpd} style="{box}">'
             f"{lead}{main}{savings}{assumptions}{detail}{busy}{_shift_markup(shift_line)}{port}</div>")
 
@@ -1539,7 +1539,7 @@ def _shift_markup(line: str) -> str:
     if not line:
         return ""
     return (f'<div class="effplan-shift-gap" style="{_BUSY_STYLE};margin-top:6px">'
-            f"<b>&#x26A0;</b> {html.escape(line)}</div>")
+            f"<b>&#x26A0;</b> {html_text(line)}</div>")
 
 
 _BUSY_STYLE = ("color:#5c3d00;background:#fff4d6;border-left:3px solid #e0a800;padding:3px 8px;"
@@ -1621,29 +1621,29 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
         else:
             short = price if len(price) <= 24 else price[:23] + "…"  # the full text on hover
         comp = str(row.get("comparable_instance", "") or "")
-        out = [str(int(row["rank"])), f"{html.escape(str(row['candidate']))} @ "
-                                      f"{html.escape(str(row['hardware']))}",
+        out = [str(int(row["rank"])), f"{html_text(str(row['candidate']))} @ "
+                                      f"{html_text(str(row['hardware']))}",
                usd(row["quarter_cost_usd"])]
         if has_band:
             out.append(band)
-        out += [vs, "yes" if row["meets_targets"] else f"no: {html.escape(str(row['why_not']))}",
-                f'<span title="{html.escape(price)}">{html.escape(short)}</span>'
+        out += [vs, "yes" if row["meets_targets"] else f"no: {html_text(str(row['why_not']))}",
+                f'<span title="{html_text(price)}">{html_text(short)}</span>'
                 + (f'<br><span class="effplan-comparable" style="{_MUTED};font-size:0.9em" '
-                   f'title="the nearest catalog cloud instance">≈ {html.escape(comp)}</span>'
+                   f'title="the nearest catalog cloud instance">≈ {html_text(comp)}</span>'
                    if comp else ""),
-                html.escape(str(row.get("provenance", "")))
-                + (f' <span class="effplan-busy-flag" title="{html.escape(busy[row.name])}">&#x26A0; '
+                html_text(str(row.get("provenance", "")))
+                + (f' <span class="effplan-busy-flag" title="{html_text(busy[row.name])}">&#x26A0; '
                    f"busy ±{spread_pct(row.get('timing_spread_rel'))}</span>" if busy[row.name] else "")]
         if gen:
             cpm = row.get("cost_per_1m_output_tokens_usd")
             out += [_int(row.get("concurrency")),
-                    html.escape(str(row.get("binding_constraint", "") or "")),
+                    html_text(str(row.get("binding_constraint", "") or "")),
                     "–" if not _finite(cpm) else f"${float(cpm):,.4g}",
                     wh(row.get("energy_per_response_wh")),
-                    html.escape(str(row.get("energy_source", ""))), sig(row.get("quality"))]
+                    html_text(str(row.get("energy_source", ""))), sig(row.get("quality"))]
         else:
             out += [sig(row.get("latency_p95_ms")), _int(row.get("instances_max")),
-                    kwh(row.get("energy_kwh")), html.escape(str(row.get("energy_source", ""))),
+                    kwh(row.get("energy_kwh")), html_text(str(row.get("energy_source", ""))),
                     sig(row.get("co2_kg")), sig(row.get("quality"))]
         return out
 
@@ -1653,7 +1653,7 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
         tds = "".join(f'<td class="{a}">{v}</td>' for (_h, a), v in zip(heads, cells(row)))
         return f'<tr class="{cls}">{tds}</tr>'
 
-    head = "<tr>" + "".join(f'<th class="{a}">{html.escape(h)}</th>' for h, a in heads) + "</tr>"
+    head = "<tr>" + "".join(f'<th class="{a}">{html_text(h)}</th>' for h, a in heads) + "</tr>"
     first_ok = r.index[r["meets_targets"]].min() if r["meets_targets"].any() else None
     rows = [tr(row, i == first_ok) for i, row in r.iterrows()]
     n_top = _TABLE_ROWS if fold else len(rows)
@@ -1664,14 +1664,14 @@ def _ranking_html(r: pd.DataFrame, fold: bool = True) -> str:
                 f'</summary><table class="effplan-rank">{head}{"".join(rows[_TABLE_ROWS:])}'
                 "</table></details>")
     note = (f'<div style="{_MUTED};font-size:0.8em;white-space:normal">Options are alternatives (never added up). '
-            f"{html.escape(quarter)} cost: the first quarter of the plan"
+            f"{html_text(quarter)} cost: the first quarter of the plan"
             + ("; P10–P90: Monte-Carlo range (traffic, growth, price"
                + (", timing doubt" if (busy != "").any() else "") + ")" if has_band else "")
             + "; vs baseline: difference to the baseline's cost in the same quarter.</div>")
     if (busy != "").any():
         note += (f'<div class="effplan-busy-note" style="{_BUSY_STYLE};font-size:0.8em">'
                  f"<b>&#x26A0; busy</b>: {int((busy != '').sum())} of {len(r)} option(s) are planned "
-                 f"from timings that are not stable. {html.escape(_worst_statement(r))}</div>")
+                 f"from timings that are not stable. {html_text(_worst_statement(r))}</div>")
     return (f'{_TABLE_STYLE}<div style="overflow-x:auto;max-width:100%">'
             f'<table class="effplan-rank">{head}{top}</table>{rest}</div>{note}')
 
@@ -1723,17 +1723,17 @@ def _ranking_bars_html(r: pd.DataFrame, h: Headline | None, max_rows: int = 10) 
                        'top:50%;height:0;border-top:1.5px solid #222"></div>')
         rows.append(
             '<div style="display:flex;align-items:center;margin:3px 0">'
-            f'<div title="{html.escape(name)}" style="flex:0 0 36%;max-width:260px;'
+            f'<div title="{html_text(name)}" style="flex:0 0 36%;max-width:260px;'
             'overflow:hidden;text-overflow:ellipsis;white-space:nowrap;text-align:right;'
             f'padding-right:6px;font-size:0.85em{";font-weight:600" if choice else ""}">'
-            f"{html.escape(name)}</div>"
+            f"{html_text(name)}</div>"
             '<div style="flex:1 1 auto;position:relative;height:16px;min-width:60px">'
             f'<div style="position:absolute;left:0;width:{w_:.2f}%;top:1px;bottom:1px;'
             f'background:{fill};border:1px solid {color}"></div>{whisker}'
             f'<span style="position:absolute;left:calc({min(max(w_, p90 if math.isfinite(p90) else 0), 78):.2f}% + 4px);'
             f'top:0;font-size:0.75em;line-height:16px;white-space:nowrap;'
             f'background:rgba(255,255,255,0.85){";font-weight:600" if choice else ""}">'
-            f"{usd(d['cq'])}{html.escape(tag)}</span></div></div>")
+            f"{usd(d['cq'])}{html_text(tag)}</span></div></div>")
     missing = int(cost.isna().sum())
     notes = ["orange: chosen", "grey: baseline", "hatched: projected (not measured)"]
     if "timing_unstable" in shown.columns and shown["timing_unstable"].map(is_flagged).any():
@@ -1746,7 +1746,7 @@ def _ranking_bars_html(r: pd.DataFrame, h: Headline | None, max_rows: int = 10) 
         notes.append(f"{len(have) - max_rows} more expensive option(s) in the table")
     if missing:
         notes.append(f"{missing} option(s) without a cost (see the table)")
-    quarter = html.escape(r.attrs.get("quarter") or "Q1")
+    quarter = html_text(r.attrs.get("quarter") or "Q1")
     return (f'<div class="effplan-bars" data-log="{str(log).lower()}" style="padding:4px 0">'
             f'<div style="font-weight:600;margin-bottom:2px">Cost in {quarter} per option, '
             "cheapest first (alternatives, not a sum)</div>"
@@ -1813,7 +1813,7 @@ def _quality_svg(summary: pd.DataFrame, h: Headline | None, *,
         parts.append(f'<line x1="{X:.1f}" x2="{X:.1f}" y1="{M["t"]}" y2="{M["t"] + ph}" '
                      'stroke="#eee"/>')
         parts.append(f'<text x="{X:.1f}" y="{M["t"] + ph + 14}" text-anchor="middle">'
-                     f"{html.escape(lab)}</text>")
+                     f"{html_text(lab)}</text>")
     ylabels = [sig(v) for v in yt]
     if len(set(ylabels)) < len(ylabels):
         ylabels = [f"{v:.4g}" for v in yt]
@@ -1822,16 +1822,16 @@ def _quality_svg(summary: pd.DataFrame, h: Headline | None, *,
         parts.append(f'<line x1="{M["l"]}" x2="{M["l"] + pw}" y1="{Y:.1f}" y2="{Y:.1f}" '
                      'stroke="#eee"/>')
         parts.append(f'<text x="{M["l"] - 6}" y="{Y + 4:.1f}" text-anchor="end">'
-                     f"{html.escape(lab)}</text>")
+                     f"{html_text(lab)}</text>")
     xlabel = plots.cost_axis_label(cost_col) + (" — log scale" if log else "")
     parts.append(f'<text x="{M["l"] + pw / 2:.0f}" y="{H - 8}" text-anchor="middle">'
-                 f"{html.escape(xlabel)}</text>")
+                 f"{html_text(xlabel)}</text>")
     parts.append(f'<text transform="translate(14,{M["t"] + ph / 2:.0f}) rotate(-90)" '
-                 f'text-anchor="middle">{html.escape(ylabel)}</text>')
+                 f'text-anchor="middle">{html_text(ylabel)}</text>')
     better = "up" if hib else "down"
     per = _PER_UNIT.get(cost_col, "")
     parts.append(f'<text x="{M["l"]}" y="16" font-weight="bold" font-size="12px">'
-                 f"{html.escape(ylabel.replace(' (lower is better)', ''))} vs cost{per} "
+                 f"{html_text(ylabel.replace(' (lower is better)', ''))} vs cost{per} "
                  f"({better} and to the left is better)</text>")
     front = plots.pareto_front(df.assign(_x=x, _y=y), "_x", "_y", higher_is_better=hib)
     if len(front):
@@ -1854,7 +1854,7 @@ def _quality_svg(summary: pd.DataFrame, h: Headline | None, *,
         hollow = str(d.get("provenance")) == "projected"
         ok_slo = d.get("slo_met") is not False and d.get("feasible") is not False
         color = "#4e79a7" if ok_slo else "#e15759"
-        tip = html.escape(f"{d['candidate']} @ {d['hardware']}: {usd(xv)}{per}, "
+        tip = html_text(f"{d['candidate']} @ {d['hardware']}: {usd(xv)}{per}, "
                           f"{ylabel} {sig(yv)}")
         parts.append(f'<circle cx="{X:.1f}" cy="{Y:.1f}" r="5" stroke="{color}" '
                      f'stroke-width="1.5" fill="{"white" if hollow else color}">'
@@ -1891,14 +1891,14 @@ def _quality_svg(summary: pd.DataFrame, h: Headline | None, *,
             continue
         x0, y1, bb = best
         boxes.append(bb)
-        parts.append(f'<text x="{x0:.1f}" y="{y1:.1f}" font-size="11px">{html.escape(text)}'
+        parts.append(f'<text x="{x0:.1f}" y="{y1:.1f}" font-size="11px">{html_text(text)}'
                      "</text>")
     parts.append("</svg>")
     notes = ["green: Pareto front (cheaper and better)", "hollow: projected (not measured)",
              "orange ring: chosen", "red: misses the latency target"]
     if unlabelled:
         notes.append("too crowded to label (hover a point for its name): "
-                     + "; ".join(html.escape(u) for u in unlabelled))
+                     + "; ".join(html_text(u) for u in unlabelled))
     if missing:
         notes.append(f"{missing} option(s) without a cost or a quality score not shown")
     return ('<div class="effplan-quality">' + "".join(parts)

@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import html as _html
 import io
 import os
 import warnings
@@ -30,6 +29,7 @@ from typing import Any
 
 from ..errors import EffplanWarning
 from ..models.candidates import QUANT_DTYPES
+from ..safe import html_text
 
 __all__ = [
     "notebook_measurements",
@@ -543,7 +543,7 @@ def training_answer(plan: Any, measurements: Any = None) -> Any:
     if tot.empty:
         why = "; ".join(dict.fromkeys(tr["infeasible_reason"].astype(str)))
         return HTML(f'<div class="effplan-training-answer"><b>No training option has a cost</b>: '
-                    f"{_html.escape(why)}</div>")
+                    f"{html_text(why)}</div>")
     (cand, hw), row = next(iter(tot.iterrows()))
     info = first.loc[(cand, hw)]
     rng = ""
@@ -552,7 +552,7 @@ def training_answer(plan: Any, measurements: Any = None) -> Any:
     quarters = int(tr["quarter"].nunique())
     note = option_note(info)
     busy = (f'<div class="effplan-busy-note" style="{_BUSY_STYLE};margin-top:4px"><b>&#x26A0;</b> '
-            f"{_html.escape(note)} Re-measure on a quiet machine for firm figures.</div>" if note else "")
+            f"{html_text(note)} Re-measure on a quiet machine for firm figures.</div>" if note else "")
     others = first[first["timing_unstable"].map(is_flagged).to_numpy(bool)] \
         if "timing_unstable" in first.columns else first.iloc[0:0]
     others = others[[k != (cand, hw) for k in others.index]]
@@ -560,17 +560,17 @@ def training_answer(plan: Any, measurements: Any = None) -> Any:
         n, x = worst(zip(others["background_load"], others["timing_spread_rel"]))
         names = ", ".join(dict.fromkeys(str(c) for c, _h in others.index))
         busy += (f'<div class="effplan-busy-note" style="{_BUSY_STYLE};margin-top:4px;font-size:0.85em">'
-                 f"<b>&#x26A0;</b> {len(others)} other option(s) ({_html.escape(names)}): "
-                 f"{_html.escape(busy_sentence(n, x, up_to=len(others) > 1))}</div>")
+                 f"<b>&#x26A0;</b> {len(others)} other option(s) ({html_text(names)}): "
+                 f"{html_text(busy_sentence(n, x, up_to=len(others) > 1))}</div>")
     return HTML(
         '<div class="effplan-training-answer" style="border:1px solid #c9d7e8;background:#f5f9ff;'
         'border-radius:6px;padding:8px 12px;margin:0 0 8px 0">'
-        f'<div style="font-size:1.3em">Train <b>{_html.escape(str(cand))}</b> on '
-        f"<b>{_html.escape(str(hw))}</b>: <b>{usd(row['cost_usd'])}</b> over {quarters} "
+        f'<div style="font-size:1.3em">Train <b>{html_text(str(cand))}</b> on '
+        f"<b>{html_text(str(hw))}</b>: <b>{usd(row['cost_usd'])}</b> over {quarters} "
         f"quarter(s){rng}</div>"
         f'<div style="color:#555;font-size:0.85em">{sig(row["device_hours"])} device-hours; '
         f"{sig(info['wall_clock_days_per_run'])} days per run; timing "
-        f"{_html.escape(str(info['provenance']))}; energy {_html.escape(str(info['energy_source']))}"
+        f"{html_text(str(info['provenance']))}; energy {html_text(str(info['energy_source']))}"
         f"; the cheapest of {len(tot)} priced option(s)</div>{busy}</div>")
 
 
@@ -643,11 +643,11 @@ def _note_warning(message: Any, category: Any, filename: str, lineno: int, file:
     from .dashboard import _first_sentence
 
     first, rest = _first_sentence(text)
-    more = (f'<details style="display:inline"><summary>more</summary>{_html.escape(rest)}'
+    more = (f'<details style="display:inline"><summary>more</summary>{html_text(rest)}'
             "</details>" if rest else "")
     display(HTML('<div class="effplan-note" style="color:#6b5500;background:#fffbe6;'
                  'border-left:3px solid #e6c84a;padding:2px 8px;margin:2px 0;font-size:0.9em">'
-                 f"<b>{_html.escape(kind)}:</b> {_html.escape(first)} {more}</div>"))
+                 f"<b>{html_text(kind)}:</b> {html_text(first)} {more}</div>"))
 
 
 def setup(debug: bool = False) -> None:
@@ -682,11 +682,11 @@ def table(df: Any, caption: str | None = None, *, collapse_rows: int = COLLAPSE_
         body = (f'<div class="effplan-table effplan-people" style="overflow-x:auto">'
                 f"{styled(view).to_html()}</div>"
                 f'<details class="effplan-all-columns"><summary>all {len(df.columns)} columns '
-                f"({len(left_out)} more: {_html.escape(', '.join(left_out[:6]))}"
+                f"({len(left_out)} more: {html_text(', '.join(left_out[:6]))}"
                 f"{'…' if len(left_out) > 6 else ''})</summary>{full}</details>")
     else:
         body = full
-    head = f"<b>{_html.escape(caption)}</b> " if caption else ""
+    head = f"<b>{html_text(caption)}</b> " if caption else ""
     if len(df) > collapse_rows:
         return HTML(f'<details class="effplan-collapsed"><summary>{head}({len(df):,} rows: click '
                     f"to show)</summary>{body}</details>")
@@ -697,7 +697,7 @@ def note(text: str) -> Any:
     """A short paragraph of text for a report (HTML, escaped)."""
     from IPython.display import HTML
 
-    return HTML(f"<p>{_html.escape(str(text))}</p>")
+    return HTML(f"<p>{html_text(str(text))}</p>")
 
 
 def _has_results(path: str | os.PathLike) -> bool:
@@ -724,7 +724,7 @@ def show(obj: Any, title: str | None = None) -> None:
     from IPython.display import HTML, Image, display
 
     if title:
-        display(HTML(f"<h4>{_html.escape(str(title))}</h4>"))
+        display(HTML(f"<h4>{html_text(str(title))}</h4>"))
     if isinstance(obj, Mapping):
         for key, value in obj.items():
             show(value, title=str(key).replace("_", " "))

@@ -14,7 +14,6 @@ Figures built without pyplot state (as :mod:`effplan.plots`), HTML tables throug
 from __future__ import annotations
 
 import base64
-import html
 import io
 from typing import Any
 
@@ -23,6 +22,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.text import Text
+
+from ..safe import html_text
 
 __all__ = ["planned_vs_actual", "variance_waterfall", "band_chart", "reforecast_chart",
            "variance_table", "quarter_table", "unmapped_table", "dashboard_html"]
@@ -244,13 +245,13 @@ def dashboard_html(a: Any) -> str:
     """The dashboard's "Budget vs actuals" tab: the sentence, the charts (PNG), the tables."""
     from ..formatting import styled
 
-    imgs = "".join(f'<img alt="{html.escape(t)}" style="max-width:100%" '
+    imgs = "".join(f'<img alt="{html_text(t)}" style="max-width:100%" '
                    f'src="data:image/png;base64,{_png(f)}"/>'
                    for t, f in (("planned vs actual", planned_vs_actual(a)),
                                 ("variance waterfall", variance_waterfall(a)),
                                 ("band", band_chart(a))))
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in a.notes)
-    return (f'<div class="effplan-actuals"><p><b>{html.escape(a.sentence())}</b></p>'
+    notes = "".join(f"<li>{html_text(n)}</li>" for n in a.notes)
+    return (f'<div class="effplan-actuals"><p><b>{html_text(a.sentence())}</b></p>'
             f"{imgs}<h4>Per option and month</h4>"
             f'<div style="overflow-x:auto">{styled(variance_table(a)).to_html()}</div>'
             f"<h4>Unmapped compute spend</h4>"

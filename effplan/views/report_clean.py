@@ -14,9 +14,10 @@
 from __future__ import annotations
 
 import copy
-import html
 import re
 from typing import Any
+
+from ..safe import html_text
 
 __all__ = ["reader_copy", "warning_notes", "strip_paths", "NOTE_CLASS"]
 
@@ -57,8 +58,8 @@ def warning_notes(stderr: str) -> list[tuple[str, str]]:
 def _note_html(kind: str, text: str) -> str:
     word = "note" if kind in ("EffplanWarning", "PlanWarning", "DataWarning") else kind
     return (f'<div class="{NOTE_CLASS}" style="color:#6b5500;background:#fffbe6;border-left:3px '
-            f'solid #e6c84a;padding:2px 8px;margin:2px 0;font-size:0.9em"><b>{html.escape(word)}:'
-            f"</b> {html.escape(text)}</div>")
+            f'solid #e6c84a;padding:2px 8px;margin:2px 0;font-size:0.9em"><b>{html_text(word)}:'
+            f"</b> {html_text(text)}</div>")
 
 
 def _is_parameters_heading(cell: Any, nxt: Any) -> bool:

@@ -16,7 +16,6 @@ The numbers are the plan's own (:func:`effplan.planning.rank_options` and
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..formatting import sig, usd
+from ..safe import html_text
 
 __all__ = ["summary_html", "write_pdf", "write_summary", "cost_chart_svg", "nice_ticks",
            "CHROMIUM"]
@@ -122,12 +122,12 @@ def cost_chart_svg(quarterly: pd.DataFrame, options: Sequence[tuple[str, str, st
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}" '
                      'stroke="#e4e4e4"/>')
         parts.append(f'<text x="{left - 4}" y="{y(t) + 3:.1f}" text-anchor="end" fill="#444">'
-                     f"{html.escape(usd(t))}</text>")
+                     f"{html_text(usd(t))}</text>")
     step = max(1, math.ceil(n / 8))
     for i, lab in enumerate(labels):
         if i % step == 0:
             parts.append(f'<text x="{x(i):.1f}" y="{height - 6}" text-anchor="middle" '
-                         f'fill="#444">{html.escape(lab)}</text>')
+                         f'fill="#444">{html_text(lab)}</text>')
     if band is not None:
         pts = [f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(band[1])]
         pts += [f"{x(i):.1f},{y(v):.1f}" for i, v in reversed(list(enumerate(band[0])))]
@@ -137,9 +137,9 @@ def cost_chart_svg(quarterly: pd.DataFrame, options: Sequence[tuple[str, str, st
         v = pd.to_numeric(q["cost_usd"], errors="coerce").to_numpy(float)
         pts = " ".join(f"{x(i):.1f},{y(c):.1f}" for i, c in enumerate(v) if math.isfinite(c))
         parts.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2" '
-                     f'data-option="{html.escape(label)}"/>')
+                     f'data-option="{html_text(label)}"/>')
         parts.append(f'<text x="{left + pw + 8}" y="{top_pad + 12 + 14 * k}" fill="{color}">'
-                     f"{html.escape(label if len(label) <= 34 else label[:33] + '…')}</text>")
+                     f"{html_text(label if len(label) <= 34 else label[:33] + '…')}</text>")
     if band is not None:
         parts.append(f'<text x="{left + pw + 8}" y="{top_pad + 12 + 14 * len(series)}" '
                      f'fill="#777">shaded: P10–P90</text>')
@@ -148,7 +148,7 @@ def cost_chart_svg(quarterly: pd.DataFrame, options: Sequence[tuple[str, str, st
 
 
 def _ranked_rows(r: pd.DataFrame, h: Any) -> str:
-    quarter = html.escape(str(r.attrs.get("quarter") or "Q1"))
+    quarter = html_text(str(r.attrs.get("quarter") or "Q1"))
     cols = ("<colgroup><col style='width:3%'><col style='width:18%'><col style='width:9%'>"
             "<col style='width:16%'><col style='width:14%'><col style='width:8%'>"
             "<col style='width:22%'><col style='width:10%'></colgroup>")
@@ -169,17 +169,17 @@ def _ranked_rows(r: pd.DataFrame, h: Any) -> str:
         price = str(row.get("price_source", "") or "")
         comp = str(row.get("comparable_instance", "") or "")
         short = price.split(" (")[0] if price.startswith("catalog estimate") else price
-        price_cell = (f"<span title='{html.escape(price)}'>"
-                      + html.escape(short if len(short) <= 52 else short[:51] + "…") + "</span>"
-                      + (f"<br><span class='muted'>comparable: {html.escape(comp)}</span>"
+        price_cell = (f"<span title='{html_text(price)}'>"
+                      + html_text(short if len(short) <= 52 else short[:51] + "…") + "</span>"
+                      + (f"<br><span class='muted'>comparable: {html_text(comp)}</span>"
                          if comp else ""))
-        timing = html.escape(str(row.get("provenance", "")))
+        timing = html_text(str(row.get("provenance", "")))
         if str(row.get("stability_note", "") or ""):
             timing += " ⚠ busy"
-        meets = "yes" if bool(row["meets_targets"]) else f"no: {html.escape(str(row['why_not']))}"
+        meets = "yes" if bool(row["meets_targets"]) else f"no: {html_text(str(row['why_not']))}"
         rows.append(f"<tr class='{cls}'><td class='l'>{int(row['rank'])}</td>"
-                    f"<td class='l w'>{html.escape(str(row['candidate']))} @ "
-                    f"{html.escape(str(row['hardware']))}</td><td>{usd(row['quarter_cost_usd'])}</td>"
+                    f"<td class='l w'>{html_text(str(row['candidate']))} @ "
+                    f"{html_text(str(row['hardware']))}</td><td>{usd(row['quarter_cost_usd'])}</td>"
                     f"<td class='w'>{band}</td><td class='w'>{vs}</td><td class='l w'>{meets}</td>"
                     f"<td class='l w'>{price_cell}</td><td class='l'>{timing}</td></tr>")
     more = (f"<p class='muted'>{len(r) - TOP_ROWS} more option(s): every option is in the CSV "
@@ -197,14 +197,14 @@ def _finite(v: Any) -> bool:
 def _quality_bars(h: Any, r: pd.DataFrame, bars: Mapping[str, str] | None) -> str:
     items = []
     for name, text in (bars or {}).items():
-        items.append(f"<li><b>{html.escape(str(name))}</b>: {html.escape(str(text))}</li>")
+        items.append(f"<li><b>{html_text(str(name))}</b>: {html_text(str(text))}</li>")
     if h is not None and h.min_quality:
         op = "≥" if h.quality_higher_is_better else "≤"
         met = int(r["meets_targets"].sum())
-        items.append(f"<li><b>{html.escape(h.quality_label)} {op} {h.min_quality:g}</b>: "
+        items.append(f"<li><b>{html_text(h.quality_label)} {op} {h.min_quality:g}</b>: "
                      f"{met} of {len(r)} option(s) meet every target</li>")
     if h is not None and h.found and _finite(h.quality):
-        items.append(f"<li>the answer's {html.escape(h.quality_label)}: {sig(h.quality)}"
+        items.append(f"<li>the answer's {html_text(h.quality_label)}: {sig(h.quality)}"
                      + ("" if h.quality_higher_is_better else " (lower is better)") + "</li>")
     if not items:
         items.append("<li>no quality bar set: every option that meets the latency target "
@@ -220,13 +220,13 @@ def _sources(plan: Any, r: pd.DataFrame, h: Any) -> str:
     price = list(dict.fromkeys(str(x) for x in r.head(TOP_ROWS).get(
         "price_source", pd.Series(dtype=str)) if str(x)))
     items = [
-        f"<li><b>timing</b>: {html.escape(', '.join(timing) or 'unknown')} (measured = timed on "
+        f"<li><b>timing</b>: {html_text(', '.join(timing) or 'unknown')} (measured = timed on "
         "the machine named; projected = roofline estimate for hardware not owned)</li>",
-        f"<li><b>prices</b>: {html.escape('; '.join(price) or 'unknown')}</li>",
-        f"<li><b>energy</b>: {html.escape(', '.join(energy) or 'unknown')} (estimated-tdp = from "
+        f"<li><b>prices</b>: {html_text('; '.join(price) or 'unknown')}</li>",
+        f"<li><b>energy</b>: {html_text(', '.join(energy) or 'unknown')} (estimated-tdp = from "
         "rated power, not metered); grid: "
-        f"{html.escape(str(prices.get('resolved_grid_source', '')))}; PUE "
-        f"{html.escape(str(prices.get('pue', '')))}</li>",
+        f"{html_text(str(prices.get('resolved_grid_source', '')))}; PUE "
+        f"{html_text(str(prices.get('pue', '')))}</li>",
         f"<li><b>ranges</b>: P10–P90 of {int(inputs.get('samples') or 0)} Monte Carlo draws "
         f"(seed {inputs.get('seed', 0)}); the saving's range from the same paired draws</li>",
     ]
@@ -248,12 +248,12 @@ def summary_html(plan: Any, *, baseline: str | None = None, min_quality: float |
                                                         traffic_note=traffic_note)
     when = (generated or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     if h.found:
-        main = html.escape(h.sentence().replace(" " + h.stability_note, "") if h.stability_note
+        main = html_text(h.sentence().replace(" " + h.stability_note, "") if h.stability_note
                            else h.sentence())
-        assume = html.escape(h.assumptions())
-        notes = "".join(f"<div class='note'>⚠ {html.escape(n)}</div>" for n in h.notes())
+        assume = html_text(h.assumptions())
+        notes = "".join(f"<div class='note'>⚠ {html_text(n)}</div>" for n in h.notes())
     else:
-        main, assume, notes = html.escape(h.message), "", ""
+        main, assume, notes = html_text(h.message), "", ""
     options, where = [], ""
     if h.found:
         same_hw = not h.baseline or str(h.baseline_hardware) == h.hardware
@@ -268,14 +268,14 @@ def summary_html(plan: Any, *, baseline: str | None = None, min_quality: float |
 
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{html_text(title)}</title><style>{_CSS}</style></head><body>"
         "<div class='page effplan-summary'>"
-        f"<h1>{html.escape(title)}</h1><div class='when'>effplan {html.escape(__version__)}, "
+        f"<h1>{html_text(title)}</h1><div class='when'>effplan {html_text(__version__)}, "
         f"{when}. Options are alternatives: their costs are never added up.</div>"
         f"<div class='answer'><div class='main effplan-summary-answer'>{main}</div>"
         f"<div class='assume effplan-summary-assumptions'>{assume}</div>{notes}</div>"
         f"<h2>Every option, ranked</h2>{_ranked_rows(r, h)}"
-        f"<h2>Cost over time, per quarter{html.escape(where)}</h2>{chart}"
+        f"<h2>Cost over time, per quarter{html_text(where)}</h2>{chart}"
         f"<h2>Quality bars</h2>{_quality_bars(h, r, quality_bars)}"
         f"<h2>Where each figure came from</h2>{_sources(plan, r, h)}"
         "</div></body></html>\n")
