@@ -112,7 +112,7 @@ def test_runs_to_the_end_with_a_flagged_dollar_answer(executed, name, test_outpu
                          r'data-hardware="[^"]+" data-quarter-cost-usd="([0-9.]+)"', text)
         assert head, "no answer"
         chosen, cost = head.group(1), float(head.group(2))
-        assert cost > 0 and re.search(r"<b>\$[0-9,.]+[kM]?</b></span> in Q1", text)
+        assert cost > 0 and re.search(r"<b>\$[0-9,.]+[kM]?</b></span> in (?:\d{4}-)?Q[1-4]", text)
     else:
         head = re.search(r"Train <b>([^<]+)</b> on <b>[^<]+</b>: <b>\$[0-9,.]+[kM]?</b> over 4 quarter", text)
         assert head, "no training answer"
